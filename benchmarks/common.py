@@ -1,0 +1,232 @@
+"""Helpers shared by every workload module.
+
+This module is imported inside the child processes, including the interpreters of the
+MLflow and DVC virtual environments, so it uses the standard library only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+N_PARAMS = 10
+N_METRICS = 5
+N_STEPS = 10
+N_TAGS = 3
+ARTIFACT_BYTES = 1024
+EXPERIMENT = "bench"
+# The filter and sort every tool is asked for (MLflow's grammar; gittrack speaks it too).
+FILTER = "metrics.m0 < 0.5 and params.p0 = 'v3'"
+ORDER_BY = "metrics.m1 DESC"
+
+
+class CommandFailed(RuntimeError):
+    """A timed command exited non-zero."""
+
+
+@dataclass
+class Context:
+    """What the harness hands a workload function in the child process."""
+
+    workdir: Path
+    args: dict[str, Any]
+    fixture: Path | None = None
+
+    def arg(self, name: str, default: Any = None) -> Any:
+        return self.args.get(name, default)
+
+
+@dataclass
+class Recorder:
+    """Collects the timed measures of one repetition."""
+
+    measures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, name: str, seconds: float, *, ops: int = 1, label: str = "") -> None:
+        self.measures[name] = {"seconds": seconds, "ops": ops, "label": label or name}
+
+    @contextlib.contextmanager
+    def time(self, name: str, *, ops: int = 1, label: str = "") -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.add(name, time.perf_counter() - start, ops=ops, label=label)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+def run(
+    args: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a command, raise CommandFailed with its stderr tail when it fails."""
+    proc = subprocess.run(
+        list(args), cwd=cwd, env=env, input=stdin, capture_output=True, check=False
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).decode(errors="replace").strip().splitlines()
+        last = tail[-1] if tail else ""
+        raise CommandFailed(f"`{' '.join(args)}` exited {proc.returncode}: {last}")
+    return proc
+
+
+def timed_run(
+    args: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> float:
+    """Wall-clock seconds of one whole process, output captured (as a pipe would)."""
+    start = time.perf_counter()
+    run(args, cwd=cwd, env=env, stdin=stdin)
+    return time.perf_counter() - start
+
+
+def time_command(
+    rec: Recorder,
+    name: str,
+    args: Sequence[str],
+    *,
+    times: int = 1,
+    label: str = "",
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> None:
+    """Record the mean wall time of ``times`` runs of a whole process."""
+    total = sum(timed_run(args, cwd=cwd, env=env) for _ in range(times))
+    rec.add(name, total, ops=times, label=label or "`" + " ".join(args) + "`")
+
+
+# --- the data every tool logs ------------------------------------------------------
+
+
+def run_params(i: int) -> dict[str, str]:
+    """10 params; p0 cycles through v0..v9 so the filter selects a tenth of the runs."""
+    params = {"p0": f"v{i % 10}"}
+    for k in range(1, N_PARAMS):
+        params[f"p{k}"] = f"value-{k}-{i % (k + 3)}"
+    return params
+
+
+def run_tags(i: int) -> dict[str, str]:
+    return {"team": f"t{i % 3}", "purpose": "benchmark", "batch": str(i // 100)}
+
+
+def run_metrics(i: int) -> list[dict[str, float]]:
+    """N_STEPS steps of N_METRICS metrics, deterministic per run; m0 in [0, 1)."""
+    rnd = random.Random(i)
+    return [{f"m{k}": rnd.random() for k in range(N_METRICS)} for _ in range(N_STEPS)]
+
+
+def artifact_file(directory: Path) -> Path:
+    path = directory / "artifact.bin"
+    if not path.exists():
+        path.write_bytes(random.Random(0).randbytes(ARTIFACT_BYTES))
+    return path
+
+
+def log_one_run(ml: Any, i: int, artifact: Path) -> str:
+    """One run through the MLflow fluent API (``ml`` is mlflow or gittrack)."""
+    with ml.start_run(run_name=f"run-{i}") as active:
+        ml.log_params(run_params(i))
+        for step, values in enumerate(run_metrics(i)):
+            ml.log_metrics(values, step=step)
+        ml.set_tags(run_tags(i))
+        ml.log_artifact(str(artifact))
+        return str(active.info.run_id)
+
+
+def create_runs(ml: Any, n: int, artifact: Path, rec: Recorder, *, start: int = 0) -> list[str]:
+    """Create runs ``start .. start+n`` and record the whole loop as one measure."""
+    ids: list[str] = []
+    with rec.time("create", ops=n, label=f"create {n:,} runs"):
+        for i in range(start, start + n):
+            ids.append(log_one_run(ml, i, artifact))
+    return ids
+
+
+def log_metric_loop(ml: Any, n: int, rec: Recorder) -> None:
+    """Per-call ``log_metric`` inside one run; the timer includes ending the run."""
+    ml.set_experiment("log-metric")
+    start = time.perf_counter()
+    ml.start_run(run_name="per-call")
+    begin_loop = time.perf_counter()
+    for step in range(n):
+        ml.log_metric("loss", 1.0 / (step + 1), step=step)
+    end_loop = time.perf_counter()
+    ml.end_run()
+    done = time.perf_counter()
+    rec.add("log_metric", done - start, ops=n, label=f"{n:,} x log_metric, run start+end included")
+    rec.add("log_metric_loop", end_loop - begin_loop, ops=n, label=f"{n:,} x log_metric, loop only")
+
+
+def metric_points(n_points: int, keys: int = 10) -> Iterator[tuple[int, dict[str, float]]]:
+    """(step, {key: value}) with ``keys`` metrics per step, ``n_points`` points in all."""
+    for step in range(n_points // keys):
+        yield step, {f"k{k}": (step * 7 + k) % 1000 / 1000.0 for k in range(keys)}
+
+
+def git_env(home: Path) -> dict[str, str]:
+    """Environment for hermetic git: fixed identity, no user or system config."""
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "gitconfig"
+    if not cfg.exists():
+        cfg.write_text(
+            "[user]\n\tname = bench\n\temail = bench@example.invalid\n"
+            "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n"
+            "[advice]\n\tdetachedHead = false\n"
+        )
+    env = dict(os.environ)
+    env.update(
+        {
+            "GIT_CONFIG_GLOBAL": str(cfg),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_AUTHOR_DATE": "1700000000 +0000",
+            "GIT_COMMITTER_DATE": "1700000000 +0000",
+        }
+    )
+    return env
+
+
+def init_code_repo(path: Path, env: dict[str, str]) -> None:
+    """A small code repository with one commit: what a run starts from."""
+    path.mkdir(parents=True, exist_ok=True)
+    run(["git", "init", "-q", "-b", "main", str(path)], env=env)
+    (path / "train.py").write_text("print('training')\n")
+    (path / "README.md").write_text("# bench\n")
+    run(["git", "add", "-A"], cwd=path, env=env)
+    run(["git", "commit", "-q", "-m", "code"], cwd=path, env=env)
+
+
+def init_bare(path: Path, env: dict[str, str]) -> None:
+    run(["git", "init", "-q", "--bare", str(path)], env=env)
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    """Copy a fixture (untimed) so a repetition never sees another one's leftovers."""
+    run(["cp", "-a", str(src), str(dst)])
+    return dst
+
+
+
+def write_ids(workdir: Path, ids: list[str]) -> None:
+    """Fixtures keep the ids of their runs so later workloads can name two of them."""
+    (workdir / "run_ids.txt").write_text("\n".join(ids) + "\n")
+
+
+def read_ids(fixture: Path) -> list[str]:
+    return (fixture / "run_ids.txt").read_text().split()

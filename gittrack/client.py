@@ -1,0 +1,324 @@
+"""``Client``: explicit, run-id based access to runs (MLflow's ``MlflowClient`` shape).
+
+Writers are shared per process: logging to one run through the fluent API and through
+a client goes into the same buffer, and the buffer is flushed at the run's interval,
+when the run ends, before it is read back, and at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gittrack import format as fmt
+from gittrack.entities import Metric, Run
+from gittrack.environment import command_info, current_host, current_user, python_environment
+from gittrack.errors import RunStateError
+from gittrack.naming import new_run_id, new_run_name
+from gittrack.runs import RunStore
+from gittrack.store.snapshot import snapshot_worktree
+from gittrack.tracking import (
+    FLUSHER,
+    RunWriter,
+    delete_tag_op,
+    now_ms,
+    set_tags_op,
+    writer_for_loaded,
+)
+from gittrack.validation import (
+    normalize_param,
+    validate_key,
+    validate_metric_value,
+    validate_name,
+    validate_step,
+    validate_tag_value,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+DEFAULT_EXPERIMENT = "Default"
+
+_stores: dict[Path, RunStore] = {}
+_writers: dict[tuple[Path, str], RunWriter] = {}
+_registry_lock = threading.RLock()
+
+
+def run_store(repo: str | os.PathLike[str] | None = None) -> RunStore:
+    """The process-wide RunStore of a tracking repository (opened once)."""
+    from gittrack.config import resolve_repo_root
+
+    root = resolve_repo_root(repo)
+    with _registry_lock:
+        store = _stores.get(root)
+        if store is None:
+            store = _stores[root] = RunStore(root)
+        return store
+
+
+class Client:
+    """Explicit access to the runs of one tracking repository."""
+
+    def __init__(self, repo: str | os.PathLike[str] | None = None) -> None:
+        self._runs = run_store(repo)
+
+    @property
+    def repo(self) -> Path:
+        """Root of the tracking repository."""
+        return self._runs.root
+
+    # -- creating and ending -----------------------------------------------------------
+    def create_run(
+        self,
+        experiment: str | None = None,
+        *,
+        run_name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent_run_id: str | None = None,
+        start_time: int | None = None,
+    ) -> Run:
+        """Create a RUNNING run (visible at once) and return it."""
+        writer = self._create_writer(
+            experiment=experiment,
+            run_name=run_name,
+            tags=tags,
+            parent_run_id=parent_run_id,
+            start_time=start_time,
+        )
+        return Run.from_record(writer.record, writer.commit)
+
+    def _create_writer(
+        self,
+        *,
+        experiment: str | None,
+        run_name: str | None,
+        tags: Mapping[str, Any] | None,
+        parent_run_id: str | None,
+        start_time: int | None = None,
+    ) -> RunWriter:
+        runs = self._runs
+        experiment = validate_name(
+            experiment or os.environ.get("GITTRACK_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT,
+            "experiment",
+        )
+        name = validate_name(run_name, "run") if run_name is not None else new_run_name()
+        clean_tags = {
+            validate_key(k, "tag"): validate_tag_value(k, v) for k, v in (tags or {}).items()
+        }
+        if parent_run_id is not None:
+            parent_run_id = runs.resolve(parent_run_id)
+        snap = snapshot_worktree(runs.git, include_untracked=runs.settings.include_untracked)
+        head = runs.git.head_commit()
+        start = start_time if start_time is not None else now_ms()
+        record = fmt.RunRecord(
+            run_id=new_run_id(),
+            name=name,
+            experiment=experiment,
+            status="RUNNING",
+            start_time=start,
+            user=current_user(),
+            host=current_host(),
+            pid=os.getpid(),
+            heartbeat=start,
+            parent_run_id=parent_run_id,
+            source={"commit": head, "branch": runs.git.head_branch(), "dirty": snap.dirty},
+            command=command_info(runs.git.work_tree),
+            environment=python_environment(),
+            tags=clean_tags,
+        )
+        writer = RunWriter(
+            runs, record, code_entries=snap.root_entries, parent=head, base_commit=None
+        )
+        writer.flush()
+        self._register(writer)
+        return writer
+
+    def _register(self, writer: RunWriter) -> None:
+        with _registry_lock:
+            _writers[(self._runs.root, writer.run_id)] = writer
+        FLUSHER.register(writer)
+
+    def writer(self, run_id: str) -> RunWriter:
+        """The writer of a run in this process, joining the stored run if needed."""
+        key = (self._runs.root, run_id)
+        with _registry_lock:
+            writer = _writers.get(key)
+            if writer is None or writer.ended:
+                writer = writer_for_loaded(self._runs, self._runs.load(run_id))
+                _writers[key] = writer
+                FLUSHER.register(writer)
+        return writer
+
+    def set_terminated(self, run_id: str, status: str = "FINISHED") -> None:
+        """End a run with ``status`` (FINISHED, FAILED or KILLED)."""
+        writer = self.writer(self._runs.resolve(run_id))
+        try:
+            writer.end(status)
+        finally:
+            with _registry_lock:
+                _writers.pop((self._runs.root, writer.run_id), None)
+            FLUSHER.unregister(writer)
+
+    # -- logging ---------------------------------------------------------------------
+    def log_param(self, run_id: str, key: str, value: Any) -> Any:
+        """Log one param (immutable: a different value for the same key is an error)."""
+        validate_key(key, "param")
+        normalized = normalize_param(key, value)
+        self.writer(run_id).log_param(key, normalized)
+        return value
+
+    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+        writer = self.writer(run_id)
+        items = [(validate_key(k, "param"), normalize_param(k, v)) for k, v in params.items()]
+        for key, value in items:
+            writer.log_param(key, value)
+
+    def log_metric(
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        step: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        """Log one metric point (``step`` defaults to 0, ``timestamp`` to now, in ms)."""
+        self.writer(run_id).log_metric(
+            validate_key(key, "metric"),
+            validate_metric_value(key, value),
+            0 if step is None else validate_step(step),
+            now_ms() if timestamp is None else int(timestamp),
+        )
+
+    def log_metrics(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float],
+        step: int | None = None,
+        timestamp: int | None = None,
+    ) -> None:
+        writer = self.writer(run_id)
+        stamp = now_ms() if timestamp is None else int(timestamp)
+        step_value = 0 if step is None else validate_step(step)
+        checked = [
+            (validate_key(k, "metric"), validate_metric_value(k, v)) for k, v in metrics.items()
+        ]
+        for key, value in checked:
+            writer.log_metric(key, value, step_value, stamp)
+
+    def log_batch(
+        self,
+        run_id: str,
+        metrics: Iterable[Metric] = (),
+        params: Mapping[str, Any] | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Log many metric points, params and tags at once."""
+        writer = self.writer(run_id)
+        points = [
+            (
+                validate_key(m.key, "metric"),
+                validate_metric_value(m.key, m.value),
+                validate_step(m.step),
+                int(m.timestamp),
+            )
+            for m in metrics
+        ]
+        if params:
+            self.log_params(run_id, params)
+        if tags:
+            self.set_tags(run_id, tags)
+        for key, value, step, stamp in points:
+            writer.log_metric(key, value, step, stamp)
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        self.set_tags(run_id, {key: value})
+
+    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+        clean = {validate_key(k, "tag"): validate_tag_value(k, v) for k, v in tags.items()}
+        self.writer(run_id).apply(set_tags_op(clean))
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag; an unknown tag is an error, as in MLflow."""
+        writer = self.writer(run_id)
+        if key not in writer.record.tags:
+            raise RunStateError(f"run {run_id[:12]} has no tag {key!r}")
+        writer.apply(delete_tag_op(key))
+
+    def flush(self, run_id: str | None = None) -> None:
+        """Write buffered data now (all runs of this process when ``run_id`` is None)."""
+        with _registry_lock:
+            writers = [
+                w
+                for (root, rid), w in _writers.items()
+                if root == self._runs.root and (run_id is None or rid == run_id)
+            ]
+        for writer in writers:
+            writer.flush()
+
+    # -- reading ---------------------------------------------------------------------
+    def resolve(self, run: str) -> str:
+        """Turn a run id (or prefix), commit prefix or unique name into the run id."""
+        return self._runs.resolve(run)
+
+    def get_run(self, run_id: str) -> Run:
+        """Read a run (any unique id/commit prefix or name works too)."""
+        rid = self._runs.resolve(run_id)
+        with _registry_lock:
+            writer = _writers.get((self._runs.root, rid))
+        if writer is not None and writer.dirty:
+            writer.flush()
+        loaded = self._runs.load(rid)
+        return Run.from_record(loaded.record, loaded.commit)
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every logged point of one metric, in logging order."""
+        import pyarrow.compute as pc
+
+        table = self.metrics_table(run_id)
+        if table is None:
+            return []
+        rows = table.filter(pc.equal(table["key"].cast("string"), key))
+        return [
+            Metric(key=key, value=v, timestamp=t, step=s)
+            for s, t, v in zip(
+                rows["step"].to_pylist(),
+                rows["timestamp"].to_pylist(),
+                rows["value"].to_pylist(),
+                strict=True,
+            )
+        ]
+
+    def metrics_table(self, run_id: str) -> pa.Table | None:
+        """The full metric history of a run (key, step, timestamp, value)."""
+        rid = self._runs.resolve(run_id)
+        self.flush(rid)
+        return self._runs.read_metrics(self._runs.load(rid))
+
+    def delete_run(self, run_id: str) -> None:
+        """Delete a run's ref (its data goes at the next ``git gc``)."""
+        rid = self._runs.resolve(run_id)
+        with _registry_lock:
+            writer = _writers.pop((self._runs.root, rid), None)
+        if writer is not None:
+            writer.ended = True
+            FLUSHER.unregister(writer)
+        self._runs.delete(rid)
+
+
+def flush_all() -> None:
+    """Flush every writer of this process (called at interpreter exit)."""
+    with _registry_lock:
+        writers = list(_writers.values())
+    for writer in writers:
+        if not writer.ended:
+            try:
+                writer.flush()
+            except Exception:  # exit must go on; the next run of the process recovers
+                pass
+
+
+atexit.register(flush_all)

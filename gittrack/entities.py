@@ -1,0 +1,88 @@
+"""The run objects the API returns, shaped like MLflow's ``Run``/``RunInfo``/``RunData``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gittrack.format import RunRecord
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Identity and lifecycle of a run (``run.info``)."""
+
+    run_id: str
+    run_name: str
+    experiment: str
+    status: str
+    start_time: int
+    end_time: int | None
+    user_id: str
+    commit: str | None
+    source_commit: str | None
+    dirty: bool
+    parent_run_id: str | None = None
+    lifecycle_stage: str = "active"
+
+    @property
+    def experiment_id(self) -> str:
+        """MLflow code reads ``experiment_id``; gittrack names experiments by name."""
+        return self.experiment
+
+    @property
+    def run_uuid(self) -> str:
+        return self.run_id
+
+    @property
+    def artifact_uri(self) -> str:
+        return f"runs:/{self.run_id}/"
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What a run logged (``run.data``): params keep their YAML types."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One point of a metric's history."""
+
+    key: str
+    value: float
+    timestamp: int
+    step: int
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run as read back: ``run.info`` and ``run.data``."""
+
+    info: RunInfo
+    data: RunData
+
+    @classmethod
+    def from_record(cls, record: RunRecord, commit: str | None) -> Run:
+        info = RunInfo(
+            run_id=record.run_id,
+            run_name=record.name,
+            experiment=record.experiment,
+            status=record.status,
+            start_time=record.start_time,
+            end_time=record.end_time,
+            user_id=record.user,
+            commit=commit,
+            source_commit=record.source.get("commit"),
+            dirty=bool(record.source.get("dirty", False)),
+            parent_run_id=record.parent_run_id,
+        )
+        data = RunData(
+            params=dict(record.params),
+            metrics={k: m.value for k, m in record.metrics.items()},
+            tags=dict(record.tags),
+        )
+        return cls(info=info, data=data)

@@ -1,0 +1,104 @@
+"""What a run records about where it ran: user, host, python, packages and command.
+
+Only an allowlist of facts is captured (never environment variables), and command-line
+values that look like credentials are masked before they are stored.
+"""
+
+from __future__ import annotations
+
+import functools
+import getpass
+import os
+import platform
+import re
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+_SECRET_OPTION = re.compile(
+    r"(?i)^(--?[\w-]*(password|passwd|secret|token|api[-_]?key|access[-_]?key|credential)[\w-]*)(=.*)?$"
+)
+_SECRET_KV = re.compile(
+    r"(?i)^([\w.-]*(password|passwd|secret|token|api[-_]?key|access[-_]?key|credential)[\w.-]*)=.+$"
+)
+_URL_CREDENTIALS = re.compile(r"(?i)(\w+://)([^/@\s:]+):([^/@\s]+)@")
+MASK = "****"
+
+
+def mask_secrets(argv: list[str]) -> list[str]:
+    """Replace values of secret-looking options (``--token X``, ``password=X``) by ****."""
+    masked: list[str] = []
+    hide_next = False
+    for arg in argv:
+        if hide_next:
+            masked.append(MASK)
+            hide_next = False
+            continue
+        option = _SECRET_OPTION.match(arg)
+        if option:
+            if option.group(3):
+                masked.append(option.group(1) + "=" + MASK)
+            else:
+                masked.append(arg)
+                hide_next = True
+            continue
+        if _SECRET_KV.match(arg):
+            masked.append(arg.split("=", 1)[0] + "=" + MASK)
+            continue
+        masked.append(_URL_CREDENTIALS.sub(rf"\1\2:{MASK}@", arg))
+    return masked
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def current_host() -> str:
+    return socket.gethostname()
+
+
+@functools.lru_cache(maxsize=1)
+def installed_packages() -> dict[str, str]:
+    """``{distribution: version}`` of every installed distribution (cached per process)."""
+    from importlib import metadata
+
+    packages: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata.get("Name") if dist.metadata else None
+        if name:
+            packages[str(name).lower()] = str(dist.version)
+    return dict(sorted(packages.items()))
+
+
+def python_environment() -> dict[str, Any]:
+    """Python version, implementation, platform and installed packages."""
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(terse=True),
+        "packages": installed_packages(),
+    }
+
+
+def command_info(work_tree: Path | None) -> dict[str, Any]:
+    """The command this process runs: argv (secrets masked), script and cwd in the repo."""
+    argv = mask_secrets([sys.executable.rsplit("/", 1)[-1], *sys.argv]) if sys.argv else []
+    info: dict[str, Any] = {"argv": argv}
+    cwd = Path.cwd()
+    if work_tree is not None:
+        try:
+            info["cwd"] = cwd.resolve().relative_to(work_tree.resolve()).as_posix()
+        except ValueError:
+            pass
+        script = sys.argv[0] if sys.argv else ""
+        if script and script not in ("-c", "-m", "") and os.path.isfile(script):
+            try:
+                info["script"] = Path(script).resolve().relative_to(work_tree.resolve()).as_posix()
+            except ValueError:
+                pass
+    return info

@@ -1,0 +1,291 @@
+"""The MLflow-style fluent API: a stack of active runs and module-level logging calls.
+
+Logging with no active run starts one, ended at interpreter exit (as in MLflow). A
+``with start_run()`` block ends its run FINISHED, FAILED on an exception, KILLED on
+KeyboardInterrupt or SIGTERM. ``GITTRACK_RUN_ID`` makes ``start_run()`` join a run that a
+parent process (``gittrack run``) owns; the parent, not this process, ends it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any
+
+from gittrack.client import Client, run_store
+from gittrack.entities import Run, RunData, RunInfo
+from gittrack.errors import RunStateError
+from gittrack.tracking import resume_op
+from gittrack.validation import validate_name
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from gittrack.tracking import RunWriter
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment: gittrack names experiments, so the id is the name."""
+
+    name: str
+
+    @property
+    def experiment_id(self) -> str:
+        return self.name
+
+
+class ActiveRun:
+    """A run started by :func:`start_run`; a context manager that ends it."""
+
+    def __init__(self, client: Client, writer: RunWriter, *, owned: bool) -> None:
+        self._client = client
+        self._writer = writer
+        self.owned = owned
+
+    @property
+    def info(self) -> RunInfo:
+        return Run.from_record(self._writer.record, self._writer.commit).info
+
+    @property
+    def data(self) -> RunData:
+        return Run.from_record(self._writer.record, self._writer.commit).data
+
+    def __enter__(self) -> ActiveRun:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None or (issubclass(exc_type, SystemExit) and not _failed_exit(exc)):
+            status = "FINISHED"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status = "KILLED"
+        else:
+            status = "FAILED"
+        end_run(status, _run=self)
+
+    def __repr__(self) -> str:
+        return f"<ActiveRun {self._writer.run_id} {self._writer.record.status}>"
+
+
+def _failed_exit(exc: BaseException | None) -> bool:
+    code = getattr(exc, "code", None)
+    return code not in (None, 0)
+
+
+_lock = threading.RLock()
+_stack: list[ActiveRun] = []
+_last: list[ActiveRun] = []
+_experiment: dict[str, str] = {}
+_terminated = threading.Event()
+
+
+def set_experiment(experiment_name: str) -> Experiment:
+    """Make ``experiment_name`` the experiment of runs started from now on."""
+    _experiment["name"] = validate_name(experiment_name, "experiment")
+    return Experiment(experiment_name)
+
+
+def _current_experiment() -> str | None:
+    return _experiment.get("name") or os.environ.get("GITTRACK_EXPERIMENT_NAME")
+
+
+def start_run(
+    run_id: str | None = None,
+    experiment: str | None = None,
+    run_name: str | None = None,
+    nested: bool = False,
+    tags: Mapping[str, Any] | None = None,
+    parent_run_id: str | None = None,
+    repo: str | os.PathLike[str] | None = None,
+    description: str | None = None,
+) -> ActiveRun:
+    """Start a run (or resume ``run_id``) and make it active; use it as a context manager."""
+    with _lock:
+        if _stack and not nested:
+            active = _stack[-1]._writer.run_id
+            raise RunStateError(f"run {active} is already active; end it first or pass nested=True")
+        client = Client(repo)
+        owned = True
+        env_run = os.environ.get("GITTRACK_RUN_ID")
+        if run_id is None and not _stack and env_run:
+            run_id, owned = env_run, False
+        if run_id is not None:
+            writer = client.writer(client.resolve(run_id))
+            if owned and writer.record.status != "RUNNING":
+                writer.apply(resume_op())
+                writer.flush()
+            if tags:
+                client.set_tags(writer.run_id, tags)
+        else:
+            if nested and _stack:
+                parent_run_id = parent_run_id or _stack[-1]._writer.run_id
+            all_tags = dict(tags or {})
+            if description is not None:
+                all_tags["gittrack.note.content"] = description
+            writer = client._create_writer(
+                experiment=experiment or _current_experiment(),
+                run_name=run_name,
+                tags=all_tags,
+                parent_run_id=parent_run_id,
+            )
+        run = ActiveRun(client, writer, owned=owned)
+        _stack.append(run)
+        _install_sigterm_handler()
+        return run
+
+
+def end_run(status: str = "FINISHED", *, _run: ActiveRun | None = None) -> None:
+    """End the active run (harmless when none is active, or when called twice)."""
+    with _lock:
+        if not _stack:
+            return
+        run = _run if _run is not None else _stack[-1]
+        if run not in _stack:
+            return
+        # Ending an outer run ends the runs nested inside it first.
+        while _stack:
+            top = _stack.pop()
+            _finish(top, status if top is run else "KILLED" if status == "KILLED" else status)
+            if top is run:
+                break
+        _last[:] = [run]
+
+
+def _finish(run: ActiveRun, status: str) -> None:
+    if run.owned:
+        run._client.set_terminated(run._writer.run_id, status)
+    else:
+        run._writer.flush()
+
+
+def active_run() -> ActiveRun | None:
+    """The innermost active run, or None."""
+    with _lock:
+        return _stack[-1] if _stack else None
+
+
+def last_active_run() -> Run | None:
+    """The active run, else the most recently ended one (read back from the repository)."""
+    with _lock:
+        run = _stack[-1] if _stack else (_last[0] if _last else None)
+    if run is None:
+        return None
+    return run._client.get_run(run._writer.run_id)
+
+
+def _ensure_run() -> ActiveRun:
+    with _lock:
+        return _stack[-1] if _stack else start_run()
+
+
+def _client_and_id() -> tuple[Client, str]:
+    run = _ensure_run()
+    return run._client, run._writer.run_id
+
+
+def log_param(key: str, value: Any) -> Any:
+    """Log a param of the active run (values keep their YAML types)."""
+    client, rid = _client_and_id()
+    return client.log_param(rid, key, value)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    client, rid = _client_and_id()
+    client.log_params(rid, params)
+
+
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
+    """Log a metric point of the active run (buffered; flushed at the run's interval)."""
+    client, rid = _client_and_id()
+    client.log_metric(rid, key, value, step=step, timestamp=timestamp)
+
+
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+) -> None:
+    client, rid = _client_and_id()
+    client.log_metrics(rid, metrics, step=step, timestamp=timestamp)
+
+
+def set_tag(key: str, value: Any) -> None:
+    client, rid = _client_and_id()
+    client.set_tag(rid, key, value)
+
+
+def set_tags(tags: Mapping[str, Any]) -> None:
+    client, rid = _client_and_id()
+    client.set_tags(rid, tags)
+
+
+def delete_tag(key: str) -> None:
+    client, rid = _client_and_id()
+    client.delete_tag(rid, key)
+
+
+def get_run(run_id: str, repo: str | os.PathLike[str] | None = None) -> Run:
+    """Read a run by id (or unique id/commit prefix or name)."""
+    return Client(repo).get_run(run_id)
+
+
+def get_metric_history(run_id: str, key: str) -> list[Any]:
+    return Client().get_metric_history(run_id, key)
+
+
+def get_tracking_uri() -> str:
+    """The tracking repository's root path."""
+    return str(run_store().root)
+
+
+def metrics_table(run_id: str) -> pa.Table | None:
+    return Client().metrics_table(run_id)
+
+
+# -- process exit and SIGTERM -------------------------------------------------------------
+def _end_all(status: str) -> None:
+    with _lock:
+        while _stack:
+            end_run(status, _run=_stack[0])
+
+
+def _at_exit() -> None:
+    try:
+        _end_all("KILLED" if _terminated.is_set() else "FINISHED")
+    except Exception:  # exiting anyway; the run stays RUNNING and is detectable as dead
+        pass
+
+
+atexit.register(_at_exit)
+_handler_installed: list[bool] = []
+
+
+def _install_sigterm_handler() -> None:
+    if _handler_installed or threading.current_thread() is not threading.main_thread():
+        return
+    _handler_installed.append(True)
+    try:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main interpreter
+        pass
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _terminated.set()
+    try:
+        _end_all("KILLED")
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)

@@ -1,0 +1,322 @@
+"""Storage format v1: where a run lives in git and how its files are written and read.
+
+This module is the one place that knows the layout documented in docs/format.md:
+the ref namespace, the reserved folder inside a run's tree, and the schema of each file.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from gittrack.errors import CorruptRunError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+FORMAT_VERSION = 1
+REF_PREFIX = "refs/gittrack/runs/"
+RUN_DIR = ".gittrack/run"
+RUN_FILE = "run.yaml"
+PARAMS_FILE = "params.yaml"
+TAGS_FILE = "tags.yaml"
+METRICS_FILE = "metrics.parquet"
+ARTIFACTS_FILE = "artifacts.yaml"
+INPUTS_FILE = "inputs.yaml"
+ENVIRONMENT_FILE = "environment.yaml"
+YAML_FILES = (RUN_FILE, PARAMS_FILE, TAGS_FILE, ARTIFACTS_FILE, INPUTS_FILE)
+ARTIFACT_BLOBS_DIR = "artifacts"
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+TRAILER_RUN_ID = "Gittrack-Run-Id"
+MAX_YAML_BYTES = 16 * 1024 * 1024
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+def ref_name(run_id: str) -> str:
+    return REF_PREFIX + run_id
+
+
+@dataclass
+class MetricSummary:
+    """The latest value of one metric (largest step, then latest timestamp) and its count."""
+
+    value: float
+    step: int
+    timestamp: int
+    count: int
+
+    def update(self, value: float, step: int, timestamp: int) -> None:
+        self.count += 1
+        if (step, timestamp) >= (self.step, self.timestamp):
+            self.value, self.step, self.timestamp = value, step, timestamp
+
+
+@dataclass
+class RunRecord:
+    """Everything stored about a run except its metric history and artifact bytes."""
+
+    run_id: str
+    name: str
+    experiment: str
+    status: str
+    start_time: int
+    end_time: int | None = None
+    user: str = ""
+    host: str = ""
+    pid: int = 0
+    heartbeat: int = 0
+    parent_run_id: str | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    command: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+    artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+
+    def run_yaml(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "run_id": self.run_id,
+            "name": self.name,
+            "experiment": self.experiment,
+            "status": self.status,
+            "start_time": self.start_time,
+            "end_time": self.end_time,
+            "user": self.user,
+            "host": self.host,
+            "pid": self.pid,
+            "heartbeat": self.heartbeat,
+            "parent_run_id": self.parent_run_id,
+            "source": self.source,
+            "command": self.command,
+            "metrics": {
+                k: {
+                    "value": _yaml_float(m.value),
+                    "step": m.step,
+                    "timestamp": m.timestamp,
+                    "count": m.count,
+                }
+                for k, m in self.metrics.items()
+            },
+        }
+
+
+def _yaml_float(value: float) -> float:
+    return float(value)
+
+
+def dump_yaml(data: Any) -> bytes:
+    """Serialise with the safe dumper (block style, keys in insertion order)."""
+    text: str = yaml.dump(
+        data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False
+    )
+    return text.encode("utf-8")
+
+
+def load_yaml(data: bytes, what: str) -> Any:
+    """Parse YAML safely; anything malformed or oversized is a CorruptRunError."""
+    if len(data) > MAX_YAML_BYTES:
+        raise CorruptRunError(f"{what} is larger than {MAX_YAML_BYTES // 2**20} MiB")
+    try:
+        if b"*" in data and any(
+            isinstance(event, yaml.AliasEvent) for event in yaml.parse(data, Loader=_Loader)
+        ):
+            # gittrack never writes aliases; refusing them defuses "billion laughs"
+            # documents before anything is expanded.
+            raise CorruptRunError(f"{what} uses YAML aliases, which run files never contain")
+        return yaml.load(data, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise CorruptRunError(f"{what} is not valid YAML: {str(e).splitlines()[0]}") from e
+
+
+def _expect(data: Any, kind: type, what: str) -> Any:
+    if data is None:
+        return kind()
+    if not isinstance(data, kind):
+        raise CorruptRunError(f"{what} should hold a {kind.__name__}, not {type(data).__name__}")
+    return data
+
+
+def parse_record(files: dict[str, bytes], what: str) -> RunRecord:
+    """Build a RunRecord from the raw files of a run folder (missing optional files ok)."""
+    if RUN_FILE not in files:
+        raise CorruptRunError(f"{what} has no {RUN_DIR}/{RUN_FILE}")
+    meta = _expect(load_yaml(files[RUN_FILE], f"{what}: {RUN_FILE}"), dict, f"{what}: {RUN_FILE}")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CorruptRunError(
+            f"{what} uses storage format {version!r}; this gittrack reads format "
+            f"{FORMAT_VERSION} (upgrade gittrack)"
+        )
+    params = _expect(
+        load_yaml(files.get(PARAMS_FILE, b""), f"{what}: {PARAMS_FILE}"),
+        dict,
+        f"{what}: {PARAMS_FILE}",
+    )
+    tags = _expect(
+        load_yaml(files.get(TAGS_FILE, b""), f"{what}: {TAGS_FILE}"), dict, f"{what}: {TAGS_FILE}"
+    )
+    artifacts = _expect(
+        load_yaml(files.get(ARTIFACTS_FILE, b""), f"{what}: {ARTIFACTS_FILE}"),
+        dict,
+        f"{what}: {ARTIFACTS_FILE}",
+    )
+    inputs = _expect(
+        load_yaml(files.get(INPUTS_FILE, b""), f"{what}: {INPUTS_FILE}"),
+        list,
+        f"{what}: {INPUTS_FILE}",
+    )
+    try:
+        metrics = {
+            str(k): MetricSummary(
+                float(v["value"]), int(v["step"]), int(v["timestamp"]), int(v.get("count", 1))
+            )
+            for k, v in _expect(meta.get("metrics"), dict, f"{what}: metrics").items()
+        }
+        status = str(meta["status"])
+        if status not in STATUSES:
+            raise CorruptRunError(f"{what} has an unknown status {status!r}")
+        return RunRecord(
+            run_id=str(meta["run_id"]),
+            name=str(meta.get("name") or ""),
+            experiment=str(meta.get("experiment") or "Default"),
+            status=status,
+            start_time=int(meta["start_time"]),
+            end_time=None if meta.get("end_time") is None else int(meta["end_time"]),
+            user=str(meta.get("user") or ""),
+            host=str(meta.get("host") or ""),
+            pid=int(meta.get("pid") or 0),
+            heartbeat=int(meta.get("heartbeat") or 0),
+            parent_run_id=meta.get("parent_run_id"),
+            source=_expect(meta.get("source"), dict, f"{what}: source"),
+            command=_expect(meta.get("command"), dict, f"{what}: command"),
+            environment=_expect(
+                load_yaml(files.get(ENVIRONMENT_FILE, b""), f"{what}: {ENVIRONMENT_FILE}"),
+                dict,
+                f"{what}: {ENVIRONMENT_FILE}",
+            ),
+            params={str(k): v for k, v in params.items()},
+            tags={str(k): str(v) for k, v in tags.items()},
+            metrics=metrics,
+            artifacts={str(k): v for k, v in artifacts.items()},
+            inputs=inputs,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CorruptRunError(f"{what}: {RUN_FILE} is missing or has a bad field ({e})") from e
+
+
+def record_files(record: RunRecord) -> dict[str, bytes]:
+    """The YAML files of a run folder except environment.yaml and metrics.parquet,
+    which change rarely and are written by the caller."""
+    files = {
+        RUN_FILE: dump_yaml(record.run_yaml()),
+        PARAMS_FILE: dump_yaml(record.params) if record.params else b"{}\n",
+        TAGS_FILE: dump_yaml(record.tags) if record.tags else b"{}\n",
+    }
+    if record.artifacts:
+        files[ARTIFACTS_FILE] = dump_yaml(record.artifacts)
+    if record.inputs:
+        files[INPUTS_FILE] = dump_yaml(record.inputs)
+    return files
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else str(value)
+    text = str(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def commit_message(record: RunRecord, *, limit: int = 8) -> str:
+    """A message that reads well in ``git log``; the run id rides in a trailer."""
+    lines = [f"run {record.name} [{record.experiment}] {record.status}", ""]
+    if record.params:
+        items = list(record.params.items())
+        shown = " ".join(f"{k}={_format_value(v)}" for k, v in items[:limit])
+        more = f" (+{len(items) - limit} more)" if len(items) > limit else ""
+        lines.append(f"params: {shown}{more}")
+    if record.metrics:
+        items2 = list(record.metrics.items())
+        shown = " ".join(f"{k}={_format_value(m.value)}" for k, m in items2[:limit])
+        more = f" (+{len(items2) - limit} more)" if len(items2) > limit else ""
+        lines.append(f"metrics: {shown}{more}")
+    if len(lines) > 2:
+        lines.append("")
+    lines.append(f"{TRAILER_RUN_ID}: {record.run_id}")
+    lines.append(f"Gittrack-Experiment: {record.experiment}")
+    lines.append(f"Gittrack-Status: {record.status}")
+    return "\n".join(line.replace("\n", " ") for line in lines) + "\n"
+
+
+# -- metrics.parquet -----------------------------------------------------------------
+def metrics_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("key", pa.dictionary(pa.int32(), pa.string())),
+            ("step", pa.int64()),
+            ("timestamp", pa.int64()),
+            ("value", pa.float64()),
+        ]
+    )
+
+
+def metrics_table(
+    codes: list[int],
+    keys: list[str],
+    steps: list[int],
+    timestamps: list[int],
+    values: list[float],
+) -> pa.Table:
+    """Build the metrics table from parallel columns (``codes`` index into ``keys``)."""
+    import pyarrow as pa
+
+    n = min(len(codes), len(steps), len(timestamps), len(values))
+    key_col = pa.DictionaryArray.from_arrays(
+        pa.array(codes[:n], type=pa.int32()), pa.array(keys, type=pa.string())
+    )
+    return pa.Table.from_arrays(
+        [
+            key_col,
+            pa.array(steps[:n], type=pa.int64()),
+            pa.array(timestamps[:n], type=pa.int64()),
+            pa.array(values[:n], type=pa.float64()),
+        ],
+        schema=metrics_schema(),
+    )
+
+
+def write_metrics(table: pa.Table) -> bytes:
+    """Serialise the metrics table as Parquet (zstd)."""
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd", use_dictionary=["key"])
+    return buf.getvalue()
+
+
+def read_metrics(data: bytes, what: str) -> pa.Table:
+    """Parse metrics.parquet, checking its columns; a damaged file is a CorruptRunError."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as e:
+        raise CorruptRunError(f"{what}: {METRICS_FILE} is not readable Parquet ({e})") from e
+    expected = {"key", "step", "timestamp", "value"}
+    if not expected.issubset(table.column_names):
+        raise CorruptRunError(f"{what}: {METRICS_FILE} lacks columns {sorted(expected)}")
+    try:
+        return table.select(["key", "step", "timestamp", "value"]).cast(metrics_schema())
+    except (pa.ArrowException, ValueError) as e:
+        raise CorruptRunError(f"{what}: {METRICS_FILE} has columns of the wrong type") from e

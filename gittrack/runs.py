@@ -1,0 +1,237 @@
+"""Runs in the repository: write a run's state as a commit, read it back, find it, delete it.
+
+A run is one ref ``refs/gittrack/runs/<run_id>`` pointing at a commit whose parent is the
+code commit the run started from and whose tree is the code snapshot plus the run folder
+(see :mod:`gittrack.format`). Every update writes a fresh commit with the same parent and
+moves the ref with compare-and-swap, so a run's ref always names a complete state.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gittrack import format as fmt
+from gittrack.config import Settings, load_settings, resolve_repo_root
+from gittrack.errors import AmbiguousRunError, CorruptRunError, RunNotFoundError
+from gittrack.store import GitStore, TreeBuilder
+from gittrack.store.refs import RefConflict
+from gittrack.store.repo import MODE_FILE, MODE_TREE, Identity
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["LoadedRun", "RefConflict", "RunStore"]
+
+_HEX = set("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run as stored at one commit."""
+
+    commit: str
+    record: fmt.RunRecord
+    code_entries: dict[bytes, tuple[int, str]]
+    parent: str | None
+    run_files: dict[str, tuple[int, str]]
+
+
+class RunStore:
+    """The runs of one tracking repository."""
+
+    def __init__(self, repo: str | os.PathLike[str] | None = None) -> None:
+        self.root: Path = resolve_repo_root(repo)
+        self.git = GitStore(self.root)
+        self.settings: Settings = load_settings(self.git)
+        self.git.fsync = self.settings.fsync
+        self._identity: Identity | None = None
+
+    def close(self) -> None:
+        self.git.close()
+
+    # -- identity --------------------------------------------------------------------
+    @property
+    def identity(self) -> Identity:
+        """Author of run commits: git's user.name/user.email, else user@host."""
+        if self._identity is None:
+            from gittrack.environment import current_host, current_user
+
+            name = os.environ.get("GIT_AUTHOR_NAME") or self.git.config_value("user", "name")
+            email = os.environ.get("GIT_AUTHOR_EMAIL") or self.git.config_value("user", "email")
+            user = current_user()
+            self._identity = Identity(
+                name=(name or user).replace("<", "").replace(">", "").strip() or "gittrack",
+                email=(email or f"{user}@{current_host()}").replace("<", "").replace(">", ""),
+            )
+        return self._identity
+
+    # -- writing ---------------------------------------------------------------------
+    def write_commit(
+        self,
+        record: fmt.RunRecord,
+        *,
+        code_entries: dict[bytes, tuple[int, str]],
+        parent: str | None,
+        extra_files: dict[str, tuple[int, str]],
+    ) -> str:
+        """Write the run folder and a commit for ``record``; return the commit sha.
+
+        ``extra_files`` are run-folder entries already stored as blobs (metrics.parquet,
+        environment.yaml, inline artifacts under ``artifacts/``).
+        """
+        git = self.git
+        files = {
+            name: (MODE_FILE, git.write_blob(data))
+            for name, data in fmt.record_files(record).items()
+        }
+        files.update(extra_files)
+        run_tree = TreeBuilder(git).write(files)
+        root = dict(code_entries)
+        gittrack_dir = b".gittrack"
+        existing = root.get(gittrack_dir)
+        gt_entries: dict[bytes, tuple[int, str]] = {}
+        if existing is not None and existing[0] == MODE_TREE:
+            gt_entries = git.read_tree(existing[1])
+        gt_entries[b"run"] = (MODE_TREE, run_tree)
+        root[gittrack_dir] = (MODE_TREE, git.write_tree(gt_entries))
+        tree = git.write_tree(root)
+        now = int(time.time())
+        return git.write_commit(
+            tree=tree,
+            parents=[parent] if parent else [],
+            author=self.identity,
+            author_time=record.start_time // 1000,
+            commit_time=max(now, record.start_time // 1000),
+            message=fmt.commit_message(record),
+        )
+
+    def publish(self, run_id: str, commit: str, expected: str | None) -> None:
+        """Move the run's ref to ``commit`` if it still holds ``expected`` (else RefConflict)."""
+        self.git.update_ref(fmt.ref_name(run_id), commit, expected)
+
+    # -- reading ---------------------------------------------------------------------
+    def list_runs(self) -> dict[str, str]:
+        """``{run_id: commit}`` for every run ref in the repository."""
+        prefix = fmt.REF_PREFIX
+        return {
+            name[len(prefix) :]: sha
+            for name, sha in self.git.list_refs(prefix).items()
+            if "/" not in name[len(prefix) :]
+        }
+
+    def run_commit(self, run_id: str) -> str:
+        sha = self.git.read_ref(fmt.ref_name(run_id))
+        if sha is None:
+            raise RunNotFoundError(f"no run with id {run_id!r}")
+        return sha
+
+    def load_commit(self, commit: str, *, what: str | None = None) -> LoadedRun:
+        """Read the run stored at ``commit`` (files of the run folder, code root, parent)."""
+        what = what or f"run commit {commit[:12]}"
+        git = self.git
+        obj = git.read_commit(commit)
+        root = git.read_tree(obj.tree.decode("ascii"))
+        gt = root.get(b".gittrack")
+        run_dir = git.read_tree(gt[1]).get(b"run") if gt and gt[0] == MODE_TREE else None
+        if run_dir is None or run_dir[0] != MODE_TREE:
+            raise CorruptRunError(f"{what} has no {fmt.RUN_DIR} folder (not a gittrack run)")
+        run_files = {
+            name.decode("utf-8", "replace"): entry
+            for name, entry in git.read_tree(run_dir[1]).items()
+        }
+        texts: dict[str, bytes] = {}
+        for name in (
+            fmt.RUN_FILE,
+            fmt.PARAMS_FILE,
+            fmt.TAGS_FILE,
+            fmt.ARTIFACTS_FILE,
+            fmt.INPUTS_FILE,
+            fmt.ENVIRONMENT_FILE,
+        ):
+            entry = run_files.get(name)
+            if entry is not None:
+                texts[name] = git.read_blob(entry[1])
+        record = fmt.parse_record(texts, what)
+        parents = [p.decode("ascii") for p in obj.parents]
+        return LoadedRun(
+            commit=commit,
+            record=record,
+            code_entries={k: v for k, v in root.items() if k != b".gittrack"}
+            | (self._user_gittrack(root, git)),
+            parent=parents[0] if parents else None,
+            run_files=run_files,
+        )
+
+    @staticmethod
+    def _user_gittrack(
+        root: dict[bytes, tuple[int, str]], git: GitStore
+    ) -> dict[bytes, tuple[int, str]]:
+        """Keep a user's own ``.gittrack/`` files (other than ``run/``) in the code tree."""
+        gt = root.get(b".gittrack")
+        if gt is None or gt[0] != MODE_TREE:
+            return {}
+        rest = {k: v for k, v in git.read_tree(gt[1]).items() if k != b"run"}
+        return {b".gittrack": (MODE_TREE, git.write_tree(rest))} if rest else {}
+
+    def load(self, run_id: str) -> LoadedRun:
+        """Read the current state of a run by its full id."""
+        return self.load_commit(self.run_commit(run_id), what=f"run {run_id}")
+
+    def read_metrics(self, loaded: LoadedRun) -> pa.Table | None:
+        """The run's metric history as a table, or None when it logged no metric."""
+        entry = loaded.run_files.get(fmt.METRICS_FILE)
+        if entry is None:
+            return None
+        data = self.git.read_blob(entry[1])
+        return fmt.read_metrics(data, f"run {loaded.record.run_id}")
+
+    # -- finding ---------------------------------------------------------------------
+    def resolve(self, text: str) -> str:
+        """Turn a run reference (id or id prefix, commit prefix, or name) into a run id."""
+        ref = text.strip()
+        if not ref:
+            raise RunNotFoundError("an empty run reference matches nothing")
+        runs = self.list_runs()
+        if ref in runs:
+            return ref
+        lower = ref.lower()
+        matches: set[str] = set()
+        if len(lower) >= 4 and set(lower) <= _HEX:
+            matches |= {rid for rid in runs if rid.startswith(lower)}
+            matches |= {rid for rid, sha in runs.items() if sha.startswith(lower)}
+        if not matches:
+            matches = {rid for rid, name in self._names(runs).items() if name == ref}
+        if not matches:
+            raise RunNotFoundError(f"no run matches {ref!r} (give a run id, commit or name)")
+        if len(matches) > 1:
+            shown = ", ".join(sorted(m[:12] for m in matches)[:5])
+            raise AmbiguousRunError(
+                f"{ref!r} is ambiguous: {len(matches)} runs match ({shown}); use more characters"
+            )
+        return matches.pop()
+
+    def _names(self, runs: dict[str, str]) -> dict[str, str]:
+        """``{run_id: name}``: from the local index when present, else from each commit."""
+        try:
+            from gittrack.index import run_names
+        except ImportError:
+            run_names = None
+        if run_names is not None:
+            return run_names(self, runs)
+        names: dict[str, str] = {}
+        for rid, sha in runs.items():
+            try:
+                names[rid] = self.load_commit(sha).record.name
+            except CorruptRunError:
+                continue
+        return names
+
+    # -- deleting --------------------------------------------------------------------
+    def delete(self, run_id: str) -> None:
+        """Remove a run's ref (its objects go at the next ``git gc``)."""
+        sha = self.run_commit(run_id)
+        self.git.delete_ref(fmt.ref_name(run_id), sha)

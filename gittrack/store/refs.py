@@ -1,0 +1,162 @@
+"""Reading and updating refs with compare-and-swap, without importing dulwich.
+
+Refs are read straight from the files C git uses (loose refs, then ``packed-refs``), so
+the listing fast path stays cheap. Updates take ``<ref>.lock`` with ``O_EXCL`` exactly as
+C git does, retry while another process holds it, and recover a lock whose owner is gone
+(a lock older than :data:`STALE_LOCK_SECONDS`: a live writer holds one for milliseconds).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import time
+from pathlib import Path
+
+from gittrack.errors import ConcurrencyError, StorageError
+
+STALE_LOCK_SECONDS = 30.0
+LOCK_TIMEOUT_SECONDS = 20.0
+ZERO_SHA = "0" * 40
+
+
+class RefConflict(Exception):
+    """Internal: the ref did not hold the expected value (the caller merges and retries)."""
+
+    def __init__(self, current: str | None) -> None:
+        super().__init__(current)
+        self.current = current
+
+
+def read_packed_refs(git_dir: Path, prefix: str = "") -> dict[str, str]:
+    """Return ``{refname: sha}`` from ``packed-refs`` for names starting with ``prefix``."""
+    try:
+        data = (git_dir / "packed-refs").read_bytes()
+    except FileNotFoundError:
+        return {}
+    refs: dict[str, str] = {}
+    pre = prefix.encode()
+    for line in data.splitlines():
+        if not line or line[:1] in (b"#", b"^"):
+            continue
+        sha, _, name = line.partition(b" ")
+        if name.startswith(pre) and len(sha) == 40:
+            refs[name.decode("utf-8", "surrogateescape")] = sha.decode("ascii")
+    return refs
+
+
+def _read_loose(path: Path) -> str | None:
+    try:
+        data = path.read_bytes().strip()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+    if len(data) == 40:
+        return data.decode("ascii")
+    return None  # symbolic or malformed: not a run ref
+
+
+def read_ref(git_dir: Path, name: str) -> str | None:
+    """Return the sha a ref points at, or None when it does not exist."""
+    sha = _read_loose(git_dir / name)
+    if sha is not None:
+        return sha
+    return read_packed_refs(git_dir, name).get(name)
+
+
+def list_refs(git_dir: Path, prefix: str) -> dict[str, str]:
+    """Return every ref under ``prefix`` (which ends with ``/``) as ``{name: sha}``."""
+    refs = read_packed_refs(git_dir, prefix)
+    base = git_dir / prefix
+    stack = [base]
+    while stack:
+        directory = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            elif not entry.name.endswith(".lock"):
+                sha = _read_loose(Path(entry.path))
+                if sha is not None:
+                    rel = Path(entry.path).relative_to(git_dir).as_posix()
+                    refs[rel] = sha
+    return refs
+
+
+def _acquire(lock: Path, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    delay = 0.0005
+    while True:
+        try:
+            return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            _recover_stale_lock(lock)
+        except FileNotFoundError:
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        except OSError as e:
+            raise StorageError(f"cannot lock {lock.name}: {e.strerror}") from e
+        if time.monotonic() > deadline:
+            raise ConcurrencyError(
+                f"{lock} is held by another process; if no gittrack or git command is "
+                "running, remove it"
+            )
+        time.sleep(delay * (1 + random.random()))
+        delay = min(delay * 2, 0.05)
+
+
+def _recover_stale_lock(lock: Path) -> None:
+    """Remove ``lock`` only when it is older than any live writer would hold it."""
+    try:
+        st = lock.stat()
+    except FileNotFoundError:
+        return
+    if time.time() - st.st_mtime < STALE_LOCK_SECONDS:
+        return
+    try:
+        again = lock.stat()
+        if (again.st_ino, again.st_mtime_ns) == (st.st_ino, st.st_mtime_ns):
+            lock.unlink()
+    except FileNotFoundError:
+        pass
+
+
+def update_ref(
+    git_dir: Path,
+    name: str,
+    new: str,
+    expected: str | None,
+    *,
+    fsync: bool = False,
+    timeout: float = LOCK_TIMEOUT_SECONDS,
+) -> None:
+    """Point ``name`` at ``new`` if it currently holds ``expected`` (None: must not exist).
+
+    Raises :class:`RefConflict` when the ref moved; the caller re-reads and retries.
+    """
+    path = git_dir / name
+    lock = path.with_name(path.name + ".lock")
+    fd = _acquire(lock, timeout)
+    try:
+        current = read_ref(git_dir, name)
+        if current != expected:
+            raise RefConflict(current)
+        os.write(fd, new.encode("ascii") + b"\n")
+        if fsync:
+            os.fsync(fd)
+        os.close(fd)
+        fd = -1
+        os.replace(lock, path)
+    except BaseException as e:
+        if fd >= 0:
+            os.close(fd)
+        try:
+            lock.unlink()
+        except FileNotFoundError:
+            pass
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise StorageError(f"cannot update {name}: {e.strerror}") from e
+        raise

@@ -1,0 +1,366 @@
+"""Objects in a git repository: write loose objects fast and safely, read any object.
+
+Writes do not go through dulwich's object store: each object is compressed into a
+temporary file in ``objects/`` and renamed into place, as C git does, so concurrent
+writers of the same object never collide on a lock and nothing half-written is ever
+visible. Reads go through dulwich (loose objects and packs).
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import subprocess
+import time
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import CorruptRunError, RepositoryError, StorageError
+from gittrack.store import refs as refs_mod
+
+if TYPE_CHECKING:
+    from dulwich.repo import Repo
+
+MODE_FILE = 0o100644
+MODE_EXEC = 0o100755
+MODE_LINK = 0o120000
+MODE_TREE = 0o040000
+MODE_GITLINK = 0o160000
+
+
+def find_repository_root(start: Path) -> Path | None:
+    """Return the work tree (or bare repo) enclosing ``start``, or None outside git."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        dotgit = candidate / ".git"
+        if dotgit.is_dir() or dotgit.is_file():
+            return candidate
+        if (candidate / "HEAD").is_file() and (candidate / "objects").is_dir():
+            if (candidate / "refs").is_dir():
+                return candidate  # a bare repository
+    return None
+
+
+def _resolve_git_dir(root: Path) -> tuple[Path, Path | None]:
+    """Return (git_dir, work_tree) for a work tree or a bare repository."""
+    dotgit = root / ".git"
+    if dotgit.is_dir():
+        return dotgit, root
+    if dotgit.is_file():  # worktree or submodule: "gitdir: <path>"
+        text = dotgit.read_text().strip()
+        if not text.startswith("gitdir:"):
+            raise RepositoryError(f"{dotgit} is not a valid .git file")
+        git_dir = Path(text[len("gitdir:") :].strip())
+        if not git_dir.is_absolute():
+            git_dir = (root / git_dir).resolve()
+        return git_dir, root
+    if (root / "objects").is_dir() and (root / "HEAD").is_file():
+        return root, None
+    raise RepositoryError(f"{root} is not a git repository")
+
+
+def _common_dir(git_dir: Path) -> Path:
+    """The directory holding objects and refs (differs from git_dir in linked worktrees)."""
+    common = git_dir / "commondir"
+    if common.is_file():
+        path = Path(common.read_text().strip())
+        return path if path.is_absolute() else (git_dir / path).resolve()
+    return git_dir
+
+
+def _tree_sort_key(item: tuple[bytes, int, str]) -> bytes:
+    name, mode, _ = item
+    return name + b"/" if mode == MODE_TREE else name
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Author / committer of run commits."""
+
+    name: str
+    email: str
+
+
+class GitStore:
+    """One git repository: object writes, object reads, refs with compare-and-swap."""
+
+    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+        self.root = root
+        self.git_dir, self.work_tree = _resolve_git_dir(root)
+        self.common_dir = _common_dir(self.git_dir)
+        self.objects_dir = self.common_dir / "objects"
+        self.fsync = fsync
+        self._repo: Repo | None = None
+        self._known_dirs: set[str] = set()
+
+    # -- lifecycle -------------------------------------------------------------------
+    @property
+    def dulwich(self) -> Repo:
+        """The dulwich ``Repo`` used for reads (opened on first use)."""
+        if self._repo is None:
+            from dulwich.errors import NotGitRepository
+            from dulwich.repo import Repo
+
+            try:
+                self._repo = Repo(str(self.root))
+            except NotGitRepository as e:
+                raise RepositoryError(f"{self.root} is not a git repository") from e
+        return self._repo
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+    def __enter__(self) -> GitStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing objects -----------------------------------------------------------------
+    def _write_raw(self, type_name: bytes, body: bytes) -> str:
+        header = type_name + b" " + str(len(body)).encode() + b"\0"
+        sha = hashlib.sha1(header)
+        sha.update(body)
+        hexsha = sha.hexdigest()
+        subdir = hexsha[:2]
+        path = self.objects_dir / subdir / hexsha[2:]
+        if os.path.exists(path):
+            return hexsha
+        directory = self.objects_dir / subdir
+        if subdir not in self._known_dirs:
+            directory.mkdir(exist_ok=True)
+            self._known_dirs.add(subdir)
+        compressor = zlib.compressobj(1)
+        data = compressor.compress(header) + compressor.compress(body) + compressor.flush()
+        tmp = directory / f"tmp_obj_{os.getpid()}_{os.urandom(4).hex()}"
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                if self.fsync:
+                    f.flush()
+                    os.fsync(f.fileno())
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, path)
+        except OSError as e:
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise StorageError(f"no space left to write to {self.objects_dir}") from e
+            raise StorageError(f"cannot write object into {self.objects_dir}: {e}") from e
+        return hexsha
+
+    def write_blob(self, data: bytes) -> str:
+        """Store ``data`` as a blob; return its sha."""
+        return self._write_raw(b"blob", data)
+
+    def write_tree(self, entries: Mapping[bytes, tuple[int, str]]) -> str:
+        """Store a tree of ``{name: (mode, sha)}``; return its sha."""
+        items = sorted(
+            ((name, mode, sha) for name, (mode, sha) in entries.items()), key=_tree_sort_key
+        )
+        body = b"".join(b"%o %s\0" % (mode, name) + bytes.fromhex(sha) for name, mode, sha in items)
+        return self._write_raw(b"tree", body)
+
+    def write_commit(
+        self,
+        *,
+        tree: str,
+        parents: list[str],
+        author: Identity,
+        author_time: int,
+        commit_time: int,
+        message: str,
+    ) -> str:
+        """Store a commit (times in epoch seconds, UTC); return its sha."""
+        lines = [f"tree {tree}"]
+        lines += [f"parent {p}" for p in parents]
+        who = f"{author.name} <{author.email}>"
+        lines.append(f"author {who} {author_time} +0000")
+        lines.append(f"committer {who} {commit_time} +0000")
+        body = ("\n".join(lines) + "\n\n" + message).encode("utf-8")
+        return self._write_raw(b"commit", body)
+
+    # -- reading objects -----------------------------------------------------------------
+    def read_object(self, sha: str) -> tuple[bytes, bytes]:
+        """Return (type_name, raw body) of an object."""
+        try:
+            obj = self.dulwich.object_store[sha.encode("ascii")]
+        except KeyError as e:
+            raise CorruptRunError(f"object {sha[:12]} is missing from the repository") from e
+        except Exception as e:  # zlib / pack errors from a damaged object
+            raise CorruptRunError(f"object {sha[:12]} cannot be read: {e}") from e
+        return obj.type_name, obj.as_raw_string()
+
+    def read_blob(self, sha: str) -> bytes:
+        type_name, body = self.read_object(sha)
+        if type_name != b"blob":
+            raise CorruptRunError(f"object {sha[:12]} is a {type_name.decode()}, not a file")
+        return body
+
+    def read_tree(self, sha: str) -> dict[bytes, tuple[int, str]]:
+        """Return ``{name: (mode, sha)}`` of a tree."""
+        try:
+            obj = self.dulwich.object_store[sha.encode("ascii")]
+        except KeyError as e:
+            raise CorruptRunError(f"tree {sha[:12]} is missing from the repository") from e
+        if obj.type_name != b"tree":
+            raise CorruptRunError(f"object {sha[:12]} is not a tree")
+        return {e.path: (e.mode, e.sha.decode("ascii")) for e in obj.iteritems()}
+
+    def read_commit(self, sha: str) -> Any:
+        """Return the dulwich ``Commit`` object for ``sha``."""
+        try:
+            obj = self.dulwich.object_store[sha.encode("ascii")]
+        except KeyError as e:
+            raise CorruptRunError(f"commit {sha[:12]} is missing from the repository") from e
+        if obj.type_name != b"commit":
+            raise CorruptRunError(f"object {sha[:12]} is not a commit")
+        return obj
+
+    def has_object(self, sha: str) -> bool:
+        return sha.encode("ascii") in self.dulwich.object_store
+
+    def lookup_path(self, tree: str, path: str) -> tuple[int, str] | None:
+        """Return (mode, sha) of ``path`` inside ``tree`` or None."""
+        current: tuple[int, str] = (MODE_TREE, tree)
+        for part in path.strip("/").split("/"):
+            if current[0] != MODE_TREE:
+                return None
+            entries = self.read_tree(current[1])
+            found = entries.get(part.encode("utf-8"))
+            if found is None:
+                return None
+            current = found
+        return current
+
+    def iter_tree_files(self, tree: str, prefix: str = "") -> Iterator[tuple[str, int, str]]:
+        """Yield (path, mode, sha) for every non-tree entry below ``tree``."""
+        for name, (mode, sha) in sorted(self.read_tree(tree).items()):
+            path = prefix + name.decode("utf-8", "surrogateescape")
+            if mode == MODE_TREE:
+                yield from self.iter_tree_files(sha, path + "/")
+            else:
+                yield path, mode, sha
+
+    # -- refs ----------------------------------------------------------------------------
+    def read_ref(self, name: str) -> str | None:
+        return refs_mod.read_ref(self.common_dir, name)
+
+    def list_refs(self, prefix: str) -> dict[str, str]:
+        return refs_mod.list_refs(self.common_dir, prefix)
+
+    def update_ref(self, name: str, new: str, expected: str | None) -> None:
+        """Compare-and-swap a ref; raises ``refs.RefConflict`` when it moved."""
+        refs_mod.update_ref(self.common_dir, name, new, expected, fsync=self.fsync)
+
+    def delete_ref(self, name: str, expected: str) -> bool:
+        """Delete a ref (loose and packed) if it still holds ``expected``."""
+        from dulwich.file import FileLocked
+
+        for _ in range(200):
+            try:
+                return bool(self.dulwich.refs.remove_if_equals(name.encode(), expected.encode()))
+            except FileLocked:  # another writer holds packed-refs.lock: wait briefly
+                time.sleep(0.01)
+        raise StorageError(f"cannot delete {name}: it stays locked by another process")
+
+    def head_commit(self) -> str | None:
+        """The commit HEAD points at, or None on an unborn branch."""
+        head = self.git_dir / "HEAD"
+        try:
+            text = head.read_text().strip()
+        except FileNotFoundError as e:
+            raise RepositoryError(f"{self.git_dir} has no HEAD") from e
+        if text.startswith("ref: "):
+            return refs_mod.read_ref(self.common_dir, text[5:])
+        return text if len(text) == 40 else None
+
+    def head_branch(self) -> str | None:
+        text = (self.git_dir / "HEAD").read_text().strip()
+        if text.startswith("ref: refs/heads/"):
+            return text[len("ref: refs/heads/") :]
+        return None
+
+    def config_value(self, section: str, key: str) -> str | None:
+        """Read ``section.key`` from repository, then global, config (None if unset)."""
+        from dulwich.config import ConfigFile, StackedConfig
+
+        configs = []
+        try:
+            configs.append(ConfigFile.from_path(str(self.common_dir / "config")))
+        except (FileNotFoundError, OSError):
+            pass
+        try:
+            configs.extend(StackedConfig.default_backends())
+        except Exception:  # a broken global config must not stop tracking
+            pass
+        for cfg in configs:
+            try:
+                value = cfg.get((section.encode(),), key.encode())
+            except KeyError:
+                continue
+            return bytes(value).decode("utf-8", "replace")
+        return None
+
+    def run_git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
+        """Run C git in this repository (used only where C git is the right tool)."""
+        full_env = dict(os.environ)
+        if env:
+            full_env.update(env)
+        try:
+            proc = subprocess.run(
+                ["git", *args],
+                cwd=self.work_tree or self.git_dir,
+                env=full_env,
+                capture_output=True,
+                check=False,
+            )
+        except FileNotFoundError as e:
+            raise RepositoryError("this needs the git command, which is not installed") from e
+        if proc.returncode != 0:
+            err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+            raise RepositoryError(f"git {args[0]} failed: {err[-1] if err else proc.returncode}")
+        return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+class TreeBuilder:
+    """Builds nested trees from ``{path: (mode, sha)}`` and writes them bottom-up."""
+
+    def __init__(self, store: GitStore) -> None:
+        self.store = store
+
+    def write(self, files: Mapping[str, tuple[int, str]]) -> str:
+        return self.write_with_root(files)[0]
+
+    def write_with_root(
+        self, files: Mapping[str, tuple[int, str]]
+    ) -> tuple[str, dict[bytes, tuple[int, str]]]:
+        """Write the trees; return the root's sha and its entries."""
+        root: dict[bytes, Any] = {}
+        for path, (mode, sha) in files.items():
+            parts = path.encode("utf-8", "surrogateescape").split(b"/")
+            node = root
+            for part in parts[:-1]:
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):  # a file and a directory of one name
+                    child = node[part] = {}
+                node = child
+            node[parts[-1]] = (mode, sha)
+        return self._write_node(root)
+
+    def _write_node(self, node: dict[bytes, Any]) -> tuple[str, dict[bytes, tuple[int, str]]]:
+        entries: dict[bytes, tuple[int, str]] = {}
+        for name, value in node.items():
+            if isinstance(value, dict):
+                entries[name] = (MODE_TREE, self._write_node(value)[0])
+            else:
+                entries[name] = value
+        return self.store.write_tree(entries), entries

@@ -1,0 +1,108 @@
+"""Checks on user-given keys and values, with one-line errors that name the problem."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from gittrack.errors import ValidationError
+
+MAX_KEY_LENGTH = 250
+MAX_PARAM_LENGTH = 6000
+MAX_TAG_LENGTH = 8000
+MAX_NAME_LENGTH = 250
+_KEY_RE = re.compile(r"^[\w\-. /:]+$")
+_valid_keys: set[str] = set()
+
+
+def validate_key(key: object, kind: str) -> str:
+    """Return ``key`` if it is a usable metric/param/tag key, else raise ValidationError."""
+    if type(key) is str and key in _valid_keys:
+        return key
+    if not isinstance(key, str):
+        raise ValidationError(f"{kind} key must be a string, got {type(key).__name__}")
+    shown = repr(key if len(key) <= 60 else key[:57] + "...")
+    if not key or not key.strip():
+        raise ValidationError(f"{kind} key must not be empty")
+    if len(key) > MAX_KEY_LENGTH:
+        raise ValidationError(f"{kind} key {shown} is longer than {MAX_KEY_LENGTH} characters")
+    if key.startswith("/"):
+        raise ValidationError(f"{kind} key {shown} must not start with '/'")
+    if any(part in ("..", ".") for part in key.split("/")):
+        raise ValidationError(f"{kind} key {shown} must not contain '.' or '..' path parts")
+    if not _KEY_RE.match(key):
+        raise ValidationError(
+            f"{kind} key {shown} may only hold letters, digits and _ - . / : or spaces"
+        )
+    if len(_valid_keys) < 100_000:
+        _valid_keys.add(key)
+    return key
+
+
+def validate_metric_value(key: str, value: object) -> float:
+    """Metric values are numbers (bool excluded); NaN and +/-inf are accepted."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            import numbers
+
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                return float(value)
+        except (TypeError, ValueError):
+            pass
+        raise ValidationError(
+            f"metric {key!r} must be a number, got {type(value).__name__} {str(value)[:40]!r}"
+        )
+    return float(value)
+
+
+def validate_step(step: object) -> int:
+    if isinstance(step, bool) or not isinstance(step, int):
+        if isinstance(step, float) and step.is_integer():
+            return int(step)
+        raise ValidationError(f"metric step must be an integer, got {step!r}")
+    return step
+
+
+def normalize_param(key: str, value: Any) -> Any:
+    """Keep YAML scalar types; anything else is stored as its string form (as MLflow)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        result: Any = value
+    elif isinstance(value, float):
+        result = value
+    elif type(value).__module__ == "numpy" and hasattr(value, "item"):
+        result = value.item()
+    else:
+        result = str(value)
+    if isinstance(result, str) and len(result) > MAX_PARAM_LENGTH:
+        raise ValidationError(
+            f"param {key!r} is {len(result)} characters long (at most {MAX_PARAM_LENGTH})"
+        )
+    return result
+
+
+def params_equal(a: Any, b: Any) -> bool:
+    """Whether two param values are the same (NaN equals NaN; 1 != '1')."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+def validate_tag_value(key: str, value: object) -> str:
+    text = str(value)
+    if len(text) > MAX_TAG_LENGTH:
+        raise ValidationError(
+            f"tag {key!r} is {len(text)} characters long (at most {MAX_TAG_LENGTH})"
+        )
+    return text
+
+
+def validate_name(name: object, kind: str) -> str:
+    """Run and experiment names: non-empty text without control characters."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"{kind} name must be a non-empty string")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError(f"{kind} name is longer than {MAX_NAME_LENGTH} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise ValidationError(f"{kind} name {name[:40]!r} contains control characters")
+    return name

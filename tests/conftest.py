@@ -1,0 +1,84 @@
+"""Shared fixtures: hermetic git (temp HOME, fixed identity, no system config)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from servers import git_daemon, http_git_server, s3_server  # noqa: F401  (fixtures)
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test User",
+    "GIT_AUTHOR_EMAIL": "test@example.com",
+    "GIT_COMMITTER_NAME": "Test User",
+    "GIT_COMMITTER_EMAIL": "test@example.com",
+}
+
+
+@pytest.fixture(autouse=True)
+def hermetic_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees an empty HOME, no system git config and a fixed identity."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    for key in list(os.environ):
+        if key.startswith("GITTRACK_"):
+            monkeypatch.delenv(key)
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Test User\n\temail = test@example.com\n"
+        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n"
+    )
+
+
+def git(cwd: Path, *args: str, check: bool = True) -> str:
+    """Run C git in ``cwd`` and return its stdout."""
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
+    return proc.stdout
+
+
+@pytest.fixture
+def empty_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An initialised repository with no commits; the test's cwd."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    monkeypatch.chdir(repo)
+    return repo
+
+
+@pytest.fixture
+def repo(empty_repo: Path) -> Path:
+    """A repository with one commit (train.py, README) and a .gitignore; the test's cwd."""
+    (empty_repo / "train.py").write_text("print('training')\n")
+    (empty_repo / "README").write_text("demo\n")
+    (empty_repo / ".gitignore").write_text("*.log\n")
+    git(empty_repo, "add", ".")
+    git(empty_repo, "commit", "-q", "-m", "initial")
+    return empty_repo
+
+
+@pytest.fixture
+def bare_remote(tmp_path: Path) -> Iterator[Path]:
+    """A bare repository to push to."""
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(remote))
+    yield remote
+
+
+def fsck(repo: Path) -> None:
+    """Assert that C git finds the repository sound."""
+    out = subprocess.run(
+        ["git", "fsck", "--full", "--strict"], cwd=repo, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout + out.stderr

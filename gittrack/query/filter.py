@@ -50,6 +50,7 @@ _ATTR_ALIAS = {
     "name": "run_name", "run name": "run_name", "user": "user_id",
     "experiment_name": "experiment", "created": "start_time",
 }  # fmt: skip
+_MAX_DEPTH = 50  # parenthesis nesting; keeps parsing and evaluation far from recursion limits
 _NUMERIC_ATTRS = frozenset({"start_time", "end_time"})
 _DATASET_FIELDS = ("name", "digest", "context")
 
@@ -259,6 +260,7 @@ class _Parser:
         self.text = text
         self.label = label
         self.i = 0
+        self.depth = 0
 
     def fail(self, pos: int, message: str) -> NoReturn:
         raise FilterSyntaxError(
@@ -297,8 +299,12 @@ class _Parser:
         self.skip_ws()
         if self.text.startswith("(", self.i):
             start = self.i
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                self.fail(start, f"parentheses nested deeper than {_MAX_DEPTH}")
             self.i += 1
             node = self.expression()
+            self.depth -= 1
             self.skip_ws()
             if not self.text.startswith(")", self.i):
                 if self.i >= len(self.text):
@@ -528,16 +534,16 @@ def _getter(kind: str, key: str, fld: str | None) -> Callable[[Row], Any]:
     if kind == "attributes":
         name = _ATTR_FIELD[key]
         return lambda row: row.get(name)
-    if kind == "params":
+    if kind in ("params", "tags"):
 
-        def param(row: Row) -> str | None:
-            params = row.get("params")
-            if not params or key not in params:
+        def text(row: Row) -> str | None:
+            d = row.get(kind)
+            if not d or key not in d:
                 return None
-            v = params[key]
+            v = d[key]
             return v if type(v) is str else str(v)  # canonical: True, None, 0.5, 1e-05
 
-        return param
+        return text
     if kind == "inputs":
 
         def input_field(row: Row) -> str | None:
@@ -548,11 +554,11 @@ def _getter(kind: str, key: str, fld: str | None) -> Callable[[Row], Any]:
 
         return input_field
 
-    def mapped(row: Row) -> Any:  # metrics, tags
+    def metric(row: Row) -> Any:
         d = row.get(kind)
         return d.get(key) if d else None
 
-    return mapped
+    return metric
 
 
 def _like(pattern: str, ignore_case: bool) -> Callable[[str], bool]:
@@ -585,17 +591,15 @@ def _test(op: str, value: Value, numeric_param: bool) -> Callable[[Any], bool]:
 def _compile(node: Node) -> Pred:
     if isinstance(node, Clause):
         return _compile_clause(node)
-    preds = [_compile(p) for p in node.parts]
-    combined = preds[-1]
-    for pred in reversed(preds[:-1]):
-        combined = _pair(pred, combined, isinstance(node, And))
-    return combined
-
-
-def _pair(a: Pred, b: Pred, conjunction: bool) -> Pred:
-    if conjunction:
-        return lambda row: a(row) and b(row)
-    return lambda row: a(row) or b(row)
+    preds = tuple(_compile(p) for p in node.parts)
+    if len(preds) == 2:  # the common case, one call cheaper than the loops below
+        a, b = preds
+        if isinstance(node, And):
+            return lambda row: a(row) and b(row)
+        return lambda row: a(row) or b(row)
+    if isinstance(node, And):
+        return lambda row: all(p(row) for p in preds)
+    return lambda row: any(p(row) for p in preds)
 
 
 def _compile_clause(c: Clause) -> Pred:

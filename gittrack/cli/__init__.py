@@ -1,0 +1,61 @@
+"""The ``gittrack`` / ``git-track`` command line: a thin shell over the library.
+
+The only package that imports typer. Every command module registers itself on the one
+``app``; :func:`main` is the error funnel: a :class:`GittrackError` prints one line on
+stderr and exits with its code (1), usage errors exit 2, ``--debug`` or
+``GITTRACK_DEBUG=1`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from gittrack.errors import GittrackError
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("GITTRACK_DEBUG", "") not in ("", "0")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``gittrack`` and ``git-track`` commands."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(args)
+    if "--debug" in args:
+        args.remove("--debug")
+    from gittrack.cli.app import app
+
+    try:
+        app(args=args, prog_name="gittrack", standalone_mode=False)
+    except GittrackError as e:
+        if debug:
+            raise
+        print(f"gittrack: error: {e.message}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        print("gittrack: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except BrokenPipeError:
+        # Output piped into `head` and closed: not an error for the user.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    except Exception as e:
+        import click
+
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        if isinstance(e, click.ClickException):
+            if debug:
+                raise
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            print("gittrack: aborted", file=sys.stderr)
+            sys.exit(1)
+        if debug:
+            raise
+        print(f"gittrack: internal error: {type(e).__name__}: {e} (rerun with --debug)",
+              file=sys.stderr)
+        sys.exit(3)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
+from gittrack.artifacts.client_api import ArtifactsMixin
 from gittrack.entities import Metric, Run
 from gittrack.environment import command_info, current_host, current_user, python_environment
 from gittrack.errors import RunStateError
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 DEFAULT_EXPERIMENT = "Default"
 
 _stores: dict[Path, RunStore] = {}
+_roots: dict[tuple[str, str | None, str | None], Path] = {}
 _writers: dict[tuple[Path, str], RunWriter] = {}
 _registry_lock = threading.RLock()
 
@@ -52,7 +54,10 @@ def run_store(repo: str | os.PathLike[str] | None = None) -> RunStore:
     """The process-wide RunStore of a tracking repository (opened once)."""
     from gittrack.config import resolve_repo_root
 
-    root = resolve_repo_root(repo)
+    key = (os.getcwd(), os.environ.get("GITTRACK_REPO"), None if repo is None else str(repo))
+    root = _roots.get(key)
+    if root is None or not root.exists():
+        root = _roots[key] = resolve_repo_root(repo)
     with _registry_lock:
         store = _stores.get(root)
         if store is None:
@@ -60,7 +65,7 @@ def run_store(repo: str | os.PathLike[str] | None = None) -> RunStore:
         return store
 
 
-class Client:
+class Client(ArtifactsMixin):
     """Explicit access to the runs of one tracking repository."""
 
     def __init__(self, repo: str | os.PathLike[str] | None = None) -> None:
@@ -80,14 +85,20 @@ class Client:
         tags: Mapping[str, Any] | None = None,
         parent_run_id: str | None = None,
         start_time: int | None = None,
+        code_from: str | None = None,
     ) -> Run:
-        """Create a RUNNING run (visible at once) and return it."""
+        """Create a RUNNING run (visible at once) and return it.
+
+        ``code_from`` (a run commit) reuses that run's code snapshot and parent instead of
+        snapshotting the working tree (used by ``gittrack reproduce``).
+        """
         writer = self._create_writer(
             experiment=experiment,
             run_name=run_name,
             tags=tags,
             parent_run_id=parent_run_id,
             start_time=start_time,
+            code_from=code_from,
         )
         return Run.from_record(writer.record, writer.commit)
 
@@ -99,6 +110,7 @@ class Client:
         tags: Mapping[str, Any] | None,
         parent_run_id: str | None,
         start_time: int | None = None,
+        code_from: str | None = None,
     ) -> RunWriter:
         runs = self._runs
         experiment = validate_name(
@@ -111,8 +123,14 @@ class Client:
         }
         if parent_run_id is not None:
             parent_run_id = runs.resolve(parent_run_id)
-        snap = snapshot_worktree(runs.git, include_untracked=runs.settings.include_untracked)
-        head = runs.git.head_commit()
+        if code_from is not None:
+            origin = runs.load_commit(code_from)
+            code_entries, head = origin.code_entries, origin.parent
+            source = dict(origin.record.source)
+        else:
+            snap = snapshot_worktree(runs.git, include_untracked=runs.settings.include_untracked)
+            code_entries, head = snap.root_entries, runs.git.head_commit()
+            source = {"commit": head, "branch": runs.git.head_branch(), "dirty": snap.dirty}
         start = start_time if start_time is not None else now_ms()
         record = fmt.RunRecord(
             run_id=new_run_id(),
@@ -125,14 +143,12 @@ class Client:
             pid=os.getpid(),
             heartbeat=start,
             parent_run_id=parent_run_id,
-            source={"commit": head, "branch": runs.git.head_branch(), "dirty": snap.dirty},
+            source=source,
             command=command_info(runs.git.work_tree),
             environment=python_environment(),
             tags=clean_tags,
         )
-        writer = RunWriter(
-            runs, record, code_entries=snap.root_entries, parent=head, base_commit=None
-        )
+        writer = RunWriter(runs, record, code_entries=code_entries, parent=head, base_commit=None)
         writer.flush()
         self._register(writer)
         return writer
@@ -247,6 +263,21 @@ class Client:
         if key not in writer.record.tags:
             raise RunStateError(f"run {run_id[:12]} has no tag {key!r}")
         writer.apply(delete_tag_op(key))
+
+    def log_input(
+        self,
+        run_id: str,
+        source: Any,
+        name: str | None = None,
+        context: str | None = None,
+        keep: bool = False,
+    ) -> Any:
+        """Record a file, directory or table as an input of a run (see gittrack.lineage)."""
+        from gittrack.lineage.inputs import record_input
+
+        return record_input(
+            self, self._runs.resolve(run_id), source, name=name, context=context, keep=keep
+        )
 
     def flush(self, run_id: str | None = None) -> None:
         """Write buffered data now (all runs of this process when ``run_id`` is None)."""

@@ -69,14 +69,15 @@ def installed_packages() -> dict[str, str]:
 
     packages: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name") if dist.metadata else None
+        name = dist.metadata["Name"] if dist.metadata else None
         if name:
             packages[str(name).lower()] = str(dist.version)
     return dict(sorted(packages.items()))
 
 
+@functools.lru_cache(maxsize=1)
 def python_environment() -> dict[str, Any]:
-    """Python version, implementation, platform and installed packages."""
+    """Python version, implementation, platform and installed packages (do not mutate)."""
     return {
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
@@ -87,6 +88,17 @@ def python_environment() -> dict[str, Any]:
 
 def command_info(work_tree: Path | None) -> dict[str, Any]:
     """The command this process runs: argv (secrets masked), script and cwd in the repo."""
+    key = (os.getcwd(), tuple(sys.argv), work_tree)
+    cached = _command_cache.get(key)
+    if cached is None:
+        cached = _command_cache[key] = _command_info(work_tree)
+    return dict(cached)
+
+
+_command_cache: dict[tuple[str, tuple[str, ...], Path | None], dict[str, Any]] = {}
+
+
+def _command_info(work_tree: Path | None) -> dict[str, Any]:
     argv = mask_secrets([sys.executable.rsplit("/", 1)[-1], *sys.argv]) if sys.argv else []
     info: dict[str, Any] = {"argv": argv}
     cwd = Path.cwd()

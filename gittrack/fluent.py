@@ -146,6 +146,10 @@ def start_run(
 
 def end_run(status: str = "FINISHED", *, _run: ActiveRun | None = None) -> None:
     """End the active run (harmless when none is active, or when called twice)."""
+    if status not in ("FINISHED", "FAILED", "KILLED"):
+        raise RunStateError(
+            f"cannot end a run with status {status!r} (use FINISHED, FAILED or KILLED)"
+        )
     with _lock:
         if not _stack:
             return
@@ -155,7 +159,7 @@ def end_run(status: str = "FINISHED", *, _run: ActiveRun | None = None) -> None:
         # Ending an outer run ends the runs nested inside it first.
         while _stack:
             top = _stack.pop()
-            _finish(top, status if top is run else "KILLED" if status == "KILLED" else status)
+            _finish(top, status)
             if top is run:
                 break
         _last[:] = [run]

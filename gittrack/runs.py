@@ -195,6 +195,8 @@ class RunStore:
         ref = text.strip()
         if not ref:
             raise RunNotFoundError("an empty run reference matches nothing")
+        if len(ref) == 32 and set(ref) <= _HEX and self.git.read_ref(fmt.ref_name(ref)):
+            return ref  # a full run id: no need to list every run
         runs = self.list_runs()
         if ref in runs:
             return ref
@@ -216,13 +218,16 @@ class RunStore:
 
     def _names(self, runs: dict[str, str]) -> dict[str, str]:
         """``{run_id: name}``: from the local index when present, else from each commit."""
+        import importlib
+
         try:
-            from gittrack.index import run_names
-        except ImportError:
-            run_names = None
-        if run_names is not None:
-            return run_names(self, runs)
-        names: dict[str, str] = {}
+            index = importlib.import_module("gittrack.index")
+        except ModuleNotFoundError:  # the index is optional; fall back to reading each run
+            index = None
+        if index is not None:
+            names: dict[str, str] = index.run_names(self, runs)
+            return names
+        names = {}
         for rid, sha in runs.items():
             try:
                 names[rid] = self.load_commit(sha).record.name

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("gittrack")
 
 Operation = Callable[[fmt.RunRecord], None]
+# Every run of a process shares one environment dict: serialise it once.
+_ENV_YAML: dict[int, tuple[dict[str, Any], bytes]] = {}
 MAX_CONFLICT_RETRIES = 1000
 
 
@@ -203,7 +205,12 @@ class RunWriter:
 
     def _environment_blob(self) -> str:
         if self._env_blob is None:
-            self._env_blob = self.runs.git.write_blob(fmt.dump_yaml(self.record.environment))
+            env = self.record.environment
+            data = _ENV_YAML.get(id(env))
+            if data is None or data[0] is not env:
+                data = (env, fmt.dump_yaml(env))
+                _ENV_YAML[id(env)] = data
+            self._env_blob = self.runs.git.write_blob(data[1])
         return self._env_blob
 
     def _rebase(
@@ -290,9 +297,15 @@ def _set_status(status: str, end_time: int) -> Operation:
 
 
 def resume_op() -> Operation:
+    """Back to RUNNING, now owned by this process (for dead-run detection)."""
+    from gittrack.environment import current_host
+
+    pid, host = os.getpid(), current_host()
+
     def op(record: fmt.RunRecord) -> None:
         record.status = "RUNNING"
         record.end_time = None
+        record.pid, record.host = pid, host
 
     return op
 

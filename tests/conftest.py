@@ -33,15 +33,35 @@ def hermetic_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
             monkeypatch.delenv(key)
     (home / ".gitconfig").write_text(
         "[user]\n\tname = Test User\n\temail = test@example.com\n"
-        "[init]\n\tdefaultBranch = main\n[protocol \"file\"]\n\tallow = always\n"
+        '[init]\n\tdefaultBranch = main\n[protocol "file"]\n\tallow = always\n'
     )
+
+
+@pytest.fixture(autouse=True)
+def fresh_process_state() -> Iterator[None]:
+    """Each test starts with no active run, no experiment and no cached repository."""
+    yield
+    from gittrack import client, fluent
+
+    while fluent.active_run() is not None:
+        try:
+            fluent.end_run()
+        except Exception:
+            fluent._stack.clear()
+    fluent._last.clear()
+    fluent._experiment.clear()
+    client.flush_all()
+    with client._registry_lock:
+        client._writers.clear()
+        for store in client._stores.values():
+            store.close()
+        client._stores.clear()
+        client._roots.clear()
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:
     """Run C git in ``cwd`` and return its stdout."""
-    proc = subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"git {' '.join(args)} failed: {proc.stderr}")
     return proc.stdout

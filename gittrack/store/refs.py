@@ -46,9 +46,10 @@ def read_packed_refs(git_dir: Path, prefix: str = "") -> dict[str, str]:
     return refs
 
 
-def _read_loose(path: Path) -> str | None:
+def _read_loose(path: str | Path) -> str | None:
     try:
-        data = path.read_bytes().strip()
+        with open(path, "rb") as f:
+            data = f.read(128).strip()
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         return None
     if len(data) == 40:
@@ -58,7 +59,7 @@ def _read_loose(path: Path) -> str | None:
 
 def read_ref(git_dir: Path, name: str) -> str | None:
     """Return the sha a ref points at, or None when it does not exist."""
-    sha = _read_loose(git_dir / name)
+    sha = _read_loose(os.path.join(git_dir, name))
     if sha is not None:
         return sha
     return read_packed_refs(git_dir, name).get(name)
@@ -67,22 +68,22 @@ def read_ref(git_dir: Path, name: str) -> str | None:
 def list_refs(git_dir: Path, prefix: str) -> dict[str, str]:
     """Return every ref under ``prefix`` (which ends with ``/``) as ``{name: sha}``."""
     refs = read_packed_refs(git_dir, prefix)
-    base = git_dir / prefix
-    stack = [base]
+    stack = [prefix.rstrip("/")]
+    root = os.fspath(git_dir)
     while stack:
-        directory = stack.pop()
+        rel_dir = stack.pop()
         try:
-            entries = list(os.scandir(directory))
+            entries = list(os.scandir(os.path.join(root, rel_dir)))
         except (FileNotFoundError, NotADirectoryError):
             continue
         for entry in entries:
+            name = rel_dir + "/" + entry.name
             if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
+                stack.append(name)
             elif not entry.name.endswith(".lock"):
-                sha = _read_loose(Path(entry.path))
+                sha = _read_loose(entry.path)
                 if sha is not None:
-                    rel = Path(entry.path).relative_to(git_dir).as_posix()
-                    refs[rel] = sha
+                    refs[name] = sha
     return refs
 
 

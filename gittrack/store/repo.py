@@ -8,6 +8,7 @@ visible. Reads go through dulwich (loose objects and packs).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -72,6 +73,11 @@ def _common_dir(git_dir: Path) -> Path:
     return git_dir
 
 
+def _oid(text: str) -> Any:
+    """A hex sha or ref name as the bytes dulwich expects (its NewTypes are bytes)."""
+    return text.encode("ascii")
+
+
 def _tree_sort_key(item: tuple[bytes, int, str]) -> bytes:
     name, mode, _ = item
     return name + b"/" if mode == MODE_TREE else name
@@ -93,6 +99,7 @@ class GitStore:
         self.git_dir, self.work_tree = _resolve_git_dir(root)
         self.common_dir = _common_dir(self.git_dir)
         self.objects_dir = self.common_dir / "objects"
+        self._objects = os.fspath(self.objects_dir)
         self.fsync = fsync
         self._repo: Repo | None = None
         self._known_dirs: set[str] = set()
@@ -128,30 +135,30 @@ class GitStore:
         sha = hashlib.sha1(header)
         sha.update(body)
         hexsha = sha.hexdigest()
-        subdir = hexsha[:2]
-        path = self.objects_dir / subdir / hexsha[2:]
+        directory = os.path.join(self._objects, hexsha[:2])
+        path = os.path.join(directory, hexsha[2:])
         if os.path.exists(path):
             return hexsha
-        directory = self.objects_dir / subdir
-        if subdir not in self._known_dirs:
-            directory.mkdir(exist_ok=True)
-            self._known_dirs.add(subdir)
+        if hexsha[:2] not in self._known_dirs:
+            os.makedirs(directory, exist_ok=True)
+            self._known_dirs.add(hexsha[:2])
         compressor = zlib.compressobj(1)
         data = compressor.compress(header) + compressor.compress(body) + compressor.flush()
-        tmp = directory / f"tmp_obj_{os.getpid()}_{os.urandom(4).hex()}"
+        tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{os.urandom(4).hex()}")
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
                 if self.fsync:
-                    f.flush()
-                    os.fsync(f.fileno())
-            os.chmod(tmp, 0o444)
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
             os.replace(tmp, path)
         except OSError as e:
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageError(f"no space left to write to {self.objects_dir}") from e
             raise StorageError(f"cannot write object into {self.objects_dir}: {e}") from e
@@ -192,7 +199,7 @@ class GitStore:
     def read_object(self, sha: str) -> tuple[bytes, bytes]:
         """Return (type_name, raw body) of an object."""
         try:
-            obj = self.dulwich.object_store[sha.encode("ascii")]
+            obj = self.dulwich.object_store[_oid(sha)]
         except KeyError as e:
             raise CorruptRunError(f"object {sha[:12]} is missing from the repository") from e
         except Exception as e:  # zlib / pack errors from a damaged object
@@ -208,17 +215,17 @@ class GitStore:
     def read_tree(self, sha: str) -> dict[bytes, tuple[int, str]]:
         """Return ``{name: (mode, sha)}`` of a tree."""
         try:
-            obj = self.dulwich.object_store[sha.encode("ascii")]
+            obj = self.dulwich.object_store[_oid(sha)]
         except KeyError as e:
             raise CorruptRunError(f"tree {sha[:12]} is missing from the repository") from e
         if obj.type_name != b"tree":
             raise CorruptRunError(f"object {sha[:12]} is not a tree")
-        return {e.path: (e.mode, e.sha.decode("ascii")) for e in obj.iteritems()}
+        return {e.path: (e.mode, e.sha.decode("ascii")) for e in obj.iteritems()}  # type: ignore[attr-defined]
 
     def read_commit(self, sha: str) -> Any:
         """Return the dulwich ``Commit`` object for ``sha``."""
         try:
-            obj = self.dulwich.object_store[sha.encode("ascii")]
+            obj = self.dulwich.object_store[_oid(sha)]
         except KeyError as e:
             raise CorruptRunError(f"commit {sha[:12]} is missing from the repository") from e
         if obj.type_name != b"commit":
@@ -226,7 +233,7 @@ class GitStore:
         return obj
 
     def has_object(self, sha: str) -> bool:
-        return sha.encode("ascii") in self.dulwich.object_store
+        return _oid(sha) in self.dulwich.object_store
 
     def lookup_path(self, tree: str, path: str) -> tuple[int, str] | None:
         """Return (mode, sha) of ``path`` inside ``tree`` or None."""
@@ -267,7 +274,7 @@ class GitStore:
 
         for _ in range(200):
             try:
-                return bool(self.dulwich.refs.remove_if_equals(name.encode(), expected.encode()))
+                return bool(self.dulwich.refs.remove_if_equals(_oid(name), _oid(expected)))
             except FileLocked:  # another writer holds packed-refs.lock: wait briefly
                 time.sleep(0.01)
         raise StorageError(f"cannot delete {name}: it stays locked by another process")

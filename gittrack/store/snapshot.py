@@ -57,6 +57,14 @@ def _entry_mtime_ns(entry_mtime: object) -> int:
     return int(float(entry_mtime) * 1e9)  # type: ignore[arg-type]
 
 
+# Per-process caches: runs started one after another in one process mostly see the
+# same index and the same files, so parse the index once and write the trees once.
+_IndexRow = tuple[str, int, str, int, int]  # path, mode, sha, size, mtime_ns
+_index_cache: dict[str, tuple[tuple[int, int, int], list[_IndexRow]]] = {}
+_tree_cache: dict[str, tuple[dict[str, tuple[int, str]], str, dict[bytes, tuple[int, str]]]] = {}
+_head_tree_cache: dict[str, str] = {}
+
+
 def snapshot_worktree(store: GitStore, *, include_untracked: bool = False) -> Snapshot:
     """Capture the working tree (tracked files incl. uncommitted edits) as a tree."""
     files: dict[str, tuple[int, str]] = {}
@@ -70,41 +78,72 @@ def snapshot_worktree(store: GitStore, *, include_untracked: bool = False) -> Sn
             files = _from_c_git(store, index_path)
     if work is not None and include_untracked:
         files.update(_untracked(store, work, files))
-    tree, root_entries = TreeBuilder(store).write_with_root(files)
+    key = str(store.git_dir)
+    cached = _tree_cache.get(key)
+    if cached is not None and cached[0] == files:
+        tree, root_entries = cached[1], cached[2]
+    else:
+        tree, root_entries = TreeBuilder(store).write_with_root(files)
+        _tree_cache[key] = (files, tree, root_entries)
     head = store.head_commit()
-    head_tree = store.read_commit(head).tree.decode("ascii") if head else None
+    head_tree = None
+    if head is not None:
+        head_tree = _head_tree_cache.get(head)
+        if head_tree is None:
+            head_tree = _head_tree_cache[head] = store.read_commit(head).tree.decode("ascii")
     dirty = head_tree != tree if head_tree is not None else bool(files)
-    return Snapshot(tree=tree, root_entries=root_entries, dirty=dirty)
+    return Snapshot(tree=tree, root_entries=dict(root_entries), dirty=dirty)
+
+
+def _index_rows(index_path: Path) -> tuple[list[_IndexRow], int]:
+    """The index's entries (cached while the index file is unchanged) and its mtime."""
+    from dulwich.index import ConflictedIndexEntry, Index, IndexEntry
+
+    st = index_path.stat()
+    stat_key = (st.st_mtime_ns, st.st_size, st.st_ino)
+    cached = _index_cache.get(str(index_path))
+    if cached is not None and cached[0] == stat_key:
+        return cached[1], st.st_mtime_ns
+    rows: list[_IndexRow] = []
+    for raw_path, item in Index(str(index_path), read=True).items():
+        if isinstance(item, ConflictedIndexEntry):
+            picked = item.this or item.other or item.ancestor
+            if picked is None:
+                continue
+            entry: IndexEntry = picked
+        else:
+            entry = item
+        sha = entry.sha.decode("ascii") if isinstance(entry.sha, bytes) else str(entry.sha)
+        rows.append(
+            (
+                raw_path.decode("utf-8", "surrogateescape"),
+                entry.mode,
+                sha,
+                entry.size,
+                _entry_mtime_ns(entry.mtime),
+            )
+        )
+    _index_cache[str(index_path)] = (stat_key, rows)
+    return rows, st.st_mtime_ns
 
 
 def _from_index(store: GitStore, work: Path, index_path: Path) -> dict[str, tuple[int, str]]:
-    from dulwich.index import ConflictedIndexEntry, Index
-
-    index = Index(str(index_path), read=True)
-    index_mtime_ns = index_path.stat().st_mtime_ns
+    rows, index_mtime_ns = _index_rows(index_path)
     files: dict[str, tuple[int, str]] = {}
-    for raw_path, item in index.items():
-        path = raw_path.decode("utf-8", "surrogateescape")
-        entry = item
-        if isinstance(entry, ConflictedIndexEntry):
-            entry = entry.this or entry.ours or entry.theirs
-            if entry is None:
-                continue
-        sha = entry.sha.decode("ascii") if isinstance(entry.sha, bytes) else str(entry.sha)
-        if entry.mode == MODE_GITLINK:
+    root = os.fspath(work)
+    for path, mode, sha, size, mtime_ns in rows:
+        if mode == MODE_GITLINK:
             files[path] = (MODE_GITLINK, sha)
             continue
-        full = work / path
+        full = os.path.join(root, path)
         try:
             st = os.lstat(full)
         except (FileNotFoundError, NotADirectoryError):
             continue  # deleted in the working tree
         unchanged = (
-            st.st_size == entry.size
-            and st.st_mtime_ns == _entry_mtime_ns(entry.mtime)
-            and st.st_mtime_ns < index_mtime_ns
+            st.st_size == size and st.st_mtime_ns == mtime_ns and st.st_mtime_ns < index_mtime_ns
         )
-        files[path] = (_mode_of(st), sha if unchanged else _hash_path(store, full, st))
+        files[path] = (_mode_of(st), sha if unchanged else _hash_path(store, Path(full), st))
     return files
 
 

@@ -1,0 +1,102 @@
+"""Find runs whose process died while they were RUNNING, and mark them KILLED.
+
+A run is dead when it is RUNNING and either it was started on this host by a process
+that no longer exists, or its heartbeat (refreshed at every flush and at least every
+heartbeat interval) is older than three heartbeat intervals. Marking it KILLED keeps
+everything it flushed before it died.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from gittrack.client import Client
+from gittrack.environment import current_host
+from gittrack.errors import CorruptRunError, RunStateError
+from gittrack.runs import RunStore
+
+
+@dataclass(frozen=True)
+class DeadRun:
+    """A RUNNING run whose writer is gone, and why we think so."""
+
+    run_id: str
+    name: str
+    reason: str
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_own_live_writer(client: Client, run_id: str) -> bool:
+    from gittrack.client import _registry_lock, _writers
+
+    with _registry_lock:
+        writer = _writers.get((client.repo, run_id))
+    return writer is not None and not writer.ended
+
+
+def dead_reason(runs: RunStore, *, host: str, pid: int, heartbeat: int, now_ms: int) -> str | None:
+    """Why a RUNNING run with these facts is dead, or None when it may be alive."""
+    if host == current_host() and pid and not pid_alive(pid):
+        return f"process {pid} on {host} is gone"
+    limit_ms = 3 * runs.settings.heartbeat_interval * 1000
+    if heartbeat and now_ms - heartbeat > limit_ms:
+        minutes = (now_ms - heartbeat) / 60000
+        return f"no heartbeat for {minutes:.1f} min"
+    return None
+
+
+def find_dead_runs(client: Client) -> list[DeadRun]:
+    """Every RUNNING run of the repository whose writing process is gone."""
+    runs = client._runs
+    now = int(time.time() * 1000)
+    dead: list[DeadRun] = []
+    for run_id, commit in sorted(runs.list_runs().items()):
+        try:
+            record = runs.load_commit(commit, what=f"run {run_id}").record
+        except CorruptRunError:
+            continue
+        if record.status != "RUNNING" or _is_own_live_writer(client, run_id):
+            continue
+        reason = dead_reason(
+            runs, host=record.host, pid=record.pid, heartbeat=record.heartbeat, now_ms=now
+        )
+        if reason is not None:
+            dead.append(DeadRun(run_id=run_id, name=record.name, reason=reason))
+    return dead
+
+
+def mark_killed(client: Client, run: str, *, force: bool = False) -> str:
+    """Mark a RUNNING run KILLED (only when it is dead unless ``force``); return its id."""
+    runs = client._runs
+    run_id = runs.resolve(run)
+    record = runs.load(run_id).record
+    if record.status != "RUNNING":
+        raise RunStateError(f"run {run_id[:12]} is {record.status}, not RUNNING")
+    if not force:
+        reason = dead_reason(
+            runs,
+            host=record.host,
+            pid=record.pid,
+            heartbeat=record.heartbeat,
+            now_ms=int(time.time() * 1000),
+        )
+        if reason is None or _is_own_live_writer(client, run_id):
+            raise RunStateError(
+                f"run {run_id[:12]} may still be running on {record.host} (pid {record.pid}); "
+                "use --force to mark it KILLED anyway"
+            )
+    client.set_terminated(run_id, "KILLED")
+    return run_id

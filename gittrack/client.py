@@ -307,21 +307,17 @@ class Client(ArtifactsMixin):
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged point of one metric, in logging order."""
-        import pyarrow.compute as pc
-
         table = self.metrics_table(run_id)
         if table is None:
             return []
-        rows = table.filter(pc.equal(table["key"].cast("string"), key))
-        return [
-            Metric(key=key, value=v, timestamp=t, step=s)
-            for s, t, v in zip(
-                rows["step"].to_pylist(),
-                rows["timestamp"].to_pylist(),
-                rows["value"].to_pylist(),
-                strict=True,
-            )
-        ]
+        # Plain lists, not pyarrow.compute: comparing against a Python scalar makes
+        # pyarrow import pandas, which costs more than the scan itself.
+        keys = table.column("key").cast("string").to_pylist()
+        rows = [i for i, k in enumerate(keys) if k == key]
+        steps = table.column("step").to_pylist()
+        stamps = table.column("timestamp").to_pylist()
+        values = table.column("value").to_pylist()
+        return [Metric(key=key, value=values[i], timestamp=stamps[i], step=steps[i]) for i in rows]
 
     def metrics_table(self, run_id: str) -> pa.Table | None:
         """The full metric history of a run (key, step, timestamp, value)."""
@@ -338,6 +334,27 @@ class Client(ArtifactsMixin):
             writer.ended = True
             FLUSHER.unregister(writer)
         self._runs.delete(rid)
+
+    def search_runs(
+        self,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+        experiment_names: list[str] | None = None,
+        max_results: int | None = None,
+        output_format: str = "pyarrow",
+    ) -> Any:
+        """Search this repository's runs (see :func:`gittrack.search_runs`)."""
+        from gittrack.query.search import search_runs
+
+        self.flush()
+        return search_runs(
+            filter_string,
+            order_by,
+            experiment_names,
+            max_results,
+            output_format=output_format,
+            repo=self._runs.root,
+        )
 
 
 def flush_all() -> None:

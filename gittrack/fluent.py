@@ -20,8 +20,13 @@ from typing import TYPE_CHECKING, Any
 from gittrack.client import Client, run_store
 from gittrack.entities import Run, RunData, RunInfo
 from gittrack.errors import RunStateError
-from gittrack.tracking import resume_op
-from gittrack.validation import validate_name
+from gittrack.tracking import now_ms, resume_op
+from gittrack.validation import (
+    validate_key,
+    validate_metric_value,
+    validate_name,
+    validate_step,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -212,8 +217,13 @@ def log_metric(
     key: str, value: float, step: int | None = None, timestamp: int | None = None
 ) -> None:
     """Log a metric point of the active run (buffered; flushed at the run's interval)."""
-    client, rid = _client_and_id()
-    client.log_metric(rid, key, value, step=step, timestamp=timestamp)
+    writer = (_stack[-1] if _stack else _ensure_run())._writer
+    writer.log_metric(
+        validate_key(key, "metric"),
+        validate_metric_value(key, value),
+        0 if step is None else validate_step(step),
+        now_ms() if timestamp is None else int(timestamp),
+    )
 
 
 def log_metrics(

@@ -132,7 +132,7 @@ def dump_yaml(data: Any) -> bytes:
 
 
 _PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_ .\-/]*$")
-_RESERVED = frozenset("y n yes no on off true false null ~".split())
+_RESERVED = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"])
 
 
 def _scalar(value: Any) -> str:
@@ -348,22 +348,42 @@ def metrics_table(
     timestamps: list[int],
     values: list[float],
 ) -> pa.Table:
-    """Build the metrics table from parallel columns (``codes`` index into ``keys``)."""
+    """Build the metrics table from parallel columns (``codes`` index into ``keys``).
+
+    Arrays are built from ``array.array`` buffers: ``pyarrow.array(list)`` would import
+    pandas (about half a second) just to check whether the list is a pandas object.
+    """
+    from array import array
+
     import pyarrow as pa
 
     n = min(len(codes), len(steps), len(timestamps), len(values))
-    key_col = pa.DictionaryArray.from_arrays(
-        pa.array(codes[:n], type=pa.int32()), pa.array(keys, type=pa.string())
+    encoded = [k.encode("utf-8") for k in keys]
+    offsets = array("i", [0])
+    for item in encoded:
+        offsets.append(offsets[-1] + len(item))
+    dictionary = pa.Array.from_buffers(
+        pa.string(), len(keys), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
     )
+    key_col = pa.DictionaryArray.from_arrays(_buffer_array(pa.int32(), "i", codes, n), dictionary)
     return pa.Table.from_arrays(
         [
             key_col,
-            pa.array(steps[:n], type=pa.int64()),
-            pa.array(timestamps[:n], type=pa.int64()),
-            pa.array(values[:n], type=pa.float64()),
+            _buffer_array(pa.int64(), "q", steps, n),
+            _buffer_array(pa.int64(), "q", timestamps, n),
+            _buffer_array(pa.float64(), "d", values, n),
         ],
         schema=metrics_schema(),
     )
+
+
+def _buffer_array(arrow_type: Any, typecode: str, items: list[Any], n: int) -> Any:
+    from array import array
+
+    import pyarrow as pa
+
+    data = array(typecode, items if len(items) == n else items[:n])
+    return pa.Array.from_buffers(arrow_type, n, [None, pa.py_buffer(data)])
 
 
 def write_metrics(table: pa.Table) -> bytes:
@@ -381,7 +401,7 @@ def read_metrics(data: bytes, what: str) -> pa.Table:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(pa.BufferReader(data))
+        table = pq.ParquetFile(pa.BufferReader(data)).read()
     except (pa.ArrowException, OSError) as e:
         raise CorruptRunError(f"{what}: {METRICS_FILE} is not readable Parquet ({e})") from e
     expected = {"key", "step", "timestamp", "value"}

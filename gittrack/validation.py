@@ -42,6 +42,8 @@ def validate_key(key: object, kind: str) -> str:
 
 def validate_metric_value(key: str, value: object) -> float:
     """Metric values are numbers (bool excluded); NaN and +/-inf are accepted."""
+    if type(value) is float:
+        return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             import numbers
@@ -57,6 +59,8 @@ def validate_metric_value(key: str, value: object) -> float:
 
 
 def validate_step(step: object) -> int:
+    if type(step) is int:
+        return step
     if isinstance(step, bool) or not isinstance(step, int):
         if isinstance(step, float) and step.is_integer():
             return int(step)

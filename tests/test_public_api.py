@@ -1,0 +1,53 @@
+"""The facade: what `import gittrack` offers, and what it costs to import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import gittrack
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_all_names_exist_and_are_public() -> None:
+    for name in gittrack.__all__:
+        assert hasattr(gittrack, name), name
+        assert not name.startswith("_") or name == "__version__"
+    assert len(set(gittrack.__all__)) == len(gittrack.__all__)
+
+
+def test_mlflow_fluent_subset_is_there() -> None:
+    mlflow_names = {
+        "set_experiment", "start_run", "end_run", "active_run", "last_active_run",
+        "log_param", "log_params", "log_metric", "log_metrics", "set_tag", "set_tags",
+        "delete_tag", "get_run", "search_runs", "log_artifact", "log_artifacts",
+        "log_text", "log_dict", "get_tracking_uri",
+    }
+    assert mlflow_names <= set(gittrack.__all__)
+
+
+def test_import_loads_neither_pyarrow_nor_dulwich() -> None:
+    code = (
+        "import sys, gittrack\n"
+        "heavy = [m for m in ('pyarrow', 'dulwich', 'pandas', 'typer') if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.strip() == ""
+
+
+def test_quickstart_example_runs(repo: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+        cwd=repo, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert sum(" FINISHED rmse=" in line for line in lines) == 3
+    assert lines[-1].startswith("best run: ")
+    runs = gittrack.Client(repo)._runs.list_runs()
+    assert len(runs) == 3

@@ -68,6 +68,7 @@ class RunWriter:
         self._values: list[float] = []
         self._dirty = False
         self._run_files: dict[str, tuple[int, str]] = dict(run_files or {})
+        self._new_files: dict[str, tuple[int, str]] = {}  # added since the last flush
         self._table: pa.Table | None = None
         self._table_loaded = base_commit is None
         self._env_blob: str | None = None
@@ -135,16 +136,18 @@ class RunWriter:
                 if not self._dirty and not heartbeat and self.base_commit is not None:
                     return self.base_commit
                 ops, self._ops = self._ops, []
+                new_files, self._new_files = self._new_files, {}
                 points = (self._codes, self._steps, self._stamps, self._values)
                 self._codes, self._steps, self._stamps, self._values = [], [], [], []
                 keys = list(self._keys)
                 self._dirty = False
                 self.record.heartbeat = now_ms()
             try:
-                self._write(ops, keys, points)
+                self._write(ops, keys, points, new_files)
             except BaseException:
                 with self.lock:  # keep what was not written for the next attempt
                     self._ops = ops + self._ops
+                    self._new_files = new_files | self._new_files
                     self._codes = points[0] + self._codes
                     self._steps = points[1] + self._steps
                     self._stamps = points[2] + self._stamps
@@ -159,6 +162,7 @@ class RunWriter:
         ops: list[Operation],
         keys: list[str],
         points: tuple[list[int], list[int], list[int], list[float]],
+        new_files: dict[str, tuple[int, str]],
     ) -> None:
         has_points = bool(points[0])
         for _ in range(MAX_CONFLICT_RETRIES):
@@ -174,7 +178,7 @@ class RunWriter:
             try:
                 self.runs.publish(record.run_id, commit, self.base_commit)
             except RefConflict as conflict:
-                self._rebase(conflict.current, ops, keys, points)
+                self._rebase(conflict.current, ops, keys, points, new_files)
                 continue
             self.base_commit = commit
             return
@@ -219,6 +223,7 @@ class RunWriter:
         ops: list[Operation],
         keys: list[str],
         points: tuple[list[int], list[int], list[int], list[float]],
+        new_files: dict[str, tuple[int, str]],
     ) -> None:
         """Another writer moved the ref: start again from its state plus our changes."""
         if current is None:
@@ -241,11 +246,10 @@ class RunWriter:
         self.base_commit = current
         self.parent = loaded.parent
         self.code_entries = loaded.code_entries
-        self._run_files = {
-            name: entry
-            for name, entry in loaded.run_files.items()
-            if name not in fmt.YAML_FILES and name != fmt.ENVIRONMENT_FILE
-        }
+        with self.lock:
+            self._run_files = (
+                _stored_files(loaded.run_files, self.runs) | new_files | self._new_files
+            )
         self._table = None
         self._table_loaded = False
         self._env_blob = loaded.run_files.get(fmt.ENVIRONMENT_FILE, (0, None))[1]
@@ -264,7 +268,7 @@ class RunWriter:
     def add_run_file(self, path: str, blob: str) -> None:
         """Put an already stored blob at ``path`` inside the run folder (e.g. artifacts/)."""
         with self.lock:
-            self._run_files[path] = (MODE_FILE, blob)
+            self._run_files[path] = self._new_files[path] = (MODE_FILE, blob)
             self._dirty = True
 
 
@@ -355,12 +359,26 @@ def writer_for_loaded(runs: RunStore, loaded: LoadedRun) -> RunWriter:
         code_entries=loaded.code_entries,
         parent=loaded.parent,
         base_commit=loaded.commit,
-        run_files={
-            name: entry
-            for name, entry in loaded.run_files.items()
-            if name not in fmt.YAML_FILES and name != fmt.ENVIRONMENT_FILE
-        },
+        run_files=_stored_files(loaded.run_files, runs),
     )
+
+
+def _stored_files(
+    run_files: dict[str, tuple[int, str]], runs: RunStore
+) -> dict[str, tuple[int, str]]:
+    """The run folder's non-YAML files, flattened to paths (``artifacts/x`` included)."""
+    from gittrack.store.repo import MODE_TREE
+
+    files: dict[str, tuple[int, str]] = {}
+    for name, (mode, sha) in run_files.items():
+        if name in fmt.YAML_FILES or name == fmt.ENVIRONMENT_FILE:
+            continue
+        if mode == MODE_TREE:
+            for path, sub_mode, sub_sha in runs.git.iter_tree_files(sha, name + "/"):
+                files[path] = (sub_mode, sub_sha)
+        else:
+            files[name] = (mode, sha)
+    return files
 
 
 # -- the background flusher ---------------------------------------------------------------

@@ -237,3 +237,28 @@ def test_stale_lock_of_a_dead_writer_is_recovered(repo: Path) -> None:
     assert not lock.exists()
     fsck(repo)
     assert git(repo, "status", "--porcelain") == ""
+
+
+def test_files_added_by_a_writer_survive_a_concurrent_update(repo: Path) -> None:
+    from gittrack.tracking import set_tags_op, writer_for_loaded
+
+    client = gittrack.Client(repo)
+    run = client.create_run("e")
+    rid = run.info.run_id
+    first = client.writer(rid)
+    blob = client._runs.git.write_blob(b"hello\n")
+    first.add_run_file("artifacts/a.txt", blob)
+    first.flush()
+    second_blob = client._runs.git.write_blob(b"second\n")
+    first.add_run_file("artifacts/b.txt", second_blob)
+    # Another writer of the same run moves the ref before `first` flushes again.
+    other = writer_for_loaded(client._runs, client._runs.load(rid))
+    other.apply(set_tags_op({"by": "other"}))
+    other.flush()
+    first.flush()
+    client.set_terminated(rid)
+    ref = f"refs/gittrack/runs/{rid}"
+    assert git(repo, "show", f"{ref}:.gittrack/run/artifacts/a.txt") == "hello\n"
+    assert git(repo, "show", f"{ref}:.gittrack/run/artifacts/b.txt") == "second\n"
+    assert client.get_run(rid).data.tags == {"by": "other"}
+    fsck(repo)

@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     from gittrack.cli.app import app
 
     try:
-        app(args=args, prog_name="gittrack", standalone_mode=False)
+        code = app(args=args, prog_name="gittrack", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)  # typer.Exit(n) comes back as a return value here
     except GittrackError as e:
         if debug:
             raise
@@ -43,19 +45,23 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     except Exception as e:
         import click
+        import typer
 
-        if isinstance(e, click.exceptions.Exit):
+        # typer >= 0.2x vendors click (typer._click): catch both families.
+        if isinstance(e, click.exceptions.Exit | typer.Exit):
             sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException):
+        if isinstance(e, click.ClickException | typer.TyperException):
             if debug:
                 raise
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+            e.show()  # type: ignore[union-attr,unused-ignore]
+            sys.exit(e.exit_code)  # type: ignore[union-attr,unused-ignore]
+        if isinstance(e, click.exceptions.Abort | typer.Abort):
             print("gittrack: aborted", file=sys.stderr)
             sys.exit(1)
         if debug:
             raise
-        print(f"gittrack: internal error: {type(e).__name__}: {e} (rerun with --debug)",
-              file=sys.stderr)
+        print(
+            f"gittrack: internal error: {type(e).__name__}: {e} (rerun with --debug)",
+            file=sys.stderr,
+        )
         sys.exit(3)

@@ -402,6 +402,7 @@ def test_str_is_canonical() -> None:
         ("inputs.train = 'x'", 12, "' '", "expected inputs.<name>.<field>"),
         ("not status = 'x'", 0, "'not'", "NOT is only supported as NOT IN"),
         ("= 3", 0, "'='", "expected a key"),
+        ("(" * 51 + "status = 'x'" + ")" * 51, 50, "'('", "parentheses nested deeper than 50"),
     ],
 )
 def test_syntax_errors_point_at_the_offending_token(
@@ -420,6 +421,13 @@ def test_filter_errors_are_validation_errors_and_reject_non_strings() -> None:
         parse_filter("metrics.x ~ 1")
     with pytest.raises(FilterSyntaxError, match="must be a string"):
         parse_filter(42)  # type: ignore[arg-type]
+
+
+def test_long_or_chains_and_deep_parentheses_evaluate() -> None:
+    many = parse_filter(" or ".join(f"run_id = '{i}'" for i in range(3000)))
+    assert many.matches(make_row(run_id="2999")) and not many.matches(ROW)
+    deep = parse_filter("(" * 50 + "status = 'FINISHED'" + ")" * 50)
+    assert deep.matches(ROW) and str(deep) == "status = 'FINISHED'"
 
 
 def test_every_prefix_of_a_filter_parses_or_raises_filter_syntax_error() -> None:
@@ -458,8 +466,13 @@ def test_parse_order_by(clause: str, expected: SortKey) -> None:
     assert parse_order_by([str(key)]) == [key]
 
 
-def test_parse_order_by_accepts_none_and_several_terms() -> None:
+def test_parse_order_by_accepts_none_a_single_string_and_several_terms() -> None:
     assert parse_order_by(None) == [] and parse_order_by([]) == []
+    assert parse_order_by("metrics.a DESC") == [SortKey("metrics", "a", True)]
+    with pytest.raises(FilterSyntaxError, match="must be a list of strings"):
+        parse_order_by(3)  # type: ignore[arg-type]
+    with pytest.raises(FilterSyntaxError, match="must be a string"):
+        parse_order_by([None])  # type: ignore[list-item]
     assert [str(k) for k in parse_order_by(["metrics.a", "status DESC"])] == [
         "metrics.a ASC",
         "status DESC",
@@ -530,9 +543,10 @@ def test_sort_by_several_keys_and_params_as_strings() -> None:
     assert ids(sort_rows(rows, keys)) == ["1", "3", "2", "4"]  # '10' < '2' as strings
 
 
-def test_sort_does_not_modify_its_input() -> None:
-    rows = [run("a", 1), run("b", 2)]
-    sort_rows(rows, [])
+def test_sort_and_select_return_the_same_row_objects_and_leave_the_input_alone() -> None:
+    rows = [run("a", 1, m=1), run("b", 2, m=2)]
+    assert sort_rows(rows, [])[0] is rows[1]
+    assert parse_filter("metrics.m > 1").select(rows) == [rows[1]]
     assert ids(rows) == ["a", "b"]
 
 

@@ -199,6 +199,8 @@ def parse_order_by(clauses: list[str] | str | None) -> list[SortKey]:
 
     A single string is taken as one term (MLflow wants a list; this forgives it).
     """
+    if clauses is not None and not isinstance(clauses, str | list | tuple):
+        raise FilterSyntaxError(f"order_by must be a list of strings, not {clauses!r}")
     out: list[SortKey] = []
     for clause in [clauses] if isinstance(clauses, str) else clauses or []:
         if not isinstance(clause, str):
@@ -597,9 +599,15 @@ def _compile(node: Node) -> Pred:
         if isinstance(node, And):
             return lambda row: a(row) and b(row)
         return lambda row: a(row) or b(row)
-    if isinstance(node, And):
-        return lambda row: all(p(row) for p in preds)
-    return lambda row: any(p(row) for p in preds)
+    want = not isinstance(node, And)  # and: stop at the first False; or: at the first True
+
+    def chain(row: Row) -> bool:
+        for pred in preds:
+            if pred(row) is want:
+                return want
+        return not want
+
+    return chain
 
 
 def _compile_clause(c: Clause) -> Pred:

@@ -1,0 +1,247 @@
+"""Output helpers of the CLI: tables (tabulate), JSON, CSV, times, sparklines and plots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from gittrack.errors import ValidationError
+
+FORMATS = ("table", "json", "csv")
+SPARK = "▁▂▃▄▅▆▇█"
+MAX_CELL = 40
+FAST_TABLE_ROWS = 50  # above this many rows, plain ASCII tables skip tabulate
+
+
+def check_format(fmt: str, allowed: Sequence[str] = FORMATS) -> str:
+    """Validate a ``--format`` value."""
+    if fmt not in allowed:
+        raise ValidationError(f"unknown format {fmt!r} (use {', '.join(allowed)})")
+    return fmt
+
+
+def json_safe(value: Any) -> Any:
+    """Make a value JSON-strict: NaN/inf become the strings "NaN", "Infinity", "-Infinity"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def to_json(data: Any) -> str:
+    """Stable, strict JSON (indented, NaN as strings)."""
+    return json.dumps(json_safe(data), indent=2, ensure_ascii=False, default=str)
+
+
+def to_json_lines_array(items: list[Any]) -> str:
+    """A JSON array with one compact object per line: strict JSON, fast for long listings."""
+    if not items:
+        return "[]"
+    parts = []
+    for item in items:
+        try:
+            parts.append(json.dumps(item, ensure_ascii=False, allow_nan=False, default=str))
+        except ValueError:  # NaN or infinity somewhere
+            parts.append(json.dumps(json_safe(item), ensure_ascii=False, default=str))
+    return "[\n  " + ",\n  ".join(parts) + "\n]"
+
+
+def cell(value: Any, width: int = MAX_CELL) -> str:
+    """One value as table text, shortened to ``width`` characters."""
+    if type(value) is str and len(value) <= width and value.isprintable():
+        return value  # the common case, kept cheap for long listings
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        text = str(value)
+    elif isinstance(value, float):
+        text = f"{value:.6g}"
+        if text.lstrip("-").isdigit():
+            text += ".0"  # keep 1.0 apart from the integer 1
+    else:
+        text = str(value)
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def render(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
+    """Render rows as a table, JSON (list of objects) or CSV, keeping ``columns`` in order."""
+    check_format(fmt)
+    if fmt == "json":
+        return to_json([{c: r.get(c) for c in columns} for r in rows])
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(columns)
+        for r in rows:
+            writer.writerow(["" if r.get(c) is None else json_safe(r.get(c)) for c in columns])
+        return buf.getvalue().rstrip("\n")
+    body = [[cell(r.get(c)) for c in columns] for r in rows]
+    if len(body) > FAST_TABLE_ROWS and all(h.isascii() for h in columns):
+        if all("".join(line).isascii() for line in body):
+            return simple_table(body, columns)
+    from tabulate import tabulate
+
+    return tabulate(body, headers=columns, tablefmt="simple", disable_numparse=True)
+
+
+def simple_table(body: list[list[str]], headers: list[str]) -> str:
+    """tabulate's "simple" format for ASCII text cells, byte for byte, but in linear time.
+
+    Long listings spend most of their time in tabulate's per-cell width logic; for plain
+    ASCII strings the layout is just left-justified columns, so do it directly.
+    """
+    widths = [len(h) + 2 for h in headers]
+    for line in body:
+        for i, text in enumerate(line):
+            if len(text) > widths[i]:
+                widths[i] = len(text)
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for line in body:
+        lines.append("  ".join(t.ljust(w) for t, w in zip(line, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def kv_table(pairs: list[tuple[str, Any]]) -> str:
+    """A two-column key/value table without headers."""
+    from tabulate import tabulate
+
+    return tabulate([[k, cell(v, 80)] for k, v in pairs], tablefmt="plain", disable_numparse=True)
+
+
+def echo_error(message: str) -> None:
+    """Print one error line on stderr, as the CLI funnel does."""
+    print(f"gittrack: error: {' '.join(message.split())}", file=sys.stderr)
+
+
+# -- times ---------------------------------------------------------------------------
+def iso_utc(ms: int | None) -> str | None:
+    """Epoch milliseconds as ISO 8601 UTC (``2024-05-01T12:00:00.123Z``)."""
+    if ms is None:
+        return None
+    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def local_short(ms: int | None, now_ms: int | None = None) -> str:
+    """Local time, short: ``14:03`` today, ``05-01 14:03`` this year, else with the year."""
+    if ms is None:
+        return ""
+    now = time.localtime((now_ms or int(time.time() * 1000)) / 1000)
+    t = time.localtime(ms / 1000)
+    if t[:3] == now[:3]:
+        return time.strftime("%H:%M", t)
+    if t.tm_year == now.tm_year:
+        return time.strftime("%m-%d %H:%M", t)
+    return time.strftime("%Y-%m-%d %H:%M", t)
+
+
+def duration(start: int | None, end: int | None, status: str = "") -> str:
+    """A compact duration (``850ms``, ``42s``, ``3m05s``, ``2h04m``, ``3d04h``)."""
+    if start is None:
+        return ""
+    if end is None:
+        if status != "RUNNING":
+            return ""
+        end = int(time.time() * 1000)
+    ms = max(0, end - start)
+    if ms < 1000:
+        return f"{ms}ms"
+    s = ms // 1000
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+# -- sparklines and plots --------------------------------------------------------------
+def _finite(values: Sequence[float]) -> list[float]:
+    return [v for v in values if math.isfinite(v)]
+
+
+def _resample(values: Sequence[float], width: int) -> list[float]:
+    """At most ``width`` points: the mean of each bucket."""
+    if len(values) <= width:
+        return list(values)
+    out = []
+    for i in range(width):
+        lo = i * len(values) // width
+        hi = max(lo + 1, (i + 1) * len(values) // width)
+        chunk = _finite(values[lo:hi])
+        out.append(sum(chunk) / len(chunk) if chunk else math.nan)
+    return out
+
+
+def sparkline(values: Sequence[float], width: int = 60) -> str:
+    """A one-line unicode sparkline (▁..█); non-finite points are blanks."""
+    points = _resample(values, width)
+    finite = _finite(points)
+    if not finite:
+        return ""
+    lo, hi = min(finite), max(finite)
+    span = hi - lo
+    out = []
+    for v in points:
+        if not math.isfinite(v):
+            out.append(" ")
+        elif span == 0:
+            out.append(SPARK[3])
+        else:
+            out.append(SPARK[min(len(SPARK) - 1, int((v - lo) / span * len(SPARK)))])
+    return "".join(out)
+
+
+def line_plot(
+    steps: Sequence[int], values: Sequence[float], *, height: int = 10, width: int = 60
+) -> str:
+    """A small text plot of value against step: ``height`` rows, a y axis and step range."""
+    pts = _resample(values, width)
+    finite = _finite(pts)
+    if not finite:
+        return "(no finite values to plot)"
+    lo, hi = min(finite), max(finite)
+    span = (hi - lo) or 1.0
+    grid = [[" "] * len(pts) for _ in range(height)]
+    prev: int | None = None
+    for x, v in enumerate(pts):
+        if not math.isfinite(v):
+            prev = None
+            continue
+        y = round((v - lo) / span * (height - 1))
+        grid[height - 1 - y][x] = "●"
+        if prev is not None and abs(prev - y) > 1:  # join steep segments vertically
+            for yy in range(min(prev, y) + 1, max(prev, y)):
+                if grid[height - 1 - yy][x] == " ":
+                    grid[height - 1 - yy][x] = "│"
+        prev = y
+    labels = [f"{hi:.4g}", f"{(lo + hi) / 2:.4g}", f"{lo:.4g}"]
+    pad = max(len(s) for s in labels)
+    lines = []
+    for i, row in enumerate(grid):
+        label = ""
+        if i == 0:
+            label = labels[0]
+        elif i == height // 2:
+            label = labels[1]
+        elif i == height - 1:
+            label = labels[2]
+        lines.append(f"{label:>{pad}} ┤{''.join(row)}")
+    first, last = (steps[0], steps[-1]) if steps else (0, 0)
+    axis = f"{'':>{pad}} └{'─' * len(pts)}"
+    foot = f"{'':>{pad}}  step {first}"
+    foot += f"{'step ' + str(last):>{max(1, len(pts) - len(foot) + pad + 2)}}"
+    return "\n".join([*lines, axis, foot])

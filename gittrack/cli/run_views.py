@@ -1,0 +1,173 @@
+"""Text and JSON views of one run, a run comparison and metric histories (for the CLI)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gittrack.cli import render as out
+
+if TYPE_CHECKING:
+    from gittrack.query.diff import RunDiff
+    from gittrack.runs import LoadedRun
+
+SUMMARY_HEAD = 5
+
+
+def show_json(loaded: LoadedRun, *, packages: bool = True) -> dict[str, Any]:
+    """Everything about a run as a JSON-ready dict."""
+    r = loaded.record
+    env = dict(r.environment)
+    if not packages:
+        env.pop("packages", None)
+    return {
+        "run_id": r.run_id,
+        "commit": loaded.commit,
+        "name": r.name,
+        "experiment": r.experiment,
+        "status": r.status,
+        "start_time": out.iso_utc(r.start_time),
+        "end_time": out.iso_utc(r.end_time),
+        "user": r.user,
+        "host": r.host,
+        "pid": r.pid,
+        "parent_run_id": r.parent_run_id,
+        "source": r.source,
+        "command": r.command,
+        "params": r.params,
+        "metrics": {
+            k: {"value": m.value, "step": m.step, "timestamp": m.timestamp, "count": m.count}
+            for k, m in r.metrics.items()
+        },
+        "tags": r.tags,
+        "artifacts": r.artifacts,
+        "inputs": r.inputs,
+        "environment": env,
+    }
+
+
+def section(title: str, table: str) -> str:
+    body = "\n".join("  " + line for line in table.splitlines())
+    return f"\n{title}\n{body}"
+
+
+def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
+    from tabulate import tabulate
+
+    r = loaded.record
+    src = r.source
+    code = (src.get("commit") or "(no commit)")[:12]
+    if src.get("branch"):
+        code += f" ({src['branch']})"
+    if src.get("dirty"):
+        code += " + uncommitted changes"
+    info: list[tuple[str, Any]] = [
+        ("run", r.run_id),
+        ("name", r.name),
+        ("experiment", r.experiment),
+        ("status", r.status),
+        ("start", f"{out.iso_utc(r.start_time)}"),
+        ("end", out.iso_utc(r.end_time) or ""),
+        ("duration", out.duration(r.start_time, r.end_time, r.status)),
+        ("user", f"{r.user}@{r.host}" if r.host else r.user),
+        ("run commit", loaded.commit),
+        ("code", code),
+    ]
+    if r.parent_run_id:
+        info.append(("parent run", r.parent_run_id))
+    if r.command.get("argv"):
+        info.append(("command", " ".join(str(a) for a in r.command["argv"])))
+    parts = [out.kv_table(info)]
+    if r.params:
+        parts.append(section("params", out.kv_table(sorted(r.params.items()))))
+    if r.metrics:
+        rows = [[k, out.cell(m.value), m.step, m.count] for k, m in sorted(r.metrics.items())]
+        table = tabulate(rows, headers=["key", "value", "step", "steps"], disable_numparse=True)
+        parts.append(section("metrics", table))
+    if r.tags:
+        parts.append(section("tags", out.kv_table(sorted(r.tags.items()))))
+    if r.artifacts:
+        rows = [[p, (e or {}).get("size", "")] for p, e in sorted(r.artifacts.items())]
+        parts.append(section("artifacts", tabulate(rows, headers=["path", "size"])))
+    if r.inputs:
+        rows = [
+            [i.get("name", ""), str(i.get("digest", ""))[:16], i.get("context", "")]
+            for i in r.inputs
+            if isinstance(i, dict)
+        ]
+        parts.append(section("inputs", tabulate(rows, headers=["name", "digest", "context"])))
+    env = r.environment
+    pkgs = env.get("packages") or {}
+    env_rows: list[tuple[str, Any]] = [
+        ("python", f"{env.get('python', '?')} ({env.get('implementation', '?')})"),
+        ("platform", env.get("platform", "?")),
+        ("packages", f"{len(pkgs)}" + ("" if packages else " (--packages lists them)")),
+    ]
+    parts.append(section("environment", out.kv_table(env_rows)))
+    if packages and isinstance(pkgs, dict):
+        parts.append(section("packages", out.kv_table(sorted(pkgs.items()))))
+    return "\n".join(parts)
+
+
+def _rel(value: float | None) -> str:
+    return "" if value is None else f"{value:+.2%}"
+
+
+def diff_text(a: LoadedRun, b: LoadedRun, d: RunDiff) -> str:
+    """The table view of ``gittrack diff``."""
+    from tabulate import tabulate
+
+    c = out.cell
+    parts = [
+        out.kv_table(
+            [("A", f"{a.record.run_id[:8]} {a.record.name}"),
+             ("B", f"{b.record.run_id[:8]} {b.record.name}")]
+        )
+    ]  # fmt: skip
+    same = len(set(a.record.params) & set(b.record.params)) - sum(
+        1 for p in d.params if p["change"] == "changed"
+    )
+    if d.params:
+        rows = [[p["key"], c(p["a"]), c(p["b"]), p["change"]] for p in d.params]
+        table = tabulate(rows, headers=["param", "A", "B", ""], disable_numparse=True)
+        parts.append(section(f"params ({same} identical)", table))
+    else:
+        parts.append(f"\nparams: identical ({same})")
+    if d.metrics:
+        rows = [
+            [m["key"], c(m["a"]), c(m["b"]), c(m["delta"]), _rel(m["relative"])] for m in d.metrics
+        ]
+        table = tabulate(rows, headers=["metric", "A", "B", "change", "rel"], disable_numparse=True)
+        parts.append(section("metrics", table))
+    for title, items in (("tags", d.tags), ("environment", d.environment)):
+        if items:
+            rows = [[i["key"], c(i["a"]), c(i["b"])] for i in items]
+            table = tabulate(rows, headers=[title[:-1] if title == "tags" else "", "A", "B"])
+            parts.append(section(title, table))
+    if d.inputs:
+        changed = [i for i in d.inputs if i.get("change") != "same"]
+        if changed:
+            keys = list(changed[0])
+            table = tabulate([[c(i.get(k)) for k in keys] for i in changed], headers=keys)
+            parts.append(section("inputs", table))
+        else:
+            parts.append(f"\ninputs: identical ({len(d.inputs)})")
+    if d.code is not None:
+        parts.append(section("code", d.code.rstrip("\n") or "(no code changes)"))
+    return "\n".join(parts)
+
+
+def metric_text(key: str, pts: list[tuple[int, int, float]], plot: bool, everything: bool) -> str:
+    from tabulate import tabulate
+
+    values = [v for _, _, v in pts]
+    head = f"{key}  ({len(pts)} points, last {out.cell(values[-1])})  {out.sparkline(values)}"
+    shown: list[list[Any]] = [[s, out.cell(v), out.iso_utc(t)] for s, t, v in pts]
+    if not everything and len(shown) > 4 * SUMMARY_HEAD:
+        skipped = len(shown) - 2 * SUMMARY_HEAD
+        shown = [*shown[:SUMMARY_HEAD], ["…", "…", "…"], *shown[-SUMMARY_HEAD:]]
+        head += f"\n({skipped} points not shown; --all shows every point)"
+    table = tabulate(shown, headers=["step", "value", "timestamp"], disable_numparse=True)
+    text = head + "\n" + table
+    if plot:
+        text += "\n\n" + out.line_plot([s for s, _, _ in pts], values)
+    return text

@@ -1,0 +1,409 @@
+"""Run commands: list (ls), show, diff, metrics, tag, rm, experiments, recover.
+
+Each command is a thin shell over the library (index, search, diff, recovery); heavy
+modules are imported inside the commands so that ``gittrack --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gittrack.cli import render as out
+from gittrack.errors import ValidationError
+
+if TYPE_CHECKING:
+    from gittrack.index import RunIndex
+    from gittrack.runs import LoadedRun
+
+FormatOpt = Annotated[
+    str, typer.Option("--format", "-f", help="Output format: table, json or csv.")
+]
+ATTR_COLUMNS = {
+    "run": "short run id",
+    "run_id": "full run id",
+    "name": "run name",
+    "experiment": "experiment",
+    "status": "status",
+    "start": "start, local time",
+    "duration": "duration",
+    "start_time": "start, ISO 8601 UTC",
+    "end_time": "end, ISO 8601 UTC",
+    "commit": "run commit",
+    "user": "user",
+}
+DEFAULT_COLUMNS = ["run", "name", "experiment", "status", "start", "duration"]
+MAX_VARYING = 6  # params and metrics each, in the default table
+
+
+def _index() -> RunIndex:
+    from gittrack.index import open_index
+
+    return open_index()
+
+
+def _load(index: RunIndex, ref: str) -> LoadedRun:
+    return index.runstore.load(index.resolve(ref))
+
+
+# -- list ----------------------------------------------------------------------------------
+_ATTR_GETTERS: dict[str, Any] = {
+    "run": lambda r: r["run_id"][:8],
+    "run_id": lambda r: r["run_id"],
+    "name": lambda r: r["name"],
+    "experiment": lambda r: r["experiment"],
+    "status": lambda r: r["status"],
+    "start": lambda r: out.local_short(r["start_time"]),
+    "duration": lambda r: out.duration(r["start_time"], r["end_time"], r["status"]),
+    "start_time": lambda r: out.iso_utc(r["start_time"]),
+    "end_time": lambda r: out.iso_utc(r["end_time"]),
+    "commit": lambda r: r["commit"],
+    "user": lambda r: r.get("user", ""),
+}
+
+
+def _flat(row: dict[str, Any], columns: list[str]) -> dict[str, Any]:
+    """The cells of ``columns`` for one row (attributes formatted, values as logged)."""
+    flat: dict[str, Any] = {}
+    for col in columns:
+        getter = _ATTR_GETTERS.get(col)
+        if getter is not None:
+            flat[col] = getter(row)
+        else:
+            kind, _, key = col.partition(".")
+            flat[col] = row.get(kind, {}).get(key)
+    return flat
+
+
+def _keys(rows: list[dict[str, Any]], kind: str) -> list[str]:
+    return sorted({k for r in rows for k in r.get(kind, {})})
+
+
+def _varying(rows: list[dict[str, Any]], kind: str) -> list[str]:
+    """Keys whose value differs across rows (or is missing from some)."""
+    keys = []
+    for key in _keys(rows, kind):
+        values = {repr(r.get(kind, {}).get(key, "\0missing")) for r in rows}
+        if len(values) > 1:
+            keys.append(f"{kind}.{key}")
+    return keys
+
+
+def _parse_columns(spec: list[str]) -> list[str]:
+    columns = [c.strip() for item in spec for c in item.split(",") if c.strip()]
+    for c in columns:
+        kind, dot, key = c.partition(".")
+        if c in ATTR_COLUMNS or (dot and key and kind in ("params", "metrics", "tags")):
+            continue
+        raise ValidationError(
+            f"unknown column {c!r} (use {', '.join(ATTR_COLUMNS)}, params.<key>, "
+            "metrics.<key> or tags.<key>)"
+        )
+    return columns
+
+
+def json_row(row: dict[str, Any]) -> dict[str, Any]:
+    """The documented JSON object of a run in listings."""
+    obj = {
+        "run_id": row["run_id"],
+        "commit": row["commit"],
+        "name": row["name"],
+        "experiment": row["experiment"],
+        "status": row["status"],
+        "start_time": out.iso_utc(row["start_time"]),
+        "end_time": out.iso_utc(row["end_time"]),
+        "params": row.get("params", {}),
+        "metrics": row.get("metrics", {}),
+        "tags": row.get("tags", {}),
+    }
+    if row.get("inputs"):
+        obj["inputs"] = row["inputs"]
+    return obj
+
+
+def list_cmd(
+    filter_: Annotated[
+        str | None,
+        typer.Option("--filter", help='MLflow search filter, e.g. "metrics.rmse < 0.8".'),
+    ] = None,
+    sort: Annotated[
+        list[str] | None,
+        typer.Option("--sort", "-s", help='Sort key, e.g. "metrics.rmse DESC" (repeatable).'),
+    ] = None,
+    experiment: Annotated[
+        list[str] | None,
+        typer.Option("--experiment", "-e", help="Only runs of this experiment (repeatable)."),
+    ] = None,
+    max_: Annotated[
+        int | None, typer.Option("--max", "-n", min=0, help="Show at most N runs.")
+    ] = None,
+    columns: Annotated[
+        list[str] | None,
+        typer.Option("--columns", "-c", help="Columns, e.g. name,params.alpha,metrics.rmse."),
+    ] = None,
+    all_columns: Annotated[
+        bool, typer.Option("--all-columns", help="Show every param, metric and tag.")
+    ] = False,
+    fmt: FormatOpt = "table",
+) -> None:
+    """List runs, newest first (filter, sort, choose columns)."""
+    from gittrack.query.search import query_rows
+
+    out.check_format(fmt)
+    cols = _parse_columns(columns or [])
+    with _index() as index:
+        rows = query_rows(
+            filter_,
+            sort or None,
+            experiment or None,
+            max_,
+            check_sort_keys=True,
+            index=index,
+        )
+    if fmt == "json":
+        typer.echo(out.to_json_lines_array([json_row(r) for r in rows]))
+        return
+    if not cols:
+        if fmt == "csv":
+            cols = ["run_id", "commit", "name", "experiment", "status", "start_time", "end_time"]
+            cols += [f"{k}.{key}" for k in ("params", "metrics", "tags") for key in _keys(rows, k)]
+        elif all_columns:
+            cols = DEFAULT_COLUMNS + [
+                f"{k}.{key}" for k in ("params", "metrics", "tags") for key in _keys(rows, k)
+            ]
+        else:
+            cols = DEFAULT_COLUMNS + (
+                _varying(rows, "params")[:MAX_VARYING] + _varying(rows, "metrics")[:MAX_VARYING]
+            )
+    text = out.render([_flat(r, cols) for r in rows], cols, fmt)
+    if text:
+        typer.echo(text)
+
+
+# -- show ----------------------------------------------------------------------------------
+def show_cmd(
+    run: Annotated[str, typer.Argument(help="Run id or prefix, commit prefix, or name.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+    packages: Annotated[
+        bool, typer.Option("--packages", help="List installed packages too.")
+    ] = False,
+) -> None:
+    """Show everything about one run."""
+    from gittrack.cli import run_views as views
+
+    out.check_format(fmt, ("table", "json"))
+    with _index() as index:
+        loaded = _load(index, run)
+    if fmt == "json":
+        typer.echo(out.to_json(views.show_json(loaded, packages=True)))
+    else:
+        typer.echo(views.show_text(loaded, packages=packages))
+
+
+# -- diff ----------------------------------------------------------------------------------
+def diff_cmd(
+    run_a: Annotated[str, typer.Argument(help="The first run.")],
+    run_b: Annotated[str, typer.Argument(help="The second run.")],
+    code: Annotated[bool, typer.Option("--code", help="Add a diff stat of the code.")] = False,
+    code_full: Annotated[
+        bool, typer.Option("--code-full", help="Add the full code patch.")
+    ] = False,
+    fmt: Annotated[str, typer.Option("--format", "-f", help="table or json.")] = "table",
+) -> None:
+    """Compare two runs: params, metrics, tags, environment, inputs and code."""
+    import dataclasses
+
+    from gittrack.cli import run_views as views
+    from gittrack.query.diff import diff_runs
+
+    out.check_format(fmt, ("table", "json"))
+    with _index() as index:
+        a, b = _load(index, run_a), _load(index, run_b)
+        d = diff_runs(index.runstore, a, b, code=code, code_full=code_full)
+    if fmt == "json":
+        typer.echo(out.to_json(dataclasses.asdict(d)))
+        return
+    typer.echo(views.diff_text(a, b, d))
+
+
+# -- metrics -------------------------------------------------------------------------------
+def metrics_cmd(
+    run: Annotated[str, typer.Argument(help="Run id or prefix, commit prefix, or name.")],
+    keys: Annotated[list[str] | None, typer.Argument(help="Metric keys (default: all).")] = None,
+    fmt: FormatOpt = "table",
+    plot: Annotated[bool, typer.Option("--plot/--no-plot", help="Draw a text plot.")] = False,
+    all_points: Annotated[
+        bool, typer.Option("--all", "-a", help="Print every point, not a summary.")
+    ] = False,
+) -> None:
+    """Show the history of a run's metrics: numbers, sparklines and plots."""
+    from gittrack.cli import run_views as views
+
+    out.check_format(fmt)
+    with _index() as index:
+        loaded = _load(index, run)
+        table = index.runstore.read_metrics(loaded)
+    history: dict[str, list[tuple[int, int, float]]] = {}
+    if table is not None:
+        for k, s, t, v in zip(
+            table["key"].cast("string").to_pylist(),
+            table["step"].to_pylist(),
+            table["timestamp"].to_pylist(),
+            table["value"].to_pylist(),
+            strict=True,
+        ):
+            history.setdefault(k, []).append((s, t, v))
+    wanted = list(keys or sorted(history))
+    missing = [k for k in wanted if k not in history]
+    if missing:
+        known = ", ".join(sorted(history)) or "none"
+        raise ValidationError(
+            f"run {loaded.record.run_id[:8]} has no metric {missing[0]!r} (it has: {known})"
+        )
+    series = {k: sorted(history[k], key=lambda p: (p[0], p[1])) for k in wanted}
+    if fmt == "json":
+        typer.echo(
+            out.to_json(
+                {k: [{"step": s, "timestamp": t, "value": v} for s, t, v in pts]
+                 for k, pts in series.items()}
+            )
+        )  # fmt: skip
+        return
+    if fmt == "csv":
+        rows = [
+            {"key": k, "step": s, "timestamp": t, "value": v}
+            for k, pts in series.items()
+            for s, t, v in pts
+        ]
+        typer.echo(out.render(rows, ["key", "step", "timestamp", "value"], "csv"))
+        return
+    if not series:
+        typer.echo(f"run {loaded.record.run_id[:8]} logged no metrics")
+        return
+    typer.echo(
+        "\n\n".join(views.metric_text(k, pts, plot, all_points) for k, pts in series.items())
+    )
+
+
+# -- tag, rm, experiments, recover -------------------------------------------------------
+def tag_cmd(
+    run: Annotated[str, typer.Argument(help="Run id or prefix, commit prefix, or name.")],
+    pairs: Annotated[list[str] | None, typer.Argument(help="Tags to set, as key=value.")] = None,
+    delete: Annotated[
+        list[str] | None, typer.Option("--delete", "-d", help="Tag key to remove (repeatable).")
+    ] = None,
+) -> None:
+    """Set (key=value) or remove (--delete key) tags of a run."""
+    tags: dict[str, str] = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key.strip():
+            raise ValidationError(f"expected key=value, got {pair!r}")
+        tags[key.strip()] = value
+    if not tags and not delete:
+        raise ValidationError("nothing to do: give key=value pairs or --delete KEY")
+    from gittrack.client import Client
+
+    with _index() as index:
+        rid = index.resolve(run)
+        client = Client(index.root)
+        if tags:
+            client.set_tags(rid, tags)
+        for key in delete or []:
+            client.delete_tag(rid, key)
+        client.flush(rid)
+    typer.echo(f"run {rid[:8]}: " + ", ".join(
+        [f"{k}={v}" for k, v in tags.items()] + [f"-{k}" for k in delete or []]
+    ))  # fmt: skip
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin.isatty()
+
+
+def rm_cmd(
+    runs: Annotated[list[str], typer.Argument(help="Runs to delete.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete runs (their refs; the objects go at the next git gc)."""
+    from gittrack.client import Client
+
+    with _index() as index:
+        ids = list(dict.fromkeys(index.resolve(r) for r in runs))
+        names = {e.run_id: e.name for e in index.entries()}
+        if not yes:
+            if not _stdin_is_terminal():
+                raise ValidationError(
+                    f"refusing to delete {len(ids)} run(s) without confirmation: pass --yes"
+                )
+            for rid in ids:
+                typer.echo(f"  {rid[:8]} {names.get(rid, '')}")
+            typer.confirm(f"Delete {len(ids)} run(s)?", abort=True)
+        client = Client(index.root)
+        for rid in ids:
+            client.delete_run(rid)
+            typer.echo(f"deleted run {rid[:8]} {names.get(rid, '')}".rstrip())
+
+
+def experiments_cmd(fmt: FormatOpt = "table") -> None:
+    """List experiments with their run counts and last run time."""
+    out.check_format(fmt)
+    with _index() as index:
+        entries = [e for e in index.entries() if not e.corrupt]
+    stats: dict[str, dict[str, Any]] = {}
+    for e in entries:
+        s = stats.setdefault(e.experiment, {"name": e.experiment, "runs": 0, "last": 0})
+        s["runs"] += 1
+        s["last"] = max(s["last"], e.start_time)
+    rows = sorted(stats.values(), key=lambda s: -s["last"])
+    for s in rows:
+        s["last_run"] = out.iso_utc(s["last"]) if fmt != "table" else out.local_short(s["last"])
+    text = out.render(rows, ["name", "runs", "last_run"], fmt)
+    if text:
+        typer.echo(text)
+
+
+def recover_cmd(
+    runs: Annotated[
+        list[str] | None, typer.Argument(help="Only these runs (default: every dead run).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list the dead runs; change nothing.")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Mark the given RUNNING runs KILLED even if alive.")
+    ] = False,
+) -> None:
+    """Mark RUNNING runs whose process died as KILLED (keeps their flushed metrics)."""
+    from gittrack.client import Client
+    from gittrack.recovery import find_dead_runs, mark_killed
+
+    with _index() as index:
+        client = Client(index.root)
+        if runs:
+            targets = [(index.resolve(r), "given") for r in runs]
+        else:
+            targets = [(d.run_id, d.reason) for d in find_dead_runs(client)]
+        names = {e.run_id: e.name for e in index.entries()}
+    if not targets:
+        typer.echo("no dead runs")
+    for rid, reason in targets:
+        if not dry_run:
+            mark_killed(client, rid, force=force)
+        verb = "would mark" if dry_run else "marked"
+        typer.echo(f"{verb} KILLED: {rid[:8]} {names.get(rid, '')} ({reason})")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the run commands to the CLI."""
+    app.command("list")(list_cmd)
+    app.command("ls", help="Alias of list.")(list_cmd)
+    app.command("show")(show_cmd)
+    app.command("diff")(diff_cmd)
+    app.command("metrics")(metrics_cmd)
+    app.command("tag")(tag_cmd)
+    app.command("rm")(rm_cmd)
+    app.command("experiments")(experiments_cmd)
+    app.command("recover")(recover_cmd)

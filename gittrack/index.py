@@ -1,0 +1,495 @@
+"""The local run index: a rebuildable SQLite cache of every run's filterable row.
+
+The refs are the source of truth; the index only remembers, per run, the commit it last
+read and the row built from it (see :mod:`gittrack.query.filter` for the row shape). It
+lives at ``<git common dir>/gittrack/index.sqlite`` and updates incrementally: refs are
+listed from the ref files, and only runs whose commit changed are read again; rows of
+vanished refs are dropped. When neither ``refs/gittrack/runs/`` nor ``packed-refs``
+changed since the last scan (and that scan happened well after their last change, the
+racy-git guard) even the ref listing is skipped, so a warm listing imports neither
+dulwich nor pyarrow.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import AmbiguousRunError, CorruptRunError, RunNotFoundError, StorageError
+
+if TYPE_CHECKING:
+    from gittrack.format import RunRecord
+    from gittrack.runs import RunStore
+
+log = logging.getLogger("gittrack")
+
+SCHEMA_VERSION = "1"
+INDEX_PATH = "gittrack/index.sqlite"
+RUN_REF_PREFIX = "refs/gittrack/runs/"
+PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
+RACY_NS = 2_000_000_000  # a stat signature is trusted only this long after the change
+BATCH_THRESHOLD = 64  # from this many changed runs on, read them through git cat-file
+_HEX = frozenset("0123456789abcdef")
+_ROW_CACHE: dict[Path, tuple[str, list[dict[str, Any]]]] = {}
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    commit_sha TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    experiment TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT '',
+    start_time INTEGER NOT NULL DEFAULT 0,
+    host TEXT NOT NULL DEFAULT '',
+    pid INTEGER NOT NULL DEFAULT 0,
+    heartbeat INTEGER NOT NULL DEFAULT 0,
+    doc TEXT,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start_time DESC, run_id);
+"""
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What the index knows about one run without parsing its row."""
+
+    run_id: str
+    commit: str
+    name: str
+    experiment: str
+    status: str
+    start_time: int
+    host: str
+    pid: int
+    heartbeat: int
+    error: str | None
+
+    @property
+    def corrupt(self) -> bool:
+        return self.error is not None
+
+
+def find_tracking_root(repo: str | os.PathLike[str] | None = None) -> Path | None:
+    """The tracking repository's root, or None outside git with no ``.gittrack-runs`` here.
+
+    Unlike :func:`gittrack.config.resolve_repo_root` this never creates the embedded
+    repository: reading commands have nothing to read there.
+    """
+    from gittrack.config import EMBEDDED_DIR, resolve_repo_root
+    from gittrack.store.repo import find_repository_root
+
+    if repo is not None or os.environ.get("GITTRACK_REPO"):
+        return resolve_repo_root(repo)
+    root = find_repository_root(Path.cwd())
+    if root is not None:
+        return root
+    embedded = Path.cwd() / EMBEDDED_DIR
+    return embedded if (embedded / "objects").is_dir() else None
+
+
+def _common_dir(root: Path) -> Path:
+    from gittrack.store.repo import _common_dir as common
+    from gittrack.store.repo import _resolve_git_dir
+
+    return common(_resolve_git_dir(root)[0])
+
+
+def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
+    """The filterable row of a run (the shape :mod:`gittrack.query.filter` evaluates)."""
+    inputs: dict[str, dict[str, Any]] = {}
+    for entry in record.inputs:
+        if isinstance(entry, dict) and entry.get("name"):
+            inputs[str(entry["name"])] = {
+                str(k): v
+                for k, v in entry.items()
+                if k != "name" and (v is None or isinstance(v, str | int | float | bool))
+            }
+    return {
+        "run_id": record.run_id,
+        "commit": commit,
+        "name": record.name,
+        "experiment": record.experiment,
+        "status": record.status,
+        "user": record.user,
+        "start_time": record.start_time,
+        "end_time": record.end_time,
+        "params": dict(record.params),
+        "metrics": {k: m.value for k, m in record.metrics.items()},
+        "tags": dict(record.tags),
+        "inputs": inputs,
+    }
+
+
+class RunIndex:
+    """The index of one tracking repository (open with :meth:`open`)."""
+
+    def __init__(self, root: Path, common_dir: Path | None = None) -> None:
+        self.root = root
+        self.common_dir = common_dir or _common_dir(root)
+        self.path = self.common_dir / INDEX_PATH
+        self._runstore: RunStore | None = None
+        self._db = self._connect()
+
+    @classmethod
+    def open(cls, repo: str | os.PathLike[str] | None = None) -> RunIndex | None:
+        """The index of the tracking repository, or None when there is no repository."""
+        root = find_tracking_root(repo)
+        return None if root is None else cls(root)
+
+    # -- the database ----------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            try:
+                db = self._open_file()
+            except sqlite3.DatabaseError as e:  # damaged: it is only a cache, start afresh
+                log.warning("gittrack: run index %s is damaged (%s); rebuilding it", self.path, e)
+                for suffix in ("", "-wal", "-shm"):
+                    Path(str(self.path) + suffix).unlink(missing_ok=True)
+                db = self._open_file()
+        except (OSError, sqlite3.Error) as e:
+            # A read-only or damaged index must not stop listing: work in memory.
+            log.warning("gittrack: run index %s unusable (%s); using a temporary one", self.path, e)
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            self._init_schema(db)
+        return db
+
+    def _open_file(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._init_schema(db)
+        except sqlite3.Error:
+            db.close()
+            raise
+        return db
+
+    @staticmethod
+    def _init_schema(db: sqlite3.Connection) -> None:
+        row = None
+        try:
+            row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        except sqlite3.OperationalError:
+            pass
+        if row is not None and row[0] == SCHEMA_VERSION:
+            return
+        db.executescript("DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS meta;" + _SCHEMA)
+        db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> RunIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def runstore(self) -> RunStore:
+        """The process-wide RunStore of this repository (imports dulwich on first use)."""
+        if self._runstore is None:
+            from gittrack.client import run_store
+
+            self._runstore = run_store(self.root)
+        return self._runstore
+
+    # -- keeping up with the refs ------------------------------------------------------
+    def _signature(self) -> tuple[str, int]:
+        """A stat signature of the run refs and the newest mtime in it."""
+        parts: list[str] = []
+        newest = 0
+        for path in (self.common_dir / RUN_REF_PREFIX.rstrip("/"), self.common_dir / "packed-refs"):
+            try:
+                st = path.stat()
+            except OSError:
+                parts.append("-")
+                continue
+            parts.append(f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}")
+            newest = max(newest, st.st_mtime_ns)
+        return "|".join(parts), newest
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def up_to_date(self) -> bool:
+        """True when the refs provably did not change since the last full scan."""
+        sig, newest = self._signature()
+        stored = self._meta("refs_signature")
+        scanned = self._meta("scanned_ns")
+        return stored == sig and scanned is not None and int(scanned) - newest >= RACY_NS
+
+    def refresh(self, runs: dict[str, str] | None = None) -> None:
+        """Bring the index up to date with the refs (``runs``: a listing already made)."""
+        scanned_ns = time.time_ns()
+        sig, _ = self._signature()
+        if runs is None:
+            if self.up_to_date():
+                return
+            from gittrack.store.refs import list_refs
+
+            refs = list_refs(self.common_dir, RUN_REF_PREFIX)
+            runs = {
+                name[len(RUN_REF_PREFIX) :]: sha
+                for name, sha in refs.items()
+                if "/" not in name[len(RUN_REF_PREFIX) :]
+            }
+            own_listing = True
+        else:
+            own_listing = False
+        known = dict(self._db.execute("SELECT run_id, commit_sha FROM runs").fetchall())
+        vanished = [rid for rid in known if rid not in runs]
+        changed = [(rid, sha) for rid, sha in runs.items() if known.get(rid) != sha]
+        if not (changed or vanished or own_listing):
+            return
+        loaded = self._load_many(changed)
+        meta = [("refs_signature", sig), ("scanned_ns", str(scanned_ns))] if own_listing else []
+        if changed or vanished:  # readers' in-memory row caches are keyed by this token
+            meta.append(("generation", os.urandom(8).hex()))
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("DELETE FROM runs WHERE run_id=?", [(r,) for r in vanished])
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", loaded
+                )
+                self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
+        except sqlite3.Error as e:
+            raise StorageError(f"cannot update the run index {self.path}: {e}") from e
+        if changed or vanished:
+            log.debug("gittrack: index: %d runs read, %d dropped", len(changed), len(vanished))
+
+    def _read_record(self, run_id: str, commit: str) -> RunRecord:
+        """Parse only the files a row needs (not environment.yaml, the costly one)."""
+        from gittrack import format as fmt
+        from gittrack.store.repo import MODE_TREE
+
+        git = self.runstore.git
+        what = f"run {run_id}"
+        root = git.read_tree(git.read_commit(commit).tree.decode("ascii"))
+        gt = root.get(b".gittrack")
+        run_dir = git.read_tree(gt[1]).get(b"run") if gt and gt[0] == MODE_TREE else None
+        if run_dir is None or run_dir[0] != MODE_TREE:
+            raise CorruptRunError(f"{what} has no {fmt.RUN_DIR} folder (not a gittrack run)")
+        entries = git.read_tree(run_dir[1])
+        texts = {}
+        for name in (fmt.RUN_FILE, fmt.PARAMS_FILE, fmt.TAGS_FILE, fmt.INPUTS_FILE):
+            entry = entries.get(name.encode())
+            if entry is not None:
+                texts[name] = git.read_blob(entry[1])
+        return fmt.parse_record(texts, what)
+
+    def _load_many(self, changed: list[tuple[str, str]]) -> list[tuple[Any, ...]]:
+        """Index rows of ``changed`` runs: through ``git cat-file`` (and helper processes
+        on several cores) when there are many; runs the fast path cannot read go the
+        careful way."""
+        from gittrack.store import catfile
+
+        if len(changed) < BATCH_THRESHOLD or not catfile.available():
+            rows: list[tuple[Any, ...] | None] = [None] * len(changed)
+        elif len(changed) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
+            rows = _parallel_rows(str(self.common_dir), changed)
+        else:
+            rows = batch_rows(str(self.common_dir), changed)
+        out = []
+        for row, (rid, sha) in zip(rows, changed, strict=True):
+            if row is None:
+                row = _index_row(rid, sha, functools.partial(self._read_record, rid, sha))
+            if row[-1] is not None:
+                log.warning("gittrack: skipping run %s: %s", rid[:12], row[-1])
+            out.append(row)
+        return out
+
+    def rebuild(self) -> int:
+        """Forget everything and read every run again; return the number of runs."""
+        with self._db:
+            self._db.execute("DELETE FROM runs")
+            self._db.execute(
+                "DELETE FROM meta WHERE key IN ('refs_signature', 'scanned_ns', 'generation')"
+            )
+        self.refresh()
+        return len(self.entries())
+
+    # -- reading ---------------------------------------------------------------------
+    def entries(self) -> list[IndexEntry]:
+        """Every run the index knows, newest first (corrupt ones included)."""
+        rows = self._db.execute(
+            "SELECT run_id, commit_sha, name, experiment, status, start_time, host, pid,"
+            " heartbeat, error FROM runs ORDER BY start_time DESC, run_id"
+        ).fetchall()
+        return [IndexEntry(*row) for row in rows]
+
+    def rows(self, experiments: list[str] | None = None) -> list[dict[str, Any]]:
+        """The filterable rows of every readable run, newest first (treat them as read-only).
+
+        Parsed rows are kept in memory per index file and reused while the index's
+        generation token is unchanged, so repeated searches in one process skip decoding.
+        """
+        generation = self._meta("generation") or ""
+        cached = _ROW_CACHE.get(self.path)
+        if cached is None or cached[0] != generation:
+            docs: list[str] = []
+            sql = "SELECT run_id, doc FROM runs ORDER BY start_time DESC, run_id"
+            for run_id, doc in self._db.execute(sql):
+                if doc is None:
+                    log.warning("gittrack: run %s is unreadable and left out", run_id[:12])
+                else:
+                    docs.append(doc)
+            # one decode of a JSON array is much cheaper than one call per row
+            cached = (generation, json.loads("[" + ",".join(docs) + "]"))
+            _ROW_CACHE[self.path] = cached
+        rows: list[dict[str, Any]] = cached[1]
+        if experiments:
+            wanted = set(experiments)
+            return [r for r in rows if r["experiment"] in wanted]
+        return list(rows)
+
+    def resolve(self, text: str) -> str:
+        """A run reference (id prefix, commit prefix of 4+ hex, or name) -> the run id."""
+        ref = text.strip()
+        if not ref:
+            raise RunNotFoundError("an empty run reference matches nothing (give a run id or name)")
+        entries = self.entries()
+        lower = ref.lower()
+        matches = [e for e in entries if e.run_id == lower]
+        if not matches and len(lower) >= 4 and set(lower) <= _HEX:
+            matches = [e for e in entries if e.run_id.startswith(lower)]
+            if not matches:
+                matches = [e for e in entries if e.commit.startswith(lower)]
+        if not matches:
+            matches = [e for e in entries if e.name == ref and not e.corrupt]
+        if not matches:
+            raise RunNotFoundError(
+                f"no run matches {ref!r} (give a run id or commit prefix, or a run name; "
+                "see 'gittrack list')"
+            )
+        if len(matches) > 1:
+            shown = ", ".join(f"{e.run_id[:8]} ({e.name or '?'})" for e in matches[:5])
+            more = ", ..." if len(matches) > 5 else ""
+            raise AmbiguousRunError(
+                f"{ref!r} is ambiguous: {len(matches)} runs match: {shown}{more}; "
+                "use more characters of the id"
+            )
+        return matches[0].run_id
+
+
+def open_index(repo: str | os.PathLike[str] | None = None, *, refresh: bool = True) -> RunIndex:
+    """Open (and by default refresh) the index; outside any repository raise RepositoryError."""
+    from gittrack.errors import RepositoryError
+
+    index = RunIndex.open(repo)
+    if index is None:
+        raise RepositoryError(
+            "not inside a git repository (and no .gittrack-runs here): no runs to read; "
+            "cd into a repository or set GITTRACK_REPO"
+        )
+    if refresh:
+        index.refresh()
+    return index
+
+
+def run_names(runstore: RunStore, runs: dict[str, str]) -> dict[str, str]:
+    """``{run_id: name}`` of ``runs`` (``{run_id: commit}``), read through the index."""
+    with RunIndex(runstore.root, runstore.git.common_dir) as index:
+        index._runstore = runstore
+        index.refresh(runs)
+        return {e.run_id: e.name for e in index.entries() if e.run_id in runs and not e.corrupt}
+
+
+# -- reading many runs (cold builds) ------------------------------------------------------
+def _index_row(run_id: str, commit: str, read: Callable[[], RunRecord]) -> tuple[Any, ...]:
+    """The ``runs`` table row of one run; the last field is the error of a corrupt run."""
+    try:
+        record = read()
+    except CorruptRunError as e:
+        return (run_id, commit, "", "", "", 0, "", 0, 0, None, e.message)
+    doc = json.dumps(row_from_record(record, commit), default=str, separators=(",", ":"))
+    return (
+        run_id,
+        commit,
+        record.name,
+        record.experiment,
+        record.status,
+        record.start_time,
+        record.host,
+        record.pid,
+        record.heartbeat,
+        doc,
+        None,
+    )
+
+
+def batch_rows(common_dir: str, changed: list[tuple[str, str]]) -> list[tuple[Any, ...] | None]:
+    """Rows of ``changed`` read through one ``git cat-file --batch`` (None: read carefully)."""
+    from gittrack import format as fmt
+    from gittrack.store.catfile import cat_blobs
+
+    names = (fmt.RUN_FILE, fmt.PARAMS_FILE, fmt.TAGS_FILE, fmt.INPUTS_FILE)
+    specs = [f"{sha}:{fmt.RUN_DIR}/{name}" for _, sha in changed for name in names]
+    blobs = cat_blobs(Path(common_dir), specs)
+    rows: list[tuple[Any, ...] | None] = []
+    for i, (rid, sha) in enumerate(changed):
+        chunk = blobs[i * len(names) : (i + 1) * len(names)]
+        if chunk[0] is None:  # not a run commit, or objects missing
+            rows.append(None)
+            continue
+        texts = {n: b for n, b in zip(names, chunk, strict=True) if b is not None}
+        rows.append(_index_row(rid, sha, functools.partial(fmt.parse_record, texts, f"run {rid}")))
+    return rows
+
+
+def _parallel_rows(common_dir: str, changed: list[tuple[str, str]]) -> list[tuple[Any, ...] | None]:
+    """:func:`batch_rows` split over helper processes (``python -c``, never multiprocessing,
+    which would re-run a user's unguarded ``__main__``), one chunk kept in this process."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = min(os.cpu_count() or 1, 8)
+    size = -(-len(changed) // workers)
+    chunks = [changed[i : i + size] for i in range(0, len(changed), size)]
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
+    code = "from gittrack.index import _helper_main; _helper_main()"
+
+    def helper(chunk: list[tuple[str, str]]) -> list[tuple[Any, ...] | None]:
+        request = json.dumps({"common_dir": common_dir, "changed": chunk}).encode()
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-c", code], input=request, capture_output=True, env=env
+            )
+            if proc.returncode == 0:
+                return [None if r is None else tuple(r) for r in json.loads(proc.stdout)]
+            log.debug("gittrack: index helper failed: %s", proc.stderr[-500:])
+        except (OSError, ValueError) as e:
+            log.debug("gittrack: index helper failed: %s", e)
+        return batch_rows(common_dir, chunk)
+
+    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+        futures = [pool.submit(helper, chunk) for chunk in chunks[1:]]
+        rows = batch_rows(common_dir, chunks[0])
+        for future in futures:
+            rows.extend(future.result())
+    return rows
+
+
+def _helper_main() -> None:
+    """Entry of an index helper process: a JSON request on stdin, JSON rows on stdout."""
+    import sys
+
+    request = json.loads(sys.stdin.buffer.read())
+    changed = [(str(rid), str(sha)) for rid, sha in request["changed"]]
+    rows = batch_rows(str(request["common_dir"]), changed)
+    sys.stdout.write(json.dumps(rows))

@@ -1,0 +1,155 @@
+"""``search_runs``: MLflow's query over the local run index.
+
+Rows come from :mod:`gittrack.index` (kept up to date with the refs on every call), are
+filtered and sorted by :mod:`gittrack.query.filter`, and returned as a pyarrow Table with
+MLflow's column names, a pandas DataFrame, or plain dict rows.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import ValidationError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from gittrack.index import RunIndex
+    from gittrack.query.filter import SortKey
+
+OUTPUT_FORMATS = ("pyarrow", "pandas", "list")
+ATTRIBUTE_COLUMNS = (
+    "run_id",
+    "run_name",
+    "experiment",
+    "status",
+    "start_time",
+    "end_time",
+    "commit",
+)
+
+
+def query_rows(
+    filter_string: str | None = None,
+    order_by: list[str] | str | None = None,
+    experiment_names: list[str] | None = None,
+    max_results: int | None = None,
+    repo: str | os.PathLike[str] | None = None,
+    *,
+    check_sort_keys: bool = False,
+    index: RunIndex | None = None,
+) -> list[dict[str, Any]]:
+    """Matching index rows (see :mod:`gittrack.query.filter`), sorted, newest first by default.
+
+    Outside any repository (and with no ``.gittrack-runs`` here) there are no rows.
+    ``check_sort_keys`` rejects a metrics/params/tags sort key no matching run has
+    (a likely typo). ``index``: an open index to use (refreshed here, left open).
+    """
+    from gittrack.index import RunIndex
+    from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
+
+    flt = parse_filter(filter_string)
+    keys = parse_order_by(order_by)
+    if max_results is not None and max_results < 0:
+        raise ValidationError(f"max_results must be 0 or more, got {max_results}")
+    if index is not None:
+        index.refresh()
+        rows = flt.select(index.rows(experiment_names or None))
+    else:
+        opened = RunIndex.open(repo)
+        if opened is None:
+            return []
+        with opened:
+            opened.refresh()
+            rows = flt.select(opened.rows(experiment_names or None))
+    if check_sort_keys and rows:
+        _check_sort_keys(rows, keys)
+    if keys:
+        rows = sort_rows(rows, keys)
+    return rows if max_results is None else rows[:max_results]
+
+
+def _check_sort_keys(rows: list[dict[str, Any]], keys: list[SortKey]) -> None:
+    for sk in keys:
+        kind, key = sk.column
+        if kind in ("params", "metrics", "tags") and not any(key in r.get(kind, {}) for r in rows):
+            known = sorted({k for r in rows for k in r.get(kind, {})})
+            hint = f" (known: {', '.join(known[:8])})" if known else ""
+            raise ValidationError(f"unknown sort key {kind}.{key}: no listed run has it{hint}")
+
+
+def search_runs(
+    filter_string: str | None = None,
+    order_by: list[str] | str | None = None,
+    experiment_names: list[str] | None = None,
+    max_results: int | None = None,
+    output_format: str = "pyarrow",
+    repo: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Search runs with MLflow's filter grammar (plus ``or`` and parentheses).
+
+    Returns a pyarrow Table (default), a pandas DataFrame (``output_format="pandas"``)
+    or a list of dict rows (``"list"``). Columns follow MLflow: run_id, run_name,
+    experiment, status, start_time, end_time (timestamps, ms, UTC), commit, then
+    ``params.<key>`` (strings), ``metrics.<key>`` (float64) and ``tags.<key>``.
+    """
+    if output_format not in OUTPUT_FORMATS:
+        raise ValidationError(
+            f"unknown output_format {output_format!r} (use {', '.join(OUTPUT_FORMATS)})"
+        )
+    rows = query_rows(filter_string, order_by, experiment_names, max_results, repo)
+    if output_format == "list":  # copies: the index keeps its rows cached in memory
+        return [_copy_row(r) for r in rows]
+    table = rows_to_table(rows)
+    if output_format == "pyarrow":
+        return table
+    try:
+        import pandas  # noqa: F401
+    except ImportError as e:
+        raise ValidationError(
+            "output_format='pandas' needs pandas (pip install 'gittrack[pandas]')"
+        ) from e
+    return table.to_pandas()
+
+
+def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    for kind in ("params", "metrics", "tags"):
+        out[kind] = dict(row.get(kind, {}))
+    out["inputs"] = {k: dict(v) for k, v in row.get("inputs", {}).items()}
+    return out
+
+
+def _param_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return value if isinstance(value, str) else str(value)
+
+
+def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Index rows as a pyarrow Table with MLflow's column names."""
+    import pyarrow as pa
+
+    ts = pa.timestamp("ms", tz="UTC")
+    columns: dict[str, pa.Array] = {
+        "run_id": pa.array([r["run_id"] for r in rows], pa.string()),
+        "run_name": pa.array([r["name"] for r in rows], pa.string()),
+        "experiment": pa.array([r["experiment"] for r in rows], pa.string()),
+        "status": pa.array([r["status"] for r in rows], pa.string()),
+        "start_time": pa.array([r["start_time"] for r in rows], ts),
+        "end_time": pa.array([r["end_time"] for r in rows], ts),
+        "commit": pa.array([r["commit"] for r in rows], pa.string()),
+    }
+    for kind, typ in (("params", pa.string()), ("metrics", pa.float64()), ("tags", pa.string())):
+        keys = sorted({k for r in rows for k in r.get(kind, {})})
+        for key in keys:
+            values = [r.get(kind, {}).get(key) for r in rows]
+            if kind == "params":
+                values = [_param_text(v) for v in values]
+            elif kind == "metrics":
+                values = [None if v is None else float(v) for v in values]
+            columns[f"{kind}.{key}"] = pa.array(values, typ)
+    return pa.table(columns)

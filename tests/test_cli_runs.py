@@ -1,0 +1,348 @@
+"""Run commands in-process: list/ls, show, diff, metrics, tag, rm, experiments, recover."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import gittrack
+from gittrack.cli import main
+from gittrack.cli.app import app
+
+runner = CliRunner()
+
+
+def ok(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+def fails(capsys: pytest.CaptureFixture[str], *args: str, code: int = 1) -> str:
+    """Run through the error funnel; return the single stderr line."""
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    assert exc.value.code == code
+    err = capsys.readouterr().err
+    if code == 1:
+        assert err.startswith("gittrack: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.fixture
+def runs(repo: Path) -> dict[str, str]:
+    client = gittrack.Client()
+    ids: dict[str, str] = {}
+    for i, (name, exp) in enumerate([("base", "wine"), ("tuned", "wine"), ("other", "beer")]):
+        run = client.create_run(exp, run_name=name, start_time=1_700_000_000_000 + i * 1000)
+        rid = run.info.run_id
+        client.log_params(rid, {"alpha": 0.5 * (i + 1), "model": "enet", "seed": 1})
+        for step in range(30):
+            client.log_metric(rid, "rmse", 1.0 / (step + 1 + i), step=step)
+        client.log_metric(rid, "r2", 0.5 + i / 10)
+        client.set_tag(rid, "team", "a")
+        client.set_terminated(rid)
+        ids[name] = rid
+    return ids
+
+
+def test_list_table_shows_varying_columns_newest_first(runs: dict[str, str]) -> None:
+    text = ok("list")
+    lines = text.splitlines()
+    header = lines[0].split()
+    assert header[:6] == ["run", "name", "experiment", "status", "start", "duration"]
+    assert "params.alpha" in header and "metrics.r2" in header and "metrics.rmse" in header
+    assert "params.model" not in header and "params.seed" not in header  # never vary
+    assert [line.split()[1] for line in lines[2:]] == ["other", "tuned", "base"]
+    assert lines[2].split()[0] == runs["other"][:8]
+    assert ok("ls") == text
+
+
+def test_list_json_is_the_documented_shape(runs: dict[str, str]) -> None:
+    data = json.loads(ok("list", "--format", "json"))
+    assert [d["name"] for d in data] == ["other", "tuned", "base"]
+    first = data[2]
+    assert list(first) == [
+        "run_id", "commit", "name", "experiment", "status", "start_time", "end_time",
+        "params", "metrics", "tags",
+    ]  # fmt: skip
+    assert first["run_id"] == runs["base"]
+    assert first["start_time"] == "2023-11-14T22:13:20.000Z"
+    assert first["end_time"].endswith("Z")
+    assert first["params"] == {"alpha": 0.5, "model": "enet", "seed": 1}
+    assert first["metrics"] == {"rmse": pytest.approx(1 / 30), "r2": 0.5}
+    assert first["tags"] == {"team": "a"}
+
+
+def test_list_filter_sort_experiment_max_columns_csv(runs: dict[str, str]) -> None:
+    out = ok("list", "--filter", "metrics.r2 > 0.55 and params.model = 'enet'", "-f", "json")
+    assert [d["name"] for d in json.loads(out)] == ["other", "tuned"]
+    out = ok("list", "--sort", "metrics.r2 ASC", "--format", "json", "-n", "2")
+    assert [d["name"] for d in json.loads(out)] == ["base", "tuned"]
+    out = ok("list", "-e", "wine", "-e", "nope", "-f", "json")
+    assert {d["name"] for d in json.loads(out)} == {"base", "tuned"}
+    out = ok("list", "--columns", "name,params.alpha", "--columns", "metrics.r2", "-f", "csv")
+    rows = list(csv.reader(io.StringIO(out)))
+    assert rows[0] == ["name", "params.alpha", "metrics.r2"]
+    assert rows[1:] == [["other", "1.5", "0.7"], ["tuned", "1.0", "0.6"], ["base", "0.5", "0.5"]]
+    full = list(csv.DictReader(io.StringIO(ok("list", "-f", "csv"))))
+    assert full[0]["run_id"] == runs["other"] and full[0]["params.model"] == "enet"
+    assert "params.seed" in ok("list", "--all-columns").splitlines()[0]
+
+
+def test_list_empty_repo_and_outside_a_repo(
+    empty_repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert json.loads(ok("list", "-f", "json")) == []
+    assert ok("list").split() == ["run", "name", "experiment", "status", "start", "duration"] + [
+        "-" * n for n in (5, 6, 12, 8, 7, 10)
+    ]  # an empty table: headers only
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    err = fails(capsys, "list")
+    assert "not inside a git repository" in err and "GITTRACK_REPO" in err
+    assert not (outside / ".gittrack-runs").exists()
+
+
+def test_list_errors_are_one_line(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    err = fails(capsys, "list", "--filter", "metrics.rmse < 'x' and")
+    assert "position" in err and "'x'" in err
+    err = fails(capsys, "list", "--sort", "bogus DESC")
+    assert "unknown attribute 'bogus'" in err
+    err = fails(capsys, "list", "--sort", "metrics.rmsee")
+    assert "unknown sort key metrics.rmsee" in err and "rmse" in err
+    err = fails(capsys, "list", "--sort", "metrics.rmse SIDEWAYS")
+    assert "ASC or DESC" in err
+    err = fails(capsys, "list", "--columns", "name,bogus")
+    assert "unknown column 'bogus'" in err
+    err = fails(capsys, "list", "--format", "xml")
+    assert "unknown format 'xml'" in err
+    fails(capsys, "list", "--no-such-option", code=2)
+    fails(capsys, "list", "-n", "-1", code=2)
+    fails(capsys, "no-such-command", code=2)
+
+
+def test_show(runs: dict[str, str], repo: Path) -> None:
+    text = ok("show", "base")
+    assert runs["base"] in text and "wine" in text and "FINISHED" in text
+    assert "alpha" in text and "rmse" in text and "team" in text
+    assert "python" in text and "--packages lists them" in text
+    metrics_line = next(line for line in text.splitlines() if line.strip().startswith("rmse"))
+    assert metrics_line.split()[-2:] == ["29", "30"]  # last step, number of steps
+    data = json.loads(ok("show", runs["base"][:6], "--format", "json"))
+    assert data["run_id"] == runs["base"] and data["params"]["alpha"] == 0.5
+    assert data["metrics"]["rmse"]["count"] == 30 and data["source"]["dirty"] is False
+    assert isinstance(data["environment"]["packages"], dict)
+    assert "pyyaml" in ok("show", "base", "--packages")
+
+
+def test_show_artifacts_and_dirty_code(repo: Path) -> None:
+    (repo / "train.py").write_text("print('changed')\n")
+    client = gittrack.Client()
+    run = client.create_run("e", run_name="dirty")
+    writer = client.writer(run.info.run_id)
+
+    def add(record: gittrack.format.RunRecord) -> None:  # type: ignore[name-defined]
+        record.artifacts["model.pkl"] = {"size": 1234, "sha256": "ab" * 32}
+
+    writer.apply(add)
+    client.set_terminated(run.info.run_id)
+    text = ok("show", "dirty")
+    assert "uncommitted changes" in text
+    assert "model.pkl" in text and "1234" in text
+
+
+def test_run_reference_errors(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    client = gittrack.Client()
+    twin = client.create_run("wine", run_name="base")
+    client.set_terminated(twin.info.run_id)
+    err = fails(capsys, "show", "base")
+    assert "ambiguous" in err and runs["base"][:8] in err and twin.info.run_id[:8] in err
+    err = fails(capsys, "show", "nothing-like-it")
+    assert "no run matches 'nothing-like-it'" in err
+    fails(capsys, "show", code=2)
+
+
+def test_diff(runs: dict[str, str], repo: Path) -> None:
+    text = ok("diff", "base", "tuned")
+    assert "alpha" in text and "0.5" in text and "1.0" in text and "changed" in text
+    assert "params (2 identical)" in text
+    r2 = next(line for line in text.splitlines() if line.strip().startswith("r2"))
+    assert r2.split()[1:] == ["0.5", "0.6", "0.1", "+20.00%"]
+    assert "1.0" in ok("list", "--columns", "params.alpha")
+    data = json.loads(ok("diff", "base", "tuned", "--format", "json"))
+    assert data["params"] == [{"key": "alpha", "a": 0.5, "b": 1.0, "change": "changed"}]
+    assert data["code"] is None
+    rmse = next(m for m in data["metrics"] if m["key"] == "rmse")
+    assert rmse["delta"] == pytest.approx(1 / 31 - 1 / 30)
+
+
+def test_diff_code(runs: dict[str, str], repo: Path) -> None:
+    (repo / "train.py").write_text("print('v2')\nprint('more')\n")
+    client = gittrack.Client()
+    run = client.create_run("wine", run_name="edited")
+    client.set_terminated(run.info.run_id)
+    text = ok("diff", "base", "edited", "--code")
+    assert "train.py" in text and "1 file changed" in text
+    assert ".gittrack/run" not in text
+    full = ok("diff", "base", "edited", "--code-full")
+    assert "+print('more')" in full
+    assert "(no code changes)" in ok("diff", "base", "tuned", "--code")
+
+
+def test_metrics_table_json_csv_plot(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = ok("metrics", "base", "rmse")
+    assert text.startswith("rmse  (30 points")
+    assert "▁" in text and "█" in text
+    assert "20 points not shown" in text
+    assert "…" in text
+    assert len(ok("metrics", "base", "rmse", "--all").splitlines()) > 30
+    plot = ok("metrics", "base", "rmse", "--plot")
+    assert "●" in plot and "step 29" in plot
+    data = json.loads(ok("metrics", "base", "--format", "json"))
+    assert sorted(data) == ["r2", "rmse"] and len(data["rmse"]) == 30
+    assert data["rmse"][0] == {"step": 0, "timestamp": data["rmse"][0]["timestamp"], "value": 1.0}
+    rows = list(csv.DictReader(io.StringIO(ok("metrics", "base", "r2", "-f", "csv"))))
+    assert rows == [{"key": "r2", "step": "0", "timestamp": rows[0]["timestamp"], "value": "0.5"}]
+    err = fails(capsys, "metrics", "base", "acc")
+    assert "has no metric 'acc'" in err and "rmse" in err
+
+
+def test_metrics_of_a_run_without_metrics(repo: Path) -> None:
+    client = gittrack.Client()
+    run = client.create_run("e", run_name="silent")
+    client.set_terminated(run.info.run_id)
+    assert "logged no metrics" in ok("metrics", "silent")
+    assert json.loads(ok("metrics", "silent", "-f", "json")) == {}
+
+
+def test_tag(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    ok("tag", "base", "stage=prod", "note=a=b")
+    assert gittrack.get_run(runs["base"]).data.tags == {"team": "a", "stage": "prod", "note": "a=b"}
+    ok("tag", "base", "--delete", "note")
+    assert "note" not in gittrack.get_run(runs["base"]).data.tags
+    assert (
+        "stage"
+        in json.loads(ok("list", "-f", "json", "--filter", "tags.stage = 'prod'"))[0]["tags"]
+    )
+    assert "expected key=value, got 'oops'" in fails(capsys, "tag", "base", "oops")
+    assert "nothing to do" in fails(capsys, "tag", "base")
+    assert "has no tag 'zzz'" in fails(capsys, "tag", "base", "-d", "zzz")
+
+
+def test_rm(
+    runs: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = fails(capsys, "rm", "base")
+    assert "refusing to delete 1 run(s) without confirmation: pass --yes" in err
+    monkeypatch.setattr("gittrack.cli.runs_cmd._stdin_is_terminal", lambda: True)
+    result = runner.invoke(app, ["rm", "base"], input="n\n")
+    assert result.exit_code == 1  # aborted
+    assert len(json.loads(ok("list", "-f", "json"))) == 3
+    result = runner.invoke(app, ["rm", "base", "tuned"], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert "deleted run" in result.output
+    assert [d["name"] for d in json.loads(ok("list", "-f", "json"))] == ["other"]
+    ok("rm", "other", "--yes")
+    assert json.loads(ok("list", "-f", "json")) == []
+    assert "no run matches" in fails(capsys, "rm", "base", "--yes")
+
+
+def test_experiments(runs: dict[str, str]) -> None:
+    text = ok("experiments")
+    lines = text.splitlines()
+    assert lines[0].split() == ["name", "runs", "last_run"]
+    assert [line.split()[:2] for line in lines[2:]] == [["beer", "1"], ["wine", "2"]]
+    data = json.loads(ok("experiments", "-f", "json"))
+    assert data[1] == {"name": "wine", "runs": 2, "last_run": "2023-11-14T22:13:21.000Z"}
+
+
+def test_recover_marks_dead_runs_killed_and_keeps_metrics(repo: Path) -> None:
+    code = (
+        "import os, gittrack\n"
+        "c = gittrack.Client()\n"
+        "r = c.create_run('e', run_name='crashy')\n"
+        "c.log_metric(r.info.run_id, 'loss', 0.5, step=1)\n"
+        "c.flush()\n"
+        "os._exit(9)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    assert "RUNNING" in ok("list")
+    assert "would mark KILLED" in ok("recover", "--dry-run")
+    assert "RUNNING" in ok("list")
+    text = ok("recover")
+    assert "marked KILLED" in text and "crashy" in text and "is gone" in text
+    data = json.loads(ok("list", "-f", "json"))[0]
+    assert data["status"] == "KILLED" and data["metrics"] == {"loss": 0.5}
+    assert ok("recover") == "no dead runs\n"
+
+
+def test_recover_refuses_a_live_run(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    client = gittrack.Client()
+    run = client.create_run("e", run_name="alive")
+    rid = run.info.run_id
+    try:
+        err = fails(capsys, "recover", rid)
+        assert "may still be running" in err and "--force" in err
+    finally:
+        client.set_terminated(rid)
+
+
+def test_git_track_and_env_repo(runs: dict[str, str], repo: Path, tmp_path: Path) -> None:
+    env = dict(os.environ, GITTRACK_REPO=str(repo))
+    proc = subprocess.run(
+        ["git", "track", "list", "-f", "json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)) == 3
+
+
+def test_corrupt_run_is_left_out_of_list_and_show_explains(
+    runs: dict[str, str], repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    bad = "e" * 32
+    subprocess.run(["git", "update-ref", f"refs/gittrack/runs/{bad}", head], cwd=repo, check=True)
+    assert [d["name"] for d in json.loads(ok("list", "-f", "json"))] == ["other", "tuned", "base"]
+    err = fails(capsys, "show", "eeee")
+    assert "not a gittrack run" in err
+
+
+def test_inputs_in_list_json_filter_and_diff(repo: Path) -> None:
+    data = repo / "data.csv"
+    data.write_text("a\n1\n")
+    with gittrack.start_run(run_name="d1"):
+        gittrack.log_input(str(data), name="train")
+    data.write_text("a\n2\n")
+    with gittrack.start_run(run_name="d2"):
+        gittrack.log_input(str(data), name="train")
+    rows = json.loads(ok("list", "-f", "json"))
+    digests = [r["inputs"]["train"]["digest"] for r in rows]
+    assert len(set(digests)) == 2
+    out = ok("list", "-f", "json", "--filter", f"inputs.train.digest = '{digests[1]}'")
+    assert [r["name"] for r in json.loads(out)] == ["d1"]
+    text = ok("diff", "d1", "d2")
+    assert "inputs" in text and "train" in text and "changed" in text
+    assert "inputs: identical (1)" in ok("diff", "d1", "d1")

@@ -1,0 +1,109 @@
+"""The installed entry points as real processes: output, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import gittrack
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, env=env)
+
+
+@pytest.fixture
+def two_runs(repo: Path) -> list[str]:
+    client = gittrack.Client()
+    ids = []
+    for name, acc in (("first", 0.5), ("second", 0.9)):
+        r = client.create_run("exp", run_name=name)
+        client.log_param(r.info.run_id, "lr", acc / 10)
+        client.log_metric(r.info.run_id, "acc", acc)
+        client.set_terminated(r.info.run_id)
+        ids.append(r.info.run_id)
+    return ids
+
+
+@pytest.mark.parametrize("cmd", [["gittrack"], ["git-track"], ["git", "track"]])
+def test_entry_points_list(cmd: list[str], two_runs: list[str], repo: Path) -> None:
+    proc = run(*cmd, "list", "--filter", "metrics.acc > 0.6", "--format", "json", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert [d["name"] for d in data] == ["second"]
+
+
+def test_show_and_version(two_runs: list[str], repo: Path) -> None:
+    proc = run("gittrack", "show", "first", cwd=repo)
+    assert proc.returncode == 0 and two_runs[0] in proc.stdout
+    proc = run("gittrack", "--version", cwd=repo)
+    assert proc.returncode == 0 and proc.stdout.startswith("gittrack ")
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["show", "nope"], 1, "no run matches 'nope'"),
+        (["list", "--filter", "metrics.acc >"], 1, "missing value after >"),
+        (["list", "--sort", "metrics.nope DESC"], 1, "unknown sort key metrics.nope"),
+        (["tag", "first", "novalue"], 1, "expected key=value"),
+        (["rm", "first"], 1, "pass --yes"),
+        (["list", "--frobnicate"], 2, "No such option"),
+        (["frobnicate"], 2, "No such command"),
+    ],
+)
+def test_errors_are_one_line_without_traceback(
+    two_runs: list[str], repo: Path, args: list[str], code: int, needle: str
+) -> None:
+    proc = run("gittrack", *args, cwd=repo, env=dict(os.environ, GITTRACK_DEBUG=""))
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert needle in proc.stderr
+    assert "Traceback" not in proc.stderr
+    if code == 1:
+        assert proc.stderr.startswith("gittrack: error: ")
+        assert proc.stderr.count("\n") == 1
+    assert proc.stdout == ""
+
+
+def test_debug_shows_the_traceback(two_runs: list[str], repo: Path) -> None:
+    proc = run("gittrack", "--debug", "show", "nope", cwd=repo)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
+
+
+def test_outside_a_repository(tmp_path: Path) -> None:
+    proc = run("gittrack", "list", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("gittrack: error: not inside a git repository")
+    assert proc.stderr.count("\n") == 1
+    assert not (tmp_path / ".gittrack-runs").exists()
+
+
+def test_cli_import_loads_neither_pyarrow_nor_dulwich() -> None:
+    code = (
+        "import sys, gittrack.cli.app\n"
+        "bad = [m for m in ('pyarrow', 'dulwich') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_help_loads_neither_pyarrow_nor_dulwich_nor_rich() -> None:
+    code = (
+        "import sys\n"
+        "from gittrack.cli import main\n"
+        "try:\n    main(['--help'])\n"
+        "except SystemExit as e:\n    assert not e.code\n"
+        "bad = [m for m in ('pyarrow', 'dulwich', 'rich') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "list" in proc.stdout

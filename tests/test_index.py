@@ -1,0 +1,227 @@
+"""The local run index: incremental, follows every ref change, never the source of truth."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+import gittrack
+from gittrack.errors import AmbiguousRunError, CorruptRunError, RepositoryError, RunNotFoundError
+from gittrack.index import RACY_NS, RunIndex, open_index
+
+
+def make_run(
+    name: str, experiment: str = "exp", params: dict[str, object] | None = None, **metrics: float
+) -> str:
+    client = gittrack.Client()
+    run = client.create_run(experiment, run_name=name)
+    rid = run.info.run_id
+    if params:
+        client.log_params(rid, params)
+    for key, value in metrics.items():
+        client.log_metric(rid, key, value)
+    client.set_terminated(rid)
+    return rid
+
+
+def age_refs(repo: Path, seconds: float = 10.0) -> None:
+    """Backdate the run refs' directory and packed-refs: no racy window is left."""
+    past = time.time() - seconds
+    for path in (repo / ".git/refs/gittrack/runs", repo / ".git/packed-refs"):
+        if path.exists():
+            os.utime(path, (past, past))
+
+
+def test_index_follows_new_changed_and_deleted_runs(repo: Path) -> None:
+    a = make_run("a", params={"lr": 0.1}, acc=0.5)
+    with open_index() as index:
+        assert [e.run_id for e in index.entries()] == [a]
+        row = index.rows()[0]
+        assert row["params"] == {"lr": 0.1} and row["metrics"] == {"acc": 0.5}
+        assert row["commit"] == git(repo, "rev-parse", f"refs/gittrack/runs/{a}").strip()
+    b = make_run("b")
+    gittrack.Client().set_tag(a, "note", "x")
+    gittrack.Client().flush(a)
+    with open_index() as index:
+        assert {e.run_id for e in index.entries()} == {a, b}
+        assert next(r for r in index.rows() if r["run_id"] == a)["tags"] == {"note": "x"}
+    git(repo, "update-ref", "-d", f"refs/gittrack/runs/{b}")  # C git deletes a run
+    with open_index() as index:
+        assert [e.run_id for e in index.entries()] == [a]
+    assert (repo / ".git/gittrack/index.sqlite").is_file()
+
+
+def test_packed_refs_are_read(repo: Path) -> None:
+    a = make_run("a")
+    git(repo, "pack-refs", "--all")
+    assert not (repo / f".git/refs/gittrack/runs/{a}").exists()
+    with open_index() as index:
+        assert [e.name for e in index.entries()] == ["a"]
+    b = make_run("b")
+    with open_index() as index:
+        assert {e.run_id for e in index.entries()} == {a, b}
+
+
+def test_fast_path_skips_the_scan_only_outside_the_racy_window(repo: Path) -> None:
+    make_run("a")
+    with RunIndex(repo) as index:
+        index.refresh()
+        assert not index.up_to_date()  # refs changed < 2 s ago: must rescan next time
+    age_refs(repo)
+    with RunIndex(repo) as index:
+        index.refresh()
+        assert index.up_to_date()
+    make_run("b")  # a change by "another process" moves the signature
+    with RunIndex(repo) as index:
+        assert not index.up_to_date()
+        index.refresh()
+        assert [e.name for e in index.entries()] == ["b", "a"]
+    assert RACY_NS == 2_000_000_000
+
+
+def test_stale_rows_are_dropped_even_when_the_signature_is_trusted(repo: Path) -> None:
+    a = make_run("a")
+    age_refs(repo)
+    with RunIndex(repo) as index:
+        index.refresh()
+    (repo / f".git/refs/gittrack/runs/{a}").unlink()  # deleted behind git's back
+    with RunIndex(repo) as index:
+        index.refresh()
+        assert index.entries() == []
+
+
+def test_warm_listing_imports_neither_dulwich_nor_pyarrow(repo: Path) -> None:
+    make_run("a", acc=1.0)
+    age_refs(repo)
+    with open_index():
+        pass
+    code = (
+        "import sys\n"
+        "from gittrack.cli import main\n"
+        "try:\n    main(['list', '--filter', 'metrics.acc > 0'])\n"
+        "except SystemExit as e:\n    assert not e.code, e.code\n"
+        "bad = [m for m in ('dulwich', 'pyarrow') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "a" in proc.stdout
+
+
+def test_corrupt_run_is_skipped_with_a_warning_and_show_explains(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = make_run("good")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    bad = "f" * 32
+    git(repo, "update-ref", f"refs/gittrack/runs/{bad}", head)  # not a run commit
+    with caplog.at_level(logging.WARNING, logger="gittrack"), open_index() as index:
+        assert [r["run_id"] for r in index.rows()] == [good]
+        assert index.resolve("ffff") == bad
+    assert any(bad[:12] in r.getMessage() for r in caplog.records)
+    with pytest.raises(CorruptRunError, match="not a gittrack run"), open_index() as index:
+        index.runstore.load(index.resolve(bad))
+
+
+def test_resolve_by_id_commit_and_name(repo: Path) -> None:
+    a = make_run("alpha")
+    b = make_run("twin")
+    c = make_run("twin")
+    commit = git(repo, "rev-parse", f"refs/gittrack/runs/{a}").strip()
+    with open_index() as index:
+        assert index.resolve(a) == a
+        assert index.resolve(a[:6]) == a
+        assert index.resolve(commit[:7]) == a
+        assert index.resolve("alpha") == a
+        with pytest.raises(AmbiguousRunError, match="2 runs match") as exc:
+            index.resolve("twin")
+        assert b[:8] in str(exc.value) and c[:8] in str(exc.value)
+        with pytest.raises(RunNotFoundError, match="no run matches 'nope'"):
+            index.resolve("nope")
+        with pytest.raises(RunNotFoundError, match="empty"):
+            index.resolve(" ")
+    # RunStore.resolve (the library's) finds names through the index too
+    assert gittrack.Client().resolve("alpha") == a
+
+
+def test_rebuild_and_damaged_index(repo: Path) -> None:
+    make_run("a")
+    make_run("b")
+    path = repo / ".git/gittrack/index.sqlite"
+    with open_index() as index:
+        assert index.rebuild() == 2
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    path.write_bytes(b"this is not sqlite" * 100)
+    with open_index() as index:  # a damaged index is thrown away and rebuilt
+        assert sorted(e.name for e in index.entries()) == ["a", "b"]
+    assert path.read_bytes().startswith(b"SQLite format 3")
+
+
+def test_unusable_index_location_falls_back_to_memory(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    make_run("a")
+    (repo / ".git/gittrack").write_text("a file where the index folder should be")
+    with caplog.at_level(logging.WARNING, logger="gittrack"), open_index() as index:
+        assert [e.name for e in index.entries()] == ["a"]
+    assert any("temporary" in r.getMessage() for r in caplog.records)
+
+
+def test_outside_a_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert RunIndex.open() is None
+    with pytest.raises(RepositoryError, match="not inside a git repository"):
+        open_index()
+    assert not (tmp_path / ".gittrack-runs").exists()  # reading never creates a repository
+
+
+def test_linked_worktree_shares_the_index(repo: Path, tmp_path: Path) -> None:
+    a = make_run("a")
+    wt = tmp_path / "wt"
+    git(repo, "worktree", "add", "-q", str(wt))
+    with RunIndex.open(wt) as index:  # type: ignore[union-attr]
+        index.refresh()
+        assert [e.run_id for e in index.entries()] == [a]
+        assert index.path == repo / ".git/gittrack/index.sqlite"
+
+
+def test_embedded_repository_outside_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    rid = make_run("loose")  # outside git: runs go to ./.gittrack-runs
+    assert (tmp_path / ".gittrack-runs").is_dir()
+    with open_index() as index:
+        assert index.root == tmp_path / ".gittrack-runs"
+        assert index.resolve("loose") == rid
+
+
+def test_batch_reading_gives_the_same_rows(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gittrack.index as index_mod
+    from gittrack.store.catfile import cat_blobs
+
+    for i in range(3):
+        make_run(f"r{i}", params={"i": i, "s": "x"}, acc=i / 2)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "update-ref", f"refs/gittrack/runs/{'d' * 32}", head)  # corrupt, in the batch
+    with open_index() as index:
+        careful = index.rows()
+    monkeypatch.setattr(index_mod, "BATCH_THRESHOLD", 1)
+    with open_index() as index:
+        assert index.rebuild() == 4
+        assert index.rows() == careful
+        assert [e.corrupt for e in index.entries()].count(True) == 1
+    monkeypatch.setattr(index_mod, "PARALLEL_THRESHOLD", 2)  # helper processes too
+    monkeypatch.setattr(index_mod.os, "cpu_count", lambda: 3)
+    with open_index() as index:
+        assert index.rebuild() == 4
+        assert index.rows() == careful
+        assert [e.corrupt for e in index.entries()].count(True) == 1
+    blobs = cat_blobs(repo / ".git", [f"{head}:train.py", f"{head}:nope", head])
+    assert blobs == [b"print('training')\n", None, None]  # a commit is not a blob

@@ -1,0 +1,136 @@
+"""gittrack.search_runs: MLflow's filter and order_by over the index, MLflow's columns."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import gittrack
+from gittrack.errors import FilterSyntaxError, ValidationError
+from gittrack.query.search import search_runs
+
+
+@pytest.fixture
+def runs(repo: Path) -> dict[str, str]:
+    client = gittrack.Client()
+    ids: dict[str, str] = {}
+    specs = [
+        ("cnn-1", "vision", {"model": "cnn", "lr": 0.1}, {"acc": 0.90, "loss": 0.3}, 1_000),
+        ("cnn-2", "vision", {"model": "cnn", "lr": 0.01}, {"acc": 0.95, "loss": 0.2}, 2_000),
+        ("mlp-1", "vision", {"model": "mlp", "lr": 0.1}, {"acc": 0.70}, 3_000),
+        ("nlp-1", "text", {"model": "rnn"}, {"acc": math.nan}, 4_000),
+    ]
+    for name, exp, params, metrics, start in specs:
+        run = client.create_run(exp, run_name=name, start_time=1_700_000_000_000 + start)
+        rid = run.info.run_id
+        client.log_params(rid, params)
+        client.log_metrics(rid, metrics)
+        client.set_tag(rid, "team", exp[:3])
+        client.set_terminated(rid)
+        ids[name] = rid
+    return ids
+
+
+def test_table_has_mlflow_columns_and_types(runs: dict[str, str]) -> None:
+    table = gittrack.search_runs()
+    assert isinstance(table, pa.Table)
+    assert table.num_rows == 4
+    names = table.column_names
+    assert names[:7] == [
+        "run_id", "run_name", "experiment", "status", "start_time", "end_time", "commit"
+    ]  # fmt: skip
+    assert {"params.model", "params.lr", "metrics.acc", "metrics.loss", "tags.team"} <= set(names)
+    assert table.schema.field("start_time").type == pa.timestamp("ms", tz="UTC")
+    assert table.schema.field("metrics.acc").type == pa.float64()
+    assert table.schema.field("params.lr").type == pa.string()
+    # newest first by default
+    assert table.column("run_name").to_pylist() == ["nlp-1", "mlp-1", "cnn-2", "cnn-1"]
+    assert table.column("params.lr").to_pylist() == [None, "0.1", "0.01", "0.1"]
+
+
+def test_filter_order_experiment_and_max(runs: dict[str, str]) -> None:
+    t = search_runs("params.model = 'cnn' and metrics.acc > 0.5", order_by=["metrics.acc DESC"])
+    assert t.column("run_name").to_pylist() == ["cnn-2", "cnn-1"]
+    t = search_runs("metrics.acc < 0.8 or params.model LIKE 'r%'", order_by=["start_time ASC"])
+    assert t.column("run_name").to_pylist() == ["mlp-1", "nlp-1"]
+    t = search_runs(experiment_names=["text"])
+    assert t.column("run_name").to_pylist() == ["nlp-1"]
+    t = search_runs(order_by=["metrics.acc"], max_results=2)
+    assert t.column("run_name").to_pylist() == ["mlp-1", "cnn-1"]
+    t = search_runs("attributes.run_name IN ('cnn-1', 'nlp-1')")
+    assert t.num_rows == 2
+    assert search_runs("tags.team = 'zzz'").num_rows == 0
+
+
+def test_list_output_is_the_row_dicts(runs: dict[str, str]) -> None:
+    rows = search_runs("params.model = 'mlp'", output_format="list")
+    assert isinstance(rows, list) and len(rows) == 1
+    row = rows[0]
+    assert row["run_id"] == runs["mlp-1"]
+    assert row["params"] == {"model": "mlp", "lr": 0.1}
+    assert row["tags"] == {"team": "vis"}
+    row["params"]["model"] = "changed by the caller"  # must not leak into the next search
+    assert search_runs("params.model = 'mlp'", output_format="list")[0]["params"]["model"] == "mlp"
+
+
+def test_client_search_runs_matches(runs: dict[str, str]) -> None:
+    client = gittrack.Client()
+    if not hasattr(client, "search_runs"):
+        pytest.skip("Client.search_runs not added")
+    table = client.search_runs("params.model = 'cnn'")
+    assert table.num_rows == 2
+
+
+def test_errors(runs: dict[str, str]) -> None:
+    with pytest.raises(FilterSyntaxError, match=r"position 12 \('>>'\)"):
+        search_runs("metrics.acc >> 1")
+    with pytest.raises(FilterSyntaxError, match="unknown attribute 'bogus'"):
+        search_runs(order_by=["bogus DESC"])
+    with pytest.raises(ValidationError, match="output_format"):
+        search_runs(output_format="xml")
+    with pytest.raises(ValidationError, match="max_results"):
+        search_runs(max_results=-1)
+
+
+def test_pandas_output(runs: dict[str, str]) -> None:
+    if importlib.util.find_spec("pandas") is None:
+        with pytest.raises(ValidationError, match="needs pandas"):
+            search_runs(output_format="pandas")
+    else:
+        df = search_runs(output_format="pandas")
+        assert list(df["run_name"]) == ["nlp-1", "mlp-1", "cnn-2", "cnn-1"]
+
+
+def test_empty_repo_and_outside_any_repo(
+    empty_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = search_runs()
+    assert table.num_rows == 0 and "run_id" in table.column_names
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.chdir(outside)
+    assert search_runs(output_format="list") == []
+    assert not (outside / ".gittrack-runs").exists()
+
+
+def test_search_is_exported() -> None:
+    assert "search_runs" in gittrack.__all__
+    assert gittrack.search_runs is search_runs
+
+
+def test_warm_searches_see_changes_from_other_processes(runs: dict[str, str], repo: Path) -> None:
+    assert search_runs().num_rows == 4  # warm: rows now cached in this process
+    subprocess.run(
+        ["git", "update-ref", "-d", f"refs/gittrack/runs/{runs['cnn-1']}"], cwd=repo, check=True
+    )
+    assert search_runs().column("run_name").to_pylist() == ["nlp-1", "mlp-1", "cnn-2"]
+    rid = runs["cnn-2"]
+    code = f"import gittrack; c = gittrack.Client(); c.set_tag({rid!r}, 'team', 'new')"
+    subprocess.run([sys.executable, "-c", code], cwd=repo, check=True)
+    assert search_runs("tags.team = 'new'").column("run_name").to_pylist() == ["cnn-2"]

@@ -1,0 +1,159 @@
+"""Artifact methods of :class:`gittrack.Client` (MLflow ``MlflowClient`` signatures).
+
+``Client`` inherits :class:`ArtifactsMixin`; the mixin only relies on the client's run
+store, its per-process writers and its flush.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from gittrack.artifacts import paths
+from gittrack.errors import ArtifactError
+
+if TYPE_CHECKING:
+    from gittrack.artifacts.api import Artifacts, FileInfo
+    from gittrack.runs import RunStore
+    from gittrack.tracking import RunWriter
+
+_stores: dict[Path, Artifacts] = {}
+
+
+def artifacts_of(runs: RunStore) -> Artifacts:
+    """The :class:`~gittrack.artifacts.api.Artifacts` of a run store (one per repository)."""
+    from gittrack.artifacts.api import Artifacts
+
+    found = _stores.get(runs.root)
+    if found is None or found.runs is not runs:
+        found = _stores[runs.root] = Artifacts(runs)
+    return found
+
+
+class _ClientLike(Protocol):
+    @property
+    def _runs(self) -> RunStore: ...
+
+    def writer(self, run_id: str) -> RunWriter: ...
+
+    def flush(self, run_id: str | None = None) -> None: ...
+
+    def resolve(self, run: str) -> str: ...
+
+
+def _dest(artifact_path: str | None, name: str) -> str:
+    base = paths.clean_path(artifact_path or "", "artifact_path", allow_empty=True)
+    return paths.join(base, paths.clean_path(name, "file name"))
+
+
+def serialize_dict(data: Any, artifact_file: str) -> bytes:
+    """JSON (indented) unless ``artifact_file`` ends in .yaml/.yml, as MLflow does."""
+    if artifact_file.lower().endswith((".yaml", ".yml")):
+        import yaml
+
+        text: str = yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
+        return text.encode("utf-8")
+    try:
+        return json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as e:
+        raise ArtifactError(f"cannot write {artifact_file!r} as JSON: {e}") from e
+
+
+def render_figure(figure: Any, artifact_file: str) -> bytes:
+    """A matplotlib figure (``savefig``) or a plotly figure (``.html``) as bytes."""
+    suffix = Path(artifact_file).suffix.lower().lstrip(".")
+    if hasattr(figure, "savefig"):
+        buf = io.BytesIO()
+        figure.savefig(buf, format=suffix or "png")
+        return buf.getvalue()
+    if hasattr(figure, "to_html") and suffix in ("html", "htm"):
+        return str(figure.to_html()).encode("utf-8")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ArtifactError(
+            "log_figure needs matplotlib (pip install matplotlib) or a plotly figure"
+        ) from None
+    raise ArtifactError(
+        f"log_figure expects a matplotlib or plotly figure, got {type(figure).__name__}"
+    )
+
+
+class ArtifactsMixin:
+    """Log, list and download artifacts of runs by run id."""
+
+    def log_artifact(
+        self: _ClientLike,
+        run_id: str,
+        local_path: str | os.PathLike[str],
+        artifact_path: str | None = None,
+    ) -> None:
+        """Log one file as ``<artifact_path>/<its name>``."""
+        src = Path(local_path)
+        if src.is_dir():
+            raise ArtifactError(f"{src} is a directory; use log_artifacts to log a directory")
+        if not src.exists():
+            raise ArtifactError(f"{src} does not exist")
+        store = artifacts_of(self._runs)
+        entry = store.store_file(src, _dest(artifact_path, src.name))
+        store.record(self.writer(run_id), [entry])
+
+    def log_artifacts(
+        self: _ClientLike,
+        run_id: str,
+        local_dir: str | os.PathLike[str],
+        artifact_path: str | None = None,
+    ) -> None:
+        """Log every file below ``local_dir`` under ``artifact_path``."""
+        from gittrack.artifacts.api import collect_dir
+
+        base = paths.clean_path(artifact_path or "", "artifact_path", allow_empty=True)
+        store = artifacts_of(self._runs)
+        entries = [
+            store.store_file(src, paths.join(base, rel))
+            for src, rel in collect_dir(Path(local_dir))
+        ]
+        store.record(self.writer(run_id), entries)
+
+    def log_text(self: _ClientLike, run_id: str, text: str, artifact_file: str) -> None:
+        """Log a string as a UTF-8 text file."""
+        path = paths.clean_path(artifact_file, "artifact_file")
+        store = artifacts_of(self._runs)
+        store.record(self.writer(run_id), [store.store_bytes(text.encode("utf-8"), path)])
+
+    def log_dict(self: _ClientLike, run_id: str, dictionary: Any, artifact_file: str) -> None:
+        """Log a dict as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""
+        path = paths.clean_path(artifact_file, "artifact_file")
+        store = artifacts_of(self._runs)
+        data = serialize_dict(dictionary, artifact_file)
+        store.record(self.writer(run_id), [store.store_bytes(data, path)])
+
+    def log_figure(self: _ClientLike, run_id: str, figure: Any, artifact_file: str) -> None:
+        """Log a matplotlib figure (format from the suffix) or a plotly figure (.html)."""
+        path = paths.clean_path(artifact_file, "artifact_file")
+        store = artifacts_of(self._runs)
+        data = render_figure(figure, artifact_file)
+        store.record(self.writer(run_id), [store.store_bytes(data, path)])
+
+    def list_artifacts(self: _ClientLike, run_id: str, path: str | None = None) -> list[FileInfo]:
+        """Files and directories directly below ``path`` of a run."""
+        rid = self.resolve(run_id)
+        self.flush(rid)
+        return artifacts_of(self._runs).list_files(rid, path)
+
+    def download_artifacts(
+        self: _ClientLike,
+        run_id: str,
+        path: str = "",
+        dst_path: str | os.PathLike[str] | None = None,
+        *,
+        force: bool = False,
+    ) -> str:
+        """Download artifact ``path`` ('' for all) to ``dst_path/path``; return that path."""
+        rid = self.resolve(run_id)
+        self.flush(rid)
+        dst = Path(dst_path) if dst_path is not None else None
+        return str(artifacts_of(self._runs).download(rid, path, dst, force=force))

@@ -1,0 +1,518 @@
+"""Reproduce a run from its commit, and check a run's code out into the working tree.
+
+``prepare_reproduction`` materialises the run's code snapshot (never the user's work
+tree) into a fresh directory, rebuilds the recorded command, and checks the environment
+and inputs; ``execute_reproduction`` re-runs it as a new run tagged
+``gittrack.reproduced_from`` with the same code snapshot, then compares final metrics.
+``checkout_run`` writes a run's code into the working tree without moving HEAD.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import os
+import shutil
+import stat
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from gittrack import format as fmt
+from gittrack.entities import Run
+from gittrack.environment import MASK, python_environment
+from gittrack.errors import ProjectError, RepositoryError, ReproduceError, UnsafePathError
+from gittrack.runner import CommandPlan, RunResult, plan_entry_point, run_tracked, yaml_scalar
+from gittrack.runs import LoadedRun, RunStore
+from gittrack.store.repo import MODE_EXEC, MODE_GITLINK, MODE_LINK, MODE_TREE, GitStore
+
+log = logging.getLogger("gittrack")
+
+REPRODUCED_FROM_TAG = "gittrack.reproduced_from"
+CHECKOUT_FILE = ".gittrack/checkout.yaml"
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric's final value in the original and the reproduced run."""
+
+    key: str
+    original: float | None
+    reproduced: float | None
+    match: bool
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """A prepared reproduction: materialised code, command, and what the checks found."""
+
+    run_id: str
+    commit: str
+    record: fmt.RunRecord
+    workdir: Path
+    cwd: str
+    plan: CommandPlan
+    temporary: bool
+    environment_differences: list[str] = field(default_factory=list)
+    input_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def display_command(self) -> str:
+        """The command as a user would type it."""
+        import shlex
+
+        shell = self.plan.info.get("shell")
+        return str(shell) if shell else shlex.join(self.plan.argv)
+
+    def cleanup(self) -> None:
+        """Remove the materialised directory when it is a temporary one."""
+        if self.temporary:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class ReproduceResult:
+    """The outcome: the new run, how it ended, and the metric verdict."""
+
+    original_run_id: str
+    run: RunResult
+    comparisons: list[MetricComparison]
+
+    @property
+    def matched(self) -> bool:
+        return self.run.status == "FINISHED" and all(c.match for c in self.comparisons)
+
+
+# -- materialising -----------------------------------------------------------------------
+def _safe_name(name: str) -> bool:
+    return (
+        name not in ("", ".", "..")
+        and "/" not in name
+        and "\0" not in name
+        and name.lower() != ".git"
+    )
+
+
+def materialise(git: GitStore, entries: Mapping[bytes, tuple[int, str]], dest: Path) -> list[str]:
+    """Write a code tree into ``dest`` (modes kept); return warnings (e.g. submodules)."""
+    warnings: list[str] = []
+    root = dest.resolve()
+
+    def write(tree: Mapping[bytes, tuple[int, str]], directory: Path, prefix: str) -> None:
+        for raw, (mode, sha) in sorted(tree.items()):
+            name = raw.decode("utf-8", "surrogateescape")
+            if not _safe_name(name):
+                raise UnsafePathError(f"snapshot path {prefix + name!r} is unsafe; not written")
+            target = directory / name
+            if not target.parent.resolve().is_relative_to(root):
+                raise UnsafePathError(f"snapshot path {prefix + name!r} escapes {dest}")
+            if mode == MODE_TREE:
+                target.mkdir()
+                write(git.read_tree(sha), target, f"{prefix}{name}/")
+            elif mode == MODE_LINK:
+                os.symlink(git.read_blob(sha), target)
+            elif mode == MODE_GITLINK:
+                target.mkdir()
+                warnings.append(f"submodule {prefix}{name} is not materialised (empty folder)")
+            else:
+                with open(target, "xb") as f:
+                    f.write(git.read_blob(sha))
+                os.chmod(target, 0o755 if mode == MODE_EXEC else 0o644)
+
+    try:
+        write(entries, root, "")
+    except OSError as e:
+        raise ReproduceError(f"cannot write the run's code into {dest}: {e}") from e
+    return warnings
+
+
+def _workdir(into: Path | None) -> tuple[Path, bool]:
+    if into is None:
+        return Path(tempfile.mkdtemp(prefix="gittrack-reproduce-")), True
+    if into.exists() and (not into.is_dir() or any(into.iterdir())):
+        raise ReproduceError(f"--into {into} is not an empty directory; give an empty or new one")
+    try:
+        into.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ReproduceError(f"cannot create {into}: {e.strerror}") from e
+    return into.resolve(), False
+
+
+# -- checks ------------------------------------------------------------------------------
+def environment_differences(recorded: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
+    """Python and package versions that differ between a run and this interpreter."""
+    diffs: list[str] = []
+    for key in ("python", "implementation"):
+        old, new = recorded.get(key), current.get(key)
+        if old and old != new:
+            diffs.append(f"{key} {old} in the run, {new} here")
+    packages = current.get("packages") or {}
+    for name, version in sorted((recorded.get("packages") or {}).items()):
+        here = packages.get(name)
+        if here is None:
+            diffs.append(f"package {name} {version} in the run, not installed here")
+        elif str(here) != str(version):
+            diffs.append(f"package {name} {version} in the run, {here} here")
+    return diffs
+
+
+def _input_problems(record: fmt.RunRecord, workdir: Path, repo_root: Path) -> list[str]:
+    """Problems with the run's recorded inputs (via gittrack.lineage when installed)."""
+    if not record.inputs:
+        return []
+    import importlib
+
+    try:
+        lineage = importlib.import_module("gittrack.lineage")
+    except ModuleNotFoundError:
+        return ["this installation cannot check inputs (gittrack.lineage is missing)"]
+    problems: list[str] = lineage.check_inputs(record, workdir, repo_root)
+    return problems
+
+
+def _fetch_kept_inputs(runs: RunStore, record: fmt.RunRecord) -> None:
+    """Bring kept input bytes from the artifact remote when the local cache lacks them."""
+    if not any(entry.get("kept") for entry in record.inputs):
+        return
+    from gittrack.artifacts.remote import configured_url
+    from gittrack.artifacts.transfer import fetch_artifacts
+
+    if configured_url(runs) is not None:
+        fetch_artifacts(runs, [record.run_id])
+
+
+def _provide_inputs(record: fmt.RunRecord, workdir: Path, repo_root: Path) -> list[str]:
+    """Make the run's inputs available in ``workdir`` at their recorded relative paths.
+
+    Kept inputs are restored from the artifact cache (hash-verified); other file and
+    directory inputs found in the user's repository are linked in read-only fashion,
+    since data is rarely part of the code snapshot.
+    """
+    if not record.inputs:
+        return []
+    from gittrack.lineage import restore_kept_inputs
+
+    notes: list[str] = []
+    for source in restore_kept_inputs(record, workdir, repo=repo_root):
+        notes.append(f"restored kept input {source}")
+    for entry in record.inputs:
+        source = str(entry.get("source", ""))
+        if entry.get("kept") or entry.get("kind") not in ("file", "directory"):
+            continue
+        rel = Path(source)
+        if not source or rel.is_absolute() or ".." in rel.parts:
+            continue
+        target, origin = workdir / rel, repo_root / rel
+        if target.exists() or target.is_symlink() or not origin.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(origin.resolve())
+        notes.append(f"linked input {source} from {repo_root}")
+    return notes
+
+
+def _command_cwd(command: Mapping[str, Any], run: str) -> str:
+    cwd = str(command.get("cwd") or ".")
+    parts = Path(cwd).parts
+    if Path(cwd).is_absolute() or ".." in parts:
+        raise ReproduceError(f"run {run} records an unsafe working directory {cwd!r}")
+    return cwd
+
+
+def reproduction_plan(
+    record: fmt.RunRecord, workdir: Path, overrides: Mapping[str, str]
+) -> tuple[CommandPlan, str]:
+    """The command that re-runs ``record`` inside ``workdir`` and its cwd (relative)."""
+    run = record.run_id[:12]
+    command = record.command
+    cwd = _command_cwd(command, run)
+    where = workdir / cwd
+    argv = [str(a) for a in command.get("argv") or []]
+    if not where.is_dir():
+        raise ReproduceError(f"run {run} ran in {cwd!r}, which is not in its code snapshot")
+    if any(MASK in a for a in argv):
+        raise ReproduceError(
+            f"run {run}'s recorded command has masked secrets ({MASK}); re-run it by hand"
+        )
+    if command.get("entry_point"):
+        params: dict[str, Any] = dict(command.get("params") or {})
+        params.update(overrides)
+        try:
+            plan = plan_entry_point(where, str(command["entry_point"]), params)
+        except ProjectError as e:
+            raise ReproduceError(f"run {run} cannot be reproduced: {e.message}") from e
+        return plan, cwd
+    if not argv:
+        raise ReproduceError(f"run {run} records no command, so it cannot be re-run")
+    if command.get("launcher"):
+        values = dict(command.get("params") or {})
+        values.update({k: yaml_scalar(v) for k, v in overrides.items()})
+        return CommandPlan(argv=argv, params=values, info={"params": values}), cwd
+    script = command.get("script")
+    if overrides:
+        raise ReproduceError(f"run {run} was not started by gittrack run; -P cannot change it")
+    if not script or len(argv) < 2 or not Path(argv[0]).name.startswith("python"):
+        raise ReproduceError(
+            f"run {run} records no script (logged from python -c, a notebook or a shell?); "
+            "only runs of a script file or of gittrack run can be re-run"
+        )
+    if not (workdir / str(script)).is_file():
+        raise ReproduceError(f"run {run}'s script {script} is not in its code snapshot")
+    return CommandPlan(argv=[sys.executable, *argv[1:]]), cwd
+
+
+def prepare_reproduction(
+    runs: RunStore,
+    run_ref: str,
+    *,
+    into: Path | None = None,
+    strict: bool = False,
+    allow_changed_inputs: bool = False,
+    overrides: Mapping[str, str] | None = None,
+) -> Reproduction:
+    """Materialise a run's code and check that it can be re-run here."""
+    run_id = runs.resolve(run_ref)
+    loaded = runs.load(run_id)
+    record = loaded.record
+    workdir, temporary = _workdir(into)
+    try:
+        warnings = materialise(runs.git, loaded.code_entries, workdir)
+        plan, cwd = reproduction_plan(record, workdir, overrides or {})
+        diffs = environment_differences(record.environment, python_environment())
+        if diffs and strict:
+            raise ReproduceError(
+                f"--strict: the environment differs from run {run_id[:12]}'s: {diffs[0]}"
+                + (f" (+{len(diffs) - 1} more)" if len(diffs) > 1 else "")
+            )
+        _fetch_kept_inputs(runs, record)
+        problems = _input_problems(record, workdir, runs.root)
+        if problems and not allow_changed_inputs:
+            raise ReproduceError(
+                f"run {run_id[:12]}'s inputs changed: {problems[0]}"
+                + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+                + "; pass --allow-changed-inputs to run anyway"
+            )
+        warnings += _provide_inputs(record, workdir, runs.root)
+    except BaseException:
+        if temporary:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
+    return Reproduction(
+        run_id=run_id,
+        commit=loaded.commit,
+        record=record,
+        workdir=workdir,
+        cwd=cwd,
+        plan=plan,
+        temporary=temporary,
+        environment_differences=diffs,
+        input_problems=problems,
+        warnings=warnings,
+    )
+
+
+def compare_metrics(
+    original: Mapping[str, float], reproduced: Mapping[str, float], *, rtol: float, atol: float
+) -> list[MetricComparison]:
+    """Final metrics key by key (``math.isclose``; NaN matches NaN; a missing key fails)."""
+    rows: list[MetricComparison] = []
+    for key in sorted(set(original) | set(reproduced)):
+        a, b = original.get(key), reproduced.get(key)
+        if a is None or b is None:
+            match = False
+        elif math.isnan(a) or math.isnan(b):
+            match = math.isnan(a) and math.isnan(b)
+        else:
+            match = math.isclose(a, b, rel_tol=rtol, abs_tol=atol)
+        rows.append(MetricComparison(key=key, original=a, reproduced=b, match=match))
+    return rows
+
+
+def execute_reproduction(
+    runs: RunStore,
+    repro: Reproduction,
+    *,
+    rtol: float = 1e-9,
+    atol: float = 0.0,
+    stdout: BinaryIO | None = None,
+    stderr: BinaryIO | None = None,
+    on_start: Callable[[Run], None] | None = None,
+) -> ReproduceResult:
+    """Re-run a prepared reproduction as a new run and compare its final metrics."""
+    try:
+        result = run_tracked(
+            repro.plan,
+            repo=runs.root,
+            cwd=repro.workdir / repro.cwd,
+            experiment=repro.record.experiment,
+            tags={REPRODUCED_FROM_TAG: repro.run_id},
+            code_from=repro.commit,
+            record_cwd=repro.cwd,
+            stdout=stdout,
+            stderr=stderr,
+            on_start=on_start,
+        )
+    finally:
+        repro.cleanup()
+    new = runs.load(result.run_id).record
+    comparisons = compare_metrics(
+        {k: m.value for k, m in repro.record.metrics.items()},
+        {k: m.value for k, m in new.metrics.items()},
+        rtol=rtol,
+        atol=atol,
+    )
+    return ReproduceResult(original_run_id=repro.run_id, run=result, comparisons=comparisons)
+
+
+# -- checkout ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckoutResult:
+    """What ``checkout_run`` changed in the working tree."""
+
+    run_id: str
+    written: list[str]
+    deleted: list[str]
+    params_file: str
+
+
+def _flatten(git: GitStore, entries: Mapping[bytes, tuple[int, str]]) -> dict[str, tuple[int, str]]:
+    files: dict[str, tuple[int, str]] = {}
+    for raw, (mode, sha) in entries.items():
+        name = raw.decode("utf-8", "surrogateescape")
+        if mode == MODE_TREE:
+            files.update({p: (m, s) for p, m, s in git.iter_tree_files(sha, name + "/")})
+        else:
+            files[name] = (mode, sha)
+    return files
+
+
+def _disk_blob(path: Path) -> tuple[int, str] | None:
+    """(mode, git blob sha) of a file on disk, or None for a directory or nothing."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        data, mode = os.fsencode(os.readlink(path)), MODE_LINK
+    elif stat.S_ISREG(st.st_mode):
+        data = path.read_bytes()
+        mode = MODE_EXEC if st.st_mode & 0o111 else 0o100644
+    else:
+        return None
+    return mode, hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def checkout_run(runs: RunStore, run_ref: str, *, force: bool = False) -> CheckoutResult:
+    """Write a run's code snapshot into the working tree (HEAD, index, branches untouched)."""
+    from gittrack.store.snapshot import snapshot_worktree
+
+    git = runs.git
+    work = git.work_tree
+    if work is None:
+        raise RepositoryError(f"{runs.root} is a bare repository: checkout needs a working tree")
+    run_id = runs.resolve(run_ref)
+    loaded = runs.load(run_id)
+    target = _flatten(git, loaded.code_entries)
+    for path in target:
+        if not all(_safe_name(part) for part in path.split("/")):
+            raise UnsafePathError(f"run {run_id[:12]} holds an unsafe path {path!r}")
+    current = _flatten(git, snapshot_worktree(git).root_entries)
+    head = git.head_commit()
+    head_files = (
+        _flatten(git, git.read_tree(git.read_commit(head).tree.decode("ascii"))) if head else {}
+    )
+    tracked = set(current) | set(head_files)
+    writes, deletes, conflicts = [], [], []
+    for path, entry in sorted(target.items()):
+        if entry[0] == MODE_GITLINK:
+            continue
+        now = current.get(path) if path in tracked else _disk_blob(work / path)
+        if now == entry:
+            continue
+        changed = path in tracked and current.get(path) != head_files.get(path)
+        untracked_here = path not in tracked and os.path.lexists(work / path)
+        if changed or untracked_here:
+            conflicts.append(path)
+        writes.append(path)
+    for path in sorted(set(current) - set(target)):
+        if current[path] != head_files.get(path):
+            conflicts.append(path)
+        deletes.append(path)
+    if conflicts and not force:
+        more = f" (+{len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+        raise ReproduceError(
+            f"checkout of run {run_id[:12]} would overwrite uncommitted changes in "
+            f"{conflicts[0]}{more}; commit them or pass --force"
+        )
+    try:
+        for path in deletes:
+            _delete_file(work, path)
+        for path in writes:
+            _write_file(git, work, path, target[path])
+        params_file = work / CHECKOUT_FILE
+        params_file.parent.mkdir(exist_ok=True)
+        params_file.write_bytes(_checkout_yaml(loaded))
+    except OSError as e:
+        raise ReproduceError(f"checkout of run {run_id[:12]} failed: {e}") from e
+    return CheckoutResult(run_id=run_id, written=writes, deleted=deletes, params_file=CHECKOUT_FILE)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether ``path`` (or its deepest existing ancestor) resolves inside ``root``."""
+    probe = path
+    while not os.path.lexists(probe) and probe != root and probe != probe.parent:
+        probe = probe.parent
+    return probe.resolve().is_relative_to(root.resolve())
+
+
+def _delete_file(work: Path, path: str) -> None:
+    target = work / path
+    if not _inside(target.parent, work):
+        raise UnsafePathError(f"{path} lies outside {work} (through a symlink); not deleted")
+    target.unlink(missing_ok=True)
+    parent = target.parent
+    while parent != work:  # drop folders the deletion left empty, as git does
+        try:
+            parent.rmdir()
+        except OSError:
+            break
+        parent = parent.parent
+
+
+def _write_file(git: GitStore, work: Path, path: str, entry: tuple[int, str]) -> None:
+    target = work / path
+    parent = target.parent
+    if not _inside(parent, work):
+        raise UnsafePathError(f"{path} would be written outside {work} (through a symlink)")
+    parent.mkdir(parents=True, exist_ok=True)
+    mode, sha = entry
+    data = git.read_blob(sha)
+    if os.path.lexists(target) and (target.is_symlink() or not target.is_dir()):
+        target.unlink()
+    if mode == MODE_LINK:
+        os.symlink(data, target)
+        return
+    tmp = parent / f".{target.name}.gittrack-{os.getpid()}"
+    tmp.write_bytes(data)
+    os.chmod(tmp, 0o755 if mode == MODE_EXEC else 0o644)
+    os.replace(tmp, target)
+
+
+def _checkout_yaml(loaded: LoadedRun) -> bytes:
+    record = loaded.record
+    header = b"# written by gittrack checkout: the run whose code is in this working tree\n"
+    return header + fmt.dump_yaml(
+        {
+            "run_id": record.run_id,
+            "commit": loaded.commit,
+            "name": record.name,
+            "experiment": record.experiment,
+            "params": record.params,
+            "command": record.command,
+        }
+    )

@@ -1,0 +1,160 @@
+"""Project files (gittrack.yaml / MLproject): parsing, validation, params, rendering."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from gittrack.errors import ProjectError
+from gittrack.project import find_project_file, load_project, parse_project
+
+GOOD = b"""
+name: wine
+python_env: python_env.yaml
+entry_points:
+  main:
+    parameters:
+      alpha: {type: float, default: 0.5}
+      epochs: {type: int, default: 10}
+      fast: {type: bool, default: false}
+      data: path
+      label: {type: string, default: "red wine"}
+    command: "python train.py --alpha {alpha} --epochs {epochs} --fast {fast} {data} {label}"
+  plain: "python other.py"
+"""
+
+
+def test_parse_good_project() -> None:
+    proj = parse_project(GOOD, Path("/p/gittrack.yaml"))
+    assert proj.name == "wine"
+    assert proj.environment == {"python_env": "python_env.yaml"}
+    main = proj.entry_point("main")
+    assert main.parameters["alpha"].default == 0.5
+    assert main.parameters["data"].required
+    assert proj.entry_point("plain").command == "python other.py"
+
+
+def test_resolve_converts_fills_defaults_and_quotes() -> None:
+    main = parse_project(GOOD, Path("/p/gittrack.yaml")).entry_point("main")
+    values = main.resolve({"alpha": "0.3", "fast": "yes", "data": "my data; rm -rf /"})
+    assert values == {
+        "alpha": 0.3,
+        "epochs": 10,
+        "fast": True,
+        "data": "my data; rm -rf /",
+        "label": "red wine",
+    }
+    command = main.render(values)
+    assert shlex.split(command) == [
+        "python",
+        "train.py",
+        "--alpha",
+        "0.3",
+        "--epochs",
+        "10",
+        "--fast",
+        "true",
+        "my data; rm -rf /",
+        "red wine",
+    ]
+
+
+def test_typed_values_pass_through() -> None:
+    main = parse_project(GOOD, Path("/p/gittrack.yaml")).entry_point("main")
+    values = main.resolve({"alpha": 1, "epochs": 3.0, "fast": True, "data": "d"})
+    assert values["alpha"] == 1.0 and isinstance(values["alpha"], float)
+    assert values["epochs"] == 3 and isinstance(values["epochs"], int)
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"data": "d", "gamma": "1"}, "has no parameter 'gamma'"),
+        ({}, "needs parameter 'data'"),
+        ({"data": "d", "alpha": "abc"}, "'abc' is not a valid float"),
+        ({"data": "d", "alpha": "nan"}, "is not a valid float"),
+        ({"data": "d", "epochs": "1.5"}, "'1.5' is not a valid int"),
+        ({"data": "d", "fast": "maybe"}, "'maybe' is not a valid bool"),
+        ({"data": ""}, "is not a valid path"),
+    ],
+)
+def test_bad_params(given: dict[str, str], message: str) -> None:
+    main = parse_project(GOOD, Path("/p/gittrack.yaml")).entry_point("main")
+    with pytest.raises(ProjectError, match=message):
+        main.resolve(given)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (b"name: [unclosed", "gittrack.yaml is not valid YAML"),
+        (b"- a\n- b\n", "must be a mapping"),
+        (b"name: x\n", "'entry_points' must map"),
+        (b"name: x\nentry_points: {}\n", "'entry_points' must map"),
+        (b"name: x\nentry_points:\n  main: 3\n", "must be a mapping with 'command'"),
+        (b"name: x\nentry_points:\n  main: {parameters: {}}\n", "needs a 'command' string"),
+        (b"name: x\nentry_points:\n  main: {command: x, shell: y}\n", "unknown key 'shell'"),
+        (b"name: x\nfoo: 1\nentry_points:\n  main: a\n", "unknown key 'foo'"),
+        (
+            b"name: x\npython_env: a\nconda_env: b\nentry_points:\n  main: a\n",
+            "at most one of",
+        ),
+        (
+            b"name: x\nentry_points:\n  main: {command: a, parameters: [a]}\n",
+            "'parameters' must map",
+        ),
+        (
+            b"name: x\nentry_points:\n  main: {command: a, parameters: {p: {type: complex}}}\n",
+            "unknown type 'complex'",
+        ),
+        (
+            b"name: x\nentry_points:\n  main: {command: a, parameters: {p: 3}}\n",
+            "must be a type or",
+        ),
+        (
+            b"name: x\nentry_points:\n"
+            b"  main: {command: a, parameters: {p: {type: int, default: x}}}\n",
+            "default of 'p': 'x' is not a valid int",
+        ),
+        (b"name: x\nentry_points:\n  main: {command: 'run {q}'}\n", "uses {q}, which is not"),
+        (b"name: x\nentry_points:\n  main: {command: 'run {q'}\n", "template is malformed"),
+    ],
+)
+def test_project_validation_errors(text: bytes, message: str) -> None:
+    with pytest.raises(ProjectError, match=message) as info:
+        parse_project(text, Path("/p/gittrack.yaml"))
+    assert "\n" not in str(info.value)
+
+
+def test_unknown_entry_point_lists_known() -> None:
+    proj = parse_project(GOOD, Path("/p/gittrack.yaml"))
+    with pytest.raises(ProjectError, match=r"no entry point 'trian' \(entry points: main, plain\)"):
+        proj.entry_point("trian")
+
+
+def test_find_and_load_prefers_gittrack_yaml(tmp_path: Path) -> None:
+    assert find_project_file(tmp_path) is None
+    with pytest.raises(ProjectError, match=r"no gittrack\.yaml or MLproject"):
+        load_project(tmp_path)
+    (tmp_path / "MLproject").write_bytes(b"name: ml\nentry_points:\n  main: python a.py\n")
+    assert load_project(tmp_path).name == "ml"
+    (tmp_path / "gittrack.yaml").write_bytes(b"name: gt\nentry_points:\n  main: python b.py\n")
+    assert load_project(tmp_path).file.name == "gittrack.yaml"
+
+
+def test_mlflow_example_file_works_unchanged() -> None:
+    mlproject = b"""
+name: tutorial
+python_env: python_env.yaml
+entry_points:
+  main:
+    parameters:
+      alpha: {type: float, default: 0.5}
+      l1_ratio: {type: float, default: 0.1}
+    command: "python train.py {alpha} {l1_ratio}"
+"""
+    proj = parse_project(mlproject, Path("/p/MLproject"))
+    main = proj.entry_point("main")
+    assert main.render(main.resolve({"alpha": "0.3"})) == "python train.py 0.3 0.1"

@@ -1,0 +1,63 @@
+"""Data lineage: record by content digest what data went into a run, and check it later.
+
+``log_input(path_or_table, name=, context=, keep=)`` records an input of the active run
+(or of ``run_id``); :func:`diff_inputs`, :func:`check_inputs`,
+:func:`restore_kept_inputs` and :func:`runs_using` use what was recorded. The digest
+construction and the hash cache are documented in docs/lineage.md.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gittrack.lineage.checks import (
+    check_inputs,
+    diff_inputs,
+    get_inputs,
+    kept_objects,
+    kept_objects_at,
+    restore_kept_inputs,
+    runs_using,
+)
+from gittrack.lineage.inputs import InputInfo, record_input
+
+__all__ = [
+    "InputInfo",
+    "check_inputs",
+    "diff_inputs",
+    "get_inputs",
+    "kept_objects",
+    "kept_objects_at",
+    "log_input",
+    "restore_kept_inputs",
+    "runs_using",
+]
+
+
+def log_input(
+    source: Any,
+    name: str | None = None,
+    context: str | None = None,
+    keep: bool = False,
+    run_id: str | None = None,
+) -> InputInfo:
+    """Record ``source`` (a file or directory path, a pyarrow Table or a pandas DataFrame)
+    as an input of the active run (started if none) or of ``run_id``.
+
+    The same ``name`` logged again replaces the earlier entry. ``keep=True`` also stores
+    the bytes in the artifact cache so a reproduction can restore them.
+    """
+    if run_id is None:
+        from gittrack.fluent import _client_and_id
+
+        client, rid = _client_and_id()
+    else:
+        from gittrack import client as client_module
+
+        # A run this process is writing may live in another repository than the cwd's
+        # (``gittrack run --repo``): prefer the repository of its live writer.
+        with client_module._registry_lock:
+            roots = [root for root, rid in client_module._writers if rid == run_id]
+        client = client_module.Client(roots[0] if roots else None)
+        rid = client.resolve(run_id)
+    return record_input(client, rid, source, name=name, context=context, keep=keep)

@@ -1,0 +1,253 @@
+"""``gittrack models ...``: register, list, show, alias, rm and serve models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+models_app = typer.Typer(
+    name="models",
+    help="Registered models: versions and aliases in git refs, and serving.",
+    no_args_is_help=True,
+)
+
+FormatOption = Annotated[
+    str, typer.Option("--format", "-f", help="Output format: table, json or csv.")
+]
+
+
+def _runs() -> Any:
+    from gittrack.client import run_store
+
+    return run_store()
+
+
+def _parse_when(text: str) -> int:
+    """``2026-11-20`` (end of that day, UTC) or an ISO datetime -> epoch ms."""
+    from datetime import datetime, timedelta, timezone
+
+    from gittrack.errors import ValidationError
+
+    try:
+        if len(text) == 10:
+            day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+            return int((day + timedelta(days=1)).timestamp() * 1000) - 1
+        moment = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise ValidationError(f"--at {text!r} is not a date (use 2026-11-20 or ISO time)") from e
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+@models_app.command("register")
+def register_cmd(
+    source: Annotated[str, typer.Argument(help="RUN[:path] or runs:/<run>/<path> (path: model).")],
+    name: Annotated[str, typer.Argument(help="Registered model name.")],
+    description: Annotated[
+        str | None, typer.Option("--description", "-d", help="Note for this version.")
+    ] = None,
+) -> None:
+    """Create the next version of NAME from the model a run logged."""
+    from gittrack.models import registry
+    from gittrack.models.uri import parse_run_source
+
+    run, path = parse_run_source(source)
+    mv = registry.register(_runs(), run, name, path, description=description)
+    typer.echo(f"registered {mv.name} version {mv.version} ({mv.source})")
+
+
+@models_app.command("list")
+def list_cmd(fmt: FormatOption = "table") -> None:
+    """List registered models with their latest version and aliases."""
+    from gittrack.cli import render as out
+    from gittrack.models import registry
+
+    out.check_format(fmt)
+    models = registry.list_models(_runs())
+    if fmt == "json":
+        typer.echo(
+            out.to_json(
+                [
+                    {
+                        "name": m.name,
+                        "versions": m.versions,
+                        "latest": m.latest,
+                        "aliases": m.aliases,
+                    }
+                    for m in models
+                ]
+            )
+        )
+        return
+    rows = [
+        {
+            "name": m.name,
+            "latest": m.latest,
+            "versions": len(m.versions),
+            "aliases": " ".join(f"@{a}={v}" for a, v in sorted(m.aliases.items())),
+        }
+        for m in models
+    ]
+    if not rows and fmt == "table":
+        typer.echo("no registered models", err=True)
+        return
+    typer.echo(out.render(rows, ["name", "latest", "versions", "aliases"], fmt))
+
+
+@models_app.command("show")
+def show_cmd(
+    name: Annotated[str, typer.Argument(help="NAME, NAME/VERSION or NAME@ALIAS.")],
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="With NAME@ALIAS: the version it named then (date or time)."),
+    ] = None,
+    fmt: FormatOption = "table",
+) -> None:
+    """Show a model's versions and aliases (or one version, or an alias's history)."""
+    from gittrack.cli import render as out
+    from gittrack.models import registry
+
+    out.check_format(fmt)
+    runs = _runs()
+    if "@" in name:
+        model, _, alias = name.partition("@")
+        if at is not None:
+            version = registry.alias_at(runs, model, alias, _parse_when(at))
+            if fmt == "json":
+                typer.echo(
+                    out.to_json({"name": model, "alias": alias, "at": at, "version": version})
+                )
+            else:
+                shown = version if version is not None else "(not set)"
+                typer.echo(f"{model}@{alias} at {at}: {shown}")
+            return
+        registry.get_version(runs, model, "latest")  # unknown model -> clear error
+        events = registry.alias_history(runs, model, alias)
+        if not events:
+            raise _error(f"model {model!r} has no alias @{alias}")
+        rows = [
+            {"set_at": out.iso_utc(e.set_at), "version": e.version, "set_by": e.set_by}
+            for e in events
+        ]
+        typer.echo(
+            out.to_json(rows)
+            if fmt == "json"
+            else out.render(rows, ["set_at", "version", "set_by"], fmt)
+        )
+        return
+    model, _, version_text = name.partition("/")
+    versions = (
+        [registry.get_version(runs, model, version_text)]
+        if version_text
+        else registry.list_versions(runs, model)
+    )
+    aliases = next((m.aliases for m in registry.list_models(runs) if m.name == model), {})
+    rows = [
+        {
+            "version": v.version,
+            "aliases": " ".join(f"@{a}" for a, n in sorted(aliases.items()) if n == v.version),
+            "source": v.source,
+            "created": out.iso_utc(v.created),
+            "created_by": v.created_by,
+            "description": v.description or "",
+        }
+        for v in versions
+    ]
+    if fmt == "json":
+        typer.echo(out.to_json(rows))
+        return
+    typer.echo(out.render(rows, ["version", "aliases", "source", "created", "description"], fmt))
+
+
+def _error(message: str) -> Exception:
+    from gittrack.errors import ModelError
+
+    return ModelError(message)
+
+
+@models_app.command("alias")
+def alias_cmd(
+    target: Annotated[str, typer.Argument(help="NAME@ALIAS to move.")],
+    version: Annotated[str, typer.Argument(help="The version it should name (or 'latest').")],
+) -> None:
+    """Point NAME@ALIAS at VERSION (atomic; the previous target stays in its history)."""
+    from gittrack.errors import ValidationError
+    from gittrack.models import registry
+
+    name, sep, alias = target.partition("@")
+    if not sep or not name or not alias:
+        raise ValidationError(f"{target!r} is not NAME@ALIAS (e.g. churn@prod)")
+    event = registry.set_alias(_runs(), name, alias, version)
+    typer.echo(f"{name}@{alias} -> version {event.version}")
+
+
+@models_app.command("rm")
+def rm_cmd(
+    target: Annotated[str, typer.Argument(help="NAME, NAME/VERSION or NAME@ALIAS.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Remove a whole model without asking.")
+    ] = False,
+) -> None:
+    """Remove a version, an alias, or (with --yes) a whole model."""
+    from gittrack.errors import ValidationError
+    from gittrack.models import registry
+
+    runs = _runs()
+    if "@" in target:
+        name, _, alias = target.partition("@")
+        registry.delete_alias(runs, name, alias)
+        typer.echo(f"removed alias {name}@{alias}")
+    elif "/" in target:
+        name, _, version = target.partition("/")
+        registry.delete_version(runs, name, version)
+        typer.echo(f"removed {name} version {version}")
+    else:
+        if not yes:
+            raise ValidationError(
+                f"removing every version of {target!r} needs --yes (or give {target}/VERSION)"
+            )
+        count = registry.delete_model(runs, target)
+        typer.echo(f"removed model {target} ({count} refs)")
+
+
+@models_app.command("serve")
+def serve_cmd(
+    model_uri: Annotated[
+        str,
+        typer.Option("--model-uri", "-m", help="models:/NAME@ALIAS, models:/NAME/N, runs:/, path."),
+    ],
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", help="Processes serving requests.")
+    ] = 1,
+    trust: Annotated[
+        bool,
+        typer.Option("--trust", help="Load a model another user or host logged (runs its code)."),
+    ] = False,
+) -> None:
+    """Serve a model with MLflow's scoring protocol (POST /invocations, GET /ping)."""
+    from gittrack.models.api import load_model
+    from gittrack.models.serve import serve
+
+    if workers < 1:
+        raise _error(f"--workers must be at least 1, not {workers}")
+    model = load_model(model_uri, trust=True if trust else None)
+
+    def ready(bound_host: str, bound_port: int) -> None:
+        typer.echo(
+            f"serving {model_uri} on http://{bound_host}:{bound_port} "
+            f"({workers} worker{'s' if workers != 1 else ''}); Ctrl-C stops",
+            err=True,
+        )
+
+    serve(model, host=host, port=port, workers=workers, on_ready=ready)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``models`` command group to the CLI."""
+    app.add_typer(models_app, name="models")

@@ -1,0 +1,158 @@
+"""The models API the ``gittrack`` facade exports: log, save, load, register, alias."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gittrack.errors import ModelError
+from gittrack.models.mlmodel import MLModel, PyFuncModel, load_pyfunc
+from gittrack.models.signature import ModelSignature
+
+__all__ = [
+    "ModelInfo",
+    "load_model",
+    "log_model",
+    "log_saved_model",
+    "register_model",
+    "save_model",
+    "set_model_alias",
+]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``log_model`` returns: where the model went."""
+
+    model_uri: str
+    run_id: str
+    artifact_path: str
+    flavors: dict[str, Any]
+    signature: ModelSignature | None
+    model_uuid: str
+    registered_model_version: int | None = None
+
+
+def _is_sklearn(model: Any) -> bool:
+    return type(model).__module__.split(".")[0] == "sklearn"
+
+
+def save_model(model: Any, path: str | os.PathLike[str], **kwargs: Any) -> None:
+    """Save a model to a new directory, picking the flavor (sklearn, else pyfunc)."""
+    if _is_sklearn(model):
+        from gittrack.sklearn import save_model as save_sklearn
+
+        save_sklearn(model, path, **kwargs)
+    else:
+        from gittrack.pyfunc import save_model as save_pyfunc
+
+        save_pyfunc(path, model, **kwargs)
+
+
+def log_model(
+    model: Any,
+    name: str = "model",
+    *,
+    artifact_path: str | None = None,
+    registered_model_name: str | None = None,
+    signature: Any = None,
+    input_example: Any = None,
+    pip_requirements: list[str] | None = None,
+) -> ModelInfo:
+    """Save a model as artifacts of the active run (flavor picked from its type)."""
+    kwargs: dict[str, Any] = {
+        "signature": signature,
+        "input_example": input_example,
+        "pip_requirements": pip_requirements,
+    }
+    return log_saved_model(
+        lambda p: save_model(model, p, **kwargs),
+        name=artifact_path or name,
+        registered_model_name=registered_model_name,
+    )
+
+
+def _artifact_name(name: str) -> str:
+    clean = name.strip().strip("/")
+    parts = clean.split("/")
+    if not clean or any(p in ("", ".", "..") for p in parts) or "\\" in clean:
+        raise ModelError(f"model name {name!r} is not a relative artifact path; use e.g. 'model'")
+    return clean
+
+
+def log_saved_model(
+    save: Callable[[Path], None], *, name: str, registered_model_name: str | None
+) -> ModelInfo:
+    """Save through ``save`` into a temporary directory, then log it as run artifacts."""
+    from gittrack import fluent
+
+    artifact_path = _artifact_name(name)
+    run = fluent._ensure_run()
+    run_id = run._writer.run_id
+    with tempfile.TemporaryDirectory(prefix="gittrack-model-") as tmp:
+        local = Path(tmp) / "model"
+        save(local)
+        meta = MLModel.load(local)
+        meta.run_id = run_id
+        meta.artifact_path = artifact_path
+        meta.save(local)
+        run._client.log_artifacts(run_id, local, artifact_path)
+    run._writer.flush()
+    version = None
+    if registered_model_name is not None:
+        version = register_model(
+            f"runs:/{run_id}/{artifact_path}", registered_model_name, repo=run._client.repo
+        ).version
+    return ModelInfo(
+        model_uri=f"runs:/{run_id}/{artifact_path}",
+        run_id=run_id,
+        artifact_path=artifact_path,
+        flavors=meta.flavors,
+        signature=meta.signature,
+        model_uuid=meta.model_uuid,
+        registered_model_version=version,
+    )
+
+
+def load_model(
+    model_uri: str, *, trust: bool | None = None, repo: str | os.PathLike[str] | None = None
+) -> PyFuncModel:
+    """Load a model URI (``runs:/``, ``models:/``, local path); returns ``.predict(data)``.
+
+    A model from a run another user or host recorded (e.g. pulled) loads only with
+    ``trust=True`` or ``GITTRACK_TRUST_MODELS=1``: unpickling runs code.
+    """
+    from gittrack.models.uri import resolve_trusted
+
+    resolved = resolve_trusted(model_uri, trust=trust, repo=repo)
+    return load_pyfunc(resolved.path, what=model_uri)
+
+
+def register_model(
+    model_uri: str,
+    name: str,
+    *,
+    description: str | None = None,
+    repo: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Create the next version of ``name`` from ``runs:/<run>/<path>`` (or ``RUN[:path]``)."""
+    from gittrack.client import run_store
+    from gittrack.models import registry
+    from gittrack.models.uri import parse_run_source
+
+    run_ref, path = parse_run_source(model_uri)
+    return registry.register(run_store(repo), run_ref, name, path, description=description)
+
+
+def set_model_alias(
+    name: str, alias: str, version: int | str, *, repo: str | os.PathLike[str] | None = None
+) -> Any:
+    """Point ``name@alias`` at ``version`` (the move is recorded in the alias history)."""
+    from gittrack.client import run_store
+    from gittrack.models import registry
+
+    return registry.set_alias(run_store(repo), name, alias, version)

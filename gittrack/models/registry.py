@@ -1,0 +1,414 @@
+"""The model registry, kept in git refs.
+
+- ``refs/gittrack/models/<name>/versions/<n>`` -> a commit whose tree holds
+  ``version.yaml`` and whose parent is the run commit (pushing the ref carries the run).
+- ``refs/gittrack/models/<name>/aliases/<alias>`` -> a chain of commits, one per move:
+  first parent = the alias's previous commit, second parent = the version's commit;
+  tree ``alias.yaml`` {name, alias, version, set_at, set_by}. The chain answers "which
+  version was @prod at time T".
+
+New versions take the next number with compare-and-swap on a ref that must not exist,
+so two registrations at once get different numbers. Listing reads refs (+ small blobs).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from gittrack import format as fmt
+from gittrack.errors import ModelError, ValidationError
+from gittrack.runs import RunStore
+from gittrack.store import TreeBuilder
+from gittrack.store.refs import RefConflict
+from gittrack.store.repo import MODE_FILE
+
+__all__ = [
+    "REF_ROOT",
+    "AliasEvent",
+    "ModelVersion",
+    "RegisteredModel",
+    "alias_at",
+    "alias_history",
+    "delete_alias",
+    "delete_model",
+    "delete_version",
+    "get_alias",
+    "get_version",
+    "list_models",
+    "list_versions",
+    "register",
+    "set_alias",
+    "validate_model_name",
+]
+
+REF_ROOT = "refs/gittrack/models/"
+VERSION_FILE = "version.yaml"
+ALIAS_FILE = "alias.yaml"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered version of a model."""
+
+    name: str
+    version: int
+    run_id: str
+    run_commit: str
+    artifact_path: str
+    created: int
+    created_by: str
+    description: str | None
+    commit: str
+
+    @property
+    def source(self) -> str:
+        return f"runs:/{self.run_id}/{self.artifact_path}"
+
+
+@dataclass(frozen=True)
+class AliasEvent:
+    """One move of an alias: from ``set_at`` (epoch ms) on, ``alias`` named ``version``."""
+
+    name: str
+    alias: str
+    version: int | None
+    set_at: int
+    set_by: str
+    commit: str
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A model name with its versions and current aliases."""
+
+    name: str
+    versions: list[int]
+    aliases: dict[str, int | None]
+
+    @property
+    def latest(self) -> int | None:
+        return max(self.versions) if self.versions else None
+
+
+def validate_model_name(name: str) -> str:
+    """Model names are git-ref safe: letters, digits, ``._-``; no ``..``; <= 100 chars."""
+    if (
+        not isinstance(name, str)
+        or not _NAME.match(name)
+        or ".." in name
+        or name.endswith((".", ".lock"))
+    ):
+        raise ValidationError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(start with a letter or digit, no '..')"
+        )
+    return name
+
+
+def _validate_alias(alias: str) -> str:
+    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias == "latest":
+        raise ValidationError(
+            f"invalid alias {alias!r}: start with a letter; letters, digits, '_', '-' only "
+            "('latest' is reserved)"
+        )
+    return alias
+
+
+def _version_number(version: int | str, name: str) -> int:
+    text = str(version).strip().lstrip("v")
+    if not text.isdigit() or int(text) < 1:
+        raise ValidationError(f"invalid version {version!r} of model {name!r}: use 1, 2, ...")
+    return int(text)
+
+
+def _version_ref(name: str, version: int) -> str:
+    return f"{REF_ROOT}{name}/versions/{version}"
+
+
+def _alias_ref(name: str, alias: str) -> str:
+    return f"{REF_ROOT}{name}/aliases/{alias}"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _who(runs: RunStore) -> str:
+    ident = runs.identity
+    return f"{ident.name} <{ident.email}>"
+
+
+def _commit(runs: RunStore, files: dict[str, bytes], parents: list[str], message: str) -> str:
+    git = runs.git
+    tree = TreeBuilder(git).write(
+        {name: (MODE_FILE, git.write_blob(data)) for name, data in files.items()}
+    )
+    now = int(time.time())
+    return git.write_commit(
+        tree=tree,
+        parents=parents,
+        author=runs.identity,
+        author_time=now,
+        commit_time=now,
+        message=message,
+    )
+
+
+def _read_yaml(runs: RunStore, commit: str, filename: str, what: str) -> dict[str, Any]:
+    git = runs.git
+    obj = git.read_commit(commit)
+    entry = git.lookup_path(obj.tree.decode("ascii"), filename)
+    if entry is None:
+        raise ModelError(f"{what} is damaged: its commit {commit[:12]} has no {filename}")
+    data = fmt.load_yaml(git.read_blob(entry[1]), what)
+    if not isinstance(data, dict):
+        raise ModelError(f"{what} is damaged: {filename} is not a mapping")
+    return data
+
+
+def _model_refs(runs: RunStore, name: str) -> dict[str, str]:
+    return runs.git.list_refs(f"{REF_ROOT}{name}/")
+
+
+def _versions_of(runs: RunStore, name: str) -> dict[int, str]:
+    prefix = f"{REF_ROOT}{name}/versions/"
+    return {
+        int(ref[len(prefix) :]): sha
+        for ref, sha in _model_refs(runs, name).items()
+        if ref.startswith(prefix) and ref[len(prefix) :].isdigit()
+    }
+
+
+def _has_model(record: fmt.RunRecord, path: str) -> bool:
+    wanted = f"{path}/MLmodel"
+    return any(str(key).strip("/") == wanted for key in record.artifacts)
+
+
+def register(
+    runs: RunStore,
+    run_ref: str,
+    name: str,
+    artifact_path: str = "model",
+    *,
+    description: str | None = None,
+    now_ms: int | None = None,
+) -> ModelVersion:
+    """Create the next version of ``name`` pointing at the model in ``run_ref``."""
+    validate_model_name(name)
+    run_id = runs.resolve(run_ref)
+    loaded = runs.load(run_id)
+    path = artifact_path.strip("/") or "model"
+    if not _has_model(loaded.record, path):
+        raise ModelError(
+            f"run {run_id[:12]} has no model at {path!r} (log one with log_model, or give RUN:path)"
+        )
+    created = now_ms if now_ms is not None else _now_ms()
+    who = _who(runs)
+    for _ in range(1000):
+        number = max(_versions_of(runs, name), default=0) + 1
+        info: dict[str, Any] = {
+            "name": name,
+            "version": number,
+            "run_id": run_id,
+            "run_commit": loaded.commit,
+            "artifact_path": path,
+            "created": created,
+            "created_by": who,
+            "description": description,
+        }
+        message = f"model {name} version {number}\n\nsource: runs:/{run_id}/{path}\n"
+        commit = _commit(runs, {VERSION_FILE: fmt.dump_yaml(info)}, [loaded.commit], message)
+        try:
+            runs.git.update_ref(_version_ref(name, number), commit, None)
+        except RefConflict:
+            continue  # another process took this number: take the next one
+        return _version_from(info, commit, f"model {name} version {number}")
+    raise ModelError(f"cannot register model {name!r}: too many concurrent registrations")
+
+
+def _version_from(data: dict[str, Any], commit: str, what: str) -> ModelVersion:
+    try:
+        return ModelVersion(
+            name=str(data["name"]),
+            version=int(data["version"]),
+            run_id=str(data["run_id"]),
+            run_commit=str(data["run_commit"]),
+            artifact_path=str(data["artifact_path"]),
+            created=int(data.get("created") or 0),
+            created_by=str(data.get("created_by") or ""),
+            description=data.get("description"),
+            commit=commit,
+        )
+    except (KeyError, TypeError, ValueError) as e:
+        raise ModelError(f"{what} is damaged: version.yaml lacks {e}") from e
+
+
+def _require_model(runs: RunStore, name: str) -> dict[int, str]:
+    validate_model_name(name)
+    versions = _versions_of(runs, name)
+    if not versions:
+        raise ModelError(f"no registered model named {name!r} (see gittrack models list)")
+    return versions
+
+
+def get_version(runs: RunStore, name: str, version: int | str) -> ModelVersion:
+    """Read one version; ``version`` may be a number or ``latest``."""
+    versions = _require_model(runs, name)
+    number = max(versions) if str(version) == "latest" else _version_number(version, name)
+    commit = versions.get(number)
+    if commit is None:
+        raise ModelError(
+            f"model {name!r} has no version {number} (versions: "
+            f"{', '.join(map(str, sorted(versions)))})"
+        )
+    what = f"model {name} version {number}"
+    return _version_from(_read_yaml(runs, commit, VERSION_FILE, what), commit, what)
+
+
+def list_versions(runs: RunStore, name: str) -> list[ModelVersion]:
+    return [get_version(runs, name, n) for n in sorted(_require_model(runs, name))]
+
+
+def _alias_from(data: dict[str, Any], commit: str) -> AliasEvent:
+    version = data.get("version")
+    return AliasEvent(
+        name=str(data.get("name", "")),
+        alias=str(data.get("alias", "")),
+        version=int(version) if version is not None else None,
+        set_at=int(data.get("set_at") or 0),
+        set_by=str(data.get("set_by") or ""),
+        commit=commit,
+    )
+
+
+def get_alias(runs: RunStore, name: str, alias: str) -> AliasEvent:
+    """The alias's current state; ModelError when it is unknown or removed."""
+    _require_model(runs, name)
+    commit = runs.git.read_ref(_alias_ref(name, _validate_alias(alias)))
+    if commit is None:
+        raise ModelError(f"model {name!r} has no alias @{alias} (set it: gittrack models alias)")
+    event = _alias_from(_read_yaml(runs, commit, ALIAS_FILE, f"{name}@{alias}"), commit)
+    if event.version is None:
+        raise ModelError(f"alias {name}@{alias} was removed (set it: gittrack models alias)")
+    return event
+
+
+def set_alias(
+    runs: RunStore,
+    name: str,
+    alias: str,
+    version: int | str | None,
+    *,
+    now_ms: int | None = None,
+) -> AliasEvent:
+    """Move ``name@alias`` to ``version`` (None: remove it) atomically, keeping history."""
+    versions = _require_model(runs, name)
+    _validate_alias(alias)
+    number: int | None = None
+    if version is not None:
+        number = get_version(runs, name, version).version
+    ref = _alias_ref(name, alias)
+    set_at = now_ms if now_ms is not None else _now_ms()
+    for _ in range(100):
+        current = runs.git.read_ref(ref)
+        data = {
+            "name": name,
+            "alias": alias,
+            "version": number,
+            "set_at": set_at,
+            "set_by": _who(runs),
+        }
+        parents = [current] if current else []
+        if number is not None:
+            parents.append(versions[number])
+        target = f"version {number}" if number is not None else "nothing (removed)"
+        message = f"model {name}@{alias} -> {target}\n"
+        commit = _commit(runs, {ALIAS_FILE: fmt.dump_yaml(data)}, parents, message)
+        try:
+            runs.git.update_ref(ref, commit, current)
+        except RefConflict:
+            continue
+        return _alias_from(data, commit)
+    raise ModelError(f"cannot move {name}@{alias}: it keeps changing under us")
+
+
+def delete_alias(runs: RunStore, name: str, alias: str, *, now_ms: int | None = None) -> None:
+    """Remove an alias (recorded as a move to nothing, so its history stays)."""
+    get_alias(runs, name, alias)
+    set_alias(runs, name, alias, None, now_ms=now_ms)
+
+
+def alias_history(runs: RunStore, name: str, alias: str) -> list[AliasEvent]:
+    """Every move of ``name@alias``, newest first."""
+    validate_model_name(name)
+    commit = runs.git.read_ref(_alias_ref(name, _validate_alias(alias)))
+    events: list[AliasEvent] = []
+    git = runs.git
+    while commit is not None:
+        obj = git.read_commit(commit)
+        if git.lookup_path(obj.tree.decode("ascii"), ALIAS_FILE) is None:
+            break  # the first move's only parent is a version commit
+        events.append(_alias_from(_read_yaml(runs, commit, ALIAS_FILE, f"{name}@{alias}"), commit))
+        commit = obj.parents[0].decode("ascii") if obj.parents else None
+    return events
+
+
+def alias_at(runs: RunStore, name: str, alias: str, when_ms: int) -> int | None:
+    """The version ``name@alias`` named at ``when_ms`` (None: unset then)."""
+    for event in alias_history(runs, name, alias):
+        if event.set_at <= when_ms:
+            return event.version
+    return None
+
+
+def list_models(runs: RunStore) -> list[RegisteredModel]:
+    """Every registered model with its versions and current aliases (reads refs)."""
+    grouped: dict[str, dict[str, str]] = {}
+    for ref, sha in runs.git.list_refs(REF_ROOT).items():
+        name, _, rest = ref[len(REF_ROOT) :].partition("/")
+        grouped.setdefault(name, {})[rest] = sha
+    models = []
+    for name, refs in sorted(grouped.items()):
+        versions = sorted(
+            int(r[len("versions/") :])
+            for r in refs
+            if r.startswith("versions/") and r[len("versions/") :].isdigit()
+        )
+        aliases: dict[str, int | None] = {}
+        for rest, sha in sorted(refs.items()):
+            if rest.startswith("aliases/"):
+                alias = rest[len("aliases/") :]
+                event = _alias_from(_read_yaml(runs, sha, ALIAS_FILE, f"{name}@{alias}"), sha)
+                if event.version is not None:
+                    aliases[alias] = event.version
+        if versions:
+            models.append(RegisteredModel(name=name, versions=versions, aliases=aliases))
+    return models
+
+
+def delete_version(runs: RunStore, name: str, version: int | str) -> None:
+    """Remove one version; refused while an alias names it."""
+    mv = get_version(runs, name, version)
+    for model in list_models(runs):
+        if model.name == name:
+            held = sorted(a for a, v in model.aliases.items() if v == mv.version)
+            if held:
+                raise ModelError(
+                    f"version {mv.version} of {name!r} is @{', @'.join(held)}; move or remove "
+                    "the alias first"
+                )
+    runs.git.delete_ref(_version_ref(name, mv.version), mv.commit)
+
+
+def delete_model(runs: RunStore, name: str) -> int:
+    """Remove every version and alias of ``name``; return how many refs went."""
+    _require_model(runs, name)
+    refs = _model_refs(runs, name)
+    for ref, sha in refs.items():
+        runs.git.delete_ref(ref, sha)
+    return len(refs)

@@ -1,0 +1,130 @@
+"""Model URIs: ``runs:/<run>/<path>``, ``models:/<name>/<version>``, ``models:/<name>@<alias>``,
+``models:/<name>/latest`` or a local directory, resolved to a local model directory.
+
+Trust: a model recorded by another user or on another host (for example pulled from a
+teammate) is refused unless the caller passes ``trust=True`` or sets
+``GITTRACK_TRUST_MODELS=1``, because loading a pickled model runs its code.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from gittrack.errors import ModelError
+
+__all__ = ["ResolvedModel", "parse_run_source", "resolve", "resolve_trusted"]
+
+TRUST_ENV = "GITTRACK_TRUST_MODELS"
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model URI made local: its directory and where it came from."""
+
+    uri: str
+    path: Path
+    run_id: str | None
+    origin: str | None  # "user@host" of the run that logged it, if from a run
+    foreign: bool
+
+
+def parse_run_source(text: str) -> tuple[str, str]:
+    """``runs:/<run>/<path>`` or ``RUN[:path]`` -> (run reference, artifact path)."""
+    if text.startswith("runs:/"):
+        rest = text[len("runs:/") :].strip("/")
+        run, _, path = rest.partition("/")
+    else:
+        run, _, path = text.partition(":")
+    if not run:
+        raise ModelError(f"{text!r} names no run; use runs:/<run_id>/<path> or RUN[:path]")
+    return run, path.strip("/") or "model"
+
+
+def _parse_models_uri(uri: str) -> tuple[str, str | None, str | None]:
+    """``models:/name/3`` -> (name, "3", None); ``models:/name@prod`` -> (name, None, "prod")."""
+    rest = uri[len("models:/") :].strip("/")
+    if "@" in rest:
+        name, _, alias = rest.partition("@")
+        if not alias or "/" in alias:
+            raise ModelError(f"malformed model URI {uri!r}; use models:/NAME@ALIAS")
+        return name, None, alias
+    name, _, version = rest.partition("/")
+    if not name or not version or "/" in version:
+        raise ModelError(f"malformed model URI {uri!r}; use models:/NAME/VERSION or NAME@ALIAS")
+    return name, version, None
+
+
+def _download(run_id: str, path: str, uri: str, repo: str | os.PathLike[str] | None) -> Path:
+    from gittrack.client import Client
+    from gittrack.errors import ArtifactNotFoundError
+
+    dst = tempfile.mkdtemp(prefix="gittrack-model-")
+    # Loaded models may read their files (PythonModel artifacts) while the process runs.
+    atexit.register(shutil.rmtree, dst, ignore_errors=True)
+    try:
+        return Path(Client(repo).download_artifacts(run_id, path, dst))
+    except ArtifactNotFoundError as e:
+        raise ModelError(f"no model at {uri}: {e.message}") from e
+
+
+def resolve(uri: str, *, repo: str | os.PathLike[str] | None = None) -> ResolvedModel:
+    """Make ``uri`` a local model directory (downloading run artifacts when needed)."""
+    text = str(uri).strip()
+    if text.startswith("models:/"):
+        from gittrack.client import run_store
+        from gittrack.models import registry
+
+        runs = run_store(repo)
+        name, version, alias = _parse_models_uri(text)
+        if alias is not None:
+            version = str(registry.get_alias(runs, name, alias).version)
+        assert version is not None
+        mv = registry.get_version(runs, name, version)
+        return _from_run(text, mv.run_id, mv.artifact_path, repo)
+    if text.startswith("runs:/"):
+        run, path = parse_run_source(text)
+        return _from_run(text, run, path, repo)
+    if "://" in text or text.startswith(("models:", "runs:")):
+        raise ModelError(f"unsupported model URI {text!r}: use runs:/, models:/ or a local path")
+    local = Path(text).expanduser()
+    if not local.is_dir():
+        raise ModelError(f"no model directory at {text!r}")
+    return ResolvedModel(uri=text, path=local, run_id=None, origin=None, foreign=False)
+
+
+def _from_run(
+    uri: str, run_ref: str, path: str, repo: str | os.PathLike[str] | None
+) -> ResolvedModel:
+    from gittrack.client import run_store
+    from gittrack.environment import current_host, current_user
+
+    runs = run_store(repo)
+    run_id = runs.resolve(run_ref)
+    record = runs.load(run_id).record
+    origin = f"{record.user}@{record.host}"
+    foreign = (record.user, record.host) != (current_user(), current_host())
+    local = _download(run_id, path, uri, repo)
+    return ResolvedModel(uri=uri, path=local, run_id=run_id, origin=origin, foreign=foreign)
+
+
+def trust_from_env() -> bool:
+    return os.environ.get(TRUST_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def resolve_trusted(
+    uri: str, *, trust: bool | None = None, repo: str | os.PathLike[str] | None = None
+) -> ResolvedModel:
+    """Resolve ``uri`` and refuse a foreign model unless trusted (argument or env)."""
+    resolved = resolve(uri, repo=repo)
+    allowed = trust if trust is not None else trust_from_env()
+    if resolved.foreign and not allowed:
+        raise ModelError(
+            f"model {uri} was logged by {resolved.origin}, not by this user and host; loading "
+            f"it runs its code: pass trust=True or set {TRUST_ENV}=1 if you trust it"
+        )
+    return resolved

@@ -1,0 +1,213 @@
+"""The scoring server over real HTTP on 127.0.0.1, started and stopped by the test."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from servers import free_port
+
+import gittrack
+from gittrack.models.serve import BadRequest, parse_payload
+
+sklearn_linear = pytest.importorskip("sklearn.linear_model")
+X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0], [4.0, 4.0]])
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    model = sklearn_linear.LinearRegression().fit(X, X[:, 0] * 2 + X[:, 1])
+    path = tmp_path / "model"
+    gittrack.sklearn.save_model(model, path, input_example={"a": [1.0], "b": [2.0]})
+    return path
+
+
+@contextmanager
+def serving(uri: str, *extra: str, cwd: Path | None = None) -> Iterator[tuple[int, int]]:
+    """Run ``gittrack models serve`` in a subprocess; yield (port, pid); stop it by pid."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["gittrack", "models", "serve", "-m", uri, "--port", str(port), *extra],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+            try:
+                if request(port, "GET", "/ping")[0] == 200:
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)  # polling for readiness, not ordering events
+        yield port, proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        proc.stdout.close()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+
+
+def request(
+    port: int, method: str, path: str, body: bytes | None = None, ctype: str = "application/json"
+) -> tuple[int, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Content-Type": ctype} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        try:
+            return resp.status, json.loads(data)
+        except ValueError:
+            return resp.status, data.decode()
+    finally:
+        conn.close()
+
+
+def post(port: int, payload: Any) -> tuple[int, Any]:
+    return request(port, "POST", "/invocations", json.dumps(payload).encode())
+
+
+def test_scoring_protocol_over_http(model_dir: Path) -> None:
+    with serving(str(model_dir)) as (port, _):
+        assert request(port, "GET", "/health")[0] == 200
+        status, version = request(port, "GET", "/version")
+        assert status == 200 and version == gittrack.__version__
+        want = [4.0, 7.0]
+        split = {"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [2, 3]]}}
+        records = {"dataframe_records": [{"a": 1, "b": 2}, {"a": 2, "b": 3}]}
+        for payload in (
+            split,
+            records,
+            {"instances": [{"a": 1, "b": 2}, {"a": 2, "b": 3}]},
+            {"inputs": {"a": [1, 2], "b": [2, 3]}},
+            {"inputs": [[1, 2], [2, 3]]},
+            {**split, "params": {"unused": 1}},
+        ):
+            status, answer = post(port, payload)
+            assert status == 200, answer
+            np.testing.assert_allclose(answer["predictions"], want, atol=1e-9)
+        status, answer = request(port, "POST", "/invocations", b"a,b\n1,2\n2,3\n", "text/csv")
+        assert status == 200
+        np.testing.assert_allclose(answer["predictions"], want, atol=1e-9)
+        status, answer = request(
+            port, "POST", "/invocations", b"a,b\n1,2\n", "text/csv; charset=utf-8"
+        )
+        assert status == 200
+
+
+def test_bad_requests_get_json_errors(model_dir: Path) -> None:
+    with serving(str(model_dir)) as (port, _):
+        cases: list[tuple[bytes, str, int, str]] = [
+            (b"{not json", "application/json", 400, "not valid JSON"),
+            (b"[1, 2]", "application/json", 400, "must be an object"),
+            (b'{"inputs": [[1, 2]], "instances": []}', "application/json", 400, "exactly one"),
+            (b'{"data": [[1, 2]]}', "application/json", 400, "exactly one"),
+            (b'{"dataframe_split": {"columns": ["a"]}}', "application/json", 400, "data"),
+            (b'{"dataframe_records": [1]}', "application/json", 400, "list of objects"),
+            (b'{"inputs": {"a": [1]}}', "application/json", 400, "missing column"),
+            (b'{"inputs": {"a": ["x"], "b": [1]}}', "application/json", 400, "expects double"),
+            (b'{"inputs": 3}', "application/json", 400, "list or an object"),
+            (b'{"inputs": [[1, 2]], "params": 3}', "application/json", 400, "params"),
+            (b"a,b\n1\n", "text/csv", 400, "fields"),
+            (b"\xff\xfe", "application/json", 400, "UTF-8"),
+            (b"x", "text/plain", 415, "unsupported content type"),
+        ]
+        for body, ctype, code, text in cases:
+            status, answer = request(port, "POST", "/invocations", body, ctype)
+            assert status == code, (body, answer)
+            assert text in answer["message"], (body, answer)
+            assert answer["error_code"] in ("BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE")
+        assert request(port, "GET", "/nope")[0] == 404
+        # Oversized bodies are refused from the header, before reading them.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.putrequest("POST", "/invocations")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(51 * 1024 * 1024))
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert resp.status == 413
+        assert json.loads(resp.read())["error_code"] == "REQUEST_TOO_LARGE"
+        conn.close()
+        assert request(port, "GET", "/ping")[0] == 200  # still serving
+
+
+def test_concurrent_requests_and_two_workers(model_dir: Path) -> None:
+    payload = {"inputs": {"a": [1.0], "b": [2.0]}}
+    with serving(str(model_dir), "--workers", "2") as (port, pid):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            results = list(pool.map(lambda _: post(port, payload), range(64)))
+        assert all(s == 200 and abs(a["predictions"][0] - 4.0) < 1e-9 for s, a in results)
+        children = Path(f"/proc/{pid}/task/{pid}/children")
+        if children.exists():
+            assert len(children.read_text().split()) == 1  # one forked worker
+    # Stopping the parent stops the whole process group (workers included).
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+
+
+def test_serve_registered_model_and_cli_errors(repo: Path) -> None:
+    model = sklearn_linear.LinearRegression().fit(X, X[:, 0])
+    with gittrack.start_run():
+        gittrack.sklearn.log_model(model, "model", registered_model_name="churn")
+    gittrack.set_model_alias("churn", "prod", 1)
+    with serving("models:/churn@prod", cwd=repo) as (port, _):
+        status, answer = post(port, {"inputs": [[3.0, 1.0]]})
+        assert status == 200
+        np.testing.assert_allclose(answer["predictions"], [3.0], atol=1e-9)
+    proc = subprocess.run(
+        ["gittrack", "models", "serve", "-m", "models:/churn@staging", "--port", "1"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "gittrack: error: model 'churn' has no alias @staging (set it: gittrack models alias)"
+    ]
+
+
+def test_port_in_use_is_one_line_error(model_dir: Path) -> None:
+    with serving(str(model_dir)) as (port, _):
+        proc = subprocess.run(
+            ["gittrack", "models", "serve", "-m", str(model_dir), "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith(f"gittrack: error: cannot listen on 127.0.0.1:{port}")
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_parse_payload_units() -> None:
+    assert parse_payload(b'{"dataframe_split": {"data": [[1, 2]]}}', "application/json") == (
+        [[1, 2]],
+        None,
+    )
+    data, params = parse_payload(b"a,s\n1,x\n2.5,y\n", "text/csv")
+    assert data == {"a": [1, 2.5], "s": ["x", "y"]} and params is None
+    with pytest.raises(BadRequest, match="CSV body is empty"):
+        parse_payload(b"", "text/csv")

@@ -11,29 +11,93 @@ Heavy modules (pyarrow, dulwich) load only when a call needs them.
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from gittrack._version import __version__
-from gittrack.client import Client
-from gittrack.entities import Metric, Run, RunData, RunInfo
 from gittrack.errors import GittrackError
-from gittrack.fluent import (
-    ActiveRun,
-    Experiment,
-    active_run,
-    delete_tag,
-    end_run,
-    get_metric_history,
-    get_run,
-    get_tracking_uri,
-    last_active_run,
-    log_metric,
-    log_metrics,
-    log_param,
-    log_params,
-    set_experiment,
-    set_tag,
-    set_tags,
-    start_run,
-)
+
+if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
+    from gittrack.artifacts import (
+        download_artifacts,
+        list_artifacts,
+        log_artifact,
+        log_artifacts,
+        log_dict,
+        log_figure,
+        log_text,
+    )
+    from gittrack.client import Client
+    from gittrack.entities import Metric, Run, RunData, RunInfo
+    from gittrack.fluent import (
+        ActiveRun,
+        Experiment,
+        active_run,
+        delete_tag,
+        end_run,
+        get_metric_history,
+        get_run,
+        get_tracking_uri,
+        last_active_run,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        set_experiment,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+    from gittrack.lineage import log_input
+    from gittrack.models.api import (
+        load_model,
+        log_model,
+        register_model,
+        save_model,
+        set_model_alias,
+    )
+    from gittrack.query.search import search_runs
+
+# public name -> module that defines it; imported on first attribute access so that
+# `import gittrack` (and the CLI) load only what a call needs.
+_EXPORTS: dict[str, str] = {
+    "Metric": "gittrack.entities",
+    "Run": "gittrack.entities",
+    "RunData": "gittrack.entities",
+    "RunInfo": "gittrack.entities",
+    "ActiveRun": "gittrack.fluent",
+    "Client": "gittrack.client",
+    "Experiment": "gittrack.fluent",
+    "active_run": "gittrack.fluent",
+    "delete_tag": "gittrack.fluent",
+    "download_artifacts": "gittrack.artifacts",
+    "end_run": "gittrack.fluent",
+    "get_metric_history": "gittrack.fluent",
+    "get_run": "gittrack.fluent",
+    "get_tracking_uri": "gittrack.fluent",
+    "last_active_run": "gittrack.fluent",
+    "list_artifacts": "gittrack.artifacts",
+    "load_model": "gittrack.models.api",
+    "log_artifact": "gittrack.artifacts",
+    "log_artifacts": "gittrack.artifacts",
+    "log_dict": "gittrack.artifacts",
+    "log_figure": "gittrack.artifacts",
+    "log_input": "gittrack.lineage",
+    "log_metric": "gittrack.fluent",
+    "log_metrics": "gittrack.fluent",
+    "log_model": "gittrack.models.api",
+    "log_param": "gittrack.fluent",
+    "log_params": "gittrack.fluent",
+    "log_text": "gittrack.artifacts",
+    "register_model": "gittrack.models.api",
+    "save_model": "gittrack.models.api",
+    "search_runs": "gittrack.query.search",
+    "set_experiment": "gittrack.fluent",
+    "set_model_alias": "gittrack.models.api",
+    "set_tag": "gittrack.fluent",
+    "set_tags": "gittrack.fluent",
+    "start_run": "gittrack.fluent",
+}
 
 __all__ = [
     "ActiveRun",
@@ -47,17 +111,49 @@ __all__ = [
     "__version__",
     "active_run",
     "delete_tag",
+    "download_artifacts",
     "end_run",
     "get_metric_history",
     "get_run",
     "get_tracking_uri",
     "last_active_run",
+    "list_artifacts",
+    "load_model",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_input",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
+    "log_text",
+    "register_model",
+    "save_model",
+    "search_runs",
     "set_experiment",
+    "set_model_alias",
     "set_tag",
     "set_tags",
     "start_run",
 ]
+
+_LAZY_SUBMODULES = frozenset({"pyfunc", "sklearn"})
+
+
+def __getattr__(name: str) -> Any:
+    """Load public names and the ``pyfunc``/``sklearn`` flavor modules on first use."""
+    module = _EXPORTS.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value
+        return value
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"gittrack.{name}")
+    raise AttributeError(f"module 'gittrack' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__) | _LAZY_SUBMODULES)

@@ -172,12 +172,10 @@ class Client(ArtifactsMixin):
     def set_terminated(self, run_id: str, status: str = "FINISHED") -> None:
         """End a run with ``status`` (FINISHED, FAILED or KILLED)."""
         writer = self.writer(self._runs.resolve(run_id))
-        try:
-            writer.end(status)
-        finally:
-            with _registry_lock:
-                _writers.pop((self._runs.root, writer.run_id), None)
-            FLUSHER.unregister(writer)
+        writer.end(status)  # a failure keeps the writer and its buffer: a retry ends the run
+        with _registry_lock:
+            _writers.pop((self._runs.root, writer.run_id), None)
+        FLUSHER.unregister(writer)
 
     # -- logging ---------------------------------------------------------------------
     def log_param(self, run_id: str, key: str, value: Any) -> Any:

@@ -79,12 +79,22 @@ class UnsafePathError(ArtifactError):
     """A path would escape its destination (absolute, ``..``, or an escaping symlink)."""
 
 
+class InputError(GittrackError):
+    """A run input (file, directory or table) cannot be read, hashed, kept or restored."""
+
+
 class RemoteError(GittrackError):
     """A remote is unreachable, refused the transfer or rejected credentials."""
 
 
 class ReproduceError(GittrackError):
     """A run cannot be reproduced (missing command, environment refused, ...)."""
+
+
+class CommandNotFoundError(GittrackError):
+    """The command given to ``gittrack run`` does not exist or cannot be executed."""
+
+    exit_code = 127
 
 
 class ProjectError(ValidationError):

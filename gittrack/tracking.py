@@ -71,6 +71,8 @@ class RunWriter:
         self._new_files: dict[str, tuple[int, str]] = {}  # added since the last flush
         self._table: pa.Table | None = None
         self._table_loaded = base_commit is None
+        # metrics.parquet as the published commit holds it: a failed flush goes back to it
+        self._published_metrics = self._run_files.get(fmt.METRICS_FILE)
         self._env_blob: str | None = None
         self.last_flush = time.monotonic()
         self.last_heartbeat = time.monotonic()
@@ -146,6 +148,7 @@ class RunWriter:
                 self._write(ops, keys, points, new_files)
             except BaseException:
                 with self.lock:  # keep what was not written for the next attempt
+                    self._forget_unpublished_metrics()
                     self._ops = ops + self._ops
                     self._new_files = new_files | self._new_files
                     self._codes = points[0] + self._codes
@@ -156,6 +159,16 @@ class RunWriter:
                 raise
             self.last_flush = self.last_heartbeat = time.monotonic()
             return self.base_commit
+
+    def _forget_unpublished_metrics(self) -> None:
+        """Drop the merged table of a failed flush: its points go back to the buffer."""
+        self._table = None
+        if self._published_metrics is None:
+            self._run_files.pop(fmt.METRICS_FILE, None)
+            self._table_loaded = True
+        else:
+            self._run_files[fmt.METRICS_FILE] = self._published_metrics
+            self._table_loaded = False
 
     def _write(
         self,
@@ -181,6 +194,7 @@ class RunWriter:
                 self._rebase(conflict.current, ops, keys, points, new_files)
                 continue
             self.base_commit = commit
+            self._published_metrics = self._run_files.get(fmt.METRICS_FILE)
             return
         raise RunStateError(f"run {self.run_id[:12]} keeps changing under us; try again")
 
@@ -250,6 +264,7 @@ class RunWriter:
             self._run_files = (
                 _stored_files(loaded.run_files, self.runs) | new_files | self._new_files
             )
+        self._published_metrics = loaded.run_files.get(fmt.METRICS_FILE)
         self._table = None
         self._table_loaded = False
         self._env_blob = loaded.run_files.get(fmt.ENVIRONMENT_FILE, (0, None))[1]
@@ -262,8 +277,9 @@ class RunWriter:
                 f"cannot end a run with status {status!r} (use FINISHED, FAILED or KILLED)"
             )
         self.apply(_set_status(status, now_ms()))
+        commit = self.flush()  # on failure the writer stays live, its buffer kept for a retry
         self.ended = True
-        return self.flush()
+        return commit
 
     def add_run_file(self, path: str, blob: str) -> None:
         """Put an already stored blob at ``path`` inside the run folder (e.g. artifacts/)."""

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from servers import git_daemon, http_git_server, s3_server  # noqa: F401  (fixtures)
 
 IDENTITY = {

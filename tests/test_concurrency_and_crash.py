@@ -43,7 +43,7 @@ def test_eight_processes_creating_runs_lose_nothing(repo: Path) -> None:
         for p in range(procs)
     ]
     for child in children:
-        out, err = child.communicate(timeout=240)
+        _out, err = child.communicate(timeout=240)
         assert child.returncode == 0, err.decode()
         assert b"Traceback" not in err
     client = gittrack.Client(repo)

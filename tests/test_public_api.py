@@ -20,10 +20,25 @@ def test_all_names_exist_and_are_public() -> None:
 
 def test_mlflow_fluent_subset_is_there() -> None:
     mlflow_names = {
-        "set_experiment", "start_run", "end_run", "active_run", "last_active_run",
-        "log_param", "log_params", "log_metric", "log_metrics", "set_tag", "set_tags",
-        "delete_tag", "get_run", "search_runs", "log_artifact", "log_artifacts",
-        "log_text", "log_dict", "get_tracking_uri",
+        "set_experiment",
+        "start_run",
+        "end_run",
+        "active_run",
+        "last_active_run",
+        "log_param",
+        "log_params",
+        "log_metric",
+        "log_metrics",
+        "set_tag",
+        "set_tags",
+        "delete_tag",
+        "get_run",
+        "search_runs",
+        "log_artifact",
+        "log_artifacts",
+        "log_text",
+        "log_dict",
+        "get_tracking_uri",
     }
     assert mlflow_names <= set(gittrack.__all__)
 
@@ -43,7 +58,10 @@ def test_import_loads_neither_pyarrow_nor_dulwich() -> None:
 def test_quickstart_example_runs(repo: Path) -> None:
     out = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "quickstart.py")],
-        cwd=repo, capture_output=True, text=True, timeout=120,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()

@@ -95,7 +95,7 @@ def test_param_is_immutable(repo: Path) -> None:
     with gittrack.start_run() as run:
         gittrack.log_param("lr", 0.1)
         gittrack.log_param("lr", 0.1)  # same value: fine
-        with pytest.raises(ParamConflictError, match="'lr' is already 0.1"):
+        with pytest.raises(ParamConflictError, match=r"'lr' is already 0\.1"):
             gittrack.log_param("lr", 0.2)
     assert gittrack.get_run(run.info.run_id).data.params == {"lr": 0.1}
 
@@ -111,19 +111,17 @@ def test_delete_tag(repo: Path) -> None:
 
 
 def test_exception_marks_failed_and_reraises(repo: Path) -> None:
-    with pytest.raises(ZeroDivisionError):
-        with gittrack.start_run() as run:
-            gittrack.log_metric("before", 1.0)
-            _ = 1 / 0
+    with pytest.raises(ZeroDivisionError), gittrack.start_run() as run:
+        gittrack.log_metric("before", 1.0)
+        _ = 1 / 0
     r = gittrack.get_run(run.info.run_id)
     assert r.info.status == "FAILED"
     assert r.data.metrics == {"before": 1.0}
 
 
 def test_keyboard_interrupt_marks_killed(repo: Path) -> None:
-    with pytest.raises(KeyboardInterrupt):
-        with gittrack.start_run() as run:
-            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt), gittrack.start_run() as run:
+        raise KeyboardInterrupt
     assert gittrack.get_run(run.info.run_id).info.status == "KILLED"
 
 
@@ -281,15 +279,13 @@ def test_keys_with_spaces_dots_and_slashes_work(repo: Path) -> None:
 
 @pytest.mark.parametrize("value", ["0.5", None, [1.0], True, object()])
 def test_non_numeric_metric_values_are_rejected(repo: Path, value: object) -> None:
-    with gittrack.start_run():
-        with pytest.raises(ValidationError, match="must be a number"):
-            gittrack.log_metric("m", value)  # type: ignore[arg-type]
+    with gittrack.start_run(), pytest.raises(ValidationError, match="must be a number"):
+        gittrack.log_metric("m", value)  # type: ignore[arg-type]
 
 
 def test_non_integer_step_is_rejected(repo: Path) -> None:
-    with gittrack.start_run():
-        with pytest.raises(ValidationError, match="step must be an integer"):
-            gittrack.log_metric("m", 1.0, step="3")  # type: ignore[arg-type]
+    with gittrack.start_run(), pytest.raises(ValidationError, match="step must be an integer"):
+        gittrack.log_metric("m", 1.0, step="3")  # type: ignore[arg-type]
 
 
 def test_bad_run_and_experiment_names(repo: Path) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gittrack.errors import RepositoryError, ValidationError
-from gittrack.store import GitStore, find_repository_root
+from gittrack.store import GitStore, find_repository_root, init_bare_repository
 
 log = logging.getLogger("gittrack")
 
@@ -55,13 +55,7 @@ def resolve_repo_root(repo: str | os.PathLike[str] | None = None) -> Path:
 
 def _embedded_repo(path: Path) -> Path:
     if not (path / "objects").is_dir():
-        try:
-            from dulwich.repo import Repo
-
-            path.mkdir(parents=True, exist_ok=True)
-            Repo.init_bare(str(path)).close()
-        except OSError as e:
-            raise RepositoryError(f"cannot create {path}: {e.strerror}") from e
+        init_bare_repository(path)
     if path not in _announced:
         _announced.add(path)
         log.warning("gittrack: not inside a git repository; runs are stored in %s", path)

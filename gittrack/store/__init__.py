@@ -5,6 +5,11 @@ compare-and-swap; ``snapshot`` turns the working tree into a tree object. Dulwic
 errors are translated into :mod:`gittrack.errors` here, once.
 """
 
-from gittrack.store.repo import GitStore, TreeBuilder, find_repository_root
+from gittrack.store.repo import (
+    GitStore,
+    TreeBuilder,
+    find_repository_root,
+    init_bare_repository,
+)
 
-__all__ = ["GitStore", "TreeBuilder", "find_repository_root"]
+__all__ = ["GitStore", "TreeBuilder", "find_repository_root", "init_bare_repository"]

@@ -46,6 +46,17 @@ def find_repository_root(start: Path) -> Path | None:
     return None
 
 
+def init_bare_repository(path: Path) -> None:
+    """Create an empty bare repository at ``path`` (the embedded default store)."""
+    from dulwich.repo import Repo
+
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        Repo.init_bare(str(path)).close()
+    except OSError as e:
+        raise RepositoryError(f"cannot create {path}: {e.strerror}") from e
+
+
 def _resolve_git_dir(root: Path) -> tuple[Path, Path | None]:
     """Return (git_dir, work_tree) for a work tree or a bare repository."""
     dotgit = root / ".git"
@@ -146,7 +157,11 @@ class GitStore:
         data = compressor.compress(header) + compressor.compress(body) + compressor.flush()
         tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{os.urandom(4).hex()}")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            try:
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            except FileNotFoundError:  # `git gc` prunes empty object dirs we saw before
+                os.makedirs(directory, exist_ok=True)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
             try:
                 view = memoryview(data)
                 while view:

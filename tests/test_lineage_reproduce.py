@@ -75,11 +75,6 @@ def test_reproduce_passes_unchanged_data(repo: Path) -> None:
     assert "inputs changed" not in out.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="integration pending: reproduce must call lineage.restore_kept_inputs and "
-    "push/pull must move lineage.kept_objects_at(...) objects (see docs/lineage.md)",
-)
 def test_kept_data_is_restored_in_a_fresh_clone(repo: Path, tmp_path: Path) -> None:
     run_id = _project(repo, keep=True)
     remote = tmp_path / "remote.git"

@@ -1,0 +1,216 @@
+"""``gittrack push|pull|bundle``: in-process (CliRunner, the error funnel) and real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import git
+from servers import free_port
+from test_sync import fresh_repo, make_runs, refs_of
+from typer.testing import CliRunner
+
+from gittrack.cli import main
+from gittrack.cli.app import app
+from gittrack.client import Client
+
+runner = CliRunner()
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """The real entry point in-process (so errors go through the funnel)."""
+    try:
+        main(args)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def gittrack(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    return subprocess.run(
+        ["gittrack", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_push_and_pull_in_process(repo: Path, bare_remote: Path, tmp_path: Path) -> None:
+    make_runs(repo, 2)
+    result = runner.invoke(app, ["push", str(bare_remote)])
+    assert result.exit_code == 0, result.output
+    assert "pushed 2 new" in result.stdout
+    result = runner.invoke(app, ["push", str(bare_remote)])
+    assert "up to date" in result.stdout
+    other = fresh_repo(tmp_path, "other")
+    os.chdir(other)
+    result = runner.invoke(app, ["pull", str(bare_remote)])
+    assert result.exit_code == 0, result.output
+    assert "2 new" in result.stdout
+
+
+def test_push_chosen_runs(repo: Path, bare_remote: Path) -> None:
+    ids = make_runs(repo, 2)
+    result = runner.invoke(app, ["push", str(bare_remote), ids[1][:8]])
+    assert result.exit_code == 0, result.output
+    assert "pushed 1 new" in result.stdout
+    assert ids[0] not in refs_of(bare_remote)
+
+
+def test_rejected_push_is_one_line_per_run_and_exit_1(
+    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (rid,) = make_runs(repo, 1)
+    git(repo, "remote", "add", "origin", str(bare_remote))
+    assert run_main(["push"], capsys)[0] == 0
+    other = fresh_repo(tmp_path, "other")
+    git(other, "remote", "add", "origin", str(bare_remote))
+    os.chdir(other)
+    assert run_main(["pull"], capsys)[0] == 0
+    Client(repo).set_tag(rid, "x", "1")
+    Client(repo).flush()
+    Client(other).set_tag(rid, "y", "2")
+    Client(other).flush()
+    os.chdir(repo)
+    assert run_main(["push"], capsys)[0] == 0
+    os.chdir(other)
+    remote_before = refs_of(bare_remote)
+    code, _, err = run_main(["push"], capsys)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and rid in lines[0] and "gittrack pull" in lines[0]
+    assert refs_of(bare_remote) == remote_before
+    code, out, _ = run_main(["pull"], capsys)
+    assert code == 0 and f"merged run {rid}" in out
+    assert run_main(["push"], capsys)[0] == 0
+
+
+def test_conflict_is_reported(
+    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (rid,) = make_runs(repo, 1)
+    assert run_main(["push", str(bare_remote)], capsys)[0] == 0
+    other = fresh_repo(tmp_path, "other")
+    os.chdir(other)
+    assert run_main(["pull", str(bare_remote)], capsys)[0] == 0
+    Client(repo).log_param(rid, "p", 1)
+    Client(repo).flush()
+    Client(other).log_param(rid, "p", 2)
+    Client(other).flush()
+    os.chdir(repo)
+    assert run_main(["push", str(bare_remote)], capsys)[0] == 0
+    os.chdir(other)
+    code, out, _ = run_main(["pull", str(bare_remote)], capsys)
+    assert code == 0
+    assert f"conflict: run {rid}" in out and "refs/gittrack-conflicts/" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["push"], "no remote named 'origin'"),
+        (["pull"], "no remote named 'origin'"),
+        (["pull", "nosuchremote"], "no remote named 'nosuchremote'"),
+        (["bundle", "unbundle", "missing.bundle"], "does not exist"),
+        (["push", "REMOTE_UNREACHABLE"], "127.0.0.1"),
+    ],
+)
+def test_errors_are_one_line(
+    repo: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+) -> None:
+    make_runs(repo, 1)
+    before = refs_of(repo)
+    args = [a.replace("REMOTE_UNREACHABLE", f"git://127.0.0.1:{free_port()}/x") for a in args]
+    code, out, err = run_main(args, capsys)
+    assert code == 1
+    assert err.count("\n") == 1 and err.startswith("gittrack: error: ") and needle in err
+    assert "Traceback" not in err + out
+    assert refs_of(repo) == before
+
+
+def test_bundle_commands(repo: Path, tmp_path: Path) -> None:
+    make_runs(repo, 2)
+    out = tmp_path / "runs.bundle"
+    result = runner.invoke(app, ["bundle", "create", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote 2 ref(s)" in result.stdout
+    other = fresh_repo(tmp_path, "other")
+    os.chdir(other)
+    result = runner.invoke(app, ["bundle", "unbundle", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "2 new" in result.stdout
+
+
+def test_usage_error_exits_2(repo: Path) -> None:
+    result = runner.invoke(app, ["bundle", "create"])
+    assert result.exit_code == 2
+
+
+# -- real processes --------------------------------------------------------------------------
+def test_clone_pull_list_in_real_processes(repo: Path, bare_remote: Path, tmp_path: Path) -> None:
+    git(repo, "push", "-q", str(bare_remote), "main")
+    ids = make_runs(repo, 3)
+    git(repo, "remote", "add", "origin", str(bare_remote))
+    pushed = gittrack(repo, "push")
+    assert pushed.returncode == 0, pushed.stderr
+    assert pushed.stderr == ""  # piped: no progress
+    git(tmp_path, "clone", "-q", str(bare_remote), "clone")
+    clone = tmp_path / "clone"
+    pulled = gittrack(clone, "pull")
+    assert pulled.returncode == 0, pulled.stderr
+    listed = gittrack(clone, "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    rows = json.loads(listed.stdout)
+    assert sorted(r["run_id"] for r in rows) == sorted(ids)
+    mine = {r["run_id"]: r for r in json.loads(gittrack(repo, "list", "--format", "json").stdout)}
+    for row in rows:
+        assert row["params"] == mine[row["run_id"]]["params"]
+        assert row["metrics"] == mine[row["run_id"]]["metrics"]
+
+
+def test_unreachable_remote_in_a_real_process(repo: Path) -> None:
+    make_runs(repo, 1)
+    proc = gittrack(repo, "pull", f"git://127.0.0.1:{free_port()}/x")
+    assert proc.returncode == 1
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("gittrack: error: ")
+
+
+def test_git_track_alias_pushes(repo: Path, bare_remote: Path) -> None:
+    make_runs(repo, 1)
+    proc = subprocess.run(
+        ["git", "track", "push", str(bare_remote)], cwd=repo, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "refs/gittrack/runs/" in refs_of(bare_remote)
+
+
+def test_progress_shows_on_a_terminal_only(repo: Path, bare_remote: Path) -> None:
+    import pty
+
+    make_runs(repo, 2)
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        ["gittrack", "push", str(bare_remote)],
+        cwd=repo,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        check=False,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal has no writer left
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    assert b"objects" in seen  # git's meters, forwarded
+    assert b"objects" not in proc.stdout

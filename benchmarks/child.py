@@ -28,6 +28,7 @@ def main(argv: list[str]) -> int:
         workdir=workdir,
         args=spec.get("args", {}),
         fixture=Path(spec["fixture"]) if spec.get("fixture") else None,
+        rep=int(spec.get("rep", 0)),
     )
     rec = Recorder()
     error = None
@@ -38,7 +39,7 @@ def main(argv: list[str]) -> int:
         error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
         traceback.print_exc()
     result_path.write_text(json.dumps({"measures": rec.measures, "notes": rec.notes,
-                                       "error": error}))
+                                       "errors": rec.errors, "error": error}))
     return 0
 
 

@@ -96,6 +96,12 @@ def gittrack_version() -> str:
     return _out([sys.executable, "-c", code, str(ROOT)])
 
 
+def loadavg() -> str:
+    """Other processes share the machine: the report states how busy it was."""
+    path = Path("/proc/loadavg")
+    return " ".join(path.read_text().split()[:3]) if path.exists() else "unknown"
+
+
 def machine_info(envs: dict[str, Env]) -> dict[str, str]:
     model = "unknown"
     cpuinfo = Path("/proc/cpuinfo")

@@ -73,12 +73,14 @@ class CaseResult:
     measures: dict[str, Measure] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    errors: dict[str, str] = field(default_factory=dict)  # per missing measure
     wall: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
             "workload": self.case.workload, "tool": self.case.tool, "func": self.case.func,
             "args": self.case.args, "reps": self.reps, "error": self.error,
+            "errors": self.errors,
             "notes": self.notes, "wall_seconds": round(self.wall, 3),
             "measures": {k: {"label": m.label, "ops": m.ops, "seconds": m.seconds}
                          for k, m in self.measures.items()},
@@ -99,6 +101,12 @@ class Harness:
         (workdir / "fixtures").mkdir(parents=True, exist_ok=True)
         self.reuse = reuse_fixtures
 
+    def cleanup(self) -> None:
+        """Remove fixtures and scratch stores (kept with --reuse-fixtures)."""
+        if not self.reuse:
+            for sub in ("fixtures", "cases"):
+                shutil.rmtree(self.workdir / sub, ignore_errors=True)
+
     def _fixture_dir(self, name: str) -> Path:
         return self.workdir / "fixtures" / name
 
@@ -117,12 +125,12 @@ class Harness:
         return child
 
     def _spawn(self, env: Env, func: str, workdir: Path, args: dict[str, Any],
-               fixture: Path | None) -> dict[str, Any]:
+               fixture: Path | None, rep: int = 0) -> dict[str, Any]:
         workdir.mkdir(parents=True, exist_ok=True)
         result = workdir.parent / f"{workdir.name}.result.json"
         log = workdir.parent / f"{workdir.name}.log"
         spec = {"func": func, "workdir": str(workdir), "args": args,
-                "fixture": str(fixture) if fixture else None}
+                "fixture": str(fixture) if fixture else None, "rep": rep}
         cmd = [str(env.python), "-c", BOOTSTRAP.format(root=str(ROOT)), json.dumps(spec),
                str(result)]
         try:
@@ -175,7 +183,7 @@ class Harness:
         if case.fixture:
             err = self.ensure_fixture(case.fixture)
             if err:
-                res.error = f"not available: fixture {case.fixture} failed: {err}"
+                res.error = f"fixture {case.fixture} failed: {err}"
                 return res
             fixture_dir = self._fixture_dir(case.fixture)
         reps = min(self.reps, case.max_reps or self.reps)
@@ -191,10 +199,12 @@ class Harness:
             if keep and workdir.exists():
                 shutil.rmtree(workdir)
             print(f"  [{case.workload}/{case.tool}] rep {rep + 1}/{reps}", flush=True)
-            data = self._spawn(env, case.func, workdir, case.args, fixture_dir)
+            data = self._spawn(env, case.func, workdir, case.args, fixture_dir, rep)
             for note in data["notes"]:
                 if note not in res.notes:
                     res.notes.append(note)
+            for key, text in data.get("errors", {}).items():
+                res.errors.setdefault(key, text)
             for key, m in data["measures"].items():
                 measure = res.measures.setdefault(key, Measure(m["label"], m["ops"]))
                 measure.seconds.append(m["seconds"])
@@ -206,6 +216,8 @@ class Harness:
                 shutil.rmtree(workdir, ignore_errors=True)
             if data["error"]:
                 res.error = data["error"]
+                if case.provides:  # its builder would fail the same way: don't retry
+                    self.built.setdefault(case.provides, data["error"])
                 break
             res.reps = rep + 1
         res.wall = time.perf_counter() - start

@@ -18,6 +18,7 @@ from benchmarks.common import (
     EXPERIMENT,
     Context,
     Recorder,
+    check_refs,
     copy_tree,
     git_env,
     init_bare,
@@ -118,7 +119,7 @@ def list_runs(ctx: Context, rec: Recorder) -> None:
     repo = copy_tree(ctx.fixture / "repo", ctx.workdir / "repo")
     n = len(read_ids(ctx.fixture))
     read_all_params(repo, env)  # warm the page cache as the other tools' warm-ups do
-    times = 3
+    times = int(ctx.arg("times", 3))
     total = sum(read_all_params(repo, env) for _ in range(times))
     rec.add("read_params", total, ops=times,
             label=f"`for-each-ref` + `cat-file --batch`: params of all {n:,} runs")
@@ -130,9 +131,11 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
     repo = copy_tree(ctx.fixture / "repo", ctx.workdir / "repo")
     a, b = read_ids(ctx.fixture)[:2]
     time_command(rec, "show_process", ["git", "show", "--stat", RUN_REFS + a],
-                 times=5, cwd=repo, env=env, label="`git show --stat RUN_REF`")
+                 times=int(ctx.arg("times", 5)), cwd=repo, env=env,
+                 label="`git show --stat RUN_REF`")
     time_command(rec, "diff_process", ["git", "diff", RUN_REFS + a, RUN_REFS + b],
-                 times=5, cwd=repo, env=env, label="`git diff RUN_REF_A RUN_REF_B`")
+                 times=int(ctx.arg("times", 5)), cwd=repo, env=env,
+                 label="`git diff RUN_REF_A RUN_REF_B`")
 
 
 def sync(ctx: Context, rec: Recorder) -> None:
@@ -144,18 +147,21 @@ def sync(ctx: Context, rec: Recorder) -> None:
     bare = ctx.workdir / "remote.git"
     init_bare(bare, env)
     push = ["git", "push", "-q", str(bare), REFSPEC]
-    rec.add("push_all", timed_run(push, cwd=repo, env=env), label=f"`git push` {n:,} refs")
+    rec.add("push_all", timed_run(push, cwd=repo, env=env), ops=n, label=f"`git push` {n:,} refs")
     rec.add("push_noop", timed_run(push, cwd=repo, env=env), label="`git push`, nothing new")
     clone = ctx.workdir / "clone"
     run(["git", "init", "-q", str(clone)], env=env)
     fetch = ["git", "fetch", "-q", str(bare), REFSPEC]
-    rec.add("pull_all", timed_run(fetch, cwd=clone, env=env),
+    rec.add("pull_all", timed_run(fetch, cwd=clone, env=env), ops=n,
             label=f"`git fetch` {n:,} refs into a fresh repo")
+    check_refs(rec, clone, RUN_REFS, n, "after the fetch", env)
     add_runs(repo, env, n, 10)
     rec.add("push_10", timed_run(push, cwd=repo, env=env), label="`git push` of 10 new refs")
     rec.add("pull_10", timed_run(fetch, cwd=clone, env=env), label="`git fetch` of 10 new refs")
     rec.add("pull_noop", timed_run(fetch, cwd=clone, env=env), label="`git fetch`, nothing new")
+    check_refs(rec, clone, RUN_REFS, n + 10, "after the last fetch", env)
 
 
 def startup(ctx: Context, rec: Recorder) -> None:
-    time_command(rec, "version", ["git", "--version"], times=5, label="`git --version`")
+    time_command(rec, "version", ["git", "--version"], times=int(ctx.arg("times", 5)),
+                 label="`git --version`")

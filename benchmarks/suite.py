@@ -1,0 +1,253 @@
+"""What the suite runs: sizes, the cases per workload and tool, and the goals.
+
+Goals come from the issues that own each capability (tracking core #2, CLI and
+queries #3, sync #5). A ratio is gittrack's time per operation over the peer's, so 0.05
+means gittrack took 1/20 of the peer's time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from benchmarks.harness import Case, Fixture
+
+WORKLOADS = ("create", "log", "batch", "million", "list", "show", "sync", "startup")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    runs: int = 1_000  # gittrack and C git; MLflow's file store too unless --scale
+    mlflow_runs: int = 1_000
+    sqlite_runs: int = 100
+    dvc_saves: int = 10  # real `dvc exp save` calls, ~0.7-1 s each
+    dvc_exps: int = 1_000  # experiments in DVC's list/diff store (fast-import)
+    dvc_sync_exps: int = 300  # and in its push/pull store: each exp push/pull costs seconds
+    calls: int = 20_000  # per-call log_metric, gittrack
+    mlflow_calls: int = 2_000
+    sqlite_calls: int = 200
+    batch_points: int = 100_000
+    mlflow_batch_points: int = 50_000  # MLflow's log_batch: ~10,000-15,000 points/s
+    sqlite_batch_points: int = 20_000  # sqlite: ~200 us a point in log_batch
+    fluent_points: int = 10_000  # MLflow's fluent log_metrics: ~1 ms a call of 10 points
+    million: int = 1_000_000
+    mlflow_million: int = 100_000  # MLflow: ~9,000 points/s; --scale does the full million
+    cli_times: int = 3  # invocations of a fast CLI command per repetition
+    heavy_reps: int = 1  # repetitions of peer cases that cost a minute or more each
+    peers_at_scale: bool = True
+    skipped: tuple[str, ...] = ()
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(runs=20, mlflow_runs=20, sqlite_runs=10, dvc_saves=3, dvc_exps=20,
+                   dvc_sync_exps=20,
+                   calls=500, mlflow_calls=100, sqlite_calls=50, batch_points=2_000,
+                   mlflow_batch_points=1_000,
+                   sqlite_batch_points=1_000, fluent_points=1_000, cli_times=1,
+                   million=20_000, mlflow_million=20_000)
+
+    @classmethod
+    def scaled(cls, runs: int, *, peer_scale: bool) -> Sizes:
+        skipped: tuple[str, ...] = ()
+        if not peer_scale:
+            skipped = (
+                f"MLflow and DVC rows of create, list, show and sync stay out at {runs:,} "
+                "runs: MLflow's file store slows as runs accumulate (start_run ~95 ms and "
+                "search_runs ~10 s once 10,000 runs exist, so building 10,000 takes an hour "
+                "or more), and `dvc exp show` collects ~20-30 ms per experiment. --peer-scale "
+                "forces "
+                f"them. C git runs at {runs:,}; logging and start-up rows do not depend on N.",
+            )
+        return cls(runs=runs, mlflow_runs=runs if peer_scale else 1_000,
+                   mlflow_million=1_000_000,
+                   dvc_exps=runs if peer_scale else 1_000,
+                   dvc_sync_exps=runs if peer_scale else 300, peers_at_scale=peer_scale,
+                   skipped=skipped)
+
+
+def fixtures(s: Sizes) -> dict[str, Fixture]:
+    return {
+        "gittrack-runs": Fixture("gittrack-runs", "workloads_gittrack:create", "gittrack",
+                                 {"n": s.runs}),
+        "git-runs": Fixture("git-runs", "workloads_git:create", "gittrack", {"n": s.runs}),
+        "mlflow-runs": Fixture("mlflow-runs", "workloads_mlflow:create", "mlflow",
+                               {"store": "file", "n": s.mlflow_runs}),
+        "dvc-exps": Fixture("dvc-exps", "workloads_dvc:fixture", "dvc", {"n": s.dvc_exps}),
+        "dvc-sync": Fixture("dvc-sync", "workloads_dvc:fixture", "dvc",
+                            {"n": s.dvc_sync_exps, "warm": False}),
+    }
+
+
+def _peer(s: Sizes, case: Case, scaled: bool) -> list[Case]:
+    """Peer cases whose cost grows with N are left out at --scale unless forced."""
+    return [case] if (s.peers_at_scale or not scaled) else []
+
+
+def plan(s: Sizes, *, scaled: bool) -> list[Case]:
+    g, m, d = "workloads_gittrack", "workloads_mlflow", "workloads_dvc"
+    heavy = s.heavy_reps
+    file, sql = {"store": "file"}, {"store": "sqlite"}
+    cases: list[Case] = [
+        # 1. create runs
+        Case("create", "gittrack", f"{g}:create", "gittrack", {"n": s.runs},
+             provides="gittrack-runs"),
+        Case("create", "git", "workloads_git:create", "gittrack", {"n": s.runs},
+             provides="git-runs"),
+        *_peer(s, Case("create", "mlflow-file", f"{m}:create", "mlflow",
+                       {**file, "n": s.mlflow_runs}, provides="mlflow-runs", max_reps=heavy,
+                       why_capped="each repetition takes 30 s or more"), scaled),
+        *_peer(s, Case("create", "mlflow-sqlite", f"{m}:create", "mlflow",
+                       {**sql, "n": s.sqlite_runs}, max_reps=heavy,
+                       why_capped="each repetition takes 15 s or more"), scaled),
+        *_peer(s, Case("create", "dvc", f"{d}:create", "dvc", {"n": s.dvc_saves},
+                       max_reps=heavy, why_capped="each `dvc exp save` costs ~0.7-1 s"),
+               scaled),
+        # 2. per-call and batched logging
+        Case("log", "gittrack", f"{g}:log_metric", "gittrack", {"calls": s.calls}),
+        Case("log", "mlflow-file", f"{m}:log_metric", "mlflow", {**file, "calls": s.mlflow_calls}),
+        Case("log", "mlflow-sqlite", f"{m}:log_metric", "mlflow",
+             {**sql, "calls": s.sqlite_calls}),
+        Case("batch", "gittrack", f"{g}:log_batch", "gittrack", {"points": s.batch_points}),
+        Case("batch", "mlflow-file", f"{m}:log_batch", "mlflow",
+             {**file, "points": s.mlflow_batch_points, "fluent_points": s.fluent_points}),
+        Case("batch", "mlflow-sqlite", f"{m}:log_batch", "mlflow",
+             {**sql, "points": s.sqlite_batch_points, "fluent_points": s.fluent_points // 5},
+             max_reps=heavy, why_capped="sqlite's migrations alone cost seconds per process"),
+        # 3. one run with a million points
+        Case("million", "gittrack", f"{g}:million", "gittrack", {"points": s.million}),
+        Case("million", "mlflow-file", f"{m}:million", "mlflow",
+             {**file, "points": s.mlflow_million}, max_reps=heavy,
+             why_capped="each repetition takes 15 s or more"),
+        # 4. list and search
+        Case("list", "gittrack", f"{g}:search", "gittrack", {"times": s.cli_times},
+             fixture="gittrack-runs"),
+        Case("list", "git", "workloads_git:list_runs", "gittrack", {"times": s.cli_times},
+             fixture="git-runs"),
+        *_peer(s, Case("list", "mlflow-file", f"{m}:search", "mlflow", file,
+                       fixture="mlflow-runs"), scaled),
+        *_peer(s, Case("list", "dvc", f"{d}:search", "dvc", fixture="dvc-exps"), scaled),
+        # 5. show and diff
+        Case("show", "gittrack", f"{g}:show_diff", "gittrack", {"times": s.cli_times},
+             fixture="gittrack-runs"),
+        Case("show", "git", "workloads_git:show_diff", "gittrack", {"times": s.cli_times},
+             fixture="git-runs"),
+        *_peer(s, Case("show", "mlflow-file", f"{m}:show_diff", "mlflow", file,
+                       fixture="mlflow-runs"), scaled),
+        *_peer(s, Case("show", "dvc", f"{d}:show_diff", "dvc", fixture="dvc-exps"), scaled),
+        # 6. push and pull
+        Case("sync", "gittrack", f"{g}:sync", "gittrack", fixture="gittrack-runs"),
+        Case("sync", "git", "workloads_git:sync", "gittrack", fixture="git-runs"),
+        *_peer(s, Case("sync", "dvc", f"{d}:sync", "dvc", fixture="dvc-sync", max_reps=heavy,
+                       why_capped="each repetition takes half a minute or more"), scaled),
+        # 7. start-up
+        Case("startup", "gittrack", f"{g}:startup", "gittrack", {"times": s.cli_times + 2}),
+        Case("startup", "git", "workloads_git:startup", "gittrack", {"times": s.cli_times + 2}),
+        Case("startup", "mlflow", f"{m}:startup", "mlflow"),
+        Case("startup", "dvc", f"{d}:startup", "dvc"),
+    ]
+    return cases
+
+
+# --- how the report compares rows ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Goal:
+    text: str
+    against: str | None = None  # peer tool; None: an absolute bound on gittrack's row
+    max_ratio: float | None = None
+    max_seconds: float | None = None  # per operation
+
+
+@dataclass(frozen=True)
+class Comparison:
+    workload: str
+    title: str
+    measure: str  # gittrack's measure
+    peers: tuple[tuple[str, str], ...]  # (tool, measure)
+    unit: str = "s"  # how per-op times print: s, ms or us
+    rate: bool = False  # also print operations per second
+    goals: tuple[Goal, ...] = field(default_factory=tuple)
+
+
+def _within_git(what: str) -> tuple[Goal, ...]:
+    return (Goal(f"{what} within 2x of C git", against="git", max_ratio=2.0),)
+
+
+COMPARISONS: tuple[Comparison, ...] = (
+    Comparison("create", "Create runs (10 params, 5 metrics x 10 steps, 3 tags, 1 KB artifact)",
+               "create", (("mlflow-file", "create"), ("mlflow-sqlite", "create"),
+                          ("dvc", "create"), ("git", "create")), unit="ms",
+               goals=(Goal(">= 30x faster than MLflow's file store", "mlflow-file", 1 / 30),)),
+    Comparison("log", "Per-call `log_metric`, amortised (the loop plus `end_run`, its final flush)",
+               "log_metric", (("mlflow-file", "log_metric"), ("mlflow-sqlite", "log_metric")),
+               unit="us", goals=(Goal("< 10 us per call", max_seconds=10e-6),)),
+    Comparison("log", "Per-call `log_metric`, the loop alone", "log_metric_loop",
+               (("mlflow-file", "log_metric_loop"), ("mlflow-sqlite", "log_metric_loop")),
+               unit="us"),
+    Comparison("batch", "Batched logging with `log_batch` (per point)", "log_batch",
+               (("mlflow-file", "log_batch"), ("mlflow-sqlite", "log_batch")), unit="us",
+               rate=True),
+    Comparison("batch", "Fluent `log_metrics`, 10 metrics a call (per point)", "log_metrics",
+               (("mlflow-file", "log_metrics"), ("mlflow-sqlite", "log_metrics")), unit="us",
+               rate=True),
+    Comparison("million", "One run with 1,000,000 points: log", "log",
+               (("mlflow-file", "log"),), unit="us", rate=True),
+    Comparison("million", "One run with 1,000,000 points: finish the run", "finish",
+               (("mlflow-file", "finish"),),
+               goals=(Goal("finishing a 1,000,000-point run < 1 s", max_seconds=1.0),)),
+    Comparison("million", "One run with 1,000,000 points: read the history back", "read",
+               (("mlflow-file", "read"),), unit="us", rate=True),
+    Comparison("list", "`search_runs` with a filter and a sort, warm in-process",
+               "search_runs", (("mlflow-file", "search_runs"),), unit="ms",
+               goals=(Goal("< 50 ms warm (set for 1,000 runs)", max_seconds=0.05),)),
+    Comparison("list", "List with a filter and a sort, as a whole process", "list_filtered",
+               (("mlflow-file", "list_all"), ("dvc", "list_all"), ("dvc", "list_sorted"),
+                ("dvc", "list_cold"), ("git", "read_params")), unit="ms",
+               goals=(Goal(">= 20x faster than `mlflow runs list`", "mlflow-file", 1 / 20),
+                      Goal(">= 5x faster than `dvc exp show --csv`", "dvc", 1 / 5))),
+    Comparison("list", "List every run as a whole process (no filter)", "list_all",
+               (("mlflow-file", "list_all"), ("dvc", "list_all")), unit="ms"),
+    Comparison("show", "Diff two runs in-process (`get_run` x2 + compare), warm",
+               "diff_inproc", (("mlflow-file", "diff_inproc"),), unit="ms"),
+    Comparison("show", "Show one run, as a whole process", "show_process",
+               (("mlflow-file", "show_process"), ("git", "show_process")), unit="ms"),
+    Comparison("show", "Diff two runs, as a whole process", "diff_process",
+               (("mlflow-file", "diff_process"), ("dvc", "diff_process"),
+                ("git", "diff_process")), unit="ms"),
+    Comparison("sync", "Push every run to a fresh bare repository (per run)", "push_all",
+               (("git", "push_all"), ("dvc", "push_all")), unit="ms",
+               goals=_within_git("push")),
+    Comparison("sync", "Push again, nothing new", "push_noop",
+               (("git", "push_noop"), ("dvc", "push_noop")), unit="ms",
+               goals=_within_git("no-op push")),
+    Comparison("sync", "Push 10 new runs on top", "push_10",
+               (("git", "push_10"), ("dvc", "push_10")), unit="ms",
+               goals=_within_git("10-new-runs push")),
+    Comparison("sync", "Pull every run into a fresh repository (per run)", "pull_all",
+               (("git", "pull_all"), ("dvc", "pull_all")), unit="ms",
+               goals=_within_git("pull")),
+    Comparison("sync", "Pull 10 new runs", "pull_10", (("git", "pull_10"), ("dvc", "pull_10")),
+               unit="ms", goals=_within_git("10-new-runs pull")),
+    Comparison("sync", "Pull again, nothing new", "pull_noop",
+               (("git", "pull_noop"), ("dvc", "pull_noop")), unit="ms",
+               goals=_within_git("no-op pull")),
+    Comparison("sync", "First list after the pull (cold)", "list_after_pull",
+               (("dvc", "list_after_pull"),), unit="ms"),
+    Comparison("startup", "`--help`", "help", (("dvc", "help"),), unit="ms",
+               goals=(Goal("`gittrack --help` < 200 ms", max_seconds=0.2),)),
+    Comparison("startup", "`--version`", "version",
+               (("mlflow", "version"), ("dvc", "version"), ("git", "version")), unit="ms"),
+    Comparison("startup", "`python -c 'import ...'`", "import", (("mlflow", "import"),),
+               unit="ms"),
+)
+
+TITLES = {
+    "create": "1. Create runs",
+    "log": "2a. Per-call `log_metric`",
+    "batch": "2b. Batched logging",
+    "million": "3. One run with 1,000,000 metric points",
+    "list": "4. List and search",
+    "show": "5. Show and diff",
+    "sync": "6. Push and pull",
+    "startup": "7. CLI start-up",
+}

@@ -1,0 +1,280 @@
+"""gittrack's side of each workload: the checkout's package, through its public API and CLI.
+
+The Python API mirrors MLflow's fluent API, so the shared loops in ``common`` drive both
+(``import gittrack as mlflow``). The tracking repository is a small code repository
+made per repetition (or copied from a fixture); gittrack finds it from the working
+directory and ``GITTRACK_REPO``. If gittrack or a command is not there yet, the child
+fails with the reason and the report says "not available".
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    EXPERIMENT,
+    FILTER,
+    ORDER_BY,
+    Context,
+    Recorder,
+    artifact_file,
+    check_refs,
+    copy_tree,
+    create_runs,
+    git_env,
+    init_bare,
+    init_code_repo,
+    log_metric_loop,
+    metric_points,
+    read_ids,
+    run,
+    time_command,
+    timed_run,
+    write_ids,
+)
+
+BATCH = 1000  # points per log_batch call, as on MLflow's side (its limit)
+
+
+def _cli() -> list[str]:
+    """The installed ``gittrack`` entry point beside this interpreter, else the same
+    entry point through ``python -c`` (what a console script does)."""
+    script = Path(sys.executable).parent / "gittrack"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from gittrack.cli import main; sys.exit(main())"]
+
+
+def _cli_label(rec: Recorder) -> None:
+    if not (Path(sys.executable).parent / "gittrack").exists():
+        rec.note("`gittrack` is not installed: commands ran as "
+                 "`python -c 'from gittrack.cli import main; main()'`")
+
+
+def _repo(ctx: Context, *, fresh: bool = True) -> Path:
+    """The tracking repository: a new code repo, or a copy of the fixture's."""
+    repo = ctx.workdir / "repo"
+    os.environ.update(git_env(ctx.workdir / "home"))
+    if fresh or ctx.fixture is None:
+        init_code_repo(repo, dict(os.environ))
+    else:
+        copy_tree(ctx.fixture / "repo", repo)
+    os.environ["GITTRACK_REPO"] = str(repo)
+    os.chdir(repo)
+    return repo
+
+
+def _gittrack() -> Any:
+    import gittrack
+
+    return gittrack
+
+
+def create(ctx: Context, rec: Recorder) -> None:
+    _repo(ctx)
+    gittrack = _gittrack()
+    gittrack.set_experiment(EXPERIMENT)
+    artifact = artifact_file(ctx.workdir)
+    ids = create_runs(gittrack, int(ctx.arg("n")), artifact, rec)
+    write_ids(ctx.workdir, ids)
+
+
+def log_metric(ctx: Context, rec: Recorder) -> None:
+    _repo(ctx)
+    log_metric_loop(_gittrack(), int(ctx.arg("calls")), rec)
+
+
+def _log_points(gittrack: Any, points: int) -> None:
+    for step, values in metric_points(points):
+        gittrack.log_metrics(values, step=step)
+
+
+def _log_batch(gittrack: Any, run_id: str, points: int) -> None:
+    """``Client.log_batch`` of 1,000 ``Metric`` points a call, as MLflow's side does."""
+    client = gittrack.Client()
+    ts = int(time.time() * 1000)
+    batch: list[Any] = []
+    for step, values in metric_points(points):
+        batch.extend(gittrack.Metric(k, v, ts, step) for k, v in values.items())
+        if len(batch) >= BATCH:
+            client.log_batch(run_id, metrics=batch)
+            batch = []
+    if batch:
+        client.log_batch(run_id, metrics=batch)
+
+
+def _has_log_batch(gittrack: Any) -> bool:
+    return hasattr(getattr(gittrack, "Client", None), "log_batch") and hasattr(
+        gittrack, "Metric")
+
+
+def log_batch(ctx: Context, rec: Recorder) -> None:
+    """Batched: ``Client.log_batch`` (MLflow's bulk call), and fluent ``log_metrics``."""
+    _repo(ctx)
+    gittrack = _gittrack()
+    gittrack.set_experiment("batch")
+    points = int(ctx.arg("points"))
+    if _has_log_batch(gittrack):
+        with rec.time("log_batch", ops=points,
+                      label=f"{points:,} points, `Client.log_batch` of {BATCH:,}, run end incl."):
+            active = gittrack.start_run(run_name="batch")
+            _log_batch(gittrack, str(active.info.run_id), points)
+            gittrack.end_run()
+    else:
+        rec.note("gittrack has no Client.log_batch yet")
+    with rec.time("log_metrics", ops=points,
+                  label=f"{points:,} points, fluent `log_metrics` of 10 keys, run end incl."):
+        gittrack.start_run(run_name="fluent")
+        _log_points(gittrack, points)
+        gittrack.end_run()
+
+
+def _history(gittrack: Any, run_id: str, key: str) -> int:
+    """Points of one metric's history, through whichever reader gittrack offers."""
+    client_cls = getattr(gittrack, "Client", None) or getattr(gittrack, "MlflowClient", None)
+    if client_cls is not None and hasattr(client_cls, "get_metric_history"):
+        return len(client_cls().get_metric_history(run_id, key))
+    if hasattr(gittrack, "get_metric_history"):
+        return len(gittrack.get_metric_history(run_id, key))
+    raise RuntimeError("gittrack offers no get_metric_history yet")
+
+
+def million(ctx: Context, rec: Recorder) -> None:
+    """One run with ``points`` metric points (10 keys): log, finish, read back."""
+    _repo(ctx)
+    gittrack = _gittrack()
+    gittrack.set_experiment("million")
+    points = int(ctx.arg("points"))
+    active = gittrack.start_run(run_name="million")
+    run_id = str(active.info.run_id)
+    if _has_log_batch(gittrack):
+        with rec.time("log", ops=points, label=f"log {points:,} points (`log_batch` of 1,000)"):
+            _log_batch(gittrack, run_id, points)
+    else:
+        with rec.time("log", ops=points, label=f"log {points:,} points (`log_metrics`)"):
+            _log_points(gittrack, points)
+    with rec.time("finish", label="finish the run (`end_run`)"):
+        gittrack.end_run()
+    with rec.step("read"), rec.time("read", ops=points,
+                                    label="read the history back (`get_metric_history` x10)"):
+        got = sum(_history(gittrack, run_id, f"k{k}") for k in range(10))
+        if got != points:
+            rec.note(f"read back {got:,} points, expected {points:,}")
+
+
+def search(ctx: Context, rec: Recorder) -> None:
+    """Warm ``search_runs`` in-process, then ``gittrack list`` as whole processes."""
+    repo = _repo(ctx, fresh=False)
+    n = len(read_ids(ctx.fixture or repo))
+    gittrack = _gittrack()
+    kwargs = {"filter_string": FILTER, "order_by": [ORDER_BY]}
+    with rec.step("search_runs"):
+        table = gittrack.search_runs(**kwargs)  # warm-up (and index build, if any)
+        if getattr(table, "num_rows", None) == 0:
+            rec.note("search_runs returned no rows")
+        times = 10
+        with rec.time("search_runs", ops=times,
+                      label=f'`search_runs(filter_string="{FILTER}", order_by=["{ORDER_BY}"])`'
+                            f" over {n:,} runs, warm"):
+            for _ in range(times):
+                gittrack.search_runs(**kwargs)
+    _cli_label(rec)
+    filtered = [*_cli(), "list", "--filter", FILTER, "--sort", ORDER_BY, "--format", "csv"]
+    with rec.step("list_filtered"):
+        run(filtered)  # warm-up as a process too
+        time_command(rec, "list_filtered", filtered, times=int(ctx.arg("times", 3)),
+                     label=f'`gittrack list --filter "{FILTER}" --sort "{ORDER_BY}" '
+                           f'--format csv` ({n:,} runs)')
+    with rec.step("list_all"):
+        time_command(rec, "list_all", [*_cli(), "list", "--format", "csv"],
+                     times=int(ctx.arg("times", 3)),
+                     label=f"`gittrack list --format csv` (all {n:,} runs)")
+
+
+def _compare(gittrack: Any, a: str, b: str) -> dict[str, Any]:
+    ra, rb = gittrack.get_run(a), gittrack.get_run(b)
+    pa, pb = ra.data.params, rb.data.params
+    return {
+        "params": {k: (pa.get(k), pb.get(k)) for k in pa.keys() | pb.keys()
+                   if pa.get(k) != pb.get(k)},
+        "metrics": {k: rb.data.metrics.get(k, 0.0) - v for k, v in ra.data.metrics.items()},
+    }
+
+
+def show_diff(ctx: Context, rec: Recorder) -> None:
+    repo = _repo(ctx, fresh=False)
+    a, b = read_ids(ctx.fixture or repo)[:2]
+    gittrack = _gittrack()
+    with rec.step("diff_inproc"):
+        _compare(gittrack, a, b)  # warm-up
+        times = 20
+        with rec.time("diff_inproc", ops=times, label="`get_run` x2 + compare, warm in-process"):
+            for _ in range(times):
+                _compare(gittrack, a, b)
+    _cli_label(rec)
+    with rec.step("show_process"):
+        run([*_cli(), "show", a])  # warm-up (index)
+        time_command(rec, "show_process", [*_cli(), "show", a], times=int(ctx.arg("times", 3)),
+                     label="`gittrack show A`")
+    with rec.step("diff_process"):
+        time_command(rec, "diff_process", [*_cli(), "diff", a, b],
+                     times=int(ctx.arg("times", 3)),
+                     label="`gittrack diff A B`")
+
+
+def sync(ctx: Context, rec: Recorder) -> None:
+    """push N runs, no-op push, pull into a fresh repo, list there, then 10 new runs."""
+    repo = _repo(ctx, fresh=False)
+    n = len(read_ids(ctx.fixture or repo))
+    env = dict(os.environ)
+    bare = ctx.workdir / "remote.git"
+    init_bare(bare, env)
+    _cli_label(rec)
+    push = [*_cli(), "push", str(bare)]
+    with rec.step("push_all", "push_noop", "pull_all", "list_after_pull", "push_10",
+                  "pull_10", "pull_noop"):
+        _sync_steps(ctx, rec, repo, bare, push, n, env)
+
+
+def _sync_steps(ctx: Context, rec: Recorder, repo: Path, bare: Path, push: list[str], n: int,
+                env: dict[str, str]) -> None:
+    rec.add("push_all", timed_run(push, cwd=repo), ops=n, label=f"`gittrack push` {n:,} runs")
+    rec.add("push_noop", timed_run(push, cwd=repo), label="`gittrack push`, nothing new")
+    clone = ctx.workdir / "clone"
+    init_code_repo(clone, env)
+    pull = [*_cli(), "pull", str(bare)]
+    clone_env = {**env, "GITTRACK_REPO": str(clone)}
+    rec.add("pull_all", timed_run(pull, cwd=clone, env=clone_env), ops=n,
+            label=f"`gittrack pull` {n:,} runs into a fresh repo")
+    with rec.step("list_after_pull"):
+        rec.add("list_after_pull", timed_run([*_cli(), "list", "--format", "csv"], cwd=clone,
+                                             env=clone_env),
+                label="first `gittrack list --format csv` after that pull (cold)")
+    check_refs(rec, clone, "refs/gittrack/", n, "after the pull", env)
+    gittrack = _gittrack()
+    gittrack.set_experiment(EXPERIMENT)
+    create_runs(gittrack, 10, artifact_file(ctx.workdir), Recorder(), start=n)
+    rec.add("push_10", timed_run(push, cwd=repo), label="`gittrack push` of 10 new runs")
+    rec.add("pull_10", timed_run(pull, cwd=clone, env=clone_env),
+            label="`gittrack pull` of 10 new runs")
+    rec.add("pull_noop", timed_run(pull, cwd=clone, env=clone_env),
+            label="`gittrack pull`, nothing new")
+    check_refs(rec, clone, "refs/gittrack/", n + 10, "after the last pull", env)
+
+
+def startup(ctx: Context, rec: Recorder) -> None:
+    _repo(ctx)
+    _cli_label(rec)
+    times = int(ctx.arg("times", 5))
+    with rec.step("help"):
+        time_command(rec, "help", [*_cli(), "--help"], times=times, label="`gittrack --help`")
+    with rec.step("version"):
+        time_command(rec, "version", [*_cli(), "--version"], times=times,
+                     label="`gittrack --version`")
+    with rec.step("import"):
+        time_command(rec, "import", [sys.executable, "-c", "import gittrack"], times=times,
+                     label="`python -c 'import gittrack'`")

@@ -26,34 +26,67 @@ TOOLS = ("gittrack", "git", "mlflow-file", "mlflow-sqlite", "mlflow", "dvc")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--scale", type=int, metavar="N",
-                   help="runs in the store (e.g. 10000, 100000); peers stay at default "
-                        "size unless --peer-scale")
-    p.add_argument("--peer-scale", action="store_true",
-                   help="with --scale: run MLflow and DVC at N too (hours at 10,000+)")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--scale",
+        type=int,
+        metavar="N",
+        help="runs in the store (e.g. 10000, 100000); peers stay at default "
+        "size unless --peer-scale",
+    )
+    p.add_argument(
+        "--peer-scale",
+        action="store_true",
+        help="with --scale: run MLflow and DVC at N too (hours at 10,000+)",
+    )
     p.add_argument("--reps", type=int, help="repetitions per case (default 3; 1 with --quick)")
-    p.add_argument("--heavy-reps", type=int,
-                   help="repetitions of peer cases that take a minute each (default 1)")
-    p.add_argument("--only", help=f"comma-separated workloads {','.join(WORKLOADS)} "
-                                  f"and/or tools {','.join(TOOLS)} (both: the cases "
-                                  "matching both)")
-    p.add_argument("--quick", action="store_true",
-                   help="tiny sizes, no peers: a smoke run for CI (< 60 s)")
+    p.add_argument(
+        "--heavy-reps",
+        type=int,
+        help="repetitions of peer cases that take a minute each (default 1)",
+    )
+    p.add_argument(
+        "--only",
+        help=f"comma-separated workloads {','.join(WORKLOADS)} "
+        f"and/or tools {','.join(TOOLS)} (both: the cases "
+        "matching both)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="tiny sizes, no peers: a smoke run for CI (< 60 s)"
+    )
     p.add_argument("--no-peers", action="store_true", help="gittrack and C git only")
     p.add_argument("--peers", action="store_true", help="with --quick: run the peers too")
-    p.add_argument("--no-install", action="store_true",
-                   help="never create the peers' venvs; skip peers that lack one")
+    p.add_argument(
+        "--no-install",
+        action="store_true",
+        help="never create the peers' venvs; skip peers that lack one",
+    )
     p.add_argument("--setup-only", action="store_true", help="install the peers' venvs and stop")
-    p.add_argument("--out", type=Path, help="markdown report (default docs/benchmarks.md; "
-                                            "with --quick benchmarks/.work/benchmarks-quick.md)")
-    p.add_argument("--json", nargs="?", type=Path, const=HERE / "results.json", default=None,
-                   help="also write raw results (default path benchmarks/results.json)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        help="markdown report (default docs/benchmarks.md; "
+        "with --quick benchmarks/.work/benchmarks-quick.md)",
+    )
+    p.add_argument(
+        "--json",
+        nargs="?",
+        type=Path,
+        const=HERE / "results.json",
+        default=None,
+        help="also write raw results (default path benchmarks/results.json)",
+    )
     p.add_argument("--workdir", type=Path, default=HERE / ".work", help="scratch directory")
-    p.add_argument("--reuse-fixtures", action="store_true",
-                   help="keep fixtures and scratch files after the run, and reuse "
-                        "the fixtures left by the previous one (faster iteration)")
+    p.add_argument(
+        "--reuse-fixtures",
+        action="store_true",
+        help="keep fixtures and scratch files after the run, and reuse "
+        "the fixtures left by the previous one (faster iteration)",
+    )
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds per child process")
     return p.parse_args(argv)
 
@@ -102,18 +135,25 @@ def main(argv: list[str] | None = None) -> int:
         if not env.available:
             skipped.append(f"{name}: {env.note}")
         else:
-            setup_notes.append(f"{name}: `{envs.PINS[name]}` in "
-                               f"`{env.python.parent.parent.relative_to(envs.ROOT)}` "
-                               f"({env.note})")
+            setup_notes.append(
+                f"{name}: `{envs.PINS[name]}` in "
+                f"`{env.python.parent.parent.relative_to(envs.ROOT)}` "
+                f"({env.note})"
+            )
     if args.setup_only:
         for line in setup_notes + skipped:
             print(line)
         return 0
     cases = [c for c in cases if c.env in environments and environments[c.env].available]
 
-    harness = Harness(workdir=args.workdir, envs=environments, reps=reps,
-                      timeout=args.timeout, fixtures=fixtures(sizes),
-                      reuse_fixtures=args.reuse_fixtures)
+    harness = Harness(
+        workdir=args.workdir,
+        envs=environments,
+        reps=reps,
+        timeout=args.timeout,
+        fixtures=fixtures(sizes),
+        reuse_fixtures=args.reuse_fixtures,
+    )
     results = []
     for case in cases:
         print(f"[{case.workload}] {case.tool}", flush=True)
@@ -129,17 +169,38 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m benchmarks" + ("" if not argv else " " + shlex.join(argv))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     rep = report.Report(results)
-    out = args.out or (args.workdir / "benchmarks-quick.md" if args.quick
-                       else envs.ROOT / "docs" / "benchmarks.md")
-    report.write(out, report.render(rep, info=info, command=command, date=date, sizes=sizes,
-                                    setup=setup_notes, skipped=skipped, wall=wall))
+    out = args.out or (
+        args.workdir / "benchmarks-quick.md" if args.quick else envs.ROOT / "docs" / "benchmarks.md"
+    )
+    report.write(
+        out,
+        report.render(
+            rep,
+            info=info,
+            command=command,
+            date=date,
+            sizes=sizes,
+            setup=setup_notes,
+            skipped=skipped,
+            wall=wall,
+        ),
+    )
     if args.json:
-        report.write(args.json, report.to_json(rep, machine=info, command=command, date=date,
-                                               sizes=sizes.__dict__, reps=reps,
-                                               skipped=skipped, wall_seconds=wall))
+        report.write(
+            args.json,
+            report.to_json(
+                rep,
+                machine=info,
+                command=command,
+                date=date,
+                sizes=sizes.__dict__,
+                reps=reps,
+                skipped=skipped,
+                wall_seconds=wall,
+            ),
+        )
     print_summary(rep)
-    print(f"\nwrote {out}" + (f" and {args.json}" if args.json else "") +
-          f" in {wall:.0f} s")
+    print(f"\nwrote {out}" + (f" and {args.json}" if args.json else "") + f" in {wall:.0f} s")
     return 0
 
 
@@ -157,8 +218,10 @@ def print_summary(rep: report.Report) -> None:
             ratio = f"  ratio {report.fmt_ratio(r.ratio)}" if r.ratio else ""
             goal = f"  [{r.goal}: {r.status}]" if r.goal else ""
             tool = r.tool if r.measure == cmp.measure else f"{r.tool} ({r.measure})"
-            print(f"  {tool:26} {report.fmt_time(r.per_op, cmp.unit):>10} per op "
-                  f"({report.fmt_time(r.median)} total){ratio}{goal}")
+            print(
+                f"  {tool:26} {report.fmt_time(r.per_op, cmp.unit):>10} per op "
+                f"({report.fmt_time(r.median)} total){ratio}{goal}"
+            )
 
 
 if __name__ == "__main__":

@@ -38,8 +38,11 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # a failing tool is reported, never fatal to the suite
         error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300]
         traceback.print_exc()
-    result_path.write_text(json.dumps({"measures": rec.measures, "notes": rec.notes,
-                                       "errors": rec.errors, "error": error}))
+    result_path.write_text(
+        json.dumps(
+            {"measures": rec.measures, "notes": rec.notes, "errors": rec.errors, "error": error}
+        )
+    )
     return 0
 
 

@@ -171,8 +171,9 @@ def create_runs(ml: Any, n: int, artifact: Path, rec: Recorder, *, start: int = 
     if not hasattr(ml, "log_artifact"):
         art = None
         label += " (without the artifact)"
-        rec.note(f"{ml.__name__} has no log_artifact yet: runs were created without the "
-                 "1 KB artifact")
+        rec.note(
+            f"{ml.__name__} has no log_artifact yet: runs were created without the 1 KB artifact"
+        )
     with rec.time("create", ops=n, label=label):
         for i in range(start, start + n):
             ids.append(log_one_run(ml, i, art))
@@ -244,7 +245,6 @@ def copy_tree(src: Path, dst: Path) -> Path:
     return dst
 
 
-
 def write_ids(workdir: Path, ids: list[str]) -> None:
     """Fixtures keep the ids of their runs so later workloads can name two of them."""
     (workdir / "run_ids.txt").write_text("\n".join(ids) + "\n")
@@ -259,8 +259,14 @@ def count_refs(repo: Path, prefix: str, env: dict[str, str] | None = None) -> in
     return len(out.stdout.splitlines())
 
 
-def check_refs(rec: Recorder, repo: Path, prefix: str, expected: int, what: str,
-               env: dict[str, str] | None = None) -> None:
+def check_refs(
+    rec: Recorder,
+    repo: Path,
+    prefix: str,
+    expected: int,
+    what: str,
+    env: dict[str, str] | None = None,
+) -> None:
     """Sanity check after a transfer: a fast wrong answer must not pass for a result."""
     got = count_refs(repo, prefix, env)
     if got < expected:

@@ -55,19 +55,36 @@ def peer_env(name: str, *, install: bool) -> Env:
     start = time.perf_counter()
     log = VENVS / f"{name}-install.log"
     VENVS.mkdir(parents=True, exist_ok=True)
-    print(f"[setup] installing {PINS[name]} into {python.parent.parent} (log: {log})",
-          flush=True)
+    print(f"[setup] installing {PINS[name]} into {python.parent.parent} (log: {log})", flush=True)
     with log.open("w") as out:
-        ok = subprocess.run([sys.executable, "-m", "venv", "--clear", str(python.parent.parent)],
-                            stdout=out, stderr=out, check=False).returncode == 0
-        ok = ok and subprocess.run(
-            [str(python), "-m", "pip", "install", "-q", PINS[name]],
-            stdout=out, stderr=out, check=False,
-        ).returncode == 0
+        ok = (
+            subprocess.run(
+                [sys.executable, "-m", "venv", "--clear", str(python.parent.parent)],
+                stdout=out,
+                stderr=out,
+                check=False,
+            ).returncode
+            == 0
+        )
+        ok = (
+            ok
+            and subprocess.run(
+                [str(python), "-m", "pip", "install", "-q", PINS[name]],
+                stdout=out,
+                stderr=out,
+                check=False,
+            ).returncode
+            == 0
+        )
     seconds = time.perf_counter() - start
     if not ok:
-        return Env(name, python, False, note=f"install of {PINS[name]} failed, see {log}",
-                   setup_seconds=seconds)
+        return Env(
+            name,
+            python,
+            False,
+            note=f"install of {PINS[name]} failed, see {log}",
+            setup_seconds=seconds,
+        )
     marker.write_text(PINS[name] + "\n")
     print(f"[setup] {name} ready in {seconds:.0f} s", flush=True)
     return Env(name, python, True, note=f"installed in {seconds:.0f} s", setup_seconds=seconds)
@@ -83,16 +100,20 @@ def _out(args: list[str]) -> str:
 
 
 def dist_version(env: Env, dist: str) -> str:
-    code = ("import importlib.metadata as m, sys\n"
-            "try: print(m.version(sys.argv[1]))\n"
-            "except m.PackageNotFoundError: print('not installed')")
+    code = (
+        "import importlib.metadata as m, sys\n"
+        "try: print(m.version(sys.argv[1]))\n"
+        "except m.PackageNotFoundError: print('not installed')"
+    )
     return _out([str(env.python), "-c", code, dist])
 
 
 def gittrack_version() -> str:
     """The checkout's version (what the suite benchmarks), whether or not it is installed."""
-    code = ("import sys; sys.path.insert(0, sys.argv[1])\n"
-            "from gittrack._version import __version__; print(__version__)")
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1])\n"
+        "from gittrack._version import __version__; print(__version__)"
+    )
     return _out([sys.executable, "-c", code, str(ROOT)])
 
 

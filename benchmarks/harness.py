@@ -78,18 +78,33 @@ class CaseResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "workload": self.case.workload, "tool": self.case.tool, "func": self.case.func,
-            "args": self.case.args, "reps": self.reps, "error": self.error,
+            "workload": self.case.workload,
+            "tool": self.case.tool,
+            "func": self.case.func,
+            "args": self.case.args,
+            "reps": self.reps,
+            "error": self.error,
             "errors": self.errors,
-            "notes": self.notes, "wall_seconds": round(self.wall, 3),
-            "measures": {k: {"label": m.label, "ops": m.ops, "seconds": m.seconds}
-                         for k, m in self.measures.items()},
+            "notes": self.notes,
+            "wall_seconds": round(self.wall, 3),
+            "measures": {
+                k: {"label": m.label, "ops": m.ops, "seconds": m.seconds}
+                for k, m in self.measures.items()
+            },
         }
 
 
 class Harness:
-    def __init__(self, *, workdir: Path, envs: dict[str, Env], reps: int, timeout: float,
-                 fixtures: dict[str, Fixture], reuse_fixtures: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        workdir: Path,
+        envs: dict[str, Env],
+        reps: int,
+        timeout: float,
+        fixtures: dict[str, Fixture],
+        reuse_fixtures: bool = False,
+    ) -> None:
         self.workdir = workdir
         self.envs = envs
         self.reps = reps
@@ -112,38 +127,65 @@ class Harness:
 
     def _child_env(self, env: Env) -> dict[str, str]:
         child = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        child.update({
-            "MLFLOW_ALLOW_FILE_STORE": "true",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "DO_NOT_TRACK": "1",
-            "DVC_NO_ANALYTICS": "1",
-            "PATH": f"{env.bin}{os.pathsep}{os.environ.get('PATH', '')}",
-        })
+        child.update(
+            {
+                "MLFLOW_ALLOW_FILE_STORE": "true",
+                "MLFLOW_DISABLE_TELEMETRY": "true",
+                "DO_NOT_TRACK": "1",
+                "DVC_NO_ANALYTICS": "1",
+                "PATH": f"{env.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            }
+        )
         if env.name == "gittrack":
             # Benchmark the checkout, installed or not.
             child["PYTHONPATH"] = str(ROOT)
         return child
 
-    def _spawn(self, env: Env, func: str, workdir: Path, args: dict[str, Any],
-               fixture: Path | None, rep: int = 0) -> dict[str, Any]:
+    def _spawn(
+        self,
+        env: Env,
+        func: str,
+        workdir: Path,
+        args: dict[str, Any],
+        fixture: Path | None,
+        rep: int = 0,
+    ) -> dict[str, Any]:
         workdir.mkdir(parents=True, exist_ok=True)
         result = workdir.parent / f"{workdir.name}.result.json"
         log = workdir.parent / f"{workdir.name}.log"
-        spec = {"func": func, "workdir": str(workdir), "args": args,
-                "fixture": str(fixture) if fixture else None, "rep": rep}
-        cmd = [str(env.python), "-c", BOOTSTRAP.format(root=str(ROOT)), json.dumps(spec),
-               str(result)]
+        spec = {
+            "func": func,
+            "workdir": str(workdir),
+            "args": args,
+            "fixture": str(fixture) if fixture else None,
+            "rep": rep,
+        }
+        cmd = [
+            str(env.python),
+            "-c",
+            BOOTSTRAP.format(root=str(ROOT)),
+            json.dumps(spec),
+            str(result),
+        ]
         try:
             with log.open("wb") as out:
-                proc = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                      env=self._child_env(env), timeout=self.timeout,
-                                      check=False)
+                proc = subprocess.run(
+                    cmd,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=self._child_env(env),
+                    timeout=self.timeout,
+                    check=False,
+                )
         except subprocess.TimeoutExpired:
             return {"measures": {}, "notes": [], "error": f"timed out after {self.timeout:.0f} s"}
         if not result.exists():
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] or [""]
-            return {"measures": {}, "notes": [],
-                    "error": f"child exited {proc.returncode}: {tail[0][:300]}"}
+            return {
+                "measures": {},
+                "notes": [],
+                "error": f"child exited {proc.returncode}: {tail[0][:300]}",
+            }
         data: dict[str, Any] = json.loads(result.read_text())
         return data
 
@@ -169,8 +211,11 @@ class Harness:
         self.built[name] = data["error"]
         if data["error"] is None:
             done.write_text("ok\n")
-        print(f"[fixture] {name} {'ok' if data['error'] is None else data['error']} "
-              f"({time.perf_counter() - start:.1f} s)", flush=True)
+        print(
+            f"[fixture] {name} {'ok' if data['error'] is None else data['error']} "
+            f"({time.perf_counter() - start:.1f} s)",
+            flush=True,
+        )
         return self.built[name]
 
     def run_case(self, case: Case) -> CaseResult:
@@ -192,10 +237,10 @@ class Harness:
         start = time.perf_counter()
         base = self.workdir / "cases" / f"{case.workload}-{case.tool}"
         for rep in range(reps):
-            keep = (case.provides is not None and rep == reps - 1
-                    and case.provides not in self.built)
-            workdir = self._fixture_dir(case.provides) if keep and case.provides else (
-                base / f"rep{rep}")
+            keep = case.provides is not None and rep == reps - 1 and case.provides not in self.built
+            workdir = (
+                self._fixture_dir(case.provides) if keep and case.provides else (base / f"rep{rep}")
+            )
             if keep and workdir.exists():
                 shutil.rmtree(workdir)
             print(f"  [{case.workload}/{case.tool}] rep {rep + 1}/{reps}", flush=True)

@@ -46,8 +46,9 @@ def _dvc() -> str:
 def _files(i: int) -> dict[str, bytes]:
     metrics = run_metrics(i)
     history = ["step," + ",".join(metrics[0])]
-    history += [f"{s}," + ",".join(f"{v:.6f}" for v in row.values())
-                for s, row in enumerate(metrics)]
+    history += [
+        f"{s}," + ",".join(f"{v:.6f}" for v in row.values()) for s, row in enumerate(metrics)
+    ]
     return {
         "params.yaml": "".join(f"{k}: {v}\n" for k, v in run_params(i).items()).encode(),
         "metrics.json": json.dumps(metrics[-1]).encode(),
@@ -93,8 +94,10 @@ def create(ctx: Context, rec: Recorder) -> None:
     with rec.time("create", ops=n, label=f"{n:,} x `dvc exp save` (params, metrics, plots)"):
         for i in range(1, n + 1):
             _save(repo, env, i)
-    rec.note("DVC experiments have no tags: none logged. The 1 KB artifact is a git-tracked "
-             "file of the baseline.")
+    rec.note(
+        "DVC experiments have no tags: none logged. The 1 KB artifact is a git-tracked "
+        "file of the baseline."
+    )
 
 
 def _git(repo: Path, env: dict[str, str], *args: str) -> str:
@@ -108,8 +111,9 @@ def synthesize(repo: Path, env: dict[str, str], start: int, n: int) -> list[str]
     template = refs.splitlines()[0]
     # Files an exp save commit has beyond the baseline's tree (e.g. .dvc/tmp/repro.dat).
     base_paths = set(_git(repo, env, "ls-tree", "-r", "--name-only", base).splitlines())
-    extra = [line.split(None, 3) for line in _git(repo, env, "ls-tree", "-r", template)
-             .splitlines()]
+    extra = [
+        line.split(None, 3) for line in _git(repo, env, "ls-tree", "-r", template).splitlines()
+    ]
     stream: list[bytes] = []
     names = []
     for i in range(start, start + n):
@@ -157,16 +161,31 @@ def search(ctx: Context, rec: Recorder) -> None:
     repo = copy_tree(ctx.fixture / "repo", ctx.workdir / "repo")
     n = len(read_ids(ctx.fixture))
     show = [_dvc(), "exp", "show", "--csv"]
-    time_command(rec, "list_all", show, cwd=repo, env=env,
-                 label=f"`dvc exp show --csv` ({n:,} experiments, exp cache warm)")
+    time_command(
+        rec,
+        "list_all",
+        show,
+        cwd=repo,
+        env=env,
+        label=f"`dvc exp show --csv` ({n:,} experiments, exp cache warm)",
+    )
     sort = [*show, "--sort-by", "metrics.json:m1", "--sort-order", "desc"]
-    time_command(rec, "list_sorted", sort, cwd=repo, env=env,
-                 label="`dvc exp show --csv --sort-by metrics.json:m1 --sort-order desc`")
+    time_command(
+        rec,
+        "list_sorted",
+        sort,
+        cwd=repo,
+        env=env,
+        label="`dvc exp show --csv --sort-by metrics.json:m1 --sort-order desc`",
+    )
     cold = ctx.fixture / "cold_show.json"
     if cold.exists() and ctx.rep == 0:
-        rec.add("list_cold", json.loads(cold.read_text())["seconds"],
-                label=f"first `dvc exp show --csv` over the {n:,} new experiments (cold; "
-                      "timed once, while the store was built)")
+        rec.add(
+            "list_cold",
+            json.loads(cold.read_text())["seconds"],
+            label=f"first `dvc exp show --csv` over the {n:,} new experiments (cold; "
+            "timed once, while the store was built)",
+        )
 
 
 def show_diff(ctx: Context, rec: Recorder) -> None:
@@ -174,8 +193,14 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
     _, env = _setup(ctx)
     repo = copy_tree(ctx.fixture / "repo", ctx.workdir / "repo")
     a, b = read_ids(ctx.fixture)[:2]
-    time_command(rec, "diff_process", [_dvc(), "exp", "diff", a, b], cwd=repo,
-                 env=env, label="`dvc exp diff A B`")
+    time_command(
+        rec,
+        "diff_process",
+        [_dvc(), "exp", "diff", a, b],
+        cwd=repo,
+        env=env,
+        label="`dvc exp diff A B`",
+    )
     rec.note("DVC has no single-experiment show: `dvc exp show` lists them all (see list).")
 
 
@@ -189,22 +214,35 @@ def sync(ctx: Context, rec: Recorder) -> None:
     init_bare(bare, env)
     run(["git", "push", "-q", str(bare), "main"], cwd=repo, env=env)
     push = [_dvc(), "exp", "push", "--no-cache", "-A", str(bare)]
-    rec.add("push_all", timed_run(push, cwd=repo, env=env), ops=n,
-            label=f"`dvc exp push -A --no-cache` {n:,} experiments")
+    rec.add(
+        "push_all",
+        timed_run(push, cwd=repo, env=env),
+        ops=n,
+        label=f"`dvc exp push -A --no-cache` {n:,} experiments",
+    )
     rec.add("push_noop", timed_run(push, cwd=repo, env=env), label="`dvc exp push`, nothing new")
     clone = ctx.workdir / "clone"
     run(["git", "clone", "-q", str(bare), str(clone)], env=env)
     pull = [_dvc(), "exp", "pull", "--no-cache", "-A", "origin"]
-    rec.add("pull_all", timed_run(pull, cwd=clone, env=env), ops=n,
-            label=f"`dvc exp pull -A --no-cache` {n:,} experiments into a fresh clone")
-    rec.add("list_after_pull", timed_run([_dvc(), "exp", "show", "--csv"], cwd=clone, env=env),
-            label="first `dvc exp show --csv` after that pull (cold)")
+    rec.add(
+        "pull_all",
+        timed_run(pull, cwd=clone, env=env),
+        ops=n,
+        label=f"`dvc exp pull -A --no-cache` {n:,} experiments into a fresh clone",
+    )
+    rec.add(
+        "list_after_pull",
+        timed_run([_dvc(), "exp", "show", "--csv"], cwd=clone, env=env),
+        label="first `dvc exp show --csv` after that pull (cold)",
+    )
     check_refs(rec, clone, "refs/exps/", n, "after the pull", env)
     synthesize(repo, env, n + 1, 10)
-    rec.add("push_10", timed_run(push, cwd=repo, env=env),
-            label="`dvc exp push` of 10 new experiments")
-    rec.add("pull_10", timed_run(pull, cwd=clone, env=env),
-            label="`dvc exp pull` of 10 new experiments")
+    rec.add(
+        "push_10", timed_run(push, cwd=repo, env=env), label="`dvc exp push` of 10 new experiments"
+    )
+    rec.add(
+        "pull_10", timed_run(pull, cwd=clone, env=env), label="`dvc exp pull` of 10 new experiments"
+    )
     rec.add("pull_noop", timed_run(pull, cwd=clone, env=env), label="`dvc exp pull`, nothing new")
     check_refs(rec, clone, "refs/exps/", n + 10, "after the last pull", env)
 

@@ -43,8 +43,9 @@ def run_id(i: int) -> str:
 
 
 def _yaml(mapping: dict[str, object]) -> bytes:
-    return "".join(f"{k}: {v!r}\n" if isinstance(v, str) else f"{k}: {v}\n"
-                   for k, v in mapping.items()).encode()
+    return "".join(
+        f"{k}: {v!r}\n" if isinstance(v, str) else f"{k}: {v}\n" for k, v in mapping.items()
+    ).encode()
 
 
 def _blob(path: str, data: bytes) -> bytes:
@@ -57,9 +58,15 @@ def fast_import_stream(base: str, start: int, n: int) -> bytes:
     for i in range(start, start + n):
         rid = run_id(i)
         final = run_metrics(i)[-1]
-        meta = {"run_id": rid, "name": f"run-{i}", "experiment": EXPERIMENT,
-                "status": "FINISHED", "start_time": 1700000000000 + i, "end_time":
-                1700000000100 + i, **{f"metric.{k}": v for k, v in final.items()}}
+        meta = {
+            "run_id": rid,
+            "name": f"run-{i}",
+            "experiment": EXPERIMENT,
+            "status": "FINISHED",
+            "start_time": 1700000000000 + i,
+            "end_time": 1700000000100 + i,
+            **{f"metric.{k}": v for k, v in final.items()},
+        }
         message = f"run-{i} ({EXPERIMENT}) FINISHED\n\nGittrack-Run-Id: {rid}\n".encode()
         ts = 1700000000 + i
         out.append(b"commit " + (RUN_REFS + rid).encode() + b"\n")
@@ -100,11 +107,17 @@ def read_all_params(repo: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
     refs = subprocess.Popen(
         ["git", "for-each-ref", "--format=%(objectname):.gittrack/run/params.yaml", RUN_REFS],
-        cwd=repo, env=env, stdout=subprocess.PIPE,
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
     )
     cat = subprocess.run(
-        ["git", "cat-file", "--batch"], cwd=repo, env=env, stdin=refs.stdout,
-        stdout=subprocess.DEVNULL, check=True,
+        ["git", "cat-file", "--batch"],
+        cwd=repo,
+        env=env,
+        stdin=refs.stdout,
+        stdout=subprocess.DEVNULL,
+        check=True,
     )
     refs.wait()
     elapsed = time.perf_counter() - start
@@ -121,8 +134,12 @@ def list_runs(ctx: Context, rec: Recorder) -> None:
     read_all_params(repo, env)  # warm the page cache as the other tools' warm-ups do
     times = int(ctx.arg("times", 3))
     total = sum(read_all_params(repo, env) for _ in range(times))
-    rec.add("read_params", total, ops=times,
-            label=f"`for-each-ref` + `cat-file --batch`: params of all {n:,} runs")
+    rec.add(
+        "read_params",
+        total,
+        ops=times,
+        label=f"`for-each-ref` + `cat-file --batch`: params of all {n:,} runs",
+    )
 
 
 def show_diff(ctx: Context, rec: Recorder) -> None:
@@ -130,12 +147,24 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
     env = git_env(ctx.workdir / "home")
     repo = copy_tree(ctx.fixture / "repo", ctx.workdir / "repo")
     a, b = read_ids(ctx.fixture)[:2]
-    time_command(rec, "show_process", ["git", "show", "--stat", RUN_REFS + a],
-                 times=int(ctx.arg("times", 5)), cwd=repo, env=env,
-                 label="`git show --stat RUN_REF`")
-    time_command(rec, "diff_process", ["git", "diff", RUN_REFS + a, RUN_REFS + b],
-                 times=int(ctx.arg("times", 5)), cwd=repo, env=env,
-                 label="`git diff RUN_REF_A RUN_REF_B`")
+    time_command(
+        rec,
+        "show_process",
+        ["git", "show", "--stat", RUN_REFS + a],
+        times=int(ctx.arg("times", 5)),
+        cwd=repo,
+        env=env,
+        label="`git show --stat RUN_REF`",
+    )
+    time_command(
+        rec,
+        "diff_process",
+        ["git", "diff", RUN_REFS + a, RUN_REFS + b],
+        times=int(ctx.arg("times", 5)),
+        cwd=repo,
+        env=env,
+        label="`git diff RUN_REF_A RUN_REF_B`",
+    )
 
 
 def sync(ctx: Context, rec: Recorder) -> None:
@@ -152,8 +181,12 @@ def sync(ctx: Context, rec: Recorder) -> None:
     clone = ctx.workdir / "clone"
     run(["git", "init", "-q", str(clone)], env=env)
     fetch = ["git", "fetch", "-q", str(bare), REFSPEC]
-    rec.add("pull_all", timed_run(fetch, cwd=clone, env=env), ops=n,
-            label=f"`git fetch` {n:,} refs into a fresh repo")
+    rec.add(
+        "pull_all",
+        timed_run(fetch, cwd=clone, env=env),
+        ops=n,
+        label=f"`git fetch` {n:,} refs into a fresh repo",
+    )
     check_refs(rec, clone, RUN_REFS, n, "after the fetch", env)
     add_runs(repo, env, n, 10)
     rec.add("push_10", timed_run(push, cwd=repo, env=env), label="`git push` of 10 new refs")
@@ -163,5 +196,10 @@ def sync(ctx: Context, rec: Recorder) -> None:
 
 
 def startup(ctx: Context, rec: Recorder) -> None:
-    time_command(rec, "version", ["git", "--version"], times=int(ctx.arg("times", 5)),
-                 label="`git --version`")
+    time_command(
+        rec,
+        "version",
+        ["git", "--version"],
+        times=int(ctx.arg("times", 5)),
+        label="`git --version`",
+    )

@@ -51,8 +51,10 @@ def _cli() -> list[str]:
 
 def _cli_label(rec: Recorder) -> None:
     if not (Path(sys.executable).parent / "gittrack").exists():
-        rec.note("`gittrack` is not installed: commands ran as "
-                 "`python -c 'from gittrack.cli import main; main()'`")
+        rec.note(
+            "`gittrack` is not installed: commands ran as "
+            "`python -c 'from gittrack.cli import main; main()'`"
+        )
 
 
 def _repo(ctx: Context, *, fresh: bool = True) -> Path:
@@ -108,8 +110,7 @@ def _log_batch(gittrack: Any, run_id: str, points: int) -> None:
 
 
 def _has_log_batch(gittrack: Any) -> bool:
-    return hasattr(getattr(gittrack, "Client", None), "log_batch") and hasattr(
-        gittrack, "Metric")
+    return hasattr(getattr(gittrack, "Client", None), "log_batch") and hasattr(gittrack, "Metric")
 
 
 def log_batch(ctx: Context, rec: Recorder) -> None:
@@ -119,15 +120,21 @@ def log_batch(ctx: Context, rec: Recorder) -> None:
     gittrack.set_experiment("batch")
     points = int(ctx.arg("points"))
     if _has_log_batch(gittrack):
-        with rec.time("log_batch", ops=points,
-                      label=f"{points:,} points, `Client.log_batch` of {BATCH:,}, run end incl."):
+        with rec.time(
+            "log_batch",
+            ops=points,
+            label=f"{points:,} points, `Client.log_batch` of {BATCH:,}, run end incl.",
+        ):
             active = gittrack.start_run(run_name="batch")
             _log_batch(gittrack, str(active.info.run_id), points)
             gittrack.end_run()
     else:
         rec.note("gittrack has no Client.log_batch yet")
-    with rec.time("log_metrics", ops=points,
-                  label=f"{points:,} points, fluent `log_metrics` of 10 keys, run end incl."):
+    with rec.time(
+        "log_metrics",
+        ops=points,
+        label=f"{points:,} points, fluent `log_metrics` of 10 keys, run end incl.",
+    ):
         gittrack.start_run(run_name="fluent")
         _log_points(gittrack, points)
         gittrack.end_run()
@@ -159,8 +166,10 @@ def million(ctx: Context, rec: Recorder) -> None:
             _log_points(gittrack, points)
     with rec.time("finish", label="finish the run (`end_run`)"):
         gittrack.end_run()
-    with rec.step("read"), rec.time("read", ops=points,
-                                    label="read the history back (`get_metric_history` x10)"):
+    with (
+        rec.step("read"),
+        rec.time("read", ops=points, label="read the history back (`get_metric_history` x10)"),
+    ):
         got = sum(_history(gittrack, run_id, f"k{k}") for k in range(10))
         if got != points:
             rec.note(f"read back {got:,} points, expected {points:,}")
@@ -177,30 +186,43 @@ def search(ctx: Context, rec: Recorder) -> None:
         if getattr(table, "num_rows", None) == 0:
             rec.note("search_runs returned no rows")
         times = 10
-        with rec.time("search_runs", ops=times,
-                      label=f'`search_runs(filter_string="{FILTER}", order_by=["{ORDER_BY}"])`'
-                            f" over {n:,} runs, warm"):
+        with rec.time(
+            "search_runs",
+            ops=times,
+            label=f'`search_runs(filter_string="{FILTER}", order_by=["{ORDER_BY}"])`'
+            f" over {n:,} runs, warm",
+        ):
             for _ in range(times):
                 gittrack.search_runs(**kwargs)
     _cli_label(rec)
     filtered = [*_cli(), "list", "--filter", FILTER, "--sort", ORDER_BY, "--format", "csv"]
     with rec.step("list_filtered"):
         run(filtered)  # warm-up as a process too
-        time_command(rec, "list_filtered", filtered, times=int(ctx.arg("times", 3)),
-                     label=f'`gittrack list --filter "{FILTER}" --sort "{ORDER_BY}" '
-                           f'--format csv` ({n:,} runs)')
+        time_command(
+            rec,
+            "list_filtered",
+            filtered,
+            times=int(ctx.arg("times", 3)),
+            label=f'`gittrack list --filter "{FILTER}" --sort "{ORDER_BY}" '
+            f"--format csv` ({n:,} runs)",
+        )
     with rec.step("list_all"):
-        time_command(rec, "list_all", [*_cli(), "list", "--format", "csv"],
-                     times=int(ctx.arg("times", 3)),
-                     label=f"`gittrack list --format csv` (all {n:,} runs)")
+        time_command(
+            rec,
+            "list_all",
+            [*_cli(), "list", "--format", "csv"],
+            times=int(ctx.arg("times", 3)),
+            label=f"`gittrack list --format csv` (all {n:,} runs)",
+        )
 
 
 def _compare(gittrack: Any, a: str, b: str) -> dict[str, Any]:
     ra, rb = gittrack.get_run(a), gittrack.get_run(b)
     pa, pb = ra.data.params, rb.data.params
     return {
-        "params": {k: (pa.get(k), pb.get(k)) for k in pa.keys() | pb.keys()
-                   if pa.get(k) != pb.get(k)},
+        "params": {
+            k: (pa.get(k), pb.get(k)) for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k)
+        },
         "metrics": {k: rb.data.metrics.get(k, 0.0) - v for k, v in ra.data.metrics.items()},
     }
 
@@ -218,12 +240,21 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
     _cli_label(rec)
     with rec.step("show_process"):
         run([*_cli(), "show", a])  # warm-up (index)
-        time_command(rec, "show_process", [*_cli(), "show", a], times=int(ctx.arg("times", 3)),
-                     label="`gittrack show A`")
+        time_command(
+            rec,
+            "show_process",
+            [*_cli(), "show", a],
+            times=int(ctx.arg("times", 3)),
+            label="`gittrack show A`",
+        )
     with rec.step("diff_process"):
-        time_command(rec, "diff_process", [*_cli(), "diff", a, b],
-                     times=int(ctx.arg("times", 3)),
-                     label="`gittrack diff A B`")
+        time_command(
+            rec,
+            "diff_process",
+            [*_cli(), "diff", a, b],
+            times=int(ctx.arg("times", 3)),
+            label="`gittrack diff A B`",
+        )
 
 
 def sync(ctx: Context, rec: Recorder) -> None:
@@ -235,34 +266,50 @@ def sync(ctx: Context, rec: Recorder) -> None:
     init_bare(bare, env)
     _cli_label(rec)
     push = [*_cli(), "push", str(bare)]
-    with rec.step("push_all", "push_noop", "pull_all", "list_after_pull", "push_10",
-                  "pull_10", "pull_noop"):
+    with rec.step(
+        "push_all", "push_noop", "pull_all", "list_after_pull", "push_10", "pull_10", "pull_noop"
+    ):
         _sync_steps(ctx, rec, repo, bare, push, n, env)
 
 
-def _sync_steps(ctx: Context, rec: Recorder, repo: Path, bare: Path, push: list[str], n: int,
-                env: dict[str, str]) -> None:
+def _sync_steps(
+    ctx: Context,
+    rec: Recorder,
+    repo: Path,
+    bare: Path,
+    push: list[str],
+    n: int,
+    env: dict[str, str],
+) -> None:
     rec.add("push_all", timed_run(push, cwd=repo), ops=n, label=f"`gittrack push` {n:,} runs")
     rec.add("push_noop", timed_run(push, cwd=repo), label="`gittrack push`, nothing new")
     clone = ctx.workdir / "clone"
     init_code_repo(clone, env)
     pull = [*_cli(), "pull", str(bare)]
     clone_env = {**env, "GITTRACK_REPO": str(clone)}
-    rec.add("pull_all", timed_run(pull, cwd=clone, env=clone_env), ops=n,
-            label=f"`gittrack pull` {n:,} runs into a fresh repo")
+    rec.add(
+        "pull_all",
+        timed_run(pull, cwd=clone, env=clone_env),
+        ops=n,
+        label=f"`gittrack pull` {n:,} runs into a fresh repo",
+    )
     with rec.step("list_after_pull"):
-        rec.add("list_after_pull", timed_run([*_cli(), "list", "--format", "csv"], cwd=clone,
-                                             env=clone_env),
-                label="first `gittrack list --format csv` after that pull (cold)")
+        rec.add(
+            "list_after_pull",
+            timed_run([*_cli(), "list", "--format", "csv"], cwd=clone, env=clone_env),
+            label="first `gittrack list --format csv` after that pull (cold)",
+        )
     check_refs(rec, clone, "refs/gittrack/", n, "after the pull", env)
     gittrack = _gittrack()
     gittrack.set_experiment(EXPERIMENT)
     create_runs(gittrack, 10, artifact_file(ctx.workdir), Recorder(), start=n)
     rec.add("push_10", timed_run(push, cwd=repo), label="`gittrack push` of 10 new runs")
-    rec.add("pull_10", timed_run(pull, cwd=clone, env=clone_env),
-            label="`gittrack pull` of 10 new runs")
-    rec.add("pull_noop", timed_run(pull, cwd=clone, env=clone_env),
-            label="`gittrack pull`, nothing new")
+    rec.add(
+        "pull_10", timed_run(pull, cwd=clone, env=clone_env), label="`gittrack pull` of 10 new runs"
+    )
+    rec.add(
+        "pull_noop", timed_run(pull, cwd=clone, env=clone_env), label="`gittrack pull`, nothing new"
+    )
     check_refs(rec, clone, "refs/gittrack/", n + 10, "after the last pull", env)
 
 
@@ -273,8 +320,14 @@ def startup(ctx: Context, rec: Recorder) -> None:
     with rec.step("help"):
         time_command(rec, "help", [*_cli(), "--help"], times=times, label="`gittrack --help`")
     with rec.step("version"):
-        time_command(rec, "version", [*_cli(), "--version"], times=times,
-                     label="`gittrack --version`")
+        time_command(
+            rec, "version", [*_cli(), "--version"], times=times, label="`gittrack --version`"
+        )
     with rec.step("import"):
-        time_command(rec, "import", [sys.executable, "-c", "import gittrack"], times=times,
-                     label="`python -c 'import gittrack'`")
+        time_command(
+            rec,
+            "import",
+            [sys.executable, "-c", "import gittrack"],
+            times=times,
+            label="`python -c 'import gittrack'`",
+        )

@@ -80,14 +80,19 @@ def log_batch(ctx: Context, rec: Recorder) -> None:
     exp = mlflow.set_experiment("batch")
     run_id = client.create_run(exp.experiment_id).info.run_id
     points = int(ctx.arg("points"))
-    with rec.time("log_batch", ops=points,
-                  label=f"{points:,} points, `MlflowClient.log_batch` of {BATCH_LIMIT:,}, "
-                        "run end incl."):
+    with rec.time(
+        "log_batch",
+        ops=points,
+        label=f"{points:,} points, `MlflowClient.log_batch` of {BATCH_LIMIT:,}, run end incl.",
+    ):
         _log_points(client, run_id, points)
         client.set_terminated(run_id)
     fluent = int(ctx.arg("fluent_points"))
-    with rec.time("log_metrics", ops=fluent,
-                  label=f"{fluent:,} points, fluent `log_metrics` of 10 keys, run end incl."):
+    with rec.time(
+        "log_metrics",
+        ops=fluent,
+        label=f"{fluent:,} points, fluent `log_metrics` of 10 keys, run end incl.",
+    ):
         mlflow.start_run(run_name="fluent")
         for step, values in metric_points(fluent):
             mlflow.log_metrics(values, step=step)
@@ -110,11 +115,13 @@ def million(ctx: Context, rec: Recorder) -> None:
     if got != points:
         rec.note(f"read back {got:,} points, expected {points:,}")
     if points < 1_000_000:
-        rec.note(f"MLflow logged {points:,} points, not 1,000,000, to keep the default suite "
-                 "within 10 minutes. Its full million, measured once on the 2-core machine "
-                 "(MLflow 3.17.2, file store, under load): 113 s to log, 1.6 ms to finish, "
-                 "30 s to read back. Reading back costs more per point as the run grows, so "
-                 "the smaller run flatters MLflow. --scale runs the full million.")
+        rec.note(
+            f"MLflow logged {points:,} points, not 1,000,000, to keep the default suite "
+            "within 10 minutes. Its full million, measured once on the 2-core machine "
+            "(MLflow 3.17.2, file store, under load): 113 s to log, 1.6 ms to finish, "
+            "30 s to read back. Reading back costs more per point as the run grows, so "
+            "the smaller run flatters MLflow. --scale runs the full million."
+        )
 
 
 def search(ctx: Context, rec: Recorder) -> None:
@@ -125,15 +132,21 @@ def search(ctx: Context, rec: Recorder) -> None:
     kwargs = {"experiment_names": [EXPERIMENT], "filter_string": FILTER, "order_by": [ORDER_BY]}
     mlflow.search_runs(**kwargs)  # warm-up
     times = 1  # seconds a call at 1,000 runs; the repetitions give the samples
-    with rec.time("search_runs", ops=times,
-                  label=f'`search_runs(filter_string="{FILTER}", order_by=["{ORDER_BY}"])`'
-                        f" over {n:,} runs, warm"):
+    with rec.time(
+        "search_runs",
+        ops=times,
+        label=f'`search_runs(filter_string="{FILTER}", order_by=["{ORDER_BY}"])`'
+        f" over {n:,} runs, warm",
+    ):
         for _ in range(times):
             mlflow.search_runs(**kwargs)
     exp_id = mlflow.get_experiment_by_name(EXPERIMENT).experiment_id
-    time_command(rec, "list_all", [str(Path(sys.executable).parent / "mlflow"), "runs", "list",
-                                   "--experiment-id", exp_id],
-                 label=f"`mlflow runs list --experiment-id {exp_id}` ({n:,} runs)")
+    time_command(
+        rec,
+        "list_all",
+        [str(Path(sys.executable).parent / "mlflow"), "runs", "list", "--experiment-id", exp_id],
+        label=f"`mlflow runs list --experiment-id {exp_id}` ({n:,} runs)",
+    )
 
 
 DIFF_SCRIPT = """
@@ -150,8 +163,9 @@ def _compare(mlflow: Any, a: str, b: str) -> dict[str, Any]:
     ra, rb = mlflow.get_run(a), mlflow.get_run(b)
     pa, pb = ra.data.params, rb.data.params
     return {
-        "params": {k: (pa.get(k), pb.get(k)) for k in pa.keys() | pb.keys()
-                   if pa.get(k) != pb.get(k)},
+        "params": {
+            k: (pa.get(k), pb.get(k)) for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k)
+        },
         "metrics": {k: rb.data.metrics.get(k, 0.0) - v for k, v in ra.data.metrics.items()},
     }
 
@@ -166,16 +180,28 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
         for _ in range(times):
             _compare(mlflow, a, b)
     mlflow_cli = str(Path(sys.executable).parent / "mlflow")
-    time_command(rec, "show_process", [mlflow_cli, "runs", "describe", "--run-id", a],
-                 label="`mlflow runs describe --run-id A`")
-    time_command(rec, "diff_process", [sys.executable, "-c", DIFF_SCRIPT, a, b],
-                 label="`python -c` script: `get_run` x2 + compare (MLflow has no diff CLI)")
+    time_command(
+        rec,
+        "show_process",
+        [mlflow_cli, "runs", "describe", "--run-id", a],
+        label="`mlflow runs describe --run-id A`",
+    )
+    time_command(
+        rec,
+        "diff_process",
+        [sys.executable, "-c", DIFF_SCRIPT, a, b],
+        label="`python -c` script: `get_run` x2 + compare (MLflow has no diff CLI)",
+    )
 
 
 def startup(ctx: Context, rec: Recorder) -> None:
     mlflow_cli = str(Path(sys.executable).parent / "mlflow")
     times = int(ctx.arg("times", 1))  # each call costs seconds; repetitions add samples
-    time_command(rec, "version", [mlflow_cli, "--version"], times=times,
-                 label="`mlflow --version`")
-    time_command(rec, "import", [sys.executable, "-c", "import mlflow"], times=times,
-                 label="`python -c 'import mlflow'`")
+    time_command(rec, "version", [mlflow_cli, "--version"], times=times, label="`mlflow --version`")
+    time_command(
+        rec,
+        "import",
+        [sys.executable, "-c", "import mlflow"],
+        times=times,
+        label="`python -c 'import mlflow'`",
+    )

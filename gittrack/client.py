@@ -8,6 +8,7 @@ when the run ends, before it is read back, and at interpreter exit.
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import threading
 from collections.abc import Iterable, Mapping
@@ -62,6 +63,7 @@ def run_store(repo: str | os.PathLike[str] | None = None) -> RunStore:
         store = _stores.get(root)
         if store is None:
             store = _stores[root] = RunStore(root)
+            store.before_read = functools.partial(flush_pending, store)
         return store
 
 
@@ -296,10 +298,7 @@ class Client(ArtifactsMixin):
     def get_run(self, run_id: str) -> Run:
         """Read a run (any unique id/commit prefix or name works too)."""
         rid = self._runs.resolve(run_id)
-        with _registry_lock:
-            writer = _writers.get((self._runs.root, rid))
-        if writer is not None and writer.dirty:
-            writer.flush()
+        flush_pending(self._runs, rid)
         loaded = self._runs.load(rid)
         return Run.from_record(loaded.record, loaded.commit)
 
@@ -355,6 +354,20 @@ class Client(ArtifactsMixin):
         )
 
 
+def flush_pending(runs: RunStore, run_id: str | None = None) -> None:
+    """Write what this process buffered for a run (every run of the repository when
+    ``run_id`` is None), so that a read sees it (read-your-writes)."""
+    with _registry_lock:
+        writers = [
+            w
+            for (root, rid), w in _writers.items()
+            if root == runs.root and (run_id is None or rid == run_id)
+        ]
+    for writer in writers:
+        if writer.dirty and not writer.ended:
+            writer.flush()
+
+
 def flush_all() -> None:
     """Flush every writer of this process (called at interpreter exit)."""
     with _registry_lock:
@@ -367,4 +380,20 @@ def flush_all() -> None:
                 pass
 
 
+def _close_stores() -> None:
+    """Close every cached repository before interpreter teardown (runs after flush_all).
+
+    An unclosed dulwich pack store otherwise prints an ``ImportError`` traceback from its
+    ``__del__`` when the interpreter shuts down.
+    """
+    with _registry_lock:
+        stores = list(_stores.values())
+    for store in stores:
+        try:
+            store.close()
+        except Exception:  # exit must go on
+            pass
+
+
+atexit.register(_close_stores)  # atexit runs last-registered first: this runs after flush_all
 atexit.register(flush_all)

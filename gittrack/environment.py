@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import getpass
+import hashlib
+import json
 import os
 import platform
 import re
@@ -64,7 +66,49 @@ def current_host() -> str:
 
 @functools.lru_cache(maxsize=1)
 def installed_packages() -> dict[str, str]:
-    """``{distribution: version}`` of every installed distribution (cached per process)."""
+    """``{distribution: version}`` of every installed distribution.
+
+    Scanning distributions costs 50-800 ms, so the result is cached per process and on
+    disk, keyed by the interpreter and the modification times of every ``sys.path``
+    directory (installing or removing a package changes its directory's mtime).
+    """
+    key = _packages_cache_key()
+    cache = _cache_dir() / f"packages-{key}.json"
+    try:
+        cached = json.loads(cache.read_text())
+        if isinstance(cached, dict):
+            return {str(k): str(v) for k, v in cached.items()}
+    except (OSError, ValueError):
+        pass
+    packages = _scan_packages()
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = cache.with_name(f"{cache.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(packages))
+        os.replace(tmp, cache)
+    except OSError:  # a read-only home must not stop tracking
+        pass
+    return packages
+
+
+def _packages_cache_key() -> str:
+    parts = [sys.executable, sys.version]
+    # sys.path[0] is the script's directory (or ''): it changes all the time and holds
+    # no installed distributions worth invalidating for.
+    for entry in sys.path[1:]:
+        try:
+            parts.append(f"{entry}:{os.stat(entry or '.').st_mtime_ns}")
+        except OSError:
+            parts.append(f"{entry}:-")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "gittrack"
+
+
+def _scan_packages() -> dict[str, str]:
     from importlib import metadata
 
     packages: dict[str, str] = {}

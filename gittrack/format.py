@@ -136,6 +136,16 @@ _RESERVED = frozenset(["y", "n", "yes", "no", "on", "off", "true", "false", "nul
 
 
 def _scalar(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        cached = _str_cache.get(value)
+        if cached is None:
+            cached = _quote(value)
+            if len(_str_cache) < 10_000:
+                _str_cache[value] = cached
+        return cached
+    if kind is int:
+        return str(value)
     if value is None:
         return "null"
     if value is True:
@@ -158,7 +168,13 @@ def _scalar(value: Any) -> str:
         return "{}" if not value else json.dumps(value)
     if isinstance(value, (list, tuple)):
         return "[]" if not value else json.dumps(list(value))
-    text = str(value)
+    return _quote(str(value))
+
+
+_str_cache: dict[str, str] = {}
+
+
+def _quote(text: str) -> str:
     if _PLAIN.match(text) and not text.endswith(" ") and text.lower() not in _RESERVED:
         return text
     return json.dumps(text, ensure_ascii=False)

@@ -232,6 +232,7 @@ class RunIndex:
 
     def refresh(self, runs: dict[str, str] | None = None) -> None:
         """Bring the index up to date with the refs (``runs``: a listing already made)."""
+        _flush_this_process(self.root)
         scanned_ns = time.time_ns()
         sig, _ = self._signature()
         if runs is None:
@@ -382,6 +383,17 @@ class RunIndex:
                 "use more characters of the id"
             )
         return matches[0].run_id
+
+
+def _flush_this_process(root: Path) -> None:
+    """Write what this process buffered for the repository's runs before listing them
+    (without importing the client where no run was written)."""
+    import sys
+
+    client = sys.modules.get("gittrack.client")
+    store = client._stores.get(root) if client is not None else None
+    if store is not None:
+        client.flush_pending(store)  # type: ignore[union-attr]
 
 
 def open_index(repo: str | os.PathLike[str] | None = None, *, refresh: bool = True) -> RunIndex:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,6 +50,9 @@ class RunStore:
         self.settings: Settings = load_settings(self.git)
         self.git.fsync = self.settings.fsync
         self._identity: Identity | None = None
+        # Set by the client: writes what this process buffered for a run (None: all runs)
+        # before the run is read, so a process always reads its own writes.
+        self.before_read: Callable[[str | None], None] | None = None
 
     def close(self) -> None:
         self.git.close()
@@ -116,6 +120,8 @@ class RunStore:
     # -- reading ---------------------------------------------------------------------
     def list_runs(self) -> dict[str, str]:
         """``{run_id: commit}`` for every run ref in the repository."""
+        if self.before_read is not None:
+            self.before_read(None)
         prefix = fmt.REF_PREFIX
         return {
             name[len(prefix) :]: sha
@@ -124,6 +130,8 @@ class RunStore:
         }
 
     def run_commit(self, run_id: str) -> str:
+        if self.before_read is not None:
+            self.before_read(run_id)
         sha = self.git.read_ref(fmt.ref_name(run_id))
         if sha is None:
             raise RunNotFoundError(f"no run with id {run_id!r}")
@@ -133,7 +141,10 @@ class RunStore:
         """Read the run stored at ``commit`` (files of the run folder, code root, parent)."""
         what = what or f"run commit {commit[:12]}"
         git = self.git
-        obj = git.read_commit(commit)
+        try:
+            obj = git.read_commit(commit)
+        except CorruptRunError as e:  # e.g. a ref under refs/gittrack/runs/ naming a blob
+            raise CorruptRunError(f"{what}: {e.message} (not a gittrack run)") from e
         root = git.read_tree(obj.tree.decode("ascii"))
         gt = root.get(b".gittrack")
         run_dir = git.read_tree(gt[1]).get(b"run") if gt and gt[0] == MODE_TREE else None

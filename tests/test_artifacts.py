@@ -386,9 +386,9 @@ def test_inline_blobs_survive_a_concurrent_writer(repo: Path) -> None:
     other = writer_for_loaded(client._runs, client._runs.load(rid))  # "another process"
     other.apply(set_tags_op({"from": "other"}))
     other.flush()
-    client.log_text(rid, "survives", "s.txt")  # our flush must rebase onto theirs
+    client.log_text(rid, "survives", "s.txt")
+    commit = client.get_run(rid).info.commit  # our flush must rebase onto theirs
     assert mine.record.tags["from"] == "other"
-    commit = client.get_run(rid).info.commit
     assert git(repo, "show", f"{commit}:.gittrack/run/artifacts/s.txt") == "survives"
     fsck(repo)
 

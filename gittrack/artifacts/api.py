@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gittrack")
 
 DEFAULT_INLINE_MAX = 64 * 1024
-_MAX_FLUSH_ATTEMPTS = 20
 
 
 @dataclass(frozen=True)
@@ -144,34 +143,9 @@ class Artifacts:
         blobs = {f"{fmt.ARTIFACT_BLOBS_DIR}/{e.path}": e.blob for e in entries if e.blob}
         for name, blob in blobs.items():
             writer.add_run_file(name, blob)
-        # A concurrent writer can make our flush rebase onto its commit, which drops run
-        # files not yet published: check the commit and add them again until they land.
-        for _ in range(_MAX_FLUSH_ATTEMPTS):
-            writer.flush()
-            missing = self._missing_run_files(writer, blobs)
-            if not missing:
-                return
-            for name in missing:
-                writer.add_run_file(name, blobs[name])
-        raise ArtifactError(
-            f"run {writer.run_id[:12]} keeps changing under us; log the artifacts again"
-        )
-
-    def _missing_run_files(self, writer: RunWriter, blobs: dict[str, str]) -> list[str]:
-        if not blobs or writer.commit is None:
-            return list(blobs) if writer.commit is None else []
-        stored = self._inline_files(writer.commit)
-        return [name for name, blob in blobs.items() if stored.get(name) != blob]
-
-    def _inline_files(self, commit: str) -> dict[str, str]:
-        git = self.runs.git
-        tree = git.read_commit(commit).tree.decode("ascii")
-        base = f"{fmt.RUN_DIR}/{fmt.ARTIFACT_BLOBS_DIR}"
-        entry = git.lookup_path(tree, base)
-        if entry is None:
-            return {}
-        prefix = fmt.ARTIFACT_BLOBS_DIR + "/"
-        return {prefix + path: sha for path, _, sha in git.iter_tree_files(entry[1])}
+        # The bytes are stored already; the manifest entry is committed with the run's
+        # next flush (at most flush_interval seconds away, and at the run's end), like
+        # every other change. The writer keeps these files across concurrent updates.
 
     # -- reading ----------------------------------------------------------------------
     def manifest(self, run_id: str) -> dict[str, ManifestEntry]:

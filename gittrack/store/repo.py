@@ -114,6 +114,7 @@ class GitStore:
         self.fsync = fsync
         self._repo: Repo | None = None
         self._known_dirs: set[str] = set()
+        self._config_cache: tuple[list[object], list[Any]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
     @property
@@ -313,24 +314,45 @@ class GitStore:
 
     def config_value(self, section: str, key: str) -> str | None:
         """Read ``section.key`` from repository, then global, config (None if unset)."""
-        from dulwich.config import ConfigFile, StackedConfig
-
-        configs = []
-        try:
-            configs.append(ConfigFile.from_path(str(self.common_dir / "config")))
-        except (FileNotFoundError, OSError):
-            pass
-        try:
-            configs.extend(StackedConfig.default_backends())
-        except Exception:  # a broken global config must not stop tracking
-            pass
-        for cfg in configs:
+        for cfg in self._configs():
             try:
                 value = cfg.get((section.encode(),), key.encode())
             except KeyError:
                 continue
             return bytes(value).decode("utf-8", "replace")
         return None
+
+    def _configs(self) -> list[Any]:
+        """Parsed config files, re-read only when one of them changed."""
+        home = os.path.expanduser("~")
+        xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+        files = [
+            str(self.common_dir / "config"),
+            os.path.join(home, ".gitconfig"),
+            os.path.join(xdg, "git", "config"),
+        ]
+        key: list[object] = [os.environ.get("GIT_CONFIG_GLOBAL"), os.environ.get("HOME")]
+        for path in files:
+            try:
+                st = os.stat(path)
+                key.append((path, st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                key.append((path, None))
+        if self._config_cache is not None and self._config_cache[0] == key:
+            return self._config_cache[1]
+        from dulwich.config import ConfigFile, StackedConfig
+
+        configs: list[Any] = []
+        try:
+            configs.append(ConfigFile.from_path(files[0]))
+        except (FileNotFoundError, OSError):
+            pass
+        try:
+            configs.extend(StackedConfig.default_backends())
+        except Exception:  # a broken global config must not stop tracking
+            pass
+        self._config_cache = (key, configs)
+        return configs
 
     def run_git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         """Run C git in this repository (used only where C git is the right tool)."""

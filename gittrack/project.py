@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gittrack.errors import ProjectError
+from gittrack.errors import CorruptRunError, ProjectError
 
 PROJECT_FILES = ("gittrack.yaml", "gittrack.yml", "MLproject")
 PARAM_TYPES = ("float", "int", "string", "str", "bool", "path", "uri")
@@ -129,13 +129,13 @@ def load_project(directory: Path) -> Project:
 
 def parse_project(data: bytes, path: Path) -> Project:
     """Validate the YAML text of a project file stored at ``path``."""
-    import yaml
+    from gittrack.format import load_yaml
 
     name = path.name
-    try:
-        doc = yaml.safe_load(data)
-    except yaml.YAMLError as e:
-        raise ProjectError(f"{name} is not valid YAML: {str(e).splitlines()[0]}") from e
+    try:  # safe, size-capped, and refusing aliases ("billion laughs" in a pulled run's code)
+        doc = load_yaml(data, name)
+    except CorruptRunError as e:
+        raise ProjectError(e.message) from e
     if not isinstance(doc, dict):
         raise ProjectError(f"{name} must be a mapping with 'name' and 'entry_points'")
     unknown = sorted(str(k) for k in doc if k not in ("name", "entry_points", *ENV_KEYS))

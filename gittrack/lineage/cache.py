@@ -72,6 +72,9 @@ class HashCache:
         if self._db is None and not self._disabled and self.path is not None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                # Private (0o600): it names files outside the repository. SQLite gives its
+                # journal files the database file's mode.
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
                 db = sqlite3.connect(str(self.path), timeout=30.0, isolation_level=None)
                 db.execute(_SCHEMA)
                 self._db = db

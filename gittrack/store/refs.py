@@ -2,23 +2,35 @@
 
 Refs are read straight from the files C git uses (loose refs, then ``packed-refs``), so
 the listing fast path stays cheap. Updates take ``<ref>.lock`` with ``O_EXCL`` exactly as
-C git does, retry while another process holds it, and recover a lock whose owner is gone
-(a lock older than :data:`STALE_LOCK_SECONDS`: a live writer holds one for milliseconds).
+C git does and retry while another process holds it. gittrack also holds an ``flock`` on
+its lock file until the ref is renamed into place, so a waiter can tell a live owner (the
+flock is held: never touch the lock) from a dead one (the kernel dropped the flock when
+the owner died). A lock without a live flock is removed once it is older than
+:data:`OWNERLESS_LOCK_SECONDS` (C git holds a ref lock for milliseconds and takes no
+flock); without ``fcntl`` only locks older than :data:`STALE_LOCK_SECONDS` are removed.
 """
 
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import random
 import time
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
 from gittrack.errors import ConcurrencyError, StorageError
 
 STALE_LOCK_SECONDS = 30.0
+OWNERLESS_LOCK_SECONDS = 2.0
 LOCK_TIMEOUT_SECONDS = 20.0
 ZERO_SHA = "0" * 40
+log = logging.getLogger("gittrack")
 
 
 class RefConflict(Exception):
@@ -92,7 +104,7 @@ def _acquire(lock: Path, timeout: float) -> int:
     delay = 0.0005
     while True:
         try:
-            return os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             _recover_stale_lock(lock)
         except FileNotFoundError:
@@ -100,6 +112,10 @@ def _acquire(lock: Path, timeout: float) -> int:
             continue
         except OSError as e:
             raise StorageError(f"cannot lock {lock.name}: {e.strerror}") from e
+        else:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # a checker may hold it for a moment
+            return fd
         if time.monotonic() > deadline:
             raise ConcurrencyError(
                 f"{lock} is held by another process; if no gittrack or git command is "
@@ -110,19 +126,35 @@ def _acquire(lock: Path, timeout: float) -> int:
 
 
 def _recover_stale_lock(lock: Path) -> None:
-    """Remove ``lock`` only when it is older than any live writer would hold it."""
+    """Remove ``lock`` only when no live process owns it (see the module docstring)."""
     try:
-        st = lock.stat()
-    except FileNotFoundError:
+        fd = os.open(lock, os.O_RDONLY)
+    except (FileNotFoundError, IsADirectoryError):
         return
-    if time.time() - st.st_mtime < STALE_LOCK_SECONDS:
-        return
+    except OSError:
+        return  # unreadable: leave it to the timeout and its message
     try:
-        again = lock.stat()
-        if (again.st_ino, again.st_mtime_ns) == (st.st_ino, st.st_mtime_ns):
+        st = os.fstat(fd)
+        limit = STALE_LOCK_SECONDS
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return  # a live gittrack process holds it
+            limit = OWNERLESS_LOCK_SECONDS
+        if time.time() - st.st_mtime < limit:
+            return
+        try:
+            again = lock.stat()
+        except FileNotFoundError:
+            return
+        if (again.st_ino, again.st_dev) == (st.st_ino, st.st_dev):
+            log.warning("gittrack: removing %s left behind by a process that died", lock)
             lock.unlink()
     except FileNotFoundError:
         pass
+    finally:
+        os.close(fd)
 
 
 def update_ref(
@@ -148,9 +180,9 @@ def update_ref(
         os.write(fd, new.encode("ascii") + b"\n")
         if fsync:
             os.fsync(fd)
+        os.replace(lock, path)  # still holding the flock: waiters see a live owner
         os.close(fd)
         fd = -1
-        os.replace(lock, path)
     except BaseException as e:
         if fd >= 0:
             os.close(fd)

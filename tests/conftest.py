@@ -95,6 +95,24 @@ def bare_remote(tmp_path: Path) -> Iterator[Path]:
     yield remote
 
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run_example(name: str, cwd: Path, timeout: float = 240) -> str:
+    """Run ``examples/<name>`` in ``cwd``; assert it succeeds and return its stdout."""
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / name)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
 def fsck(repo: Path) -> None:
     """Assert that C git finds the repository sound."""
     out = subprocess.run(

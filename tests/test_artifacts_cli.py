@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import fails, ok
+from conftest import run_example
 
 import gittrack
 from gittrack.artifacts.client_api import artifacts_of
@@ -122,15 +123,6 @@ def test_real_subprocesses(run_id: str, repo: Path) -> None:
 
 
 def test_artifacts_example_runs(repo: Path) -> None:
-    import sys
-
-    root = Path(__file__).resolve().parent.parent
-    proc = subprocess.run(
-        [sys.executable, str(root / "examples" / "artifacts_example.py")],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "identical: True" in proc.stdout
-    assert "objects in the cache: 1 (two runs, one model)" in proc.stdout
+    out = run_example("artifacts_example.py", repo)
+    assert "identical: True" in out
+    assert "objects in the cache: 1 (two runs, one model)" in out

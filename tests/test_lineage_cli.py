@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from conftest import run_example
 from typer.testing import CliRunner
 
 import gittrack
@@ -174,15 +175,7 @@ def test_installed_command_end_to_end(repo: Path) -> None:
 
 
 def test_lineage_example_runs(repo: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "lineage_example.py")],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    lines = run_example("lineage_example.py", repo).splitlines()
     assert "input train: changed" in lines
     assert "input valid: same" in lines
     assert lines[-1] == "runs that used valid.csv: lineage-first, lineage-second"

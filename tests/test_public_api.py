@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from conftest import run_example
+
 import gittrack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,15 +58,7 @@ def test_import_loads_neither_pyarrow_nor_dulwich() -> None:
 
 
 def test_quickstart_example_runs(repo: Path) -> None:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "quickstart.py")],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    lines = run_example("quickstart.py", repo).splitlines()
     assert sum(" FINISHED rmse=" in line for line in lines) == 3
     assert lines[-1].startswith("best run: ")
     runs = gittrack.Client(repo)._runs.list_runs()

@@ -29,8 +29,6 @@ from gittrack.validation import (
 )
 
 if TYPE_CHECKING:
-    import pyarrow as pa
-
     from gittrack.tracking import RunWriter
 
 
@@ -260,10 +258,6 @@ def get_metric_history(run_id: str, key: str) -> list[Any]:
 def get_tracking_uri() -> str:
     """The tracking repository's root path."""
     return str(run_store().root)
-
-
-def metrics_table(run_id: str) -> pa.Table | None:
-    return Client().metrics_table(run_id)
 
 
 # -- process exit and SIGTERM -------------------------------------------------------------

@@ -29,7 +29,6 @@ from gittrack.errors import ConcurrencyError, StorageError
 STALE_LOCK_SECONDS = 30.0
 OWNERLESS_LOCK_SECONDS = 2.0
 LOCK_TIMEOUT_SECONDS = 20.0
-ZERO_SHA = "0" * 40
 log = logging.getLogger("gittrack")
 
 

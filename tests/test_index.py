@@ -225,3 +225,21 @@ def test_batch_reading_gives_the_same_rows(repo: Path, monkeypatch: pytest.Monke
         assert [e.corrupt for e in index.entries()].count(True) == 1
     blobs = cat_blobs(repo / ".git", [f"{head}:train.py", f"{head}:nope", head])
     assert blobs == [b"print('training')\n", None, None]  # a commit is not a blob
+
+
+def test_decoded_row_snapshot_is_used_only_while_current(repo: Path) -> None:
+    from gittrack import index as index_module
+
+    client = gittrack.Client()
+    for name in ("a", "b"):
+        client.set_terminated(client.create_run("snap", run_name=name).info.run_id)
+    assert len(gittrack.search_runs(output_format="list")) == 2
+    snapshot = repo / ".git" / "gittrack" / "index.sqlite.rows"
+    assert snapshot.exists()
+    index_module._ROW_CACHE.clear()
+    snapshot.write_bytes(b"\x00garbage")  # damaged: ignored and rewritten
+    assert {r["name"] for r in gittrack.search_runs(output_format="list")} == {"a", "b"}
+    client.set_terminated(client.create_run("snap", run_name="c").info.run_id)
+    index_module._ROW_CACHE.clear()  # a new process: only the (now stale) blob remains
+    names = {r["name"] for r in gittrack.search_runs(output_format="list")}
+    assert names == {"a", "b", "c"}

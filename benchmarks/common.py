@@ -151,6 +151,19 @@ def artifact_file(directory: Path) -> Path:
     return path
 
 
+def compare_runs(ml: Any, a: str, b: str) -> dict[str, Any]:
+    """What a diff computes in-process (``ml`` is mlflow or gittrack): changed params and
+    metric deltas of two runs."""
+    ra, rb = ml.get_run(a), ml.get_run(b)
+    pa, pb = ra.data.params, rb.data.params
+    return {
+        "params": {
+            k: (pa.get(k), pb.get(k)) for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k)
+        },
+        "metrics": {k: rb.data.metrics.get(k, 0.0) - v for k, v in ra.data.metrics.items()},
+    }
+
+
 def log_one_run(ml: Any, i: int, artifact: Path | None) -> str:
     """One run through the MLflow fluent API (``ml`` is mlflow or gittrack)."""
     with ml.start_run(run_name=f"run-{i}") as active:

@@ -23,6 +23,7 @@ from benchmarks.common import (
     Recorder,
     artifact_file,
     check_refs,
+    compare_runs,
     copy_tree,
     create_runs,
     git_env,
@@ -216,27 +217,16 @@ def search(ctx: Context, rec: Recorder) -> None:
         )
 
 
-def _compare(gittrack: Any, a: str, b: str) -> dict[str, Any]:
-    ra, rb = gittrack.get_run(a), gittrack.get_run(b)
-    pa, pb = ra.data.params, rb.data.params
-    return {
-        "params": {
-            k: (pa.get(k), pb.get(k)) for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k)
-        },
-        "metrics": {k: rb.data.metrics.get(k, 0.0) - v for k, v in ra.data.metrics.items()},
-    }
-
-
 def show_diff(ctx: Context, rec: Recorder) -> None:
     repo = _repo(ctx, fresh=False)
     a, b = read_ids(ctx.fixture or repo)[:2]
     gittrack = _gittrack()
     with rec.step("diff_inproc"):
-        _compare(gittrack, a, b)  # warm-up
+        compare_runs(gittrack, a, b)  # warm-up
         times = 20
         with rec.time("diff_inproc", ops=times, label="`get_run` x2 + compare, warm in-process"):
             for _ in range(times):
-                _compare(gittrack, a, b)
+                compare_runs(gittrack, a, b)
     _cli_label(rec)
     with rec.step("show_process"):
         run([*_cli(), "show", a])  # warm-up (index)

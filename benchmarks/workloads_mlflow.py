@@ -21,6 +21,7 @@ from benchmarks.common import (
     Context,
     Recorder,
     artifact_file,
+    compare_runs,
     create_runs,
     log_metric_loop,
     metric_points,
@@ -159,26 +160,15 @@ print(changed, metrics)
 """
 
 
-def _compare(mlflow: Any, a: str, b: str) -> dict[str, Any]:
-    ra, rb = mlflow.get_run(a), mlflow.get_run(b)
-    pa, pb = ra.data.params, rb.data.params
-    return {
-        "params": {
-            k: (pa.get(k), pb.get(k)) for k in pa.keys() | pb.keys() if pa.get(k) != pb.get(k)
-        },
-        "metrics": {k: rb.data.metrics.get(k, 0.0) - v for k, v in ra.data.metrics.items()},
-    }
-
-
 def show_diff(ctx: Context, rec: Recorder) -> None:
     assert ctx.fixture is not None
     mlflow = _mlflow(ctx, ctx.fixture)
     a, b = read_ids(ctx.fixture)[:2]
-    _compare(mlflow, a, b)  # warm-up
+    compare_runs(mlflow, a, b)  # warm-up
     times = 20
     with rec.time("diff_inproc", ops=times, label="`get_run` x2 + compare, warm in-process"):
         for _ in range(times):
-            _compare(mlflow, a, b)
+            compare_runs(mlflow, a, b)
     mlflow_cli = str(Path(sys.executable).parent / "mlflow")
     time_command(
         rec,

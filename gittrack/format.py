@@ -100,7 +100,7 @@ class RunRecord:
             "command": self.command,
             "metrics": {
                 k: {
-                    "value": _yaml_float(m.value),
+                    "value": float(m.value),
                     "step": m.step,
                     "timestamp": m.timestamp,
                     "count": m.count,
@@ -108,10 +108,6 @@ class RunRecord:
                 for k, m in self.metrics.items()
             },
         }
-
-
-def _yaml_float(value: float) -> float:
-    return float(value)
 
 
 def dump_yaml(data: Any) -> bytes:

@@ -135,7 +135,7 @@ class Artifacts:
         return ManifestEntry(artifact_path, len(data), sha, mode, blob)
 
     def record(self, writer: RunWriter, entries: list[ManifestEntry]) -> None:
-        """Add entries to the run's manifest and commit them (inline blobs included)."""
+        """Add entries (and their inline blobs) to the run; they land with its next flush."""
         if not entries:
             return
         _check_conflicts(writer, entries)

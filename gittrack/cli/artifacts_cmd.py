@@ -184,6 +184,11 @@ def verify_cmd(
         )
 
 
+def _run_ids(client: Client, runs: list[str] | None) -> list[str]:
+    """The named runs' ids, or every run's."""
+    return [client.resolve(r) for r in runs] if runs else sorted(client._runs.list_runs())
+
+
 def push_cmd(
     runs: Annotated[list[str] | None, typer.Argument(help="Runs (default: every run).")] = None,
     remote: Annotated[
@@ -194,7 +199,7 @@ def push_cmd(
     from gittrack.artifacts.transfer import push_artifacts
 
     client, _ = _open()
-    run_ids = [client.resolve(r) for r in runs] if runs else sorted(client._runs.list_runs())
+    run_ids = _run_ids(client, runs)
     client.flush()
     stats = push_artifacts(client._runs, run_ids, remote)
     extra = f", {stats.missing} not available locally" if stats.missing else ""
@@ -211,7 +216,7 @@ def fetch_cmd(
     from gittrack.artifacts.transfer import fetch_artifacts
 
     client, _ = _open()
-    run_ids = [client.resolve(r) for r in runs] if runs else sorted(client._runs.list_runs())
+    run_ids = _run_ids(client, runs)
     stats = fetch_artifacts(client._runs, run_ids, remote)
     extra = f", {stats.missing} not on the remote" if stats.missing else ""
     typer.echo(f"downloaded {stats.objects} objects ({_size(stats.bytes)}){extra}")

@@ -103,6 +103,7 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
     git(source, "add", ".")
     git(source, "commit", "-q", "-m", "source")
     done: dict[str, str] = {}  # run id -> scenario, for every run that completed
+    verified: dict[str, str] = {}  # run id -> commit last read back and found sound
     stats: Counter[str] = Counter()
     started = time.monotonic()
     for trial in range(TRIALS):
@@ -140,10 +141,15 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
         fsck(bare_remote)
         client = gittrack.Client(repo)
         listed = client._runs.list_runs()
+        # A run whose ref has not moved since it was last verified is unchanged (objects
+        # are immutable and fsck passed): only new or moved runs are read again, and
+        # every 20 trials all of them are.
+        sweep = (trial + 1) % 20 == 0
+        fresh = [rid for rid, sha in listed.items() if sweep or verified.get(rid) != sha]
         for rid in trial_done:
             _check_run(client, rid)
             done[rid] = mode
-        running = [rid for rid in listed if client.get_run(rid).info.status == "RUNNING"]
+        running = [rid for rid in fresh if client.get_run(rid).info.status == "RUNNING"]
         before = {rid: len(client.get_metric_history(rid, "m")) for rid in running}
         dead = {d.run_id for d in find_dead_runs(client)}
         assert dead == set(running), (trial, mode, dead, running)
@@ -163,7 +169,7 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
             stats["stale ref locks"] += 1
             name = lock.name[: -len(".lock")]
             run_ref = lock.parent.name == "runs" and lock.parent.parent.name == "gittrack"
-            if run_ref and name in client._runs.list_runs():
+            if run_ref and name in listed:
                 proc = subprocess.run(  # the next write of that run recovers the lock
                     [GITTRACK, "tag", name, f"checked={trial}"],
                     cwd=repo,
@@ -177,8 +183,16 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
                 os.close(fd)
                 lock.unlink()
             assert not lock.exists()
-        for rid in listed:  # nothing half-written: every run still loads
-            client.get_run(rid)
+        current = client._runs.list_runs()
+        for rid, sha in current.items():
+            if sweep or verified.get(rid) != sha:
+                r = client.get_run(rid)  # nothing half-written: the run loads
+                assert r.info.status != "RUNNING", (trial, rid)
+                if rid in done:
+                    _check_run(client, rid)
+                verified[rid] = sha
+        lost = [rid for rid, m in done.items() if m != "pull-source" and rid not in current]
+        assert not lost, (trial, mode, lost)  # completed runs never disappear
         if (trial + 1) % 20 == 0:  # progress of long runs (visible with -s)
             print(f"faults: trial {trial + 1}/{TRIALS}, {time.monotonic() - started:.0f} s")
     # Every run that completed in any trial is still intact at the end.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import threading
@@ -496,3 +497,23 @@ def test_bulk_paths_wildcard_push_and_fetch(
     assert result.ok and len(result.updated) == 2 and result.up_to_date == 1
     fsck(other)
     fsck(bare_remote)
+
+
+def test_a_remote_that_lost_runs_takes_them_again(
+    repo: Path, bare_remote: Path, tmp_path: Path, engine: str
+) -> None:
+    """A run deleted on the remote, or the remote recreated empty, never blocks a push."""
+    ids = make_runs(repo, 2)
+    sync.push(repo, str(bare_remote))
+    git(bare_remote, "update-ref", "-d", f"refs/gittrack/runs/{ids[0]}")
+    assert sync.pull(repo, str(bare_remote)).added == ()  # nothing comes back, nothing lost
+    assert sorted(Client(repo)._runs.list_runs()) == sorted(ids)
+    result = sync.push(repo, str(bare_remote))
+    assert result.new == (f"refs/gittrack/runs/{ids[0]}",) and not result.rejected
+    shutil.rmtree(bare_remote)
+    git(tmp_path, "init", "-q", "--bare", str(bare_remote))
+    result = sync.push(repo, str(bare_remote))
+    assert sorted(result.new) == sorted(f"refs/gittrack/runs/{i}" for i in ids)
+    clone = fresh_repo(tmp_path, "clone")
+    sync.pull(clone, str(bare_remote))
+    assert contents(clone) == contents(repo)

@@ -18,6 +18,7 @@ from gittrack.store.transport import (
     RefUpdate,
     Remote,
     _short,
+    forget_gone,
     redact,
     set_refs,
 )
@@ -74,7 +75,8 @@ def push(
             theirs = have.decode() if have else None
             if theirs == sha:
                 results[ref] = RefUpdate(ref, "uptodate")
-            elif theirs == tracking.get(remote.tracking_ref(ref)):
+            elif theirs is None or theirs == tracking.get(remote.tracking_ref(ref)):
+                # (absent there: creating it overwrites nothing, whatever we saw before)
                 new[ref.encode()] = sha.encode()
                 results[ref] = RefUpdate(ref, "new" if theirs is None else "updated")
             else:
@@ -132,6 +134,7 @@ def fetch(store: GitStore, remote: Remote, progress: Progress | None) -> dict[st
         for ref, sha in result.refs.items()
         if sha and ref.startswith(NAMESPACE.encode()) and not ref.endswith(b"^{}")
     }
+    forget_gone(store, remote, theirs)
     set_refs(store, {remote.tracking_ref(r): s for r, s in theirs.items()})
     return theirs
 

@@ -288,6 +288,7 @@ def _git_push(
     store: GitStore, remote: Remote, refs: list[str] | None, progress: Progress | None
 ) -> list[RefUpdate]:
     theirs = ls_remote(store, remote, "push to")
+    forget_gone(store, remote, theirs)
     local = store.list_refs(NAMESPACE)
     chosen = local if refs is None else {r: local[r] for r in refs if r in local}
     todo = sorted(r for r, sha in chosen.items() if theirs.get(r) != sha)
@@ -343,6 +344,7 @@ def _git_fetch(
     progress: Progress | None,
 ) -> dict[str, str]:
     theirs = ls_remote(store, remote, "fetch from")
+    forget_gone(store, remote, theirs, tracking)
     # Fetch what we have never seen; tracking refs follow whatever the remote holds.
     wanted = sorted(r for r, s in theirs.items() if s != local.get(r) and s != tracking.get(r))
     stale = {r: s for r, s in theirs.items() if tracking.get(r) != s and r not in wanted}
@@ -370,6 +372,23 @@ def _git_fetch(
         theirs.update({r: fetched[r] for r in wanted if r in fetched})
     set_refs(store, {remote.tracking_ref(r): s for r, s in stale.items()})
     return theirs
+
+
+def forget_gone(
+    store: GitStore,
+    remote: Remote,
+    theirs: dict[str, str],
+    tracking: dict[str, str] | None = None,
+) -> None:
+    """Drop the record of refs the remote no longer has (a run deleted there, a remote
+    recreated empty): a lease on such a ref could never hold again, and pushing it simply
+    creates it anew. ``tracking`` is the record as ``{ref: sha}`` when already read."""
+    if tracking is None:
+        prefix = remote.tracking_prefix
+        tracking = {NAMESPACE + k[len(prefix) :]: v for k, v in store.list_refs(prefix).items()}
+    for ref, sha in tracking.items():
+        if ref not in theirs:
+            store.delete_ref(remote.tracking_ref(ref), sha)
 
 
 def set_refs(store: GitStore, values: dict[str, str]) -> None:

@@ -13,8 +13,6 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from gittrack.errors import CorruptRunError
 
 if TYPE_CHECKING:
@@ -35,9 +33,6 @@ ARTIFACT_BLOBS_DIR = "artifacts"
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 TRAILER_RUN_ID = "Gittrack-Run-Id"
 MAX_YAML_BYTES = 16 * 1024 * 1024
-
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
 
 def ref_name(run_id: str) -> str:
     return REF_PREFIX + run_id
@@ -208,14 +203,17 @@ def load_yaml(data: bytes, what: str) -> Any:
     """Parse YAML safely; anything malformed or oversized is a CorruptRunError."""
     if len(data) > MAX_YAML_BYTES:
         raise CorruptRunError(f"{what} is larger than {MAX_YAML_BYTES // 2**20} MiB")
+    import yaml  # (15 ms: only commands that read runs pay it)
+
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         if b"*" in data and any(
-            isinstance(event, yaml.AliasEvent) for event in yaml.parse(data, Loader=_Loader)
+            isinstance(event, yaml.AliasEvent) for event in yaml.parse(data, Loader=loader)
         ):
             # gittrack never writes aliases; refusing them defuses "billion laughs"
             # documents before anything is expanded.
             raise CorruptRunError(f"{what} uses YAML aliases, which run files never contain")
-        return yaml.load(data, Loader=_Loader)
+        return yaml.load(data, Loader=loader)
     except yaml.YAMLError as e:
         raise CorruptRunError(f"{what} is not valid YAML: {str(e).splitlines()[0]}") from e
 

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from conftest import fsck, git
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from gittrack.cli.app import app
 from gittrack.client import Client

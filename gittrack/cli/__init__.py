@@ -44,18 +44,17 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(devnull, sys.stdout.fileno())
         sys.exit(0)
     except Exception as e:
-        import click
         import typer
 
-        # typer >= 0.2x vendors click (typer._click): catch both families.
-        if isinstance(e, click.exceptions.Exit | typer.Exit):
+        # typer vendors click (typer._click): its usage errors derive from TyperException.
+        if isinstance(e, typer.Exit):
             sys.exit(e.exit_code)
-        if isinstance(e, click.ClickException | typer.TyperException):
+        if isinstance(e, typer.TyperException):
             if debug:
                 raise
-            e.show()  # type: ignore[union-attr,unused-ignore]
-            sys.exit(e.exit_code)  # type: ignore[union-attr,unused-ignore]
-        if isinstance(e, click.exceptions.Abort | typer.Abort):
+            e.show()  # type: ignore[attr-defined,unused-ignore]
+            sys.exit(e.exit_code)  # type: ignore[attr-defined,unused-ignore]
+        if isinstance(e, typer.Abort):
             print("gittrack: aborted", file=sys.stderr)
             sys.exit(1)
         if debug:

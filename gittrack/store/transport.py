@@ -287,14 +287,31 @@ def ls_remote(store: GitStore, remote: Remote, what: str = "list") -> dict[str, 
 def _git_push(
     store: GitStore, remote: Remote, refs: list[str] | None, progress: Progress | None
 ) -> list[RefUpdate]:
+    if refs is None:  # one wildcard push: git itself finds what the remote lacks
+        updates = _run_push(store, remote, [f"{NAMESPACE}*:{NAMESPACE}*"], progress)
+        stale = {u.ref for u in updates if u.status == "rejected" and u.reason == "stale info"}
+        if not stale:
+            return updates
+        # Rejected against our record of the last exchange: runs the remote no longer has
+        # are pushed anew; the others did change there and stay rejected.
+        theirs = ls_remote(store, remote, "push to")
+        forget_gone(store, remote, theirs)
+        gone = sorted(r for r in stale if r not in theirs)
+        retried = {u.ref: u for u in _run_push(store, remote, [f"{r}:{r}" for r in gone], progress)}
+        return [retried.get(u.ref, u) for u in updates]
     theirs = ls_remote(store, remote, "push to")
     forget_gone(store, remote, theirs)
     local = store.list_refs(NAMESPACE)
-    chosen = local if refs is None else {r: local[r] for r in refs if r in local}
+    chosen = {r: local[r] for r in refs if r in local}
     todo = sorted(r for r, sha in chosen.items() if theirs.get(r) != sha)
     done = [RefUpdate(r, "uptodate") for r in sorted(chosen) if theirs.get(r) == chosen[r]]
-    if not todo:
-        return done
+    return done + _run_push(store, remote, [f"{r}:{r}" for r in todo], progress)
+
+
+def _run_push(
+    store: GitStore, remote: Remote, specs: list[str], progress: Progress | None
+) -> list[RefUpdate]:
+    """``git push --force-with-lease`` of ``specs`` (in chunks); the per-ref outcomes."""
     opts, target = _tracking_config(remote)
     base = [*opts, "push", "--porcelain", "--force-with-lease", "--no-verify"]
     if progress:  # (--quiet would also hide the per-ref --porcelain report)
@@ -302,20 +319,16 @@ def _git_push(
     # No "+": a forced refspec would override the lease. With --force-with-lease alone,
     # git allows a non-fast-forward update only where the remote still holds our tracking
     # ref's value (a ref we never saw must not exist there).
-    if refs is None and len(todo) > PUSH_CHUNK:
-        batches = [[f"{NAMESPACE}*:{NAMESPACE}*"]]
-        done = []  # the wildcard push reports every ref
-    else:
-        specs = [f"{r}:{r}" for r in todo]
-        batches = [specs[i : i + PUSH_CHUNK] for i in range(0, len(specs), PUSH_CHUNK)]
     results: list[RefUpdate] = []
-    for batch in batches:
-        rc, out, err = run_git(store, [*base, target, *batch], progress=progress)
+    for i in range(0, len(specs), PUSH_CHUNK):
+        rc, out, err = run_git(
+            store, [*base, target, *specs[i : i + PUSH_CHUNK]], progress=progress
+        )
         parsed = _parse_porcelain(out)
         if rc != 0 and not any(u.status == "rejected" for u in parsed):
             raise _failure(remote, "push to", err)
         results += parsed
-    return done + results
+    return results
 
 
 _FLAGS = {" ": "updated", "+": "updated", "*": "new", "=": "uptodate", "!": "rejected"}

@@ -175,6 +175,13 @@ def sync(ctx: Context, rec: Recorder) -> None:
     n = len(read_ids(ctx.fixture))
     bare = ctx.workdir / "remote.git"
     init_bare(bare, env)
+    if ctx.fixture.name == "gittrack-runs":
+        rec.note(
+            "C git moving gittrack's own repository, the same refs and (loose) "
+            "objects `gittrack push` sends; its 10 new runs are fast-imported (one pack)"
+        )
+    else:
+        rec.note("runs of 5 objects written by `git fast-import` (one pack)")
     push = ["git", "push", "-q", str(bare), REFSPEC]
     rec.add("push_all", timed_run(push, cwd=repo, env=env), ops=n, label=f"`git push` {n:,} refs")
     rec.add("push_noop", timed_run(push, cwd=repo, env=env), label="`git push`, nothing new")

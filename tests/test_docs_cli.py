@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from gittrack.cli.app import app
+from gittrack.cli.app import COMMAND_MODULES, app, app_for, build
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "cli.md"
 
@@ -50,3 +50,17 @@ def test_docs_cover_references_json_and_exit_codes() -> None:
     text = DOCS.read_text(encoding="utf-8")
     for needle in ("## Run references", "## JSON output", "## Exit codes", "start_time"):
         assert needle in text
+
+
+@pytest.mark.parametrize("module", sorted(COMMAND_MODULES))
+def test_each_module_registers_exactly_the_commands_it_declares(module: str) -> None:
+    """The start-up path builds only the module owning the command: the map must be true."""
+    registered = set(typer.main.get_command(build((module,))).commands)  # type: ignore[attr-defined]
+    assert registered == set(COMMAND_MODULES[module])
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=[" ".join(p) for p in COMMANDS])
+def test_the_start_up_app_of_a_command_holds_it(path: tuple[str, ...]) -> None:
+    command = typer.main.get_command(app_for(list(path)))
+    for name in path:
+        command = command.commands[name]  # type: ignore[attr-defined]

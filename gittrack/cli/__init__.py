@@ -24,10 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = _debug_requested(args)
     if "--debug" in args:
         args.remove("--debug")
-    from gittrack.cli.app import app
+    from gittrack.cli.app import app_for
 
     try:
-        code = app(args=args, prog_name="gittrack", standalone_mode=False)
+        code = app_for(args)(args=args, prog_name="gittrack", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)  # typer.Exit(n) comes back as a return value here
     except GittrackError as e:

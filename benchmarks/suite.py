@@ -483,6 +483,13 @@ COMPARISONS: tuple[Comparison, ...] = (
         unit="ms",
     ),
     Comparison("startup", "`python -c 'import ...'`", "import", (("mlflow", "import"),), unit="ms"),
+    Comparison(
+        "startup",
+        "The Python interpreter alone (`python -c pass`), under every gittrack command",
+        "interpreter",
+        (("git", "version"),),
+        unit="ms",
+    ),
 )
 
 TITLES = {

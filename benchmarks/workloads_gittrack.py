@@ -313,6 +313,14 @@ def startup(ctx: Context, rec: Recorder) -> None:
         time_command(
             rec, "version", [*_cli(), "--version"], times=times, label="`gittrack --version`"
         )
+    with rec.step("interpreter"):
+        time_command(
+            rec,
+            "interpreter",
+            [sys.executable, "-c", "pass"],
+            times=times,
+            label="`python -c pass`: the interpreter alone, the floor of every command",
+        )
     with rec.step("import"):
         time_command(
             rec,

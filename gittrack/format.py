@@ -34,6 +34,7 @@ STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 TRAILER_RUN_ID = "Gittrack-Run-Id"
 MAX_YAML_BYTES = 16 * 1024 * 1024
 
+
 def ref_name(run_id: str) -> str:
     return REF_PREFIX + run_id
 

@@ -287,23 +287,17 @@ def ls_remote(store: GitStore, remote: Remote, what: str = "list") -> dict[str, 
 def _git_push(
     store: GitStore, remote: Remote, refs: list[str] | None, progress: Progress | None
 ) -> list[RefUpdate]:
-    if refs is None:  # one wildcard push: git itself finds what the remote lacks
-        updates = _run_push(store, remote, [f"{NAMESPACE}*:{NAMESPACE}*"], progress)
-        stale = {u.ref for u in updates if u.status == "rejected" and u.reason == "stale info"}
-        if not stale:
-            return updates
-        # Rejected against our record of the last exchange: runs the remote no longer has
-        # are pushed anew; the others did change there and stay rejected.
-        theirs = ls_remote(store, remote, "push to")
-        forget_gone(store, remote, theirs)
-        gone = sorted(r for r in stale if r not in theirs)
-        retried = {u.ref: u for u in _run_push(store, remote, [f"{r}:{r}" for r in gone], progress)}
-        return [retried.get(u.ref, u) for u in updates]
+    # ls-remote first: a no-op push ends here. (A wildcard `git push` would find that out
+    # too, but it rewrites the tracking ref of every up-to-date run: 160 ms per 1,000.)
     theirs = ls_remote(store, remote, "push to")
     forget_gone(store, remote, theirs)
     local = store.list_refs(NAMESPACE)
-    chosen = {r: local[r] for r in refs if r in local}
+    chosen = local if refs is None else {r: local[r] for r in refs if r in local}
     todo = sorted(r for r, sha in chosen.items() if theirs.get(r) != sha)
+    if refs is None and len(todo) > PUSH_CHUNK:
+        # Many to move: one wildcard push (explicit refspecs are quadratic in C git); it
+        # reports every ref.
+        return _run_push(store, remote, [f"{NAMESPACE}*:{NAMESPACE}*"], progress)
     done = [RefUpdate(r, "uptodate") for r in sorted(chosen) if theirs.get(r) == chosen[r]]
     return done + _run_push(store, remote, [f"{r}:{r}" for r in todo], progress)
 

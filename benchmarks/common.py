@@ -164,6 +164,21 @@ def compare_runs(ml: Any, a: str, b: str) -> dict[str, Any]:
     }
 
 
+def time_search(ml: Any, kwargs: dict[str, Any], n: int, times: int, rec: Recorder) -> Any:
+    """Warm ``search_runs`` (``ml`` is mlflow or gittrack): one untimed call, then ``times``
+    timed ones over ``n`` runs. Returns the warm-up result."""
+    result = ml.search_runs(**kwargs)  # warm-up (and index build, if any)
+    with rec.time(
+        "search_runs",
+        ops=times,
+        label=f'`search_runs(filter_string="{FILTER}", order_by=["{ORDER_BY}"])`'
+        f" over {n:,} runs, warm",
+    ):
+        for _ in range(times):
+            ml.search_runs(**kwargs)
+    return result
+
+
 def log_one_run(ml: Any, i: int, artifact: Path | None) -> str:
     """One run through the MLflow fluent API (``ml`` is mlflow or gittrack)."""
     with ml.start_run(run_name=f"run-{i}") as active:

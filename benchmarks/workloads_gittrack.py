@@ -34,6 +34,7 @@ from benchmarks.common import (
     read_ids,
     run,
     time_command,
+    time_search,
     timed_run,
     write_ids,
 )
@@ -183,18 +184,9 @@ def search(ctx: Context, rec: Recorder) -> None:
     gittrack = _gittrack()
     kwargs = {"filter_string": FILTER, "order_by": [ORDER_BY]}
     with rec.step("search_runs"):
-        table = gittrack.search_runs(**kwargs)  # warm-up (and index build, if any)
+        table = time_search(gittrack, kwargs, n, 10, rec)
         if getattr(table, "num_rows", None) == 0:
             rec.note("search_runs returned no rows")
-        times = 10
-        with rec.time(
-            "search_runs",
-            ops=times,
-            label=f'`search_runs(filter_string="{FILTER}", order_by=["{ORDER_BY}"])`'
-            f" over {n:,} runs, warm",
-        ):
-            for _ in range(times):
-                gittrack.search_runs(**kwargs)
     _cli_label(rec)
     filtered = [*_cli(), "list", "--filter", FILTER, "--sort", ORDER_BY, "--format", "csv"]
     with rec.step("list_filtered"):
@@ -307,25 +299,16 @@ def startup(ctx: Context, rec: Recorder) -> None:
     _repo(ctx)
     _cli_label(rec)
     times = int(ctx.arg("times", 5))
-    with rec.step("help"):
-        time_command(rec, "help", [*_cli(), "--help"], times=times, label="`gittrack --help`")
-    with rec.step("version"):
-        time_command(
-            rec, "version", [*_cli(), "--version"], times=times, label="`gittrack --version`"
-        )
-    with rec.step("interpreter"):
-        time_command(
-            rec,
+    commands = (
+        ("help", [*_cli(), "--help"], "`gittrack --help`"),
+        ("version", [*_cli(), "--version"], "`gittrack --version`"),
+        (
             "interpreter",
             [sys.executable, "-c", "pass"],
-            times=times,
-            label="`python -c pass`: the interpreter alone, the floor of every command",
-        )
-    with rec.step("import"):
-        time_command(
-            rec,
-            "import",
-            [sys.executable, "-c", "import gittrack"],
-            times=times,
-            label="`python -c 'import gittrack'`",
-        )
+            "`python -c pass`: the interpreter alone, the floor of every command",
+        ),
+        ("import", [sys.executable, "-c", "import gittrack"], "`python -c 'import gittrack'`"),
+    )
+    for name, argv, label in commands:
+        with rec.step(name):
+            time_command(rec, name, argv, times=times, label=label)

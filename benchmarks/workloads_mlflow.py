@@ -27,6 +27,7 @@ from benchmarks.common import (
     metric_points,
     read_ids,
     time_command,
+    time_search,
     write_ids,
 )
 
@@ -131,16 +132,8 @@ def search(ctx: Context, rec: Recorder) -> None:
     mlflow = _mlflow(ctx, ctx.fixture)
     n = len(read_ids(ctx.fixture))
     kwargs = {"experiment_names": [EXPERIMENT], "filter_string": FILTER, "order_by": [ORDER_BY]}
-    mlflow.search_runs(**kwargs)  # warm-up
-    times = 1  # seconds a call at 1,000 runs; the repetitions give the samples
-    with rec.time(
-        "search_runs",
-        ops=times,
-        label=f'`search_runs(filter_string="{FILTER}", order_by=["{ORDER_BY}"])`'
-        f" over {n:,} runs, warm",
-    ):
-        for _ in range(times):
-            mlflow.search_runs(**kwargs)
+    # seconds a call at 1,000 runs; the repetitions give the samples
+    time_search(mlflow, kwargs, n, 1, rec)
     exp_id = mlflow.get_experiment_by_name(EXPERIMENT).experiment_id
     time_command(
         rec,

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from servers import git_daemon, http_git_server, s3_server  # noqa: F401  (fixtures)
+
+# The console scripts (gittrack, git-track) and the python that the tests start are those of
+# the interpreter running the tests, never whatever the caller's PATH holds: the README's
+# `.venv/bin/python -m pytest` passes in a shell where no venv is activated.
+SCRIPTS = Path(sys.executable).parent
+os.environ["PATH"] = os.pathsep.join([str(SCRIPTS), os.environ.get("PATH", "")])
 
 IDENTITY = {
     "GIT_AUTHOR_NAME": "Test User",

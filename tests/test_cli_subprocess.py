@@ -107,3 +107,13 @@ def test_help_loads_neither_pyarrow_nor_dulwich_nor_rich() -> None:
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "list" in proc.stdout
+
+
+def test_tests_start_the_scripts_of_their_own_interpreter() -> None:
+    """Whatever PATH the caller had, `gittrack` here is the one beside sys.executable."""
+    import shutil
+
+    scripts = Path(sys.executable).parent
+    for name in ("gittrack", "git-track", "python"):
+        found = shutil.which(name)
+        assert found is not None and Path(found).parent == scripts, (name, found)

@@ -6,6 +6,7 @@ the ref namespace, the reserved folder inside a run's tree, and the schema of ea
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import math
@@ -200,13 +201,18 @@ def _emit_sequence(items: list[Any], indent: int, lines: list[str]) -> None:
             lines.append(f"{pad}- {_scalar(item)}")
 
 
-def load_yaml(data: bytes, what: str) -> Any:
-    """Parse YAML safely; anything malformed or oversized is a CorruptRunError."""
+def load_yaml(data: bytes, what: str, *, text_scalars: bool = False) -> Any:
+    """Parse YAML safely; anything malformed or oversized is a CorruptRunError.
+
+    ``text_scalars``: every plain scalar but null stays the text a person wrote (for
+    files people write, whose values are then typed by their declared type: YAML 1.1
+    would read ``010`` as 8, ``12:30`` as 750 and ``no`` as False).
+    """
     if len(data) > MAX_YAML_BYTES:
         raise CorruptRunError(f"{what} is larger than {MAX_YAML_BYTES // 2**20} MiB")
     import yaml  # (15 ms: only commands that read runs pay it)
 
-    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader: Any = _text_loader() if text_scalars else _safe_loader()
     try:
         if b"*" in data and any(
             isinstance(event, yaml.AliasEvent) for event in yaml.parse(data, Loader=loader)
@@ -217,6 +223,24 @@ def load_yaml(data: bytes, what: str) -> Any:
         return yaml.load(data, Loader=loader)
     except yaml.YAMLError as e:
         raise CorruptRunError(f"{what} is not valid YAML: {str(e).splitlines()[0]}") from e
+
+
+def _safe_loader() -> Any:
+    import yaml
+
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.cache
+def _text_loader() -> Any:
+    """The safe loader whose only implicit type is null (everything else is text)."""
+    null = "tag:yaml.org,2002:null"
+    base = _safe_loader()
+    resolvers = {
+        first: [(tag, regexp) for tag, regexp in entries if tag == null]
+        for first, entries in base.yaml_implicit_resolvers.items()
+    }
+    return type("TextScalarLoader", (base,), {"yaml_implicit_resolvers": resolvers})
 
 
 def _expect(data: Any, kind: type, what: str) -> Any:

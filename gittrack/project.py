@@ -133,7 +133,7 @@ def parse_project(data: bytes, path: Path) -> Project:
 
     name = path.name
     try:  # safe, size-capped, and refusing aliases ("billion laughs" in a pulled run's code)
-        doc = load_yaml(data, name)
+        doc = load_yaml(data, name, text_scalars=True)
     except CorruptRunError as e:
         raise ProjectError(e.message) from e
     if not isinstance(doc, dict):
@@ -215,24 +215,18 @@ def convert_value(param: Parameter, value: Any, what: str) -> Any:
     if kind == "int":
         if isinstance(value, bool):
             raise bad
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise bad
-            return int(value)
         try:
             return int(text)
         except ValueError:
-            raise bad from None
+            pass
+        number = _float(text, bad)
+        if not number.is_integer():
+            raise bad
+        return int(number)
     if kind == "float":
         if isinstance(value, bool):
             raise bad
-        try:
-            number = float(text)
-        except ValueError:
-            raise bad from None
-        if not math.isfinite(number):
-            raise bad
-        return number
+        return _float(text, bad)
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -245,3 +239,13 @@ def convert_value(param: Parameter, value: Any, what: str) -> Any:
     if kind in ("path", "uri") and not text.strip():
         raise bad
     return text
+
+
+def _float(text: str, bad: ProjectError) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise bad from None
+    if not math.isfinite(number):
+        raise bad
+    return number

@@ -26,7 +26,7 @@ from gittrack import format as fmt
 from gittrack.entities import Run
 from gittrack.environment import MASK, python_environment
 from gittrack.errors import ProjectError, RepositoryError, ReproduceError, UnsafePathError
-from gittrack.runner import CommandPlan, RunResult, plan_entry_point, run_tracked, yaml_scalar
+from gittrack.runner import CommandPlan, RunResult, plan_entry_point, run_tracked
 from gittrack.runs import LoadedRun, RunStore
 from gittrack.store.repo import MODE_EXEC, MODE_GITLINK, MODE_LINK, MODE_TREE, GitStore
 
@@ -249,13 +249,15 @@ def reproduction_plan(
         return plan, cwd
     if not argv:
         raise ReproduceError(f"run {run} records no command, so it cannot be re-run")
+    if overrides:
+        raise ReproduceError(
+            f"-P cannot change run {run}: its command does not take params "
+            "(only runs of an entry point do)"
+        )
     if command.get("launcher"):
         values = dict(command.get("params") or {})
-        values.update({k: yaml_scalar(v) for k, v in overrides.items()})
         return CommandPlan(argv=argv, params=values, info={"params": values}), cwd
     script = command.get("script")
-    if overrides:
-        raise ReproduceError(f"run {run} was not started by gittrack run; -P cannot change it")
     if not script or len(argv) < 2 or not Path(argv[0]).name.startswith("python"):
         raise ReproduceError(
             f"run {run} records no script (logged from python -c, a notebook or a shell?); "

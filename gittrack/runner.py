@@ -30,6 +30,7 @@ from gittrack.environment import mask_secrets
 from gittrack.errors import CommandNotFoundError, GittrackError, ValidationError
 from gittrack.project import DEFAULT_ENTRY_POINT, find_project_file, load_project
 from gittrack.tracking import RunWriter
+from gittrack.validation import user_value
 
 log = logging.getLogger("gittrack")
 
@@ -70,19 +71,6 @@ def parse_param_args(items: Sequence[str]) -> dict[str, str]:
     return params
 
 
-def yaml_scalar(text: str) -> Any:
-    """Parse a ``-P`` value as a YAML scalar (``0.1`` -> float); other shapes stay text."""
-    import yaml
-
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return text if value is None else value
-    return text
-
-
 def plan_command(
     command: Sequence[str],
     *,
@@ -94,7 +82,7 @@ def plan_command(
     if command and entry_point is not None:
         raise ValidationError("give either -e ENTRY or a command after --, not both")
     if command:
-        values = {k: yaml_scalar(v) for k, v in params.items()}
+        values = {k: user_value(v) for k, v in params.items()}
         return CommandPlan(argv=list(command), params=values, info={"params": values})
     if entry_point is None:
         if find_project_file(project_dir) is None:

@@ -13,6 +13,9 @@ MAX_PARAM_LENGTH = 6000
 MAX_TAG_LENGTH = 8000
 MAX_NAME_LENGTH = 250
 _KEY_RE = re.compile(r"^[\w\-. /:]+$")
+_INT_RE = re.compile(r"-?(0|[1-9][0-9]*)")
+_FLOAT_RE = re.compile(r"-?((0|[1-9][0-9]*)(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?")
+_BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _valid_keys: set[str] = set()
 
 
@@ -66,6 +69,22 @@ def validate_step(step: object) -> int:
             return int(step)
         raise ValidationError(f"metric step must be an integer, got {step!r}")
     return step
+
+
+def user_value(text: str) -> bool | int | float | str:
+    """A value typed by a user (``-P k=v``) as the param it records.
+
+    ``3`` and ``-3`` are ints; ``0.1``, ``1e-3``, ``.5`` and ``2.`` finite floats; ``true``
+    and ``false`` (also ``True``/``TRUE``...) bools; anything else stays the exact string:
+    ``010`` (leading zero), ``+1``, ``0x10``, ``1_000``, ``12:30``, ``no``, ``nan``, `` 1``.
+    """
+    if _INT_RE.fullmatch(text):
+        return int(text)
+    if _FLOAT_RE.fullmatch(text):
+        number = float(text)
+        if math.isfinite(number):
+            return number
+    return _BOOLS.get(text, text)
 
 
 def normalize_param(key: str, value: Any) -> Any:

@@ -68,6 +68,27 @@ def test_typed_values_pass_through() -> None:
     assert values["epochs"] == 3 and isinstance(values["epochs"], int)
 
 
+def test_project_values_are_the_text_written_not_yaml_1_1() -> None:
+    text = b"""
+entry_points:
+  main:
+    parameters:
+      seed: {type: string, default: 010}
+      at: {type: string, default: 12:30}
+      answer: {type: str, default: no}
+      lr: {type: float, default: 1e-3}
+      epochs: {type: int, default: 3.0}
+      none: {type: string, default: null}
+    command: "python t.py {seed} {at} {answer} {lr} {epochs} {none}"
+"""
+    main = parse_project(text, Path("/p/gittrack.yaml")).entry_point("main")
+    values = main.resolve({"none": "x"})
+    assert values == {
+        "seed": "010", "at": "12:30", "answer": "no", "lr": 0.001, "epochs": 3, "none": "x"
+    }  # fmt: skip
+    assert main.resolve({"seed": "007", "none": "x"})["seed"] == "007"
+
+
 @pytest.mark.parametrize(
     ("given", "message"),
     [
@@ -93,7 +114,7 @@ def test_bad_params(given: dict[str, str], message: str) -> None:
         (b"- a\n- b\n", "must be a mapping"),
         (b"name: x\n", "'entry_points' must map"),
         (b"name: x\nentry_points: {}\n", "'entry_points' must map"),
-        (b"name: x\nentry_points:\n  main: 3\n", "must be a mapping with 'command'"),
+        (b"name: x\nentry_points:\n  main: [a, b]\n", "must be a mapping with 'command'"),
         (b"name: x\nentry_points:\n  main: {parameters: {}}\n", "needs a 'command' string"),
         (b"name: x\nentry_points:\n  main: {command: x, shell: y}\n", "unknown key 'shell'"),
         (b"name: x\nfoo: 1\nentry_points:\n  main: a\n", "unknown key 'foo'"),
@@ -110,7 +131,7 @@ def test_bad_params(given: dict[str, str], message: str) -> None:
             "unknown type 'complex'",
         ),
         (
-            b"name: x\nentry_points:\n  main: {command: a, parameters: {p: 3}}\n",
+            b"name: x\nentry_points:\n  main: {command: a, parameters: {p: [3]}}\n",
             "must be a type or",
         ),
         (

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import fails
 from conftest import fsck, git
 from typer.testing import CliRunner, Result
 
@@ -463,7 +464,17 @@ def test_overrides_need_a_recorded_launcher(repo: Path) -> None:
     (run_id,) = runs_of(repo)
     result = cli("reproduce", run_id, "--yes", "-P", "seed=3")
     assert isinstance(result.exception, ReproduceError)
-    assert "-P cannot change it" in str(result.exception)
+    assert "-P cannot change run" in str(result.exception)
+
+
+def test_overrides_of_a_plain_command_run_are_refused(
+    trained: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The command got its values on its own command line: -P would be recorded, not used.
+    repo, run_id = trained
+    err = fails(capsys, "reproduce", run_id[:8], "--yes", "-P", "lr=0.9")
+    assert "-P cannot change run" in err and "only runs of an entry point" in err
+    assert runs_of(repo) == {run_id}
 
 
 def test_changed_inputs_refuse_unless_allowed(repo: Path) -> None:

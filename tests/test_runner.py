@@ -14,7 +14,7 @@ from typer.testing import CliRunner, Result
 from gittrack.cli.app import app
 from gittrack.client import Client
 from gittrack.errors import CommandNotFoundError
-from gittrack.runner import _Tail, parse_param_args, yaml_scalar
+from gittrack.runner import _Tail, parse_param_args
 from gittrack.runs import RunStore
 
 SCRIPT = """\
@@ -260,13 +260,36 @@ def test_tail_keeps_the_last_bytes() -> None:
 
 def test_param_parsing() -> None:
     assert parse_param_args(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
-    assert yaml_scalar("0.1") == 0.1
-    assert yaml_scalar("3") == 3
-    assert yaml_scalar("true") is True
-    assert yaml_scalar("[1, 2]") == "[1, 2]"
-    assert yaml_scalar("") == ""
-    assert yaml_scalar("a: b") == "a: b"
-    assert yaml_scalar("{unclosed") == "{unclosed"
+
+
+ARGS_SCRIPT = """\
+import argparse
+import gittrack
+parser = argparse.ArgumentParser()
+parser.add_argument("--lr", type=float)
+parser.add_argument("--seed")
+parser.add_argument("--at")
+parser.add_argument("--flag")
+parser.add_argument("--mask")
+with gittrack.start_run():
+    gittrack.log_params(vars(parser.parse_args()))
+"""
+
+
+def test_run_params_are_typed_as_documented_not_as_yaml_1_1(repo: Path) -> None:
+    # A script logging its own argparse values must agree with what -P recorded.
+    (repo / "args.py").write_text(ARGS_SCRIPT)
+    result = cli(
+        "run", "-P", "lr=1e-3", "-P", "seed=010", "-P", "at=12:30", "-P", "flag=no",
+        "-P", "mask=0x10", "-P", "n=3", "-P", "ok=true", "--", sys.executable, "args.py",
+        "--lr", "1e-3", "--seed", "010", "--at", "12:30", "--flag", "no", "--mask", "0x10",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    params = Client(repo).get_run(only_run(repo)).data.params
+    assert params == {
+        "lr": 0.001, "seed": "010", "at": "12:30", "flag": "no", "mask": "0x10",
+        "n": 3, "ok": True,
+    }  # fmt: skip
 
 
 def test_input_without_lineage_is_a_clear_error(

@@ -9,10 +9,11 @@ parent process (``gittrack run``) owns; the parent, not this process, ends it.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
@@ -29,7 +30,10 @@ from gittrack.validation import (
 )
 
 if TYPE_CHECKING:
+    from gittrack import format as fmt
     from gittrack.tracking import RunWriter
+
+log = logging.getLogger("gittrack")
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,8 @@ def start_run(
             if owned and writer.record.status != "RUNNING":
                 writer.apply(resume_op())
                 writer.flush()
+            if not owned:
+                _adopt_identity(writer, run_name, experiment or _experiment.get("name"))
             if tags:
                 client.set_tags(writer.run_id, tags)
         else:
@@ -145,6 +151,45 @@ def start_run(
         _stack.append(run)
         _install_sigterm_handler()
         return run
+
+
+def _adopt_identity(writer: RunWriter, name: str | None, experiment: str | None) -> None:
+    """The script's own run name and experiment, in a run that ``gittrack run`` owns.
+
+    They apply unless ``gittrack run`` was given them too (``GITTRACK_RUN_GIVEN``): then
+    the launcher's win and one warning says so.
+    """
+    given = os.environ.get("GITTRACK_RUN_GIVEN", "").split(",")
+    record = writer.record
+    changes: dict[str, str] = {}
+    for field, wanted, current, option in (
+        ("name", name, record.name, "--name"),
+        ("experiment", experiment, record.experiment, "--experiment"),
+    ):
+        if wanted is None or wanted == current:
+            continue
+        validate_name(wanted, "run" if field == "name" else "experiment")
+        if field in given:
+            log.warning(
+                "gittrack: %s %r from gittrack run %s wins over %r from the script",
+                "run name" if field == "name" else "experiment",
+                current,
+                option,
+                wanted,
+            )
+        else:
+            changes[field] = wanted
+    if changes:
+        writer.apply(_identity_op(changes))
+        writer.flush()
+
+
+def _identity_op(changes: dict[str, str]) -> Callable[[fmt.RunRecord], None]:
+    def op(record: fmt.RunRecord) -> None:
+        record.name = changes.get("name", record.name)
+        record.experiment = changes.get("experiment", record.experiment)
+
+    return op
 
 
 def end_run(status: str = "FINISHED", *, _run: ActiveRun | None = None) -> None:

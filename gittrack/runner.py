@@ -27,10 +27,10 @@ from gittrack import format as fmt
 from gittrack.client import Client
 from gittrack.entities import Run
 from gittrack.environment import mask_secrets
-from gittrack.errors import CommandNotFoundError, GittrackError, ValidationError
+from gittrack.errors import CommandNotFoundError, GittrackError, InputError, ValidationError
 from gittrack.project import DEFAULT_ENTRY_POINT, find_project_file, load_project
 from gittrack.tracking import RunWriter
-from gittrack.validation import user_value
+from gittrack.validation import user_value, validate_key
 
 log = logging.getLogger("gittrack")
 
@@ -199,6 +199,12 @@ def run_tracked(
     """Run ``plan`` as a new tracked run and end the run from the child's exit code."""
     log_input = _check_inputs_supported(inputs)
     work_dir = (cwd or Path.cwd()).resolve()
+    # Mistakes found before the run exists leave no FAILED run behind.
+    for key in plan.params:
+        validate_key(key, "param")
+    for path in inputs:
+        if not os.path.lexists(path):
+            raise InputError(f"input {path!r} does not exist (check the path)")
     client = Client(repo)
     run = client.create_run(experiment, run_name=run_name, tags=tags, code_from=code_from)
     run_id = run.info.run_id
@@ -225,6 +231,8 @@ def run_tracked(
         GITTRACK_EXPERIMENT_NAME=writer.record.experiment,
         PYTHONUNBUFFERED="1",
     )
+    given = [what for what, value in (("name", run_name), ("experiment", experiment)) if value]
+    env["GITTRACK_RUN_GIVEN"] = ",".join(given)
     if on_start is not None:
         on_start(run)
     out_tail, err_tail = _Tail(log_limit), _Tail(log_limit)

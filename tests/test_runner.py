@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import fails
 from conftest import fsck, git
 from typer.testing import CliRunner, Result
 
@@ -130,10 +131,65 @@ def test_user_errors_are_one_line(repo: Path, args: list[str], message: str) -> 
     assert "Traceback" not in proc.stderr
 
 
-def test_bad_param_key_leaves_failed_run_not_running(repo: Path) -> None:
+def test_bad_param_key_creates_no_run(repo: Path) -> None:
     result = cli("run", "-P", "bad key!=1", "--", "true")
     assert result.exit_code == 1
-    assert Client(repo).get_run(only_run(repo)).info.status == "FAILED"
+    assert RunStore(repo).list_runs() == {}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--nmae", "x", "--", "true"],
+        ["-f", "json", "--", "true"],
+        ["--keep", "--", "true"],
+    ],
+)
+def test_run_usage_errors_exit_2_and_create_no_run(
+    repo: Path, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    err = fails(capsys, "run", *args, code=2)
+    assert "Error:" in err
+    assert RunStore(repo).list_runs() == {}
+
+
+def test_missing_input_creates_no_run(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = fails(capsys, "run", "--input", "data/nothere.csv", "--", "true")
+    assert "input 'data/nothere.csv' does not exist" in err
+    assert RunStore(repo).list_runs() == {}
+
+
+IDENTITY_SCRIPT = """\
+import gittrack
+gittrack.set_experiment("from-script")
+with gittrack.start_run(run_name="script-name"):
+    gittrack.log_metric("m", 1.0)
+"""
+
+
+def test_script_name_and_experiment_apply_under_gittrack_run(repo: Path) -> None:
+    (repo / "named.py").write_text(IDENTITY_SCRIPT)
+    result = cli("run", "--", sys.executable, "named.py")
+    assert result.exit_code == 0, result.output
+    info = Client(repo).get_run(only_run(repo)).info
+    assert (info.run_name, info.experiment) == ("script-name", "from-script")
+    assert "wins over" not in result.stderr
+
+
+def test_gittrack_run_options_win_and_say_so(repo: Path) -> None:
+    (repo / "named.py").write_text(IDENTITY_SCRIPT)
+    result = cli("run", "--name", "cli-name", "--experiment", "cli-exp", "--",
+                 sys.executable, "named.py")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    info = Client(repo).get_run(only_run(repo)).info
+    assert (info.run_name, info.experiment) == ("cli-name", "cli-exp")
+    lines = [line for line in result.stderr.splitlines() if "wins over" in line]
+    assert lines == [
+        "gittrack: run name 'cli-name' from gittrack run --name wins over 'script-name' "
+        "from the script",
+        "gittrack: experiment 'cli-exp' from gittrack run --experiment wins over "
+        "'from-script' from the script",
+    ]
 
 
 def test_run_from_subdirectory_records_cwd(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -62,6 +62,8 @@ def run_cmd(
     """Run a command as a tracked run: gittrack run -P lr=0.1 -- python train.py."""
     from gittrack.runner import parse_param_args, plan_command, run_tracked
 
+    if keep and not inputs:
+        raise typer.BadParameter("--keep stores the bytes of --input paths: give --input too")
     plan = plan_command(
         command or [],
         params=parse_param_args(param or []),
@@ -191,7 +193,7 @@ def register(app: typer.Typer) -> None:
     """Add run, reproduce and checkout to the CLI."""
     app.command(
         "run",
-        context_settings={"allow_interspersed_args": False, "ignore_unknown_options": True},
+        context_settings={"allow_interspersed_args": False},
     )(run_cmd)
     app.command("reproduce")(reproduce_cmd)
     app.command("checkout")(checkout_cmd)

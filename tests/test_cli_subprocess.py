@@ -117,3 +117,13 @@ def test_tests_start_the_scripts_of_their_own_interpreter() -> None:
     for name in ("gittrack", "git-track", "python"):
         found = shutil.which(name)
         assert found is not None and Path(found).parent == scripts, (name, found)
+
+
+def test_version_answers_before_typer_loads(tmp_path: Path) -> None:
+    code = (
+        "import sys\nfrom gittrack.cli import main\nmain(['--version'])\n"
+        "print(sorted(m for m in ('typer', 'yaml', 'pyarrow', 'dulwich') if m in sys.modules))"
+    )
+    proc = run(sys.executable, "-c", code, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"gittrack {gittrack.__version__}", "[]"]

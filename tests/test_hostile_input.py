@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -32,7 +31,7 @@ from gittrack.errors import (
     ValidationError,
 )
 
-GITTRACK = shutil.which("gittrack") or "gittrack"
+GITTRACK = "gittrack"  # the script beside the test interpreter (tests/conftest.py)
 runner = CliRunner()
 MB10 = "x" * (10 * 2**20)
 

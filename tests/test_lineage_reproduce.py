@@ -4,11 +4,9 @@ reproduce refuses changed data, and kept data travels to a fresh clone and is re
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from conftest import git
 
 TRAIN = """\
@@ -24,9 +22,7 @@ gittrack.log_metric("total", sum(int(x) for x in data.read_text().split()))
 def _gittrack(
     cwd: Path, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("gittrack")
-    if exe is None:
-        pytest.skip("the gittrack command is not installed")
+    exe = "gittrack"  # the script beside the test interpreter (tests/conftest.py)
     return subprocess.run(
         [exe, *args],
         cwd=cwd,

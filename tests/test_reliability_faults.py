@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -32,7 +31,7 @@ TRIALS = max(6, round(10 * SCALE))
 SEED = int(os.environ.get("GITTRACK_FAULT_SEED", "20261126"))
 SCENARIOS = ("flush", "artifact", "ref", "push", "pull", "gc")
 STEPS = 20
-GITTRACK = shutil.which("gittrack") or "gittrack"
+GITTRACK = "gittrack"  # the script beside the test interpreter (tests/conftest.py)
 
 CHILD = """
 import os, subprocess, sys

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ SCALE = float(os.environ.get("GITTRACK_SLOW_SCALE", "1"))
 WRITERS = max(2, min(16, round(4 * SCALE)))
 RUNS_PER_WRITER = max(2, round(5 * SCALE))
 STEPS = 10
-GITTRACK = shutil.which("gittrack") or "gittrack"
+GITTRACK = "gittrack"  # the script beside the test interpreter (tests/conftest.py)
 
 WRITER = """
 import sys, gittrack

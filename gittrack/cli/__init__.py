@@ -21,6 +21,11 @@ def _debug_requested(argv: list[str]) -> bool:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``gittrack`` and ``git-track`` commands."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # the commonest probe, answered before typer loads
+        from gittrack._version import version_line
+
+        print(version_line())
+        return
     debug = _debug_requested(args)
     if "--debug" in args:
         args.remove("--debug")

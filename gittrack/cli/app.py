@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from gittrack._version import __version__
+from gittrack._version import version_line
 
 # One module per command group, each exposing ``register(app)``, with the top-level
 # command names it registers (a test keeps these lists true). Modules import heavy
@@ -39,7 +39,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"gittrack {__version__}")
+        typer.echo(version_line())
         raise typer.Exit()
 
 

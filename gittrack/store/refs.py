@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import mmap
 import os
 import random
 import time
@@ -68,12 +69,61 @@ def _read_loose(path: str | Path) -> str | None:
     return None  # symbolic or malformed: not a run ref
 
 
+def _bisect_packed(data: bytes | mmap.mmap, name: bytes) -> bytes | None:
+    """The sha of ``name`` in a sorted packed-refs file, by bisection (as C git does).
+
+    Records are ``<sha> <name>`` lines, each optionally followed by ``^<sha>`` peel lines;
+    comment lines start with ``#``. ``lo`` and ``hi`` always sit on record boundaries.
+    """
+    lo, hi = 0, len(data)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        start = data.rfind(b"\n", lo, mid) + 1 if mid > lo else lo
+        start = max(start, lo)
+        while data[start : start + 1] in (b"^", b"#"):  # back off a peel or comment line
+            if start == lo:
+                break
+            start = max(data.rfind(b"\n", lo, start - 1) + 1, lo)
+        end = data.find(b"\n", start)
+        end = len(data) if end < 0 else end + 1
+        while data[end : end + 1] == b"^":  # the record's peel lines belong to it
+            nxt = data.find(b"\n", end)
+            end = len(data) if nxt < 0 else nxt + 1
+        line = data[start:end].split(b"\n", 1)[0]
+        if line[:1] == b"#":
+            lo = end
+            continue
+        ref = line[41:].rstrip(b"\r")
+        if ref == name:
+            return line[:40]
+        if ref < name:
+            lo = end
+        else:
+            hi = start
+    return None
+
+
 def read_ref(git_dir: Path, name: str) -> str | None:
-    """Return the sha a ref points at, or None when it does not exist."""
+    """Return the sha a ref points at, or None when it does not exist.
+
+    A ref missing from the loose refs is looked up in ``packed-refs`` by bisection when
+    git wrote the file sorted, so the cost does not grow with the number of packed runs.
+    """
     sha = _read_loose(os.path.join(git_dir, name))
     if sha is not None:
         return sha
-    return read_packed_refs(git_dir, name).get(name)
+    try:
+        with open(git_dir / "packed-refs", "rb") as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return None
+            # Mapped, not read: a bisection touches a few pages of a file of any size.
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                if b" sorted" not in data[: data.find(b"\n") + 1 if data[:1] == b"#" else 0]:
+                    return read_packed_refs(git_dir, name).get(name)
+                found = _bisect_packed(data, name.encode("utf-8", "surrogateescape"))
+    except FileNotFoundError:
+        return None
+    return found.decode("ascii") if found is not None and len(found) == 40 else None
 
 
 def list_refs(git_dir: Path, prefix: str) -> dict[str, str]:

@@ -1,0 +1,57 @@
+"""Reading one ref from ``packed-refs`` by bisection agrees with C git, whatever its place."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import git
+
+from gittrack.store.refs import read_ref
+
+
+def _packed_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "r"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "c")
+    lines = [f"create refs/gittrack/runs/{i:032x} HEAD" for i in range(0, 3000, 3)]
+    lines += [f"create refs/heads/b{i} HEAD" for i in range(50)]
+    subprocess.run(
+        ["git", "update-ref", "--stdin"],
+        cwd=repo,
+        input="\n".join(lines) + "\n",
+        text=True,
+        check=True,
+    )
+    for i in range(20):  # annotated tags add peel lines (^sha) after their records
+        git(repo, "tag", "-a", f"t{i:02d}", "-m", "t")
+    git(repo, "pack-refs", "--all")
+    assert not list((repo / ".git" / "refs" / "gittrack" / "runs").glob("*"))
+    return repo
+
+
+def test_every_packed_ref_and_every_gap(tmp_path: Path) -> None:
+    repo = _packed_repo(tmp_path)
+    gd = repo / ".git"
+    assert b"sorted" in (gd / "packed-refs").read_bytes().split(b"\n", 1)[0]
+    expected = dict(
+        line.split(" ", 1)[::-1]
+        for line in git(repo, "for-each-ref", "--format=%(objectname) %(refname)").splitlines()
+    )
+    for name, sha in expected.items():
+        assert read_ref(gd, name) == sha, name
+    for i in (-1, 1, 2, 1501, 2998, 2999, 4000):  # before, between and after packed names
+        name = f"refs/gittrack/runs/{i:032x}" if i >= 0 else "refs/a"
+        assert read_ref(gd, name) is None, name
+    for name in ("refs/tags/t00x", "refs/tags/t", "refs/zzz", "refs/heads/b1/x"):
+        assert read_ref(gd, name) is None, name
+
+
+def test_unsorted_packed_refs_are_scanned(tmp_path: Path) -> None:
+    gd = tmp_path / "g"
+    gd.mkdir()
+    a, b = "1" * 40, "2" * 40
+    (gd / "packed-refs").write_text(f"{b} refs/z\n{a} refs/a\n")  # no "sorted" promise
+    assert read_ref(gd, "refs/a") == a and read_ref(gd, "refs/z") == b
+    assert read_ref(gd, "refs/m") is None

@@ -236,18 +236,43 @@ def run_tracked(
     if on_start is not None:
         on_start(run)
     out_tail, err_tail = _Tail(log_limit), _Tail(log_limit)
-    try:
-        proc = subprocess.Popen(
-            plan.argv, cwd=work_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-    except OSError as e:
-        reason = "was not found" if isinstance(e, FileNotFoundError) else f"cannot start ({e})"
-        if isinstance(e, PermissionError):
-            reason = "is not executable"
-        message = f"command {plan.argv[0]!r} {reason}"
-        err_tail.add(f"gittrack: {message}\n".encode())
-        _finish(client, run_id, "FAILED", out_tail, err_tail)
-        raise CommandNotFoundError(f"{message} (run {run_id[:12]} marked FAILED)") from e
+    received: list[int] = []
+    # Signals are caught from before the child starts: one that arrives while it starts is
+    # forwarded once it exists, never lost nor raised here as KeyboardInterrupt.
+    forwarder = _SignalForwarder(received)
+    with forwarder:
+        try:
+            proc = subprocess.Popen(
+                plan.argv, cwd=work_dir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            )
+        except OSError as e:
+            reason = "was not found" if isinstance(e, FileNotFoundError) else f"cannot start ({e})"
+            if isinstance(e, PermissionError):
+                reason = "is not executable"
+            message = f"command {plan.argv[0]!r} {reason}"
+            err_tail.add(f"gittrack: {message}\n".encode())
+            _finish(client, run_id, "FAILED", out_tail, err_tail)
+            raise CommandNotFoundError(f"{message} (run {run_id[:12]} marked FAILED)") from e
+        forwarder.attach(proc)
+        code = _wait(proc, stdout, stderr, out_tail, err_tail)
+    if received or code in [-s for s in _KILL_SIGNALS]:
+        status = "KILLED"
+    else:
+        status = "FINISHED" if code == 0 else "FAILED"
+    commit = _finish(client, run_id, status, out_tail, err_tail)
+    return RunResult(
+        run_id=run_id, commit=commit, status=status, exit_code=code if code >= 0 else 128 - code
+    )
+
+
+def _wait(
+    proc: subprocess.Popen[bytes],
+    stdout: BinaryIO | None,
+    stderr: BinaryIO | None,
+    out_tail: _Tail,
+    err_tail: _Tail,
+) -> int:
+    """Pump the child's output to ``stdout``/``stderr`` and its tails; its exit code."""
     assert proc.stdout is not None and proc.stderr is not None
     pumps = [
         threading.Thread(target=_pump, args=(os.dup(proc.stdout.fileno()), stdout, out_tail)),
@@ -257,19 +282,10 @@ def run_tracked(
     proc.stderr.close()
     for pump in pumps:
         pump.start()
-    received: list[int] = []
-    with _SignalForwarder(proc, received):
-        code = proc.wait()
-        for pump in pumps:
-            pump.join()
-    if received or code in [-s for s in _KILL_SIGNALS]:
-        status = "KILLED"
-    else:
-        status = "FINISHED" if code == 0 else "FAILED"
-    commit = _finish(client, run_id, status, out_tail, err_tail)
-    return RunResult(
-        run_id=run_id, commit=commit, status=status, exit_code=code if code >= 0 else 128 - code
-    )
+    code = proc.wait()
+    for pump in pumps:
+        pump.join()
+    return code
 
 
 def _command_op(info: dict[str, Any]) -> Callable[[fmt.RunRecord], None]:
@@ -319,15 +335,29 @@ class _SignalForwarder:
     SIGINT is forwarded only when this process is not the terminal's foreground job.
     """
 
-    def __init__(self, proc: subprocess.Popen[bytes], received: list[int]) -> None:
-        self.proc = proc
+    def __init__(self, received: list[int]) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
         self.received = received
+        self.pending: list[int] = []
         self.previous: dict[int, Any] = {}
+
+    def attach(self, proc: subprocess.Popen[bytes]) -> None:
+        """Forward to ``proc`` from now on, starting with what arrived while it started."""
+        self.proc = proc
+        while self.pending:
+            self._forward(self.pending.pop(0))
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         self.received.append(signum)
         if signum == signal.SIGINT and _terminal_foreground():
             return
+        if self.proc is None:
+            self.pending.append(signum)
+        else:
+            self._forward(signum)
+
+    def _forward(self, signum: int) -> None:
+        assert self.proc is not None
         try:
             self.proc.send_signal(signum)
         except OSError:  # already gone

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -127,6 +127,7 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
         "metrics": {k: m.value for k, m in record.metrics.items()},
         "tags": dict(record.tags),
         "inputs": inputs,
+        "parent_run_id": record.parent_run_id,
     }
 
 

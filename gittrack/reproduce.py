@@ -33,7 +33,7 @@ from gittrack.store.repo import MODE_EXEC, MODE_GITLINK, MODE_LINK, MODE_TREE, G
 log = logging.getLogger("gittrack")
 
 REPRODUCED_FROM_TAG = "gittrack.reproduced_from"
-CHECKOUT_FILE = ".gittrack/checkout.yaml"
+CHECKOUT_FILE = "gittrack/checkout.yaml"  # in the work tree's git directory
 
 
 @dataclass(frozen=True)
@@ -456,12 +456,15 @@ def checkout_run(runs: RunStore, run_ref: str, *, force: bool = False) -> Checko
             _delete_file(work, path)
         for path in writes:
             _write_file(git, work, path, target[path])
-        params_file = work / CHECKOUT_FILE
+        # In the git directory, not the work tree, where `git add -A` would pick it up.
+        params_file = git.git_dir / CHECKOUT_FILE
         params_file.parent.mkdir(exist_ok=True)
         params_file.write_bytes(_checkout_yaml(loaded))
     except OSError as e:
         raise ReproduceError(f"checkout of run {run_id[:12]} failed: {e}") from e
-    return CheckoutResult(run_id=run_id, written=writes, deleted=deletes, params_file=CHECKOUT_FILE)
+    return CheckoutResult(
+        run_id=run_id, written=writes, deleted=deletes, params_file=str(params_file)
+    )
 
 
 def _inside(path: Path, root: Path) -> bool:

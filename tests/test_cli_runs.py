@@ -15,6 +15,7 @@ from cli_helpers import fails, ok, runner
 
 import gittrack
 from gittrack.cli.app import app
+from gittrack.client import run_store
 
 
 @pytest.fixture
@@ -325,3 +326,34 @@ def test_inputs_in_list_json_filter_and_diff(repo: Path) -> None:
     text = ok("diff", "d1", "d2")
     assert "inputs" in text and "train" in text and "changed" in text
     assert "inputs: identical (1)" in ok("diff", "d1", "d1")
+
+
+def test_rm_refuses_a_run_that_a_model_version_needs(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sklearn_linear = pytest.importorskip("sklearn.linear_model")
+    import numpy as np
+
+    from gittrack.models import registry
+
+    X = np.array([[1.0], [2.0], [3.0]])
+    with gittrack.start_run() as run:
+        gittrack.sklearn.log_model(sklearn_linear.LinearRegression().fit(X, X[:, 0]), "model")
+    rid = run.info.run_id
+    gittrack.register_model(f"runs:/{rid}/model", "churn")
+    registry.set_alias(run_store(), "churn", "prod", 1)
+    err = fails(capsys, "rm", rid[:8], "--yes")
+    assert f"run {rid[:8]} holds model churn version 1" in err
+    assert "gittrack models rm churn/1" in err and "--force" in err
+    assert gittrack.get_run(rid).info.run_id == rid
+    out = ok("rm", rid[:8], "--yes", "--force")
+    assert "model churn version 1 no longer loads" in out
+
+
+def test_rm_of_a_parent_says_its_children_are_kept(repo: Path) -> None:
+    with gittrack.start_run(run_name="parent") as parent:
+        with gittrack.start_run(run_name="child", nested=True) as child:
+            gittrack.log_metric("m", 1.0)
+    out = ok("rm", "parent", "--yes")
+    assert f"its 1 child run(s) are kept and still name it as parent: {child.info.run_id[:8]}" in out
+    assert gittrack.get_run(child.info.run_id).info.parent_run_id == parent.info.run_id

@@ -32,6 +32,7 @@ import gittrack
 
 SCALE = 1.0
 seed = int(sys.argv[1]) if len(sys.argv) > 1 else 0
+print("training with seed", seed)
 with gittrack.start_run():
     gittrack.log_param("seed", seed)
     x = 0.5 + seed
@@ -303,7 +304,8 @@ def test_json_verdict(trained: tuple[Path, str]) -> None:
     _, run_id = trained
     result = cli("reproduce", run_id, "--yes", "--format", "json", "--atol", "1e-12")
     assert result.exit_code == 0, result.output
-    verdict = json.loads(result.stdout[result.stdout.index("[") :])
+    verdict = json.loads(result.stdout)  # the child's own output went to stderr
+    assert "training with seed 1" in result.stderr
     assert {row["metric"] for row in verdict} == {"x", "inv"}
     assert all(row["verdict"] == "match" for row in verdict)
 
@@ -373,8 +375,10 @@ def test_checkout_restores_snapshot_without_moving_head(repo: Path) -> None:
     assert not (repo / "later.txt").exists()
     assert git(repo, "rev-parse", "HEAD") == head
     assert git(repo, "diff", "--cached", "--name-only") == ""
-    saved = (repo / ".gittrack" / "checkout.yaml").read_text()
+    saved = (repo / ".git" / "gittrack" / "checkout.yaml").read_text()
     assert run_id in saved and "k: v" in saved
+    status = git(repo, "status", "--porcelain", "--untracked-files=all").splitlines()
+    assert sorted(status) == [" D later.txt", " M train.py"]  # nothing untracked added
 
 
 def test_checkout_refuses_to_overwrite_changes(repo: Path) -> None:

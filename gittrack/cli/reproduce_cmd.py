@@ -152,12 +152,14 @@ def reproduce_cmd(
     if not yes and not typer.confirm(f"Run `{repro.display_command}` in {where}?", err=True):
         repro.cleanup()
         raise SystemExit(1)
+    # A machine-read verdict owns stdout: the command's own output goes to stderr then.
+    child_out = "stdout" if fmt == "table" else "stderr"
     result = execute_reproduction(
         runs,
         repro,
         rtol=rtol,
         atol=atol,
-        stdout=typer.get_binary_stream("stdout"),
+        stdout=typer.get_binary_stream(child_out),
         stderr=typer.get_binary_stream("stderr"),
         on_start=_announce,
     )

@@ -326,13 +326,33 @@ def _stdin_is_terminal() -> bool:
 def rm_cmd(
     runs: Annotated[list[str], typer.Argument(help="Runs to delete.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete even a run that a model version needs.")
+    ] = False,
 ) -> None:
     """Delete runs (their refs; the objects go at the next git gc)."""
     from gittrack.client import Client
+    from gittrack.models.registry import versions_of_run
 
     with _index() as index:
         ids = list(dict.fromkeys(index.resolve(r) for r in runs))
         names = {e.run_id: e.name for e in index.entries()}
+        needed_by = {rid: versions_of_run(index.runstore, rid) for rid in ids}
+        for rid, needed in needed_by.items():
+            if needed and not force:
+                mv = needed[0]
+                more = f" (+{len(needed) - 1} more)" if len(needed) > 1 else ""
+                raise ValidationError(
+                    f"run {rid[:8]} holds model {mv.name} version {mv.version}{more}; "
+                    f"remove the version first (gittrack models rm {mv.name}/{mv.version}) "
+                    "or pass --force"
+                )
+        gone = set(ids)
+        children: dict[str, list[str]] = {}
+        for row in index.rows():
+            parent = row.get("parent_run_id")
+            if parent in gone and row["run_id"] not in gone:
+                children.setdefault(parent, []).append(row["run_id"])
         if not yes:
             if not _stdin_is_terminal():
                 raise ValidationError(
@@ -345,6 +365,15 @@ def rm_cmd(
         for rid in ids:
             client.delete_run(rid)
             typer.echo(f"deleted run {rid[:8]} {names.get(rid, '')}".rstrip())
+            for mv in needed_by[rid]:
+                typer.echo(f"  model {mv.name} version {mv.version} no longer loads (--force)")
+            kids = children.get(rid)
+            if kids:
+                shown = ", ".join(k[:8] for k in kids[:5]) + (", ..." if len(kids) > 5 else "")
+                typer.echo(
+                    f"  its {len(kids)} child run(s) are kept and still name it as parent: "
+                    f"{shown} (delete them with gittrack rm)"
+                )
 
 
 def experiments_cmd(fmt: FormatOpt = "table") -> None:

@@ -42,6 +42,7 @@ __all__ = [
     "register",
     "set_alias",
     "validate_model_name",
+    "versions_of_run",
 ]
 
 REF_ROOT = "refs/gittrack/models/"
@@ -389,6 +390,19 @@ def list_models(runs: RunStore) -> list[RegisteredModel]:
         if versions:
             models.append(RegisteredModel(name=name, versions=versions, aliases=aliases))
     return models
+
+
+def versions_of_run(runs: RunStore, run_id: str) -> list[ModelVersion]:
+    """Registered versions whose model lives in run ``run_id`` (deleting it breaks them)."""
+    found = []
+    for ref, sha in sorted(runs.git.list_refs(REF_ROOT).items()):
+        name, _, rest = ref[len(REF_ROOT) :].partition("/")
+        if rest.startswith("versions/") and rest[len("versions/") :].isdigit():
+            what = f"model {name} version {rest[len('versions/') :]}"
+            mv = _version_from(_read_yaml(runs, sha, VERSION_FILE, what), sha, what)
+            if mv.run_id == run_id:
+                found.append(mv)
+    return found
 
 
 def delete_version(runs: RunStore, name: str, version: int | str) -> None:

@@ -161,18 +161,15 @@ def environment_differences(recorded: Mapping[str, Any], current: Mapping[str, A
     return diffs
 
 
-def _input_problems(record: fmt.RunRecord, workdir: Path, repo_root: Path) -> list[str]:
-    """Problems with the run's recorded inputs (via gittrack.lineage when installed)."""
+def _input_problems(
+    record: fmt.RunRecord, workdir: Path, repo_root: Path
+) -> tuple[list[str], list[str]]:
+    """Inputs that differ from the run's (refuse), and inputs that cannot be checked (warn)."""
     if not record.inputs:
-        return []
-    import importlib
+        return [], []
+    from gittrack.lineage import check_inputs, unchecked_inputs
 
-    try:
-        lineage = importlib.import_module("gittrack.lineage")
-    except ModuleNotFoundError:
-        return ["this installation cannot check inputs (gittrack.lineage is missing)"]
-    problems: list[str] = lineage.check_inputs(record, workdir, repo_root)
-    return problems
+    return check_inputs(record, workdir, repo_root), unchecked_inputs(record)
 
 
 def _fetch_kept_inputs(runs: RunStore, record: fmt.RunRecord) -> None:
@@ -281,6 +278,13 @@ def prepare_reproduction(
     run_id = runs.resolve(run_ref)
     loaded = runs.load(run_id)
     record = loaded.record
+    if record.parent_run_id:
+        # Its command is the parent's: re-running it makes a new parent, not this run.
+        parent = record.parent_run_id[:12]
+        raise ReproduceError(
+            f"run {run_id[:12]} is a child of run {parent}, whose command made it; "
+            f"reproduce the parent (gittrack reproduce {parent}), which re-runs its children"
+        )
     workdir, temporary = _workdir(into)
     try:
         warnings = materialise(runs.git, loaded.code_entries, workdir)
@@ -292,14 +296,14 @@ def prepare_reproduction(
                 + (f" (+{len(diffs) - 1} more)" if len(diffs) > 1 else "")
             )
         _fetch_kept_inputs(runs, record)
-        problems = _input_problems(record, workdir, runs.root)
+        problems, unchecked = _input_problems(record, workdir, runs.root)
         if problems and not allow_changed_inputs:
             raise ReproduceError(
-                f"run {run_id[:12]}'s inputs changed: {problems[0]}"
+                f"run {run_id[:12]}'s inputs are not as recorded: {problems[0]}"
                 + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
                 + "; pass --allow-changed-inputs to run anyway"
             )
-        warnings += _provide_inputs(record, workdir, runs.root)
+        warnings += unchecked + _provide_inputs(record, workdir, runs.root)
     except BaseException:
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -19,6 +19,7 @@ import gittrack
 from gittrack.errors import InputError, UnsafePathError, ValidationError
 from gittrack.lineage import (
     check_inputs,
+    unchecked_inputs,
     diff_inputs,
     kept_objects,
     restore_kept_inputs,
@@ -513,7 +514,7 @@ def test_restore_verifies_bytes_and_refuses_escaping_links(repo: Path, tmp_path:
         restore_kept_inputs(record, dest, repo=repo)
 
 
-def test_check_inputs_reports_changed_missing_and_uncheckable(repo: Path, tmp_path: Path) -> None:
+def test_check_inputs_reports_changed_and_missing_tables_unchecked(repo: Path, tmp_path: Path) -> None:
     data = _make_tree(repo)
     (repo / "gone.txt").write_text("bye")
     with gittrack.start_run() as run:
@@ -522,8 +523,10 @@ def test_check_inputs_reports_changed_missing_and_uncheckable(repo: Path, tmp_pa
         gittrack.log_input(pa.table({"a": [1]}), name="mem")
         gittrack.log_input(pa.table({"a": [2]}), name="kept-mem", keep=True)
     record = _run_record(run.info.run_id)
-    assert check_inputs(record, tmp_path, repo) == [
-        "input 'mem' is a table logged from memory and was not kept: not checkable"
+    assert check_inputs(record, tmp_path, repo) == []  # nothing known to differ
+    assert unchecked_inputs(record) == [
+        "input 'mem' is a table logged from memory: not checkable before the run",
+        "input 'kept-mem' is a table logged from memory: not checkable before the run",
     ]
     old = record.inputs[0]["digest"]
     (data / "train.csv").write_text("a,b\n1,3\n")
@@ -533,7 +536,6 @@ def test_check_inputs_reports_changed_missing_and_uncheckable(repo: Path, tmp_pa
     assert problems == [
         f"input 'train' changed: data is {new[:19]}, the run used {old[:19]}",
         "input 'gone' is missing: gone.txt not found",
-        "input 'mem' is a table logged from memory and was not kept: not checkable",
     ]
     # a relative source missing from repo_root is looked up in workdir
     (tmp_path / "gone.txt").write_text("bye")

@@ -57,18 +57,18 @@ def test_reproduce_refuses_changed_data_unless_allowed(repo: Path) -> None:
     assert out.returncode == 1
     lines = out.stderr.strip().splitlines()
     assert lines[-1].startswith("gittrack: error: run "), out.stderr
-    assert "inputs changed: input 'train' changed: data/train.csv is sha256:" in lines[-1]
+    assert "inputs are not as recorded: input 'train' changed: data/train.csv is sha256:" in lines[-1]
     assert "--allow-changed-inputs" in lines[-1]
     assert "Traceback" not in out.stderr
     out = _gittrack(repo, "reproduce", run_id, "--yes", "--allow-changed-inputs")
-    assert "inputs changed" not in out.stderr.splitlines()[-1]
+    assert "not as recorded" not in out.stderr.splitlines()[-1]
     assert "input 'train' changed" in out.stderr  # still reported, as a warning
 
 
 def test_reproduce_passes_unchanged_data(repo: Path) -> None:
     run_id = _project(repo, keep=False)
     out = _gittrack(repo, "reproduce", run_id, "--yes", "--into", str(repo / "repro"))
-    assert "inputs changed" not in out.stderr
+    assert "not as recorded" not in out.stderr and "changed" not in out.stderr
 
 
 def test_kept_data_is_restored_in_a_fresh_clone(repo: Path, tmp_path: Path) -> None:

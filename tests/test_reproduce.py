@@ -493,9 +493,58 @@ def test_changed_inputs_refuse_unless_allowed(repo: Path) -> None:
     (repo / "data.csv").write_text("a\n2\n")
     result = cli("reproduce", run_id, "--yes")
     assert isinstance(result.exception, ReproduceError)
-    assert "inputs changed" in str(result.exception)
+    assert "inputs are not as recorded: input 'data.csv' changed" in str(result.exception)
     assert "--allow-changed-inputs" in str(result.exception)
     assert runs_of(repo) == {run_id}
     result = cli("reproduce", run_id, "--yes", "--allow-changed-inputs")
     assert result.exit_code == 0, result.output
     assert "warning: " in result.stderr
+
+
+MEMORY_INPUT = """\
+import pyarrow as pa
+import gittrack
+
+with gittrack.start_run():
+    gittrack.log_input(pa.table({"a": [1, 2]}), name="mem")
+    gittrack.log_metric("m", 1.0)
+"""
+
+
+def test_memory_table_input_warns_and_reproduces(repo: Path) -> None:
+    (repo / "mem.py").write_text(MEMORY_INPUT)
+    git(repo, "add", "mem.py")
+    git(repo, "commit", "-qm", "mem")
+    assert cli("run", "--", sys.executable, "mem.py").exit_code == 0
+    (run_id,) = runs_of(repo)
+    result = cli("reproduce", run_id, "--yes")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "warning: input 'mem' is a table logged from memory: not checkable" in result.stderr
+    assert "changed" not in result.stderr
+
+
+NESTED = """\
+import gittrack
+
+with gittrack.start_run(run_name="outer"):
+    gittrack.log_metric("outer", 1.0)
+    with gittrack.start_run(run_name="inner", nested=True):
+        gittrack.log_metric("inner", 2.0)
+"""
+
+
+def test_child_run_is_refused_naming_its_parent(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "nested.py").write_text(NESTED)
+    git(repo, "add", "nested.py")
+    git(repo, "commit", "-qm", "nested")
+    proc = subprocess.run([sys.executable, "nested.py"], cwd=repo, capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    client = Client(repo)
+    child = client.get_run("inner").info
+    assert child.parent_run_id is not None
+    err = fails(capsys, "reproduce", "inner", "--yes")
+    assert f"run {child.run_id[:12]} is a child of run {child.parent_run_id[:12]}" in err
+    assert f"gittrack reproduce {child.parent_run_id[:12]}" in err
+    assert len(runs_of(repo)) == 2

@@ -18,6 +18,7 @@ from gittrack.lineage.checks import (
     kept_objects_at,
     restore_kept_inputs,
     runs_using,
+    unchecked_inputs,
 )
 from gittrack.lineage.inputs import InputInfo, record_input
 
@@ -31,6 +32,7 @@ __all__ = [
     "log_input",
     "restore_kept_inputs",
     "runs_using",
+    "unchecked_inputs",
 ]
 
 

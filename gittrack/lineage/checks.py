@@ -151,8 +151,8 @@ def check_inputs(record: RunRecord, workdir: Path, repo_root: Path) -> list[str]
 
     Relative sources are looked up in ``repo_root`` (the user's repository), then in
     ``workdir``. Kept inputs whose bytes are all in the object cache pass (they can be
-    restored with :func:`restore_kept_inputs`); tables that were not kept are reported as
-    not checkable.
+    restored with :func:`restore_kept_inputs`); tables are never a problem here: they
+    come from memory, so :func:`unchecked_inputs` lists them instead.
     """
     from gittrack.lineage.hashing import hash_path
 
@@ -162,19 +162,7 @@ def check_inputs(record: RunRecord, workdir: Path, repo_root: Path) -> list[str]
         for entry in _entries(record):
             name, kind = str(entry["name"]), str(entry.get("kind", ""))
             source, recorded = str(entry.get("source", "")), str(entry.get("digest", ""))
-            if entry.get("kept"):
-                if _restorable(entry, objects):
-                    continue
-                if kind == "table":
-                    problems.append(
-                        f"input {name!r} (table) was kept but its bytes are not in the "
-                        "artifact cache (pull them from the artifact remote)"
-                    )
-                    continue
-            if kind == "table":
-                problems.append(
-                    f"input {name!r} is a table logged from memory and was not kept: not checkable"
-                )
+            if kind == "table" or (entry.get("kept") and _restorable(entry, objects)):
                 continue
             path = _locate(source, workdir, repo_root)
             if path is None:
@@ -195,6 +183,19 @@ def check_inputs(record: RunRecord, workdir: Path, repo_root: Path) -> list[str]
     finally:
         cache.close()
     return problems
+
+
+def unchecked_inputs(record: RunRecord) -> list[str]:
+    """Inputs that cannot be checked before a reproduction: tables logged from memory.
+
+    Not a problem (nothing is known to differ): the reproduction logs them again and
+    their digests can be compared then (``gittrack diff``).
+    """
+    return [
+        f"input {str(e['name'])!r} is a table logged from memory: not checkable before the run"
+        for e in _entries(record)
+        if e.get("kind") == "table"
+    ]
 
 
 # -- restoring ----------------------------------------------------------------------------

@@ -19,11 +19,11 @@ import gittrack
 from gittrack.errors import InputError, UnsafePathError, ValidationError
 from gittrack.lineage import (
     check_inputs,
-    unchecked_inputs,
     diff_inputs,
     kept_objects,
     restore_kept_inputs,
     runs_using,
+    unchecked_inputs,
 )
 from gittrack.lineage.cache import HashCache, cache_path
 from gittrack.lineage.hashing import hash_path, hash_table
@@ -514,7 +514,7 @@ def test_restore_verifies_bytes_and_refuses_escaping_links(repo: Path, tmp_path:
         restore_kept_inputs(record, dest, repo=repo)
 
 
-def test_check_inputs_reports_changed_and_missing_tables_unchecked(repo: Path, tmp_path: Path) -> None:
+def test_check_inputs_reports_changed_and_missing(repo: Path, tmp_path: Path) -> None:
     data = _make_tree(repo)
     (repo / "gone.txt").write_text("bye")
     with gittrack.start_run() as run:

@@ -57,7 +57,8 @@ def test_reproduce_refuses_changed_data_unless_allowed(repo: Path) -> None:
     assert out.returncode == 1
     lines = out.stderr.strip().splitlines()
     assert lines[-1].startswith("gittrack: error: run "), out.stderr
-    assert "inputs are not as recorded: input 'train' changed: data/train.csv is sha256:" in lines[-1]
+    expected = "inputs are not as recorded: input 'train' changed: data/train.csv is sha256:"
+    assert expected in lines[-1]
     assert "--allow-changed-inputs" in lines[-1]
     assert "Traceback" not in out.stderr
     out = _gittrack(repo, "reproduce", run_id, "--yes", "--allow-changed-inputs")

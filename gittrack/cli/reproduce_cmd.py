@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -153,7 +153,7 @@ def reproduce_cmd(
         repro.cleanup()
         raise SystemExit(1)
     # A machine-read verdict owns stdout: the command's own output goes to stderr then.
-    child_out = "stdout" if fmt == "table" else "stderr"
+    child_out: Literal["stdout", "stderr"] = "stdout" if fmt == "table" else "stderr"
     result = execute_reproduction(
         runs,
         repro,

@@ -15,12 +15,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gittrack import experiments
 from gittrack import format as fmt
 from gittrack.artifacts.client_api import ArtifactsMixin
-from gittrack.entities import Metric, Run
+from gittrack.entities import Metric, Run, ViewType
 from gittrack.environment import command_info, current_host, current_user, python_environment
-from gittrack.errors import RunStateError
-from gittrack.naming import new_run_id, new_run_name
+from gittrack.errors import ExperimentError, RunStateError
+from gittrack.naming import DEFAULT_EXPERIMENT, new_run_id, new_run_name
 from gittrack.runs import RunStore
 from gittrack.store.snapshot import snapshot_worktree
 from gittrack.tracking import (
@@ -42,8 +43,6 @@ from gittrack.validation import (
 
 if TYPE_CHECKING:
     import pyarrow as pa
-
-DEFAULT_EXPERIMENT = "Default"
 
 _stores: dict[Path, RunStore] = {}
 _roots: dict[tuple[str, str | None, str | None], Path] = {}
@@ -88,14 +87,17 @@ class Client(ArtifactsMixin):
         parent_run_id: str | None = None,
         start_time: int | None = None,
         code_from: str | None = None,
+        experiment_id: str | None = None,
     ) -> Run:
         """Create a RUNNING run (visible at once) and return it.
 
+        ``experiment`` is a name, ``experiment_id`` an id (give at most one).
         ``code_from`` (a run commit) reuses that run's code snapshot and parent instead of
         snapshotting the working tree (used by ``gittrack reproduce``).
         """
         writer = self._create_writer(
             experiment=experiment,
+            experiment_id=experiment_id,
             run_name=run_name,
             tags=tags,
             parent_run_id=parent_run_id,
@@ -113,12 +115,22 @@ class Client(ArtifactsMixin):
         parent_run_id: str | None,
         start_time: int | None = None,
         code_from: str | None = None,
+        experiment_id: str | None = None,
     ) -> RunWriter:
         runs = self._runs
+        if experiment_id is not None:
+            exp = experiments.get(runs, experiment_id)
+            if experiment is not None and experiment != exp.name:
+                raise ExperimentError(
+                    f"experiment {experiment!r} and experiment id {exp.experiment_id!r} "
+                    f"({exp.name!r}) disagree: give one of them"
+                )
+            experiment = exp.name
         experiment = validate_name(
             experiment or os.environ.get("GITTRACK_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT,
             "experiment",
         )
+        experiments.check_active(runs, experiment)
         name = validate_name(run_name, "run") if run_name is not None else new_run_name()
         clean_tags = {
             validate_key(k, "tag"): validate_tag_value(k, v) for k, v in (tags or {}).items()
@@ -138,6 +150,7 @@ class Client(ArtifactsMixin):
             run_id=new_run_id(),
             name=name,
             experiment=experiment,
+            experiment_id=experiments.experiment_id_for(experiment),
             status="RUNNING",
             start_time=start,
             user=current_user(),
@@ -289,6 +302,48 @@ class Client(ArtifactsMixin):
             ]
         for writer in writers:
             writer.flush()
+
+    # -- experiments -----------------------------------------------------------------
+    def create_experiment(
+        self,
+        name: str,
+        artifact_location: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Create an experiment and return its id (an existing name is an error)."""
+        return experiments.create(self._runs, name, artifact_location, tags)
+
+    def get_experiment(self, experiment_id: str) -> experiments.Experiment:
+        """The experiment with this id (ExperimentNotFoundError when none)."""
+        return experiments.get(self._runs, experiment_id)
+
+    def get_experiment_by_name(self, name: str) -> experiments.Experiment | None:
+        """The experiment with this name, or None."""
+        return experiments.get_by_name(self._runs, name)
+
+    def search_experiments(
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int | None = None,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+    ) -> list[experiments.Experiment]:
+        """Experiments matching MLflow's experiment filter, newest first by default."""
+        return experiments.search(self._runs, view_type, max_results, filter_string, order_by)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Mark an experiment deleted (its runs stay)."""
+        experiments.delete(self._runs, experiment_id)
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Bring a deleted experiment back."""
+        experiments.restore(self._runs, experiment_id)
+
+    def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
+        experiments.set_tag(self._runs, experiment_id, key, value)
+
+    def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
+        experiments.delete_tag(self._runs, experiment_id, key)
 
     # -- reading ---------------------------------------------------------------------
     def resolve(self, run: str) -> str:

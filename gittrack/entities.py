@@ -8,6 +8,29 @@ from typing import Any
 from gittrack.format import RunRecord
 
 
+class ViewType:
+    """Which lifecycle stages a search returns (MLflow's values)."""
+
+    ACTIVE_ONLY = 1
+    DELETED_ONLY = 2
+    ALL = 3
+
+    @staticmethod
+    def stages(view_type: int) -> frozenset[str]:
+        """The lifecycle stages ``view_type`` selects."""
+        from gittrack.errors import ValidationError
+
+        if view_type == ViewType.ACTIVE_ONLY:
+            return frozenset({"active"})
+        if view_type == ViewType.DELETED_ONLY:
+            return frozenset({"deleted"})
+        if view_type == ViewType.ALL:
+            return frozenset({"active", "deleted"})
+        raise ValidationError(
+            f"unknown view_type {view_type!r} (use ViewType.ACTIVE_ONLY, DELETED_ONLY or ALL)"
+        )
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """Identity and lifecycle of a run (``run.info``)."""
@@ -24,11 +47,7 @@ class RunInfo:
     dirty: bool
     parent_run_id: str | None = None
     lifecycle_stage: str = "active"
-
-    @property
-    def experiment_id(self) -> str:
-        """MLflow code reads ``experiment_id``; gittrack names experiments by name."""
-        return self.experiment
+    experiment_id: str = ""
 
     @property
     def run_uuid(self) -> str:
@@ -71,6 +90,7 @@ class Run:
             run_id=record.run_id,
             run_name=record.name,
             experiment=record.experiment,
+            experiment_id=record.experiment_id,
             status=record.status,
             start_time=record.start_time,
             end_time=record.end_time,

@@ -43,6 +43,14 @@ class AmbiguousRunError(GittrackError):
     """A run reference matches several runs."""
 
 
+class ExperimentError(GittrackError):
+    """An experiment cannot be created, changed or used as asked (exists, deleted, ...)."""
+
+
+class ExperimentNotFoundError(ExperimentError):
+    """No experiment has the given id."""
+
+
 class RunStateError(GittrackError):
     """The operation does not fit the run's state (e.g. no active run to end)."""
 

@@ -14,13 +14,14 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from gittrack import experiments
 from gittrack.client import Client, run_store
-from gittrack.entities import Run, RunData, RunInfo
-from gittrack.errors import RunStateError
+from gittrack.entities import Run, RunData, RunInfo, ViewType
+from gittrack.errors import ExperimentError, RunStateError, ValidationError
+from gittrack.experiments import Experiment
 from gittrack.tracking import now_ms, resume_op
 from gittrack.validation import (
     validate_key,
@@ -34,17 +35,6 @@ if TYPE_CHECKING:
     from gittrack.tracking import RunWriter
 
 log = logging.getLogger("gittrack")
-
-
-@dataclass(frozen=True)
-class Experiment:
-    """An experiment: gittrack names experiments, so the id is the name."""
-
-    name: str
-
-    @property
-    def experiment_id(self) -> str:
-        return self.name
 
 
 class ActiveRun:
@@ -96,10 +86,30 @@ _experiment: dict[str, str] = {}
 _terminated = threading.Event()
 
 
-def set_experiment(experiment_name: str) -> Experiment:
-    """Make ``experiment_name`` the experiment of runs started from now on."""
-    _experiment["name"] = validate_name(experiment_name, "experiment")
-    return Experiment(experiment_name)
+def set_experiment(
+    experiment_name: str | None = None,
+    experiment_id: str | None = None,
+    repo: str | os.PathLike[str] | None = None,
+) -> Experiment:
+    """Make an experiment the one of runs started from now on (by name or id).
+
+    A name that does not exist yet is created; a deleted experiment is an error.
+    """
+    if (experiment_name is None) == (experiment_id is None):
+        raise ValidationError("give exactly one of experiment_name and experiment_id")
+    client = Client(repo)
+    if experiment_id is not None:
+        experiment = client.get_experiment(experiment_id)
+        if experiment.lifecycle_stage != "active":
+            raise ExperimentError(
+                f"experiment {experiment.name!r} ({experiment.experiment_id}) is deleted: "
+                "restore it before making it active"
+            )
+    else:
+        name = validate_name(experiment_name, "experiment")
+        experiment = experiments.ensure(run_store(repo), name)
+    _experiment["name"] = experiment.name
+    return experiment
 
 
 def _current_experiment() -> str | None:
@@ -108,15 +118,21 @@ def _current_experiment() -> str | None:
 
 def start_run(
     run_id: str | None = None,
-    experiment: str | None = None,
+    experiment_id: str | None = None,
     run_name: str | None = None,
     nested: bool = False,
-    tags: Mapping[str, Any] | None = None,
     parent_run_id: str | None = None,
-    repo: str | os.PathLike[str] | None = None,
+    tags: Mapping[str, Any] | None = None,
     description: str | None = None,
+    *,
+    experiment: str | None = None,
+    repo: str | os.PathLike[str] | None = None,
 ) -> ActiveRun:
-    """Start a run (or resume ``run_id``) and make it active; use it as a context manager."""
+    """Start a run (or resume ``run_id``) and make it active; use it as a context manager.
+
+    The run goes to ``experiment_id``, else the experiment named ``experiment``, else the
+    one set by :func:`set_experiment`, else ``GITTRACK_EXPERIMENT_NAME``, else Default.
+    """
     with _lock:
         if _stack and not nested:
             active = _stack[-1]._writer.run_id
@@ -132,6 +148,8 @@ def start_run(
                 writer.apply(resume_op())
                 writer.flush()
             if not owned:
+                if experiment_id is not None:
+                    experiment = client.get_experiment(experiment_id).name
                 _adopt_identity(writer, run_name, experiment or _experiment.get("name"))
             if tags:
                 client.set_tags(writer.run_id, tags)
@@ -141,8 +159,11 @@ def start_run(
             all_tags = dict(tags or {})
             if description is not None:
                 all_tags["gittrack.note.content"] = description
+            if experiment_id is None and experiment is None:
+                experiment = _current_experiment()
             writer = client._create_writer(
-                experiment=experiment or _current_experiment(),
+                experiment=experiment,
+                experiment_id=experiment_id,
                 run_name=run_name,
                 tags=all_tags,
                 parent_run_id=parent_run_id,
@@ -187,7 +208,9 @@ def _adopt_identity(writer: RunWriter, name: str | None, experiment: str | None)
 def _identity_op(changes: dict[str, str]) -> Callable[[fmt.RunRecord], None]:
     def op(record: fmt.RunRecord) -> None:
         record.name = changes.get("name", record.name)
-        record.experiment = changes.get("experiment", record.experiment)
+        if "experiment" in changes:
+            record.experiment = changes["experiment"]
+            record.experiment_id = experiments.experiment_id_for(record.experiment)
 
     return op
 
@@ -298,6 +321,66 @@ def get_run(run_id: str, repo: str | os.PathLike[str] | None = None) -> Run:
 
 def get_metric_history(run_id: str, key: str) -> list[Any]:
     return Client().get_metric_history(run_id, key)
+
+
+# -- experiments --------------------------------------------------------------------------
+def create_experiment(
+    name: str,
+    artifact_location: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> str:
+    """Create an experiment and return its id (an existing name is an error)."""
+    return Client().create_experiment(name, artifact_location, tags)
+
+
+def get_experiment(experiment_id: str) -> Experiment:
+    """The experiment with this id (ExperimentNotFoundError when none)."""
+    return Client().get_experiment(experiment_id)
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    """The experiment with this name, or None."""
+    return Client().get_experiment_by_name(name)
+
+
+def search_experiments(
+    view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int | None = None,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+) -> list[Experiment]:
+    """Experiments matching MLflow's experiment filter, newest first by default."""
+    return Client().search_experiments(view_type, max_results, filter_string, order_by)
+
+
+def delete_experiment(experiment_id: str) -> None:
+    """Mark an experiment deleted (its runs stay; ``restore_experiment`` undoes it)."""
+    Client().delete_experiment(experiment_id)
+
+
+def restore_experiment(experiment_id: str) -> None:
+    """Bring a deleted experiment back."""
+    Client().restore_experiment(experiment_id)
+
+
+def _active_experiment_id() -> str:
+    name = _current_experiment()
+    if name is None:
+        return experiments.DEFAULT_EXPERIMENT_ID
+    return experiments.experiment_id_for(name)
+
+
+def set_experiment_tag(key: str, value: Any) -> None:
+    """Set a tag of the active experiment."""
+    Client().set_experiment_tag(_active_experiment_id(), key, value)
+
+
+def set_experiment_tags(tags: Mapping[str, Any]) -> None:
+    """Set several tags of the active experiment."""
+    client = Client()
+    eid = _active_experiment_id()
+    for key, value in tags.items():
+        client.set_experiment_tag(eid, key, value)
 
 
 def get_tracking_uri() -> str:

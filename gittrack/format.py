@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import CorruptRunError
+from gittrack.naming import DEFAULT_EXPERIMENT, experiment_id_for
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -78,6 +79,11 @@ class RunRecord:
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     inputs: list[dict[str, Any]] = field(default_factory=list)
+    experiment_id: str = ""  # derived from ``experiment`` when not given
+
+    def __post_init__(self) -> None:
+        if not self.experiment_id:
+            self.experiment_id = experiment_id_for(self.experiment)
 
     def run_yaml(self) -> dict[str, Any]:
         return {
@@ -85,6 +91,7 @@ class RunRecord:
             "run_id": self.run_id,
             "name": self.name,
             "experiment": self.experiment,
+            "experiment_id": self.experiment_id,
             "status": self.status,
             "start_time": self.start_time,
             "end_time": self.end_time,
@@ -290,10 +297,13 @@ def parse_record(files: dict[str, bytes], what: str) -> RunRecord:
         status = str(meta["status"])
         if status not in STATUSES:
             raise CorruptRunError(f"{what} has an unknown status {status!r}")
+        experiment = str(meta.get("experiment") or DEFAULT_EXPERIMENT)
         return RunRecord(
             run_id=str(meta["run_id"]),
             name=str(meta.get("name") or ""),
-            experiment=str(meta.get("experiment") or "Default"),
+            experiment=experiment,
+            # runs written before experiment ids hold only the name: derive the id
+            experiment_id=str(meta.get("experiment_id") or experiment_id_for(experiment)),
             status=status,
             start_time=int(meta["start_time"]),
             end_time=None if meta.get("end_time") is None else int(meta["end_time"]),

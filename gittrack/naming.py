@@ -1,9 +1,13 @@
-"""Run ids (32 hex characters, as MLflow's) and memorable run names."""
+"""Run ids (32 hex characters, as MLflow's), memorable run names and experiment ids."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
+
+DEFAULT_EXPERIMENT = "Default"
+DEFAULT_EXPERIMENT_ID = "0"
 
 _ADJECTIVES = [
     "able",
@@ -120,3 +124,13 @@ def new_run_id() -> str:
 def new_run_name() -> str:
     rng = random.SystemRandom()
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randrange(1000):03d}"
+
+
+def experiment_id_for(name: str) -> str:
+    """The id of the experiment named ``name``: ``"0"`` for Default, else a decimal number
+    made of the first 60 bits of sha256(name), so every clone derives the same id without
+    coordination (see docs/format.md)."""
+    if name == DEFAULT_EXPERIMENT:
+        return DEFAULT_EXPERIMENT_ID
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest()
+    return str((int.from_bytes(digest[:8], "big") >> 4) or 1)

@@ -27,8 +27,25 @@ def _make_run(repo: Path) -> gittrack.ActiveRun:
 def test_fsck_is_clean_and_ref_is_per_run(repo: Path) -> None:
     run = _make_run(repo)
     fsck(repo)
-    refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/gittrack/")
+    refs = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/gittrack/runs/")
     assert refs.split() == [f"refs/gittrack/runs/{run.info.run_id}", run.info.commit]
+
+
+def test_experiment_ref_is_plain_yaml_under_its_derived_id(repo: Path) -> None:
+    run = _make_run(repo)
+    eid = run.info.experiment_id
+    assert eid == gittrack.get_experiment_by_name("wine").experiment_id  # type: ignore[union-attr]
+    refs = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/experiments/")
+    assert refs.split() == [f"refs/gittrack/experiments/{eid}"]
+    data = yaml.safe_load(git(repo, "show", f"refs/gittrack/experiments/{eid}:experiment.yaml"))
+    assert data["experiment_id"] == eid and data["name"] == "wine"
+    assert data["lifecycle_stage"] == "active" and data["tags"] == {}
+    run_yaml = git(repo, "show", f"refs/gittrack/runs/{run.info.run_id}:.gittrack/run/run.yaml")
+    assert yaml.safe_load(run_yaml)["experiment_id"] == eid
+    gittrack.delete_experiment(eid)
+    log = git(repo, "log", "--format=%s", f"refs/gittrack/experiments/{eid}").splitlines()
+    assert log == [f"experiment wine ({eid}): deleted", f"experiment wine ({eid}): created"]
+    fsck(repo)
 
 
 def test_commit_parent_is_head_and_log_reads_well(repo: Path) -> None:

@@ -173,6 +173,7 @@ def test_script_name_and_experiment_apply_under_gittrack_run(repo: Path) -> None
     assert result.exit_code == 0, result.output
     info = Client(repo).get_run(only_run(repo)).info
     assert (info.run_name, info.experiment) == ("script-name", "from-script")
+    assert info.experiment_id == Client(repo).get_experiment_by_name("from-script").experiment_id  # type: ignore[union-attr]
     assert "wins over" not in result.stderr
 
 

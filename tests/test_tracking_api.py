@@ -45,7 +45,7 @@ def test_quickstart_flow_reads_back_everything(repo: Path) -> None:
 def test_import_as_mlflow_subset(repo: Path) -> None:
     import gittrack as mlflow
 
-    mlflow.set_experiment("exp")
+    exp = mlflow.set_experiment("exp")
     with mlflow.start_run() as run:
         mlflow.log_param("p", 1)
         mlflow.log_metrics({"a": 1.0, "b": 2.0}, step=3)
@@ -56,7 +56,8 @@ def test_import_as_mlflow_subset(repo: Path) -> None:
     last = mlflow.last_active_run()
     assert last is not None and last.info.run_id == run.info.run_id
     assert last.data.metrics == {"a": 1.0, "b": 2.0}
-    assert run.info.experiment_id == "exp"
+    assert run.info.experiment_id == exp.experiment_id
+    assert run.info.experiment == "exp"
     assert run.info.artifact_uri == f"runs:/{run.info.run_id}/"
 
 

@@ -39,7 +39,6 @@ _TYPES = {
     "datasets": "datasets", "dataset": "datasets",
     "inputs": "inputs",
 }  # fmt: skip
-_TYPE_NAMES = "metrics, params, tags, attributes, datasets, inputs"
 # canonical attribute name -> field of the row dict
 _ATTR_FIELD = {
     "run_id": "run_id", "run_name": "name", "status": "status", "user_id": "user",
@@ -50,8 +49,33 @@ _ATTR_ALIAS = {
     "name": "run_name", "run name": "run_name", "user": "user_id",
     "experiment_name": "experiment", "created": "start_time",
 }  # fmt: skip
-_MAX_DEPTH = 50  # parenthesis nesting; keeps parsing and evaluation far from recursion limits
 _NUMERIC_ATTRS = frozenset({"start_time", "end_time"})
+
+
+@dataclass(frozen=True)
+class Schema:
+    """What a filter may name: key types, attributes (canonical -> row field), aliases."""
+
+    types: frozenset[str]
+    fields: Mapping[str, str]
+    aliases: Mapping[str, str]
+    numeric: frozenset[str]
+
+    @property
+    def type_names(self) -> str:
+        order = ("metrics", "params", "tags", "attributes", "datasets", "inputs")
+        return ", ".join(t for t in order if t in self.types)
+
+
+RUNS = Schema(frozenset(_TYPES.values()), _ATTR_FIELD, _ATTR_ALIAS, frozenset(_NUMERIC_ATTRS))
+# search_experiments: name, creation_time, last_update_time and tags (MLflow's identifiers)
+EXPERIMENTS = Schema(
+    frozenset({"tags", "attributes"}),
+    {"name": "name", "creation_time": "creation_time", "last_update_time": "last_update_time"},
+    {},
+    frozenset({"creation_time", "last_update_time"}),
+)
+_MAX_DEPTH = 50  # parenthesis nesting; keeps parsing and evaluation far from recursion limits
 _DATASET_FIELDS = ("name", "digest", "context")
 
 _NUM_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
@@ -178,13 +202,13 @@ class SortKey:
 _DEFAULT_SORT = (SortKey("attributes", "start_time", True), SortKey("attributes", "run_id"))
 
 
-def parse_filter(text: str | None) -> Filter:
-    """Parse an MLflow search filter; None or blank text matches every run."""
+def parse_filter(text: str | None, schema: Schema = RUNS) -> Filter:
+    """Parse an MLflow search filter; None or blank text matches every row."""
     if text is not None and not isinstance(text, str):
         raise FilterSyntaxError(f"a filter must be a string, not {type(text).__name__}")
     if text is None or not text.strip():
         return Filter(None)
-    parser = _Parser(text, "filter")
+    parser = _Parser(text, "filter", schema)
     root = parser.expression()
     parser.skip_ws()
     if parser.i < len(text):
@@ -194,7 +218,7 @@ def parse_filter(text: str | None) -> Filter:
     return Filter(root)
 
 
-def parse_order_by(clauses: list[str] | str | None) -> list[SortKey]:
+def parse_order_by(clauses: list[str] | str | None, schema: Schema = RUNS) -> list[SortKey]:
     """Parse MLflow order_by terms such as ``"metrics.rmse DESC"`` or ``"start_time"``.
 
     A single string is taken as one term (MLflow wants a list; this forgives it).
@@ -205,7 +229,7 @@ def parse_order_by(clauses: list[str] | str | None) -> list[SortKey]:
     for clause in [clauses] if isinstance(clauses, str) else clauses or []:
         if not isinstance(clause, str):
             raise FilterSyntaxError(f"an order_by term must be a string, not {clause!r}")
-        parser = _Parser(clause, f"order_by {clause!r}")
+        parser = _Parser(clause, f"order_by {clause!r}", schema)
         kind, key, fld, pos = parser.key()
         if kind == "datasets":
             parser.fail(pos, "cannot sort by datasets.*; use inputs.<name>.<field>")
@@ -225,14 +249,16 @@ def parse_order_by(clauses: list[str] | str | None) -> list[SortKey]:
     return out
 
 
-def sort_rows(rows: Iterable[R], keys: list[SortKey]) -> list[R]:
-    """Stable sort by ``keys``, then start_time DESC, then run_id.
+def sort_rows(
+    rows: Iterable[R], keys: list[SortKey], defaults: tuple[SortKey, ...] = _DEFAULT_SORT
+) -> list[R]:
+    """Stable sort by ``keys``, then ``defaults`` (start_time DESC, then run_id).
 
     Rows missing a key go last whatever the direction; NaN sorts after every number.
     """
     out = list(rows)
     seen = {(k.kind, k.key, k.field) for k in keys}
-    full = list(keys) + [k for k in _DEFAULT_SORT if (k.kind, k.key, k.field) not in seen]
+    full = list(keys) + [k for k in defaults if (k.kind, k.key, k.field) not in seen]
     for sk in reversed(full):  # least significant key first; each pass is stable
         out.sort(key=_sort_key(sk), reverse=sk.descending)
     return out
@@ -258,9 +284,10 @@ def _sort_key(sk: SortKey) -> Callable[[Row], tuple[int, Any]]:
 class _Parser:
     """Recursive descent over the raw text; scanning is context-dependent (keys vs values)."""
 
-    def __init__(self, text: str, label: str) -> None:
+    def __init__(self, text: str, label: str, schema: Schema) -> None:
         self.text = text
         self.label = label
+        self.schema = schema
         self.i = 0
         self.depth = 0
 
@@ -354,12 +381,12 @@ class _Parser:
         if word.upper() == "NOT":
             self.fail(pos, "NOT is only supported as NOT IN or IS NOT NULL (use != or NOT IN)")
         if not text.startswith(".", self.i):
-            if word.lower() in _TYPES:
+            if _TYPES.get(word.lower()) in self.schema.types:
                 self.fail(pos, f"expected '.<key>' after '{word}'")
             return "attributes", self.attribute(word, pos), None, pos
         kind = _TYPES.get(word.lower())
-        if kind is None:
-            self.fail(pos, f"unknown key type '{word}' (known: {_TYPE_NAMES})")
+        if kind is None or kind not in self.schema.types:
+            self.fail(pos, f"unknown key type '{word}' (known: {self.schema.type_names})")
         self.i += 1
         if kind == "inputs":
             name = self.name(_NAME_CHARS, f"{word}.")
@@ -375,9 +402,10 @@ class _Parser:
         return kind, key, None, pos
 
     def attribute(self, name: str, pos: int) -> str:
-        canonical = _ATTR_ALIAS.get(name.lower(), name.lower())
-        if canonical not in _ATTR_FIELD:
-            self.fail(pos, f"unknown attribute '{name}' (known: {', '.join(_ATTR_FIELD)})")
+        fields = self.schema.fields
+        canonical = self.schema.aliases.get(name.lower(), name.lower())
+        if canonical not in fields:
+            self.fail(pos, f"unknown attribute '{name}' (known: {', '.join(fields)})")
         return canonical
 
     def operator(self) -> str:
@@ -454,7 +482,7 @@ class _Parser:
         op = self.operator()
         if op in _NULL_OPS:
             return Clause(kind, key, op, None, fld)
-        numeric = kind == "metrics" or (kind == "attributes" and key in _NUMERIC_ATTRS)
+        numeric = kind == "metrics" or (kind == "attributes" and key in self.schema.numeric)
         allowed = _NUM_OPS if numeric else _STR_OPS | (_ORDER_OPS if kind == "params" else set())
         if op not in allowed:
             names = ", ".join(sorted(allowed | _NULL_OPS, key=_OP_ORDER.index))
@@ -518,7 +546,7 @@ def _format(node: Node, nested: bool) -> str:
 
 def _column(kind: str, key: str) -> tuple[str, str]:
     if kind == "attributes":
-        return kind, _ATTR_FIELD[key]
+        return kind, _ATTR_FIELD.get(key, key)
     if kind == "datasets":
         return "inputs", "*"
     return kind, key
@@ -534,7 +562,7 @@ def _always(row: Row) -> bool:
 def _getter(kind: str, key: str, fld: str | None) -> Callable[[Row], Any]:
     """A function returning the row's value for the key, or None when it is missing."""
     if kind == "attributes":
-        name = _ATTR_FIELD[key]
+        name = _ATTR_FIELD.get(key, key)
         return lambda row: row.get(name)
     if kind in ("params", "tags"):
 

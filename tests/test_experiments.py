@@ -1,0 +1,192 @@
+"""Experiments with MLflow's semantics: derived ids, lifecycle, tags, search."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from conftest import fsck, git
+
+import gittrack
+from gittrack import format as fmt
+from gittrack import sync
+from gittrack.entities import ViewType
+from gittrack.errors import (
+    ExperimentError,
+    ExperimentNotFoundError,
+    FilterSyntaxError,
+    ValidationError,
+)
+from gittrack.naming import experiment_id_for
+
+
+def test_ids_are_derived_from_the_name_the_same_everywhere(repo: Path, tmp_path: Path) -> None:
+    assert experiment_id_for("Default") == "0"
+    digest = hashlib.sha256(b"wine").digest()
+    assert experiment_id_for("wine") == str(int.from_bytes(digest[:8], "big") >> 4)
+    here = gittrack.create_experiment("wine")
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    there = gittrack.Client(other).create_experiment("wine")
+    assert here == there == experiment_id_for("wine")
+    assert gittrack.get_experiment("0").name == "Default"
+
+
+def test_runs_know_their_experiment_id_and_old_runs_derive_it(repo: Path) -> None:
+    exp = gittrack.set_experiment("wine")
+    with gittrack.start_run() as run:
+        pass
+    assert gittrack.get_run(run.info.run_id).info.experiment_id == exp.experiment_id
+    # a run.yaml written before experiment ids existed holds only the name
+    old = fmt.dump_yaml(
+        {"format_version": 1, "run_id": "a" * 32, "experiment": "wine", "status": "FINISHED"}
+        | {"start_time": 1}
+    )
+    assert fmt.parse_record({fmt.RUN_FILE: old}, "old run").experiment_id == exp.experiment_id
+
+
+def test_create_get_and_duplicates(repo: Path) -> None:
+    eid = gittrack.create_experiment("wine", artifact_location="s3://b/wine", tags={"team": "a"})
+    exp = gittrack.get_experiment(eid)
+    assert (exp.name, exp.artifact_location) == ("wine", "s3://b/wine")
+    assert exp.lifecycle_stage == "active"
+    assert exp.tags == {"team": "a"}
+    assert exp.creation_time is not None and exp.creation_time == exp.last_update_time
+    assert gittrack.get_experiment_by_name("wine") == exp
+    assert gittrack.get_experiment_by_name("nope") is None
+    with pytest.raises(ExperimentError, match="'wine' already exists"):
+        gittrack.create_experiment("wine")
+    with pytest.raises(ExperimentNotFoundError, match="no experiment with id '12345'"):
+        gittrack.get_experiment("12345")
+    with pytest.raises(ValidationError, match="invalid experiment id 'abc'"):
+        gittrack.get_experiment("abc")
+    with pytest.raises(ValidationError, match="experiment name must be a non-empty string"):
+        gittrack.create_experiment("")
+    default = gittrack.get_experiment_by_name("Default")
+    assert default is not None and default.artifact_location == "mlflow-artifacts:/0"
+
+
+def test_delete_restore_and_what_a_deleted_experiment_refuses(repo: Path) -> None:
+    eid = gittrack.create_experiment("old")
+    gittrack.delete_experiment(eid)
+    assert gittrack.get_experiment(eid).lifecycle_stage == "deleted"
+    with pytest.raises(ExperimentError, match="already deleted"):
+        gittrack.delete_experiment(eid)
+    with pytest.raises(ExperimentError, match="'old' is deleted: restore it"):
+        gittrack.set_experiment("old")
+    with pytest.raises(ExperimentError, match="is deleted: restore it before making it active"):
+        gittrack.set_experiment(experiment_id=eid)
+    with pytest.raises(ExperimentError, match="'old' is deleted: restore it"):
+        gittrack.start_run(experiment_id=eid)
+    with pytest.raises(ExperimentError, match="'old' is deleted: restore it"):
+        gittrack.Client().create_run("old")
+    with pytest.raises(ExperimentError, match=r"already exists \(deleted: restore it instead\)"):
+        gittrack.create_experiment("old")
+    with pytest.raises(ExperimentError, match=r"Default experiment .* cannot be deleted"):
+        gittrack.delete_experiment("0")
+    gittrack.restore_experiment(eid)
+    with pytest.raises(ExperimentError, match="is not deleted"):
+        gittrack.restore_experiment(eid)
+    assert gittrack.set_experiment("old").lifecycle_stage == "active"
+
+
+def test_set_experiment_by_name_or_id(repo: Path) -> None:
+    with pytest.raises(ValidationError, match="exactly one of experiment_name and experiment_id"):
+        gittrack.set_experiment()
+    with pytest.raises(ValidationError, match="exactly one"):
+        gittrack.set_experiment("a", experiment_id="0")
+    created = gittrack.set_experiment("fresh")  # a new name is created, as in MLflow
+    assert gittrack.get_experiment(created.experiment_id).name == "fresh"
+    eid = gittrack.create_experiment("by-id")
+    assert gittrack.set_experiment(experiment_id=eid).name == "by-id"
+    with gittrack.start_run() as run:
+        pass
+    assert run.info.experiment == "by-id" and run.info.experiment_id == eid
+    with gittrack.start_run(experiment_id="0") as run0:
+        pass
+    assert run0.info.experiment == "Default"
+    with pytest.raises(ExperimentNotFoundError):
+        gittrack.set_experiment(experiment_id="999")
+    with pytest.raises(ExperimentError, match="disagree"):
+        gittrack.Client().create_run("fresh", experiment_id=eid)
+
+
+def test_experiment_tags(repo: Path) -> None:
+    exp = gittrack.set_experiment("tagged")
+    gittrack.set_experiment_tag("owner", "ann")
+    gittrack.set_experiment_tags({"stage": "dev", "n": 3})
+    assert gittrack.get_experiment(exp.experiment_id).tags == {
+        "owner": "ann",
+        "stage": "dev",
+        "n": "3",
+    }
+    client = gittrack.Client()
+    client.delete_experiment_tag(exp.experiment_id, "n")
+    assert "n" not in client.get_experiment(exp.experiment_id).tags
+    with pytest.raises(ExperimentError, match="has no tag 'n'"):
+        client.delete_experiment_tag(exp.experiment_id, "n")
+    with pytest.raises(ValidationError, match="tag key"):
+        gittrack.set_experiment_tag("", "x")
+
+
+def test_experiments_named_only_by_runs_exist(repo: Path) -> None:
+    client = gittrack.Client()
+    run = client.create_run("implicit")
+    client.set_terminated(run.info.run_id)
+    exp = gittrack.get_experiment_by_name("implicit")
+    assert exp is not None and exp.experiment_id == run.info.experiment_id
+    assert exp.creation_time == run.info.start_time
+    assert gittrack.get_experiment(exp.experiment_id) == exp
+    assert not git(repo, "for-each-ref", "refs/gittrack/experiments/").strip()
+    client.set_experiment_tag(exp.experiment_id, "k", "v")  # now it gets a ref
+    assert client.get_experiment(exp.experiment_id).tags == {"k": "v"}
+    assert client.get_experiment(exp.experiment_id).creation_time == run.info.start_time
+
+
+def test_search_experiments(repo: Path) -> None:
+    client = gittrack.Client()
+    a = client.create_experiment("alpha", tags={"group": "x"})
+    b = client.create_experiment("beta", tags={"group": "y"})
+    c = client.create_experiment("gamma")
+    client.delete_experiment(c)
+
+    def names(**kw: object) -> list[str]:
+        return [e.name for e in gittrack.search_experiments(**kw)]  # type: ignore[arg-type]
+
+    assert names() == ["beta", "alpha", "Default"]  # newest first, Default has no time
+    assert names(view_type=ViewType.DELETED_ONLY) == ["gamma"]
+    assert sorted(names(view_type=ViewType.ALL)) == ["Default", "alpha", "beta", "gamma"]
+    assert names(filter_string="name LIKE 'a%'") == ["alpha"]
+    assert names(filter_string="attributes.name != 'alpha' and tags.group = 'y'") == ["beta"]
+    assert names(filter_string="tags.group ILIKE 'X'") == ["alpha"]
+    created = gittrack.get_experiment(a).creation_time
+    assert names(filter_string=f"creation_time <= {created}") == ["alpha"]
+    assert names(order_by=["name DESC"]) == ["beta", "alpha", "Default"]
+    assert names(order_by=["name"], max_results=2) == ["Default", "alpha"]
+    assert b == gittrack.search_experiments(filter_string="name = 'beta'")[0].experiment_id
+    with pytest.raises(FilterSyntaxError, match="unknown attribute 'status'"):
+        gittrack.search_experiments(filter_string="status = 'x'")
+    with pytest.raises(FilterSyntaxError, match="unknown key type 'metrics'"):
+        gittrack.search_experiments(filter_string="metrics.a > 1")
+    with pytest.raises(FilterSyntaxError, match="creation_time compares with numbers"):
+        gittrack.search_experiments(filter_string="creation_time > 'x'")
+    with pytest.raises(ValidationError, match="unknown view_type 7"):
+        gittrack.search_experiments(view_type=7)
+    with pytest.raises(ValidationError, match="max_results must be 0 or more"):
+        gittrack.search_experiments(max_results=-1)
+
+
+def test_experiments_travel_with_push_and_pull(
+    repo: Path, bare_remote: Path, tmp_path: Path
+) -> None:
+    eid = gittrack.create_experiment("shared", tags={"k": "v"})
+    assert sync.push(repo, str(bare_remote)).ok
+    other = tmp_path / "other"
+    other.mkdir()
+    git(other, "init", "-q")
+    sync.pull(other, str(bare_remote))
+    there = gittrack.Client(other).get_experiment(eid)
+    assert there == gittrack.get_experiment(eid)
+    fsck(other)

@@ -279,6 +279,7 @@ class RunWriter:
         self.apply(_set_status(status, now_ms()))
         commit = self.flush()  # on failure the writer stays live, its buffer kept for a retry
         self.ended = True
+        self.runs.git.auto_maintain()
         return commit
 
     def add_run_file(self, path: str, blob: str) -> None:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import logging
 import os
 import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Iterator, Mapping
@@ -23,9 +25,13 @@ from typing import TYPE_CHECKING, Any
 from gittrack.errors import CorruptRunError, RepositoryError, StorageError
 from gittrack.store import refs as refs_mod
 
+log = logging.getLogger("gittrack")
+
 if TYPE_CHECKING:
     from dulwich.repo import Repo
 
+# C git's default for gc.auto: loose objects beyond which `git gc --auto` packs them.
+GC_AUTO_DEFAULT = 6700
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
 MODE_LINK = 0o120000
@@ -149,7 +155,14 @@ class GitStore:
         hexsha = sha.hexdigest()
         directory = os.path.join(self._objects, hexsha[:2])
         path = os.path.join(directory, hexsha[2:])
-        if os.path.exists(path):
+        try:
+            # Present: freshen it, as C git does, so a concurrent `git gc` does not prune an
+            # old unreachable copy that a ref is about to point at again.
+            os.utime(path)
+            return hexsha
+        except FileNotFoundError:
+            pass
+        except OSError:  # read-only object (another owner): present all the same
             return hexsha
         if hexsha[:2] not in self._known_dirs:
             os.makedirs(directory, exist_ok=True)
@@ -212,10 +225,23 @@ class GitStore:
         return self._write_raw(b"commit", body)
 
     # -- reading objects -----------------------------------------------------------------
+    def _lookup(self, sha: str) -> Any:
+        """The dulwich object ``sha`` (KeyError when absent).
+
+        Looked up twice before giving up: a background repack may move an object from a
+        loose file into a new pack between dulwich's pack lookup and its loose lookup; the
+        second lookup rescans the packs.
+        """
+        store = self.dulwich.object_store
+        try:
+            return store[_oid(sha)]
+        except KeyError:
+            return store[_oid(sha)]
+
     def read_object(self, sha: str) -> tuple[bytes, bytes]:
         """Return (type_name, raw body) of an object."""
         try:
-            obj = self.dulwich.object_store[_oid(sha)]
+            obj = self._lookup(sha)
         except KeyError as e:
             raise CorruptRunError(f"object {sha[:12]} is missing from the repository") from e
         except Exception as e:  # zlib / pack errors from a damaged object
@@ -231,17 +257,17 @@ class GitStore:
     def read_tree(self, sha: str) -> dict[bytes, tuple[int, str]]:
         """Return ``{name: (mode, sha)}`` of a tree."""
         try:
-            obj = self.dulwich.object_store[_oid(sha)]
+            obj = self._lookup(sha)
         except KeyError as e:
             raise CorruptRunError(f"tree {sha[:12]} is missing from the repository") from e
         if obj.type_name != b"tree":
             raise CorruptRunError(f"object {sha[:12]} is not a tree")
-        return {e.path: (e.mode, e.sha.decode("ascii")) for e in obj.iteritems()}  # type: ignore[attr-defined]
+        return {e.path: (e.mode, e.sha.decode("ascii")) for e in obj.iteritems()}
 
     def read_commit(self, sha: str) -> Any:
         """Return the dulwich ``Commit`` object for ``sha``."""
         try:
-            obj = self.dulwich.object_store[_oid(sha)]
+            obj = self._lookup(sha)
         except KeyError as e:
             raise CorruptRunError(f"commit {sha[:12]} is missing from the repository") from e
         if obj.type_name != b"commit":
@@ -353,6 +379,44 @@ class GitStore:
             pass
         self._config_cache = (key, configs)
         return configs
+
+    # -- keeping the repository packed ------------------------------------------------
+    def auto_maintain(self) -> subprocess.Popen[bytes] | None:
+        """Start :mod:`gittrack.store.maintain` in the background once loose objects pile up.
+
+        What git does after a commit, at the cost of one small directory listing: the loose
+        objects are estimated from one fan-out directory (``objects/17``) against git's
+        ``gc.auto`` threshold (6700 unless configured; 0 turns it off). Returns the process
+        started, or None (below the threshold, one already running, no way to start it).
+        """
+        from gittrack.store import maintain
+
+        try:
+            fanout = os.scandir(os.path.join(self._objects, "17"))
+            loose = sum(1 for e in fanout if len(e.name) == 38)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        threshold = self._gc_auto_threshold()
+        if threshold <= 0 or loose <= (threshold + 255) // 256 or maintain.busy(self.common_dir):
+            return None
+        try:
+            return subprocess.Popen(
+                [sys.executable, "-m", "gittrack.store.maintain", str(self.common_dir)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # not the user's Ctrl-C; outlives a short script
+            )
+        except OSError as e:
+            log.debug("gittrack: cannot start repository maintenance: %s", e)
+            return None
+
+    def _gc_auto_threshold(self) -> int:
+        value = self.config_value("gc", "auto")
+        try:
+            return int(value) if value is not None else GC_AUTO_DEFAULT
+        except ValueError:
+            return GC_AUTO_DEFAULT
 
     def run_git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         """Run C git in this repository (used only where C git is the right tool)."""

@@ -1,0 +1,100 @@
+"""Keeping a repository packed and bounded without user action, as git's ``gc --auto`` does.
+
+Every run leaves ~16 loose objects, half of them intermediate states that no ref reaches
+once the run ends. After a run ends, :meth:`GitStore.auto_maintain` estimates the loose
+objects from one fan-out directory and, above git's ``gc.auto`` threshold, starts this
+module detached (``python -m gittrack.store.maintain GIT_DIR``). It then, with C git:
+
+1. packs every loose object (reachable or not) into one new pack and removes the loose
+   copies that are now packed (``pack-objects`` + ``prune-packed``): nothing is deleted
+   that is not in a pack, so concurrent writers and readers never miss an object;
+2. packs refs (``pack-refs --all --prune``): one file instead of one per run;
+3. lets ``git gc --auto --cruft`` consolidate packs once they pile up (git's
+   ``gc.autoPackLimit``), keeping unreachable objects in a cruft pack until git's own
+   prune expiry instead of turning them back into loose files.
+
+One maintenance at a time per repository (an ``flock`` on ``gittrack-maintain.lock``).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None  # type: ignore[assignment]
+
+LOCK_NAME = "gittrack-maintain.lock"
+_HEX = frozenset("0123456789abcdef")
+
+
+def loose_objects(objects_dir: Path) -> list[str]:
+    """The ids of every loose object under ``objects_dir``."""
+    found: list[str] = []
+    for fanout in os.scandir(objects_dir):
+        if len(fanout.name) != 2 or not set(fanout.name) <= _HEX or not fanout.is_dir():
+            continue
+        for entry in os.scandir(fanout.path):
+            if len(entry.name) == 38 and set(entry.name) <= _HEX:
+                found.append(fanout.name + entry.name)
+    return found
+
+
+def busy(common_dir: Path) -> bool:
+    """Whether a maintenance of this repository is running now."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(common_dir / LOCK_NAME, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # closing drops a lock we took
+    return False
+
+
+def _git(common_dir: Path, *args: str, stdin: bytes | None = None) -> None:
+    subprocess.run(
+        ["git", "--git-dir", str(common_dir), *args],
+        input=stdin,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )
+
+
+def maintain(common_dir: Path) -> bool:
+    """Pack loose objects and refs, consolidate packs; False when another one is running."""
+    fd = os.open(common_dir / LOCK_NAME, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return False
+        objects = common_dir / "objects"
+        loose = loose_objects(objects)
+        if loose:
+            listing = "".join(f"{sha}\n" for sha in loose).encode()
+            _git(common_dir, "pack-objects", "-q", str(objects / "pack" / "pack"), stdin=listing)
+            _git(common_dir, "prune-packed", "-q")
+        _git(common_dir, "pack-refs", "--all", "--prune")
+        _git(common_dir, "gc", "--auto", "--cruft", "--quiet")
+        return True
+    finally:
+        os.close(fd)
+
+
+if __name__ == "__main__":  # started detached by GitStore.auto_maintain
+    try:
+        maintain(Path(sys.argv[1]))
+    except (OSError, subprocess.CalledProcessError):
+        sys.exit(1)  # nothing to report to: the next run end tries again

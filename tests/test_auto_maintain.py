@@ -1,0 +1,103 @@
+"""The repository stays packed without user action: git's `gc --auto`, started after runs."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import fsck, git
+
+import gittrack
+from gittrack.store.maintain import loose_objects, maintain
+from gittrack.store.repo import GitStore
+
+
+def _counts(repo: Path) -> dict[str, int]:
+    out = git(repo, "count-objects", "-v")
+    return {k: int(v) for k, v in (line.split(": ") for line in out.splitlines()) if v.isdigit()}
+
+
+def _loose(repo: Path) -> int:
+    return _counts(repo)["count"]
+
+
+def _runs(n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        with gittrack.start_run(run_name=f"r{i}") as run:
+            gittrack.log_params({"i": i, "lr": 0.1})
+            gittrack.log_metric("loss", 1 / (i + 1), step=0)
+        ids.append(run.info.run_id)
+    return ids
+
+
+def test_below_the_threshold_nothing_starts(repo: Path) -> None:
+    _runs(2)
+    with GitStore(repo) as store:
+        assert store.auto_maintain() is None
+
+
+def test_runs_start_gc_which_packs_and_runs_stay_readable(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[subprocess.Popen[bytes]] = []
+    real = GitStore.auto_maintain
+
+    def recording(self: GitStore) -> subprocess.Popen[bytes] | None:
+        proc = real(self)
+        if proc is not None:
+            started.append(proc)
+        return proc
+
+    monkeypatch.setattr(GitStore, "auto_maintain", recording)
+    git(repo, "config", "gc.auto", "256")  # one object per fan-out directory on average
+    ids = _runs(120)  # ~16 objects per run: ~7 per fan-out directory on average
+    assert started, "no run end started git gc although loose objects piled up"
+    for proc in started:
+        assert proc.wait(timeout=120) == 0
+    packed = int(
+        dict(x.split(": ") for x in git(repo, "count-objects", "-v").splitlines())["in-pack"]
+    )
+    assert packed > _loose(repo)  # most objects sit in packs, not in loose files
+    assert list((repo / ".git" / "objects" / "pack").glob("*.pack"))
+    assert (repo / ".git" / "packed-refs").exists()
+    fsck(repo)
+    for i, rid in enumerate(ids):  # every run reads back after its objects and ref were packed
+        run = gittrack.get_run(rid)
+        assert run.info.status == "FINISHED" and run.data.params["i"] == i
+        assert [m.value for m in gittrack.get_metric_history(rid, "loss")] == [1 / (i + 1)]
+    (new,) = _runs(1)  # and new runs keep writing into the packed repository
+    assert gittrack.get_run(new).info.status == "FINISHED"
+    fsck(repo)
+
+
+def test_turned_off_by_gc_auto_zero(repo: Path) -> None:
+    git(repo, "config", "gc.auto", "0")
+    _runs(20)
+    with GitStore(repo) as store:
+        assert store.auto_maintain() is None
+
+
+def test_a_rewritten_existing_object_is_freshened(repo: Path) -> None:
+    with GitStore(repo) as store:
+        sha = store.write_blob(b"same bytes")
+        path = repo / ".git" / "objects" / sha[:2] / sha[2:]
+        old = path.stat().st_mtime - 3600
+        subprocess.run(["touch", "-d", f"@{old:.0f}", str(path)], check=True)
+        assert store.write_blob(b"same bytes") == sha
+        assert path.stat().st_mtime > old + 3000
+
+
+def test_maintain_leaves_no_loose_object_and_loses_nothing(repo: Path) -> None:
+    git(repo, "config", "gc.auto", "0")  # only the explicit maintenance below
+    ids = _runs(10)
+    common = repo / ".git"
+    assert loose_objects(common / "objects")
+    before = {rid: gittrack.get_run(rid).info.commit for rid in ids}
+    assert maintain(common)
+    assert loose_objects(common / "objects") == []
+    assert not [p for p in (common / "refs").rglob("*") if p.is_file()]  # refs packed
+    fsck(repo)
+    for rid, commit in before.items():
+        assert gittrack.get_run(rid).info.commit == commit

@@ -11,7 +11,18 @@ from dataclasses import dataclass, field
 
 from benchmarks.harness import Case, Fixture
 
-WORKLOADS = ("create", "log", "batch", "million", "list", "show", "sync", "startup")
+WORKLOADS = (
+    "create",
+    "log",
+    "batch",
+    "million",
+    "list",
+    "show",
+    "sync",
+    "startup",
+    "growth",
+    "footprint",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +43,9 @@ class Sizes:
     million: int = 1_000_000
     mlflow_million: int = 100_000  # MLflow: ~9,000 points/s; --scale does the full million
     cli_times: int = 3  # invocations of a fast CLI command per repetition
+    growth_runs: int = 10_000  # existing runs when timing new ones (and 1,000 beside it)
+    growth_base: int = 1_000
+    growth_new: int = 100
     heavy_reps: int = 1  # repetitions of peer cases that cost a minute or more each
     peers_at_scale: bool = True
     skipped: tuple[str, ...] = ()
@@ -53,6 +67,9 @@ class Sizes:
             sqlite_batch_points=1_000,
             fluent_points=1_000,
             cli_times=1,
+            growth_runs=200,
+            growth_base=20,
+            growth_new=10,
             million=20_000,
             mlflow_million=20_000,
         )
@@ -71,6 +88,7 @@ class Sizes:
             )
         return cls(
             runs=runs,
+            growth_runs=runs,
             mlflow_runs=runs if peer_scale else 1_000,
             mlflow_million=1_000_000,
             dvc_exps=runs if peer_scale else 1_000,
@@ -108,7 +126,32 @@ def plan(s: Sizes, *, scaled: bool) -> list[Case]:
     g, m, d = "workloads_gittrack", "workloads_mlflow", "workloads_dvc"
     heavy = s.heavy_reps
     file, sql = {"store": "file"}, {"store": "sqlite"}
+    growth = [
+        Case(
+            "growth",
+            tool,
+            f"{g}:growth",
+            "gittrack",
+            {"n": n, "packed": packed, "new": s.growth_new},
+        )
+        for tool, n, packed in (
+            ("gittrack", s.growth_runs, True),
+            ("gittrack-loose", s.growth_runs, False),
+            ("gittrack-1k", s.growth_base, True),
+            ("gittrack-1k-loose", s.growth_base, False),
+        )
+    ]
     cases: list[Case] = [
+        *growth,
+        Case(
+            "footprint",
+            "gittrack",
+            f"{g}:footprint",
+            "gittrack",
+            fixture="gittrack-runs",
+            max_reps=1,
+            why_capped="a measure of bytes, not of time",
+        ),
         # 1. create runs
         Case(
             "create", "gittrack", f"{g}:create", "gittrack", {"n": s.runs}, provides="gittrack-runs"
@@ -292,6 +335,26 @@ def _within_git(what: str) -> tuple[Goal, ...]:
 
 
 COMPARISONS: tuple[Comparison, ...] = (
+    Comparison(
+        "footprint",
+        "Disk used at rest by the runs of the create workload (in the notes; the row is the "
+        "wait for background maintenance to finish)",
+        "footprint_scan",
+        (),
+    ),
+    Comparison(
+        "growth",
+        "Create a run in a repository that already holds many runs (per run; the notes "
+        "give how many)",
+        "create",
+        (
+            ("gittrack-1k", "create"),
+            ("gittrack-loose", "create"),
+            ("gittrack-1k-loose", "create"),
+        ),
+        unit="ms",
+        goals=(Goal("cost per run <= 1.2x the cost in the small repository", "gittrack-1k", 1.2),),
+    ),
     Comparison(
         "create",
         "Create runs (10 params, 5 metrics x 10 steps, 3 tags, 1 KB artifact)",
@@ -501,4 +564,6 @@ TITLES = {
     "show": "5. Show and diff",
     "sync": "6. Push and pull",
     "startup": "7. CLI start-up",
+    "growth": "8. Writing into a large repository",
+    "footprint": "9. Disk used at rest",
 }

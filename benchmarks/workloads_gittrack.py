@@ -312,3 +312,53 @@ def startup(ctx: Context, rec: Recorder) -> None:
     for name, argv, label in commands:
         with rec.step(name):
             time_command(rec, name, argv, times=times, label=label)
+
+
+def growth(ctx: Context, rec: Recorder) -> None:
+    """Create runs through the API into a repository already holding N runs.
+
+    The N runs are written by ``git fast-import`` in gittrack's exact format (what a
+    year of sweeps leaves), their refs loose or packed (as after any ``git gc``); the
+    100 new runs are timed. A write path that scans refs or rows would grow with N.
+    """
+    from benchmarks.workloads_git import add_runs
+
+    n, packed = int(ctx.arg("n")), bool(ctx.arg("packed"))
+    repo = _repo(ctx)
+    env = dict(os.environ)
+    add_runs(repo, env, 0, n)
+    if packed:
+        run(["git", "pack-refs", "--all"], cwd=repo, env=env)
+    gittrack = _gittrack()
+    gittrack.set_experiment(EXPERIMENT)
+    create_runs(gittrack, int(ctx.arg("new")), artifact_file(ctx.workdir), rec, start=n)
+    rec.note(
+        f"into {n:,} existing runs ({'packed' if packed else 'loose'} refs, written by "
+        "`git fast-import` in gittrack's format)"
+    )
+
+
+def footprint(ctx: Context, rec: Recorder) -> None:
+    """Disk used at rest by the fixture's runs once background maintenance is done."""
+    from gittrack.store.maintain import busy
+
+    repo = _repo(ctx, fresh=False)
+    git_dir = repo / ".git"
+    start = time.perf_counter()
+    while busy(git_dir) and time.perf_counter() - start < 600:
+        time.sleep(0.2)  # a maintenance the last runs started is still packing
+    n = len(read_ids(ctx.fixture)) if ctx.fixture else 0
+    files = sum(len(f) for _, _, f in os.walk(git_dir))
+    size = sum((Path(d) / f).stat().st_blocks * 512 for d, _, fs in os.walk(git_dir) for f in fs)
+    loose = sum(
+        1
+        for d in (git_dir / "objects").iterdir()
+        if len(d.name) == 2
+        for f in d.iterdir()
+        if len(f.name) == 38
+    )
+    rec.note(
+        f"at rest: {n:,} runs use {size / 2**20:.1f} MiB on disk ({size / max(n, 1) / 1024:.2f}"
+        f" KiB per run), {files:,} files, {loose:,} loose objects"
+    )
+    rec.add("footprint_scan", time.perf_counter() - start, label="waiting for maintenance")

@@ -51,7 +51,7 @@ def test_runs_start_gc_which_packs_and_runs_stay_readable(
         return proc
 
     monkeypatch.setattr(GitStore, "auto_maintain", recording)
-    git(repo, "config", "gc.auto", "256")  # one object per fan-out directory on average
+    git(repo, "config", "gc.auto", "1024")  # a quarter: one object per fan-out directory
     ids = _runs(120)  # ~16 objects per run: ~7 per fan-out directory on average
     assert started, "no run end started git gc although loose objects piled up"
     for proc in started:

@@ -2,16 +2,19 @@
 
 Every run leaves ~16 loose objects, half of them intermediate states that no ref reaches
 once the run ends. After a run ends, :meth:`GitStore.auto_maintain` estimates the loose
-objects from one fan-out directory and, above git's ``gc.auto`` threshold, starts this
-module detached (``python -m gittrack.store.maintain GIT_DIR``). It then, with C git:
+objects from one fan-out directory and, above a quarter of git's ``gc.auto`` threshold
+(6700 unless configured; 0 turns it off), starts this module detached
+(``python -m gittrack.store.maintain GIT_DIR``). It then, with C git:
 
 1. packs every loose object (reachable or not) into one new pack and removes the loose
    copies that are now packed (``pack-objects`` + ``prune-packed``): nothing is deleted
    that is not in a pack, so concurrent writers and readers never miss an object;
 2. packs refs (``pack-refs --all --prune``): one file instead of one per run;
-3. lets ``git gc --auto --cruft`` consolidate packs once they pile up (git's
-   ``gc.autoPackLimit``), keeping unreachable objects in a cruft pack until git's own
-   prune expiry instead of turning them back into loose files.
+3. merges packs geometrically (``repack -d --geometric=2``), so their number stays
+   logarithmic in the number of objects at an amortised cost, with no full repack.
+
+Unreachable objects (the intermediate states of runs) stay in packs, where they cost
+about half of a run's 1-2 KiB; ``git gc`` removes them by git's own prune rules.
 
 One maintenance at a time per repository (an ``flock`` on ``gittrack-maintain.lock``).
 """
@@ -87,7 +90,7 @@ def maintain(common_dir: Path) -> bool:
             _git(common_dir, "pack-objects", "-q", str(objects / "pack" / "pack"), stdin=listing)
             _git(common_dir, "prune-packed", "-q")
         _git(common_dir, "pack-refs", "--all", "--prune")
-        _git(common_dir, "gc", "--auto", "--cruft", "--quiet")
+        _git(common_dir, "repack", "-d", "-q", "--geometric=2")
         return True
     finally:
         os.close(fd)

@@ -385,8 +385,9 @@ class GitStore:
         """Start :mod:`gittrack.store.maintain` in the background once loose objects pile up.
 
         What git does after a commit, at the cost of one small directory listing: the loose
-        objects are estimated from one fan-out directory (``objects/17``) against git's
-        ``gc.auto`` threshold (6700 unless configured; 0 turns it off). Returns the process
+        objects are estimated from one fan-out directory (``objects/17``) against a quarter
+        of git's ``gc.auto`` (6700 unless configured; 0 turns it off): runs leave many small
+        objects, and a quarter keeps what stays loose under ~7 MiB. Returns the process
         started, or None (below the threshold, one already running, no way to start it).
         """
         from gittrack.store import maintain
@@ -396,7 +397,7 @@ class GitStore:
             loose = sum(1 for e in fanout if len(e.name) == 38)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        threshold = self._gc_auto_threshold()
+        threshold = self._gc_auto_threshold() // 4
         if threshold <= 0 or loose <= (threshold + 255) // 256 or maintain.busy(self.common_dir):
             return None
         try:

@@ -317,9 +317,10 @@ def startup(ctx: Context, rec: Recorder) -> None:
 def growth(ctx: Context, rec: Recorder) -> None:
     """Create runs through the API into a repository already holding N runs.
 
-    The N runs are written by ``git fast-import`` in gittrack's exact format (what a
-    year of sweeps leaves), their refs loose or packed (as after any ``git gc``); the
-    100 new runs are timed. A write path that scans refs or rows would grow with N.
+    The N runs are the C git benchmark's run commits (``git fast-import``: refs under
+    ``refs/gittrack/runs/``, one pack), their refs loose or packed (as after any ``git
+    gc``); the new runs are timed. Creating a run must not read the others: a write path
+    that scanned refs or rows would grow with N (and would trip over these commits).
     """
     from benchmarks.workloads_git import add_runs
 
@@ -333,8 +334,8 @@ def growth(ctx: Context, rec: Recorder) -> None:
     gittrack.set_experiment(EXPERIMENT)
     create_runs(gittrack, int(ctx.arg("new")), artifact_file(ctx.workdir), rec, start=n)
     rec.note(
-        f"into {n:,} existing runs ({'packed' if packed else 'loose'} refs, written by "
-        "`git fast-import` in gittrack's format)"
+        f"into {n:,} existing run refs ({'packed' if packed else 'loose'}; the C git "
+        "benchmark's fast-imported run commits)"
     )
 
 

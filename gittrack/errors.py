@@ -115,3 +115,12 @@ class ModelError(GittrackError):
 
 class SignatureError(ModelError):
     """Model input does not match the model's signature."""
+
+
+class MigrationError(GittrackError):
+    """A store to import from or export to cannot be read or written (MLflow, Parquet)."""
+
+
+class UnsafeSourceError(MigrationError):
+    """An item of a store being imported is hostile (a symlink out of the store, an unsafe
+    name, a YAML bomb): it is refused whole."""

@@ -87,6 +87,17 @@ class RunStore:
         ``extra_files`` are run-folder entries already stored as blobs (metrics.parquet,
         environment.yaml, inline artifacts under ``artifacts/``).
         """
+        tree = self.write_tree(record, code_entries=code_entries, extra_files=extra_files)
+        return self.commit_tree(record, tree, parent)
+
+    def write_tree(
+        self,
+        record: fmt.RunRecord,
+        *,
+        code_entries: dict[bytes, tuple[int, str]],
+        extra_files: dict[str, tuple[int, str]],
+    ) -> str:
+        """Write the root tree of a run commit (code snapshot plus run folder)."""
         git = self.git
         files = {
             name: (MODE_FILE, git.write_blob(data))
@@ -102,9 +113,12 @@ class RunStore:
             gt_entries = git.read_tree(existing[1])
         gt_entries[b"run"] = (MODE_TREE, run_tree)
         root[gittrack_dir] = (MODE_TREE, git.write_tree(gt_entries))
-        tree = git.write_tree(root)
+        return git.write_tree(root)
+
+    def commit_tree(self, record: fmt.RunRecord, tree: str, parent: str | None) -> str:
+        """Write the commit of ``record`` holding ``tree``; return its sha."""
         now = int(time.time())
-        return git.write_commit(
+        return self.git.write_commit(
             tree=tree,
             parents=[parent] if parent else [],
             author=self.identity,

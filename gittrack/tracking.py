@@ -15,7 +15,8 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
@@ -396,6 +397,81 @@ def _stored_files(
         else:
             files[name] = (mode, sha)
     return files
+
+
+@dataclass(frozen=True)
+class MetricHistory:
+    """Every point of one metric, in logging order (see :func:`write_complete_run`)."""
+
+    key: str
+    steps: Sequence[int]
+    timestamps: Sequence[int]
+    values: Sequence[float]
+
+
+def write_complete_run(
+    runs: RunStore,
+    record: fmt.RunRecord,
+    *,
+    histories: Iterable[MetricHistory] = (),
+    run_files: Mapping[str, str] | None = None,
+    expected: str | None = None,
+    code_entries: dict[bytes, tuple[int, str]] | None = None,
+    parent: str | None = None,
+) -> tuple[str, bool]:
+    """Write a run whose whole state is known (id, times, every metric point with its
+    timestamp) as one commit, and move its ref from ``expected`` (None: a new run).
+
+    ``record.metrics`` is computed from ``histories``; ``run_files`` maps paths inside the
+    run folder (``artifacts/<path>``) to stored blobs. When the commit at ``expected``
+    already holds exactly this state nothing moves and the answer is ``(expected, False)``;
+    otherwise ``(new commit, True)``. A ref moved meanwhile raises :class:`RefConflict`.
+    """
+    codes: list[int] = []
+    keys: list[str] = []
+    key_codes: dict[str, int] = {}
+    steps: list[int] = []
+    stamps: list[int] = []
+    values: list[float] = []
+    summaries: dict[str, fmt.MetricSummary] = {}
+    for history in histories:
+        n = len(history.values)
+        if not n:
+            continue
+        code = key_codes.get(history.key)
+        if code is None:
+            code = key_codes[history.key] = len(keys)
+            keys.append(history.key)
+        codes.extend([code] * n)
+        steps.extend(history.steps)
+        stamps.extend(history.timestamps)
+        values.extend(history.values)
+        # The latest point: largest (step, timestamp), the later one on ties, as
+        # MetricSummary.update keeps it.
+        step, stamp, index = max(zip(history.steps, history.timestamps, range(n), strict=True))
+        found = summaries.get(history.key)
+        if found is None:
+            summaries[history.key] = fmt.MetricSummary(float(history.values[index]), step, stamp, n)
+        else:
+            count = found.count + n
+            found.update(float(history.values[index]), step, stamp)
+            found.count = count
+    record.metrics = summaries
+    git = runs.git
+    files = {name: (MODE_FILE, blob) for name, blob in (run_files or {}).items()}
+    if keys:
+        table = fmt.metrics_table(codes, keys, steps, stamps, values)
+        files[fmt.METRICS_FILE] = (MODE_FILE, git.write_blob(fmt.write_metrics(table)))
+    files[fmt.ENVIRONMENT_FILE] = (MODE_FILE, git.write_blob(fmt.dump_yaml(record.environment)))
+    tree = runs.write_tree(record, code_entries=code_entries or {}, extra_files=files)
+    if expected is not None:
+        old = git.read_commit(expected)
+        parents = [parent.encode("ascii")] if parent else []
+        if old.tree.decode("ascii") == tree and list(old.parents) == parents:
+            return expected, False
+    commit = runs.commit_tree(record, tree, parent)
+    runs.publish(record.run_id, commit, expected)
+    return commit, True
 
 
 # -- the background flusher ---------------------------------------------------------------

@@ -1,0 +1,108 @@
+"""Migration commands: ``import mlflow``.
+
+Thin shells over :mod:`gittrack.migrate`: a progress bar on a terminal's stderr only, the
+summary on stdout, each skipped item one line on stderr (exit 1 when any was skipped).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from gittrack.cli import render as out
+
+if TYPE_CHECKING:
+    from gittrack.migrate.importer import ImportSummary
+
+import_app = typer.Typer(
+    name="import",
+    help="Bring runs in from another tracker (MLflow).",
+    no_args_is_help=True,
+)
+
+SUMMARY_FORMATS = ("table", "json")
+
+
+def progress_bar(label: str) -> Callable[[int, int], None] | None:
+    """A one-line progress bar on a terminal's stderr; None when stderr is piped."""
+    if not sys.stderr.isatty():
+        return None
+
+    def show(done: int, total: int) -> None:
+        width = 30
+        filled = width * done // total if total else width
+        end = "\n" if done >= total else ""
+        sys.stderr.write(f"\r{label} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}{end}")
+        sys.stderr.flush()
+
+    return show
+
+
+def _summary_rows(summary: ImportSummary) -> dict[str, Any]:
+    return {
+        "source": summary.source,
+        "dry_run": summary.dry_run,
+        "experiments": summary.experiments,
+        "runs_found": summary.runs_found,
+        "new": summary.new,
+        "updated": summary.updated,
+        "unchanged": summary.unchanged,
+        "deleted_not_imported": summary.deleted,
+        "points": summary.points,
+        "artifact_bytes": summary.artifact_bytes,
+        "skipped": [{"item": item, "reason": reason} for item, reason in summary.skipped],
+    }
+
+
+def mlflow_import_cmd(
+    source: Annotated[str, typer.Argument(help="MLflow file store directory (mlruns).")],
+    experiment: Annotated[
+        list[str] | None,
+        typer.Option("--experiment", "-e", help="Import only this experiment (name or id)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read everything, write nothing, report.")
+    ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Summary format: table or json.")
+    ] = "table",
+) -> None:
+    """Import runs from an MLflow file store (ids, params, metrics, artifacts...)."""
+    from gittrack.client import run_store
+    from gittrack.migrate.importer import import_mlflow
+
+    out.check_format(fmt, SUMMARY_FORMATS)
+    summary = import_mlflow(
+        source,
+        runs=run_store(),
+        experiments=experiment or (),
+        dry_run=dry_run,
+        progress=progress_bar("importing runs"),
+    )
+    data = _summary_rows(summary)
+    if fmt == "json":
+        typer.echo(out.to_json(data))
+    else:
+        verb = "would import" if dry_run else "imported"
+        typer.echo(
+            f"{verb} from {summary.source}: {summary.experiments} experiment(s), "
+            f"{summary.runs_found} run(s) found"
+        )
+        typer.echo(
+            f"  new {summary.new}, updated {summary.updated}, unchanged {summary.unchanged}, "
+            f"deleted in MLflow (not imported) {summary.deleted}"
+        )
+        typer.echo(f"  metric points {summary.points}, artifact bytes {summary.artifact_bytes}")
+    for item, reason in summary.skipped:
+        print(f"gittrack: skipped {item}: {reason}", file=sys.stderr)
+    if summary.skipped:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add import to the gittrack command line."""
+    import_app.command("mlflow")(mlflow_import_cmd)
+    app.add_typer(import_app)

@@ -1,0 +1,228 @@
+"""Bringing runs from MLflow into gittrack: each run becomes one commit, id kept.
+
+Re-running an import is safe: a run already imported and unchanged in MLflow is left
+alone (its ref does not move); a run changed in MLflow since gets a new commit on the
+same ref; nothing is duplicated, because the MLflow run id is the gittrack run id.
+Items that cannot be read are reported and skipped; what was imported before stays.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gittrack import format as fmt
+from gittrack.errors import GittrackError, MigrationError
+from gittrack.migrate.source import GIT_COMMIT_TAG, PARENT_RUN_TAG, SourceExperiment, SourceRun
+
+if TYPE_CHECKING:
+    from gittrack.artifacts.api import Artifacts
+    from gittrack.runs import RunStore
+
+log = logging.getLogger("gittrack")
+
+Progress = Callable[[int, int], None]
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+_HEX40 = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """What an import did (or, with ``dry_run``, would do)."""
+
+    source: str
+    dry_run: bool
+    experiments: int
+    runs_found: int
+    new: int
+    updated: int
+    unchanged: int
+    points: int
+    artifact_bytes: int
+    deleted: int = 0
+    skipped: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def imported(self) -> int:
+        return self.new + self.updated
+
+
+@dataclass
+class _Tally:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    points: int = 0
+    artifact_bytes: int = 0
+    deleted: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def import_mlflow(
+    source: str | os.PathLike[str],
+    *,
+    runs: RunStore,
+    experiments: Sequence[str] = (),
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import an MLflow file store directory into the repository of ``runs``.
+
+    ``experiments`` (names or ids) limits the import; runs deleted in MLflow (and the runs
+    of deleted experiments) are counted in ``deleted`` and not imported.
+    ``progress(done, total)`` is called after each run.
+    """
+    from gittrack.migrate.mlflow_files import FileStoreReader
+
+    reader = FileStoreReader(source)
+    chosen = _choose(reader.experiments(), experiments)
+    tally = _Tally()
+    work: list[tuple[SourceExperiment, Path]] = []
+    for experiment in chosen:
+        if experiment.lifecycle_stage != "active":
+            tally.deleted += len(reader.run_dirs(experiment))
+            continue
+        work += [(experiment, d) for d in reader.run_dirs(experiment)]
+    total = len(work)
+
+    def read_all() -> Iterator[tuple[str, SourceRun | None]]:
+        for experiment, run_dir in work:
+            try:
+                yield run_dir.name, reader.read_run(experiment, run_dir)
+            except MigrationError as e:
+                tally.skipped.append((f"run {run_dir.name}", e.message))
+                yield run_dir.name, None
+
+    _import_runs(runs, read_all(), tally, dry_run=dry_run, progress=progress, total=total)
+    return ImportSummary(
+        source=str(source),
+        dry_run=dry_run,
+        experiments=len(chosen),
+        runs_found=total,
+        new=tally.new,
+        updated=tally.updated,
+        unchanged=tally.unchanged,
+        points=tally.points,
+        artifact_bytes=tally.artifact_bytes,
+        deleted=tally.deleted,
+        skipped=tuple(tally.skipped),
+    )
+
+
+def _choose(found: list[SourceExperiment], wanted: Sequence[str]) -> list[SourceExperiment]:
+    if not wanted:
+        return found
+    chosen = [e for e in found if e.name in wanted or e.experiment_id in wanted]
+    missing = [w for w in wanted if not any(w in (e.name, e.experiment_id) for e in chosen)]
+    if missing:
+        raise MigrationError(f"the MLflow store has no experiment {missing[0]!r}")
+    return chosen
+
+
+def _import_runs(
+    runs: RunStore,
+    items: Iterator[tuple[str, SourceRun | None]],
+    tally: _Tally,
+    *,
+    dry_run: bool,
+    progress: Progress | None,
+    total: int,
+) -> None:
+    from gittrack.artifacts.client_api import artifacts_of
+
+    existing = runs.list_runs()
+    store = artifacts_of(runs)
+    for done, (_, run) in enumerate(items, 1):
+        if run is not None:
+            _import_one(runs, store, run, existing.get(run.run_id), tally, dry_run=dry_run)
+        if progress is not None:
+            progress(done, total)
+
+
+def _import_one(
+    runs: RunStore,
+    store: Artifacts,
+    run: SourceRun,
+    current: str | None,
+    tally: _Tally,
+    *,
+    dry_run: bool,
+) -> None:
+    from gittrack.artifacts.manifest import set_entries_op
+    from gittrack.runs import RefConflict
+    from gittrack.tracking import write_complete_run
+    from gittrack.validation import validate_name
+
+    item = f"run {run.run_id}"
+    if run.lifecycle_stage != "active":
+        tally.deleted += 1
+        return
+    try:
+        experiment = validate_name(run.experiment.name, "experiment")
+    except GittrackError as e:
+        tally.skipped.append((item, e.message))
+        return
+    try:
+        name = validate_name(run.name, "run")
+    except GittrackError as e:
+        tally.skipped.append((item, f"{e.message}: the run id is used as its name"))
+        name = run.run_id
+    tally.skipped += [(item, problem) for problem in run.problems]
+    if dry_run:
+        tally.points += run.points
+        for name, local in run.artifacts:
+            try:
+                tally.artifact_bytes += local.stat().st_size
+            except OSError as e:
+                tally.skipped.append((item, f"artifact {name!r} cannot be read: {e.strerror}"))
+        if current is None:
+            tally.new += 1
+        else:
+            tally.unchanged += 1  # a real import tells unchanged from updated
+        return
+    parent = run.tags.get(PARENT_RUN_TAG)
+    commit = run.tags.get(GIT_COMMIT_TAG, "")
+    record = fmt.RunRecord(
+        run_id=run.run_id,
+        name=name,
+        experiment=experiment,
+        status=run.status,
+        start_time=run.start_time,
+        end_time=run.end_time,
+        user=run.user,
+        heartbeat=run.end_time or run.start_time,
+        parent_run_id=parent if parent and _HEX32.match(parent) else None,
+        source={"commit": commit} if _HEX40.match(commit) else {},
+        params=dict(run.params),
+        tags=dict(run.tags),
+        inputs=list(run.inputs),
+    )
+    entries = []
+    for path, source in run.artifacts:
+        try:
+            entries.append(store.store_file(source, path))
+        except GittrackError as e:
+            tally.skipped.append((item, f"artifact {path!r}: {e.message}: skipped"))
+    set_entries_op(entries)(record)
+    files = {f"{fmt.ARTIFACT_BLOBS_DIR}/{e.path}": e.blob for e in entries if e.blob}
+    try:
+        _, changed = write_complete_run(
+            runs, record, histories=run.metrics, run_files=files, expected=current
+        )
+    except RefConflict:
+        tally.skipped.append((item, "changed in gittrack while importing: try again"))
+        return
+    if not changed:
+        tally.unchanged += 1
+        return
+    if current is None:
+        tally.new += 1
+    else:
+        tally.updated += 1
+    tally.points += run.points
+    tally.artifact_bytes += sum(e.size for e in entries)

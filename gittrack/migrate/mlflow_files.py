@@ -1,0 +1,351 @@
+"""Reading an MLflow file store (``mlruns/``) without the ``mlflow`` package.
+
+Layout (as MLflow's ``FileStore`` writes it): ``<root>/<experiment id>/meta.yaml`` and
+``tags/<key>``; deleted experiments under ``<root>/.trash/``; each run in
+``<experiment>/<run id>/`` with ``meta.yaml`` (status as MLflow's integer enum),
+``params/<key>`` and ``tags/<key>`` (the file holds the value), ``metrics/<key>`` with one
+``"<timestamp ms> <value> <step>"`` line per point (two fields: step 0; five: a dataset
+name and digest follow), keys with ``/`` as nested folders, ``inputs/<id>/meta.yaml``
+naming a dataset of ``<experiment>/datasets/<id>/meta.yaml``, and ``artifacts/``.
+
+The store is treated as untrusted: YAML goes through gittrack's safe loader (aliases and
+oversized files refused), symlinks leading out of the store and unsafe artifact names
+refuse the run, and artifacts are read only from the run's own ``artifacts/`` folder
+inside the store, never from the ``artifact_uri`` a meta.yaml names.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gittrack import format as fmt
+from gittrack.artifacts.paths import clean_path, inside
+from gittrack.errors import GittrackError, MigrationError, UnsafeSourceError
+from gittrack.migrate.source import (
+    RUN_NAME_TAG,
+    STATUS_BY_NUMBER,
+    SourceExperiment,
+    SourceRun,
+    dataset_input,
+)
+from gittrack.tracking import MetricHistory
+from gittrack.validation import validate_key
+
+TRASH = ".trash"
+META = "meta.yaml"
+RESERVED_EXPERIMENT_FOLDERS = ("tags", "datasets", "traces", "models")
+MAX_META_BYTES = 1 << 20
+MAX_VALUE_BYTES = 1 << 20
+_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_count_spaces = operator.methodcaller("count", b" ")
+
+
+class FileStoreReader:
+    """The experiments and runs of one MLflow file store directory."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        text = os.fspath(root)
+        if text.startswith("file:"):
+            from urllib.parse import unquote, urlparse
+
+            text = unquote(urlparse(text).path)
+        path = Path(text).expanduser()
+        if not path.is_dir():
+            raise MigrationError(f"MLflow store {str(root)!r} is not a directory")
+        self.root = path
+        self.real_root = os.path.realpath(path)
+        if not (path / "0" / META).is_file() and not any(
+            (entry / META).is_file() for entry in self._subdirs(path)
+        ):
+            raise MigrationError(
+                f"{path} is not an MLflow file store (no <experiment>/meta.yaml inside)"
+            )
+
+    # -- walking ------------------------------------------------------------------------
+    def _subdirs(self, path: Path) -> list[Path]:
+        try:
+            with os.scandir(path) as it:
+                return sorted(Path(e.path) for e in it if e.is_dir(follow_symlinks=False))
+        except OSError:
+            return []
+
+    def _check_inside(self, path: Path, what: str) -> None:
+        if not inside(path, self.real_root):
+            raise UnsafeSourceError(f"{what} is a symlink leading out of the store: refused")
+
+    def experiments(self, *, deleted: bool = True) -> list[SourceExperiment]:
+        """Every experiment (active first, then deleted ones from ``.trash``)."""
+        found: list[SourceExperiment] = []
+        folders = [(p, False) for p in self._subdirs(self.root) if p.name != TRASH]
+        if deleted:
+            folders += [(p, True) for p in self._subdirs(self.root / TRASH)]
+        for folder, trashed in folders:
+            if not (folder / META).exists():
+                continue  # e.g. MLflow's registry folder "models"
+            found.append(self._experiment(folder, trashed))
+        return found
+
+    def experiment_dir(self, experiment: SourceExperiment) -> Path:
+        path = self.root / experiment.experiment_id
+        if experiment.lifecycle_stage == "deleted" or not path.is_dir():
+            path = self.root / TRASH / experiment.experiment_id
+        return path
+
+    def _experiment(self, folder: Path, trashed: bool) -> SourceExperiment:
+        what = f"experiment folder {folder.name}"
+        try:
+            meta = self._meta(folder, what)
+            exp_id = str(meta.get("experiment_id", ""))
+            if exp_id != folder.name:
+                raise MigrationError(f"{what}: meta.yaml names experiment {exp_id!r}")
+            name = meta.get("name")
+            if not isinstance(name, str) or not name.strip():
+                raise MigrationError(f"{what}: meta.yaml has no experiment name")
+            stage = "deleted" if trashed else str(meta.get("lifecycle_stage") or "active")
+            tags, _ = self._values(folder / "tags", f"{what}: tag", "tag")
+            return SourceExperiment(exp_id, name, stage, tags)
+        except MigrationError:
+            raise
+        except GittrackError as e:
+            raise MigrationError(f"{what}: {e.message}") from e
+
+    def run_dirs(self, experiment: SourceExperiment) -> list[Path]:
+        """The run folders of an experiment (every subfolder that is not reserved)."""
+        return [
+            p
+            for p in self._subdirs(self.experiment_dir(experiment))
+            if p.name not in RESERVED_EXPERIMENT_FOLDERS
+        ]
+
+    # -- files ----------------------------------------------------------------------------
+    def _read(self, path: Path, limit: int | None, what: str) -> bytes:
+        if path.is_symlink():
+            self._check_inside(path, what)
+        try:
+            with open(path, "rb") as f:
+                data = f.read() if limit is None else f.read(limit + 1)
+        except OSError as e:
+            raise MigrationError(f"{what} cannot be read: {e.strerror or e}") from e
+        if limit is not None and len(data) > limit:
+            raise MigrationError(f"{what} is larger than {limit // 1024} KiB")
+        return data
+
+    def _meta(self, folder: Path, what: str) -> dict[str, Any]:
+        path = folder / META
+        if not path.exists() and not path.is_symlink():
+            raise MigrationError(f"{what} has no meta.yaml")
+        data = fmt.load_yaml(self._read(path, MAX_META_BYTES, f"{what}/meta.yaml"), what)
+        if not isinstance(data, dict):
+            raise MigrationError(f"{what}: meta.yaml does not hold a mapping")
+        return data
+
+    def _files(self, top: Path, what: str) -> Iterator[tuple[str, Path]]:
+        """``(relative posix path, file)`` below ``top``; symlinks checked, not walked."""
+        if top.is_symlink():
+            self._check_inside(top, what)
+        if not top.is_dir():
+            return
+        stack = [(top, "")]
+        while stack:
+            folder, prefix = stack.pop()
+            try:
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=lambda e: e.name)
+            except OSError as e:
+                raise MigrationError(
+                    f"{what} {prefix or '.'} cannot be listed: {e.strerror}"
+                ) from e
+            for entry in entries:
+                rel = f"{prefix}{entry.name}"
+                path = Path(entry.path)
+                if entry.is_symlink():
+                    self._check_inside(path, f"{what} {rel!r}")
+                    if os.path.isdir(path):
+                        raise UnsafeSourceError(f"{what} {rel!r} is a symlinked folder: refused")
+                    yield rel, path
+                elif entry.is_dir(follow_symlinks=False):
+                    stack.append((path, rel + "/"))
+                elif entry.is_file(follow_symlinks=False):
+                    yield rel, path
+
+    def _values(self, top: Path, what: str, kind: str) -> tuple[dict[str, str], list[str]]:
+        """Param or tag files below ``top`` as ``{key: text}``, plus skipped items."""
+        values: dict[str, str] = {}
+        problems: list[str] = []
+        for key, path in self._files(top, what):
+            try:
+                validate_key(key, kind)
+                data = self._read(path, MAX_VALUE_BYTES, f"{what} {key!r}")
+                values[key] = data.decode("utf-8")
+            except UnicodeDecodeError:
+                problems.append(f"{what} {key!r} is not UTF-8 text: skipped")
+            except UnsafeSourceError:
+                raise
+            except MigrationError as e:
+                problems.append(f"{e.message}: skipped")
+            except GittrackError as e:
+                problems.append(f"{what} {key!r}: {e.message}: skipped")
+        return dict(sorted(values.items())), problems
+
+    # -- runs -------------------------------------------------------------------------------
+    def read_run(self, experiment: SourceExperiment, run_dir: Path) -> SourceRun:
+        """Read one run folder whole; MigrationError when the run must be skipped."""
+        what = f"run {run_dir.name}"
+        try:
+            return self._read_run(experiment, run_dir, what)
+        except MigrationError:
+            raise
+        except GittrackError as e:
+            raise MigrationError(f"{what}: {e.message}") from e
+
+    def _read_run(self, experiment: SourceExperiment, run_dir: Path, what: str) -> SourceRun:
+        meta = self._meta(run_dir, what)
+        run_id = str(meta.get("run_id") or meta.get("run_uuid") or "")
+        if run_id != run_dir.name:
+            raise MigrationError(f"{what}: meta.yaml names run {run_id!r}")
+        if not _RUN_ID_RE.match(run_id):
+            raise MigrationError(f"{what}: the run id is not 32 hex characters")
+        if str(meta.get("experiment_id")) != experiment.experiment_id:
+            raise MigrationError(
+                f"{what}: meta.yaml names experiment {meta.get('experiment_id')!r}, "
+                f"not {experiment.experiment_id!r}"
+            )
+        problems: list[str] = []
+        status_number = meta.get("status", 1)
+        status = STATUS_BY_NUMBER.get(status_number) if isinstance(status_number, int) else None
+        if status is None:
+            raise MigrationError(f"{what}: unknown status {status_number!r}")
+        if status == "SCHEDULED":
+            problems.append(f"{what}: status SCHEDULED recorded as RUNNING")
+            status = "RUNNING"
+        start, end = meta.get("start_time"), meta.get("end_time")
+        if not isinstance(start, int) or not (end is None or isinstance(end, int)):
+            raise MigrationError(f"{what}: start_time/end_time are not integers")
+        params, more = self._values(run_dir / "params", f"{what}: param", "param")
+        problems += more
+        tags, more = self._values(run_dir / "tags", f"{what}: tag", "tag")
+        problems += more
+        name = meta.get("run_name") or tags.get(RUN_NAME_TAG) or run_id
+        run = SourceRun(
+            run_id=run_id,
+            experiment=experiment,
+            name=str(name),
+            status=status,
+            start_time=start,
+            end_time=end,
+            user=str(meta.get("user_id") or ""),
+            lifecycle_stage=str(meta.get("lifecycle_stage") or "active"),
+            params=params,
+            tags=tags,
+            problems=problems,
+        )
+        for key, path in self._files(run_dir / "metrics", f"{what}: metric"):
+            try:
+                validate_key(key, "metric")
+            except GittrackError as e:
+                problems.append(f"{what}: {e.message}: skipped")
+                continue
+            try:
+                data = self._read(path, None, f"{what}: metric {key!r}")
+            except UnsafeSourceError:
+                raise
+            except MigrationError as e:
+                problems.append(f"{e.message}: skipped")
+                continue
+            history, bad = parse_metric_lines(key, data)
+            if bad:
+                problems.append(f"{what}: metric {key!r}: {bad} malformed line(s) skipped")
+            run.metrics.append(history)
+        run.inputs = self._inputs(run_dir, experiment, what, problems)
+        for rel, path in self._files(run_dir / "artifacts", f"{what}: artifact"):
+            clean = clean_path(rel, f"{what}: artifact")
+            run.artifacts.append((clean, path))
+        return run
+
+    def _inputs(
+        self, run_dir: Path, experiment: SourceExperiment, what: str, problems: list[str]
+    ) -> list[dict[str, Any]]:
+        inputs: list[dict[str, Any]] = []
+        top = run_dir / "inputs"
+        if not top.is_dir():
+            return inputs
+        datasets = self.experiment_dir(experiment) / "datasets"
+        for folder in self._subdirs(top):
+            try:
+                link = self._meta(folder, f"{what}: input {folder.name}")
+                if link.get("source_type") != "DATASET":
+                    continue  # model inputs are linked through logged models
+                source_id = str(link.get("source_id", ""))
+                if not re.match(r"^[0-9a-f]{32}$", source_id):
+                    raise MigrationError(f"{what}: input {folder.name} names no dataset")
+                data = self._meta(datasets / source_id, f"{what}: dataset {source_id}")
+                raw_tags = link.get("tags") or {}
+                tags = {str(k): str(v) for k, v in raw_tags.items()}
+                inputs.append(
+                    dataset_input(
+                        name=str(data["name"]),
+                        digest=str(data["digest"]),
+                        source_type=str(data.get("source_type", "")),
+                        source=str(data.get("source", "")),
+                        schema=_opt_str(data.get("schema")),
+                        profile=_opt_str(data.get("profile")),
+                        tags=tags,
+                    )
+                )
+            except (KeyError, AttributeError) as e:
+                problems.append(f"{what}: input {folder.name} is malformed ({e}): skipped")
+            except GittrackError as e:
+                problems.append(f"{e.message}: skipped")
+        return inputs
+
+
+def _opt_str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def parse_metric_lines(key: str, data: bytes) -> tuple[MetricHistory, int]:
+    """Parse a metric file; return its history and the number of malformed lines."""
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    n = len(lines)
+    # Fast path: every line has exactly three fields separated by single spaces.
+    if n and set(map(_count_spaces, lines)) == {2}:
+        tokens = data.split()
+        if len(tokens) == 3 * n:
+            try:
+                return (
+                    MetricHistory(
+                        key,
+                        steps=list(map(int, tokens[2::3])),
+                        timestamps=list(map(int, tokens[0::3])),
+                        values=list(map(float, tokens[1::3])),
+                    ),
+                    0,
+                )
+            except ValueError:
+                pass
+    steps: list[int] = []
+    stamps: list[int] = []
+    values: list[float] = []
+    bad = 0
+    for line in lines:
+        parts = line.split()
+        if len(parts) not in (2, 3, 5):
+            bad += 1
+            continue
+        try:
+            stamp, value = int(parts[0]), float(parts[1])
+            step = int(parts[2]) if len(parts) > 2 else 0
+        except ValueError:
+            bad += 1
+            continue
+        stamps.append(stamp)
+        values.append(value)
+        steps.append(step)
+    return MetricHistory(key, steps=steps, timestamps=stamps, values=values), bad

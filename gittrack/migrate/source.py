@@ -1,0 +1,107 @@
+"""What an importer reads from another tracker, whatever the transport (files or REST).
+
+Readers (:mod:`gittrack.migrate.mlflow_files`, :mod:`gittrack.migrate.mlflow_rest`) turn
+a store into these plain objects; :mod:`gittrack.migrate.importer` writes them into
+gittrack. A reader raises :class:`~gittrack.errors.MigrationError` for an item it must
+skip (the importer reports it and goes on) and notes smaller losses in ``problems``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gittrack.lineage.inputs import TABLE_SOURCE
+from gittrack.tracking import MetricHistory
+
+# MLflow's RunStatus enum as stored in a file store's meta.yaml.
+STATUS_BY_NUMBER = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
+NUMBER_BY_STATUS = {name: number for number, name in STATUS_BY_NUMBER.items()}
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+MLFLOW_DIGEST_PREFIX = "mlflow:"
+
+
+@dataclass(frozen=True)
+class SourceExperiment:
+    """One experiment of the source store."""
+
+    experiment_id: str
+    name: str
+    lifecycle_stage: str = "active"
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SourceRun:
+    """One run of the source store, read whole (artifacts as local files)."""
+
+    run_id: str
+    experiment: SourceExperiment
+    name: str
+    status: str
+    start_time: int
+    end_time: int | None
+    user: str
+    lifecycle_stage: str = "active"
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: list[MetricHistory] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: list[tuple[str, Path]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return sum(len(m.values) for m in self.metrics)
+
+
+def dataset_input(
+    *,
+    name: str,
+    digest: str,
+    source_type: str,
+    source: str,
+    schema: str | None,
+    profile: str | None,
+    tags: dict[str, str],
+) -> dict[str, Any]:
+    """An MLflow dataset input as a gittrack input entry (kind ``table``).
+
+    The digest keeps MLflow's value behind an ``mlflow:`` prefix (gittrack's own digests
+    are ``sha256:``); MLflow's fields ride along verbatim under ``mlflow`` so an export
+    gives them back unchanged.
+    """
+    import json
+
+    entry: dict[str, Any] = {
+        "name": name,
+        "context": tags.get(DATASET_CONTEXT_TAG),
+        "kind": "table",
+        "source": TABLE_SOURCE,
+        "digest": MLFLOW_DIGEST_PREFIX + digest,
+        "size": 0,
+    }
+    try:
+        rows = json.loads(profile or "{}").get("num_rows")
+    except (ValueError, AttributeError):
+        rows = None
+    if isinstance(rows, int) and not isinstance(rows, bool):
+        entry["rows"] = rows
+    try:
+        columns = json.loads(schema or "{}").get("mlflow_colspec") or []
+        entry["schema"] = {str(c["name"]): str(c["type"]) for c in columns}
+    except (ValueError, AttributeError, KeyError, TypeError):
+        pass
+    mlflow: dict[str, Any] = {"digest": digest, "source_type": source_type, "source": source}
+    if schema is not None:
+        mlflow["schema"] = schema
+    if profile is not None:
+        mlflow["profile"] = profile
+    if tags:
+        mlflow["tags"] = dict(tags)
+    entry["mlflow"] = mlflow
+    return entry

@@ -1,0 +1,291 @@
+"""``gittrack import mlflow PATH``: a file store made by MLflow itself comes across whole.
+
+The store is written by the real ``mlflow`` package (its own venv) once per module; each
+field gittrack holds after the import is compared with what MLflow's client reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import fails, ok
+from conftest import fsck, git
+from mlflow_peer import MAKE_FILE_STORE, MLFLOW, run_mlflow
+
+import gittrack
+from gittrack.artifacts.client_api import artifacts_of
+from gittrack.cli import main
+from gittrack.client import run_store
+
+pytestmark = pytest.mark.skipif(
+    not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}"
+)
+
+
+@pytest.fixture(scope="module")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """An MLflow file store and what MLflow's client reads from it."""
+    base = tmp_path_factory.mktemp("mlflow")
+    root = base / "mlruns"
+    reference = run_mlflow(MAKE_FILE_STORE, str(root), str(base))
+    return root, reference
+
+
+def _copy(store: Path, tmp_path: Path) -> Path:
+    dest = tmp_path / "mlruns"
+    shutil.copytree(store, dest, symlinks=True)
+    return dest
+
+
+def _import(store: Path, *extra: str) -> dict[str, Any]:
+    return json.loads(ok("import", "mlflow", str(store), "--format", "json", *extra))
+
+
+def _value(text: str) -> float:
+    return float(text)  # MLflow's repr: 'nan', 'inf', '-inf' parse back
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def test_import_carries_every_field_mlflow_reads(
+    repo: Path, mlflow_store: tuple[Path, dict[str, Any]]
+) -> None:
+    store, reference = mlflow_store
+    summary = _import(store)
+    exps = reference["experiments"]
+    live = {
+        rid: r
+        for rid, r in reference["runs"].items()
+        if r["lifecycle_stage"] == exps[r["experiment_id"]]["lifecycle_stage"] == "active"
+    }
+    assert summary["new"] == len(live) == 5
+    assert summary["deleted_not_imported"] == len(reference["runs"]) - len(live) == 2
+    assert summary["skipped"] == []
+    assert summary["points"] == sum(len(h) for r in live.values() for h in r["histories"].values())
+    client = gittrack.Client()
+    store_artifacts = artifacts_of(run_store())
+    for run_id, expected in live.items():
+        run = client.get_run(run_id)
+        info = run.info
+        assert (info.run_id, info.run_name, info.experiment) == (
+            run_id,
+            expected["name"],
+            expected["experiment"],
+        )
+        assert (info.status, info.start_time, info.end_time, info.user_id) == (
+            expected["status"],
+            expected["start_time"],
+            expected["end_time"],
+            expected["user_id"],
+        )
+        assert run.data.params == expected["params"]  # MLflow's strings, exactly
+        assert run.data.tags == expected["tags"]
+        assert set(run.data.metrics) == set(expected["metrics"])
+        for key, points in expected["histories"].items():
+            got = client.get_metric_history(run_id, key)
+            assert [(m.timestamp, m.step) for m in got] == [(p[0], p[1]) for p in points]
+            assert all(_same(m.value, _value(p[2])) for m, p in zip(got, points, strict=True))
+            assert _same(run.data.metrics[key], _value(expected["metrics"][key]))
+        manifest = store_artifacts.manifest(run_id)
+        assert {p: e.sha256 for p, e in manifest.items()} == expected["artifacts"]
+        for path in manifest:
+            data = client.download_artifacts(run_id, path, str(repo.parent / "dl" / run_id))
+            digest = hashlib.sha256(Path(data).read_bytes()).hexdigest()
+            assert digest == expected["artifacts"][path]
+        inputs = client.get_run(run_id)  # inputs through the library's run reader
+        recorded = run_store().load(run_id).record.inputs
+        assert [
+            {
+                "name": i["name"],
+                "digest": i["mlflow"]["digest"],
+                "source_type": i["mlflow"]["source_type"],
+                "source": i["mlflow"]["source"],
+                "schema": i["mlflow"].get("schema"),
+                "profile": i["mlflow"].get("profile"),
+                "tags": i["mlflow"].get("tags", {}),
+            }
+            for i in recorded
+        ] == expected["inputs"]
+        assert inputs.info.run_id == run_id
+    first = next(rid for rid, r in live.items() if r["name"] == "first")
+    child = next(rid for rid, r in live.items() if r["name"] == "child")
+    assert client.get_run(child).info.parent_run_id == first
+    assert [i["context"] for i in run_store().load(first).record.inputs] == ["training"]
+    fsck(repo)
+
+
+def test_reimport_is_idempotent_and_brings_changes(
+    repo: Path, tmp_path: Path, mlflow_store: tuple[Path, dict[str, Any]]
+) -> None:
+    store = _copy(mlflow_store[0], tmp_path)
+    first = _import(store)
+    refs_before = git(repo, "for-each-ref", "refs/gittrack/")
+    again = _import(store)
+    assert (again["new"], again["updated"], again["unchanged"]) == (0, 0, first["new"])
+    assert git(repo, "for-each-ref", "refs/gittrack/") == refs_before
+    # MLflow logs to one run meanwhile: a metric point, a tag, a status change.
+    run_id = next(rid for rid, r in mlflow_store[1]["runs"].items() if r["name"] == "still running")
+    run_dir = next(store.glob(f"*/{run_id}"))
+    (run_dir / "metrics").mkdir(exist_ok=True)
+    with open(run_dir / "metrics" / "late", "a") as f:
+        f.write("1700000000123 0.75 7\n")
+    (run_dir / "tags" / "after").write_text("yes")
+    meta = (run_dir / "meta.yaml").read_text()
+    (run_dir / "meta.yaml").write_text(
+        meta.replace("status: 1", "status: 3").replace("end_time: null", "end_time: 1700000000999")
+    )
+    third = _import(store)
+    assert (third["new"], third["updated"], third["unchanged"]) == (0, 1, first["new"] - 1)
+    assert third["points"] == 1
+    client = gittrack.Client()
+    run = client.get_run(run_id)
+    assert (run.info.status, run.info.end_time) == ("FINISHED", 1700000000999)
+    assert run.data.tags["after"] == "yes"
+    assert [(m.timestamp, m.step, m.value) for m in client.get_metric_history(run_id, "late")] == [
+        (1700000000123, 7, 0.75)
+    ]
+    assert len(client.search_runs(output_format="list")) == first["new"]
+
+
+def test_dry_run_writes_nothing(repo: Path, mlflow_store: tuple[Path, dict[str, Any]]) -> None:
+    summary = _import(mlflow_store[0], "--dry-run")
+    assert summary["dry_run"] is True and summary["new"] == 5 and summary["points"] > 300
+    assert git(repo, "for-each-ref", "refs/gittrack/") == ""
+
+
+def test_one_experiment_by_name(repo: Path, mlflow_store: tuple[Path, dict[str, Any]]) -> None:
+    summary = _import(mlflow_store[0], "--experiment", "vision α")
+    assert (summary["experiments"], summary["new"]) == (1, 1)
+    assert [r["name"] for r in json.loads(ok("list", "--format", "json"))] == ["first"]
+
+
+def _run_dir(store: Path, reference: dict[str, Any], name: str) -> Path:
+    run_id = next(rid for rid, r in reference["runs"].items() if r["name"] == name)
+    return next(store.glob(f"*/{run_id}"))
+
+
+def test_hostile_and_malformed_items_are_reported_and_skipped(
+    repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mlflow_store: tuple[Path, dict[str, Any]],
+) -> None:
+    store = _copy(mlflow_store[0], tmp_path)
+    reference = mlflow_store[1]
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not import")
+    # A symlink out of the store among the artifacts: the whole run is refused.
+    first = _run_dir(store, reference, "first")
+    os.symlink(secret, first / "artifacts" / "leak.txt")
+    # A YAML bomb as a run's meta.yaml: refused before anything is expanded.
+    killed = _run_dir(store, reference, "killed")
+    bomb = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    bomb += "".join(
+        f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n"
+        for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    (killed / "meta.yaml").write_text(bomb)
+    # A run folder without meta.yaml, and a truncated metric line.
+    (store / "0" / ("f" * 32)).mkdir()
+    child = _run_dir(store, reference, "child")
+    with open(child / "metrics" / "x", "a") as f:
+        f.write("17000")
+    # A run whose meta.yaml points its artifacts outside the store: not followed.
+    failed = _run_dir(store, reference, "failed one")
+    meta = (failed / "meta.yaml").read_text().splitlines()
+    meta = [f"artifact_uri: file://{tmp_path}" if m.startswith("artifact_uri") else m for m in meta]
+    (failed / "meta.yaml").write_text("\n".join(meta) + "\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["import", "mlflow", str(store)])
+    assert exc.value.code == 1
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    reasons = {
+        line.split(": ", 2)[1].removeprefix("skipped "): line.split(": ", 2)[2]
+        for line in captured.err.splitlines()
+    }
+    assert "symlink leading out of the store" in reasons[f"run {first.name}"]
+    assert "aliases" in reasons[f"run {killed.name}"]
+    assert "no meta.yaml" in reasons[f"run {'f' * 32}"]
+    assert "1 malformed line(s) skipped" in reasons[f"run {child.name}"]
+    assert len(reasons) == 4
+    client = gittrack.Client()
+    ids = set(run_store().list_runs())
+    assert first.name not in ids and killed.name not in ids
+    assert child.name in ids and failed.name in ids
+    assert [m.value for m in client.get_metric_history(child.name, "x")] == [1.0]
+    assert artifacts_of(run_store()).manifest(failed.name) == {}
+    assert all(
+        "do not import" not in p.read_text(errors="replace")
+        for p in repo.rglob("*")
+        if p.is_file() and p.stat().st_size < 1000
+    )
+    fsck(repo)
+
+
+def test_unsafe_artifact_name_refuses_the_run(
+    repo: Path, tmp_path: Path, mlflow_store: tuple[Path, dict[str, Any]]
+) -> None:
+    store = _copy(mlflow_store[0], tmp_path)
+    first = _run_dir(store, mlflow_store[1], "first")
+    (first / "artifacts" / ".git").mkdir()
+    (first / "artifacts" / ".git" / "config").write_text("[core]\n")
+    from gittrack.migrate.importer import import_mlflow
+
+    summary = import_mlflow(store, runs=run_store())
+    assert "'.git'" in dict(summary.skipped)[f"run {first.name}"]
+    assert first.name not in run_store().list_runs()
+
+
+def test_bad_sources_are_one_line_errors(
+    repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mlflow_store: tuple[Path, dict[str, Any]],
+) -> None:
+    assert "is not a directory" in fails(capsys, "import", "mlflow", str(tmp_path / "nope"))
+    (tmp_path / "empty").mkdir()
+    assert "not an MLflow file store" in fails(capsys, "import", "mlflow", str(tmp_path / "empty"))
+    err = fails(capsys, "import", "mlflow", str(mlflow_store[0]), "-e", "no such")
+    assert "no experiment 'no such'" in err
+    assert git(repo, "for-each-ref", "refs/gittrack/") == ""
+
+
+def test_progress_bar_on_a_terminal_only(
+    repo: Path, mlflow_store: tuple[Path, dict[str, Any]]
+) -> None:
+    import pty
+
+    exe = str(Path(sys.executable).parent / "gittrack")
+    piped = subprocess.run(
+        [exe, "import", "mlflow", str(mlflow_store[0]), "--dry-run"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0 and "\r" not in piped.stderr and "#" not in piped.stderr
+    leader, follower = pty.openpty()
+    proc = subprocess.run(
+        [exe, "import", "mlflow", str(mlflow_store[0]), "--dry-run"],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        timeout=120,
+    )
+    os.close(follower)
+    shown = os.read(leader, 65536).decode()
+    os.close(leader)
+    assert proc.returncode == 0
+    assert "importing runs [" in shown and "] 6/6" in shown

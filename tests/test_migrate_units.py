@@ -1,0 +1,55 @@
+"""The pieces of an import that need no MLflow: metric lines and one-commit run writes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from conftest import fsck, git
+
+from gittrack import format as fmt
+from gittrack.client import run_store
+from gittrack.migrate.mlflow_files import parse_metric_lines
+from gittrack.tracking import MetricHistory, write_complete_run
+
+
+def test_metric_lines_of_every_form() -> None:
+    fast, bad = parse_metric_lines("k", b"10 0.5 0\n11 nan 1\n12 -inf 2\n")
+    assert bad == 0 and list(fast.steps) == [0, 1, 2] and list(fast.timestamps) == [10, 11, 12]
+    assert fast.values[0] == 0.5 and math.isnan(fast.values[1]) and fast.values[2] == -math.inf
+    # Legacy two-field lines mean step 0; five fields carry a dataset; junk is counted.
+    mixed, bad = parse_metric_lines("k", b"10 1.5\n11 2.5 3 train abc123\n12 x 1\n13\n14 3.5 4")
+    assert (list(mixed.timestamps), list(mixed.steps), list(mixed.values)) == (
+        [10, 11, 14],
+        [0, 3, 4],
+        [1.5, 2.5, 3.5],
+    )
+    assert bad == 2
+
+
+def test_complete_run_written_once_and_unchanged_rewrite_moves_nothing(repo: Path) -> None:
+    runs = run_store()
+    record = fmt.RunRecord(
+        run_id="a" * 32,
+        name="old",
+        experiment="e",
+        status="FINISHED",
+        start_time=1000,
+        end_time=2000,
+        params={"lr": "0.1"},
+    )
+    history = MetricHistory("loss", steps=[0, 1, 1], timestamps=[5, 7, 6], values=[3.0, 2.0, 9.0])
+    commit, changed = write_complete_run(runs, record, histories=[history])
+    assert changed
+    loaded = runs.load("a" * 32)
+    summary = loaded.record.metrics["loss"]
+    assert (summary.value, summary.step, summary.timestamp, summary.count) == (2.0, 1, 7, 3)
+    assert loaded.record.start_time == 1000 and loaded.record.end_time == 2000
+    objects = git(repo, "count-objects")
+    again, changed = write_complete_run(runs, record, histories=[history], expected=commit)
+    assert (again, changed) == (commit, False)
+    assert git(repo, "count-objects") == objects  # not even a dangling commit
+    record.tags["new"] = "tag"
+    third, changed = write_complete_run(runs, record, histories=[history], expected=commit)
+    assert changed and third != commit and runs.run_commit("a" * 32) == third
+    fsck(repo)

@@ -12,13 +12,12 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cli_helpers import fails, ok
-from conftest import fsck, git
+from conftest import SCRIPTS, fsck, git
 from mlflow_peer import MAKE_FILE_STORE, MLFLOW, run_mlflow
 
 import gittrack
@@ -267,7 +266,7 @@ def test_progress_bar_on_a_terminal_only(
 ) -> None:
     import pty
 
-    exe = str(Path(sys.executable).parent / "gittrack")
+    exe = str(SCRIPTS / "gittrack")
     piped = subprocess.run(
         [exe, "import", "mlflow", str(mlflow_store[0]), "--dry-run"],
         cwd=repo,

@@ -34,7 +34,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "gittrack.cli.reproduce_cmd": ("run", "reproduce", "checkout"),
     "gittrack.cli.models_cmd": ("models",),
     "gittrack.cli.lineage_cmd": ("inputs", "runs-using"),
-    "gittrack.cli.migrate_cmd": ("import",),
+    "gittrack.cli.migrate_cmd": ("import", "export"),
 }
 
 

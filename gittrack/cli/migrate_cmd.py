@@ -1,4 +1,4 @@
-"""Migration commands: ``import mlflow``.
+"""Migration commands: ``import mlflow`` and ``export parquet``.
 
 Thin shells over :mod:`gittrack.migrate`: a progress bar on a terminal's stderr only, the
 summary on stdout, each skipped item one line on stderr (exit 1 when any was skipped).
@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 import_app = typer.Typer(
     name="import",
     help="Bring runs in from another tracker (MLflow).",
+    no_args_is_help=True,
+)
+
+export_app = typer.Typer(
+    name="export",
+    help="Write runs out for other tools (Parquet datasets).",
     no_args_is_help=True,
 )
 
@@ -102,7 +108,47 @@ def mlflow_import_cmd(
         raise typer.Exit(1)
 
 
+def parquet_export_cmd(
+    dest: Annotated[str, typer.Argument(help="Directory of the Parquet dataset.")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Summary format: table or json.")
+    ] = "table",
+) -> None:
+    """Write every run and metric point as a Parquet dataset (again: only what changed)."""
+    from gittrack.client import run_store
+    from gittrack.migrate.parquet_export import export_parquet
+
+    out.check_format(fmt, SUMMARY_FORMATS)
+    result = export_parquet(dest, runs=run_store(), progress=progress_bar("exporting runs"))
+    if fmt == "json":
+        typer.echo(
+            out.to_json(
+                {
+                    "dest": result.dest,
+                    "runs": result.runs,
+                    "written": result.written,
+                    "removed": result.removed,
+                    "unchanged": result.unchanged,
+                    "points": result.points,
+                    "skipped": [{"item": i, "reason": r} for i, r in result.skipped],
+                }
+            )
+        )
+    else:
+        typer.echo(
+            f"exported to {result.dest}: {result.runs} run(s); {result.written} written, "
+            f"{result.removed} removed, {result.unchanged} unchanged; "
+            f"{result.points} metric point(s) written"
+        )
+    for item, reason in result.skipped:
+        print(f"gittrack: skipped {item}: {reason}", file=sys.stderr)
+    if result.skipped:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
-    """Add import to the gittrack command line."""
+    """Add import and export to the gittrack command line."""
     import_app.command("mlflow")(mlflow_import_cmd)
+    export_app.command("parquet")(parquet_export_cmd)
     app.add_typer(import_app)
+    app.add_typer(export_app)

@@ -7,9 +7,16 @@ document on its last line; :data:`MLFLOW` tells whether that interpreter is inst
 from __future__ import annotations
 
 import json
+import math
 import os
+import signal
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,15 +86,15 @@ def dump(uri):
     return out
 """
 
-# A file store with what an import must carry: experiment tags, a deleted experiment,
-# every status, a deleted run, a nested run, keys with '/', NaN and infinities, a long
-# history, unicode, artifacts in folders (one above the inline size), a dataset input.
-MAKE_FILE_STORE = (
+# A store (file store or server, by tracking URI) with what an import must carry:
+# experiment tags, a deleted experiment, every status, a deleted run, a nested run, keys
+# with '/', NaN and infinities, a long history, unicode, artifacts in folders (one above
+# the inline size), a dataset input.
+MAKE_STORE = (
     READ_ALL
     + r"""
 import pandas as pd
-root, work = sys.argv[1], sys.argv[2]
-uri = "file://" + root
+uri, work = sys.argv[1], sys.argv[2]
 mlflow.set_tracking_uri(uri)
 client = MlflowClient()
 eid = client.create_experiment("vision α", tags={"team": "cv", "note": "héllo wörld"})
@@ -147,3 +154,141 @@ def run_mlflow(script: str, *args: str, timeout: float = 240) -> Any:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@contextmanager
+def mlflow_server(workdir: Path) -> Iterator[str]:
+    """A real ``mlflow server`` on sqlite, on 127.0.0.1, artifacts proxied (MLflow's
+    default); yields its URL and stops it by pid (its process group) afterwards."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from servers import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = open(workdir / "mlflow-server.log", "wb")  # noqa: SIM115  (closed below)
+    proc = subprocess.Popen(
+        [
+            str(MLFLOW.bin / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{workdir / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(workdir / "mlartifacts"),
+            "--workers",
+            "1",
+        ],
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=mlflow_env(),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                raise AssertionError(
+                    "mlflow server did not start: "
+                    + (workdir / "mlflow-server.log").read_text(errors="replace")[-3000:]
+                )
+            try:
+                proc.wait(timeout=0.2)  # the poll interval, and "did it die?"
+            except subprocess.TimeoutExpired:
+                pass
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=20)
+        log.close()
+
+
+def _same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any]) -> None:
+    """Every field gittrack holds after importing the MAKE_STORE store equals what MLflow's
+    client read from it (``reference``, from READ_ALL); ``summary`` is the import's JSON."""
+    import hashlib
+
+    import gittrack
+    from gittrack.artifacts.client_api import artifacts_of
+    from gittrack.client import run_store
+
+    _value = float  # MLflow's repr: 'nan', 'inf', '-inf' parse back
+    exps = reference["experiments"]
+    live = {
+        rid: r
+        for rid, r in reference["runs"].items()
+        if r["lifecycle_stage"] == exps[r["experiment_id"]]["lifecycle_stage"] == "active"
+    }
+    assert summary["new"] == len(live) == 5
+    assert summary["deleted_not_imported"] == len(reference["runs"]) - len(live) == 2
+    assert summary["skipped"] == []
+    assert summary["points"] == sum(len(h) for r in live.values() for h in r["histories"].values())
+    client = gittrack.Client()
+    store_artifacts = artifacts_of(run_store())
+    for run_id, expected in live.items():
+        run = client.get_run(run_id)
+        info = run.info
+        assert (info.run_id, info.run_name, info.experiment) == (
+            run_id,
+            expected["name"],
+            expected["experiment"],
+        )
+        assert (info.status, info.start_time, info.end_time, info.user_id) == (
+            expected["status"],
+            expected["start_time"],
+            expected["end_time"],
+            expected["user_id"],
+        )
+        assert run.data.params == expected["params"]  # MLflow's strings, exactly
+        assert run.data.tags == expected["tags"]
+        assert set(run.data.metrics) == set(expected["metrics"])
+        for key, points in expected["histories"].items():
+            got = client.get_metric_history(run_id, key)
+            assert [(m.timestamp, m.step) for m in got] == [(p[0], p[1]) for p in points]
+            assert all(_same(m.value, _value(p[2])) for m, p in zip(got, points, strict=True))
+            assert _same(run.data.metrics[key], _value(expected["metrics"][key]))
+        manifest = store_artifacts.manifest(run_id)
+        assert {p: e.sha256 for p, e in manifest.items()} == expected["artifacts"]
+        for path in manifest:
+            data = client.download_artifacts(run_id, path, str(repo.parent / "dl" / run_id))
+            digest = hashlib.sha256(Path(data).read_bytes()).hexdigest()
+            assert digest == expected["artifacts"][path]
+        inputs = client.get_run(run_id)  # inputs through the library's run reader
+        recorded = run_store().load(run_id).record.inputs
+        assert [
+            {
+                "name": i["name"],
+                "digest": i["mlflow"]["digest"],
+                "source_type": i["mlflow"]["source_type"],
+                "source": i["mlflow"]["source"],
+                "schema": i["mlflow"].get("schema"),
+                "profile": i["mlflow"].get("profile"),
+                "tags": i["mlflow"].get("tags", {}),
+            }
+            for i in recorded
+        ] == expected["inputs"]
+        assert inputs.info.run_id == run_id
+    first = next(rid for rid, r in live.items() if r["name"] == "first")
+    child = next(rid for rid, r in live.items() if r["name"] == "child")
+    assert client.get_run(child).info.parent_run_id == first
+    assert [i["context"] for i in run_store().load(first).record.inputs] == ["training"]

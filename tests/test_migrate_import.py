@@ -6,9 +6,7 @@ field gittrack holds after the import is compared with what MLflow's client read
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import shutil
 import subprocess
@@ -18,7 +16,7 @@ from typing import Any
 import pytest
 from cli_helpers import fails, ok
 from conftest import SCRIPTS, fsck, git
-from mlflow_peer import MAKE_FILE_STORE, MLFLOW, run_mlflow
+from mlflow_peer import MAKE_STORE, MLFLOW, check_import, run_mlflow
 
 import gittrack
 from gittrack.artifacts.client_api import artifacts_of
@@ -35,7 +33,7 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     """An MLflow file store and what MLflow's client reads from it."""
     base = tmp_path_factory.mktemp("mlflow")
     root = base / "mlruns"
-    reference = run_mlflow(MAKE_FILE_STORE, str(root), str(base))
+    reference = run_mlflow(MAKE_STORE, "file://" + str(root), str(base))
     return root, reference
 
 
@@ -49,78 +47,11 @@ def _import(store: Path, *extra: str) -> dict[str, Any]:
     return json.loads(ok("import", "mlflow", str(store), "--format", "json", *extra))
 
 
-def _value(text: str) -> float:
-    return float(text)  # MLflow's repr: 'nan', 'inf', '-inf' parse back
-
-
-def _same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
-
-
 def test_import_carries_every_field_mlflow_reads(
     repo: Path, mlflow_store: tuple[Path, dict[str, Any]]
 ) -> None:
     store, reference = mlflow_store
-    summary = _import(store)
-    exps = reference["experiments"]
-    live = {
-        rid: r
-        for rid, r in reference["runs"].items()
-        if r["lifecycle_stage"] == exps[r["experiment_id"]]["lifecycle_stage"] == "active"
-    }
-    assert summary["new"] == len(live) == 5
-    assert summary["deleted_not_imported"] == len(reference["runs"]) - len(live) == 2
-    assert summary["skipped"] == []
-    assert summary["points"] == sum(len(h) for r in live.values() for h in r["histories"].values())
-    client = gittrack.Client()
-    store_artifacts = artifacts_of(run_store())
-    for run_id, expected in live.items():
-        run = client.get_run(run_id)
-        info = run.info
-        assert (info.run_id, info.run_name, info.experiment) == (
-            run_id,
-            expected["name"],
-            expected["experiment"],
-        )
-        assert (info.status, info.start_time, info.end_time, info.user_id) == (
-            expected["status"],
-            expected["start_time"],
-            expected["end_time"],
-            expected["user_id"],
-        )
-        assert run.data.params == expected["params"]  # MLflow's strings, exactly
-        assert run.data.tags == expected["tags"]
-        assert set(run.data.metrics) == set(expected["metrics"])
-        for key, points in expected["histories"].items():
-            got = client.get_metric_history(run_id, key)
-            assert [(m.timestamp, m.step) for m in got] == [(p[0], p[1]) for p in points]
-            assert all(_same(m.value, _value(p[2])) for m, p in zip(got, points, strict=True))
-            assert _same(run.data.metrics[key], _value(expected["metrics"][key]))
-        manifest = store_artifacts.manifest(run_id)
-        assert {p: e.sha256 for p, e in manifest.items()} == expected["artifacts"]
-        for path in manifest:
-            data = client.download_artifacts(run_id, path, str(repo.parent / "dl" / run_id))
-            digest = hashlib.sha256(Path(data).read_bytes()).hexdigest()
-            assert digest == expected["artifacts"][path]
-        inputs = client.get_run(run_id)  # inputs through the library's run reader
-        recorded = run_store().load(run_id).record.inputs
-        assert [
-            {
-                "name": i["name"],
-                "digest": i["mlflow"]["digest"],
-                "source_type": i["mlflow"]["source_type"],
-                "source": i["mlflow"]["source"],
-                "schema": i["mlflow"].get("schema"),
-                "profile": i["mlflow"].get("profile"),
-                "tags": i["mlflow"].get("tags", {}),
-            }
-            for i in recorded
-        ] == expected["inputs"]
-        assert inputs.info.run_id == run_id
-    first = next(rid for rid, r in live.items() if r["name"] == "first")
-    child = next(rid for rid, r in live.items() if r["name"] == "child")
-    assert client.get_run(child).info.parent_run_id == first
-    assert [i["context"] for i in run_store().load(first).record.inputs] == ["training"]
+    check_import(repo, _import(store), reference)
     fsck(repo)
 
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gittrack import format as fmt
 from gittrack.errors import GittrackError, MigrationError
@@ -63,6 +65,32 @@ class _Tally:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+class Reader(Protocol):
+    """What the importer needs from a store (a file store or a tracking server)."""
+
+    def experiments(self, *, deleted: bool = True) -> list[SourceExperiment]: ...
+
+    def run_items(self, experiment: SourceExperiment) -> Sequence[Any]: ...
+
+    def item_name(self, item: Any) -> str: ...
+
+    def read_run(
+        self, experiment: SourceExperiment, item: Any, scratch: Path | None = None
+    ) -> SourceRun: ...
+
+
+def open_reader(source: str | os.PathLike[str]) -> Reader:
+    """A reader for an ``http(s)://`` tracking server URL or a file store directory."""
+    text = os.fspath(source)
+    if text.startswith(("http://", "https://")):
+        from gittrack.migrate.mlflow_rest import RestReader
+
+        return RestReader(text)
+    from gittrack.migrate.mlflow_files import FileStoreReader
+
+    return FileStoreReader(text)
+
+
 def import_mlflow(
     source: str | os.PathLike[str],
     *,
@@ -71,34 +99,42 @@ def import_mlflow(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Import an MLflow file store directory into the repository of ``runs``.
+    """Import an MLflow file store directory, or a tracking server (``http(s)://`` URL,
+    through its REST API), into the repository of ``runs``.
 
     ``experiments`` (names or ids) limits the import; runs deleted in MLflow (and the runs
     of deleted experiments) are counted in ``deleted`` and not imported.
     ``progress(done, total)`` is called after each run.
     """
-    from gittrack.migrate.mlflow_files import FileStoreReader
-
-    reader = FileStoreReader(source)
+    reader = open_reader(source)
     chosen = _choose(reader.experiments(), experiments)
     tally = _Tally()
-    work: list[tuple[SourceExperiment, Path]] = []
+    work: list[tuple[SourceExperiment, Any]] = []
     for experiment in chosen:
+        items = reader.run_items(experiment)
         if experiment.lifecycle_stage != "active":
-            tally.deleted += len(reader.run_dirs(experiment))
+            tally.deleted += len(items)
             continue
-        work += [(experiment, d) for d in reader.run_dirs(experiment)]
+        work += [(experiment, item) for item in items]
     total = len(work)
 
-    def read_all() -> Iterator[tuple[str, SourceRun | None]]:
-        for experiment, run_dir in work:
+    def read_all(scratch: Path) -> Iterator[SourceRun | None]:
+        for index, (experiment, item) in enumerate(work):
+            # A tracking server's artifacts are downloaded into the run's own scratch
+            # folder, removed once the run is written (a file store's are read in place).
+            folder = scratch / f"run-{index}"
             try:
-                yield run_dir.name, reader.read_run(experiment, run_dir)
+                yield reader.read_run(experiment, item, folder)
             except MigrationError as e:
-                tally.skipped.append((f"run {run_dir.name}", e.message))
-                yield run_dir.name, None
+                tally.skipped.append((f"run {reader.item_name(item)}", e.message))
+                yield None
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
 
-    _import_runs(runs, read_all(), tally, dry_run=dry_run, progress=progress, total=total)
+    with tempfile.TemporaryDirectory(prefix="gittrack-import-") as scratch:
+        _import_runs(
+            runs, read_all(Path(scratch)), tally, dry_run=dry_run, progress=progress, total=total
+        )
     return ImportSummary(
         source=str(source),
         dry_run=dry_run,
@@ -126,7 +162,7 @@ def _choose(found: list[SourceExperiment], wanted: Sequence[str]) -> list[Source
 
 def _import_runs(
     runs: RunStore,
-    items: Iterator[tuple[str, SourceRun | None]],
+    items: Iterator[SourceRun | None],
     tally: _Tally,
     *,
     dry_run: bool,
@@ -137,7 +173,7 @@ def _import_runs(
 
     existing = runs.list_runs()
     store = artifacts_of(runs)
-    for done, (_, run) in enumerate(items, 1):
+    for done, run in enumerate(items, 1):
         if run is not None:
             _import_one(runs, store, run, existing.get(run.run_id), tally, dry_run=dry_run)
         if progress is not None:

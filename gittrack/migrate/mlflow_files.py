@@ -114,7 +114,7 @@ class FileStoreReader:
         except GittrackError as e:
             raise MigrationError(f"{what}: {e.message}") from e
 
-    def run_dirs(self, experiment: SourceExperiment) -> list[Path]:
+    def run_items(self, experiment: SourceExperiment) -> list[Path]:
         """The run folders of an experiment (every subfolder that is not reserved)."""
         return [
             p
@@ -193,8 +193,15 @@ class FileStoreReader:
         return dict(sorted(values.items())), problems
 
     # -- runs -------------------------------------------------------------------------------
-    def read_run(self, experiment: SourceExperiment, run_dir: Path) -> SourceRun:
-        """Read one run folder whole; MigrationError when the run must be skipped."""
+    @staticmethod
+    def item_name(item: Path) -> str:
+        return item.name
+
+    def read_run(
+        self, experiment: SourceExperiment, run_dir: Path, scratch: Path | None = None
+    ) -> SourceRun:
+        """Read one run folder whole (artifacts stay where they are: ``scratch`` is not
+        needed); MigrationError when the run must be skipped."""
         what = f"run {run_dir.name}"
         try:
             return self._read_run(experiment, run_dir, what)

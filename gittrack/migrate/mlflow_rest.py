@@ -1,0 +1,271 @@
+"""Reading an MLflow tracking server through its REST API (urllib; no ``mlflow`` package).
+
+Calls (MLflow's ``service.proto``): ``experiments/search``, ``runs/search`` (params,
+tags, dataset inputs), ``metrics/get-history`` (every point of each metric),
+``artifacts/list`` and the server's ``/get-artifact`` download. Credentials come from
+MLflow's own variables (``MLFLOW_TRACKING_TOKEN``, or ``MLFLOW_TRACKING_USERNAME`` and
+``MLFLOW_TRACKING_PASSWORD``). What the server sends is untrusted: artifact paths go
+through gittrack's path confinement (a ``..`` refuses the run) and answers are size-capped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from gittrack.artifacts.paths import clean_path
+from gittrack.errors import GittrackError, MigrationError, UnsafePathError, UnsafeSourceError
+from gittrack.migrate.source import SourceExperiment, SourceRun, dataset_input
+from gittrack.tracking import MetricHistory
+
+API = "/api/2.0/mlflow/"
+PAGE = 1000
+MAX_JSON_BYTES = 256 * 1024 * 1024
+_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+
+
+def _pairs(items: object) -> dict[str, str]:
+    if not isinstance(items, list):
+        return {}
+    return {
+        str(i["key"]): str(i.get("value", "")) for i in items if isinstance(i, dict) and "key" in i
+    }
+
+
+def _number(value: object) -> float:
+    """A proto double as JSON: a number, or "NaN" / "Infinity" / "-Infinity"."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = str(value)
+    if text in ("NaN", "nan"):
+        return math.nan
+    return float(text)
+
+
+class RestReader:
+    """The experiments and runs of one MLflow tracking server."""
+
+    def __init__(self, url: str, *, timeout: float = 120.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.headers = {"Accept": "application/json"}
+        token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+        user = os.environ.get("MLFLOW_TRACKING_USERNAME")
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+        elif user:
+            import base64
+
+            secret = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}"
+            self.headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
+
+    # -- transport ---------------------------------------------------------------------------
+    def _open(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        import urllib.error
+        import urllib.request
+
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        headers = dict(self.headers)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.url + path, data=data, headers=headers)
+        try:
+            return urllib.request.urlopen(request, timeout=self.timeout)
+        except urllib.error.HTTPError as e:
+            detail = ""
+            try:
+                detail = json.loads(e.read(65536) or b"{}").get("message", "")
+            except (ValueError, AttributeError, OSError):
+                pass
+            raise MigrationError(
+                f"MLflow server {self.url} answered {e.code} to {path.split('?')[0]}"
+                + (f": {detail}" if detail else "")
+            ) from e
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise MigrationError(f"cannot reach MLflow server {self.url}: {reason}") from e
+
+    def call(
+        self,
+        endpoint: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """One REST call to ``/api/2.0/mlflow/<endpoint>``; the decoded JSON answer."""
+        path = API + endpoint + ("?" + urlencode(query) if query else "")
+        with self._open(path, body) as response:
+            raw = response.read(MAX_JSON_BYTES + 1)
+        if len(raw) > MAX_JSON_BYTES:
+            raise MigrationError(f"MLflow server {self.url}: answer to {endpoint} is too large")
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError as e:
+            raise MigrationError(
+                f"{self.url} did not answer {endpoint} with JSON (is it an MLflow server?)"
+            ) from e
+        if not isinstance(data, dict):
+            raise MigrationError(f"MLflow server {self.url}: {endpoint} answered {type(data)}")
+        return data
+
+    def _pages(self, endpoint: str, key: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        token = None
+        while True:
+            page = self.call(endpoint, body={**body, **({"page_token": token} if token else {})})
+            items = page.get(key) or []
+            yield from (i for i in items if isinstance(i, dict))
+            token = page.get("next_page_token")
+            if not token or not items:
+                return
+
+    # -- reading -------------------------------------------------------------------------------
+    def experiments(self, *, deleted: bool = True) -> list[SourceExperiment]:
+        view = "ALL" if deleted else "ACTIVE_ONLY"
+        found = []
+        for item in self._pages(
+            "experiments/search", "experiments", {"max_results": PAGE, "view_type": view}
+        ):
+            found.append(
+                SourceExperiment(
+                    experiment_id=str(item.get("experiment_id", "")),
+                    name=str(item.get("name", "")),
+                    lifecycle_stage=str(item.get("lifecycle_stage") or "active"),
+                    tags=_pairs(item.get("tags")),
+                )
+            )
+        return found
+
+    def run_items(self, experiment: SourceExperiment) -> list[dict[str, Any]]:
+        """Every run of an experiment as ``runs/search`` returns it (deleted included)."""
+        body = {
+            "experiment_ids": [experiment.experiment_id],
+            "run_view_type": "ALL",
+            "max_results": PAGE,
+        }
+        return list(self._pages("runs/search", "runs", body))
+
+    @staticmethod
+    def item_name(item: dict[str, Any]) -> str:
+        info = item.get("info") or {}
+        return str(info.get("run_id") or info.get("run_uuid") or "?")
+
+    def read_run(
+        self, experiment: SourceExperiment, item: dict[str, Any], scratch: Path | None = None
+    ) -> SourceRun:
+        """One run whole: metric histories fetched, artifacts downloaded into ``scratch``."""
+        info = item.get("info") or {}
+        data = item.get("data") or {}
+        run_id = str(info.get("run_id") or info.get("run_uuid") or "")
+        what = f"run {run_id or '?'}"
+        if not _RUN_ID_RE.match(run_id):
+            raise MigrationError(f"{what}: the run id is not 32 hex characters")
+        status = str(info.get("status") or "RUNNING")
+        problems: list[str] = []
+        if status not in _STATUSES:
+            problems.append(f"{what}: status {status} recorded as RUNNING")
+            status = "RUNNING"
+        try:
+            start = int(info.get("start_time") or 0)
+            end = None if info.get("end_time") in (None, "") else int(info["end_time"])
+        except (TypeError, ValueError) as e:
+            raise MigrationError(f"{what}: start_time/end_time are not integers") from e
+        run = SourceRun(
+            run_id=run_id,
+            experiment=experiment,
+            name=str(info.get("run_name") or run_id),
+            status=status,
+            start_time=start,
+            end_time=end,
+            user=str(info.get("user_id") or ""),
+            lifecycle_stage=str(info.get("lifecycle_stage") or "active"),
+            params=dict(sorted(_pairs(data.get("params")).items())),
+            tags=dict(sorted(_pairs(data.get("tags")).items())),
+            problems=problems,
+        )
+        if run.lifecycle_stage != "active":
+            return run  # not imported: no need to fetch its histories and files
+        keys = sorted({str(m["key"]) for m in data.get("metrics") or [] if "key" in m})
+        for key in keys:
+            run.metrics.append(self._history(run_id, key))
+        for entry in (item.get("inputs") or {}).get("dataset_inputs") or []:
+            try:
+                dataset = entry["dataset"]
+                run.inputs.append(
+                    dataset_input(
+                        name=str(dataset["name"]),
+                        digest=str(dataset["digest"]),
+                        source_type=str(dataset.get("source_type", "")),
+                        source=str(dataset.get("source", "")),
+                        schema=None if dataset.get("schema") is None else str(dataset["schema"]),
+                        profile=None if dataset.get("profile") is None else str(dataset["profile"]),
+                        tags=_pairs(entry.get("tags")),
+                    )
+                )
+            except (KeyError, TypeError) as e:
+                problems.append(f"{what}: a dataset input is malformed ({e}): skipped")
+        if scratch is None:
+            raise MigrationError(f"{what}: artifacts need a scratch directory")
+        self._download_artifacts(run, scratch)
+        return run
+
+    def _history(self, run_id: str, key: str) -> MetricHistory:
+        steps: list[int] = []
+        stamps: list[int] = []
+        values: list[float] = []
+        token = None
+        while True:
+            query: dict[str, Any] = {"run_id": run_id, "metric_key": key, "max_results": 25000}
+            if token:
+                query["page_token"] = token
+            page = self.call("metrics/get-history", query=query)
+            for m in page.get("metrics") or []:
+                steps.append(int(m.get("step") or 0))
+                stamps.append(int(m.get("timestamp") or 0))
+                values.append(_number(m.get("value", "NaN")))
+            token = page.get("next_page_token")
+            if not token or not page.get("metrics"):
+                return MetricHistory(key, steps=steps, timestamps=stamps, values=values)
+
+    def _listing(self, run_id: str, path: str) -> list[dict[str, Any]]:
+        query = {"run_id": run_id, **({"path": path} if path else {})}
+        files = self.call("artifacts/list", query=query).get("files") or []
+        return [f for f in files if isinstance(f, dict) and "path" in f]
+
+    def _download_artifacts(self, run: SourceRun, scratch: Path) -> None:
+        what = f"run {run.run_id}"
+        pending = [""]
+        while pending:
+            folder = pending.pop()
+            for entry in self._listing(run.run_id, folder):
+                try:
+                    rel = clean_path(str(entry["path"]), f"{what}: artifact path")
+                except UnsafePathError as e:
+                    raise UnsafeSourceError(f"{e.message}: refused") from e
+                if folder and not rel.startswith(folder + "/"):
+                    raise UnsafeSourceError(
+                        f"{what}: the server listed {rel!r} inside {folder!r}: refused"
+                    )
+                if entry.get("is_dir"):
+                    pending.append(rel)
+                    continue
+                target = scratch.joinpath(*rel.split("/"))
+                try:
+                    self._fetch(run.run_id, rel, target)
+                except GittrackError as e:
+                    run.problems.append(f"{what}: artifact {rel!r}: {e.message}: skipped")
+                    continue
+                run.artifacts.append((rel, target))
+
+    def _fetch(self, run_id: str, path: str, target: Path) -> None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        query = urlencode({"path": path, "run_uuid": run_id}, quote_via=quote)
+        with self._open(f"/get-artifact?{query}") as response, open(target, "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)

@@ -277,6 +277,16 @@ class Client(ArtifactsMixin):
             raise RunStateError(f"run {run_id[:12]} has no tag {key!r}")
         writer.apply(delete_tag_op(key))
 
+    def rename_run(self, run_id: str, name: str) -> None:
+        """Give a run a new name (MLflow's ``update_run(run_id, name=...)``)."""
+        new = validate_name(name, "run")
+        writer = self.writer(self._runs.resolve(run_id))
+
+        def rename(record: fmt.RunRecord) -> None:
+            record.name = new
+
+        writer.apply(rename)
+
     def log_input(
         self,
         run_id: str,

@@ -325,6 +325,11 @@ class RunIndex:
         return len(self.entries())
 
     # -- reading ---------------------------------------------------------------------
+    @property
+    def generation(self) -> str:
+        """A token that changes whenever a run's row is added, changed or dropped."""
+        return self._meta("generation") or ""
+
     def entries(self) -> list[IndexEntry]:
         """Every run the index knows, newest first (corrupt ones included)."""
         rows = self._db.execute(
@@ -333,13 +338,22 @@ class RunIndex:
         ).fetchall()
         return [IndexEntry(*row) for row in rows]
 
+    def experiment_counts(self) -> list[tuple[str, int, int, int]]:
+        """``(experiment, runs, running runs, latest start ms)`` of readable runs, most
+        recently used first (one grouped query: no row is decoded)."""
+        sql = (
+            "SELECT experiment, COUNT(*), SUM(status = 'RUNNING'), MAX(start_time) FROM runs"
+            " WHERE error IS NULL GROUP BY experiment ORDER BY MAX(start_time) DESC, experiment"
+        )
+        return [(str(e), int(n), int(r), int(t)) for e, n, r, t in self._db.execute(sql)]
+
     def rows(self, experiments: list[str] | None = None) -> list[dict[str, Any]]:
         """The filterable rows of every readable run, newest first (treat them as read-only).
 
         Parsed rows are kept in memory per index file and reused while the index's
         generation token is unchanged, so repeated searches in one process skip decoding.
         """
-        generation = self._meta("generation") or ""
+        generation = self.generation
         cached = _ROW_CACHE.get(self.path)
         if cached is None or cached[0] != generation:
             snapshot = self._load_snapshot(generation)

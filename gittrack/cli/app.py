@@ -35,6 +35,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "gittrack.cli.models_cmd": ("models",),
     "gittrack.cli.lineage_cmd": ("inputs", "runs-using"),
     "gittrack.cli.migrate_cmd": ("import", "export"),
+    "gittrack.cli.ui_cmd": ("ui",),
 }
 
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from gittrack.runs import LoadedRun, RunStore
 
 RUN_DIR_PATHSPEC = ":(exclude,top).gittrack/run"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"  # git's well-known empty tree
 
 
 @dataclass(frozen=True)
@@ -102,12 +103,25 @@ def code_diff(runs: RunStore, a: LoadedRun, b: LoadedRun, *, full: bool = False)
 
     Uses C git when installed; otherwise lists the changed paths.
     """
+    return _diff_commits(runs, a.commit, b.commit, full=full)
+
+
+def uncommitted_changes(runs: RunStore, run: LoadedRun, *, full: bool = True) -> str:
+    """The run's code snapshot against the commit it started from: the uncommitted edits it
+    ran with (empty for a clean start; everything for a run with no parent commit)."""
+    if run.parent is None:
+        return _diff_commits(runs, None, run.commit, full=full)
+    return _diff_commits(runs, run.parent, run.commit, full=full)
+
+
+def _diff_commits(runs: RunStore, a: str | None, b: str, *, full: bool) -> str:
     if shutil.which("git"):
         args = ["diff", "--no-color", "--no-ext-diff"]
         args += [] if full else ["--stat"]
-        return runs.git.run_git(*args, a.commit, b.commit, "--", RUN_DIR_PATHSPEC)
+        base = a if a is not None else EMPTY_TREE
+        return runs.git.run_git(*args, base, b, "--", RUN_DIR_PATHSPEC)
     lines = []
-    files_a = _code_files(runs, a)
+    files_a = _code_files(runs, a) if a is not None else {}
     files_b = _code_files(runs, b)
     for path in sorted(set(files_a) | set(files_b)):
         if path not in files_a:
@@ -121,8 +135,13 @@ def code_diff(runs: RunStore, a: LoadedRun, b: LoadedRun, *, full: bool = False)
     return "\n".join(lines) + ("\n" if lines else "")
 
 
-def _code_files(runs: RunStore, loaded: LoadedRun) -> dict[str, tuple[int, str]]:
-    tree = runs.git.read_commit(loaded.commit).tree.decode("ascii")
+def code_files(runs: RunStore, run: LoadedRun) -> dict[str, tuple[int, str]]:
+    """The code snapshot of a run: ``{path: (mode, blob sha)}`` (the run folder left out)."""
+    return _code_files(runs, run.commit)
+
+
+def _code_files(runs: RunStore, commit: str) -> dict[str, tuple[int, str]]:
+    tree = runs.git.read_commit(commit).tree.decode("ascii")
     return {
         path: (mode, sha)
         for path, mode, sha in runs.git.iter_tree_files(tree)

@@ -1,0 +1,141 @@
+"""Pages of runs for tables: filter, sort and slice the index rows, one page at a time.
+
+A table over 100,000 runs asks for the same filtered and sorted sequence again and again
+(next page, previous page, a live refresh): the sequence is computed once and kept, keyed
+by the index generation (:attr:`gittrack.index.RunIndex.generation`) and the normalised
+filter, sort and experiments, so paging through it costs a slice. Any change to the runs
+moves the generation and so invalidates every kept sequence.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import ValidationError
+
+if TYPE_CHECKING:
+    from gittrack.index import RunIndex
+
+__all__ = [
+    "ExperimentSummary",
+    "RunKeys",
+    "RunPage",
+    "experiment_summaries",
+    "page_runs",
+    "run_keys",
+]
+
+MAX_PAGE = 1000
+_KEPT = 32  # filtered and sorted sequences kept (a few users x a few views)
+_lock = threading.Lock()
+_sequences: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
+_keys: dict[tuple[Path, str, tuple[str, ...]], RunKeys] = {}
+
+
+@dataclass(frozen=True)
+class RunPage:
+    """One page of matching runs: ``rows`` are index rows (read-only), ``total`` all matches."""
+
+    total: int
+    offset: int
+    rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunKeys:
+    """The param, metric and tag keys and input names some run has (for choosing columns)."""
+
+    params: list[str]
+    metrics: list[str]
+    tags: list[str]
+    inputs: list[str]
+
+
+@dataclass(frozen=True)
+class ExperimentSummary:
+    """An experiment with its number of runs, running runs and latest start (ms)."""
+
+    name: str
+    runs: int
+    running: int
+    last_start_time: int
+
+
+def _sequence(
+    index: RunIndex,
+    filter_string: str | None,
+    order_by: list[str] | None,
+    experiments: list[str] | None,
+) -> list[dict[str, Any]]:
+    from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
+
+    flt = parse_filter(filter_string)
+    keys = parse_order_by(order_by)
+    index.refresh()
+    exps = tuple(sorted(set(experiments or ())))
+    cache_key = (index.path, index.generation, str(flt), tuple(map(str, keys)), exps)
+    with _lock:
+        found = _sequences.get(cache_key)
+        if found is not None:
+            _sequences.move_to_end(cache_key)
+            return found
+    rows = flt.select(index.rows(list(exps) or None))
+    if keys:
+        rows = sort_rows(rows, keys, ())  # index rows come newest first: no tie-breaking passes
+    with _lock:
+        _sequences[cache_key] = rows
+        while len(_sequences) > _KEPT:
+            _sequences.popitem(last=False)
+    return rows
+
+
+def page_runs(
+    index: RunIndex,
+    *,
+    filter_string: str | None = None,
+    order_by: list[str] | None = None,
+    experiments: list[str] | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> RunPage:
+    """The runs ``offset .. offset+limit`` of those matching ``filter_string`` (the
+    ``gittrack list --filter`` grammar), sorted by ``order_by`` (newest first by default).
+
+    The index is refreshed first. A malformed filter raises FilterSyntaxError.
+    """
+    if offset < 0:
+        raise ValidationError(f"offset must be 0 or more, got {offset}")
+    if not 0 < limit <= MAX_PAGE:
+        raise ValidationError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+    rows = _sequence(index, filter_string, order_by, experiments)
+    return RunPage(total=len(rows), offset=offset, rows=rows[offset : offset + limit])
+
+
+def run_keys(index: RunIndex, experiments: list[str] | None = None) -> RunKeys:
+    """Every param, metric and tag key and input name of the (experiments') runs, sorted."""
+    index.refresh()
+    exps = tuple(sorted(set(experiments or ())))
+    cache_key = (index.path, index.generation, exps)
+    found = _keys.get(cache_key)
+    if found is not None:
+        return found
+    seen: dict[str, set[str]] = {"params": set(), "metrics": set(), "tags": set(), "inputs": set()}
+    for row in index.rows(list(exps) or None):
+        for kind, keys in seen.items():
+            keys.update(row.get(kind, ()))
+    found = RunKeys(*(sorted(seen[k]) for k in ("params", "metrics", "tags", "inputs")))
+    with _lock:
+        for stale in [k for k in _keys if k[0] == index.path and k[1] != cache_key[1]]:
+            del _keys[stale]
+        _keys[cache_key] = found
+    return found
+
+
+def experiment_summaries(index: RunIndex) -> list[ExperimentSummary]:
+    """Experiments with their run counts, most recently used first (index refreshed)."""
+    index.refresh()
+    return [ExperimentSummary(*row) for row in index.experiment_counts()]

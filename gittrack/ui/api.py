@@ -1,0 +1,364 @@
+"""The JSON API behind the page (``/ui/api/...``): thin handlers over the library.
+
+Reads go through the run index (:mod:`gittrack.query.page` for tables) and the run store;
+writes through :class:`gittrack.client.Client`, exactly as the CLI and the Python API do,
+so other processes see them at once. Every write route needs the server's token.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gittrack.errors import GittrackError, ValidationError
+from gittrack.web.http import HTTPError, Request, Response, Router, json_response
+
+if TYPE_CHECKING:
+    from gittrack.index import RunIndex
+    from gittrack.runs import LoadedRun, RunStore
+
+NOTE_TAG = "mlflow.note.content"  # where MLflow keeps a run's notes
+MAX_COMPARE = 500
+ROW_FIELDS = ("run_id", "commit", "name", "experiment", "status", "user", "start_time", "end_time")
+
+
+class Repository:
+    """The tracking repository a UI process serves, and the lock around git reads.
+
+    The index is opened per request (sqlite connections stay in their thread); git
+    objects are read under one lock, as the run store is shared by the server's threads.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.git_lock = threading.RLock()
+
+    @contextmanager
+    def index(self) -> Iterator[RunIndex]:
+        from gittrack.index import open_index
+
+        with open_index(self.root, refresh=False) as index:
+            yield index
+
+    @contextmanager
+    def store(self) -> Iterator[tuple[RunIndex, RunStore]]:
+        """The index and the run store, git reads serialised."""
+        with self.index() as index, self.git_lock:
+            yield index, index.runstore
+
+    def resolve(self, index: RunIndex, ref: str) -> str:
+        index.refresh()
+        return index.resolve(ref)
+
+
+def _ints(request: Request, name: str, default: int) -> int:
+    text = request.arg(name)
+    if text is None or text == "":
+        return default
+    try:
+        return int(text)
+    except ValueError as e:
+        raise ValidationError(f"{name} must be a whole number, got {text!r}") from e
+
+
+def _columns(request: Request) -> list[tuple[str, str]]:
+    out = []
+    for item in request.query.get("column", []):
+        kind, dot, key = item.partition(".")
+        if not dot or kind not in ("params", "metrics", "tags", "inputs") or not key:
+            raise ValidationError(
+                f"unknown column {item!r} (use params.<key>, metrics.<key>, tags.<key> "
+                "or inputs.<name>)"
+            )
+        out.append((kind, key))
+    return out
+
+
+def _table_row(row: dict[str, Any], columns: list[tuple[str, str]]) -> dict[str, Any]:
+    out = {f: row.get(f) for f in ROW_FIELDS}
+    cells = {}
+    for kind, key in columns:
+        value = row.get(kind, {}).get(key)
+        if kind == "inputs" and isinstance(value, dict):
+            value = value.get("digest")
+        cells[f"{kind}.{key}"] = _plain(value)
+    out["cells"] = cells
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe value: non-finite floats become their text."""
+    if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
+        return str(value)
+    return value
+
+
+def _plain_map(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: _plain(v) for k, v in mapping.items()}
+
+
+def build(repo: Repository) -> Router:
+    """The routes of the UI's JSON API."""
+    r = Router()
+
+    @r.route("GET", "/ui/api/experiments")
+    def experiments(q: Request) -> Response:
+        from gittrack.query.page import experiment_summaries
+
+        with repo.index() as index:
+            found = experiment_summaries(index)
+        return json_response([vars(e) for e in found])
+
+    @r.route("GET", "/ui/api/keys")
+    def keys(q: Request) -> Response:
+        from gittrack.query.page import run_keys
+
+        with repo.index() as index:
+            found = run_keys(index, q.query.get("experiment") or None)
+        return json_response(vars(found))
+
+    @r.route("GET", "/ui/api/runs")
+    def runs(q: Request) -> Response:
+        from gittrack.query.page import page_runs
+
+        columns = _columns(q)
+        with repo.index() as index:
+            page = page_runs(
+                index,
+                filter_string=q.arg("filter"),
+                order_by=[o for o in q.query.get("order", []) if o.strip()] or None,
+                experiments=q.query.get("experiment") or None,
+                offset=_ints(q, "offset", 0),
+                limit=_ints(q, "limit", 50),
+            )
+        return json_response(
+            {
+                "total": page.total,
+                "offset": page.offset,
+                "rows": [_table_row(row, columns) for row in page.rows],
+            }
+        )
+
+    @r.route("GET", "/ui/api/run/{run}")
+    def run(q: Request) -> Response:
+        from gittrack.artifacts.client_api import artifacts_of
+
+        with repo.store() as (index, store):
+            loaded = store.load(repo.resolve(index, q.params["run"]))
+            manifest = artifacts_of(store).manifest(loaded.record.run_id)
+        doc = run_document(loaded)
+        doc["artifacts"] = [
+            {"path": e.path, "size": e.size, "sha256": e.sha256} for e in manifest.values()
+        ]
+        return json_response(doc)
+
+    @r.route("GET", "/ui/api/run/{run}/code")
+    def code(q: Request) -> Response:
+        from gittrack.query.diff import code_files, uncommitted_changes
+
+        with repo.store() as (index, store):
+            loaded = store.load(repo.resolve(index, q.params["run"]))
+            path = q.arg("path")
+            files = code_files(store, loaded)
+            if path is None:
+                return json_response(
+                    {
+                        "files": sorted(files),
+                        "parent": loaded.parent,
+                        "diff": uncommitted_changes(store, loaded),
+                    }
+                )
+            entry = files.get(path)
+            if entry is None:
+                raise HTTPError(404, f"run has no code file {path!r}", "RESOURCE_DOES_NOT_EXIST")
+            data = store.git.read_blob(entry[1])
+        return json_response(_text_preview(data))
+
+    @r.route("GET", "/ui/api/lines")
+    def lines(q: Request) -> Response:
+        from gittrack.ui.series import run_lines
+
+        ids = [i for i in q.query.get("run", []) if i]
+        wanted = set(q.query.get("key", []))
+        points = _ints(q, "points", 1500)
+        if not ids or len(ids) > MAX_COMPARE:
+            raise ValidationError(f"give between 1 and {MAX_COMPARE} runs")
+        out = []
+        with repo.store() as (index, store):
+            for ref in ids:
+                loaded = store.load(repo.resolve(index, ref))
+                found = run_lines(loaded.commit, points, partial(store.read_metrics, loaded))
+                rec = loaded.record
+                out.append(
+                    {
+                        "run_id": rec.run_id,
+                        "name": rec.name,
+                        "start_time": rec.start_time,
+                        "lines": {k: v for k, v in found.items() if not wanted or k in wanted},
+                    }
+                )
+        return json_response(out)
+
+    @r.route("GET", "/ui/api/compare")
+    def compare(q: Request) -> Response:
+        """The index rows of the chosen runs (params, final metrics, tags), in that order."""
+        ids = [i for i in q.query.get("run", []) if i]
+        if not ids or len(ids) > MAX_COMPARE:
+            raise ValidationError(f"give between 1 and {MAX_COMPARE} runs")
+        with repo.index() as index:
+            index.refresh()
+            wanted = [index.resolve(i) for i in ids]
+            by_id = {r["run_id"]: r for r in index.rows() if r["run_id"] in set(wanted)}
+        rows = []
+        for rid in wanted:
+            row = by_id[rid]
+            doc = {f: row.get(f) for f in ROW_FIELDS}
+            for kind in ("params", "metrics", "tags"):
+                doc[kind] = _plain_map(row.get(kind, {}))
+            rows.append(doc)
+        return json_response(rows)
+
+    @r.route("GET", "/ui/api/diff")
+    def diff(q: Request) -> Response:
+        from gittrack.query.diff import code_diff
+
+        a, b = q.arg("a") or "", q.arg("b") or ""
+        with repo.store() as (index, store):
+            la = store.load(repo.resolve(index, a))
+            lb = store.load(repo.resolve(index, b))
+            text = code_diff(store, la, lb, full=True)
+        return json_response({"a": la.record.run_id, "b": lb.record.run_id, "diff": text})
+
+    @r.route("GET", "/ui/api/models")
+    def models(q: Request) -> Response:
+        from gittrack.models import registry
+
+        out = []
+        with repo.store() as (_, store):
+            for model in registry.list_models(store):
+                versions = [vars(v) for v in registry.list_versions(store, model.name)]
+                history = {
+                    alias: [vars(e) for e in registry.alias_history(store, model.name, alias)]
+                    for alias in model.aliases
+                }
+                out.append(
+                    {
+                        "name": model.name,
+                        "latest": model.latest,
+                        "aliases": model.aliases,
+                        "versions": versions,
+                        "alias_history": history,
+                    }
+                )
+        return json_response(out)
+
+    # -- writes (token) --------------------------------------------------------------
+    def _client_for(index: RunIndex, ref: str) -> tuple[Any, str]:
+        from gittrack.client import Client
+
+        return Client(index.root), repo.resolve(index, ref)
+
+    @r.route("POST", "/ui/api/run/{run}/tags", guard="token")
+    def set_tags(q: Request) -> Response:
+        body = q.json()
+        tags, remove = body.get("set") or {}, body.get("delete") or []
+        if not isinstance(tags, dict) or not isinstance(remove, list):
+            raise ValidationError('expected {"set": {key: value}, "delete": [key]}')
+        with repo.store() as (index, _):
+            client, rid = _client_for(index, q.params["run"])
+            if tags:
+                client.set_tags(rid, {str(k): v for k, v in tags.items()})
+            for key in remove:
+                client.delete_tag(rid, str(key))
+            client.flush(rid)
+        return json_response({"run_id": rid})
+
+    @r.route("POST", "/ui/api/run/{run}/rename", guard="token")
+    def rename(q: Request) -> Response:
+        with repo.store() as (index, _):
+            client, rid = _client_for(index, q.params["run"])
+            client.rename_run(rid, q.json().get("name"))
+            client.flush(rid)
+        return json_response({"run_id": rid})
+
+    @r.route("POST", "/ui/api/run/{run}/note", guard="token")
+    def note(q: Request) -> Response:
+        text = q.json().get("note")
+        if not isinstance(text, str):
+            raise ValidationError('expected {"note": "text"}')
+        with repo.store() as (index, _):
+            client, rid = _client_for(index, q.params["run"])
+            client.set_tags(rid, {NOTE_TAG: text})
+            client.flush(rid)
+        return json_response({"run_id": rid})
+
+    @r.route("DELETE", "/ui/api/run/{run}", guard="token")
+    def delete(q: Request) -> Response:
+        with repo.store() as (index, _):
+            client, rid = _client_for(index, q.params["run"])
+            client.delete_run(rid)
+        return json_response({"deleted": rid})
+
+    r.on_error = on_error
+    return r
+
+
+def on_error(e: Exception) -> Response | None:
+    """The UI's errors: ``{"error_code": <error class>, "message": <one line>}``."""
+    if isinstance(e, GittrackError):
+        kind = type(e).__name__
+        status = 404 if kind in ("RunNotFoundError", "ArtifactNotFoundError") else 400
+        return json_response({"error_code": kind, "message": e.message}, status)
+    return None
+
+
+def run_document(loaded: LoadedRun) -> dict[str, Any]:
+    """Everything about one run for the run page (times in epoch ms)."""
+    rec = loaded.record
+    return {
+        "run_id": rec.run_id,
+        "commit": loaded.commit,
+        "parent_commit": loaded.parent,
+        "name": rec.name,
+        "experiment": rec.experiment,
+        "status": rec.status,
+        "start_time": rec.start_time,
+        "end_time": rec.end_time,
+        "user": rec.user,
+        "host": rec.host,
+        "pid": rec.pid,
+        "parent_run_id": rec.parent_run_id,
+        "source": rec.source,
+        "command": rec.command,
+        "params": _plain_map(rec.params),
+        "metrics": {
+            k: {
+                "value": _plain(m.value),
+                "step": m.step,
+                "timestamp": m.timestamp,
+                "count": m.count,
+            }
+            for k, m in rec.metrics.items()
+        },
+        "tags": {k: v for k, v in rec.tags.items() if k != NOTE_TAG},
+        "note": rec.tags.get(NOTE_TAG, ""),
+        "inputs": rec.inputs,
+        "environment": rec.environment,
+    }
+
+
+PREVIEW_BYTES = 1024 * 1024
+
+
+def _text_preview(data: bytes) -> dict[str, Any]:
+    """Text (UTF-8, cut at 1 MiB) or a note that the file is binary."""
+    cut = len(data) > PREVIEW_BYTES
+    head = data[:PREVIEW_BYTES]
+    if b"\0" in head[:8192]:
+        return {"binary": True, "size": len(data)}
+    return {"text": head.decode("utf-8", "replace"), "truncated": cut, "size": len(data)}

@@ -1,0 +1,158 @@
+"""What the UI serves besides JSON: the page, its static files, the charting library, and
+run artifacts.
+
+Artifacts are a run's data, not the UI's code: they are served with
+``Content-Security-Policy: sandbox`` (a document opened from them gets an opaque origin
+and runs no script in the UI's) and ``nosniff``; HTML is shown only inside an
+``<iframe sandbox>``; paths go through the artifact store's confinement.
+"""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import io
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from gittrack.errors import ValidationError
+from gittrack.ui.api import Repository, on_error
+from gittrack.web.http import HTTPError, Request, Response, Router, json_response
+
+STATIC = Path(__file__).parent / "static"
+SANDBOX = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; frame-src 'self'; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+TABLE_ROWS = 500
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+}
+# Shown as text whatever mimetypes says (logs, configs, code).
+_TEXT_SUFFIXES = {".txt", ".log", ".json", ".yaml", ".yml", ".md", ".py", ".toml", ".cfg", ".ini"}
+
+
+def plotly_js() -> Path:
+    """Plotly.js as shipped inside the installed ``plotly`` package (the ``ui`` extra),
+    located without importing the Python package."""
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:
+        raise HTTPError(
+            404, "plotly is not installed (pip install 'gittrack[ui]')", "RESOURCE_DOES_NOT_EXIST"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise HTTPError(
+            404, f"{path} is missing from the plotly package", "RESOURCE_DOES_NOT_EXIST"
+        )
+    return path
+
+
+def _static(path: Path, *, cache: bool) -> Response:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise HTTPError(404, f"no file {path.name}", "RESOURCE_DOES_NOT_EXIST") from e
+    kind = _TYPES.get(path.suffix, "application/octet-stream")
+    headers = {"Cache-Control": "max-age=86400" if cache else "no-cache"}
+    return Response(200, data, kind, headers)
+
+
+def page(token: str) -> Response:
+    """index.html with the server's token in a meta tag (every write sends it back)."""
+    text = (STATIC / "index.html").read_text(encoding="utf-8")
+    text = text.replace("{{TOKEN}}", html.escape(token, quote=True))
+    headers = {"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"}
+    return Response(200, text.encode("utf-8"), "text/html; charset=utf-8", headers)
+
+
+def _artifact_type(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in _TEXT_SUFFIXES or Path(path).name == "MLmodel":
+        return "text/plain; charset=utf-8"
+    guessed, _ = mimetypes.guess_type(path)
+    return guessed or "application/octet-stream"
+
+
+def read_artifact(repo: Repository, ref: str, path: str) -> tuple[str, bytes]:
+    """(clean path, bytes) of one artifact file of a run, verified and confined."""
+    from gittrack.artifacts.client_api import artifacts_of
+
+    with repo.store() as (index, store):
+        rid = repo.resolve(index, ref)
+        arts = artifacts_of(store)
+        base, entries = arts.select(rid, path)
+        if len(entries) != 1 or entries[0].path != base:
+            raise ValidationError(f"artifact {base!r} is a directory, not a file")
+        buf = io.BytesIO()
+        arts.write_to(rid, entries[0], buf)
+    return base, buf.getvalue()
+
+
+def table_preview(name: str, data: bytes) -> dict[str, Any]:
+    """The first rows of a CSV or Parquet file as ``{"columns", "rows", "total"}``."""
+    import pyarrow as pa
+
+    try:
+        if name.lower().endswith(".parquet"):
+            import pyarrow.parquet as pq
+
+            table = pq.read_table(pa.BufferReader(data))
+        else:
+            import pyarrow.csv as pacsv
+
+            table = pacsv.read_csv(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as e:
+        raise ValidationError(f"{name} cannot be read as a table: {e}") from e
+    head = table.slice(0, TABLE_ROWS)
+    columns = head.column_names
+    values = [head.column(c).to_pylist() for c in columns]
+    rows = [[_cell(col[i]) for col in values] for i in range(head.num_rows)]
+    return {"columns": columns, "rows": rows, "total": table.num_rows}
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    return str(value)
+
+
+def build(repo: Repository, token: str) -> Router:
+    """Routes of the page, its static files, Plotly.js and artifacts."""
+    r = Router()
+    r.add("GET", "/", lambda q: page(token))
+    r.add("GET", "/ui", lambda q: page(token))
+
+    @r.route("GET", "/ui/static/{name}")
+    def static(q: Request) -> Response:
+        name = q.params["name"]
+        if name not in {p.name for p in STATIC.iterdir()}:
+            raise HTTPError(404, f"no static file {name!r}", "RESOURCE_DOES_NOT_EXIST")
+        return _static(STATIC / name, cache=False)
+
+    r.add("GET", "/ui/vendor/plotly.min.js", lambda q: _static(plotly_js(), cache=True))
+
+    @r.route("GET", "/ui/artifact/{run}/{path:path}")
+    def artifact(q: Request) -> Response:
+        path, data = read_artifact(repo, q.params["run"], q.params["path"])
+        headers = {
+            "Content-Security-Policy": SANDBOX,
+            "Cache-Control": "no-cache",
+            "Content-Disposition": "inline",
+        }
+        return Response(200, data, _artifact_type(path), headers)
+
+    @r.route("GET", "/ui/api/table/{run}/{path:path}")
+    def table(q: Request) -> Response:
+        path, data = read_artifact(repo, q.params["run"], q.params["path"])
+        return json_response(table_preview(path, data))
+
+    r.on_error = on_error
+    return r

@@ -1,0 +1,631 @@
+// gittrack ui: runs table, run page, compare view and models, over /ui/api.
+// Plain JavaScript, no build step. Every value from a run is inserted as text, never HTML.
+"use strict";
+
+const TOKEN = document.querySelector('meta[name="gittrack-token"]').content;
+const PAGE_SIZE = 50;
+const POLL_MS = 3000;
+const NOTE_TAG = "mlflow.note.content";
+const PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+  "#7f7f7f", "#bcbd22", "#17becf"];
+let pollTimer = null;
+let viewSeq = 0;
+
+// -- helpers ---------------------------------------------------------------------------
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+async function api(path, options) {
+  const opts = Object.assign({headers: {}}, options || {});
+  if (opts.method && opts.method !== "GET") {
+    opts.headers["X-Gittrack-Token"] = TOKEN;
+    opts.headers["Content-Type"] = "application/json";
+  }
+  const resp = await fetch(path, opts);
+  const data = await resp.json().catch(() => ({}));
+  if (!resp.ok) throw new ApiError(resp.status, data.error_code, data.message || resp.statusText);
+  return data;
+}
+
+function qs(params) {
+  const parts = [];
+  for (const [k, v] of Object.entries(params)) {
+    for (const item of Array.isArray(v) ? v : [v]) {
+      if (item !== undefined && item !== null && item !== "")
+        parts.push(encodeURIComponent(k) + "=" + encodeURIComponent(item));
+    }
+  }
+  return parts.join("&");
+}
+
+function fmtNum(v) {
+  if (typeof v !== "number") return v === null || v === undefined ? "" : String(v);
+  if (Number.isInteger(v)) return String(v);
+  const a = Math.abs(v);
+  return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(4) : String(+v.toPrecision(6));
+}
+function fmtTime(ms) { return ms ? new Date(ms).toLocaleString() : ""; }
+function fmtDuration(start, end, status) {
+  if (!start) return "";
+  const stop = end || (status === "RUNNING" ? Date.now() : null);
+  if (!stop) return "";
+  let s = Math.max(0, Math.round((stop - start) / 1000));
+  const hrs = Math.floor(s / 3600); s -= hrs * 3600;
+  const min = Math.floor(s / 60); s -= min * 60;
+  return hrs ? `${hrs}h${String(min).padStart(2, "0")}m` : min ? `${min}m${String(s).padStart(2, "0")}s` : `${s}s`;
+}
+function fmtSize(n) {
+  if (n < 1024) return n + " B";
+  const units = ["KiB", "MiB", "GiB"]; let i = -1;
+  do { n /= 1024; i++; } while (n >= 1024 && i < units.length - 1);
+  return n.toFixed(1) + " " + units[i];
+}
+function status(text, isError) {
+  const el = document.getElementById("status");
+  el.textContent = text || "";
+  el.className = "status" + (isError ? " error" : "");
+}
+function badge(s) { return h("span", {class: "badge " + String(s).toLowerCase(), text: s}); }
+function runLink(id, label) { return h("a", {href: "#/run/" + id, text: label || id.slice(0, 8)}); }
+function quoteKey(key) { return /^[\w.\-\/:]+$/.test(key) ? key : "`" + key.replace(/`/g, "") + "`"; }
+function stop() { if (pollTimer) { clearTimeout(pollTimer); pollTimer = null; } }
+function store(key, value) {
+  if (value === undefined) { try { return JSON.parse(localStorage.getItem("gittrack." + key)); } catch (e) { return null; } }
+  localStorage.setItem("gittrack." + key, JSON.stringify(value));
+}
+
+let plotlyPromise = null;
+function plotly() {
+  if (!plotlyPromise) {
+    plotlyPromise = new Promise((resolve, reject) => {
+      const s = h("script", {src: "/ui/vendor/plotly.min.js"});
+      s.onload = () => resolve(window.Plotly);
+      s.onerror = () => reject(new Error("the charting library could not be loaded (pip install 'gittrack[ui]')"));
+      document.head.append(s);
+    });
+  }
+  return plotlyPromise;
+}
+const PLOT_CONFIG = {displaylogo: false, responsive: true};
+function baseLayout(title) {
+  return {title: {text: title, font: {size: 14}}, margin: {l: 55, r: 15, t: 36, b: 40}, height: 300,
+    showlegend: false, hovermode: "closest", font: {family: "system-ui, sans-serif", size: 11}};
+}
+
+// -- router ------------------------------------------------------------------------------
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, "");
+  const [path, query] = raw.split("?");
+  const params = new URLSearchParams(query || "");
+  return {parts: path.split("/").filter(Boolean).map(decodeURIComponent), params};
+}
+
+async function route() {
+  stop();
+  viewSeq++;
+  status("");
+  const {parts, params} = parseHash();
+  const main = document.getElementById("main");
+  main.replaceChildren();
+  main.removeAttribute("data-ready");
+  const nav = parts[0] === "models" ? "models" : "runs";
+  document.querySelectorAll("[data-nav]").forEach(a => a.classList.toggle("active", a.dataset.nav === nav));
+  try {
+    if (parts[0] === "run" && parts[1]) await runPage(main, parts[1], params.get("tab") || "overview");
+    else if (parts[0] === "compare") await comparePage(main, (params.get("runs") || "").split(",").filter(Boolean));
+    else if (parts[0] === "models") await modelsPage(main);
+    else await runsPage(main, params);
+  } catch (e) {
+    main.append(h("p", {class: "error", text: e.message}));
+  }
+  main.setAttribute("data-ready", location.hash);  // the page is drawn (tests wait for it)
+}
+window.addEventListener("hashchange", route);
+window.addEventListener("DOMContentLoaded", route);
+
+// -- runs page ---------------------------------------------------------------------------
+const ATTR_COLUMNS = [
+  {id: "name", label: "Run", order: "attributes.run_name"},
+  {id: "status", label: "Status", order: "attributes.status"},
+  {id: "experiment", label: "Experiment", order: "attributes.experiment"},
+  {id: "start_time", label: "Started", order: "attributes.start_time"},
+  {id: "duration", label: "Duration", order: null},
+  {id: "user", label: "User", order: "attributes.user_id"},
+  {id: "commit", label: "Commit", order: "attributes.commit"},
+];
+
+async function runsPage(main, params) {
+  const seq = viewSeq;
+  const state = {
+    experiment: params.get("experiment") || "",
+    filter: params.get("filter") || "",
+    order: params.get("order") || "",
+    offset: parseInt(params.get("offset") || "0", 10) || 0,
+    selected: new Set(store("selected") || []),
+  };
+  const side = h("aside", {class: "experiments"}, h("h3", {text: "Experiments"}));
+  const filterBox = h("input", {type: "search", id: "filter", class: "filter", spellcheck: "false",
+    placeholder: "metrics.rmse < 0.8 and params.model = 'cnn'", value: state.filter});
+  const filterError = h("div", {class: "filter-error", id: "filter-error", role: "alert"});
+  const compareBtn = h("button", {type: "button", id: "compare", class: "primary", onclick: () => {
+    location.hash = "#/compare?runs=" + [...state.selected].join(",");
+  }});
+  const clearBtn = h("button", {type: "button", id: "clear-selection", onclick: () => { state.selected.clear(); saveSel(); load(false); }}, "Clear selection");
+  const colsBtn = h("button", {type: "button", id: "columns-button", onclick: () => colsPanel.classList.toggle("open")}, "Columns");
+  const colsPanel = h("div", {class: "columns-panel", id: "columns-panel"});
+  const table = h("table", {class: "runs", id: "runs-table"});
+  const pager = h("div", {class: "pager", id: "pager"});
+  const form = h("form", {class: "toolbar", onsubmit: (ev) => { ev.preventDefault(); state.filter = filterBox.value; state.offset = 0; sync(); load(true); }},
+    filterBox, h("button", {type: "submit"}, "Filter"), colsBtn, compareBtn, clearBtn);
+  main.append(h("div", {class: "runs-layout"}, side,
+    h("section", {class: "runs-main"}, form, filterError, colsPanel, h("div", {class: "table-wrap"}, table), pager)));
+
+  let keys = {params: [], metrics: [], tags: [], inputs: []};
+  let columns = store("columns");
+
+  function saveSel() { store("selected", [...state.selected]); updateCompare(); }
+  function updateCompare() {
+    compareBtn.textContent = `Compare (${state.selected.size})`;
+    compareBtn.disabled = state.selected.size < 2;
+    clearBtn.disabled = state.selected.size === 0;
+  }
+  function sync() {
+    const q = qs({experiment: state.experiment, filter: state.filter, order: state.order, offset: state.offset || ""});
+    history.replaceState(null, "", "#/" + (q ? "?" + q : ""));
+  }
+
+  const exps = await api("/ui/api/experiments");
+  const total = exps.reduce((n, e) => n + e.runs, 0);
+  const expItem = (name, label, count, running) => h("a", {
+    href: "#", class: "exp" + (state.experiment === name ? " active" : ""), "data-experiment": name,
+    onclick: (ev) => { ev.preventDefault(); state.experiment = name; state.offset = 0; sync(); route(); }},
+    h("span", {text: label}), h("span", {class: "count", text: count.toLocaleString() + (running ? ` · ${running} running` : "")}));
+  side.append(expItem("", "All experiments", total, 0));
+  for (const e of exps) side.append(expItem(e.name, e.name, e.runs, e.running));
+
+  keys = await api("/ui/api/keys?" + qs({experiment: state.experiment}));
+  if (!columns) columns = [...keys.params.slice(0, 4).map(k => "params." + k), ...keys.metrics.slice(0, 4).map(k => "metrics." + k)];
+  columns = columns.filter(c => { const [kind, ...rest] = c.split("."); return (keys[kind] || []).includes(rest.join(".")); });
+  buildColumnsPanel();
+  updateCompare();
+
+  function buildColumnsPanel() {
+    colsPanel.replaceChildren();
+    for (const kind of ["params", "metrics", "tags", "inputs"]) {
+      if (!keys[kind].length) continue;
+      const group = h("fieldset", {}, h("legend", {text: kind}));
+      for (const k of keys[kind]) {
+        const id = kind + "." + k;
+        group.append(h("label", {}, h("input", {type: "checkbox", "data-column": id, checked: columns.includes(id), onchange: (ev) => {
+          columns = ev.target.checked ? [...columns, id] : columns.filter(c => c !== id);
+          store("columns", columns); load(false);
+        }}), " " + k));
+      }
+      colsPanel.append(group);
+    }
+  }
+
+  function orderOf(col) {
+    const [key, dir] = state.order.split(/ (?=ASC$|DESC$)/);
+    return key === col ? (dir || "ASC") : null;
+  }
+  function header() {
+    const tr = h("tr", {}, h("th", {class: "sel"}, h("input", {type: "checkbox", title: "select this page", id: "select-page", onchange: (ev) => {
+      for (const r of lastRows) ev.target.checked ? state.selected.add(r.run_id) : state.selected.delete(r.run_id);
+      saveSel(); render(lastRows);
+    }})));
+    const sortable = (label, order) => {
+      const dir = order ? orderOf(order) : null;
+      return h("th", {class: order ? "sortable" : "", "data-order": order || "", title: order ? "sort by " + label : null, onclick: order ? () => {
+        state.order = dir === "ASC" ? order + " DESC" : dir === "DESC" ? "" : order + " ASC";
+        state.offset = 0; sync(); load(true);
+      } : null}, label, dir ? (dir === "ASC" ? " ▲" : " ▼") : "");
+    };
+    for (const c of ATTR_COLUMNS) tr.append(sortable(c.label, c.order));
+    for (const c of columns) {
+      const [kind, ...rest] = c.split(".");
+      const key = rest.join(".");
+      tr.append(sortable(key, kind === "inputs" ? null : kind + "." + quoteKey(key)));
+    }
+    return h("thead", {}, tr);
+  }
+
+  let lastRows = [];
+  function render(rows) {
+    lastRows = rows;
+    const body = h("tbody");
+    for (const r of rows) {
+      const check = h("input", {type: "checkbox", class: "select", "data-run": r.run_id, checked: state.selected.has(r.run_id), onchange: (ev) => {
+        ev.target.checked ? state.selected.add(r.run_id) : state.selected.delete(r.run_id); saveSel();
+      }});
+      const tr = h("tr", {"data-run": r.run_id, class: r.status === "RUNNING" ? "running" : ""},
+        h("td", {class: "sel"}, check),
+        h("td", {}, runLink(r.run_id, r.name || r.run_id.slice(0, 8))),
+        h("td", {}, badge(r.status)),
+        h("td", {text: r.experiment}),
+        h("td", {text: fmtTime(r.start_time)}),
+        h("td", {text: fmtDuration(r.start_time, r.end_time, r.status)}),
+        h("td", {text: r.user}),
+        h("td", {class: "mono", text: (r.commit || "").slice(0, 10)}));
+      for (const c of columns) {
+        const v = r.cells[c];
+        tr.append(h("td", {class: typeof v === "number" ? "num" : "", title: v === undefined || v === null ? null : String(v),
+          text: c.startsWith("inputs.") && v ? String(v).slice(0, 19) : fmtNum(v)}));
+      }
+      body.append(tr);
+    }
+    table.replaceChildren(header(), body);
+    const pageAll = document.getElementById("select-page");
+    if (pageAll) pageAll.checked = rows.length > 0 && rows.every(r => state.selected.has(r.run_id));
+  }
+
+  let inflight = 0;
+  async function load(showTiming) {
+    stop();
+    const mine = ++inflight;
+    const started = performance.now();
+    let page;
+    try {
+      page = await api("/ui/api/runs?" + qs({filter: state.filter, order: state.order, experiment: state.experiment,
+        offset: state.offset, limit: PAGE_SIZE, column: columns}));
+    } catch (e) {
+      if (mine !== inflight || seq !== viewSeq) return;
+      filterError.textContent = e.message;
+      filterBox.classList.add("invalid");
+      table.replaceChildren(header());
+      pager.replaceChildren();
+      return;
+    }
+    if (mine !== inflight || seq !== viewSeq) return;
+    filterError.textContent = "";
+    filterBox.classList.remove("invalid");
+    render(page.rows);
+    const last = Math.min(page.offset + page.rows.length, page.total);
+    pager.replaceChildren(
+      h("button", {id: "prev", disabled: page.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); sync(); load(true); }}, "‹ Previous"),
+      h("span", {id: "page-info", text: page.total ? `${(page.offset + 1).toLocaleString()}–${last.toLocaleString()} of ${page.total.toLocaleString()} runs` : "no runs match"}),
+      h("button", {id: "next", disabled: last >= page.total, onclick: () => { state.offset += PAGE_SIZE; sync(); load(true); }}, "Next ›"));
+    if (showTiming) status(`${Math.round(performance.now() - started)} ms`);
+    if (page.rows.some(r => r.status === "RUNNING")) pollTimer = setTimeout(() => load(false), POLL_MS);
+  }
+  await load(false);
+}
+
+// -- run page ----------------------------------------------------------------------------
+async function runPage(main, ref, tab) {
+  const run = await api("/ui/api/run/" + encodeURIComponent(ref));
+  const tabs = ["overview", "metrics", "artifacts", "code"];
+  const body = h("div", {class: "tab-body", id: "tab-body"});
+  const title = h("h1", {}, h("span", {id: "run-name", text: run.name || run.run_id}), " ", badge(run.status));
+  const actions = h("div", {class: "actions"},
+    h("button", {id: "rename", onclick: async () => {
+      const name = prompt("New name of the run", run.name);
+      if (name === null || name === run.name) return;
+      try { await api(`/ui/api/run/${run.run_id}/rename`, {method: "POST", body: JSON.stringify({name})}); route(); }
+      catch (e) { status(e.message, true); }
+    }}, "Rename"),
+    h("button", {id: "compare-one", onclick: () => { location.hash = "#/compare?runs=" + run.run_id + (run.parent_run_id ? "," + run.parent_run_id : ""); }}, "Compare…"),
+    h("button", {id: "delete", class: "danger", onclick: async () => {
+      if (!confirm(`Delete run ${run.name} (${run.run_id.slice(0, 8)})? Its ref is removed; its data goes at the next git gc.`)) return;
+      try { await api(`/ui/api/run/${run.run_id}`, {method: "DELETE"}); location.hash = "#/"; }
+      catch (e) { status(e.message, true); }
+    }}, "Delete"));
+  const tabBar = h("nav", {class: "tabs"}, tabs.map(t => h("a", {href: `#/run/${run.run_id}?tab=${t}`, class: t === tab ? "active" : "", "data-tab": t, text: t[0].toUpperCase() + t.slice(1)})));
+  main.append(h("div", {class: "run-head"}, title, actions), h("div", {class: "sub mono", text: `${run.run_id} · ${run.experiment}`}), tabBar, body);
+  if (tab === "metrics") await runMetrics(body, run);
+  else if (tab === "artifacts") await runArtifacts(body, run);
+  else if (tab === "code") await runCode(body, run);
+  else runOverview(body, run);
+  if (run.status === "RUNNING") {
+    const seq = viewSeq;
+    pollTimer = setTimeout(() => { if (seq === viewSeq) route(); }, POLL_MS * 2);
+  }
+}
+
+function kvTable(obj, opts) {
+  const rows = Object.entries(obj || {});
+  if (!rows.length) return h("p", {class: "muted", text: (opts && opts.empty) || "none"});
+  return h("table", {class: "kv"}, h("tbody", {}, rows.map(([k, v]) => h("tr", {},
+    h("th", {text: k}), h("td", {title: typeof v === "number" ? String(v) : null}, v !== null && typeof v === "object" ? JSON.stringify(v) : fmtNum(v)),
+    opts && opts.extra ? h("td", {}, opts.extra(k)) : null))));
+}
+
+function section(title, ...content) { return h("section", {class: "card"}, h("h2", {text: title}), ...content); }
+
+function runOverview(body, run) {
+  const src = run.source || {};
+  const cmd = run.command || {};
+  const facts = {
+    "status": run.status, "started": fmtTime(run.start_time), "ended": fmtTime(run.end_time),
+    "duration": fmtDuration(run.start_time, run.end_time, run.status), "user": run.user, "host": run.host,
+    "command": Array.isArray(cmd.argv) ? cmd.argv.join(" ") : (cmd.line || JSON.stringify(cmd)),
+    "code commit": (src.commit ? src.commit.slice(0, 12) : "(no commit)") + (src.branch ? ` (${src.branch})` : ""),
+    "uncommitted edits": src.dirty ? "yes (see Code)" : "no",
+    "run commit": run.commit.slice(0, 12),
+  };
+  if (run.parent_run_id) facts["parent run"] = run.parent_run_id;
+  const metrics = Object.fromEntries(Object.entries(run.metrics).map(([k, m]) => [k, m.value]));
+  const tagInputKey = h("input", {id: "tag-key", placeholder: "key"});
+  const tagInputVal = h("input", {id: "tag-value", placeholder: "value"});
+  const write = async (path, payload) => {
+    try { await api(`/ui/api/run/${run.run_id}/${path}`, {method: "POST", body: JSON.stringify(payload)}); route(); }
+    catch (e) { status(e.message, true); }
+  };
+  const note = h("textarea", {id: "note", rows: 4, placeholder: "Notes about this run"});
+  note.value = run.note || "";
+  const inputs = (run.inputs || []).map(i => h("tr", {},
+    h("td", {text: i.name || ""}), h("td", {text: i.context || ""}), h("td", {class: "mono", text: i.digest || ""}),
+    h("td", {text: i.source || ""}),
+    h("td", {}, i.digest ? h("a", {href: "#/?" + qs({filter: `datasets.digest = '${i.digest}'`}), text: "runs using this data"}) : "")));
+  body.append(
+    section("Overview", kvTable(facts)),
+    section("Parameters", kvTable(run.params, {empty: "no parameters"})),
+    section("Metrics (latest)", kvTable(metrics, {empty: "no metrics"})),
+    section("Tags", kvTable(run.tags, {empty: "no tags", extra: (k) => h("button", {class: "small", "data-delete-tag": k, onclick: () => write("tags", {delete: [k]})}, "remove")}),
+      h("form", {class: "inline", id: "tag-form", onsubmit: (ev) => { ev.preventDefault(); if (tagInputKey.value.trim()) write("tags", {set: {[tagInputKey.value.trim()]: tagInputVal.value}}); }},
+        tagInputKey, tagInputVal, h("button", {type: "submit"}, "Set tag"))),
+    section("Notes", note, h("div", {}, h("button", {id: "save-note", onclick: () => write("note", {note: note.value})}, "Save notes"))),
+    section("Inputs", inputs.length ? h("table", {class: "grid"}, h("thead", {}, h("tr", {}, ["name", "context", "digest", "source", ""].map(t => h("th", {text: t})))), h("tbody", {}, inputs)) : h("p", {class: "muted", text: "no inputs recorded"})),
+    section("Environment", h("details", {}, h("summary", {text: "python, platform and packages"}), h("pre", {text: JSON.stringify(run.environment, null, 2)}))));
+}
+
+function smooth(values, weight) {
+  if (!weight) return values;
+  const out = new Array(values.length);
+  let last = values.length ? values[0] : 0, debias = 0;
+  for (let i = 0; i < values.length; i++) {
+    last = last * weight + (1 - weight) * values[i];
+    debias = debias * weight + (1 - weight);
+    out[i] = last / debias;
+  }
+  return out;
+}
+
+function chartPoints(el) { return Math.min(2000, Math.max(200, Math.round((el.clientWidth || 600) * 2))); }
+
+async function runMetrics(body, run) {
+  const keys = Object.keys(run.metrics).sort();
+  if (!keys.length) { body.append(h("p", {class: "muted", text: "This run logged no metrics."})); return; }
+  const grid = h("div", {class: "charts", id: "charts"});
+  body.append(grid);
+  const [Plotly, lines] = await Promise.all([plotly(), api("/ui/api/lines?" + qs({run: run.run_id, points: chartPoints(grid)}))]);
+  const data = lines[0].lines;
+  for (const k of keys) {
+    const line = data[k];
+    const div = h("div", {class: "chart", "data-metric": k});
+    grid.append(div);
+    if (!line) continue;
+    const mode = line.value.length === 1 ? "markers" : "lines";
+    await Plotly.newPlot(div, [{x: line.step, y: line.value, type: "scattergl", mode, name: k, line: {color: PALETTE[0], width: 1.5}}],
+      Object.assign(baseLayout(`${k} (${line.count.toLocaleString()} points)`), {xaxis: {title: {text: "step"}}}), PLOT_CONFIG);
+  }
+}
+
+function treeList(paths, onPick, sizes) {
+  const ul = h("ul", {class: "tree"});
+  for (const p of paths) {
+    const depth = p.split("/").length - 1;
+    ul.append(h("li", {style: `padding-left:${depth * 12}px`}, h("a", {href: "#", "data-path": p, onclick: (ev) => {
+      ev.preventDefault(); ul.querySelectorAll("a.active").forEach(a => a.classList.remove("active")); ev.target.classList.add("active"); onPick(p);
+    }, text: p}), sizes ? h("span", {class: "muted", text: " " + fmtSize(sizes[p])}) : ""));
+  }
+  return ul;
+}
+
+async function runArtifacts(body, run) {
+  if (!run.artifacts.length) { body.append(h("p", {class: "muted", text: "This run logged no artifacts."})); return; }
+  const view = h("div", {class: "preview", id: "preview"}, h("p", {class: "muted", text: "Choose a file to preview it."}));
+  const sizes = Object.fromEntries(run.artifacts.map(a => [a.path, a.size]));
+  body.append(h("div", {class: "split"}, h("div", {class: "files"}, treeList(run.artifacts.map(a => a.path), (p) => preview(view, run, p, sizes[p]), sizes)), view));
+}
+
+async function preview(view, run, path, size) {
+  const url = `/ui/artifact/${run.run_id}/${path.split("/").map(encodeURIComponent).join("/")}`;
+  const lower = path.toLowerCase();
+  const ext = lower.includes(".") ? lower.slice(lower.lastIndexOf(".") + 1) : "";
+  const head = h("div", {class: "preview-head"}, h("strong", {text: path}), " ", h("span", {class: "muted", text: fmtSize(size)}), " ", h("a", {href: url, download: path.split("/").pop(), text: "download"}));
+  view.replaceChildren(head);
+  try {
+    if (["png", "jpg", "jpeg", "gif", "svg", "webp", "bmp"].includes(ext)) {
+      view.append(h("img", {src: url, alt: path, class: "artifact-image"}));
+    } else if (ext === "html" || ext === "htm") {
+      view.append(h("iframe", {sandbox: "", src: url, class: "artifact-html", title: path}));
+    } else if (ext === "csv" || ext === "parquet") {
+      const t = await api(`/ui/api/table/${run.run_id}/${path.split("/").map(encodeURIComponent).join("/")}`);
+      view.append(h("p", {class: "muted", text: `${t.total.toLocaleString()} rows` + (t.total > t.rows.length ? `, first ${t.rows.length} shown` : "")}),
+        h("div", {class: "table-wrap"}, h("table", {class: "grid artifact-table"}, h("thead", {}, h("tr", {}, t.columns.map(c => h("th", {text: c})))),
+          h("tbody", {}, t.rows.map(r => h("tr", {}, r.map(v => h("td", {class: typeof v === "number" ? "num" : "", text: fmtNum(v)}))))))));
+    } else if (size > 5 * 1024 * 1024) {
+      view.append(h("p", {class: "muted", text: "Too large to preview; download it."}));
+    } else {
+      const resp = await fetch(url);
+      const buf = new Uint8Array(await resp.arrayBuffer());
+      if (buf.slice(0, 8000).includes(0)) { view.append(h("p", {class: "muted", text: "Binary file; download it."})); return; }
+      let text = new TextDecoder().decode(buf);
+      if (ext === "json") { try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* shown as is */ } }
+      view.append(h("pre", {class: "artifact-text" + (path.split("/").pop() === "MLmodel" ? " mlmodel" : ""), text}));
+    }
+  } catch (e) {
+    view.append(h("p", {class: "error", text: e.message}));
+  }
+}
+
+async function runCode(body, run) {
+  const code = await api(`/ui/api/run/${run.run_id}/code`);
+  const view = h("div", {class: "preview", id: "code-view"});
+  const showDiff = () => view.replaceChildren(h("h3", {text: `Changes against the commit it started from (${(code.parent || "none").slice(0, 10)})`}),
+    code.diff ? diffView(code.diff) : h("p", {class: "muted", text: "No uncommitted edits: the snapshot equals its commit."}));
+  const files = h("div", {class: "files"}, h("button", {id: "show-diff", onclick: showDiff}, "Diff against parent commit"),
+    treeList(code.files, async (p) => {
+      const f = await api(`/ui/api/run/${run.run_id}/code?` + qs({path: p}));
+      view.replaceChildren(h("h3", {class: "mono", text: p}), f.binary ? h("p", {class: "muted", text: "binary file"}) : h("pre", {class: "code", text: f.text}));
+    }));
+  body.append(h("div", {class: "split"}, files, view));
+  showDiff();
+}
+
+function diffView(text) {
+  const pre = h("pre", {class: "diff"});
+  for (const line of text.split("\n")) {
+    const cls = line.startsWith("+++") || line.startsWith("---") ? "meta" : line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : line.startsWith("@@") ? "hunk" : line.startsWith("diff ") ? "meta" : "";
+    pre.append(h("span", {class: cls, text: line + "\n"}));
+  }
+  return pre;
+}
+
+// -- compare -----------------------------------------------------------------------------
+async function comparePage(main, ids) {
+  if (ids.length < 1) { main.append(h("p", {text: "Select runs on the runs page to compare them."})); return; }
+  const rows = await api("/ui/api/compare?" + qs({run: ids}));
+  const color = (i) => PALETTE[i % PALETTE.length];
+  const label = (r) => r.name || r.run_id.slice(0, 8);
+  main.append(h("h1", {text: `Compare ${rows.length} runs`}));
+
+  // side by side
+  const onlyDiff = h("input", {type: "checkbox", id: "only-diff", checked: store("onlyDiff") !== false});
+  const sbs = h("div", {class: "table-wrap", id: "side-by-side"});
+  function sideBySide() {
+    store("onlyDiff", onlyDiff.checked);
+    const head = h("tr", {}, h("th", {text: ""}), rows.map((r, i) => h("th", {}, h("span", {class: "swatch", style: `background:${color(i)}`}), runLink(r.run_id, label(r)))));
+    const body = h("tbody");
+    for (const kind of ["params", "metrics", "tags"]) {
+      const keys = [...new Set(rows.flatMap(r => Object.keys(r[kind])))].sort();
+      const shown = keys.filter(k => !onlyDiff.checked || new Set(rows.map(r => JSON.stringify(r[kind][k]))).size > 1);
+      if (!shown.length) continue;
+      body.append(h("tr", {class: "group"}, h("th", {colspan: rows.length + 1, text: kind})));
+      for (const k of shown) {
+        const vals = rows.map(r => r[kind][k]);
+        const differs = new Set(vals.map(v => JSON.stringify(v))).size > 1;
+        body.append(h("tr", {class: differs ? "differs" : ""}, h("th", {text: k}), vals.map(v => h("td", {class: typeof v === "number" ? "num" : "", text: fmtNum(v)}))));
+      }
+    }
+    sbs.replaceChildren(h("table", {class: "grid compare"}, h("thead", {}, head), body));
+  }
+  onlyDiff.addEventListener("change", sideBySide);
+  main.append(section("Parameters and metrics", h("label", {}, onlyDiff, " only differences"), sbs));
+  sideBySide();
+
+  // charts
+  const xSel = h("select", {id: "x-axis"}, [["step", "Step"], ["time", "Wall time"], ["relative", "Relative time"]].map(([v, t]) => h("option", {value: v, text: t})));
+  const smoothIn = h("input", {type: "range", id: "smoothing", min: 0, max: 0.99, step: 0.01, value: 0});
+  const smoothOut = h("span", {text: "0"});
+  const logY = h("input", {type: "checkbox", id: "log-y"});
+  const grid = h("div", {class: "charts", id: "charts"});
+  main.append(section("Metrics", h("div", {class: "controls"},
+    h("label", {}, "x-axis ", xSel), h("label", {}, "smoothing ", smoothIn, smoothOut), h("label", {}, logY, " log scale")), grid));
+  const Plotly = await plotly();
+  const lines = await api("/ui/api/lines?" + qs({run: rows.map(r => r.run_id), points: chartPoints(grid)}));
+  const metricKeys = [...new Set(lines.flatMap(l => Object.keys(l.lines)))].sort();
+  const charts = metricKeys.map(k => { const d = h("div", {class: "chart", "data-metric": k}); grid.append(d); return [k, d]; });
+  function traces(k) {
+    const x = xSel.value, w = parseFloat(smoothIn.value);
+    return lines.map((l, i) => {
+      const line = l.lines[k];
+      if (!line) return null;
+      const xs = x === "step" ? line.step : x === "time" ? line.time.map(t => new Date(t)) : line.time.map(t => (t - l.start_time) / 1000);
+      return {x: xs, y: smooth(line.value, w), type: "scattergl", mode: line.value.length === 1 ? "markers" : "lines", name: l.name || l.run_id.slice(0, 8), line: {color: color(i), width: 1.5}, marker: {color: color(i)}};
+    }).filter(Boolean);
+  }
+  async function drawCharts() {
+    smoothOut.textContent = smoothIn.value;
+    const xTitle = {step: "step", time: "wall time", relative: "seconds since start"}[xSel.value];
+    for (const [k, d] of charts) {
+      await Plotly.react(d, traces(k), Object.assign(baseLayout(k), {xaxis: {title: {text: xTitle}}, yaxis: {type: logY.checked ? "log" : "linear"}}), PLOT_CONFIG);
+    }
+  }
+  for (const el of [xSel, smoothIn, logY]) el.addEventListener("input", drawCharts);
+  await drawCharts();
+
+  // parallel coordinates and scatter over params and final metrics
+  const num = (v) => typeof v === "number" ? v : (v !== null && v !== undefined && v !== "" && !isNaN(Number(v)) ? Number(v) : null);
+  const dims = [];
+  for (const kind of ["params", "metrics"]) {
+    for (const k of [...new Set(rows.flatMap(r => Object.keys(r[kind])))].sort()) {
+      const vals = rows.map(r => r[kind][k]);
+      const differs = new Set(vals.map(v => JSON.stringify(v))).size > 1;
+      dims.push({id: `${kind}.${k}`, kind, key: k, vals, differs, numeric: vals.every(v => v === undefined || num(v) !== null)});
+    }
+  }
+  const pcDiv = h("div", {class: "chart wide", id: "parcoords"});
+  const dimBox = h("div", {class: "dims", id: "parcoords-dims"});
+  let chosen = dims.filter(d => d.differs || d.kind === "metrics").slice(0, 12).map(d => d.id);
+  for (const d of dims) dimBox.append(h("label", {}, h("input", {type: "checkbox", "data-dim": d.id, checked: chosen.includes(d.id), onchange: (ev) => {
+    chosen = ev.target.checked ? [...chosen, d.id] : chosen.filter(c => c !== d.id); drawParcoords();
+  }}), " " + d.id));
+  function dimension(d) {
+    if (d.numeric) return {label: d.id, values: d.vals.map(v => num(v) === null ? NaN : num(v))};
+    const cats = [...new Set(d.vals.map(v => String(v)))].sort();
+    return {label: d.id, values: d.vals.map(v => cats.indexOf(String(v))), tickvals: cats.map((_, i) => i), ticktext: cats};
+  }
+  async function drawParcoords() {
+    const use = dims.filter(d => chosen.includes(d.id));
+    const colorDim = use.filter(d => d.kind === "metrics" && d.numeric).pop();
+    await Plotly.react(pcDiv, use.length ? [{type: "parcoords", dimensions: use.map(dimension),
+      line: colorDim ? {color: colorDim.vals.map(v => num(v)), colorscale: "Viridis", showscale: true} : {color: "#1f77b4"}}] : [],
+      Object.assign(baseLayout(""), {height: 380, margin: {l: 60, r: 60, t: 50, b: 30}}), PLOT_CONFIG);
+  }
+  main.append(section("Parallel coordinates", dimBox, pcDiv));
+  await drawParcoords();
+
+  const numericDims = dims.filter(d => d.numeric);
+  const metricDims = numericDims.filter(d => d.kind === "metrics");
+  const scX = h("select", {id: "scatter-x"}, numericDims.map(d => h("option", {value: d.id, text: d.id})));
+  const scY = h("select", {id: "scatter-y"}, metricDims.map(d => h("option", {value: d.id, text: d.id})));
+  const scDiv = h("div", {class: "chart wide", id: "scatter"});
+  if (numericDims.length > 1) scX.value = numericDims.find(d => d.kind === "params") ? numericDims.find(d => d.kind === "params").id : numericDims[0].id;
+  async function drawScatter() {
+    const dx = dims.find(d => d.id === scX.value), dy = dims.find(d => d.id === scY.value);
+    if (!dx || !dy) return;
+    await Plotly.react(scDiv, [{type: "scatter", mode: "markers", x: dx.vals.map(num), y: dy.vals.map(num), text: rows.map(label),
+      marker: {size: 9, color: rows.map((_, i) => color(i))}}],
+      Object.assign(baseLayout(`${dy.id} vs ${dx.id}`), {xaxis: {title: {text: dx.id}}, yaxis: {title: {text: dy.id}}}), PLOT_CONFIG);
+  }
+  scX.addEventListener("change", drawScatter); scY.addEventListener("change", drawScatter);
+  main.append(section("Scatter", h("div", {class: "controls"}, h("label", {}, "x ", scX), h("label", {}, "y ", scY)), scDiv));
+  if (metricDims.length) await drawScatter();
+
+  // code diff between two runs
+  const pick = (id, i) => h("select", {id}, rows.map((r, j) => h("option", {value: r.run_id, text: label(r), selected: j === i})));
+  const a = pick("diff-a", 0), b = pick("diff-b", Math.min(1, rows.length - 1));
+  const diffOut = h("div", {id: "code-diff"});
+  const showDiff = async () => {
+    const d = await api("/ui/api/diff?" + qs({a: a.value, b: b.value}));
+    diffOut.replaceChildren(d.diff ? diffView(d.diff) : h("p", {class: "muted", text: "Same code."}));
+  };
+  main.append(section("Code", h("div", {class: "controls"}, a, " → ", b, h("button", {id: "show-code-diff", onclick: showDiff}, "Show diff")), diffOut));
+}
+
+// -- models ------------------------------------------------------------------------------
+async function modelsPage(main) {
+  const models = await api("/ui/api/models");
+  main.append(h("h1", {text: "Registered models"}));
+  if (!models.length) { main.append(h("p", {class: "muted", text: "No registered models (gittrack models register RUN NAME)."})); return; }
+  for (const m of models) {
+    const aliasOf = {};
+    for (const [alias, v] of Object.entries(m.aliases)) (aliasOf[v] = aliasOf[v] || []).push("@" + alias);
+    const versions = h("table", {class: "grid"}, h("thead", {}, h("tr", {}, ["version", "aliases", "run", "artifact path", "created", "by", "description"].map(t => h("th", {text: t})))),
+      h("tbody", {}, m.versions.slice().reverse().map(v => h("tr", {},
+        h("td", {class: "num", text: v.version}), h("td", {text: (aliasOf[v.version] || []).join(" ")}), h("td", {}, runLink(v.run_id)),
+        h("td", {class: "mono", text: v.artifact_path}), h("td", {text: fmtTime(v.created)}), h("td", {text: v.created_by}), h("td", {text: v.description || ""})))));
+    const history = Object.entries(m.alias_history).map(([alias, events]) => h("div", {}, h("h3", {text: "@" + alias}),
+      h("ul", {}, events.map(e => h("li", {text: `${fmtTime(e.set_at)}: ${e.version === null ? "removed" : "version " + e.version} by ${e.set_by}`})))));
+    main.append(section(m.name, h("p", {class: "muted", text: `latest version ${m.latest}`}), versions, history.length ? h("div", {class: "alias-history"}, h("h3", {text: "Alias history"}), history) : ""));
+  }
+}

@@ -1,0 +1,283 @@
+"""gittrack ui's server side: paging, run data, charts' lines, writes and safety."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import math
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import pytest
+
+import gittrack
+from gittrack.client import Client
+from gittrack.web.app import build_router
+from gittrack.web.serve import WebServer
+
+TOKEN = "test-token"
+
+
+@pytest.fixture
+def runs(repo: Path, tmp_path: Path) -> list[str]:
+    """Five runs in two experiments; the newest has artifacts of every previewed kind."""
+    ids = []
+    for i in range(5):
+        gittrack.set_experiment("sweep" if i < 3 else "base")
+        with gittrack.start_run(run_name=f"run-{i}") as run:
+            gittrack.log_params({"lr": 0.1 * (i + 1), "model": "cnn" if i % 2 else "mlp"})
+            for step in range(50):
+                gittrack.log_metric("loss", 1.0 / (step + 1 + i), step=step)
+            gittrack.set_tag("team", "vision")
+            ids.append(run.info.run_id)
+    page = tmp_path / "page.html"
+    page.write_text("<script>parent.document.title='x'</script>")
+    table = tmp_path / "t.csv"
+    table.write_text("a,b\n1,x\n2,y\n")
+    client = Client()
+    client.log_artifact(ids[-1], str(page))
+    client.log_artifact(ids[-1], str(table))
+    client.flush()
+    return ids
+
+
+@pytest.fixture
+def server(runs: list[str], repo: Path) -> Iterator[WebServer]:
+    srv = WebServer(("127.0.0.1", 0), build_router(repo, TOKEN), token=TOKEN, access_log=None)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield srv
+    srv.shutdown()
+    thread.join()
+    srv.server_close()
+
+
+def call(
+    srv: WebServer,
+    method: str,
+    path: str,
+    body: object = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", srv.server_address[1], timeout=30)
+    try:
+        data = b"" if body is None else json.dumps(body).encode()
+        conn.request(method, path, body=data, headers=headers or {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def get_json(srv: WebServer, url: str, **query: object) -> object:
+    status, _, body = call(srv, "GET", url + ("?" + urlencode(query, doseq=True) if query else ""))
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_runs_are_paged_sorted_and_only_the_asked_columns_travel(
+    server: WebServer, runs: list[str]
+) -> None:
+    page = get_json(server, "/ui/api/runs", limit=2, offset=0, column=["params.lr"])
+    assert isinstance(page, dict)
+    assert page["total"] == 5 and [r["run_id"] for r in page["rows"]] == runs[::-1][:2]
+    assert set(page["rows"][0]["cells"]) == {"params.lr"}
+    assert "params" not in page["rows"][0]
+    ordered = get_json(server, "/ui/api/runs", order="params.lr ASC", limit=50)
+    assert isinstance(ordered, dict)
+    assert [r["run_id"] for r in ordered["rows"]] == runs
+    second = get_json(server, "/ui/api/runs", order="params.lr ASC", offset=4, limit=50)
+    assert isinstance(second, dict)
+    assert [r["run_id"] for r in second["rows"]] == runs[4:]
+
+
+def test_filter_is_the_list_grammar_and_errors_come_back_as_one_message(
+    server: WebServer, runs: list[str]
+) -> None:
+    page = get_json(server, "/ui/api/runs", filter="params.model = 'cnn' and metrics.loss < 1")
+    assert isinstance(page, dict)
+    assert {r["run_id"] for r in page["rows"]} == {runs[1], runs[3]}
+    status, _, body = call(server, "GET", "/ui/api/runs?" + urlencode({"filter": "metrics.loss <"}))
+    error = json.loads(body)
+    assert status == 400 and error["error_code"] == "FilterSyntaxError"
+    assert "position 14" in error["message"]
+    status, _, body = call(server, "GET", "/ui/api/runs?limit=100000")
+    assert status == 400 and "limit" in json.loads(body)["message"]
+
+
+def test_experiments_keys_and_compare_rows(server: WebServer, runs: list[str]) -> None:
+    exps = get_json(server, "/ui/api/experiments")
+    assert [(e["name"], e["runs"]) for e in exps] == [("base", 2), ("sweep", 3)]  # type: ignore[index,union-attr]
+    keys = get_json(server, "/ui/api/keys", experiment="base")
+    assert keys == {"params": ["lr", "model"], "metrics": ["loss"], "tags": ["team"], "inputs": []}
+    rows = get_json(server, "/ui/api/compare", run=[runs[0][:8], "run-2"])
+    assert isinstance(rows, list)
+    assert [r["run_id"] for r in rows] == [runs[0], runs[2]]
+    assert rows[1]["params"] == {"lr": pytest.approx(0.3), "model": "mlp"}
+
+
+def test_run_page_data_code_and_diff(server: WebServer, runs: list[str], repo: Path) -> None:
+    doc = get_json(server, f"/ui/api/run/{runs[-1]}")
+    assert isinstance(doc, dict)
+    assert doc["name"] == "run-4" and doc["metrics"]["loss"]["count"] == 50
+    assert sorted(a["path"] for a in doc["artifacts"]) == ["page.html", "t.csv"]
+    code = get_json(server, f"/ui/api/run/{runs[-1]}/code")
+    assert isinstance(code, dict)
+    assert "train.py" in code["files"] and code["diff"] == ""  # ran on a clean tree
+    text = get_json(server, f"/ui/api/run/{runs[-1]}/code", path="train.py")
+    assert text == {"text": "print('training')\n", "truncated": False, "size": 18}
+    table = get_json(server, f"/ui/api/table/{runs[-1]}/t.csv")
+    assert table == {"columns": ["a", "b"], "rows": [[1, "x"], [2, "y"]], "total": 2}
+    status, _, _ = call(server, "GET", f"/ui/api/run/{runs[-1]}/code?path=nope.py")
+    assert status == 404
+
+
+def test_uncommitted_edits_show_as_the_diff_against_the_parent(repo: Path) -> None:
+    (repo / "train.py").write_text("print('edited')\n")
+    with gittrack.start_run() as run:
+        pass
+    srv = WebServer(("127.0.0.1", 0), build_router(repo, TOKEN), token=TOKEN, access_log=None)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        code = get_json(srv, f"/ui/api/run/{run.info.run_id}/code")
+    finally:
+        srv.shutdown()
+        thread.join()
+        srv.server_close()
+    assert isinstance(code, dict)
+    assert "-print('training')" in code["diff"] and "+print('edited')" in code["diff"]
+
+
+def test_lines_are_downsampled_keeping_extremes(server: WebServer, runs: list[str]) -> None:
+    lines = get_json(server, "/ui/api/lines", run=runs[:2], points=16)
+    assert isinstance(lines, list)
+    assert [line["run_id"] for line in lines] == runs[:2]
+    loss = lines[0]["lines"]["loss"]
+    assert loss["count"] == 50 and len(loss["value"]) <= 18
+    assert max(loss["value"]) == 1.0 and min(loss["value"]) == pytest.approx(1 / 50)
+    assert loss["step"] == sorted(loss["step"]) and loss["step"][0] == 0 and loss["step"][-1] == 49
+
+
+def test_keep_extremes_keeps_every_spike() -> None:
+    import numpy as np
+
+    from gittrack.ui.series import keep_extremes
+
+    values = np.sin(np.arange(10_000) / 300.0)
+    values[1234], values[8765] = 50.0, -50.0
+    kept = keep_extremes(values, 1000)
+    assert len(kept) <= 1002 and {0, 1234, 8765, 9999} <= set(kept.tolist())
+    assert list(kept) == sorted(kept)
+    assert keep_extremes(values[:10], 1000).tolist() == list(range(10))
+
+
+def test_non_finite_points_are_left_out_of_lines(repo: Path) -> None:
+    import pyarrow as pa
+
+    from gittrack.format import metrics_table
+    from gittrack.ui.series import downsample
+
+    table: pa.Table = metrics_table([0, 0, 0], ["m"], [0, 1, 2], [10, 11, 12], [1.0, math.nan, 3.0])
+    assert downsample(table, 100) == {
+        "m": {"step": [0, 2], "time": [10, 12], "value": [1.0, 3.0], "count": 3}
+    }
+
+
+def test_writes_need_the_token_and_go_through_the_library(
+    server: WebServer, runs: list[str]
+) -> None:
+    rid = runs[0]
+    path = f"/ui/api/run/{rid}/tags"
+    status, _, _ = call(
+        server, "POST", path, {"set": {"k": "v"}}, {"Content-Type": "application/json"}
+    )
+    assert status == 403
+    status, _, _ = call(server, "POST", path, {"set": {"k": "v"}}, {"X-Gittrack-Token": "wrong"})
+    assert status == 403
+    auth = {"X-Gittrack-Token": TOKEN, "Content-Type": "application/json"}
+    assert call(server, "POST", path, {"set": {"ключ": "значение ✓"}}, auth)[0] == 200
+    assert call(server, "POST", path, {"delete": ["team"]}, auth)[0] == 200
+    assert (
+        call(server, "POST", f"/ui/api/run/{rid}/note", {"note": "first try\nbad lr"}, auth)[0]
+        == 200
+    )
+    assert call(server, "POST", f"/ui/api/run/{rid}/rename", {"name": "renamed é"}, auth)[0] == 200
+    run = Client().get_run(rid)
+    assert run.data.tags["ключ"] == "значение ✓" and "team" not in run.data.tags
+    assert run.data.tags["mlflow.note.content"] == "first try\nbad lr"
+    assert run.info.run_name == "renamed é"
+    doc = get_json(server, f"/ui/api/run/{rid}")
+    assert isinstance(doc, dict)
+    assert doc["note"] == "first try\nbad lr" and "mlflow.note.content" not in doc["tags"]
+    status, _, body = call(server, "POST", f"/ui/api/run/{rid}/rename", {"name": ""}, auth)
+    assert status == 400 and "name" in json.loads(body)["message"]
+    assert call(server, "DELETE", f"/ui/api/run/{rid}", None, {"X-Gittrack-Token": "x"})[0] == 403
+    assert call(server, "DELETE", f"/ui/api/run/{rid}", None, auth)[0] == 200
+    status, _, body = call(server, "GET", f"/ui/api/run/{rid}")
+    assert status == 404 and json.loads(body)["error_code"] == "RunNotFoundError"
+
+
+def test_page_carries_the_token_and_plotly_is_served_locally(server: WebServer) -> None:
+    status, headers, body = call(server, "GET", "/")
+    assert status == 200 and f'content="{TOKEN}"' in body.decode()
+    assert "default-src 'self'" in headers["content-security-policy"]
+    assert b"https://" not in body
+    status, headers, body = call(server, "GET", "/ui/vendor/plotly.min.js")
+    assert status == 200 and headers["content-type"].startswith("text/javascript")
+    assert len(body) > 1_000_000
+    app = call(server, "GET", "/ui/static/app.js")[2]
+    assert b"https://" not in app and b"http://" not in app  # nothing from the internet
+    assert call(server, "GET", "/ui/static/..%2Fapi.py")[0] == 404
+
+
+def test_host_header_must_name_this_server(server: WebServer) -> None:
+    status, _, body = call(server, "GET", "/ui/api/experiments", headers={"Host": "evil.example"})
+    assert status == 403 and json.loads(body)["error_code"] == "FORBIDDEN_HOST"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["../../../../etc/passwd", "%2e%2e/%2e%2e/etc/passwd", "..%2F..%2Fetc%2Fpasswd", "/etc/passwd"],
+)
+def test_artifact_paths_cannot_leave_the_run(server: WebServer, runs: list[str], path: str) -> None:
+    for prefix in ("/ui/artifact/", "/ui/api/table/"):
+        status, _, body = call(server, "GET", f"{prefix}{runs[-1]}/{path}")
+        assert status in (400, 404), body
+        assert b"root:" not in body
+
+
+def test_artifacts_are_served_sandboxed_so_no_script_runs_in_the_ui_origin(
+    server: WebServer, runs: list[str]
+) -> None:
+    status, headers, body = call(server, "GET", f"/ui/artifact/{runs[-1]}/{quote('page.html')}")
+    assert status == 200 and b"<script>" in body
+    assert headers["content-security-policy"].startswith("sandbox")
+    assert headers["x-content-type-options"] == "nosniff"
+    app = (Path(gittrack.__file__).parent / "ui" / "static" / "app.js").read_text()
+    assert 'h("iframe", {sandbox: ""' in app  # HTML previews: an iframe with every permission off
+
+
+def test_page_runs_slices_the_same_sequence_as_search(runs: list[str], repo: Path) -> None:
+    from gittrack.index import open_index
+    from gittrack.query.page import page_runs
+    from gittrack.query.search import query_rows
+
+    for flt, order in [(None, None), ("metrics.loss < 0.5", ["params.model DESC", "metrics.loss"])]:
+        expected = [r["run_id"] for r in query_rows(flt, order)]
+        with open_index() as index:
+            got = [
+                r["run_id"]
+                for offset in range(0, 5, 2)
+                for r in page_runs(
+                    index, filter_string=flt, order_by=order, offset=offset, limit=2
+                ).rows
+            ]
+        assert got == expected
+    with open_index() as index:
+        before = page_runs(index, limit=10).total
+        with gittrack.start_run():
+            pass
+        assert page_runs(index, limit=10).total == before + 1  # a new run moves the cache on

@@ -1,0 +1,228 @@
+"""gittrack ui in a real browser: headless Chromium (the system's) driven by Playwright.
+
+The test starts ``gittrack ui`` as a user does, then filters, sorts, selects, compares,
+charts and previews artifacts, watching that no script error reaches the console. The
+screenshots it takes are the ones docs/ui.md shows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ui_server import ui_process
+
+import gittrack
+from gittrack.client import Client
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+
+
+def _png(width: int, height: int) -> bytes:
+    """A valid RGB PNG (a gradient), built with the standard library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"".join(
+        b"\0" + bytes(v for x in range(width) for v in (x * 255 // width, y * 255 // height, 160))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _make_runs(repo: Path, tmp: Path) -> list[str]:
+    ids = []
+    for i in range(8):
+        gittrack.set_experiment("sweep" if i < 6 else "baseline")
+        with gittrack.start_run(run_name=f"lr-{i}") as run:
+            gittrack.log_params(
+                {
+                    "lr": round(0.001 * (i + 1), 4),
+                    "model": "cnn" if i % 2 else "mlp",
+                    "depth": i % 3,
+                }
+            )
+            for step in range(400):
+                gittrack.log_metrics(
+                    {
+                        "loss": math.exp(-step / (60 + 8 * i)) + 0.02 * math.sin(step / 3 + i),
+                        "accuracy": 1 - 0.9 * math.exp(-step / (50 + 5 * i)),
+                        "lr_now": 0.001 * (i + 1) * 0.99**step,
+                    },
+                    step=step,
+                )
+            gittrack.set_tag("team", "vision")
+            ids.append(run.info.run_id)
+    files = {
+        "report.html": "<h1>report</h1><script>parent.document.title='pwned'</script>",
+        "train.log": "".join(f"epoch {e}: loss={1 / (e + 1):.4f}\n" for e in range(40)),
+        "config.json": '{"lr": 0.008, "layers": [64, 32], "name": "résumé"}',
+        "predictions.csv": "id,label,score\n"
+        + "".join(f"{k},{k % 2},{k / 10}\n" for k in range(12)),
+    }
+    client = Client()
+    for name, text in files.items():
+        (tmp / name).write_text(text, encoding="utf-8")
+        client.log_artifact(ids[-1], str(tmp / name))
+    (tmp / "sample.png").write_bytes(_png(64, 48))
+    client.log_artifact(ids[-1], str(tmp / "sample.png"), "images")
+    client.flush()
+    return ids
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _shot(page: Any, name: str, full: bool = False) -> None:
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(IMAGES / name), full_page=full)
+
+
+def _ready(page: Any, pattern: str) -> None:
+    """Wait until the page marks the view of ``location.hash`` matching ``pattern`` drawn."""
+    page.wait_for_function(
+        "p => { const r = document.querySelector('#main').getAttribute('data-ready');"
+        " return r !== null && new RegExp(p).test(r); }",
+        arg=pattern,
+    )
+
+
+def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, browser: Any) -> None:
+    ids = _make_runs(repo, tmp_path)
+    live = Client().create_run(run_name="live-run")  # RUNNING while the page is open
+    Client().log_metric(live.info.run_id, "accuracy", 0.25, step=0)
+    Client().flush(live.info.run_id)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url + "/")
+        page.wait_for_selector("#runs-table tbody tr")
+        assert page.locator("#runs-table tbody tr").count() == 9
+        assert "1–9 of 9 runs" in page.inner_text("#page-info")
+        assert re.search(r"sweep\s*6", page.inner_text(".experiments"))
+        _shot(page, "ui-runs.png")
+
+        # a running run updates in place, without a reload
+        row = f"tr[data-run='{live.info.run_id}']"
+        assert "RUNNING" in page.inner_text(row)
+        Client().log_metric(live.info.run_id, "accuracy", 0.75, step=1)
+        Client().set_terminated(live.info.run_id)
+        page.wait_for_function(
+            "sel => document.querySelector(sel).innerText.includes('FINISHED')", arg=row
+        )
+        assert "0.75" in page.inner_text(row)
+
+        # filter: the list grammar; a mistake is shown inline
+        page.fill("#filter", "params.model = 'cnn' and metrics.accuracy >")
+        page.press("#filter", "Enter")
+        page.wait_for_selector("#filter-error:not(:empty)")
+        assert "position" in page.inner_text("#filter-error")
+        errors = [e for e in errors if "status of 400" not in e]  # the refused filter itself
+        page.fill("#filter", "params.model = 'cnn'")
+        page.press("#filter", "Enter")
+        page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 4")
+        assert page.inner_text("#filter-error") == ""
+
+        # sort by a param column, both ways
+        page.click("th[data-order='params.lr']")
+        page.wait_for_function(
+            "document.querySelector('#runs-table tbody tr td:nth-child(2)').innerText === 'lr-1'"
+        )
+        page.click("th[data-order='params.lr']")
+        page.wait_for_function(
+            "document.querySelector('#runs-table tbody tr td:nth-child(2)').innerText === 'lr-7'"
+        )
+
+        # select runs and compare them
+        page.fill("#filter", "")
+        page.press("#filter", "Enter")
+        page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 9")
+        for rid in ids[:5]:
+            page.check(f"input.select[data-run='{rid}']")
+        assert page.inner_text("#compare") == "Compare (5)"
+        page.click("#compare")
+        _ready(page, "^#/compare")
+        charts = page.evaluate(
+            "[...document.querySelectorAll('#charts .chart')]"
+            ".map(d => [d.dataset.metric, d.data.length])"
+        )
+        assert charts == [["accuracy", 5], ["loss", 5], ["lr_now", 5]]
+        assert page.evaluate("document.querySelector('#parcoords').data[0].type") == "parcoords"
+        assert page.evaluate("document.querySelector('#scatter').data[0].x.length") == 5
+        _shot(page, "ui-compare.png", full=True)
+        page.select_option("#x-axis", "relative")
+        page.fill("#smoothing", "0.6")
+        page.check("#log-y")
+        page.wait_for_function(
+            "document.querySelector('#charts .chart').layout.yaxis.type === 'log'"
+        )
+        page.click("#show-code-diff")
+        page.wait_for_selector("#code-diff p, #code-diff pre")
+
+        # a run: overview, charts, artifacts (HTML only in a sandboxed frame)
+        page.goto(f"{url}/#/run/{ids[-1]}")
+        _ready(page, f"^#/run/{ids[-1]}")
+        assert page.inner_text("#run-name") == "lr-7"
+        _shot(page, "ui-run.png", full=True)
+        page.click("[data-tab=metrics]")
+        _ready(page, "tab=metrics")
+        assert page.locator("#charts .chart").count() == 3
+        page.click("[data-tab=artifacts]")
+        _ready(page, "tab=artifacts")
+        page.click("[data-path='predictions.csv']")
+        page.wait_for_selector(".artifact-table")
+        assert page.locator(".artifact-table tbody tr").count() == 12
+        _shot(page, "ui-artifacts.png")
+        page.click("[data-path='config.json']")
+        page.wait_for_selector("pre.artifact-text")
+        assert "résumé" in page.inner_text("pre.artifact-text")
+        page.click("[data-path='images/sample.png']")
+        page.wait_for_function("document.querySelector('img.artifact-image')?.naturalWidth === 64")
+        page.click("[data-path='report.html']")
+        frame = page.wait_for_selector("iframe.artifact-html")
+        assert frame.get_attribute("sandbox") == ""
+        frame.content_frame().wait_for_load_state()
+        assert page.title() == "gittrack"  # the artifact's script did not reach the page
+        page.click("[data-tab=code]")
+        _ready(page, "tab=code")
+        page.click("[data-path='train.py']")
+        page.wait_for_selector("pre.code")
+        assert "training" in page.inner_text("pre.code")
+        page.close()
+    blocked = [e for e in errors if "sandboxed" in e and "allow-scripts" in e]
+    assert len(blocked) == 1  # the HTML artifact's script was refused by the sandbox
+    assert [e for e in errors if e not in blocked] == []

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"  # 3: rows carry code_commit
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -117,6 +117,7 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
     return {
         "run_id": record.run_id,
         "commit": commit,
+        "code_commit": str(record.source.get("commit") or ""),
         "name": record.name,
         "experiment": record.experiment,
         "status": record.status,

@@ -7,6 +7,7 @@ import json
 import math
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -43,15 +44,24 @@ def runs(repo: Path, tmp_path: Path) -> list[str]:
     return ids
 
 
-@pytest.fixture
-def server(runs: list[str], repo: Path) -> Iterator[WebServer]:
+@contextmanager
+def serving(repo: Path) -> Iterator[WebServer]:
+    """The UI's routes for ``repo`` on a server in a thread (what ``gittrack ui`` serves)."""
     srv = WebServer(("127.0.0.1", 0), build_router(repo, TOKEN), token=TOKEN, access_log=None)
     thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
-    yield srv
-    srv.shutdown()
-    thread.join()
-    srv.server_close()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        thread.join()
+        srv.server_close()
+
+
+@pytest.fixture
+def server(runs: list[str], repo: Path) -> Iterator[WebServer]:
+    with serving(repo) as srv:
+        yield srv
 
 
 def call(
@@ -138,15 +148,8 @@ def test_uncommitted_edits_show_as_the_diff_against_the_parent(repo: Path) -> No
     (repo / "train.py").write_text("print('edited')\n")
     with gittrack.start_run() as run:
         pass
-    srv = WebServer(("127.0.0.1", 0), build_router(repo, TOKEN), token=TOKEN, access_log=None)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
+    with serving(repo) as srv:
         code = get_json(srv, f"/ui/api/run/{run.info.run_id}/code")
-    finally:
-        srv.shutdown()
-        thread.join()
-        srv.server_close()
     assert isinstance(code, dict)
     assert "-print('training')" in code["diff"] and "+print('edited')" in code["diff"]
 
@@ -281,3 +284,29 @@ def test_page_runs_slices_the_same_sequence_as_search(runs: list[str], repo: Pat
         with gittrack.start_run():
             pass
         assert page_runs(index, limit=10).total == before + 1  # a new run moves the cache on
+
+
+def test_models_with_versions_linked_to_runs_and_alias_history(repo: Path) -> None:
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    from gittrack.client import run_store
+    from gittrack.models import registry
+
+    x = np.array([[1.0], [2.0], [3.0]])
+    ids = []
+    for coef in (1.0, 2.0):
+        with gittrack.start_run() as run:
+            gittrack.sklearn.log_model(LinearRegression().fit(x, x[:, 0] * coef), "model")
+        ids.append(run.info.run_id)
+        gittrack.register_model(f"runs:/{run.info.run_id}/model", "churn")
+    registry.set_alias(run_store(), "churn", "prod", 1, now_ms=1000)
+    registry.set_alias(run_store(), "churn", "prod", 2, now_ms=2000)
+    with serving(repo) as srv:
+        models = get_json(srv, "/ui/api/models")
+    assert isinstance(models, list) and len(models) == 1
+    churn = models[0]
+    assert churn["name"] == "churn" and churn["latest"] == 2 and churn["aliases"] == {"prod": 2}
+    assert [(v["version"], v["run_id"]) for v in churn["versions"]] == [(1, ids[0]), (2, ids[1])]
+    history = churn["alias_history"]["prod"]
+    assert sorted((e["set_at"], e["version"]) for e in history) == [(1000, 1), (2000, 2)]

@@ -4,7 +4,7 @@ A filter is parsed once into a small tree of :class:`Clause`, :class:`And` and :
 nodes, then compiled to closures so that evaluating a row does no parsing. Rows are plain
 dicts (the index contract)::
 
-    {"run_id", "commit", "name", "experiment", "status", "user": str,
+    {"run_id", "commit", "code_commit", "name", "experiment", "status", "user": str,
      "start_time": int ms, "end_time": int ms | None,
      "params": {k: str | int | float | bool | None}, "metrics": {k: float},
      "tags": {k: str}, "inputs": {name: {"digest": str, ...}}}

@@ -34,6 +34,7 @@ _KEPT = 32  # filtered and sorted sequences kept (a few users x a few views)
 _lock = threading.Lock()
 _sequences: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
 _keys: dict[tuple[Path, str, tuple[str, ...]], RunKeys] = {}
+_experiments: dict[tuple[Path, str], list[ExperimentSummary]] = {}
 
 
 @dataclass(frozen=True)
@@ -138,4 +139,11 @@ def run_keys(index: RunIndex, experiments: list[str] | None = None) -> RunKeys:
 def experiment_summaries(index: RunIndex) -> list[ExperimentSummary]:
     """Experiments with their run counts, most recently used first (index refreshed)."""
     index.refresh()
-    return [ExperimentSummary(*row) for row in index.experiment_counts()]
+    cache_key = (index.path, index.generation)
+    found = _experiments.get(cache_key)
+    if found is None:
+        found = [ExperimentSummary(*row) for row in index.experiment_counts()]
+        with _lock:
+            _experiments.clear()  # only the current generation is worth keeping
+            _experiments[cache_key] = found
+    return found

@@ -24,7 +24,17 @@ if TYPE_CHECKING:
 
 NOTE_TAG = "mlflow.note.content"  # where MLflow keeps a run's notes
 MAX_COMPARE = 500
-ROW_FIELDS = ("run_id", "commit", "name", "experiment", "status", "user", "start_time", "end_time")
+ROW_FIELDS = (
+    "run_id",
+    "commit",
+    "code_commit",
+    "name",
+    "experiment",
+    "status",
+    "user",
+    "start_time",
+    "end_time",
+)
 
 
 class Repository:

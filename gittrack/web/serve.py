@@ -123,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: WebServer
     protocol_version = "HTTP/1.1"
     server_version = "gittrack"
+    # Headers and body leave in two writes; with Nagle's algorithm the second waits for
+    # the client's delayed ACK (~40 ms per keep-alive request).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """The access log is written by :meth:`_answer`, not by http.server."""

@@ -61,7 +61,11 @@ function fmtNum(v) {
   const a = Math.abs(v);
   return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(4) : String(+v.toPrecision(6));
 }
-function fmtTime(ms) { return ms ? new Date(ms).toLocaleString() : ""; }
+function fmtTime(ms) {
+  if (!ms) return "";
+  const d = new Date(ms), p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
 function fmtDuration(start, end, status) {
   if (!start) return "";
   const stop = end || (status === "RUNNING" ? Date.now() : null);
@@ -148,7 +152,7 @@ const ATTR_COLUMNS = [
   {id: "start_time", label: "Started", order: "attributes.start_time"},
   {id: "duration", label: "Duration", order: null},
   {id: "user", label: "User", order: "attributes.user_id"},
-  {id: "commit", label: "Commit", order: "attributes.commit"},
+  {id: "code_commit", label: "Code commit", order: null},
 ];
 
 async function runsPage(main, params) {
@@ -191,7 +195,8 @@ async function runsPage(main, params) {
     history.replaceState(null, "", "#/" + (q ? "?" + q : ""));
   }
 
-  const exps = await api("/ui/api/experiments");
+  const [exps, found] = await Promise.all([api("/ui/api/experiments"), api("/ui/api/keys?" + qs({experiment: state.experiment}))]);
+  keys = found;
   const total = exps.reduce((n, e) => n + e.runs, 0);
   const expItem = (name, label, count, running) => h("a", {
     href: "#", class: "exp" + (state.experiment === name ? " active" : ""), "data-experiment": name,
@@ -200,7 +205,6 @@ async function runsPage(main, params) {
   side.append(expItem("", "All experiments", total, 0));
   for (const e of exps) side.append(expItem(e.name, e.name, e.runs, e.running));
 
-  keys = await api("/ui/api/keys?" + qs({experiment: state.experiment}));
   if (!columns) columns = [...keys.params.slice(0, 4).map(k => "params." + k), ...keys.metrics.slice(0, 4).map(k => "metrics." + k)];
   columns = columns.filter(c => { const [kind, ...rest] = c.split("."); return (keys[kind] || []).includes(rest.join(".")); });
   buildColumnsPanel();
@@ -263,7 +267,7 @@ async function runsPage(main, params) {
         h("td", {text: fmtTime(r.start_time)}),
         h("td", {text: fmtDuration(r.start_time, r.end_time, r.status)}),
         h("td", {text: r.user}),
-        h("td", {class: "mono", text: (r.commit || "").slice(0, 10)}));
+        h("td", {class: "mono", title: r.code_commit ? "run commit " + r.commit : null, text: (r.code_commit || "").slice(0, 10)}));
       for (const c of columns) {
         const v = r.cells[c];
         tr.append(h("td", {class: typeof v === "number" ? "num" : "", title: v === undefined || v === null ? null : String(v),

@@ -17,17 +17,9 @@ import pytest
 from ui_server import ui_process
 
 import gittrack
+from benchmarks.ui_bench import CHROMIUM, CHROMIUM_ARGS
 from gittrack.client import Client
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
 
 
@@ -98,7 +90,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield chromium
         finally:

@@ -226,7 +226,9 @@ def build(repo: Repository) -> Router:
             by_id = {r["run_id"]: r for r in index.rows() if r["run_id"] in set(wanted)}
         rows = []
         for rid in wanted:
-            row = by_id[rid]
+            row = by_id.get(rid)
+            if row is None:
+                raise ValidationError(f"run {rid[:12]} is unreadable (see 'gittrack list')")
             doc = {f: row.get(f) for f in ROW_FIELDS}
             for kind in ("params", "metrics", "tags"):
                 doc[kind] = _plain_map(row.get(kind, {}))

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
         log_figure,
         log_text,
     )
+    from gittrack.autologging import autolog
     from gittrack.client import Client
     from gittrack.entities import Metric, Run, RunData, RunInfo, ViewType
     from gittrack.experiments import Experiment
@@ -85,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "search_experiments": "gittrack.fluent",
     "set_experiment_tag": "gittrack.fluent",
     "set_experiment_tags": "gittrack.fluent",
+    "autolog": "gittrack.autologging",
     "active_run": "gittrack.fluent",
     "delete_tag": "gittrack.fluent",
     "download_artifacts": "gittrack.artifacts",
@@ -128,6 +130,7 @@ __all__ = [
     "ViewType",
     "__version__",
     "active_run",
+    "autolog",
     "create_experiment",
     "delete_experiment",
     "delete_tag",

@@ -13,7 +13,7 @@ from typing import Any
 
 from gittrack.errors import ModelError
 
-__all__ = ["load_model", "log_model", "save_model"]
+__all__ = ["autolog", "load_model", "log_model", "save_model"]
 
 MODEL_FILE = "model.pkl"
 SERIALIZATION_FORMATS = ("pickle", "cloudpickle")
@@ -165,3 +165,46 @@ def load_model(model_uri: str, *, trust: bool | None = None) -> Any:
 
     resolved = resolve_trusted(model_uri, trust=trust)
     return _load_estimator(resolved.path, model_uri)
+
+
+def autolog(
+    log_input_examples: bool = False,
+    log_model_signatures: bool = True,
+    log_models: bool = True,
+    log_datasets: bool = True,
+    disable: bool = False,
+    exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
+    silent: bool = False,
+    max_tuning_runs: int | None = 5,
+    log_post_training_metrics: bool = True,
+    serialization_format: str = "pickle",
+    registered_model_name: str | None = None,
+    pos_label: Any = None,
+    extra_tags: dict[str, Any] | None = None,
+) -> None:
+    """Enable (or disable) autologging of scikit-learn fits (see docs/autolog.md)."""
+    from gittrack.autologging import configure
+
+    if max_tuning_runs is not None and max_tuning_runs < 0:
+        raise ModelError(f"max_tuning_runs must be 0 or more, not {max_tuning_runs}")
+    if serialization_format not in SERIALIZATION_FORMATS:
+        raise ModelError(
+            f"unknown serialization_format {serialization_format!r} (use pickle or cloudpickle)"
+        )
+    configure(
+        "sklearn",
+        disable=disable,
+        log_input_examples=log_input_examples,
+        log_model_signatures=log_model_signatures,
+        log_models=log_models,
+        log_datasets=log_datasets,
+        exclusive=exclusive,
+        silent=silent,
+        extra_tags=extra_tags,
+        registered_model_name=registered_model_name,
+        max_tuning_runs=max_tuning_runs,
+        log_post_training_metrics=log_post_training_metrics,
+        serialization_format=serialization_format,
+        pos_label=pos_label,
+    )

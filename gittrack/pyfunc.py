@@ -124,7 +124,7 @@ def save_model(
         flavors={"python_function": conf},
         write_files=write_files,
         requirements=requirements,
-        signature=_as_signature(signature),
+        signature=as_signature(signature),
         input_example=input_example,
         predict=lambda x: _Loaded(model, PythonModelContext()).predict(x),
     )
@@ -140,7 +140,8 @@ def _add_artifacts_conf(directory: Path, saved: dict[str, dict[str, str]]) -> No
     meta.save(directory)
 
 
-def _as_signature(signature: Any) -> Any:
+def as_signature(signature: Any) -> Any:
+    """A ModelSignature from one, an MLflow signature or its dict form (None stays None)."""
     from gittrack.models.signature import ModelSignature
 
     if signature is None or isinstance(signature, ModelSignature):

@@ -40,7 +40,7 @@ def save_model(
 ) -> None:
     """Save a scikit-learn estimator to a new model directory at ``path``."""
     from gittrack.models.mlmodel import write_model_dir
-    from gittrack.pyfunc import _as_signature
+    from gittrack.pyfunc import as_signature
 
     version = _sklearn_version("saving a scikit-learn model")
     if serialization_format not in SERIALIZATION_FORMATS:
@@ -86,7 +86,7 @@ def save_model(
         flavors=flavors,
         write_files=write_files,
         requirements=requirements,
-        signature=_as_signature(signature),
+        signature=as_signature(signature),
         input_example=input_example,
         predict=_SklearnWrapper(sk_model).predict if callable(predict) else None,
     )

@@ -18,7 +18,14 @@ import weakref
 from collections.abc import Iterable
 from typing import Any
 
-from gittrack.autologging.safety import call_safely, may_log, patch_attribute, patch_method, quiet
+from gittrack.autologging.safety import (
+    call_safely,
+    is_patched,
+    may_log,
+    patch_attribute,
+    patch_method,
+    quiet,
+)
 
 PREDICT_METHODS = ("predict", "predict_proba", "transform", "predict_log_proba")
 # sklearn.metrics names that build scorers rather than compute a metric
@@ -43,6 +50,8 @@ def install(flavor: str, classes: Iterable[type]) -> None:
     for name in sklearn.metrics.__all__:
         func = getattr(sklearn.metrics, name, None)
         if name in NOT_METRICS or name.startswith("plot_") or inspect.isclass(func):
+            continue
+        if is_patched(func):  # another flavor's patch already follows every prediction
             continue
         patch_attribute(flavor, sklearn.metrics, name, lambda o: _metric_wrapper(flavor, o))
 

@@ -42,6 +42,10 @@ LOADERS: dict[str, str] = {
     "gittrack.sklearn": "gittrack.sklearn:_load_pyfunc",
     "gittrack.pyfunc": "gittrack.pyfunc:_load_pyfunc",
     "mlflow.pyfunc.model": "gittrack.pyfunc:_load_pyfunc",
+    "mlflow.xgboost": "gittrack.xgboost:_load_pyfunc",
+    "gittrack.xgboost": "gittrack.xgboost:_load_pyfunc",
+    "mlflow.lightgbm": "gittrack.lightgbm:_load_pyfunc",
+    "gittrack.lightgbm": "gittrack.lightgbm:_load_pyfunc",
 }
 
 

@@ -1,8 +1,8 @@
 """Autologging: record training runs without a single log call.
 
-Run it inside a git repository. ``gittrack.autolog()`` is called before scikit-learn is
-imported: the patches are applied when it is. Then try ``gittrack list`` and
-``gittrack show <run>``.
+Run it inside a git repository. ``gittrack.autolog()`` is called before scikit-learn and
+XGBoost are imported: the patches are applied when they are. Needs the ``autolog``
+extra. Then try ``gittrack list`` and ``gittrack show <run>``.
 """
 
 from __future__ import annotations
@@ -43,3 +43,27 @@ search = GridSearchCV(LogisticRegression(), {"C": [0.1, 1.0, 10.0]}, cv=3).fit(X
 parent = gittrack.last_active_run()
 assert parent is not None
 print("search best_cv_score =", round(parent.data.metrics["best_cv_score"], 3))
+
+# 5. XGBoost's native training: a metric per iteration, the best iteration, the model.
+import xgboost as xgb  # noqa: E402
+
+dtrain = xgb.DMatrix(X_train, label=y_train)
+dtest = xgb.DMatrix(X_test, label=y_test)
+booster = xgb.train(
+    {"objective": "binary:logistic", "max_depth": 2},
+    dtrain,
+    num_boost_round=50,
+    evals=[(dtest, "test")],
+    early_stopping_rounds=5,
+    verbose_eval=False,
+)
+run = gittrack.last_active_run()
+assert run is not None
+steps = len(gittrack.get_metric_history(run.info.run_id, "test-logloss"))
+print("xgboost best_iteration =", int(run.data.metrics["best_iteration"]), "points:", steps)
+
+# 6. System metrics beside your own, sampled while the run is active.
+with gittrack.start_run(log_system_metrics=True) as run:
+    gittrack.log_metric("loss", 0.25)
+names = sorted(gittrack.get_run(run.info.run_id).data.metrics)
+print("system metrics:", len([n for n in names if n.startswith("system/")]))

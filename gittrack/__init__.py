@@ -66,6 +66,13 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
         set_model_alias,
     )
     from gittrack.query.search import search_runs
+    from gittrack.system_metrics import (
+        disable_system_metrics_logging,
+        enable_system_metrics_logging,
+        set_system_metrics_node_id,
+        set_system_metrics_samples_before_logging,
+        set_system_metrics_sampling_interval,
+    )
 
 # public name -> module that defines it; imported on first attribute access so that
 # `import gittrack` (and the CLI) load only what a call needs.
@@ -89,6 +96,8 @@ _EXPORTS: dict[str, str] = {
     "autolog": "gittrack.autologging",
     "active_run": "gittrack.fluent",
     "delete_tag": "gittrack.fluent",
+    "disable_system_metrics_logging": "gittrack.system_metrics",
+    "enable_system_metrics_logging": "gittrack.system_metrics",
     "download_artifacts": "gittrack.artifacts",
     "end_run": "gittrack.fluent",
     "get_metric_history": "gittrack.fluent",
@@ -113,6 +122,9 @@ _EXPORTS: dict[str, str] = {
     "search_runs": "gittrack.query.search",
     "set_experiment": "gittrack.fluent",
     "set_model_alias": "gittrack.models.api",
+    "set_system_metrics_node_id": "gittrack.system_metrics",
+    "set_system_metrics_samples_before_logging": "gittrack.system_metrics",
+    "set_system_metrics_sampling_interval": "gittrack.system_metrics",
     "set_tag": "gittrack.fluent",
     "set_tags": "gittrack.fluent",
     "start_run": "gittrack.fluent",
@@ -134,7 +146,9 @@ __all__ = [
     "create_experiment",
     "delete_experiment",
     "delete_tag",
+    "disable_system_metrics_logging",
     "download_artifacts",
+    "enable_system_metrics_logging",
     "end_run",
     "get_experiment",
     "get_experiment_by_name",
@@ -164,16 +178,19 @@ __all__ = [
     "set_experiment_tag",
     "set_experiment_tags",
     "set_model_alias",
+    "set_system_metrics_node_id",
+    "set_system_metrics_samples_before_logging",
+    "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
     "start_run",
 ]
 
-_LAZY_SUBMODULES = frozenset({"pyfunc", "sklearn"})
+_LAZY_SUBMODULES = frozenset({"lightgbm", "pyfunc", "sklearn", "xgboost"})
 
 
 def __getattr__(name: str) -> Any:
-    """Load public names and the ``pyfunc``/``sklearn`` flavor modules on first use."""
+    """Load public names and the flavor modules (``sklearn``, ...) on first use."""
     module = _EXPORTS.get(name)
     if module is not None:
         value = getattr(importlib.import_module(module), name)

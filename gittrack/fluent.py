@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from gittrack import experiments
+from gittrack import experiments, system_metrics
 from gittrack.client import Client, run_store
 from gittrack.entities import Run, RunData, RunInfo, ViewType
 from gittrack.errors import ExperimentError, RunStateError, ValidationError
@@ -32,6 +32,7 @@ from gittrack.validation import (
 
 if TYPE_CHECKING:
     from gittrack import format as fmt
+    from gittrack.system_metrics import SystemMetricsMonitor
     from gittrack.tracking import RunWriter
 
 log = logging.getLogger("gittrack")
@@ -44,6 +45,7 @@ class ActiveRun:
         self._client = client
         self._writer = writer
         self.owned = owned
+        self.system_metrics: SystemMetricsMonitor | None = None
 
     @property
     def info(self) -> RunInfo:
@@ -124,6 +126,7 @@ def start_run(
     parent_run_id: str | None = None,
     tags: Mapping[str, Any] | None = None,
     description: str | None = None,
+    log_system_metrics: bool | None = None,
     *,
     experiment: str | None = None,
     repo: str | os.PathLike[str] | None = None,
@@ -132,6 +135,8 @@ def start_run(
 
     The run goes to ``experiment_id``, else the experiment named ``experiment``, else the
     one set by :func:`set_experiment`, else ``GITTRACK_EXPERIMENT_NAME``, else Default.
+    ``log_system_metrics`` samples CPU, memory, disk and network into ``system/...``
+    metrics while the run is active (None: as ``enable_system_metrics_logging()`` says).
     """
     with _lock:
         if _stack and not nested:
@@ -169,6 +174,8 @@ def start_run(
                 parent_run_id=parent_run_id,
             )
         run = ActiveRun(client, writer, owned=owned)
+        if system_metrics.should_log(log_system_metrics):
+            run.system_metrics = system_metrics.monitor_for_run(client, writer.run_id)
         _stack.append(run)
         _install_sigterm_handler()
         return run
@@ -237,6 +244,8 @@ def end_run(status: str = "FINISHED", *, _run: ActiveRun | None = None) -> None:
 
 
 def _finish(run: ActiveRun, status: str) -> None:
+    if run.system_metrics is not None:
+        run.system_metrics.finish()
     if run.owned:
         run._client.set_terminated(run._writer.run_id, status)
     else:

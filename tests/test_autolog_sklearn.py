@@ -273,3 +273,59 @@ def test_training_errors_propagate_and_the_run_fails(repo: Path) -> None:
 def test_bad_max_tuning_runs_is_a_clear_error() -> None:
     with pytest.raises(gittrack.GittrackError, match="max_tuning_runs"):
         gittrack.sklearn.autolog(max_tuning_runs=-1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_numpy_metrics_equal_sklearn_metrics(seed: int) -> None:
+    from gittrack.autologging import fast_metrics
+
+    rng = np.random.RandomState(seed)
+    n, k = 60, 2 + seed % 3
+    labels = np.array(["a", "b", "c", "d"][:k]) if seed % 2 else np.arange(k) * 10
+    y = labels[rng.randint(0, k, n)]
+    pred = np.where(rng.rand(n) < 0.7, y, labels[rng.randint(0, k, n)])
+    proba = rng.dirichlet(np.ones(k), n).round(2)  # rounding makes ties
+    proba /= proba.sum(axis=1, keepdims=True)
+    weight = rng.rand(n) if seed >= 3 else None
+    got = fast_metrics.classifier(y, pred, proba, np.unique(y), weight, None)
+    assert got is not None
+    for name, func in (
+        ("precision_score", metrics.precision_score),
+        ("recall_score", metrics.recall_score),
+        ("f1_score", metrics.f1_score),
+    ):
+        assert got[name] == pytest.approx(
+            func(y, pred, average="weighted", sample_weight=weight, zero_division=0)
+        )
+    assert got["accuracy_score"] == pytest.approx(
+        metrics.accuracy_score(y, pred, sample_weight=weight)
+    )
+    assert got["log_loss"] == pytest.approx(metrics.log_loss(y, proba, sample_weight=weight))
+    if weight is None:
+        score = proba[:, 1] if k == 2 else proba
+        expected = metrics.roc_auc_score(y, score, average="weighted", multi_class="ovo")
+        assert got["roc_auc"] == pytest.approx(expected)
+    target = rng.randn(n)
+    estimate = target + rng.randn(n) * 0.3
+    reg = fast_metrics.regressor(target, estimate, weight)
+    assert reg == pytest.approx(
+        {
+            "mean_squared_error": metrics.mean_squared_error(
+                target, estimate, sample_weight=weight
+            ),
+            "mean_absolute_error": metrics.mean_absolute_error(
+                target, estimate, sample_weight=weight
+            ),
+            "r2_score": metrics.r2_score(target, estimate, sample_weight=weight),
+        }
+    )
+
+
+def test_binary_pos_label_metrics_equal_sklearn(repo: Path) -> None:
+    gittrack.sklearn.autolog(log_models=False, log_datasets=False, pos_label=1)
+    X, y = data()
+    model = LogisticRegression().fit(X, y)
+    got = gittrack.last_active_run().data.metrics
+    pred = model.predict(X)
+    assert got["training_f1_score"] == pytest.approx(metrics.f1_score(y, pred, pos_label=1))
+    assert got["training_precision_score"] == pytest.approx(metrics.precision_score(y, pred))

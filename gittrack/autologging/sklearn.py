@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from types import CodeType, FrameType
 from typing import Any
 
-from gittrack.autologging import post_training
+from gittrack.autologging import fast_metrics, post_training
 from gittrack.autologging.data import clean_params, first_rows, log_dataset, log_model_with
 from gittrack.autologging.safety import (
     AUTOLOGGING_TAG,
@@ -189,12 +189,26 @@ class SklearnFit(Recorder):
             metrics = classifier_metrics(estimator, X, y, weight, pos_label, TRAINING_PREFIX)
         elif is_regressor(estimator):
             metrics = regressor_metrics(estimator, X, y, weight, TRAINING_PREFIX)
-        score = getattr(estimator, "score", None)
-        if callable(score):
-            takes_weight = "sample_weight" in inspect.signature(score).parameters
-            value = score(X, y, weight) if takes_weight else score(X, y)
-            metrics[TRAINING_PREFIX + "score"] = float(value)
+        if callable(getattr(estimator, "score", None)):
+            score = call_safely(FLAVOR, "the training score", self.training_score, metrics)
+            if score is not None:
+                metrics[TRAINING_PREFIX + "score"] = score
         return metrics
+
+    def training_score(self, metrics: dict[str, float]) -> float:
+        """``estimator.score(X, y)``; the mixins' own score is accuracy or r2, known already."""
+        from sklearn.base import ClassifierMixin, RegressorMixin
+
+        estimator, X, y, weight = self.estimator, self.X, self.y, self.sample_weight
+        score = inspect.unwrap(type(estimator).score)
+        known = {
+            ClassifierMixin.score: TRAINING_PREFIX + "accuracy_score",
+            RegressorMixin.score: TRAINING_PREFIX + "r2_score",
+        }.get(score)
+        if known in metrics:
+            return metrics[known]
+        takes_weight = "sample_weight" in inspect.signature(score).parameters
+        return float(estimator.score(X, y, weight) if takes_weight else estimator.score(X, y))
 
     def log_model(self, model: Any, name: str, opts: Options) -> None:
         from gittrack.sklearn import log_model
@@ -296,48 +310,41 @@ def classifier_metrics(
     estimator: Any, X: Any, y: Any, weight: Any, pos_label: Any, prefix: str
 ) -> dict[str, float]:
     """precision/recall/f1 (weighted, or binary for ``pos_label``), accuracy, log loss and
-    ROC AUC (weighted, one-vs-one) when the estimator has ``predict_proba``."""
+    ROC AUC (weighted, one-vs-one) when the estimator has ``predict_proba``.
+
+    The numbers are scikit-learn's: computed with numpy where :mod:`fast_metrics` covers
+    the case, else by ``sklearn.metrics`` with MLflow's arguments.
+    """
     from sklearn import metrics as m
 
     average = "weighted" if pos_label is None else "binary"
     y_pred = estimator.predict(X)
-    calls: list[tuple[str, Any, dict[str, Any]]] = [
-        (
-            "precision_score",
-            m.precision_score,
-            {"y_pred": y_pred, "pos_label": pos_label, "average": average},
-        ),
-        (
-            "recall_score",
-            m.recall_score,
-            {"y_pred": y_pred, "pos_label": pos_label, "average": average},
-        ),
-        ("f1_score", m.f1_score, {"y_pred": y_pred, "pos_label": pos_label, "average": average}),
-        ("accuracy_score", m.accuracy_score, {"y_pred": y_pred, "normalize": True}),
+    proba = estimator.predict_proba(X) if hasattr(estimator, "predict_proba") else None
+    classes = getattr(estimator, "classes_", None)
+    results = fast_metrics.classifier(y, y_pred, proba, classes, weight, pos_label) or {}
+    labelled = {"pos_label": pos_label, "average": average}
+    calls: list[tuple[str, Any, Any, dict[str, Any]]] = [
+        ("precision_score", m.precision_score, y_pred, labelled),
+        ("recall_score", m.recall_score, y_pred, labelled),
+        ("f1_score", m.f1_score, y_pred, labelled),
+        ("accuracy_score", m.accuracy_score, y_pred, {"normalize": True}),
     ]
-    if hasattr(estimator, "predict_proba"):
-        proba = estimator.predict_proba(X)
-        calls.append(("log_loss", m.log_loss, {"y_pred": proba}))
+    if proba is not None:
         score = proba[:, 1] if proba.ndim == 2 and proba.shape[1] == 2 else proba
+        calls.append(("log_loss", m.log_loss, proba, {}))
         calls.append(
-            (
-                "roc_auc",
-                m.roc_auc_score,
-                {"y_score": score, "average": "weighted", "multi_class": "ovo"},
-            )
+            ("roc_auc", m.roc_auc_score, score, {"average": "weighted", "multi_class": "ovo"})
         )
-    results: dict[str, float] = {}
-    for name, func, kwargs in calls:
+    for name, func, second, kwargs in calls:
+        if name in results:
+            continue
         # the prediction goes by position: log_loss renamed its y_pred to y_proba in 1.9
-        second = kwargs.pop("y_pred", None)
-        if second is None:
-            second = kwargs.pop("y_score")
         value = call_safely(
             FLAVOR, f"metric {name}", func, y, second, sample_weight=weight, **kwargs
         )
         if value is not None:
-            results[prefix + name] = float(value)
-    return results
+            results[name] = float(value)
+    return {prefix + k: v for k, v in results.items()}
 
 
 def regressor_metrics(estimator: Any, X: Any, y: Any, weight: Any, prefix: str) -> dict[str, float]:
@@ -347,12 +354,14 @@ def regressor_metrics(estimator: Any, X: Any, y: Any, weight: Any, prefix: str) 
     from sklearn import metrics as m
 
     y_pred = estimator.predict(X)
-    results: dict[str, float] = {}
+    results = fast_metrics.regressor(y, y_pred, weight) or {}
     for name, func in (
         ("mean_squared_error", m.mean_squared_error),
         ("mean_absolute_error", m.mean_absolute_error),
         ("r2_score", m.r2_score),
     ):
+        if name in results:
+            continue
         value = call_safely(
             FLAVOR,
             f"metric {name}",
@@ -363,8 +372,7 @@ def regressor_metrics(estimator: Any, X: Any, y: Any, weight: Any, prefix: str) 
             multioutput="uniform_average",
         )
         if value is not None:
-            results[prefix + name] = float(value)
-    mse = results.get(prefix + "mean_squared_error")
-    if mse is not None:
-        results[prefix + "root_mean_squared_error"] = math.sqrt(mse)
-    return results
+            results[name] = float(value)
+    if "mean_squared_error" in results:
+        results["root_mean_squared_error"] = math.sqrt(results["mean_squared_error"])
+    return {prefix + k: v for k, v in results.items()}

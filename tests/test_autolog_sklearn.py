@@ -329,3 +329,17 @@ def test_binary_pos_label_metrics_equal_sklearn(repo: Path) -> None:
     pred = model.predict(X)
     assert got["training_f1_score"] == pytest.approx(metrics.f1_score(y, pred, pos_label=1))
     assert got["training_precision_score"] == pytest.approx(metrics.precision_score(y, pred))
+
+
+def test_second_fit_with_other_params_in_one_run_warns_and_keeps_the_rest(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gittrack.sklearn.autolog(log_models=False)
+    X, y = data()
+    with caplog.at_level(logging.WARNING, logger="gittrack.autolog"), gittrack.start_run() as run:
+        LogisticRegression(C=1.0).fit(X, y)
+        LogisticRegression(C=2.0).fit(X[:100], y[:100])
+    assert "logging params failed" in caplog.text
+    got = gittrack.get_run(run.info.run_id).data
+    assert got.params["C"] == 1.0  # params are immutable: the first value stays
+    assert [e["rows"] for e in get_inputs(run.info.run_id)] == [100]  # the latest data

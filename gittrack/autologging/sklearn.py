@@ -147,7 +147,10 @@ class SklearnFit(Recorder):
         from gittrack import fluent
 
         estimator = self.estimator
-        fluent.log_params(clean_params(estimator.get_params(deep=not is_search(estimator))))
+        # each part on its own: a param the active run already holds with another value
+        # (a second fit in one run) must not cost the tags and the data
+        params = clean_params(estimator.get_params(deep=not is_search(estimator)))
+        call_safely(FLAVOR, "logging params", fluent.log_params, params)
         fluent.set_tags(estimator_tags(estimator))
         if self.opts.log_datasets and self.X is not None:
             call_safely(

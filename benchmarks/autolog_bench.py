@@ -1,6 +1,6 @@
 """Autologging overhead: one small scikit-learn fit with and without autolog, gittrack vs MLflow.
 
-    python benchmarks/autolog_bench.py [--reps 15] [--rows 1000]
+    python benchmarks/autolog_bench.py [--reps 15] [--rows 1000] [--mlflow-python PATH]
 
 Each tool runs in a child process of its own interpreter (gittrack: this one, with the
 checkout first on PYTHONPATH; MLflow: benchmarks/.venvs/mlflow, file store) in a
@@ -96,13 +96,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--rows", type=int, default=1000)
+    parser.add_argument(
+        "--mlflow-python",
+        type=Path,
+        help="an interpreter with mlflow and scikit-learn "
+        "(default: benchmarks/.venvs/mlflow, installed with python -m benchmarks --setup-only)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from benchmarks.envs import peer_env
 
-    mlflow = peer_env("mlflow", install=False)
     tools = [("gittrack", Path(sys.executable))]
-    if mlflow.available:
+    mlflow = peer_env("mlflow", install=False)
+    if args.mlflow_python is not None:
+        tools.append(("mlflow", args.mlflow_python))
+    elif mlflow.available:
         tools.append(("mlflow", mlflow.python))
     else:
         print(f"MLflow skipped: {mlflow.note}")

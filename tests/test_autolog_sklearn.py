@@ -343,3 +343,19 @@ def test_second_fit_with_other_params_in_one_run_warns_and_keeps_the_rest(
     got = gittrack.get_run(run.info.run_id).data
     assert got.params["C"] == 1.0  # params are immutable: the first value stays
     assert [e["rows"] for e in get_inputs(run.info.run_id)] == [100]  # the latest data
+
+
+def test_registered_model_name_and_input_example(repo: Path) -> None:
+    from gittrack.client import run_store
+    from gittrack.models import registry
+
+    gittrack.sklearn.autolog(registered_model_name="churn", log_input_examples=True)
+    X, y = data()
+    LogisticRegression().fit(X, y)
+    run_id = gittrack.last_active_run().info.run_id
+    [version] = registry.list_versions(run_store(repo), "churn")
+    assert version.version == 1
+    files = {f.path for f in gittrack.Client(repo).list_artifacts(run_id, "model")}
+    assert "model/input_example.json" in files
+    loaded = gittrack.load_model("models:/churn/1")
+    assert np.array_equal(loaded.predict(X[:5]), LogisticRegression().fit(X, y).predict(X[:5]))

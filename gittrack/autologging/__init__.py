@@ -81,23 +81,24 @@ def autolog(
 
     Libraries already imported are patched now; the others when they are first imported.
     """
-    opts = Options(
-        log_models=log_models,
-        log_datasets=log_datasets,
-        log_input_examples=log_input_examples,
-        log_model_signatures=log_model_signatures,
-        exclusive=exclusive,
-        silent=silent,
-        extra_tags={str(k): str(v) for k, v in (extra_tags or {}).items()},
-    )
+    common: dict[str, Any] = {
+        "log_input_examples": log_input_examples,
+        "log_model_signatures": log_model_signatures,
+        "log_models": log_models,
+        "log_datasets": log_datasets,
+        "exclusive": exclusive,
+        "silent": silent,
+        "extra_tags": extra_tags,
+        "registered_model_name": None,
+    }
     for flavor, (library, _) in FLAVORS.items():
         if flavor in (exclude_flavors or ()):
             continue
         if disable:
-            enable_flavor(flavor, disable_=True, opts=opts)
+            configure(flavor, disable=True, **common)
             continue
 
         def hook(module: ModuleType, flavor: str = flavor) -> None:
-            enable_flavor(flavor, disable_=False, opts=opts)
+            configure(flavor, disable=False, **common)
 
         hooks.when_imported(library, hook)

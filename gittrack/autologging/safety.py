@@ -25,13 +25,16 @@ from typing import Any
 
 __all__ = [
     "AUTOLOGGING_TAG",
+    "LoggingRun",
     "Options",
+    "Recorder",
     "call_safely",
     "disable",
     "enable",
     "is_patched",
+    "logged",
     "logging_run",
-    "options",
+    "may_log",
     "patch_attribute",
     "patch_method",
     "quiet",
@@ -64,11 +67,6 @@ _lock = threading.RLock()
 _options: dict[str, Options] = {}
 # flavor -> (owner, attribute name, value in owner.__dict__ before patching or _MISSING)
 _patches: dict[str, list[tuple[Any, str, Any]]] = {}
-
-
-def options(flavor: str) -> Options | None:
-    """The options of an enabled flavor, or None when it is disabled."""
-    return _options.get(flavor)
 
 
 def enable(flavor: str, opts: Options, install: Callable[[], None]) -> None:
@@ -206,20 +204,15 @@ def quiet() -> Iterator[None]:
         _quiet.pop()
 
 
-def in_session() -> bool:
-    return bool(_sessions)
-
-
 # -- runs ---------------------------------------------------------------------------------
 _autolog_runs: set[str] = set()
 
 
 @dataclass
 class LoggingRun:
-    """The run a logged fit writes to; ``managed`` when autologging started it."""
+    """The run a logged fit writes to (the user's, or one autologging started)."""
 
     run_id: str
-    managed: bool
 
 
 @contextlib.contextmanager
@@ -237,7 +230,7 @@ def logging_run(flavor: str, opts: Options) -> Iterator[LoggingRun | None]:
         if opts.exclusive and run_id not in _autolog_runs:
             yield None
             return
-        yield LoggingRun(run_id, managed=False)
+        yield LoggingRun(run_id)
         return
     try:
         run = fluent.start_run(tags={AUTOLOGGING_TAG: flavor, **dict(opts.extra_tags)})
@@ -249,7 +242,7 @@ def logging_run(flavor: str, opts: Options) -> Iterator[LoggingRun | None]:
     _autolog_runs.add(run_id)
     status = "FAILED"
     try:
-        yield LoggingRun(run_id, managed=True)
+        yield LoggingRun(run_id)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"

@@ -101,3 +101,10 @@ def test_maintain_leaves_no_loose_object_and_loses_nothing(repo: Path) -> None:
     fsck(repo)
     for rid, commit in before.items():
         assert gittrack.get_run(rid).info.commit == commit
+
+
+def test_maintenance_leaves_no_lock_file_behind(repo: Path) -> None:
+    git(repo, "config", "gc.auto", "0")
+    _runs(2)
+    assert maintain(repo / ".git")
+    assert not list((repo / ".git").rglob("*.lock"))

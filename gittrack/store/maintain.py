@@ -16,7 +16,7 @@ objects from one fan-out directory and, above a quarter of git's ``gc.auto`` thr
 Unreachable objects (the intermediate states of runs) stay in packs, where they cost
 about half of a run's 1-2 KiB; ``git gc`` removes them by git's own prune rules.
 
-One maintenance at a time per repository (an ``flock`` on ``gittrack-maintain.lock``).
+One maintenance at a time per repository (an ``flock`` on ``gittrack-maintain.pid``).
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None  # type: ignore[assignment]
 
-LOCK_NAME = "gittrack-maintain.lock"
+# Not "*.lock": git and tools take a leftover *.lock for a stale lock; this one stays, and
+# a live maintenance holds an flock on it (its pid is written inside).
+LOCK_NAME = "gittrack-maintain.pid"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -83,6 +85,8 @@ def maintain(common_dir: Path) -> bool:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
                 return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
         objects = common_dir / "objects"
         loose = loose_objects(objects)
         if loose:

@@ -565,3 +565,23 @@ def test_filtering_100k_rows_is_fast() -> None:
     elapsed = time.perf_counter() - start
     assert len(hits) == sum(1 for i in range(100_000) if i % 100 > 50 and i % 3)
     assert elapsed < 1.0, f"{elapsed:.3f} s"  # ~0.05 s on the dev machine; generous for CI
+
+
+def test_sort_passes_match_the_tuple_ordering_on_random_rows() -> None:
+    """The same-type fast path orders exactly like sorting (group, value) keys: values,
+    then NaN, then missing, ties in input order, in both directions."""
+    import random
+
+    from gittrack.query.filter import _sort_key, parse_order_by, sort_rows
+
+    rnd = random.Random(7)
+    choices = [0.5, 1.0, -2.0, float("nan"), None, 3.0, 1.0]
+    rows = []
+    for i in range(300):
+        metrics = {} if (m := rnd.choice(choices)) is None else {"m": m}
+        params = {} if rnd.random() < 0.2 else {"p": rnd.choice(["a", "b", "B", "", "é"])}
+        rows.append({"run_id": f"{i:04d}", "start_time": i, "metrics": metrics, "params": params})
+    for text in ("metrics.m ASC", "metrics.m DESC", "params.p ASC", "params.p DESC"):
+        (sk,) = parse_order_by(text)
+        expected = sorted(rows, key=_sort_key(sk), reverse=sk.descending)
+        assert [r["run_id"] for r in sort_rows(rows, [sk], ())] == [r["run_id"] for r in expected]

@@ -37,9 +37,14 @@ def ui_cmd(
         raise GittrackError(
             f"gittrack ui needs {' and '.join(missing)}: pip install 'gittrack[ui]'"
         )
-    with open_index() as index:  # no repository: one clear error; then rows stay warm
+    from gittrack.query.page import experiment_summaries, page_runs, run_keys
+
+    with open_index() as index:  # no repository: one clear error
         root = index.root
-        index.rows()
+        # what the first paint asks for, computed before the URL is printed
+        page_runs(index)
+        run_keys(index)
+        experiment_summaries(index)
     from gittrack.web.app import build_router
     from gittrack.web.serve import WebServer, is_loopback, serve
 

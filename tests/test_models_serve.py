@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -34,21 +35,28 @@ def model_dir(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def serving(uri: str, *extra: str, cwd: Path | None = None) -> Iterator[tuple[int, int]]:
-    """Run ``gittrack models serve`` in a subprocess; yield (port, pid); stop it by pid."""
+def serving(
+    uri: str, *extra: str, cwd: Path | None = None, log: Path | None = None
+) -> Iterator[tuple[int, int]]:
+    """Run ``gittrack models serve`` in a subprocess; yield (port, pid); stop it by pid.
+
+    ``log``: a file that receives the server's stderr (else a pipe).
+    """
     port = free_port()
+    err = log.open("wb") if log is not None else subprocess.PIPE
     proc = subprocess.Popen(
         ["gittrack", "models", "serve", "-m", uri, "--port", str(port), *extra],
         cwd=cwd,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=err,
         start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 20
         while True:
             if proc.poll() is not None:
-                raise AssertionError(f"server exited: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+                shown = log.read_text() if log is not None else proc.stderr.read().decode()  # type: ignore[union-attr]
+                raise AssertionError(f"server exited: {shown}")
             try:
                 if request(port, "GET", "/ping")[0] == 200:
                     break
@@ -65,7 +73,10 @@ def serving(uri: str, *extra: str, cwd: Path | None = None) -> Iterator[tuple[in
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         proc.stdout.close()  # type: ignore[union-attr]
-        proc.stderr.close()  # type: ignore[union-attr]
+        if log is None:
+            proc.stderr.close()  # type: ignore[union-attr]
+        else:
+            err.close()  # type: ignore[union-attr]
 
 
 def request(
@@ -132,6 +143,23 @@ def test_bad_requests_get_json_errors(model_dir: Path) -> None:
             (b'{"inputs": [[1, 2]], "params": 3}', "application/json", 400, "params"),
             (b"a,b\n1\n", "text/csv", 400, "fields"),
             (b"\xff\xfe", "application/json", 400, "UTF-8"),
+            # Client mistakes, not server faults: 400 naming what is wrong.
+            (
+                b'{"dataframe_split": {"columns": ["a", "b"], "data": [[1, 2], [null, 3]]}}',
+                "application/json",
+                400,
+                "column 'a' is required but row 1 has no value (null)",
+            ),
+            (b'{"dataframe_records": [{"b": 2, "a": null}]}', "application/json", 400, "'a'"),
+            (
+                b'{"dataframe_split": {"columns": ["a", "b"], "data": []}}',
+                "application/json",
+                400,
+                "dataframe_split.data is empty",
+            ),
+            (b'{"inputs": []}', "application/json", 400, "inputs is empty"),
+            (b'{"inputs": {"a": [], "b": []}}', "application/json", 400, "inputs is empty"),
+            (b"a,b\n", "text/csv", 400, "no data rows"),
             (b"x", "text/plain", 415, "unsupported content type"),
         ]
         for body, ctype, code, text in cases:
@@ -140,6 +168,9 @@ def test_bad_requests_get_json_errors(model_dir: Path) -> None:
             assert text in answer["message"], (body, answer)
             assert answer["error_code"] in ("BAD_REQUEST", "UNSUPPORTED_MEDIA_TYPE")
         assert request(port, "GET", "/nope")[0] == 404
+        status, answer = request(port, "GET", "/invocations")
+        assert status == 405 and "use POST" in answer["message"]
+        assert request(port, "POST", "/ping", b"{}")[0] == 405
         # Oversized bodies are refused from the header, before reading them.
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.putrequest("POST", "/invocations")
@@ -151,6 +182,24 @@ def test_bad_requests_get_json_errors(model_dir: Path) -> None:
         assert json.loads(resp.read())["error_code"] == "REQUEST_TOO_LARGE"
         conn.close()
         assert request(port, "GET", "/ping")[0] == 200  # still serving
+
+
+def test_access_log_line_per_request_and_the_flag_that_stops_it(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "serve.log"
+    with serving(str(model_dir), log=log) as (port, _):
+        post(port, {"inputs": {"a": [1.0], "b": [2.0]}})
+        request(port, "GET", "/invocations")
+    lines = [line for line in log.read_text().splitlines() if line.startswith("127.0.0.1 ")]
+    pattern = r"127\.0\.0\.1 (GET|POST) /[a-z]+ \d{3} \d+\.\dms"
+    assert all(re.fullmatch(pattern, line) for line in lines), lines
+    assert any(" POST /invocations 200 " in line for line in lines)
+    assert any(" GET /invocations 405 " in line for line in lines)
+    quiet = tmp_path / "quiet.log"
+    with serving(str(model_dir), "--no-access-log", log=quiet) as (port, _):
+        post(port, {"inputs": {"a": [1.0], "b": [2.0]}})
+    assert "/invocations" not in quiet.read_text()
 
 
 def test_concurrent_requests_and_two_workers(model_dir: Path) -> None:

@@ -229,8 +229,14 @@ def serve_cmd(
         bool,
         typer.Option("--trust", help="Load a model another user or host logged (runs its code)."),
     ] = False,
+    access_log: Annotated[
+        bool,
+        typer.Option("--access-log/--no-access-log", help="Write a line per request on stderr."),
+    ] = True,
 ) -> None:
     """Serve a model with MLflow's scoring protocol (POST /invocations, GET /ping)."""
+    import sys
+
     from gittrack.models.api import load_model
     from gittrack.models.serve import serve
 
@@ -245,7 +251,14 @@ def serve_cmd(
             err=True,
         )
 
-    serve(model, host=host, port=port, workers=workers, on_ready=ready)
+    serve(
+        model,
+        host=host,
+        port=port,
+        workers=workers,
+        on_ready=ready,
+        access_log=sys.stderr if access_log else None,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -3,8 +3,9 @@
 ``GET /ping`` and ``/health`` (200 when the model is loaded), ``GET /version``,
 ``POST /invocations`` with ``application/json`` (exactly one of ``dataframe_split``,
 ``dataframe_records``, ``instances``, ``inputs``; optional ``params``) or ``text/csv``.
-Answers ``{"predictions": ...}``; bad requests get 400 ``{"error_code": "BAD_REQUEST",
-"message": ...}``, other content types 415, bodies over the limit 413. Requests are
+Answers ``{"predictions": ...}``; bad requests (malformed, empty, a null in a required
+column) get 400 ``{"error_code": "BAD_REQUEST", "message": ...}``, other content types
+415, bodies over the limit 413, a wrong method 405. One access-log line per request. Requests are
 served on threads; ``workers > 1`` forks processes that accept on the one listening
 socket. Binds to 127.0.0.1 unless told otherwise.
 """
@@ -18,9 +19,11 @@ import logging
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, TextIO
 
 from gittrack.errors import GittrackError, ModelError
 from gittrack.models.mlmodel import PyFuncModel
@@ -63,6 +66,8 @@ def parse_payload(body: bytes, content_type: str) -> tuple[Any, dict[str, Any] |
         if not rows:
             raise BadRequest(400, "CSV body is empty: send a header row and data rows")
         header, data = rows[0], rows[1:]
+        if not data:
+            raise BadRequest(400, "CSV body has a header but no data rows")
         if any(len(r) != len(header) for r in data):
             raise BadRequest(400, "CSV rows do not all have as many fields as the header")
         return {h: [_csv_value(r[i]) for r in data] for i, h in enumerate(header)}, None
@@ -94,6 +99,8 @@ def parse_payload(body: bytes, content_type: str) -> tuple[Any, dict[str, Any] |
     if key == "dataframe_split":
         if not isinstance(value, dict) or not isinstance(value.get("data"), list):
             raise BadRequest(400, 'dataframe_split must be {"columns": [...], "data": [[...]]}')
+        if not value["data"]:
+            raise BadRequest(400, "dataframe_split.data is empty: send at least one row")
         columns = value.get("columns")
         data = value["data"]
         if columns is None:
@@ -106,9 +113,10 @@ def parse_payload(body: bytes, content_type: str) -> tuple[Any, dict[str, Any] |
     if key == "dataframe_records":
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
             raise BadRequest(400, "dataframe_records must be a list of objects")
-        return value, params
-    if not isinstance(value, (list, dict)):
+    elif not isinstance(value, (list, dict)):
         raise BadRequest(400, f"{key} must be a list or an object")
+    if not value or (isinstance(value, dict) and all(v == [] for v in value.values())):
+        raise BadRequest(400, f"{key} is empty: send at least one row")
     return value, params
 
 
@@ -131,10 +139,17 @@ class ScoringServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, address: tuple[str, int], model: PyFuncModel, *, max_body: int = MAX_BODY_BYTES
+        self,
+        address: tuple[str, int],
+        model: PyFuncModel,
+        *,
+        max_body: int = MAX_BODY_BYTES,
+        access_log: TextIO | None = None,
     ) -> None:
         self.model = model
         self.max_body = max_body
+        self.access_log = access_log
+        self.access_lock = threading.Lock()
         super().__init__(address, _Handler)
 
 
@@ -144,6 +159,42 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("serve: " + format, *args)
+
+    def parse_request(self) -> bool:
+        self.started = time.perf_counter()
+        return super().parse_request()
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One access-log line per answer: method, path, status, duration."""
+        sink = self.server.access_log
+        if sink is None:
+            return
+        took = (time.perf_counter() - getattr(self, "started", time.perf_counter())) * 1000
+        method = getattr(self, "command", None) or "-"
+        path = (getattr(self, "path", None) or "-").split("?")[0]
+        status = getattr(code, "value", code)
+        line = f"{self.client_address[0]} {method} {path} {status} {took:.1f}ms\n"
+        with self.server.access_lock:
+            try:
+                sink.write(line)
+                sink.flush()
+            except (OSError, ValueError):  # a closed log must not stop scoring
+                pass
+
+    def _not_allowed(self, allow: str) -> None:
+        self.send_response(405)
+        body = json.dumps(
+            {
+                "error_code": "METHOD_NOT_ALLOWED",
+                "message": f"{self.command} is not allowed on {self.path.split('?')[0]}; "
+                f"use {allow}",
+            }
+        ).encode()
+        self.send_header("Allow", allow)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
         self.send_response(status)
@@ -164,6 +215,8 @@ class _Handler(BaseHTTPRequestHandler):
             from gittrack._version import __version__
 
             self._send(200, __version__.encode(), "text/plain; charset=utf-8")
+        elif path == "/invocations":
+            self._not_allowed("POST")
         else:
             self._error(404, "ENDPOINT_NOT_FOUND", f"no endpoint {path}")
 
@@ -172,7 +225,10 @@ class _Handler(BaseHTTPRequestHandler):
         length_text = self.headers.get("Content-Length")
         if path != "/invocations":
             self.close_connection = True
-            self._error(404, "ENDPOINT_NOT_FOUND", f"no endpoint {path}")
+            if path in ("/ping", "/health", "/version"):
+                self._not_allowed("GET")
+            else:
+                self._error(404, "ENDPOINT_NOT_FOUND", f"no endpoint {path}")
             return
         try:
             length = int(length_text or "")
@@ -227,11 +283,16 @@ def serve(
     port: int = 5000,
     workers: int = 1,
     on_ready: Callable[[str, int], None] | None = None,
+    access_log: TextIO | None = None,
 ) -> None:
-    """Serve ``model`` until SIGTERM / SIGINT; ``workers`` processes share the socket."""
+    """Serve ``model`` until SIGTERM / SIGINT; ``workers`` processes share the socket.
+
+    ``access_log``: where each request's line (client, method, path, status, duration)
+    goes; None writes none.
+    """
     if workers < 1:
         raise ModelError(f"--workers must be at least 1, not {workers}")
-    server = make_server(model, host, port)
+    server = make_server(model, host, port, access_log=access_log)
     bound_host, bound_port = server.server_address[:2]
     children: list[int] = []
     if workers > 1:

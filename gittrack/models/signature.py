@@ -258,6 +258,10 @@ def _enforce_columns(data: Any, signature: ModelSignature) -> Any:
     for spec in specs:
         name = str(spec["name"])
         values = cols.get(name, [None] * rows)
+        if spec.get("required", True) and None in values:
+            raise SignatureError(
+                f"column {name!r} is required but row {values.index(None)} has no value (null)"
+            )
         out[name] = [_convert(v, str(spec.get("type", "")), name) for v in values]
     return _frame(out, names)
 

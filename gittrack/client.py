@@ -23,7 +23,7 @@ from gittrack.environment import command_info, current_host, current_user, pytho
 from gittrack.errors import ExperimentError, RunStateError
 from gittrack.naming import DEFAULT_EXPERIMENT, new_run_id, new_run_name
 from gittrack.runs import RunStore
-from gittrack.store.snapshot import snapshot_worktree
+from gittrack.store.snapshot import snapshot_worktree, warn_untracked_once
 from gittrack.tracking import (
     FLUSHER,
     RunWriter,
@@ -143,6 +143,8 @@ class Client(ArtifactsMixin):
             source = dict(origin.record.source)
         else:
             snap = snapshot_worktree(runs.git, include_untracked=runs.settings.include_untracked)
+            if not runs.settings.include_untracked:
+                warn_untracked_once(runs.git, snap)
             code_entries, head = snap.root_entries, runs.git.head_commit()
             source = {"commit": head, "branch": runs.git.head_branch(), "dirty": snap.dirty}
         start = start_time if start_time is not None else now_ms()

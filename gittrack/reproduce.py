@@ -221,6 +221,21 @@ def _command_cwd(command: Mapping[str, Any], run: str) -> str:
     return cwd
 
 
+_INTERPRETERS = ("python", "sh", "bash", "zsh", "Rscript", "node", "julia", "perl", "ruby")
+
+
+def _script_of(argv: list[str]) -> str | None:
+    """The relative script file a command runs (``python train.py``, ``./run.sh``), if any."""
+    program = argv[0]
+    if "/" in program and not os.path.isabs(program):
+        return program
+    if Path(program).name.startswith(_INTERPRETERS) and len(argv) > 1:
+        first = argv[1]
+        if not first.startswith("-") and not os.path.isabs(first) and ".." not in Path(first).parts:
+            return first
+    return None
+
+
 def reproduction_plan(
     record: fmt.RunRecord, workdir: Path, overrides: Mapping[str, str]
 ) -> tuple[CommandPlan, str]:
@@ -252,6 +267,13 @@ def reproduction_plan(
             "(only runs of an entry point do)"
         )
     if command.get("launcher"):
+        named = _script_of(argv)
+        inputs = {str(e.get("source")) for e in record.inputs}
+        if named is not None and named not in inputs and not os.path.lexists(where / named):
+            raise ReproduceError(
+                f"run {run}'s command runs {named}, which is not in its code snapshot "
+                "(untracked when the run started? git add it, or set gittrack.includeUntracked)"
+            )
         values = dict(command.get("params") or {})
         return CommandPlan(argv=argv, params=values, info={"params": values}), cwd
     script = command.get("script")

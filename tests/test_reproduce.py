@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import fails
-from conftest import fsck, git
+from conftest import SCRIPTS, fsck, git
 from typer.testing import CliRunner, Result
 
 from gittrack.cli import reproduce_cmd
@@ -265,6 +265,49 @@ def test_untracked_script_is_not_in_snapshot(repo: Path) -> None:
     result = cli("reproduce", run_id, "--yes")
     assert isinstance(result.exception, ReproduceError)
     assert "script untracked.py is not in its code snapshot" in str(result.exception)
+
+
+def untracked_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "untracked files" in r.getMessage()]
+
+
+def test_untracked_script_of_gittrack_run_is_refused_before_running(
+    repo: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    (repo / "helper.py").write_text(TRAIN)
+    result = cli("run", "--", sys.executable, "helper.py")
+    assert result.exit_code == 0, result.output
+    # The run start warned, once, naming the setting that captures untracked files.
+    assert untracked_warnings(caplog) == [
+        "gittrack: untracked files (e.g. helper.py) are not in the run's code snapshot: "
+        "git add them, or capture them with git config gittrack.includeUntracked true"
+    ]
+    (run_id,) = runs_of(repo)
+    err = fails(capsys, "reproduce", run_id, "--yes")
+    assert "command runs helper.py, which is not in its code snapshot" in err
+    assert runs_of(repo) == {run_id}
+
+
+def test_untracked_warning_only_when_files_are_left_out(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (repo / "train.py").write_text(TRAIN)
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-qm", "train")
+    assert cli("run", "--", sys.executable, "train.py").exit_code == 0
+    assert untracked_warnings(caplog) == []  # a clean tree
+    (repo / "extra.py").write_text("x = 1\n")
+    command = [str(SCRIPTS / "gittrack"), "run", "--", sys.executable, "train.py"]
+    git(repo, "config", "gittrack.includeUntracked", "true")
+    proc = subprocess.run(command, cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0 and "untracked" not in proc.stderr  # captured
+    git(repo, "config", "gittrack.includeUntracked", "false")
+    proc = subprocess.run(command, cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0
+    assert [line for line in proc.stderr.splitlines() if "untracked" in line] == [
+        "gittrack: untracked files (e.g. extra.py) are not in the run's code snapshot: "
+        "git add them, or capture them with git config gittrack.includeUntracked true"
+    ]
 
 
 def test_failed_reproduction_exits_one(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from gittrack.store.repo import (
     MODE_FILE,
     MODE_GITLINK,
     MODE_LINK,
+    MODE_TREE,
     GitStore,
     TreeBuilder,
 )
@@ -157,13 +159,13 @@ def _from_c_git(store: GitStore, index_path: Path) -> dict[str, tuple[int, str]]
     return {path: (mode, sha) for path, mode, sha in store.iter_tree_files(tree)}
 
 
-def _untracked(
-    store: GitStore, work: Path, tracked: dict[str, tuple[int, str]]
-) -> dict[str, tuple[int, str]]:
+def _untracked_files(
+    store: GitStore, work: Path, tracked: Container[str]
+) -> Iterator[tuple[str, Path, os.stat_result]]:
+    """Untracked, non-ignored files and symlinks of the working tree, as they are found."""
     from dulwich.ignore import IgnoreFilterManager
 
     manager = IgnoreFilterManager.from_repo(store.dulwich)
-    extra: dict[str, tuple[int, str]] = {}
     for dirpath, dirnames, filenames in os.walk(work):
         rel_dir = os.path.relpath(dirpath, work)
         rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
@@ -177,5 +179,43 @@ def _untracked(
             full = Path(dirpath) / name
             st = os.lstat(full)
             if stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode):
-                extra[rel] = (_mode_of(st), _hash_path(store, full, st))
-    return extra
+                yield rel, full, st
+
+
+def _untracked(
+    store: GitStore, work: Path, tracked: dict[str, tuple[int, str]]
+) -> dict[str, tuple[int, str]]:
+    return {
+        rel: (_mode_of(st), _hash_path(store, full, st))
+        for rel, full, st in _untracked_files(store, work, tracked)
+    }
+
+
+_warned_untracked: set[str] = set()
+
+
+def warn_untracked_once(store: GitStore, snapshot: Snapshot) -> None:
+    """Warn (once per process and repository) that untracked files are left out."""
+    work = store.work_tree
+    if work is None or str(store.git_dir) in _warned_untracked:
+        return
+    _warned_untracked.add(str(store.git_dir))
+    tracked = {path for path, _, _ in _flatten_entries(store, snapshot.root_entries)}
+    found = next(iter(_untracked_files(store, work, tracked)), None)
+    if found is not None:
+        log.warning(
+            "gittrack: untracked files (e.g. %s) are not in the run's code snapshot: "
+            "git add them, or capture them with git config gittrack.includeUntracked true",
+            found[0],
+        )
+
+
+def _flatten_entries(
+    store: GitStore, entries: Mapping[bytes, tuple[int, str]]
+) -> Iterator[tuple[str, int, str]]:
+    for raw, (mode, sha) in entries.items():
+        name = raw.decode("utf-8", "surrogateescape")
+        if mode == MODE_TREE:
+            yield from store.iter_tree_files(sha, name + "/")
+        else:
+            yield name, mode, sha

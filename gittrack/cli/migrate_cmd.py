@@ -47,6 +47,14 @@ def progress_bar(label: str) -> Callable[[int, int], None] | None:
     return show
 
 
+def _report_skipped(skipped: tuple[tuple[str, str], ...]) -> None:
+    """Each skipped item on one stderr line; exit 1 when there was any."""
+    for item, reason in skipped:
+        print(f"gittrack: skipped {item}: {reason}", file=sys.stderr)
+    if skipped:
+        raise typer.Exit(1)
+
+
 def _summary_rows(summary: ImportSummary) -> dict[str, Any]:
     return {
         "source": summary.source,
@@ -102,10 +110,7 @@ def mlflow_import_cmd(
             f"deleted in MLflow (not imported) {summary.deleted}"
         )
         typer.echo(f"  metric points {summary.points}, artifact bytes {summary.artifact_bytes}")
-    for item, reason in summary.skipped:
-        print(f"gittrack: skipped {item}: {reason}", file=sys.stderr)
-    if summary.skipped:
-        raise typer.Exit(1)
+    _report_skipped(summary.skipped)
 
 
 def parquet_export_cmd(
@@ -140,10 +145,7 @@ def parquet_export_cmd(
             f"{result.removed} removed, {result.unchanged} unchanged; "
             f"{result.points} metric point(s) written"
         )
-    for item, reason in result.skipped:
-        print(f"gittrack: skipped {item}: {reason}", file=sys.stderr)
-    if result.skipped:
-        raise typer.Exit(1)
+    _report_skipped(result.skipped)
 
 
 def register(app: typer.Typer) -> None:

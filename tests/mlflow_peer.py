@@ -143,13 +143,16 @@ def mlflow_env() -> dict[str, str]:
     return env
 
 
-def run_mlflow(script: str, *args: str, timeout: float = 240) -> Any:
-    """Run ``script`` in MLflow's interpreter; return the JSON of its last output line."""
+def run_mlflow(
+    script: str, *args: str, timeout: float = 240, env: dict[str, str] | None = None
+) -> Any:
+    """Run ``script`` in MLflow's interpreter (``env`` added to its environment); return
+    the JSON of its last output line."""
     proc = subprocess.run(
         [str(MLFLOW.python), "-c", script, *args],
         capture_output=True,
         text=True,
-        env=mlflow_env(),
+        env={**mlflow_env(), **(env or {})},
         timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,4 +1,4 @@
-"""Migration commands: ``import mlflow`` and ``export parquet``.
+"""Migration commands: ``import mlflow``, ``export mlflow`` and ``export parquet``.
 
 Thin shells over :mod:`gittrack.migrate`: a progress bar on a terminal's stderr only, the
 summary on stdout, each skipped item one line on stderr (exit 1 when any was skipped).
@@ -25,7 +25,7 @@ import_app = typer.Typer(
 
 export_app = typer.Typer(
     name="export",
-    help="Write runs out for other tools (Parquet datasets).",
+    help="Write runs out for other tools (an MLflow file store, Parquet datasets).",
     no_args_is_help=True,
 )
 
@@ -148,9 +148,43 @@ def parquet_export_cmd(
     _report_skipped(result.skipped)
 
 
+def mlflow_export_cmd(
+    dest: Annotated[str, typer.Argument(help="New MLflow file store directory (absent or empty).")],
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="Summary format: table or json.")
+    ] = "table",
+) -> None:
+    """Write every experiment, run and registered model as an MLflow file store."""
+    from gittrack.client import run_store
+    from gittrack.migrate.mlflow_export import export_mlflow
+
+    out.check_format(fmt, SUMMARY_FORMATS)
+    result = export_mlflow(dest, runs=run_store(), progress=progress_bar("exporting runs"))
+    data = {
+        "dest": result.dest,
+        "experiments": result.experiments,
+        "runs": result.runs,
+        "points": result.points,
+        "artifact_bytes": result.artifact_bytes,
+        "models": result.models,
+        "versions": result.versions,
+        "skipped": [{"item": i, "reason": r} for i, r in result.skipped],
+    }
+    if fmt == "json":
+        typer.echo(out.to_json(data))
+    else:
+        typer.echo(
+            f"exported to {result.dest}: {result.experiments} experiment(s), {result.runs} "
+            f"run(s), {result.points} metric point(s), {result.artifact_bytes} artifact "
+            f"byte(s), {result.models} registered model(s) with {result.versions} version(s)"
+        )
+    _report_skipped(result.skipped)
+
+
 def register(app: typer.Typer) -> None:
     """Add import and export to the gittrack command line."""
     import_app.command("mlflow")(mlflow_import_cmd)
+    export_app.command("mlflow")(mlflow_export_cmd)
     export_app.command("parquet")(parquet_export_cmd)
     app.add_typer(import_app)
     app.add_typer(export_app)

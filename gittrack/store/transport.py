@@ -194,6 +194,27 @@ def _config_remote_url(store: GitStore, name: str) -> str | None:
     return None
 
 
+def remote_urls(store: GitStore) -> dict[str, str]:
+    """The git remotes of the repository's own config, ``{name: url}``, origin first;
+    relative paths made absolute as git reads them."""
+    from dulwich.config import ConfigFile
+
+    try:
+        cfg = ConfigFile.from_path(str(store.common_dir / "config"))
+    except (FileNotFoundError, OSError):
+        return {}
+    found: dict[str, str] = {}
+    for section in cfg.sections():
+        if len(section) != 2 or section[0] != b"remote":
+            continue
+        try:
+            url = bytes(cfg.get(section, b"url")).decode()
+        except KeyError:
+            continue
+        found[section[1].decode("utf-8", "replace")] = _absolute(url, store)
+    return dict(sorted(found.items(), key=lambda item: item[0] != "origin"))
+
+
 def _absolute(url: str, store: GitStore) -> str:
     """Relative paths in config are relative to the repository, as C git reads them."""
     if _URL_RE.match(url) or _SCP_RE.match(url) or os.path.isabs(url):

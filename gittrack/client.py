@@ -30,6 +30,7 @@ from gittrack.tracking import (
     delete_tag_op,
     lifecycle_op,
     now_ms,
+    resume_op,
     set_tags_op,
     writer_for_loaded,
 )
@@ -89,10 +90,12 @@ class Client(ArtifactsMixin):
         start_time: int | None = None,
         code_from: str | None = None,
         experiment_id: str | None = None,
+        user: str | None = None,
     ) -> Run:
         """Create a RUNNING run (visible at once) and return it.
 
-        ``experiment`` is a name, ``experiment_id`` an id (give at most one).
+        ``experiment`` is a name, ``experiment_id`` an id (give at most one). ``user``
+        defaults to the user running this process.
         ``code_from`` (a run commit) reuses that run's code snapshot and parent instead of
         snapshotting the working tree (used by ``gittrack reproduce``).
         """
@@ -104,6 +107,7 @@ class Client(ArtifactsMixin):
             parent_run_id=parent_run_id,
             start_time=start_time,
             code_from=code_from,
+            user=user,
         )
         return Run.from_record(writer.record, writer.commit)
 
@@ -117,6 +121,7 @@ class Client(ArtifactsMixin):
         start_time: int | None = None,
         code_from: str | None = None,
         experiment_id: str | None = None,
+        user: str | None = None,
     ) -> RunWriter:
         runs = self._runs
         if experiment_id is not None:
@@ -156,7 +161,7 @@ class Client(ArtifactsMixin):
             experiment_id=experiments.experiment_id_for(experiment),
             status="RUNNING",
             start_time=start,
-            user=current_user(),
+            user=current_user() if user is None else user,
             host=current_host(),
             pid=os.getpid(),
             heartbeat=start,
@@ -187,13 +192,36 @@ class Client(ArtifactsMixin):
                 FLUSHER.register(writer)
         return writer
 
-    def set_terminated(self, run_id: str, status: str = "FINISHED") -> None:
-        """End a run with ``status`` (FINISHED, FAILED or KILLED)."""
+    def set_terminated(
+        self, run_id: str, status: str = "FINISHED", end_time: int | None = None
+    ) -> None:
+        """End a run with ``status`` (FINISHED, FAILED or KILLED) at ``end_time`` (ms, now)."""
         writer = self.writer(self._runs.resolve(run_id))
-        writer.end(status)  # a failure keeps the writer and its buffer: a retry ends the run
+        writer.end(status, end_time)  # a failure keeps the writer and its buffer for a retry
         with _registry_lock:
             _writers.pop((self._runs.root, writer.run_id), None)
         FLUSHER.unregister(writer)
+
+    def update_run(
+        self,
+        run_id: str,
+        status: str | None = None,
+        name: str | None = None,
+        *,
+        end_time: int | None = None,
+    ) -> None:
+        """MLflow's ``update_run``: rename a run, end it (FINISHED, FAILED, KILLED) or
+        make it RUNNING again."""
+        rid = self._runs.resolve(run_id)
+        if name is not None:
+            self.rename_run(rid, name)
+        if status == "RUNNING":
+            writer = self.writer(rid)
+            if writer.record.status != "RUNNING":
+                writer.apply(resume_op())
+                writer.flush()
+        elif status is not None:
+            self.set_terminated(rid, status, end_time)
 
     # -- logging ---------------------------------------------------------------------
     def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:

@@ -271,13 +271,13 @@ class RunWriter:
         self._env_blob = loaded.run_files.get(fmt.ENVIRONMENT_FILE, (0, None))[1]
 
     # -- ending -----------------------------------------------------------------------
-    def end(self, status: str) -> str | None:
-        """Set the final status and end time, and flush everything."""
+    def end(self, status: str, end_time: int | None = None) -> str | None:
+        """Set the final status and end time (ms, default now), and flush everything."""
         if status not in fmt.STATUSES or status == "RUNNING":
             raise RunStateError(
                 f"cannot end a run with status {status!r} (use FINISHED, FAILED or KILLED)"
             )
-        self.apply(_set_status(status, now_ms()))
+        self.apply(_set_status(status, now_ms() if end_time is None else end_time))
         commit = self.flush()  # on failure the writer stays live, its buffer kept for a retry
         self.ended = True
         self.runs.git.auto_maintain()

@@ -302,3 +302,19 @@ def test_bad_run_and_experiment_names(repo: Path) -> None:
     with pytest.raises(ValidationError, match="control characters"):
         gittrack.start_run(run_name="bad\nname")
     assert gittrack.active_run() is None
+
+
+def test_update_run_renames_ends_and_resumes(repo: Path) -> None:
+    client = gittrack.Client()
+    run = client.create_run("exp", run_name="before", user="alice")
+    rid = run.info.run_id
+    assert run.info.user_id == "alice"
+    client.update_run(rid, name="after")
+    client.update_run(rid, "FAILED", end_time=1234)
+    got = client.get_run(rid)
+    assert (got.info.run_name, got.info.status, got.info.end_time) == ("after", "FAILED", 1234)
+    client.update_run(rid, "RUNNING")
+    got = client.get_run(rid)
+    assert (got.info.status, got.info.end_time) == ("RUNNING", None)
+    with pytest.raises(RunStateError):
+        client.update_run(rid, "DONE")

@@ -37,6 +37,10 @@ Pytest fixtures (function scope; conftest.py re-exports them)
     ``AWS_ENDPOINT_URL*`` and similar variables, so code under test must pass
     ``endpoint_url`` itself. Skipped only when ``moto`` or ``boto3`` is not installed.
 
+``GittrackServer(repo, *args, env=None)`` (no fixture)
+    ``gittrack server --port N *args`` (the script beside this interpreter) with ``repo`` as
+    its working directory; ``.url`` is ``http://127.0.0.1:PORT`` (an MLflow tracking URI).
+
 Plain context managers
 ----------------------
 ``GitDaemon(base)``, ``HttpGitServer(base, auth=None)`` and ``S3Server()`` are the same objects
@@ -437,6 +441,40 @@ class S3Server(_Server):
         )
 
     def __enter__(self) -> S3Server:
+        self.start()
+        return self
+
+
+class GittrackServer(_Server):
+    """``gittrack server`` (the script beside this interpreter) serving ``repo``.
+
+    ``args`` are extra command-line options; ``env`` extra environment variables.
+    ``.url`` is ``http://127.0.0.1:PORT`` (what ``MLFLOW_TRACKING_URI`` is set to).
+    """
+
+    name = "gittrack server"
+
+    def __init__(self, repo: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.repo = Path(repo)
+        self.args = list(args)
+        self.extra_env = dict(env or {})
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def _command(self, port: int) -> list[str]:
+        script = Path(sys.executable).parent / "gittrack"
+        return [str(script), "server", "--port", str(port), *self.args]
+
+    def _env(self) -> dict[str, str]:
+        return _server_env(self.extra_env)
+
+    def _popen_kwargs(self) -> dict[str, Any]:
+        return {"stdin": subprocess.DEVNULL, "cwd": str(self.repo)}
+
+    def __enter__(self) -> GittrackServer:
         self.start()
         return self
 

@@ -36,6 +36,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {
     "gittrack.cli.lineage_cmd": ("inputs", "runs-using"),
     "gittrack.cli.migrate_cmd": ("import", "export"),
     "gittrack.cli.ui_cmd": ("ui",),
+    "gittrack.cli.server_cmd": ("server",),
 }
 
 

@@ -1,0 +1,115 @@
+"""MLflow's proxied artifact endpoints, stored in gittrack's artifact store.
+
+Clients address artifacts as ``<experiment_id>/<run_id>/artifacts/<path>`` (the run's
+``artifact_uri`` is ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts``). An upload
+goes through the same calls as ``log_artifact``: the bytes are stored content-addressed
+(small files inline in git), the entry joins the run's artifact manifest. Paths are
+confined: absolute paths, ``..`` and anything outside the run are refused.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+from gittrack.artifacts import paths
+from gittrack.artifacts.client_api import artifacts_of
+from gittrack.server.backend import Backend
+from gittrack.server.protocol import artifact_uri, fields, get_str, mlflow_error, ok
+from gittrack.web.http import Request, Response, Router
+
+__all__ = ["add_routes", "split_artifact_path"]
+
+PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def split_artifact_path(
+    text: str, resolve: Callable[[str, str], str | None] | None = None
+) -> tuple[str, str] | None:
+    """``<exp>/<run>/artifacts/<path>`` -> (run id, clean path inside the run), or None
+    when ``text`` names no run's artifacts. ``resolve(first, second)`` may map other
+    layouts (e.g. a logged model's folder) to ``run_id/path-prefix``."""
+    clean = paths.clean_path(text, "artifact path", allow_empty=True)
+    parts = clean.split("/") if clean else []
+    if len(parts) >= 3 and parts[2] == "artifacts":
+        return parts[1], "/".join(parts[3:])
+    if resolve is not None and len(parts) >= 4 and parts[3] == "artifacts":
+        mapped = resolve(parts[1], parts[2])
+        if mapped is not None:
+            run_id, _, prefix = mapped.partition("/")
+            return run_id, paths.join(prefix, "/".join(parts[4:])) if prefix else "/".join(
+                parts[4:]
+            )
+    return None
+
+
+def add_routes(
+    router: Router, backend: Backend, resolve: Callable[[str, str], str | None] | None = None
+) -> None:
+    """Register upload (PUT), download (GET) and list (GET) of proxied artifacts."""
+
+    def locate(text: str) -> tuple[str, str]:
+        found = split_artifact_path(text, resolve)
+        if found is None:
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE",
+                f"artifact path {text!r} names no run (expected <experiment>/<run>/artifacts/...)",
+            )
+        return backend.run_id(found[0]), found[1]
+
+    def upload(request: Request) -> Response:
+        rid, path = locate(request.params["path"])
+        if not path:
+            raise mlflow_error("INVALID_PARAMETER_VALUE", "an upload needs a file path")
+        store = artifacts_of(backend.runs)
+        store.record(backend.client.writer(rid), [store.store_bytes(request.body, path)])
+        backend.written(rid)
+        return ok()
+
+    def download(request: Request) -> Response:
+        rid, path = locate(request.params["path"])
+        backend.client.flush(rid)
+        store = artifacts_of(backend.runs)
+        base, entries = store.select(rid, path)
+        if len(entries) != 1 or entries[0].path != base:
+            raise mlflow_error("INVALID_PARAMETER_VALUE", f"artifact {path!r} is a directory")
+        out = io.BytesIO()
+        store.write_to(rid, entries[0], out)
+        return Response(200, out.getvalue(), "application/octet-stream")
+
+    def list_files(request: Request) -> Response:
+        text = get_str(fields(request), "path", required=False) or ""
+        found = split_artifact_path(text, resolve)
+        if found is None:
+            return ok({"files": []})
+        rid = backend.run_id(found[0])
+        files: list[dict[str, Any]] = []
+        for info in backend.client.list_artifacts(rid, found[1] or None):
+            entry: dict[str, Any] = {"path": info.path.rpartition("/")[2], "is_dir": info.is_dir}
+            if info.file_size is not None:
+                entry["file_size"] = info.file_size
+            files.append(entry)
+        return ok({"files": files})
+
+    router.add("PUT", PREFIX + "/{path:path}", upload, guard="preflight")
+    router.add("GET", PREFIX + "/{path:path}", download)
+    router.add("GET", PREFIX, list_files)
+
+    def list_run_artifacts(request: Request) -> Response:
+        """The tracking API's ``artifacts/list`` (paths relative to the run's root)."""
+        data = fields(request)
+        rid = get_str(data, "run_id", required=False) or get_str(data, "run_uuid")
+        rid = backend.run_id(rid)
+        path = get_str(data, "path", required=False)
+        infos = backend.client.list_artifacts(rid, path)
+        files = []
+        for info in infos:
+            entry: dict[str, Any] = {"path": info.path, "is_dir": info.is_dir}
+            if info.file_size is not None:
+                entry["file_size"] = info.file_size
+            files.append(entry)
+        record = backend.record(rid)
+        return ok({"root_uri": artifact_uri(record.experiment_id, rid), "files": files})
+
+    router.add("GET", "/api/2.0/mlflow/artifacts/list", list_run_artifacts)

@@ -1,0 +1,70 @@
+"""What the REST handlers share: the repository's client and store, and the write policy.
+
+Durability of an answered write: with ``sync_writes`` off (one worker, the default), a
+write is buffered by the run's writer and committed within the flush interval, at the
+run's end, or before anything reads the run (read-your-writes inside the process): a
+crash loses at most one flush interval, as for any gittrack process. With ``sync_writes``
+on (always with several workers, or ``--sync``), a write is committed before it is
+answered; concurrent writes to one run share a commit (group commit: a request that
+waits for the writer's flush lock finds its points already written by the flush ahead
+of it).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from gittrack.client import Client, flush_pending, run_store
+from gittrack.format import RunRecord
+from gittrack.runs import RunStore
+from gittrack.server.protocol import mlflow_error
+
+__all__ = ["Backend"]
+
+_RUN_ID = re.compile(r"[0-9a-f]{32}\Z")
+
+
+class Backend:
+    """The tracking repository behind one server process."""
+
+    def __init__(self, repo: str | os.PathLike[str] | None = None, *, sync_writes: bool = False):
+        from gittrack.config import resolve_repo_root
+
+        # Opened on the first request, so pre-forked workers each open their own.
+        self.root: Path = resolve_repo_root(repo)
+        self.sync_writes = sync_writes
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            self._client = Client(self.root)
+        return self._client
+
+    @property
+    def runs(self) -> RunStore:
+        return run_store(self.root)
+
+    def run_id(self, value: str | None) -> str:
+        """An exact run id of this repository (MLflow clients never send prefixes)."""
+        if value is None or not _RUN_ID.match(value) or not self._exists(value):
+            raise mlflow_error("RESOURCE_DOES_NOT_EXIST", f"Run '{value}' not found")
+        return value
+
+    def _exists(self, run_id: str) -> bool:
+        from gittrack.format import ref_name
+
+        return self.runs.git.read_ref(ref_name(run_id)) is not None
+
+    def record(self, run_id: str) -> RunRecord:
+        """The run's current state, this process's buffered writes included."""
+        runs = self.runs
+        flush_pending(runs, run_id)
+        return runs.load(run_id).record
+
+    def written(self, run_id: str) -> None:
+        """Called after a write: commit it now when writes are synchronous."""
+        if self.sync_writes:
+            self.client.flush(run_id)

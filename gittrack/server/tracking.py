@@ -1,0 +1,472 @@
+"""MLflow's tracking endpoints (experiments, runs, metrics) over gittrack's library.
+
+Every handler reads its fields, calls the same public library functions as the CLI and
+answers MLflow's JSON. A run's ``artifact_uri`` is ``mlflow-artifacts:/<exp>/<run>/artifacts``
+so that clients send artifacts through this server (see :mod:`gittrack.server.artifacts`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gittrack import experiments
+from gittrack.entities import Metric, ViewType
+from gittrack.errors import ExperimentNotFoundError
+from gittrack.experiments import Experiment
+from gittrack.format import STATUSES, RunRecord
+from gittrack.naming import new_run_name
+from gittrack.server.backend import Backend
+from gittrack.server.protocol import (
+    artifact_uri,
+    fields,
+    finite,
+    get_float,
+    get_int,
+    get_str,
+    key_values,
+    mlflow_error,
+    number,
+    ok,
+    pairs,
+)
+from gittrack.web.http import Guard, Request, Response, Router
+
+__all__ = ["add_routes", "experiment_json", "run_json"]
+
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_TAG = "mlflow.parentRunId"
+SEARCH_MAX_RESULTS = 50_000
+SEARCH_DEFAULT_RESULTS = 1000
+HISTORY_MAX_RESULTS = 25_000
+# MLflow's log-batch limits (one request): 1000 metrics, 100 params, 100 tags.
+BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
+_VIEW_TYPES = {
+    "ACTIVE_ONLY": ViewType.ACTIVE_ONLY,
+    "DELETED_ONLY": ViewType.DELETED_ONLY,
+    "ALL": ViewType.ALL,
+}
+
+
+# -- entities as MLflow's JSON ----------------------------------------------------------------
+def param_text(value: Any) -> str:
+    """A param as MLflow holds it: its string form."""
+    if isinstance(value, str):
+        return value
+    return "None" if value is None else str(value)
+
+
+def run_info_json(record: RunRecord) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "run_id": record.run_id,
+        "run_uuid": record.run_id,
+        "run_name": record.name,
+        "experiment_id": record.experiment_id,
+        "user_id": record.user,
+        "status": record.status,
+        "start_time": record.start_time,
+        "artifact_uri": artifact_uri(record.experiment_id, record.run_id),
+        "lifecycle_stage": "active",
+    }
+    if record.end_time is not None:
+        info["end_time"] = record.end_time
+    return info
+
+
+def run_json(record: RunRecord) -> dict[str, Any]:
+    """A run as MLflow's ``Run`` message."""
+    tags = dict(record.tags)
+    tags[RUN_NAME_TAG] = record.name
+    if record.parent_run_id:
+        tags.setdefault(PARENT_TAG, record.parent_run_id)
+    metrics = [
+        {"key": k, "value": number(m.value), "timestamp": m.timestamp, "step": m.step}
+        for k, m in record.metrics.items()
+    ]
+    data = {
+        "metrics": metrics,
+        "params": pairs((k, param_text(v)) for k, v in record.params.items()),
+        "tags": pairs(tags.items()),
+    }
+    return {"info": run_info_json(record), "data": data, "inputs": _inputs_json(record)}
+
+
+def _inputs_json(record: RunRecord) -> dict[str, Any]:
+    datasets = []
+    for entry in record.inputs:
+        if not isinstance(entry, dict) or not entry.get("name"):
+            continue
+        tags = [{"key": "mlflow.data.context", "value": str(entry["context"])}]
+        if entry.get("context") is None:
+            tags = []
+        datasets.append(
+            {
+                "tags": tags,
+                "dataset": {
+                    "name": str(entry["name"]),
+                    "digest": str(entry.get("digest", "")),
+                    "source_type": str(entry.get("kind", "")),
+                    "source": json.dumps({"uri": str(entry.get("source", ""))}),
+                },
+            }
+        )
+    return {"dataset_inputs": datasets}
+
+
+def experiment_json(exp: Experiment) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "experiment_id": exp.experiment_id,
+        "name": exp.name,
+        "artifact_location": exp.artifact_location,
+        "lifecycle_stage": exp.lifecycle_stage,
+        "tags": pairs(exp.tags.items()),
+    }
+    if exp.creation_time is not None:
+        out["creation_time"] = exp.creation_time
+    if exp.last_update_time is not None:
+        out["last_update_time"] = exp.last_update_time
+    return out
+
+
+# -- paging ---------------------------------------------------------------------------------
+def page_offset(data: Mapping[str, Any]) -> int:
+    """The offset a ``page_token`` (from a previous answer) names; 0 without one."""
+    token = get_str(data, "page_token", required=False)
+    if token is None:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, KeyError, TypeError, UnicodeError):
+        pass
+    raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid page token {token!r}")
+
+
+def page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode("ascii")
+
+
+def max_results(data: Mapping[str, Any], default: int, limit: int) -> int:
+    value = get_int(data, "max_results")
+    if value is None:
+        return default
+    if value < 1 or value > limit:
+        raise mlflow_error(
+            "INVALID_PARAMETER_VALUE",
+            f"Invalid value {value} for parameter 'max_results' supplied: "
+            f"it must be between 1 and {limit}",
+        )
+    return value
+
+
+def _page(items: list[Any], offset: int, size: int) -> tuple[list[Any], dict[str, str]]:
+    end = offset + size
+    more = {"next_page_token": page_token(end)} if end < len(items) else {}
+    return items[offset:end], more
+
+
+def view_type(value: Any) -> int:
+    if value is None or value == "":
+        return ViewType.ACTIVE_ONLY
+    if isinstance(value, str) and value.upper() in _VIEW_TYPES:
+        return _VIEW_TYPES[value.upper()]
+    if isinstance(value, int | str) and str(value).isdigit() and int(value) in (1, 2, 3):
+        return int(value)
+    raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid view type {value!r}")
+
+
+def _list(data: Mapping[str, Any], name: str) -> list[str]:
+    value = data.get(name)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+        return [str(v) for v in value]
+    raise mlflow_error("INVALID_PARAMETER_VALUE", f"'{name}' must be a list of strings")
+
+
+# -- routes ---------------------------------------------------------------------------------
+def add_routes(router: Router, backend: Backend) -> None:
+    """Register the experiments, runs and metrics endpoints of MLflow's REST API 2.0."""
+
+    def route(method: str, path: str) -> Callable[[Callable[[Request], Response]], Any]:
+        guard: Guard = "none" if method == "GET" else "preflight"
+        return router.route(method, "/api/2.0/mlflow/" + path, guard=guard)
+
+    # -- experiments --------------------------------------------------------------------
+    def experiment_of(data: Mapping[str, Any]) -> Experiment:
+        eid = get_str(data, "experiment_id")
+        assert eid is not None
+        try:
+            return experiments.get(backend.runs, eid)
+        except ExperimentNotFoundError as e:
+            raise mlflow_error(
+                "RESOURCE_DOES_NOT_EXIST", f"No Experiment with id={eid} exists"
+            ) from e
+
+    @route("POST", "experiments/create")
+    def create_experiment(request: Request) -> Response:
+        data = fields(request)
+        name = get_str(data, "name")
+        assert name is not None
+        if experiments.get_by_name(backend.runs, name) is not None:
+            raise mlflow_error(
+                "RESOURCE_ALREADY_EXISTS", f"Experiment(name={name}) already exists."
+            )
+        location = get_str(data, "artifact_location", required=False)
+        eid = experiments.create(backend.runs, name, location, dict(key_values(data, "tags")))
+        return ok({"experiment_id": eid})
+
+    @route("GET", "experiments/get")
+    def get_experiment(request: Request) -> Response:
+        return ok({"experiment": experiment_json(experiment_of(fields(request)))})
+
+    @route("GET", "experiments/get-by-name")
+    def get_experiment_by_name(request: Request) -> Response:
+        name = get_str(fields(request), "experiment_name")
+        assert name is not None
+        exp = experiments.get_by_name(backend.runs, name)
+        if exp is None:
+            raise mlflow_error(
+                "RESOURCE_DOES_NOT_EXIST", f"Could not find experiment with name '{name}'"
+            )
+        return ok({"experiment": experiment_json(exp)})
+
+    def search_experiments(request: Request) -> Response:
+        data = fields(request)
+        size = max_results(data, SEARCH_DEFAULT_RESULTS, SEARCH_MAX_RESULTS)
+        found = experiments.search(
+            backend.runs,
+            view_type(data.get("view_type")),
+            None,
+            get_str(data, "filter", required=False),
+            _list(data, "order_by") or None,
+        )
+        chosen, more = _page(found, page_offset(data), size)
+        return ok({"experiments": [experiment_json(e) for e in chosen], **more})
+
+    router.add("POST", "/api/2.0/mlflow/experiments/search", search_experiments, guard="preflight")
+    router.add("GET", "/api/2.0/mlflow/experiments/search", search_experiments)
+
+    @route("POST", "experiments/delete")
+    def delete_experiment(request: Request) -> Response:
+        experiments.delete(backend.runs, experiment_of(fields(request)).experiment_id)
+        return ok()
+
+    @route("POST", "experiments/restore")
+    def restore_experiment(request: Request) -> Response:
+        experiments.restore(backend.runs, experiment_of(fields(request)).experiment_id)
+        return ok()
+
+    @route("POST", "experiments/set-experiment-tag")
+    def set_experiment_tag(request: Request) -> Response:
+        data = fields(request)
+        key = get_str(data, "key")
+        assert key is not None
+        exp = experiment_of(data)
+        experiments.set_tag(backend.runs, exp.experiment_id, key, data.get("value") or "")
+        return ok()
+
+    @route("POST", "experiments/delete-experiment-tag")
+    def delete_experiment_tag(request: Request) -> Response:
+        data = fields(request)
+        key = get_str(data, "key")
+        assert key is not None
+        exp = experiment_of(data)
+        if key not in exp.tags:
+            raise mlflow_error(
+                "RESOURCE_DOES_NOT_EXIST",
+                f"No tag with name: {key} in experiment with id {exp.experiment_id}",
+            )
+        experiments.delete_tag(backend.runs, exp.experiment_id, key)
+        return ok()
+
+    # -- runs ---------------------------------------------------------------------------
+    def run_of(data: Mapping[str, Any]) -> str:
+        rid = get_str(data, "run_id", required=False) or get_str(data, "run_uuid", required=False)
+        if rid is None:
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE", "Missing value for required parameter 'run_id'"
+            )
+        return backend.run_id(rid)
+
+    @route("POST", "runs/create")
+    def create_run(request: Request) -> Response:
+        data = fields(request)
+        eid = get_str(data, "experiment_id", required=False) or experiments.DEFAULT_EXPERIMENT_ID
+        exp = experiment_of({"experiment_id": eid})
+        if exp.lifecycle_stage != "active":
+            raise mlflow_error(
+                "INVALID_STATE",
+                f"The experiment {eid} must be in the 'active' state. "
+                f"Current state is {exp.lifecycle_stage}.",
+            )
+        tags = dict(key_values(data, "tags"))
+        name = get_str(data, "run_name", required=False) or tags.get(RUN_NAME_TAG)
+        name = name or new_run_name()
+        tags[RUN_NAME_TAG] = name
+        parent = tags.get(PARENT_TAG)
+        run = backend.client.create_run(
+            experiment_id=exp.experiment_id,
+            run_name=name,
+            tags=tags,
+            parent_run_id=backend.run_id(parent) if parent else None,
+            start_time=get_int(data, "start_time"),
+            user=get_str(data, "user_id", required=False),
+        )
+        return ok({"run": run_json(backend.record(run.info.run_id))})
+
+    @route("GET", "runs/get")
+    def get_run(request: Request) -> Response:
+        return ok({"run": run_json(backend.record(run_of(fields(request))))})
+
+    @route("POST", "runs/update")
+    def update_run(request: Request) -> Response:
+        data = fields(request)
+        rid = run_of(data)
+        status = get_str(data, "status", required=False)
+        if status is not None and status not in STATUSES:
+            raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid run status {status!r}")
+        name = get_str(data, "run_name", required=False)
+        backend.client.update_run(rid, status, name, end_time=get_int(data, "end_time"))
+        if name is not None:
+            backend.client.set_tag(rid, RUN_NAME_TAG, name)
+        backend.written(rid)
+        return ok({"run_info": run_info_json(backend.record(rid))})
+
+    @route("POST", "runs/log-metric")
+    def log_metric(request: Request) -> Response:
+        data = fields(request)
+        rid = run_of(data)
+        key = get_str(data, "key")
+        assert key is not None
+        backend.client.log_metric(
+            rid,
+            key,
+            get_float(data, "value"),
+            get_int(data, "step") or 0,
+            get_int(data, "timestamp", required=True),
+        )
+        backend.written(rid)
+        return ok()
+
+    @route("POST", "runs/log-parameter")
+    def log_param(request: Request) -> Response:
+        data = fields(request)
+        rid = run_of(data)
+        key = get_str(data, "key")
+        assert key is not None
+        backend.client.log_param(rid, key, param_text(data.get("value", "")))
+        backend.written(rid)
+        return ok()
+
+    def set_tags(rid: str, tags: dict[str, str]) -> None:
+        if RUN_NAME_TAG in tags:
+            backend.client.update_run(rid, name=tags[RUN_NAME_TAG])
+        backend.client.set_tags(rid, tags)
+
+    @route("POST", "runs/set-tag")
+    def set_tag(request: Request) -> Response:
+        data = fields(request)
+        rid = run_of(data)
+        key = get_str(data, "key")
+        assert key is not None
+        set_tags(rid, {key: "" if data.get("value") is None else str(data["value"])})
+        backend.written(rid)
+        return ok()
+
+    @route("POST", "runs/delete-tag")
+    def delete_tag(request: Request) -> Response:
+        data = fields(request)
+        rid = run_of(data)
+        key = get_str(data, "key")
+        assert key is not None
+        if key not in backend.record(rid).tags:
+            raise mlflow_error(
+                "RESOURCE_DOES_NOT_EXIST", f"No tag with name: {key} in run with id {rid}"
+            )
+        backend.client.delete_tag(rid, key)
+        backend.written(rid)
+        return ok()
+
+    @route("POST", "runs/log-batch")
+    def log_batch(request: Request) -> Response:
+        data = fields(request)
+        rid = run_of(data)
+        items = {kind: data.get(kind) or [] for kind in BATCH_LIMITS}
+        for kind, limit in BATCH_LIMITS.items():
+            if not isinstance(items[kind], list):
+                raise mlflow_error("INVALID_PARAMETER_VALUE", f"'{kind}' must be a list")
+            if len(items[kind]) > limit:
+                raise mlflow_error(
+                    "INVALID_PARAMETER_VALUE",
+                    f"A batch logging request can contain at most {limit} {kind}. "
+                    f"Got {len(items[kind])} {kind}.",
+                )
+        metrics = []
+        for m in items["metrics"]:
+            if not isinstance(m, dict):
+                raise mlflow_error("INVALID_PARAMETER_VALUE", "'metrics' must hold objects")
+            key = get_str(m, "key")
+            assert key is not None
+            metrics.append(
+                Metric(
+                    key=key,
+                    value=get_float(m, "value"),
+                    timestamp=get_int(m, "timestamp", required=True) or 0,
+                    step=get_int(m, "step") or 0,
+                )
+            )
+        params = dict(key_values(data, "params"))
+        tags = dict(key_values(data, "tags"))
+        backend.client.log_batch(rid, metrics=metrics, params=params)
+        if tags:
+            set_tags(rid, tags)
+        backend.written(rid)
+        return ok()
+
+    @route("POST", "runs/search")
+    def search_runs(request: Request) -> Response:
+        data = fields(request)
+        size = max_results(data, SEARCH_DEFAULT_RESULTS, SEARCH_MAX_RESULTS)
+        stages = ViewType.stages(view_type(data.get("run_view_type")))
+        names = []
+        for eid in _list(data, "experiment_ids"):
+            try:
+                names.append(experiments.get(backend.runs, eid).name)
+            except ExperimentNotFoundError:
+                continue  # MLflow answers no runs for an unknown experiment
+        if not names or "active" not in stages:
+            return ok({"runs": []})
+        rows = backend.client.search_runs(
+            get_str(data, "filter", required=False),
+            _list(data, "order_by") or None,
+            experiment_names=names,
+            output_format="list",
+        )
+        chosen, more = _page(rows, page_offset(data), size)
+        return ok({"runs": [run_json(backend.record(r["run_id"])) for r in chosen], **more})
+
+    @route("GET", "metrics/get-history")
+    def get_metric_history(request: Request) -> Response:
+        data = fields(request)
+        rid = run_of(data)
+        key = get_str(data, "metric_key")
+        assert key is not None
+        size = max_results(data, HISTORY_MAX_RESULTS, HISTORY_MAX_RESULTS)
+        points = backend.client.get_metric_history(rid, key)
+        chosen, more = _page(points, page_offset(data), size)
+        metrics = [
+            {"key": m.key, "value": finite(m.value), "timestamp": m.timestamp, "step": m.step}
+            for m in chosen
+        ]
+        return ok({"metrics": metrics, **more})
+
+    @route("POST", "logged-models/search")
+    def search_logged_models(request: Request) -> Response:
+        fields(request)
+        return ok({"models": []})

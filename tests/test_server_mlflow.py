@@ -1,0 +1,239 @@
+"""``gittrack server`` driven by the official ``mlflow`` client, unchanged.
+
+MLflow runs in its own virtual environment (``benchmarks/.venvs/mlflow``) as a subprocess
+with ``MLFLOW_TRACKING_URI`` pointing at a ``gittrack server`` started on a free port; what
+it recorded is then read back through gittrack's own API and CLI, and C git checks the
+repository. Skipped only when the MLflow venv is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import fsck
+from servers import GittrackServer
+
+import gittrack
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.envs import peer_env  # noqa: E402
+
+MLFLOW = peer_env("mlflow", install=False)
+pytestmark = pytest.mark.skipif(
+    not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}"
+)
+
+
+def mlflow_script(server: GittrackServer, code: str, tmp: Path, **env: str) -> dict[str, object]:
+    """Run ``code`` with the MLflow client against ``server``; its last stdout line is JSON."""
+    script = tmp / "client_script.py"
+    script.write_text(code)
+    child_env = dict(os.environ)
+    child_env.update(
+        MLFLOW_TRACKING_URI=server.url,
+        MLFLOW_ALLOW_PICKLE_DESERIALIZATION="true",
+        MLFLOW_ENABLE_ASYNC_LOGGING="false",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+        **env,
+    )
+    proc = subprocess.run(
+        [str(MLFLOW.python), str(script)],
+        capture_output=True,
+        text=True,
+        env=child_env,
+        cwd=tmp,
+        timeout=240,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:] + server.output()[-2000:]
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+QUICKSTART = r"""
+import json, os, tempfile
+import mlflow
+from mlflow import log_artifacts, log_metric, log_param
+
+mlflow.set_experiment("quickstart")
+with mlflow.start_run(run_name="first") as run:
+    log_param("config_value", 3)
+    mlflow.log_params({"lr": 0.01, "name": "ünï ☃"})
+    log_metric("foo", 1.0)
+    log_metric("foo", 2.0, step=1)
+    log_metric("foo", 3.0, step=2)
+    log_metric("accuracy 2", float("nan"))
+    mlflow.set_tag("team", "vision")
+    mlflow.log_metrics({"a": 1.5, "b": -2.0}, step=7)
+    out = tempfile.mkdtemp()
+    os.makedirs(os.path.join(out, "sub"))
+    with open(os.path.join(out, "test.txt"), "w") as f:
+        f.write("hello world!")
+    with open(os.path.join(out, "sub", "deep.bin"), "wb") as f:
+        f.write(bytes(range(256)) * 400)
+    log_artifacts(out)
+    run_id = run.info.run_id
+
+client = mlflow.MlflowClient()
+got = client.get_run(run_id)
+history = client.get_metric_history(run_id, "foo")
+listed = [(f.path, f.is_dir) for f in client.list_artifacts(run_id)]
+path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="sub/deep.bin")
+exp = client.get_experiment_by_name("quickstart")
+print(json.dumps({
+    "run_id": run_id,
+    "experiment_id": exp.experiment_id,
+    "status": got.info.status,
+    "name": got.info.run_name,
+    "params": got.data.params,
+    "metrics": {k: str(v) for k, v in got.data.metrics.items()},
+    "team": got.data.tags.get("team"),
+    "history": [[m.step, m.value] for m in history],
+    "listed": listed,
+    "deep_ok": open(path, "rb").read() == bytes(range(256)) * 400,
+    "artifact_uri": got.info.artifact_uri,
+}))
+"""
+
+
+def test_tracking_quickstart_records_an_ordinary_gittrack_run(repo: Path, tmp_path: Path) -> None:
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, QUICKSTART, tmp_path)
+    assert out["status"] == "FINISHED" and out["name"] == "first"
+    assert out["params"] == {"config_value": "3", "lr": "0.01", "name": "ünï ☃"}
+    assert out["metrics"] == {"foo": "3.0", "accuracy 2": "nan", "a": "1.5", "b": "-2.0"}
+    assert out["team"] == "vision"
+    assert out["history"] == [[0, 1.0], [1, 2.0], [2, 3.0]]
+    assert sorted(out["listed"]) == [["sub", True], ["test.txt", False]]  # type: ignore[arg-type]
+    assert out["deep_ok"] is True
+    assert (
+        out["artifact_uri"] == f"mlflow-artifacts:/{out['experiment_id']}/{out['run_id']}/artifacts"
+    )
+
+    # The same run through gittrack's own API: an ordinary run of the repository.
+    client = gittrack.Client(repo)
+    run = client.get_run(str(out["run_id"]))
+    assert run.info.experiment == "quickstart" and run.info.status == "FINISHED"
+    assert run.data.params["name"] == "ünï ☃"
+    assert [m.value for m in client.get_metric_history(run.info.run_id, "foo")] == [1.0, 2.0, 3.0]
+    files = {f.path for f in client.list_artifacts(run.info.run_id, "sub")}
+    assert files == {"sub/deep.bin"}
+    listing = subprocess.run(
+        [str(Path(sys.executable).parent / "gittrack"), "list", "--format", "json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert [r["run_id"] for r in json.loads(listing.stdout)] == [out["run_id"]]
+    fsck(repo)
+
+
+SEARCH = r"""
+import json, mlflow
+client = mlflow.MlflowClient()
+exp = client.get_experiment_by_name("sweep")
+found = mlflow.search_runs(
+    experiment_names=["sweep"],
+    filter_string="metrics.acc > 0.5 and params.model = 'cnn'",
+    order_by=["metrics.acc DESC"],
+)
+paged = client.search_runs([exp.experiment_id], max_results=2, order_by=["params.lr ASC"])
+second = client.search_runs(
+    [exp.experiment_id], max_results=2, order_by=["params.lr ASC"], page_token=paged.token
+)
+history = client.get_metric_history(found["run_id"][0], "acc")
+print(json.dumps({
+    "ids": list(found["run_id"]),
+    "accs": list(found["metrics.acc"]),
+    "pages": [[r.data.params["lr"] for r in paged], [r.data.params["lr"] for r in second]],
+    "history": [[m.step, m.value] for m in history],
+}))
+"""
+
+
+def test_runs_logged_by_gittrack_are_searched_by_the_mlflow_client(
+    repo: Path, tmp_path: Path
+) -> None:
+    client = gittrack.Client(repo)
+    ids = {}
+    for lr, model, acc in [(1, "cnn", 0.9), (2, "cnn", 0.7), (3, "mlp", 0.95), (4, "cnn", 0.4)]:
+        run = client.create_run("sweep", run_name=f"r{lr}")
+        client.log_params(run.info.run_id, {"lr": f"0.{lr}", "model": model})
+        for step in range(3):
+            client.log_metric(run.info.run_id, "acc", acc - 0.1 * (2 - step), step=step)
+        client.set_terminated(run.info.run_id)
+        ids[lr] = run.info.run_id
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, SEARCH, tmp_path)
+    assert out["ids"] == [ids[1], ids[2]]
+    assert out["accs"] == pytest.approx([0.9, 0.7])
+    assert out["pages"] == [["0.1", "0.2"], ["0.3", "0.4"]]
+    assert out["history"] == [[0, pytest.approx(0.7)], [1, pytest.approx(0.8)], [2, 0.9]]
+
+
+ERRORS = r"""
+import json, mlflow
+from mlflow.exceptions import MlflowException
+client = mlflow.MlflowClient()
+codes = {}
+def code(name, call):
+    try:
+        call()
+        codes[name] = "no error"
+    except MlflowException as e:
+        codes[name] = e.error_code
+code("missing run", lambda: client.get_run("0" * 32))
+code("missing experiment", lambda: client.get_experiment("12345"))
+exp = client.create_experiment("dup")
+code("duplicate experiment", lambda: client.create_experiment("dup"))
+run = client.create_run(exp)
+client.log_param(run.info.run_id, "p", "1")
+code("param changed", lambda: client.log_param(run.info.run_id, "p", "2"))
+code("bad metric", lambda: client.log_metric(run.info.run_id, "m/../x", 1.0))
+code("bad filter", lambda: client.search_runs([exp], "metrics.x >>> 1"))
+print(json.dumps(codes))
+"""
+
+
+def test_errors_reach_the_mlflow_client_as_the_exceptions_it_knows(
+    repo: Path, tmp_path: Path
+) -> None:
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, ERRORS, tmp_path)
+        log = server.output()
+    assert out == {
+        "missing run": "RESOURCE_DOES_NOT_EXIST",
+        "missing experiment": "RESOURCE_DOES_NOT_EXIST",
+        "duplicate experiment": "RESOURCE_ALREADY_EXISTS",
+        "param changed": "INVALID_PARAMETER_VALUE",
+        "bad metric": "INVALID_PARAMETER_VALUE",
+        "bad filter": "INVALID_PARAMETER_VALUE",
+    }
+    assert "Traceback" not in log
+
+
+def test_the_mlflow_client_authenticates_with_a_token(repo: Path, tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("s3cret-token\n")
+    code = 'import json, mlflow\nprint(json.dumps({"n": len(mlflow.search_experiments())}))\n'
+    with GittrackServer(repo, "--quiet", "--token-file", str(token)) as server:
+        assert mlflow_script(server, code, tmp_path, MLFLOW_TRACKING_TOKEN="s3cret-token") == {
+            "n": 1
+        }
+        refused = code.replace("print(", "print(") + ""
+        script = tmp_path / "refused.py"
+        script.write_text(refused)
+        env = dict(os.environ, MLFLOW_TRACKING_URI=server.url, MLFLOW_TRACKING_TOKEN="wrong")
+        env["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+        proc = subprocess.run(
+            [str(MLFLOW.python), str(script)], capture_output=True, text=True, env=env, timeout=120
+        )
+    assert proc.returncode != 0
+    assert "401" in proc.stderr or "UNAUTHENTICATED" in proc.stderr

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "3"  # 3: rows carry code_commit
+SCHEMA_VERSION = "4"  # 3: rows carry code_commit; 4: metric_steps
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -127,6 +127,7 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
         "end_time": record.end_time,
         "params": dict(record.params),
         "metrics": {k: m.value for k, m in record.metrics.items()},
+        "metric_steps": {k: [m.step, m.timestamp] for k, m in record.metrics.items()},
         "tags": dict(record.tags),
         "inputs": inputs,
         "parent_run_id": record.parent_run_id,

@@ -7,6 +7,7 @@ dicts (the index contract)::
     {"run_id", "commit", "code_commit", "name", "experiment", "status", "user": str,
      "start_time": int ms, "end_time": int ms | None,
      "params": {k: str | int | float | bool | None}, "metrics": {k: float},
+     "metric_steps": {k: [step, timestamp] of the latest value},
      "tags": {k: str}, "inputs": {name: {"digest": str, ...}}}
 
 Every malformed filter raises :class:`~gittrack.errors.FilterSyntaxError` naming the

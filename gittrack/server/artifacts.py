@@ -15,6 +15,7 @@ from typing import Any
 
 from gittrack.artifacts import paths
 from gittrack.artifacts.client_api import artifacts_of
+from gittrack.naming import experiment_id_for
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import artifact_uri, fields, get_str, mlflow_error, ok
 from gittrack.web.http import Request, Response, Router
@@ -109,7 +110,8 @@ def add_routes(
             if info.file_size is not None:
                 entry["file_size"] = info.file_size
             files.append(entry)
-        record = backend.record(rid)
-        return ok({"root_uri": artifact_uri(record.experiment_id, rid), "files": files})
+        row = backend.row(rid)
+        root = artifact_uri(experiment_id_for(row["experiment"]), rid)
+        return ok({"root_uri": root, "files": files})
 
     router.add("GET", "/api/2.0/mlflow/artifacts/list", list_run_artifacts)

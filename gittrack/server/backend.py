@@ -15,9 +15,10 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 from gittrack.client import Client, flush_pending, run_store
-from gittrack.format import RunRecord
+from gittrack.index import row_from_record
 from gittrack.runs import RunStore
 from gittrack.server.protocol import mlflow_error
 
@@ -58,11 +59,12 @@ class Backend:
 
         return self.runs.git.read_ref(ref_name(run_id)) is not None
 
-    def record(self, run_id: str) -> RunRecord:
-        """The run's current state, this process's buffered writes included."""
+    def row(self, run_id: str) -> dict[str, Any]:
+        """The run's current state as an index row, this process's buffered writes included."""
         runs = self.runs
         flush_pending(runs, run_id)
-        return runs.load(run_id).record
+        loaded = runs.load(run_id)
+        return row_from_record(loaded.record, loaded.commit)
 
     def written(self, run_id: str) -> None:
         """Called after a write: commit it now when writes are synchronous."""

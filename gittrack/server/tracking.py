@@ -16,8 +16,8 @@ from gittrack import experiments
 from gittrack.entities import Metric, ViewType
 from gittrack.errors import ExperimentNotFoundError
 from gittrack.experiments import Experiment
-from gittrack.format import STATUSES, RunRecord
-from gittrack.naming import new_run_name
+from gittrack.format import STATUSES
+from gittrack.naming import experiment_id_for, new_run_name
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
     artifact_uri,
@@ -58,61 +58,54 @@ def param_text(value: Any) -> str:
     return "None" if value is None else str(value)
 
 
-def run_info_json(record: RunRecord) -> dict[str, Any]:
+def run_info_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """``RunInfo`` of a run row (the shape of :func:`gittrack.index.row_from_record`)."""
+    eid = experiment_id_for(row["experiment"])
     info: dict[str, Any] = {
-        "run_id": record.run_id,
-        "run_uuid": record.run_id,
-        "run_name": record.name,
-        "experiment_id": record.experiment_id,
-        "user_id": record.user,
-        "status": record.status,
-        "start_time": record.start_time,
-        "artifact_uri": artifact_uri(record.experiment_id, record.run_id),
+        "run_id": row["run_id"],
+        "run_uuid": row["run_id"],
+        "run_name": row["name"],
+        "experiment_id": eid,
+        "user_id": row["user"],
+        "status": row["status"],
+        "start_time": row["start_time"],
+        "artifact_uri": artifact_uri(eid, row["run_id"]),
         "lifecycle_stage": "active",
     }
-    if record.end_time is not None:
-        info["end_time"] = record.end_time
+    if row["end_time"] is not None:
+        info["end_time"] = row["end_time"]
     return info
 
 
-def run_json(record: RunRecord) -> dict[str, Any]:
-    """A run as MLflow's ``Run`` message."""
-    tags = dict(record.tags)
-    tags[RUN_NAME_TAG] = record.name
-    if record.parent_run_id:
-        tags.setdefault(PARENT_TAG, record.parent_run_id)
-    metrics = [
-        {"key": k, "value": number(m.value), "timestamp": m.timestamp, "step": m.step}
-        for k, m in record.metrics.items()
-    ]
+def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A run row as MLflow's ``Run`` message."""
+    tags = dict(row["tags"])
+    tags[RUN_NAME_TAG] = row["name"]
+    steps = row.get("metric_steps") or {}
+    metrics = []
+    for key, value in row["metrics"].items():
+        step, stamp = steps.get(key) or (0, row["start_time"])
+        metrics.append({"key": key, "value": number(value), "timestamp": stamp, "step": step})
     data = {
         "metrics": metrics,
-        "params": pairs((k, param_text(v)) for k, v in record.params.items()),
+        "params": pairs((k, param_text(v)) for k, v in row["params"].items()),
         "tags": pairs(tags.items()),
     }
-    return {"info": run_info_json(record), "data": data, "inputs": _inputs_json(record)}
-
-
-def _inputs_json(record: RunRecord) -> dict[str, Any]:
-    datasets = []
-    for entry in record.inputs:
-        if not isinstance(entry, dict) or not entry.get("name"):
-            continue
-        tags = [{"key": "mlflow.data.context", "value": str(entry["context"])}]
-        if entry.get("context") is None:
-            tags = []
-        datasets.append(
-            {
-                "tags": tags,
-                "dataset": {
-                    "name": str(entry["name"]),
-                    "digest": str(entry.get("digest", "")),
-                    "source_type": str(entry.get("kind", "")),
-                    "source": json.dumps({"uri": str(entry.get("source", ""))}),
-                },
-            }
-        )
-    return {"dataset_inputs": datasets}
+    datasets = [
+        {
+            "tags": []
+            if entry.get("context") is None
+            else pairs([("mlflow.data.context", str(entry["context"]))]),
+            "dataset": {
+                "name": name,
+                "digest": str(entry.get("digest", "")),
+                "source_type": str(entry.get("kind", "")),
+                "source": json.dumps({"uri": str(entry.get("source", ""))}),
+            },
+        }
+        for name, entry in (row.get("inputs") or {}).items()
+    ]
+    return {"info": run_info_json(row), "data": data, "inputs": {"dataset_inputs": datasets}}
 
 
 def experiment_json(exp: Experiment) -> dict[str, Any]:
@@ -318,11 +311,11 @@ def add_routes(router: Router, backend: Backend) -> None:
             start_time=get_int(data, "start_time"),
             user=get_str(data, "user_id", required=False),
         )
-        return ok({"run": run_json(backend.record(run.info.run_id))})
+        return ok({"run": run_json(backend.row(run.info.run_id))})
 
     @route("GET", "runs/get")
     def get_run(request: Request) -> Response:
-        return ok({"run": run_json(backend.record(run_of(fields(request))))})
+        return ok({"run": run_json(backend.row(run_of(fields(request))))})
 
     @route("POST", "runs/update")
     def update_run(request: Request) -> Response:
@@ -336,7 +329,7 @@ def add_routes(router: Router, backend: Backend) -> None:
         if name is not None:
             backend.client.set_tag(rid, RUN_NAME_TAG, name)
         backend.written(rid)
-        return ok({"run_info": run_info_json(backend.record(rid))})
+        return ok({"run_info": run_info_json(backend.row(rid))})
 
     @route("POST", "runs/log-metric")
     def log_metric(request: Request) -> Response:
@@ -385,7 +378,7 @@ def add_routes(router: Router, backend: Backend) -> None:
         rid = run_of(data)
         key = get_str(data, "key")
         assert key is not None
-        if key not in backend.record(rid).tags:
+        if key not in backend.row(rid)["tags"]:
             raise mlflow_error(
                 "RESOURCE_DOES_NOT_EXIST", f"No tag with name: {key} in run with id {rid}"
             )
@@ -449,7 +442,7 @@ def add_routes(router: Router, backend: Backend) -> None:
             output_format="list",
         )
         chosen, more = _page(rows, page_offset(data), size)
-        return ok({"runs": [run_json(backend.record(r["run_id"])) for r in chosen], **more})
+        return ok({"runs": [run_json(r) for r in chosen], **more})
 
     @route("GET", "metrics/get-history")
     def get_metric_history(request: Request) -> Response:

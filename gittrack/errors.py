@@ -113,6 +113,10 @@ class ModelError(GittrackError):
     """A model cannot be saved, found, loaded or served."""
 
 
+class ModelNotFoundError(ModelError):
+    """No registered model, model version, alias or logged model has that name or id."""
+
+
 class SignatureError(ModelError):
     """Model input does not match the model's signature."""
 

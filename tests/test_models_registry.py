@@ -11,8 +11,8 @@ from conftest import fsck, git
 
 import gittrack
 from gittrack.client import run_store
-from gittrack.errors import ModelError, RunNotFoundError, ValidationError
-from gittrack.models import registry
+from gittrack.errors import ModelError, ModelNotFoundError, RunNotFoundError, ValidationError
+from gittrack.models import logged, registry
 
 sklearn_linear = pytest.importorskip("sklearn.linear_model")
 X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
@@ -158,3 +158,68 @@ def test_registry_travels_with_push_and_pull(repo: Path, tmp_path: Path, bare_re
     assert [(e.version, e.set_at) for e in history] == [(2, 2_000), (1, 1_000)]
     fsck(repo)
     fsck(other)
+
+
+def test_model_descriptions_and_tags_before_and_after_versions(repo: Path) -> None:
+    runs = run_store()
+    created = registry.create_model(runs, "empty", description="later", tags={"team": "a"})
+    assert (created.versions, created.description, created.tags) == ([], "later", {"team": "a"})
+    with pytest.raises(ModelError, match="already exists"):
+        registry.create_model(runs, "empty")
+    registry.update_model(runs, "empty", tags={"x": "1"}, description="now")
+    registry.update_model(runs, "empty", delete_tag="team")
+    got = registry.get_model(runs, "empty")
+    assert (got.description, got.tags) == ("now", {"x": "1"})
+    assert [m.name for m in registry.list_models(runs)] == ["empty"]
+    rid = _log()
+    mv = registry.register(
+        runs, rid, "empty", tags={"k": "v"}, model_id="m-" + "a" * 32, source_uri="models:/m-x"
+    )
+    assert (mv.version, mv.tags, mv.model_id, mv.source_uri) == (
+        1,
+        {"k": "v"},
+        "m-" + "a" * 32,
+        "models:/m-x",
+    )
+    mv = registry.update_version(runs, "empty", 1, description="d", tags={"k2": "v2"})
+    mv = registry.update_version(runs, "empty", "1", delete_tag="k")
+    assert (mv.description, mv.tags) == ("d", {"k2": "v2"})
+    assert registry.get_version(runs, "empty", 1).tags == {"k2": "v2"}
+    with pytest.raises(ModelNotFoundError):
+        registry.update_version(runs, "empty", 1, delete_tag="absent")
+    assert registry.delete_model(runs, "empty") == 2
+    with pytest.raises(ModelNotFoundError):
+        registry.get_model(runs, "empty")
+    fsck(repo)
+
+
+def test_logged_models_live_in_their_run(repo: Path) -> None:
+    runs = run_store()
+    with gittrack.start_run() as run:
+        gittrack.log_text("x", "model/notes.txt")
+    rid = run.info.run_id
+    first = logged.create(runs, rid, "model", tags={"a": "1"}, params={"p": "2"})
+    second = logged.create(runs, rid, "clf", model_type="sklearn")
+    assert first.artifact_path == f"models/{first.model_id}"  # "model/" holds artifacts already
+    assert second.artifact_path == "clf" and second.uri == f"runs:/{rid}/clf"
+    assert (first.status, first.tags, first.params) == ("PENDING", {"a": "1"}, {"p": "2"})
+    ready = logged.update(runs, first.model_id, status="READY", tags={"b": "2"}, link_run="f" * 32)
+    assert (ready.status, ready.tags, ready.linked_runs) == (
+        "READY",
+        {"a": "1", "b": "2"},
+        ("f" * 32,),
+    )
+    assert logged.get(runs, first.model_id) == ready
+    assert {m.model_id for m in logged.list_logged_models(runs)} == {
+        first.model_id,
+        second.model_id,
+    }
+    with pytest.raises(ValidationError):
+        logged.update(runs, first.model_id, status="DONE")
+    logged.delete(runs, second.model_id)
+    for missing in (second.model_id, "m-nothex", "../x"):
+        with pytest.raises(ModelNotFoundError):
+            logged.get(runs, missing)
+    with pytest.raises(RunNotFoundError):
+        logged.create(runs, "0" * 32, "model")
+    fsck(repo)

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from gittrack import format as fmt
-from gittrack.errors import ModelError, ValidationError
+from gittrack.errors import ModelError, ModelNotFoundError, ValidationError
 from gittrack.runs import RunStore
 from gittrack.store import TreeBuilder
 from gittrack.store.refs import RefConflict
@@ -32,15 +33,19 @@ __all__ = [
     "RegisteredModel",
     "alias_at",
     "alias_history",
+    "create_model",
     "delete_alias",
     "delete_model",
     "delete_version",
     "get_alias",
+    "get_model",
     "get_version",
     "list_models",
     "list_versions",
     "register",
     "set_alias",
+    "update_model",
+    "update_version",
     "validate_model_name",
     "versions_of_run",
 ]
@@ -48,6 +53,7 @@ __all__ = [
 REF_ROOT = "refs/gittrack/models/"
 VERSION_FILE = "version.yaml"
 ALIAS_FILE = "alias.yaml"
+MODEL_FILE = "model.yaml"  # at refs/gittrack/models/<name>/meta: description, tags
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 
@@ -65,6 +71,10 @@ class ModelVersion:
     created_by: str
     description: str | None
     commit: str
+    tags: dict[str, str] = field(default_factory=dict)
+    model_id: str | None = None  # the logged model registered, if any
+    source_uri: str | None = None  # the source as the registering client gave it
+    updated: int = 0
 
     @property
     def source(self) -> str:
@@ -85,11 +95,16 @@ class AliasEvent:
 
 @dataclass(frozen=True)
 class RegisteredModel:
-    """A model name with its versions and current aliases."""
+    """A model name with its versions and current aliases (and, once set, description,
+    tags and times)."""
 
     name: str
     versions: list[int]
     aliases: dict[str, int | None]
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    created: int = 0
+    updated: int = 0
 
     @property
     def latest(self) -> int | None:
@@ -129,6 +144,10 @@ def _version_number(version: int | str, name: str) -> int:
 
 def _version_ref(name: str, version: int) -> str:
     return f"{REF_ROOT}{name}/versions/{version}"
+
+
+def _meta_ref(name: str) -> str:
+    return f"{REF_ROOT}{name}/meta"
 
 
 def _alias_ref(name: str, alias: str) -> str:
@@ -198,8 +217,14 @@ def register(
     *,
     description: str | None = None,
     now_ms: int | None = None,
+    tags: Mapping[str, Any] | None = None,
+    model_id: str | None = None,
+    source_uri: str | None = None,
 ) -> ModelVersion:
-    """Create the next version of ``name`` pointing at the model in ``run_ref``."""
+    """Create the next version of ``name`` pointing at the model in ``run_ref``.
+
+    ``model_id`` and ``source_uri`` record what an MLflow client registered (a logged
+    model, the source URI as it gave it); ``tags`` are the version's tags."""
     validate_model_name(name)
     run_id = runs.resolve(run_ref)
     loaded = runs.load(run_id)
@@ -221,6 +246,9 @@ def register(
             "created": created,
             "created_by": who,
             "description": description,
+            "tags": _clean_tags(tags),
+            "model_id": model_id,
+            "source_uri": source_uri,
         }
         message = f"model {name} version {number}\n\nsource: runs:/{run_id}/{path}\n"
         commit = _commit(runs, {VERSION_FILE: fmt.dump_yaml(info)}, [loaded.commit], message)
@@ -244,16 +272,20 @@ def _version_from(data: dict[str, Any], commit: str, what: str) -> ModelVersion:
             created_by=str(data.get("created_by") or ""),
             description=data.get("description"),
             commit=commit,
+            tags={str(k): str(v) for k, v in (data.get("tags") or {}).items()},
+            model_id=None if data.get("model_id") is None else str(data["model_id"]),
+            source_uri=None if data.get("source_uri") is None else str(data["source_uri"]),
+            updated=int(data.get("updated") or data.get("created") or 0),
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ModelError(f"{what} is damaged: version.yaml lacks {e}") from e
 
 
 def _require_model(runs: RunStore, name: str) -> dict[int, str]:
     validate_model_name(name)
     versions = _versions_of(runs, name)
-    if not versions:
-        raise ModelError(f"no registered model named {name!r} (see gittrack models list)")
+    if not versions and runs.git.read_ref(_meta_ref(name)) is None:
+        raise ModelNotFoundError(f"no registered model named {name!r} (see gittrack models list)")
     return versions
 
 
@@ -263,7 +295,7 @@ def get_version(runs: RunStore, name: str, version: int | str) -> ModelVersion:
     number = max(versions) if str(version) == "latest" else _version_number(version, name)
     commit = versions.get(number)
     if commit is None:
-        raise ModelError(
+        raise ModelNotFoundError(
             f"model {name!r} has no version {number} (versions: "
             f"{', '.join(map(str, sorted(versions)))})"
         )
@@ -292,10 +324,14 @@ def get_alias(runs: RunStore, name: str, alias: str) -> AliasEvent:
     _require_model(runs, name)
     commit = runs.git.read_ref(_alias_ref(name, _validate_alias(alias)))
     if commit is None:
-        raise ModelError(f"model {name!r} has no alias @{alias} (set it: gittrack models alias)")
+        raise ModelNotFoundError(
+            f"model {name!r} has no alias @{alias} (set it: gittrack models alias)"
+        )
     event = _alias_from(_read_yaml(runs, commit, ALIAS_FILE, f"{name}@{alias}"), commit)
     if event.version is None:
-        raise ModelError(f"alias {name}@{alias} was removed (set it: gittrack models alias)")
+        raise ModelNotFoundError(
+            f"alias {name}@{alias} was removed (set it: gittrack models alias)"
+        )
     return event
 
 
@@ -387,8 +423,20 @@ def list_models(runs: RunStore) -> list[RegisteredModel]:
                 event = _alias_from(_read_yaml(runs, sha, ALIAS_FILE, f"{name}@{alias}"), sha)
                 if event.version is not None:
                     aliases[alias] = event.version
-        if versions:
-            models.append(RegisteredModel(name=name, versions=versions, aliases=aliases))
+        meta = refs.get("meta")
+        if versions or meta:
+            info = _meta_from(runs, name, meta)
+            models.append(
+                RegisteredModel(
+                    name=name,
+                    versions=versions,
+                    aliases=aliases,
+                    description=info.get("description"),
+                    tags=dict(info.get("tags") or {}),
+                    created=int(info.get("created") or 0),
+                    updated=int(info.get("updated") or 0),
+                )
+            )
     return models
 
 
@@ -426,3 +474,115 @@ def delete_model(runs: RunStore, name: str) -> int:
     for ref, sha in refs.items():
         runs.git.delete_ref(ref, sha)
     return len(refs)
+
+
+# -- what MLflow's registry adds: model descriptions and tags, version tags -----------------
+def _clean_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
+    from gittrack.validation import validate_key, validate_tag_value
+
+    return {validate_key(k, "tag"): validate_tag_value(k, v) for k, v in (tags or {}).items()}
+
+
+def _meta_from(runs: RunStore, name: str, commit: str | None) -> dict[str, Any]:
+    if commit is None:
+        return {}
+    return _read_yaml(runs, commit, MODEL_FILE, f"model {name}")
+
+
+def create_model(
+    runs: RunStore,
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+) -> RegisteredModel:
+    """Register a model name before any version (an existing name is an error)."""
+    validate_model_name(name)
+    if _model_refs(runs, name):
+        raise ModelError(f"registered model {name!r} already exists")
+    now = _now_ms()
+    data: dict[str, Any] = {"name": name, "description": description, "tags": _clean_tags(tags)}
+    data |= {"created": now, "updated": now}
+    commit = _commit(runs, {MODEL_FILE: fmt.dump_yaml(data)}, [], f"model {name}: created\n")
+    try:
+        runs.git.update_ref(_meta_ref(name), commit, None)
+    except RefConflict as e:
+        raise ModelError(f"registered model {name!r} already exists") from e
+    return get_model(runs, name)
+
+
+def get_model(runs: RunStore, name: str) -> RegisteredModel:
+    """One registered model (ModelNotFoundError when it has neither versions nor metadata)."""
+    _require_model(runs, name)
+    return next(m for m in list_models(runs) if m.name == name)
+
+
+def update_model(
+    runs: RunStore,
+    name: str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    delete_tag: str | None = None,
+) -> RegisteredModel:
+    """Change a registered model's description or tags (compare-and-swap on its meta ref)."""
+    _require_model(runs, name)
+    clean = _clean_tags(tags)
+    for _ in range(100):
+        current = runs.git.read_ref(_meta_ref(name))
+        data = dict(_meta_from(runs, name, current))
+        data.setdefault("name", name)
+        data.setdefault("created", _now_ms())
+        new_tags = {**(data.get("tags") or {}), **clean}
+        if delete_tag is not None:
+            if delete_tag not in new_tags:
+                raise ModelNotFoundError(f"registered model {name!r} has no tag {delete_tag!r}")
+            del new_tags[delete_tag]
+        data["tags"] = new_tags
+        if description is not None:
+            data["description"] = description
+        data["updated"] = _now_ms()
+        parents = [current] if current else []
+        commit = _commit(
+            runs, {MODEL_FILE: fmt.dump_yaml(data)}, parents, f"model {name}: updated\n"
+        )
+        try:
+            runs.git.update_ref(_meta_ref(name), commit, current)
+        except RefConflict:
+            continue
+        return get_model(runs, name)
+    raise ModelError(f"cannot update model {name!r}: it keeps changing under us")
+
+
+def update_version(
+    runs: RunStore,
+    name: str,
+    version: int | str,
+    *,
+    description: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    delete_tag: str | None = None,
+) -> ModelVersion:
+    """Change a version's description or tags; the version keeps its number and run."""
+    clean = _clean_tags(tags)
+    for _ in range(100):
+        mv = get_version(runs, name, version)
+        what = f"model {name} version {mv.version}"
+        data = _read_yaml(runs, mv.commit, VERSION_FILE, what)
+        new_tags = {**(data.get("tags") or {}), **clean}
+        if delete_tag is not None:
+            if delete_tag not in new_tags:
+                raise ModelNotFoundError(f"{what} has no tag {delete_tag!r}")
+            del new_tags[delete_tag]
+        data["tags"] = new_tags
+        if description is not None:
+            data["description"] = description
+        data["updated"] = _now_ms()
+        message = f"model {name} version {mv.version}: updated\n"
+        commit = _commit(runs, {VERSION_FILE: fmt.dump_yaml(data)}, [mv.run_commit], message)
+        try:
+            runs.git.update_ref(_version_ref(name, mv.version), commit, mv.commit)
+        except RefConflict:
+            continue
+        return _version_from(data, commit, what)
+    raise ModelError(f"cannot update model {name!r} version {version}: it keeps changing")

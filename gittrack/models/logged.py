@@ -1,0 +1,269 @@
+"""Logged models (MLflow 3's ``LoggedModel``): a model a run produced, with an id.
+
+A logged model's files are artifacts of its run, under ``artifact_path`` (the model's
+name, or ``models/<model_id>`` when a model of that run already uses the name), so
+``runs:/<run>/<path>``, ``gittrack models register`` and ``gittrack artifacts`` reach them.
+Its metadata lives at ``refs/gittrack/logged-models/<model_id>``: a chain of commits (parent
+= the previous state) whose tree holds ``model.yaml`` (docs/format.md); every change moves
+the ref with compare-and-swap.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from gittrack import format as fmt
+from gittrack.errors import ModelError, ModelNotFoundError, ValidationError
+from gittrack.runs import RunStore
+from gittrack.store import TreeBuilder
+from gittrack.store.refs import RefConflict
+from gittrack.store.repo import MODE_FILE
+from gittrack.validation import validate_key, validate_name, validate_tag_value
+
+__all__ = [
+    "REF_ROOT",
+    "STATUSES",
+    "LoggedModel",
+    "create",
+    "delete",
+    "get",
+    "list_logged_models",
+    "update",
+]
+
+REF_ROOT = "refs/gittrack/logged-models/"
+MODEL_FILE = "model.yaml"
+STATUSES = ("PENDING", "READY", "FAILED")
+_MAX_RETRIES = 100
+_HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    """A model logged by a run: where its files are and what is known about it."""
+
+    model_id: str
+    name: str
+    experiment: str
+    run_id: str
+    artifact_path: str
+    status: str = "PENDING"
+    model_type: str | None = None
+    created: int = 0
+    updated: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    linked_runs: tuple[str, ...] = ()
+
+    @property
+    def uri(self) -> str:
+        """``runs:/<run>/<path>``: where the model's files are."""
+        return f"runs:/{self.run_id}/{self.artifact_path}"
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _ref(model_id: str) -> str:
+    return REF_ROOT + _check_id(model_id)
+
+
+def _check_id(model_id: object) -> str:
+    text = str(model_id)
+    if not (
+        text.startswith("m-") and len(text) == 34 and all(c in "0123456789abcdef" for c in text[2:])
+    ):
+        raise ModelNotFoundError(f"no logged model with id {text!r}")
+    return text
+
+
+def _to_yaml(model: LoggedModel) -> dict[str, Any]:
+    return {
+        "format_version": 1,
+        "model_id": model.model_id,
+        "name": model.name,
+        "experiment": model.experiment,
+        "run_id": model.run_id,
+        "artifact_path": model.artifact_path,
+        "status": model.status,
+        "model_type": model.model_type,
+        "created": model.created,
+        "updated": model.updated,
+        "tags": dict(model.tags),
+        "params": dict(model.params),
+        "linked_runs": list(model.linked_runs),
+    }
+
+
+def _from_yaml(data: Any, what: str) -> LoggedModel:
+    try:
+        if not isinstance(data, dict):
+            raise TypeError("not a mapping")
+        status = str(data.get("status") or "PENDING")
+        if status not in STATUSES:
+            raise ValueError(f"unknown status {status!r}")
+        return LoggedModel(
+            model_id=str(data["model_id"]),
+            name=str(data["name"]),
+            experiment=str(data["experiment"]),
+            run_id=str(data["run_id"]),
+            artifact_path=str(data["artifact_path"]),
+            status=status,
+            model_type=None if data.get("model_type") is None else str(data["model_type"]),
+            created=int(data.get("created") or 0),
+            updated=int(data.get("updated") or 0),
+            tags={str(k): str(v) for k, v in (data.get("tags") or {}).items()},
+            params={str(k): str(v) for k, v in (data.get("params") or {}).items()},
+            linked_runs=tuple(str(r) for r in data.get("linked_runs") or ()),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ModelError(f"{what} is damaged: {MODEL_FILE} has a bad field ({e})") from e
+
+
+def _read(runs: RunStore, commit: str, what: str) -> LoggedModel:
+    git = runs.git
+    entry = git.lookup_path(git.read_commit(commit).tree.decode("ascii"), MODEL_FILE)
+    if entry is None:
+        raise ModelError(f"{what} is damaged: commit {commit[:12]} has no {MODEL_FILE}")
+    return _from_yaml(fmt.load_yaml(git.read_blob(entry[1]), what), what)
+
+
+def _write(runs: RunStore, model: LoggedModel, parent: str | None, message: str) -> None:
+    git = runs.git
+    blob = git.write_blob(fmt.dump_yaml(_to_yaml(model)))
+    tree = TreeBuilder(git).write({MODEL_FILE: (MODE_FILE, blob)})
+    stamp = model.updated // 1000
+    commit = git.write_commit(
+        tree=tree,
+        parents=[parent] if parent else [],
+        author=runs.identity,
+        author_time=stamp,
+        commit_time=stamp,
+        message=f"logged model {model.name} ({model.model_id}): {message}\n",
+    )
+    git.update_ref(_ref(model.model_id), commit, parent)
+
+
+def _clean(items: Mapping[str, Any] | None, kind: str) -> dict[str, str]:
+    return {validate_key(k, kind): validate_tag_value(k, v) for k, v in (items or {}).items()}
+
+
+def get(runs: RunStore, model_id: str) -> LoggedModel:
+    """The logged model with this id (ModelNotFoundError when there is none)."""
+    commit = runs.git.read_ref(_ref(model_id))
+    if commit is None:
+        raise ModelNotFoundError(f"no logged model with id {model_id!r}")
+    return _read(runs, commit, f"logged model {model_id}")
+
+
+def list_logged_models(runs: RunStore) -> list[LoggedModel]:
+    """Every logged model of the repository, newest first."""
+    found = []
+    for ref, commit in runs.git.list_refs(REF_ROOT).items():
+        found.append(_read(runs, commit, f"logged model {ref[len(REF_ROOT) :]}"))
+    return sorted(found, key=lambda m: (-m.created, m.model_id))
+
+
+def create(
+    runs: RunStore,
+    run_id: str,
+    name: str,
+    *,
+    model_type: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+) -> LoggedModel:
+    """Record a new model of run ``run_id`` (status PENDING until :func:`update` says READY).
+
+    Its files go under the run's artifact path ``name`` unless the run already has
+    artifacts or another model there; then under ``models/<model_id>``.
+    """
+    name = validate_name(name, "model")
+    if "/" in name or name.strip(".") == "":
+        raise ValidationError(f"invalid model name {name!r}: no '/' and not only dots")
+    record = runs.load(run_id).record
+    model_id = "m-" + uuid.uuid4().hex
+    taken = {m.artifact_path for m in list_logged_models(runs) if m.run_id == run_id}
+    used = name in taken or any(
+        str(path) == name or str(path).startswith(name + "/") for path in record.artifacts
+    )
+    now = _now_ms()
+    model = LoggedModel(
+        model_id=model_id,
+        name=name,
+        experiment=record.experiment,
+        run_id=run_id,
+        artifact_path=f"models/{model_id}" if used else name,
+        model_type=model_type,
+        created=now,
+        updated=now,
+        tags=_clean(tags, "tag"),
+        params=_clean(params, "param"),
+    )
+    _write(runs, model, None, "created")
+    return model
+
+
+def update(
+    runs: RunStore,
+    model_id: str,
+    *,
+    status: str | None = None,
+    tags: Mapping[str, Any] | None = None,
+    delete_tag: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    link_run: str | None = None,
+) -> LoggedModel:
+    """Change a logged model (status, tags, params, runs that output it) atomically."""
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"invalid logged model status {status!r} (use {', '.join(STATUSES)})")
+    clean_tags, clean_params = _clean(tags, "tag"), _clean(params, "param")
+
+    def change(model: LoggedModel) -> LoggedModel:
+        new_tags = {**model.tags, **clean_tags}
+        if delete_tag is not None:
+            if delete_tag not in new_tags:
+                raise ModelNotFoundError(f"logged model {model.model_id} has no tag {delete_tag!r}")
+            del new_tags[delete_tag]
+        links = model.linked_runs
+        if link_run is not None and link_run != model.run_id and link_run not in links:
+            links = (*links, link_run)
+        return replace(
+            model,
+            status=status or model.status,
+            tags=new_tags,
+            params={**model.params, **clean_params},
+            linked_runs=links,
+            updated=_now_ms(),
+        )
+
+    return _update(runs, model_id, change)
+
+
+def _update(
+    runs: RunStore, model_id: str, change: Callable[[LoggedModel], LoggedModel]
+) -> LoggedModel:
+    for _ in range(_MAX_RETRIES):
+        commit = runs.git.read_ref(_ref(model_id))
+        if commit is None:
+            raise ModelNotFoundError(f"no logged model with id {model_id!r}")
+        new = change(_read(runs, commit, f"logged model {model_id}"))
+        try:
+            _write(runs, new, commit, "updated")
+        except RefConflict:
+            continue
+        return new
+    raise ModelError(f"logged model {model_id} keeps changing under us; try again")
+
+
+def delete(runs: RunStore, model_id: str) -> None:
+    """Forget a logged model (its files stay artifacts of its run)."""
+    commit = runs.git.read_ref(_ref(model_id))
+    if commit is None:
+        raise ModelNotFoundError(f"no logged model with id {model_id!r}")
+    runs.git.delete_ref(_ref(model_id), commit)

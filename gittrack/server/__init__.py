@@ -27,7 +27,7 @@ def mlflow_router(
     backend: Backend | None = None,
 ) -> Router:
     """Every MLflow endpoint gittrack serves, for the repository at ``repo``."""
-    from gittrack.server import artifacts, tracking
+    from gittrack.server import artifacts, models, tracking
     from gittrack.server.protocol import error_response, ok
 
     backend = backend or Backend(repo, sync_writes=sync_writes)
@@ -35,6 +35,7 @@ def mlflow_router(
     router.on_error = error_response
     tracking.add_routes(router, backend)
     artifacts.add_routes(router, backend)
+    models.add_routes(router, backend)
 
     def server_info(request: Request) -> Response:
         return ok(

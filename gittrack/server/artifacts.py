@@ -10,7 +10,6 @@ confined: absolute paths, ``..`` and anything outside the run are refused.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from typing import Any
 
 from gittrack.artifacts import paths
@@ -25,33 +24,21 @@ __all__ = ["add_routes", "split_artifact_path"]
 PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
 
 
-def split_artifact_path(
-    text: str, resolve: Callable[[str, str], str | None] | None = None
-) -> tuple[str, str] | None:
+def split_artifact_path(text: str) -> tuple[str, str] | None:
     """``<exp>/<run>/artifacts/<path>`` -> (run id, clean path inside the run), or None
-    when ``text`` names no run's artifacts. ``resolve(first, second)`` may map other
-    layouts (e.g. a logged model's folder) to ``run_id/path-prefix``."""
+    when ``text`` names no run's artifacts (a logged model's files are its run's too)."""
     clean = paths.clean_path(text, "artifact path", allow_empty=True)
     parts = clean.split("/") if clean else []
     if len(parts) >= 3 and parts[2] == "artifacts":
         return parts[1], "/".join(parts[3:])
-    if resolve is not None and len(parts) >= 4 and parts[3] == "artifacts":
-        mapped = resolve(parts[1], parts[2])
-        if mapped is not None:
-            run_id, _, prefix = mapped.partition("/")
-            return run_id, paths.join(prefix, "/".join(parts[4:])) if prefix else "/".join(
-                parts[4:]
-            )
     return None
 
 
-def add_routes(
-    router: Router, backend: Backend, resolve: Callable[[str, str], str | None] | None = None
-) -> None:
+def add_routes(router: Router, backend: Backend) -> None:
     """Register upload (PUT), download (GET) and list (GET) of proxied artifacts."""
 
     def locate(text: str) -> tuple[str, str]:
-        found = split_artifact_path(text, resolve)
+        found = split_artifact_path(text)
         if found is None:
             raise mlflow_error(
                 "INVALID_PARAMETER_VALUE",
@@ -81,7 +68,7 @@ def add_routes(
 
     def list_files(request: Request) -> Response:
         text = get_str(fields(request), "path", required=False) or ""
-        found = split_artifact_path(text, resolve)
+        found = split_artifact_path(text)
         if found is None:
             return ok({"files": []})
         rid = backend.run_id(found[0])

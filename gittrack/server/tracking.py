@@ -155,7 +155,7 @@ def max_results(data: Mapping[str, Any], default: int, limit: int) -> int:
     return value
 
 
-def _page(items: list[Any], offset: int, size: int) -> tuple[list[Any], dict[str, str]]:
+def paged(items: list[Any], offset: int, size: int) -> tuple[list[Any], dict[str, str]]:
     end = offset + size
     more = {"next_page_token": page_token(end)} if end < len(items) else {}
     return items[offset:end], more
@@ -239,7 +239,7 @@ def add_routes(router: Router, backend: Backend) -> None:
             get_str(data, "filter", required=False),
             _list(data, "order_by") or None,
         )
-        chosen, more = _page(found, page_offset(data), size)
+        chosen, more = paged(found, page_offset(data), size)
         return ok({"experiments": [experiment_json(e) for e in chosen], **more})
 
     router.add("POST", "/api/2.0/mlflow/experiments/search", search_experiments, guard="preflight")
@@ -441,7 +441,7 @@ def add_routes(router: Router, backend: Backend) -> None:
             experiment_names=names,
             output_format="list",
         )
-        chosen, more = _page(rows, page_offset(data), size)
+        chosen, more = paged(rows, page_offset(data), size)
         return ok({"runs": [run_json(r) for r in chosen], **more})
 
     @route("GET", "metrics/get-history")
@@ -452,14 +452,9 @@ def add_routes(router: Router, backend: Backend) -> None:
         assert key is not None
         size = max_results(data, HISTORY_MAX_RESULTS, HISTORY_MAX_RESULTS)
         points = backend.client.get_metric_history(rid, key)
-        chosen, more = _page(points, page_offset(data), size)
+        chosen, more = paged(points, page_offset(data), size)
         metrics = [
             {"key": m.key, "value": finite(m.value), "timestamp": m.timestamp, "step": m.step}
             for m in chosen
         ]
         return ok({"metrics": metrics, **more})
-
-    @route("POST", "logged-models/search")
-    def search_logged_models(request: Request) -> Response:
-        fields(request)
-        return ok({"models": []})

@@ -1,0 +1,496 @@
+"""MLflow 3's logged models and the model registry, over gittrack's registry refs.
+
+A logged model lives in its run (:mod:`gittrack.models.logged`): its ``artifact_uri``
+points into the run's artifacts, so ``log_model`` uploads through the ordinary artifact
+endpoints. Registered models and versions are :mod:`gittrack.models.registry`'s refs; a
+version registered from ``models:/m-<id>`` records the logged model and its run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gittrack.errors import ModelNotFoundError
+from gittrack.models import logged, registry
+from gittrack.models.uri import parse_run_source
+from gittrack.naming import experiment_id_for
+from gittrack.server.artifacts import split_artifact_path
+from gittrack.server.backend import Backend
+from gittrack.server.protocol import (
+    artifact_uri,
+    fields,
+    get_int,
+    get_str,
+    key_values,
+    mlflow_error,
+    ok,
+    pairs,
+)
+from gittrack.server.tracking import (
+    SEARCH_DEFAULT_RESULTS,
+    SEARCH_MAX_RESULTS,
+    max_results,
+    page_offset,
+    paged,
+)
+from gittrack.web.http import Guard, Request, Response, Router
+
+__all__ = ["add_routes"]
+
+_STATUS_OUT = {
+    "PENDING": "LOGGED_MODEL_PENDING",
+    "READY": "LOGGED_MODEL_READY",
+    "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
+}
+_STATUS_IN = {v: k for k, v in _STATUS_OUT.items()} | {"1": "PENDING", "2": "READY", "3": "FAILED"}
+# One clause of the small filters the registry and logged-model searches accept.
+_CLAUSE = re.compile(
+    r"\s*(?P<key>[\w.]+|`[^`]+`)\s*(?P<op>=|!=|LIKE|ILIKE)\s*(?P<q>['\"])(?P<value>.*?)(?P=q)\s*",
+    re.IGNORECASE,
+)
+_AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
+
+
+def _model_uri(model: logged.LoggedModel) -> str:
+    eid = experiment_id_for(model.experiment)
+    return f"{artifact_uri(eid, model.run_id)}/{model.artifact_path}"
+
+
+def logged_model_json(model: logged.LoggedModel) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "model_id": model.model_id,
+        "experiment_id": experiment_id_for(model.experiment),
+        "name": model.name,
+        "creation_timestamp_ms": model.created,
+        "last_updated_timestamp_ms": model.updated,
+        "artifact_uri": _model_uri(model),
+        "status": _STATUS_OUT[model.status],
+        "source_run_id": model.run_id,
+        "tags": pairs(model.tags.items()),
+    }
+    if model.model_type:
+        info["model_type"] = model.model_type
+    return {"info": info, "data": {"params": pairs(model.params.items()), "metrics": []}}
+
+
+def version_json(mv: registry.ModelVersion, aliases: Mapping[str, int | None]) -> dict[str, Any]:
+    return {
+        "name": mv.name,
+        "version": str(mv.version),
+        "creation_timestamp": mv.created,
+        "last_updated_timestamp": mv.updated or mv.created,
+        "user_id": mv.created_by,
+        "current_stage": "None",
+        "description": mv.description or "",
+        "source": mv.source_uri or mv.source,
+        "run_id": mv.run_id,
+        "status": "READY",
+        "tags": pairs(mv.tags.items()),
+        "aliases": sorted(a for a, v in aliases.items() if v == mv.version),
+        **({"model_id": mv.model_id} if mv.model_id else {}),
+    }
+
+
+def _tag_getter(tag: str) -> Callable[[Any], str | None]:
+    def get(item: Any) -> str | None:
+        value = item.tags.get(tag)
+        return None if value is None else str(value)
+
+    return get
+
+
+def _matcher(text: str | None, getters: Mapping[str, Callable[[Any], str | None]]) -> Any:
+    """A predicate for MLflow's simple registry filters: ``key = 'v'`` (=, !=, LIKE, ILIKE)
+    joined by AND; ``tags.<key>`` compares a tag."""
+    if not text or not text.strip():
+        return lambda item: True
+    tests = []
+    for part in _AND.split(text.strip()):
+        m = _CLAUSE.fullmatch(part)
+        if m is None:
+            raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid filter {text!r} at {part!r}")
+        key, op, value = m.group("key").strip("`"), m.group("op").upper(), m.group("value")
+        if key.startswith("tags.") or key.startswith("tag."):
+            getter: Callable[[Any], str | None] = _tag_getter(key.partition(".")[2])
+        elif key in getters:
+            getter = getters[key]
+        else:
+            known = ", ".join(sorted(getters))
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE", f"Invalid filter key {key!r} (use {known} or tags.<key>)"
+            )
+        tests.append((getter, op, value))
+
+    def like(pattern: str, flags: int) -> re.Pattern[str]:
+        parts = [".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern]
+        return re.compile("".join(parts) + r"\Z", flags)
+
+    def check(item: Any) -> bool:
+        for getter, op, value in tests:
+            got = getter(item)
+            if (op == "=" and got != value) or (op == "!=" and got == value):
+                return False
+            if op in ("LIKE", "ILIKE"):
+                flags = re.IGNORECASE if op == "ILIKE" else 0
+                if got is None or not like(value, flags).match(got):
+                    return False
+        return True
+
+    return check
+
+
+def add_routes(router: Router, backend: Backend) -> None:
+    """Register the logged-model and model-registry endpoints."""
+
+    def route(method: str, path: str) -> Callable[[Callable[[Request], Response]], Any]:
+        guard: Guard = "none" if method == "GET" else "preflight"
+        return router.route(method, "/api/2.0/mlflow/" + path, guard=guard)
+
+    # -- logged models ------------------------------------------------------------------
+    @route("POST", "logged-models")
+    def create_logged_model(request: Request) -> Response:
+        data = fields(request)
+        run_id = get_str(data, "source_run_id", required=False)
+        if run_id is None:
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE",
+                "gittrack keeps a logged model's files in the run that produced it: "
+                "log the model inside a run (source_run_id is required)",
+            )
+        model = logged.create(
+            backend.runs,
+            backend.run_id(run_id),
+            get_str(data, "name", required=False) or "model",
+            model_type=get_str(data, "model_type", required=False),
+            tags=dict(key_values(data, "tags")),
+            params=dict(key_values(data, "params")),
+        )
+        return ok({"model": logged_model_json(model)})
+
+    def model_id(request: Request) -> str:
+        return request.params["model_id"]
+
+    @route("GET", "logged-models/{model_id}")
+    def get_logged_model(request: Request) -> Response:
+        return ok({"model": logged_model_json(logged.get(backend.runs, model_id(request)))})
+
+    @route("PATCH", "logged-models/{model_id}")
+    def finalize_logged_model(request: Request) -> Response:
+        status = str(fields(request).get("status", ""))
+        if status not in _STATUS_IN:
+            raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid logged model status {status!r}")
+        model = logged.update(backend.runs, model_id(request), status=_STATUS_IN[status])
+        return ok({"model": logged_model_json(model)})
+
+    @route("DELETE", "logged-models/{model_id}")
+    def delete_logged_model(request: Request) -> Response:
+        logged.delete(backend.runs, model_id(request))
+        return ok()
+
+    @route("PATCH", "logged-models/{model_id}/tags")
+    def set_logged_model_tags(request: Request) -> Response:
+        tags = dict(key_values(fields(request), "tags"))
+        logged.update(backend.runs, model_id(request), tags=tags)
+        return ok()
+
+    @route("DELETE", "logged-models/{model_id}/tags/{tag_key}")
+    def delete_logged_model_tag(request: Request) -> Response:
+        logged.update(backend.runs, model_id(request), delete_tag=request.params["tag_key"])
+        return ok()
+
+    @route("POST", "logged-models/{model_id}/params")
+    def log_logged_model_params(request: Request) -> Response:
+        params = dict(key_values(fields(request), "params"))
+        logged.update(backend.runs, model_id(request), params=params)
+        return ok()
+
+    @route("POST", "logged-models/search")
+    def search_logged_models(request: Request) -> Response:
+        data = fields(request)
+        size = max_results(data, SEARCH_DEFAULT_RESULTS, SEARCH_MAX_RESULTS)
+        wanted = set(data.get("experiment_ids") or [])
+        check = _matcher(
+            get_str(data, "filter", required=False),
+            {
+                "name": lambda m: m.name,
+                "model_id": lambda m: m.model_id,
+                "source_run_id": lambda m: m.run_id,
+                "model_type": lambda m: m.model_type,
+                "status": lambda m: _STATUS_OUT[m.status],
+            },
+        )
+        found = [
+            m
+            for m in logged.list_logged_models(backend.runs)
+            if (not wanted or experiment_id_for(m.experiment) in wanted) and check(m)
+        ]
+        chosen, more = paged(found, page_offset(data), size)
+        return ok({"models": [logged_model_json(m) for m in chosen], **more})
+
+    @route("POST", "runs/outputs")
+    def log_outputs(request: Request) -> Response:
+        data = fields(request)
+        rid = backend.run_id(get_str(data, "run_id"))
+        for item in data.get("models") or []:
+            if not isinstance(item, dict):
+                raise mlflow_error("INVALID_PARAMETER_VALUE", "'models' must hold objects")
+            logged.update(backend.runs, str(get_str(item, "model_id")), link_run=rid)
+        return ok()
+
+    # -- registered models ----------------------------------------------------------------
+    def model_name(data: Mapping[str, Any]) -> str:
+        return str(get_str(data, "name"))
+
+    def aliases_of(name: str) -> dict[str, int | None]:
+        return registry.get_model(backend.runs, name).aliases
+
+    def registered_json(rm: registry.RegisteredModel) -> dict[str, Any]:
+        latest = []
+        if rm.latest is not None:
+            latest = [version_json(registry.get_version(backend.runs, rm.name, rm.latest), {})]
+        return {
+            "name": rm.name,
+            "creation_timestamp": rm.created,
+            "last_updated_timestamp": rm.updated or rm.created,
+            "description": rm.description or "",
+            "latest_versions": latest,
+            "tags": pairs(rm.tags.items()),
+            "aliases": [
+                {"alias": a, "version": str(v)} for a, v in sorted(rm.aliases.items()) if v
+            ],
+        }
+
+    def missing_model(name: str) -> None:
+        try:
+            registry.get_model(backend.runs, name)
+        except ModelNotFoundError as e:
+            raise mlflow_error(
+                "RESOURCE_DOES_NOT_EXIST", f"Registered Model with name={name} not found"
+            ) from e
+
+    @route("POST", "registered-models/create")
+    def create_registered_model(request: Request) -> Response:
+        data = fields(request)
+        name = model_name(data)
+        registry.validate_model_name(name)
+        if any(m.name == name for m in registry.list_models(backend.runs)):
+            raise mlflow_error(
+                "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={name}) already exists."
+            )
+        rm = registry.create_model(
+            backend.runs,
+            name,
+            description=get_str(data, "description", required=False),
+            tags=dict(key_values(data, "tags")),
+        )
+        return ok({"registered_model": registered_json(rm)})
+
+    @route("GET", "registered-models/get")
+    def get_registered_model(request: Request) -> Response:
+        name = model_name(fields(request))
+        missing_model(name)
+        return ok({"registered_model": registered_json(registry.get_model(backend.runs, name))})
+
+    @route("PATCH", "registered-models/update")
+    def update_registered_model(request: Request) -> Response:
+        data = fields(request)
+        name = model_name(data)
+        missing_model(name)
+        description = get_str(data, "description", required=False)
+        rm = registry.update_model(backend.runs, name, description=description or "")
+        return ok({"registered_model": registered_json(rm)})
+
+    @route("DELETE", "registered-models/delete")
+    def delete_registered_model(request: Request) -> Response:
+        name = model_name(fields(request))
+        missing_model(name)
+        registry.delete_model(backend.runs, name)
+        return ok()
+
+    def search_registered_models(request: Request) -> Response:
+        data = fields(request)
+        size = max_results(data, 100, 1000)
+        check = _matcher(get_str(data, "filter", required=False), {"name": lambda m: m.name})
+        found = [m for m in registry.list_models(backend.runs) if check(m)]
+        chosen, more = paged(found, page_offset(data), size)
+        return ok({"registered_models": [registered_json(m) for m in chosen], **more})
+
+    router.add("GET", "/api/2.0/mlflow/registered-models/search", search_registered_models)
+
+    @route("POST", "registered-models/set-tag")
+    def set_registered_model_tag(request: Request) -> Response:
+        data = fields(request)
+        name = model_name(data)
+        missing_model(name)
+        key = str(get_str(data, "key"))
+        registry.update_model(backend.runs, name, tags={key: data.get("value") or ""})
+        return ok()
+
+    @route("DELETE", "registered-models/delete-tag")
+    def delete_registered_model_tag(request: Request) -> Response:
+        data = fields(request)
+        name = model_name(data)
+        missing_model(name)
+        registry.update_model(backend.runs, name, delete_tag=str(get_str(data, "key")))
+        return ok()
+
+    def latest_versions(request: Request) -> Response:
+        name = model_name(fields(request))
+        missing_model(name)
+        rm = registry.get_model(backend.runs, name)
+        if rm.latest is None:
+            return ok({"model_versions": []})
+        mv = registry.get_version(backend.runs, name, rm.latest)
+        return ok({"model_versions": [version_json(mv, rm.aliases)]})
+
+    path = "/api/2.0/mlflow/registered-models/get-latest-versions"
+    router.add("POST", path, latest_versions, guard="preflight")
+    router.add("GET", path, latest_versions)
+
+    # -- model versions -------------------------------------------------------------------
+    def source_of(data: Mapping[str, Any]) -> tuple[str, str, str | None]:
+        """(run id, artifact path in the run, logged model id) a version is created from."""
+        source = get_str(data, "source", required=False) or ""
+        mid = get_str(data, "model_id", required=False)
+        if mid is None and source.startswith("models:/m-"):
+            mid = source[len("models:/") :].strip("/")
+        if mid is not None:
+            model = logged.get(backend.runs, mid)
+            return model.run_id, model.artifact_path, mid
+        if source.startswith("runs:/"):
+            run, path = parse_run_source(source)
+            return backend.run_id(run), path, None
+        prefix = "mlflow-artifacts:/"
+        if source.startswith(prefix):
+            found = split_artifact_path(source[len(prefix) :])
+            if found is not None and found[1]:
+                return backend.run_id(found[0]), found[1], None
+        raise mlflow_error(
+            "INVALID_PARAMETER_VALUE",
+            f"cannot register {source!r}: gittrack registers models logged in a run "
+            "(models:/m-<id>, runs:/<run>/<path> or this server's mlflow-artifacts:/ URI)",
+        )
+
+    def version_of(data: Mapping[str, Any]) -> registry.ModelVersion:
+        name = model_name(data)
+        number = get_int(data, "version", required=True)
+        missing_model(name)
+        try:
+            return registry.get_version(backend.runs, name, str(number))
+        except ModelNotFoundError as e:
+            raise mlflow_error(
+                "RESOURCE_DOES_NOT_EXIST",
+                f"Model Version (name={name}, version={number}) not found",
+            ) from e
+
+    @route("POST", "model-versions/create")
+    def create_model_version(request: Request) -> Response:
+        data = fields(request)
+        name = model_name(data)
+        missing_model(name)
+        run_id, path, mid = source_of(data)
+        mv = registry.register(
+            backend.runs,
+            run_id,
+            name,
+            path,
+            description=get_str(data, "description", required=False),
+            tags=dict(key_values(data, "tags")),
+            model_id=mid,
+            source_uri=get_str(data, "source", required=False),
+        )
+        return ok({"model_version": version_json(mv, {})})
+
+    @route("GET", "model-versions/get")
+    def get_model_version(request: Request) -> Response:
+        mv = version_of(fields(request))
+        return ok({"model_version": version_json(mv, aliases_of(mv.name))})
+
+    @route("PATCH", "model-versions/update")
+    def update_model_version(request: Request) -> Response:
+        data = fields(request)
+        mv = version_of(data)
+        description = get_str(data, "description", required=False) or ""
+        mv = registry.update_version(backend.runs, mv.name, mv.version, description=description)
+        return ok({"model_version": version_json(mv, aliases_of(mv.name))})
+
+    @route("DELETE", "model-versions/delete")
+    def delete_model_version(request: Request) -> Response:
+        mv = version_of(fields(request))
+        registry.delete_version(backend.runs, mv.name, mv.version)
+        return ok()
+
+    @route("GET", "model-versions/search")
+    def search_model_versions(request: Request) -> Response:
+        data = fields(request)
+        size = max_results(data, 10_000, 200_000)
+        check = _matcher(
+            get_str(data, "filter", required=False),
+            {
+                "name": lambda v: v.name,
+                "run_id": lambda v: v.run_id,
+                "source_path": lambda v: v.source_uri or v.source,
+                "version_number": lambda v: str(v.version),
+            },
+        )
+        found = []
+        for rm in registry.list_models(backend.runs):
+            found += [
+                version_json(mv, rm.aliases)
+                for mv in (registry.get_version(backend.runs, rm.name, n) for n in rm.versions)
+                if check(mv)
+            ]
+        chosen, more = paged(found, page_offset(data), size)
+        return ok({"model_versions": chosen, **more})
+
+    @route("GET", "model-versions/get-download-uri")
+    def get_download_uri(request: Request) -> Response:
+        mv = version_of(fields(request))
+        row = backend.row(mv.run_id)
+        uri = artifact_uri(experiment_id_for(row["experiment"]), mv.run_id)
+        return ok({"artifact_uri": f"{uri}/{mv.artifact_path}"})
+
+    @route("POST", "model-versions/set-tag")
+    def set_model_version_tag(request: Request) -> Response:
+        data = fields(request)
+        mv = version_of(data)
+        key = str(get_str(data, "key"))
+        registry.update_version(
+            backend.runs, mv.name, mv.version, tags={key: data.get("value") or ""}
+        )
+        return ok()
+
+    @route("DELETE", "model-versions/delete-tag")
+    def delete_model_version_tag(request: Request) -> Response:
+        data = fields(request)
+        mv = version_of(data)
+        key = str(get_str(data, "key"))
+        registry.update_version(backend.runs, mv.name, mv.version, delete_tag=key)
+        return ok()
+
+    # -- aliases ------------------------------------------------------------------------
+    @route("POST", "registered-models/alias")
+    def set_alias(request: Request) -> Response:
+        data = fields(request)
+        mv = version_of(data)
+        registry.set_alias(backend.runs, mv.name, str(get_str(data, "alias")), mv.version)
+        return ok()
+
+    @route("DELETE", "registered-models/alias")
+    def delete_alias(request: Request) -> Response:
+        data = fields(request)
+        name = model_name(data)
+        missing_model(name)
+        registry.delete_alias(backend.runs, name, str(get_str(data, "alias")))
+        return ok()
+
+    @route("GET", "registered-models/alias")
+    def get_by_alias(request: Request) -> Response:
+        data = fields(request)
+        name = model_name(data)
+        missing_model(name)
+        event = registry.get_alias(backend.runs, name, str(get_str(data, "alias")))
+        mv = registry.get_version(backend.runs, name, str(event.version))
+        return ok({"model_version": version_json(mv, aliases_of(name))})

@@ -237,3 +237,77 @@ def test_the_mlflow_client_authenticates_with_a_token(repo: Path, tmp_path: Path
         )
     assert proc.returncode != 0
     assert "401" in proc.stderr or "UNAUTHENTICATED" in proc.stderr
+
+
+SKLEARN = r"""
+import json
+import mlflow, mlflow.sklearn, numpy as np
+from mlflow.exceptions import MlflowException
+from sklearn.linear_model import LinearRegression
+
+X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0], [4.0, 4.0]])
+mlflow.set_experiment("models")
+with mlflow.start_run() as run:
+    model = LinearRegression().fit(X, X[:, 0] * 2 + X[:, 1])
+    mlflow.log_param("fit_intercept", True)
+    info = mlflow.sklearn.log_model(
+        model, name="model", registered_model_name="churn", input_example=X[:2]
+    )
+client = mlflow.MlflowClient()
+client.set_registered_model_alias("churn", "prod", "1")
+client.set_model_version_tag("churn", "1", "validated", "yes")
+client.set_registered_model_tag("churn", "team", "risk")
+codes = []
+for call in (
+    lambda: client.create_registered_model("churn"),
+    lambda: client.get_model_version("churn", "7"),
+    lambda: client.get_registered_model("absent"),
+):
+    try:
+        call()
+    except MlflowException as e:
+        codes.append(e.error_code)
+loaded = mlflow.pyfunc.load_model("models:/churn/1")
+by_alias = mlflow.pyfunc.load_model("models:/churn@prod")
+mv = client.get_model_version_by_alias("churn", "prod")
+print(json.dumps({
+    "run_id": run.info.run_id,
+    "model_id": info.model_id,
+    "pred": loaded.predict(X[:2]).tolist(),
+    "pred_alias": by_alias.predict(X[:2]).tolist(),
+    "alias_version": mv.version,
+    "version_tags": client.get_model_version("churn", "1").tags,
+    "model_tags": client.get_registered_model("churn").tags,
+    "latest": [v.version for v in client.get_latest_versions("churn")],
+    "searched": [v.version for v in client.search_model_versions("name='churn'")],
+    "logged": [m.model_id for m in mlflow.search_logged_models(output_format="list")],
+    "codes": codes,
+}))
+"""
+
+
+def test_sklearn_log_model_registers_and_loads_through_the_server(
+    repo: Path, tmp_path: Path
+) -> None:
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, SKLEARN, tmp_path)
+    assert out["pred"] == pytest.approx([4.0, 7.0]) and out["pred_alias"] == out["pred"]
+    assert out["alias_version"] == "1" and out["latest"] == ["1"] and out["searched"] == ["1"]
+    assert out["version_tags"] == {"validated": "yes"} and out["model_tags"] == {"team": "risk"}
+    assert out["logged"] == [out["model_id"]]
+    assert out["codes"] == [
+        "RESOURCE_ALREADY_EXISTS",
+        "RESOURCE_DOES_NOT_EXIST",
+        "RESOURCE_DOES_NOT_EXIST",
+    ]
+    # gittrack's own registry sees the version, its alias and the run that logged it.
+    from gittrack.client import run_store
+    from gittrack.models import registry
+
+    runs = run_store(repo)
+    mv = registry.get_version(runs, "churn", 1)
+    assert mv.run_id == out["run_id"] and mv.model_id == out["model_id"]
+    assert registry.get_alias(runs, "churn", "prod").version == 1
+    files = {f.path for f in gittrack.Client(repo).list_artifacts(mv.run_id, mv.artifact_path)}
+    assert f"{mv.artifact_path}/MLmodel" in files
+    fsck(repo)

@@ -1,0 +1,307 @@
+"""Tracking-server speed: ``gittrack server`` beside ``mlflow server`` (sqlite), same client.
+
+Usage: ``python -m benchmarks.serve_tracking [--quick] [--runs 1000,10000] [--calls 2000]``.
+
+Each server runs on a free loopback port in its own scratch directory, with its default
+settings (gittrack: one worker; MLflow: ``--backend-store-uri sqlite:///...`` with proxied
+artifacts). The same driver — MLflow's own ``MlflowClient`` in MLflow's virtualenv — then
+measures, against each server in turn:
+
+- ``log_metric``: one request per call, from 1 client and from 8 client threads (each its
+  own run), as requests/s;
+- ``log_batch``: requests of 1,000 metric points, as requests/s and points/s;
+- ``search_runs`` warm (filter ``metrics.m0 < 0.5 and params.p0 = 'v3'``, order
+  ``metrics.m1 DESC``) over N runs per size, median of 3 after one untimed call.
+
+The N runs searched are written before each server starts, through each tool's own
+library (gittrack's ``Client``, MLflow's ``SqlAlchemyStore`` on the same sqlite file), with
+identical content: 3 params, 2 metrics, 1 tag per run. Prints a Markdown table with the
+ratios gittrack/MLflow. Loopback only; servers are stopped by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+EXPERIMENT = "bench"
+FILTER = "metrics.m0 < 0.5 and params.p0 = 'v3'"
+ORDER = "metrics.m1 DESC"
+
+# The client side, run with MLflow's interpreter against either server.
+DRIVER = r"""
+import json, statistics, sys, threading, time
+from mlflow.entities import Metric
+from mlflow.tracking import MlflowClient
+
+url, calls, batches, sizes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+client = MlflowClient(tracking_uri=url)
+out = {}
+exp = client.get_experiment_by_name("bench").experiment_id
+
+run = client.create_run(exp).info.run_id
+client.log_metric(run, "warm", 0.0)
+start = time.perf_counter()
+for i in range(calls):
+    client.log_metric(run, "loss", 1.0 / (i + 1), step=i)
+out["log_metric_1"] = calls / (time.perf_counter() - start)
+
+threads, per = 8, max(1, calls // 8)
+runs = [client.create_run(exp).info.run_id for _ in range(threads)]
+def work(rid):
+    for i in range(per):
+        client.log_metric(rid, "loss", float(i), step=i)
+pool = [threading.Thread(target=work, args=(r,)) for r in runs]
+start = time.perf_counter()
+for t in pool: t.start()
+for t in pool: t.join()
+out["log_metric_8"] = threads * per / (time.perf_counter() - start)
+
+stamp = int(time.time() * 1000)
+start = time.perf_counter()
+for b in range(batches):
+    client.log_batch(run, metrics=[
+        Metric(f"k{j % 10}", float(j), stamp, b * 100 + j // 10) for j in range(1000)])
+out["log_batch"] = batches / (time.perf_counter() - start)
+client.set_terminated(run)
+
+history = client.get_metric_history(run, "loss")
+out["history_ok"] = len(history) == calls
+for n in sizes.split(","):
+    search_exp = client.get_experiment_by_name(f"runs-{n}").experiment_id
+    kwargs = dict(experiment_ids=[search_exp], filter_string=FILTER, order_by=[ORDER],
+                  max_results=1000)
+    found = client.search_runs(**kwargs)
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        client.search_runs(**kwargs)
+        times.append(time.perf_counter() - start)
+    out[f"search_{n}"] = statistics.median(times)
+    out[f"found_{n}"] = len(found)
+print(json.dumps(out))
+""".replace("FILTER", repr(FILTER)).replace("ORDER", repr(ORDER))
+
+# Writes the searched runs into MLflow's sqlite store (MLflow's interpreter).
+MLFLOW_FILL = r"""
+import sys, time
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+uri, art, sizes = sys.argv[1], sys.argv[2], sys.argv[3]
+store = SqlAlchemyStore(uri, art)
+store.create_experiment("bench")
+for n in sizes.split(","):
+    exp = store.create_experiment(f"runs-{n}")
+    for i in range(int(n)):
+        now = int(time.time() * 1000)
+        run = store.create_run(exp, "bench", now, [], f"run-{i}").info.run_id
+        store.log_batch(run,
+            metrics=[Metric("m0", (i * 37 % 100) / 100, now, 0),
+                     Metric("m1", (i * 53 % 100) / 100, now, 0)],
+            params=[Param("p0", f"v{i % 10}"), Param("p1", str(i)), Param("p2", "x")],
+            tags=[RunTag("t0", "bench")])
+"""
+
+
+def fill_gittrack(repo: Path, sizes: list[int]) -> None:
+    """The same runs through gittrack's library (one commit per run, as any client)."""
+    import gittrack
+    from gittrack.experiments import create
+
+    client = gittrack.Client(repo)
+    create(gittrack.client.run_store(repo), EXPERIMENT)
+    for n in sizes:
+        create(gittrack.client.run_store(repo), f"runs-{n}")
+        for i in range(n):
+            run = client.create_run(f"runs-{n}", run_name=f"run-{i}", tags={"t0": "bench"})
+            rid = run.info.run_id
+            client.log_params(rid, {"p0": f"v{i % 10}", "p1": str(i), "p2": "x"})
+            client.log_metrics(rid, {"m0": (i * 37 % 100) / 100, "m1": (i * 53 % 100) / 100})
+            client.set_terminated(rid)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/2.0/mlflow/experiments/get?experiment_id=0")
+            if conn.getresponse().status == 200:
+                conn.close()
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not become ready")
+
+
+def measure(
+    cmd: list[str], cwd: Path, env: dict[str, str], port: int, args: argparse.Namespace
+) -> dict[str, float]:
+    from benchmarks.envs import peer_env
+
+    mlflow = peer_env("mlflow", install=False)
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        wait_ready(port, proc)
+        child_env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+        out = subprocess.run(
+            [
+                str(mlflow.python),
+                "-c",
+                DRIVER,
+                f"http://127.0.0.1:{port}",
+                str(args.calls),
+                str(args.batches),
+                args.runs,
+            ],
+            capture_output=True,
+            text=True,
+            env=child_env,
+            check=False,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr[-3000:])
+        result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+        return result
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", default="1000,10000", help="run counts to search")
+    parser.add_argument("--calls", type=int, default=2000, help="log_metric calls")
+    parser.add_argument("--batches", type=int, default=20, help="log_batch requests")
+    parser.add_argument("--quick", action="store_true", help="CI smoke sizes")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.calls, args.batches = "100", 80, 3
+    from benchmarks.envs import peer_env
+
+    mlflow = peer_env("mlflow", install=False)
+    if not mlflow.available:
+        print(f"MLflow not available ({mlflow.note}): nothing to compare")
+        return
+    sizes = [int(n) for n in args.runs.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="gittrack-server-bench-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_DIR", "GITTRACK_"))}
+    results: dict[str, dict[str, float]] = {}
+
+    repo = tmp / "gittrack"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    start = time.perf_counter()
+    fill_gittrack(repo, sizes)
+    fill_g = time.perf_counter() - start
+    port = free_port()
+    script = Path(sys.executable).parent / "gittrack"
+    results["gittrack"] = measure(
+        [str(script), "server", "--port", str(port), "--quiet"], repo, env, port, args
+    )
+
+    store = tmp / "mlflow"
+    store.mkdir()
+    db = f"sqlite:///{store / 'mlflow.db'}"
+    start = time.perf_counter()
+    subprocess.run(
+        [str(mlflow.python), "-c", MLFLOW_FILL, db, str(store / "artifacts"), args.runs],
+        check=True,
+        env=dict(env, MLFLOW_DISABLE_TELEMETRY="true"),
+    )
+    fill_m = time.perf_counter() - start
+    port = free_port()
+    menv = dict(env, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    menv["PATH"] = os.pathsep.join([str(mlflow.bin), env.get("PATH", "")])
+    results["mlflow"] = measure(
+        [
+            str(mlflow.bin / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            db,
+            "--artifacts-destination",
+            str(store / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        store,
+        menv,
+        port,
+        args,
+    )
+    print(report(results, sizes, args, fill_g, fill_m))
+
+
+def report(
+    results: dict[str, dict[str, float]],
+    sizes: list[int],
+    args: argparse.Namespace,
+    fill_g: float,
+    fill_m: float,
+) -> str:
+    g, m = results["gittrack"], results["mlflow"]
+    lines = [
+        f"`python -m benchmarks.serve_tracking --runs {args.runs} --calls {args.calls} "
+        f"--batches {args.batches}`; {os.cpu_count()} CPUs, loadavg "
+        f"{os.getloadavg()[0]:.1f} at the end. Runs written before the servers start: "
+        f"gittrack {fill_g:.0f} s, MLflow sqlite {fill_m:.0f} s.",
+        "",
+        "| what (same MlflowClient, same run) | gittrack server | mlflow server (sqlite) "
+        "| gittrack / MLflow |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    for key, label in (
+        ("log_metric_1", f"log_metric, 1 client ({args.calls} calls), requests/s"),
+        ("log_metric_8", "log_metric, 8 client threads, requests/s"),
+        ("log_batch", f"log_batch of 1,000 points ({args.batches} requests), requests/s"),
+    ):
+        lines.append(f"| {label} | {g[key]:.0f} | {m[key]:.0f} | {g[key] / m[key]:.1f}x |")
+    for n in sizes:
+        gs, ms = g[f"search_{n}"], m[f"search_{n}"]
+        found = f"{g[f'found_{n}']:.0f} / {m[f'found_{n}']:.0f} runs found"
+        lines.append(
+            f"| search_runs over {n:,} runs, warm ({found}) | {gs * 1000:.0f} ms "
+            f"| {ms * 1000:.0f} ms | {ms / gs:.1f}x faster |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

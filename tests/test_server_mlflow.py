@@ -78,6 +78,10 @@ with mlflow.start_run(run_name="first") as run:
     with open(os.path.join(out, "sub", "deep.bin"), "wb") as f:
         f.write(bytes(range(256)) * 400)
     log_artifacts(out)
+    import numpy as np
+    data = np.array([[1.0, 2.0]])
+    dataset = mlflow.data.from_numpy(data, source="s3://b/train.csv", name="train")
+    mlflow.log_input(dataset, context="training")
     run_id = run.info.run_id
 
 client = mlflow.MlflowClient()
@@ -98,6 +102,9 @@ print(json.dumps({
     "listed": listed,
     "deep_ok": open(path, "rb").read() == bytes(range(256)) * 400,
     "artifact_uri": got.info.artifact_uri,
+    "inputs": [[d.dataset.name, d.dataset.digest, d.dataset.source, d.tags[0].value]
+               for d in got.inputs.dataset_inputs],
+    "digest": dataset.digest,
 }))
 """
 
@@ -124,6 +131,9 @@ def test_tracking_quickstart_records_an_ordinary_gittrack_run(repo: Path, tmp_pa
     assert [m.value for m in client.get_metric_history(run.info.run_id, "foo")] == [1.0, 2.0, 3.0]
     files = {f.path for f in client.list_artifacts(run.info.run_id, "sub")}
     assert files == {"sub/deep.bin"}
+    assert [(i["name"], i["digest"]) for i in run_inputs(repo, run.info.run_id)] == [
+        ("train", out["digest"])
+    ]
     listing = subprocess.run(
         [str(Path(sys.executable).parent / "gittrack"), "list", "--format", "json"],
         cwd=repo,
@@ -133,6 +143,19 @@ def test_tracking_quickstart_records_an_ordinary_gittrack_run(repo: Path, tmp_pa
     )
     assert [r["run_id"] for r in json.loads(listing.stdout)] == [out["run_id"]]
     fsck(repo)
+
+
+def run_inputs(repo: Path, run_id: str) -> list[dict[str, object]]:
+    """The run's inputs as ``gittrack inputs --format json`` lists them."""
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "gittrack"), "inputs", run_id, "--format", "json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found: list[dict[str, object]] = json.loads(proc.stdout)
+    return found
 
 
 SEARCH = r"""

@@ -263,3 +263,32 @@ def record_input(
     entry = build_entry(client._runs, source, name=name, context=context, keep=keep)
     client.writer(run_id).apply(replace_input_op(entry))
     return InputInfo.from_entry(entry)
+
+
+def record_dataset(
+    client: Client,
+    run_id: str,
+    *,
+    name: str,
+    digest: str,
+    source: str,
+    source_type: str = "",
+    context: str | None = None,
+) -> InputInfo:
+    """Record a dataset its producer already digested (e.g. an MLflow client's
+    ``log_input``) as an input of run ``run_id``: kind ``dataset``, nothing hashed here."""
+    from gittrack.validation import MAX_TAG_LENGTH, validate_key
+
+    if not digest or len(digest) > 256 or len(source) > MAX_TAG_LENGTH:
+        raise ValidationError(f"dataset {name!r} needs a digest (<= 256) and a short source")
+    entry: dict[str, Any] = {
+        "name": validate_key(name, "input"),
+        "context": _check_context(context),
+        "kind": "dataset",
+        "source": source,
+        "digest": digest,
+        "size": 0,
+        "source_type": source_type,
+    }
+    client.writer(run_id).apply(replace_input_op(entry))
+    return InputInfo.from_entry(entry)

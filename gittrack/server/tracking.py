@@ -17,6 +17,7 @@ from gittrack.entities import Metric, ViewType
 from gittrack.errors import ExperimentNotFoundError
 from gittrack.experiments import Experiment
 from gittrack.format import STATUSES
+from gittrack.lineage.inputs import record_dataset
 from gittrack.naming import experiment_id_for, new_run_name
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
@@ -99,13 +100,21 @@ def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
             "dataset": {
                 "name": name,
                 "digest": str(entry.get("digest", "")),
-                "source_type": str(entry.get("kind", "")),
-                "source": json.dumps({"uri": str(entry.get("source", ""))}),
+                "source_type": str(entry.get("source_type") or entry.get("kind", "")),
+                "source": _source_json(entry),
             },
         }
         for name, entry in (row.get("inputs") or {}).items()
     ]
     return {"info": run_info_json(row), "data": data, "inputs": {"dataset_inputs": datasets}}
+
+
+def _source_json(entry: Mapping[str, Any]) -> str:
+    """A dataset's source as MLflow holds it: JSON (an MLflow client's, kept as sent)."""
+    source = str(entry.get("source", ""))
+    if entry.get("kind") == "dataset":
+        return source
+    return json.dumps({"uri": source})
 
 
 def experiment_json(exp: Experiment) -> dict[str, Any]:
@@ -419,6 +428,27 @@ def add_routes(router: Router, backend: Backend) -> None:
         backend.client.log_batch(rid, metrics=metrics, params=params)
         if tags:
             set_tags(rid, tags)
+        backend.written(rid)
+        return ok()
+
+    @route("POST", "runs/log-inputs")
+    def log_inputs(request: Request) -> Response:
+        data = fields(request)
+        rid = run_of(data)
+        for item in data.get("datasets") or []:
+            dataset = item.get("dataset") if isinstance(item, dict) else None
+            if not isinstance(dataset, dict):
+                raise mlflow_error("INVALID_PARAMETER_VALUE", "'datasets' must hold datasets")
+            context = dict(key_values(item, "tags")).get("mlflow.data.context")
+            record_dataset(
+                backend.client,
+                rid,
+                name=str(get_str(dataset, "name")),
+                digest=str(get_str(dataset, "digest")),
+                source=get_str(dataset, "source", required=False) or "",
+                source_type=get_str(dataset, "source_type", required=False) or "",
+                context=context,
+            )
         backend.written(rid)
         return ok()
 

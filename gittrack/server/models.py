@@ -19,23 +19,22 @@ from gittrack.naming import experiment_id_for
 from gittrack.server.artifacts import split_artifact_path
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
+    SEARCH_DEFAULT_RESULTS,
+    SEARCH_MAX_RESULTS,
+    api_route,
     artifact_uri,
     fields,
     get_int,
     get_str,
     key_values,
+    max_results,
     mlflow_error,
     ok,
-    pairs,
-)
-from gittrack.server.tracking import (
-    SEARCH_DEFAULT_RESULTS,
-    SEARCH_MAX_RESULTS,
-    max_results,
     page_offset,
     paged,
+    pairs,
 )
-from gittrack.web.http import Guard, Request, Response, Router
+from gittrack.web.http import Request, Response, Router
 
 __all__ = ["add_routes"]
 
@@ -144,9 +143,7 @@ def _matcher(text: str | None, getters: Mapping[str, Callable[[Any], str | None]
 def add_routes(router: Router, backend: Backend) -> None:
     """Register the logged-model and model-registry endpoints."""
 
-    def route(method: str, path: str) -> Callable[[Callable[[Request], Response]], Any]:
-        guard: Guard = "none" if method == "GET" else "preflight"
-        return router.route(method, "/api/2.0/mlflow/" + path, guard=guard)
+    route = api_route(router)
 
     # -- logged models ------------------------------------------------------------------
     @route("POST", "logged-models")

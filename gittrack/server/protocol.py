@@ -9,8 +9,10 @@ same form, so a NaN metric reads back as NaN in every client. Errors are MLflow'
 
 from __future__ import annotations
 
+import base64
+import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from gittrack.errors import (
@@ -22,9 +24,12 @@ from gittrack.errors import (
     RunStateError,
     StorageError,
 )
-from gittrack.web.http import HTTPError, Request, Response, json_response
+from gittrack.web.http import Guard, Handler, HTTPError, Request, Response, Router, json_response
 
 __all__ = [
+    "SEARCH_DEFAULT_RESULTS",
+    "SEARCH_MAX_RESULTS",
+    "api_route",
     "artifact_uri",
     "error_response",
     "fields",
@@ -33,10 +38,18 @@ __all__ = [
     "get_int",
     "get_str",
     "key_values",
+    "max_results",
     "mlflow_error",
     "number",
     "ok",
+    "page_offset",
+    "page_token",
+    "paged",
+    "pairs",
 ]
+
+SEARCH_MAX_RESULTS = 50_000
+SEARCH_DEFAULT_RESULTS = 1000
 
 # MLflow's error codes and the HTTP status its server answers each with.
 STATUS = {
@@ -197,6 +210,55 @@ def number(value: float) -> float | str:
 def finite(value: Any) -> Any:
     """``value`` unchanged unless it is a non-finite float (then its protobuf string)."""
     return number(value) if isinstance(value, float) else value
+
+
+# -- paging ---------------------------------------------------------------------------------
+def page_offset(data: Mapping[str, Any]) -> int:
+    """The offset a ``page_token`` (from a previous answer) names; 0 without one."""
+    token = get_str(data, "page_token", required=False)
+    if token is None:
+        return 0
+    try:
+        offset = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))["offset"]
+        if isinstance(offset, int) and offset >= 0:
+            return offset
+    except (ValueError, KeyError, TypeError, UnicodeError):
+        pass
+    raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid page token {token!r}")
+
+
+def page_token(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode("ascii")
+
+
+def max_results(data: Mapping[str, Any], default: int, limit: int) -> int:
+    value = get_int(data, "max_results")
+    if value is None:
+        return default
+    if value < 1 or value > limit:
+        raise mlflow_error(
+            "INVALID_PARAMETER_VALUE",
+            f"Invalid value {value} for parameter 'max_results' supplied: "
+            f"it must be between 1 and {limit}",
+        )
+    return value
+
+
+def paged(items: list[Any], offset: int, size: int) -> tuple[list[Any], dict[str, str]]:
+    end = offset + size
+    more = {"next_page_token": page_token(end)} if end < len(items) else {}
+    return items[offset:end], more
+
+
+def api_route(router: Router) -> Callable[[str, str], Callable[[Handler], Handler]]:
+    """A decorator factory for ``/api/2.0/mlflow/<path>`` routes: writes are guarded by
+    "preflight" (JSON bodies, PUT/PATCH/DELETE: nothing a page can send cross-site)."""
+
+    def route(method: str, path: str) -> Callable[[Handler], Handler]:
+        guard: Guard = "none" if method == "GET" else "preflight"
+        return router.route(method, "/api/2.0/mlflow/" + path, guard=guard)
+
+    return route
 
 
 def pairs(items: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:

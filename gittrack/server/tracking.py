@@ -7,9 +7,8 @@ so that clients send artifacts through this server (see :mod:`gittrack.server.ar
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from gittrack import experiments
@@ -21,6 +20,9 @@ from gittrack.lineage.inputs import record_dataset
 from gittrack.naming import experiment_id_for, new_run_name
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
+    SEARCH_DEFAULT_RESULTS,
+    SEARCH_MAX_RESULTS,
+    api_route,
     artifact_uri,
     fields,
     finite,
@@ -28,19 +30,20 @@ from gittrack.server.protocol import (
     get_int,
     get_str,
     key_values,
+    max_results,
     mlflow_error,
     number,
     ok,
+    page_offset,
+    paged,
     pairs,
 )
-from gittrack.web.http import Guard, Request, Response, Router
+from gittrack.web.http import Request, Response, Router
 
 __all__ = ["add_routes", "experiment_json", "run_json"]
 
 RUN_NAME_TAG = "mlflow.runName"
 PARENT_TAG = "mlflow.parentRunId"
-SEARCH_MAX_RESULTS = 50_000
-SEARCH_DEFAULT_RESULTS = 1000
 HISTORY_MAX_RESULTS = 25_000
 # MLflow's log-batch limits (one request): 1000 metrics, 100 params, 100 tags.
 BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
@@ -132,44 +135,6 @@ def experiment_json(exp: Experiment) -> dict[str, Any]:
     return out
 
 
-# -- paging ---------------------------------------------------------------------------------
-def page_offset(data: Mapping[str, Any]) -> int:
-    """The offset a ``page_token`` (from a previous answer) names; 0 without one."""
-    token = get_str(data, "page_token", required=False)
-    if token is None:
-        return 0
-    try:
-        offset = json.loads(base64.urlsafe_b64decode(token.encode("ascii")))["offset"]
-        if isinstance(offset, int) and offset >= 0:
-            return offset
-    except (ValueError, KeyError, TypeError, UnicodeError):
-        pass
-    raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid page token {token!r}")
-
-
-def page_token(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"offset": offset}).encode()).decode("ascii")
-
-
-def max_results(data: Mapping[str, Any], default: int, limit: int) -> int:
-    value = get_int(data, "max_results")
-    if value is None:
-        return default
-    if value < 1 or value > limit:
-        raise mlflow_error(
-            "INVALID_PARAMETER_VALUE",
-            f"Invalid value {value} for parameter 'max_results' supplied: "
-            f"it must be between 1 and {limit}",
-        )
-    return value
-
-
-def paged(items: list[Any], offset: int, size: int) -> tuple[list[Any], dict[str, str]]:
-    end = offset + size
-    more = {"next_page_token": page_token(end)} if end < len(items) else {}
-    return items[offset:end], more
-
-
 def view_type(value: Any) -> int:
     if value is None or value == "":
         return ViewType.ACTIVE_ONLY
@@ -195,9 +160,7 @@ def _list(data: Mapping[str, Any], name: str) -> list[str]:
 def add_routes(router: Router, backend: Backend) -> None:
     """Register the experiments, runs and metrics endpoints of MLflow's REST API 2.0."""
 
-    def route(method: str, path: str) -> Callable[[Callable[[Request], Response]], Any]:
-        guard: Guard = "none" if method == "GET" else "preflight"
-        return router.route(method, "/api/2.0/mlflow/" + path, guard=guard)
+    route = api_route(router)
 
     # -- experiments --------------------------------------------------------------------
     def experiment_of(data: Mapping[str, Any]) -> Experiment:

@@ -391,3 +391,13 @@ def test_sixteen_clients_at_once_lose_nothing(repo: Path, tmp_path: Path) -> Non
     """16 logging processes and a searcher against 2 workers (each write committed
     before its answer, runs shared between workers); GITTRACK_SLOW_SCALE=20: 200 points."""
     _load(repo, tmp_path, workers=2, points=max(10, int(10 * SLOW_SCALE)))
+
+
+def test_one_process_serves_the_web_ui_and_the_api(repo: Path) -> None:
+    pytest.importorskip("plotly")
+    with GittrackServer(repo, "--quiet") as server:
+        rid = new_run(server)
+        status, page = call(server, "GET", "/")
+        assert status == 200 and b"<html" in page.lower()
+        status, runs = call(server, "GET", "/ui/api/runs")
+    assert status == 200 and rid in json.dumps(runs)

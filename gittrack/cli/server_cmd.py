@@ -53,23 +53,29 @@ def server_cmd(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No access log.")] = False,
 ) -> None:
-    """Serve MLflow's REST API: MLFLOW_TRACKING_URI=http://HOST:PORT logs into git."""
+    """Serve MLflow's REST API (MLFLOW_TRACKING_URI=http://HOST:PORT logs into git) and,
+    when gittrack[ui] is installed, the web UI at /."""
+    import importlib.util
+    import secrets
+
+    from gittrack.config import resolve_repo_root
     from gittrack.errors import GittrackError
-    from gittrack.server import Backend, mlflow_router
     from gittrack.server.auth import load_credentials
-    from gittrack.web.http import Router
+    from gittrack.web.app import build_router
     from gittrack.web.serve import WebServer, is_loopback, serve
 
     if workers < 1:
         raise GittrackError(f"--workers must be at least 1, not {workers}")
     credentials = load_credentials(token_file, basic_auth_file)
-    backend = Backend(sync_writes=sync or workers > 1)
-    router = Router()
-    router.include(mlflow_router(backend=backend))
+    root = resolve_repo_root()
+    token = secrets.token_urlsafe(24)
+    with_ui = all(importlib.util.find_spec(m) is not None for m in ("plotly", "numpy"))
+    router = build_router(root, token, ui=with_ui, sync_writes=sync or workers > 1)
     try:
         server = WebServer(
             (host, port),
             router,
+            token=token,
             authenticate=credentials.authenticator(),
             allowed_hosts=allowed_host or None,
             access_log=None if quiet else sys.stderr,
@@ -86,9 +92,10 @@ def server_cmd(
         )
 
     def ready(url: str) -> None:
+        page = f", web UI at {url}/" if with_ui else ""
         print(
-            f"gittrack server: {backend.root} at {url} "
-            f"(MLFLOW_TRACKING_URI={url}, {workers} worker{'s' if workers > 1 else ''})",
+            f"gittrack server: {root} at {url} (MLFLOW_TRACKING_URI={url}{page}, "
+            f"{workers} worker{'s' if workers > 1 else ''})",
             flush=True,
         )
 

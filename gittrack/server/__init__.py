@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import os
 
-from gittrack.server.backend import Backend
 from gittrack.web.http import Guard, HTTPError, Request, Response, Router
 
-__all__ = ["Backend", "mlflow_router"]
+__all__ = ["mlflow_router"]
 
 _API_PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow", "/api/2.0/mlflow-artifacts")
 
@@ -24,13 +23,13 @@ def mlflow_router(
     repo: str | os.PathLike[str] | None = None,
     *,
     sync_writes: bool = False,
-    backend: Backend | None = None,
 ) -> Router:
     """Every MLflow endpoint gittrack serves, for the repository at ``repo``."""
     from gittrack.server import artifacts, models, tracking
+    from gittrack.server.backend import Backend
     from gittrack.server.protocol import error_response, ok
 
-    backend = backend or Backend(repo, sync_writes=sync_writes)
+    backend = Backend(repo, sync_writes=sync_writes)
     router = Router()
     router.on_error = error_response
     tracking.add_routes(router, backend)

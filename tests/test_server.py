@@ -401,3 +401,24 @@ def test_one_process_serves_the_web_ui_and_the_api(repo: Path) -> None:
         assert status == 200 and b"<html" in page.lower()
         status, runs = call(server, "GET", "/ui/api/runs")
     assert status == 200 and rid in json.dumps(runs)
+
+
+def test_deleted_runs_leave_searches_until_restored(repo: Path) -> None:
+    with GittrackServer(repo, "--quiet") as server:
+        keep, gone = new_run(server), new_run(server)
+        assert call(server, "POST", API + "runs/delete", {"run_id": gone}) == (200, {})
+
+        def ids(view: str) -> set[str]:
+            body = {"experiment_ids": ["0"], "run_view_type": view}
+            _, answer = call(server, "POST", API + "runs/search", body)
+            return {r["info"]["run_id"] for r in answer.get("runs", [])}
+
+        assert (ids("ACTIVE_ONLY"), ids("DELETED_ONLY"), ids("ALL")) == (
+            {keep},
+            {gone},
+            {keep, gone},
+        )
+        _, run = call(server, "GET", f"{API}runs/get?run_id={gone}")
+        assert run["run"]["info"]["lifecycle_stage"] == "deleted"
+        assert call(server, "POST", API + "runs/restore", {"run_id": gone}) == (200, {})
+        assert ids("ACTIVE_ONLY") == {keep, gone}

@@ -18,6 +18,7 @@ from gittrack.experiments import Experiment
 from gittrack.format import STATUSES
 from gittrack.lineage.inputs import record_dataset
 from gittrack.naming import experiment_id_for, new_run_name
+from gittrack.query.search import query_rows
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
     SEARCH_DEFAULT_RESULTS,
@@ -74,7 +75,7 @@ def run_info_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "status": row["status"],
         "start_time": row["start_time"],
         "artifact_uri": artifact_uri(eid, row["run_id"]),
-        "lifecycle_stage": "active",
+        "lifecycle_stage": row.get("lifecycle_stage") or "active",
     }
     if row["end_time"] is not None:
         info["end_time"] = row["end_time"]
@@ -419,23 +420,33 @@ def add_routes(router: Router, backend: Backend) -> None:
     def search_runs(request: Request) -> Response:
         data = fields(request)
         size = max_results(data, SEARCH_DEFAULT_RESULTS, SEARCH_MAX_RESULTS)
-        stages = ViewType.stages(view_type(data.get("run_view_type")))
-        names = []
-        for eid in _list(data, "experiment_ids"):
-            try:
-                names.append(experiments.get(backend.runs, eid).name)
-            except ExperimentNotFoundError:
-                continue  # MLflow answers no runs for an unknown experiment
-        if not names or "active" not in stages:
+        ids = _list(data, "experiment_ids")
+        if not ids:
             return ok({"runs": []})
-        rows = backend.client.search_runs(
+        backend.client.flush()  # this process's buffered writes first (read-your-writes)
+        rows = query_rows(
             get_str(data, "filter", required=False),
             _list(data, "order_by") or None,
-            experiment_names=names,
-            output_format="list",
+            repo=backend.root,
+            experiment_ids=ids,
+            view_type=view_type(data.get("run_view_type")),
         )
         chosen, more = paged(rows, page_offset(data), size)
         return ok({"runs": [run_json(r) for r in chosen], **more})
+
+    @route("POST", "runs/delete")
+    def delete_run(request: Request) -> Response:
+        rid = run_of(fields(request))
+        backend.client.delete_run(rid)
+        backend.written(rid)
+        return ok()
+
+    @route("POST", "runs/restore")
+    def restore_run(request: Request) -> Response:
+        rid = run_of(fields(request))
+        backend.client.restore_run(rid)
+        backend.written(rid)
+        return ok()
 
     @route("GET", "metrics/get-history")
     def get_metric_history(request: Request) -> Response:

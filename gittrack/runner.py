@@ -29,8 +29,8 @@ from gittrack.entities import Run
 from gittrack.environment import mask_secrets
 from gittrack.errors import CommandNotFoundError, GittrackError, InputError, ValidationError
 from gittrack.project import DEFAULT_ENTRY_POINT, find_project_file, load_project
-from gittrack.tracking import RunWriter
 from gittrack.validation import user_value, validate_key
+from gittrack.writer import RunWriter
 
 log = logging.getLogger("gittrack")
 

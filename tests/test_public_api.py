@@ -61,5 +61,5 @@ def test_quickstart_example_runs(repo: Path) -> None:
     lines = run_example("quickstart.py", repo).splitlines()
     assert sum(" FINISHED rmse=" in line for line in lines) == 3
     assert lines[-1].startswith("best run: ")
-    runs = gittrack.Client(repo)._runs.list_runs()
+    runs = gittrack.Client(repo).store.list_runs()
     assert len(runs) == 3

@@ -40,7 +40,7 @@ from gittrack.errors import (
 
 if TYPE_CHECKING:
     from gittrack.runs import RunStore
-    from gittrack.tracking import RunWriter
+    from gittrack.writer import RunWriter
 
 log = logging.getLogger("gittrack")
 

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 
 def _active() -> tuple[Any, str]:
-    from gittrack.fluent import _client_and_id
+    from gittrack.fluent import client_and_run_id
 
-    return _client_and_id()
+    return client_and_run_id()
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:

@@ -20,7 +20,7 @@ from gittrack.errors import CorruptArtifactError, CorruptRunError, UnsafePathErr
 
 if TYPE_CHECKING:
     from gittrack.runs import RunStore
-    from gittrack.tracking import Operation
+    from gittrack.writer import Operation
 
 MODE_FILE = "100644"
 MODE_EXEC = "100755"

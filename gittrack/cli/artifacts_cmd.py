@@ -32,8 +32,8 @@ def _open() -> tuple[Client, Artifacts]:
     from gittrack.artifacts.client_api import artifacts_of
     from gittrack.client import Client
 
-    client = Client()
-    return client, artifacts_of(client._runs)
+    client = Client(create=False)
+    return client, artifacts_of(client.store)
 
 
 def _size(n: int | None) -> str:
@@ -159,7 +159,7 @@ def verify_cmd(
         client.flush(run_ids[0])
     else:
         client.flush()
-        run_ids = sorted(client._runs.list_runs())
+        run_ids = sorted(client.store.list_runs())
     results = store.verify(run_ids)
     rows = [
         {"run_id": r.run_id, "path": r.path, "status": r.status, "detail": r.detail}
@@ -186,7 +186,7 @@ def verify_cmd(
 
 def _run_ids(client: Client, runs: list[str] | None) -> list[str]:
     """The named runs' ids, or every run's."""
-    return [client.resolve(r) for r in runs] if runs else sorted(client._runs.list_runs())
+    return [client.resolve(r) for r in runs] if runs else sorted(client.store.list_runs())
 
 
 def push_cmd(
@@ -201,7 +201,7 @@ def push_cmd(
     client, _ = _open()
     run_ids = _run_ids(client, runs)
     client.flush()
-    stats = push_artifacts(client._runs, run_ids, remote)
+    stats = push_artifacts(client.store, run_ids, remote)
     extra = f", {stats.missing} not available locally" if stats.missing else ""
     typer.echo(f"uploaded {stats.objects} objects ({_size(stats.bytes)}){extra}")
 
@@ -217,7 +217,7 @@ def fetch_cmd(
 
     client, _ = _open()
     run_ids = _run_ids(client, runs)
-    stats = fetch_artifacts(client._runs, run_ids, remote)
+    stats = fetch_artifacts(client.store, run_ids, remote)
     extra = f", {stats.missing} not on the remote" if stats.missing else ""
     typer.echo(f"downloaded {stats.objects} objects ({_size(stats.bytes)}){extra}")
 
@@ -236,7 +236,7 @@ def gc_cmd(
 
     client, _ = _open()
     client.flush()
-    result = collect_garbage(client._runs, delete=yes, min_age=min_age)
+    result = collect_garbage(client.store, delete=yes, min_age=min_age)
     recent = f"; kept {result.kept_recent} younger than --min-age" if result.kept_recent else ""
     n, size = len(result.objects), _size(result.bytes)
     if yes:

@@ -18,9 +18,9 @@ FormatOption = Annotated[
 
 
 def _runs() -> Any:
-    from gittrack.client import run_store
+    from gittrack.session import open_repository
 
-    return run_store()
+    return open_repository(create=False)
 
 
 def _parse_when(text: str) -> int:

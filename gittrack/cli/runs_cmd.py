@@ -39,7 +39,7 @@ MAX_VARYING = 6  # params and metrics each, in the default table
 
 
 def _index() -> RunIndex:
-    from gittrack.index import open_index
+    from gittrack.session import open_index
 
     return open_index()
 

@@ -30,10 +30,10 @@ def get_inputs(run: str, *, repo: str | os.PathLike[str] | None = None) -> list[
     """The recorded input entries of a run (id or unique prefix, commit prefix or name)."""
     from gittrack.client import Client
 
-    client = Client(repo)
+    client = Client(repo, create=False)
     run_id = client.resolve(run)
     client.flush(run_id)
-    return list(client._runs.load(run_id).record.inputs)
+    return list(client.store.load(run_id).record.inputs)
 
 
 def diff_inputs(
@@ -268,9 +268,9 @@ def restore_kept_inputs(
     if not kept:
         return []
     if repo is None and _common_dir(dest_root) is None:
-        from gittrack.config import resolve_repo_root
+        from gittrack.config import find_tracking_root
 
-        repo = resolve_repo_root(None)
+        repo = find_tracking_root(None, create=False)
     common = _common_dir(repo if repo is not None else dest_root)
     if common is None:
         raise InputError(f"no git repository at {repo or dest_root} holds the kept inputs")
@@ -314,8 +314,9 @@ def runs_using(
     Newest runs first.
     """
     from gittrack.lineage.inputs import hash_cache_for
+    from gittrack.session import open_repository
 
-    runs = reading_store(repo)
+    runs = open_repository(repo, create=False)
     cache = hash_cache_for(runs)
     try:
         from gittrack.lineage.hashing import hash_path
@@ -344,50 +345,9 @@ def runs_using(
     return out
 
 
-def reading_store(repo: str | os.PathLike[str] | None = None) -> RunStore:
-    """The RunStore to read runs from; never creates the embedded ``.gittrack-runs``."""
-    from gittrack.client import run_store
-    from gittrack.errors import RepositoryError
-    from gittrack.index import find_tracking_root
+def _rows(runs: RunStore) -> list[dict[str, Any]]:
+    """Filterable rows of every run, through the local index."""
+    from gittrack.session import open_index
 
-    root = find_tracking_root(repo)
-    if root is None:
-        raise RepositoryError(
-            "not inside a git repository (and no .gittrack-runs here): no runs to read; "
-            "cd into a repository or set GITTRACK_REPO"
-        )
-    return run_store(root)
-
-
-def _rows(runs: Any) -> list[dict[str, Any]]:
-    """Filterable rows of every run: through the local index when available."""
-    import importlib.util
-
-    if importlib.util.find_spec("gittrack.index") is not None:
-        from gittrack.index import RunIndex
-
-        with RunIndex(runs.root, runs.git.common_dir) as index:
-            index._runstore = runs
-            index.refresh()
-            return index.rows()
-    from gittrack.errors import CorruptRunError
-
-    rows: list[dict[str, Any]] = []
-    for run_id, commit in runs.list_runs().items():
-        try:
-            record = runs.load_commit(commit, what=f"run {run_id}").record
-        except CorruptRunError as e:
-            log.warning("gittrack: %s; left out", e.message)
-            continue
-        rows.append(
-            {
-                "run_id": record.run_id,
-                "commit": commit,
-                "name": record.name,
-                "experiment": record.experiment,
-                "status": record.status,
-                "start_time": record.start_time,
-                "inputs": {str(e["name"]): e for e in _entries(record)},
-            }
-        )
-    return rows
+    with open_index(runs.root) as index:
+        return index.rows()

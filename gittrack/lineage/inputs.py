@@ -260,6 +260,6 @@ def record_input(
     keep: bool = False,
 ) -> InputInfo:
     """Hash ``source`` and record it as an input of run ``run_id`` (a full run id)."""
-    entry = build_entry(client._runs, source, name=name, context=context, keep=keep)
+    entry = build_entry(client.store, source, name=name, context=context, keep=keep)
     client.writer(run_id).apply(replace_input_op(entry))
     return InputInfo.from_entry(entry)

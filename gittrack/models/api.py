@@ -140,19 +140,20 @@ def register_model(
     repo: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Create the next version of ``name`` from ``runs:/<run>/<path>`` (or ``RUN[:path]``)."""
-    from gittrack.client import run_store
     from gittrack.models import registry
     from gittrack.models.uri import parse_run_source
+    from gittrack.session import open_repository
 
     run_ref, path = parse_run_source(model_uri)
-    return registry.register(run_store(repo), run_ref, name, path, description=description)
+    runs = open_repository(repo, create=False)
+    return registry.register(runs, run_ref, name, path, description=description)
 
 
 def set_model_alias(
     name: str, alias: str, version: int | str, *, repo: str | os.PathLike[str] | None = None
 ) -> Any:
     """Point ``name@alias`` at ``version`` (the move is recorded in the alias history)."""
-    from gittrack.client import run_store
     from gittrack.models import registry
+    from gittrack.session import open_repository
 
-    return registry.set_alias(run_store(repo), name, alias, version)
+    return registry.set_alias(open_repository(repo, create=False), name, alias, version)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import ValidationError
+from gittrack.errors import RepositoryError, ValidationError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -46,8 +46,8 @@ def query_rows(
     ``check_sort_keys`` rejects a metrics/params/tags sort key no matching run has
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
     """
-    from gittrack.index import RunIndex
     from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
+    from gittrack.session import open_index
 
     flt = parse_filter(filter_string)
     keys = parse_order_by(order_by)
@@ -57,9 +57,12 @@ def query_rows(
         index.refresh()
         rows = flt.select(index.rows(experiment_names or None))
     else:
-        opened = RunIndex.open(repo)
-        if opened is None:
-            return []
+        try:
+            opened = open_index(repo, refresh=False)
+        except RepositoryError:
+            if repo is None and not os.environ.get("GITTRACK_REPO"):
+                return []  # nowhere to look: no runs
+            raise
         with opened:
             opened.refresh()
             rows = flt.select(opened.rows(experiment_names or None))

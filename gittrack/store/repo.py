@@ -90,6 +90,11 @@ def _common_dir(git_dir: Path) -> Path:
     return git_dir
 
 
+def common_dir_of(root: Path) -> Path:
+    """The git directory holding objects and refs of the repository at ``root``."""
+    return _common_dir(_resolve_git_dir(root)[0])
+
+
 def _oid(text: str) -> Any:
     """A hex sha or ref name as the bytes dulwich expects (its NewTypes are bytes)."""
     return text.encode("ascii")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import CorruptRunError
 from gittrack.naming import DEFAULT_EXPERIMENT, experiment_id_for
+from gittrack.store.repo import MODE_EXEC, MODE_FILE, MODE_LINK
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 REF_PREFIX = "refs/gittrack/runs/"
 RUN_DIR = ".gittrack/run"
+# Git's file modes as artifacts.yaml and inputs.yaml write them (octal text).
+MODE_FILE_TEXT = f"{MODE_FILE:o}"
+MODE_EXEC_TEXT = f"{MODE_EXEC:o}"
+MODE_LINK_TEXT = f"{MODE_LINK:o}"
 RUN_FILE = "run.yaml"
 PARAMS_FILE = "params.yaml"
 TAGS_FILE = "tags.yaml"

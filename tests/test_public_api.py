@@ -63,3 +63,60 @@ def test_quickstart_example_runs(repo: Path) -> None:
     assert lines[-1].startswith("best run: ")
     runs = gittrack.Client(repo).store.list_runs()
     assert len(runs) == 3
+
+
+# The facade's public names, pinned: adding or removing one is a decision (and a docs/api.md
+# change), never a side effect of moving code.
+FACADE = [
+    "ActiveRun",
+    "Client",
+    "Experiment",
+    "GittrackError",
+    "Metric",
+    "Run",
+    "RunData",
+    "RunInfo",
+    "ViewType",
+    "__version__",
+    "active_run",
+    "create_experiment",
+    "delete_experiment",
+    "delete_tag",
+    "download_artifacts",
+    "end_run",
+    "get_experiment",
+    "get_experiment_by_name",
+    "get_metric_history",
+    "get_run",
+    "get_tracking_uri",
+    "last_active_run",
+    "list_artifacts",
+    "load_model",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_input",
+    "log_metric",
+    "log_metrics",
+    "log_model",
+    "log_param",
+    "log_params",
+    "log_text",
+    "register_model",
+    "restore_experiment",
+    "save_model",
+    "search_experiments",
+    "search_runs",
+    "set_experiment",
+    "set_experiment_tag",
+    "set_experiment_tags",
+    "set_model_alias",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
+
+
+def test_the_facade_exports_exactly_the_pinned_names() -> None:
+    assert gittrack.__all__ == FACADE

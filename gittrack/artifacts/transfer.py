@@ -40,10 +40,8 @@ class FetchStats:
 
 def kept_inputs(runs: RunStore, commit: str) -> set[str]:
     """Objects kept by ``log_input(keep=True)`` (data lineage) at a run commit."""
-    try:
-        from gittrack.lineage.checks import kept_objects_at
-    except ImportError:  # lineage is optional
-        return set()
+    from gittrack.lineage.checks import kept_objects_at
+
     return kept_objects_at(runs, commit)
 
 

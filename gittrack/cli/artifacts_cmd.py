@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -56,47 +56,16 @@ def ls_cmd(
     fmt: FormatOpt = "table",
 ) -> None:
     """List a run's artifacts (one level, or every file with --recursive)."""
-    from gittrack.artifacts import paths
-    from gittrack.artifacts.api import FileInfo
+    import dataclasses
 
     out.check_format(fmt)
     client, store = _open()
     rid = client.resolve(run)
     client.flush(rid)
-    rows: list[dict[str, Any]] = []
-    if recursive:
-        base = paths.clean_path(path, "artifact path", allow_empty=True)
-        for entry in store.manifest(rid).values():
-            if paths.is_within(entry.path, base):
-                rows.append(
-                    {
-                        "path": entry.path,
-                        "is_dir": False,
-                        "size": entry.size,
-                        "sha256": entry.sha256,
-                        "stored": "git" if entry.blob else "cache",
-                    }
-                )
-    else:
-        manifest = store.manifest(rid)
-        if path:
-            base, _ = store.select(rid, path)  # an unknown PATH is an error, not an empty list
-        infos = store.list_files(rid, path)
-        if path and base in manifest:  # PATH names a file: show that file
-            infos = [FileInfo(base, False, manifest[base].size)]
-        for info in infos:
-            found = manifest.get(info.path)
-            rows.append(
-                {
-                    "path": info.path + ("/" if info.is_dir and fmt == "table" else ""),
-                    "is_dir": info.is_dir,
-                    "size": info.file_size,
-                    "sha256": found.sha256 if found else None,
-                    "stored": ("git" if found.blob else "cache") if found else None,
-                }
-            )
+    rows = [dataclasses.asdict(e) for e in store.listing(rid, path, recursive=recursive)]
     if fmt == "table":
         for row in rows:
+            row["path"] += "/" if row["is_dir"] else ""
             row["size"] = _size(row["size"])
             row["sha256"] = (row["sha256"] or "")[:12]
         typer.echo(out.render(rows, ["path", "size", "sha256", "stored"], fmt))

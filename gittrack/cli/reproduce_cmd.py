@@ -124,13 +124,12 @@ def reproduce_cmd(
     ] = "table",
 ) -> None:
     """Re-run a run's exact code, command and params as a new run; compare the metrics."""
-    from gittrack.reproduce import execute_reproduction, prepare_reproduction
+    from gittrack.reproduce import check_tolerances, execute_reproduction, prepare_reproduction
     from gittrack.runner import parse_param_args
     from gittrack.session import open_repository
 
     out.check_format(fmt)
-    if rtol < 0 or atol < 0:
-        raise ReproduceError("--rtol and --atol must not be negative")
+    check_tolerances(rtol, atol)
     if not yes and not _interactive():
         raise ReproduceError("reproduce executes the run's command: pass --yes to allow it")
     runs = open_repository(create=False)

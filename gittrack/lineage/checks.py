@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import InputError
-from gittrack.lineage.hashing import MODE_EXEC, MODE_LINK, short
+from gittrack.format import MODE_EXEC_TEXT, MODE_LINK_TEXT
+from gittrack.lineage.hashing import short
 
 if TYPE_CHECKING:
     from gittrack.artifacts.cas import ObjectCache
@@ -94,7 +95,7 @@ def _kept_objects(entry: dict[str, Any]) -> list[str]:
         return [
             str(f["sha256"])
             for f in entry.get("manifest") or []
-            if isinstance(f, dict) and f.get("mode") != MODE_LINK and f.get("sha256")
+            if isinstance(f, dict) and f.get("mode") != MODE_LINK_TEXT and f.get("sha256")
         ]
     return [str(entry.get("digest", "")).removeprefix("sha256:")]
 
@@ -295,10 +296,10 @@ def restore_kept_inputs(
             for f in entry.get("manifest") or []:
                 sub = clean_path(str(f.get("path", "")), f"kept input {name!r} file")
                 target = safe_target(dest_root, f"{rel}/{sub}")
-                if f.get("mode") == MODE_LINK:
+                if f.get("mode") == MODE_LINK_TEXT:
                     _restore_link(target, str(f.get("link", "")), base)
                 else:
-                    executable = f.get("mode") == MODE_EXEC
+                    executable = f.get("mode") == MODE_EXEC_TEXT
                     _copy_object(objects, str(f.get("sha256", "")), target, executable)
         restored.append(rel)
     return restored

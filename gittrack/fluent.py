@@ -285,6 +285,14 @@ def _ensure_run() -> ActiveRun:
         return _stack[-1] if _stack else start_run()
 
 
+def current_client() -> Client:
+    """The active run's client, else a reading client of the tracking repository."""
+    with _lock:
+        if _stack:
+            return _stack[-1]._client
+    return Client(create=False)
+
+
 def client_and_run_id() -> tuple[Client, str]:
     """The client and run id of the active run (started if none)."""
     run = _ensure_run()

@@ -327,7 +327,7 @@ def merge_runs(store: RunStore, local_sha: str, remote_sha: str) -> str:
     """Write a commit uniting two versions of one run; return its sha."""
     from gittrack.store.repo import MODE_FILE
     from gittrack.validation import params_equal
-    from gittrack.writer import _copy_record
+    from gittrack.writer import copy_record
 
     a = store.load_commit(local_sha)
     b = store.load_commit(remote_sha)
@@ -342,7 +342,7 @@ def merge_runs(store: RunStore, local_sha: str, remote_sha: str) -> str:
         return (r.heartbeat, r.end_time or 0, sha)
 
     newer, older = (b, a) if stamp(rb, remote_sha) > stamp(ra, local_sha) else (a, b)
-    record = _copy_record(newer.record)
+    record = copy_record(newer.record)
     old = older.record
     record.params = {**old.params, **record.params}
     record.tags = {**old.tags, **record.tags}

@@ -52,14 +52,9 @@ def log_figure(figure: Any, artifact_file: str) -> None:
 
 
 def _client() -> Any:
-    from gittrack.fluent import active_run
+    from gittrack.fluent import current_client
 
-    run = active_run()
-    if run is not None:
-        return run._client
-    from gittrack.client import Client
-
-    return Client()
+    return current_client()
 
 
 def list_artifacts(run_id: str, path: str | None = None) -> list[FileInfo]:

@@ -63,8 +63,7 @@ def diff_inputs(
 # -- repositories -------------------------------------------------------------------------
 def _common_dir(repo: Path | None) -> Path | None:
     """The git common dir of the repository at or above ``repo`` (None outside git)."""
-    from gittrack.store.repo import _common_dir as common
-    from gittrack.store.repo import _resolve_git_dir, find_repository_root
+    from gittrack.store.repo import common_dir_of, find_repository_root
 
     if repo is None:
         return None
@@ -72,7 +71,7 @@ def _common_dir(repo: Path | None) -> Path | None:
     if root is None:
         return None
     try:
-        return common(_resolve_git_dir(root)[0])
+        return common_dir_of(root)
     except Exception:  # an odd .git file: hashing goes on without the cache
         return None
 

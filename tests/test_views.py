@@ -13,10 +13,9 @@ import gittrack
 from gittrack.artifacts.api import ArtifactListing
 from gittrack.artifacts.client_api import artifacts_of
 from gittrack.errors import ArtifactNotFoundError, ReproduceError, ValidationError
+from gittrack.query.page import ExperimentSummary, experiment_summaries
 from gittrack.query.views import (
-    ExperimentSummary,
     MetricPoint,
-    experiment_summaries,
     iso_utc,
     metric_histories,
     run_json,

@@ -343,7 +343,7 @@ def rm_cmd(
 
 def experiments_cmd(fmt: FormatOpt = "table") -> None:
     """List experiments with their run counts and last run time."""
-    from gittrack.query.views import experiment_summaries, iso_utc
+    from gittrack.query.page import experiment_summaries
 
     out.check_format(fmt)
     with _index() as index:

@@ -1,5 +1,5 @@
-"""What runs look like to programs: the documented JSON shapes, experiment summaries and
-metric histories, computed once here for the CLI, the web UI and the server alike."""
+"""What runs look like to programs: the documented JSON shapes and metric histories,
+computed once here for the CLI, the web UI and the server alike."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from gittrack.errors import ValidationError
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from gittrack.index import RunIndex
     from gittrack.runs import LoadedRun
 
 
@@ -77,31 +76,6 @@ def run_json(loaded: LoadedRun, *, packages: bool = True) -> dict[str, Any]:
         "inputs": r.inputs,
         "environment": env,
     }
-
-
-@dataclass(frozen=True)
-class ExperimentSummary:
-    """An experiment with its number of runs, running runs and latest start (epoch ms)."""
-
-    name: str
-    runs: int
-    running: int
-    last_start_time: int
-
-
-def experiment_summaries(index: RunIndex) -> list[ExperimentSummary]:
-    """Experiments of the readable runs the index knows, most recently used first
-    (``gittrack experiments``)."""
-    counts: dict[str, list[int]] = {}
-    for e in index.entries():
-        if e.corrupt:
-            continue
-        c = counts.setdefault(e.experiment, [0, 0, 0])
-        c[0] += 1
-        c[1] += e.status == "RUNNING"
-        c[2] = max(c[2], e.start_time)
-    ordered = sorted(counts, key=lambda name: (-counts[name][2], name))
-    return [ExperimentSummary(name, *counts[name]) for name in ordered]
 
 
 @dataclass(frozen=True)

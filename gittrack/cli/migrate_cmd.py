@@ -157,11 +157,12 @@ def mlflow_export_cmd(
     ] = "table",
 ) -> None:
     """Write every experiment, run and registered model as an MLflow file store."""
-    from gittrack.client import run_store
     from gittrack.migrate.mlflow_export import export_mlflow
+    from gittrack.session import open_repository
 
     out.check_format(fmt, SUMMARY_FORMATS)
-    result = export_mlflow(dest, runs=run_store(), progress=progress_bar("exporting runs"))
+    runs = open_repository(create=False)
+    result = export_mlflow(dest, runs=runs, progress=progress_bar("exporting runs"))
     data = {
         "dest": result.dest,
         "experiments": result.experiments,

@@ -29,18 +29,20 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
     )
     from gittrack.autologging import autolog
     from gittrack.client import Client
-    from gittrack.entities import Metric, Run, RunData, RunInfo, ViewType
+    from gittrack.entities import Metric, Param, Run, RunData, RunInfo, RunTag, ViewType
     from gittrack.experiments import Experiment
     from gittrack.fluent import (
         ActiveRun,
         active_run,
         create_experiment,
         delete_experiment,
+        delete_run,
         delete_tag,
         end_run,
         get_experiment,
         get_experiment_by_name,
         get_metric_history,
+        get_parent_run,
         get_run,
         get_tracking_uri,
         last_active_run,
@@ -55,6 +57,7 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
         set_experiment_tags,
         set_tag,
         set_tags,
+        set_tracking_uri,
         start_run,
     )
     from gittrack.lineage import log_input
@@ -73,6 +76,11 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
 # `import gittrack` (and the CLI) load only what a call needs.
 _EXPORTS: dict[str, str] = {
     "Metric": "gittrack.entities",
+    "Param": "gittrack.entities",
+    "RunTag": "gittrack.entities",
+    "delete_run": "gittrack.fluent",
+    "get_parent_run": "gittrack.fluent",
+    "set_tracking_uri": "gittrack.fluent",
     "Run": "gittrack.entities",
     "RunData": "gittrack.entities",
     "RunInfo": "gittrack.entities",
@@ -131,15 +139,18 @@ __all__ = [
     "Experiment",
     "GittrackError",
     "Metric",
+    "Param",
     "Run",
     "RunData",
     "RunInfo",
+    "RunTag",
     "ViewType",
     "__version__",
     "active_run",
     "autolog",
     "create_experiment",
     "delete_experiment",
+    "delete_run",
     "delete_tag",
     "disable_system_metrics_logging",
     "download_artifacts",
@@ -148,6 +159,7 @@ __all__ = [
     "get_experiment",
     "get_experiment_by_name",
     "get_metric_history",
+    "get_parent_run",
     "get_run",
     "get_tracking_uri",
     "last_active_run",
@@ -178,6 +190,7 @@ __all__ = [
     "set_system_metrics_sampling_interval",
     "set_tag",
     "set_tags",
+    "set_tracking_uri",
     "start_run",
 ]
 

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 from gittrack import experiments, session
 from gittrack import format as fmt
 from gittrack.artifacts.client_api import ArtifactsMixin
-from gittrack.entities import Metric, Run, ViewType
+from gittrack.entities import Metric, Param, Run, RunTag, ViewType
 from gittrack.environment import command_info, current_host, current_user, python_environment
-from gittrack.errors import ExperimentError, RunStateError
+from gittrack.errors import ExperimentError, RunStateError, ValidationError
 from gittrack.naming import DEFAULT_EXPERIMENT, new_run_id, new_run_name
 from gittrack.store.snapshot import snapshot_worktree, warn_untracked_once
 from gittrack.validation import (
@@ -28,7 +28,7 @@ from gittrack.validation import (
     validate_step,
     validate_tag_value,
 )
-from gittrack.writer import RunWriter, delete_tag_op, now_ms, set_tags_op
+from gittrack.writer import RunWriter, delete_tag_op, lifecycle_op, now_ms, set_tags_op
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -132,18 +132,25 @@ class Client(ArtifactsMixin):
         session.drop_writer(self.store.root, writer.run_id)
 
     # -- logging ---------------------------------------------------------------------
-    def log_param(self, run_id: str, key: str, value: Any) -> Any:
-        """Log one param (immutable: a different value for the same key is an error)."""
+    def log_param(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> Any:
+        """Log one param (immutable: a value with another MLflow string form is an error).
+
+        ``synchronous=True`` writes it to the repository before returning."""
         validate_key(key, "param")
         normalized = normalize_param(key, value)
-        self.writer(run_id).log_param(key, normalized)
+        writer = self.writer(run_id)
+        writer.log_param(key, normalized)
+        _sync(writer, synchronous)
         return value
 
-    def log_params(self, run_id: str, params: Mapping[str, Any]) -> None:
+    def log_params(
+        self, run_id: str, params: Mapping[str, Any], synchronous: bool | None = None
+    ) -> None:
         writer = self.writer(run_id)
         items = [(validate_key(k, "param"), normalize_param(k, v)) for k, v in params.items()]
         for key, value in items:
             writer.log_param(key, value)
+        _sync(writer, synchronous)
 
     def log_metric(
         self,
@@ -152,14 +159,19 @@ class Client(ArtifactsMixin):
         value: float,
         step: int | None = None,
         timestamp: int | None = None,
+        synchronous: bool | None = None,
     ) -> None:
-        """Log one metric point (``step`` defaults to 0, ``timestamp`` to now, in ms)."""
-        self.writer(run_id).log_metric(
+        """Log one metric point (``step`` defaults to 0, ``timestamp`` to now, in ms).
+
+        Points are buffered; ``synchronous=True`` writes them before returning."""
+        writer = self.writer(run_id)
+        writer.log_metric(
             validate_key(key, "metric"),
             validate_metric_value(key, value),
             0 if step is None else validate_step(step),
             now_ms() if timestamp is None else int(timestamp),
         )
+        _sync(writer, synchronous)
 
     def log_metrics(
         self,
@@ -167,6 +179,7 @@ class Client(ArtifactsMixin):
         metrics: Mapping[str, float],
         step: int | None = None,
         timestamp: int | None = None,
+        synchronous: bool | None = None,
     ) -> None:
         writer = self.writer(run_id)
         stamp = now_ms() if timestamp is None else int(timestamp)
@@ -176,15 +189,22 @@ class Client(ArtifactsMixin):
         ]
         for key, value in checked:
             writer.log_metric(key, value, step_value, stamp)
+        _sync(writer, synchronous)
 
     def log_batch(
         self,
         run_id: str,
         metrics: Iterable[Metric] = (),
-        params: Mapping[str, Any] | None = None,
-        tags: Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | Iterable[Param] | None = None,
+        tags: Mapping[str, Any] | Iterable[RunTag] | None = None,
+        synchronous: bool | None = None,
     ) -> None:
-        """Log many metric points, params and tags at once."""
+        """Log many metric points, params and tags at once.
+
+        ``params`` and ``tags`` are mappings or, as in MLflow, lists of ``Param`` and
+        ``RunTag``."""
+        params = _pairs(params, Param, "params")
+        tags = _pairs(tags, RunTag, "tags")
         writer = self.writer(run_id)
         points = [
             (
@@ -201,13 +221,18 @@ class Client(ArtifactsMixin):
             self.set_tags(run_id, tags)
         for key, value, step, stamp in points:
             writer.log_metric(key, value, step, stamp)
+        _sync(writer, synchronous)
 
-    def set_tag(self, run_id: str, key: str, value: Any) -> None:
-        self.set_tags(run_id, {key: value})
+    def set_tag(self, run_id: str, key: str, value: Any, synchronous: bool | None = None) -> None:
+        self.set_tags(run_id, {key: value}, synchronous)
 
-    def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
+    def set_tags(
+        self, run_id: str, tags: Mapping[str, Any], synchronous: bool | None = None
+    ) -> None:
         clean = {validate_key(k, "tag"): validate_tag_value(k, v) for k, v in tags.items()}
-        self.writer(run_id).apply(set_tags_op(clean))
+        writer = self.writer(run_id)
+        writer.apply(set_tags_op(clean))
+        _sync(writer, synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag; an unknown tag is an error, as in MLflow."""
@@ -321,7 +346,26 @@ class Client(ArtifactsMixin):
         return self.store.read_metrics(self.store.load(rid))
 
     def delete_run(self, run_id: str) -> None:
-        """Delete a run's ref (its data goes at the next ``git gc``)."""
+        """Mark a run deleted, as MLflow does: searches leave it out unless asked
+        (``run_view_type``), ``get_run`` still reads it, :meth:`restore_run` undoes it."""
+        self._set_lifecycle(run_id, "deleted")
+
+    def restore_run(self, run_id: str) -> None:
+        """Bring a run marked deleted back."""
+        self._set_lifecycle(run_id, "active")
+
+    def _set_lifecycle(self, run_id: str, stage: str) -> None:
+        writer = self.writer(self.store.resolve(run_id))
+        writer.apply(lifecycle_op(stage))
+        writer.flush()
+
+    def get_parent_run(self, run_id: str) -> Run | None:
+        """The run ``run_id`` is nested in, or None."""
+        parent = self.get_run(run_id).info.parent_run_id
+        return None if parent is None else self.get_run(parent)
+
+    def purge_run(self, run_id: str) -> None:
+        """Delete a run's ref for good (its data goes at the next ``git gc``)."""
         rid = self.store.resolve(run_id)
         writer = session.drop_writer(self.store.root, rid)
         if writer is not None:
@@ -348,3 +392,30 @@ class Client(ArtifactsMixin):
             output_format=output_format,
             repo=self.store.root,
         )
+
+
+def _sync(writer: RunWriter, synchronous: bool | None) -> None:
+    """``synchronous=True`` (MLflow's argument): write what is buffered now."""
+    if synchronous:
+        writer.flush()
+
+
+def _pairs(items: Any, entity: type[Param] | type[RunTag], what: str) -> dict[str, Any]:
+    """A mapping, or MLflow's list of Param/RunTag entities, as a dict."""
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, value = getattr(item, "key", None), getattr(item, "value", _NO_VALUE)
+        if not isinstance(key, str) or value is _NO_VALUE:
+            raise ValidationError(
+                f"log_batch {what} must be a mapping or a list of {entity.__name__}"
+                f"(key, value), got {type(item).__name__}"
+            )
+        out[key] = value
+    return out
+
+
+_NO_VALUE = object()

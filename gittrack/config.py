@@ -61,15 +61,52 @@ def find_tracking_root(repo: str | os.PathLike[str] | None = None, *, create: bo
     root = find_repository_root(Path.cwd())
     if root is not None:
         return root
-    embedded = Path.cwd() / EMBEDDED_DIR
-    if not (embedded / "objects").is_dir():
+    return _embedded_repo(Path.cwd() / EMBEDDED_DIR, create=create)
+
+
+def tracking_repository_at(uri: str | os.PathLike[str]) -> Path:
+    """The repository a tracking URI (a path or ``file:`` URI) names, created when needed.
+
+    A path inside a git repository (existing or not) names that repository; any other
+    path is (or becomes) a bare tracking repository. Server and database URIs are refused.
+    """
+    from urllib.parse import unquote, urlparse
+
+    text = os.fspath(uri)
+    scheme = urlparse(text).scheme.lower() if "://" in text or text.startswith("file:") else ""
+    if scheme in ("http", "https"):
+        raise RepositoryError(
+            f"tracking URI {text!r} is a server: gittrack records into a git repository "
+            "(give a path); to log into 'gittrack server', use the official mlflow client "
+            "with MLFLOW_TRACKING_URI set to it"
+        )
+    if scheme == "file":
+        parsed = urlparse(text)
+        text = unquote(parsed.path if parsed.netloc in ("", "localhost") else text[5:])
+    elif scheme and len(scheme) > 1:  # "C:" is a Windows drive, not a scheme
+        raise RepositoryError(
+            f"tracking URI {text!r} is not supported: give a path or a file: URI "
+            "of a git repository"
+        )
+    path = Path(text).expanduser().absolute()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    root = find_repository_root(probe)
+    if root is not None:
+        return root
+    return _embedded_repo(path, create=True)
+
+
+def _embedded_repo(path: Path, *, create: bool) -> Path:
+    if not (path / "objects").is_dir():
         if not create:
             raise RepositoryError(NO_REPOSITORY)
-        init_bare_repository(embedded)
-    if embedded not in _announced:
-        _announced.add(embedded)
-        log.warning("gittrack: not inside a git repository; runs are stored in %s", embedded)
-    return embedded
+        init_bare_repository(path)
+    if path not in _announced:
+        _announced.add(path)
+        log.warning("gittrack: not inside a git repository; runs are stored in %s", path)
+    return path
 
 
 def _parse_bool(text: str, name: str) -> bool:

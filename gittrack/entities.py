@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from gittrack.errors import ValidationError
 from gittrack.format import RunRecord
+from gittrack.validation import param_text
 
 
 class ViewType:
@@ -18,8 +20,6 @@ class ViewType:
     @staticmethod
     def stages(view_type: int) -> frozenset[str]:
         """The lifecycle stages ``view_type`` selects."""
-        from gittrack.errors import ValidationError
-
         if view_type == ViewType.ACTIVE_ONLY:
             return frozenset({"active"})
         if view_type == ViewType.DELETED_ONLY:
@@ -60,11 +60,33 @@ class RunInfo:
 
 @dataclass(frozen=True)
 class RunData:
-    """What a run logged (``run.data``): params keep their YAML types."""
+    """What a run logged (``run.data``).
 
-    params: dict[str, Any] = field(default_factory=dict)
+    ``params`` holds strings exactly as MLflow stores them (``str(value)``);
+    ``typed_params`` holds the values with the types they were logged with (as in
+    ``params.yaml``: int, float, bool, string, null).
+    """
+
+    params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    typed_params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Param:
+    """A param as MLflow's ``log_batch`` takes it."""
+
+    key: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class RunTag:
+    """A tag as MLflow's ``log_batch`` takes it."""
+
+    key: str
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -99,10 +121,12 @@ class Run:
             source_commit=record.source.get("commit"),
             dirty=bool(record.source.get("dirty", False)),
             parent_run_id=record.parent_run_id,
+            lifecycle_stage=record.lifecycle_stage,
         )
         data = RunData(
-            params=dict(record.params),
+            params={k: param_text(v) for k, v in record.params.items()},
             metrics={k: m.value for k, m in record.metrics.items()},
             tags=dict(record.tags),
+            typed_params=dict(record.params),
         )
         return cls(info=info, data=data)

@@ -127,7 +127,11 @@ def set_experiment(
 
 
 def _current_experiment() -> str | None:
-    return _experiment.get("name") or os.environ.get("GITTRACK_EXPERIMENT_NAME")
+    return (
+        _experiment.get("name")
+        or os.environ.get("GITTRACK_EXPERIMENT_NAME")
+        or os.environ.get("MLFLOW_EXPERIMENT_NAME")
+    )
 
 
 def start_run(
@@ -175,7 +179,7 @@ def start_run(
                 parent_run_id = parent_run_id or _stack[-1]._writer.run_id
             all_tags = dict(tags or {})
             if description is not None:
-                all_tags["gittrack.note.content"] = description
+                all_tags["mlflow.note.content"] = description
             if experiment_id is None and experiment is None:
                 experiment = _current_experiment()
             created = client.create_run(
@@ -293,27 +297,43 @@ def current_client() -> Client:
     return Client(create=False)
 
 
-def client_and_run_id() -> tuple[Client, str]:
-    """The client and run id of the active run (started if none)."""
+def client_and_run_id(run_id: str | None = None) -> tuple[Client, str]:
+    """The client and ``run_id`` (resolved), else the active run's (started if none)."""
+    if run_id is not None:
+        client = Client()
+        return client, client.resolve(run_id)
     run = _ensure_run()
     return run._client, run._writer.run_id
 
 
-def log_param(key: str, value: Any) -> Any:
-    """Log a param of the active run (values keep their YAML types)."""
+def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
+    """Log a param of the active run (``params.yaml`` keeps its type; ``run.data.params``
+    shows MLflow's string form)."""
     client, rid = client_and_run_id()
-    return client.log_param(rid, key, value)
+    return client.log_param(rid, key, value, synchronous)
 
 
-def log_params(params: Mapping[str, Any]) -> None:
-    client, rid = client_and_run_id()
-    client.log_params(rid, params)
+def log_params(
+    params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None
+) -> None:
+    client, rid = client_and_run_id(run_id)
+    client.log_params(rid, params, synchronous)
 
 
 def log_metric(
-    key: str, value: float, step: int | None = None, timestamp: int | None = None
+    key: str,
+    value: float,
+    step: int | None = None,
+    synchronous: bool | None = None,
+    timestamp: int | None = None,
+    run_id: str | None = None,
 ) -> None:
-    """Log a metric point of the active run (buffered; flushed at the run's interval)."""
+    """Log a metric point of the active run (or ``run_id``); buffered and flushed at the
+    run's interval, or before returning with ``synchronous=True``."""
+    if run_id is not None or synchronous:
+        client, rid = client_and_run_id(run_id)
+        client.log_metric(rid, key, value, step, timestamp, synchronous)
+        return
     writer = (_stack[-1] if _stack else _ensure_run())._writer
     writer.log_metric(
         validate_key(key, "metric"),
@@ -324,25 +344,39 @@ def log_metric(
 
 
 def log_metrics(
-    metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+    metrics: Mapping[str, float],
+    step: int | None = None,
+    synchronous: bool | None = None,
+    run_id: str | None = None,
+    timestamp: int | None = None,
 ) -> None:
+    client, rid = client_and_run_id(run_id)
+    client.log_metrics(rid, metrics, step=step, timestamp=timestamp, synchronous=synchronous)
+
+
+def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
     client, rid = client_and_run_id()
-    client.log_metrics(rid, metrics, step=step, timestamp=timestamp)
+    client.set_tag(rid, key, value, synchronous)
 
 
-def set_tag(key: str, value: Any) -> None:
+def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> None:
     client, rid = client_and_run_id()
-    client.set_tag(rid, key, value)
-
-
-def set_tags(tags: Mapping[str, Any]) -> None:
-    client, rid = client_and_run_id()
-    client.set_tags(rid, tags)
+    client.set_tags(rid, tags, synchronous)
 
 
 def delete_tag(key: str) -> None:
     client, rid = client_and_run_id()
     client.delete_tag(rid, key)
+
+
+def delete_run(run_id: str) -> None:
+    """Mark a run deleted (MLflow's soft delete): searches leave it out by default."""
+    Client().delete_run(run_id)
+
+
+def get_parent_run(run_id: str) -> Run | None:
+    """The run ``run_id`` is nested in, or None."""
+    return Client().get_parent_run(run_id)
 
 
 def get_run(run_id: str, repo: str | os.PathLike[str] | None = None) -> Run:
@@ -417,6 +451,22 @@ def set_experiment_tags(tags: Mapping[str, Any]) -> None:
 def get_tracking_uri() -> str:
     """The tracking repository's root path (created outside git, where runs would go)."""
     return str(Client().repo)
+
+
+def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:
+    """Select the tracking repository by path or ``file:`` URI (None: back to the default).
+
+    A path inside a git repository selects that repository; any other path becomes (or
+    is) a bare tracking repository. The choice is kept in ``GITTRACK_REPO``, so child
+    processes inherit it. An ``http(s)`` URI is refused: gittrack records into git, and
+    a ``gittrack server`` is reached with the official ``mlflow`` client.
+    """
+    from gittrack.config import tracking_repository_at
+
+    if uri is None or str(uri) == "":
+        os.environ.pop("GITTRACK_REPO", None)
+        return
+    os.environ["GITTRACK_REPO"] = str(tracking_repository_at(uri))
 
 
 # -- process exit and SIGTERM -------------------------------------------------------------

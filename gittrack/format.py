@@ -38,6 +38,7 @@ ENVIRONMENT_FILE = "environment.yaml"
 YAML_FILES = (RUN_FILE, PARAMS_FILE, TAGS_FILE, ARTIFACTS_FILE, INPUTS_FILE)
 ARTIFACT_BLOBS_DIR = "artifacts"
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+LIFECYCLE_STAGES = ("active", "deleted")
 TRAILER_RUN_ID = "Gittrack-Run-Id"
 MAX_YAML_BYTES = 16 * 1024 * 1024
 
@@ -85,6 +86,7 @@ class RunRecord:
     artifacts: dict[str, dict[str, Any]] = field(default_factory=dict)
     inputs: list[dict[str, Any]] = field(default_factory=list)
     experiment_id: str = ""  # derived from ``experiment`` when not given
+    lifecycle_stage: str = "active"  # "deleted" after delete_run (restore_run undoes it)
 
     def __post_init__(self) -> None:
         if not self.experiment_id:
@@ -105,6 +107,7 @@ class RunRecord:
             "pid": self.pid,
             "heartbeat": self.heartbeat,
             "parent_run_id": self.parent_run_id,
+            "lifecycle_stage": self.lifecycle_stage,
             "source": self.source,
             "command": self.command,
             "metrics": {
@@ -318,6 +321,9 @@ def parse_record(files: dict[str, bytes], what: str) -> RunRecord:
         if status not in STATUSES:
             raise CorruptRunError(f"{what} has an unknown status {status!r}")
         experiment = str(meta.get("experiment") or DEFAULT_EXPERIMENT)
+        stage = str(meta.get("lifecycle_stage") or "active")
+        if stage not in LIFECYCLE_STAGES:
+            raise CorruptRunError(f"{what} has an unknown lifecycle_stage {stage!r}")
         return RunRecord(
             run_id=str(meta["run_id"]),
             name=str(meta.get("name") or ""),
@@ -332,6 +338,7 @@ def parse_record(files: dict[str, bytes], what: str) -> RunRecord:
             pid=int(meta.get("pid") or 0),
             heartbeat=int(meta.get("heartbeat") or 0),
             parent_run_id=meta.get("parent_run_id"),
+            lifecycle_stage=stage,
             source=_expect(meta.get("source"), dict, f"{what}: source"),
             command=_expect(meta.get("command"), dict, f"{what}: command"),
             environment=_expect(

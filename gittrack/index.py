@@ -95,6 +95,7 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
         "name": record.name,
         "experiment": record.experiment,
         "status": record.status,
+        "lifecycle_stage": record.lifecycle_stage,
         "user": record.user,
         "start_time": record.start_time,
         "end_time": record.end_time,

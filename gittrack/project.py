@@ -4,6 +4,9 @@ The schema is MLflow's MLproject: ``name``, an optional environment (``python_en
 ``conda_env`` or ``docker_env``: recorded, never built) and ``entry_points``, each with
 ``parameters`` (``{type, default}`` or a bare type) and a ``command`` template whose
 ``{param}`` placeholders are filled with shell-quoted values. See docs/projects.md.
+
+One more key is gittrack's own: ``artifacts: {remote: URL, endpoint_url: URL}``, the
+artifact remote every clone uses (committed with the code; git config overrides it).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from gittrack.errors import CorruptRunError, ProjectError
 PROJECT_FILES = ("gittrack.yaml", "gittrack.yml", "MLproject")
 PARAM_TYPES = ("float", "int", "string", "str", "bool", "path", "uri")
 ENV_KEYS = ("python_env", "conda_env", "docker_env")
+ARTIFACTS_KEY = "artifacts"
+ARTIFACT_KEYS = ("remote", "endpoint_url")
 DEFAULT_ENTRY_POINT = "main"
 _NO_DEFAULT = object()
 _TRUE = ("true", "yes", "on", "1")
@@ -78,6 +83,14 @@ class EntryPoint:
 
 
 @dataclass(frozen=True)
+class ArtifactSettings:
+    """The ``artifacts`` section: the artifact remote and an S3-compatible endpoint."""
+
+    remote: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True)
 class Project:
     """A parsed project file."""
 
@@ -86,6 +99,7 @@ class Project:
     file: Path
     environment: dict[str, Any]
     entry_points: dict[str, EntryPoint]
+    artifacts: ArtifactSettings = ArtifactSettings()
 
     def entry_point(self, name: str) -> EntryPoint:
         """The entry point ``name``; an unknown one is an error listing those that exist."""
@@ -127,27 +141,34 @@ def load_project(directory: Path) -> Project:
     return parse_project(data, path)
 
 
-def parse_project(data: bytes, path: Path) -> Project:
-    """Validate the YAML text of a project file stored at ``path``."""
+def _load_mapping(data: bytes, name: str) -> dict[Any, Any]:
     from gittrack.format import load_yaml
 
-    name = path.name
     try:  # safe, size-capped, and refusing aliases ("billion laughs" in a pulled run's code)
         doc = load_yaml(data, name, text_scalars=True)
     except CorruptRunError as e:
         raise ProjectError(e.message) from e
     if not isinstance(doc, dict):
         raise ProjectError(f"{name} must be a mapping with 'name' and 'entry_points'")
-    unknown = sorted(str(k) for k in doc if k not in ("name", "entry_points", *ENV_KEYS))
+    return doc
+
+
+def parse_project(data: bytes, path: Path) -> Project:
+    """Validate the YAML text of a project file stored at ``path``."""
+    name = path.name
+    doc = _load_mapping(data, name)
+    known = ("name", "entry_points", *ENV_KEYS, ARTIFACTS_KEY)
+    unknown = sorted(str(k) for k in doc if k not in known)
     if unknown:
-        raise ProjectError(
-            f"{name}: unknown key {unknown[0]!r} (known: name, entry_points, {', '.join(ENV_KEYS)})"
-        )
+        raise ProjectError(f"{name}: unknown key {unknown[0]!r} (known: {', '.join(known)})")
     envs = {k: doc[k] for k in ENV_KEYS if k in doc}
     if len(envs) > 1:
         raise ProjectError(f"{name}: give at most one of {', '.join(ENV_KEYS)}")
+    artifacts = _parse_artifacts(doc, name)
     raw_points = doc.get("entry_points")
-    if not isinstance(raw_points, dict) or not raw_points:
+    if ARTIFACTS_KEY in doc and raw_points is None:
+        raw_points = {}  # a file that only records where artifacts travel
+    elif not isinstance(raw_points, dict) or not raw_points:
         raise ProjectError(f"{name}: 'entry_points' must map entry point names to commands")
     points = {str(ep): _parse_entry_point(str(ep), spec, name) for ep, spec in raw_points.items()}
     return Project(
@@ -156,7 +177,34 @@ def parse_project(data: bytes, path: Path) -> Project:
         file=path,
         environment=envs,
         entry_points=points,
+        artifacts=artifacts,
     )
+
+
+def parse_artifact_settings(data: bytes, name: str) -> ArtifactSettings:
+    """Only the ``artifacts`` section of a project file's text (the rest is not checked)."""
+    return _parse_artifacts(_load_mapping(data, name), name)
+
+
+def _parse_artifacts(doc: dict[Any, Any], name: str) -> ArtifactSettings:
+    raw = doc.get(ARTIFACTS_KEY)
+    if raw is None:
+        return ArtifactSettings()
+    where = f"{name}: '{ARTIFACTS_KEY}'"
+    if not isinstance(raw, dict):
+        raise ProjectError(f"{where} must be a mapping, e.g. {{remote: s3://bucket/prefix}}")
+    unknown = sorted(str(k) for k in raw if k not in ARTIFACT_KEYS)
+    if unknown:
+        raise ProjectError(
+            f"{where}: unknown key {unknown[0]!r} (known: {', '.join(ARTIFACT_KEYS)})"
+        )
+    values: dict[str, str | None] = {}
+    for key in ARTIFACT_KEYS:
+        value = raw.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ProjectError(f"{where}: {key!r} must be a non-empty string")
+        values[key] = value.strip() if isinstance(value, str) else None
+    return ArtifactSettings(remote=values["remote"], endpoint_url=values["endpoint_url"])
 
 
 def _parse_entry_point(ep: str, spec: Any, file: str) -> EntryPoint:

@@ -173,14 +173,18 @@ def _input_problems(
 
 
 def _fetch_kept_inputs(runs: RunStore, record: fmt.RunRecord) -> None:
-    """Bring kept input bytes from the artifact remote when the local cache lacks them."""
-    if not any(entry.get("kept") for entry in record.inputs):
-        return
-    from gittrack.artifacts.remote import configured_url
-    from gittrack.artifacts.transfer import fetch_artifacts
+    """Bring kept input bytes missing from the local cache from wherever they are
+    (artifact remote, path git remotes); say exactly which input is lost and what to do."""
+    from gittrack.artifacts.transfer import fetch_kept_inputs
 
-    if configured_url(runs) is not None:
-        fetch_artifacts(runs, [record.run_id])
+    lost = fetch_kept_inputs(runs, record)
+    if lost:
+        entry, sha, why = lost[0]
+        more = f" (+{len(lost) - 1} more kept inputs)" if len(lost) > 1 else ""
+        raise ReproduceError(
+            f"run {record.run_id[:12]}'s kept input {entry.get('name')!r} "
+            f"({entry.get('source')}, object {sha[:12]}) {why}{more}"
+        )
 
 
 def _provide_inputs(record: fmt.RunRecord, workdir: Path, repo_root: Path) -> list[str]:

@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gittrack import format as fmt
 from gittrack.errors import CorruptRunError, GittrackError, RunNotFoundError
@@ -25,6 +26,9 @@ from gittrack.session import open_repository, writers
 from gittrack.store import transport
 from gittrack.store.refs import RefConflict
 from gittrack.store.transport import NAMESPACE, Progress, Remote
+
+if TYPE_CHECKING:
+    from gittrack.artifacts.transfer import PushStats
 
 log = logging.getLogger("gittrack")
 
@@ -49,6 +53,7 @@ class PushResult:
     up_to_date: int = 0
     rejected: tuple[tuple[str, str], ...] = ()  # (ref, reason)
     artifacts_uploaded: int = 0
+    artifacts_stayed_local: int = 0  # bytes no remote could hold (e.g. an http git remote)
 
     @property
     def ok(self) -> bool:
@@ -123,7 +128,7 @@ def push(
     new = tuple(sorted(u.ref for u in updates if u.status == "new"))
     updated = tuple(sorted(u.ref for u in updates if u.status == "updated"))
     rejected = tuple(sorted((u.ref, u.reason) for u in updates if u.status == "rejected"))
-    uploaded = _push_artifacts(store, [*new, *updated])
+    artifacts = _push_artifacts(store, [*new, *updated], target.url)
     log.info("pushed %d new and %d updated refs to %s", len(new), len(updated), target.display)
     return PushResult(
         remote=target.display,
@@ -131,7 +136,8 @@ def push(
         updated=updated,
         up_to_date=sum(1 for u in updates if u.status == "uptodate"),
         rejected=rejected,
-        artifacts_uploaded=uploaded,
+        artifacts_uploaded=artifacts.objects,
+        artifacts_stayed_local=artifacts.stayed_local,
     )
 
 
@@ -146,16 +152,15 @@ def _has_refs(store: RunStore) -> bool:
     return bool(read_packed_refs(store.git.common_dir, NAMESPACE))
 
 
-def _push_artifacts(store: RunStore, refs: list[str]) -> int:
-    """Upload the large artifacts (and kept inputs) of pushed runs to the artifact remote,
-    when one is configured (``gittrack.artifactRemote`` or ``GITTRACK_ARTIFACT_REMOTE``)."""
-    from gittrack.artifacts.remote import configured_url
-    from gittrack.artifacts.transfer import push_artifacts
+def _push_artifacts(store: RunStore, refs: list[str], git_remote: str) -> PushStats:
+    """Upload the large artifacts (and kept inputs) of pushed runs: to the artifact remote,
+    else into the git remote itself when it is a path (see gittrack.artifacts.remote)."""
+    from gittrack.artifacts.transfer import PushStats, push_artifacts
 
     run_ids = [r[len(fmt.REF_PREFIX) :] for r in refs if r.startswith(fmt.REF_PREFIX)]
-    if not run_ids or configured_url(store) is None:
-        return 0
-    return push_artifacts(store, run_ids).objects
+    if not run_ids:
+        return PushStats(0, 0)
+    return push_artifacts(store, run_ids, git_remote=git_remote)
 
 
 # -- pull -------------------------------------------------------------------------------

@@ -119,11 +119,16 @@ def normalize_param(key: str, value: Any) -> Any:
     return result
 
 
+def param_text(value: Any) -> str:
+    """A param value as MLflow stores it: its ``str()`` (``0.5`` -> ``"0.5"``, ``True`` ->
+    ``"True"``, ``None`` -> ``"None"``)."""
+    return value if type(value) is str else str(value)
+
+
 def params_equal(a: Any, b: Any) -> bool:
-    """Whether two param values are the same (NaN equals NaN; 1 != '1')."""
-    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
-        return True
-    return type(a) is type(b) and a == b
+    """Whether two param values are the same param: their MLflow string forms are equal
+    (``1`` and ``"1"`` are; ``1`` and ``1.0`` are not, as in MLflow)."""
+    return param_text(a) == param_text(b)
 
 
 def validate_tag_value(key: str, value: object) -> str:

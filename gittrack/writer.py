@@ -332,6 +332,15 @@ def resume_op() -> Operation:
     return op
 
 
+def lifecycle_op(stage: str) -> Operation:
+    """Mark the run deleted or active again (MLflow's soft delete and restore)."""
+
+    def op(record: fmt.RunRecord) -> None:
+        record.lifecycle_stage = stage
+
+    return op
+
+
 def set_tags_op(tags: dict[str, str]) -> Operation:
     def op(record: fmt.RunRecord) -> None:
         record.tags.update(tags)

@@ -405,7 +405,7 @@ def test_gc_frees_exactly_what_no_remaining_run_references(repo: Path, tmp_path:
     cache = _cache(client)
     only_a = artifacts_of(client.store).manifest(a)["only_a.bin"].sha256
     assert collect_garbage(client.store, min_age=0).objects == ()
-    client.delete_run(a)
+    client.purge_run(a)
     recent = collect_garbage(client.store)  # default grace period keeps fresh objects
     assert recent.objects == () and recent.kept_recent == 1
     dry = collect_garbage(client.store, min_age=0)
@@ -435,7 +435,7 @@ def test_gc_and_push_keep_the_objects_of_kept_inputs(repo: Path, tmp_path: Path)
     remote = tmp_path / "shared"
     remote.mkdir()
     assert push_artifacts(client.store, [run.info.run_id], str(remote)).objects == 1
-    client.delete_run(run.info.run_id)
+    client.purge_run(run.info.run_id)
     gone = collect_garbage(client.store, delete=True, min_age=0)
     assert [o.sha256 for o in gone.objects] == kept
 

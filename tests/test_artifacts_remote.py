@@ -56,6 +56,7 @@ def test_path_remote_push_then_fetch_on_demand_in_a_clone(repo: Path, tmp_path: 
     # Small artifacts travel with git: no artifact remote needed.
     out = Path(other.download_artifacts(rid, "small.txt", tmp_path / "d1"))
     assert out.read_text() == "small"
+    git(clone, "remote", "remove", "origin")  # origin (a path) would serve its own cache
     with pytest.raises(ArtifactNotFoundError, match="no artifact remote is configured"):
         other.download_artifacts(rid, "model.bin", tmp_path / "d1")
     git(clone, "config", "gittrack.artifactRemote", str(remote))
@@ -108,8 +109,12 @@ def test_remote_configuration_errors(
         open_remote(runs, "ftp://host/x")
     with pytest.raises(ArtifactError, match="names no bucket"):
         open_remote(runs, "s3://")
+    (tmp_path / "a-file").write_text("x")
     with pytest.raises(RemoteError, match="is not a directory"):
-        push_artifacts(runs, [rid], str(tmp_path / "nowhere"))
+        push_artifacts(runs, [rid], str(tmp_path / "a-file"))
+    # A path artifact remote that does not exist yet is created on the first push.
+    assert push_artifacts(runs, [rid], str(tmp_path / "new" / "store")) == PushStats(1, BIG, 0)
+    assert len(list((tmp_path / "new" / "store" / "sha256").glob("*/*"))) == 1
     monkeypatch.setenv("GITTRACK_ARTIFACT_REMOTE", "relative/dir")
     found = open_remote(runs)
     assert isinstance(found, PathRemote) and found.root == repo / "relative/dir"
@@ -153,7 +158,10 @@ def test_s3_remote_push_fetch_and_errors(repo: Path, tmp_path: Path, s3_server: 
     with pytest.raises(CorruptArtifactError, match="arrived corrupt"):
         fetch_artifacts(third.store, [rid], "s3://arts/team/x")
     s3.delete_object(Bucket="arts", Key=keys[0])
-    with pytest.raises(ArtifactNotFoundError, match="not on artifact remote"):
+    git(third_repo, "remote", "remove", "origin")  # origin (a path) would serve its cache
+    with pytest.raises(
+        ArtifactNotFoundError, match="neither in the local artifact cache nor on s3://arts/team/x;"
+    ):
         third.download_artifacts(rid, "model.bin", tmp_path / "d3")
     # Errors from S3 are one line naming the remote.
     with pytest.raises(RemoteError, match=r"^S3 .* on s3://missing-bucket failed: [^\n]*$"):
@@ -196,3 +204,27 @@ def test_s3_many_objects_use_one_listing(
     monkeypatch.setattr(S3Remote, "_has", lambda self, sha: calls.append(sha))
     assert push_artifacts(client.store, [rid], url) == PushStats(0, 0, 0)
     assert calls == []  # more than 20 objects: one LIST instead of a HEAD each
+
+
+def test_many_runs_are_read_in_one_batch_with_the_same_answer(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gittrack.artifacts import transfer
+    from gittrack.lineage import log_input
+
+    client = Client(repo)
+    (repo / "data.csv").write_bytes(os.urandom(1000))
+    ids = []
+    for i in range(transfer.BATCH_THRESHOLD + 2):
+        rid = client.create_run("exp").info.run_id
+        if i % 3 == 0:
+            (repo / "model.bin").write_bytes(os.urandom(BIG))
+            client.log_artifact(rid, repo / "model.bin")
+        if i % 4 == 0:
+            log_input(repo / "data.csv", name="data", keep=True, run_id=rid)
+        client.set_terminated(rid)
+        ids.append(rid)
+    batched = transfer.large_objects(client._runs, ids)
+    assert len(batched) == 8 + 1  # eight models, one kept input shared by six runs
+    monkeypatch.setattr(transfer, "BATCH_THRESHOLD", 10**9)
+    assert transfer.large_objects(client._runs, ids) == batched

@@ -65,7 +65,7 @@ def test_runs_start_gc_which_packs_and_runs_stay_readable(
     fsck(repo)
     for i, rid in enumerate(ids):  # every run reads back after its objects and ref were packed
         run = gittrack.get_run(rid)
-        assert run.info.status == "FINISHED" and run.data.params["i"] == i
+        assert run.info.status == "FINISHED" and run.data.typed_params["i"] == i
         assert [m.value for m in gittrack.get_metric_history(rid, "loss")] == [1 / (i + 1)]
     (new,) = _runs(1)  # and new runs keep writing into the packed repository
     assert gittrack.get_run(new).info.status == "FINISHED"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -168,6 +170,26 @@ def test_diff(runs: dict[str, str], repo: Path) -> None:
     assert data["code"] is None
     rmse = next(m for m in data["metrics"] if m["key"] == "rmse")
     assert rmse["delta"] == pytest.approx(1 / 31 - 1 / 30)
+
+
+def _headerless_columns(text: str) -> list[str]:
+    """Rule lines (``---  ---``) with a dash run under a blank header cell."""
+    lines = text.splitlines()
+    bad = []
+    for above, line in itertools.pairwise(lines):
+        if not line.strip() or set(line.strip()) - {"-", " "}:
+            continue
+        for match in re.finditer(r"-+", line):
+            if not above[match.start() : match.end()].strip():
+                bad.append(f"{above!r} over {line!r}")
+    return bad
+
+
+def test_diff_tables_have_a_header_over_every_column(runs: dict[str, str], repo: Path) -> None:
+    text = ok("diff", "base", "tuned")
+    assert "params (2 identical)" in text and "metrics" in text
+    assert _headerless_columns(text) == []
+    assert re.search(r"^\s*param\s+A\s+B\s+change$", text, re.M), text
 
 
 def test_diff_code(runs: dict[str, str], repo: Path) -> None:

@@ -127,3 +127,22 @@ def test_version_answers_before_typer_loads(tmp_path: Path) -> None:
     proc = run(sys.executable, "-c", code, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"gittrack {gittrack.__version__}", "[]"]
+
+
+def test_a_fresh_clone_holds_no_symlink_leading_out_of_it() -> None:
+    """A committed link to one machine's directory (e.g. a local venv cache) dangles in
+    every other clone, and the code creating that directory then fails."""
+    root = Path(__file__).resolve().parents[1]
+    listing = subprocess.run(
+        ["git", "ls-files", "-s"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    for line in listing.splitlines():
+        meta, path = line.split("\t", 1)
+        if meta.startswith("120000 "):
+            target = os.readlink(root / path)
+            assert not os.path.isabs(target), (path, target)
+            assert (root / path).resolve().is_relative_to(root), (path, target)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "--no-index", "benchmarks/.venvs"], cwd=root, check=False
+    )
+    assert ignored.returncode == 0  # the peer venvs (or a link to them) are never committed

@@ -53,7 +53,7 @@ def test_eight_processes_creating_runs_lose_nothing(repo: Path) -> None:
     for rid in run_ids:
         r = client.get_run(rid)
         assert r.info.status == "FINISHED"
-        proc, i = r.data.params["proc"], r.data.params["i"]
+        proc, i = r.data.typed_params["proc"], r.data.typed_params["i"]
         assert r.info.run_name == f"p{proc}-r{i}"
         assert r.data.metrics["m"] == pytest.approx(proc * 1000 + i + 0.4)
         assert len(client.get_metric_history(rid, "m")) == 5
@@ -140,7 +140,7 @@ def test_sigkill_loses_at_most_the_unflushed_interval(repo: Path) -> None:
     client = gittrack.Client(repo)
     r = client.get_run(rid)
     assert r.info.status == "RUNNING"
-    assert r.data.params == {"lr": 0.1}
+    assert r.data.typed_params == {"lr": 0.1}
     assert len(client.get_metric_history(rid, "loss")) == 20
     dead = find_dead_runs(client)
     assert [d.run_id for d in dead] == [rid]

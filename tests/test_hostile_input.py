@@ -251,7 +251,8 @@ def test_nan_and_inf_round_trip(repo: Path, capsys: pytest.CaptureFixture[str]) 
     metrics = gittrack.Client().get_run(rid).data.metrics
     assert math.isnan(metrics["nan"]) and metrics["inf"] == math.inf
     assert metrics["ninf"] == -math.inf
-    assert math.isnan(gittrack.Client().get_run(rid).data.params["pnan"])
+    assert math.isnan(gittrack.Client().get_run(rid).data.typed_params["pnan"])
+    assert gittrack.Client().get_run(rid).data.params["pnan"] == "nan"
     assert cli_ok("show", rid, "--format", "json").returncode == 0
     for args in (["show", rid], ["list", "--format", "json"], ["metrics", rid, "-f", "csv"]):
         proc = inproc(capsys, *args)

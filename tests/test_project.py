@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gittrack.errors import ProjectError
-from gittrack.project import find_project_file, load_project, parse_project
+from gittrack.project import ArtifactSettings, find_project_file, load_project, parse_project
 
 GOOD = b"""
 name: wine
@@ -141,6 +141,16 @@ def test_bad_params(given: dict[str, str], message: str) -> None:
         ),
         (b"name: x\nentry_points:\n  main: {command: 'run {q}'}\n", "uses {q}, which is not"),
         (b"name: x\nentry_points:\n  main: {command: 'run {q'}\n", "template is malformed"),
+        (
+            b"artifacts: s3://b\n",
+            "'artifacts' must be a mapping, e.g. .remote: s3://bucket/prefix.",
+        ),
+        (
+            b"artifacts: {remote: s3://b, region: x}\n",
+            "unknown key 'region' .known: remote, endpoint_url",
+        ),
+        (b"artifacts: {remote: ''}\n", "'remote' must be a non-empty string"),
+        (b"artifacts: {endpoint_url: [a]}\n", "'endpoint_url' must be a non-empty string"),
     ],
 )
 def test_project_validation_errors(text: bytes, message: str) -> None:
@@ -179,3 +189,37 @@ entry_points:
     proj = parse_project(mlproject, Path("/p/MLproject"))
     main = proj.entry_point("main")
     assert main.render(main.resolve({"alpha": "0.3"})) == "python train.py 0.3 0.1"
+
+
+def test_a_project_file_may_only_say_where_artifacts_travel() -> None:
+    proj = parse_project(b"artifacts:\n  remote: s3://b/p\n", Path("/p/gittrack.yaml"))
+    assert proj.artifacts == ArtifactSettings(remote="s3://b/p", endpoint_url=None)
+    assert proj.entry_points == {}
+    with pytest.raises(ProjectError, match=r"no entry point 'main' \(entry points: none\)"):
+        proj.entry_point("main")
+    assert parse_project(GOOD, Path("/p/gittrack.yaml")).artifacts == ArtifactSettings()
+
+
+def test_artifact_settings_from_the_work_tree_or_from_head_of_a_bare_repository(
+    repo: Path, tmp_path: Path
+) -> None:
+    from conftest import git
+
+    from gittrack.artifacts.remote import configured_url, open_remote
+    from gittrack.runs import RunStore
+
+    assert configured_url(RunStore(repo)) is None
+    (repo / "gittrack.yaml").write_text(
+        "artifacts: {remote: s3://b/p, endpoint_url: 'http://127.0.0.1:9'}\n"
+    )
+    store = RunStore(repo)
+    assert configured_url(store) == "s3://b/p"
+    assert getattr(open_remote(store), "endpoint_url", None) == "http://127.0.0.1:9"
+    git(repo, "add", "gittrack.yaml")
+    git(repo, "commit", "-qm", "artifacts")
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", str(repo), str(bare))
+    assert configured_url(RunStore(bare)) == "s3://b/p"
+    (repo / "gittrack.yaml").write_text("artifacts: [broken\n")
+    with pytest.raises(ProjectError, match=r"gittrack\.yaml is not valid YAML"):
+        configured_url(RunStore(repo))

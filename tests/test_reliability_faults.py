@@ -86,7 +86,7 @@ def _ref_locks(git_dir: Path) -> list[Path]:
 def _check_run(client: gittrack.Client, rid: str, expect_status: str = "FINISHED") -> None:
     r = client.get_run(rid)
     assert r.info.status == expect_status, (rid, r.info.status)
-    assert isinstance(r.data.params["i"], int)
+    assert isinstance(r.data.typed_params["i"], int)
     assert [m.step for m in client.get_metric_history(rid, "m")] == list(range(STEPS))
 
 

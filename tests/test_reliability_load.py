@@ -112,7 +112,7 @@ def test_writers_listers_and_pushers_at_once_lose_nothing(repo: Path, bare_remot
     for rid in runs:
         r = client.get_run(rid)
         assert r.info.status == "FINISHED"
-        proc, i = r.data.params["proc"], r.data.params["i"]
+        proc, i = r.data.typed_params["proc"], r.data.typed_params["i"]
         assert r.data.params["name"] == f"w{proc}"
         assert r.info.run_name == f"p{proc}-r{i}"
         assert r.data.tags["writer"] == str(proc)

@@ -165,7 +165,7 @@ def test_example_project_reproduces(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     proc = gittrack_cli(work, "reproduce", run_id[:8], "--yes", "-P", "epochs=5")
     assert proc.returncode == 1
     copies = reproduced_runs(work, run_id)
-    assert {Client(work).get_run(r).data.params["epochs"] for r in copies} == {20, 5}
+    assert {Client(work).get_run(r).data.typed_params["epochs"] for r in copies} == {20, 5}
 
 
 # -- reproduce: refusals and checks -----------------------------------------------------------
@@ -201,7 +201,7 @@ def test_asks_on_a_terminal(trained: tuple[Path, str], monkeypatch: pytest.Monke
     result = cli("reproduce", run_id, input="y\n")
     assert result.exit_code == 0, result.output
     (copy,) = reproduced_runs(repo, run_id)
-    assert Client(repo).get_run(copy).data.params == {"lr": 0.5, "seed": 1}
+    assert Client(repo).get_run(copy).data.typed_params == {"lr": 0.5, "seed": 1}
 
 
 def test_into_directory(trained: tuple[Path, str], tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ def test_run_records_params_command_logs_and_child_metrics(repo: Path) -> None:
     run = Client(repo).get_run(run_id)
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "first" and run.info.experiment == "exp1"
-    assert run.data.params == {"lr": 0.1, "n": 3, "tag": "abc", "from_child": 7}
+    assert run.data.typed_params == {"lr": 0.1, "n": 3, "tag": "abc", "from_child": 7}
     assert run.data.metrics == {"loss": pytest.approx(1 / 3)}
     command = RunStore(repo).load(run_id).record.command
     assert command["launcher"] == "gittrack run"
@@ -278,7 +278,7 @@ def test_sigterm_is_forwarded_and_marks_killed(repo: Path) -> None:
         assert "KILLED" in proc.stderr.read()
     run = Client(repo).get_run(only_run(repo))
     assert run.info.status == "KILLED"
-    assert run.data.params == {"p": 1}
+    assert run.data.typed_params == {"p": 1}
 
 
 def test_sigint_is_forwarded_when_not_on_a_terminal(repo: Path) -> None:
@@ -342,7 +342,7 @@ def test_run_params_are_typed_as_documented_not_as_yaml_1_1(repo: Path) -> None:
         "--lr", "1e-3", "--seed", "010", "--at", "12:30", "--flag", "no", "--mask", "0x10",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    params = Client(repo).get_run(only_run(repo)).data.params
+    params = Client(repo).get_run(only_run(repo)).data.typed_params
     assert params == {
         "lr": 0.001, "seed": "010", "at": "12:30", "flag": "no", "mask": "0x10",
         "n": 3, "ok": True,

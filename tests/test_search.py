@@ -42,8 +42,9 @@ def test_table_has_mlflow_columns_and_types(runs: dict[str, str]) -> None:
     assert isinstance(table, pa.Table)
     assert table.num_rows == 4
     names = table.column_names
-    assert names[:7] == [
-        "run_id", "run_name", "experiment", "status", "start_time", "end_time", "commit"
+    assert names[:8] == [
+        "run_id", "experiment_id", "run_name", "experiment", "status", "start_time", "end_time",
+        "commit",
     ]  # fmt: skip
     assert {"params.model", "params.lr", "metrics.acc", "metrics.loss", "tags.team"} <= set(names)
     assert table.schema.field("start_time").type == pa.timestamp("ms", tz="UTC")

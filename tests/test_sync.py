@@ -171,6 +171,19 @@ def test_missing_remote_repository(repo: Path, tmp_path: Path) -> None:
         sync.push(repo, str(tmp_path / "empty"))
 
 
+def test_an_empty_or_self_remote_is_refused_even_with_origin_set(
+    repo: Path, bare_remote: Path
+) -> None:
+    make_runs(repo, 1)
+    git(repo, "remote", "add", "origin", str(bare_remote))
+    git(repo, "remote", "add", "self", ".")
+    for remote in ("", "self", str(repo / "train.py" / "..")):
+        with pytest.raises(RemoteError, match=r"empty|this repository itself"):
+            sync.push(repo, remote)
+    assert refs_of(bare_remote) == ""
+    assert sync.push(repo, "origin").new
+
+
 def test_bad_engine_setting(repo: Path, bare_remote: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     make_runs(repo, 1)
     monkeypatch.setenv("GITTRACK_TRANSPORT", "carrier-pigeon")

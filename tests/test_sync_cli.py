@@ -116,6 +116,11 @@ def test_conflict_is_reported(
         (["pull", "nosuchremote"], "no remote named 'nosuchremote'"),
         (["bundle", "unbundle", "missing.bundle"], "does not exist"),
         (["push", "REMOTE_UNREACHABLE"], "127.0.0.1"),
+        (["push", ""], "the remote is empty"),
+        (["pull", " "], "the remote is empty"),
+        (["push", "."], "is this repository itself"),
+        (["push", ".git"], "is this repository itself"),
+        (["pull", "file://REPO"], "is this repository itself"),
     ],
 )
 def test_errors_are_one_line(
@@ -124,6 +129,7 @@ def test_errors_are_one_line(
     make_runs(repo, 1)
     before = refs_of(repo)
     args = [a.replace("REMOTE_UNREACHABLE", f"git://127.0.0.1:{free_port()}/x") for a in args]
+    args = [a.replace("REPO", str(repo)) for a in args]
     code, out, err = run_main(args, capsys)
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("gittrack: error: ") and needle in err

@@ -33,8 +33,9 @@ def test_quickstart_flow_reads_back_everything(repo: Path) -> None:
     assert r.info.status == "FINISHED"
     assert r.info.end_time is not None and r.info.end_time >= r.info.start_time
     assert r.info.commit is not None and len(r.info.commit) == 40
-    assert r.data.params == {"alpha": 0.5, "l1_ratio": 0.1, "model": "enet", "layers": 3}
-    assert isinstance(r.data.params["layers"], int)  # YAML types are kept
+    assert r.data.typed_params == {"alpha": 0.5, "l1_ratio": 0.1, "model": "enet", "layers": 3}
+    assert r.data.params == {"alpha": "0.5", "l1_ratio": "0.1", "model": "enet", "layers": "3"}
+    assert isinstance(r.data.typed_params["layers"], int)  # YAML types are kept
     assert r.data.metrics == {"rmse": pytest.approx(0.01)}
     assert r.data.tags == {"team": "a", "note": "first try"}
     history = gittrack.get_metric_history(run.info.run_id, "rmse")
@@ -96,9 +97,15 @@ def test_param_is_immutable(repo: Path) -> None:
     with gittrack.start_run() as run:
         gittrack.log_param("lr", 0.1)
         gittrack.log_param("lr", 0.1)  # same value: fine
+        gittrack.log_param("lr", "0.1")  # same MLflow string form: fine, as in MLflow
         with pytest.raises(ParamConflictError, match=r"'lr' is already 0\.1"):
             gittrack.log_param("lr", 0.2)
-    assert gittrack.get_run(run.info.run_id).data.params == {"lr": 0.1}
+        gittrack.log_param("n", 1)
+        with pytest.raises(ParamConflictError, match=r"'n' is already 1 .*got 1\.0"):
+            gittrack.log_param("n", 1.0)  # "1" != "1.0" in MLflow too
+    got = gittrack.get_run(run.info.run_id).data
+    assert got.params == {"lr": "0.1", "n": "1"}
+    assert got.typed_params == {"lr": 0.1, "n": 1}  # the type first logged
 
 
 def test_delete_tag(repo: Path) -> None:
@@ -173,7 +180,7 @@ def test_resume_run_keeps_data_and_refinishes(repo: Path) -> None:
         gittrack.log_param("b", 2)
     r = gittrack.get_run(run.info.run_id)
     assert r.info.status == "FINISHED"
-    assert r.data.params == {"a": 1, "b": 2}
+    assert r.data.typed_params == {"a": 1, "b": 2}
     assert [m.value for m in gittrack.get_metric_history(run.info.run_id, "m")] == [1.0, 2.0]
 
 
@@ -194,7 +201,7 @@ def test_auto_started_run_ends_at_interpreter_exit(repo: Path) -> None:
     rid = out.stdout.strip()
     r = gittrack.get_run(rid)
     assert r.info.status == "FINISHED"
-    assert r.data.params == {"x": 1}
+    assert r.data.typed_params == {"x": 1}
 
 
 def test_client_logs_to_several_runs(repo: Path) -> None:
@@ -211,7 +218,7 @@ def test_client_logs_to_several_runs(repo: Path) -> None:
     ra, rb = client.get_run(a.info.run_id), client.get_run(b.info.run_id)
     assert ra.data.metrics == {"m": 2.0} and ra.info.status == "FINISHED"
     assert rb.data.metrics == {"m": 20.0, "n": 1.0} and rb.info.status == "FAILED"
-    assert rb.data.params == {"k": "v"}
+    assert rb.data.typed_params == {"k": "v"}
 
 
 def test_run_is_visible_as_running_from_its_start(repo: Path) -> None:

@@ -3,8 +3,8 @@
 Small files (at most ``inline_max`` bytes, 64 KiB by default) are stored as git blobs
 inside the run commit, at ``.gittrack/run/artifacts/<path>``, so a plain push carries them.
 Larger files are streamed into the local object cache (:mod:`gittrack.artifacts.cas`) and
-reach other machines through an artifact remote. Every read re-hashes the bytes and
-compares them with the manifest.
+reach other machines through an artifact remote (or a path git remote). Every read
+re-hashes the bytes and compares them with the manifest.
 """
 
 from __future__ import annotations
@@ -346,18 +346,13 @@ class Artifacts:
             return None
 
     def ensure_local(self, run_id: str, entry: ManifestEntry) -> None:
-        """Make an entry's object present in the cache, fetching it from the remote."""
+        """Make an entry's object present in the cache, fetching it from a remote."""
         if self.cache.has(entry.sha256):
             return
-        from gittrack.artifacts.remote import configured_url, open_remote
+        from gittrack.artifacts.remote import fetch_object, read_remotes
 
-        what = _what(run_id, entry.path)
-        if not configured_url(self.runs):
-            raise ArtifactNotFoundError(
-                f"{what} is not in the local artifact cache and no artifact remote is "
-                "configured (git config gittrack.artifactRemote ...)"
-            )
-        open_remote(self.runs).fetch(entry.sha256, self.cache, what)
+        remotes = read_remotes(self.runs)
+        fetch_object(remotes, entry.sha256, self.cache, _what(run_id, entry.path))
 
     # -- verifying --------------------------------------------------------------------
     def verify(self, run_ids: list[str]) -> list[VerifyResult]:

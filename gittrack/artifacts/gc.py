@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gittrack.artifacts.cas import CachedObject
-from gittrack.artifacts.manifest import read_manifest
 from gittrack.runs import RunStore
 
 log = logging.getLogger("gittrack")
@@ -38,13 +37,12 @@ def referenced_objects(runs: RunStore) -> set[str]:
 
     An unreadable run is an error: gc never guesses what a damaged run needs.
     """
-    from gittrack.artifacts.transfer import kept_inputs
+    from gittrack.artifacts.transfer import run_objects
 
     shas: set[str] = set()
-    for run_id, commit in runs.list_runs().items():
-        manifest = read_manifest(runs, commit, f"run {run_id[:12]}")
+    for _run_id, manifest, kept in run_objects(runs, sorted(runs.list_runs())):
         shas.update(entry.sha256 for entry in manifest.values())
-        shas.update(kept_inputs(runs, commit))
+        shas.update(kept)
     return shas
 
 

@@ -98,7 +98,14 @@ def read_manifest(runs: RunStore, commit: str, what: str) -> dict[str, ManifestE
         return {}
     if entry[0] == MODE_TREE:
         raise CorruptRunError(f"{what}: {fmt.ARTIFACTS_FILE} is a directory")
-    data = fmt.load_yaml(runs.git.read_blob(entry[1]), f"{what}: {fmt.ARTIFACTS_FILE}")
+    return manifest_from_bytes(runs.git.read_blob(entry[1]), what)
+
+
+def manifest_from_bytes(text: bytes | None, what: str) -> dict[str, ManifestEntry]:
+    """The checked manifest in the bytes of an artifacts.yaml (None: no such file)."""
+    if text is None:
+        return {}
+    data = fmt.load_yaml(text, f"{what}: {fmt.ARTIFACTS_FILE}")
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,9 +1,16 @@
 """Artifact remotes: where large artifact objects are shared (``<remote>/sha256/<2>/<62>``).
 
-A remote is a directory (a path or ``file://`` URL: a shared disk) or S3-compatible
-storage (``s3://bucket/prefix``, boto3 from the optional extra ``gittrack[s3]``). It is
-configured in git config ``gittrack.artifactRemote`` (and ``gittrack.s3EndpointUrl``);
-``GITTRACK_ARTIFACT_REMOTE`` and ``GITTRACK_S3_ENDPOINT_URL`` override them.
+A remote is a directory (a path or ``file://`` URL: a shared disk; created on first
+upload) or S3-compatible storage (``s3://bucket/prefix``, boto3 from the optional extra
+``gittrack[s3]``). Which one, first match wins: ``GITTRACK_ARTIFACT_REMOTE``, git config
+``gittrack.artifactRemote``, the committed project file (``artifacts: {remote: URL}`` in
+``gittrack.yaml``, so every clone finds it). The S3 endpoint likewise:
+``GITTRACK_S3_ENDPOINT_URL``, ``gittrack.s3EndpointUrl``, ``artifacts: {endpoint_url:}``.
+
+With none of these, a git remote that is a path or ``file://`` URL holds the objects
+itself, in ``<its git dir>/gittrack/objects`` (the layout of the local cache), as
+git-annex does for local remotes: ``gittrack push`` stores them there and reads in a
+clone fetch them from there.
 """
 
 from __future__ import annotations
@@ -14,11 +21,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gittrack.artifacts.cas import ALGORITHM, CHUNK, discard, hash_file, hash_stream
-from gittrack.errors import ArtifactError, ArtifactNotFoundError, CorruptArtifactError, RemoteError
+from gittrack.errors import (
+    ArtifactError,
+    ArtifactNotFoundError,
+    CorruptArtifactError,
+    ProjectError,
+    RemoteError,
+)
 
 if TYPE_CHECKING:
     from gittrack.artifacts.cas import ObjectCache
+    from gittrack.project import ArtifactSettings
     from gittrack.runs import RunStore
+
+HOW_TO_CONFIGURE = (
+    "set one in gittrack.yaml (artifacts: {remote: s3://bucket/prefix or a path}) and "
+    "commit it, or run 'git config gittrack.artifactRemote URL'"
+)
+NO_REMOTE = f"no artifact remote is configured: {HOW_TO_CONFIGURE}"
 
 
 def object_key(sha256: str) -> str:
@@ -55,8 +75,8 @@ class PathRemote:
         return self.root / object_key(sha256)
 
     def missing(self, shas: Iterable[str]) -> list[str]:
-        if not self.root.is_dir():
-            raise RemoteError(f"artifact remote {self.url} is not a directory; create it first")
+        if self.root.exists() and not self.root.is_dir():
+            raise RemoteError(f"artifact remote {self.url} is not a directory")
         return [sha for sha in shas if not self._path(sha).is_file()]
 
     def upload(self, sha256: str, source: Path) -> None:
@@ -209,30 +229,58 @@ def _first_line(e: BaseException) -> str:
     return text[0] if text else type(e).__name__
 
 
+def project_settings(runs: RunStore) -> ArtifactSettings:
+    """The ``artifacts`` section of the project file at the repository's root (in a bare
+    repository: the one committed at HEAD)."""
+    from gittrack.project import PROJECT_FILES, ArtifactSettings, parse_artifact_settings
+
+    git = runs.git
+    if git.work_tree is not None:
+        for name in PROJECT_FILES:
+            path = git.work_tree / name
+            if path.is_file():
+                try:
+                    data = path.read_bytes()
+                except OSError as e:
+                    raise ProjectError(f"cannot read {path}: {e.strerror}") from e
+                return parse_artifact_settings(data, name)
+        return ArtifactSettings()
+    head = git.head_commit()
+    if head is not None:
+        tree = git.read_commit(head).tree.decode("ascii")
+        for name in PROJECT_FILES:
+            found = git.lookup_path(tree, name)
+            if found is not None:
+                return parse_artifact_settings(git.read_blob(found[1]), name)
+    return ArtifactSettings()
+
+
 def configured_url(runs: RunStore) -> str | None:
-    """The artifact remote URL from the environment or git config, or None."""
+    """The artifact remote URL from the environment, git config or the project file."""
     env = os.environ.get("GITTRACK_ARTIFACT_REMOTE")
     if env:
         return env
-    return runs.git.config_value("gittrack", "artifactRemote") or None
+    return runs.git.config_value("gittrack", "artifactRemote") or project_settings(runs).remote
+
+
+def _endpoint_url(runs: RunStore) -> str | None:
+    return (
+        os.environ.get("GITTRACK_S3_ENDPOINT_URL")
+        or runs.git.config_value("gittrack", "s3EndpointUrl")
+        or project_settings(runs).endpoint_url
+    )
 
 
 def open_remote(runs: RunStore, url: str | None = None) -> ArtifactRemote:
     """The remote at ``url`` (default: the configured one)."""
     url = url or configured_url(runs)
     if not url:
-        raise ArtifactError(
-            "no artifact remote is configured: run "
-            "'git config gittrack.artifactRemote <path or s3://bucket/prefix>'"
-        )
+        raise ArtifactError(NO_REMOTE)
     if url.startswith("s3://"):
         bucket, _, prefix = url[len("s3://") :].partition("/")
         if not bucket:
             raise ArtifactError(f"artifact remote {url!r} names no bucket (s3://bucket/prefix)")
-        endpoint = os.environ.get("GITTRACK_S3_ENDPOINT_URL") or runs.git.config_value(
-            "gittrack", "s3EndpointUrl"
-        )
-        return S3Remote(bucket, prefix, url, endpoint or None)
+        return S3Remote(bucket, prefix, url, _endpoint_url(runs) or None)
     if url.startswith("file://"):
         path = Path(url[len("file://") :])
     elif "://" in url:
@@ -245,3 +293,72 @@ def open_remote(runs: RunStore, url: str | None = None) -> ArtifactRemote:
     if not path.is_absolute():
         path = runs.root / path
     return PathRemote(path, url)
+
+
+def git_remote_store(url: str) -> PathRemote | None:
+    """The object store inside a git remote that is a path or ``file://`` URL
+    (``<its git common dir>/gittrack/objects``); None for network remotes."""
+    from gittrack.errors import RepositoryError
+    from gittrack.store import GitStore
+    from gittrack.store.transport import local_path
+
+    path = local_path(url)
+    if path is None:
+        return None
+    try:
+        common = GitStore(path).common_dir
+    except (RepositoryError, OSError):
+        return None
+    return PathRemote(common / "gittrack" / "objects", f"{url} (git remote)")
+
+
+def push_target(runs: RunStore, git_remote: str | None = None) -> ArtifactRemote | None:
+    """Where pushed objects go: the configured artifact remote, else the git remote
+    (``git_remote``, default origin) when it is a path; None when neither can hold them."""
+    if configured_url(runs):
+        return open_remote(runs)
+    if git_remote is None:
+        git_remote = remote_urls(runs).get("origin")
+    return None if git_remote is None else git_remote_store(git_remote)
+
+
+def read_remotes(runs: RunStore) -> list[ArtifactRemote]:
+    """Where missing objects are looked for, in order: the configured artifact remote,
+    then every git remote that is a path (origin first)."""
+    found: list[ArtifactRemote] = []
+    if configured_url(runs):
+        found.append(open_remote(runs))
+    for url in remote_urls(runs).values():
+        store = git_remote_store(url)
+        if store is not None:
+            found.append(store)
+    return found
+
+
+def remote_urls(runs: RunStore) -> dict[str, str]:
+    """The repository's git remotes by name (origin first), URLs as git reads them."""
+    from gittrack.store.transport import remote_urls as urls
+
+    return urls(runs.git)
+
+
+def fetch_object(remotes: list[ArtifactRemote], sha256: str, cache: ObjectCache, what: str) -> int:
+    """Copy object ``sha256`` from the first remote that holds it; ArtifactNotFoundError
+    (naming where it looked and what to do) when none does."""
+    for remote in remotes:
+        try:
+            return remote.fetch(sha256, cache, what)
+        except ArtifactNotFoundError:
+            continue
+    raise ArtifactNotFoundError(f"{what} (object {sha256[:12]}) {not_found_where(remotes)}")
+
+
+def not_found_where(remotes: list[ArtifactRemote]) -> str:
+    """The end of a "not found" message: where it was looked for and what to do."""
+    if not remotes:
+        return f"is not in the local artifact cache and {NO_REMOTE}"
+    where = ", ".join(r.url for r in remotes)
+    return (
+        f"is neither in the local artifact cache nor on {where}; in the clone that logged "
+        "it, run 'gittrack artifacts push'"
+    )

@@ -1,32 +1,42 @@
-"""Moving artifact objects between the local cache and an artifact remote.
+"""Moving artifact objects between the local cache and artifact remotes.
 
-Used by ``gittrack push``/``pull`` (the sync commands): only objects that are not inline
-git blobs travel, only the ones the other side lacks, and every object is re-hashed on
-the way (a corrupt local object is never uploaded; a corrupt download is never stored).
+Used by ``gittrack push`` and ``gittrack artifacts push|fetch``, by reads and by
+``reproduce`` (kept inputs): only objects that are not inline git blobs travel, only the
+ones the other side lacks, and every object is re-hashed on the way (a corrupt local
+object is never uploaded; a corrupt download is never stored).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from gittrack.artifacts.manifest import read_manifest
-from gittrack.errors import ArtifactNotFoundError
+from gittrack.artifacts.cas import is_sha256
+from gittrack.artifacts.manifest import ManifestEntry, manifest_from_bytes, read_manifest
+from gittrack.errors import ArtifactError, ArtifactNotFoundError
 
 if TYPE_CHECKING:
+    from gittrack.artifacts.cas import ObjectCache
+    from gittrack.artifacts.remote import ArtifactRemote
+    from gittrack.format import RunRecord
     from gittrack.runs import RunStore
 
 log = logging.getLogger("gittrack")
 
+BATCH_THRESHOLD = 20  # runs from which one git cat-file process beats dulwich reads
+
 
 @dataclass(frozen=True)
 class PushStats:
-    """What a push of artifacts did: objects and bytes uploaded, objects unavailable here."""
+    """What a push of artifacts did: objects and bytes uploaded, objects unavailable here,
+    and the bytes that stayed local because no remote could hold them."""
 
     objects: int
     bytes: int
     missing: int = 0
+    stayed_local: int = 0
 
 
 @dataclass(frozen=True)
@@ -38,43 +48,71 @@ class FetchStats:
     missing: int = 0
 
 
-def kept_inputs(runs: RunStore, commit: str) -> set[str]:
-    """Objects kept by ``log_input(keep=True)`` (data lineage) at a run commit."""
-    from gittrack.lineage.checks import kept_objects_at
-
-    return kept_objects_at(runs, commit)
-
-
 def large_objects(runs: RunStore, run_ids: list[str]) -> dict[str, tuple[str, str]]:
     """``{sha256: (run_id, label)}`` for the cache-stored objects of runs: non-inline
     artifacts and kept data-lineage inputs."""
     found: dict[str, tuple[str, str]] = {}
-    for run_id in run_ids:
-        commit = runs.run_commit(run_id)
-        for entry in read_manifest(runs, commit, f"run {run_id[:12]}").values():
+    for run_id, manifest, kept in run_objects(runs, run_ids):
+        for entry in manifest.values():
             if entry.blob is None:
                 found.setdefault(entry.sha256, (run_id, f"artifact {entry.path!r}"))
-        for sha in kept_inputs(runs, commit):
+        for sha in kept:
             found.setdefault(sha, (run_id, f"kept input {sha[:12]}"))
     return found
 
 
-def push_artifacts(runs: RunStore, run_ids: list[str], remote_url: str | None = None) -> PushStats:
+def run_objects(
+    runs: RunStore, run_ids: list[str]
+) -> Iterator[tuple[str, dict[str, ManifestEntry], set[str]]]:
+    """Each run's manifest and kept-input objects. Many runs (every push of new runs
+    reads them) are read through one ``git cat-file --batch``: object by object through
+    dulwich costs ~3 ms a run, more than pushing the run."""
+    from gittrack import format as fmt
+    from gittrack.lineage.checks import kept_objects_at, kept_objects_in
+    from gittrack.store import catfile
+
+    if len(run_ids) < BATCH_THRESHOLD or not catfile.available():
+        for run_id in run_ids:
+            commit = runs.run_commit(run_id)
+            manifest = read_manifest(runs, commit, f"run {run_id[:12]}")
+            yield run_id, manifest, kept_objects_at(runs, commit)
+        return
+    every = runs.list_runs()  # one listing beats a ref read per run
+    commits = [(run_id, every.get(run_id) or runs.run_commit(run_id)) for run_id in run_ids]
+    files = (fmt.ARTIFACTS_FILE, fmt.INPUTS_FILE)
+    specs = [f"{commit}:{fmt.RUN_DIR}/{name}" for _, commit in commits for name in files]
+    blobs = catfile.cat_blobs(runs.git.common_dir, specs)
+    for i, (run_id, commit) in enumerate(commits):
+        manifest_text, inputs_text = blobs[2 * i], blobs[2 * i + 1]
+        kept = set() if inputs_text is None else kept_objects_in(inputs_text, f"run {commit[:12]}")
+        yield run_id, manifest_from_bytes(manifest_text, f"run {run_id[:12]}"), kept
+
+
+def push_artifacts(
+    runs: RunStore,
+    run_ids: list[str],
+    remote_url: str | None = None,
+    *,
+    git_remote: str | None = None,
+) -> PushStats:
     """Upload the objects the runs reference that the artifact remote lacks.
 
-    With no remote configured and nothing to upload this is a no-op; objects missing
-    from the local cache too are skipped (logged) and counted in ``missing``.
+    The remote is ``remote_url``, else the configured one, else the git remote
+    ``git_remote`` (default origin) when it is a path. With none of them nothing moves and
+    ``stayed_local`` counts the bytes left here. Objects missing from the local cache too
+    are skipped (logged) and counted in ``missing``.
     """
     from gittrack.artifacts.client_api import artifacts_of
-    from gittrack.artifacts.remote import configured_url, open_remote
+    from gittrack.artifacts.remote import open_remote, push_target
 
     wanted = large_objects(runs, run_ids)
-    if not wanted or (remote_url is None and not configured_url(runs)):
-        if wanted:
-            log.info("gittrack: no artifact remote configured; %d objects stay local", len(wanted))
+    if not wanted:
         return PushStats(0, 0, 0)
     cache = artifacts_of(runs).cache
-    remote = open_remote(runs, remote_url)
+    remote = open_remote(runs, remote_url) if remote_url else push_target(runs, git_remote)
+    if remote is None:
+        local = sum(cache.path_for(sha).stat().st_size for sha in wanted if cache.has(sha))
+        return PushStats(0, 0, 0, stayed_local=local)
     objects = size = missing = 0
     for sha in remote.missing(sorted(wanted)):
         run_id, label = wanted[sha]
@@ -94,20 +132,68 @@ def push_artifacts(runs: RunStore, run_ids: list[str], remote_url: str | None = 
 def fetch_artifacts(
     runs: RunStore, run_ids: list[str], remote_url: str | None = None
 ) -> FetchStats:
-    """Download (and verify) the objects the runs reference that the local cache lacks."""
-    from gittrack.artifacts.client_api import artifacts_of
-    from gittrack.artifacts.remote import open_remote
-
-    cache = artifacts_of(runs).cache
+    """Download (and verify) the objects the runs reference that the local cache lacks,
+    from ``remote_url`` or else from every remote :func:`read_remotes` lists."""
+    cache = _cache(runs)
     wanted = {sha: item for sha, item in large_objects(runs, run_ids).items() if not cache.has(sha)}
+    return _fetch(runs, wanted, remote_url)
+
+
+def fetch_kept_inputs(runs: RunStore, record: RunRecord) -> list[tuple[dict[str, Any], str, str]]:
+    """Bring the bytes of a run's kept inputs into the local cache from wherever they
+    are; return ``(entry, a missing object, why)`` for each kept input still incomplete."""
+    from gittrack.artifacts.remote import not_found_where, read_remotes
+    from gittrack.lineage.checks import kept_entry_objects
+
+    cache = _cache(runs)
+    entries = [e for e in record.inputs if isinstance(e, dict) and e.get("kept")]
+    absent = {
+        sha
+        for entry in entries
+        for sha in kept_entry_objects(entry)
+        if is_sha256(sha) and not cache.has(sha)
+    }
+    if not absent:
+        return []
+    wanted = {sha: (record.run_id, f"kept input {sha[:12]}") for sha in absent}
+    remotes = read_remotes(runs)
+    if remotes:
+        _fetch(runs, wanted, None, remotes)
+    incomplete = []
+    for entry in entries:
+        lost = [sha for sha in kept_entry_objects(entry) if sha in absent and not cache.has(sha)]
+        if lost:
+            incomplete.append((entry, lost[0], not_found_where(remotes)))
+    return incomplete
+
+
+def _cache(runs: RunStore) -> ObjectCache:
+    """The local object cache of a repository."""
+    from gittrack.artifacts.client_api import artifacts_of
+
+    return artifacts_of(runs).cache
+
+
+def _fetch(
+    runs: RunStore,
+    wanted: dict[str, tuple[str, str]],
+    remote_url: str | None,
+    remotes: list[ArtifactRemote] | None = None,
+) -> FetchStats:
+    from gittrack.artifacts.remote import NO_REMOTE, fetch_object, open_remote, read_remotes
+
     if not wanted:
         return FetchStats(0, 0, 0)
-    remote = open_remote(runs, remote_url)
+    if remotes is None:
+        remotes = [open_remote(runs, remote_url)] if remote_url else read_remotes(runs)
+    if not remotes:
+        raise ArtifactError(NO_REMOTE)
+    cache = _cache(runs)
     objects = size = missing = 0
     for sha, (run_id, label) in sorted(wanted.items()):
         what = f"{label} of run {run_id[:12]}"
         try:
-            size += remote.fetch(sha, cache, what)
+            size += fetch_object(remotes, sha, cache, what)
         except ArtifactNotFoundError as e:
             log.warning("gittrack: %s", e.message)
             missing += 1

@@ -36,17 +36,6 @@ def _open() -> tuple[Client, Artifacts]:
     return client, artifacts_of(client.store)
 
 
-def _size(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 def ls_cmd(
     run: Annotated[str, typer.Argument(help="Run id, id prefix, commit prefix or name.")],
     path: Annotated[str, typer.Argument(help="Directory inside the run's artifacts.")] = "",
@@ -66,7 +55,7 @@ def ls_cmd(
     if fmt == "table":
         for row in rows:
             row["path"] += "/" if row["is_dir"] else ""
-            row["size"] = _size(row["size"])
+            row["size"] = out.human_size(row["size"])
             row["sha256"] = (row["sha256"] or "")[:12]
         typer.echo(out.render(rows, ["path", "size", "sha256", "stored"], fmt))
     else:
@@ -161,24 +150,38 @@ def _run_ids(client: Client, runs: list[str] | None) -> list[str]:
 def push_cmd(
     runs: Annotated[list[str] | None, typer.Argument(help="Runs (default: every run).")] = None,
     remote: Annotated[
-        str | None, typer.Option("--remote", help="Artifact remote URL (default: configured).")
+        str | None,
+        typer.Option(
+            "--remote", help="Artifact remote URL (default: configured, else a path origin)."
+        ),
     ] = None,
 ) -> None:
-    """Upload the runs' large artifact objects the artifact remote lacks."""
+    """Upload the runs' large artifact objects the artifact remote (or path origin) lacks."""
     from gittrack.artifacts.transfer import push_artifacts
 
     client, _ = _open()
     run_ids = _run_ids(client, runs)
     client.flush()
     stats = push_artifacts(client.store, run_ids, remote)
+    if stats.stayed_local:
+        from gittrack.artifacts.remote import HOW_TO_CONFIGURE
+        from gittrack.errors import ArtifactError
+
+        raise ArtifactError(
+            f"{out.human_size(stats.stayed_local)} of artifacts stay local: no artifact remote "
+            f"is configured and origin is not a path git remote: {HOW_TO_CONFIGURE}"
+        )
     extra = f", {stats.missing} not available locally" if stats.missing else ""
-    typer.echo(f"uploaded {stats.objects} objects ({_size(stats.bytes)}){extra}")
+    typer.echo(f"uploaded {stats.objects} objects ({out.human_size(stats.bytes)}){extra}")
 
 
 def fetch_cmd(
     runs: Annotated[list[str] | None, typer.Argument(help="Runs (default: every run).")] = None,
     remote: Annotated[
-        str | None, typer.Option("--remote", help="Artifact remote URL (default: configured).")
+        str | None,
+        typer.Option(
+            "--remote", help="Artifact remote URL (default: configured, then path git remotes)."
+        ),
     ] = None,
 ) -> None:
     """Download (and verify) the runs' artifact objects missing from the local cache."""
@@ -188,7 +191,7 @@ def fetch_cmd(
     run_ids = _run_ids(client, runs)
     stats = fetch_artifacts(client.store, run_ids, remote)
     extra = f", {stats.missing} not on the remote" if stats.missing else ""
-    typer.echo(f"downloaded {stats.objects} objects ({_size(stats.bytes)}){extra}")
+    typer.echo(f"downloaded {stats.objects} objects ({out.human_size(stats.bytes)}){extra}")
 
 
 def gc_cmd(
@@ -207,7 +210,7 @@ def gc_cmd(
     client.flush()
     result = collect_garbage(client.store, delete=yes, min_age=min_age)
     recent = f"; kept {result.kept_recent} younger than --min-age" if result.kept_recent else ""
-    n, size = len(result.objects), _size(result.bytes)
+    n, size = len(result.objects), out.human_size(result.bytes)
     if yes:
         typer.echo(f"deleted {n} unreferenced artifact objects, freed {size}{recent}")
     elif n:

@@ -119,6 +119,18 @@ def kv_table(pairs: list[tuple[str, Any]]) -> str:
     return tabulate([[k, cell(v, 80)] for k, v in pairs], tablefmt="plain", disable_numparse=True)
 
 
+def human_size(n: int | None) -> str:
+    """Bytes as ``512 B``, ``1.5 KiB``, ``8.0 MiB``, ``2.0 GiB``."""
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
 def echo_error(message: str) -> None:
     """Print one error line on stderr, as the CLI funnel does."""
     print(f"gittrack: error: {' '.join(message.split())}", file=sys.stderr)

@@ -98,7 +98,7 @@ def diff_text(a: LoadedRun, b: LoadedRun, d: RunDiff) -> str:
     )
     if d.params:
         rows = [[p["key"], c(p["a"]), c(p["b"]), p["change"]] for p in d.params]
-        table = tabulate(rows, headers=["param", "A", "B", ""], disable_numparse=True)
+        table = tabulate(rows, headers=["param", "A", "B", "change"], disable_numparse=True)
         parts.append(section(f"params ({same} identical)", table))
     else:
         parts.append(f"\nparams: identical ({same})")
@@ -111,7 +111,7 @@ def diff_text(a: LoadedRun, b: LoadedRun, d: RunDiff) -> str:
     for title, items in (("tags", d.tags), ("environment", d.environment)):
         if items:
             rows = [[i["key"], c(i["a"]), c(i["b"])] for i in items]
-            table = tabulate(rows, headers=[title[:-1] if title == "tags" else "", "A", "B"])
+            table = tabulate(rows, headers=["tag" if title == "tags" else "key", "A", "B"])
             parts.append(section(title, table))
     if d.inputs:
         changed = [i for i in d.inputs if i.get("change") != "same"]

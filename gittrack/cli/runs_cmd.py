@@ -328,7 +328,7 @@ def rm_cmd(
             typer.confirm(f"Delete {len(ids)} run(s)?", abort=True)
         client = Client(index.root)
         for rid in ids:
-            client.delete_run(rid)
+            client.purge_run(rid)
             typer.echo(f"deleted run {rid[:8]} {names.get(rid, '')}".rstrip())
             for mv in needed_by[rid]:
                 typer.echo(f"  model {mv.name} version {mv.version} no longer loads (--force)")

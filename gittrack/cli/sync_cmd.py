@@ -69,6 +69,15 @@ def push_cmd(
         typer.echo(f"everything is up to date on {result.remote}")
     if result.artifacts_uploaded:
         typer.echo(f"uploaded {result.artifacts_uploaded} artifact object(s)")
+    if result.artifacts_stayed_local:
+        from gittrack.artifacts.remote import HOW_TO_CONFIGURE
+
+        typer.echo(
+            f"gittrack: {out.human_size(result.artifacts_stayed_local)} of artifacts stayed local "
+            f"({result.remote} cannot hold them): {HOW_TO_CONFIGURE}, then run "
+            "'gittrack artifacts push'",
+            err=True,
+        )
     lines = [
         f"{_name(ref)} rejected by {result.remote} ({reason or 'changed there'}): it changed "
         f"there since you last pulled; run 'gittrack pull' and push again"

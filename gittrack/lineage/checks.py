@@ -86,7 +86,7 @@ def _caches(repo: Path | None) -> tuple[HashCache, ObjectCache | None]:
     return HashCache(cache_path(common)), object_cache_for(common)
 
 
-def _kept_objects(entry: dict[str, Any]) -> list[str]:
+def kept_entry_objects(entry: dict[str, Any]) -> list[str]:
     """The object-cache digests a kept input needs (empty when not kept)."""
     if not entry.get("kept"):
         return []
@@ -101,7 +101,7 @@ def _kept_objects(entry: dict[str, Any]) -> list[str]:
 
 def kept_objects(record: RunRecord) -> set[str]:
     """Every sha256 object a run's kept inputs need (for syncing artifact stores)."""
-    return {sha for entry in _entries(record) for sha in _kept_objects(entry)}
+    return {sha for entry in _entries(record) for sha in kept_entry_objects(entry)}
 
 
 def kept_objects_at(runs: RunStore, commit: str) -> set[str]:
@@ -110,22 +110,31 @@ def kept_objects_at(runs: RunStore, commit: str) -> set[str]:
     For artifact gc (keep them) and push/pull (move them) alongside artifact objects.
     """
     from gittrack import format as fmt
-    from gittrack.artifacts.cas import is_sha256
-    from gittrack.errors import CorruptRunError
 
     tree = runs.git.read_commit(commit).tree.decode("ascii")
     found = runs.git.lookup_path(tree, f"{fmt.RUN_DIR}/{fmt.INPUTS_FILE}")
     if found is None:
         return set()
-    what = f"run commit {commit[:12]}: {fmt.INPUTS_FILE}"
-    data = fmt.load_yaml(runs.git.read_blob(found[1]), what)
+    return kept_objects_in(runs.git.read_blob(found[1]), f"run commit {commit[:12]}")
+
+
+def kept_objects_in(text: bytes, what: str) -> set[str]:
+    """The kept-input objects named by the bytes of an inputs.yaml."""
+    from gittrack import format as fmt
+    from gittrack.artifacts.cas import is_sha256
+    from gittrack.errors import CorruptRunError
+
+    what = f"{what}: {fmt.INPUTS_FILE}"
+    data = fmt.load_yaml(text, what)
     if not isinstance(data, list):
         raise CorruptRunError(f"{what} should hold a list")
-    return {sha for e in data if isinstance(e, dict) for sha in _kept_objects(e) if is_sha256(sha)}
+    return {
+        sha for e in data if isinstance(e, dict) for sha in kept_entry_objects(e) if is_sha256(sha)
+    }
 
 
 def _restorable(entry: dict[str, Any], objects: ObjectCache | None) -> bool:
-    shas = _kept_objects(entry)
+    shas = kept_entry_objects(entry)
     if objects is None or not shas:
         return False
     try:

@@ -11,16 +11,17 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import RepositoryError, ValidationError
+from gittrack.validation import param_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from gittrack.index import RunIndex
     from gittrack.query.filter import SortKey
 
 OUTPUT_FORMATS = ("pyarrow", "pandas", "list")
 ATTRIBUTE_COLUMNS = (
     "run_id",
+    "experiment_id",
     "run_name",
     "experiment",
     "status",
@@ -39,16 +40,23 @@ def query_rows(
     *,
     check_sort_keys: bool = False,
     index: RunIndex | None = None,
+    experiment_ids: list[str] | None = None,
+    view_type: int = 1,
 ) -> list[dict[str, Any]]:
     """Matching index rows (see :mod:`gittrack.query.filter`), sorted, newest first by default.
 
+    Rows of the given experiment names or ids (every experiment when neither is given),
+    in the lifecycle stages of ``view_type`` (:class:`gittrack.entities.ViewType`).
     Outside any repository (and with no ``.gittrack-runs`` here) there are no rows.
     ``check_sort_keys`` rejects a metrics/params/tags sort key no matching run has
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
     """
+    from gittrack.entities import ViewType
+    from gittrack.naming import experiment_id_for
     from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
     from gittrack.session import open_index
 
+    stages = ViewType.stages(view_type)
     flt = parse_filter(filter_string)
     keys = parse_order_by(order_by)
     if max_results is not None and max_results < 0:
@@ -66,6 +74,11 @@ def query_rows(
         with opened:
             opened.refresh()
             rows = flt.select(opened.rows(experiment_names or None))
+    if experiment_ids is not None:
+        wanted = {str(e) for e in experiment_ids}
+        rows = [r for r in rows if experiment_id_for(r["experiment"]) in wanted]
+    if stages != {"active", "deleted"}:  # rows indexed before soft delete have no stage
+        rows = [r for r in rows if r.get("lifecycle_stage", "active") in stages]
     if check_sort_keys and rows:
         _check_sort_keys(rows, keys)
     if keys:
@@ -89,19 +102,37 @@ def search_runs(
     max_results: int | None = None,
     output_format: str = "pyarrow",
     repo: str | os.PathLike[str] | None = None,
+    *,
+    experiment_ids: list[str] | str | None = None,
+    run_view_type: int = 1,
+    search_all_experiments: bool = False,
 ) -> Any:
     """Search runs with MLflow's filter grammar (plus ``or`` and parentheses).
 
     Returns a pyarrow Table (default), a pandas DataFrame (``output_format="pandas"``)
-    or a list of dict rows (``"list"``). Columns follow MLflow: run_id, run_name,
-    experiment, status, start_time, end_time (timestamps, ms, UTC), commit, then
-    ``params.<key>`` (strings), ``metrics.<key>`` (float64) and ``tags.<key>``.
+    or a list of dict rows (``"list"``). Columns follow MLflow: run_id, experiment_id,
+    run_name, experiment, status, start_time, end_time (timestamps, ms, UTC), commit,
+    then ``params.<key>`` (MLflow's strings), ``metrics.<key>`` (float64), ``tags.<key>``.
+    ``experiment_ids``/``experiment_names`` narrow the search (none: every experiment;
+    ``search_all_experiments`` is accepted for MLflow code and changes nothing);
+    ``run_view_type`` (:class:`gittrack.entities.ViewType`) includes deleted runs.
     """
+    del search_all_experiments  # every experiment is searched unless narrowed
+    if isinstance(experiment_ids, str):
+        experiment_ids = [experiment_ids]
     if output_format not in OUTPUT_FORMATS:
         raise ValidationError(
             f"unknown output_format {output_format!r} (use {', '.join(OUTPUT_FORMATS)})"
         )
-    rows = query_rows(filter_string, order_by, experiment_names, max_results, repo)
+    rows = query_rows(
+        filter_string,
+        order_by,
+        experiment_names,
+        max_results,
+        repo,
+        experiment_ids=experiment_ids,
+        view_type=run_view_type,
+    )
     if output_format == "list":  # copies: the index keeps its rows cached in memory
         return [_copy_row(r) for r in rows]
     table = rows_to_table(rows)
@@ -124,21 +155,16 @@ def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _param_text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "True" if value else "False"
-    return value if isinstance(value, str) else str(value)
-
-
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Index rows as a pyarrow Table with MLflow's column names."""
     import pyarrow as pa
 
+    from gittrack.naming import experiment_id_for
+
     ts = pa.timestamp("ms", tz="UTC")
     columns: dict[str, pa.Array] = {
         "run_id": pa.array([r["run_id"] for r in rows], pa.string()),
+        "experiment_id": pa.array([experiment_id_for(r["experiment"]) for r in rows], pa.string()),
         "run_name": pa.array([r["name"] for r in rows], pa.string()),
         "experiment": pa.array([r["experiment"] for r in rows], pa.string()),
         "status": pa.array([r["status"] for r in rows], pa.string()),
@@ -149,10 +175,15 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     for kind, typ in (("params", pa.string()), ("metrics", pa.float64()), ("tags", pa.string())):
         keys = sorted({k for r in rows for k in r.get(kind, {})})
         for key in keys:
-            values = [r.get(kind, {}).get(key) for r in rows]
-            if kind == "params":
-                values = [_param_text(v) for v in values]
-            elif kind == "metrics":
+            values: list[Any]
+            if kind == "params":  # MLflow's string form; a param logged as None is "None"
+                values = [
+                    param_text(r["params"][key]) if key in r.get("params", {}) else None
+                    for r in rows
+                ]
+            else:
+                values = [r.get(kind, {}).get(key) for r in rows]
+            if kind == "metrics":
                 values = [None if v is None else float(v) for v in values]
             columns[f"{kind}.{key}"] = pa.array(values, typ)
     return pa.table(columns)

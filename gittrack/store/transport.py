@@ -104,7 +104,49 @@ def engine() -> str:
 
 
 def resolve_remote(store: GitStore, remote: str | None) -> Remote:
-    """A configured remote name (``remote.<name>.url``), a URL, or a path; default origin."""
+    """A configured remote name (``remote.<name>.url``), a URL, or a path; default origin.
+
+    An empty name and a remote that is this repository itself are refused.
+    """
+    if remote is not None and not remote.strip():
+        raise RemoteError(
+            "the remote is empty: give a remote name, URL or path (or none for origin)"
+        )
+    found = _find_remote(store, remote)
+    path = local_path(found.url)
+    if path is not None and _is_this_repository(store, path):
+        raise RemoteError(
+            f"remote {found.display} is this repository itself; give another repository"
+        )
+    return found
+
+
+def local_path(url: str) -> Path | None:
+    """The directory a path or ``file://`` URL names; None for network URLs."""
+    if url.startswith("file://"):
+        return Path(url[len("file://") :])
+    if _URL_RE.match(url) or (_SCP_RE.match(url) and not Path(url).exists()):
+        return None
+    return Path(url).expanduser()
+
+
+def _is_this_repository(store: GitStore, path: Path) -> bool:
+    from gittrack.store.repo import find_repository_root
+
+    try:
+        root = find_repository_root(path) if path.exists() else None
+    except OSError:
+        return False
+    if root is None:
+        return False
+    try:
+        ours = {store.root.resolve(), store.git_dir.resolve(), store.common_dir.resolve()}
+        return bool({root, path.resolve()} & ours)
+    except OSError:
+        return False
+
+
+def _find_remote(store: GitStore, remote: str | None) -> Remote:
     name = remote or "origin"
     url = _config_remote_url(store, name)
     if url is not None:
@@ -150,6 +192,27 @@ def _config_remote_url(store: GitStore, name: str) -> str | None:
         except KeyError:
             continue
     return None
+
+
+def remote_urls(store: GitStore) -> dict[str, str]:
+    """The git remotes of the repository's own config, ``{name: url}``, origin first;
+    relative paths made absolute as git reads them."""
+    from dulwich.config import ConfigFile
+
+    try:
+        cfg = ConfigFile.from_path(str(store.common_dir / "config"))
+    except (FileNotFoundError, OSError):
+        return {}
+    found: dict[str, str] = {}
+    for section in cfg.sections():
+        if len(section) != 2 or section[0] != b"remote":
+            continue
+        try:
+            url = bytes(cfg.get(section, b"url")).decode()
+        except KeyError:
+            continue
+        found[section[1].decode("utf-8", "replace")] = _absolute(url, store)
+    return dict(sorted(found.items(), key=lambda item: item[0] != "origin"))
 
 
 def _absolute(url: str, store: GitStore) -> str:

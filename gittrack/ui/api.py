@@ -313,7 +313,7 @@ def build(repo: Repository) -> Router:
     def delete(q: Request) -> Response:
         with repo.store() as (index, _):
             client, rid = _client_for(index, q.params["run"])
-            client.delete_run(rid)
+            client.purge_run(rid)
         return json_response({"deleted": rid})
 
     r.on_error = on_error

@@ -1,0 +1,252 @@
+"""``import gittrack as mlflow``: MLflow's names, arguments and semantics.
+
+The compatibility script at the bottom runs twice, unchanged but for the module it
+imports: against gittrack here, and against the real ``mlflow`` package in its own
+virtual environment (file store), and the two outputs are compared field by field.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import git
+
+import gittrack
+from gittrack.entities import Metric, Param, RunTag, ViewType
+from gittrack.errors import RepositoryError, ValidationError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from benchmarks.envs import peer_env  # noqa: E402
+
+MLFLOW = peer_env("mlflow", install=False)
+needs_mlflow = pytest.mark.skipif(
+    not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}"
+)
+
+
+def test_set_tracking_uri_selects_a_repository(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITTRACK_REPO", "")  # restored after the test
+    gittrack.set_tracking_uri("file:./mlruns")  # inside a git repository: that repository
+    assert gittrack.get_tracking_uri() == str(repo)
+    outside = tmp_path / "elsewhere" / "mlruns"
+    gittrack.set_tracking_uri(outside.as_uri())  # outside git: a bare tracking repository
+    assert os.environ["GITTRACK_REPO"] == str(outside)
+    with gittrack.start_run() as run:
+        gittrack.log_param("a", 1)
+    refs = git(outside, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/")
+    assert refs.split() == [f"refs/gittrack/runs/{run.info.run_id}"]
+    gittrack.set_tracking_uri(None)
+    assert gittrack.get_tracking_uri() == str(repo)
+    with pytest.raises(RepositoryError, match="use the official mlflow client"):
+        gittrack.set_tracking_uri("http://127.0.0.1:5000")
+    with pytest.raises(RepositoryError, match=r"'sqlite:///a\.db' is not supported"):
+        gittrack.set_tracking_uri("sqlite:///a.db")
+
+
+def test_set_tracking_uri_error_is_one_line_in_a_script(repo: Path) -> None:
+    code = "import gittrack as mlflow; mlflow.set_tracking_uri('https://example.com')"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "gittrack.errors.RepositoryError: tracking URI 'https://example.com' is a server" in (
+        proc.stderr
+    )
+
+
+def test_log_batch_takes_mlflow_entities(repo: Path) -> None:
+    client = gittrack.Client()
+    rid = client.create_run().info.run_id
+    client.log_batch(
+        rid,
+        metrics=[Metric("m", 1.5, 1000, 2)],
+        params=[Param("p", 0.5)],
+        tags=[RunTag("t", "x")],
+        synchronous=True,
+    )
+    # synchronous=True: written to git before returning
+    stored = git(repo, "show", f"refs/gittrack/runs/{rid}:.gittrack/run/params.yaml")
+    assert stored.strip() == "p: 0.5"
+    run = client.get_run(rid)
+    assert (run.data.params, run.data.tags, run.data.metrics) == (
+        {"p": "0.5"},
+        {"t": "x"},
+        {"m": 1.5},
+    )
+    assert client.get_metric_history(rid, "m") == [Metric("m", 1.5, 1000, 2)]
+    with pytest.raises(ValidationError, match="list of Param"):
+        client.log_batch(rid, params=[("p", 1)])
+
+
+def test_fluent_arguments_in_mlflow_order(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from-env")
+    with gittrack.start_run(None, None, "named", False, None, {"k": "v"}, "a note") as run:
+        gittrack.log_metric("m", 2.0, 3, None, 1234)  # key, value, step, synchronous, timestamp
+        gittrack.log_metrics({"n": 1.0}, 1, True)  # metrics, step, synchronous
+        gittrack.log_params({"p": 1}, True)  # params, synchronous
+        gittrack.set_tag("s", "1", True)
+    other = gittrack.Client().create_run().info.run_id
+    gittrack.log_metric("x", 1.0, run_id=other)
+    gittrack.log_params({"q": "z"}, run_id=other)
+    got = gittrack.get_run(run.info.run_id)
+    assert got.info.run_name == "named" and got.info.experiment == "from-env"
+    assert got.data.tags == {"k": "v", "mlflow.note.content": "a note", "s": "1"}
+    assert gittrack.get_metric_history(run.info.run_id, "m") == [Metric("m", 2.0, 1234, 3)]
+    assert gittrack.get_run(other).data.params == {"q": "z"}
+    assert gittrack.get_run(other).data.metrics == {"x": 1.0}
+
+
+def test_delete_restore_and_parent_runs(repo: Path) -> None:
+    with gittrack.start_run() as parent, gittrack.start_run(nested=True) as child:
+        pass
+    pid, cid = parent.info.run_id, child.info.run_id
+    assert gittrack.get_parent_run(cid).info.run_id == pid  # type: ignore[union-attr]
+    assert gittrack.get_parent_run(pid) is None
+    gittrack.delete_run(cid)
+    assert gittrack.get_run(cid).info.lifecycle_stage == "deleted"
+
+    def ids(**kw: object) -> set[str]:
+        return {r["run_id"] for r in gittrack.search_runs(output_format="list", **kw)}  # type: ignore[arg-type]
+
+    assert ids() == {pid}
+    assert ids(run_view_type=ViewType.DELETED_ONLY) == {cid}
+    assert ids(run_view_type=ViewType.ALL) == {pid, cid}
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("gittrack")), "list", "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
+    assert [r["run_id"] for r in json.loads(proc.stdout)] == [pid]
+    gittrack.Client().restore_run(cid)
+    assert ids() == {pid, cid}
+    exp = gittrack.get_run(pid).info.experiment_id
+    assert ids(experiment_ids=[exp]) == {pid, cid}
+    assert ids(experiment_ids=["12345"]) == set()
+
+
+# -- the same script against gittrack and against MLflow ------------------------------------
+COMPAT = r"""
+import importlib, json, sys
+mlflow = importlib.import_module(sys.argv[1])
+entities = importlib.import_module(sys.argv[1] + ".entities")
+Metric, Param, RunTag, ViewType = (
+    entities.Metric, entities.Param, entities.RunTag, entities.ViewType
+)
+if sys.argv[1] == "mlflow":
+    from mlflow import MlflowClient as Client
+else:
+    Client = mlflow.Client
+out = {}
+exp = mlflow.set_experiment("wine")
+eid = mlflow.create_experiment("other", tags={"team": "a"})
+out["experiment"] = [exp.name, exp.lifecycle_stage, exp.tags]
+other = mlflow.get_experiment(eid)
+out["other"] = [other.name, other.lifecycle_stage, other.tags, other.experiment_id == eid]
+out["by_name"] = mlflow.get_experiment_by_name("other").experiment_id == eid
+out["missing"] = mlflow.get_experiment_by_name("nope")
+with mlflow.start_run(run_name="parent", description="note") as parent:
+    mlflow.log_param("alpha", 0.5)
+    mlflow.log_param("alpha", "0.5")
+    mlflow.log_params({"flag": True, "n": 3, "none": None})
+    for step in range(3):
+        mlflow.log_metric("rmse", 1.0 / (step + 1), step=step, timestamp=1000 + step)
+    mlflow.set_tags({"team": "a", "k": 1})
+    with mlflow.start_run(run_name="child", nested=True) as child:
+        mlflow.log_metric("acc", 0.9)
+client = Client()
+extra = client.create_run(experiment_id=exp.experiment_id)
+client.log_batch(extra.info.run_id, metrics=[Metric("m", 2.0, 5, 1)],
+                 params=[Param("p", "x")], tags=[RunTag("t", "y")])
+client.set_terminated(extra.info.run_id)
+run = mlflow.get_run(parent.info.run_id)
+out["params"] = run.data.params
+out["metrics"] = run.data.metrics
+out["user_tags"] = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+out["note"] = run.data.tags.get("mlflow.note.content")
+out["info"] = [run.info.run_name, run.info.status, run.info.lifecycle_stage,
+               run.info.experiment_id == exp.experiment_id]
+out["history"] = [[m.key, m.value, m.timestamp, m.step]
+                  for m in client.get_metric_history(parent.info.run_id, "rmse")]
+out["parent_of_child"] = mlflow.get_parent_run(child.info.run_id).info.run_id == parent.info.run_id
+out["parent_of_parent"] = mlflow.get_parent_run(parent.info.run_id)
+batch = mlflow.get_run(extra.info.run_id)
+out["batch"] = [batch.data.params, batch.data.metrics,
+                {k: v for k, v in batch.data.tags.items() if not k.startswith("mlflow.")}]
+def names(filter_string, **kw):
+    df = mlflow.search_runs(experiment_ids=[exp.experiment_id], filter_string=filter_string,
+                            output_format="pandas", **kw)
+    return sorted(str(r) for r in df["run_id"].map(
+        {parent.info.run_id: "parent", child.info.run_id: "child",
+         extra.info.run_id: "extra"}))
+out["search"] = {
+    "all": names(""),
+    "param_eq": names("params.alpha = '0.5'"),
+    "param_like": names("params.flag LIKE 'Tr%'"),
+    "metric": names("metrics.rmse < 0.5"),
+    "tag": names("tags.team = 'a'"),
+    "status": names("attributes.status = 'FINISHED'"),
+    "none_param": names("params.none = 'None'"),
+}
+df = mlflow.search_runs(experiment_ids=[exp.experiment_id], output_format="pandas")
+row = df[df["run_id"] == parent.info.run_id].iloc[0]
+out["columns"] = sorted(c for c in ["run_id", "experiment_id", "status", "start_time",
+                                    "end_time", "metrics.rmse", "params.alpha", "params.flag",
+                                    "tags.team"] if c in df.columns)
+out["row"] = [row["params.alpha"], row["params.flag"], row["params.n"], row["metrics.rmse"],
+              row["tags.team"], row["status"], row["experiment_id"] == exp.experiment_id]
+mlflow.delete_run(child.info.run_id)
+out["after_delete"] = names("")
+out["deleted_only"] = names("", run_view_type=ViewType.DELETED_ONLY)
+client.restore_run(child.info.run_id)
+out["restored"] = names("")
+mlflow.delete_experiment(eid)
+out["deleted_exp"] = mlflow.get_experiment(eid).lifecycle_stage
+out["active_exps"] = sorted(e.name for e in mlflow.search_experiments())
+out["deleted_exps"] = sorted(e.name for e in mlflow.search_experiments(
+    view_type=ViewType.DELETED_ONLY))
+out["filtered_exps"] = sorted(e.name for e in mlflow.search_experiments(
+    filter_string="name LIKE 'w%'"))
+try:
+    mlflow.set_experiment("other")
+    out["set_deleted"] = "allowed"
+except Exception:
+    out["set_deleted"] = "refused"
+mlflow.set_experiment_tag("owner", "ann")
+out["exp_tags"] = mlflow.get_experiment(exp.experiment_id).tags
+print(json.dumps(out, sort_keys=True, default=str))
+"""
+
+
+def _run_compat(module: str, python: str, cwd: Path, env: dict[str, str]) -> dict[str, object]:
+    proc = subprocess.run(
+        [python, "-c", COMPAT, module], cwd=cwd, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_compat_script_runs_in_gittrack(repo: Path) -> None:
+    got = _run_compat("gittrack", sys.executable, repo, dict(os.environ))
+    assert got["params"] == {"alpha": "0.5", "flag": "True", "n": "3", "none": "None"}
+    assert got["search"]["param_eq"] == ["parent"]  # type: ignore[index]
+
+
+@needs_mlflow
+def test_compat_script_gives_what_mlflow_gives(repo: Path, tmp_path: Path) -> None:
+    ours = _run_compat("gittrack", sys.executable, repo, dict(os.environ))
+    theirs_dir = tmp_path / "mlflow-side"
+    theirs_dir.mkdir()
+    env = dict(os.environ)
+    env["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    env["MLFLOW_TRACKING_URI"] = (theirs_dir / "mlruns").as_uri()
+    theirs = _run_compat("mlflow", str(MLFLOW.python), theirs_dir, env)
+    assert ours.keys() == theirs.keys()
+    for key in theirs:  # field by field, so a difference names its field
+        assert ours[key] == theirs[key], key

@@ -16,6 +16,7 @@ from gittrack.validation import param_text
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from gittrack.index import RunIndex
     from gittrack.query.filter import SortKey
 
 OUTPUT_FORMATS = ("pyarrow", "pandas", "list")

@@ -224,7 +224,7 @@ def test_many_runs_are_read_in_one_batch_with_the_same_answer(
             log_input(repo / "data.csv", name="data", keep=True, run_id=rid)
         client.set_terminated(rid)
         ids.append(rid)
-    batched = transfer.large_objects(client._runs, ids)
+    batched = transfer.large_objects(client.store, ids)
     assert len(batched) == 8 + 1  # eight models, one kept input shared by six runs
     monkeypatch.setattr(transfer, "BATCH_THRESHOLD", 10**9)
-    assert transfer.large_objects(client._runs, ids) == batched
+    assert transfer.large_objects(client.store, ids) == batched

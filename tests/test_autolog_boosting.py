@@ -64,9 +64,9 @@ def test_xgboost_train_records_iterations_early_stopping_importance_and_model(
     run = gittrack.last_active_run()
     assert run is not None and run.info.status == "FINISHED"
     rid = run.info.run_id
-    assert run.data.params["max_depth"] == 2 and run.data.params["eta"] == 0.3
-    assert run.data.params["num_boost_round"] == 60
-    assert run.data.params["early_stopping_rounds"] == 3
+    assert run.data.typed_params["max_depth"] == 2 and run.data.typed_params["eta"] == 0.3
+    assert run.data.typed_params["num_boost_round"] == 60
+    assert run.data.typed_params["early_stopping_rounds"] == 3
     val = evals_result["val"]["logloss"]
     iterations = len(val)
     assert iterations < 60  # it did stop early
@@ -96,7 +96,7 @@ def test_xgboost_sklearn_wrapper_fit(repo: Path) -> None:
     model.fit(X, y, eval_set=[(X[200:], y[200:])], verbose=False)
     run = gittrack.last_active_run()
     rid = run.info.run_id
-    assert run.data.params["max_depth"] == 2 and run.data.params["num_boost_round"] == 8
+    assert run.data.typed_params["max_depth"] == 2 and run.data.typed_params["num_boost_round"] == 8
     expected = model.evals_result()["validation_0"]["logloss"]
     assert [v for _, v in history(rid, "validation_0-logloss")] == pytest.approx(expected)
     names = {f.path for f in gittrack.Client(repo).list_artifacts(rid)}
@@ -124,7 +124,9 @@ def test_lightgbm_train_records_iterations_early_stopping_importance_and_model(
     )
     run = gittrack.last_active_run()
     rid = run.info.run_id
-    assert run.data.params["num_leaves"] == 4 and run.data.params["num_boost_round"] == 80
+    assert (
+        run.data.typed_params["num_leaves"] == 4 and run.data.typed_params["num_boost_round"] == 80
+    )
     val = record["val"]["binary_logloss"]
     got = history(rid, "val-binary_logloss")
     assert got[: len(val)] == [(i, pytest.approx(v)) for i, v in enumerate(val)]
@@ -147,7 +149,9 @@ def test_lightgbm_sklearn_wrapper_fit_and_pyfunc(repo: Path) -> None:
     model = lgb.LGBMClassifier(n_estimators=6, num_leaves=4, verbose=-1).fit(X, y)
     run = gittrack.last_active_run()
     rid = run.info.run_id
-    assert run.data.params["num_boost_round"] == 6 and run.data.params["num_leaves"] == 4
+    assert (
+        run.data.typed_params["num_boost_round"] == 6 and run.data.typed_params["num_leaves"] == 4
+    )
     assert run.data.tags["mlflow.autologging"] == "lightgbm"
     pyfunc = gittrack.load_model(f"runs:/{rid}/model")
     assert np.array_equal(pyfunc.predict(X), model.predict(X))

@@ -49,7 +49,7 @@ def test_classifier_fit_records_params_metrics_tags_model_and_input(repo: Path) 
 
     run = gittrack.last_active_run()
     assert run is not None and run.info.status == "FINISHED"
-    assert run.data.params["C"] == 0.5
+    assert run.data.typed_params["C"] == 0.5
     assert run.data.params["solver"] == model.get_params()["solver"]
     assert run.data.tags["estimator_name"] == "LogisticRegression"
     assert run.data.tags["estimator_class"] == "sklearn.linear_model._logistic.LogisticRegression"
@@ -133,7 +133,7 @@ def test_pipeline_is_one_run_and_its_steps_are_not_separate_runs(repo: Path) -> 
     Pipeline([("scale", StandardScaler()), ("lr", LogisticRegression())]).fit(X, y)
     [run] = runs(repo)
     assert run.data.tags["estimator_name"] == "Pipeline"
-    assert run.data.params["lr__C"] == 1.0  # deep params of the steps
+    assert run.data.typed_params["lr__C"] == 1.0  # deep params of the steps
 
 
 def test_cross_val_score_fits_are_not_logged(repo: Path) -> None:
@@ -152,12 +152,12 @@ def test_grid_search_parent_and_best_children(repo: Path) -> None:
     children = [r for r in all_runs if r is not parent]
     assert len(children) == 2
     assert parent.data.metrics["best_cv_score"] == pytest.approx(search.best_score_)
-    assert parent.data.params["best_C"] == search.best_params_["C"]
+    assert parent.data.typed_params["best_C"] == search.best_params_["C"]
     assert "estimator__C" not in parent.data.params  # a search logs its params shallowly
     for child in children:
         assert child.info.parent_run_id == parent.info.run_id
         assert child.data.tags["estimator_name"] == "LogisticRegression"
-        i = list(search.cv_results_["param_C"]).index(child.data.params["C"])
+        i = list(search.cv_results_["param_C"]).index(child.data.typed_params["C"])
         assert child.data.metrics["mean_test_score"] == pytest.approx(
             search.cv_results_["mean_test_score"][i]
         )
@@ -341,7 +341,7 @@ def test_second_fit_with_other_params_in_one_run_warns_and_keeps_the_rest(
         LogisticRegression(C=2.0).fit(X[:100], y[:100])
     assert "logging params failed" in caplog.text
     got = gittrack.get_run(run.info.run_id).data
-    assert got.params["C"] == 1.0  # params are immutable: the first value stays
+    assert got.typed_params["C"] == 1.0  # params are immutable: the first value stays
     assert [e["rows"] for e in get_inputs(run.info.run_id)] == [100]  # the latest data
 
 

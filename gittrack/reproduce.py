@@ -98,12 +98,17 @@ def _safe_name(name: str) -> bool:
     )
 
 
-def materialise(git: GitStore, entries: Mapping[bytes, tuple[int, str]], dest: Path) -> list[str]:
-    """Write a code tree into ``dest`` (modes kept); return warnings (e.g. submodules)."""
+def materialise(top: GitStore, entries: Mapping[bytes, tuple[int, str]], dest: Path) -> list[str]:
+    """Write a code tree into ``dest`` (modes kept), submodules at their recorded commits
+    when this clone has them; return warnings (e.g. a submodule it lacks)."""
+    from gittrack.store.snapshot import submodule_store
+
     warnings: list[str] = []
     root = dest.resolve()
 
-    def write(tree: Mapping[bytes, tuple[int, str]], directory: Path, prefix: str) -> None:
+    def write(
+        git: GitStore, tree: Mapping[bytes, tuple[int, str]], directory: Path, prefix: str
+    ) -> None:
         for raw, (mode, sha) in sorted(tree.items()):
             name = raw.decode("utf-8", "surrogateescape")
             if not _safe_name(name):
@@ -113,19 +118,28 @@ def materialise(git: GitStore, entries: Mapping[bytes, tuple[int, str]], dest: P
                 raise UnsafePathError(f"snapshot path {prefix + name!r} escapes {dest}")
             if mode == MODE_TREE:
                 target.mkdir()
-                write(git.read_tree(sha), target, f"{prefix}{name}/")
+                write(git, git.read_tree(sha), target, f"{prefix}{name}/")
             elif mode == MODE_LINK:
                 os.symlink(git.read_blob(sha), target)
             elif mode == MODE_GITLINK:
                 target.mkdir()
-                warnings.append(f"submodule {prefix}{name} is not materialised (empty folder)")
+                sub = submodule_store(top, prefix + name, sha)
+                if sub is None:
+                    warnings.append(
+                        f"submodule {prefix}{name} at commit {sha[:12]} is not in this clone "
+                        "(git submodule update --init fetches it); its folder stays empty"
+                    )
+                    continue
+                with sub:
+                    tree_sha = sub.read_commit(sha).tree.decode("ascii")
+                    write(sub, sub.read_tree(tree_sha), target, f"{prefix}{name}/")
             else:
                 with open(target, "xb") as f:
                     f.write(git.read_blob(sha))
                 os.chmod(target, 0o755 if mode == MODE_EXEC else 0o644)
 
     try:
-        write(entries, root, "")
+        write(top, entries, root, "")
     except OSError as e:
         raise ReproduceError(f"cannot write the run's code into {dest}: {e}") from e
     return warnings

@@ -591,3 +591,52 @@ def test_child_run_is_refused_naming_its_parent(
     assert f"run {child.run_id[:12]} is a child of run {child.parent_run_id[:12]}" in err
     assert f"gittrack reproduce {child.parent_run_id[:12]}" in err
     assert len(runs_of(repo)) == 2
+
+
+SUBMODULE_TRAIN = """\
+import sys
+import gittrack
+
+sys.path.insert(0, "sub")
+import lib
+
+with gittrack.start_run():
+    gittrack.log_metric("v", lib.VALUE)
+"""
+
+
+def test_submodule_commit_and_edits_are_recorded_and_restored(repo: Path, tmp_path: Path) -> None:
+    source = tmp_path / "libsrc"
+    source.mkdir()
+    git(source, "init", "-q")
+    (source / "lib.py").write_text("VALUE = 1\n")
+    git(source, "add", "lib.py")
+    git(source, "commit", "-qm", "lib")
+    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(source), "sub")
+    (repo / "train.py").write_text(SUBMODULE_TRAIN)
+    git(repo, "add", "train.py")
+    git(repo, "commit", "-qm", "with submodule")
+    sub = repo / "sub"
+    (sub / "lib.py").write_text("VALUE = 2\n")
+    git(sub, "commit", "-qam", "two")  # a new submodule commit, not yet in the index
+    new_head = git(sub, "rev-parse", "HEAD").strip()
+
+    def run() -> str:
+        before = runs_of(repo)
+        assert cli("run", "--", sys.executable, "train.py").exit_code == 0
+        return new_run(repo, before)
+
+    first = run()
+    gitlink = git(repo, "ls-tree", f"refs/gittrack/runs/{first}", "sub").split()
+    assert gitlink[:3] == ["160000", "commit", new_head]
+    assert RunStore(repo).load(first).record.source["dirty"] is True
+    git(repo, "commit", "-qam", "bump sub")
+    assert RunStore(repo).load(run()).record.source["dirty"] is False
+    (sub / "lib.py").write_text("VALUE = 3\n")  # an edit inside the submodule
+    assert RunStore(repo).load(run()).record.source["dirty"] is True
+    git(sub, "checkout", "--", "lib.py")
+    fsck(repo)
+    # Reproducing the first run restores the submodule at the commit it ran (VALUE = 2).
+    result = cli("reproduce", first, "--yes")
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "all metrics match" in result.stderr

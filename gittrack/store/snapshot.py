@@ -80,6 +80,13 @@ def snapshot_worktree(store: GitStore, *, include_untracked: bool = False) -> Sn
             files = _from_c_git(store, index_path)
     if work is not None and include_untracked:
         files.update(_untracked(store, work, files))
+    submodule_dirty = False
+    if work is not None:
+        for path, (mode, sha) in list(files.items()):
+            if mode == MODE_GITLINK:
+                commit, changed = _submodule_state(work, path, sha)
+                files[path] = (MODE_GITLINK, commit)
+                submodule_dirty = submodule_dirty or changed
     key = str(store.git_dir)
     cached = _tree_cache.get(key)
     if cached is not None and cached[0] == files:
@@ -93,8 +100,41 @@ def snapshot_worktree(store: GitStore, *, include_untracked: bool = False) -> Sn
         head_tree = _head_tree_cache.get(head)
         if head_tree is None:
             head_tree = _head_tree_cache[head] = store.read_commit(head).tree.decode("ascii")
-    dirty = head_tree != tree if head_tree is not None else bool(files)
+    dirty = (head_tree != tree if head_tree is not None else bool(files)) or submodule_dirty
     return Snapshot(tree=tree, root_entries=dict(root_entries), dirty=dirty)
+
+
+def _submodule_state(work: Path, path: str, recorded: str) -> tuple[str, bool]:
+    """The commit checked out in submodule ``path`` and whether its files differ from it
+    (the same rule as the top level); the index's gitlink when it is not checked out."""
+    if not os.path.lexists(work / path / ".git"):
+        return recorded, False
+    try:
+        with GitStore(work / path) as sub:
+            head = sub.head_commit()
+            if head is None:
+                return recorded, False
+            return head, snapshot_worktree(sub).dirty
+    except Exception as e:  # an unreadable submodule: keep what the index records
+        log.debug("submodule %s not readable (%s); keeping its gitlink", path, e)
+        return recorded, False
+
+
+def submodule_store(store: GitStore, path: str, commit: str) -> GitStore | None:
+    """A repository holding submodule ``path``'s ``commit`` (``.git/modules/<path>``, else
+    the submodule's checkout), or None when this clone does not have it."""
+    candidates = [store.common_dir / "modules" / path]
+    if store.work_tree is not None:
+        candidates.append(store.work_tree / path)
+    for candidate in candidates:
+        try:
+            sub = GitStore(candidate)
+            if sub.has_object(commit):
+                return sub
+        except Exception:  # not a repository (or an unreadable one): try the next
+            continue
+        sub.close()
+    return None
 
 
 def _index_rows(index_path: Path) -> tuple[list[_IndexRow], int]:
@@ -169,8 +209,12 @@ def _untracked_files(
     for dirpath, dirnames, filenames in os.walk(work):
         rel_dir = os.path.relpath(dirpath, work)
         rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
-        dirnames[:] = [
-            d for d in dirnames if d != ".git" and not manager.is_ignored(rel_dir + d + "/")
+        dirnames[:] = [  # never into .git, ignored folders or submodules (tracked links)
+            d
+            for d in dirnames
+            if d != ".git"
+            and rel_dir + d not in tracked
+            and not manager.is_ignored(rel_dir + d + "/")
         ]
         for name in filenames:
             rel = rel_dir + name

@@ -119,11 +119,12 @@ def fill_gittrack(repo: Path, sizes: list[int]) -> None:
     """The same runs through gittrack's library (one commit per run, as any client)."""
     import gittrack
     from gittrack.experiments import create
+    from gittrack.session import open_repository
 
     client = gittrack.Client(repo)
-    create(gittrack.client.run_store(repo), EXPERIMENT)
+    create(open_repository(repo, create=True), EXPERIMENT)
     for n in sizes:
-        create(gittrack.client.run_store(repo), f"runs-{n}")
+        create(open_repository(repo, create=True), f"runs-{n}")
         for i in range(n):
             run = client.create_run(f"runs-{n}", run_name=f"run-{i}", tags={"t0": "bench"})
             rid = run.info.run_id

@@ -61,13 +61,8 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
         start_run,
     )
     from gittrack.lineage import log_input
-    from gittrack.models.api import (
-        load_model,
-        log_model,
-        register_model,
-        save_model,
-        set_model_alias,
-    )
+    from gittrack.models.api import load_model, register_model, set_model_alias
+    from gittrack.models.flavors import log_model, save_model
     from gittrack.query.search import search_runs
     from gittrack.system_metrics import (
         disable_system_metrics_logging,
@@ -121,12 +116,12 @@ _EXPORTS: dict[str, str] = {
     "log_input": "gittrack.lineage",
     "log_metric": "gittrack.fluent",
     "log_metrics": "gittrack.fluent",
-    "log_model": "gittrack.models.api",
+    "log_model": "gittrack.models.flavors",
     "log_param": "gittrack.fluent",
     "log_params": "gittrack.fluent",
     "log_text": "gittrack.artifacts",
     "register_model": "gittrack.models.api",
-    "save_model": "gittrack.models.api",
+    "save_model": "gittrack.models.flavors",
     "search_runs": "gittrack.query.search",
     "set_experiment": "gittrack.fluent",
     "set_model_alias": "gittrack.models.api",

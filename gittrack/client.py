@@ -1,39 +1,25 @@
 """``Client``: explicit, run-id based access to runs (MLflow's ``MlflowClient`` shape).
 
-Writers are shared per process: logging to one run through the fluent API and through
-a client goes into the same buffer, and the buffer is flushed at the run's interval,
-when the run ends, before it is read back, and at interpreter exit.
+Writers are shared per process (:mod:`gittrack.session`): logging to one run through the
+fluent API and through a client goes into the same buffer, and the buffer is flushed at
+the run's interval, when the run ends, before it is read back, and at interpreter exit.
 """
 
 from __future__ import annotations
 
-import atexit
-import functools
 import os
-import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack import experiments
+from gittrack import experiments, session
 from gittrack import format as fmt
 from gittrack.artifacts.client_api import ArtifactsMixin
 from gittrack.entities import Metric, Param, Run, RunTag, ViewType
 from gittrack.environment import command_info, current_host, current_user, python_environment
 from gittrack.errors import ExperimentError, RunStateError, ValidationError
 from gittrack.naming import DEFAULT_EXPERIMENT, new_run_id, new_run_name
-from gittrack.runs import RunStore
 from gittrack.store.snapshot import snapshot_worktree, warn_untracked_once
-from gittrack.tracking import (
-    FLUSHER,
-    RunWriter,
-    delete_tag_op,
-    lifecycle_op,
-    now_ms,
-    resume_op,
-    set_tags_op,
-    writer_for_loaded,
-)
 from gittrack.validation import (
     normalize_param,
     validate_key,
@@ -42,42 +28,34 @@ from gittrack.validation import (
     validate_step,
     validate_tag_value,
 )
+from gittrack.writer import (
+    RunWriter,
+    delete_tag_op,
+    lifecycle_op,
+    now_ms,
+    resume_op,
+    set_tags_op,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-_stores: dict[Path, RunStore] = {}
-_roots: dict[tuple[str, str | None, str | None], Path] = {}
-_writers: dict[tuple[Path, str], RunWriter] = {}
-_registry_lock = threading.RLock()
-
-
-def run_store(repo: str | os.PathLike[str] | None = None) -> RunStore:
-    """The process-wide RunStore of a tracking repository (opened once)."""
-    from gittrack.config import resolve_repo_root
-
-    key = (os.getcwd(), os.environ.get("GITTRACK_REPO"), None if repo is None else str(repo))
-    root = _roots.get(key)
-    if root is None or not root.exists():
-        root = _roots[key] = resolve_repo_root(repo)
-    with _registry_lock:
-        store = _stores.get(root)
-        if store is None:
-            store = _stores[root] = RunStore(root)
-            store.before_read = functools.partial(flush_pending, store)
-        return store
+    from gittrack.runs import RunStore
 
 
 class Client(ArtifactsMixin):
     """Explicit access to the runs of one tracking repository."""
 
-    def __init__(self, repo: str | os.PathLike[str] | None = None) -> None:
-        self._runs = run_store(repo)
+    def __init__(self, repo: str | os.PathLike[str] | None = None, *, create: bool = True) -> None:
+        """Open the tracking repository (see :func:`gittrack.session.open_repository`);
+        ``create=False`` for a client that only reads: no repository is then an error
+        instead of a new ``./.gittrack-runs``."""
+        self.store: RunStore = session.open_repository(repo, create=create)
 
     @property
     def repo(self) -> Path:
         """Root of the tracking repository."""
-        return self._runs.root
+        return self.store.root
 
     # -- creating and ending -----------------------------------------------------------
     def create_run(
@@ -99,31 +77,7 @@ class Client(ArtifactsMixin):
         ``code_from`` (a run commit) reuses that run's code snapshot and parent instead of
         snapshotting the working tree (used by ``gittrack reproduce``).
         """
-        writer = self._create_writer(
-            experiment=experiment,
-            experiment_id=experiment_id,
-            run_name=run_name,
-            tags=tags,
-            parent_run_id=parent_run_id,
-            start_time=start_time,
-            code_from=code_from,
-            user=user,
-        )
-        return Run.from_record(writer.record, writer.commit)
-
-    def _create_writer(
-        self,
-        *,
-        experiment: str | None,
-        run_name: str | None,
-        tags: Mapping[str, Any] | None,
-        parent_run_id: str | None,
-        start_time: int | None = None,
-        code_from: str | None = None,
-        experiment_id: str | None = None,
-        user: str | None = None,
-    ) -> RunWriter:
-        runs = self._runs
+        runs = self.store
         if experiment_id is not None:
             exp = experiments.get(runs, experiment_id)
             if experiment is not None and experiment != exp.name:
@@ -173,34 +127,20 @@ class Client(ArtifactsMixin):
         )
         writer = RunWriter(runs, record, code_entries=code_entries, parent=head, base_commit=None)
         writer.flush()
-        self._register(writer)
-        return writer
-
-    def _register(self, writer: RunWriter) -> None:
-        with _registry_lock:
-            _writers[(self._runs.root, writer.run_id)] = writer
-        FLUSHER.register(writer)
+        session.add_writer(writer)
+        return Run.from_record(writer.record, writer.commit)
 
     def writer(self, run_id: str) -> RunWriter:
         """The writer of a run in this process, joining the stored run if needed."""
-        key = (self._runs.root, run_id)
-        with _registry_lock:
-            writer = _writers.get(key)
-            if writer is None or writer.ended:
-                writer = writer_for_loaded(self._runs, self._runs.load(run_id))
-                _writers[key] = writer
-                FLUSHER.register(writer)
-        return writer
+        return session.writer_of(self.store, run_id)
 
     def set_terminated(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None
     ) -> None:
         """End a run with ``status`` (FINISHED, FAILED or KILLED) at ``end_time`` (ms, now)."""
-        writer = self.writer(self._runs.resolve(run_id))
+        writer = self.writer(self.store.resolve(run_id))
         writer.end(status, end_time)  # a failure keeps the writer and its buffer for a retry
-        with _registry_lock:
-            _writers.pop((self._runs.root, writer.run_id), None)
-        FLUSHER.unregister(writer)
+        session.drop_writer(self.store.root, writer.run_id)
 
     def update_run(
         self,
@@ -212,7 +152,7 @@ class Client(ArtifactsMixin):
     ) -> None:
         """MLflow's ``update_run``: rename a run, end it (FINISHED, FAILED, KILLED) or
         make it RUNNING again."""
-        rid = self._runs.resolve(run_id)
+        rid = self.store.resolve(run_id)
         if name is not None:
             self.rename_run(rid, name)
         if status == "RUNNING":
@@ -336,7 +276,7 @@ class Client(ArtifactsMixin):
     def rename_run(self, run_id: str, name: str) -> None:
         """Give a run a new name (MLflow's ``update_run(run_id, name=...)``)."""
         new = validate_name(name, "run")
-        writer = self.writer(self._runs.resolve(run_id))
+        writer = self.writer(self.store.resolve(run_id))
 
         def rename(record: fmt.RunRecord) -> None:
             record.name = new
@@ -355,18 +295,12 @@ class Client(ArtifactsMixin):
         from gittrack.lineage.inputs import record_input
 
         return record_input(
-            self, self._runs.resolve(run_id), source, name=name, context=context, keep=keep
+            self, self.store.resolve(run_id), source, name=name, context=context, keep=keep
         )
 
     def flush(self, run_id: str | None = None) -> None:
         """Write buffered data now (all runs of this process when ``run_id`` is None)."""
-        with _registry_lock:
-            writers = [
-                w
-                for (root, rid), w in _writers.items()
-                if root == self._runs.root and (run_id is None or rid == run_id)
-            ]
-        for writer in writers:
+        for writer in session.writers(self.store.root, run_id):
             writer.flush()
 
     # -- experiments -----------------------------------------------------------------
@@ -377,15 +311,15 @@ class Client(ArtifactsMixin):
         tags: Mapping[str, Any] | None = None,
     ) -> str:
         """Create an experiment and return its id (an existing name is an error)."""
-        return experiments.create(self._runs, name, artifact_location, tags)
+        return experiments.create(self.store, name, artifact_location, tags)
 
     def get_experiment(self, experiment_id: str) -> experiments.Experiment:
         """The experiment with this id (ExperimentNotFoundError when none)."""
-        return experiments.get(self._runs, experiment_id)
+        return experiments.get(self.store, experiment_id)
 
     def get_experiment_by_name(self, name: str) -> experiments.Experiment | None:
         """The experiment with this name, or None."""
-        return experiments.get_by_name(self._runs, name)
+        return experiments.get_by_name(self.store, name)
 
     def search_experiments(
         self,
@@ -395,32 +329,32 @@ class Client(ArtifactsMixin):
         order_by: list[str] | None = None,
     ) -> list[experiments.Experiment]:
         """Experiments matching MLflow's experiment filter, newest first by default."""
-        return experiments.search(self._runs, view_type, max_results, filter_string, order_by)
+        return experiments.search(self.store, view_type, max_results, filter_string, order_by)
 
     def delete_experiment(self, experiment_id: str) -> None:
         """Mark an experiment deleted (its runs stay)."""
-        experiments.delete(self._runs, experiment_id)
+        experiments.delete(self.store, experiment_id)
 
     def restore_experiment(self, experiment_id: str) -> None:
         """Bring a deleted experiment back."""
-        experiments.restore(self._runs, experiment_id)
+        experiments.restore(self.store, experiment_id)
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
-        experiments.set_tag(self._runs, experiment_id, key, value)
+        experiments.set_tag(self.store, experiment_id, key, value)
 
     def delete_experiment_tag(self, experiment_id: str, key: str) -> None:
-        experiments.delete_tag(self._runs, experiment_id, key)
+        experiments.delete_tag(self.store, experiment_id, key)
 
     # -- reading ---------------------------------------------------------------------
     def resolve(self, run: str) -> str:
         """Turn a run id (or prefix), commit prefix or unique name into the run id."""
-        return self._runs.resolve(run)
+        return self.store.resolve(run)
 
     def get_run(self, run_id: str) -> Run:
         """Read a run (any unique id/commit prefix or name works too)."""
-        rid = self._runs.resolve(run_id)
-        flush_pending(self._runs, rid)
-        loaded = self._runs.load(rid)
+        rid = self.store.resolve(run_id)
+        session.flush_pending(self.store.root, rid)
+        loaded = self.store.load(rid)
         return Run.from_record(loaded.record, loaded.commit)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -439,9 +373,9 @@ class Client(ArtifactsMixin):
 
     def metrics_table(self, run_id: str) -> pa.Table | None:
         """The full metric history of a run (key, step, timestamp, value)."""
-        rid = self._runs.resolve(run_id)
+        rid = self.store.resolve(run_id)
         self.flush(rid)
-        return self._runs.read_metrics(self._runs.load(rid))
+        return self.store.read_metrics(self.store.load(rid))
 
     def delete_run(self, run_id: str) -> None:
         """Mark a run deleted, as MLflow does: searches leave it out unless asked
@@ -453,7 +387,7 @@ class Client(ArtifactsMixin):
         self._set_lifecycle(run_id, "active")
 
     def _set_lifecycle(self, run_id: str, stage: str) -> None:
-        writer = self.writer(self._runs.resolve(run_id))
+        writer = self.writer(self.store.resolve(run_id))
         writer.apply(lifecycle_op(stage))
         writer.flush()
 
@@ -464,13 +398,11 @@ class Client(ArtifactsMixin):
 
     def purge_run(self, run_id: str) -> None:
         """Delete a run's ref for good (its data goes at the next ``git gc``)."""
-        rid = self._runs.resolve(run_id)
-        with _registry_lock:
-            writer = _writers.pop((self._runs.root, rid), None)
+        rid = self.store.resolve(run_id)
+        writer = session.drop_writer(self.store.root, rid)
         if writer is not None:
             writer.ended = True
-            FLUSHER.unregister(writer)
-        self._runs.delete(rid)
+        self.store.delete(rid)
 
     def search_runs(
         self,
@@ -490,7 +422,7 @@ class Client(ArtifactsMixin):
             experiment_names,
             max_results,
             output_format=output_format,
-            repo=self._runs.root,
+            repo=self.store.root,
         )
 
 
@@ -519,48 +451,3 @@ def _pairs(items: Any, entity: type[Param] | type[RunTag], what: str) -> dict[st
 
 
 _NO_VALUE = object()
-
-
-def flush_pending(runs: RunStore, run_id: str | None = None) -> None:
-    """Write what this process buffered for a run (every run of the repository when
-    ``run_id`` is None), so that a read sees it (read-your-writes)."""
-    with _registry_lock:
-        writers = [
-            w
-            for (root, rid), w in _writers.items()
-            if root == runs.root and (run_id is None or rid == run_id)
-        ]
-    for writer in writers:
-        if writer.dirty and not writer.ended:
-            writer.flush()
-
-
-def flush_all() -> None:
-    """Flush every writer of this process (called at interpreter exit)."""
-    with _registry_lock:
-        writers = list(_writers.values())
-    for writer in writers:
-        if not writer.ended:
-            try:
-                writer.flush()
-            except Exception:  # exit must go on; the next run of the process recovers
-                pass
-
-
-def _close_stores() -> None:
-    """Close every cached repository before interpreter teardown (runs after flush_all).
-
-    An unclosed dulwich pack store otherwise prints an ``ImportError`` traceback from its
-    ``__del__`` when the interpreter shuts down.
-    """
-    with _registry_lock:
-        stores = list(_stores.values())
-    for store in stores:
-        try:
-            store.close()
-        except Exception:  # exit must go on
-            pass
-
-
-atexit.register(_close_stores)  # atexit runs last-registered first: this runs after flush_all
-atexit.register(flush_all)

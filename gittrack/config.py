@@ -34,8 +34,19 @@ class Settings:
     fsync: bool = False
 
 
-def resolve_repo_root(repo: str | os.PathLike[str] | None = None) -> Path:
-    """Find (or, outside git, create) the tracking repository and return its root."""
+NO_REPOSITORY = (
+    "not inside a git repository (and no .gittrack-runs here): no runs to read; "
+    "cd into a repository or set GITTRACK_REPO"
+)
+
+
+def find_tracking_root(repo: str | os.PathLike[str] | None = None, *, create: bool) -> Path:
+    """The root of the tracking repository (the one place that decides it).
+
+    Outside any git repository the embedded ``./.gittrack-runs`` is used when it exists;
+    it is created only when ``create`` (commands that record something), otherwise that
+    is a :class:`RepositoryError` with the same one-line message everywhere.
+    """
     explicit = repo if repo is not None else os.environ.get("GITTRACK_REPO") or None
     if explicit is not None:
         path = Path(explicit).expanduser()
@@ -50,7 +61,7 @@ def resolve_repo_root(repo: str | os.PathLike[str] | None = None) -> Path:
     root = find_repository_root(Path.cwd())
     if root is not None:
         return root
-    return _embedded_repo(Path.cwd() / EMBEDDED_DIR)
+    return _embedded_repo(Path.cwd() / EMBEDDED_DIR, create=create)
 
 
 def tracking_repository_at(uri: str | os.PathLike[str]) -> Path:
@@ -84,11 +95,13 @@ def tracking_repository_at(uri: str | os.PathLike[str]) -> Path:
     root = find_repository_root(probe)
     if root is not None:
         return root
-    return _embedded_repo(path)
+    return _embedded_repo(path, create=True)
 
 
-def _embedded_repo(path: Path) -> Path:
+def _embedded_repo(path: Path, *, create: bool) -> Path:
     if not (path / "objects").is_dir():
+        if not create:
+            raise RepositoryError(NO_REPOSITORY)
         init_bare_repository(path)
     if path not in _announced:
         _announced.add(path)

@@ -40,7 +40,11 @@ class RunNotFoundError(GittrackError):
 
 
 class AmbiguousRunError(GittrackError):
-    """A run reference matches several runs."""
+    """A run reference matches several runs (``candidates``: their run ids)."""
+
+    def __init__(self, message: str, candidates: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.candidates = candidates
 
 
 class ExperimentError(GittrackError):

@@ -148,7 +148,7 @@ def _all_stored(runs: RunStore) -> dict[str, Experiment]:
 
 def _run_experiments(runs: RunStore) -> dict[str, tuple[int, int]]:
     """``{experiment name: (first run start, last run start)}`` over the repository's runs."""
-    from gittrack.index import open_index
+    from gittrack.session import open_index
 
     spans: dict[str, tuple[int, int]] = {}
     with open_index(runs.root) as index:

@@ -18,22 +18,22 @@ from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
 from gittrack import experiments, system_metrics
-from gittrack.client import Client, run_store
+from gittrack.client import Client
 from gittrack.entities import Run, RunData, RunInfo, ViewType
 from gittrack.errors import ExperimentError, RunStateError, ValidationError
 from gittrack.experiments import Experiment
-from gittrack.tracking import now_ms, resume_op
 from gittrack.validation import (
     validate_key,
     validate_metric_value,
     validate_name,
     validate_step,
 )
+from gittrack.writer import now_ms, resume_op
 
 if TYPE_CHECKING:
     from gittrack import format as fmt
     from gittrack.system_metrics import SystemMetricsMonitor
-    from gittrack.tracking import RunWriter
+    from gittrack.writer import RunWriter
 
 log = logging.getLogger("gittrack")
 
@@ -88,6 +88,18 @@ _experiment: dict[str, str] = {}
 _terminated = threading.Event()
 
 
+def reset() -> None:
+    """End every active run (FINISHED), forget the last run and the chosen experiment."""
+    with _lock:
+        while _stack:
+            try:
+                end_run()
+            except Exception:  # the run stays RUNNING and is detectable as dead
+                _stack.pop()
+        _last.clear()
+        _experiment.clear()
+
+
 def set_experiment(
     experiment_name: str | None = None,
     experiment_id: str | None = None,
@@ -109,7 +121,7 @@ def set_experiment(
             )
     else:
         name = validate_name(experiment_name, "experiment")
-        experiment = experiments.ensure(run_store(repo), name)
+        experiment = experiments.ensure(client.store, name)
     _experiment["name"] = experiment.name
     return experiment
 
@@ -170,13 +182,14 @@ def start_run(
                 all_tags["mlflow.note.content"] = description
             if experiment_id is None and experiment is None:
                 experiment = _current_experiment()
-            writer = client._create_writer(
-                experiment=experiment,
+            created = client.create_run(
+                experiment,
                 experiment_id=experiment_id,
                 run_name=run_name,
                 tags=all_tags,
                 parent_run_id=parent_run_id,
             )
+            writer = client.writer(created.info.run_id)
         run = ActiveRun(client, writer, owned=owned)
         if system_metrics.should_log(log_system_metrics):
             run.system_metrics = system_metrics.monitor_for_run(client, writer.run_id)
@@ -276,7 +289,16 @@ def _ensure_run() -> ActiveRun:
         return _stack[-1] if _stack else start_run()
 
 
-def _client_and_id(run_id: str | None = None) -> tuple[Client, str]:
+def current_client() -> Client:
+    """The active run's client, else a reading client of the tracking repository."""
+    with _lock:
+        if _stack:
+            return _stack[-1]._client
+    return Client(create=False)
+
+
+def client_and_run_id(run_id: str | None = None) -> tuple[Client, str]:
+    """The client and ``run_id`` (resolved), else the active run's (started if none)."""
     if run_id is not None:
         client = Client()
         return client, client.resolve(run_id)
@@ -287,14 +309,14 @@ def _client_and_id(run_id: str | None = None) -> tuple[Client, str]:
 def log_param(key: str, value: Any, synchronous: bool | None = None) -> Any:
     """Log a param of the active run (``params.yaml`` keeps its type; ``run.data.params``
     shows MLflow's string form)."""
-    client, rid = _client_and_id()
+    client, rid = client_and_run_id()
     return client.log_param(rid, key, value, synchronous)
 
 
 def log_params(
     params: Mapping[str, Any], synchronous: bool | None = None, run_id: str | None = None
 ) -> None:
-    client, rid = _client_and_id(run_id)
+    client, rid = client_and_run_id(run_id)
     client.log_params(rid, params, synchronous)
 
 
@@ -309,7 +331,7 @@ def log_metric(
     """Log a metric point of the active run (or ``run_id``); buffered and flushed at the
     run's interval, or before returning with ``synchronous=True``."""
     if run_id is not None or synchronous:
-        client, rid = _client_and_id(run_id)
+        client, rid = client_and_run_id(run_id)
         client.log_metric(rid, key, value, step, timestamp, synchronous)
         return
     writer = (_stack[-1] if _stack else _ensure_run())._writer
@@ -328,22 +350,22 @@ def log_metrics(
     run_id: str | None = None,
     timestamp: int | None = None,
 ) -> None:
-    client, rid = _client_and_id(run_id)
+    client, rid = client_and_run_id(run_id)
     client.log_metrics(rid, metrics, step=step, timestamp=timestamp, synchronous=synchronous)
 
 
 def set_tag(key: str, value: Any, synchronous: bool | None = None) -> None:
-    client, rid = _client_and_id()
+    client, rid = client_and_run_id()
     client.set_tag(rid, key, value, synchronous)
 
 
 def set_tags(tags: Mapping[str, Any], synchronous: bool | None = None) -> None:
-    client, rid = _client_and_id()
+    client, rid = client_and_run_id()
     client.set_tags(rid, tags, synchronous)
 
 
 def delete_tag(key: str) -> None:
-    client, rid = _client_and_id()
+    client, rid = client_and_run_id()
     client.delete_tag(rid, key)
 
 
@@ -359,11 +381,11 @@ def get_parent_run(run_id: str) -> Run | None:
 
 def get_run(run_id: str, repo: str | os.PathLike[str] | None = None) -> Run:
     """Read a run by id (or unique id/commit prefix or name)."""
-    return Client(repo).get_run(run_id)
+    return Client(repo, create=False).get_run(run_id)
 
 
 def get_metric_history(run_id: str, key: str) -> list[Any]:
-    return Client().get_metric_history(run_id, key)
+    return Client(create=False).get_metric_history(run_id, key)
 
 
 # -- experiments --------------------------------------------------------------------------
@@ -378,12 +400,12 @@ def create_experiment(
 
 def get_experiment(experiment_id: str) -> Experiment:
     """The experiment with this id (ExperimentNotFoundError when none)."""
-    return Client().get_experiment(experiment_id)
+    return Client(create=False).get_experiment(experiment_id)
 
 
 def get_experiment_by_name(name: str) -> Experiment | None:
     """The experiment with this name, or None."""
-    return Client().get_experiment_by_name(name)
+    return Client(create=False).get_experiment_by_name(name)
 
 
 def search_experiments(
@@ -393,7 +415,7 @@ def search_experiments(
     order_by: list[str] | None = None,
 ) -> list[Experiment]:
     """Experiments matching MLflow's experiment filter, newest first by default."""
-    return Client().search_experiments(view_type, max_results, filter_string, order_by)
+    return Client(create=False).search_experiments(view_type, max_results, filter_string, order_by)
 
 
 def delete_experiment(experiment_id: str) -> None:
@@ -427,8 +449,8 @@ def set_experiment_tags(tags: Mapping[str, Any]) -> None:
 
 
 def get_tracking_uri() -> str:
-    """The tracking repository's root path."""
-    return str(run_store().root)
+    """The tracking repository's root path (created outside git, where runs would go)."""
+    return str(Client().repo)
 
 
 def set_tracking_uri(uri: str | os.PathLike[str] | None) -> None:

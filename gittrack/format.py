@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import CorruptRunError
 from gittrack.naming import DEFAULT_EXPERIMENT, experiment_id_for
+from gittrack.store.repo import MODE_EXEC, MODE_FILE, MODE_LINK
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 REF_PREFIX = "refs/gittrack/runs/"
 RUN_DIR = ".gittrack/run"
+# Git's file modes as artifacts.yaml and inputs.yaml write them (octal text).
+MODE_FILE_TEXT = f"{MODE_FILE:o}"
+MODE_EXEC_TEXT = f"{MODE_EXEC:o}"
+MODE_LINK_TEXT = f"{MODE_LINK:o}"
 RUN_FILE = "run.yaml"
 PARAMS_FILE = "params.yaml"
 TAGS_FILE = "tags.yaml"
@@ -168,9 +173,9 @@ def _scalar(value: Any) -> str:
             text = f"{mantissa}.0e{exponent}"
         return text
     if isinstance(value, dict):
-        return "{}" if not value else json.dumps(value)
+        return "{}" if not value else _json(value)
     if isinstance(value, (list, tuple)):
-        return "[]" if not value else json.dumps(list(value))
+        return "[]" if not value else _json(list(value))
     return _quote(str(value))
 
 
@@ -178,9 +183,24 @@ _str_cache: dict[str, str] = {}
 
 
 def _quote(text: str) -> str:
-    if _PLAIN.match(text) and not text.endswith(" ") and text.lower() not in _RESERVED:
+    if _PLAIN.fullmatch(text) and not text.endswith(" ") and text.lower() not in _RESERVED:
         return text
-    return json.dumps(text, ensure_ascii=False)
+    return _json(text)
+
+
+# A JSON string is a YAML double-quoted scalar, except that YAML reads NEL (U+0085) and
+# the line/paragraph separators (U+2028, U+2029) as line breaks (folded into a space),
+# refuses non-printable characters (DEL, C1 controls, U+FFFE/U+FFFF) and treats a BOM
+# specially: those are written as \u escapes, which both JSON and YAML decode.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def _json(value: Any) -> str:
+    """``value`` as JSON that YAML reads back exactly (strings, lists, dicts)."""
+    text = json.dumps(value, ensure_ascii=False)
+    if text.isascii() and "\x7f" not in text:
+        return text
+    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def _emit_mapping(data: dict[Any, Any], indent: int, lines: list[str]) -> None:
@@ -206,7 +226,7 @@ def _emit_sequence(items: list[Any], indent: int, lines: list[str]) -> None:
             nested[0] = f"{pad}- " + nested[0][indent + 2 :]
             lines.extend(nested)
         elif isinstance(item, (list, tuple)) and item:
-            lines.append(f"{pad}- {json.dumps(list(item), ensure_ascii=False)}")
+            lines.append(f"{pad}- {_json(list(item))}")
         else:
             lines.append(f"{pad}- {_scalar(item)}")
 
@@ -351,10 +371,13 @@ def record_files(record: RunRecord) -> dict[str, bytes]:
     return files
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}" if math.isfinite(value) else str(value)
-    text = str(value)
+    text = _CONTROL.sub("?", str(value))  # a summary line: no NUL or line break in git log
     return text if len(text) <= 40 else text[:37] + "..."
 
 

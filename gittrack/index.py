@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import AmbiguousRunError, CorruptRunError, RunNotFoundError, StorageError
+from gittrack.errors import CorruptRunError, StorageError
 
 if TYPE_CHECKING:
     from gittrack.format import RunRecord
@@ -37,7 +37,6 @@ RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
 RACY_NS = 2_000_000_000  # a stat signature is trusted only this long after the change
 BATCH_THRESHOLD = 64  # from this many changed runs on, read them through git cat-file
-_HEX = frozenset("0123456789abcdef")
 _ROW_CACHE: dict[Path, tuple[str, list[dict[str, Any]]]] = {}
 _SNAPSHOT_VERSION = 1
 _SCHEMA = """
@@ -79,31 +78,6 @@ class IndexEntry:
         return self.error is not None
 
 
-def find_tracking_root(repo: str | os.PathLike[str] | None = None) -> Path | None:
-    """The tracking repository's root, or None outside git with no ``.gittrack-runs`` here.
-
-    Unlike :func:`gittrack.config.resolve_repo_root` this never creates the embedded
-    repository: reading commands have nothing to read there.
-    """
-    from gittrack.config import EMBEDDED_DIR, resolve_repo_root
-    from gittrack.store.repo import find_repository_root
-
-    if repo is not None or os.environ.get("GITTRACK_REPO"):
-        return resolve_repo_root(repo)
-    root = find_repository_root(Path.cwd())
-    if root is not None:
-        return root
-    embedded = Path.cwd() / EMBEDDED_DIR
-    return embedded if (embedded / "objects").is_dir() else None
-
-
-def _common_dir(root: Path) -> Path:
-    from gittrack.store.repo import _common_dir as common
-    from gittrack.store.repo import _resolve_git_dir
-
-    return common(_resolve_git_dir(root)[0])
-
-
 def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
     """The filterable row of a run (the shape :mod:`gittrack.query.filter` evaluates)."""
     inputs: dict[str, dict[str, Any]] = {}
@@ -135,20 +109,30 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
 
 
 class RunIndex:
-    """The index of one tracking repository (open with :meth:`open`)."""
+    """The index of one tracking repository (:func:`gittrack.session.open_index` opens it).
 
-    def __init__(self, root: Path, common_dir: Path | None = None) -> None:
+    ``open_store`` gives the repository's RunStore, asked for only when runs must be read
+    (so a warm listing imports no dulwich); ``before_read`` (optional) runs before the refs
+    are scanned, to write what this process still buffers.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        open_store: Callable[[], RunStore],
+        *,
+        common_dir: Path | None = None,
+        before_read: Callable[[], None] | None = None,
+    ) -> None:
+        from gittrack.store.repo import common_dir_of
+
         self.root = root
-        self.common_dir = common_dir or _common_dir(root)
+        self.common_dir = common_dir or common_dir_of(root)
         self.path = self.common_dir / INDEX_PATH
+        self._open_store = open_store
         self._runstore: RunStore | None = None
+        self.before_read = before_read
         self._db = self._connect()
-
-    @classmethod
-    def open(cls, repo: str | os.PathLike[str] | None = None) -> RunIndex | None:
-        """The index of the tracking repository, or None when there is no repository."""
-        root = find_tracking_root(repo)
-        return None if root is None else cls(root)
 
     # -- the database ----------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -202,11 +186,9 @@ class RunIndex:
 
     @property
     def runstore(self) -> RunStore:
-        """The process-wide RunStore of this repository (imports dulwich on first use)."""
+        """The RunStore of this repository (imports dulwich on first use)."""
         if self._runstore is None:
-            from gittrack.client import run_store
-
-            self._runstore = run_store(self.root)
+            self._runstore = self._open_store()
         return self._runstore
 
     # -- keeping up with the refs ------------------------------------------------------
@@ -237,7 +219,8 @@ class RunIndex:
 
     def refresh(self, runs: dict[str, str] | None = None) -> None:
         """Bring the index up to date with the refs (``runs``: a listing already made)."""
-        _flush_this_process(self.root)
+        if self.before_read is not None:
+            self.before_read()
         scanned_ns = time.time_ns()
         sig, _ = self._signature()
         if runs is None:
@@ -412,64 +395,24 @@ class RunIndex:
             tmp.unlink(missing_ok=True)
 
     def resolve(self, text: str) -> str:
-        """A run reference (id prefix, commit prefix of 4+ hex, or name) -> the run id."""
-        ref = text.strip()
-        if not ref:
-            raise RunNotFoundError("an empty run reference matches nothing (give a run id or name)")
+        """A run reference -> the run id (the rule: :func:`gittrack.runs.resolve_run_ref`)."""
+        from gittrack.runs import resolve_run_ref
+
         entries = self.entries()
-        lower = ref.lower()
-        matches = [e for e in entries if e.run_id == lower]
-        if not matches and len(lower) >= 4 and set(lower) <= _HEX:
-            matches = [e for e in entries if e.run_id.startswith(lower)]
-            if not matches:
-                matches = [e for e in entries if e.commit.startswith(lower)]
-        if not matches:
-            matches = [e for e in entries if e.name == ref and not e.corrupt]
-        if not matches:
-            raise RunNotFoundError(
-                f"no run matches {ref!r} (give a run id or commit prefix, or a run name; "
-                "see 'gittrack list')"
-            )
-        if len(matches) > 1:
-            shown = ", ".join(f"{e.run_id[:8]} ({e.name or '?'})" for e in matches[:5])
-            more = ", ..." if len(matches) > 5 else ""
-            raise AmbiguousRunError(
-                f"{ref!r} is ambiguous: {len(matches)} runs match: {shown}{more}; "
-                "use more characters of the id"
-            )
-        return matches[0].run_id
-
-
-def _flush_this_process(root: Path) -> None:
-    """Write what this process buffered for the repository's runs before listing them
-    (without importing the client where no run was written)."""
-    import sys
-
-    client = sys.modules.get("gittrack.client")
-    store = client._stores.get(root) if client is not None else None
-    if store is not None:
-        client.flush_pending(store)  # type: ignore[union-attr]
-
-
-def open_index(repo: str | os.PathLike[str] | None = None, *, refresh: bool = True) -> RunIndex:
-    """Open (and by default refresh) the index; outside any repository raise RepositoryError."""
-    from gittrack.errors import RepositoryError
-
-    index = RunIndex.open(repo)
-    if index is None:
-        raise RepositoryError(
-            "not inside a git repository (and no .gittrack-runs here): no runs to read; "
-            "cd into a repository or set GITTRACK_REPO"
+        runs = {e.run_id: e.commit for e in entries}
+        return resolve_run_ref(
+            text, runs, lambda: {e.run_id: e.name for e in entries if not e.corrupt}
         )
-    if refresh:
-        index.refresh()
-    return index
+
+
+def forget_cached_rows() -> None:
+    """Drop the rows decoded in this process (the next read loads them from disk)."""
+    _ROW_CACHE.clear()
 
 
 def run_names(runstore: RunStore, runs: dict[str, str]) -> dict[str, str]:
     """``{run_id: name}`` of ``runs`` (``{run_id: commit}``), read through the index."""
-    with RunIndex(runstore.root, runstore.git.common_dir) as index:
-        index._runstore = runstore
+    with RunIndex(runstore.root, lambda: runstore, common_dir=runstore.git.common_dir) as index:
         index.refresh(runs)
         return {e.run_id: e.name for e in index.entries() if e.run_id in runs and not e.corrupt}
 

@@ -16,6 +16,7 @@ from gittrack.client import Client
 from gittrack.environment import current_host
 from gittrack.errors import CorruptRunError, RunStateError
 from gittrack.runs import RunStore
+from gittrack.session import live_writer
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,7 @@ def pid_alive(pid: int) -> bool:
 
 
 def _is_own_live_writer(client: Client, run_id: str) -> bool:
-    from gittrack.client import _registry_lock, _writers
-
-    with _registry_lock:
-        writer = _writers.get((client.repo, run_id))
-    return writer is not None and not writer.ended
+    return live_writer(client.repo, run_id) is not None
 
 
 def dead_reason(runs: RunStore, *, host: str, pid: int, heartbeat: int, now_ms: int) -> str | None:
@@ -60,7 +57,7 @@ def dead_reason(runs: RunStore, *, host: str, pid: int, heartbeat: int, now_ms: 
 
 def find_dead_runs(client: Client) -> list[DeadRun]:
     """Every RUNNING run of the repository whose writing process is gone."""
-    runs = client._runs
+    runs = client.store
     now = int(time.time() * 1000)
     dead: list[DeadRun] = []
     for run_id, commit in sorted(runs.list_runs().items()):
@@ -80,7 +77,7 @@ def find_dead_runs(client: Client) -> list[DeadRun]:
 
 def mark_killed(client: Client, run: str, *, force: bool = False) -> str:
     """Mark a RUNNING run KILLED (only when it is dead unless ``force``); return its id."""
-    runs = client._runs
+    runs = client.store
     run_id = runs.resolve(run)
     record = runs.load(run_id).record
     if record.status != "RUNNING":

@@ -28,7 +28,7 @@ from gittrack.environment import MASK, python_environment
 from gittrack.errors import ProjectError, RepositoryError, ReproduceError, UnsafePathError
 from gittrack.runner import CommandPlan, RunResult, plan_entry_point, run_tracked
 from gittrack.runs import LoadedRun, RunStore
-from gittrack.store.repo import MODE_EXEC, MODE_GITLINK, MODE_LINK, MODE_TREE, GitStore
+from gittrack.store.repo import MODE_EXEC, MODE_FILE, MODE_GITLINK, MODE_LINK, MODE_TREE, GitStore
 
 log = logging.getLogger("gittrack")
 
@@ -362,10 +362,20 @@ def prepare_reproduction(
     )
 
 
+def check_tolerances(rtol: float, atol: float) -> None:
+    """Refuse tolerances a comparison cannot use (negative or NaN) with a ReproduceError."""
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if math.isnan(value):
+            raise ReproduceError(f"{name} must be a number, got {value!r}")
+        if value < 0:
+            raise ReproduceError(f"{name} must not be negative, got {value!r}")
+
+
 def compare_metrics(
     original: Mapping[str, float], reproduced: Mapping[str, float], *, rtol: float, atol: float
 ) -> list[MetricComparison]:
     """Final metrics key by key (``math.isclose``; NaN matches NaN; a missing key fails)."""
+    check_tolerances(rtol, atol)
     rows: list[MetricComparison] = []
     for key in sorted(set(original) | set(reproduced)):
         a, b = original.get(key), reproduced.get(key)
@@ -390,6 +400,7 @@ def execute_reproduction(
     on_start: Callable[[Run], None] | None = None,
 ) -> ReproduceResult:
     """Re-run a prepared reproduction as a new run and compare its final metrics."""
+    check_tolerances(rtol, atol)
     try:
         result = run_tracked(
             repro.plan,
@@ -447,7 +458,7 @@ def _disk_blob(path: Path) -> tuple[int, str] | None:
         data, mode = os.fsencode(os.readlink(path)), MODE_LINK
     elif stat.S_ISREG(st.st_mode):
         data = path.read_bytes()
-        mode = MODE_EXEC if st.st_mode & 0o111 else 0o100644
+        mode = MODE_EXEC if st.st_mode & 0o111 else MODE_FILE
     else:
         return None
     return mode, hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()

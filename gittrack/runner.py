@@ -29,8 +29,8 @@ from gittrack.entities import Run
 from gittrack.environment import mask_secrets
 from gittrack.errors import CommandNotFoundError, GittrackError, InputError, ValidationError
 from gittrack.project import DEFAULT_ENTRY_POINT, find_project_file, load_project
-from gittrack.tracking import RunWriter
 from gittrack.validation import user_value, validate_key
+from gittrack.writer import RunWriter
 
 log = logging.getLogger("gittrack")
 
@@ -165,20 +165,6 @@ def _pump(fd: int, sink: BinaryIO | None, tail: _Tail) -> None:
     os.close(fd)
 
 
-def _check_inputs_supported(inputs: Sequence[str]) -> Any:
-    if not inputs:
-        return None
-    import importlib
-
-    try:
-        lineage = importlib.import_module("gittrack.lineage")
-    except ModuleNotFoundError:
-        lineage = None
-    if lineage is None or not hasattr(lineage, "log_input"):
-        raise ValidationError("--input needs gittrack.lineage.log_input, which is not installed")
-    return lineage.log_input
-
-
 def run_tracked(
     plan: CommandPlan,
     *,
@@ -197,7 +183,6 @@ def run_tracked(
     log_limit: int = LOG_LIMIT,
 ) -> RunResult:
     """Run ``plan`` as a new tracked run and end the run from the child's exit code."""
-    log_input = _check_inputs_supported(inputs)
     work_dir = (cwd or Path.cwd()).resolve()
     # Mistakes found before the run exists leave no FAILED run behind.
     for key in plan.params:
@@ -219,7 +204,7 @@ def run_tracked(
         if plan.params:
             client.log_params(run_id, plan.params)
         for path in inputs:
-            log_input(path, run_id=run_id, keep=keep_inputs)
+            client.log_input(run_id, path, keep=keep_inputs)
         writer.flush()
     except BaseException:
         client.set_terminated(run_id, "FAILED")
@@ -315,15 +300,11 @@ def _finish(client: Client, run_id: str, status: str, out: _Tail, err: _Tail) ->
 
 
 def _store_logs(writer: RunWriter, logs: dict[str, bytes]) -> None:
-    """As artifacts when gittrack.artifacts is installed, else as files of the run folder."""
+    """Keep the child's output as artifacts of the run."""
     if not logs:
         return
-    try:
-        from gittrack.artifacts.client_api import artifacts_of
-    except ImportError:
-        for path, data in logs.items():
-            writer.add_run_file(path, writer.runs.git.write_blob(data))
-        return
+    from gittrack.artifacts.client_api import artifacts_of
+
     store = artifacts_of(writer.runs)
     store.record(writer, [store.store_bytes(data, path) for path, data in logs.items()])
 

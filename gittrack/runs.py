@@ -10,24 +10,30 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gittrack import format as fmt
-from gittrack.config import Settings, load_settings, resolve_repo_root
-from gittrack.errors import AmbiguousRunError, CorruptRunError, RunNotFoundError
-from gittrack.store import GitStore, TreeBuilder
+from gittrack.config import Settings, load_settings
+from gittrack.errors import (
+    AmbiguousRunError,
+    CorruptRunError,
+    RepositoryError,
+    RunNotFoundError,
+)
+from gittrack.store import GitStore, TreeBuilder, find_repository_root
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE, MODE_TREE, Identity
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["LoadedRun", "RefConflict", "RunStore"]
+__all__ = ["LoadedRun", "RefConflict", "RunStore", "resolve_run_ref"]
 
-_HEX = set("0123456789abcdef")
+_HEX = frozenset("0123456789abcdef")
+MIN_PREFIX = 4  # shortest hex prefix taken as an id or commit prefix
 
 
 @dataclass(frozen=True)
@@ -44,15 +50,23 @@ class LoadedRun:
 class RunStore:
     """The runs of one tracking repository."""
 
-    def __init__(self, repo: str | os.PathLike[str] | None = None) -> None:
-        self.root: Path = resolve_repo_root(repo)
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        """Open the repository at (or enclosing) ``root``; find it with
+        :func:`gittrack.config.find_tracking_root`, or use :mod:`gittrack.session`."""
+        found = find_repository_root(Path(root))
+        if found is None:
+            raise RepositoryError(f"{root} is not inside a git repository")
+        self.root: Path = found
         self.git = GitStore(self.root)
         self.settings: Settings = load_settings(self.git)
         self.git.fsync = self.settings.fsync
         self._identity: Identity | None = None
-        # Set by the client: writes what this process buffered for a run (None: all runs)
+        # Set by the session: writes what this process buffered for a run (None: all runs)
         # before the run is read, so a process always reads its own writes.
         self.before_read: Callable[[str | None], None] | None = None
+        # Set by the session: ``{run_id: name}`` of a ``{run_id: commit}`` listing through
+        # the local index; None reads each run's commit.
+        self.name_lookup: Callable[[dict[str, str]], dict[str, str]] | None = None
 
     def close(self) -> None:
         self.git.close()
@@ -216,42 +230,17 @@ class RunStore:
 
     # -- finding ---------------------------------------------------------------------
     def resolve(self, text: str) -> str:
-        """Turn a run reference (id or id prefix, commit prefix, or name) into a run id."""
-        ref = text.strip()
-        if not ref:
-            raise RunNotFoundError("an empty run reference matches nothing")
+        """Turn a run reference into a run id (the rule: :func:`resolve_run_ref`)."""
+        ref = text.strip().lower()
         if len(ref) == 32 and set(ref) <= _HEX and self.git.read_ref(fmt.ref_name(ref)):
             return ref  # a full run id: no need to list every run
         runs = self.list_runs()
-        if ref in runs:
-            return ref
-        lower = ref.lower()
-        matches: set[str] = set()
-        if len(lower) >= 4 and set(lower) <= _HEX:
-            matches |= {rid for rid in runs if rid.startswith(lower)}
-            matches |= {rid for rid, sha in runs.items() if sha.startswith(lower)}
-        if not matches:
-            matches = {rid for rid, name in self._names(runs).items() if name == ref}
-        if not matches:
-            raise RunNotFoundError(f"no run matches {ref!r} (give a run id, commit or name)")
-        if len(matches) > 1:
-            shown = ", ".join(sorted(m[:12] for m in matches)[:5])
-            raise AmbiguousRunError(
-                f"{ref!r} is ambiguous: {len(matches)} runs match ({shown}); use more characters"
-            )
-        return matches.pop()
+        return resolve_run_ref(text, runs, lambda: self.run_names(runs))
 
-    def _names(self, runs: dict[str, str]) -> dict[str, str]:
-        """``{run_id: name}``: from the local index when present, else from each commit."""
-        import importlib
-
-        try:
-            index = importlib.import_module("gittrack.index")
-        except ModuleNotFoundError:  # the index is optional; fall back to reading each run
-            index = None
-        if index is not None:
-            names: dict[str, str] = index.run_names(self, runs)
-            return names
+    def run_names(self, runs: dict[str, str]) -> dict[str, str]:
+        """``{run_id: name}`` of ``runs`` (``{run_id: commit}``); unreadable runs left out."""
+        if self.name_lookup is not None:
+            return self.name_lookup(runs)
         names = {}
         for rid, sha in runs.items():
             try:
@@ -265,3 +254,50 @@ class RunStore:
         """Remove a run's ref (its objects go at the next ``git gc``)."""
         sha = self.run_commit(run_id)
         self.git.delete_ref(fmt.ref_name(run_id), sha)
+
+
+def resolve_run_ref(
+    text: str, runs: Mapping[str, str], names: Callable[[], Mapping[str, str]]
+) -> str:
+    """The one rule that turns a run reference into a run id (docs/format.md).
+
+    ``runs`` is ``{run_id: commit}`` of every run, ``names`` gives ``{run_id: name}`` of
+    the readable ones (only asked for when needed). In order, the first step that
+    matches anything decides:
+
+    1. hex text of 4 or more characters (any case) that starts run ids: the run whose id
+       it starts; several such runs are ambiguous;
+    2. the same text starting commit hashes: the run whose commit it starts;
+    3. the exact run name: the run with that name; several are ambiguous.
+
+    Nothing matching is :class:`RunNotFoundError`; ambiguity is
+    :class:`AmbiguousRunError` listing the candidates.
+    """
+    ref = text.strip()
+    if not ref:
+        raise RunNotFoundError("an empty run reference matches nothing (give a run id or name)")
+    lower = ref.lower()
+    matches: list[str] = []
+    if len(lower) >= MIN_PREFIX and set(lower) <= _HEX:
+        matches = sorted(rid for rid in runs if rid.startswith(lower))
+        if not matches:
+            matches = sorted(rid for rid, sha in runs.items() if sha.startswith(lower))
+    known: Mapping[str, str] | None = None
+    if not matches:
+        known = names()
+        matches = sorted(rid for rid, name in known.items() if name == ref)
+    if not matches:
+        raise RunNotFoundError(
+            f"no run matches {ref!r} (give a run id or commit prefix, or a run name; "
+            "see 'gittrack list')"
+        )
+    if len(matches) > 1:
+        known = names() if known is None else known
+        shown = ", ".join(f"{rid[:8]} ({known.get(rid) or '?'})" for rid in matches[:5])
+        more = ", ..." if len(matches) > 5 else ""
+        raise AmbiguousRunError(
+            f"{ref!r} is ambiguous: {len(matches)} runs match: {shown}{more}; "
+            "use more characters of the id",
+            tuple(matches),
+        )
+    return matches[0]

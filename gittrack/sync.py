@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from gittrack import format as fmt
 from gittrack.errors import CorruptRunError, GittrackError, RunNotFoundError
 from gittrack.runs import LoadedRun, RunStore
+from gittrack.session import open_repository, writers
 from gittrack.store import transport
 from gittrack.store.refs import RefConflict
 from gittrack.store.transport import NAMESPACE, Progress, Remote
@@ -90,19 +91,13 @@ class BundleResult:
     refs: int
 
 
-def _runs(repo: str | os.PathLike[str] | RunStore | None) -> RunStore:
-    if isinstance(repo, RunStore):
-        return repo
-    from gittrack.client import run_store
-
-    return run_store(repo)
-
-
-def _flush_writers(store: RunStore) -> None:
-    """Write what this process still buffers for the repository, so that it travels too."""
-    from gittrack.client import Client
-
-    Client(store.root).flush()
+def _runs(repo: str | os.PathLike[str] | RunStore | None, *, create: bool) -> RunStore:
+    """The repository to sync, with what this process still buffers written (so that it
+    travels too); only commands that bring runs in may create the embedded store."""
+    store = repo if isinstance(repo, RunStore) else open_repository(repo, create=create)
+    for writer in writers(store.root):
+        writer.flush()
+    return store
 
 
 def _run_refs(runs: RunStore, selected: Iterable[str]) -> list[str]:
@@ -122,8 +117,7 @@ def push(
     progress: Progress | None = None,
 ) -> PushResult:
     """Push every run (or the chosen ones) and registry refs; never overwrite a changed run."""
-    store = _runs(repo)
-    _flush_writers(store)
+    store = _runs(repo, create=False)
     target = transport.resolve_remote(store.git, remote)
     refs = None if runs is None else _run_refs(store, runs)
     if refs is not None and not refs:
@@ -177,8 +171,7 @@ def pull(
     progress: Progress | None = None,
 ) -> PullResult:
     """Fetch every run the remote has; local runs are kept (see the module's rule)."""
-    store = _runs(repo)
-    _flush_writers(store)
+    store = _runs(repo, create=True)
     target = transport.resolve_remote(store.git, remote)
     before = store.git.list_refs(NAMESPACE)
     previous = {
@@ -197,8 +190,7 @@ def bundle_create(
     progress: Progress | None = None,
 ) -> BundleResult:
     """Write the chosen runs (default: every ``refs/gittrack/*`` ref) into a git bundle."""
-    store = _runs(repo)
-    _flush_writers(store)
+    store = _runs(repo, create=False)
     refs = sorted(store.git.list_refs(NAMESPACE)) if runs is None else _run_refs(store, runs)
     if not refs:
         raise RunNotFoundError("there are no runs to bundle")
@@ -214,8 +206,7 @@ def bundle_unbundle(
     progress: Progress | None = None,
 ) -> PullResult:
     """Import the runs of a bundle with the same rule as pull (no record of a last exchange)."""
-    store = _runs(repo)
-    _flush_writers(store)
+    store = _runs(repo, create=True)
     before = store.git.list_refs(NAMESPACE)
     theirs = transport.bundle_import(store.git, Path(path), progress=progress)
     return _reconcile(store, str(path), theirs, before, {}, None)
@@ -340,8 +331,8 @@ class MergeConflict(Exception):
 def merge_runs(store: RunStore, local_sha: str, remote_sha: str) -> str:
     """Write a commit uniting two versions of one run; return its sha."""
     from gittrack.store.repo import MODE_FILE
-    from gittrack.tracking import _copy_record
     from gittrack.validation import params_equal
+    from gittrack.writer import copy_record
 
     a = store.load_commit(local_sha)
     b = store.load_commit(remote_sha)
@@ -356,7 +347,7 @@ def merge_runs(store: RunStore, local_sha: str, remote_sha: str) -> str:
         return (r.heartbeat, r.end_time or 0, sha)
 
     newer, older = (b, a) if stamp(rb, remote_sha) > stamp(ra, local_sha) else (a, b)
-    record = _copy_record(newer.record)
+    record = copy_record(newer.record)
     old = older.record
     record.params = {**old.params, **record.params}
     record.tags = {**old.tags, **record.tags}

@@ -19,6 +19,19 @@ _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": Fal
 _valid_keys: set[str] = set()
 
 
+def check_text(text: str, what: str) -> str:
+    """Refuse text that is not valid unicode (lone surrogates cannot be stored as UTF-8)."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as e:
+            bad = ord(text[e.start])
+            raise ValidationError(
+                f"{what} contains U+{bad:04X}, a lone surrogate (not valid unicode text)"
+            ) from None
+    return text
+
+
 def validate_key(key: object, kind: str) -> str:
     """Return ``key`` if it is a usable metric/param/tag key, else raise ValidationError."""
     if type(key) is str and key in _valid_keys:
@@ -97,10 +110,12 @@ def normalize_param(key: str, value: Any) -> Any:
         result = value.item()
     else:
         result = str(value)
-    if isinstance(result, str) and len(result) > MAX_PARAM_LENGTH:
-        raise ValidationError(
-            f"param {key!r} is {len(result)} characters long (at most {MAX_PARAM_LENGTH})"
-        )
+    if isinstance(result, str):
+        if len(result) > MAX_PARAM_LENGTH:
+            raise ValidationError(
+                f"param {key!r} is {len(result)} characters long (at most {MAX_PARAM_LENGTH})"
+            )
+        check_text(result, f"param {key!r}")
     return result
 
 
@@ -122,7 +137,7 @@ def validate_tag_value(key: str, value: object) -> str:
         raise ValidationError(
             f"tag {key!r} is {len(text)} characters long (at most {MAX_TAG_LENGTH})"
         )
-    return text
+    return check_text(text, f"tag {key!r}")
 
 
 def validate_name(name: object, kind: str) -> str:
@@ -133,4 +148,4 @@ def validate_name(name: object, kind: str) -> str:
         raise ValidationError(f"{kind} name is longer than {MAX_NAME_LENGTH} characters")
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise ValidationError(f"{kind} name {name[:40]!r} contains control characters")
-    return name
+    return check_text(name, f"{kind} name")

@@ -47,22 +47,10 @@ def hermetic_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
 def fresh_process_state() -> Iterator[None]:
     """Each test starts with no active run, no experiment and no cached repository."""
     yield
-    from gittrack import client, fluent
+    from gittrack import fluent, session
 
-    while fluent.active_run() is not None:
-        try:
-            fluent.end_run()
-        except Exception:
-            fluent._stack.clear()
-    fluent._last.clear()
-    fluent._experiment.clear()
-    client.flush_all()
-    with client._registry_lock:
-        client._writers.clear()
-        for store in client._stores.values():
-            store.close()
-        client._stores.clear()
-        client._roots.clear()
+    fluent.reset()
+    session.reset()
 
 
 def git(cwd: Path, *args: str, check: bool = True) -> str:

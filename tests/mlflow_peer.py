@@ -233,7 +233,7 @@ def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any])
 
     import gittrack
     from gittrack.artifacts.client_api import artifacts_of
-    from gittrack.client import run_store
+    from gittrack.session import open_repository
 
     _value = float  # MLflow's repr: 'nan', 'inf', '-inf' parse back
     exps = reference["experiments"]
@@ -247,7 +247,7 @@ def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any])
     assert summary["skipped"] == []
     assert summary["points"] == sum(len(h) for r in live.values() for h in r["histories"].values())
     client = gittrack.Client()
-    store_artifacts = artifacts_of(run_store())
+    store_artifacts = artifacts_of(open_repository(create=False))
     for run_id, expected in live.items():
         run = client.get_run(run_id)
         info = run.info
@@ -277,7 +277,7 @@ def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any])
             digest = hashlib.sha256(Path(data).read_bytes()).hexdigest()
             assert digest == expected["artifacts"][path]
         inputs = client.get_run(run_id)  # inputs through the library's run reader
-        recorded = run_store().load(run_id).record.inputs
+        recorded = open_repository(create=False).load(run_id).record.inputs
         assert [
             {
                 "name": i["name"],
@@ -294,4 +294,6 @@ def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any])
     first = next(rid for rid, r in live.items() if r["name"] == "first")
     child = next(rid for rid, r in live.items() if r["name"] == "child")
     assert client.get_run(child).info.parent_run_id == first
-    assert [i["context"] for i in run_store().load(first).record.inputs] == ["training"]
+    assert [i["context"] for i in open_repository(create=False).load(first).record.inputs] == [
+        "training"
+    ]

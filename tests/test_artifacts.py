@@ -37,7 +37,7 @@ def _run(client: Client) -> str:
 
 
 def _cache(client: Client) -> ObjectCache:
-    return artifacts_of(client._runs).cache
+    return artifacts_of(client.store).cache
 
 
 def _objects(client: Client) -> list[Path]:
@@ -91,7 +91,7 @@ def test_large_file_goes_to_the_cache_not_git(repo: Path, tmp_path: Path) -> Non
     assert stat.S_IMODE(obj.stat().st_mode) == 0o444
     assert stat.S_IMODE(obj.parent.stat().st_mode) == 0o700
     assert obj.read_bytes() == data
-    entry = artifacts_of(client._runs).manifest(rid)["models/model.bin"]
+    entry = artifacts_of(client.store).manifest(rid)["models/model.bin"]
     assert entry.blob is None and entry.size == BIG and entry.executable
     commit = client.get_run(rid).info.commit
     tree = git(repo, "ls-tree", "-r", "--name-only", str(commit))
@@ -109,7 +109,7 @@ def test_same_bytes_in_fifty_runs_are_stored_once(repo: Path) -> None:
     for rid in runs:
         client.log_artifact(rid, "weights.bin")
     assert len(_objects(client)) == 1
-    shas = {artifacts_of(client._runs).manifest(r)["weights.bin"].sha256 for r in runs}
+    shas = {artifacts_of(client.store).manifest(r)["weights.bin"].sha256 for r in runs}
     assert len(shas) == 1
 
 
@@ -252,14 +252,14 @@ def test_flipped_byte_in_the_cache_is_a_clear_error(repo: Path, tmp_path: Path) 
     with pytest.raises(CorruptArtifactError, match=rf"'m.bin' of run {rid[:12]} is corrupt"):
         client.download_artifacts(rid, "m.bin", tmp_path / "d")
     assert list((tmp_path / "d").iterdir()) == []  # no half-written file, no temp left
-    (result,) = artifacts_of(client._runs).verify([rid])
+    (result,) = artifacts_of(client.store).verify([rid])
     assert (result.path, result.status) == ("m.bin", "corrupt")
 
 
 def test_inline_blob_not_matching_the_manifest_is_refused(repo: Path, tmp_path: Path) -> None:
     client = Client()
     rid = _run(client)
-    blob = client._runs.git.write_blob(b"evil")
+    blob = client.store.git.write_blob(b"evil")
     entry = {"size": 4, "sha256": "0" * 64, "mode": "100644", "blob": blob}
     _tamper(client, rid, {"x.txt": entry}, {"artifacts/x.txt": blob})
     with pytest.raises(CorruptArtifactError, match=r"'x.txt' of run .* is corrupt"):
@@ -277,7 +277,7 @@ def test_hostile_manifest_paths_are_refused_on_restore(
 ) -> None:
     client = Client()
     rid = _run(client)
-    blob = client._runs.git.write_blob(b"pwned")
+    blob = client.store.git.write_blob(b"pwned")
     import hashlib
 
     sha = hashlib.sha256(b"pwned").hexdigest()
@@ -378,12 +378,12 @@ def test_runs_uris(repo: Path, tmp_path: Path) -> None:
 
 # -- concurrency --------------------------------------------------------------------------------
 def test_inline_blobs_survive_a_concurrent_writer(repo: Path) -> None:
-    from gittrack.tracking import set_tags_op, writer_for_loaded
+    from gittrack.writer import set_tags_op, writer_for_loaded
 
     client = Client()
     rid = _run(client)
     mine = client.writer(rid)
-    other = writer_for_loaded(client._runs, client._runs.load(rid))  # "another process"
+    other = writer_for_loaded(client.store, client.store.load(rid))  # "another process"
     other.apply(set_tags_op({"from": "other"}))
     other.flush()
     client.log_text(rid, "survives", "s.txt")
@@ -403,22 +403,22 @@ def test_gc_frees_exactly_what_no_remaining_run_references(repo: Path, tmp_path:
     client.log_artifact(a, "only_a.bin")
     client.log_artifact(b, "shared.bin")
     cache = _cache(client)
-    only_a = artifacts_of(client._runs).manifest(a)["only_a.bin"].sha256
-    assert collect_garbage(client._runs, min_age=0).objects == ()
+    only_a = artifacts_of(client.store).manifest(a)["only_a.bin"].sha256
+    assert collect_garbage(client.store, min_age=0).objects == ()
     client.purge_run(a)
-    recent = collect_garbage(client._runs)  # default grace period keeps fresh objects
+    recent = collect_garbage(client.store)  # default grace period keeps fresh objects
     assert recent.objects == () and recent.kept_recent == 1
-    dry = collect_garbage(client._runs, min_age=0)
+    dry = collect_garbage(client.store, min_age=0)
     assert [o.sha256 for o in dry.objects] == [only_a]
     assert dry.bytes == BIG + 1 and not dry.deleted
     assert cache.has(only_a)  # a dry run deletes nothing
-    done = collect_garbage(client._runs, delete=True, min_age=0)
+    done = collect_garbage(client.store, delete=True, min_age=0)
     assert [o.sha256 for o in done.objects] == [only_a]
     assert not cache.has(only_a)
     assert len(_objects(client)) == 1
     out = Path(client.download_artifacts(b, "shared.bin", tmp_path))
     assert out.read_bytes() == (repo / "shared.bin").read_bytes()
-    assert collect_garbage(client._runs, min_age=0).objects == ()
+    assert collect_garbage(client.store, min_age=0).objects == ()
 
 
 def test_gc_and_push_keep_the_objects_of_kept_inputs(repo: Path, tmp_path: Path) -> None:
@@ -430,13 +430,13 @@ def test_gc_and_push_keep_the_objects_of_kept_inputs(repo: Path, tmp_path: Path)
     client = Client()
     kept = [o.sha256 for o in _cache(client).iter_objects()]
     assert len(kept) == 1
-    assert collect_garbage(client._runs, delete=True, min_age=0).objects == ()
+    assert collect_garbage(client.store, delete=True, min_age=0).objects == ()
     assert _cache(client).has(kept[0])
     remote = tmp_path / "shared"
     remote.mkdir()
-    assert push_artifacts(client._runs, [run.info.run_id], str(remote)).objects == 1
+    assert push_artifacts(client.store, [run.info.run_id], str(remote)).objects == 1
     client.purge_run(run.info.run_id)
-    gone = collect_garbage(client._runs, delete=True, min_age=0)
+    gone = collect_garbage(client.store, delete=True, min_age=0)
     assert [o.sha256 for o in gone.objects] == kept
 
 
@@ -445,10 +445,10 @@ def test_inline_threshold_is_configurable(repo: Path, monkeypatch: pytest.Monkey
     rid = _run(client)
     monkeypatch.setenv("GITTRACK_ARTIFACT_INLINE_MAX", "0")
     client.log_text(rid, "tiny", "tiny.txt")
-    assert artifacts_of(client._runs).manifest(rid)["tiny.txt"].blob is None
+    assert artifacts_of(client.store).manifest(rid)["tiny.txt"].blob is None
     assert len(_objects(client)) == 1
     monkeypatch.setenv("GITTRACK_ARTIFACT_INLINE_MAX", "1k")
-    assert artifacts_of(client._runs).inline_max == 1024
+    assert artifacts_of(client.store).inline_max == 1024
     monkeypatch.delenv("GITTRACK_ARTIFACT_INLINE_MAX")
     git(repo, "config", "gittrack.artifactInlineMax", "lots")
     with pytest.raises(ValidationError, match="artifactInlineMax must be a size"):
@@ -497,7 +497,7 @@ def test_malformed_manifests_are_errors_naming_the_run(
     with pytest.raises(error, match=match) as exc:
         client.list_artifacts(rid)
     assert rid[:12] in str(exc.value)
-    (result,) = artifacts_of(client._runs).verify([rid])
+    (result,) = artifacts_of(client.store).verify([rid])
     assert result.status == "corrupt"
 
 
@@ -515,6 +515,6 @@ def test_names_git_fsck_inspects_stay_out_of_git(repo: Path, name: str) -> None:
     client = Client()
     rid = _run(client)
     client.log_text(rid, "[submodule\n", f"d/{name}")
-    entry = artifacts_of(client._runs).manifest(rid)[f"d/{name}"]
+    entry = artifacts_of(client.store).manifest(rid)[f"d/{name}"]
     assert entry.blob is None and _cache(client).has(entry.sha256)
     fsck(repo)

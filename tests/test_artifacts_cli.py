@@ -71,7 +71,7 @@ def test_verify(run_id: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "3 ok, 0 not on this machine, 0 corrupt (1 runs)" in ok("artifacts", "verify")
     rows = json.loads(ok("artifacts", "verify", run_id, "-f", "json"))
     assert {r["status"] for r in rows} == {"ok"}
-    (obj,) = artifacts_of(gittrack.Client()._runs).cache.iter_objects()
+    (obj,) = artifacts_of(gittrack.Client().store).cache.iter_objects()
     os.chmod(obj.path, 0o644)
     obj.path.write_bytes(b"\0" * BIG)
     err = fails(capsys, "artifacts", "verify", run_id)
@@ -86,7 +86,7 @@ def test_push_fetch_and_gc(run_id: str, repo: Path, tmp_path: Path) -> None:
     remote.mkdir()
     assert "uploaded 1 objects" in ok("artifacts", "push", "--remote", str(remote))
     client = gittrack.Client()
-    store = artifacts_of(client._runs)
+    store = artifacts_of(client.store)
     sha = store.manifest(run_id)["model/model.bin"].sha256
     store.cache.remove(sha)
     assert "downloaded 1 objects" in ok("artifacts", "fetch", run_id, "--remote", str(remote))

@@ -47,8 +47,8 @@ def test_path_remote_push_then_fetch_on_demand_in_a_clone(repo: Path, tmp_path: 
     remote.mkdir()
     git(repo, "config", "gittrack.artifactRemote", str(remote))
     client, rid, data = _logged(repo)
-    assert push_artifacts(client._runs, [rid]) == PushStats(1, BIG, 0)
-    assert push_artifacts(client._runs, [rid]) == PushStats(0, 0, 0)  # the remote has it
+    assert push_artifacts(client.store, [rid]) == PushStats(1, BIG, 0)
+    assert push_artifacts(client.store, [rid]) == PushStats(0, 0, 0)  # the remote has it
     assert len(list((remote / "sha256").glob("*/*"))) == 1  # the small file went by git
 
     clone = _clone(repo, tmp_path)
@@ -62,8 +62,8 @@ def test_path_remote_push_then_fetch_on_demand_in_a_clone(repo: Path, tmp_path: 
     git(clone, "config", "gittrack.artifactRemote", str(remote))
     out = Path(other.download_artifacts(rid, "model.bin", tmp_path / "d2"))
     assert out.read_bytes() == data
-    assert artifacts_of(other._runs).cache.has(
-        artifacts_of(other._runs).manifest(rid)["model.bin"].sha256
+    assert artifacts_of(other.store).cache.has(
+        artifacts_of(other.store).manifest(rid)["model.bin"].sha256
     )
 
 
@@ -71,38 +71,38 @@ def test_fetch_artifacts_and_a_corrupt_remote_object(repo: Path, tmp_path: Path)
     remote = tmp_path / "shared"
     remote.mkdir()
     client, rid, _ = _logged(repo)
-    push_artifacts(client._runs, [rid], str(remote))
+    push_artifacts(client.store, [rid], str(remote))
     clone = _clone(repo, tmp_path)
     other = Client(clone)
     (obj,) = (remote / "sha256").glob("*/*")
     os.chmod(obj, 0o644)
     obj.write_bytes(b"tampered")
     with pytest.raises(CorruptArtifactError, match=r"'model.bin' of run .* arrived corrupt"):
-        fetch_artifacts(other._runs, [rid], f"file://{remote}")
-    assert list(artifacts_of(other._runs).cache.iter_objects()) == []  # nothing stored
+        fetch_artifacts(other.store, [rid], f"file://{remote}")
+    assert list(artifacts_of(other.store).cache.iter_objects()) == []  # nothing stored
     obj.unlink()
-    assert fetch_artifacts(other._runs, [rid], str(remote)) == FetchStats(0, 0, 1)
+    assert fetch_artifacts(other.store, [rid], str(remote)) == FetchStats(0, 0, 1)
 
 
 def test_push_corrupt_local_object_is_refused(repo: Path, tmp_path: Path) -> None:
     remote = tmp_path / "shared"
     remote.mkdir()
     client, rid, _ = _logged(repo)
-    (obj,) = artifacts_of(client._runs).cache.iter_objects()
+    (obj,) = artifacts_of(client.store).cache.iter_objects()
     os.chmod(obj.path, 0o644)
     obj.path.write_bytes(b"x" * BIG)
     with pytest.raises(CorruptArtifactError, match="corrupt; not uploaded"):
-        push_artifacts(client._runs, [rid], str(remote))
+        push_artifacts(client.store, [rid], str(remote))
     assert list(remote.rglob("*/*/*")) == []
     obj.path.unlink()  # not here at all: skipped and counted
-    assert push_artifacts(client._runs, [rid], str(remote)) == PushStats(0, 0, 1)
+    assert push_artifacts(client.store, [rid], str(remote)) == PushStats(0, 0, 1)
 
 
 def test_remote_configuration_errors(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     client, rid, _ = _logged(repo)
-    runs = client._runs
+    runs = client.store
     with pytest.raises(ArtifactError, match="no artifact remote is configured"):
         open_remote(runs)
     with pytest.raises(ArtifactError, match="scheme 'ftp' is not supported"):
@@ -135,10 +135,10 @@ def test_s3_remote_push_fetch_and_errors(repo: Path, tmp_path: Path, s3_server: 
     git(repo, "config", "gittrack.artifactRemote", "s3://arts/team/x")
     git(repo, "config", "gittrack.s3EndpointUrl", s3_server.endpoint_url)
     client, rid, data = _logged(repo)
-    assert push_artifacts(client._runs, [rid]) == PushStats(1, BIG, 0)
-    assert push_artifacts(client._runs, [rid]) == PushStats(0, 0, 0)
+    assert push_artifacts(client.store, [rid]) == PushStats(1, BIG, 0)
+    assert push_artifacts(client.store, [rid]) == PushStats(0, 0, 0)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket="arts")["Contents"]]
-    sha = artifacts_of(client._runs).manifest(rid)["model.bin"].sha256
+    sha = artifacts_of(client.store).manifest(rid)["model.bin"].sha256
     assert keys == [f"team/x/sha256/{sha[:2]}/{sha[2:]}"]
 
     clone = _clone(repo, tmp_path)
@@ -156,7 +156,7 @@ def test_s3_remote_push_fetch_and_errors(repo: Path, tmp_path: Path, s3_server: 
     git(third_repo, "config", "gittrack.artifactRemote", "s3://arts/team/x")
     third = Client(third_repo)
     with pytest.raises(CorruptArtifactError, match="arrived corrupt"):
-        fetch_artifacts(third._runs, [rid], "s3://arts/team/x")
+        fetch_artifacts(third.store, [rid], "s3://arts/team/x")
     s3.delete_object(Bucket="arts", Key=keys[0])
     git(third_repo, "remote", "remove", "origin")  # origin (a path) would serve its cache
     with pytest.raises(
@@ -165,7 +165,7 @@ def test_s3_remote_push_fetch_and_errors(repo: Path, tmp_path: Path, s3_server: 
         third.download_artifacts(rid, "model.bin", tmp_path / "d3")
     # Errors from S3 are one line naming the remote.
     with pytest.raises(RemoteError, match=r"^S3 .* on s3://missing-bucket failed: [^\n]*$"):
-        push_artifacts(client._runs, [rid], "s3://missing-bucket")
+        push_artifacts(client.store, [rid], "s3://missing-bucket")
 
 
 def test_s3_without_boto3_says_how_to_install_it(
@@ -176,7 +176,7 @@ def test_s3_without_boto3_says_how_to_install_it(
     client, rid, _ = _logged(repo)
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(ArtifactError, match=r"needs boto3: pip install 'gittrack\[s3\]'"):
-        push_artifacts(client._runs, [rid], "s3://bucket/x")
+        push_artifacts(client.store, [rid], "s3://bucket/x")
 
 
 def test_unwritable_path_remote_is_a_remote_error(repo: Path, tmp_path: Path) -> None:
@@ -185,7 +185,7 @@ def test_unwritable_path_remote_is_a_remote_error(repo: Path, tmp_path: Path) ->
     (remote / "sha256").write_text("a file where the objects folder should be")
     client, rid, _ = _logged(repo)
     with pytest.raises(RemoteError, match="cannot write to artifact remote"):
-        push_artifacts(client._runs, [rid], str(remote))
+        push_artifacts(client.store, [rid], str(remote))
 
 
 def test_s3_many_objects_use_one_listing(
@@ -199,10 +199,10 @@ def test_s3_many_objects_use_one_listing(
     for i in range(25):
         client.log_text(rid, f"text {i}", f"t/{i}.txt")
     url = "s3://many/p"
-    assert push_artifacts(client._runs, [rid], url).objects == 25
+    assert push_artifacts(client.store, [rid], url).objects == 25
     calls: list[str] = []
     monkeypatch.setattr(S3Remote, "_has", lambda self, sha: calls.append(sha))
-    assert push_artifacts(client._runs, [rid], url) == PushStats(0, 0, 0)
+    assert push_artifacts(client.store, [rid], url) == PushStats(0, 0, 0)
     assert calls == []  # more than 20 objects: one LIST instead of a HEAD each
 
 
@@ -224,7 +224,7 @@ def test_many_runs_are_read_in_one_batch_with_the_same_answer(
             log_input(repo / "data.csv", name="data", keep=True, run_id=rid)
         client.set_terminated(rid)
         ids.append(rid)
-    batched = transfer.large_objects(client._runs, ids)
+    batched = transfer.large_objects(client.store, ids)
     assert len(batched) == 8 + 1  # eight models, one kept input shared by six runs
     monkeypatch.setattr(transfer, "BATCH_THRESHOLD", 10**9)
-    assert transfer.large_objects(client._runs, ids) == batched
+    assert transfer.large_objects(client.store, ids) == batched

@@ -108,3 +108,32 @@ def test_maintenance_leaves_no_lock_file_behind(repo: Path) -> None:
     _runs(2)
     assert maintain(repo / ".git")
     assert not list((repo / ".git").rglob("*.lock"))
+
+
+def test_an_object_directory_removed_under_a_writer_is_made_again(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prune-packed` may remove a fan-out directory between our makedirs and our open."""
+    import os as os_mod
+
+    from gittrack.store import repo as repo_mod
+
+    real_makedirs = os_mod.makedirs
+    removed: list[str] = []
+
+    def makedirs_then_lose_it(name: str, exist_ok: bool = False) -> None:
+        real_makedirs(name, exist_ok=exist_ok)
+        if not removed:  # the first time: maintenance empties and removes it at once
+            removed.append(name)
+            os_mod.rmdir(name)
+
+    with GitStore(repo) as store:
+        sha = store.write_blob(b"first")
+        directory = repo / ".git" / "objects" / sha[:2]
+        (directory / sha[2:]).chmod(0o644)
+        (directory / sha[2:]).unlink()
+        directory.rmdir()  # what prune-packed leaves: no directory at all
+        monkeypatch.setattr(repo_mod.os, "makedirs", makedirs_then_lose_it)
+        assert store.write_blob(b"first") == sha
+    assert removed and (directory / sha[2:]).exists()
+    fsck(repo)

@@ -346,14 +346,14 @@ def test_second_fit_with_other_params_in_one_run_warns_and_keeps_the_rest(
 
 
 def test_registered_model_name_and_input_example(repo: Path) -> None:
-    from gittrack.client import run_store
     from gittrack.models import registry
+    from gittrack.session import open_repository
 
     gittrack.sklearn.autolog(registered_model_name="churn", log_input_examples=True)
     X, y = data()
     LogisticRegression().fit(X, y)
     run_id = gittrack.last_active_run().info.run_id
-    [version] = registry.list_versions(run_store(repo), "churn")
+    [version] = registry.list_versions(open_repository(repo, create=False), "churn")
     assert version.version == 1
     files = {f.path for f in gittrack.Client(repo).list_artifacts(run_id, "model")}
     assert "model/input_example.json" in files

@@ -10,6 +10,7 @@ import pytest
 
 from gittrack.cli import render
 from gittrack.errors import ValidationError
+from gittrack.query.views import iso_utc
 
 
 def test_render_formats() -> None:
@@ -38,8 +39,8 @@ def test_cell_shortens_and_keeps_float_type_visible() -> None:
 
 
 def test_times_and_durations() -> None:
-    assert render.iso_utc(1_700_000_000_123) == "2023-11-14T22:13:20.123Z"
-    assert render.iso_utc(None) is None
+    assert iso_utc(1_700_000_000_123) == "2023-11-14T22:13:20.123Z"
+    assert iso_utc(None) is None
     assert render.duration(0, 850) == "850ms"
     assert render.duration(0, 42_000) == "42s"
     assert render.duration(0, 185_000) == "3m05s"

@@ -17,7 +17,7 @@ from cli_helpers import fails, ok, runner
 
 import gittrack
 from gittrack.cli.app import app
-from gittrack.client import run_store
+from gittrack.session import open_repository
 
 
 @pytest.fixture
@@ -363,7 +363,7 @@ def test_rm_refuses_a_run_that_a_model_version_needs(
         gittrack.sklearn.log_model(sklearn_linear.LinearRegression().fit(X, X[:, 0]), "model")
     rid = run.info.run_id
     gittrack.register_model(f"runs:/{rid}/model", "churn")
-    registry.set_alias(run_store(), "churn", "prod", 1)
+    registry.set_alias(open_repository(create=False), "churn", "prod", 1)
     err = fails(capsys, "rm", rid[:8], "--yes")
     assert f"run {rid[:8]} holds model churn version 1" in err
     assert "gittrack models rm churn/1" in err and "--force" in err

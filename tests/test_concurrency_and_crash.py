@@ -47,7 +47,7 @@ def test_eight_processes_creating_runs_lose_nothing(repo: Path) -> None:
         assert child.returncode == 0, err.decode()
         assert b"Traceback" not in err
     client = gittrack.Client(repo)
-    run_ids = client._runs.list_runs()
+    run_ids = client.store.list_runs()
     assert len(run_ids) == procs * per
     seen = set()
     for rid in run_ids:
@@ -237,19 +237,19 @@ def test_stale_lock_of_a_dead_writer_is_recovered(repo: Path) -> None:
 
 
 def test_files_added_by_a_writer_survive_a_concurrent_update(repo: Path) -> None:
-    from gittrack.tracking import set_tags_op, writer_for_loaded
+    from gittrack.writer import set_tags_op, writer_for_loaded
 
     client = gittrack.Client(repo)
     run = client.create_run("e")
     rid = run.info.run_id
     first = client.writer(rid)
-    blob = client._runs.git.write_blob(b"hello\n")
+    blob = client.store.git.write_blob(b"hello\n")
     first.add_run_file("artifacts/a.txt", blob)
     first.flush()
-    second_blob = client._runs.git.write_blob(b"second\n")
+    second_blob = client.store.git.write_blob(b"second\n")
     first.add_run_file("artifacts/b.txt", second_blob)
     # Another writer of the same run moves the ref before `first` flushes again.
-    other = writer_for_loaded(client._runs, client._runs.load(rid))
+    other = writer_for_loaded(client.store, client.store.load(rid))
     other.apply(set_tags_op({"by": "other"}))
     other.flush()
     first.flush()

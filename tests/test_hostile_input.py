@@ -310,7 +310,7 @@ def test_empty_and_ambiguous_references(repo: Path, capsys: pytest.CaptureFixtur
         gittrack.get_run("ffffffffffff")
     with pytest.raises(GittrackError, match="ambiguous"):
         gittrack.get_run("twin")
-    assert {a, b} <= set(gittrack.Client()._runs.list_runs())
+    assert {a, b} <= set(gittrack.Client().store.list_runs())
 
 
 # -- 6. corrupt or truncated files inside a run commit ------------------------------------
@@ -580,7 +580,7 @@ def test_hostile_project_file(repo: Path, capsys: pytest.CaptureFixture[str], te
     line = cli_fails(capsys, "run", "-e", "main", sub=text == PROJECT_BOMB)
     assert "MLproject" in line
     assert not (repo / "pwned").exists()
-    assert gittrack.Client()._runs.list_runs() == {}
+    assert gittrack.Client().store.list_runs() == {}
 
 
 def test_credentials_are_not_recorded(
@@ -598,7 +598,7 @@ def test_credentials_are_not_recorded(
         "https://bob:SEKRET-URL@example.com/data",
     )
     assert proc.returncode == 0, proc.stderr
-    (rid,) = gittrack.Client()._runs.list_runs()
+    (rid,) = gittrack.Client().store.list_runs()
     ref = f"refs/gittrack/runs/{rid}"
     dump = git(repo, "grep", "-I", "-c", "SEKRET", ref, "--", ".gittrack/run", check=False)
     assert dump == "", dump

@@ -13,8 +13,10 @@ import pytest
 from conftest import git
 
 import gittrack
+from gittrack import session
 from gittrack.errors import AmbiguousRunError, CorruptRunError, RepositoryError, RunNotFoundError
-from gittrack.index import RACY_NS, RunIndex, open_index
+from gittrack.index import RACY_NS
+from gittrack.session import open_index
 
 
 def make_run(
@@ -71,15 +73,15 @@ def test_packed_refs_are_read(repo: Path) -> None:
 
 def test_fast_path_skips_the_scan_only_outside_the_racy_window(repo: Path) -> None:
     make_run("a")
-    with RunIndex(repo) as index:
+    with open_index(repo, refresh=False) as index:
         index.refresh()
         assert not index.up_to_date()  # refs changed < 2 s ago: must rescan next time
     age_refs(repo)
-    with RunIndex(repo) as index:
+    with open_index(repo, refresh=False) as index:
         index.refresh()
         assert index.up_to_date()
     make_run("b")  # a change by "another process" moves the signature
-    with RunIndex(repo) as index:
+    with open_index(repo, refresh=False) as index:
         assert not index.up_to_date()
         index.refresh()
         assert [e.name for e in index.entries()] == ["b", "a"]
@@ -89,10 +91,10 @@ def test_fast_path_skips_the_scan_only_outside_the_racy_window(repo: Path) -> No
 def test_stale_rows_are_dropped_even_when_the_signature_is_trusted(repo: Path) -> None:
     a = make_run("a")
     age_refs(repo)
-    with RunIndex(repo) as index:
+    with open_index(repo, refresh=False) as index:
         index.refresh()
     (repo / f".git/refs/gittrack/runs/{a}").unlink()  # deleted behind git's back
-    with RunIndex(repo) as index:
+    with open_index(repo, refresh=False) as index:
         index.refresh()
         assert index.entries() == []
 
@@ -177,7 +179,6 @@ def test_unusable_index_location_falls_back_to_memory(
 
 def test_outside_a_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert RunIndex.open() is None
     with pytest.raises(RepositoryError, match="not inside a git repository"):
         open_index()
     assert not (tmp_path / ".gittrack-runs").exists()  # reading never creates a repository
@@ -187,8 +188,7 @@ def test_linked_worktree_shares_the_index(repo: Path, tmp_path: Path) -> None:
     a = make_run("a")
     wt = tmp_path / "wt"
     git(repo, "worktree", "add", "-q", str(wt))
-    with RunIndex.open(wt) as index:  # type: ignore[union-attr]
-        index.refresh()
+    with open_index(wt) as index:
         assert [e.run_id for e in index.entries()] == [a]
         assert index.path == repo / ".git/gittrack/index.sqlite"
 
@@ -228,18 +228,16 @@ def test_batch_reading_gives_the_same_rows(repo: Path, monkeypatch: pytest.Monke
 
 
 def test_decoded_row_snapshot_is_used_only_while_current(repo: Path) -> None:
-    from gittrack import index as index_module
-
     client = gittrack.Client()
     for name in ("a", "b"):
         client.set_terminated(client.create_run("snap", run_name=name).info.run_id)
     assert len(gittrack.search_runs(output_format="list")) == 2
     snapshot = repo / ".git" / "gittrack" / "index.sqlite.rows"
     assert snapshot.exists()
-    index_module._ROW_CACHE.clear()
+    session.reset()  # as a new process: only the snapshot on disk remains
     snapshot.write_bytes(b"\x00garbage")  # damaged: ignored and rewritten
     assert {r["name"] for r in gittrack.search_runs(output_format="list")} == {"a", "b"}
     client.set_terminated(client.create_run("snap", run_name="c").info.run_id)
-    index_module._ROW_CACHE.clear()  # a new process: only the (now stale) blob remains
+    session.reset()  # a new process: only the (now stale) blob remains
     names = {r["name"] for r in gittrack.search_runs(output_format="list")}
     assert names == {"a", "b", "c"}

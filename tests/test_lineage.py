@@ -43,9 +43,9 @@ def _doc_function(name: str) -> Any:
 
 
 def _run_record(run_id: str) -> Any:
-    from gittrack.client import run_store
+    from gittrack.session import open_repository
 
-    return run_store().load(run_id).record
+    return open_repository(create=False).load(run_id).record
 
 
 def _future_clock() -> int:
@@ -457,10 +457,10 @@ def test_keep_stores_bytes_once_and_restores_them(repo: Path, tmp_path: Path) ->
     }
     stored = sorted(p for p in _objects(repo).rglob("*") if p.is_file())
     assert len(stored) == 5 == len(kept_objects(record))  # 3 files + model.cfg + table
-    from gittrack.client import run_store
     from gittrack.lineage import kept_objects_at
+    from gittrack.session import open_repository
 
-    runs = run_store()
+    runs = open_repository(create=False)
     assert kept_objects_at(runs, runs.run_commit(run1.info.run_id)) == kept_objects(record)
     assert {p.parent.name + p.name for p in stored} == kept_objects(record)
 
@@ -565,9 +565,9 @@ def test_kept_data_restores_in_a_clone_sharing_the_object_cache(repo: Path, tmp_
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(repo), str(clone))
     git(clone, "fetch", "-q", "origin", "refs/gittrack/*:refs/gittrack/*")
-    from gittrack.client import run_store
+    from gittrack.session import open_repository
 
-    record = run_store(clone).load(run.info.run_id).record
+    record = open_repository(clone, create=False).load(run.info.run_id).record
     assert not (clone / "data").exists()
     assert check_inputs(record, clone, clone) == ["input 'train' is missing: data not found"]
     # Stand-in for an artifact pull: copy the objects the run's kept inputs need.
@@ -653,6 +653,8 @@ def test_run_id_of_a_live_writer_in_another_repository(repo: Path, tmp_path: Pat
     run = client.create_run()
     gittrack.log_input(str(repo / "a.txt"), name="a", run_id=run.info.run_id)
     client.set_terminated(run.info.run_id)
-    from gittrack.client import run_store
+    from gittrack.session import open_repository
 
-    assert [e["name"] for e in run_store(other).load(run.info.run_id).record.inputs] == ["a"]
+    assert [
+        e["name"] for e in open_repository(other, create=False).load(run.info.run_id).record.inputs
+    ] == ["a"]

@@ -21,7 +21,7 @@ from mlflow_peer import MAKE_STORE, MLFLOW, check_import, run_mlflow
 import gittrack
 from gittrack.artifacts.client_api import artifacts_of
 from gittrack.cli import main
-from gittrack.client import run_store
+from gittrack.session import open_repository
 
 pytestmark = pytest.mark.skipif(
     not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}"
@@ -151,11 +151,11 @@ def test_hostile_and_malformed_items_are_reported_and_skipped(
     assert "1 malformed line(s) skipped" in reasons[f"run {child.name}"]
     assert len(reasons) == 4
     client = gittrack.Client()
-    ids = set(run_store().list_runs())
+    ids = set(open_repository(create=False).list_runs())
     assert first.name not in ids and killed.name not in ids
     assert child.name in ids and failed.name in ids
     assert [m.value for m in client.get_metric_history(child.name, "x")] == [1.0]
-    assert artifacts_of(run_store()).manifest(failed.name) == {}
+    assert artifacts_of(open_repository(create=False)).manifest(failed.name) == {}
     assert all(
         "do not import" not in p.read_text(errors="replace")
         for p in repo.rglob("*")
@@ -173,9 +173,9 @@ def test_unsafe_artifact_name_refuses_the_run(
     (first / "artifacts" / ".git" / "config").write_text("[core]\n")
     from gittrack.migrate.importer import import_mlflow
 
-    summary = import_mlflow(store, runs=run_store())
+    summary = import_mlflow(store, runs=open_repository(create=False))
     assert "'.git'" in dict(summary.skipped)[f"run {first.name}"]
-    assert first.name not in run_store().list_runs()
+    assert first.name not in open_repository(create=False).list_runs()
 
 
 def test_bad_sources_are_one_line_errors(

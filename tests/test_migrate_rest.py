@@ -15,8 +15,8 @@ from cli_helpers import fails, ok
 from conftest import fsck, git
 from mlflow_peer import MAKE_STORE, MLFLOW, check_import, mlflow_server, run_mlflow
 
-from gittrack.client import run_store
 from gittrack.migrate.importer import import_mlflow
+from gittrack.session import open_repository
 
 pytestmark = pytest.mark.skipif(
     not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}"
@@ -84,7 +84,7 @@ def test_hostile_server_paths_refuse_the_run_and_bad_urls_are_one_line(
     thread.start()
     try:
         url = f"http://127.0.0.1:{httpd.server_address[1]}"
-        summary = import_mlflow(url, runs=run_store())
+        summary = import_mlflow(url, runs=open_repository(create=False))
     finally:
         httpd.shutdown()
         httpd.server_close()

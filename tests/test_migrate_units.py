@@ -8,9 +8,9 @@ from pathlib import Path
 from conftest import fsck, git
 
 from gittrack import format as fmt
-from gittrack.client import run_store
 from gittrack.migrate.mlflow_files import parse_metric_lines
-from gittrack.tracking import MetricHistory, write_complete_run
+from gittrack.session import open_repository
+from gittrack.writer import MetricHistory, write_complete_run
 
 
 def test_metric_lines_of_every_form() -> None:
@@ -28,7 +28,7 @@ def test_metric_lines_of_every_form() -> None:
 
 
 def test_complete_run_written_once_and_unchanged_rewrite_moves_nothing(repo: Path) -> None:
-    runs = run_store()
+    runs = open_repository(create=False)
     record = fmt.RunRecord(
         run_id="a" * 32,
         name="old",

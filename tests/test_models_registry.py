@@ -10,9 +10,9 @@ import pytest
 from conftest import fsck, git
 
 import gittrack
-from gittrack.client import run_store
 from gittrack.errors import ModelError, ModelNotFoundError, RunNotFoundError, ValidationError
 from gittrack.models import logged, registry
+from gittrack.session import open_repository
 
 sklearn_linear = pytest.importorskip("sklearn.linear_model")
 X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
@@ -27,7 +27,7 @@ def _log(coef: float = 1.0, name: str = "model") -> str:
 
 def test_register_versions_point_at_run_commits(repo: Path) -> None:
     r1, r2 = _log(1.0), _log(2.0)
-    runs = run_store()
+    runs = open_repository(create=False)
     v1 = gittrack.register_model(f"runs:/{r1}/model", "churn")
     v2 = registry.register(runs, r2[:10], "churn", "model", description="second")
     assert (v1.version, v2.version) == (1, 2)
@@ -49,7 +49,7 @@ def test_register_versions_point_at_run_commits(repo: Path) -> None:
 
 def test_register_errors(repo: Path) -> None:
     run_id = _log()
-    runs = run_store()
+    runs = open_repository(create=False)
     with pytest.raises(ModelError, match="has no model at 'other'"):
         registry.register(runs, run_id, "m", "other")
     with pytest.raises(RunNotFoundError):
@@ -61,7 +61,7 @@ def test_register_errors(repo: Path) -> None:
 
 def test_concurrent_registrations_get_distinct_numbers(repo: Path) -> None:
     run_id = _log()
-    runs = run_store()
+    runs = open_repository(create=False)
     results: list[int] = []
     errors: list[BaseException] = []
     barrier = threading.Barrier(6)
@@ -84,7 +84,7 @@ def test_concurrent_registrations_get_distinct_numbers(repo: Path) -> None:
 
 def test_alias_moves_keep_history(repo: Path) -> None:
     run_id = _log()
-    runs = run_store()
+    runs = open_repository(create=False)
     for _ in range(3):
         registry.register(runs, run_id, "churn")
     registry.set_alias(runs, "churn", "prod", 1, now_ms=1_000)
@@ -110,7 +110,7 @@ def test_alias_moves_keep_history(repo: Path) -> None:
 
 def test_alias_errors_and_removal_rules(repo: Path) -> None:
     run_id = _log()
-    runs = run_store()
+    runs = open_repository(create=False)
     registry.register(runs, run_id, "m")
     registry.register(runs, run_id, "m")
     with pytest.raises(ModelError, match="has no version 9"):
@@ -133,7 +133,7 @@ def test_alias_errors_and_removal_rules(repo: Path) -> None:
 
 def test_registry_travels_with_push_and_pull(repo: Path, tmp_path: Path, bare_remote: Path) -> None:
     run_id = _log(3.0)
-    runs = run_store()
+    runs = open_repository(create=False)
     registry.register(runs, run_id, "churn")
     registry.set_alias(runs, "churn", "prod", 1, now_ms=1_000)
     git(repo, "push", "-q", str(bare_remote), "main", "refs/gittrack/*:refs/gittrack/*")
@@ -141,7 +141,7 @@ def test_registry_travels_with_push_and_pull(repo: Path, tmp_path: Path, bare_re
     other = tmp_path / "other"
     git(tmp_path, "clone", "-q", str(bare_remote), str(other))
     git(other, "fetch", "-q", "origin", "refs/gittrack/*:refs/gittrack/*")
-    runs_b = run_store(other)
+    runs_b = open_repository(other, create=False)
     [model] = registry.list_models(runs_b)
     assert (model.name, model.versions, model.aliases) == ("churn", [1], {"prod": 1})
     expected = X[:, 0] * 3.0
@@ -161,7 +161,7 @@ def test_registry_travels_with_push_and_pull(repo: Path, tmp_path: Path, bare_re
 
 
 def test_model_descriptions_and_tags_before_and_after_versions(repo: Path) -> None:
-    runs = run_store()
+    runs = open_repository(create=False)
     created = registry.create_model(runs, "empty", description="later", tags={"team": "a"})
     assert (created.versions, created.description, created.tags) == ([], "later", {"team": "a"})
     with pytest.raises(ModelError, match="already exists"):
@@ -194,7 +194,7 @@ def test_model_descriptions_and_tags_before_and_after_versions(repo: Path) -> No
 
 
 def test_logged_models_live_in_their_run(repo: Path) -> None:
-    runs = run_store()
+    runs = open_repository(create=False)
     with gittrack.start_run() as run:
         gittrack.log_text("x", "model/notes.txt")
     rid = run.info.run_id

@@ -139,7 +139,7 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
         fsck(repo)
         fsck(bare_remote)
         client = gittrack.Client(repo)
-        listed = client._runs.list_runs()
+        listed = client.store.list_runs()
         # A run whose ref has not moved since it was last verified is unchanged (objects
         # are immutable and fsck passed): only new or moved runs are read again, and
         # every 20 trials all of them are.
@@ -182,7 +182,7 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
                 os.close(fd)
                 lock.unlink()
             assert not lock.exists()
-        current = client._runs.list_runs()
+        current = client.store.list_runs()
         for rid, sha in current.items():
             if sweep or verified.get(rid) != sha:
                 r = client.get_run(rid)  # nothing half-written: the run loads
@@ -196,7 +196,7 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
             print(f"faults: trial {trial + 1}/{TRIALS}, {time.monotonic() - started:.0f} s")
     # Every run that completed in any trial is still intact at the end.
     client = gittrack.Client(repo)
-    listed = client._runs.list_runs()
+    listed = client.store.list_runs()
     for rid, mode in done.items():
         if mode == "pull-source" and rid not in listed:
             continue  # killed before its pull finished: it is still in the source

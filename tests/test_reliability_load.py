@@ -105,7 +105,7 @@ def test_writers_listers_and_pushers_at_once_lose_nothing(repo: Path, bare_remot
 
     total = WRITERS * RUNS_PER_WRITER
     client = gittrack.Client(repo)
-    runs = client._runs.list_runs()
+    runs = client.store.list_runs()
     assert len(runs) == total
     seen: set[tuple[int, int]] = set()
     dst = repo.parent / "downloads"

@@ -347,12 +347,3 @@ def test_run_params_are_typed_as_documented_not_as_yaml_1_1(repo: Path) -> None:
         "lr": 0.001, "seed": "010", "at": "12:30", "flag": "no", "mask": "0x10",
         "n": 3, "ok": True,
     }  # fmt: skip
-
-
-def test_input_without_lineage_is_a_clear_error(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "gittrack.lineage", None)
-    result = cli("run", "--input", "data.csv", "--", "true")
-    assert "--input needs gittrack.lineage.log_input" in str(result.exception)
-    assert RunStore(repo).list_runs() == {}

@@ -324,10 +324,10 @@ def test_sklearn_log_model_registers_and_loads_through_the_server(
         "RESOURCE_DOES_NOT_EXIST",
     ]
     # gittrack's own registry sees the version, its alias and the run that logged it.
-    from gittrack.client import run_store
     from gittrack.models import registry
+    from gittrack.session import open_repository
 
-    runs = run_store(repo)
+    runs = open_repository(repo, create=False)
     mv = registry.get_version(runs, "churn", 1)
     assert mv.run_id == out["run_id"] and mv.model_id == out["model_id"]
     assert registry.get_alias(runs, "churn", "prod").version == 1

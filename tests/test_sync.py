@@ -43,7 +43,7 @@ def contents(repo: Path) -> dict[str, Any]:
     """Every run's id, name, status, params, tags and metric points."""
     client = Client(repo)
     out: dict[str, Any] = {}
-    for rid in sorted(client._runs.list_runs()):
+    for rid in sorted(client.store.list_runs()):
         run = client.get_run(rid)
         table = client.metrics_table(rid)
         points = sorted(map(tuple, (r.values() for r in table.to_pylist()))) if table else []
@@ -305,7 +305,7 @@ def test_terminal_status_beats_running(repo: Path, bare_remote: Path, tmp_path: 
     client.set_tag(rid, "late", "yes")  # newer heartbeat, still RUNNING here
     client.flush()
     assert sync.pull(repo, str(bare_remote)).merged == (f"refs/gittrack/runs/{rid}",)
-    run = client._runs.load(rid).record
+    run = client.store.load(rid).record
     assert run.status == "FAILED" and run.tags["late"] == "yes"
 
 
@@ -520,7 +520,7 @@ def test_a_remote_that_lost_runs_takes_them_again(
     sync.push(repo, str(bare_remote))
     git(bare_remote, "update-ref", "-d", f"refs/gittrack/runs/{ids[0]}")
     assert sync.pull(repo, str(bare_remote)).added == ()  # nothing comes back, nothing lost
-    assert sorted(Client(repo)._runs.list_runs()) == sorted(ids)
+    assert sorted(Client(repo).store.list_runs()) == sorted(ids)
     result = sync.push(repo, str(bare_remote))
     assert result.new == (f"refs/gittrack/runs/{ids[0]}",) and not result.rejected
     shutil.rmtree(bare_remote)

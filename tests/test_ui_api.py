@@ -264,9 +264,9 @@ def test_artifacts_are_served_sandboxed_so_no_script_runs_in_the_ui_origin(
 
 
 def test_page_runs_slices_the_same_sequence_as_search(runs: list[str], repo: Path) -> None:
-    from gittrack.index import open_index
     from gittrack.query.page import page_runs
     from gittrack.query.search import query_rows
+    from gittrack.session import open_index
 
     for flt, order in [(None, None), ("metrics.loss < 0.5", ["params.model DESC", "metrics.loss"])]:
         expected = [r["run_id"] for r in query_rows(flt, order)]
@@ -290,8 +290,8 @@ def test_models_with_versions_linked_to_runs_and_alias_history(repo: Path) -> No
     import numpy as np
     from sklearn.linear_model import LinearRegression
 
-    from gittrack.client import run_store
     from gittrack.models import registry
+    from gittrack.session import open_repository
 
     x = np.array([[1.0], [2.0], [3.0]])
     ids = []
@@ -300,8 +300,8 @@ def test_models_with_versions_linked_to_runs_and_alias_history(repo: Path) -> No
             gittrack.sklearn.log_model(LinearRegression().fit(x, x[:, 0] * coef), "model")
         ids.append(run.info.run_id)
         gittrack.register_model(f"runs:/{run.info.run_id}/model", "churn")
-    registry.set_alias(run_store(), "churn", "prod", 1, now_ms=1000)
-    registry.set_alias(run_store(), "churn", "prod", 2, now_ms=2000)
+    registry.set_alias(open_repository(create=False), "churn", "prod", 1, now_ms=1000)
+    registry.set_alias(open_repository(create=False), "churn", "prod", 2, now_ms=2000)
     with serving(repo) as srv:
         models = get_json(srv, "/ui/api/models")
     assert isinstance(models, list) and len(models) == 1

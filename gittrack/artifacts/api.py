@@ -21,13 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from gittrack import format as fmt
 from gittrack.artifacts import paths
 from gittrack.artifacts.cas import ObjectCache, discard
-from gittrack.artifacts.manifest import (
-    MODE_EXEC,
-    MODE_FILE,
-    ManifestEntry,
-    read_manifest,
-    set_entries_op,
-)
+from gittrack.artifacts.manifest import ManifestEntry, read_manifest, set_entries_op
 from gittrack.errors import (
     ArtifactError,
     ArtifactNotFoundError,
@@ -40,7 +34,7 @@ from gittrack.errors import (
 
 if TYPE_CHECKING:
     from gittrack.runs import RunStore
-    from gittrack.tracking import RunWriter
+    from gittrack.writer import RunWriter
 
 log = logging.getLogger("gittrack")
 
@@ -54,6 +48,22 @@ class FileInfo:
     path: str
     is_dir: bool
     file_size: int | None
+
+
+@dataclass(frozen=True)
+class ArtifactListing:
+    """One row of :meth:`Artifacts.listing`: a file (size, sha256, where it is stored:
+    ``git`` or ``cache``) or a directory (``is_dir``, the rest None)."""
+
+    path: str
+    is_dir: bool
+    size: int | None
+    sha256: str | None
+    stored: str | None
+
+    @classmethod
+    def of(cls, entry: ManifestEntry) -> ArtifactListing:
+        return cls(entry.path, False, entry.size, entry.sha256, "git" if entry.blob else "cache")
 
 
 @dataclass(frozen=True)
@@ -109,7 +119,7 @@ class Artifacts:
             raise ArtifactError(f"cannot read {src}: {e.strerror}") from e
         if not stat.S_ISREG(st.st_mode):
             raise ArtifactError(f"{src} is not a regular file")
-        mode = MODE_EXEC if st.st_mode & 0o111 else MODE_FILE
+        mode = fmt.MODE_EXEC_TEXT if st.st_mode & 0o111 else fmt.MODE_FILE_TEXT
         limit = self.inline_max
         if st.st_size <= limit and not _git_special(artifact_path):
             try:
@@ -125,9 +135,9 @@ class Artifacts:
     def store_bytes(self, data: bytes, artifact_path: str) -> ManifestEntry:
         """Store an in-memory payload (log_text / log_dict / log_figure)."""
         if len(data) <= self.inline_max and not _git_special(artifact_path):
-            return self._inline(data, artifact_path, MODE_FILE)
+            return self._inline(data, artifact_path, fmt.MODE_FILE_TEXT)
         stored = self.cache.add_bytes(data)
-        return ManifestEntry(artifact_path, stored.size, stored.sha256, MODE_FILE)
+        return ManifestEntry(artifact_path, stored.size, stored.sha256, fmt.MODE_FILE_TEXT)
 
     def _inline(self, data: bytes, artifact_path: str, mode: str) -> ManifestEntry:
         blob = self.runs.git.write_blob(data)
@@ -166,6 +176,32 @@ class Artifacts:
                 else:
                     seen[full] = FileInfo(full, False, entry.size)
         return [seen[k] for k in sorted(seen)]
+
+    def listing(
+        self, run_id: str, path: str | None = None, *, recursive: bool = False
+    ) -> list[ArtifactListing]:
+        """What ``gittrack artifacts ls`` shows: the entries directly below ``path`` (or
+        every file below it when ``recursive``), each with its digest and where its bytes
+        are stored (``git``: inline in the run commit, ``cache``: the object cache and
+        artifact remote; None for directories). A ``path`` naming a file lists that file;
+        an unknown ``path`` is an ArtifactNotFoundError."""
+        manifest = self.manifest(run_id)
+        base = paths.clean_path(path or "", "artifact path", allow_empty=True)
+        if recursive:
+            chosen = [e for e in manifest.values() if paths.is_within(e.path, base)]
+            return [ArtifactListing.of(e) for e in sorted(chosen, key=lambda e: e.path)]
+        if base:
+            self.select(run_id, base)  # an unknown path is an error, not an empty list
+            if base in manifest:
+                return [ArtifactListing.of(manifest[base])]
+        out = []
+        for info in self.list_files(run_id, base):
+            found = manifest.get(info.path)
+            if found is None:
+                out.append(ArtifactListing(info.path, True, None, None, None))
+            else:
+                out.append(ArtifactListing.of(found))
+        return out
 
     def select(self, run_id: str, path: str | None) -> tuple[str, list[ManifestEntry]]:
         """The entries at or below ``path``; (clean path, entries) or ArtifactNotFoundError."""
@@ -269,7 +305,7 @@ class Artifacts:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
                 self._copy_verified(run_id, entry, out)
-            os.chmod(tmp, 0o755 if entry.mode == MODE_EXEC else 0o644)
+            os.chmod(tmp, 0o755 if entry.mode == fmt.MODE_EXEC_TEXT else 0o644)
             os.replace(tmp, target)
         except OSError as e:
             discard(tmp)

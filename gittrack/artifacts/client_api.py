@@ -18,7 +18,7 @@ from gittrack.errors import ArtifactError
 if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts, FileInfo
     from gittrack.runs import RunStore
-    from gittrack.tracking import RunWriter
+    from gittrack.writer import RunWriter
 
 _stores: dict[Path, Artifacts] = {}
 
@@ -35,7 +35,7 @@ def artifacts_of(runs: RunStore) -> Artifacts:
 
 class _ClientLike(Protocol):
     @property
-    def _runs(self) -> RunStore: ...
+    def store(self) -> RunStore: ...
 
     def writer(self, run_id: str) -> RunWriter: ...
 
@@ -97,7 +97,7 @@ class ArtifactsMixin:
             raise ArtifactError(f"{src} is a directory; use log_artifacts to log a directory")
         if not src.exists():
             raise ArtifactError(f"{src} does not exist")
-        store = artifacts_of(self._runs)
+        store = artifacts_of(self.store)
         entry = store.store_file(src, _dest(artifact_path, src.name))
         store.record(self.writer(run_id), [entry])
 
@@ -111,7 +111,7 @@ class ArtifactsMixin:
         from gittrack.artifacts.api import collect_dir
 
         base = paths.clean_path(artifact_path or "", "artifact_path", allow_empty=True)
-        store = artifacts_of(self._runs)
+        store = artifacts_of(self.store)
         entries = [
             store.store_file(src, paths.join(base, rel))
             for src, rel in collect_dir(Path(local_dir))
@@ -121,20 +121,20 @@ class ArtifactsMixin:
     def log_text(self: _ClientLike, run_id: str, text: str, artifact_file: str) -> None:
         """Log a string as a UTF-8 text file."""
         path = paths.clean_path(artifact_file, "artifact_file")
-        store = artifacts_of(self._runs)
+        store = artifacts_of(self.store)
         store.record(self.writer(run_id), [store.store_bytes(text.encode("utf-8"), path)])
 
     def log_dict(self: _ClientLike, run_id: str, dictionary: Any, artifact_file: str) -> None:
         """Log a dict as JSON, or YAML when ``artifact_file`` ends in .yaml/.yml."""
         path = paths.clean_path(artifact_file, "artifact_file")
-        store = artifacts_of(self._runs)
+        store = artifacts_of(self.store)
         data = serialize_dict(dictionary, artifact_file)
         store.record(self.writer(run_id), [store.store_bytes(data, path)])
 
     def log_figure(self: _ClientLike, run_id: str, figure: Any, artifact_file: str) -> None:
         """Log a matplotlib figure (format from the suffix) or a plotly figure (.html)."""
         path = paths.clean_path(artifact_file, "artifact_file")
-        store = artifacts_of(self._runs)
+        store = artifacts_of(self.store)
         data = render_figure(figure, artifact_file)
         store.record(self.writer(run_id), [store.store_bytes(data, path)])
 
@@ -142,7 +142,7 @@ class ArtifactsMixin:
         """Files and directories directly below ``path`` of a run."""
         rid = self.resolve(run_id)
         self.flush(rid)
-        return artifacts_of(self._runs).list_files(rid, path)
+        return artifacts_of(self.store).list_files(rid, path)
 
     def download_artifacts(
         self: _ClientLike,
@@ -156,4 +156,4 @@ class ArtifactsMixin:
         rid = self.resolve(run_id)
         self.flush(rid)
         dst = Path(dst_path) if dst_path is not None else None
-        return str(artifacts_of(self._runs).download(rid, path, dst, force=force))
+        return str(artifacts_of(self.store).download(rid, path, dst, force=force))

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
 
 
 def _active() -> tuple[Any, str]:
-    from gittrack.fluent import _client_and_id
+    from gittrack.fluent import client_and_run_id
 
-    return _client_and_id()
+    return client_and_run_id()
 
 
 def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
@@ -52,14 +52,9 @@ def log_figure(figure: Any, artifact_file: str) -> None:
 
 
 def _client() -> Any:
-    from gittrack.fluent import active_run
+    from gittrack.fluent import current_client
 
-    run = active_run()
-    if run is not None:
-        return run._client
-    from gittrack.client import Client
-
-    return Client()
+    return current_client()
 
 
 def list_artifacts(run_id: str, path: str | None = None) -> list[FileInfo]:

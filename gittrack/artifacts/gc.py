@@ -55,9 +55,9 @@ def collect_garbage(
 ) -> GcResult:
     """Find cache objects no run references; delete them when ``delete`` is true."""
     from gittrack.artifacts.client_api import artifacts_of
-    from gittrack.client import flush_pending
+    from gittrack.session import flush_pending
 
-    flush_pending(runs)  # what this process logged counts as referenced
+    flush_pending(runs.root)  # what this process logged counts as referenced
     cache = artifacts_of(runs).cache
     keep = referenced_objects(runs)
     current = time.time() if now is None else now

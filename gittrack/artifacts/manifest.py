@@ -17,13 +17,12 @@ from gittrack import format as fmt
 from gittrack.artifacts.cas import is_sha256
 from gittrack.artifacts.paths import clean_path
 from gittrack.errors import CorruptArtifactError, CorruptRunError, UnsafePathError
+from gittrack.format import MODE_EXEC_TEXT, MODE_FILE_TEXT
 
 if TYPE_CHECKING:
     from gittrack.runs import RunStore
-    from gittrack.tracking import Operation
+    from gittrack.writer import Operation
 
-MODE_FILE = "100644"
-MODE_EXEC = "100755"
 _GIT_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -34,12 +33,12 @@ class ManifestEntry:
     path: str
     size: int
     sha256: str
-    mode: str = MODE_FILE
+    mode: str = MODE_FILE_TEXT
     blob: str | None = None
 
     @property
     def executable(self) -> bool:
-        return self.mode == MODE_EXEC
+        return self.mode == MODE_EXEC_TEXT
 
     def to_yaml(self) -> dict[str, Any]:
         data: dict[str, Any] = {"size": self.size, "sha256": self.sha256, "mode": self.mode}
@@ -65,8 +64,8 @@ def parse_entry(path: object, raw: object, what: str) -> ManifestEntry:
         raise CorruptArtifactError(f"{what}: artifact {path!r} has a bad size {size!r}")
     if not is_sha256(sha):
         raise CorruptArtifactError(f"{what}: artifact {path!r} has a bad sha256 {sha!r}")
-    mode_text = str(mode) if mode is not None else MODE_FILE
-    if mode_text not in (MODE_FILE, MODE_EXEC):
+    mode_text = str(mode) if mode is not None else MODE_FILE_TEXT
+    if mode_text not in (MODE_FILE_TEXT, MODE_EXEC_TEXT):
         raise CorruptArtifactError(f"{what}: artifact {path!r} has a bad mode {mode!r}")
     if blob is not None and not (isinstance(blob, str) and _GIT_SHA_RE.match(blob)):
         raise CorruptArtifactError(f"{what}: artifact {path!r} has a bad blob id {blob!r}")

@@ -68,13 +68,7 @@ def build(modules: tuple[str, ...] = tuple(COMMAND_MODULES)) -> typer.Typer:
     )
     application.callback()(_root)
     for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name != name:
-                raise
-            continue
-        module.register(application)
+        importlib.import_module(name).register(application)
     return application
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,8 +32,8 @@ def _open() -> tuple[Client, Artifacts]:
     from gittrack.artifacts.client_api import artifacts_of
     from gittrack.client import Client
 
-    client = Client()
-    return client, artifacts_of(client._runs)
+    client = Client(create=False)
+    return client, artifacts_of(client.store)
 
 
 def ls_cmd(
@@ -45,47 +45,16 @@ def ls_cmd(
     fmt: FormatOpt = "table",
 ) -> None:
     """List a run's artifacts (one level, or every file with --recursive)."""
-    from gittrack.artifacts import paths
-    from gittrack.artifacts.api import FileInfo
+    import dataclasses
 
     out.check_format(fmt)
     client, store = _open()
     rid = client.resolve(run)
     client.flush(rid)
-    rows: list[dict[str, Any]] = []
-    if recursive:
-        base = paths.clean_path(path, "artifact path", allow_empty=True)
-        for entry in store.manifest(rid).values():
-            if paths.is_within(entry.path, base):
-                rows.append(
-                    {
-                        "path": entry.path,
-                        "is_dir": False,
-                        "size": entry.size,
-                        "sha256": entry.sha256,
-                        "stored": "git" if entry.blob else "cache",
-                    }
-                )
-    else:
-        manifest = store.manifest(rid)
-        if path:
-            base, _ = store.select(rid, path)  # an unknown PATH is an error, not an empty list
-        infos = store.list_files(rid, path)
-        if path and base in manifest:  # PATH names a file: show that file
-            infos = [FileInfo(base, False, manifest[base].size)]
-        for info in infos:
-            found = manifest.get(info.path)
-            rows.append(
-                {
-                    "path": info.path + ("/" if info.is_dir and fmt == "table" else ""),
-                    "is_dir": info.is_dir,
-                    "size": info.file_size,
-                    "sha256": found.sha256 if found else None,
-                    "stored": ("git" if found.blob else "cache") if found else None,
-                }
-            )
+    rows = [dataclasses.asdict(e) for e in store.listing(rid, path, recursive=recursive)]
     if fmt == "table":
         for row in rows:
+            row["path"] += "/" if row["is_dir"] else ""
             row["size"] = out.human_size(row["size"])
             row["sha256"] = (row["sha256"] or "")[:12]
         typer.echo(out.render(rows, ["path", "size", "sha256", "stored"], fmt))
@@ -148,7 +117,7 @@ def verify_cmd(
         client.flush(run_ids[0])
     else:
         client.flush()
-        run_ids = sorted(client._runs.list_runs())
+        run_ids = sorted(client.store.list_runs())
     results = store.verify(run_ids)
     rows = [
         {"run_id": r.run_id, "path": r.path, "status": r.status, "detail": r.detail}
@@ -175,7 +144,7 @@ def verify_cmd(
 
 def _run_ids(client: Client, runs: list[str] | None) -> list[str]:
     """The named runs' ids, or every run's."""
-    return [client.resolve(r) for r in runs] if runs else sorted(client._runs.list_runs())
+    return [client.resolve(r) for r in runs] if runs else sorted(client.store.list_runs())
 
 
 def push_cmd(
@@ -193,7 +162,7 @@ def push_cmd(
     client, _ = _open()
     run_ids = _run_ids(client, runs)
     client.flush()
-    stats = push_artifacts(client._runs, run_ids, remote)
+    stats = push_artifacts(client.store, run_ids, remote)
     if stats.stayed_local:
         from gittrack.artifacts.remote import HOW_TO_CONFIGURE
         from gittrack.errors import ArtifactError
@@ -220,7 +189,7 @@ def fetch_cmd(
 
     client, _ = _open()
     run_ids = _run_ids(client, runs)
-    stats = fetch_artifacts(client._runs, run_ids, remote)
+    stats = fetch_artifacts(client.store, run_ids, remote)
     extra = f", {stats.missing} not on the remote" if stats.missing else ""
     typer.echo(f"downloaded {stats.objects} objects ({out.human_size(stats.bytes)}){extra}")
 
@@ -239,7 +208,7 @@ def gc_cmd(
 
     client, _ = _open()
     client.flush()
-    result = collect_garbage(client._runs, delete=yes, min_age=min_age)
+    result = collect_garbage(client.store, delete=yes, min_age=min_age)
     recent = f"; kept {result.kept_recent} younger than --min-age" if result.kept_recent else ""
     n, size = len(result.objects), out.human_size(result.bytes)
     if yes:

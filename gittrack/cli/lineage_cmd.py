@@ -31,10 +31,10 @@ def inputs_cmd(
 ) -> None:
     """List the recorded inputs of a run (name, context, kind, source, digest, ...)."""
     from gittrack.cli import render as out
-    from gittrack.lineage.checks import reading_store
+    from gittrack.session import open_repository
 
     out.check_format(fmt)
-    runs = reading_store()
+    runs = open_repository(create=False)
     run_id = runs.resolve(run)
     entries = [e for e in runs.load(run_id).record.inputs if isinstance(e, dict)]
     if fmt == "json":

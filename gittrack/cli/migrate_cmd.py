@@ -85,13 +85,13 @@ def mlflow_import_cmd(
     ] = "table",
 ) -> None:
     """Import runs from an MLflow file store (ids, params, metrics, artifacts...)."""
-    from gittrack.client import run_store
     from gittrack.migrate.importer import import_mlflow
+    from gittrack.session import open_repository
 
     out.check_format(fmt, SUMMARY_FORMATS)
     summary = import_mlflow(
         source,
-        runs=run_store(),
+        runs=open_repository(create=True),  # importing records runs
         experiments=experiment or (),
         dry_run=dry_run,
         progress=progress_bar("importing runs"),
@@ -120,11 +120,13 @@ def parquet_export_cmd(
     ] = "table",
 ) -> None:
     """Write every run and metric point as a Parquet dataset (again: only what changed)."""
-    from gittrack.client import run_store
     from gittrack.migrate.parquet_export import export_parquet
+    from gittrack.session import open_repository
 
     out.check_format(fmt, SUMMARY_FORMATS)
-    result = export_parquet(dest, runs=run_store(), progress=progress_bar("exporting runs"))
+    result = export_parquet(
+        dest, runs=open_repository(create=False), progress=progress_bar("exporting runs")
+    )
     if fmt == "json":
         typer.echo(
             out.to_json(
@@ -155,11 +157,12 @@ def mlflow_export_cmd(
     ] = "table",
 ) -> None:
     """Write every experiment, run and registered model as an MLflow file store."""
-    from gittrack.client import run_store
     from gittrack.migrate.mlflow_export import export_mlflow
+    from gittrack.session import open_repository
 
     out.check_format(fmt, SUMMARY_FORMATS)
-    result = export_mlflow(dest, runs=run_store(), progress=progress_bar("exporting runs"))
+    runs = open_repository(create=False)
+    result = export_mlflow(dest, runs=runs, progress=progress_bar("exporting runs"))
     data = {
         "dest": result.dest,
         "experiments": result.experiments,

@@ -6,6 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
+from gittrack.query.views import iso_utc
+
 models_app = typer.Typer(
     name="models",
     help="Registered models: versions and aliases in git refs, and serving.",
@@ -18,9 +20,9 @@ FormatOption = Annotated[
 
 
 def _runs() -> Any:
-    from gittrack.client import run_store
+    from gittrack.session import open_repository
 
-    return run_store()
+    return open_repository(create=False)
 
 
 def _parse_when(text: str) -> int:
@@ -128,8 +130,7 @@ def show_cmd(
         if not events:
             raise _error(f"model {model!r} has no alias @{alias}")
         rows = [
-            {"set_at": out.iso_utc(e.set_at), "version": e.version, "set_by": e.set_by}
-            for e in events
+            {"set_at": iso_utc(e.set_at), "version": e.version, "set_by": e.set_by} for e in events
         ]
         typer.echo(
             out.to_json(rows)
@@ -149,7 +150,7 @@ def show_cmd(
             "version": v.version,
             "aliases": " ".join(f"@{a}" for a, n in sorted(aliases.items()) if n == v.version),
             "source": v.source,
-            "created": out.iso_utc(v.created),
+            "created": iso_utc(v.created),
             "created_by": v.created_by,
             "description": v.description or "",
         }

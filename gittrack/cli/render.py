@@ -9,7 +9,6 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
 from typing import Any
 
 from gittrack.errors import ValidationError
@@ -138,14 +137,6 @@ def echo_error(message: str) -> None:
 
 
 # -- times ---------------------------------------------------------------------------
-def iso_utc(ms: int | None) -> str | None:
-    """Epoch milliseconds as ISO 8601 UTC (``2024-05-01T12:00:00.123Z``)."""
-    if ms is None:
-        return None
-    dt = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-
-
 def local_short(ms: int | None, now_ms: int | None = None) -> str:
     """Local time, short: ``14:03`` today, ``05-01 14:03`` this year, else with the year."""
     if ms is None:

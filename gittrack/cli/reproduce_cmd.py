@@ -124,16 +124,15 @@ def reproduce_cmd(
     ] = "table",
 ) -> None:
     """Re-run a run's exact code, command and params as a new run; compare the metrics."""
-    from gittrack.client import run_store
-    from gittrack.reproduce import execute_reproduction, prepare_reproduction
+    from gittrack.reproduce import check_tolerances, execute_reproduction, prepare_reproduction
     from gittrack.runner import parse_param_args
+    from gittrack.session import open_repository
 
     out.check_format(fmt)
-    if rtol < 0 or atol < 0:
-        raise ReproduceError("--rtol and --atol must not be negative")
+    check_tolerances(rtol, atol)
     if not yes and not _interactive():
         raise ReproduceError("reproduce executes the run's command: pass --yes to allow it")
-    runs = run_store()
+    runs = open_repository(create=False)
     repro = prepare_reproduction(
         runs,
         run,
@@ -181,10 +180,10 @@ def checkout_cmd(
     force: Annotated[bool, typer.Option("--force", help="Overwrite uncommitted changes.")] = False,
 ) -> None:
     """Restore a run's code into the working tree (HEAD and branches do not move)."""
-    from gittrack.client import run_store
     from gittrack.reproduce import checkout_run
+    from gittrack.session import open_repository
 
-    result = checkout_run(run_store(), run, force=force)
+    result = checkout_run(open_repository(create=False), run, force=force)
     typer.echo(
         f"run {result.run_id[:12]}: {len(result.written)} file(s) written, "
         f"{len(result.deleted)} deleted; params in {result.params_file}"

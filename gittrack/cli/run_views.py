@@ -5,44 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gittrack.cli import render as out
+from gittrack.query.views import iso_utc
 
 if TYPE_CHECKING:
     from gittrack.query.diff import RunDiff
+    from gittrack.query.views import MetricPoint
     from gittrack.runs import LoadedRun
 
 SUMMARY_HEAD = 5
-
-
-def show_json(loaded: LoadedRun, *, packages: bool = True) -> dict[str, Any]:
-    """Everything about a run as a JSON-ready dict."""
-    r = loaded.record
-    env = dict(r.environment)
-    if not packages:
-        env.pop("packages", None)
-    return {
-        "run_id": r.run_id,
-        "commit": loaded.commit,
-        "name": r.name,
-        "experiment": r.experiment,
-        "status": r.status,
-        "start_time": out.iso_utc(r.start_time),
-        "end_time": out.iso_utc(r.end_time),
-        "user": r.user,
-        "host": r.host,
-        "pid": r.pid,
-        "parent_run_id": r.parent_run_id,
-        "source": r.source,
-        "command": r.command,
-        "params": r.params,
-        "metrics": {
-            k: {"value": m.value, "step": m.step, "timestamp": m.timestamp, "count": m.count}
-            for k, m in r.metrics.items()
-        },
-        "tags": r.tags,
-        "artifacts": r.artifacts,
-        "inputs": r.inputs,
-        "environment": env,
-    }
 
 
 def section(title: str, table: str) -> str:
@@ -65,8 +35,8 @@ def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
         ("name", r.name),
         ("experiment", r.experiment),
         ("status", r.status),
-        ("start", f"{out.iso_utc(r.start_time)}"),
-        ("end", out.iso_utc(r.end_time) or ""),
+        ("start", f"{iso_utc(r.start_time)}"),
+        ("end", iso_utc(r.end_time) or ""),
         ("duration", out.duration(r.start_time, r.end_time, r.status)),
         ("user", f"{r.user}@{r.host}" if r.host else r.user),
         ("run commit", loaded.commit),
@@ -156,12 +126,12 @@ def diff_text(a: LoadedRun, b: LoadedRun, d: RunDiff) -> str:
     return "\n".join(parts)
 
 
-def metric_text(key: str, pts: list[tuple[int, int, float]], plot: bool, everything: bool) -> str:
+def metric_text(key: str, pts: list[MetricPoint], plot: bool, everything: bool) -> str:
     from tabulate import tabulate
 
-    values = [v for _, _, v in pts]
+    values = [p.value for p in pts]
     head = f"{key}  ({len(pts)} points, last {out.cell(values[-1])})  {out.sparkline(values)}"
-    shown: list[list[Any]] = [[s, out.cell(v), out.iso_utc(t)] for s, t, v in pts]
+    shown: list[list[Any]] = [[p.step, out.cell(p.value), iso_utc(p.timestamp)] for p in pts]
     if not everything and len(shown) > 4 * SUMMARY_HEAD:
         skipped = len(shown) - 2 * SUMMARY_HEAD
         shown = [*shown[:SUMMARY_HEAD], ["…", "…", "…"], *shown[-SUMMARY_HEAD:]]
@@ -169,5 +139,5 @@ def metric_text(key: str, pts: list[tuple[int, int, float]], plot: bool, everyth
     table = tabulate(shown, headers=["step", "value", "timestamp"], disable_numparse=True)
     text = head + "\n" + table
     if plot:
-        text += "\n\n" + out.line_plot([s for s, _, _ in pts], values)
+        text += "\n\n" + out.line_plot([p.step for p in pts], values)
     return text

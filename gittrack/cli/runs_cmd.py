@@ -13,6 +13,7 @@ import typer
 
 from gittrack.cli import render as out
 from gittrack.errors import ValidationError
+from gittrack.query.views import iso_utc
 
 if TYPE_CHECKING:
     from gittrack.index import RunIndex
@@ -39,7 +40,7 @@ MAX_VARYING = 6  # params and metrics each, in the default table
 
 
 def _index() -> RunIndex:
-    from gittrack.index import open_index
+    from gittrack.session import open_index
 
     return open_index()
 
@@ -57,8 +58,8 @@ _ATTR_GETTERS: dict[str, Any] = {
     "status": lambda r: r["status"],
     "start": lambda r: out.local_short(r["start_time"]),
     "duration": lambda r: out.duration(r["start_time"], r["end_time"], r["status"]),
-    "start_time": lambda r: out.iso_utc(r["start_time"]),
-    "end_time": lambda r: out.iso_utc(r["end_time"]),
+    "start_time": lambda r: iso_utc(r["start_time"]),
+    "end_time": lambda r: iso_utc(r["end_time"]),
     "commit": lambda r: r["commit"],
     "user": lambda r: r.get("user", ""),
 }
@@ -104,25 +105,6 @@ def _parse_columns(spec: list[str]) -> list[str]:
     return columns
 
 
-def json_row(row: dict[str, Any]) -> dict[str, Any]:
-    """The documented JSON object of a run in listings."""
-    obj = {
-        "run_id": row["run_id"],
-        "commit": row["commit"],
-        "name": row["name"],
-        "experiment": row["experiment"],
-        "status": row["status"],
-        "start_time": out.iso_utc(row["start_time"]),
-        "end_time": out.iso_utc(row["end_time"]),
-        "params": row.get("params", {}),
-        "metrics": row.get("metrics", {}),
-        "tags": row.get("tags", {}),
-    }
-    if row.get("inputs"):
-        obj["inputs"] = row["inputs"]
-    return obj
-
-
 def list_cmd(
     filter_: Annotated[
         str | None,
@@ -150,6 +132,7 @@ def list_cmd(
 ) -> None:
     """List runs, newest first (filter, sort, choose columns)."""
     from gittrack.query.search import query_rows
+    from gittrack.query.views import run_row_json
 
     out.check_format(fmt)
     cols = _parse_columns(columns or [])
@@ -163,7 +146,7 @@ def list_cmd(
             index=index,
         )
     if fmt == "json":
-        typer.echo(out.to_json_lines_array([json_row(r) for r in rows]))
+        typer.echo(out.to_json_lines_array([run_row_json(r) for r in rows]))
         return
     if not cols:
         if fmt == "csv":
@@ -192,12 +175,13 @@ def show_cmd(
 ) -> None:
     """Show everything about one run."""
     from gittrack.cli import run_views as views
+    from gittrack.query.views import run_json
 
     out.check_format(fmt, ("table", "json"))
     with _index() as index:
         loaded = _load(index, run)
     if fmt == "json":
-        typer.echo(out.to_json(views.show_json(loaded, packages=True)))
+        typer.echo(out.to_json(run_json(loaded, packages=True)))
     else:
         typer.echo(views.show_text(loaded, packages=packages))
 
@@ -239,44 +223,25 @@ def metrics_cmd(
     ] = False,
 ) -> None:
     """Show the history of a run's metrics: numbers, sparklines and plots."""
+    import dataclasses
+
     from gittrack.cli import run_views as views
+    from gittrack.query.views import metric_histories
 
     out.check_format(fmt)
     with _index() as index:
         loaded = _load(index, run)
         table = index.runstore.read_metrics(loaded)
-    history: dict[str, list[tuple[int, int, float]]] = {}
-    if table is not None:
-        for k, s, t, v in zip(
-            table["key"].cast("string").to_pylist(),
-            table["step"].to_pylist(),
-            table["timestamp"].to_pylist(),
-            table["value"].to_pylist(),
-            strict=True,
-        ):
-            history.setdefault(k, []).append((s, t, v))
-    wanted = list(keys or sorted(history))
-    missing = [k for k in wanted if k not in history]
-    if missing:
-        known = ", ".join(sorted(history)) or "none"
-        raise ValidationError(
-            f"run {loaded.record.run_id[:8]} has no metric {missing[0]!r} (it has: {known})"
-        )
-    series = {k: sorted(history[k], key=lambda p: (p[0], p[1])) for k in wanted}
+    series = metric_histories(table, keys or None, what=f"run {loaded.record.run_id[:8]}")
     if fmt == "json":
         typer.echo(
             out.to_json(
-                {k: [{"step": s, "timestamp": t, "value": v} for s, t, v in pts]
-                 for k, pts in series.items()}
+                {k: [dataclasses.asdict(p) for p in pts] for k, pts in series.items()}
             )
         )  # fmt: skip
         return
     if fmt == "csv":
-        rows = [
-            {"key": k, "step": s, "timestamp": t, "value": v}
-            for k, pts in series.items()
-            for s, t, v in pts
-        ]
+        rows = [{"key": k, **dataclasses.asdict(p)} for k, pts in series.items() for p in pts]
         typer.echo(out.render(rows, ["key", "step", "timestamp", "value"], "csv"))
         return
     if not series:
@@ -378,17 +343,13 @@ def rm_cmd(
 
 def experiments_cmd(fmt: FormatOpt = "table") -> None:
     """List experiments with their run counts and last run time."""
+    from gittrack.query.page import experiment_summaries
+
     out.check_format(fmt)
     with _index() as index:
-        entries = [e for e in index.entries() if not e.corrupt]
-    stats: dict[str, dict[str, Any]] = {}
-    for e in entries:
-        s = stats.setdefault(e.experiment, {"name": e.experiment, "runs": 0, "last": 0})
-        s["runs"] += 1
-        s["last"] = max(s["last"], e.start_time)
-    rows = sorted(stats.values(), key=lambda s: -s["last"])
-    for s in rows:
-        s["last_run"] = out.iso_utc(s["last"]) if fmt != "table" else out.local_short(s["last"])
+        found = experiment_summaries(index)
+    when = iso_utc if fmt != "table" else out.local_short
+    rows = [{"name": e.name, "runs": e.runs, "last_run": when(e.last_start_time)} for e in found]
     text = out.render(rows, ["name", "runs", "last_run"], fmt)
     if text:
         typer.echo(text)

@@ -58,7 +58,7 @@ def server_cmd(
     import importlib.util
     import secrets
 
-    from gittrack.config import resolve_repo_root
+    from gittrack.config import find_tracking_root
     from gittrack.errors import GittrackError
     from gittrack.server.auth import load_credentials
     from gittrack.web.app import build_router
@@ -67,7 +67,7 @@ def server_cmd(
     if workers < 1:
         raise GittrackError(f"--workers must be at least 1, not {workers}")
     credentials = load_credentials(token_file, basic_auth_file)
-    root = resolve_repo_root()
+    root = find_tracking_root(create=True)
     token = secrets.token_urlsafe(24)
     with_ui = all(importlib.util.find_spec(m) is not None for m in ("plotly", "numpy"))
     router = build_router(root, token, ui=with_ui, sync_writes=sync or workers > 1)

@@ -30,7 +30,7 @@ def ui_cmd(
     import secrets
     import sys
 
-    from gittrack.index import open_index
+    from gittrack.session import open_index
 
     missing = [m for m in ("plotly", "numpy") if importlib.util.find_spec(m) is None]
     if missing:

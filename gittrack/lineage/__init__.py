@@ -50,16 +50,16 @@ def log_input(
     the bytes in the artifact cache so a reproduction can restore them.
     """
     if run_id is None:
-        from gittrack.fluent import _client_and_id
+        from gittrack.fluent import client_and_run_id
 
-        client, rid = _client_and_id()
+        client, rid = client_and_run_id()
     else:
-        from gittrack import client as client_module
+        from gittrack.client import Client
+        from gittrack.session import writer_roots
 
         # A run this process is writing may live in another repository than the cwd's
         # (``gittrack run --repo``): prefer the repository of its live writer.
-        with client_module._registry_lock:
-            roots = [root for root, rid in client_module._writers if rid == run_id]
-        client = client_module.Client(roots[0] if roots else None)
+        roots = writer_roots(run_id)
+        client = Client(roots[0] if roots else None, create=False)
         rid = client.resolve(run_id)
     return record_input(client, rid, source, name=name, context=context, keep=keep)

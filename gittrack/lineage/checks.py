@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import InputError
-from gittrack.lineage.hashing import MODE_EXEC, MODE_LINK, short
+from gittrack.format import MODE_EXEC_TEXT, MODE_LINK_TEXT
+from gittrack.lineage.hashing import short
 
 if TYPE_CHECKING:
     from gittrack.artifacts.cas import ObjectCache
@@ -30,10 +31,10 @@ def get_inputs(run: str, *, repo: str | os.PathLike[str] | None = None) -> list[
     """The recorded input entries of a run (id or unique prefix, commit prefix or name)."""
     from gittrack.client import Client
 
-    client = Client(repo)
+    client = Client(repo, create=False)
     run_id = client.resolve(run)
     client.flush(run_id)
-    return list(client._runs.load(run_id).record.inputs)
+    return list(client.store.load(run_id).record.inputs)
 
 
 def diff_inputs(
@@ -62,8 +63,7 @@ def diff_inputs(
 # -- repositories -------------------------------------------------------------------------
 def _common_dir(repo: Path | None) -> Path | None:
     """The git common dir of the repository at or above ``repo`` (None outside git)."""
-    from gittrack.store.repo import _common_dir as common
-    from gittrack.store.repo import _resolve_git_dir, find_repository_root
+    from gittrack.store.repo import common_dir_of, find_repository_root
 
     if repo is None:
         return None
@@ -71,7 +71,7 @@ def _common_dir(repo: Path | None) -> Path | None:
     if root is None:
         return None
     try:
-        return common(_resolve_git_dir(root)[0])
+        return common_dir_of(root)
     except Exception:  # an odd .git file: hashing goes on without the cache
         return None
 
@@ -94,7 +94,7 @@ def kept_entry_objects(entry: dict[str, Any]) -> list[str]:
         return [
             str(f["sha256"])
             for f in entry.get("manifest") or []
-            if isinstance(f, dict) and f.get("mode") != MODE_LINK and f.get("sha256")
+            if isinstance(f, dict) and f.get("mode") != MODE_LINK_TEXT and f.get("sha256")
         ]
     return [str(entry.get("digest", "")).removeprefix("sha256:")]
 
@@ -277,9 +277,9 @@ def restore_kept_inputs(
     if not kept:
         return []
     if repo is None and _common_dir(dest_root) is None:
-        from gittrack.config import resolve_repo_root
+        from gittrack.config import find_tracking_root
 
-        repo = resolve_repo_root(None)
+        repo = find_tracking_root(None, create=False)
     common = _common_dir(repo if repo is not None else dest_root)
     if common is None:
         raise InputError(f"no git repository at {repo or dest_root} holds the kept inputs")
@@ -304,10 +304,10 @@ def restore_kept_inputs(
             for f in entry.get("manifest") or []:
                 sub = clean_path(str(f.get("path", "")), f"kept input {name!r} file")
                 target = safe_target(dest_root, f"{rel}/{sub}")
-                if f.get("mode") == MODE_LINK:
+                if f.get("mode") == MODE_LINK_TEXT:
                     _restore_link(target, str(f.get("link", "")), base)
                 else:
-                    executable = f.get("mode") == MODE_EXEC
+                    executable = f.get("mode") == MODE_EXEC_TEXT
                     _copy_object(objects, str(f.get("sha256", "")), target, executable)
         restored.append(rel)
     return restored
@@ -323,8 +323,9 @@ def runs_using(
     Newest runs first.
     """
     from gittrack.lineage.inputs import hash_cache_for
+    from gittrack.session import open_repository
 
-    runs = reading_store(repo)
+    runs = open_repository(repo, create=False)
     cache = hash_cache_for(runs)
     try:
         from gittrack.lineage.hashing import hash_path
@@ -353,50 +354,9 @@ def runs_using(
     return out
 
 
-def reading_store(repo: str | os.PathLike[str] | None = None) -> RunStore:
-    """The RunStore to read runs from; never creates the embedded ``.gittrack-runs``."""
-    from gittrack.client import run_store
-    from gittrack.errors import RepositoryError
-    from gittrack.index import find_tracking_root
+def _rows(runs: RunStore) -> list[dict[str, Any]]:
+    """Filterable rows of every run, through the local index."""
+    from gittrack.session import open_index
 
-    root = find_tracking_root(repo)
-    if root is None:
-        raise RepositoryError(
-            "not inside a git repository (and no .gittrack-runs here): no runs to read; "
-            "cd into a repository or set GITTRACK_REPO"
-        )
-    return run_store(root)
-
-
-def _rows(runs: Any) -> list[dict[str, Any]]:
-    """Filterable rows of every run: through the local index when available."""
-    import importlib.util
-
-    if importlib.util.find_spec("gittrack.index") is not None:
-        from gittrack.index import RunIndex
-
-        with RunIndex(runs.root, runs.git.common_dir) as index:
-            index._runstore = runs
-            index.refresh()
-            return index.rows()
-    from gittrack.errors import CorruptRunError
-
-    rows: list[dict[str, Any]] = []
-    for run_id, commit in runs.list_runs().items():
-        try:
-            record = runs.load_commit(commit, what=f"run {run_id}").record
-        except CorruptRunError as e:
-            log.warning("gittrack: %s; left out", e.message)
-            continue
-        rows.append(
-            {
-                "run_id": record.run_id,
-                "commit": commit,
-                "name": record.name,
-                "experiment": record.experiment,
-                "status": record.status,
-                "start_time": record.start_time,
-                "inputs": {str(e["name"]): e for e in _entries(record)},
-            }
-        )
-    return rows
+    with open_index(runs.root) as index:
+        return index.rows()

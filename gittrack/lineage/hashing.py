@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import InputError
+from gittrack.format import MODE_EXEC_TEXT, MODE_FILE_TEXT, MODE_LINK_TEXT
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
 
 CHUNK_SIZE = 1 << 20
 TABLE_BATCH_ROWS = 65_536
-MODE_FILE = "100644"
-MODE_EXEC = "100755"
-MODE_LINK = "120000"
 _RETRIES = 3
 
 
@@ -50,7 +48,7 @@ class FileEntry:
     """One file or symlink of a directory input."""
 
     path: str  # relative POSIX path
-    mode: str  # MODE_FILE, MODE_EXEC or MODE_LINK
+    mode: str  # MODE_FILE_TEXT, MODE_EXEC_TEXT or MODE_LINK_TEXT
     sha256: str  # hex; of the link target text for symlinks
     size: int
     link: str | None = None
@@ -181,10 +179,10 @@ def hash_directory(path: Path, cache: HashCache | None = None) -> Digest:
                 raise _unreadable(abspath, e) from e
             data = os.fsencode(target)
             sha = hashlib.sha256(data).hexdigest()
-            items.append(FileEntry(rel, MODE_LINK, sha, len(data), link=target))
+            items.append(FileEntry(rel, MODE_LINK_TEXT, sha, len(data), link=target))
         elif stat.S_ISREG(st.st_mode):
             sha = _file_sha(abspath, st, cache, nofollow=True)
-            mode = MODE_EXEC if st.st_mode & stat.S_IXUSR else MODE_FILE
+            mode = MODE_EXEC_TEXT if st.st_mode & stat.S_IXUSR else MODE_FILE_TEXT
             items.append(FileEntry(rel, mode, sha, st.st_size))
         else:
             raise InputError(
@@ -196,7 +194,7 @@ def hash_directory(path: Path, cache: HashCache | None = None) -> Digest:
         h.update(directory_line(item))
     if cache is not None:
         cache.commit()
-    size = sum(f.size for f in items if f.mode != MODE_LINK)
+    size = sum(f.size for f in items if f.mode != MODE_LINK_TEXT)
     return Digest("directory", prefixed(h.hexdigest()), size, tuple(items))
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import InputError, ValidationError
-from gittrack.lineage.hashing import MODE_LINK, Digest
+from gittrack.format import MODE_LINK_TEXT
+from gittrack.lineage.hashing import Digest
 
 if TYPE_CHECKING:
     from gittrack.artifacts.cas import ObjectCache
@@ -197,7 +198,7 @@ def _keep_path(runs: RunStore, path: Path, digest: Digest, entry: dict[str, Any]
         manifest: list[dict[str, Any]] = []
         top = os.path.abspath(path)
         for item in digest.files:
-            if item.mode == MODE_LINK:
+            if item.mode == MODE_LINK_TEXT:
                 manifest.append({"path": item.path, "mode": item.mode, "link": item.link})
                 continue
             _keep_object(objects, os.path.join(top, *item.path.split("/")), item.sha256)
@@ -260,7 +261,7 @@ def record_input(
     keep: bool = False,
 ) -> InputInfo:
     """Hash ``source`` and record it as an input of run ``run_id`` (a full run id)."""
-    entry = build_entry(client._runs, source, name=name, context=context, keep=keep)
+    entry = build_entry(client.store, source, name=name, context=context, keep=keep)
     client.writer(run_id).apply(replace_input_op(entry))
     return InputInfo.from_entry(entry)
 

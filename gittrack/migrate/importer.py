@@ -191,8 +191,8 @@ def _import_one(
 ) -> None:
     from gittrack.artifacts.manifest import set_entries_op
     from gittrack.runs import RefConflict
-    from gittrack.tracking import write_complete_run
     from gittrack.validation import validate_name
+    from gittrack.writer import write_complete_run
 
     item = f"run {run.run_id}"
     if run.lifecycle_stage != "active":

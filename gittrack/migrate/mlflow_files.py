@@ -33,8 +33,8 @@ from gittrack.migrate.source import (
     SourceRun,
     dataset_input,
 )
-from gittrack.tracking import MetricHistory
 from gittrack.validation import validate_key
+from gittrack.writer import MetricHistory
 
 TRASH = ".trash"
 META = "meta.yaml"

@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 from gittrack.artifacts.paths import clean_path
 from gittrack.errors import GittrackError, MigrationError, UnsafePathError, UnsafeSourceError
 from gittrack.migrate.source import SourceExperiment, SourceRun, dataset_input
-from gittrack.tracking import MetricHistory
+from gittrack.writer import MetricHistory
 
 API = "/api/2.0/mlflow/"
 PAGE = 1000

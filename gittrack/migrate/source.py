@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gittrack.lineage.inputs import TABLE_SOURCE
-from gittrack.tracking import MetricHistory
+from gittrack.writer import MetricHistory
 
 # MLflow's RunStatus enum as stored in a file store's meta.yaml.
 STATUS_BY_NUMBER = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}

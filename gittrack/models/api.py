@@ -1,4 +1,5 @@
-"""The models API the ``gittrack`` facade exports: log, save, load, register, alias."""
+"""Models independent of their flavor: log a saved model directory as run artifacts, load,
+register, alias (the flavors build on this; :mod:`gittrack.models.flavors` picks one)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,8 @@ from gittrack.models.signature import ModelSignature
 __all__ = [
     "ModelInfo",
     "load_model",
-    "log_model",
     "log_saved_model",
     "register_model",
-    "save_model",
     "set_model_alias",
 ]
 
@@ -37,45 +36,6 @@ class ModelInfo:
     registered_model_version: int | None = None
 
 
-def _is_sklearn(model: Any) -> bool:
-    return type(model).__module__.split(".")[0] == "sklearn"
-
-
-def save_model(model: Any, path: str | os.PathLike[str], **kwargs: Any) -> None:
-    """Save a model to a new directory, picking the flavor (sklearn, else pyfunc)."""
-    if _is_sklearn(model):
-        from gittrack.sklearn import save_model as save_sklearn
-
-        save_sklearn(model, path, **kwargs)
-    else:
-        from gittrack.pyfunc import save_model as save_pyfunc
-
-        save_pyfunc(path, model, **kwargs)
-
-
-def log_model(
-    model: Any,
-    name: str = "model",
-    *,
-    artifact_path: str | None = None,
-    registered_model_name: str | None = None,
-    signature: Any = None,
-    input_example: Any = None,
-    pip_requirements: list[str] | None = None,
-) -> ModelInfo:
-    """Save a model as artifacts of the active run (flavor picked from its type)."""
-    kwargs: dict[str, Any] = {
-        "signature": signature,
-        "input_example": input_example,
-        "pip_requirements": pip_requirements,
-    }
-    return log_saved_model(
-        lambda p: save_model(model, p, **kwargs),
-        name=artifact_path or name,
-        registered_model_name=registered_model_name,
-    )
-
-
 def _artifact_name(name: str) -> str:
     clean = name.strip().strip("/")
     parts = clean.split("/")
@@ -88,11 +48,10 @@ def log_saved_model(
     save: Callable[[Path], None], *, name: str, registered_model_name: str | None
 ) -> ModelInfo:
     """Save through ``save`` into a temporary directory, then log it as run artifacts."""
-    from gittrack import fluent
+    from gittrack.fluent import client_and_run_id
 
     artifact_path = _artifact_name(name)
-    run = fluent._ensure_run()
-    run_id = run._writer.run_id
+    client, run_id = client_and_run_id()
     with tempfile.TemporaryDirectory(prefix="gittrack-model-") as tmp:
         local = Path(tmp) / "model"
         save(local)
@@ -100,12 +59,12 @@ def log_saved_model(
         meta.run_id = run_id
         meta.artifact_path = artifact_path
         meta.save(local)
-        run._client.log_artifacts(run_id, local, artifact_path)
-    run._writer.flush()
+        client.log_artifacts(run_id, local, artifact_path)
+    client.flush(run_id)
     version = None
     if registered_model_name is not None:
         version = register_model(
-            f"runs:/{run_id}/{artifact_path}", registered_model_name, repo=run._client.repo
+            f"runs:/{run_id}/{artifact_path}", registered_model_name, repo=client.repo
         ).version
     return ModelInfo(
         model_uri=f"runs:/{run_id}/{artifact_path}",
@@ -140,19 +99,20 @@ def register_model(
     repo: str | os.PathLike[str] | None = None,
 ) -> Any:
     """Create the next version of ``name`` from ``runs:/<run>/<path>`` (or ``RUN[:path]``)."""
-    from gittrack.client import run_store
     from gittrack.models import registry
     from gittrack.models.uri import parse_run_source
+    from gittrack.session import open_repository
 
     run_ref, path = parse_run_source(model_uri)
-    return registry.register(run_store(repo), run_ref, name, path, description=description)
+    runs = open_repository(repo, create=False)
+    return registry.register(runs, run_ref, name, path, description=description)
 
 
 def set_model_alias(
     name: str, alias: str, version: int | str, *, repo: str | os.PathLike[str] | None = None
 ) -> Any:
     """Point ``name@alias`` at ``version`` (the move is recorded in the alias history)."""
-    from gittrack.client import run_store
     from gittrack.models import registry
+    from gittrack.session import open_repository
 
-    return registry.set_alias(run_store(repo), name, alias, version)
+    return registry.set_alias(open_repository(repo, create=False), name, alias, version)

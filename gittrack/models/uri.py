@@ -67,7 +67,7 @@ def _download(run_id: str, path: str, uri: str, repo: str | os.PathLike[str] | N
     # Loaded models may read their files (PythonModel artifacts) while the process runs.
     atexit.register(shutil.rmtree, dst, ignore_errors=True)
     try:
-        return Path(Client(repo).download_artifacts(run_id, path, dst))
+        return Path(Client(repo, create=False).download_artifacts(run_id, path, dst))
     except ArtifactNotFoundError as e:
         raise ModelError(f"no model at {uri}: {e.message}") from e
 
@@ -76,10 +76,10 @@ def resolve(uri: str, *, repo: str | os.PathLike[str] | None = None) -> Resolved
     """Make ``uri`` a local model directory (downloading run artifacts when needed)."""
     text = str(uri).strip()
     if text.startswith("models:/"):
-        from gittrack.client import run_store
         from gittrack.models import registry
+        from gittrack.session import open_repository
 
-        runs = run_store(repo)
+        runs = open_repository(repo, create=False)
         name, version, alias = _parse_models_uri(text)
         if alias is not None:
             version = str(registry.get_alias(runs, name, alias).version)
@@ -100,10 +100,10 @@ def resolve(uri: str, *, repo: str | os.PathLike[str] | None = None) -> Resolved
 def _from_run(
     uri: str, run_ref: str, path: str, repo: str | os.PathLike[str] | None
 ) -> ResolvedModel:
-    from gittrack.client import run_store
     from gittrack.environment import current_host, current_user
+    from gittrack.session import open_repository
 
-    runs = run_store(repo)
+    runs = open_repository(repo, create=False)
     run_id = runs.resolve(run_ref)
     record = runs.load(run_id).record
     origin = f"{record.user}@{record.host}"

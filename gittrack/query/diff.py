@@ -153,15 +153,8 @@ def diff_runs(
     runs: RunStore, a: LoadedRun, b: LoadedRun, *, code: bool = False, code_full: bool = False
 ) -> RunDiff:
     """Compare two loaded runs."""
-    import importlib
+    from gittrack.lineage.checks import diff_inputs
 
-    inputs: list[dict[str, Any]] | None = None
-    try:  # the lineage package is optional: skip the inputs section without it
-        lineage = importlib.import_module("gittrack.lineage")
-    except ModuleNotFoundError:
-        lineage = None
-    if lineage is not None and hasattr(lineage, "diff_inputs"):
-        inputs = list(lineage.diff_inputs(a.record, b.record))
     return RunDiff(
         run_a=a.record.run_id,
         run_b=b.record.run_id,
@@ -169,6 +162,6 @@ def diff_runs(
         metrics=diff_metrics(a, b),
         tags=diff_mappings(a.record.tags, b.record.tags),
         environment=diff_environment(a, b),
-        inputs=inputs,
+        inputs=list(diff_inputs(a.record, b.record)),
         code=code_diff(runs, a, b, full=code_full) if (code or code_full) else None,
     )

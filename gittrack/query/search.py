@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from gittrack.errors import ValidationError
+from gittrack.errors import RepositoryError, ValidationError
 from gittrack.validation import param_text
 
 if TYPE_CHECKING:
@@ -53,9 +53,9 @@ def query_rows(
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
     """
     from gittrack.entities import ViewType
-    from gittrack.index import RunIndex
     from gittrack.naming import experiment_id_for
     from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
+    from gittrack.session import open_index
 
     stages = ViewType.stages(view_type)
     flt = parse_filter(filter_string)
@@ -66,9 +66,12 @@ def query_rows(
         index.refresh()
         rows = flt.select(index.rows(experiment_names or None))
     else:
-        opened = RunIndex.open(repo)
-        if opened is None:
-            return []
+        try:
+            opened = open_index(repo, refresh=False)
+        except RepositoryError:
+            if repo is None and not os.environ.get("GITTRACK_REPO"):
+                return []  # nowhere to look: no runs
+            raise
         with opened:
             opened.refresh()
             rows = flt.select(opened.rows(experiment_names or None))

@@ -17,10 +17,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from gittrack.client import Client, flush_pending, run_store
+from gittrack.client import Client
 from gittrack.index import row_from_record
 from gittrack.runs import RunStore
 from gittrack.server.protocol import mlflow_error
+from gittrack.session import flush_pending, open_repository
 
 __all__ = ["Backend"]
 
@@ -31,10 +32,10 @@ class Backend:
     """The tracking repository behind one server process."""
 
     def __init__(self, repo: str | os.PathLike[str] | None = None, *, sync_writes: bool = False):
-        from gittrack.config import resolve_repo_root
+        from gittrack.config import find_tracking_root
 
         # Opened on the first request, so pre-forked workers each open their own.
-        self.root: Path = resolve_repo_root(repo)
+        self.root: Path = find_tracking_root(repo, create=True)
         self.sync_writes = sync_writes
         self._client: Client | None = None
 
@@ -46,7 +47,7 @@ class Backend:
 
     @property
     def runs(self) -> RunStore:
-        return run_store(self.root)
+        return open_repository(self.root, create=False)
 
     def run_id(self, value: str | None) -> str:
         """An exact run id of this repository (MLflow clients never send prefixes)."""
@@ -62,7 +63,7 @@ class Backend:
     def row(self, run_id: str) -> dict[str, Any]:
         """The run's current state as an index row, this process's buffered writes included."""
         runs = self.runs
-        flush_pending(runs, run_id)
+        flush_pending(runs.root, run_id)
         loaded = runs.load(run_id)
         return row_from_record(loaded.record, loaded.commit)
 

@@ -8,8 +8,15 @@ errors are translated into :mod:`gittrack.errors` here, once.
 from gittrack.store.repo import (
     GitStore,
     TreeBuilder,
+    common_dir_of,
     find_repository_root,
     init_bare_repository,
 )
 
-__all__ = ["GitStore", "TreeBuilder", "find_repository_root", "init_bare_repository"]
+__all__ = [
+    "GitStore",
+    "TreeBuilder",
+    "common_dir_of",
+    "find_repository_root",
+    "init_bare_repository",
+]

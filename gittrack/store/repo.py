@@ -90,6 +90,25 @@ def _common_dir(git_dir: Path) -> Path:
     return git_dir
 
 
+def common_dir_of(root: Path) -> Path:
+    """The git directory holding objects and refs of the repository at ``root``."""
+    return _common_dir(_resolve_git_dir(root)[0])
+
+
+def _create_in(directory: str, path: str) -> int:
+    """Create ``path`` (exclusive) in an object fan-out ``directory``, made when missing.
+
+    Background maintenance (``git prune-packed``, ``git gc``) removes fan-out directories
+    that it emptied, possibly between our ``makedirs`` and our ``open``: try again.
+    """
+    for _ in range(20):
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        except FileNotFoundError:
+            os.makedirs(directory, exist_ok=True)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+
+
 def _oid(text: str) -> Any:
     """A hex sha or ref name as the bytes dulwich expects (its NewTypes are bytes)."""
     return text.encode("ascii")
@@ -171,11 +190,7 @@ class GitStore:
         data = compressor.compress(header) + compressor.compress(body) + compressor.flush()
         tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{os.urandom(4).hex()}")
         try:
-            try:
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            except FileNotFoundError:  # `git gc` prunes empty object dirs we saw before
-                os.makedirs(directory, exist_ok=True)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+            fd = _create_in(directory, tmp)
             try:
                 view = memoryview(data)
                 while view:

@@ -50,7 +50,7 @@ class Repository:
 
     @contextmanager
     def index(self) -> Iterator[RunIndex]:
-        from gittrack.index import open_index
+        from gittrack.session import open_index
 
         with open_index(self.root, refresh=False) as index:
             yield index

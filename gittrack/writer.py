@@ -185,7 +185,7 @@ class RunWriter:
             extra = dict(self._run_files)
             extra[fmt.ENVIRONMENT_FILE] = (MODE_FILE, self._environment_blob())
             with self.lock:
-                record = _copy_record(self.record)
+                record = copy_record(self.record)
             commit = self.runs.write_commit(
                 record, code_entries=self.code_entries, parent=self.parent, extra_files=extra
             )
@@ -363,7 +363,8 @@ def _update_summary(record: fmt.RunRecord, key: str, value: float, step: int, ts
         summary.update(value, step, ts)
 
 
-def _copy_record(record: fmt.RunRecord) -> fmt.RunRecord:
+def copy_record(record: fmt.RunRecord) -> fmt.RunRecord:
+    """A copy of ``record`` whose mutable parts can be changed independently."""
     import copy
 
     clone = copy.copy(record)

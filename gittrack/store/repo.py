@@ -26,6 +26,7 @@ from gittrack.errors import CorruptRunError, RepositoryError, StorageError
 from gittrack.store import refs as refs_mod
 
 log = logging.getLogger("gittrack")
+_MAINTENANCE: list[subprocess.Popen[bytes]] = []  # background maintenance started here
 
 if TYPE_CHECKING:
     from dulwich.repo import Repo
@@ -415,8 +416,10 @@ class GitStore:
         threshold = self._gc_auto_threshold() // 4
         if threshold <= 0 or loose <= (threshold + 255) // 256 or maintain.busy(self.common_dir):
             return None
+        # Kept until they end: a Popen collected while its process runs warns (ResourceWarning).
+        _MAINTENANCE[:] = [p for p in _MAINTENANCE if p.poll() is None]
         try:
-            return subprocess.Popen(
+            proc = subprocess.Popen(
                 [sys.executable, "-m", "gittrack.store.maintain", str(self.common_dir)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -426,6 +429,8 @@ class GitStore:
         except OSError as e:
             log.debug("gittrack: cannot start repository maintenance: %s", e)
             return None
+        _MAINTENANCE.append(proc)
+        return proc
 
     def _gc_auto_threshold(self) -> int:
         value = self.config_value("gc", "auto")

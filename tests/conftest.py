@@ -109,7 +109,14 @@ def run_example(name: str, cwd: Path, timeout: float = 240) -> str:
 
 
 def fsck(repo: Path) -> None:
-    """Assert that C git finds the repository sound."""
+    """Assert that C git finds the repository sound (once background maintenance is done)."""
+    from gittrack.store.maintain import wait_idle
+
+    common = subprocess.run(
+        ["git", "rev-parse", "--git-common-dir"], cwd=repo, capture_output=True, text=True
+    )
+    assert common.returncode == 0, common.stderr
+    assert wait_idle((repo / common.stdout.strip()).resolve())
     out = subprocess.run(
         ["git", "fsck", "--full", "--strict"], cwd=repo, capture_output=True, text=True
     )

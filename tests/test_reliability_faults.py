@@ -39,6 +39,13 @@ import gittrack
 from gittrack import sync
 
 mode, remote, source = sys.argv[1], sys.argv[2], sys.argv[3]
+events = os.open(sys.argv[4], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+
+def say(tag, rid):  # one write per line: whole or absent, whatever git prints on stdout
+    os.write(events, f"{tag} {rid}\\n".encode())
+
+
 client = gittrack.Client()
 big = os.urandom(300_000)
 i = 0
@@ -51,12 +58,12 @@ while True:
         for step in range(20):
             src.log_metric(r.info.run_id, "m", step, step=step)
         src.set_terminated(r.info.run_id)
-        print("REMOTE", r.info.run_id, flush=True)
+        say("REMOTE", r.info.run_id)
         sync.pull(".", source)
         continue
     with gittrack.start_run(run_name=f"{mode}-{os.getpid()}-{i}") as run:
         rid = run.info.run_id
-        print("START", rid, flush=True)
+        say("START", rid)
         gittrack.log_param("i", i)
         for step in range(20):
             gittrack.log_metric("m", step, step=step)
@@ -71,7 +78,7 @@ while True:
             for k in range(8):
                 gittrack.set_tag(f"t{k}", str(k))
                 client.flush()
-    print("DONE", rid, flush=True)
+    say("DONE", rid)
     if mode == "push":
         sync.push(".", remote)
     if mode == "gc":
@@ -110,10 +117,11 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
             SCENARIOS[trial % len(SCENARIOS)] if trial < len(SCENARIOS) else rng.choice(SCENARIOS)
         )
         delay = rng.uniform(0.4, 1.6)
+        events = tmp_path / f"events-{trial}"
         child = subprocess.Popen(
-            [sys.executable, "-c", CHILD, mode, str(bare_remote), str(source)],
+            [sys.executable, "-c", CHILD, mode, str(bare_remote), str(source), str(events)],
             cwd=repo,
-            stdout=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             start_new_session=True,  # the kill takes git subprocesses (push, gc) with it
             env=dict(os.environ, GITTRACK_FLUSH_INTERVAL="0.02"),
@@ -125,12 +133,12 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
         assert child.returncode is None, child.stderr.read() if child.stderr else ""
         os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
-        assert child.stdout is not None and child.stderr is not None
-        out, err = child.stdout.read().decode(), child.stderr.read().decode()
-        child.stdout.close()
+        assert child.stderr is not None
+        err = child.stderr.read().decode()
         child.stderr.close()
         assert "Traceback" not in err, (trial, mode, err)
         stats[mode] += 1
+        out = events.read_text() if events.exists() else ""
         lines = [line.split() for line in out.splitlines()]
         trial_done = [rid for tag, rid in lines if tag == "DONE"]
         for tag, rid in lines:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 try:
@@ -66,6 +67,20 @@ def busy(common_dir: Path) -> bool:
     return False
 
 
+def wait_idle(common_dir: Path, timeout: float = 120.0) -> bool:
+    """Wait until no maintenance of this repository runs; False if one still runs at timeout.
+
+    For whoever needs the object store still (``git fsck`` reports a loose object that a
+    running maintenance packed and removed between listing and reading it).
+    """
+    deadline = time.monotonic() + timeout
+    while busy(common_dir):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _git(common_dir: Path, *args: str, stdin: bytes | None = None) -> None:
     subprocess.run(
         ["git", "--git-dir", str(common_dir), *args],
@@ -76,15 +91,32 @@ def _git(common_dir: Path, *args: str, stdin: bytes | None = None) -> None:
     )
 
 
-def maintain(common_dir: Path) -> bool:
-    """Pack loose objects and refs, consolidate packs; False when another one is running."""
+def try_lock(common_dir: Path) -> int | None:
+    """Take the maintenance lock of this repository: its open descriptor, or None if held.
+
+    The lock is an ``flock`` on an open file: it stays held while any process keeps the
+    descriptor open, so a starter can hand it to the process it starts (``pass_fds``) and
+    no reader ever sees "idle" between the decision to maintain and the maintenance.
+    """
     fd = os.open(common_dir / LOCK_NAME, os.O_WRONLY | os.O_CREAT, 0o644)
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+    return fd
+
+
+def maintain(common_dir: Path, lock_fd: int | None = None) -> bool:
+    """Pack loose objects and refs, consolidate packs; False when another one is running.
+
+    ``lock_fd`` is the lock already taken by :func:`try_lock` (this function closes it).
+    """
+    fd = try_lock(common_dir) if lock_fd is None else lock_fd
+    if fd is None:
+        return False
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                return False
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         objects = common_dir / "objects"
@@ -100,8 +132,8 @@ def maintain(common_dir: Path) -> bool:
         os.close(fd)
 
 
-if __name__ == "__main__":  # started detached by GitStore.auto_maintain
+if __name__ == "__main__":  # started detached by GitStore.auto_maintain, lock fd in argv[2]
     try:
-        maintain(Path(sys.argv[1]))
+        maintain(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)
     except (OSError, subprocess.CalledProcessError):
         sys.exit(1)  # nothing to report to: the next run end tries again

@@ -414,21 +414,37 @@ class GitStore:
         except (FileNotFoundError, NotADirectoryError):
             return None
         threshold = self._gc_auto_threshold() // 4
-        if threshold <= 0 or loose <= (threshold + 255) // 256 or maintain.busy(self.common_dir):
+        if threshold <= 0 or loose <= (threshold + 255) // 256:
             return None
+        try:
+            lock_fd = maintain.try_lock(self.common_dir)  # handed over: held from now on
+        except OSError as e:
+            log.debug("gittrack: cannot lock repository maintenance: %s", e)
+            return None
+        if lock_fd is None:
+            return None  # one is running
         # Kept until they end: a Popen collected while its process runs warns (ResourceWarning).
         _MAINTENANCE[:] = [p for p in _MAINTENANCE if p.poll() is None]
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gittrack.store.maintain", str(self.common_dir)],
+                [
+                    sys.executable,
+                    "-m",
+                    "gittrack.store.maintain",
+                    str(self.common_dir),
+                    str(lock_fd),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
+                pass_fds=(lock_fd,),
                 start_new_session=True,  # not the user's Ctrl-C; outlives a short script
             )
         except OSError as e:
             log.debug("gittrack: cannot start repository maintenance: %s", e)
             return None
+        finally:
+            os.close(lock_fd)  # the child holds the lock now (or nobody, if it did not start)
         _MAINTENANCE.append(proc)
         return proc
 

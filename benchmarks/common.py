@@ -179,6 +179,19 @@ def time_search(ml: Any, kwargs: dict[str, Any], n: int, times: int, rec: Record
     return result
 
 
+def check_history(rec: Recorder, got: list[Any], points: int) -> None:
+    """Sanity check of a history read: lists of entities, every point there."""
+    n = sum(len(h) for h in got)
+    if n != points or not all(type(h) is list for h in got):
+        rec.note(
+            f"read {n:,} points in {sorted({type(h).__name__ for h in got})}, "
+            f"expected {points:,} in lists"
+        )
+    for h in got:
+        if h and not isinstance(h[-1].value, float):
+            rec.note(f"a point's value is a {type(h[-1].value).__name__}, not a float")
+
+
 def log_one_run(ml: Any, i: int, artifact: Path | None) -> str:
     """One run through the MLflow fluent API (``ml`` is mlflow or gittrack)."""
     with ml.start_run(run_name=f"run-{i}") as active:

@@ -22,6 +22,7 @@ WORKLOADS = (
     "startup",
     "growth",
     "footprint",
+    "history",
 )
 
 
@@ -42,6 +43,7 @@ class Sizes:
     fluent_points: int = 10_000  # MLflow's fluent log_metrics: ~1 ms a call of 10 points
     million: int = 1_000_000
     mlflow_million: int = 100_000  # MLflow: ~9,000 points/s; --scale does the full million
+    history_points: int = 100_000  # one run read back by both tools (10 keys)
     cli_times: int = 3  # invocations of a fast CLI command per repetition
     growth_runs: int = 10_000  # existing runs when timing new ones (and 1,000 beside it)
     growth_base: int = 1_000
@@ -72,6 +74,7 @@ class Sizes:
             growth_new=10,
             million=20_000,
             mlflow_million=20_000,
+            history_points=2_000,
         )
 
     @classmethod
@@ -91,6 +94,7 @@ class Sizes:
             growth_runs=runs,
             mlflow_runs=runs if peer_scale else 1_000,
             mlflow_million=1_000_000,
+            history_points=1_000_000,
             dvc_exps=runs if peer_scale else 1_000,
             dvc_sync_exps=runs if peer_scale else 300,
             peers_at_scale=peer_scale,
@@ -230,6 +234,17 @@ def plan(s: Sizes, *, scaled: bool) -> list[Case]:
             {**file, "points": s.mlflow_million},
             max_reps=heavy,
             why_capped="each repetition takes 15 s or more",
+        ),
+        # 3b. read a metric history back, the same run on both sides
+        Case("history", "gittrack", f"{g}:history", "gittrack", {"points": s.history_points}),
+        Case(
+            "history",
+            "mlflow-file",
+            f"{m}:history",
+            "mlflow",
+            {**file, "points": s.history_points},
+            max_reps=heavy,
+            why_capped="writing the run takes MLflow 10 s or more per repetition",
         ),
         # 4. list and search
         Case(
@@ -423,6 +438,32 @@ COMPARISONS: tuple[Comparison, ...] = (
         rate=True,
     ),
     Comparison(
+        "history",
+        "`get_metric_history` of every key of one run, first read in a process (per point)",
+        "history",
+        (("mlflow-file", "history"),),
+        unit="us",
+        rate=True,
+        goals=(Goal(">= 10x faster than MLflow's file store", "mlflow-file", 1 / 10),),
+    ),
+    Comparison(
+        "history",
+        "The same calls again in the same process (per point)",
+        "history_again",
+        (("mlflow-file", "history_again"),),
+        unit="us",
+        rate=True,
+    ),
+    Comparison(
+        "history",
+        "As Arrow columns (`Client.metric_history_table`; MLflow has no such call: its "
+        "`get_metric_history` beside it)",
+        "history_table",
+        (("mlflow-file", "history"),),
+        unit="us",
+        rate=True,
+    ),
+    Comparison(
         "list",
         "`search_runs` with a filter and a sort, warm in-process",
         "search_runs",
@@ -566,4 +607,5 @@ TITLES = {
     "startup": "7. CLI start-up",
     "growth": "8. Writing into a large repository",
     "footprint": "9. Disk used at rest",
+    "history": "10. Reading a metric history back",
 }

@@ -21,6 +21,7 @@ from benchmarks.common import (
     Context,
     Recorder,
     artifact_file,
+    check_history,
     compare_runs,
     create_runs,
     log_metric_loop,
@@ -124,6 +125,25 @@ def million(ctx: Context, rec: Recorder) -> None:
             "30 s to read back. Reading back costs more per point as the run grows, so "
             "the smaller run flatters MLflow. --scale runs the full million."
         )
+
+
+def history(ctx: Context, rec: Recorder) -> None:
+    """Read one run's metric history back, every key (the gittrack side's twin)."""
+    mlflow = _mlflow(ctx)
+    client = mlflow.MlflowClient()
+    exp = mlflow.set_experiment("history")
+    run_id = client.create_run(exp.experiment_id).info.run_id
+    points = int(ctx.arg("points"))
+    _log_points(client, run_id, points)
+    client.set_terminated(run_id)
+    keys = [f"k{k}" for k in range(10)]
+    for name, label in (
+        ("history", f"`get_metric_history` of each of 10 keys, {points:,} points, first read"),
+        ("history_again", "the same calls again in the same process"),
+    ):
+        with rec.time(name, ops=points, label=label):
+            got = [client.get_metric_history(run_id, key) for key in keys]
+        check_history(rec, got, points)
 
 
 def search(ctx: Context, rec: Recorder) -> None:

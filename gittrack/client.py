@@ -40,6 +40,7 @@ from gittrack.writer import (
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from gittrack.history import DecodedMetrics
     from gittrack.runs import RunStore
 
 
@@ -359,17 +360,31 @@ class Client(ArtifactsMixin):
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged point of one metric, in logging order."""
-        table = self.metrics_table(run_id)
-        if table is None:
-            return []
-        # Plain lists, not pyarrow.compute: comparing against a Python scalar makes
-        # pyarrow import pandas, which costs more than the scan itself.
-        keys = table.column("key").cast("string").to_pylist()
-        rows = [i for i, k in enumerate(keys) if k == key]
-        steps = table.column("step").to_pylist()
-        stamps = table.column("timestamp").to_pylist()
-        values = table.column("value").to_pylist()
-        return [Metric(key=key, value=values[i], timestamp=stamps[i], step=steps[i]) for i in rows]
+        history = self._history(run_id)
+        return [] if history is None else history.metrics(key)
+
+    def metric_history_table(self, run_id: str, key: str, *, output_format: str = "pyarrow") -> Any:
+        """One metric's history as columns ``step``, ``timestamp``, ``value`` in logging
+        order: a ``pyarrow.Table`` (no copy of the decoded history), or a pandas
+        ``DataFrame`` with ``output_format="pandas"``. A key the run never logged gives
+        no rows."""
+        if output_format not in ("pyarrow", "pandas"):
+            raise ValidationError(
+                f"unknown output_format {output_format!r} (use 'pyarrow' or 'pandas')"
+            )
+        history = self._history(run_id)
+        if history is None:
+            from gittrack.history import empty_columns
+
+            table = empty_columns()
+        else:
+            table = history.columns(key)
+        return table.to_pandas() if output_format == "pandas" else table
+
+    def _history(self, run_id: str) -> DecodedMetrics | None:
+        rid = self.store.resolve(run_id)
+        self.flush(rid)
+        return self.store.metric_history(rid)
 
     def metrics_table(self, run_id: str) -> pa.Table | None:
         """The full metric history of a run (key, step, timestamp, value)."""

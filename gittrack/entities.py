@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from gittrack.errors import ValidationError
 from gittrack.format import RunRecord
@@ -89,9 +89,9 @@ class RunTag:
     value: Any
 
 
-@dataclass(frozen=True)
-class Metric:
-    """One point of a metric's history."""
+class Metric(NamedTuple):
+    """One point of a metric's history (immutable; a named tuple, so that a history of
+    a million points is built quickly)."""
 
     key: str
     value: float

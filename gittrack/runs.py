@@ -30,6 +30,8 @@ from gittrack.store.repo import MODE_FILE, MODE_TREE, Identity
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from gittrack.history import DecodedMetrics
+
 __all__ = ["LoadedRun", "RefConflict", "RunStore", "resolve_run_ref"]
 
 _HEX = frozenset("0123456789abcdef")
@@ -67,6 +69,7 @@ class RunStore:
         # Set by the session: ``{run_id: name}`` of a ``{run_id: commit}`` listing through
         # the local index; None reads each run's commit.
         self.name_lookup: Callable[[dict[str, str]], dict[str, str]] | None = None
+        self._metrics_blobs: dict[str, str | None] = {}  # commit -> its metrics.parquet
 
     def close(self) -> None:
         self.git.close()
@@ -225,8 +228,29 @@ class RunStore:
         entry = loaded.run_files.get(fmt.METRICS_FILE)
         if entry is None:
             return None
-        data = self.git.read_blob(entry[1])
-        return fmt.read_metrics(data, f"run {loaded.record.run_id}")
+        return self._decoded(entry[1], f"run {loaded.record.run_id}").table
+
+    def metric_history(self, run_id: str) -> DecodedMetrics | None:
+        """The decoded metric history of a run's current state (None: no metric logged).
+
+        Reads no YAML: the ref, the commit and three trees lead to ``metrics.parquet``,
+        which is decoded once per process (:mod:`gittrack.history`).
+        """
+        commit = self.run_commit(run_id)
+        blob = self._metrics_blobs.get(commit, "")
+        if blob == "":
+            tree = self.git.read_commit(commit).tree.decode("ascii")
+            entry = self.git.lookup_path(tree, f"{fmt.RUN_DIR}/{fmt.METRICS_FILE}")
+            blob = None if entry is None or entry[0] == MODE_TREE else entry[1]
+            if len(self._metrics_blobs) >= 4096:
+                self._metrics_blobs.clear()
+            self._metrics_blobs[commit] = blob
+        return None if blob is None else self._decoded(blob, f"run {run_id}")
+
+    def _decoded(self, blob: str, what: str) -> DecodedMetrics:
+        from gittrack.history import decoded_metrics
+
+        return decoded_metrics(blob, self.git.read_blob, what)
 
     # -- finding ---------------------------------------------------------------------
     def resolve(self, text: str) -> str:

@@ -286,8 +286,10 @@ def resolve_run_ref(
     """The one rule that turns a run reference into a run id (docs/format.md).
 
     ``runs`` is ``{run_id: commit}`` of every run, ``names`` gives ``{run_id: name}`` of
-    the readable ones (only asked for when needed). In order, the first step that
-    matches anything decides:
+    the readable ones (only asked for when needed). A caller may narrow both to what can
+    decide: ``runs`` to the runs whose id starts with the text (when none does, to those
+    whose commit does), ``names`` to the runs named exactly the text plus those of
+    ``runs``. In order, the first step that matches anything decides:
 
     1. hex text of 4 or more characters (any case) that starts run ids: the run whose id
        it starts; several such runs are ambiguous;

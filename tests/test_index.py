@@ -153,6 +153,33 @@ def test_resolve_by_id_commit_and_name(repo: Path) -> None:
     assert gittrack.Client().resolve("alpha") == a
 
 
+def test_resolve_reads_only_matching_rows_and_keeps_the_rule(repo: Path) -> None:
+    """The index answers through its lookup indexes; the answers are the rule's: an id
+    prefix beats a commit prefix, which beats a name; hex-looking names still resolve."""
+    import sqlite3
+
+    a = make_run("a")
+    commit_a = git(repo, "rev-parse", f"refs/gittrack/runs/{a}").strip()
+    make_run(commit_a[:8])  # named like a's commit
+    c = make_run("facade00")  # a hex-looking name matching no id or commit
+    index_file = repo / ".git/gittrack/index.sqlite"
+    with open_index() as index:
+        assert index.resolve(commit_a[:8]) == a
+        assert index.resolve(a[:5].upper()) == a
+        assert index.resolve("facade00") == c
+    plain = sqlite3.connect(index_file)  # an index written before the lookup indexes
+    plain.executescript("DROP INDEX runs_by_commit; DROP INDEX runs_by_name;")
+    plain.close()
+    with open_index() as index:
+        assert index.resolve(c) == c
+        with pytest.raises(RunNotFoundError):
+            index.resolve("0" * 40)
+    plain = sqlite3.connect(index_file)
+    sql = "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name LIKE 'runs_by_%'"
+    assert plain.execute(sql).fetchone()[0] == 3  # gained again on open
+    plain.close()
+
+
 def test_rebuild_and_damaged_index(repo: Path) -> None:
     make_run("a")
     make_run("b")

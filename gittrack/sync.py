@@ -285,6 +285,17 @@ def _both_changed(
 ) -> None:
     reason = "changed on both sides"
     if ref.startswith(fmt.REF_PREFIX) and "/" not in ref[len(fmt.REF_PREFIX) :]:
+        run_id = ref[len(fmt.REF_PREFIX) :]
+        if local in store.states(remote_sha, run_id):  # the remote built on ours: take it
+            if _move(store, ref, remote_sha, local, local):
+                tally.updated.append(ref)
+            else:
+                _forget(store, remote, ref, remote_sha, last)
+                tally.kept.append(ref)
+            return
+        if remote_sha in store.states(local, run_id):  # ours built on the remote's: keep it
+            tally.kept.append(ref)
+            return
         try:
             merged = merge_runs(store, local, remote_sha)
         except MergeConflict as e:
@@ -363,8 +374,14 @@ def merge_runs(store: RunStore, local_sha: str, remote_sha: str) -> str:
     blob = _merge_metrics(store, record, older, newer)
     if blob is not None:
         extra[fmt.METRICS_FILE] = (MODE_FILE, blob)
+    # Both versions stay reachable: a hash either side showed keeps naming the run.
+    earlier = tuple(dict.fromkeys(a.kept_by_next + b.kept_by_next))
     return store.write_commit(
-        record, code_entries=newer.code_entries, parent=newer.parent, extra_files=extra
+        record,
+        code_entries=newer.code_entries,
+        parent=newer.parent,
+        extra_files=extra,
+        earlier=earlier,
     )
 
 

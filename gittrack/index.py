@@ -315,7 +315,8 @@ class RunIndex:
             self._db.execute("DELETE FROM states")
             self._db.execute("DELETE FROM walked")
             self._db.execute(
-                "DELETE FROM meta WHERE key IN ('refs_signature', 'scanned_ns', 'generation')"
+                "DELETE FROM meta WHERE key IN"
+                " ('refs_signature', 'scanned_ns', 'generation', 'states_generation')"
             )
         self.refresh()
         return len(self.entries())
@@ -430,15 +431,27 @@ class RunIndex:
     def _walk_states(self) -> None:
         """Record the states of every run whose commit changed since it was last walked
         (only the new ones: a walk stops at states already recorded for that run)."""
+        generation = self.generation  # changes whenever a run's row does
+        if generation and self._meta("states_generation") == generation:
+            return
         runs = dict(self._db.execute("SELECT run_id, commit_sha FROM runs").fetchall())
         walked = dict(self._db.execute("SELECT run_id, commit_sha FROM walked").fetchall())
         gone = [(rid,) for rid in walked if rid not in runs]
         todo = [(rid, sha) for rid, sha in runs.items() if walked.get(rid) != sha]
+        meta = [("states_generation", generation)] if generation else []
         if not (gone or todo):
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
             return
+        from gittrack.store import catfile
+
         store = self.runstore
         new_states: list[tuple[str, str]] = []
-        for rid, sha in todo:
+        slow = todo
+        if len(todo) >= BATCH_THRESHOLD and catfile.available():
+            unedited = _unedited_runs(self.common_dir, todo)
+            new_states = [(sha, rid) for rid, sha in todo if rid in unedited]
+            slow = [(rid, sha) for rid, sha in todo if rid not in unedited]
+        for rid, sha in slow:
             known = set()
             if rid in walked:
                 rows = self._db.execute("SELECT sha FROM states WHERE run_id=?", (rid,))
@@ -451,6 +464,7 @@ class RunIndex:
                 self._db.executemany("DELETE FROM walked WHERE run_id=?", gone)
                 self._db.executemany("INSERT OR REPLACE INTO states VALUES (?, ?)", new_states)
                 self._db.executemany("INSERT OR REPLACE INTO walked VALUES (?, ?)", todo)
+                self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
         except sqlite3.Error as e:
             raise StorageError(f"cannot update the run index {self.path}: {e}") from e
 
@@ -473,6 +487,30 @@ def run_states(runstore: RunStore, runs: dict[str, str], prefix: str) -> set[str
     with RunIndex(runstore.root, lambda: runstore, common_dir=runstore.git.common_dir) as index:
         index.refresh(runs)
         return index.runs_with_state(prefix) & runs.keys()
+
+
+def _unedited_runs(common_dir: Path, todo: list[tuple[str, str]]) -> set[str]:
+    """Ids of the ``todo`` runs (``(run_id, commit)``) whose commit keeps no earlier state,
+    told apart in one ``git cat-file --batch`` (each commit and its first parent); the
+    others are walked the careful way."""
+    from gittrack.runs import run_id_of_message
+    from gittrack.store.catfile import cat_objects
+
+    specs = [spec for _, sha in todo for spec in (sha, sha + "^1")]
+    bodies = cat_objects(common_dir, specs, b"commit")
+    found = set()
+    for i, (rid, _) in enumerate(todo):
+        body, first = bodies[2 * i], bodies[2 * i + 1]
+        if body is None:
+            continue
+        header = body.split(b"\n\n", 1)[0]
+        parents = sum(1 for line in header.split(b"\n") if line.startswith(b"parent "))
+        if parents > 1:
+            continue
+        if first is not None and run_id_of_message(first.split(b"\n\n", 1)[-1]) == rid:
+            continue
+        found.add(rid)
+    return found
 
 
 # -- reading many runs (cold builds) ------------------------------------------------------

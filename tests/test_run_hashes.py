@@ -184,3 +184,47 @@ def test_a_hash_that_several_runs_had_is_ambiguous(
     edit(rid, "tag")
     unknown = next(p for p in ("0000aaaa", "ffff0000") if not first.startswith(p[:4]))
     assert f"no run matches '{unknown}'" in fails(capsys, "show", unknown)
+
+
+def test_in_a_repository_without_commits_earlier_states_are_the_only_parents(
+    empty_repo: Path,
+) -> None:
+    rid, first = finished_run()
+    tagged = edit(rid, "tag")
+    renamed = edit(rid, "rename")
+    loaded = RunStore(empty_repo).load(rid)
+    assert loaded.parent is None and loaded.earlier == (tagged,)
+    assert git(empty_repo, "log", "--format=%H", f"refs/gittrack/runs/{rid}").split() == [
+        renamed,
+        tagged,
+        first,
+    ]
+    for sha in (first, tagged, renamed):
+        assert Client().resolve(sha[:8]) == rid
+    fsck(empty_repo)
+
+
+def test_many_runs_resolve_old_hashes_through_the_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks import fast_repo
+
+    repo = tmp_path / "repo"
+    ids = fast_repo.build(repo, 80)  # past the index's batch threshold
+    monkeypatch.chdir(repo)
+    before = {rid: Client().get_run(rid).info.commit for rid in ids[:3]}
+    edit(ids[0], "tag")
+    assert rid_of_show(before[ids[0]]) == ids[0]
+    assert rid_of_show(before[ids[1]]) == ids[1]  # an unedited run's commit
+    second = edit(ids[0], "note")  # the index extends what it knows from the new commit
+    edit(ids[2], "rename")
+    for rid in ids[:3]:
+        assert rid_of_show(before[rid]) == rid
+    assert rid_of_show(second) == ids[0]
+
+
+def rid_of_show(sha: str) -> str:
+    """The run id `gittrack show <8 hex of sha> -f json` names."""
+    import json
+
+    return str(json.loads(ok("show", sha[:8], "--format", "json"))["run_id"])

@@ -185,6 +185,8 @@ def checkout_cmd(
     from gittrack.session import open_repository
 
     result = checkout_run(open_repository(create=False), run, force=force)
+    for warning in result.warnings:
+        _note(f"warning: {warning}")
     typer.echo(
         f"run {result.run_id[:12]}: {len(result.written)} file(s) written, "
         f"{len(result.deleted)} deleted; params in {result.params_file}"

@@ -273,7 +273,8 @@ class RunStore:
                 obj = self.git.read_commit(sha)
             except CorruptRunError:  # pruned or never fetched: nothing older to follow
                 continue
-            todo.extend(self.split_parents(obj, run_id)[1])
+            if run_id_of_message(obj.message) == run_id:  # never into foreign history
+                todo.extend(self.split_parents(obj, run_id)[1])
         return found
 
     def kept_by_next(self, commit: str) -> tuple[str, ...]:

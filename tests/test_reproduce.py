@@ -605,7 +605,8 @@ with gittrack.start_run():
 """
 
 
-def test_submodule_commit_and_edits_are_recorded_and_restored(repo: Path, tmp_path: Path) -> None:
+def with_submodule(repo: Path, tmp_path: Path) -> Path:
+    """Add a submodule ``sub`` (lib.py: VALUE = 1) and a train.py using it; commit both."""
     source = tmp_path / "libsrc"
     source.mkdir()
     git(source, "init", "-q")
@@ -616,7 +617,11 @@ def test_submodule_commit_and_edits_are_recorded_and_restored(repo: Path, tmp_pa
     (repo / "train.py").write_text(SUBMODULE_TRAIN)
     git(repo, "add", "train.py")
     git(repo, "commit", "-qm", "with submodule")
-    sub = repo / "sub"
+    return repo / "sub"
+
+
+def test_submodule_commit_and_edits_are_recorded_and_restored(repo: Path, tmp_path: Path) -> None:
+    sub = with_submodule(repo, tmp_path)
     (sub / "lib.py").write_text("VALUE = 2\n")
     git(sub, "commit", "-qam", "two")  # a new submodule commit, not yet in the index
     new_head = git(sub, "rev-parse", "HEAD").strip()
@@ -645,17 +650,7 @@ def test_submodule_commit_and_edits_are_recorded_and_restored(repo: Path, tmp_pa
 def test_checkout_writes_submodules_at_the_commit_the_run_recorded(
     repo: Path, tmp_path: Path
 ) -> None:
-    source = tmp_path / "libsrc"
-    source.mkdir()
-    git(source, "init", "-q")
-    (source / "lib.py").write_text("VALUE = 1\n")
-    git(source, "add", "lib.py")
-    git(source, "commit", "-qm", "lib")
-    git(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(source), "sub")
-    (repo / "train.py").write_text(SUBMODULE_TRAIN)
-    git(repo, "add", "train.py")
-    git(repo, "commit", "-qm", "with submodule")
-    sub = repo / "sub"
+    sub = with_submodule(repo, tmp_path)
     (sub / "lib.py").write_text("VALUE = 2\n")
     git(sub, "commit", "-qam", "two")
     ran_on = git(sub, "rev-parse", "HEAD").strip()

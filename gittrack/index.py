@@ -415,7 +415,9 @@ class RunIndex:
             text,
             runs,
             lambda: {e.run_id: e.name for e in entries if not e.corrupt},
-            self.runs_with_state,
+            lambda prefix: (
+                self.runs_with_state(prefix) or self.runstore.replaced_states(prefix, runs)
+            ),
         )
 
     # -- every hash a run had ----------------------------------------------------------

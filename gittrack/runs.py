@@ -290,12 +290,28 @@ class RunStore:
         """Ids of ``runs`` (``{run_id: commit}``) with a state whose hash starts with
         ``prefix``: through the index when the session set it, else by walking every run."""
         if self.state_lookup is not None:
-            return self.state_lookup(prefix, dict(runs))
-        return {
-            rid
-            for rid, sha in runs.items()
-            if any(s.startswith(prefix) for s in self.states(sha, rid))
-        }
+            found = self.state_lookup(prefix, dict(runs))
+        else:
+            found = {
+                rid
+                for rid, sha in runs.items()
+                if any(s.startswith(prefix) for s in self.states(sha, rid))
+            }
+        return found or self.replaced_states(prefix, runs)
+
+    def replaced_states(self, prefix: str, runs: Mapping[str, str]) -> set[str]:
+        """Ids of ``runs`` with a commit starting with ``prefix`` that is still in this
+        clone's objects though no ref keeps it (a RUNNING state a later flush replaced;
+        it lasts until ``git gc`` prunes it)."""
+        found: set[str] = set()
+        for sha in self.git.objects_with_prefix(prefix):
+            try:
+                rid = run_id_of_message(self.git.read_commit(sha).message)
+            except CorruptRunError:  # not a commit
+                continue
+            if rid is not None and rid in runs:
+                found.add(rid)
+        return found
 
     @staticmethod
     def _user_gittrack(
@@ -387,7 +403,8 @@ def resolve_run_ref(
     1. hex text of 4 or more characters (any case) that starts run ids: the run whose id
        it starts; several such runs are ambiguous;
     2. the same text starting commit hashes: the run with a state (its current commit or
-       any earlier state it keeps) whose hash it starts; several runs are ambiguous;
+       any earlier state it keeps; when no run has one, a replaced RUNNING state still in
+       this clone's objects) whose hash it starts; several runs are ambiguous;
     3. the exact run name: the run with that name; several are ambiguous.
 
     Nothing matching is :class:`RunNotFoundError`; ambiguity is

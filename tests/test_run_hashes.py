@@ -228,3 +228,25 @@ def rid_of_show(sha: str) -> str:
     import json
 
     return str(json.loads(ok("show", sha[:8], "--format", "json"))["run_id"])
+
+
+def test_a_running_state_resolves_in_its_clone_until_gc_prunes_it(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = Client()
+    rid = client.create_run(run_name="live").info.run_id
+    listed = client.get_run(rid).info.commit  # what `gittrack list` shows while it runs
+    client.log_metric(rid, "loss", 0.5)
+    client.flush(rid)
+    assert client.get_run(rid).info.commit != listed
+    client.set_terminated(rid)
+    final = client.get_run(rid).info.commit
+    # a RUNNING state is replaced by the next flush, not kept in the run's history ...
+    assert listed not in git(repo, "log", "--format=%H", f"refs/gittrack/runs/{rid}").split()
+    # ... but it still names the run while this clone holds it
+    assert client.resolve(listed[:8]) == rid
+    assert rid in ok("show", listed[:8])
+    git(repo, "gc", "-q", "--prune=now")
+    fresh_session()
+    assert f"no run matches '{listed[:8]}'" in fails(capsys, "show", listed[:8])
+    assert Client().resolve(final[:8]) == rid

@@ -483,25 +483,29 @@ def checkout_run(runs: RunStore, run_ref: str, *, force: bool = False) -> Checko
     plans: list[_CheckoutPlan] = []
     conflicts: list[str] = []
     warnings: list[str] = []
-    _plan_checkout(git, work, loaded.code_entries, "", plans, conflicts, warnings)
-    if conflicts and not force:
-        more = f" (+{len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
-        raise ReproduceError(
-            f"checkout of run {run_id[:12]} would overwrite uncommitted changes in "
-            f"{conflicts[0]}{more}; commit them or pass --force"
-        )
     try:
-        for plan in plans:
-            for path in plan.deletes:
-                _delete_file(plan.work, path)
-            for path in plan.writes:
-                _write_file(plan.git, plan.work, path, plan.target[path])
-        # In the git directory, not the work tree, where `git add -A` would pick it up.
-        params_file = git.git_dir / CHECKOUT_FILE
-        params_file.parent.mkdir(exist_ok=True)
-        params_file.write_bytes(_checkout_yaml(loaded))
-    except OSError as e:
-        raise ReproduceError(f"checkout of run {run_id[:12]} failed: {e}") from e
+        try:
+            _plan_checkout(git, work, loaded.code_entries, "", plans, conflicts, warnings)
+        except UnsafePathError as e:
+            raise UnsafePathError(f"run {run_id[:12]} {e.message}") from None
+        if conflicts and not force:
+            more = f" (+{len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+            raise ReproduceError(
+                f"checkout of run {run_id[:12]} would overwrite uncommitted changes in "
+                f"{conflicts[0]}{more}; commit them or pass --force"
+            )
+        try:
+            for plan in plans:
+                for path in plan.deletes:
+                    _delete_file(plan.work, path)
+                for path in plan.writes:
+                    _write_file(plan.git, plan.work, path, plan.target[path])
+            # In the git directory, not the work tree, where `git add -A` would pick it up.
+            params_file = git.git_dir / CHECKOUT_FILE
+            params_file.parent.mkdir(exist_ok=True)
+            params_file.write_bytes(_checkout_yaml(loaded))
+        except OSError as e:
+            raise ReproduceError(f"checkout of run {run_id[:12]} failed: {e}") from e
     finally:
         for plan in plans[1:]:  # the submodules' repositories
             plan.git.close()
@@ -542,7 +546,7 @@ def _plan_checkout(
     target = _flatten(git, entries)
     for path in target:
         if not all(_safe_name(part) for part in path.split("/")):
-            raise UnsafePathError(f"the run holds an unsafe path {prefix + path!r}")
+            raise UnsafePathError(f"holds an unsafe path {prefix + path!r}")
     current = _flatten(git, snapshot_worktree(git).root_entries)
     head = git.head_commit()
     head_files = (
@@ -596,15 +600,20 @@ def _plan_submodule(
     except GittrackError as e:
         warnings.append(f"submodule {name} cannot be read ({e}); left as it is")
         return
-    if not sub.has_object(commit):
+    try:
+        tree = sub.read_tree(sub.read_commit(commit).tree.decode("ascii"))
+    except GittrackError:
         sub.close()
         warnings.append(
             f"submodule {name} at commit {commit[:12]} is not in this clone "
             "(git submodule update fetches it); left as it is"
         )
         return
-    tree = sub.read_tree(sub.read_commit(commit).tree.decode("ascii"))
-    _plan_checkout(sub, sub_work, tree, name + "/", plans, conflicts, warnings)
+    try:
+        _plan_checkout(sub, sub_work, tree, name + "/", plans, conflicts, warnings)
+    finally:
+        if not any(plan.git is sub for plan in plans):  # failed before its plan was kept
+            sub.close()
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -24,7 +24,9 @@ def finished_run(name: str = "base") -> tuple[str, str]:
         gittrack.log_param("lr", 0.1)
         gittrack.log_metric("loss", 0.5)
         rid = run.info.run_id
-    return rid, Client().get_run(rid).info.commit
+    final = Client().get_run(rid).info.commit
+    assert run.info.commit == final  # what the ended run shows is its final hash
+    return rid, final
 
 
 def edit(rid: str, how: str) -> str:

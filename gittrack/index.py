@@ -493,25 +493,32 @@ def run_states(runstore: RunStore, runs: dict[str, str], prefix: str) -> set[str
 
 def _unedited_runs(common_dir: Path, todo: list[tuple[str, str]]) -> set[str]:
     """Ids of the ``todo`` runs (``(run_id, commit)``) whose commit keeps no earlier state,
-    told apart in one ``git cat-file --batch`` (each commit and its first parent); the
-    others are walked the careful way."""
+    told apart through ``git cat-file --batch``: the commits, then their distinct first
+    parents (runs share code commits); the others are walked the careful way."""
     from gittrack.runs import run_id_of_message
     from gittrack.store.catfile import cat_objects
 
-    specs = [spec for _, sha in todo for spec in (sha, sha + "^1")]
-    bodies = cat_objects(common_dir, specs, b"commit")
     found = set()
-    for i, (rid, _) in enumerate(todo):
-        body, first = bodies[2 * i], bodies[2 * i + 1]
+    first: dict[str, str] = {}  # run id -> its commit's only parent
+    bodies = cat_objects(common_dir, [commit for _, commit in todo], b"commit")
+    for (rid, _), body in zip(todo, bodies, strict=True):
         if body is None:
             continue
-        header = body.split(b"\n\n", 1)[0]
-        parents = sum(1 for line in header.split(b"\n") if line.startswith(b"parent "))
-        if parents > 1:
-            continue
-        if first is not None and run_id_of_message(first.split(b"\n\n", 1)[-1]) == rid:
-            continue
-        found.add(rid)
+        header = body.split(b"\n\n", 1)[0].split(b"\n")
+        parents = [line[7:].decode("ascii") for line in header if line.startswith(b"parent ")]
+        if not parents:
+            found.add(rid)
+        elif len(parents) == 1:
+            first[rid] = parents[0]
+    distinct = sorted(set(first.values()))
+    messages = {
+        sha: None if body is None else body.split(b"\n\n", 1)[-1]
+        for sha, body in zip(distinct, cat_objects(common_dir, distinct, b"commit"), strict=True)
+    }
+    for rid, parent in first.items():
+        message = messages[parent]
+        if message is None or run_id_of_message(message) != rid:  # the code commit
+            found.add(rid)
     return found
 
 

@@ -189,8 +189,10 @@ def test_a_hash_that_several_runs_had_is_ambiguous(
 
 
 def test_in_a_repository_without_commits_earlier_states_are_the_only_parents(
-    empty_repo: Path,
+    empty_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr("gittrack.index.BATCH_THRESHOLD", 1)  # the index's bulk reading too
+    other, _ = finished_run("unedited")
     rid, first = finished_run()
     tagged = edit(rid, "tag")
     renamed = edit(rid, "rename")
@@ -203,6 +205,8 @@ def test_in_a_repository_without_commits_earlier_states_are_the_only_parents(
     ]
     for sha in (first, tagged, renamed):
         assert Client().resolve(sha[:8]) == rid
+        assert rid_of_show(sha) == rid
+    assert rid_of_show(Client().get_run(other).info.commit) == other
     fsck(empty_repo)
 
 

@@ -271,8 +271,11 @@ def create(
     name: str,
     artifact_location: str | None = None,
     tags: Mapping[str, Any] | None = None,
+    *,
+    creation_time: int | None = None,
 ) -> str:
-    """Create an experiment and return its id; an existing name is an error."""
+    """Create an experiment and return its id; an existing name is an error.
+    ``creation_time`` (epoch ms, default now) keeps another tracker's time on import."""
     validate_name(name, "experiment")
     clean = _clean_tags(tags)
     existing = get_by_name(runs, name)
@@ -280,7 +283,7 @@ def create(
         state = " (deleted: restore it instead)" if existing.lifecycle_stage == DELETED else ""
         raise ExperimentError(f"experiment {name!r} already exists{state}")
     eid = experiment_id_for(name)
-    now = _now_ms()
+    now = _now_ms() if creation_time is None else creation_time
     exp = Experiment(
         experiment_id=eid,
         name=name,

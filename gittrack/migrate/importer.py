@@ -213,7 +213,7 @@ def _import_experiment(runs: RunStore, source: SourceExperiment, tally: _Tally) 
         tags = {**source.tags, EXPERIMENT_ID_TAG: source.experiment_id}
         existing = exps.get_by_name(runs, name)
         if existing is None:
-            return exps.create(runs, name, tags=tags)
+            return exps.create(runs, name, tags=tags, creation_time=source.creation_time)
         for key, value in tags.items():
             if existing.tags.get(key) != value:
                 exps.set_tag(runs, existing.experiment_id, key, value)

@@ -117,7 +117,10 @@ class FileStoreReader:
                 raise MigrationError(f"{what}: meta.yaml has no experiment name")
             stage = "deleted" if trashed else str(meta.get("lifecycle_stage") or "active")
             tags, _ = self._values(folder / "tags", f"{what}: tag", "tag")
-            return SourceExperiment(exp_id, name, stage, tags)
+            created = meta.get("creation_time")
+            return SourceExperiment(
+                exp_id, name, stage, tags, created if isinstance(created, int) else None
+            )
         except MigrationError:
             raise
         except GittrackError as e:

@@ -148,6 +148,7 @@ class RestReader:
                     name=str(item.get("name", "")),
                     lifecycle_stage=str(item.get("lifecycle_stage") or "active"),
                     tags=_pairs(item.get("tags")),
+                    creation_time=_opt_int(item.get("creation_time")),
                 )
             )
         return found
@@ -310,6 +311,10 @@ class RestReader:
                 )
             )
         return found
+
+
+def _opt_int(value: object) -> int | None:
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
 
 
 def _version(item: dict[str, Any]) -> SourceVersion:

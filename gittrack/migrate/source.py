@@ -39,6 +39,7 @@ class SourceExperiment:
     name: str
     lifecycle_stage: str = "active"
     tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,7 @@ def version_json(mv: registry.ModelVersion, aliases: Mapping[str, int | None]) -
         "creation_timestamp": mv.created,
         "last_updated_timestamp": mv.updated or mv.created,
         "user_id": mv.created_by,
-        "current_stage": "None",
+        "current_stage": mv.stage,
         "description": mv.description or "",
         "source": mv.source_uri or mv.source,
         "run_id": mv.run_id,
@@ -299,6 +299,19 @@ def add_routes(router: Router, backend: Backend) -> None:
         rm = registry.update_model(backend.runs, name, description=description or "")
         return ok({"registered_model": registered_json(rm)})
 
+    @route("POST", "registered-models/rename")
+    def rename_registered_model(request: Request) -> Response:
+        data = fields(request)
+        name = model_name(data)
+        missing_model(name)
+        new_name = str(get_str(data, "new_name"))
+        if any(m.name == new_name for m in registry.list_models(backend.runs)):
+            raise mlflow_error(
+                "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={new_name}) already exists."
+            )
+        rm = registry.rename_model(backend.runs, name, new_name)
+        return ok({"registered_model": registered_json(rm)})
+
     @route("DELETE", "registered-models/delete")
     def delete_registered_model(request: Request) -> Response:
         name = model_name(fields(request))
@@ -334,13 +347,18 @@ def add_routes(router: Router, backend: Backend) -> None:
         return ok()
 
     def latest_versions(request: Request) -> Response:
-        name = model_name(fields(request))
+        data = fields(request)
+        name = model_name(data)
         missing_model(name)
         rm = registry.get_model(backend.runs, name)
-        if rm.latest is None:
-            return ok({"model_versions": []})
-        mv = registry.get_version(backend.runs, name, rm.latest)
-        return ok({"model_versions": [version_json(mv, rm.aliases)]})
+        stages = data.get("stages") or []
+        wanted = {registry.canonical_stage(str(s)) for s in stages} or set(registry.STAGES)
+        latest: dict[str, registry.ModelVersion] = {}
+        for mv in registry.list_versions(backend.runs, name):
+            if mv.stage in wanted:
+                latest[mv.stage] = mv  # versions come in order: the last one wins
+        found = sorted(latest.values(), key=lambda v: v.version)
+        return ok({"model_versions": [version_json(mv, rm.aliases) for mv in found]})
 
     path = "/api/2.0/mlflow/registered-models/get-latest-versions"
     router.add("POST", path, latest_versions, guard="preflight")
@@ -411,6 +429,16 @@ def add_routes(router: Router, backend: Backend) -> None:
         mv = version_of(data)
         description = get_str(data, "description", required=False) or ""
         mv = registry.update_version(backend.runs, mv.name, mv.version, description=description)
+        return ok({"model_version": version_json(mv, aliases_of(mv.name))})
+
+    @route("POST", "model-versions/transition-stage")
+    def transition_stage(request: Request) -> Response:
+        data = fields(request)
+        mv = version_of(data)
+        archive = data.get("archive_existing_versions") in (True, "true", "True")
+        mv = registry.transition_stage(
+            backend.runs, mv.name, mv.version, str(get_str(data, "stage")), archive_existing=archive
+        )
         return ok({"model_version": version_json(mv, aliases_of(mv.name))})
 
     @route("DELETE", "model-versions/delete")

@@ -17,6 +17,7 @@ from gittrack.errors import ExperimentNotFoundError
 from gittrack.experiments import Experiment
 from gittrack.format import STATUSES
 from gittrack.lineage.inputs import record_dataset
+from gittrack.models import logged
 from gittrack.naming import experiment_id_for, new_run_name
 from gittrack.query.search import query_rows
 from gittrack.server.backend import Backend
@@ -288,7 +289,15 @@ def add_routes(router: Router, backend: Backend) -> None:
 
     @route("GET", "runs/get")
     def get_run(request: Request) -> Response:
-        return ok({"run": run_json(backend.row(run_of(fields(request))))})
+        rid = run_of(fields(request))
+        run = run_json(backend.row(rid))
+        outputs = [
+            {"model_id": m.model_id, "step": 0}
+            for m in logged.list_logged_models(backend.runs)
+            if rid == m.run_id or rid in m.linked_runs
+        ]
+        run["outputs"] = {"model_outputs": outputs}
+        return ok({"run": run})
 
     @route("POST", "runs/update")
     def update_run(request: Request) -> Response:

@@ -1,5 +1,6 @@
-"""Registry operations MLflow's client calls beyond registering, through ``gittrack server``:
-stage transitions, renaming a registered model, a run's model outputs."""
+"""What MLflow's client calls beyond logging and registering, through ``gittrack server``:
+stage transitions, renaming a registered model, a run's model outputs, renaming an
+experiment (its id kept)."""
 
 from __future__ import annotations
 
@@ -101,4 +102,55 @@ def test_stages_rename_and_run_outputs_through_the_mlflow_client(
 
     runs = open_repository(repo, create=False)
     assert [v.stage for v in registry.list_versions(runs, "churn-v2")] == ["Archived", "Production"]
+    fsck(repo)
+
+
+RENAME = r"""
+import json
+import mlflow
+from mlflow.exceptions import MlflowException
+
+client = mlflow.MlflowClient()
+eid = client.create_experiment("before", tags={"team": "cv"})
+with mlflow.start_run(experiment_id=eid) as run:
+    mlflow.log_metric("m", 1.0)
+client.create_experiment("taken")
+client.rename_experiment(eid, "after")
+exp = client.get_experiment(eid)
+codes = []
+for call in (
+    lambda: client.get_experiment_by_name("before").name,
+    lambda: client.rename_experiment(eid, "taken"),
+):
+    try:
+        codes.append(call())
+    except (MlflowException, AttributeError) as e:
+        codes.append(getattr(e, "error_code", "none"))
+mlflow.set_experiment(experiment_id=eid)
+with mlflow.start_run() as later:
+    mlflow.log_param("p", "1")
+found = client.search_runs([eid])
+print(json.dumps({
+    "eid": eid,
+    "exp": [exp.experiment_id, exp.name, exp.tags],
+    "by_name": client.get_experiment_by_name("after").experiment_id,
+    "codes": codes,
+    "runs": sorted([r.info.run_id, r.info.experiment_id] for r in found),
+    "ids": sorted([run.info.run_id, later.info.run_id]),
+}))
+"""
+
+
+def test_renaming_an_experiment_keeps_its_id_and_its_runs(repo: Path, tmp_path: Path) -> None:
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, RENAME, tmp_path)
+    eid = out["eid"]
+    assert out["exp"] == [eid, "after", {"team": "cv"}]
+    assert out["by_name"] == eid
+    assert out["codes"] == ["none", "RESOURCE_ALREADY_EXISTS"]
+    assert out["runs"] == [[rid, eid] for rid in out["ids"]]  # type: ignore[union-attr]
+    import gittrack
+
+    client = gittrack.Client(repo)
+    assert {client.get_run(rid).info.experiment for rid in out["ids"]} == {"after"}  # type: ignore[union-attr]
     fsck(repo)

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gittrack.errors import ModelNotFoundError
+from gittrack.experiments import id_of
 from gittrack.models import logged, registry
 from gittrack.models.uri import parse_run_source
-from gittrack.naming import experiment_id_for
 from gittrack.server.artifacts import split_artifact_path
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
@@ -52,19 +52,14 @@ _CLAUSE = re.compile(
 _AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
 
 
-def _model_uri(model: logged.LoggedModel) -> str:
-    eid = experiment_id_for(model.experiment)
-    return f"{artifact_uri(eid, model.run_id)}/{model.artifact_path}"
-
-
-def logged_model_json(model: logged.LoggedModel) -> dict[str, Any]:
+def logged_model_json(model: logged.LoggedModel, experiment_id: str) -> dict[str, Any]:
     info: dict[str, Any] = {
         "model_id": model.model_id,
-        "experiment_id": experiment_id_for(model.experiment),
+        "experiment_id": experiment_id,
         "name": model.name,
         "creation_timestamp_ms": model.created,
         "last_updated_timestamp_ms": model.updated,
-        "artifact_uri": _model_uri(model),
+        "artifact_uri": f"{artifact_uri(experiment_id, model.run_id)}/{model.artifact_path}",
         "status": _STATUS_OUT[model.status],
         "source_run_id": model.run_id,
         "tags": pairs(model.tags.items()),
@@ -145,6 +140,9 @@ def add_routes(router: Router, backend: Backend) -> None:
 
     route = api_route(router)
 
+    def model_json(model: logged.LoggedModel) -> dict[str, Any]:
+        return logged_model_json(model, id_of(backend.runs, model.experiment))
+
     # -- logged models ------------------------------------------------------------------
     @route("POST", "logged-models")
     def create_logged_model(request: Request) -> Response:
@@ -164,14 +162,14 @@ def add_routes(router: Router, backend: Backend) -> None:
             tags=dict(key_values(data, "tags")),
             params=dict(key_values(data, "params")),
         )
-        return ok({"model": logged_model_json(model)})
+        return ok({"model": model_json(model)})
 
     def model_id(request: Request) -> str:
         return request.params["model_id"]
 
     @route("GET", "logged-models/{model_id}")
     def get_logged_model(request: Request) -> Response:
-        return ok({"model": logged_model_json(logged.get(backend.runs, model_id(request)))})
+        return ok({"model": model_json(logged.get(backend.runs, model_id(request)))})
 
     @route("PATCH", "logged-models/{model_id}")
     def finalize_logged_model(request: Request) -> Response:
@@ -179,7 +177,7 @@ def add_routes(router: Router, backend: Backend) -> None:
         if status not in _STATUS_IN:
             raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid logged model status {status!r}")
         model = logged.update(backend.runs, model_id(request), status=_STATUS_IN[status])
-        return ok({"model": logged_model_json(model)})
+        return ok({"model": model_json(model)})
 
     @route("DELETE", "logged-models/{model_id}")
     def delete_logged_model(request: Request) -> Response:
@@ -221,10 +219,10 @@ def add_routes(router: Router, backend: Backend) -> None:
         found = [
             m
             for m in logged.list_logged_models(backend.runs)
-            if (not wanted or experiment_id_for(m.experiment) in wanted) and check(m)
+            if (not wanted or id_of(backend.runs, m.experiment) in wanted) and check(m)
         ]
         chosen, more = paged(found, page_offset(data), size)
-        return ok({"models": [logged_model_json(m) for m in chosen], **more})
+        return ok({"models": [model_json(m) for m in chosen], **more})
 
     @route("POST", "runs/outputs")
     def log_outputs(request: Request) -> Response:
@@ -474,7 +472,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     def get_download_uri(request: Request) -> Response:
         mv = version_of(fields(request))
         row = backend.row(mv.run_id)
-        uri = artifact_uri(experiment_id_for(row["experiment"]), mv.run_id)
+        uri = artifact_uri(row["experiment_id"], mv.run_id)
         return ok({"artifact_uri": f"{uri}/{mv.artifact_path}"})
 
     @route("POST", "model-versions/set-tag")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "5"  # 3: rows carry code_commit; 4: metric_steps; 5: states
+SCHEMA_VERSION = "6"  # 3: rows carry code_commit; 4: metric_steps; 5: states; 6: experiment_id
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -99,6 +99,7 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
         "code_commit": str(record.source.get("commit") or ""),
         "name": record.name,
         "experiment": record.experiment,
+        "experiment_id": record.experiment_id,
         "status": record.status,
         "lifecycle_stage": record.lifecycle_stage,
         "user": record.user,

@@ -352,6 +352,16 @@ def lifecycle_op(stage: str) -> Operation:
     return op
 
 
+def experiment_op(name: str, experiment_id: str) -> Operation:
+    """Move the run to the experiment ``name`` with id ``experiment_id`` (a rename)."""
+
+    def op(record: fmt.RunRecord) -> None:
+        record.experiment = name
+        record.experiment_id = experiment_id
+
+    return op
+
+
 def set_tags_op(tags: dict[str, str]) -> Operation:
     def op(record: fmt.RunRecord) -> None:
         record.tags.update(tags)

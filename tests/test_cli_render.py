@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gittrack.cli import render
 from gittrack.errors import ValidationError
@@ -73,25 +77,68 @@ def test_line_plot_has_height_and_axis() -> None:
     assert render.line_plot([0], [math.nan]) == "(no finite values to plot)"
 
 
-def test_fast_table_matches_tabulate_byte_for_byte() -> None:
+_ASCII_CELL = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
+_ANY_CELL = st.text(max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 5).flatmap(
+        lambda n: st.tuples(
+            st.lists(_ASCII_CELL, min_size=n, max_size=n),
+            st.lists(st.lists(_ASCII_CELL, min_size=n, max_size=n), max_size=6),
+        )
+    )
+)
+def test_own_tables_match_tabulate_byte_for_byte(case: tuple[list[str], list[list[str]]]) -> None:
+    """The simple and plain layouts done without tabulate, over printable ASCII cells
+    (spaces, empty cells, number-looking text included)."""
     from tabulate import tabulate
 
-    rng = random.Random(7)
-    headers = ["run", "name", "params.alpha", "metrics.x", "e"]
-    for _ in range(20):
-        body = [
-            ["".join(rng.choice("ab -.0") for _ in range(rng.randint(0, 14))).strip()
-             for _ in headers]
-            for _ in range(rng.randint(0, 8))
-        ]  # fmt: skip
-        body = [[" ".join(c.split()) for c in line] for line in body]
-        expected = tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
-        assert render.simple_table(body, headers) == expected
-    rows = [{"a": str(i), "b": "x" * (i % 7)} for i in range(render.FAST_TABLE_ROWS + 5)]
-    body = [[r["a"], r["b"]] for r in rows]
-    assert render.render(rows, ["a", "b"], "table") == tabulate(
-        body, headers=["a", "b"], tablefmt="simple", disable_numparse=True
+    headers, body = case
+    headers = [h.strip() or "h" for h in headers]  # the CLI's headers are words
+    expected = tabulate(body, headers=headers, tablefmt="simple", disable_numparse=True)
+    assert render.simple_table(body, headers) == expected
+    assert render.table(body, headers) == expected
+    assert render.plain_table(body) == tabulate(body, tablefmt="plain", disable_numparse=True)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(_ANY_CELL, _ANY_CELL), max_size=5))
+def test_tables_with_any_text_are_tabulates(pairs: list[tuple[str, str]]) -> None:
+    from tabulate import tabulate
+
+    body = [list(p) for p in pairs]
+    assert render.table(body, ["k", "v"]) == tabulate(
+        body, headers=["k", "v"], tablefmt="simple", disable_numparse=True
     )
+    assert render.kv_table(pairs) == tabulate(
+        [[k, render.cell(v, 80)] for k, v in pairs], tablefmt="plain", disable_numparse=True
+    )
+
+
+def test_printing_a_run_imports_no_tabulate(repo: Path) -> None:
+    """tabulate reads its package metadata on import (~20 ms): plain ASCII tables skip it."""
+    make = (
+        "import gittrack; c = gittrack.Client(); rid = c.create_run(run_name='plain').info.run_id\n"
+        "c.log_params(rid, {'alpha': 0.5, 'name': 'cnn'})\n"
+        "c.log_metric(rid, 'loss', 0.25, step=3)\n"
+        "c.set_tags(rid, {'team': 't1'}); c.set_terminated(rid); print(rid)\n"
+    )
+    made = subprocess.run(
+        [sys.executable, "-c", make], capture_output=True, text=True, cwd=repo, check=True
+    )
+    rid = made.stdout.strip()
+    code = (
+        "import sys; from gittrack.cli import main\n"
+        f"for args in (['show', '{rid}'], ['metrics', '{rid}'], ['diff', '{rid}', '{rid}']):\n"
+        "    try:\n        main(args)\n"
+        "    except SystemExit as e:\n        assert not e.code, e.code\n"
+        "assert 'tabulate' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert "loss" in proc.stdout and "alpha" in proc.stdout
 
 
 def test_json_lines_array_is_strict_json() -> None:

@@ -16,7 +16,6 @@ from gittrack.errors import ValidationError
 FORMATS = ("table", "json", "csv")
 SPARK = "▁▂▃▄▅▆▇█"
 MAX_CELL = 40
-FAST_TABLE_ROWS = 50  # above this many rows, plain ASCII tables skip tabulate
 
 
 def check_format(fmt: str, allowed: Sequence[str] = FORMATS) -> str:
@@ -85,26 +84,40 @@ def render(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
         for r in rows:
             writer.writerow(["" if r.get(c) is None else json_safe(r.get(c)) for c in columns])
         return buf.getvalue().rstrip("\n")
-    body = [[cell(r.get(c)) for c in columns] for r in rows]
-    if len(body) > FAST_TABLE_ROWS and all(h.isascii() for h in columns):
-        if all("".join(line).isascii() for line in body):
-            return simple_table(body, columns)
+    return table([[cell(r.get(c)) for c in columns] for r in rows], columns)
+
+
+def _plain_text(body: list[list[str]], headers: Sequence[str] = ()) -> bool:
+    """True when every cell is printable ASCII: a layout that needs no tabulate."""
+    return all(h.isascii() and h.isprintable() for h in headers) and all(
+        t.isascii() and t.isprintable() for line in body for t in line
+    )
+
+
+def table(body: list[list[Any]], headers: list[str]) -> str:
+    """A table in tabulate's "simple" format, cells as text (no number alignment).
+
+    Printable ASCII cells are laid out here, byte for byte as tabulate would: importing
+    tabulate costs every command that prints a table about 20 ms (it reads its own
+    package metadata), and its per-cell width logic is slow on long listings.
+    """
+    text = [[str(c) for c in line] for line in body]
+    if _plain_text(text, headers):
+        return simple_table(text, headers)
     from tabulate import tabulate
 
-    return tabulate(body, headers=columns, tablefmt="simple", disable_numparse=True)
+    return tabulate(text, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
-def simple_table(body: list[list[str]], headers: list[str]) -> str:
-    """tabulate's "simple" format for ASCII text cells, byte for byte, but in linear time.
-
-    Long listings spend most of their time in tabulate's per-cell width logic; for plain
-    ASCII strings the layout is just left-justified columns, so do it directly.
-    """
+def simple_table(body: list[list[str]], headers: Sequence[str]) -> str:
+    """tabulate's "simple" format for printable ASCII cells, byte for byte, in linear time
+    (cells lose surrounding whitespace, as tabulate strips it)."""
+    body = [[t.strip() for t in line] for line in body]
     widths = [len(h) + 2 for h in headers]
     for line in body:
-        for i, text in enumerate(line):
-            if len(text) > widths[i]:
-                widths[i] = len(text)
+        for i, t in enumerate(line):
+            if len(t) > widths[i]:
+                widths[i] = len(t)
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for line in body:
@@ -112,11 +125,25 @@ def simple_table(body: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
+def plain_table(body: list[list[str]]) -> str:
+    """tabulate's "plain" format (no headers) for printable ASCII cells, byte for byte."""
+    body = [[t.strip() for t in line] for line in body]
+    if not body:
+        return ""
+    widths = [max(len(line[i]) for line in body) for i in range(len(body[0]))]
+    return "\n".join(
+        "  ".join(t.ljust(w) for t, w in zip(line, widths, strict=True)).rstrip() for line in body
+    )
+
+
 def kv_table(pairs: list[tuple[str, Any]]) -> str:
     """A two-column key/value table without headers."""
+    body = [[str(k), cell(v, 80)] for k, v in pairs]
+    if _plain_text(body):
+        return plain_table(body)
     from tabulate import tabulate
 
-    return tabulate([[k, cell(v, 80)] for k, v in pairs], tablefmt="plain", disable_numparse=True)
+    return tabulate(body, tablefmt="plain", disable_numparse=True)
 
 
 def human_size(n: int | None) -> str:

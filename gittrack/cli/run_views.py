@@ -21,8 +21,6 @@ def section(title: str, table: str) -> str:
 
 
 def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
-    from tabulate import tabulate
-
     r = loaded.record
     src = r.source
     code = (src.get("commit") or "(no commit)")[:12]
@@ -51,11 +49,12 @@ def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
         parts.append(section("params", out.kv_table(sorted(r.params.items()))))
     if r.metrics:
         rows = [[k, out.cell(m.value), m.step, m.count] for k, m in sorted(r.metrics.items())]
-        table = tabulate(rows, headers=["key", "value", "step", "steps"], disable_numparse=True)
-        parts.append(section("metrics", table))
+        parts.append(section("metrics", out.table(rows, ["key", "value", "step", "steps"])))
     if r.tags:
         parts.append(section("tags", out.kv_table(sorted(r.tags.items()))))
     if r.artifacts:
+        from tabulate import tabulate  # sizes are aligned as numbers
+
         rows = [[p, (e or {}).get("size", "")] for p, e in sorted(r.artifacts.items())]
         parts.append(section("artifacts", tabulate(rows, headers=["path", "size"])))
     if r.inputs:
@@ -64,7 +63,7 @@ def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
             for i in r.inputs
             if isinstance(i, dict)
         ]
-        parts.append(section("inputs", tabulate(rows, headers=["name", "digest", "context"])))
+        parts.append(section("inputs", out.table(rows, ["name", "digest", "context"])))
     env = r.environment
     pkgs = env.get("packages") or {}
     env_rows: list[tuple[str, Any]] = [
@@ -84,8 +83,6 @@ def _rel(value: float | None) -> str:
 
 def diff_text(a: LoadedRun, b: LoadedRun, d: RunDiff) -> str:
     """The table view of ``gittrack diff``."""
-    from tabulate import tabulate
-
     c = out.cell
     parts = [
         out.kv_table(
@@ -98,7 +95,7 @@ def diff_text(a: LoadedRun, b: LoadedRun, d: RunDiff) -> str:
     )
     if d.params:
         rows = [[p["key"], c(p["a"]), c(p["b"]), p["change"]] for p in d.params]
-        table = tabulate(rows, headers=["param", "A", "B", "change"], disable_numparse=True)
+        table = out.table(rows, ["param", "A", "B", "change"])
         parts.append(section(f"params ({same} identical)", table))
     else:
         parts.append(f"\nparams: identical ({same})")
@@ -106,18 +103,18 @@ def diff_text(a: LoadedRun, b: LoadedRun, d: RunDiff) -> str:
         rows = [
             [m["key"], c(m["a"]), c(m["b"]), c(m["delta"]), _rel(m["relative"])] for m in d.metrics
         ]
-        table = tabulate(rows, headers=["metric", "A", "B", "change", "rel"], disable_numparse=True)
+        table = out.table(rows, ["metric", "A", "B", "change", "rel"])
         parts.append(section("metrics", table))
     for title, items in (("tags", d.tags), ("environment", d.environment)):
         if items:
             rows = [[i["key"], c(i["a"]), c(i["b"])] for i in items]
-            table = tabulate(rows, headers=["tag" if title == "tags" else "key", "A", "B"])
+            table = out.table(rows, ["tag" if title == "tags" else "key", "A", "B"])
             parts.append(section(title, table))
     if d.inputs:
         changed = [i for i in d.inputs if i.get("change") != "same"]
         if changed:
             keys = list(changed[0])
-            table = tabulate([[c(i.get(k)) for k in keys] for i in changed], headers=keys)
+            table = out.table([[c(i.get(k)) for k in keys] for i in changed], keys)
             parts.append(section("inputs", table))
         else:
             parts.append(f"\ninputs: identical ({len(d.inputs)})")
@@ -127,8 +124,6 @@ def diff_text(a: LoadedRun, b: LoadedRun, d: RunDiff) -> str:
 
 
 def metric_text(key: str, pts: list[MetricPoint], plot: bool, everything: bool) -> str:
-    from tabulate import tabulate
-
     values = [p.value for p in pts]
     head = f"{key}  ({len(pts)} points, last {out.cell(values[-1])})  {out.sparkline(values)}"
     shown: list[list[Any]] = [[p.step, out.cell(p.value), iso_utc(p.timestamp)] for p in pts]
@@ -136,7 +131,7 @@ def metric_text(key: str, pts: list[MetricPoint], plot: bool, everything: bool) 
         skipped = len(shown) - 2 * SUMMARY_HEAD
         shown = [*shown[:SUMMARY_HEAD], ["…", "…", "…"], *shown[-SUMMARY_HEAD:]]
         head += f"\n({skipped} points not shown; --all shows every point)"
-    table = tabulate(shown, headers=["step", "value", "timestamp"], disable_numparse=True)
+    table = out.table(shown, ["step", "value", "timestamp"])
     text = head + "\n" + table
     if plot:
         text += "\n\n" + out.line_plot([p.step for p in pts], values)

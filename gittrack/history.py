@@ -10,16 +10,14 @@ step/timestamp/value columns as Arrow arrays. The entities of
 
 from __future__ import annotations
 
-import gc
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Literal
 
 from gittrack import format as fmt
 from gittrack.entities import Metric
+from gittrack.gcpause import collector_paused
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -101,7 +99,7 @@ class DecodedMetrics:
         steps = _pylist(table.column("step").chunk(0), "q")
         stamps = _pylist(table.column("timestamp").chunk(0), "q")
         values = _pylist(table.column("value").chunk(0), "d")
-        with _collector_paused():
+        with collector_paused():
             return list(map(tuple.__new__, repeat(Metric), zip(repeat(key), values, stamps, steps)))
 
 
@@ -115,23 +113,6 @@ def _pylist(array: Any, code: Literal["q", "d"]) -> list[Any]:
     view = memoryview(array.buffers()[1])[start : start + len(array) * 8]
     values: list[Any] = view.cast(code).tolist()
     return values
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many entities.
-
-    The entities are tuples of numbers and one string, which cannot form cycles; left
-    running, the collector walks the growing list again and again as it crosses its
-    thresholds, which costs about as much as building the list.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def empty_columns() -> pa.Table:

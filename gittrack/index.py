@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import CorruptRunError, StorageError
+from gittrack.gcpause import collector_paused
 
 if TYPE_CHECKING:
     from gittrack.format import RunRecord
@@ -371,7 +372,8 @@ class RunIndex:
                     else:
                         docs.append(doc)
                 # one decode of a JSON array is much cheaper than one call per row
-                snapshot = json.loads("[" + ",".join(docs) + "]")
+                with collector_paused():
+                    snapshot = json.loads("[" + ",".join(docs) + "]")
                 self._save_snapshot(generation, snapshot)
             cached = (generation, snapshot)
             _ROW_CACHE[self.path] = cached
@@ -394,7 +396,8 @@ class RunIndex:
 
         try:
             data = self._snapshot_path.read_bytes()
-            version, stored, rows = marshal.loads(data)
+            with collector_paused():
+                version, stored, rows = marshal.loads(data)
         except (OSError, ValueError, EOFError, TypeError):
             return None
         if version != _SNAPSHOT_VERSION or stored != generation or not isinstance(rows, list):
@@ -613,7 +616,9 @@ def _parallel_rows(common_dir: str, changed: list[tuple[str, str]]) -> list[tupl
                 [sys.executable, "-c", code], input=request, capture_output=True, env=env
             )
             if proc.returncode == 0:
-                return [None if r is None else tuple(r) for r in json.loads(proc.stdout)]
+                with collector_paused():
+                    rows = json.loads(proc.stdout)
+                return [None if r is None else tuple(r) for r in rows]
             log.debug("gittrack: index helper failed: %s", proc.stderr[-500:])
         except (OSError, ValueError) as e:
             log.debug("gittrack: index helper failed: %s", e)

@@ -483,7 +483,11 @@ def read_metrics(data: bytes, what: str) -> pa.Table:
     expected = {"key", "step", "timestamp", "value"}
     if not expected.issubset(table.column_names):
         raise CorruptRunError(f"{what}: {METRICS_FILE} lacks columns {sorted(expected)}")
+    table = table.select(["key", "step", "timestamp", "value"])
+    schema = metrics_schema()
+    if table.schema.equals(schema):  # as gittrack writes it; a cast imports pyarrow.compute
+        return table
     try:
-        return table.select(["key", "step", "timestamp", "value"]).cast(metrics_schema())
+        return table.cast(schema)
     except (pa.ArrowException, ValueError) as e:
         raise CorruptRunError(f"{what}: {METRICS_FILE} has columns of the wrong type") from e

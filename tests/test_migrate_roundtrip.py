@@ -15,12 +15,15 @@ from typing import Any
 
 import pytest
 from cli_helpers import fails, ok
-from conftest import fsck
+from conftest import fsck, git
 from mlflow_peer import MAKE_REGISTRY as MAKE
 from mlflow_peer import MLFLOW, differences, run_mlflow
 from mlflow_peer import READ_STORE as READ
 
 import gittrack
+from gittrack.cli import main
+from gittrack.models import registry
+from gittrack.session import open_repository
 
 pytestmark = pytest.mark.skipif(
     not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}"
@@ -87,3 +90,49 @@ def test_export_refuses_a_directory_that_is_no_mlflow_store(
     err = fails(capsys, "export", "mlflow", str(tmp_path / "full"))
     assert "is not an MLflow file store" in err
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]
+    (tmp_path / "a-file").write_text("keep")
+    assert "is not a directory" in fails(capsys, "export", "mlflow", str(tmp_path / "a-file"))
+
+
+def test_reimport_moves_only_what_mlflow_changed_in_the_registry(
+    repo: Path, tmp_path: Path, mlflow_store: tuple[Path, dict[str, Any]]
+) -> None:
+    store = tmp_path / "mlruns"
+    shutil.copytree(mlflow_store[0], store)
+    ok("import", "mlflow", str(store))
+    refs = git(repo, "for-each-ref", "refs/gittrack/")
+    ok("import", "mlflow", str(store))
+    assert git(repo, "for-each-ref", "refs/gittrack/") == refs  # nothing moved
+    # In MLflow meanwhile: version 2 went to Production, the model lost a tag, @prod moved.
+    meta = store / "models" / "reg" / "version-2" / "meta.yaml"
+    meta.write_text(meta.read_text().replace("current_stage: Staging", "current_stage: Production"))
+    (store / "models" / "reg" / "tags" / "owner").unlink()
+    (store / "models" / "reg" / "aliases" / "prod").write_text("2")
+    ok("import", "mlflow", str(store))
+    runs = open_repository(create=False)
+    assert registry.get_version(runs, "reg", 2).stage == "Production"
+    model = registry.get_model(runs, "reg")
+    assert (model.tags, model.aliases) == ({}, {"prod": 2})
+    assert [e.version for e in registry.alias_history(runs, "reg", "prod")] == [2, 1]
+
+
+def test_a_model_without_its_run_is_reported_and_its_versions_skipped(
+    repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mlflow_store: tuple[Path, dict[str, Any]],
+) -> None:
+    store = tmp_path / "mlruns"
+    shutil.copytree(mlflow_store[0], store)
+    meta = next(store.glob("*/models/m-*/meta.yaml"))
+    model_id = meta.parent.name
+    meta.write_text(meta.read_text().replace("source_run_id:", "source_run_id: null\nold_run:"))
+    with pytest.raises(SystemExit) as exc:
+        main(["import", "mlflow", str(store)])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert f"skipped logged model {model_id}: " in err and "no source run" in err
+    assert f"its logged model {model_id} was not imported" in err
+    assert "Traceback" not in err
+    runs = open_repository(create=False)
+    assert len(registry.list_versions(runs, "reg")) == 1  # the other version came

@@ -35,6 +35,16 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
+def files(local):  # {relative path: sha256} of every file below a downloaded folder
+    out = {}
+    for top, _, names in os.walk(local):
+        for name in names:
+            path = os.path.join(top, name)
+            rel = os.path.relpath(path, local).replace(os.sep, "/")
+            with open(path, "rb") as f:
+                out[rel] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
 def dump(uri):
     client = MlflowClient(tracking_uri=uri)
     out = {"experiments": {}, "runs": {}}
@@ -50,15 +60,8 @@ def dump(uri):
                     [m.timestamp, m.step, repr(m.value)]
                     for m in client.get_metric_history(info.run_id, key)
                 ]
-            artifacts = {}
             with tempfile.TemporaryDirectory() as tmp:
-                local = client.download_artifacts(info.run_id, "", tmp)
-                for top, _, files in os.walk(local):
-                    for name in files:
-                        path = os.path.join(top, name)
-                        rel = os.path.relpath(path, local).replace(os.sep, "/")
-                        with open(path, "rb") as f:
-                            artifacts[rel] = hashlib.sha256(f.read()).hexdigest()
+                artifacts = files(client.download_artifacts(info.run_id, "", tmp))
             out["runs"][info.run_id] = {
                 "experiment_id": info.experiment_id,
                 "experiment": exp.name,
@@ -139,16 +142,6 @@ print(json.dumps(dump(uri)))
 # What MLflow's client reads of the registry and of MLflow 3's logged models (with the
 # sha256 of every file a version or a logged model downloads).
 READ_REGISTRY = r"""
-import mlflow, tempfile
-def files(local):
-    out = {}
-    for top, _, names in os.walk(local):
-        for name in names:
-            path = os.path.join(top, name)
-            rel = os.path.relpath(path, local).replace(os.sep, "/")
-            with open(path, "rb") as f:
-                out[rel] = hashlib.sha256(f.read()).hexdigest()
-    return out
 
 def dump_registry(uri):
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)

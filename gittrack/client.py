@@ -342,7 +342,8 @@ class Client(ArtifactsMixin):
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an experiment, keeping its id (MLflow's ``rename_experiment``): its
-        record, then each of its runs and logged models (a new commit each) name it anew."""
+        record, then each of its runs and logged models (a new commit each) name it anew.
+        Calling it again finishes a rename that was interrupted."""
         from dataclasses import replace
 
         from gittrack.models import logged
@@ -351,13 +352,15 @@ class Client(ArtifactsMixin):
         self.flush()
         before = experiments.rename(self.store, experiment_id, new_name)
         eid = before.experiment_id
-        rows = query_rows(None, None, [before.name], repo=self.store.root, view_type=ViewType.ALL)
+        rows = query_rows(None, repo=self.store.root, experiment_ids=[eid], view_type=ViewType.ALL)
         for row in rows:
-            writer = self.writer(row["run_id"])
-            writer.apply(experiment_op(new_name, eid))
-            writer.flush()
+            if row["experiment"] != new_name:
+                writer = self.writer(row["run_id"])
+                writer.apply(experiment_op(new_name, eid))
+                writer.flush()
+        names = {before.name} | {r["experiment"] for r in rows}
         for model in logged.list_logged_models(self.store):
-            if model.experiment == before.name:
+            if model.experiment in names and model.experiment != new_name:
                 logged.save(self.store, replace(model, experiment=new_name))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:

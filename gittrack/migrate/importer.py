@@ -145,7 +145,11 @@ def import_mlflow(
     total = len(work)
     named = {}
     if not dry_run:
-        named = {e.experiment_id: _import_experiment(runs, e, tally) for e in chosen}
+        named = {
+            e.experiment_id: _import_experiment(runs, e, tally)
+            for e in chosen
+            if e.lifecycle_stage == "active" or not skip_deleted
+        }
 
     def read_all(scratch: Path) -> Iterator[SourceRun | None]:
         for index, (experiment, item) in enumerate(work):

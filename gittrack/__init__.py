@@ -71,11 +71,13 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
         set_system_metrics_samples_before_logging,
         set_system_metrics_sampling_interval,
     )
+    from gittrack.tracking import MlflowClient
 
 # public name -> module that defines it; imported on first attribute access so that
 # `import gittrack` (and the CLI) load only what a call needs.
 _EXPORTS: dict[str, str] = {
     "Metric": "gittrack.entities",
+    "MlflowClient": "gittrack.tracking",
     "Param": "gittrack.entities",
     "RunTag": "gittrack.entities",
     "delete_run": "gittrack.fluent",
@@ -139,6 +141,7 @@ __all__ = [
     "Experiment",
     "GittrackError",
     "Metric",
+    "MlflowClient",
     "Param",
     "Run",
     "RunData",

@@ -121,3 +121,17 @@ def fsck(repo: Path) -> None:
         ["git", "fsck", "--full", "--strict"], cwd=repo, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def user_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A run's tags without MLflow's derived system tags (``mlflow.note.content`` stays:
+    the user wrote it)."""
+    derived = {
+        "mlflow.runName",
+        "mlflow.parentRunId",
+        "mlflow.user",
+        "mlflow.source.name",
+        "mlflow.source.type",
+        "mlflow.source.git.commit",
+    }
+    return {k: v for k, v in tags.items() if k not in derived}

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import git, user_tags
 
 import gittrack
 from gittrack.entities import Metric, Param, RunTag, ViewType
@@ -74,7 +74,7 @@ def test_log_batch_takes_mlflow_entities(repo: Path) -> None:
     stored = git(repo, "show", f"refs/gittrack/runs/{rid}:.gittrack/run/params.yaml")
     assert stored.strip() == "p: 0.5"
     run = client.get_run(rid)
-    assert (run.data.params, run.data.tags, run.data.metrics) == (
+    assert (run.data.params, user_tags(run.data.tags), run.data.metrics) == (
         {"p": "0.5"},
         {"t": "x"},
         {"m": 1.5},
@@ -96,7 +96,7 @@ def test_fluent_arguments_in_mlflow_order(repo: Path, monkeypatch: pytest.Monkey
     gittrack.log_params({"q": "z"}, run_id=other)
     got = gittrack.get_run(run.info.run_id)
     assert got.info.run_name == "named" and got.info.experiment == "from-env"
-    assert got.data.tags == {"k": "v", "mlflow.note.content": "a note", "s": "1"}
+    assert user_tags(got.data.tags) == {"k": "v", "mlflow.note.content": "a note", "s": "1"}
     assert gittrack.get_metric_history(run.info.run_id, "m") == [Metric("m", 2.0, 1234, 3)]
     assert gittrack.get_run(other).data.params == {"q": "z"}
     assert gittrack.get_run(other).data.metrics == {"x": 1.0}

@@ -73,6 +73,7 @@ FACADE = [
     "Experiment",
     "GittrackError",
     "Metric",
+    "MlflowClient",
     "Param",
     "Run",
     "RunData",

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from conftest import user_tags
 
 import gittrack
 from gittrack.errors import FilterSyntaxError, ValidationError
@@ -75,7 +76,7 @@ def test_list_output_is_the_row_dicts(runs: dict[str, str]) -> None:
     row = rows[0]
     assert row["run_id"] == runs["mlp-1"]
     assert row["params"] == {"model": "mlp", "lr": 0.1}
-    assert row["tags"] == {"team": "vis"}
+    assert user_tags(row["tags"]) == {"team": "vis"}
     row["params"]["model"] = "changed by the caller"  # must not leak into the next search
     assert search_runs("params.model = 'mlp'", output_format="list")[0]["params"]["model"] == "mlp"
 

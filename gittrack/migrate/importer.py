@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gittrack import format as fmt
 from gittrack.errors import GittrackError, MigrationError
-from gittrack.migrate.source import GIT_COMMIT_TAG, PARENT_RUN_TAG, SourceExperiment, SourceRun
+from gittrack.format import GIT_COMMIT_TAG, PARENT_RUN_TAG
+from gittrack.migrate.source import SourceExperiment, SourceRun
 
 if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts

@@ -27,7 +27,6 @@ from gittrack import format as fmt
 from gittrack.artifacts.paths import clean_path, inside
 from gittrack.errors import GittrackError, MigrationError, UnsafeSourceError
 from gittrack.migrate.source import (
-    RUN_NAME_TAG,
     STATUS_BY_NUMBER,
     SourceExperiment,
     SourceRun,
@@ -237,7 +236,7 @@ class FileStoreReader:
         problems += more
         tags, more = self._values(run_dir / "tags", f"{what}: tag", "tag")
         problems += more
-        name = meta.get("run_name") or tags.get(RUN_NAME_TAG) or run_id
+        name = meta.get("run_name") or tags.get(fmt.RUN_NAME_TAG) or run_id
         run = SourceRun(
             run_id=run_id,
             experiment=experiment,

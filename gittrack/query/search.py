@@ -43,6 +43,7 @@ def query_rows(
     index: RunIndex | None = None,
     experiment_ids: list[str] | None = None,
     view_type: int = 1,
+    parent_run_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Matching index rows (see :mod:`gittrack.query.filter`), sorted, newest first by default.
 
@@ -51,6 +52,7 @@ def query_rows(
     Outside any repository (and with no ``.gittrack-runs`` here) there are no rows.
     ``check_sort_keys`` rejects a metrics/params/tags sort key no matching run has
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
+    ``parent_run_id`` (a full run id) keeps the runs nested in that run.
     """
     from gittrack.entities import ViewType
     from gittrack.naming import experiment_id_for
@@ -78,6 +80,8 @@ def query_rows(
     if experiment_ids is not None:
         wanted = {str(e) for e in experiment_ids}
         rows = [r for r in rows if experiment_id_for(r["experiment"]) in wanted]
+    if parent_run_id is not None:
+        rows = [r for r in rows if r.get("parent_run_id") == parent_run_id]
     if stages != {"active", "deleted"}:  # rows indexed before soft delete have no stage
         rows = [r for r in rows if r.get("lifecycle_stage", "active") in stages]
     if check_sort_keys and rows:

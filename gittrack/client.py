@@ -428,10 +428,10 @@ class Client(ArtifactsMixin):
 
         self.flush()
         return search_runs(
-            filter_string,
-            order_by,
-            experiment_names,
-            max_results,
+            filter_string=filter_string,
+            order_by=order_by,
+            experiment_names=experiment_names,
+            max_results=max_results,
             output_format=output_format,
             repo=self.store.root,
         )

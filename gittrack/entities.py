@@ -57,7 +57,12 @@ class RunInfo:
 
     @property
     def artifact_uri(self) -> str:
-        return f"runs:/{self.run_id}/"
+        return self.artifact_uri_of(self.run_id)
+
+    @staticmethod
+    def artifact_uri_of(run_id: str) -> str:
+        """Where a run's artifacts are named from (``runs:/<run_id>/``)."""
+        return f"runs:/{run_id}/"
 
 
 @dataclass(frozen=True)

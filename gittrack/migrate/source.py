@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gittrack.lineage.inputs import TABLE_SOURCE
+from gittrack.lineage.datasets import TABLE_SOURCE
 from gittrack.writer import MetricHistory
 
 # MLflow's RunStatus enum as stored in a file store's meta.yaml.

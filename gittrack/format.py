@@ -131,6 +131,7 @@ USER_TAG = "mlflow.user"
 SOURCE_NAME_TAG = "mlflow.source.name"
 SOURCE_TYPE_TAG = "mlflow.source.type"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
+GIT_BRANCH_TAG = "mlflow.source.git.branch"
 NOTE_TAG = "mlflow.note.content"  # stored: it is what the user wrote (``description``)
 
 
@@ -144,9 +145,9 @@ def run_tags(record: RunRecord) -> dict[str, str]:
         if source_name:
             derived[SOURCE_NAME_TAG] = source_name
         derived[SOURCE_TYPE_TAG] = "LOCAL"
-    commit = record.source.get("commit")
-    if commit:
-        derived[GIT_COMMIT_TAG] = str(commit)
+    for tag, key in ((GIT_COMMIT_TAG, "commit"), (GIT_BRANCH_TAG, "branch")):
+        if record.source.get(key):
+            derived[tag] = str(record.source[key])
     tags = {**derived, **record.tags, RUN_NAME_TAG: record.name}
     if record.parent_run_id:
         tags[PARENT_RUN_TAG] = record.parent_run_id

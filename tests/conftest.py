@@ -133,5 +133,6 @@ def user_tags(tags: dict[str, str]) -> dict[str, str]:
         "mlflow.source.name",
         "mlflow.source.type",
         "mlflow.source.git.commit",
+        "mlflow.source.git.branch",
     }
     return {k: v for k, v in tags.items() if k not in derived}

@@ -17,9 +17,9 @@ from gittrack.errors import FilterSyntaxError, ModelNotFoundError, RepositoryErr
 from gittrack.tracking import MlflowClient
 
 
-def _model_run(client: MlflowClient, experiment_id: str | None = None) -> str:
+def _model_run(client: MlflowClient, experiment_id: str = "0") -> str:
     """A run holding an ``m/MLmodel`` artifact, enough to register a version."""
-    rid = client.create_run(experiment_id=experiment_id).info.run_id
+    rid = client.create_run(experiment_id).info.run_id
     client.log_text(rid, "flavors: {}\n", "m/MLmodel")
     client.set_terminated(rid)
     return rid
@@ -37,16 +37,19 @@ def test_search_runs_takes_mlflow_positional_order_and_pages(repo: Path) -> None
     eid = client.create_experiment("paged")
     ids = []
     for i in range(5):
-        rid = client.create_run(experiment_id=eid, start_time=1000 + i).info.run_id
+        rid = client.create_run(eid, 1000 + i).info.run_id  # MLflow's order
         client.log_param(rid, "i", i)
-        client.log_metric(rid, "m", float(i))
+        client.log_metric(rid, "m", float(i), 5, 2)  # timestamp, then step, as MLflow
+        client.set_terminated(rid)
         ids.append(rid)
-    client.create_run()  # in Default: not searched
+    client.create_run("0")  # in Default: not searched
     # experiment_ids, filter_string, run_view_type, max_results, order_by
     page = client.search_runs([eid], "params.i != '0'", ViewType.ACTIVE_ONLY, 3, ["metrics.m ASC"])
     assert all(isinstance(r, Run) for r in page)
     assert [r.info.run_id for r in page] == ids[1:4]
     assert page[0].data.params == {"i": "1"} and page[0].data.metrics == {"m": 1.0}
+    assert client.get_metric_history(ids[1], "m")[0].timestamp == 5
+    assert {r.info.status for r in page} == {"FINISHED"}
     assert page[0].data.tags["mlflow.runName"] == page[0].info.run_name
     assert page.token is not None
     rest = client.search_runs([eid], "params.i != '0'", max_results=3, order_by=["metrics.m ASC"],
@@ -64,7 +67,7 @@ def test_search_runs_takes_mlflow_positional_order_and_pages(repo: Path) -> None
 def test_mlflow_client_tracking_uri(repo: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "store"
     client = MlflowClient(elsewhere.as_uri())
-    rid = client.create_run().info.run_id
+    rid = client.create_run("0").info.run_id
     refs = git(elsewhere, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/")
     assert refs.split() == [f"refs/gittrack/runs/{rid}"]
     assert MlflowClient(str(elsewhere), registry_uri=str(elsewhere)).repo == client.repo

@@ -7,7 +7,7 @@ model registry calls, which answer MLflow's ``ModelVersion`` entities.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -78,6 +78,36 @@ class MlflowClient(Client):
                 f"registry URI {registry_uri!r} is not the tracking repository: gittrack "
                 "keeps the model registry in the tracking repository (omit registry_uri)"
             )
+
+    def create_run(  # type: ignore[override]  # MLflow's order, not Client's
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run in experiment ``experiment_id``."""
+        return super().create_run(
+            experiment_id=str(experiment_id), start_time=start_time, tags=tags, run_name=run_name
+        )
+
+    def log_metric(  # type: ignore[override]  # MLflow's order: timestamp before step
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+        synchronous: bool | None = None,
+    ) -> None:
+        """Log one metric point (``timestamp`` defaults to now, ``step`` to 0)."""
+        super().log_metric(run_id, key, value, step, timestamp, synchronous)
+
+    def set_terminated(
+        self, run_id: str, status: str | None = None, end_time: int | None = None
+    ) -> None:
+        """End a run (``status`` FINISHED unless given)."""
+        super().set_terminated(run_id, status or "FINISHED", end_time)
 
     def search_runs(  # type: ignore[override]  # MLflow's order, not Client's
         self,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import fails, ok
-from conftest import git
+from conftest import DERIVED_TAGS, git
 
 import gittrack
 from gittrack.entities import Run, ViewType
@@ -127,15 +127,7 @@ def test_registry_calls(repo: Path) -> None:
 
 
 # -- MLflow's system tags ---------------------------------------------------------------------
-SYSTEM = (
-    "mlflow.runName",
-    "mlflow.parentRunId",
-    "mlflow.user",
-    "mlflow.source.name",
-    "mlflow.source.type",
-    "mlflow.source.git.commit",
-    "mlflow.note.content",
-)
+SYSTEM = (*DERIVED_TAGS, "mlflow.note.content")
 
 
 def test_system_tags_are_set_searchable_and_read_back_alike(repo: Path) -> None:
@@ -159,6 +151,7 @@ def test_system_tags_are_set_searchable_and_read_back_alike(repo: Path) -> None:
         "mlflow.source.name": "train.py",
         "mlflow.source.type": "LOCAL",
         "mlflow.source.git.commit": head,
+        "mlflow.source.git.branch": git(repo, "branch", "--show-current").strip() or None,
         "mlflow.note.content": None,
     }
     assert gittrack.get_run(pid).data.tags["mlflow.note.content"] == "first try"

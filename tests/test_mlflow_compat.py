@@ -224,33 +224,43 @@ print(json.dumps(out, sort_keys=True, default=str))
 """
 
 
-def _run_compat(module: str, python: str, cwd: Path, env: dict[str, str]) -> dict[str, object]:
+def _run_script(script: str, module: str, python: str, cwd: Path, env: dict[str, str]) -> Any:
+    """Run ``script`` importing ``module`` as a user runs a script file (MLflow takes
+    mlflow.source.name and the git commit from it; with python -c it records no commit)."""
+    (cwd / "compat.py").write_text(script)
     proc = subprocess.run(
-        [python, "-c", COMPAT, module], cwd=cwd, env=env, capture_output=True, text=True
+        [python, "compat.py", module], cwd=cwd, env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _compare_with_mlflow(script: str, repo: Path, tmp_path: Path) -> None:
+    """The script's output under gittrack equals MLflow's (file store, in a git repository
+    too), field by field."""
+    ours = _run_script(script, "gittrack", sys.executable, repo, dict(os.environ))
+    theirs_dir = tmp_path / "mlflow-side"
+    theirs_dir.mkdir()
+    git(theirs_dir, "init", "-q")
+    git(theirs_dir, "commit", "-q", "--allow-empty", "-m", "code")
+    env = dict(os.environ)
+    env["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    env["MLFLOW_TRACKING_URI"] = (theirs_dir / "mlruns").as_uri()
+    theirs = _run_script(script, "mlflow", str(MLFLOW.python), theirs_dir, env)
+    assert ours.keys() == theirs.keys()
+    for key in theirs:  # field by field, so a difference names its field
+        assert ours[key] == theirs[key], (key, ours[key], theirs[key])
 
 
 def test_compat_script_runs_in_gittrack(repo: Path) -> None:
-    got = _run_compat("gittrack", sys.executable, repo, dict(os.environ))
+    got = _run_script(COMPAT, "gittrack", sys.executable, repo, dict(os.environ))
     assert got["params"] == {"alpha": "0.5", "flag": "True", "n": "3", "none": "None"}
     assert got["search"]["param_eq"] == ["parent"]  # type: ignore[index]
 
 
 @needs_mlflow
 def test_compat_script_gives_what_mlflow_gives(repo: Path, tmp_path: Path) -> None:
-    ours = _run_compat("gittrack", sys.executable, repo, dict(os.environ))
-    theirs_dir = tmp_path / "mlflow-side"
-    theirs_dir.mkdir()
-    env = dict(os.environ)
-    env["MLFLOW_ALLOW_FILE_STORE"] = "true"
-    env["MLFLOW_TRACKING_URI"] = (theirs_dir / "mlruns").as_uri()
-    theirs = _run_compat("mlflow", str(MLFLOW.python), theirs_dir, env)
-    assert ours.keys() == theirs.keys()
-    for key in theirs:  # field by field, so a difference names its field
-        assert ours[key] == theirs[key], (key, ours[key], theirs[key])
+    _compare_with_mlflow(COMPAT, repo, tmp_path)
 
 
 # -- MlflowClient, system tags, DataFrame, registry, tables, images, datasets -------------------
@@ -360,20 +370,8 @@ print(json.dumps(out, sort_keys=True, default=str))
 """
 
 
-def _run_client_compat(module: str, python: str, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
-    # A script file, as a user runs one: MLflow takes mlflow.source.name and the git commit
-    # from it (with python -c it records no commit).
-    (cwd / "compat.py").write_text(COMPAT_CLIENT)
-    proc = subprocess.run(
-        [python, "compat.py", module], cwd=cwd, env=env, capture_output=True, text=True
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
 def test_client_compat_script_runs_in_gittrack(repo: Path) -> None:
-    got = _run_client_compat("gittrack", sys.executable, repo, dict(os.environ))
+    got = _run_script(COMPAT_CLIENT, "gittrack", sys.executable, repo, dict(os.environ))
     assert got["system_tags"]["runName"] == "inner" and got["system_tags"]["git.commit"]
     assert got["system_tags"]["source.name"] == "compat.py"
     assert got["paged"][:3] == [["p2"], True, ["p1"]]
@@ -383,15 +381,4 @@ def test_client_compat_script_runs_in_gittrack(repo: Path) -> None:
 
 @needs_mlflow
 def test_client_compat_script_gives_what_mlflow_gives(repo: Path, tmp_path: Path) -> None:
-    ours = _run_client_compat("gittrack", sys.executable, repo, dict(os.environ))
-    theirs_dir = tmp_path / "mlflow-side"
-    theirs_dir.mkdir()
-    git(theirs_dir, "init", "-q")
-    git(theirs_dir, "commit", "-q", "--allow-empty", "-m", "code")  # MLflow's git tag too
-    env = dict(os.environ)
-    env["MLFLOW_ALLOW_FILE_STORE"] = "true"
-    env["MLFLOW_TRACKING_URI"] = (theirs_dir / "mlruns").as_uri()
-    theirs = _run_client_compat("mlflow", str(MLFLOW.python), theirs_dir, env)
-    assert ours.keys() == theirs.keys()
-    for key in theirs:  # field by field, so a difference names its field
-        assert ours[key] == theirs[key], (key, ours[key], theirs[key])
+    _compare_with_mlflow(COMPAT_CLIENT, repo, tmp_path)

@@ -154,7 +154,7 @@ class ArtifactsMixin:
         if existing is not None:
             out = io.BytesIO()
             store.write_to(rid, existing, out)
-            frame = _concat(media.read_table(out.getvalue(), path), frame)
+            frame = media.appended(out.getvalue(), frame, path)
         writer = self.writer(rid)
         store.record(writer, [store.store_bytes(media.table_bytes(frame, path), path)])
         tag = media.logged_artifacts_tag(writer.record.tags.get(media.LOGGED_ARTIFACTS_TAG), path)
@@ -223,9 +223,3 @@ class ArtifactsMixin:
         self.flush(rid)
         dst = Path(dst_path) if dst_path is not None else None
         return str(artifacts_of(self.store).download(rid, path, dst, force=force))
-
-
-def _concat(old: Any, new: Any) -> Any:
-    import pandas as pd
-
-    return pd.concat([old, new], ignore_index=True)

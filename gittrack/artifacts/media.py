@@ -55,12 +55,14 @@ def table_frame(data: Any) -> Any:
         return pd.DataFrame([data])
 
 
-def read_table(data: bytes, artifact_file: str) -> Any:
-    """A table artifact's bytes as a DataFrame."""
+def appended(existing: bytes, frame: Any, artifact_file: str) -> Any:
+    """The table stored as ``existing`` bytes with the rows of ``frame`` after its own."""
     pd = _pandas("log_table")
     if artifact_file.endswith(".json"):
-        return pd.read_json(io.StringIO(data.decode("utf-8")), orient="split")
-    return pd.read_parquet(io.BytesIO(data))
+        old = pd.read_json(io.StringIO(existing.decode("utf-8")), orient="split")
+    else:
+        old = pd.read_parquet(io.BytesIO(existing))
+    return pd.concat([old, frame], ignore_index=True)
 
 
 def table_bytes(frame: Any, artifact_file: str) -> bytes:

@@ -8,7 +8,6 @@ from typing import Any
 
 from gittrack.errors import ValidationError
 from gittrack.format import RunRecord, run_tags
-from gittrack.naming import experiment_id_for
 from gittrack.validation import param_text
 
 
@@ -145,7 +144,7 @@ class Run:
             run_id=row["run_id"],
             run_name=row["name"],
             experiment=row["experiment"],
-            experiment_id=experiment_id_for(row["experiment"]),
+            experiment_id=row["experiment_id"],
             status=row["status"],
             start_time=row["start_time"],
             end_time=row["end_time"],

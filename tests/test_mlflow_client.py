@@ -108,6 +108,12 @@ def test_registry_calls(repo: Path) -> None:
     assert latest.version == 2
     assert client.get_latest_versions("churn", stages=["None"]) == [latest]
     assert client.get_latest_versions("churn", stages=["Production"]) == []
+    moved = client.transition_model_version_stage("churn", 1, "production")
+    assert moved.current_stage == "Production"
+    assert [(v.version, v.current_stage) for v in client.get_latest_versions("churn")] == [
+        (1, "Production"),
+        (2, "None"),
+    ]
     found = client.search_model_versions("name = 'churn'")
     assert [(v.name, v.version) for v in found] == [("churn", 2), ("churn", 1)]
     found = client.search_model_versions(f"run_id = '{r2}'", order_by=["name DESC"])

@@ -55,7 +55,6 @@ def query_rows(
     ``parent_run_id`` (a full run id) keeps the runs nested in that run.
     """
     from gittrack.entities import ViewType
-    from gittrack.naming import experiment_id_for
     from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
     from gittrack.session import open_index
 
@@ -79,7 +78,7 @@ def query_rows(
             rows = flt.select(opened.rows(experiment_names or None))
     if experiment_ids is not None:
         wanted = {str(e) for e in experiment_ids}
-        rows = [r for r in rows if experiment_id_for(r["experiment"]) in wanted]
+        rows = [r for r in rows if r["experiment_id"] in wanted]
     if parent_run_id is not None:
         rows = [r for r in rows if r.get("parent_run_id") == parent_run_id]
     if stages != {"active", "deleted"}:  # rows indexed before soft delete have no stage
@@ -173,11 +172,9 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Index rows as a pyarrow Table (gittrack's columns, MLflow's names)."""
     import pyarrow as pa
 
-    from gittrack.naming import experiment_id_for
-
     columns: dict[str, pa.Array] = {
         "run_id": pa.array([r["run_id"] for r in rows], pa.string()),
-        "experiment_id": pa.array([experiment_id_for(r["experiment"]) for r in rows], pa.string()),
+        "experiment_id": pa.array([r["experiment_id"] for r in rows], pa.string()),
         "run_name": pa.array([r["name"] for r in rows], pa.string()),
         "experiment": pa.array([r["experiment"] for r in rows], pa.string()),
         "status": pa.array([r["status"] for r in rows], pa.string()),
@@ -194,11 +191,10 @@ def rows_to_mlflow_table(rows: list[dict[str, Any]]) -> pa.Table:
     import pyarrow as pa
 
     from gittrack.entities import RunInfo
-    from gittrack.naming import experiment_id_for
 
     columns: dict[str, pa.Array] = {
         "run_id": pa.array([r["run_id"] for r in rows], pa.string()),
-        "experiment_id": pa.array([experiment_id_for(r["experiment"]) for r in rows], pa.string()),
+        "experiment_id": pa.array([r["experiment_id"] for r in rows], pa.string()),
         "status": pa.array([r["status"] for r in rows], pa.string()),
         "artifact_uri": pa.array([RunInfo.artifact_uri_of(r["run_id"]) for r in rows]),
         **_time_columns(rows),

@@ -142,7 +142,7 @@ class MlflowClient(Client):
             last_updated_timestamp=mv.updated or mv.created,
             description=mv.description,
             user_id=mv.created_by or None,
-            current_stage="None",
+            current_stage=mv.stage,
             source=mv.source_uri or mv.source,
             run_id=mv.run_id,
             tags=dict(mv.tags),
@@ -181,16 +181,24 @@ class MlflowClient(Client):
         registry.delete_alias(self.store, name, alias)
 
     def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
-        """The latest version, as MLflow answers for a model whose versions have no stage
-        (gittrack has aliases, not stages): empty when ``stages`` leaves out ``"None"``."""
+        """The latest version in each stage (of ``stages``, else of every stage)."""
         from gittrack.models import registry
 
-        model = registry.get_model(self.store, name)
-        wanted = stages is None or not stages or any(s.lower() == "none" for s in stages)
-        if model.latest is None or not wanted:
-            return []
-        mv = registry.get_version(self.store, name, model.latest)
-        return [self._version(mv, model.aliases)]
+        aliases = self._aliases(name)
+        return [
+            self._version(mv, aliases) for mv in registry.latest_versions(self.store, name, stages)
+        ]
+
+    def transition_model_version_stage(
+        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion:
+        """Move a version to an MLflow stage (None, Staging, Production, Archived)."""
+        from gittrack.models import registry
+
+        mv = registry.transition_stage(
+            self.store, name, version, stage, archive_existing=archive_existing_versions
+        )
+        return self._version(mv, self._aliases(name))
 
     def search_model_versions(
         self,

@@ -110,12 +110,12 @@ def test_registry_calls(repo: Path) -> None:
     assert client.get_latest_versions("churn", stages=["Production"]) == []
     moved = client.transition_model_version_stage("churn", 1, "production")
     assert moved.current_stage == "Production"
-    assert [(v.version, v.current_stage) for v in client.get_latest_versions("churn")] == [
+    assert sorted((v.version, v.current_stage) for v in client.get_latest_versions("churn")) == [
         (1, "Production"),
         (2, "None"),
     ]
-    found = client.search_model_versions("name = 'churn'")
-    assert [(v.name, v.version) for v in found] == [("churn", 2), ("churn", 1)]
+    found = client.search_model_versions("name = 'churn'")  # last changed first: the move
+    assert [(v.name, v.version) for v in found] == [("churn", 1), ("churn", 2)]
     found = client.search_model_versions(f"run_id = '{r2}'", order_by=["name DESC"])
     assert [(v.name, v.version) for v in found] == [("other", 1), ("churn", 2)]
     paged = client.search_model_versions(max_results=2)

@@ -361,7 +361,7 @@ mv = client.get_model_version_by_alias("churn", "prod")
 out["alias"] = [mv.name, mv.version, mv.run_id == rid, mv.aliases, mv.current_stage]
 out["latest"] = [v.version for v in client.get_latest_versions("churn")]
 client.transition_model_version_stage("churn", "1", "Production")
-out["stages"] = [[v.version, v.current_stage] for v in client.get_latest_versions("churn")]
+out["stages"] = sorted([v.version, v.current_stage] for v in client.get_latest_versions("churn"))
 out["versions"] = [[v.name, v.version, v.aliases]
                    for v in client.search_model_versions("name = 'churn'")]
 client.delete_registered_model_alias("churn", "prod")

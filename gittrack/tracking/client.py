@@ -208,8 +208,8 @@ class MlflowClient(Client):
         page_token: str | None = None,
     ) -> PagedList[ModelVersion]:
         """Versions matching MLflow's registry filter (``name``, ``run_id``,
-        ``source_path``, ``version_number``, ``tags.<key>``; =, !=, LIKE, ILIKE, AND),
-        newest first per model."""
+        ``source_path``, ``version_number``, ``tags.<key>``; =, !=, LIKE, ILIKE, AND), by
+        default most recently changed first (then name, then newest version), as MLflow."""
         from gittrack.models import registry
         from gittrack.models.search import version_matcher
 
@@ -220,9 +220,13 @@ class MlflowClient(Client):
             for mv in reversed(registry.list_versions(self.store, model.name))
             if check(mv)
         ]
-        return _page(_sort_versions(found, order_by or []), max_results, page_token)
+        return _page(
+            _sort_versions(found, order_by or _VERSIONS_DEFAULT_ORDER), max_results, page_token
+        )
 
 
+# MLflow's default: most recently changed first
+_VERSIONS_DEFAULT_ORDER = ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
 _VERSION_ORDER = {
     "name": "name",
     "version_number": "version",

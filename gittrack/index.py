@@ -324,6 +324,26 @@ class RunIndex:
         ).fetchall()
         return [IndexEntry(*row) for row in rows]
 
+    def entries_of(self, run_ids: list[str]) -> list[IndexEntry]:
+        """The entries of ``run_ids`` that the index knows (in no particular order)."""
+        out: list[IndexEntry] = []
+        for chunk in _chunks(sorted(set(run_ids))):
+            sql = (
+                "SELECT run_id, commit_sha, name, experiment, status, start_time, host, pid,"
+                f" heartbeat, error FROM runs WHERE run_id IN ({','.join('?' * len(chunk))})"
+            )
+            out.extend(IndexEntry(*row) for row in self._db.execute(sql, chunk))
+        return out
+
+    def rows_of(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``{run_id: row}`` of the readable runs among ``run_ids`` (decodes only those)."""
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(run_ids))):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT run_id, doc FROM runs WHERE doc IS NOT NULL AND run_id IN ({marks})"
+            out.update((rid, json.loads(doc)) for rid, doc in self._db.execute(sql, chunk))
+        return out
+
     def experiment_counts(self) -> list[tuple[str, int, int, int]]:
         """``(experiment, runs, running runs, latest start ms)`` of readable runs, most
         recently used first (one grouped query: no row is decoded)."""
@@ -396,13 +416,31 @@ class RunIndex:
 
     def resolve(self, text: str) -> str:
         """A run reference -> the run id (the rule: :func:`gittrack.runs.resolve_run_ref`)."""
+        return self.resolve_many([text])[0]
+
+    def resolve_many(self, texts: list[str]) -> list[str]:
+        """Run references -> run ids, in order, listing the runs once for all of them."""
         from gittrack.runs import resolve_run_ref
 
+        ids = [t.strip().lower() for t in texts]
+        if all(len(i) == 32 for i in ids):  # full run ids (the UI's links): no listing needed
+            if len(self.entries_of(ids)) == len(set(ids)):
+                return ids
         entries = self.entries()
         runs = {e.run_id: e.commit for e in entries}
-        return resolve_run_ref(
-            text, runs, lambda: {e.run_id: e.name for e in entries if not e.corrupt}
-        )
+        names: dict[str, str] = {}
+
+        def known_names() -> dict[str, str]:
+            if not names:
+                names.update((e.run_id, e.name) for e in entries if not e.corrupt)
+            return names
+
+        return [resolve_run_ref(text, runs, known_names) for text in texts]
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """``items`` in slices small enough for one SQL statement's parameters."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def forget_cached_rows() -> None:

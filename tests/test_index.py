@@ -149,6 +149,13 @@ def test_resolve_by_id_commit_and_name(repo: Path) -> None:
             index.resolve("nope")
         with pytest.raises(RunNotFoundError, match="empty"):
             index.resolve(" ")
+        # many at once, in order: full ids (upper case too), prefixes and names mixed
+        assert index.resolve_many([b, a.upper(), c]) == [b, a, c]
+        assert index.resolve_many(["alpha", b[:6], commit[:7]]) == [a, b, a]
+        with pytest.raises(RunNotFoundError):
+            index.resolve_many([a, "f" * 32])
+        assert set(index.rows_of([a, c, "f" * 32])) == {a, c}
+        assert index.rows_of([a])[a]["name"] == "alpha"
     # RunStore.resolve (the library's) finds names through the index too
     assert gittrack.Client().resolve("alpha") == a
 

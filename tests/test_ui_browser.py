@@ -115,6 +115,14 @@ def _ready(page: Any, pattern: str) -> None:
     )
 
 
+def _charts_drawn(page: Any, count: int) -> None:
+    """Bring the metric charts into view (they are drawn only there) and wait for them."""
+    page.locator("#charts").scroll_into_view_if_needed()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#charts .chart[data-drawn]').length === n", arg=count
+    )
+
+
 def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, browser: Any) -> None:
     ids = _make_runs(repo, tmp_path)
     images = DOCS_IMAGES if os.environ.get("GITTRACK_UI_SCREENSHOTS") else tmp_path / "images"
@@ -172,13 +180,18 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         assert page.inner_text("#compare") == "Compare (5)"
         page.click("#compare")
         _ready(page, "^#/compare")
+        _charts_drawn(page, 3)
         charts = page.evaluate(
             "[...document.querySelectorAll('#charts .chart')]"
             ".map(d => [d.dataset.metric, d.data.length])"
         )
         assert charts == [["accuracy", 5], ["loss", 5], ["lr_now", 5]]
-        assert page.evaluate("document.querySelector('#parcoords').data[0].type") == "parcoords"
-        assert page.evaluate("document.querySelector('#scatter').data[0].x.length") == 5
+        page.locator("#parcoords").scroll_into_view_if_needed()
+        page.wait_for_function(
+            "document.querySelector('#parcoords').data?.[0].type === 'parcoords'"
+        )
+        page.locator("#scatter").scroll_into_view_if_needed()
+        page.wait_for_function("document.querySelector('#scatter').data?.[0].x.length === 5")
         _shot(page, images, "ui-compare.png", full=True)
         page.select_option("#x-axis", "relative")
         page.fill("#smoothing", "0.6")
@@ -196,7 +209,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         _shot(page, images, "ui-run.png", full=True)
         page.click("[data-tab=metrics]")
         _ready(page, "tab=metrics")
-        assert page.locator("#charts .chart").count() == 3
+        _charts_drawn(page, 3)
         page.click("[data-tab=artifacts]")
         _ready(page, "tab=artifacts")
         page.click("[data-path='predictions.csv']")

@@ -402,24 +402,156 @@ function smooth(values, weight) {
   return out;
 }
 
-function chartPoints(el) { return Math.min(2000, Math.max(200, Math.round((el.clientWidth || 600) * 2))); }
+// -- metric charts, drawn when they come into view ------------------------------------------
+// Each chart asks the server only for its own metric, downsampled to its pixel width
+// (extremes kept, every point sent is a point as logged); zooming asks for that window.
+// Charts out of view are not drawn; SVG draws up to GL_POINTS points, WebGL beyond that
+// (a browser allows only a few WebGL contexts, so those are released out of view).
+const GL_POINTS = 200000;
+// Many runs share a chart: each line then gets fewer points (extremes still kept), so a
+// chart of 100 runs draws as fast as one of 60; zooming in brings the detail back.
+const CHART_POINTS = 40000;
+
+function whenVisible(el, draw) {
+  const seen = new IntersectionObserver((entries) => {
+    if (entries.some(e => e.isIntersecting)) { seen.disconnect(); draw(); }
+  }, {rootMargin: "200px 0px"});
+  seen.observe(el);
+}
+
+function plotWidth(el) { return Math.max(200, Math.min(4000, Math.round((el.clientWidth || 600) - 70))); }
+function linePoints(el, lines) { return Math.max(64, Math.min(plotWidth(el), Math.floor(CHART_POINTS / lines))); }
+
+// /ui/api/lines sends each array as base64 of little-endian float64 (exact, fast to read)
+function f64(text) {
+  const bin = atob(text), bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float64Array(bytes.buffer);
+}
+function unpackLines(answer, k) {
+  return answer.filter(l => l.lines[k]).map(l => {
+    const line = l.lines[k];
+    return [l.run_id, {step: f64(line.step), time: f64(line.time), value: f64(line.value), count: line.count}];
+  });
+}
+
+function parseX(value, mode) { return mode === "time" ? new Date(String(value).replace(" ", "T")).getTime() : Number(value); }
+
+// runs: [{run_id, name, start_time, color}]; controls() -> {x, smoothing, logY}
+function lineCharts(grid, runs, keys, controls) {
+  const data = {}, zoomed = {}, charts = new Map(), visible = new Set();
+  let version = 0, queue = new Set(), flushing = null, zoomedX = controls().x;
+  const seq = viewSeq;
+  const ids = runs.map(r => r.run_id);
+  const byId = Object.fromEntries(runs.map(r => [r.run_id, r]));
+  const observer = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const k = e.target.dataset.metric;
+      if (e.isIntersecting) {
+        visible.add(k);
+        if (e.target.dataset.drawn !== String(version)) want(k);
+      } else {
+        visible.delete(k);
+        if (e.target.dataset.gl && window.Plotly) {  // give its WebGL context back
+          window.Plotly.purge(e.target);  // also drops its event handlers
+          delete e.target.dataset.gl; delete e.target.dataset.drawn; delete e.target.dataset.hooked;
+        }
+      }
+    }
+  }, {rootMargin: "300px 0px"});
+  for (const k of keys) {
+    const div = h("div", {class: "chart", "data-metric": k}, h("div", {class: "chart-title", text: k}));
+    grid.append(div);
+    charts.set(k, div);
+    observer.observe(div);
+  }
+  function want(k) {
+    queue.add(k);
+    if (!flushing) flushing = Promise.resolve().then(flush);
+  }
+  async function flush() {
+    const keysNow = [...queue].filter(k => visible.has(k));
+    queue = new Set();
+    try {
+      const missing = keysNow.filter(k => !data[k]);
+      if (missing.length) {
+        const points = linePoints(charts.get(missing[0]), ids.length);
+        const lines = await api("/ui/api/lines?" + qs({run: ids, key: missing, points}));
+        if (seq !== viewSeq) return;
+        for (const k of missing) data[k] = unpackLines(lines, k).map(([id, line]) => [byId[id], line]);
+      }
+      await Promise.all(keysNow.map(draw));
+    } catch (e) {
+      status(e.message, true);
+    } finally {
+      flushing = null;
+      if (queue.size) want([...queue][0]);
+    }
+  }
+  function traces(k) {
+    const {x, smoothing} = controls();
+    const lines = zoomed[k] || data[k];
+    const total = lines.reduce((n, [, line]) => n + line.value.length, 0);
+    const type = total > GL_POINTS ? "scattergl" : "scatter";
+    return lines.map(([run, line]) => {
+      const xs = x === "step" ? line.step : x === "time" ? Array.from(line.time, t => new Date(t)) : line.time.map(t => (t - run.start_time) / 1000);
+      return {x: xs, y: smooth(line.value, smoothing), type, mode: line.value.length === 1 ? "markers" : "lines",
+        name: run.name || run.run_id.slice(0, 8), line: {color: run.color, width: 1.5}, marker: {color: run.color}};
+    });
+  }
+  async function draw(k) {
+    const div = charts.get(k), drawing = version;
+    if (!data[k] || seq !== viewSeq) return;
+    const Plotly = await plotly();
+    const {x, logY} = controls();
+    const xTitle = {step: "step", time: "wall time", relative: "seconds since start"}[x];
+    const logged = data[k].reduce((n, [, line]) => n + line.count, 0);
+    const shown = traces(k);
+    const title = runs.length === 1 ? `${k} (${logged.toLocaleString()} points)` : k;
+    // uirevision: a zoom survives redraws until the axis kind changes
+    const layout = Object.assign(baseLayout(title), {uirevision: `${x}|${logY}`, xaxis: {title: {text: xTitle}}, yaxis: {type: logY ? "log" : "linear"}});
+    div.querySelector(".chart-title")?.remove();
+    await Plotly.react(div, shown, layout, PLOT_CONFIG);
+    if (shown.length && shown[0].type === "scattergl") div.dataset.gl = "1";
+    if (!div.dataset.hooked) {
+      div.on("plotly_relayout", (ev) => zoom(k, ev));
+      div.dataset.hooked = "1";
+    }
+    if (drawing === version) div.dataset.drawn = String(version);
+  }
+  async function zoom(k, ev) {
+    const {x} = controls();
+    if (ev["xaxis.autorange"] || ev["autosize"]) {
+      if (zoomed[k]) { delete zoomed[k]; await draw(k); }
+      return;
+    }
+    const lo = ev["xaxis.range[0]"] ?? (ev["xaxis.range"] || [])[0], hi = ev["xaxis.range[1]"] ?? (ev["xaxis.range"] || [])[1];
+    if (lo === undefined || hi === undefined) return;
+    const points = linePoints(charts.get(k), ids.length);
+    const lines = await api("/ui/api/lines?" + qs({run: ids, key: k, points, x, lo: parseX(lo, x), hi: parseX(hi, x)}));
+    if (x !== controls().x) return;
+    zoomed[k] = unpackLines(lines, k).map(([id, line]) => [byId[id], line]);
+    await draw(k);
+  }
+  return {
+    // settings changed: redraw what is in view now, the rest when it comes into view
+    redraw() {
+      version++;
+      const {x} = controls();
+      if (x !== zoomedX) { for (const k of Object.keys(zoomed)) delete zoomed[k]; zoomedX = x; }
+      for (const k of visible) want(k);
+    },
+  };
+}
 
 async function runMetrics(body, run) {
   const keys = Object.keys(run.metrics).sort();
   if (!keys.length) { body.append(h("p", {class: "muted", text: "This run logged no metrics."})); return; }
   const grid = h("div", {class: "charts", id: "charts"});
   body.append(grid);
-  const [Plotly, lines] = await Promise.all([plotly(), api("/ui/api/lines?" + qs({run: run.run_id, points: chartPoints(grid)}))]);
-  const data = lines[0].lines;
-  for (const k of keys) {
-    const line = data[k];
-    const div = h("div", {class: "chart", "data-metric": k});
-    grid.append(div);
-    if (!line) continue;
-    const mode = line.value.length === 1 ? "markers" : "lines";
-    await Plotly.newPlot(div, [{x: line.step, y: line.value, type: "scattergl", mode, name: k, line: {color: PALETTE[0], width: 1.5}}],
-      Object.assign(baseLayout(`${k} (${line.count.toLocaleString()} points)`), {xaxis: {title: {text: "step"}}}), PLOT_CONFIG);
-  }
+  plotly();  // start loading the charting library while the lines are fetched
+  lineCharts(grid, [{run_id: run.run_id, name: run.name, start_time: run.start_time, color: PALETTE[0]}], keys,
+    () => ({x: "step", smoothing: 0, logY: false}));
 }
 
 function treeList(paths, onPick, sizes) {
@@ -504,7 +636,7 @@ async function comparePage(main, ids) {
 
   // side by side
   const onlyDiff = h("input", {type: "checkbox", id: "only-diff", checked: store("onlyDiff") !== false});
-  const sbs = h("div", {class: "table-wrap", id: "side-by-side"});
+  const sbs = h("div", {class: "table-wrap capped", id: "side-by-side"});
   function sideBySide() {
     store("onlyDiff", onlyDiff.checked);
     const head = h("tr", {}, h("th", {text: ""}), rows.map((r, i) => h("th", {}, h("span", {class: "swatch", style: `background:${color(i)}`}), runLink(r.run_id, label(r)))));
@@ -534,28 +666,11 @@ async function comparePage(main, ids) {
   const grid = h("div", {class: "charts", id: "charts"});
   main.append(section("Metrics", h("div", {class: "controls"},
     h("label", {}, "x-axis ", xSel), h("label", {}, "smoothing ", smoothIn, smoothOut), h("label", {}, logY, " log scale")), grid));
-  const Plotly = await plotly();
-  const lines = await api("/ui/api/lines?" + qs({run: rows.map(r => r.run_id), points: chartPoints(grid)}));
-  const metricKeys = [...new Set(lines.flatMap(l => Object.keys(l.lines)))].sort();
-  const charts = metricKeys.map(k => { const d = h("div", {class: "chart", "data-metric": k}); grid.append(d); return [k, d]; });
-  function traces(k) {
-    const x = xSel.value, w = parseFloat(smoothIn.value);
-    return lines.map((l, i) => {
-      const line = l.lines[k];
-      if (!line) return null;
-      const xs = x === "step" ? line.step : x === "time" ? line.time.map(t => new Date(t)) : line.time.map(t => (t - l.start_time) / 1000);
-      return {x: xs, y: smooth(line.value, w), type: "scattergl", mode: line.value.length === 1 ? "markers" : "lines", name: l.name || l.run_id.slice(0, 8), line: {color: color(i), width: 1.5}, marker: {color: color(i)}};
-    }).filter(Boolean);
-  }
-  async function drawCharts() {
-    smoothOut.textContent = smoothIn.value;
-    const xTitle = {step: "step", time: "wall time", relative: "seconds since start"}[xSel.value];
-    for (const [k, d] of charts) {
-      await Plotly.react(d, traces(k), Object.assign(baseLayout(k), {xaxis: {title: {text: xTitle}}, yaxis: {type: logY.checked ? "log" : "linear"}}), PLOT_CONFIG);
-    }
-  }
-  for (const el of [xSel, smoothIn, logY]) el.addEventListener("input", drawCharts);
-  await drawCharts();
+  plotly();  // start loading the charting library at once
+  const metricKeys = [...new Set(rows.flatMap(r => Object.keys(r.metrics)))].sort();
+  const charts = lineCharts(grid, rows.map((r, i) => ({run_id: r.run_id, name: r.name, start_time: r.start_time, color: color(i)})), metricKeys,
+    () => ({x: xSel.value, smoothing: parseFloat(smoothIn.value), logY: logY.checked}));
+  for (const el of [xSel, smoothIn, logY]) el.addEventListener("input", () => { smoothOut.textContent = smoothIn.value; charts.redraw(); });
 
   // parallel coordinates and scatter over params and final metrics
   const num = (v) => typeof v === "number" ? v : (v !== null && v !== undefined && v !== "" && !isNaN(Number(v)) ? Number(v) : null);
@@ -579,6 +694,7 @@ async function comparePage(main, ids) {
     return {label: d.id, values: d.vals.map(v => cats.indexOf(String(v))), tickvals: cats.map((_, i) => i), ticktext: cats};
   }
   async function drawParcoords() {
+    const Plotly = await plotly();
     const use = dims.filter(d => chosen.includes(d.id));
     const colorDim = use.filter(d => d.kind === "metrics" && d.numeric).pop();
     await Plotly.react(pcDiv, use.length ? [{type: "parcoords", dimensions: use.map(dimension),
@@ -586,7 +702,7 @@ async function comparePage(main, ids) {
       Object.assign(baseLayout(""), {height: 380, margin: {l: 60, r: 60, t: 50, b: 30}}), PLOT_CONFIG);
   }
   main.append(section("Parallel coordinates", dimBox, pcDiv));
-  await drawParcoords();
+  whenVisible(pcDiv, drawParcoords);
 
   const numericDims = dims.filter(d => d.numeric);
   const metricDims = numericDims.filter(d => d.kind === "metrics");
@@ -595,6 +711,7 @@ async function comparePage(main, ids) {
   const scDiv = h("div", {class: "chart wide", id: "scatter"});
   if (numericDims.length > 1) scX.value = numericDims.find(d => d.kind === "params") ? numericDims.find(d => d.kind === "params").id : numericDims[0].id;
   async function drawScatter() {
+    const Plotly = await plotly();
     const dx = dims.find(d => d.id === scX.value), dy = dims.find(d => d.id === scY.value);
     if (!dx || !dy) return;
     await Plotly.react(scDiv, [{type: "scatter", mode: "markers", x: dx.vals.map(num), y: dy.vals.map(num), text: rows.map(label),
@@ -603,7 +720,7 @@ async function comparePage(main, ids) {
   }
   scX.addEventListener("change", drawScatter); scY.addEventListener("change", drawScatter);
   main.append(section("Scatter", h("div", {class: "controls"}, h("label", {}, "x ", scX), h("label", {}, "y ", scY)), scDiv));
-  if (metricDims.length) await drawScatter();
+  if (metricDims.length) whenVisible(scDiv, drawScatter);
 
   // code diff between two runs
   const pick = (id, i) => h("select", {id}, rows.map((r, j) => h("option", {value: r.run_id, text: label(r), selected: j === i})));

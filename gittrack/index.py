@@ -38,6 +38,7 @@ PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every 
 RACY_NS = 2_000_000_000  # a stat signature is trusted only this long after the change
 BATCH_THRESHOLD = 64  # from this many changed runs on, read them through git cat-file
 _ROW_CACHE: dict[Path, tuple[str, list[dict[str, Any]]]] = {}
+_KNOWN: dict[Path, tuple[str, dict[str, str]]] = {}  # {run_id: commit} per index file
 _SNAPSHOT_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -237,18 +238,22 @@ class RunIndex:
             own_listing = True
         else:
             own_listing = False
-        known = dict(self._db.execute("SELECT run_id, commit_sha FROM runs").fetchall())
+        before = self.generation
+        known = self._known(before)
         vanished = [rid for rid in known if rid not in runs]
         changed = [(rid, sha) for rid, sha in runs.items() if known.get(rid) != sha]
         if not (changed or vanished or own_listing):
             return
         loaded = self._load_many(changed)
         meta = [("refs_signature", sig), ("scanned_ns", str(scanned_ns))] if own_listing else []
+        after = before
         if changed or vanished:  # readers' in-memory row caches are keyed by this token
-            meta.append(("generation", os.urandom(8).hex()))
+            after = os.urandom(8).hex()
+            meta.append(("generation", after))
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
+                current = self.generation  # another process may have written in between
                 self._db.executemany("DELETE FROM runs WHERE run_id=?", [(r,) for r in vanished])
                 self._db.executemany(
                     "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", loaded
@@ -258,6 +263,17 @@ class RunIndex:
             raise StorageError(f"cannot update the run index {self.path}: {e}") from e
         if changed or vanished:
             log.debug("gittrack: index: %d runs read, %d dropped", len(changed), len(vanished))
+            if current == before:
+                _carry_over(self.path, before, after, known, loaded, vanished)
+
+    def _known(self, generation: str) -> dict[str, str]:
+        """``{run_id: commit}`` of every run in the index (kept in memory per generation)."""
+        kept = _KNOWN.get(self.path)
+        if kept is not None and kept[0] == generation and generation:
+            return dict(kept[1])
+        known = dict(self._db.execute("SELECT run_id, commit_sha FROM runs").fetchall())
+        _KNOWN[self.path] = (generation, known)
+        return dict(known)
 
     def _read_record(self, run_id: str, commit: str) -> RunRecord:
         """Parse only the files a row needs (not environment.yaml, the costly one)."""
@@ -438,6 +454,38 @@ class RunIndex:
         return [resolve_run_ref(text, runs, known_names) for text in texts]
 
 
+def _carry_over(
+    path: Path,
+    before: str,
+    after: str,
+    known: dict[str, str],
+    loaded: list[tuple[Any, ...]],
+    vanished: list[str],
+) -> None:
+    """Bring this process's kept rows and ``{run_id: commit}`` from generation ``before``
+    to ``after`` by the few runs that changed, instead of reading 100,000 again."""
+    import bisect
+
+    gone = set(vanished) | {row[0] for row in loaded}
+    known = {rid: sha for rid, sha in known.items() if rid not in vanished}
+    known.update((row[0], row[1]) for row in loaded)
+    _KNOWN[path] = (after, known)
+    cached = _ROW_CACHE.get(path)
+    if cached is None or cached[0] != before or not before:
+        return
+    rows = [r for r in cached[1] if r["run_id"] not in gone] if gone else list(cached[1])
+    order = [(-(r["start_time"] or 0), r["run_id"]) for r in rows]  # newest first, as rows()
+    for row in loaded:
+        if row[9] is None:  # unreadable: rows() leaves it out
+            continue
+        doc = json.loads(row[9])
+        place = (-(doc["start_time"] or 0), doc["run_id"])
+        at = bisect.bisect_left(order, place)
+        order.insert(at, place)
+        rows.insert(at, doc)
+    _ROW_CACHE[path] = (after, rows)
+
+
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
     """``items`` in slices small enough for one SQL statement's parameters."""
     return [items[i : i + size] for i in range(0, len(items), size)]
@@ -446,6 +494,7 @@ def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
 def forget_cached_rows() -> None:
     """Drop the rows decoded in this process (the next read loads them from disk)."""
     _ROW_CACHE.clear()
+    _KNOWN.clear()
 
 
 def run_names(runstore: RunStore, runs: dict[str, str]) -> dict[str, str]:

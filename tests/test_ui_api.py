@@ -186,6 +186,25 @@ def unpacked(line: dict[str, Any]) -> dict[str, Any]:
     return {k: v if k == "count" else unpack(v) for k, v in line.items()}
 
 
+def test_live_refresh_is_answered_unchanged_until_a_run_changes(
+    server: WebServer, runs: list[str]
+) -> None:
+    page = get_json(server, "/ui/api/runs", columns="default")
+    assert isinstance(page, dict)
+    assert page["columns"] == ["params.lr", "params.model", "metrics.loss"]
+    assert set(page["rows"][0]["cells"]) == set(page["columns"])
+    token = page["generation"]
+    assert get_json(server, "/ui/api/runs", since=token) == {
+        "unchanged": True,
+        "generation": token,
+    }
+    Client().set_tag(runs[0], "note", "changed")
+    Client().flush(runs[0])
+    again = get_json(server, "/ui/api/runs", since=token, column="tags.note")
+    assert isinstance(again, dict) and again["generation"] != token
+    assert {r["cells"]["tags.note"] for r in again["rows"]} == {None, "changed"}
+
+
 def test_lines_of_one_metric_and_of_a_zoomed_window(repo: Path) -> None:
     with gittrack.start_run() as run:
         for step in range(1000):

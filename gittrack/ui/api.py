@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 NOTE_TAG = "mlflow.note.content"  # where MLflow keeps a run's notes
 MAX_COMPARE = 500
+DEFAULT_COLUMNS = 4  # params and as many metrics shown before the user chooses columns
 ROW_FIELDS = (
     "run_id",
     "commit",
@@ -153,15 +154,27 @@ def build(repo: Repository) -> Router:
 
     @r.route("GET", "/ui/api/runs")
     def runs(q: Request) -> Response:
-        from gittrack.query.page import page_runs
+        """A page of the runs table. ``columns=default``: the first params and metrics
+        when no ``column`` is given; ``since``: the generation the page shows, answered
+        ``{"unchanged": true}`` while no run changed (the cheap live refresh)."""
+        from gittrack.query.page import page_runs, run_keys
 
         columns = _columns(q)
+        experiments = q.query.get("experiment") or None
         with repo.index() as index:
+            index.refresh()
+            generation = index.generation
+            if q.arg("since") == generation:
+                return json_response({"unchanged": True, "generation": generation})
+            if not columns and q.arg("columns") == "default":
+                keys = run_keys(index, experiments)
+                columns = [("params", k) for k in keys.params[:DEFAULT_COLUMNS]]
+                columns += [("metrics", k) for k in keys.metrics[:DEFAULT_COLUMNS]]
             page = page_runs(
                 index,
                 filter_string=q.arg("filter"),
                 order_by=[o for o in q.query.get("order", []) if o.strip()] or None,
-                experiments=q.query.get("experiment") or None,
+                experiments=experiments,
                 offset=_ints(q, "offset", 0),
                 limit=_ints(q, "limit", 50),
             )
@@ -169,6 +182,8 @@ def build(repo: Repository) -> Router:
             {
                 "total": page.total,
                 "offset": page.offset,
+                "generation": generation,
+                "columns": [f"{kind}.{key}" for kind, key in columns],
                 "rows": [_table_row(row, columns) for row in page.rows],
             }
         )

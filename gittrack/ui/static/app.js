@@ -195,7 +195,11 @@ async function runsPage(main, params) {
     history.replaceState(null, "", "#/" + (q ? "?" + q : ""));
   }
 
-  const [exps, found] = await Promise.all([api("/ui/api/experiments"), api("/ui/api/keys?" + qs({experiment: state.experiment}))]);
+  // the first page is asked for at once, beside the experiments and keys: without stored
+  // columns the server picks the default ones (first params and metrics)
+  const asked = columns;
+  const [exps, found, firstPage] = await Promise.all([api("/ui/api/experiments"), api("/ui/api/keys?" + qs({experiment: state.experiment})),
+    api("/ui/api/runs?" + pageQuery(asked || [], asked ? "" : "default")).catch(e => e)]);
   keys = found;
   const total = exps.reduce((n, e) => n + e.runs, 0);
   const expItem = (name, label, count, running) => h("a", {
@@ -205,7 +209,7 @@ async function runsPage(main, params) {
   side.append(expItem("", "All experiments", total, 0));
   for (const e of exps) side.append(expItem(e.name, e.name, e.runs, e.running));
 
-  if (!columns) columns = [...keys.params.slice(0, 4).map(k => "params." + k), ...keys.metrics.slice(0, 4).map(k => "metrics." + k)];
+  if (!columns) columns = firstPage instanceof Error ? [] : firstPage.columns;
   columns = columns.filter(c => { const [kind, ...rest] = c.split("."); return (keys[kind] || []).includes(rest.join(".")); });
   buildColumnsPanel();
   updateCompare();
@@ -280,24 +284,40 @@ async function runsPage(main, params) {
     if (pageAll) pageAll.checked = rows.length > 0 && rows.every(r => state.selected.has(r.run_id));
   }
 
-  let inflight = 0;
-  async function load(showTiming) {
+  function pageQuery(cols, defaults) {
+    return qs({filter: state.filter, order: state.order, experiment: state.experiment,
+      offset: state.offset, limit: PAGE_SIZE, column: cols, columns: defaults});
+  }
+  let inflight = 0, generation = "";
+  // showTiming: after a user's action; poll: a live refresh, answered "unchanged" (a
+  // few bytes) while no run changed since the rows shown
+  async function load(showTiming, poll) {
     stop();
     const mine = ++inflight;
     const started = performance.now();
     let page;
     try {
-      page = await api("/ui/api/runs?" + qs({filter: state.filter, order: state.order, experiment: state.experiment,
-        offset: state.offset, limit: PAGE_SIZE, column: columns}));
+      page = await api("/ui/api/runs?" + pageQuery(columns) + (poll && generation ? "&" + qs({since: generation}) : ""));
     } catch (e) {
       if (mine !== inflight || seq !== viewSeq) return;
-      filterError.textContent = e.message;
-      filterBox.classList.add("invalid");
-      table.replaceChildren(header());
-      pager.replaceChildren();
+      showError(e);
       return;
     }
     if (mine !== inflight || seq !== viewSeq) return;
+    if (page.unchanged) { render(lastRows); schedule(lastRows); return; }
+    show(page, showTiming ? started : null);
+  }
+  function showError(e) {
+    filterError.textContent = e.message;
+    filterBox.classList.add("invalid");
+    table.replaceChildren(header());
+    pager.replaceChildren();
+  }
+  function schedule(rows) {
+    if (rows.some(r => r.status === "RUNNING")) pollTimer = setTimeout(() => load(false, true), POLL_MS);
+  }
+  function show(page, started) {
+    generation = page.generation;
     filterError.textContent = "";
     filterBox.classList.remove("invalid");
     render(page.rows);
@@ -306,10 +326,13 @@ async function runsPage(main, params) {
       h("button", {id: "prev", disabled: page.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); sync(); load(true); }}, "‹ Previous"),
       h("span", {id: "page-info", text: page.total ? `${(page.offset + 1).toLocaleString()}–${last.toLocaleString()} of ${page.total.toLocaleString()} runs` : "no runs match"}),
       h("button", {id: "next", disabled: last >= page.total, onclick: () => { state.offset += PAGE_SIZE; sync(); load(true); }}, "Next ›"));
-    if (showTiming) status(`${Math.round(performance.now() - started)} ms`);
-    if (page.rows.some(r => r.status === "RUNNING")) pollTimer = setTimeout(() => load(false), POLL_MS);
+    if (started !== null) status(`${Math.round(performance.now() - started)} ms`);
+    schedule(page.rows);
   }
-  await load(false);
+  const sameColumns = asked !== null && asked.length === columns.length;
+  if (firstPage instanceof Error) showError(firstPage);
+  else if (asked === null || sameColumns) show(firstPage, null);
+  else await load(false);  // stored columns named keys these runs lack
 }
 
 // -- run page ----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 NOTE_TAG = "mlflow.note.content"  # where MLflow keeps a run's notes
 MAX_COMPARE = 500
-DEFAULT_COLUMNS = 4  # params and as many metrics shown before the user chooses columns
+DEFAULT_COLUMNS = 3  # params and as many metrics shown before the user chooses columns
 ROW_FIELDS = (
     "run_id",
     "commit",

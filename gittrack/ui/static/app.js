@@ -55,11 +55,11 @@ function qs(params) {
   return parts.join("&");
 }
 
-function fmtNum(v) {
+function fmtNum(v, digits) {
   if (typeof v !== "number") return v === null || v === undefined ? "" : String(v);
   if (Number.isInteger(v)) return String(v);
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(4) : String(+v.toPrecision(6));
+  const a = Math.abs(v), d = digits || 6;
+  return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(d - 2) : String(+v.toPrecision(d));
 }
 function fmtTime(ms) {
   if (!ms) return "";
@@ -152,7 +152,7 @@ const ATTR_COLUMNS = [
   {id: "start_time", label: "Started", order: "attributes.start_time"},
   {id: "duration", label: "Duration", order: null},
   {id: "user", label: "User", order: "attributes.user_id"},
-  {id: "code_commit", label: "Code commit", order: null},
+  {id: "code_commit", label: "Commit", order: null},
 ];
 
 async function runsPage(main, params) {
@@ -246,7 +246,11 @@ async function runsPage(main, params) {
         state.offset = 0; sync(); load(true);
       } : null}, label, dir ? (dir === "ASC" ? " ▲" : " ▼") : "");
     };
-    for (const c of ATTR_COLUMNS) tr.append(sortable(c.label, c.order));
+    for (const c of ATTR_COLUMNS) {
+      const th = sortable(c.label, c.order);
+      if (c.id === "name") th.classList.add("name");
+      tr.append(th);
+    }
     for (const c of columns) {
       const [kind, ...rest] = c.split(".");
       const key = rest.join(".");
@@ -265,17 +269,17 @@ async function runsPage(main, params) {
       }});
       const tr = h("tr", {"data-run": r.run_id, class: r.status === "RUNNING" ? "running" : ""},
         h("td", {class: "sel"}, check),
-        h("td", {}, runLink(r.run_id, r.name || r.run_id.slice(0, 8))),
+        h("td", {class: "name"}, runLink(r.run_id, r.name || r.run_id.slice(0, 8))),
         h("td", {}, badge(r.status)),
         h("td", {text: r.experiment}),
-        h("td", {text: fmtTime(r.start_time)}),
+        h("td", {title: fmtTime(r.start_time), text: fmtTime(r.start_time).slice(0, 16)}),
         h("td", {text: fmtDuration(r.start_time, r.end_time, r.status)}),
         h("td", {text: r.user}),
-        h("td", {class: "mono", title: r.code_commit ? "run commit " + r.commit : null, text: (r.code_commit || "").slice(0, 10)}));
+        h("td", {class: "mono", title: r.code_commit ? `code commit ${r.code_commit}, run commit ${r.commit}` : null, text: (r.code_commit || "").slice(0, 8)}));
       for (const c of columns) {
         const v = r.cells[c];
         tr.append(h("td", {class: typeof v === "number" ? "num" : "", title: v === undefined || v === null ? null : String(v),
-          text: c.startsWith("inputs.") && v ? String(v).slice(0, 19) : fmtNum(v)}));
+          text: c.startsWith("inputs.") && v ? String(v).slice(0, 19) : fmtNum(v, 4)}));  // exact in the tooltip
       }
       body.append(tr);
     }

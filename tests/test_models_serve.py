@@ -20,7 +20,7 @@ import pytest
 from servers import free_port
 
 import gittrack
-from gittrack.models.serve import BadRequest, parse_payload
+from gittrack.models.scoring import BadRequest, parse_payload
 
 sklearn_linear = pytest.importorskip("sklearn.linear_model")
 X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0], [4.0, 4.0]])
@@ -182,6 +182,25 @@ def test_bad_requests_get_json_errors(model_dir: Path) -> None:
         assert json.loads(resp.read())["error_code"] == "REQUEST_TOO_LARGE"
         conn.close()
         assert request(port, "GET", "/ping")[0] == 200  # still serving
+        # A chunked body (no Content-Length) is refused, not misread.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.putrequest("POST", "/invocations")
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        resp = conn.getresponse()
+        assert resp.status == 411 and "Content-Length" in json.loads(resp.read())["message"]
+        conn.close()
+        # 405 names the allowed method; a page from another site (DNS rebinding) is refused.
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/invocations")
+        resp = conn.getresponse()
+        assert resp.status == 405 and resp.getheader("Allow") == "POST"
+        resp.read()
+        conn.request("GET", "/ping", headers={"Host": f"evil.example:{port}"})
+        resp = conn.getresponse()
+        assert resp.status == 403 and json.loads(resp.read())["error_code"] == "FORBIDDEN_HOST"
+        conn.close()
 
 
 def test_access_log_line_per_request_and_the_flag_that_stops_it(

@@ -236,30 +236,26 @@ def serve_cmd(
     ] = True,
 ) -> None:
     """Serve a model with MLflow's scoring protocol (POST /invocations, GET /ping)."""
-    import sys
-
     from gittrack.models.api import load_model
-    from gittrack.models.serve import serve
+    from gittrack.web.scoring import scoring_server
+    from gittrack.web.serve import serve
 
     if workers < 1:
         raise _error(f"--workers must be at least 1, not {workers}")
     model = load_model(model_uri, trust=True if trust else None)
+    try:
+        server = scoring_server(model, host, port, access_log=access_log)
+    except OSError as e:
+        raise _error(f"cannot listen on {host}:{port}: {e.strerror or e}") from e
 
-    def ready(bound_host: str, bound_port: int) -> None:
+    def ready(url: str) -> None:
         typer.echo(
-            f"serving {model_uri} on http://{bound_host}:{bound_port} "
+            f"serving {model_uri} on {url} "
             f"({workers} worker{'s' if workers != 1 else ''}); Ctrl-C stops",
             err=True,
         )
 
-    serve(
-        model,
-        host=host,
-        port=port,
-        workers=workers,
-        on_ready=ready,
-        access_log=sys.stderr if access_log else None,
-    )
+    serve(server, workers=workers, on_ready=ready)
 
 
 def register(app: typer.Typer) -> None:

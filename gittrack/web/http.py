@@ -25,7 +25,8 @@ __all__ = [
 # "preflight": the request is one a browser sends cross-site only after a CORS preflight
 #   (which this server never grants): a method other than GET/HEAD/POST, or a POST whose
 #   Content-Type is not one an HTML form can send (e.g. application/json);
-# "none": the route changes nothing.
+# "none": the route changes nothing (a GET, or a POST that only computes its answer, as
+#   the scoring server's /invocations: it must be declared with ``computes=True``).
 Guard = Literal["token", "preflight", "none"]
 FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/plain")
 
@@ -33,11 +34,18 @@ FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data"
 class HTTPError(Exception):
     """An answer other than 2xx, raised by a handler: ``status``, ``code``, one-line message."""
 
-    def __init__(self, status: int, message: str, code: str = "BAD_REQUEST") -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        code: str = "BAD_REQUEST",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = " ".join(str(message).split())
+        self.headers = headers or {}
 
 
 @dataclass
@@ -131,9 +139,20 @@ class Router:
         # Maps an exception a handler raised to a response (each API has its own error shape).
         self.on_error: Callable[[Exception], Response | None] | None = None
 
-    def add(self, method: str, template: str, handler: Handler, *, guard: Guard = "none") -> None:
-        """Serve ``method template`` with ``handler``; a write names its ``guard``."""
-        if method.upper() not in ("GET", "HEAD") and guard == "none":
+    def add(
+        self,
+        method: str,
+        template: str,
+        handler: Handler,
+        *,
+        guard: Guard = "none",
+        computes: bool = False,
+    ) -> None:
+        """Serve ``method template`` with ``handler``; a write names its ``guard``.
+
+        ``computes``: a POST that changes nothing (it only computes its answer) needs no guard.
+        """
+        if method.upper() not in ("GET", "HEAD") and guard == "none" and not computes:
             raise ValueError(f"{method} {template} changes state: give it a guard")
         self.routes.append(Route(method.upper(), _compile(template), handler, guard))
 
@@ -170,6 +189,7 @@ class Router:
                 405,
                 f"{method} is not allowed on {path} (use {', '.join(sorted(allowed))})",
                 "METHOD_NOT_ALLOWED",
+                {"Allow": ", ".join(sorted(allowed))},
             )
         return None
 

@@ -5,7 +5,7 @@ from another site cannot reach it through DNS rebinding), optional authenticatio
 the route's cross-site guard for writes (:func:`gittrack.web.http.accepts_write`), then the
 handler. Errors become JSON ``{"error_code": ..., "message": ...}``; a handler's unexpected
 exception is logged and answered 500 without a traceback. One access-log line per request
-(method, path, status, milliseconds) unless quiet.
+(client address, method, path, status, milliseconds) unless quiet.
 """
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def error_body(status: int, code: str, message: str) -> Response:
-    return json_response({"error_code": code, "message": message}, status)
+def error_body(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    answer = json_response({"error_code": code, "message": message}, status)
+    answer.headers.update(headers or {})
+    return answer
 
 
 class WebServer(ThreadingHTTPServer):
@@ -111,7 +115,7 @@ class WebServer(ThreadingHTTPServer):
             request.params = params
             return route.handler(request)
         except HTTPError as e:
-            return error_body(e.status, e.code, e.message)
+            return error_body(e.status, e.code, e.message, e.headers)
         except GittrackError as e:
             return error_body(400, "INVALID_PARAMETER_VALUE", e.message)
         except Exception as e:
@@ -132,12 +136,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         start = time.perf_counter()
-        length_text = self.headers.get("Content-Length") or "0"
+        length_text = self.headers.get("Content-Length")
         try:
-            length = int(length_text)
+            length = int(length_text or "0")
         except ValueError:
             length = -1
-        if length < 0 or length > self.server.max_body:
+        if length_text is None and self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # a chunked body is not read: the stream is lost
+            response = error_body(411, "BAD_REQUEST", "a Content-Length header is required")
+        elif length < 0 or length > self.server.max_body:
             self.close_connection = True  # do not read what we refuse
             response = error_body(
                 413 if length > 0 else 400,
@@ -153,7 +160,7 @@ class _Handler(BaseHTTPRequestHandler):
             ms = (time.perf_counter() - start) * 1000
             path = self.path.split("?")[0]
             print(
-                f"{self.command} {path} {response.status} {ms:.1f}ms",
+                f"{self.client_address[0]} {self.command} {path} {response.status} {ms:.1f}ms",
                 file=self.server.access_log,
                 flush=True,
             )

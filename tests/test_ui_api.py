@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import math
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -180,10 +182,13 @@ def test_metrics_of_many_runs_read_in_one_batch_equal_those_read_one_by_one(
 
 
 def unpacked(line: dict[str, Any]) -> dict[str, Any]:
-    """A line of /ui/api/lines with its arrays decoded to numbers."""
-    from gittrack.ui.series import unpack
+    """A line of /ui/api/lines with its arrays (base64 of little-endian float64) decoded."""
 
-    return {k: v if k == "count" else unpack(v) for k, v in line.items()}
+    def numbers(text: str) -> list[float]:
+        data = base64.b64decode(text)
+        return list(struct.unpack(f"<{len(data) // 8}d", data))
+
+    return {k: v if k == "count" else numbers(v) for k, v in line.items()}
 
 
 def test_live_refresh_is_answered_unchanged_until_a_run_changes(

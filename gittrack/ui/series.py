@@ -116,19 +116,6 @@ def as_json(line: Line) -> dict[str, Any]:
     }
 
 
-def unpack(text: str) -> list[float]:
-    """The numbers of one array of :func:`as_json` (for tests and other readers)."""
-    import base64
-    import sys
-    from array import array
-
-    out = array("d")
-    out.frombytes(base64.b64decode(text))
-    if sys.byteorder == "big":
-        out.byteswap()
-    return out.tolist()
-
-
 def clamp_points(points: int) -> int:
     return max(16, min(int(points), MAX_POINTS))
 

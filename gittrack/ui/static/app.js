@@ -183,6 +183,7 @@ async function runsPage(main, params) {
 
   let keys = {params: [], metrics: [], tags: [], inputs: []};
   let columns = store("columns");
+  let lastRows = [], inflight = 0, generation = "";
 
   function saveSel() { store("selected", [...state.selected]); updateCompare(); }
   function updateCompare() {
@@ -198,8 +199,14 @@ async function runsPage(main, params) {
   // the first page is asked for at once, beside the experiments and keys: without stored
   // columns the server picks the default ones (first params and metrics)
   const asked = columns;
-  const [exps, found, firstPage] = await Promise.all([api("/ui/api/experiments"), api("/ui/api/keys?" + qs({experiment: state.experiment})),
-    api("/ui/api/runs?" + pageQuery(asked || [], asked ? "" : "default")).catch(e => e)]);
+  const expsAsked = api("/ui/api/experiments"), keysAsked = api("/ui/api/keys?" + qs({experiment: state.experiment}));
+  const firstPage = await api("/ui/api/runs?" + pageQuery(asked || [], asked ? "" : "default")).catch(e => e);
+  if (!columns) columns = firstPage instanceof Error ? [] : firstPage.columns;
+  updateCompare();
+  // the rows are drawn first; the experiments and the columns panel follow
+  if (firstPage instanceof Error) showError(firstPage);
+  else show(firstPage, null);
+  const [exps, found] = await Promise.all([expsAsked, keysAsked]);
   keys = found;
   const total = exps.reduce((n, e) => n + e.runs, 0);
   const expItem = (name, label, count, running) => h("a", {
@@ -209,10 +216,9 @@ async function runsPage(main, params) {
   side.append(expItem("", "All experiments", total, 0));
   for (const e of exps) side.append(expItem(e.name, e.name, e.runs, e.running));
 
-  if (!columns) columns = firstPage instanceof Error ? [] : firstPage.columns;
+  const shown = columns.length;
   columns = columns.filter(c => { const [kind, ...rest] = c.split("."); return (keys[kind] || []).includes(rest.join(".")); });
   buildColumnsPanel();
-  updateCompare();
 
   function buildColumnsPanel() {
     colsPanel.replaceChildren();
@@ -259,7 +265,6 @@ async function runsPage(main, params) {
     return h("thead", {}, tr);
   }
 
-  let lastRows = [];
   function render(rows) {
     lastRows = rows;
     const body = h("tbody");
@@ -292,7 +297,6 @@ async function runsPage(main, params) {
     return qs({filter: state.filter, order: state.order, experiment: state.experiment,
       offset: state.offset, limit: PAGE_SIZE, column: cols, columns: defaults});
   }
-  let inflight = 0, generation = "";
   // showTiming: after a user's action; poll: a live refresh, answered "unchanged" (a
   // few bytes) while no run changed since the rows shown
   async function load(showTiming, poll) {
@@ -333,10 +337,7 @@ async function runsPage(main, params) {
     if (started !== null) status(`${Math.round(performance.now() - started)} ms`);
     schedule(page.rows);
   }
-  const sameColumns = asked !== null && asked.length === columns.length;
-  if (firstPage instanceof Error) showError(firstPage);
-  else if (asked === null || sameColumns) show(firstPage, null);
-  else await load(false);  // stored columns named keys these runs lack
+  if (columns.length !== shown) await load(false);  // stored columns named keys these runs lack
 }
 
 // -- run page ----------------------------------------------------------------------------

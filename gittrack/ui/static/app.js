@@ -486,7 +486,7 @@ function lineCharts(grid, runs, keys, controls) {
         }
       }
     }
-  }, {rootMargin: "300px 0px"});
+  }, {rootMargin: "100px 0px"});
   for (const k of keys) {
     const div = h("div", {class: "chart", "data-metric": k}, h("div", {class: "chart-title", text: k}));
     grid.append(div);
@@ -508,7 +508,7 @@ function lineCharts(grid, runs, keys, controls) {
         if (seq !== viewSeq) return;
         for (const k of missing) data[k] = unpackLines(lines, k).map(([id, line]) => [byId[id], line]);
       }
-      await Promise.all(keysNow.map(draw));
+      for (const k of keysNow) await draw(k);  // one after the other: the first shows first
     } catch (e) {
       status(e.message, true);
     } finally {
@@ -657,6 +657,7 @@ function diffView(text) {
 // -- compare -----------------------------------------------------------------------------
 async function comparePage(main, ids) {
   if (ids.length < 1) { main.append(h("p", {text: "Select runs on the runs page to compare them."})); return; }
+  plotly();  // start loading the charting library at once
   const rows = await api("/ui/api/compare?" + qs({run: ids}));
   const color = (i) => PALETTE[i % PALETTE.length];
   const label = (r) => r.name || r.run_id.slice(0, 8);
@@ -694,7 +695,6 @@ async function comparePage(main, ids) {
   const grid = h("div", {class: "charts", id: "charts"});
   main.append(section("Metrics", h("div", {class: "controls"},
     h("label", {}, "x-axis ", xSel), h("label", {}, "smoothing ", smoothIn, smoothOut), h("label", {}, logY, " log scale")), grid));
-  plotly();  // start loading the charting library at once
   const metricKeys = [...new Set(rows.flatMap(r => Object.keys(r.metrics)))].sort();
   const charts = lineCharts(grid, rows.map((r, i) => ({run_id: r.run_id, name: r.name, start_time: r.start_time, color: color(i)})), metricKeys,
     () => ({x: xSel.value, smoothing: parseFloat(smoothIn.value), logY: logY.checked}));

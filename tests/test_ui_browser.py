@@ -117,6 +117,14 @@ def _ready(page: Any, pattern: str) -> None:
     )
 
 
+def _page(browser: Any, errors: list[str]) -> Any:
+    """A 1400 x 900 page whose script errors and console errors land in ``errors``."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page
+
+
 def _charts_drawn(page: Any, count: int) -> None:
     """Bring the metric charts into view (they are drawn only there) and wait for them."""
     page.locator("#charts").scroll_into_view_if_needed()
@@ -133,9 +141,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
     Client().flush(live.info.run_id)
     errors: list[str] = []
     with ui_process(repo) as url:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page = _page(browser, errors)
         page.goto(url + "/")
         page.wait_for_selector("#runs-table tbody tr")
         assert page.locator("#runs-table tbody tr").count() == 9
@@ -268,9 +274,7 @@ def test_models_page_lists_versions_aliases_and_their_history(
     registry.set_alias(runs, "churn", "staging", 1, now_ms=1_700_000_200_000)
     errors: list[str] = []
     with ui_process(repo) as url:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page = _page(browser, errors)
         page.goto(url + "/#/models")
         _ready(page, "^#/models")
         assert page.inner_text("h1") == "Registered models"

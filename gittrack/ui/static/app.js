@@ -433,11 +433,10 @@ function smooth(values, weight) {
 // -- metric charts, drawn when they come into view ------------------------------------------
 // Each chart asks the server only for its own metric, downsampled to its pixel width
 // (extremes kept, every point sent is a point as logged); zooming asks for that window.
-// Charts out of view are not drawn; SVG draws up to GL_POINTS points, WebGL beyond that
-// (a browser allows only a few WebGL contexts, so those are released out of view).
-const GL_POINTS = 200000;
-// Many runs share a chart: each line then gets fewer points (extremes still kept), so a
-// chart of 100 runs draws as fast as one of 60; zooming in brings the detail back.
+// Charts out of view are not drawn. Lines are SVG: a browser allows only a few WebGL
+// contexts, and in software rendering WebGL is the slower of the two. Many runs share a
+// chart: each line then gets fewer points (extremes still kept), so a chart holds about
+// CHART_POINTS points whatever the number of runs; zooming in brings the detail back.
 const CHART_POINTS = 40000;
 
 function whenVisible(el, draw) {
@@ -480,10 +479,6 @@ function lineCharts(grid, runs, keys, controls) {
         if (e.target.dataset.drawn !== String(version)) want(k);
       } else {
         visible.delete(k);
-        if (e.target.dataset.gl && window.Plotly) {  // give its WebGL context back
-          window.Plotly.purge(e.target);  // also drops its event handlers
-          delete e.target.dataset.gl; delete e.target.dataset.drawn; delete e.target.dataset.hooked;
-        }
       }
     }
   }, {rootMargin: "100px 0px"});
@@ -518,12 +513,9 @@ function lineCharts(grid, runs, keys, controls) {
   }
   function traces(k) {
     const {x, smoothing} = controls();
-    const lines = zoomed[k] || data[k];
-    const total = lines.reduce((n, [, line]) => n + line.value.length, 0);
-    const type = total > GL_POINTS ? "scattergl" : "scatter";
-    return lines.map(([run, line]) => {
+    return (zoomed[k] || data[k]).map(([run, line]) => {
       const xs = x === "step" ? line.step : x === "time" ? Array.from(line.time, t => new Date(t)) : line.time.map(t => (t - run.start_time) / 1000);
-      return {x: xs, y: smooth(line.value, smoothing), type, mode: line.value.length === 1 ? "markers" : "lines",
+      return {x: xs, y: smooth(line.value, smoothing), type: "scatter", mode: line.value.length === 1 ? "markers" : "lines",
         name: run.name || run.run_id.slice(0, 8), line: {color: run.color, width: 1.5}, marker: {color: run.color}};
     });
   }
@@ -540,7 +532,6 @@ function lineCharts(grid, runs, keys, controls) {
     const layout = Object.assign(baseLayout(title), {uirevision: `${x}|${logY}`, xaxis: {title: {text: xTitle}}, yaxis: {type: logY ? "log" : "linear"}});
     div.querySelector(".chart-title")?.remove();
     await Plotly.react(div, shown, layout, PLOT_CONFIG);
-    if (shown.length && shown[0].type === "scattergl") div.dataset.gl = "1";
     if (!div.dataset.hooked) {
       div.on("plotly_relayout", (ev) => zoom(k, ev));
       div.dataset.hooked = "1";

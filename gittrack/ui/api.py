@@ -19,7 +19,7 @@ from gittrack.errors import GittrackError, ValidationError
 from gittrack.web.http import HTTPError, Request, Response, Router, json_response
 
 if TYPE_CHECKING:
-    from gittrack.index import RunIndex
+    from gittrack.index import IndexEntry, RunIndex
     from gittrack.runs import LoadedRun, RunStore
 
 NOTE_TAG = "mlflow.note.content"  # where MLflow keeps a run's notes
@@ -249,10 +249,17 @@ def build(repo: Repository) -> Router:
         with repo.store() as (_, store):
             read = store.read_metrics_at([e.commit for e in unread])
         tables = dict(zip(unread, read, strict=True))
+
+        def metrics_of(entry: IndexEntry) -> Any:
+            if entry in tables:
+                return tables[entry]
+            with repo.store() as (_, store):  # dropped from the kept lines meanwhile
+                return store.read_metrics_at([entry.commit])[0]
+
         for rid in rids:
             entry = entries[rid]
             if window is None:
-                found = series.run_lines(entry.commit, points, partial(tables.get, entry), wanted)
+                found = series.run_lines(entry.commit, points, partial(metrics_of, entry), wanted)
             else:
                 x, lo, hi = window
                 found = series.window_lines(

@@ -31,6 +31,7 @@ from gittrack.validation import (
 from gittrack.writer import (
     RunWriter,
     delete_tag_op,
+    experiment_op,
     lifecycle_op,
     now_ms,
     resume_op,
@@ -112,7 +113,7 @@ class Client(ArtifactsMixin):
             run_id=new_run_id(),
             name=name,
             experiment=experiment,
-            experiment_id=experiments.experiment_id_for(experiment),
+            experiment_id=experiments.id_of(runs, experiment),
             status="RUNNING",
             start_time=start,
             user=current_user() if user is None else user,
@@ -338,6 +339,26 @@ class Client(ArtifactsMixin):
     def restore_experiment(self, experiment_id: str) -> None:
         """Bring a deleted experiment back."""
         experiments.restore(self.store, experiment_id)
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> None:
+        """Rename an experiment, keeping its id (MLflow's ``rename_experiment``): its
+        record, then each of its runs and logged models (a new commit each) name it anew."""
+        from dataclasses import replace
+
+        from gittrack.models import logged
+        from gittrack.query.search import query_rows
+
+        self.flush()
+        before = experiments.rename(self.store, experiment_id, new_name)
+        eid = before.experiment_id
+        rows = query_rows(None, None, [before.name], repo=self.store.root, view_type=ViewType.ALL)
+        for row in rows:
+            writer = self.writer(row["run_id"])
+            writer.apply(experiment_op(new_name, eid))
+            writer.flush()
+        for model in logged.list_logged_models(self.store):
+            if model.experiment == before.name:
+                logged.save(self.store, replace(model, experiment=new_name))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
         experiments.set_tag(self.store, experiment_id, key, value)

@@ -3,7 +3,10 @@
 An experiment's id is a pure function of its name (:func:`gittrack.naming.experiment_id_for`):
 ``"0"`` for ``Default``, else a decimal number taken from sha256 of the name. Every clone
 derives the same id with no coordination, and runs written before ids existed (their
-``run.yaml`` holds only the experiment name) get the same id on read.
+``run.yaml`` holds only the experiment name) get the same id on read. Renaming keeps the
+id (as MLflow does): the experiment's ref stays where it is and names the new name, and
+:func:`id_of` finds it by that name; a new experiment whose derived id is held by a
+renamed one takes the next free id derived from its name.
 
 An experiment exists once it is created (:func:`create`, :func:`ensure`) or once a run
 names it. What a name alone cannot say (tags, artifact location, deleted state, creation
@@ -46,7 +49,9 @@ __all__ = [
     "experiment_id_for",
     "get",
     "get_by_name",
+    "id_of",
     "list_experiments",
+    "rename",
     "restore",
     "search",
     "set_tag",
@@ -193,17 +198,34 @@ def get(runs: RunStore, experiment_id: str) -> Experiment:
     if eid == DEFAULT_EXPERIMENT_ID:
         return _implicit(DEFAULT_EXPERIMENT, _run_experiments(runs).get(DEFAULT_EXPERIMENT))
     for name, span in _run_experiments(runs).items():
-        if experiment_id_for(name) == eid:
+        if experiment_id_for(name) == eid and _stored_by_name(runs, name) is None:
             return _implicit(name, span)
     raise ExperimentNotFoundError(f"no experiment with id {eid!r} (see search_experiments())")
+
+
+def _stored_by_name(runs: RunStore, name: str) -> Experiment | None:
+    """The experiment with a ref that is named ``name``: at its derived id, or (renamed,
+    or created while a renamed experiment held that id) at another."""
+    stored = _stored(runs, experiment_id_for(name))
+    if stored is not None and stored[1].name == name:
+        return stored[1]
+    return next((e for e in _all_stored(runs).values() if e.name == name), None)
+
+
+def id_of(runs: RunStore, name: str) -> str:
+    """The id of the experiment named ``name`` (derived from the name unless renamed)."""
+    stored = _stored_by_name(runs, name)
+    return stored.experiment_id if stored is not None else experiment_id_for(name)
 
 
 def get_by_name(runs: RunStore, name: str) -> Experiment | None:
     """The experiment named ``name`` (active or deleted), or None."""
     validate_name(name, "experiment")
-    stored = _stored(runs, experiment_id_for(name))
-    if stored is not None and stored[1].name == name:
-        return stored[1]
+    stored = _stored_by_name(runs, name)
+    if stored is not None:
+        return stored
+    if _stored(runs, experiment_id_for(name)) is not None:
+        return None  # its derived id holds another, renamed, experiment
     span = _run_experiments(runs).get(name)
     if span is None and name != DEFAULT_EXPERIMENT:
         return None
@@ -218,12 +240,12 @@ def _check_id(experiment_id: object) -> str:
 
 
 def check_active(runs: RunStore, name: str) -> None:
-    """Refuse to record into a deleted experiment (a cheap ref read, no index)."""
-    stored = _stored(runs, experiment_id_for(name))
-    if stored is not None and stored[1].lifecycle_stage == DELETED:
+    """Refuse to record into a deleted experiment (ref reads, no index)."""
+    stored = _stored_by_name(runs, name)
+    if stored is not None and stored.lifecycle_stage == DELETED:
         raise ExperimentError(
             f"experiment {name!r} is deleted: restore it (restore_experiment("
-            f"{stored[1].experiment_id!r})) before logging runs to it"
+            f"{stored.experiment_id!r})) before logging runs to it"
         )
 
 
@@ -271,16 +293,19 @@ def create(
     name: str,
     artifact_location: str | None = None,
     tags: Mapping[str, Any] | None = None,
+    *,
+    creation_time: int | None = None,
 ) -> str:
-    """Create an experiment and return its id; an existing name is an error."""
+    """Create an experiment and return its id; an existing name is an error.
+    ``creation_time`` (epoch ms, default now) keeps another tracker's time on import."""
     validate_name(name, "experiment")
     clean = _clean_tags(tags)
     existing = get_by_name(runs, name)
     if existing is not None:
         state = " (deleted: restore it instead)" if existing.lifecycle_stage == DELETED else ""
         raise ExperimentError(f"experiment {name!r} already exists{state}")
-    eid = experiment_id_for(name)
-    now = _now_ms()
+    eid = _free_id(runs, name)
+    now = _now_ms() if creation_time is None else creation_time
     exp = Experiment(
         experiment_id=eid,
         name=name,
@@ -294,6 +319,17 @@ def create(
     except RefConflict as e:  # created meanwhile by another process
         raise ExperimentError(f"experiment {name!r} already exists") from e
     return eid
+
+
+def _free_id(runs: RunStore, name: str) -> str:
+    """The id derived from ``name``, or (held by a renamed experiment) the first free one
+    derived from ``name`` and a counter."""
+    eid = experiment_id_for(name)
+    for n in range(1, 1000):
+        if _stored(runs, eid) is None:
+            return eid
+        eid = experiment_id_for(f"{name}\n{n}")
+    raise ExperimentError(f"no free id for experiment {name!r}")
 
 
 def ensure(runs: RunStore, name: str) -> Experiment:
@@ -360,6 +396,23 @@ def restore(runs: RunStore, experiment_id: str) -> None:
         return _with(exp, lifecycle_stage=ACTIVE)
 
     _update(runs, experiment_id, change, "restored")
+
+
+def rename(runs: RunStore, experiment_id: str, new_name: str) -> Experiment:
+    """Give the experiment a new name, keeping its id; return its state before.
+
+    Only the experiment's own record changes here: its runs name it by name, and
+    :meth:`gittrack.Client.rename_experiment` moves them too."""
+    if _check_id(experiment_id) == DEFAULT_EXPERIMENT_ID:
+        raise ExperimentError("the Default experiment (id '0') cannot be renamed")
+    validate_name(new_name, "experiment")
+    before = get(runs, experiment_id)
+    if before.name == new_name:
+        return before
+    if get_by_name(runs, new_name) is not None:
+        raise ExperimentError(f"experiment {new_name!r} already exists")
+    _update(runs, experiment_id, lambda e: _with(e, name=new_name), f"renamed from {before.name}")
+    return before
 
 
 def set_tag(runs: RunStore, experiment_id: str, key: str, value: Any) -> None:

@@ -225,6 +225,8 @@ def _adopt_identity(writer: RunWriter, name: str | None, experiment: str | None)
         else:
             changes[field] = wanted
     if changes:
+        if "experiment" in changes:
+            changes["experiment_id"] = experiments.id_of(writer.runs, changes["experiment"])
         writer.apply(_identity_op(changes))
         writer.flush()
 
@@ -234,7 +236,7 @@ def _identity_op(changes: dict[str, str]) -> Callable[[fmt.RunRecord], None]:
         record.name = changes.get("name", record.name)
         if "experiment" in changes:
             record.experiment = changes["experiment"]
-            record.experiment_id = experiments.experiment_id_for(record.experiment)
+            record.experiment_id = changes["experiment_id"]
 
     return op
 
@@ -432,7 +434,7 @@ def _active_experiment_id() -> str:
     name = _current_experiment()
     if name is None:
         return experiments.DEFAULT_EXPERIMENT_ID
-    return experiments.experiment_id_for(name)
+    return experiments.id_of(Client().store, name)
 
 
 def set_experiment_tag(key: str, value: Any) -> None:

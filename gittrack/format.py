@@ -40,6 +40,7 @@ ARTIFACT_BLOBS_DIR = "artifacts"
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 LIFECYCLE_STAGES = ("active", "deleted")
 TRAILER_RUN_ID = "Gittrack-Run-Id"
+TRAILER_STATUS = "Gittrack-Status"
 MAX_YAML_BYTES = 16 * 1024 * 1024
 
 
@@ -398,7 +399,7 @@ def commit_message(record: RunRecord, *, limit: int = 8) -> str:
         lines.append("")
     lines.append(f"{TRAILER_RUN_ID}: {record.run_id}")
     lines.append(f"Gittrack-Experiment: {record.experiment}")
-    lines.append(f"Gittrack-Status: {record.status}")
+    lines.append(f"{TRAILER_STATUS}: {record.status}")
     return "\n".join(line.replace("\n", " ") for line in lines) + "\n"
 
 

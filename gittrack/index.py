@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "4"  # 3: rows carry code_commit; 4: metric_steps
+SCHEMA_VERSION = "6"  # 3: rows carry code_commit; 4: metric_steps; 5: states; 6: experiment_id
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -56,6 +56,11 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start_time DESC, run_id);
+-- every state (current or earlier commit) of each run, for resolving any hash a run had;
+-- filled when a hash is resolved, from the commit recorded in `walked`
+CREATE TABLE IF NOT EXISTS states (sha TEXT PRIMARY KEY, run_id TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS states_by_run ON states (run_id);
+CREATE TABLE IF NOT EXISTS walked (run_id TEXT PRIMARY KEY, commit_sha TEXT NOT NULL);
 """
 
 
@@ -95,6 +100,7 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
         "code_commit": str(record.source.get("commit") or ""),
         "name": record.name,
         "experiment": record.experiment,
+        "experiment_id": record.experiment_id,
         "status": record.status,
         "lifecycle_stage": record.lifecycle_stage,
         "user": record.user,
@@ -173,7 +179,10 @@ class RunIndex:
             pass
         if row is not None and row[0] == SCHEMA_VERSION:
             return
-        db.executescript("DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS meta;" + _SCHEMA)
+        db.executescript(
+            "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS states;"
+            " DROP TABLE IF EXISTS walked;" + _SCHEMA
+        )
         db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
 
     def close(self) -> None:
@@ -320,8 +329,11 @@ class RunIndex:
         """Forget everything and read every run again; return the number of runs."""
         with self._db:
             self._db.execute("DELETE FROM runs")
+            self._db.execute("DELETE FROM states")
+            self._db.execute("DELETE FROM walked")
             self._db.execute(
-                "DELETE FROM meta WHERE key IN ('refs_signature', 'scanned_ns', 'generation')"
+                "DELETE FROM meta WHERE key IN"
+                " ('refs_signature', 'scanned_ns', 'generation', 'states_generation')"
             )
         self.refresh()
         return len(self.entries())
@@ -451,7 +463,60 @@ class RunIndex:
                 names.update((e.run_id, e.name) for e in entries if not e.corrupt)
             return names
 
-        return [resolve_run_ref(text, runs, known_names) for text in texts]
+        def with_state(prefix: str) -> set[str]:
+            return self.runs_with_state(prefix) or self.runstore.replaced_states(prefix, runs)
+
+        return [resolve_run_ref(text, runs, known_names, with_state) for text in texts]
+
+    # -- every hash a run had ----------------------------------------------------------
+    def runs_with_state(self, prefix: str) -> set[str]:
+        """Ids of the runs with a state (current commit or an earlier state it keeps)
+        whose hash starts with ``prefix`` (lowercase hex)."""
+        self._walk_states()
+        rows = self._db.execute(
+            "SELECT DISTINCT run_id FROM states WHERE sha >= ? AND sha < ?", (prefix, prefix + "g")
+        )
+        return {str(rid) for (rid,) in rows}
+
+    def _walk_states(self) -> None:
+        """Record the states of every run whose commit changed since it was last walked
+        (only the new ones: a walk stops at states already recorded for that run)."""
+        generation = self.generation  # changes whenever a run's row does
+        if generation and self._meta("states_generation") == generation:
+            return
+        runs = dict(self._db.execute("SELECT run_id, commit_sha FROM runs").fetchall())
+        walked = dict(self._db.execute("SELECT run_id, commit_sha FROM walked").fetchall())
+        gone = [(rid,) for rid in walked if rid not in runs]
+        todo = [(rid, sha) for rid, sha in runs.items() if walked.get(rid) != sha]
+        meta = [("states_generation", generation)] if generation else []
+        if not (gone or todo):
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
+            return
+        from gittrack.store import catfile
+
+        store = self.runstore
+        new_states: list[tuple[str, str]] = []
+        slow = todo
+        if len(todo) >= BATCH_THRESHOLD and catfile.available():
+            unedited = _unedited_runs(self.common_dir, todo)
+            new_states = [(sha, rid) for rid, sha in todo if rid in unedited]
+            slow = [(rid, sha) for rid, sha in todo if rid not in unedited]
+        for rid, sha in slow:
+            known = set()
+            if rid in walked:
+                rows = self._db.execute("SELECT sha FROM states WHERE run_id=?", (rid,))
+                known = {str(s) for (s,) in rows}
+            new_states.extend((s, rid) for s in store.states(sha, rid, known))
+        try:
+            with self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany("DELETE FROM states WHERE run_id=?", gone)
+                self._db.executemany("DELETE FROM walked WHERE run_id=?", gone)
+                self._db.executemany("INSERT OR REPLACE INTO states VALUES (?, ?)", new_states)
+                self._db.executemany("INSERT OR REPLACE INTO walked VALUES (?, ?)", todo)
+                self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
+        except sqlite3.Error as e:
+            raise StorageError(f"cannot update the run index {self.path}: {e}") from e
 
 
 def _carry_over(
@@ -502,6 +567,45 @@ def run_names(runstore: RunStore, runs: dict[str, str]) -> dict[str, str]:
     with RunIndex(runstore.root, lambda: runstore, common_dir=runstore.git.common_dir) as index:
         index.refresh(runs)
         return {e.run_id: e.name for e in index.entries() if e.run_id in runs and not e.corrupt}
+
+
+def run_states(runstore: RunStore, runs: dict[str, str], prefix: str) -> set[str]:
+    """Ids of ``runs`` (``{run_id: commit}``) with a state whose hash starts with
+    ``prefix``, read through the index (see :meth:`RunIndex.runs_with_state`)."""
+    with RunIndex(runstore.root, lambda: runstore, common_dir=runstore.git.common_dir) as index:
+        index.refresh(runs)
+        return index.runs_with_state(prefix) & runs.keys()
+
+
+def _unedited_runs(common_dir: Path, todo: list[tuple[str, str]]) -> set[str]:
+    """Ids of the ``todo`` runs (``(run_id, commit)``) whose commit keeps no earlier state,
+    told apart through ``git cat-file --batch``: the commits, then their distinct first
+    parents (runs share code commits); the others are walked the careful way."""
+    from gittrack.runs import run_id_of_message
+    from gittrack.store.catfile import cat_objects
+
+    found = set()
+    first: dict[str, str] = {}  # run id -> its commit's only parent
+    bodies = cat_objects(common_dir, [commit for _, commit in todo], b"commit")
+    for (rid, _), body in zip(todo, bodies, strict=True):
+        if body is None:
+            continue
+        header = body.split(b"\n\n", 1)[0].split(b"\n")
+        parents = [line[7:].decode("ascii") for line in header if line.startswith(b"parent ")]
+        if not parents:
+            found.add(rid)
+        elif len(parents) == 1:
+            first[rid] = parents[0]
+    distinct = sorted(set(first.values()))
+    messages = {
+        sha: None if body is None else body.split(b"\n\n", 1)[-1]
+        for sha, body in zip(distinct, cat_objects(common_dir, distinct, b"commit"), strict=True)
+    }
+    for rid, parent in first.items():
+        message = messages[parent]
+        if message is None or run_id_of_message(message) != rid:  # the code commit
+            found.add(rid)
+    return found
 
 
 # -- reading many runs (cold builds) ------------------------------------------------------

@@ -25,7 +25,13 @@ from typing import Any, BinaryIO
 from gittrack import format as fmt
 from gittrack.entities import Run
 from gittrack.environment import MASK, python_environment
-from gittrack.errors import ProjectError, RepositoryError, ReproduceError, UnsafePathError
+from gittrack.errors import (
+    GittrackError,
+    ProjectError,
+    RepositoryError,
+    ReproduceError,
+    UnsafePathError,
+)
 from gittrack.runner import CommandPlan, RunResult, plan_entry_point, run_tracked
 from gittrack.runs import LoadedRun, RunStore
 from gittrack.store.repo import MODE_EXEC, MODE_FILE, MODE_GITLINK, MODE_LINK, MODE_TREE, GitStore
@@ -435,6 +441,7 @@ class CheckoutResult:
     written: list[str]
     deleted: list[str]
     params_file: str
+    warnings: list[str] = field(default_factory=list)  # e.g. a submodule not checked out
 
 
 def _flatten(git: GitStore, entries: Mapping[bytes, tuple[int, str]]) -> dict[str, tuple[int, str]]:
@@ -465,28 +472,92 @@ def _disk_blob(path: Path) -> tuple[int, str] | None:
 
 
 def checkout_run(runs: RunStore, run_ref: str, *, force: bool = False) -> CheckoutResult:
-    """Write a run's code snapshot into the working tree (HEAD, index, branches untouched)."""
-    from gittrack.store.snapshot import snapshot_worktree
-
+    """Write a run's code snapshot into the working tree (HEAD, index, branches untouched),
+    checked-out submodules included at the commit the run recorded."""
     git = runs.git
     work = git.work_tree
     if work is None:
         raise RepositoryError(f"{runs.root} is a bare repository: checkout needs a working tree")
     run_id = runs.resolve(run_ref)
     loaded = runs.load(run_id)
-    target = _flatten(git, loaded.code_entries)
+    plans: list[_CheckoutPlan] = []
+    conflicts: list[str] = []
+    warnings: list[str] = []
+    try:
+        try:
+            _plan_checkout(git, work, loaded.code_entries, "", plans, conflicts, warnings)
+        except UnsafePathError as e:
+            raise UnsafePathError(f"run {run_id[:12]} {e.message}") from None
+        if conflicts and not force:
+            more = f" (+{len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
+            raise ReproduceError(
+                f"checkout of run {run_id[:12]} would overwrite uncommitted changes in "
+                f"{conflicts[0]}{more}; commit them or pass --force"
+            )
+        try:
+            for plan in plans:
+                for path in plan.deletes:
+                    _delete_file(plan.work, path)
+                for path in plan.writes:
+                    _write_file(plan.git, plan.work, path, plan.target[path])
+            # In the git directory, not the work tree, where `git add -A` would pick it up.
+            params_file = git.git_dir / CHECKOUT_FILE
+            params_file.parent.mkdir(exist_ok=True)
+            params_file.write_bytes(_checkout_yaml(loaded))
+        except OSError as e:
+            raise ReproduceError(f"checkout of run {run_id[:12]} failed: {e}") from e
+    finally:
+        for plan in plans[1:]:  # the submodules' repositories
+            plan.git.close()
+    return CheckoutResult(
+        run_id=run_id,
+        written=[plan.prefix + p for plan in plans for p in plan.writes],
+        deleted=[plan.prefix + p for plan in plans for p in plan.deletes],
+        params_file=str(params_file),
+        warnings=warnings,
+    )
+
+
+@dataclass(frozen=True)
+class _CheckoutPlan:
+    """What checkout writes and deletes in one working tree (the top level or a submodule)."""
+
+    git: GitStore
+    work: Path
+    prefix: str  # the submodule's path followed by "/" ("" at the top level)
+    target: dict[str, tuple[int, str]]
+    writes: list[str]
+    deletes: list[str]
+
+
+def _plan_checkout(
+    git: GitStore,
+    work: Path,
+    entries: Mapping[bytes, tuple[int, str]],
+    prefix: str,
+    plans: list[_CheckoutPlan],
+    conflicts: list[str],
+    warnings: list[str],
+) -> None:
+    """Plan the checkout of ``entries`` into ``work`` and, recursively, into each
+    checked-out submodule; nothing is written yet."""
+    from gittrack.store.snapshot import snapshot_worktree
+
+    target = _flatten(git, entries)
     for path in target:
         if not all(_safe_name(part) for part in path.split("/")):
-            raise UnsafePathError(f"run {run_id[:12]} holds an unsafe path {path!r}")
+            raise UnsafePathError(f"holds an unsafe path {prefix + path!r}")
     current = _flatten(git, snapshot_worktree(git).root_entries)
     head = git.head_commit()
     head_files = (
         _flatten(git, git.read_tree(git.read_commit(head).tree.decode("ascii"))) if head else {}
     )
     tracked = set(current) | set(head_files)
-    writes, deletes, conflicts = [], [], []
+    plan = _CheckoutPlan(git, work, prefix, target, [], [])
+    plans.append(plan)
     for path, entry in sorted(target.items()):
         if entry[0] == MODE_GITLINK:
+            _plan_submodule(git, work, path, entry[1], prefix, plans, conflicts, warnings)
             continue
         now = current.get(path) if path in tracked else _disk_blob(work / path)
         if now == entry:
@@ -494,32 +565,55 @@ def checkout_run(runs: RunStore, run_ref: str, *, force: bool = False) -> Checko
         changed = path in tracked and current.get(path) != head_files.get(path)
         untracked_here = path not in tracked and os.path.lexists(work / path)
         if changed or untracked_here:
-            conflicts.append(path)
-        writes.append(path)
+            conflicts.append(prefix + path)
+        plan.writes.append(path)
     for path in sorted(set(current) - set(target)):
+        if current[path][0] == MODE_GITLINK:
+            warnings.append(f"submodule {prefix}{path} is not in the run; left as it is")
+            continue
         if current[path] != head_files.get(path):
-            conflicts.append(path)
-        deletes.append(path)
-    if conflicts and not force:
-        more = f" (+{len(conflicts) - 1} more)" if len(conflicts) > 1 else ""
-        raise ReproduceError(
-            f"checkout of run {run_id[:12]} would overwrite uncommitted changes in "
-            f"{conflicts[0]}{more}; commit them or pass --force"
+            conflicts.append(prefix + path)
+        plan.deletes.append(path)
+
+
+def _plan_submodule(
+    top: GitStore,
+    work: Path,
+    path: str,
+    commit: str,
+    prefix: str,
+    plans: list[_CheckoutPlan],
+    conflicts: list[str],
+    warnings: list[str],
+) -> None:
+    """Plan a submodule's checkout at ``commit``, when it is checked out and has it."""
+    sub_work = work / path
+    name = prefix + path
+    if not _inside(sub_work, work) or not os.path.lexists(sub_work / ".git"):
+        warnings.append(
+            f"submodule {name} is not checked out (git submodule update --init); "
+            f"its code at commit {commit[:12]} was not written"
         )
+        return
     try:
-        for path in deletes:
-            _delete_file(work, path)
-        for path in writes:
-            _write_file(git, work, path, target[path])
-        # In the git directory, not the work tree, where `git add -A` would pick it up.
-        params_file = git.git_dir / CHECKOUT_FILE
-        params_file.parent.mkdir(exist_ok=True)
-        params_file.write_bytes(_checkout_yaml(loaded))
-    except OSError as e:
-        raise ReproduceError(f"checkout of run {run_id[:12]} failed: {e}") from e
-    return CheckoutResult(
-        run_id=run_id, written=writes, deleted=deletes, params_file=str(params_file)
-    )
+        sub = GitStore(sub_work)
+    except GittrackError as e:
+        warnings.append(f"submodule {name} cannot be read ({e}); left as it is")
+        return
+    try:
+        tree = sub.read_tree(sub.read_commit(commit).tree.decode("ascii"))
+    except GittrackError:
+        sub.close()
+        warnings.append(
+            f"submodule {name} at commit {commit[:12]} is not in this clone "
+            "(git submodule update fetches it); left as it is"
+        )
+        return
+    try:
+        _plan_checkout(sub, sub_work, tree, name + "/", plans, conflicts, warnings)
+    finally:
+        if not any(plan.git is sub for plan in plans):  # failed before its plan was kept
+            sub.close()
 
 
 def _inside(path: Path, root: Path) -> bool:

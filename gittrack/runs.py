@@ -2,18 +2,21 @@
 
 A run is one ref ``refs/gittrack/runs/<run_id>`` pointing at a commit whose parent is the
 code commit the run started from and whose tree is the code snapshot plus the run folder
-(see :mod:`gittrack.format`). Every update writes a fresh commit with the same parent and
-moves the ref with compare-and-swap, so a run's ref always names a complete state.
+(see :mod:`gittrack.format`). Every update writes a fresh commit and moves the ref with
+compare-and-swap, so a run's ref always names a complete state. A state that is not
+RUNNING is never dropped: the commit written over it lists it as an extra parent (an
+*earlier state*), so every hash a finished run ever had stays reachable from its ref and
+resolves to the run (docs/format.md, "Run hashes").
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
 from gittrack.config import Settings, load_settings
@@ -30,7 +33,7 @@ from gittrack.store.repo import MODE_FILE, MODE_TREE, Identity
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["LoadedRun", "RefConflict", "RunStore", "resolve_run_ref"]
+__all__ = ["LoadedRun", "RefConflict", "RunStore", "kept_after", "resolve_run_ref"]
 
 _HEX = frozenset("0123456789abcdef")
 MIN_PREFIX = 4  # shortest hex prefix taken as an id or commit prefix
@@ -44,8 +47,21 @@ class LoadedRun:
     commit: str
     record: fmt.RunRecord
     code_entries: dict[bytes, tuple[int, str]]
-    parent: str | None
+    parent: str | None  # the code commit the run started from
     run_files: dict[str, tuple[int, str]]
+    earlier: tuple[str, ...] = ()  # earlier states of the run this commit keeps as parents
+
+    @property
+    def kept_by_next(self) -> tuple[str, ...]:
+        """The earlier states a commit written over this one lists (see :func:`kept_after`)."""
+        return kept_after(self.commit, self.record.status, self.earlier)
+
+
+def kept_after(commit: str, status: str, earlier: tuple[str, ...]) -> tuple[str, ...]:
+    """The earlier states a new state written over ``commit`` keeps as parents: ``commit``
+    itself unless it was RUNNING (a RUNNING state is replaced by the next flush), else the
+    states ``commit`` kept."""
+    return earlier if status == "RUNNING" else (commit,)
 
 
 class RunStore:
@@ -68,6 +84,9 @@ class RunStore:
         # Set by the session: ``{run_id: name}`` of a ``{run_id: commit}`` listing through
         # the local index; None reads each run's commit.
         self.name_lookup: Callable[[dict[str, str]], dict[str, str]] | None = None
+        # Set by the session: ids of the runs (of a ``{run_id: commit}`` listing) with a
+        # state whose hash starts with a prefix, through the local index.
+        self.state_lookup: Callable[[str, dict[str, str]], set[str]] | None = None
 
     def close(self) -> None:
         self.git.close()
@@ -96,14 +115,16 @@ class RunStore:
         code_entries: dict[bytes, tuple[int, str]],
         parent: str | None,
         extra_files: dict[str, tuple[int, str]],
+        earlier: tuple[str, ...] = (),
     ) -> str:
         """Write the run folder and a commit for ``record``; return the commit sha.
 
         ``extra_files`` are run-folder entries already stored as blobs (metrics.parquet,
-        environment.yaml, inline artifacts under ``artifacts/``).
+        environment.yaml, inline artifacts under ``artifacts/``); ``earlier`` the earlier
+        states of the run the commit keeps as parents after the code commit.
         """
         tree = self.write_tree(record, code_entries=code_entries, extra_files=extra_files)
-        return self.commit_tree(record, tree, parent)
+        return self.commit_tree(record, tree, parent, earlier)
 
     def write_tree(
         self,
@@ -130,12 +151,20 @@ class RunStore:
         root[gittrack_dir] = (MODE_TREE, git.write_tree(gt_entries))
         return git.write_tree(root)
 
-    def commit_tree(self, record: fmt.RunRecord, tree: str, parent: str | None) -> str:
-        """Write the commit of ``record`` holding ``tree``; return its sha."""
+    def commit_tree(
+        self,
+        record: fmt.RunRecord,
+        tree: str,
+        parent: str | None,
+        earlier: tuple[str, ...] = (),
+    ) -> str:
+        """Write the commit of ``record`` holding ``tree``; return its sha.
+
+        Parents: the code commit ``parent`` (when there is one), then ``earlier``."""
         now = int(time.time())
         return self.git.write_commit(
             tree=tree,
-            parents=[parent] if parent else [],
+            parents=([parent] if parent else []) + [e for e in earlier if e != parent],
             author=self.identity,
             author_time=record.start_time // 1000,
             commit_time=max(now, record.start_time // 1000),
@@ -196,15 +225,94 @@ class RunStore:
             if entry is not None:
                 texts[name] = git.read_blob(entry[1])
         record = fmt.parse_record(texts, what)
-        parents = [p.decode("ascii") for p in obj.parents]
+        parent, earlier = self.split_parents(obj, record.run_id)
         return LoadedRun(
             commit=commit,
             record=record,
             code_entries={k: v for k, v in root.items() if k != b".gittrack"}
             | (self._user_gittrack(root, git)),
-            parent=parents[0] if parents else None,
+            parent=parent,
             run_files=run_files,
+            earlier=earlier,
         )
+
+    # -- the states of a run ----------------------------------------------------------
+    def split_parents(self, obj: Any, run_id: str) -> tuple[str | None, tuple[str, ...]]:
+        """``(code commit, earlier states)`` of a run commit (a dulwich ``Commit``).
+
+        Parents after the first are earlier states; the first is one too when its message
+        names the same run (a run without a code commit), else it is the code commit.
+        """
+        parents = [p.decode("ascii") for p in obj.parents]
+        if not parents:
+            return None, ()
+        if self._state_of(parents[0]) == run_id:
+            return None, tuple(parents)
+        return parents[0], tuple(parents[1:])
+
+    def _state_of(self, commit: str) -> str | None:
+        """The run id ``commit``'s message names, or None (a code commit, or missing)."""
+        try:
+            obj = self.git.read_commit(commit)
+        except CorruptRunError:
+            return None
+        return run_id_of_message(obj.message)
+
+    def states(self, commit: str, run_id: str, known: Set[str] = frozenset()) -> list[str]:
+        """``commit`` and every earlier state reachable from it, stopping at ``known``
+        (states already listed, whose earlier states are listed too)."""
+        found: list[str] = []
+        seen = set(known)
+        todo = [commit]
+        while todo:
+            sha = todo.pop()
+            if sha in seen:
+                continue
+            seen.add(sha)
+            found.append(sha)
+            try:
+                obj = self.git.read_commit(sha)
+            except CorruptRunError:  # pruned or never fetched: nothing older to follow
+                continue
+            if run_id_of_message(obj.message) == run_id:  # never into foreign history
+                todo.extend(self.split_parents(obj, run_id)[1])
+        return found
+
+    def kept_by_next(self, commit: str) -> tuple[str, ...]:
+        """What a state written over ``commit`` keeps (:func:`kept_after`), read from the
+        commit alone (its status trailer and parents)."""
+        obj = self.git.read_commit(commit)
+        run_id = run_id_of_message(obj.message) or ""
+        return kept_after(
+            commit, status_of_message(obj.message), self.split_parents(obj, run_id)[1]
+        )
+
+    def runs_with_state(self, prefix: str, runs: Mapping[str, str]) -> set[str]:
+        """Ids of ``runs`` (``{run_id: commit}``) with a state whose hash starts with
+        ``prefix``: through the index when the session set it, else by walking every run."""
+        if self.state_lookup is not None:
+            found = self.state_lookup(prefix, dict(runs))
+        else:
+            found = {
+                rid
+                for rid, sha in runs.items()
+                if any(s.startswith(prefix) for s in self.states(sha, rid))
+            }
+        return found or self.replaced_states(prefix, runs)
+
+    def replaced_states(self, prefix: str, runs: Mapping[str, str]) -> set[str]:
+        """Ids of ``runs`` with a commit starting with ``prefix`` that is still in this
+        clone's objects though no ref keeps it (a RUNNING state a later flush replaced;
+        it lasts until ``git gc`` prunes it)."""
+        found: set[str] = set()
+        for sha in self.git.objects_with_prefix(prefix):
+            try:
+                rid = run_id_of_message(self.git.read_commit(sha).message)
+            except CorruptRunError:  # not a commit
+                continue
+            if rid is not None and rid in runs:
+                found.add(rid)
+        return found
 
     @staticmethod
     def _user_gittrack(
@@ -251,7 +359,12 @@ class RunStore:
         if len(ref) == 32 and set(ref) <= _HEX and self.git.read_ref(fmt.ref_name(ref)):
             return ref  # a full run id: no need to list every run
         runs = self.list_runs()
-        return resolve_run_ref(text, runs, lambda: self.run_names(runs))
+        return resolve_run_ref(
+            text,
+            runs,
+            lambda: self.run_names(runs),
+            lambda prefix: self.runs_with_state(prefix, runs),
+        )
 
     def run_names(self, runs: dict[str, str]) -> dict[str, str]:
         """``{run_id: name}`` of ``runs`` (``{run_id: commit}``); unreadable runs left out."""
@@ -272,18 +385,42 @@ class RunStore:
         self.git.delete_ref(fmt.ref_name(run_id), sha)
 
 
+def run_id_of_message(message: bytes) -> str | None:
+    """The run id in a commit message's ``Gittrack-Run-Id`` trailer, or None."""
+    return _trailer(message, fmt.TRAILER_RUN_ID)
+
+
+def status_of_message(message: bytes) -> str:
+    """The status in a run commit message's ``Gittrack-Status`` trailer ("" when none)."""
+    return _trailer(message, fmt.TRAILER_STATUS) or ""
+
+
+def _trailer(message: bytes, key: str) -> str | None:
+    head = key.encode("ascii") + b": "
+    for line in reversed(message.splitlines()):
+        if line.startswith(head):
+            return line[len(head) :].strip().decode("utf-8", "replace")
+    return None
+
+
 def resolve_run_ref(
-    text: str, runs: Mapping[str, str], names: Callable[[], Mapping[str, str]]
+    text: str,
+    runs: Mapping[str, str],
+    names: Callable[[], Mapping[str, str]],
+    states: Callable[[str], Iterable[str]] | None = None,
 ) -> str:
     """The one rule that turns a run reference into a run id (docs/format.md).
 
     ``runs`` is ``{run_id: commit}`` of every run, ``names`` gives ``{run_id: name}`` of
-    the readable ones (only asked for when needed). In order, the first step that
-    matches anything decides:
+    the readable ones (only asked for when needed), ``states`` (optional) the ids of runs
+    with a state, current or earlier, whose hash starts with a lowercase hex prefix. In
+    order, the first step that matches anything decides:
 
     1. hex text of 4 or more characters (any case) that starts run ids: the run whose id
        it starts; several such runs are ambiguous;
-    2. the same text starting commit hashes: the run whose commit it starts;
+    2. the same text starting commit hashes: the run with a state (its current commit or
+       any earlier state it keeps; when no run has one, a replaced RUNNING state still in
+       this clone's objects) whose hash it starts; several runs are ambiguous;
     3. the exact run name: the run with that name; several are ambiguous.
 
     Nothing matching is :class:`RunNotFoundError`; ambiguity is
@@ -297,7 +434,10 @@ def resolve_run_ref(
     if len(lower) >= MIN_PREFIX and set(lower) <= _HEX:
         matches = sorted(rid for rid in runs if rid.startswith(lower))
         if not matches:
-            matches = sorted(rid for rid, sha in runs.items() if sha.startswith(lower))
+            found = {rid for rid, sha in runs.items() if sha.startswith(lower)}
+            if states is not None:
+                found.update(rid for rid in states(lower) if rid in runs)
+            matches = sorted(found)
     known: Mapping[str, str] | None = None
     if not matches:
         known = names()

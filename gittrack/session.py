@@ -54,6 +54,7 @@ def open_repository(repo: str | os.PathLike[str] | None = None, *, create: bool)
             store = _stores[root] = RunStore(root)
             store.before_read = functools.partial(flush_pending, root)
             store.name_lookup = functools.partial(_index_names, store)
+            store.state_lookup = functools.partial(_index_states, store)
         return store
 
 
@@ -61,6 +62,12 @@ def _index_names(store: RunStore, runs: dict[str, str]) -> dict[str, str]:
     from gittrack.index import run_names
 
     return run_names(store, runs)
+
+
+def _index_states(store: RunStore, prefix: str, runs: dict[str, str]) -> set[str]:
+    from gittrack.index import run_states
+
+    return run_states(store, runs, prefix)
 
 
 def open_index(repo: str | os.PathLike[str] | None = None, *, refresh: bool = True) -> RunIndex:

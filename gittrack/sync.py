@@ -285,6 +285,13 @@ def _both_changed(
 ) -> None:
     reason = "changed on both sides"
     if ref.startswith(fmt.REF_PREFIX) and "/" not in ref[len(fmt.REF_PREFIX) :]:
+        run_id = ref[len(fmt.REF_PREFIX) :]
+        if local in store.states(remote_sha, run_id):  # the remote built on ours: take it
+            _take(store, ref, remote_sha, local, (remote, remote_sha, last), tally, tally.updated)
+            return
+        if remote_sha in store.states(local, run_id):  # ours built on the remote's: keep it
+            tally.kept.append(ref)
+            return
         try:
             merged = merge_runs(store, local, remote_sha)
         except MergeConflict as e:
@@ -292,11 +299,7 @@ def _both_changed(
         except CorruptRunError as e:
             reason = f"cannot be read ({e})"
         else:
-            if _move(store, ref, merged, local, local):
-                tally.merged.append(ref)
-            else:
-                _forget(store, remote, ref, remote_sha, last)
-                tally.kept.append(ref)
+            _take(store, ref, merged, local, (remote, remote_sha, last), tally, tally.merged)
             return
     kept_at = f"{transport.CONFLICT_PREFIX}{ref[len(NAMESPACE) :]}/{remote_sha}"
     try:
@@ -305,6 +308,25 @@ def _both_changed(
         pass  # the same remote version was kept before
     _forget(store, remote, ref, remote_sha, last)
     tally.conflicts.append(Conflict(ref, remote_sha, kept_at, reason))
+
+
+def _take(
+    store: RunStore,
+    ref: str,
+    new: str,
+    local: str,
+    theirs: tuple[Remote | None, str, str | None],
+    tally: _Tally,
+    done: list[str],
+) -> None:
+    """Move ``ref`` from ``local`` to ``new`` and count it in ``done``; when a process
+    logging to the run moved it meanwhile, keep that (the next pull merges)."""
+    if _move(store, ref, new, local, local):
+        done.append(ref)
+    else:
+        remote, remote_sha, last = theirs
+        _forget(store, remote, ref, remote_sha, last)
+        tally.kept.append(ref)
 
 
 def _forget(
@@ -363,8 +385,14 @@ def merge_runs(store: RunStore, local_sha: str, remote_sha: str) -> str:
     blob = _merge_metrics(store, record, older, newer)
     if blob is not None:
         extra[fmt.METRICS_FILE] = (MODE_FILE, blob)
+    # Both versions stay reachable: a hash either side showed keeps naming the run.
+    earlier = tuple(dict.fromkeys(a.kept_by_next + b.kept_by_next))
     return store.write_commit(
-        record, code_entries=newer.code_entries, parent=newer.parent, extra_files=extra
+        record,
+        code_entries=newer.code_entries,
+        parent=newer.parent,
+        extra_files=extra,
+        earlier=earlier,
     )
 
 

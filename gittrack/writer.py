@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
 from gittrack.errors import ParamConflictError, RunStateError
-from gittrack.runs import LoadedRun, RefConflict, RunStore
+from gittrack.runs import LoadedRun, RefConflict, RunStore, kept_after
 from gittrack.store.repo import MODE_FILE
 from gittrack.validation import params_equal
 
@@ -52,12 +52,15 @@ class RunWriter:
         parent: str | None,
         base_commit: str | None,
         run_files: dict[str, tuple[int, str]] | None = None,
+        earlier: tuple[str, ...] = (),
     ) -> None:
         self.runs = runs
         self.record = record
         self.code_entries = code_entries
         self.parent = parent
         self.base_commit = base_commit
+        # Earlier states the next commit keeps as parents (see gittrack.runs.kept_after)
+        self.earlier = earlier
         self.lock = threading.RLock()  # guards the buffers; re-entrant for signal handlers
         self.flush_lock = threading.RLock()  # one flush at a time
         self._ops: list[Operation] = []
@@ -136,7 +139,9 @@ class RunWriter:
         """Write pending changes as a commit and move the ref; return the run's commit."""
         with self.flush_lock:
             with self.lock:
-                if not self._dirty and not heartbeat and self.base_commit is not None:
+                # Only a RUNNING run has a heartbeat: an ended run changes only when edited.
+                beat = heartbeat and self.record.status == "RUNNING"
+                if not self._dirty and not beat and self.base_commit is not None:
                     return self.base_commit
                 ops, self._ops = self._ops, []
                 new_files, self._new_files = self._new_files, {}
@@ -187,7 +192,11 @@ class RunWriter:
             with self.lock:
                 record = copy_record(self.record)
             commit = self.runs.write_commit(
-                record, code_entries=self.code_entries, parent=self.parent, extra_files=extra
+                record,
+                code_entries=self.code_entries,
+                parent=self.parent,
+                extra_files=extra,
+                earlier=self.earlier,
             )
             try:
                 self.runs.publish(record.run_id, commit, self.base_commit)
@@ -195,6 +204,7 @@ class RunWriter:
                 self._rebase(conflict.current, ops, keys, points, new_files)
                 continue
             self.base_commit = commit
+            self.earlier = kept_after(commit, record.status, self.earlier)
             self._published_metrics = self._run_files.get(fmt.METRICS_FILE)
             return
         raise RunStateError(f"run {self.run_id[:12]} keeps changing under us; try again")
@@ -260,6 +270,7 @@ class RunWriter:
             self.record = record
         self.base_commit = current
         self.parent = loaded.parent
+        self.earlier = loaded.kept_by_next
         self.code_entries = loaded.code_entries
         with self.lock:
             self._run_files = (
@@ -341,6 +352,16 @@ def lifecycle_op(stage: str) -> Operation:
     return op
 
 
+def experiment_op(name: str, experiment_id: str) -> Operation:
+    """Move the run to the experiment ``name`` with id ``experiment_id`` (a rename)."""
+
+    def op(record: fmt.RunRecord) -> None:
+        record.experiment = name
+        record.experiment_id = experiment_id
+
+    return op
+
+
 def set_tags_op(tags: dict[str, str]) -> Operation:
     def op(record: fmt.RunRecord) -> None:
         record.tags.update(tags)
@@ -388,6 +409,7 @@ def writer_for_loaded(runs: RunStore, loaded: LoadedRun) -> RunWriter:
         parent=loaded.parent,
         base_commit=loaded.commit,
         run_files=_stored_files(loaded.run_files, runs),
+        earlier=loaded.kept_by_next,
     )
 
 
@@ -474,12 +496,13 @@ def write_complete_run(
         files[fmt.METRICS_FILE] = (MODE_FILE, git.write_blob(fmt.write_metrics(table)))
     files[fmt.ENVIRONMENT_FILE] = (MODE_FILE, git.write_blob(fmt.dump_yaml(record.environment)))
     tree = runs.write_tree(record, code_entries=code_entries or {}, extra_files=files)
+    earlier: tuple[str, ...] = ()
     if expected is not None:
         old = git.read_commit(expected)
-        parents = [parent.encode("ascii")] if parent else []
-        if old.tree.decode("ascii") == tree and list(old.parents) == parents:
+        if old.tree.decode("ascii") == tree and runs.split_parents(old, record.run_id)[0] == parent:
             return expected, False
-    commit = runs.commit_tree(record, tree, parent)
+        earlier = runs.kept_by_next(expected)
+    commit = runs.commit_tree(record, tree, parent, earlier)
     runs.publish(record.run_id, commit, expected)
     return commit, True
 

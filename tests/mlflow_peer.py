@@ -232,29 +232,37 @@ def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any])
     import hashlib
 
     import gittrack
+    from gittrack import experiments
     from gittrack.artifacts.client_api import artifacts_of
     from gittrack.session import open_repository
 
     _value = float  # MLflow's repr: 'nan', 'inf', '-inf' parse back
     exps = reference["experiments"]
-    live = {
-        rid: r
-        for rid, r in reference["runs"].items()
-        if r["lifecycle_stage"] == exps[r["experiment_id"]]["lifecycle_stage"] == "active"
-    }
-    assert summary["new"] == len(live) == 5
-    assert summary["deleted_not_imported"] == len(reference["runs"]) - len(live) == 2
+    live = reference["runs"]  # deleted runs come too, deleted (as delete_run leaves them)
+    deleted = [
+        rid
+        for rid, r in live.items()
+        if "deleted" in (r["lifecycle_stage"], exps[r["experiment_id"]]["lifecycle_stage"])
+    ]
+    assert summary["new"] == len(live) == 7
+    assert summary["deleted"] == len(deleted) == 2 and summary["deleted_not_imported"] == 0
     assert summary["skipped"] == []
     assert summary["points"] == sum(len(h) for r in live.values() for h in r["histories"].values())
     client = gittrack.Client()
-    store_artifacts = artifacts_of(open_repository(create=False))
+    repo_runs = open_repository(create=False)
+    store_artifacts = artifacts_of(repo_runs)
+    for eid, exp in exps.items():
+        mine = experiments.get_by_name(repo_runs, exp["name"])
+        assert mine is not None and mine.lifecycle_stage == exp["lifecycle_stage"]
+        assert mine.tags == {**exp["tags"], "gittrack.mlflow.experiment_id": eid}
     for run_id, expected in live.items():
         run = client.get_run(run_id)
         info = run.info
-        assert (info.run_id, info.run_name, info.experiment) == (
+        assert (info.run_id, info.run_name, info.experiment, info.lifecycle_stage) == (
             run_id,
             expected["name"],
             expected["experiment"],
+            expected["lifecycle_stage"],
         )
         assert (info.status, info.start_time, info.end_time, info.user_id) == (
             expected["status"],

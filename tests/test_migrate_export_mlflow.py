@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from cli_helpers import fails, ok
+from cli_helpers import ok
 from mlflow_peer import MLFLOW, READ_ALL, run_mlflow
 
 import gittrack
@@ -138,12 +138,3 @@ def _files(client: gittrack.Client, run_id: str, path: str = "") -> list[Any]:
     for info in client.list_artifacts(run_id, path or None):
         out += _files(client, run_id, info.path) if info.is_dir else [info]
     return out
-
-
-def test_export_refuses_a_non_empty_destination(
-    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], tracked: dict[str, str]
-) -> None:
-    (tmp_path / "full").mkdir()
-    (tmp_path / "full" / "x").write_text("keep")
-    assert "not an empty directory" in fails(capsys, "export", "mlflow", str(tmp_path / "full"))
-    assert (tmp_path / "full" / "x").read_text() == "keep"

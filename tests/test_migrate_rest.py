@@ -90,7 +90,7 @@ def test_hostile_server_paths_refuse_the_run_and_bad_urls_are_one_line(
         httpd.server_close()
     assert summary.new == 0
     assert "'..'" in dict(summary.skipped)[f"run {_Hostile.run_id}"]
-    assert git(repo, "for-each-ref", "refs/gittrack/") == ""
+    assert git(repo, "for-each-ref", "refs/gittrack/runs/") == ""
     port = httpd.server_address[1]  # closed now: nothing listens there
     err = fails(capsys, "import", "mlflow", f"http://127.0.0.1:{port}")
     assert "cannot reach MLflow server" in err

@@ -605,7 +605,8 @@ with gittrack.start_run():
 """
 
 
-def test_submodule_commit_and_edits_are_recorded_and_restored(repo: Path, tmp_path: Path) -> None:
+def with_submodule(repo: Path, tmp_path: Path) -> Path:
+    """Add a submodule ``sub`` (lib.py: VALUE = 1) and a train.py using it; commit both."""
     source = tmp_path / "libsrc"
     source.mkdir()
     git(source, "init", "-q")
@@ -616,7 +617,11 @@ def test_submodule_commit_and_edits_are_recorded_and_restored(repo: Path, tmp_pa
     (repo / "train.py").write_text(SUBMODULE_TRAIN)
     git(repo, "add", "train.py")
     git(repo, "commit", "-qm", "with submodule")
-    sub = repo / "sub"
+    return repo / "sub"
+
+
+def test_submodule_commit_and_edits_are_recorded_and_restored(repo: Path, tmp_path: Path) -> None:
+    sub = with_submodule(repo, tmp_path)
     (sub / "lib.py").write_text("VALUE = 2\n")
     git(sub, "commit", "-qam", "two")  # a new submodule commit, not yet in the index
     new_head = git(sub, "rev-parse", "HEAD").strip()
@@ -640,3 +645,37 @@ def test_submodule_commit_and_edits_are_recorded_and_restored(repo: Path, tmp_pa
     result = cli("reproduce", first, "--yes")
     assert result.exit_code == 0, (result.output, result.exception)
     assert "all metrics match" in result.stderr
+
+
+def test_checkout_writes_submodules_at_the_commit_the_run_recorded(
+    repo: Path, tmp_path: Path
+) -> None:
+    sub = with_submodule(repo, tmp_path)
+    (sub / "lib.py").write_text("VALUE = 2\n")
+    git(sub, "commit", "-qam", "two")
+    ran_on = git(sub, "rev-parse", "HEAD").strip()
+    assert cli("run", "--", sys.executable, "train.py").exit_code == 0
+    (run_id,) = runs_of(repo)
+    git(sub, "checkout", "-q", "HEAD~1")  # the submodule moves back to VALUE = 1
+    (sub / "extra.py").write_text("X = 1\n")
+    git(sub, "add", "extra.py")
+    git(sub, "commit", "-qm", "extra")
+    sub_head = git(sub, "rev-parse", "HEAD").strip()
+
+    (sub / "lib.py").write_text("VALUE = 9\n")  # an uncommitted edit inside the submodule
+    refused = cli("checkout", run_id[:8])
+    assert refused.exit_code == 1 and "sub/lib.py" in str(refused.exception)
+    git(sub, "checkout", "--", "lib.py")
+
+    result = cli("checkout", run_id[:8])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "1 file(s) written, 1 deleted" in result.stdout  # sub/lib.py, sub/extra.py
+    assert (sub / "lib.py").read_text() == "VALUE = 2\n"
+    assert not (sub / "extra.py").exists()
+    assert git(sub, "diff", ran_on) == ""  # the submodule's files are the run's
+    assert git(sub, "rev-parse", "HEAD").strip() == sub_head  # its HEAD does not move
+    assert git(sub, "diff", "--cached", "--name-only") == ""
+    git(repo, "submodule", "deinit", "-q", "-f", "sub")
+    result = cli("checkout", run_id[:8])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "warning: submodule sub is not checked out" in result.stderr

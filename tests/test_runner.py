@@ -38,10 +38,9 @@ def only_run(repo: Path) -> str:
 
 
 def read_log(repo: Path, run_id: str, name: str) -> str:
-    """A kept log: an inline artifact (gittrack.artifacts installed) or a run file."""
-    record = RunStore(repo).load(run_id).record
-    folder = "artifacts/logs" if f"logs/{name}" in record.artifacts else "logs"
-    return git(repo, "show", f"refs/gittrack/runs/{run_id}:.gittrack/run/{folder}/{name}")
+    """A kept log: an inline artifact of the run."""
+    assert f"logs/{name}" in RunStore(repo).load(run_id).record.artifacts
+    return git(repo, "show", f"refs/gittrack/runs/{run_id}:.gittrack/run/artifacts/logs/{name}")
 
 
 def cli(*args: str) -> Result:

@@ -64,7 +64,11 @@ def _summary_rows(summary: ImportSummary) -> dict[str, Any]:
         "new": summary.new,
         "updated": summary.updated,
         "unchanged": summary.unchanged,
-        "deleted_not_imported": summary.deleted,
+        "deleted": summary.deleted,
+        "deleted_not_imported": summary.deleted_skipped,
+        "logged_models": summary.logged_models,
+        "registered_models": summary.models,
+        "model_versions": summary.versions,
         "points": summary.points,
         "artifact_bytes": summary.artifact_bytes,
         "skipped": [{"item": item, "reason": reason} for item, reason in summary.skipped],
@@ -80,11 +84,17 @@ def mlflow_import_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read everything, write nothing, report.")
     ] = False,
+    skip_deleted: Annotated[
+        bool,
+        typer.Option(
+            "--skip-deleted", help="Leave out runs deleted in MLflow (default: import as deleted)."
+        ),
+    ] = False,
     fmt: Annotated[
         str, typer.Option("--format", "-f", help="Summary format: table or json.")
     ] = "table",
 ) -> None:
-    """Import runs from an MLflow file store (ids, params, metrics, artifacts...)."""
+    """Import runs and the model registry from an MLflow file store or server."""
     from gittrack.migrate.importer import import_mlflow
     from gittrack.session import open_repository
 
@@ -94,6 +104,7 @@ def mlflow_import_cmd(
         runs=open_repository(create=True),  # importing records runs
         experiments=experiment or (),
         dry_run=dry_run,
+        skip_deleted=skip_deleted,
         progress=progress_bar("importing runs"),
     )
     data = _summary_rows(summary)
@@ -106,10 +117,14 @@ def mlflow_import_cmd(
             f"{summary.runs_found} run(s) found"
         )
         typer.echo(
-            f"  new {summary.new}, updated {summary.updated}, unchanged {summary.unchanged}, "
-            f"deleted in MLflow (not imported) {summary.deleted}"
+            f"  new {summary.new}, updated {summary.updated}, unchanged {summary.unchanged}; "
+            f"deleted in MLflow {summary.deleted} ({summary.deleted_skipped} not imported)"
         )
         typer.echo(f"  metric points {summary.points}, artifact bytes {summary.artifact_bytes}")
+        typer.echo(
+            f"  logged models {summary.logged_models}, registered models {summary.models} "
+            f"with {summary.versions} version(s)"
+        )
     _report_skipped(summary.skipped)
 
 

@@ -80,7 +80,8 @@ def run_cmd(
         stderr=typer.get_binary_stream("stderr"),
         on_start=_announce,
     )
-    _note(f"run {result.run_id[:12]} {result.status} (exit {result.exit_code})")
+    commit = f", commit {result.commit[:12]}" if result.commit else ""
+    _note(f"run {result.run_id[:12]} {result.status} (exit {result.exit_code}){commit}")
     if result.exit_code:
         # SystemExit, not typer.Exit: click in non-standalone mode turns Exit into a
         # return value that the funnel does not pass on.
@@ -184,6 +185,8 @@ def checkout_cmd(
     from gittrack.session import open_repository
 
     result = checkout_run(open_repository(create=False), run, force=force)
+    for warning in result.warnings:
+        _note(f"warning: {warning}")
     typer.echo(
         f"run {result.run_id[:12]}: {len(result.written)} file(s) written, "
         f"{len(result.deleted)} deleted; params in {result.params_file}"

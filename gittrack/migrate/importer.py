@@ -20,10 +20,18 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gittrack import format as fmt
 from gittrack.errors import GittrackError, MigrationError
-from gittrack.migrate.source import GIT_COMMIT_TAG, PARENT_RUN_TAG, SourceExperiment, SourceRun
+from gittrack.migrate.source import (
+    EXPERIMENT_ID_TAG,
+    GIT_COMMIT_TAG,
+    PARENT_RUN_TAG,
+    SourceExperiment,
+    SourceRegisteredModel,
+    SourceRun,
+)
 
 if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts
+    from gittrack.models.logged import LoggedModel
     from gittrack.runs import RunStore
 
 log = logging.getLogger("gittrack")
@@ -47,6 +55,10 @@ class ImportSummary:
     points: int
     artifact_bytes: int
     deleted: int = 0
+    deleted_skipped: int = 0
+    logged_models: int = 0
+    models: int = 0
+    versions: int = 0
     skipped: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
     @property
@@ -62,6 +74,10 @@ class _Tally:
     points: int = 0
     artifact_bytes: int = 0
     deleted: int = 0
+    deleted_skipped: int = 0
+    logged_models: int = 0
+    models: int = 0
+    versions: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -77,6 +93,10 @@ class Reader(Protocol):
     def read_run(
         self, experiment: SourceExperiment, item: Any, scratch: Path | None = None
     ) -> SourceRun: ...
+
+    def registered_models(self) -> list[SourceRegisteredModel]: ...
+
+    problems: list[tuple[str, str]]
 
 
 def open_reader(source: str | os.PathLike[str]) -> Reader:
@@ -97,13 +117,18 @@ def import_mlflow(
     runs: RunStore,
     experiments: Sequence[str] = (),
     dry_run: bool = False,
+    skip_deleted: bool = False,
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Import an MLflow file store directory, or a tracking server (``http(s)://`` URL,
     through its REST API), into the repository of ``runs``.
 
-    ``experiments`` (names or ids) limits the import; runs deleted in MLflow (and the runs
-    of deleted experiments) are counted in ``deleted`` and not imported.
+    Experiments come with their tags and MLflow id (tag ``gittrack.mlflow.experiment_id``);
+    runs deleted in MLflow, and the runs of deleted experiments, are imported deleted
+    (hidden, as ``delete_run`` leaves them) unless ``skip_deleted``. MLflow 3's logged
+    models come with their run; the model registry (models, versions with their numbers,
+    stages, aliases, descriptions and tags) follows when ``experiments`` is empty (it
+    limits the import to those experiments, names or ids).
     ``progress(done, total)`` is called after each run.
     """
     reader = open_reader(source)
@@ -112,11 +137,15 @@ def import_mlflow(
     work: list[tuple[SourceExperiment, Any]] = []
     for experiment in chosen:
         items = reader.run_items(experiment)
-        if experiment.lifecycle_stage != "active":
+        if experiment.lifecycle_stage != "active" and skip_deleted:
             tally.deleted += len(items)
+            tally.deleted_skipped += len(items)
             continue
         work += [(experiment, item) for item in items]
     total = len(work)
+    named = {}
+    if not dry_run:
+        named = {e.experiment_id: _import_experiment(runs, e, tally) for e in chosen}
 
     def read_all(scratch: Path) -> Iterator[SourceRun | None]:
         for index, (experiment, item) in enumerate(work):
@@ -133,8 +162,27 @@ def import_mlflow(
 
     with tempfile.TemporaryDirectory(prefix="gittrack-import-") as scratch:
         _import_runs(
-            runs, read_all(Path(scratch)), tally, dry_run=dry_run, progress=progress, total=total
+            runs,
+            read_all(Path(scratch)),
+            tally,
+            dry_run=dry_run,
+            skip_deleted=skip_deleted,
+            progress=progress,
+            total=total,
         )
+    if not dry_run:
+        for experiment in chosen:
+            _set_lifecycle(runs, experiment, named.get(experiment.experiment_id), tally)
+    if not experiments:
+        from gittrack.migrate.registry_import import import_registry
+
+        found = reader.registered_models()
+        if dry_run:
+            tally.models = len(found)
+            tally.versions = sum(len(m.versions) for m in found)
+        else:
+            tally.models, tally.versions = import_registry(runs, found, tally.skipped)
+    tally.skipped += reader.problems
     return ImportSummary(
         source=str(source),
         dry_run=dry_run,
@@ -146,8 +194,51 @@ def import_mlflow(
         points=tally.points,
         artifact_bytes=tally.artifact_bytes,
         deleted=tally.deleted,
+        deleted_skipped=tally.deleted_skipped,
+        logged_models=tally.logged_models,
+        models=tally.models,
+        versions=tally.versions,
         skipped=tuple(tally.skipped),
     )
+
+
+def _import_experiment(runs: RunStore, source: SourceExperiment, tally: _Tally) -> str | None:
+    """Create the experiment (or bring its tags up to date) with MLflow's id as a tag;
+    return the gittrack experiment id (None when the name cannot be used)."""
+    from gittrack import experiments as exps
+    from gittrack.validation import validate_name
+
+    try:
+        name = validate_name(source.name, "experiment")
+        tags = {**source.tags, EXPERIMENT_ID_TAG: source.experiment_id}
+        existing = exps.get_by_name(runs, name)
+        if existing is None:
+            return exps.create(runs, name, tags=tags, creation_time=source.creation_time)
+        for key, value in tags.items():
+            if existing.tags.get(key) != value:
+                exps.set_tag(runs, existing.experiment_id, key, value)
+        return existing.experiment_id
+    except GittrackError as e:
+        tally.skipped.append((f"experiment {source.name!r}", e.message))
+        return None
+
+
+def _set_lifecycle(
+    runs: RunStore, source: SourceExperiment, experiment_id: str | None, tally: _Tally
+) -> None:
+    """Delete (or restore) the gittrack experiment as MLflow has it, once its runs are in."""
+    from gittrack import experiments as exps
+
+    if experiment_id is None:
+        return
+    try:
+        current = exps.get(runs, experiment_id).lifecycle_stage
+        if source.lifecycle_stage == "deleted" and current != "deleted":
+            exps.delete(runs, experiment_id)
+        elif source.lifecycle_stage == "active" and current == "deleted":
+            exps.restore(runs, experiment_id)
+    except GittrackError as e:
+        tally.skipped.append((f"experiment {source.name!r}", e.message))
 
 
 def _choose(found: list[SourceExperiment], wanted: Sequence[str]) -> list[SourceExperiment]:
@@ -166,6 +257,7 @@ def _import_runs(
     tally: _Tally,
     *,
     dry_run: bool,
+    skip_deleted: bool,
     progress: Progress | None,
     total: int,
 ) -> None:
@@ -175,7 +267,12 @@ def _import_runs(
     store = artifacts_of(runs)
     for done, run in enumerate(items, 1):
         if run is not None:
-            _import_one(runs, store, run, existing.get(run.run_id), tally, dry_run=dry_run)
+            deleted = "deleted" in (run.lifecycle_stage, run.experiment.lifecycle_stage)
+            tally.deleted += deleted
+            if deleted and skip_deleted:
+                tally.deleted_skipped += 1
+            else:
+                _import_one(runs, store, run, existing.get(run.run_id), tally, dry_run=dry_run)
         if progress is not None:
             progress(done, total)
 
@@ -195,9 +292,6 @@ def _import_one(
     from gittrack.writer import write_complete_run
 
     item = f"run {run.run_id}"
-    if run.lifecycle_stage != "active":
-        tally.deleted += 1
-        return
     try:
         experiment = validate_name(run.experiment.name, "experiment")
     except GittrackError as e:
@@ -211,6 +305,7 @@ def _import_one(
     tally.skipped += [(item, problem) for problem in run.problems]
     if dry_run:
         tally.points += run.points
+        tally.logged_models += len(run.logged_models)
         for name, local in run.artifacts:
             try:
                 tally.artifact_bytes += local.stat().st_size
@@ -237,9 +332,11 @@ def _import_one(
         params=dict(run.params),
         tags=dict(run.tags),
         inputs=list(run.inputs),
+        lifecycle_stage="deleted" if run.lifecycle_stage == "deleted" else "active",
     )
+    models = _place_models(runs, run)
     entries = []
-    for path, source in run.artifacts:
+    for path, source in run.artifacts + [a for _, files in models for a in files]:
         try:
             entries.append(store.store_file(source, path))
         except GittrackError as e:
@@ -253,6 +350,7 @@ def _import_one(
     except RefConflict:
         tally.skipped.append((item, "changed in gittrack while importing: try again"))
         return
+    tally.logged_models += _save_models(runs, run, models, tally)
     if not changed:
         tally.unchanged += 1
         return
@@ -262,3 +360,53 @@ def _import_one(
         tally.updated += 1
     tally.points += run.points
     tally.artifact_bytes += sum(e.size for e in entries)
+
+
+def _place_models(
+    runs: RunStore, run: SourceRun
+) -> list[tuple[LoggedModel, list[tuple[str, Path]]]]:
+    """Each logged model of ``run`` with the run artifact path its files go under (the
+    model's name when free, else ``models/<model id>``, as :func:`logged.create` picks;
+    a model imported before keeps its path) and those files."""
+    from gittrack.models import logged
+
+    placed: list[tuple[LoggedModel, list[tuple[str, Path]]]] = []
+    taken = {path.partition("/")[0] for path, _ in run.artifacts}
+    for source in run.logged_models:
+        try:
+            path = logged.get(runs, source.model_id).artifact_path
+        except GittrackError:
+            path = source.name if source.name not in taken else f"models/{source.model_id}"
+        taken.add(path.partition("/")[0])
+        model = logged.LoggedModel(
+            model_id=source.model_id,
+            name=source.name,
+            experiment=run.experiment.name,
+            run_id=run.run_id,
+            artifact_path=path,
+            status=source.status,
+            model_type=source.model_type,
+            created=source.created,
+            updated=source.updated,
+            tags=dict(source.tags),
+            params=dict(source.params),
+        )
+        placed.append((model, [(f"{path}/{rel}", file) for rel, file in source.artifacts]))
+    return placed
+
+
+def _save_models(
+    runs: RunStore,
+    run: SourceRun,
+    models: list[tuple[LoggedModel, list[tuple[str, Path]]]],
+    tally: _Tally,
+) -> int:
+    from gittrack.models import logged
+
+    saved = 0
+    for model, _ in models:
+        try:
+            saved += logged.save(runs, model)
+        except GittrackError as e:
+            tally.skipped.append((f"logged model {model.model_id} of run {run.run_id}", e.message))
+    return saved

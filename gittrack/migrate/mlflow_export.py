@@ -13,15 +13,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
 from gittrack.errors import GittrackError, MigrationError
+from gittrack.migrate.registry_export import export_logged_model, export_registry, link_output
 from gittrack.migrate.source import (
     DATASET_CONTEXT_TAG,
+    EXPERIMENT_ID_TAG,
     GIT_COMMIT_TAG,
     MLFLOW_DIGEST_PREFIX,
     NUMBER_BY_STATUS,
@@ -31,6 +34,8 @@ from gittrack.migrate.source import (
 
 if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts
+    from gittrack.experiments import Experiment
+    from gittrack.models.logged import LoggedModel
     from gittrack.runs import LoadedRun, RunStore
 
 TRASH = ".trash"
@@ -79,35 +84,46 @@ def export_mlflow(
     runs: RunStore,
     progress: Callable[[int, int], None] | None = None,
 ) -> MlflowExport:
-    """Write every experiment, run and registered model of ``runs`` into a new MLflow
-    file store at ``dest`` (which must be absent or empty)."""
+    """Write every experiment, run (deleted ones deleted), logged model and registered
+    model of ``runs`` as an MLflow file store at ``dest``.
+
+    ``dest`` is absent, empty, or an MLflow file store (an earlier export, or a store
+    MLflow wrote): then the export merges into it: an experiment of the same name is
+    reused, each run, logged model and model version gittrack holds replaces its copy
+    there, and everything else in the store stays. Any other non-empty path is refused.
+    Experiments imported from MLflow keep their MLflow id (``gittrack.mlflow.experiment_id``).
+    """
     from gittrack.artifacts.client_api import artifacts_of
     from gittrack.entities import ViewType
     from gittrack.experiments import list_experiments
+    from gittrack.models.logged import list_logged_models
 
     root = Path(dest)
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        raise MigrationError(f"{root} exists and is not an empty directory: refused")
-    root.mkdir(parents=True, exist_ok=True)
-    (root / TRASH).mkdir()
+    existing = _existing_store(root)
+    (root / TRASH).mkdir(parents=True, exist_ok=True)
     experiments = {e.name: e for e in list_experiments(runs, ViewType.ALL)}
-    folders: dict[str, Path] = {}
+    folders = _experiment_folders(root, experiments, existing)
     for exp in experiments.values():
-        folder = (root / TRASH if exp.lifecycle_stage == "deleted" else root) / exp.experiment_id
-        folders[exp.name] = folder
+        folder = folders[exp.name]
         meta = {
             "artifact_location": _uri(folder),
             "creation_time": exp.creation_time,
-            "experiment_id": exp.experiment_id,
+            "experiment_id": folder.name,
             "last_update_time": exp.last_update_time,
             "lifecycle_stage": exp.lifecycle_stage,
             "name": exp.name,
         }
         _write(folder / "meta.yaml", fmt.dump_yaml(meta))
-        _write_values(folder / "tags", exp.tags)
+        _write_values(
+            folder / "tags", {k: v for k, v in exp.tags.items() if k != EXPERIMENT_ID_TAG}
+        )
     store = artifacts_of(runs)
     current = runs.list_runs()
+    models: dict[str, list[LoggedModel]] = {}
+    for model in list_logged_models(runs):
+        models.setdefault(model.run_id, []).append(model)
     skipped: list[tuple[str, str]] = []
+    locations: dict[tuple[str, str], str] = {}
     points = artifact_bytes = written = 0
     for done, (run_id, commit) in enumerate(sorted(current.items()), 1):
         try:
@@ -115,7 +131,12 @@ def export_mlflow(
             run_folder = folders.get(loaded.record.experiment)
             if run_folder is None:
                 raise MigrationError(f"experiment {loaded.record.experiment!r} is unknown")
-            n, size = _export_run(runs, store, loaded, run_folder, run_folder.name, skipped)
+            old = existing.runs.get(run_id)
+            if old is not None:
+                shutil.rmtree(old)  # gittrack's state of the run replaces the old copy
+            n, size = _export_run(
+                runs, store, loaded, run_folder, models.get(run_id, []), locations, skipped
+            )
             points += n
             artifact_bytes += size
             written += 1
@@ -123,17 +144,85 @@ def export_mlflow(
             skipped.append((f"run {run_id}", e.message))
         if progress is not None:
             progress(done, len(current))
-    models, versions = _export_registry(runs, root, folders, skipped)
+    n_models, n_versions = export_registry(runs, root, locations, skipped, _write, _write_values)
     return MlflowExport(
         dest=str(root),
         experiments=len(experiments),
         runs=written,
         points=points,
         artifact_bytes=artifact_bytes,
-        models=models,
-        versions=versions,
+        models=n_models,
+        versions=n_versions,
         skipped=tuple(skipped),
     )
+
+
+@dataclass
+class _Existing:
+    """What an MLflow file store at the destination already holds."""
+
+    experiments: dict[str, Path] = field(default_factory=dict)  # name -> folder
+    ids: set[str] = field(default_factory=set)
+    runs: dict[str, Path] = field(default_factory=dict)  # run id -> folder
+
+
+def _existing_store(root: Path) -> _Existing:
+    """Refuse a destination that is neither absent, empty, nor an MLflow file store."""
+    found = _Existing()
+    if not root.exists():
+        root.mkdir(parents=True)
+        return found
+    if not root.is_dir():
+        raise MigrationError(f"{root} exists and is not a directory: refused")
+    entries = [p for p in root.iterdir() if p.name != TRASH]
+    if not entries and not any((root / TRASH).glob("*")):
+        return found
+    folders = [p for p in entries if p.is_dir() and (p / "meta.yaml").is_file()]
+    folders += [p for p in (root / TRASH).glob("*") if (p / "meta.yaml").is_file()]
+    registry = root / "models"
+    if not folders and not (registry.is_dir() and any(registry.glob("*/meta.yaml"))):
+        raise MigrationError(
+            f"{root} is not empty and is not an MLflow file store: refused "
+            "(export into an empty directory, or into an MLflow store to merge)"
+        )
+    for folder in folders:
+        try:
+            meta = fmt.load_yaml(folder.joinpath("meta.yaml").read_bytes(), str(folder))
+        except (OSError, GittrackError) as e:
+            raise MigrationError(f"{folder}/meta.yaml cannot be read: refused ({e})") from e
+        if not isinstance(meta, dict) or "name" not in meta:
+            raise MigrationError(f"{folder}/meta.yaml names no experiment: refused")
+        found.experiments.setdefault(str(meta["name"]), folder)
+        found.ids.add(folder.name)
+        for run_dir in folder.iterdir():
+            if len(run_dir.name) == 32 and (run_dir / "meta.yaml").is_file():
+                found.runs[run_dir.name] = run_dir
+    return found
+
+
+def _experiment_folders(
+    root: Path, experiments: Mapping[str, Experiment], existing: _Existing
+) -> dict[str, Path]:
+    """Each experiment's folder: the store's experiment of that name, else the MLflow id
+    it was imported with, else its gittrack id; an id already taken gets a new number.
+    Deleted experiments go under ``.trash`` (a merged one is moved there, or back)."""
+    taken = set(existing.ids)
+    folders: dict[str, Path] = {}
+    for exp in sorted(experiments.values(), key=lambda e: e.experiment_id):
+        top = root / TRASH if exp.lifecycle_stage == "deleted" else root
+        old = existing.experiments.get(exp.name)
+        if old is not None:
+            folders[exp.name] = top / old.name
+            if old != top / old.name:
+                os.replace(old, top / old.name)
+            continue
+        wanted = exp.tags.get(EXPERIMENT_ID_TAG, "")
+        eid = wanted if wanted.isdigit() and wanted not in taken else exp.experiment_id
+        if eid in taken:
+            eid = str(max((int(i) for i in taken if i.isdigit()), default=0) + 1)
+        taken.add(eid)
+        folders[exp.name] = top / eid
+    return folders
 
 
 def _export_run(
@@ -141,17 +230,20 @@ def _export_run(
     store: Artifacts,
     loaded: LoadedRun,
     folder: Path,
-    experiment_id: str,
+    models: list[LoggedModel],
+    locations: dict[tuple[str, str], str],
     skipped: list[tuple[str, str]],
 ) -> tuple[int, int]:
+    """One run; its logged models' files go to their model folders, not its artifacts."""
     record = loaded.record
+    experiment_id = folder.name
     run_dir = folder / record.run_id
     meta: dict[str, Any] = {
         "artifact_uri": _uri(run_dir / "artifacts"),
         "end_time": record.end_time,
         "entry_point_name": "",
         "experiment_id": experiment_id,
-        "lifecycle_stage": "active",
+        "lifecycle_stage": record.lifecycle_stage,
         "run_id": record.run_id,
         "run_name": record.name,
         "source_name": "",
@@ -176,9 +268,24 @@ def _export_run(
     points = _export_metrics(runs, loaded, run_dir / "metrics")
     _export_inputs(record, run_dir, folder)
     manifest = store.manifest(record.run_id)
+    homes = [(f"{m.artifact_path}/", m) for m in models]
+    model_dirs: dict[str, Path] = {}
+    for model in models:
+        model_dirs[model.model_id] = export_logged_model(
+            model, folder, experiment_id, _write, _write_values
+        )
+        link_output(run_dir, model.model_id, _write)
+        locations[(record.run_id, model.artifact_path)] = _uri(model_dirs[model.model_id])
+    for path in {str(p).rsplit("/MLmodel", 1)[0] for p in manifest if str(p).endswith("MLmodel")}:
+        locations.setdefault((record.run_id, path), _uri(run_dir / "artifacts" / path))
     size = 0
     for path, entry in manifest.items():
-        target = (run_dir / "artifacts").joinpath(*path.split("/"))
+        home = next((m for prefix, m in homes if path.startswith(prefix)), None)
+        if home is None:
+            target = (run_dir / "artifacts").joinpath(*path.split("/"))
+        else:
+            inner = path[len(home.artifact_path) + 1 :]
+            target = model_dirs[home.model_id].joinpath(*inner.split("/"))
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             with open(target, "wb") as out:
@@ -265,66 +372,3 @@ def _export_inputs(record: fmt.RunRecord, run_dir: Path, folder: Path) -> None:
         _write(
             run_dir / "inputs" / _md5(dataset_id, record.run_id) / "meta.yaml", fmt.dump_yaml(link)
         )
-
-
-def _export_registry(
-    runs: RunStore, root: Path, folders: dict[str, Path], skipped: list[tuple[str, str]]
-) -> tuple[int, int]:
-    """Registered models, versions and aliases in MLflow's file registry layout."""
-    from gittrack.models.registry import list_models, list_versions
-
-    count = 0
-    models = list_models(runs)
-    for model in models:
-        top = root / "models" / model.name
-        try:
-            versions = list_versions(runs, model.name)
-        except GittrackError as e:
-            skipped.append((f"model {model.name}", e.message))
-            continue
-        created = min((v.created for v in versions), default=0)
-        updated = max((v.created for v in versions), default=0)
-        meta = {
-            "creation_timestamp": created,
-            "description": None,
-            "last_updated_timestamp": updated,
-            "name": model.name,
-        }
-        _write(top / "meta.yaml", fmt.dump_yaml(meta))
-        for version in versions:
-            location = _version_location(runs, version.run_id, version.artifact_path, folders)
-            data = {
-                "creation_timestamp": version.created,
-                "current_stage": "None",
-                "description": version.description,
-                "last_updated_timestamp": version.created,
-                "name": model.name,
-                "run_id": version.run_id,
-                "run_link": None,
-                "source": version.source,
-                "status": "READY",
-                "status_message": None,
-                "storage_location": location,
-                "user_id": version.created_by,
-                "version": version.version,
-            }
-            _write(top / f"version-{version.version}" / "meta.yaml", fmt.dump_yaml(data))
-            count += 1
-        for alias, number in model.aliases.items():
-            if number is not None:
-                _write(top / "aliases" / alias, str(number))
-    return len(models), count
-
-
-def _version_location(
-    runs: RunStore, run_id: str, artifact_path: str, folders: dict[str, Path]
-) -> str | None:
-    """Where MLflow finds a version's files: the exported run's artifact folder."""
-    try:
-        record = runs.load(run_id).record
-    except GittrackError:
-        return None
-    folder = folders.get(record.experiment)
-    if folder is None:
-        return None
-    return _uri(folder / run_id / "artifacts" / artifact_path)

@@ -27,10 +27,14 @@ from gittrack import format as fmt
 from gittrack.artifacts.paths import clean_path, inside
 from gittrack.errors import GittrackError, MigrationError, UnsafeSourceError
 from gittrack.migrate.source import (
+    MODEL_STATUS_BY_NUMBER,
     RUN_NAME_TAG,
     STATUS_BY_NUMBER,
     SourceExperiment,
+    SourceLoggedModel,
+    SourceRegisteredModel,
     SourceRun,
+    SourceVersion,
     dataset_input,
 )
 from gittrack.validation import validate_key
@@ -42,6 +46,9 @@ RESERVED_EXPERIMENT_FOLDERS = ("tags", "datasets", "traces", "models")
 MAX_META_BYTES = 1 << 20
 MAX_VALUE_BYTES = 1 << 20
 _RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")
+REGISTRY = "models"
+DELETED_VERSION_STAGE = "Deleted_Internal"  # MLflow's file registry keeps deleted versions
 _count_spaces = operator.methodcaller("count", b" ")
 
 
@@ -59,6 +66,8 @@ class FileStoreReader:
             raise MigrationError(f"MLflow store {str(root)!r} is not a directory")
         self.root = path
         self.real_root = os.path.realpath(path)
+        self._models: dict[str, dict[str, list[SourceLoggedModel]]] = {}
+        self.problems: list[tuple[str, str]] = []  # items outside runs that were skipped
         if not (path / "0" / META).is_file() and not any(
             (entry / META).is_file() for entry in self._subdirs(path)
         ):
@@ -108,7 +117,10 @@ class FileStoreReader:
                 raise MigrationError(f"{what}: meta.yaml has no experiment name")
             stage = "deleted" if trashed else str(meta.get("lifecycle_stage") or "active")
             tags, _ = self._values(folder / "tags", f"{what}: tag", "tag")
-            return SourceExperiment(exp_id, name, stage, tags)
+            created = meta.get("creation_time")
+            return SourceExperiment(
+                exp_id, name, stage, tags, created if isinstance(created, int) else None
+            )
         except MigrationError:
             raise
         except GittrackError as e:
@@ -269,6 +281,7 @@ class FileStoreReader:
                 problems.append(f"{what}: metric {key!r}: {bad} malformed line(s) skipped")
             run.metrics.append(history)
         run.inputs = self._inputs(run_dir, experiment, what, problems)
+        run.logged_models = self._logged_models(experiment).get(run_id, [])
         for rel, path in self._files(run_dir / "artifacts", f"{what}: artifact"):
             clean = clean_path(rel, f"{what}: artifact")
             run.artifacts.append((clean, path))
@@ -309,6 +322,130 @@ class FileStoreReader:
             except GittrackError as e:
                 problems.append(f"{e.message}: skipped")
         return inputs
+
+    # -- MLflow 3 logged models and the model registry ------------------------------------
+    def _logged_models(self, experiment: SourceExperiment) -> dict[str, list[SourceLoggedModel]]:
+        """``{source run id: [logged models]}`` of an experiment (read once)."""
+        found = self._models.get(experiment.experiment_id)
+        if found is not None:
+            return found
+        found = self._models[experiment.experiment_id] = {}
+        for folder in self._subdirs(self.experiment_dir(experiment) / REGISTRY):
+            what = f"logged model {folder.name}"
+            try:
+                model = self._logged_model(folder, what)
+            except GittrackError as e:
+                self.problems.append((what, e.message))
+                continue
+            found.setdefault(model.run_id, []).append(model)
+        for models in found.values():
+            models.sort(key=lambda m: (m.created, m.model_id))
+        return found
+
+    def _logged_model(self, folder: Path, what: str) -> SourceLoggedModel:
+        meta = self._meta(folder, what)
+        model_id = str(meta.get("model_id") or "")
+        if model_id != folder.name or not _MODEL_ID_RE.match(model_id):
+            raise MigrationError(f"{what}: meta.yaml names model {model_id!r}")
+        run_id = str(meta.get("source_run_id") or "")
+        if not _RUN_ID_RE.match(run_id):
+            raise MigrationError(f"{what}: no source run (gittrack keeps models in their run)")
+        status = MODEL_STATUS_BY_NUMBER.get(meta.get("status"))  # type: ignore[arg-type]
+        tags, problems = self._values(folder / "tags", f"{what}: tag", "tag")
+        params, more = self._values(folder / "params", f"{what}: param", "param")
+        if problems or more:
+            raise MigrationError("; ".join(problems + more))
+        created = meta.get("creation_timestamp")
+        updated = meta.get("last_updated_timestamp")
+        artifacts = tuple(
+            (clean_path(rel, f"{what}: artifact"), path)
+            for rel, path in self._files(folder / "artifacts", f"{what}: artifact")
+        )
+        return SourceLoggedModel(
+            model_id=model_id,
+            name=str(meta.get("name") or "model"),
+            run_id=run_id,
+            status=status or "PENDING",
+            created=created if isinstance(created, int) else 0,
+            updated=updated if isinstance(updated, int) else 0,
+            model_type=_opt_str(meta.get("model_type")),
+            tags=tags,
+            params=params,
+            artifacts=artifacts,
+        )
+
+    def registered_models(self) -> list[SourceRegisteredModel]:
+        """The file registry below ``<root>/models``: models, versions, tags, aliases."""
+        found = []
+        for folder in self._subdirs(self.root / REGISTRY):
+            what = f"registered model {folder.name}"
+            try:
+                found.append(self._registered_model(folder, what))
+            except GittrackError as e:
+                self.problems.append((what, e.message))
+        return found
+
+    def _registered_model(self, folder: Path, what: str) -> SourceRegisteredModel:
+        meta = self._meta(folder, what)
+        if meta.get("name") != folder.name:
+            raise MigrationError(f"{what}: meta.yaml names model {meta.get('name')!r}")
+        tags, problems = self._values(folder / "tags", f"{what}: tag", "tag")
+        self.problems += [(what, p) for p in problems]
+        aliases: dict[str, int] = {}
+        for alias, path in self._files(folder / "aliases", f"{what}: alias"):
+            text = self._read(path, 64, f"{what}: alias {alias!r}").decode("ascii", "replace")
+            if text.strip().isdigit():
+                aliases[alias] = int(text.strip())
+            else:
+                self.problems.append((what, f"alias {alias!r} names no version: skipped"))
+        versions = []
+        for sub in self._subdirs(folder):
+            if not sub.name.startswith("version-"):
+                continue
+            try:
+                version = self._version(sub, f"{what} {sub.name}")
+            except GittrackError as e:
+                self.problems.append((f"{what} {sub.name}", e.message))
+                continue
+            if version is not None:
+                versions.append(version)
+        return SourceRegisteredModel(
+            name=folder.name,
+            created=_int(meta.get("creation_timestamp")),
+            updated=_int(meta.get("last_updated_timestamp")),
+            description=_opt_str(meta.get("description")),
+            tags=tags,
+            aliases=aliases,
+            versions=tuple(sorted(versions, key=lambda v: v.version)),
+        )
+
+    def _version(self, folder: Path, what: str) -> SourceVersion | None:
+        meta = self._meta(folder, what)
+        stage = str(meta.get("current_stage") or "None")
+        if stage == DELETED_VERSION_STAGE:
+            return None
+        number = meta.get("version")
+        if not isinstance(number, int) or folder.name != f"version-{number}":
+            raise MigrationError(f"{what}: meta.yaml names version {number!r}")
+        tags, problems = self._values(folder / "tags", f"{what}: tag", "tag")
+        self.problems += [(what, p) for p in problems]
+        run_id = _opt_str(meta.get("run_id"))
+        return SourceVersion(
+            version=number,
+            run_id=run_id if run_id and _RUN_ID_RE.match(run_id) else None,
+            source=str(meta.get("source") or ""),
+            model_id=_opt_str(meta.get("model_id")),
+            stage=stage,
+            created=_int(meta.get("creation_timestamp")),
+            updated=_int(meta.get("last_updated_timestamp")),
+            user=str(meta.get("user_id") or ""),
+            description=_opt_str(meta.get("description")),
+            tags=tags,
+        )
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def _opt_str(value: object) -> str | None:

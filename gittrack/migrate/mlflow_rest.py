@@ -21,7 +21,13 @@ from urllib.parse import quote, urlencode
 
 from gittrack.artifacts.paths import clean_path
 from gittrack.errors import GittrackError, MigrationError, UnsafePathError, UnsafeSourceError
-from gittrack.migrate.source import SourceExperiment, SourceRun, dataset_input
+from gittrack.migrate.source import (
+    SourceExperiment,
+    SourceRegisteredModel,
+    SourceRun,
+    SourceVersion,
+    dataset_input,
+)
 from gittrack.writer import MetricHistory
 
 API = "/api/2.0/mlflow/"
@@ -55,6 +61,7 @@ class RestReader:
     def __init__(self, url: str, *, timeout: float = 120.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.problems: list[tuple[str, str]] = []  # items outside runs that were skipped
         self.headers = {"Accept": "application/json"}
         token = os.environ.get("MLFLOW_TRACKING_TOKEN")
         user = os.environ.get("MLFLOW_TRACKING_USERNAME")
@@ -115,10 +122,13 @@ class RestReader:
             raise MigrationError(f"MLflow server {self.url}: {endpoint} answered {type(data)}")
         return data
 
-    def _pages(self, endpoint: str, key: str, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _pages(
+        self, endpoint: str, key: str, body: dict[str, Any], *, get: bool = False
+    ) -> Iterator[dict[str, Any]]:
         token = None
         while True:
-            page = self.call(endpoint, body={**body, **({"page_token": token} if token else {})})
+            args = {**body, **({"page_token": token} if token else {})}
+            page = self.call(endpoint, query=args) if get else self.call(endpoint, body=args)
             items = page.get(key) or []
             yield from (i for i in items if isinstance(i, dict))
             token = page.get("next_page_token")
@@ -138,6 +148,7 @@ class RestReader:
                     name=str(item.get("name", "")),
                     lifecycle_stage=str(item.get("lifecycle_stage") or "active"),
                     tags=_pairs(item.get("tags")),
+                    creation_time=_opt_int(item.get("creation_time")),
                 )
             )
         return found
@@ -189,8 +200,6 @@ class RestReader:
             tags=dict(sorted(_pairs(data.get("tags")).items())),
             problems=problems,
         )
-        if run.lifecycle_stage != "active":
-            return run  # not imported: no need to fetch its histories and files
         keys = sorted({str(m["key"]) for m in data.get("metrics") or [] if "key" in m})
         for key in keys:
             run.metrics.append(self._history(run_id, key))
@@ -269,3 +278,56 @@ class RestReader:
         with self._open(f"/get-artifact?{query}") as response, open(target, "wb") as out:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
+
+    # -- the model registry -------------------------------------------------------------------
+    def registered_models(self) -> list[SourceRegisteredModel]:
+        """Registered models with their versions, tags and aliases (``registered-models/
+        search``, ``model-versions/search``)."""
+        found = []
+        for item in self._pages("registered-models/search", "registered_models", {}, get=True):
+            name = str(item.get("name", ""))
+            query = {"filter": f"name = '{name}'", "max_results": PAGE}
+            versions = []
+            for v in self._pages("model-versions/search", "model_versions", query, get=True):
+                try:
+                    versions.append(_version(v))
+                except (KeyError, TypeError, ValueError) as e:
+                    self.problems.append(
+                        (f"registered model {name}", f"a version is malformed ({e})")
+                    )
+            aliases = {}
+            for a in item.get("aliases") or []:
+                if isinstance(a, dict) and str(a.get("version", "")).isdigit():
+                    aliases[str(a.get("alias"))] = int(a["version"])
+            found.append(
+                SourceRegisteredModel(
+                    name=name,
+                    created=int(item.get("creation_timestamp") or 0),
+                    updated=int(item.get("last_updated_timestamp") or 0),
+                    description=item.get("description") or None,
+                    tags=_pairs(item.get("tags")),
+                    aliases=aliases,
+                    versions=tuple(sorted(versions, key=lambda v: v.version)),
+                )
+            )
+        return found
+
+
+def _opt_int(value: object) -> int | None:
+    return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
+
+
+def _version(item: dict[str, Any]) -> SourceVersion:
+    run_id = str(item.get("run_id") or "")
+    return SourceVersion(
+        version=int(item["version"]),
+        run_id=run_id if _RUN_ID_RE.match(run_id) else None,
+        source=str(item.get("source") or ""),
+        model_id=item.get("model_id") or None,
+        stage=str(item.get("current_stage") or "None"),
+        created=int(item.get("creation_timestamp") or 0),
+        updated=int(item.get("last_updated_timestamp") or 0),
+        user=str(item.get("user_id") or ""),
+        description=item.get("description") or None,
+        tags=_pairs(item.get("tags")),
+    )

@@ -23,6 +23,12 @@ PARENT_RUN_TAG = "mlflow.parentRunId"
 GIT_COMMIT_TAG = "mlflow.source.git.commit"
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 MLFLOW_DIGEST_PREFIX = "mlflow:"
+# The MLflow experiment id an imported experiment came from, kept as an experiment tag so
+# that an export writes the experiment under the same id again.
+EXPERIMENT_ID_TAG = "gittrack.mlflow.experiment_id"
+# MLflow's LoggedModelStatus as stored in a file store's meta.yaml.
+MODEL_STATUS_BY_NUMBER = {1: "PENDING", 2: "READY", 3: "FAILED"}
+MODEL_NUMBER_BY_STATUS = {name: number for number, name in MODEL_STATUS_BY_NUMBER.items()}
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,53 @@ class SourceExperiment:
     name: str
     lifecycle_stage: str = "active"
     tags: dict[str, str] = field(default_factory=dict)
+    creation_time: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceLoggedModel:
+    """An MLflow 3 logged model; its files are ``artifacts`` (relative path, local file)."""
+
+    model_id: str
+    name: str
+    run_id: str
+    status: str
+    created: int
+    updated: int
+    model_type: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    artifacts: tuple[tuple[str, Path], ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceVersion:
+    """One version of a registered model (its run and files named by ``source``,
+    ``model_id`` or ``run_id``)."""
+
+    version: int
+    run_id: str | None
+    source: str
+    model_id: str | None
+    stage: str
+    created: int
+    updated: int
+    user: str
+    description: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SourceRegisteredModel:
+    """A registered model with its versions and aliases (alias -> version number)."""
+
+    name: str
+    created: int
+    updated: int
+    description: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, int] = field(default_factory=dict)
+    versions: tuple[SourceVersion, ...] = ()
 
 
 @dataclass
@@ -53,6 +106,7 @@ class SourceRun:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     artifacts: list[tuple[str, Path]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    logged_models: list[SourceLoggedModel] = field(default_factory=list)
 
     @property
     def points(self) -> int:

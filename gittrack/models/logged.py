@@ -32,6 +32,7 @@ __all__ = [
     "delete",
     "get",
     "list_logged_models",
+    "save",
     "update",
 ]
 
@@ -259,6 +260,26 @@ def _update(
             continue
         return new
     raise ModelError(f"logged model {model_id} keeps changing under us; try again")
+
+
+def save(runs: RunStore, model: LoggedModel) -> bool:
+    """Record ``model`` exactly as given (an import keeping another tracker's id, times,
+    tags and params); False when it is already recorded so. Its run must exist."""
+    _check_id(model.model_id)
+    if model.status not in STATUSES:
+        raise ValidationError(f"invalid logged model status {model.status!r}")
+    runs.load(model.run_id)
+    model = replace(model, tags=_clean(model.tags, "tag"), params=_clean(model.params, "param"))
+    for _ in range(_MAX_RETRIES):
+        commit = runs.git.read_ref(_ref(model.model_id))
+        if commit is not None and _read(runs, commit, f"logged model {model.model_id}") == model:
+            return False
+        try:
+            _write(runs, model, commit, "recorded")
+        except RefConflict:
+            continue
+        return True
+    raise ModelError(f"logged model {model.model_id} keeps changing under us; try again")
 
 
 def delete(runs: RunStore, model_id: str) -> None:

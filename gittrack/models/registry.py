@@ -28,11 +28,13 @@ from gittrack.store.repo import MODE_FILE
 
 __all__ = [
     "REF_ROOT",
+    "STAGES",
     "AliasEvent",
     "ModelVersion",
     "RegisteredModel",
     "alias_at",
     "alias_history",
+    "canonical_stage",
     "create_model",
     "delete_alias",
     "delete_model",
@@ -43,7 +45,9 @@ __all__ = [
     "list_models",
     "list_versions",
     "register",
+    "rename_model",
     "set_alias",
+    "transition_stage",
     "update_model",
     "update_version",
     "validate_model_name",
@@ -56,6 +60,9 @@ ALIAS_FILE = "alias.yaml"
 MODEL_FILE = "model.yaml"  # at refs/gittrack/models/<name>/meta: description, tags
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# MLflow's model version stages (deprecated there, still read and written by its clients).
+STAGES = ("None", "Staging", "Production", "Archived")
+ACTIVE_STAGES = ("Staging", "Production")
 
 
 @dataclass(frozen=True)
@@ -75,6 +82,7 @@ class ModelVersion:
     model_id: str | None = None  # the logged model registered, if any
     source_uri: str | None = None  # the source as the registering client gave it
     updated: int = 0
+    stage: str = "None"
 
     @property
     def source(self) -> str:
@@ -133,6 +141,14 @@ def _validate_alias(alias: str) -> str:
             "('latest' is reserved)"
         )
     return alias
+
+
+def canonical_stage(stage: str) -> str:
+    """MLflow's stage names, any case (``staging`` -> ``Staging``); others are an error."""
+    for known in STAGES:
+        if str(stage).lower() == known.lower():
+            return known
+    raise ValidationError(f"invalid stage {stage!r}: use {', '.join(STAGES)}")
 
 
 def _version_number(version: int | str, name: str) -> int:
@@ -220,12 +236,18 @@ def register(
     tags: Mapping[str, Any] | None = None,
     model_id: str | None = None,
     source_uri: str | None = None,
+    version: int | None = None,
+    created_by: str | None = None,
+    stage: str = "None",
+    updated_ms: int | None = None,
 ) -> ModelVersion:
     """Create the next version of ``name`` pointing at the model in ``run_ref``.
 
     ``model_id`` and ``source_uri`` record what an MLflow client registered (a logged
-    model, the source URI as it gave it); ``tags`` are the version's tags."""
+    model, the source URI as it gave it); ``tags`` are the version's tags. ``version``
+    asks for that number (an import keeping MLflow's numbers): taken is an error."""
     validate_model_name(name)
+    stage = canonical_stage(stage)
     run_id = runs.resolve(run_ref)
     loaded = runs.load(run_id)
     path = artifact_path.strip("/") or "model"
@@ -234,9 +256,9 @@ def register(
             f"run {run_id[:12]} has no model at {path!r} (log one with log_model, or give RUN:path)"
         )
     created = now_ms if now_ms is not None else _now_ms()
-    who = _who(runs)
+    who = _who(runs) if created_by is None else created_by
     for _ in range(1000):
-        number = max(_versions_of(runs, name), default=0) + 1
+        number = version or max(_versions_of(runs, name), default=0) + 1
         info: dict[str, Any] = {
             "name": name,
             "version": number,
@@ -249,12 +271,16 @@ def register(
             "tags": _clean_tags(tags),
             "model_id": model_id,
             "source_uri": source_uri,
+            "stage": stage,
+            "updated": updated_ms if updated_ms is not None else created,
         }
         message = f"model {name} version {number}\n\nsource: runs:/{run_id}/{path}\n"
         commit = _commit(runs, {VERSION_FILE: fmt.dump_yaml(info)}, [loaded.commit], message)
         try:
             runs.git.update_ref(_version_ref(name, number), commit, None)
-        except RefConflict:
+        except RefConflict as e:
+            if version is not None:
+                raise ModelError(f"model {name!r} already has a version {version}") from e
             continue  # another process took this number: take the next one
         return _version_from(info, commit, f"model {name} version {number}")
     raise ModelError(f"cannot register model {name!r}: too many concurrent registrations")
@@ -276,6 +302,7 @@ def _version_from(data: dict[str, Any], commit: str, what: str) -> ModelVersion:
             model_id=None if data.get("model_id") is None else str(data["model_id"]),
             source_uri=None if data.get("source_uri") is None else str(data["source_uri"]),
             updated=int(data.get("updated") or data.get("created") or 0),
+            stage=canonical_stage(str(data.get("stage") or "None")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ModelError(f"{what} is damaged: version.yaml lacks {e}") from e
@@ -495,12 +522,13 @@ def create_model(
     *,
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
+    now_ms: int | None = None,
 ) -> RegisteredModel:
     """Register a model name before any version (an existing name is an error)."""
     validate_model_name(name)
     if _model_refs(runs, name):
         raise ModelError(f"registered model {name!r} already exists")
-    now = _now_ms()
+    now = _now_ms() if now_ms is None else now_ms
     data: dict[str, Any] = {"name": name, "description": description, "tags": _clean_tags(tags)}
     data |= {"created": now, "updated": now}
     commit = _commit(runs, {MODEL_FILE: fmt.dump_yaml(data)}, [], f"model {name}: created\n")
@@ -524,6 +552,7 @@ def update_model(
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
     delete_tag: str | None = None,
+    now_ms: int | None = None,
 ) -> RegisteredModel:
     """Change a registered model's description or tags (compare-and-swap on its meta ref)."""
     _require_model(runs, name)
@@ -541,7 +570,7 @@ def update_model(
         data["tags"] = new_tags
         if description is not None:
             data["description"] = description
-        data["updated"] = _now_ms()
+        data["updated"] = _now_ms() if now_ms is None else now_ms
         parents = [current] if current else []
         commit = _commit(
             runs, {MODEL_FILE: fmt.dump_yaml(data)}, parents, f"model {name}: updated\n"
@@ -562,9 +591,12 @@ def update_version(
     description: str | None = None,
     tags: Mapping[str, Any] | None = None,
     delete_tag: str | None = None,
+    stage: str | None = None,
+    now_ms: int | None = None,
 ) -> ModelVersion:
-    """Change a version's description or tags; the version keeps its number and run."""
+    """Change a version's description, tags or stage; it keeps its number and run."""
     clean = _clean_tags(tags)
+    stage = None if stage is None else canonical_stage(stage)
     for _ in range(100):
         mv = get_version(runs, name, version)
         what = f"model {name} version {mv.version}"
@@ -577,7 +609,9 @@ def update_version(
         data["tags"] = new_tags
         if description is not None:
             data["description"] = description
-        data["updated"] = _now_ms()
+        if stage is not None:
+            data["stage"] = stage
+        data["updated"] = _now_ms() if now_ms is None else now_ms
         message = f"model {name} version {mv.version}: updated\n"
         commit = _commit(runs, {VERSION_FILE: fmt.dump_yaml(data)}, [mv.run_commit], message)
         try:
@@ -586,3 +620,71 @@ def update_version(
             continue
         return _version_from(data, commit, what)
     raise ModelError(f"cannot update model {name!r} version {version}: it keeps changing")
+
+
+def transition_stage(
+    runs: RunStore,
+    name: str,
+    version: int | str,
+    stage: str,
+    *,
+    archive_existing: bool = False,
+) -> ModelVersion:
+    """Move a version to an MLflow stage (None, Staging, Production, Archived).
+
+    ``archive_existing`` moves the other versions in that stage to Archived, as MLflow's
+    ``archive_existing_versions`` (only for Staging and Production)."""
+    stage = canonical_stage(stage)
+    if archive_existing and stage not in ACTIVE_STAGES:
+        raise ValidationError(
+            f"archive_existing is only for {' and '.join(ACTIVE_STAGES)}, not {stage!r}"
+        )
+    moved = update_version(runs, name, version, stage=stage)
+    if archive_existing:
+        for other in list_versions(runs, name):
+            if other.version != moved.version and other.stage == stage:
+                update_version(runs, name, other.version, stage="Archived")
+    return moved
+
+
+def rename_model(runs: RunStore, name: str, new_name: str) -> RegisteredModel:
+    """Give a registered model a new name: its versions (numbers, runs, tags, stages),
+    aliases, description and tags move to ``new_name``; the old name is gone."""
+    _require_model(runs, name)
+    validate_model_name(new_name)
+    if _model_refs(runs, new_name):
+        raise ModelError(f"registered model {new_name!r} already exists")
+    old_refs = _model_refs(runs, name)
+    now = _now_ms()
+    moved: dict[int, str] = {}
+    versions = list_versions(runs, name)
+    for mv in versions:
+        what = f"model {name} version {mv.version}"
+        data = _read_yaml(runs, mv.commit, VERSION_FILE, what) | {"name": new_name}
+        message = f"model {new_name} version {mv.version} (renamed from {name})\n"
+        commit = _commit(runs, {VERSION_FILE: fmt.dump_yaml(data)}, [mv.run_commit], message)
+        runs.git.update_ref(_version_ref(new_name, mv.version), commit, None)
+        moved[mv.version] = commit
+    old_meta = old_refs.get(_meta_ref(name))
+    meta = dict(_meta_from(runs, name, old_meta))
+    meta |= {"name": new_name, "updated": now}
+    meta.setdefault("created", min((v.created for v in versions), default=now))
+    parents = [old_meta] if old_meta else []
+    message = f"model {new_name}: renamed from {name}\n"
+    commit = _commit(runs, {MODEL_FILE: fmt.dump_yaml(meta)}, parents, message)
+    runs.git.update_ref(_meta_ref(new_name), commit, None)
+    prefix = f"{REF_ROOT}{name}/aliases/"
+    for ref, sha in old_refs.items():
+        if not ref.startswith(prefix):
+            continue
+        alias = ref[len(prefix) :]
+        data = _read_yaml(runs, sha, ALIAS_FILE, f"{name}@{alias}") | {"name": new_name}
+        parents = [sha]
+        if data.get("version") is not None and int(data["version"]) in moved:
+            parents.append(moved[int(data["version"])])
+        message = f"model {new_name}@{alias} (renamed from {name})\n"
+        commit = _commit(runs, {ALIAS_FILE: fmt.dump_yaml(data)}, parents, message)
+        runs.git.update_ref(_alias_ref(new_name, alias), commit, None)
+    for ref, sha in old_refs.items():
+        runs.git.delete_ref(ref, sha)
+    return get_model(runs, new_name)

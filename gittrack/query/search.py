@@ -53,7 +53,6 @@ def query_rows(
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
     """
     from gittrack.entities import ViewType
-    from gittrack.naming import experiment_id_for
     from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
     from gittrack.session import open_index
 
@@ -77,7 +76,7 @@ def query_rows(
             rows = flt.select(opened.rows(experiment_names or None))
     if experiment_ids is not None:
         wanted = {str(e) for e in experiment_ids}
-        rows = [r for r in rows if experiment_id_for(r["experiment"]) in wanted]
+        rows = [r for r in rows if r["experiment_id"] in wanted]
     if stages != {"active", "deleted"}:  # rows indexed before soft delete have no stage
         rows = [r for r in rows if r.get("lifecycle_stage", "active") in stages]
     if check_sort_keys and rows:
@@ -160,12 +159,10 @@ def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
     """Index rows as a pyarrow Table with MLflow's column names."""
     import pyarrow as pa
 
-    from gittrack.naming import experiment_id_for
-
     ts = pa.timestamp("ms", tz="UTC")
     columns: dict[str, pa.Array] = {
         "run_id": pa.array([r["run_id"] for r in rows], pa.string()),
-        "experiment_id": pa.array([experiment_id_for(r["experiment"]) for r in rows], pa.string()),
+        "experiment_id": pa.array([r["experiment_id"] for r in rows], pa.string()),
         "run_name": pa.array([r["name"] for r in rows], pa.string()),
         "experiment": pa.array([r["experiment"] for r in rows], pa.string()),
         "status": pa.array([r["status"] for r in rows], pa.string()),

@@ -14,7 +14,6 @@ from typing import Any
 
 from gittrack.artifacts import paths
 from gittrack.artifacts.client_api import artifacts_of
-from gittrack.naming import experiment_id_for
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import artifact_uri, fields, get_str, mlflow_error, ok
 from gittrack.web.http import Request, Response, Router
@@ -98,7 +97,7 @@ def add_routes(router: Router, backend: Backend) -> None:
                 entry["file_size"] = info.file_size
             files.append(entry)
         row = backend.row(rid)
-        root = artifact_uri(experiment_id_for(row["experiment"]), rid)
+        root = artifact_uri(row["experiment_id"], rid)
         return ok({"root_uri": root, "files": files})
 
     router.add("GET", "/api/2.0/mlflow/artifacts/list", list_run_artifacts)

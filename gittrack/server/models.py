@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gittrack.errors import ModelNotFoundError
+from gittrack.experiments import id_of
 from gittrack.models import logged, registry
 from gittrack.models.uri import parse_run_source
-from gittrack.naming import experiment_id_for
 from gittrack.server.artifacts import split_artifact_path
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
@@ -52,19 +52,14 @@ _CLAUSE = re.compile(
 _AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
 
 
-def _model_uri(model: logged.LoggedModel) -> str:
-    eid = experiment_id_for(model.experiment)
-    return f"{artifact_uri(eid, model.run_id)}/{model.artifact_path}"
-
-
-def logged_model_json(model: logged.LoggedModel) -> dict[str, Any]:
+def logged_model_json(model: logged.LoggedModel, experiment_id: str) -> dict[str, Any]:
     info: dict[str, Any] = {
         "model_id": model.model_id,
-        "experiment_id": experiment_id_for(model.experiment),
+        "experiment_id": experiment_id,
         "name": model.name,
         "creation_timestamp_ms": model.created,
         "last_updated_timestamp_ms": model.updated,
-        "artifact_uri": _model_uri(model),
+        "artifact_uri": f"{artifact_uri(experiment_id, model.run_id)}/{model.artifact_path}",
         "status": _STATUS_OUT[model.status],
         "source_run_id": model.run_id,
         "tags": pairs(model.tags.items()),
@@ -81,7 +76,7 @@ def version_json(mv: registry.ModelVersion, aliases: Mapping[str, int | None]) -
         "creation_timestamp": mv.created,
         "last_updated_timestamp": mv.updated or mv.created,
         "user_id": mv.created_by,
-        "current_stage": "None",
+        "current_stage": mv.stage,
         "description": mv.description or "",
         "source": mv.source_uri or mv.source,
         "run_id": mv.run_id,
@@ -145,6 +140,9 @@ def add_routes(router: Router, backend: Backend) -> None:
 
     route = api_route(router)
 
+    def model_json(model: logged.LoggedModel) -> dict[str, Any]:
+        return logged_model_json(model, id_of(backend.runs, model.experiment))
+
     # -- logged models ------------------------------------------------------------------
     @route("POST", "logged-models")
     def create_logged_model(request: Request) -> Response:
@@ -164,14 +162,14 @@ def add_routes(router: Router, backend: Backend) -> None:
             tags=dict(key_values(data, "tags")),
             params=dict(key_values(data, "params")),
         )
-        return ok({"model": logged_model_json(model)})
+        return ok({"model": model_json(model)})
 
     def model_id(request: Request) -> str:
         return request.params["model_id"]
 
     @route("GET", "logged-models/{model_id}")
     def get_logged_model(request: Request) -> Response:
-        return ok({"model": logged_model_json(logged.get(backend.runs, model_id(request)))})
+        return ok({"model": model_json(logged.get(backend.runs, model_id(request)))})
 
     @route("PATCH", "logged-models/{model_id}")
     def finalize_logged_model(request: Request) -> Response:
@@ -179,7 +177,7 @@ def add_routes(router: Router, backend: Backend) -> None:
         if status not in _STATUS_IN:
             raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid logged model status {status!r}")
         model = logged.update(backend.runs, model_id(request), status=_STATUS_IN[status])
-        return ok({"model": logged_model_json(model)})
+        return ok({"model": model_json(model)})
 
     @route("DELETE", "logged-models/{model_id}")
     def delete_logged_model(request: Request) -> Response:
@@ -221,10 +219,10 @@ def add_routes(router: Router, backend: Backend) -> None:
         found = [
             m
             for m in logged.list_logged_models(backend.runs)
-            if (not wanted or experiment_id_for(m.experiment) in wanted) and check(m)
+            if (not wanted or id_of(backend.runs, m.experiment) in wanted) and check(m)
         ]
         chosen, more = paged(found, page_offset(data), size)
-        return ok({"models": [logged_model_json(m) for m in chosen], **more})
+        return ok({"models": [model_json(m) for m in chosen], **more})
 
     @route("POST", "runs/outputs")
     def log_outputs(request: Request) -> Response:
@@ -299,6 +297,19 @@ def add_routes(router: Router, backend: Backend) -> None:
         rm = registry.update_model(backend.runs, name, description=description or "")
         return ok({"registered_model": registered_json(rm)})
 
+    @route("POST", "registered-models/rename")
+    def rename_registered_model(request: Request) -> Response:
+        data = fields(request)
+        name = model_name(data)
+        missing_model(name)
+        new_name = str(get_str(data, "new_name"))
+        if any(m.name == new_name for m in registry.list_models(backend.runs)):
+            raise mlflow_error(
+                "RESOURCE_ALREADY_EXISTS", f"Registered Model (name={new_name}) already exists."
+            )
+        rm = registry.rename_model(backend.runs, name, new_name)
+        return ok({"registered_model": registered_json(rm)})
+
     @route("DELETE", "registered-models/delete")
     def delete_registered_model(request: Request) -> Response:
         name = model_name(fields(request))
@@ -334,13 +345,18 @@ def add_routes(router: Router, backend: Backend) -> None:
         return ok()
 
     def latest_versions(request: Request) -> Response:
-        name = model_name(fields(request))
+        data = fields(request)
+        name = model_name(data)
         missing_model(name)
         rm = registry.get_model(backend.runs, name)
-        if rm.latest is None:
-            return ok({"model_versions": []})
-        mv = registry.get_version(backend.runs, name, rm.latest)
-        return ok({"model_versions": [version_json(mv, rm.aliases)]})
+        stages = data.get("stages") or []
+        wanted = {registry.canonical_stage(str(s)) for s in stages} or set(registry.STAGES)
+        latest: dict[str, registry.ModelVersion] = {}
+        for mv in registry.list_versions(backend.runs, name):
+            if mv.stage in wanted:
+                latest[mv.stage] = mv  # versions come in order: the last one wins
+        found = sorted(latest.values(), key=lambda v: v.version)
+        return ok({"model_versions": [version_json(mv, rm.aliases) for mv in found]})
 
     path = "/api/2.0/mlflow/registered-models/get-latest-versions"
     router.add("POST", path, latest_versions, guard="preflight")
@@ -413,6 +429,16 @@ def add_routes(router: Router, backend: Backend) -> None:
         mv = registry.update_version(backend.runs, mv.name, mv.version, description=description)
         return ok({"model_version": version_json(mv, aliases_of(mv.name))})
 
+    @route("POST", "model-versions/transition-stage")
+    def transition_stage(request: Request) -> Response:
+        data = fields(request)
+        mv = version_of(data)
+        archive = data.get("archive_existing_versions") in (True, "true", "True")
+        mv = registry.transition_stage(
+            backend.runs, mv.name, mv.version, str(get_str(data, "stage")), archive_existing=archive
+        )
+        return ok({"model_version": version_json(mv, aliases_of(mv.name))})
+
     @route("DELETE", "model-versions/delete")
     def delete_model_version(request: Request) -> Response:
         mv = version_of(fields(request))
@@ -446,7 +472,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     def get_download_uri(request: Request) -> Response:
         mv = version_of(fields(request))
         row = backend.row(mv.run_id)
-        uri = artifact_uri(experiment_id_for(row["experiment"]), mv.run_id)
+        uri = artifact_uri(row["experiment_id"], mv.run_id)
         return ok({"artifact_uri": f"{uri}/{mv.artifact_path}"})
 
     @route("POST", "model-versions/set-tag")

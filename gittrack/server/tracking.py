@@ -17,7 +17,8 @@ from gittrack.errors import ExperimentNotFoundError
 from gittrack.experiments import Experiment
 from gittrack.format import STATUSES
 from gittrack.lineage.inputs import record_dataset
-from gittrack.naming import experiment_id_for, new_run_name
+from gittrack.models import logged
+from gittrack.naming import new_run_name
 from gittrack.query.search import query_rows
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
@@ -65,7 +66,7 @@ def param_text(value: Any) -> str:
 
 def run_info_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """``RunInfo`` of a run row (the shape of :func:`gittrack.index.row_from_record`)."""
-    eid = experiment_id_for(row["experiment"])
+    eid = row["experiment_id"]
     info: dict[str, Any] = {
         "run_id": row["run_id"],
         "run_uuid": row["run_id"],
@@ -218,6 +219,19 @@ def add_routes(router: Router, backend: Backend) -> None:
     router.add("POST", "/api/2.0/mlflow/experiments/search", search_experiments, guard="preflight")
     router.add("GET", "/api/2.0/mlflow/experiments/search", search_experiments)
 
+    @route("POST", "experiments/update")
+    def update_experiment(request: Request) -> Response:
+        data = fields(request)
+        exp = experiment_of(data)
+        new_name = get_str(data, "new_name", required=False)
+        if new_name:
+            if new_name != exp.name and experiments.get_by_name(backend.runs, new_name):
+                raise mlflow_error(
+                    "RESOURCE_ALREADY_EXISTS", f"Experiment(name={new_name}) already exists."
+                )
+            backend.client.rename_experiment(exp.experiment_id, new_name)
+        return ok()
+
     @route("POST", "experiments/delete")
     def delete_experiment(request: Request) -> Response:
         experiments.delete(backend.runs, experiment_of(fields(request)).experiment_id)
@@ -288,7 +302,15 @@ def add_routes(router: Router, backend: Backend) -> None:
 
     @route("GET", "runs/get")
     def get_run(request: Request) -> Response:
-        return ok({"run": run_json(backend.row(run_of(fields(request))))})
+        rid = run_of(fields(request))
+        run = run_json(backend.row(rid))
+        outputs = [
+            {"model_id": m.model_id, "step": 0}
+            for m in logged.list_logged_models(backend.runs)
+            if rid == m.run_id or rid in m.linked_runs
+        ]
+        run["outputs"] = {"model_outputs": outputs}
+        return ok({"run": run})
 
     @route("POST", "runs/update")
     def update_run(request: Request) -> Response:

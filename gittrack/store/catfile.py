@@ -23,6 +23,11 @@ def available() -> bool:
 
 def cat_blobs(git_dir: Path, specs: Iterable[str]) -> list[bytes | None]:
     """Contents of each ``<rev>:<path>`` spec (None when missing or not a blob), in order."""
+    return cat_objects(git_dir, specs, b"blob")
+
+
+def cat_objects(git_dir: Path, specs: Iterable[str], kind: bytes) -> list[bytes | None]:
+    """Raw bodies of each object spec (None when missing or not of type ``kind``), in order."""
     wanted = [s.encode("utf-8", "surrogateescape") for s in specs]
     if not wanted:
         return []
@@ -60,7 +65,7 @@ def cat_blobs(git_dir: Path, specs: Iterable[str]) -> list[bytes | None]:
             size = int(parts[2])
             data = stdout.read(size)
             stdout.read(1)  # the newline after each object
-            out.append(data if parts[1] == b"blob" else None)
+            out.append(data if parts[1] == kind else None)
     finally:
         writer.join()
         stdout.close()

@@ -293,6 +293,16 @@ class GitStore:
     def has_object(self, sha: str) -> bool:
         return _oid(sha) in self.dulwich.object_store
 
+    def objects_with_prefix(self, prefix: str, limit: int = 64) -> list[str]:
+        """Ids of objects (reachable or not, loose or packed) starting with the lowercase
+        hex ``prefix``; at most ``limit`` of them."""
+        found: list[str] = []
+        for sha in self.dulwich.object_store.iter_prefix(prefix.encode("ascii")):
+            found.append(sha.decode("ascii") if isinstance(sha, bytes) else str(sha))
+            if len(found) >= limit:
+                break
+        return found
+
     def lookup_path(self, tree: str, path: str) -> tuple[int, str] | None:
         """Return (mode, sha) of ``path`` inside ``tree`` or None."""
         current: tuple[int, str] = (MODE_TREE, tree)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 MAX_POINTS = 4000
 X_AXES = ("step", "time", "relative")
-_KEPT_RUNS = 1024
+_KEPT_RUNS = 512  # (run commit, width) entries; 100 runs x 10 metrics x 400 points: 10 MB
 _lock = threading.Lock()
 _lines: OrderedDict[tuple[str, int], dict[str, Line]] = OrderedDict()
 

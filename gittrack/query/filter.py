@@ -697,6 +697,24 @@ def _compile_clause(c: Clause) -> Pred:
     return clause
 
 
+def value_getter(kind: str, key: str, fld: str | None = None) -> Callable[[Row], Any]:
+    """The value a clause or sort key on ``kind.key`` reads from a row (None: missing)."""
+    return _getter(kind, key, fld)
+
+
+def value_test(c: Clause) -> Callable[[Any], bool] | None:
+    """The clause as a test of the value :func:`value_getter` reads (None included), so
+    that ``value_test(c)(value_getter(c.kind, c.key, c.field)(row))`` equals
+    ``Filter(c).matches(row)``; None for ``datasets`` clauses, which read a whole row."""
+    if c.kind == "datasets":
+        return None
+    if c.op in _NULL_OPS:
+        want_null = c.op == "IS NULL"
+        return lambda v: (v is None) is want_null
+    test = _test(c.op, c.value, c.kind == "params" and c.op in _ORDER_OPS)
+    return lambda v: v is not None and test(v)
+
+
 def _compile_dataset(c: Clause) -> Pred:
     """``datasets.<name|digest|context>``: true when any of the run's inputs matches."""
 

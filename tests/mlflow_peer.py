@@ -370,7 +370,7 @@ def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any])
             expected["user_id"],
         )
         assert run.data.params == expected["params"]  # MLflow's strings, exactly
-        assert run.data.tags == expected["tags"]
+        assert run.data.tags == expected["tags"], (run.data.tags, expected["tags"])
         assert set(run.data.metrics) == set(expected["metrics"])
         for key, points in expected["histories"].items():
             got = client.get_metric_history(run_id, key)

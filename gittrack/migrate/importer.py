@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gittrack import format as fmt
 from gittrack.errors import GittrackError, MigrationError
+from gittrack.format import GIT_COMMIT_TAG, PARENT_RUN_TAG
 from gittrack.migrate.source import (
     EXPERIMENT_ID_TAG,
-    GIT_COMMIT_TAG,
-    PARENT_RUN_TAG,
     SourceExperiment,
     SourceRegisteredModel,
     SourceRun,

@@ -92,10 +92,16 @@ class Client(ArtifactsMixin):
             "experiment",
         )
         experiments.check_active(runs, experiment)
-        name = validate_name(run_name, "run") if run_name is not None else new_run_name()
         clean_tags = {
             validate_key(k, "tag"): validate_tag_value(k, v) for k, v in (tags or {}).items()
         }
+        # MLflow's clients may name the run and its parent by tags: they are the record's
+        # name and parent here (and read back as those tags, see format.run_tags).
+        run_name = clean_tags.pop(fmt.RUN_NAME_TAG, None) if run_name is None else run_name
+        clean_tags.pop(fmt.RUN_NAME_TAG, None)
+        tagged_parent = clean_tags.pop(fmt.PARENT_RUN_TAG, None)
+        parent_run_id = parent_run_id or tagged_parent
+        name = validate_name(run_name, "run") if run_name is not None else new_run_name()
         if parent_run_id is not None:
             parent_run_id = runs.resolve(parent_run_id)
         if code_from is not None:
@@ -262,9 +268,14 @@ class Client(ArtifactsMixin):
     def set_tags(
         self, run_id: str, tags: Mapping[str, Any], synchronous: bool | None = None
     ) -> None:
+        """Set tags; ``mlflow.runName`` renames the run, as in MLflow."""
         clean = {validate_key(k, "tag"): validate_tag_value(k, v) for k, v in tags.items()}
+        name = clean.pop(fmt.RUN_NAME_TAG, None)
+        if name is not None:
+            self.rename_run(run_id, name)
         writer = self.writer(run_id)
-        writer.apply(set_tags_op(clean))
+        if clean:
+            writer.apply(set_tags_op(clean))
         _sync(writer, synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -438,10 +449,10 @@ class Client(ArtifactsMixin):
 
         self.flush()
         return search_runs(
-            filter_string,
-            order_by,
-            experiment_names,
-            max_results,
+            filter_string=filter_string,
+            order_by=order_by,
+            experiment_names=experiment_names,
+            max_results=max_results,
             output_format=output_format,
             repo=self.store.root,
         )

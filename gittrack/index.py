@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "6"  # 3: rows carry code_commit; 4: metric_steps; 5: states; 6: experiment_id
+SCHEMA_VERSION = "7"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -94,10 +94,13 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
                 for k, v in entry.items()
                 if k != "name" and (v is None or isinstance(v, str | int | float | bool))
             }
+    from gittrack.format import run_tags
+
     return {
         "run_id": record.run_id,
         "commit": commit,
         "code_commit": str(record.source.get("commit") or ""),
+        "dirty": bool(record.source.get("dirty", False)),
         "name": record.name,
         "experiment": record.experiment,
         "experiment_id": record.experiment_id,
@@ -109,7 +112,7 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
         "params": dict(record.params),
         "metrics": {k: m.value for k, m in record.metrics.items()},
         "metric_steps": {k: [m.step, m.timestamp] for k, m in record.metrics.items()},
-        "tags": dict(record.tags),
+        "tags": run_tags(record),
         "inputs": inputs,
         "parent_run_id": record.parent_run_id,
     }

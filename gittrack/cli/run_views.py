@@ -20,8 +20,13 @@ def section(title: str, table: str) -> str:
     return f"\n{title}\n{body}"
 
 
-def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
+def show_text(
+    loaded: LoadedRun, *, packages: bool = False, children: list[dict[str, Any]] | None = None
+) -> str:
+    """A run as text; ``children`` (search rows of the runs nested in it) listed last."""
     from tabulate import tabulate
+
+    from gittrack.format import run_tags
 
     r = loaded.record
     src = r.source
@@ -53,8 +58,7 @@ def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
         rows = [[k, out.cell(m.value), m.step, m.count] for k, m in sorted(r.metrics.items())]
         table = tabulate(rows, headers=["key", "value", "step", "steps"], disable_numparse=True)
         parts.append(section("metrics", table))
-    if r.tags:
-        parts.append(section("tags", out.kv_table(sorted(r.tags.items()))))
+    parts.append(section("tags", out.kv_table(sorted(run_tags(r).items()))))
     if r.artifacts:
         rows = [[p, (e or {}).get("size", "")] for p, e in sorted(r.artifacts.items())]
         parts.append(section("artifacts", tabulate(rows, headers=["path", "size"])))
@@ -75,6 +79,9 @@ def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
     parts.append(section("environment", out.kv_table(env_rows)))
     if packages and isinstance(pkgs, dict):
         parts.append(section("packages", out.kv_table(sorted(pkgs.items()))))
+    if children:
+        rows = [[c["run_id"][:8], c["name"], c["status"]] for c in children]
+        parts.append(section("children", tabulate(rows, headers=["run", "name", "status"])))
     return "\n".join(parts)
 
 

@@ -52,7 +52,7 @@ FILTERS = [
     "metrics.acc = 0",
     "metrics.acc <= 1 and params.model = 'cnn'",
     "params.model ILIKE 'cnn' or metrics.loss < 0.2",
-    "params.lr > 0.05",
+    "params.lr > '0.05'",
     "params.lr = '0.1'",
     "params.lr IS NULL",
     "metrics.loss IS NOT NULL and (tags.team = 'vision' or status = 'RUNNING')",

@@ -204,6 +204,15 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.locator("#scatter").scroll_into_view_if_needed()
         page.wait_for_function("document.querySelector('#scatter').data?.[0].x.length === 5")
         _shot(page, images, "ui-compare.png", full=True)
+        # zooming asks the server for that window: every logged point of it, and one
+        # on either side so the lines reach the edges
+        page.evaluate(
+            "Plotly.relayout(document.querySelector('#charts .chart'), {'xaxis.range': [100, 120]})"
+        )
+        page.wait_for_function("document.querySelector('#charts .chart').data[0].x.length === 23")
+        assert page.evaluate("[...document.querySelector('#charts .chart').data[0].x]") == list(
+            range(99, 122)
+        )
         page.select_option("#x-axis", "relative")
         page.fill("#smoothing", "0.6")
         page.check("#log-y")

@@ -39,7 +39,7 @@ from gittrack.query.filter import (
 
 __all__ = ["Frame"]
 
-_KEPT_COLUMNS = 64  # columns kept per frame (each about 1 MB per 100,000 runs)
+_KEPT_COLUMNS = 32  # columns kept per frame (1 to 4 MB each per 100,000 runs)
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,10 @@ def _sequence(
     # index rows come newest first: no tie-breaking sort keys are needed
     found = (frame, frame.sequence(flt, keys, exps))
     with _lock:
+        # sequences of an older generation are never asked for again; dropping them
+        # also lets go of their frames (a live refresh makes a generation every flush)
+        for old in [k for k in _sequences if k[0] == index.path and k[1] != cache_key[1]]:
+            del _sequences[old]
         _sequences[cache_key] = found
         while len(_sequences) > _KEPT:
             _sequences.popitem(last=False)

@@ -472,6 +472,7 @@ function lineCharts(grid, runs, keys, controls) {
   const ids = runs.map(r => r.run_id);
   const byId = Object.fromEntries(runs.map(r => [r.run_id, r]));
   const observer = new IntersectionObserver((entries) => {
+    if (seq !== viewSeq) { observer.disconnect(); return; }  // the page was left
     for (const e of entries) {
       const k = e.target.dataset.metric;
       if (e.isIntersecting) {

@@ -40,6 +40,7 @@ from gittrack.server.protocol import (
     paged,
     pairs,
 )
+from gittrack.validation import param_text
 from gittrack.web.http import Request, Response, Router
 
 __all__ = ["add_routes", "experiment_json", "run_json"]
@@ -55,13 +56,6 @@ _VIEW_TYPES = {
 
 
 # -- entities as MLflow's JSON ----------------------------------------------------------------
-def param_text(value: Any) -> str:
-    """A param as MLflow holds it: its string form."""
-    if isinstance(value, str):
-        return value
-    return "None" if value is None else str(value)
-
-
 def run_info_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """``RunInfo`` of a run row (the shape of :func:`gittrack.index.row_from_record`)."""
     eid = row["experiment_id"]

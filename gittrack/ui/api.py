@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import GittrackError, ValidationError
+from gittrack.format import NOTE_TAG
 from gittrack.web.http import HTTPError, Request, Response, Router, json_response
 
 if TYPE_CHECKING:
     from gittrack.index import IndexEntry, RunIndex
     from gittrack.runs import LoadedRun, RunStore
 
-NOTE_TAG = "mlflow.note.content"  # where MLflow keeps a run's notes
 MAX_COMPARE = 500
 DEFAULT_COLUMNS = 3  # params and as many metrics shown before the user chooses columns
 ROW_FIELDS = (

@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
         log_artifacts,
         log_dict,
         log_figure,
+        log_image,
+        log_table,
         log_text,
     )
     from gittrack.autologging import autolog
@@ -71,11 +73,13 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
         set_system_metrics_samples_before_logging,
         set_system_metrics_sampling_interval,
     )
+    from gittrack.tracking import MlflowClient
 
 # public name -> module that defines it; imported on first attribute access so that
 # `import gittrack` (and the CLI) load only what a call needs.
 _EXPORTS: dict[str, str] = {
     "Metric": "gittrack.entities",
+    "MlflowClient": "gittrack.tracking",
     "Param": "gittrack.entities",
     "RunTag": "gittrack.entities",
     "delete_run": "gittrack.fluent",
@@ -113,12 +117,14 @@ _EXPORTS: dict[str, str] = {
     "log_artifacts": "gittrack.artifacts",
     "log_dict": "gittrack.artifacts",
     "log_figure": "gittrack.artifacts",
+    "log_image": "gittrack.artifacts",
     "log_input": "gittrack.lineage",
     "log_metric": "gittrack.fluent",
     "log_metrics": "gittrack.fluent",
     "log_model": "gittrack.models.flavors",
     "log_param": "gittrack.fluent",
     "log_params": "gittrack.fluent",
+    "log_table": "gittrack.artifacts",
     "log_text": "gittrack.artifacts",
     "register_model": "gittrack.models.api",
     "save_model": "gittrack.models.flavors",
@@ -139,6 +145,7 @@ __all__ = [
     "Experiment",
     "GittrackError",
     "Metric",
+    "MlflowClient",
     "Param",
     "Run",
     "RunData",
@@ -169,12 +176,14 @@ __all__ = [
     "log_artifacts",
     "log_dict",
     "log_figure",
+    "log_image",
     "log_input",
     "log_metric",
     "log_metrics",
     "log_model",
     "log_param",
     "log_params",
+    "log_table",
     "log_text",
     "register_model",
     "restore_experiment",

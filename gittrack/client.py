@@ -93,10 +93,16 @@ class Client(ArtifactsMixin):
             "experiment",
         )
         experiments.check_active(runs, experiment)
-        name = validate_name(run_name, "run") if run_name is not None else new_run_name()
         clean_tags = {
             validate_key(k, "tag"): validate_tag_value(k, v) for k, v in (tags or {}).items()
         }
+        # MLflow's clients may name the run and its parent by tags: they are the record's
+        # name and parent here (and read back as those tags, see format.run_tags).
+        run_name = clean_tags.pop(fmt.RUN_NAME_TAG, None) if run_name is None else run_name
+        clean_tags.pop(fmt.RUN_NAME_TAG, None)
+        tagged_parent = clean_tags.pop(fmt.PARENT_RUN_TAG, None)
+        parent_run_id = parent_run_id or tagged_parent
+        name = validate_name(run_name, "run") if run_name is not None else new_run_name()
         if parent_run_id is not None:
             parent_run_id = runs.resolve(parent_run_id)
         if code_from is not None:
@@ -263,9 +269,14 @@ class Client(ArtifactsMixin):
     def set_tags(
         self, run_id: str, tags: Mapping[str, Any], synchronous: bool | None = None
     ) -> None:
+        """Set tags; ``mlflow.runName`` renames the run, as in MLflow."""
         clean = {validate_key(k, "tag"): validate_tag_value(k, v) for k, v in tags.items()}
+        name = clean.pop(fmt.RUN_NAME_TAG, None)
+        if name is not None:
+            self.rename_run(run_id, name)
         writer = self.writer(run_id)
-        writer.apply(set_tags_op(clean))
+        if clean:
+            writer.apply(set_tags_op(clean))
         _sync(writer, synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
@@ -343,7 +354,8 @@ class Client(ArtifactsMixin):
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an experiment, keeping its id (MLflow's ``rename_experiment``): its
-        record, then each of its runs and logged models (a new commit each) name it anew."""
+        record, then each of its runs and logged models (a new commit each) name it anew.
+        Calling it again finishes a rename that was interrupted."""
         from dataclasses import replace
 
         from gittrack.models import logged
@@ -352,13 +364,15 @@ class Client(ArtifactsMixin):
         self.flush()
         before = experiments.rename(self.store, experiment_id, new_name)
         eid = before.experiment_id
-        rows = query_rows(None, None, [before.name], repo=self.store.root, view_type=ViewType.ALL)
+        rows = query_rows(None, repo=self.store.root, experiment_ids=[eid], view_type=ViewType.ALL)
         for row in rows:
-            writer = self.writer(row["run_id"])
-            writer.apply(experiment_op(new_name, eid))
-            writer.flush()
+            if row["experiment"] != new_name:
+                writer = self.writer(row["run_id"])
+                writer.apply(experiment_op(new_name, eid))
+                writer.flush()
+        names = {before.name} | {r["experiment"] for r in rows}
         for model in logged.list_logged_models(self.store):
-            if model.experiment == before.name:
+            if model.experiment in names and model.experiment != new_name:
                 logged.save(self.store, replace(model, experiment=new_name))
 
     def set_experiment_tag(self, experiment_id: str, key: str, value: Any) -> None:
@@ -453,10 +467,10 @@ class Client(ArtifactsMixin):
 
         self.flush()
         return search_runs(
-            filter_string,
-            order_by,
-            experiment_names,
-            max_results,
+            filter_string=filter_string,
+            order_by=order_by,
+            experiment_names=experiment_names,
+            max_results=max_results,
             output_format=output_format,
             repo=self.store.root,
         )

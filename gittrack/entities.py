@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gittrack.errors import ValidationError
-from gittrack.format import RunRecord
+from gittrack.format import RunRecord, run_tags
 from gittrack.validation import param_text
 
 
@@ -55,7 +56,12 @@ class RunInfo:
 
     @property
     def artifact_uri(self) -> str:
-        return f"runs:/{self.run_id}/"
+        return self.artifact_uri_of(self.run_id)
+
+    @staticmethod
+    def artifact_uri_of(run_id: str) -> str:
+        """Where a run's artifacts are named from (``runs:/<run_id>/``)."""
+        return f"runs:/{run_id}/"
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,34 @@ class Run:
         data = RunData(
             params={k: param_text(v) for k, v in record.params.items()},
             metrics={k: m.value for k, m in record.metrics.items()},
-            tags=dict(record.tags),
+            tags=run_tags(record),
             typed_params=dict(record.params),
+        )
+        return cls(info=info, data=data)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Run:
+        """A run from its search row (:func:`gittrack.index.row_from_record`'s shape)."""
+        info = RunInfo(
+            run_id=row["run_id"],
+            run_name=row["name"],
+            experiment=row["experiment"],
+            experiment_id=row["experiment_id"],
+            status=row["status"],
+            start_time=row["start_time"],
+            end_time=row["end_time"],
+            user_id=row["user"],
+            commit=row["commit"],
+            source_commit=row.get("code_commit") or None,
+            dirty=bool(row.get("dirty", False)),
+            parent_run_id=row.get("parent_run_id"),
+            lifecycle_stage=row.get("lifecycle_stage") or "active",
+        )
+        params = row.get("params", {})
+        data = RunData(
+            params={k: param_text(v) for k, v in params.items()},
+            metrics=dict(row.get("metrics", {})),
+            tags=dict(row.get("tags", {})),
+            typed_params=dict(params),
         )
         return cls(info=info, data=data)

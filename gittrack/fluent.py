@@ -22,6 +22,7 @@ from gittrack.client import Client
 from gittrack.entities import Run, RunData, RunInfo, ViewType
 from gittrack.errors import ExperimentError, RunStateError, ValidationError
 from gittrack.experiments import Experiment
+from gittrack.format import NOTE_TAG
 from gittrack.validation import (
     validate_key,
     validate_metric_value,
@@ -179,7 +180,7 @@ def start_run(
                 parent_run_id = parent_run_id or _stack[-1]._writer.run_id
             all_tags = dict(tags or {})
             if description is not None:
-                all_tags["mlflow.note.content"] = description
+                all_tags[NOTE_TAG] = description
             if experiment_id is None and experiment is None:
                 experiment = _current_experiment()
             created = client.create_run(

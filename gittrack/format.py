@@ -123,6 +123,50 @@ class RunRecord:
         }
 
 
+# MLflow's system tags, derived when a run is read from what its record holds (so they
+# follow a rename, and runs recorded before them have them too); a stored tag of the same
+# key (an MLflow client's, an imported run's) wins, except for the name and the parent.
+RUN_NAME_TAG = "mlflow.runName"
+PARENT_RUN_TAG = "mlflow.parentRunId"
+USER_TAG = "mlflow.user"
+SOURCE_NAME_TAG = "mlflow.source.name"
+SOURCE_TYPE_TAG = "mlflow.source.type"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"
+GIT_BRANCH_TAG = "mlflow.source.git.branch"
+NOTE_TAG = "mlflow.note.content"  # stored: it is what the user wrote (``description``)
+
+
+def run_tags(record: RunRecord) -> dict[str, str]:
+    """A run's tags as read: its stored tags plus MLflow's system tags."""
+    derived: dict[str, str] = {}
+    if record.command:  # recorded by a gittrack process (an imported run keeps its own)
+        if record.user:
+            derived[USER_TAG] = record.user
+        source_name = _source_name(record.command)
+        if source_name:
+            derived[SOURCE_NAME_TAG] = source_name
+        derived[SOURCE_TYPE_TAG] = "LOCAL"
+    for tag, key in ((GIT_COMMIT_TAG, "commit"), (GIT_BRANCH_TAG, "branch")):
+        if record.source.get(key):
+            derived[tag] = str(record.source[key])
+    tags = {**derived, **record.tags, RUN_NAME_TAG: record.name}
+    if record.parent_run_id:
+        tags[PARENT_RUN_TAG] = record.parent_run_id
+    return tags
+
+
+def _source_name(command: dict[str, Any]) -> str:
+    """What MLflow calls the source: the script (relative to the repository), else what
+    python ran (``-c`` for ``python -c``), else the program."""
+    script = command.get("script")
+    if script:
+        return str(script)
+    argv = [str(a) for a in command.get("argv") or []]
+    if len(argv) > 1 and argv[0].rsplit("/", 1)[-1].startswith("python"):
+        return argv[1]
+    return argv[0] if argv else ""
+
+
 def dump_yaml(data: Any) -> bytes:
     """Serialise plain data (dicts, lists, scalars) as block-style YAML.
 

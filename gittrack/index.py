@@ -32,13 +32,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "6"  # 3: rows carry code_commit; 4: metric_steps; 5: states; 6: experiment_id
+SCHEMA_VERSION = "7"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
 RACY_NS = 2_000_000_000  # a stat signature is trusted only this long after the change
 BATCH_THRESHOLD = 64  # from this many changed runs on, read them through git cat-file
 _ROW_CACHE: dict[Path, tuple[str, list[dict[str, Any]]]] = {}
+_KNOWN: dict[Path, tuple[str, dict[str, str]]] = {}  # {run_id: commit} per index file
 _HEX = frozenset("0123456789abcdef")
 _SNAPSHOT_VERSION = 1
 _SCHEMA = """
@@ -99,10 +100,13 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
                 for k, v in entry.items()
                 if k != "name" and (v is None or isinstance(v, str | int | float | bool))
             }
+    from gittrack.format import run_tags
+
     return {
         "run_id": record.run_id,
         "commit": commit,
         "code_commit": str(record.source.get("commit") or ""),
+        "dirty": bool(record.source.get("dirty", False)),
         "name": record.name,
         "experiment": record.experiment,
         "experiment_id": record.experiment_id,
@@ -114,7 +118,7 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
         "params": dict(record.params),
         "metrics": {k: m.value for k, m in record.metrics.items()},
         "metric_steps": {k: [m.step, m.timestamp] for k, m in record.metrics.items()},
-        "tags": dict(record.tags),
+        "tags": run_tags(record),
         "inputs": inputs,
         "parent_run_id": record.parent_run_id,
     }
@@ -254,18 +258,22 @@ class RunIndex:
             own_listing = True
         else:
             own_listing = False
-        known = dict(self._db.execute("SELECT run_id, commit_sha FROM runs").fetchall())
+        before = self.generation
+        known = self._known(before)
         vanished = [rid for rid in known if rid not in runs]
         changed = [(rid, sha) for rid, sha in runs.items() if known.get(rid) != sha]
         if not (changed or vanished or own_listing):
             return
         loaded = self._load_many(changed)
         meta = [("refs_signature", sig), ("scanned_ns", str(scanned_ns))] if own_listing else []
+        after = before
         if changed or vanished:  # readers' in-memory row caches are keyed by this token
-            meta.append(("generation", os.urandom(8).hex()))
+            after = os.urandom(8).hex()
+            meta.append(("generation", after))
         try:
             with self._db:
                 self._db.execute("BEGIN IMMEDIATE")
+                current = self.generation  # another process may have written in between
                 self._db.executemany("DELETE FROM runs WHERE run_id=?", [(r,) for r in vanished])
                 self._db.executemany(
                     "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?)", loaded
@@ -275,6 +283,17 @@ class RunIndex:
             raise StorageError(f"cannot update the run index {self.path}: {e}") from e
         if changed or vanished:
             log.debug("gittrack: index: %d runs read, %d dropped", len(changed), len(vanished))
+            if current == before:
+                _carry_over(self.path, before, after, known, loaded, vanished)
+
+    def _known(self, generation: str) -> dict[str, str]:
+        """``{run_id: commit}`` of every run in the index (kept in memory per generation)."""
+        kept = _KNOWN.get(self.path)
+        if kept is not None and kept[0] == generation and generation:
+            return dict(kept[1])
+        known = dict(self._db.execute("SELECT run_id, commit_sha FROM runs").fetchall())
+        _KNOWN[self.path] = (generation, known)
+        return dict(known)
 
     def _read_record(self, run_id: str, commit: str) -> RunRecord:
         """Parse only the files a row needs (not environment.yaml, the costly one)."""
@@ -343,6 +362,26 @@ class RunIndex:
             " heartbeat, error FROM runs ORDER BY start_time DESC, run_id"
         ).fetchall()
         return [IndexEntry(*row) for row in rows]
+
+    def entries_of(self, run_ids: list[str]) -> list[IndexEntry]:
+        """The entries of ``run_ids`` that the index knows (in no particular order)."""
+        out: list[IndexEntry] = []
+        for chunk in _chunks(sorted(set(run_ids))):
+            sql = (
+                "SELECT run_id, commit_sha, name, experiment, status, start_time, host, pid,"
+                f" heartbeat, error FROM runs WHERE run_id IN ({','.join('?' * len(chunk))})"
+            )
+            out.extend(IndexEntry(*row) for row in self._db.execute(sql, chunk))
+        return out
+
+    def rows_of(self, run_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """``{run_id: row}`` of the readable runs among ``run_ids`` (decodes only those)."""
+        out: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(run_ids))):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT run_id, doc FROM runs WHERE doc IS NOT NULL AND run_id IN ({marks})"
+            out.update((rid, json.loads(doc)) for rid, doc in self._db.execute(sql, chunk))
+        return out
 
     def experiment_counts(self) -> list[tuple[str, int, int, int]]:
         """``(experiment, runs, running runs, latest start ms)`` of readable runs, most
@@ -450,6 +489,28 @@ class RunIndex:
             ),
         )
 
+    def resolve_many(self, texts: list[str]) -> list[str]:
+        """Run references -> run ids, in order, listing the runs once for all of them."""
+        from gittrack.runs import resolve_run_ref
+
+        ids = [t.strip().lower() for t in texts]
+        if all(len(i) == 32 for i in ids):  # full run ids (the UI's links): no listing needed
+            if len(self.entries_of(ids)) == len(set(ids)):
+                return ids
+        entries = self.entries()
+        runs = {e.run_id: e.commit for e in entries}
+        names: dict[str, str] = {}
+
+        def known_names() -> dict[str, str]:
+            if not names:
+                names.update((e.run_id, e.name) for e in entries if not e.corrupt)
+            return names
+
+        def with_state(prefix: str) -> set[str]:
+            return self.runs_with_state(prefix) or self.runstore.replaced_states(prefix, runs)
+
+        return [resolve_run_ref(text, runs, known_names, with_state) for text in texts]
+
     # -- every hash a run had ----------------------------------------------------------
     def runs_with_state(self, prefix: str) -> set[str]:
         """Ids of the runs with a state (current commit or an earlier state it keeps)
@@ -501,9 +562,47 @@ class RunIndex:
             raise StorageError(f"cannot update the run index {self.path}: {e}") from e
 
 
+def _carry_over(
+    path: Path,
+    before: str,
+    after: str,
+    known: dict[str, str],
+    loaded: list[tuple[Any, ...]],
+    vanished: list[str],
+) -> None:
+    """Bring this process's kept rows and ``{run_id: commit}`` from generation ``before``
+    to ``after`` by the few runs that changed, instead of reading 100,000 again."""
+    import bisect
+
+    gone = set(vanished) | {row[0] for row in loaded}
+    known = {rid: sha for rid, sha in known.items() if rid not in vanished}
+    known.update((row[0], row[1]) for row in loaded)
+    _KNOWN[path] = (after, known)
+    cached = _ROW_CACHE.get(path)
+    if cached is None or cached[0] != before or not before:
+        return
+    rows = [r for r in cached[1] if r["run_id"] not in gone] if gone else list(cached[1])
+    order = [(-(r["start_time"] or 0), r["run_id"]) for r in rows]  # newest first, as rows()
+    for row in loaded:
+        if row[9] is None:  # unreadable: rows() leaves it out
+            continue
+        doc = json.loads(row[9])
+        place = (-(doc["start_time"] or 0), doc["run_id"])
+        at = bisect.bisect_left(order, place)
+        order.insert(at, place)
+        rows.insert(at, doc)
+    _ROW_CACHE[path] = (after, rows)
+
+
+def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
+    """``items`` in slices small enough for one SQL statement's parameters."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
 def forget_cached_rows() -> None:
     """Drop the rows decoded in this process (the next read loads them from disk)."""
     _ROW_CACHE.clear()
+    _KNOWN.clear()
 
 
 def run_names(runstore: RunStore, runs: dict[str, str]) -> dict[str, str]:

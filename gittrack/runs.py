@@ -39,6 +39,7 @@ __all__ = ["LoadedRun", "RefConflict", "RunStore", "kept_after", "resolve_run_re
 
 _HEX = frozenset("0123456789abcdef")
 MIN_PREFIX = 4  # shortest hex prefix taken as an id or commit prefix
+BATCH_READS = 8  # from this many runs on, metrics are read through one git cat-file
 
 
 @dataclass(frozen=True)
@@ -359,6 +360,21 @@ class RunStore:
         from gittrack.history import decoded_metrics
 
         return decoded_metrics(blob, self.git.read_blob, what)
+
+    def read_metrics_at(self, commits: list[str]) -> list[pa.Table | None]:
+        """The metric histories of the runs stored at ``commits``, in order (None: no
+        metric logged). Many are read through one ``git cat-file``, a run at a time
+        otherwise (or when git is not installed)."""
+        from gittrack.store import catfile
+
+        if len(commits) < BATCH_READS or not catfile.available():
+            return [self.read_metrics(self.load_commit(c)) for c in commits]
+        path = f"{fmt.RUN_DIR}/{fmt.METRICS_FILE}"
+        blobs = catfile.cat_blobs(self.git.common_dir, [f"{c}:{path}" for c in commits])
+        return [
+            None if data is None else fmt.read_metrics(data, f"run commit {c[:12]}")
+            for c, data in zip(commits, blobs, strict=True)
+        ]
 
     # -- finding ---------------------------------------------------------------------
     def resolve(self, text: str) -> str:

@@ -121,3 +121,21 @@ def fsck(repo: Path) -> None:
         ["git", "fsck", "--full", "--strict"], cwd=repo, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+# MLflow's system tags gittrack derives from a run's record (see gittrack.format.run_tags)
+DERIVED_TAGS = (
+    "mlflow.runName",
+    "mlflow.parentRunId",
+    "mlflow.user",
+    "mlflow.source.name",
+    "mlflow.source.type",
+    "mlflow.source.git.commit",
+    "mlflow.source.git.branch",
+)
+
+
+def user_tags(tags: dict[str, str]) -> dict[str, str]:
+    """A run's tags without the derived system tags (``mlflow.note.content`` stays: the
+    user wrote it)."""
+    return {k: v for k, v in tags.items() if k not in DERIVED_TAGS}

@@ -35,6 +35,16 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
+def files(local):  # {relative path: sha256} of every file below a downloaded folder
+    out = {}
+    for top, _, names in os.walk(local):
+        for name in names:
+            path = os.path.join(top, name)
+            rel = os.path.relpath(path, local).replace(os.sep, "/")
+            with open(path, "rb") as f:
+                out[rel] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
 def dump(uri):
     client = MlflowClient(tracking_uri=uri)
     out = {"experiments": {}, "runs": {}}
@@ -50,15 +60,8 @@ def dump(uri):
                     [m.timestamp, m.step, repr(m.value)]
                     for m in client.get_metric_history(info.run_id, key)
                 ]
-            artifacts = {}
             with tempfile.TemporaryDirectory() as tmp:
-                local = client.download_artifacts(info.run_id, "", tmp)
-                for top, _, files in os.walk(local):
-                    for name in files:
-                        path = os.path.join(top, name)
-                        rel = os.path.relpath(path, local).replace(os.sep, "/")
-                        with open(path, "rb") as f:
-                            artifacts[rel] = hashlib.sha256(f.read()).hexdigest()
+                artifacts = files(client.download_artifacts(info.run_id, "", tmp))
             out["runs"][info.run_id] = {
                 "experiment_id": info.experiment_id,
                 "experiment": exp.name,
@@ -134,6 +137,99 @@ client.delete_experiment(old)
 print(json.dumps(dump(uri)))
 """
 )
+
+
+# What MLflow's client reads of the registry and of MLflow 3's logged models (with the
+# sha256 of every file a version or a logged model downloads).
+READ_REGISTRY = r"""
+
+def dump_registry(uri):
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    out = {"registered": {}, "logged": {}, "outputs": {}}
+    for m in client.search_registered_models():
+        versions = {}
+        for v in client.search_model_versions(f"name = '{m.name}'"):
+            with tempfile.TemporaryDirectory() as tmp:
+                uri_v = f"models:/{m.name}/{v.version}"
+                local = mlflow.artifacts.download_artifacts(uri_v, dst_path=tmp)
+                got = files(local)
+            versions[v.version] = {
+                "run_id": v.run_id, "source": v.source, "stage": v.current_stage,
+                "description": v.description, "tags": v.tags, "created": v.creation_timestamp,
+                "updated": v.last_updated_timestamp, "user_id": v.user_id,
+                "model_id": v.model_id, "status": v.status, "aliases": sorted(v.aliases),
+                "files": got,
+            }
+        out["registered"][m.name] = {
+            "description": m.description, "tags": m.tags, "aliases": m.aliases,
+            "created": m.creation_timestamp, "updated": m.last_updated_timestamp,
+            "versions": versions,
+        }
+    ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
+    for lm in client.search_logged_models(experiment_ids=ids):
+        with tempfile.TemporaryDirectory() as tmp:
+            local = mlflow.artifacts.download_artifacts(f"models:/{lm.model_id}", dst_path=tmp)
+            got = files(local)
+        out["logged"][lm.model_id] = {
+            "name": lm.name, "experiment_id": lm.experiment_id, "source_run_id": lm.source_run_id,
+            "status": str(lm.status), "tags": lm.tags, "params": lm.params,
+            "created": lm.creation_timestamp, "updated": lm.last_updated_timestamp,
+            "files": got,
+        }
+        run = client.get_run(lm.source_run_id)
+        out["outputs"][lm.source_run_id] = sorted(o.model_id for o in run.outputs.model_outputs)
+    return out
+"""
+
+MAKE_REGISTRY = (
+    MAKE_STORE.rsplit("print(", 1)[0]
+    + READ_REGISTRY
+    + r"""
+import numpy as np
+from sklearn.linear_model import LinearRegression
+mlflow.set_registry_uri(uri)
+X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
+model = LinearRegression().fit(X, X[:, 0] * 2 + X[:, 1])
+for name in ("trainer", "trainer 2"):
+    with mlflow.start_run(experiment_id=eid, run_name=name):
+        mlflow.log_param("alpha", 0.5)
+        mlflow.sklearn.log_model(model, name="model", registered_model_name="reg")
+client.update_registered_model("reg", description="the regressor ü")
+client.set_registered_model_tag("reg", "owner", "team cv")
+client.update_model_version("reg", "1", description="first one")
+client.set_model_version_tag("reg", "1", "validated", "yes")
+client.set_registered_model_alias("reg", "prod", "1")
+client.transition_model_version_stage("reg", "2", "Staging")
+client.create_registered_model("empty", tags={"k": "v"}, description="nothing yet")
+print(json.dumps({"all": dump(uri), "registry": dump_registry(uri)}))
+"""
+)
+
+READ_STORE = (
+    READ_ALL
+    + READ_REGISTRY
+    + r"""
+uri = "file://" + sys.argv[1]
+print(json.dumps({"all": dump(uri), "registry": dump_registry(uri)}))
+"""
+)
+
+
+def differences(got: Any, want: Any, at: str = "") -> list[str]:
+    """Where two JSON documents differ (paths and both values), for readable failures."""
+    if isinstance(got, dict) and isinstance(want, dict):
+        out = []
+        for key in sorted(set(got) | set(want), key=str):
+            if key not in got or key not in want:
+                out.append(
+                    f"{at}/{key}: {got.get(key, '<absent>')!r} != {want.get(key, '<absent>')!r}"
+                )
+            else:
+                out += differences(got[key], want[key], f"{at}/{key}")
+        return out
+    return [] if got == want else [f"{at}: {got!r} != {want!r}"]
 
 
 def mlflow_env() -> dict[str, str]:
@@ -227,13 +323,15 @@ def _same(a: float, b: float) -> bool:
 
 
 def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any]) -> None:
-    """Every field gittrack holds after importing the MAKE_STORE store equals what MLflow's
-    client read from it (``reference``, from READ_ALL); ``summary`` is the import's JSON."""
+    """Every field gittrack holds after importing a MAKE_STORE (or MAKE_REGISTRY) store
+    equals what MLflow's client read from it (``reference``, from READ_ALL); ``summary``
+    is the import's JSON."""
     import hashlib
 
     import gittrack
     from gittrack import experiments
     from gittrack.artifacts.client_api import artifacts_of
+    from gittrack.models import logged
     from gittrack.session import open_repository
 
     _value = float  # MLflow's repr: 'nan', 'inf', '-inf' parse back
@@ -244,13 +342,14 @@ def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any])
         for rid, r in live.items()
         if "deleted" in (r["lifecycle_stage"], exps[r["experiment_id"]]["lifecycle_stage"])
     ]
-    assert summary["new"] == len(live) == 7
+    assert summary["new"] == len(live)
     assert summary["deleted"] == len(deleted) == 2 and summary["deleted_not_imported"] == 0
     assert summary["skipped"] == []
     assert summary["points"] == sum(len(h) for r in live.values() for h in r["histories"].values())
     client = gittrack.Client()
     repo_runs = open_repository(create=False)
     store_artifacts = artifacts_of(repo_runs)
+    models = logged.list_logged_models(repo_runs)
     for eid, exp in exps.items():
         mine = experiments.get_by_name(repo_runs, exp["name"])
         assert mine is not None and mine.lifecycle_stage == exp["lifecycle_stage"]
@@ -271,14 +370,18 @@ def check_import(repo: Path, summary: dict[str, Any], reference: dict[str, Any])
             expected["user_id"],
         )
         assert run.data.params == expected["params"]  # MLflow's strings, exactly
-        assert run.data.tags == expected["tags"]
+        assert run.data.tags == expected["tags"], (run.data.tags, expected["tags"])
         assert set(run.data.metrics) == set(expected["metrics"])
         for key, points in expected["histories"].items():
             got = client.get_metric_history(run_id, key)
             assert [(m.timestamp, m.step) for m in got] == [(p[0], p[1]) for p in points]
             assert all(_same(m.value, _value(p[2])) for m, p in zip(got, points, strict=True))
             assert _same(run.data.metrics[key], _value(expected["metrics"][key]))
-        manifest = store_artifacts.manifest(run_id)
+        # A logged model's files are artifacts of its run in gittrack, not in MLflow 3.
+        homes = tuple(f"{m.artifact_path}/" for m in models if m.run_id == run_id)
+        manifest = {
+            p: e for p, e in store_artifacts.manifest(run_id).items() if not p.startswith(homes)
+        }
         assert {p: e.sha256 for p, e in manifest.items()} == expected["artifacts"]
         for path in manifest:
             data = client.download_artifacts(run_id, path, str(repo.parent / "dl" / run_id))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import fails, ok, runner
+from conftest import user_tags
 
 import gittrack
 from gittrack.cli.app import app
@@ -62,7 +63,7 @@ def test_list_json_is_the_documented_shape(runs: dict[str, str]) -> None:
     assert first["end_time"].endswith("Z")
     assert first["params"] == {"alpha": 0.5, "model": "enet", "seed": 1}
     assert first["metrics"] == {"rmse": pytest.approx(1 / 30), "r2": 0.5}
-    assert first["tags"] == {"team": "a"}
+    assert user_tags(first["tags"]) == {"team": "a"}
 
 
 def test_list_filter_sort_experiment_max_columns_csv(runs: dict[str, str]) -> None:
@@ -235,7 +236,11 @@ def test_metrics_of_a_run_without_metrics(repo: Path) -> None:
 
 def test_tag(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     ok("tag", "base", "stage=prod", "note=a=b")
-    assert gittrack.get_run(runs["base"]).data.tags == {"team": "a", "stage": "prod", "note": "a=b"}
+    assert user_tags(gittrack.get_run(runs["base"]).data.tags) == {
+        "team": "a",
+        "stage": "prod",
+        "note": "a=b",
+    }
     ok("tag", "base", "--delete", "note")
     assert "note" not in gittrack.get_run(runs["base"]).data.tags
     assert (

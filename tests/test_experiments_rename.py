@@ -49,6 +49,19 @@ def test_rename_keeps_the_id_and_moves_the_runs(repo: Path) -> None:
     fsck(repo)
 
 
+def test_an_interrupted_rename_is_finished_by_renaming_again(repo: Path) -> None:
+    client = gittrack.Client()
+    eid = client.create_experiment("old")
+    run = client.create_run("old")
+    client.set_terminated(run.info.run_id)
+    # The experiment's record moved, then the process died before moving the runs.
+    experiments.rename(open_repository(create=False), eid, "new")
+    assert client.get_run(run.info.run_id).info.experiment == "old"
+    client.rename_experiment(eid, "new")
+    assert client.get_run(run.info.run_id).info.experiment == "new"
+    assert client.get_experiment(eid).name == "new"
+
+
 def test_rename_errors(repo: Path) -> None:
     client = gittrack.Client()
     eid = client.create_experiment("a")

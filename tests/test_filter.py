@@ -111,20 +111,29 @@ def test_params_compare_through_their_canonical_string(value: object, literal: s
 @pytest.mark.parametrize(
     ("value", "text", "expected"),
     [
-        (0.01, "params.p < 0.05", True),
-        ("0.01", "params.p < 0.05", True),
-        ("1e-3", "params.p <= 0.001", True),
-        (3, "params.p >= 3", True),
-        (3, "params.p > 3", False),
-        ("adam", "params.p < 100", False),  # not a number: never matches
-        ("adam", "params.p > 100", False),
-        (True, "params.p > 0", False),  # bools are 'True', not numbers
+        (0.01, "params.p < '0.05'", True),
+        ("0.01", "params.p < '0.05'", True),
+        ("1e-3", "params.p <= '0.001'", True),
+        (3, "params.p >= '3'", True),
+        (3, "params.p > '3'", False),
+        ("adam", "params.p < '100'", False),  # not a number: never matches
+        ("adam", "params.p > '100'", False),
+        (True, "params.p > '0'", False),  # bools are 'True', not numbers
     ],
 )
 def test_params_compare_numerically_with_order_operators(
     value: object, text: str, expected: bool
 ) -> None:
     assert matches(text, make_row(params={"p": value})) is expected
+
+
+@pytest.mark.parametrize("op", ["=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE"])
+def test_a_number_against_a_param_is_an_error_for_every_operator(op: str) -> None:
+    # MLflow's typing: params are strings, so 0.5 is refused whatever the operator.
+    with pytest.raises(FilterSyntaxError) as info:
+        parse_filter(f"params.alpha {op} 0.5")
+    assert f"params.alpha compares with quoted strings, got a number (params are strings, " \
+        f"quote it: params.alpha {op} '0.5')" in str(info.value)  # fmt: skip
 
 
 # ---------------------------------------------------------------- attributes
@@ -381,7 +390,7 @@ def test_str_is_canonical() -> None:
         ("metrics.a = 'x'", 12, "\"'x'\"", "metrics.a compares with numbers, got a string"),
         ("start_time > '2024'", 13, "\"'2024'\"", "start_time compares with numbers"),
         ("params.a = 1", 11, "'1'", "params.a compares with quoted strings, got a number"),
-        ("params.a < 'x'", 11, "\"'x'\"", "params.a needs a number with <, got a string"),
+        ("params.a < 'x'", 11, "\"'x'\"", "params.a < compares numbers: quote a number"),
         ("tags.a > 1", 7, "'>'", "operator > is not supported for tags.a"),
         ("metrics.a LIKE '1'", 10, "'LIKE'", "operator LIKE is not supported for metrics.a"),
         ("metrics.a IN ('1')", 10, "'IN'", "operator IN is not supported"),

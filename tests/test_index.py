@@ -53,7 +53,7 @@ def test_index_follows_new_changed_and_deleted_runs(repo: Path) -> None:
     gittrack.Client().flush(a)
     with open_index() as index:
         assert {e.run_id for e in index.entries()} == {a, b}
-        assert next(r for r in index.rows() if r["run_id"] == a)["tags"] == {"note": "x"}
+        assert next(r for r in index.rows() if r["run_id"] == a)["tags"]["note"] == "x"
     git(repo, "update-ref", "-d", f"refs/gittrack/runs/{b}")  # C git deletes a run
     with open_index() as index:
         assert [e.run_id for e in index.entries()] == [a]
@@ -149,6 +149,13 @@ def test_resolve_by_id_commit_and_name(repo: Path) -> None:
             index.resolve("nope")
         with pytest.raises(RunNotFoundError, match="empty"):
             index.resolve(" ")
+        # many at once, in order: full ids (upper case too), prefixes and names mixed
+        assert index.resolve_many([b, a.upper(), c]) == [b, a, c]
+        assert index.resolve_many(["alpha", b[:6], commit[:7]]) == [a, b, a]
+        with pytest.raises(RunNotFoundError):
+            index.resolve_many([a, "f" * 32])
+        assert set(index.rows_of([a, c, "f" * 32])) == {a, c}
+        assert index.rows_of([a])[a]["name"] == "alpha"
     # RunStore.resolve (the library's) finds names through the index too
     assert gittrack.Client().resolve("alpha") == a
 
@@ -269,3 +276,33 @@ def test_decoded_row_snapshot_is_used_only_while_current(repo: Path) -> None:
     session.reset()  # a new process: only the (now stale) blob remains
     names = {r["name"] for r in gittrack.search_runs(output_format="list")}
     assert names == {"a", "b", "c"}
+
+
+def test_rows_kept_in_memory_follow_a_few_changes_without_a_full_read(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gittrack.index import RunIndex
+
+    first = make_run("first", loss=1.0)
+    running = gittrack.Client().create_run("exp", run_name="live").info.run_id
+    doomed = make_run("doomed")
+    with open_index() as index:
+        index.refresh()
+        assert {r["name"] for r in index.rows()} == {"first", "live", "doomed"}
+    gittrack.Client().log_metric(running, "loss", 0.5)  # changed
+    gittrack.Client().flush(running)
+    gittrack.Client().purge_run(doomed)  # vanished
+    newest = make_run("newest")  # added
+    reads: list[str] = []
+    monkeypatch.setattr(RunIndex, "_load_snapshot", lambda self, g: reads.append(g))
+    with open_index() as index:
+        index.refresh()
+        carried = index.rows()
+        assert reads == []  # no row was decoded again but the changed ones
+        session.reset()  # as a new process: everything read from the index file
+        monkeypatch.undo()
+        fresh = index.rows()
+    assert carried == fresh
+    assert [r["run_id"] for r in carried][:1] == [newest]
+    assert {r["run_id"] for r in carried} == {first, running, newest}
+    assert next(r for r in carried if r["run_id"] == running)["metrics"] == {"loss": 0.5}

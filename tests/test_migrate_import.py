@@ -19,6 +19,7 @@ from conftest import SCRIPTS, fsck, git
 from mlflow_peer import MAKE_STORE, MLFLOW, check_import, run_mlflow
 
 import gittrack
+from gittrack import experiments
 from gittrack.artifacts.client_api import artifacts_of
 from gittrack.cli import main
 from gittrack.session import open_repository
@@ -220,3 +221,14 @@ def test_progress_bar_on_a_terminal_only(
     os.close(leader)
     assert proc.returncode == 0
     assert "importing runs [" in shown and "] 7/7" in shown
+
+
+def test_skip_deleted_leaves_deleted_runs_and_experiments_out(
+    repo: Path, mlflow_store: tuple[Path, dict[str, Any]]
+) -> None:
+    summary = _import(mlflow_store[0], "--skip-deleted")
+    assert (summary["new"], summary["deleted"], summary["deleted_not_imported"]) == (5, 2, 2)
+    listed = json.loads(ok("list", "--format", "json"))
+    assert "gone" not in {r["name"] for r in listed} and len(listed) == 5
+    runs = open_repository(create=False)
+    assert experiments.get_by_name(runs, "old") is None  # MLflow's deleted experiment

@@ -15,100 +15,18 @@ from typing import Any
 
 import pytest
 from cli_helpers import fails, ok
-from conftest import fsck
-from mlflow_peer import MAKE_STORE, MLFLOW, READ_ALL, run_mlflow
+from conftest import fsck, git
+from mlflow_peer import MAKE_REGISTRY as MAKE
+from mlflow_peer import MLFLOW, differences, run_mlflow
+from mlflow_peer import READ_STORE as READ
 
 import gittrack
+from gittrack.cli import main
+from gittrack.models import registry
+from gittrack.session import open_repository
 
 pytestmark = pytest.mark.skipif(
     not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}"
-)
-
-# What MLflow's client reads of the registry and of MLflow 3's logged models (with the
-# sha256 of every file a version or a logged model downloads).
-READ_REGISTRY = r"""
-import mlflow, tempfile
-def files(local):
-    out = {}
-    for top, _, names in os.walk(local):
-        for name in names:
-            path = os.path.join(top, name)
-            rel = os.path.relpath(path, local).replace(os.sep, "/")
-            with open(path, "rb") as f:
-                out[rel] = hashlib.sha256(f.read()).hexdigest()
-    return out
-
-def dump_registry(uri):
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    out = {"registered": {}, "logged": {}, "outputs": {}}
-    for m in client.search_registered_models():
-        versions = {}
-        for v in client.search_model_versions(f"name = '{m.name}'"):
-            with tempfile.TemporaryDirectory() as tmp:
-                uri_v = f"models:/{m.name}/{v.version}"
-                local = mlflow.artifacts.download_artifacts(uri_v, dst_path=tmp)
-                got = files(local)
-            versions[v.version] = {
-                "run_id": v.run_id, "source": v.source, "stage": v.current_stage,
-                "description": v.description, "tags": v.tags, "created": v.creation_timestamp,
-                "updated": v.last_updated_timestamp, "user_id": v.user_id,
-                "model_id": v.model_id, "status": v.status, "aliases": sorted(v.aliases),
-                "files": got,
-            }
-        out["registered"][m.name] = {
-            "description": m.description, "tags": m.tags, "aliases": m.aliases,
-            "created": m.creation_timestamp, "updated": m.last_updated_timestamp,
-            "versions": versions,
-        }
-    ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
-    for lm in client.search_logged_models(experiment_ids=ids):
-        with tempfile.TemporaryDirectory() as tmp:
-            local = mlflow.artifacts.download_artifacts(f"models:/{lm.model_id}", dst_path=tmp)
-            got = files(local)
-        out["logged"][lm.model_id] = {
-            "name": lm.name, "experiment_id": lm.experiment_id, "source_run_id": lm.source_run_id,
-            "status": str(lm.status), "tags": lm.tags, "params": lm.params,
-            "created": lm.creation_timestamp, "updated": lm.last_updated_timestamp,
-            "files": got,
-        }
-        run = client.get_run(lm.source_run_id)
-        out["outputs"][lm.source_run_id] = sorted(o.model_id for o in run.outputs.model_outputs)
-    return out
-"""
-
-MAKE = (
-    MAKE_STORE.rsplit("print(", 1)[0]
-    + READ_REGISTRY
-    + r"""
-import numpy as np
-from sklearn.linear_model import LinearRegression
-mlflow.set_registry_uri(uri)
-X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
-model = LinearRegression().fit(X, X[:, 0] * 2 + X[:, 1])
-for name in ("trainer", "trainer 2"):
-    with mlflow.start_run(experiment_id=eid, run_name=name):
-        mlflow.log_param("alpha", 0.5)
-        mlflow.sklearn.log_model(model, name="model", registered_model_name="reg")
-client.update_registered_model("reg", description="the regressor ü")
-client.set_registered_model_tag("reg", "owner", "team cv")
-client.update_model_version("reg", "1", description="first one")
-client.set_model_version_tag("reg", "1", "validated", "yes")
-client.set_registered_model_alias("reg", "prod", "1")
-client.transition_model_version_stage("reg", "2", "Staging")
-client.create_registered_model("empty", tags={"k": "v"}, description="nothing yet")
-print(json.dumps({"all": dump(uri), "registry": dump_registry(uri)}))
-"""
-)
-
-READ = (
-    READ_ALL
-    + READ_REGISTRY
-    + r"""
-uri = "file://" + sys.argv[1]
-print(json.dumps({"all": dump(uri), "registry": dump_registry(uri)}))
-"""
 )
 
 
@@ -131,9 +49,8 @@ def test_import_then_export_gives_mlflow_the_same_store(
     dest = tmp_path / "out"
     ok("export", "mlflow", str(dest), "--format", "json")
     back = run_mlflow(READ, str(dest))
-    assert back["all"]["experiments"] == reference["all"]["experiments"]  # ids kept
-    assert back["all"]["runs"] == reference["all"]["runs"]
-    assert back["registry"] == reference["registry"]
+    wrong = differences(back, reference)  # experiment ids, runs, registry: all kept
+    assert not wrong, "\n".join(wrong)
     registered = reference["registry"]["registered"]
     assert registered["reg"]["versions"]["2"]["stage"] == "Staging"
     assert registered["reg"]["aliases"] == {"prod": "1"}
@@ -173,3 +90,49 @@ def test_export_refuses_a_directory_that_is_no_mlflow_store(
     err = fails(capsys, "export", "mlflow", str(tmp_path / "full"))
     assert "is not an MLflow file store" in err
     assert [p.name for p in (tmp_path / "full").iterdir()] == ["notes.txt"]
+    (tmp_path / "a-file").write_text("keep")
+    assert "is not a directory" in fails(capsys, "export", "mlflow", str(tmp_path / "a-file"))
+
+
+def test_reimport_moves_only_what_mlflow_changed_in_the_registry(
+    repo: Path, tmp_path: Path, mlflow_store: tuple[Path, dict[str, Any]]
+) -> None:
+    store = tmp_path / "mlruns"
+    shutil.copytree(mlflow_store[0], store)
+    ok("import", "mlflow", str(store))
+    refs = git(repo, "for-each-ref", "refs/gittrack/")
+    ok("import", "mlflow", str(store))
+    assert git(repo, "for-each-ref", "refs/gittrack/") == refs  # nothing moved
+    # In MLflow meanwhile: version 2 went to Production, the model lost a tag, @prod moved.
+    meta = store / "models" / "reg" / "version-2" / "meta.yaml"
+    meta.write_text(meta.read_text().replace("current_stage: Staging", "current_stage: Production"))
+    (store / "models" / "reg" / "tags" / "owner").unlink()
+    (store / "models" / "reg" / "aliases" / "prod").write_text("2")
+    ok("import", "mlflow", str(store))
+    runs = open_repository(create=False)
+    assert registry.get_version(runs, "reg", 2).stage == "Production"
+    model = registry.get_model(runs, "reg")
+    assert (model.tags, model.aliases) == ({}, {"prod": 2})
+    assert [e.version for e in registry.alias_history(runs, "reg", "prod")] == [2, 1]
+
+
+def test_a_model_without_its_run_is_reported_and_its_versions_skipped(
+    repo: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mlflow_store: tuple[Path, dict[str, Any]],
+) -> None:
+    store = tmp_path / "mlruns"
+    shutil.copytree(mlflow_store[0], store)
+    meta = next(store.glob("*/models/m-*/meta.yaml"))
+    model_id = meta.parent.name
+    meta.write_text(meta.read_text().replace("source_run_id:", "source_run_id: null\nold_run:"))
+    with pytest.raises(SystemExit) as exc:
+        main(["import", "mlflow", str(store)])
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert f"skipped logged model {model_id}: " in err and "no source run" in err
+    assert f"its logged model {model_id} was not imported" in err
+    assert "Traceback" not in err
+    runs = open_repository(create=False)
+    assert len(registry.list_versions(runs, "reg")) == 1  # the other version came

@@ -12,9 +12,10 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import git
+from conftest import git, user_tags
 
 import gittrack
 from gittrack.entities import Metric, Param, RunTag, ViewType
@@ -74,7 +75,7 @@ def test_log_batch_takes_mlflow_entities(repo: Path) -> None:
     stored = git(repo, "show", f"refs/gittrack/runs/{rid}:.gittrack/run/params.yaml")
     assert stored.strip() == "p: 0.5"
     run = client.get_run(rid)
-    assert (run.data.params, run.data.tags, run.data.metrics) == (
+    assert (run.data.params, user_tags(run.data.tags), run.data.metrics) == (
         {"p": "0.5"},
         {"t": "x"},
         {"m": 1.5},
@@ -96,7 +97,7 @@ def test_fluent_arguments_in_mlflow_order(repo: Path, monkeypatch: pytest.Monkey
     gittrack.log_params({"q": "z"}, run_id=other)
     got = gittrack.get_run(run.info.run_id)
     assert got.info.run_name == "named" and got.info.experiment == "from-env"
-    assert got.data.tags == {"k": "v", "mlflow.note.content": "a note", "s": "1"}
+    assert user_tags(got.data.tags) == {"k": "v", "mlflow.note.content": "a note", "s": "1"}
     assert gittrack.get_metric_history(run.info.run_id, "m") == [Metric("m", 2.0, 1234, 3)]
     assert gittrack.get_run(other).data.params == {"q": "z"}
     assert gittrack.get_run(other).data.metrics == {"x": 1.0}
@@ -223,30 +224,163 @@ print(json.dumps(out, sort_keys=True, default=str))
 """
 
 
-def _run_compat(module: str, python: str, cwd: Path, env: dict[str, str]) -> dict[str, object]:
+def _run_script(script: str, module: str, python: str, cwd: Path, env: dict[str, str]) -> Any:
+    """Run ``script`` importing ``module`` as a user runs a script file (MLflow takes
+    mlflow.source.name and the git commit from it; with python -c it records no commit)."""
+    (cwd / "compat.py").write_text(script)
     proc = subprocess.run(
-        [python, "-c", COMPAT, module], cwd=cwd, env=env, capture_output=True, text=True
+        [python, "compat.py", module], cwd=cwd, env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _compare_with_mlflow(script: str, repo: Path, tmp_path: Path) -> None:
+    """The script's output under gittrack equals MLflow's (file store, in a git repository
+    too), field by field."""
+    ours = _run_script(script, "gittrack", sys.executable, repo, dict(os.environ))
+    theirs_dir = tmp_path / "mlflow-side"
+    theirs_dir.mkdir()
+    git(theirs_dir, "init", "-q")
+    git(theirs_dir, "commit", "-q", "--allow-empty", "-m", "code")
+    env = dict(os.environ)
+    env["MLFLOW_ALLOW_FILE_STORE"] = "true"
+    env["MLFLOW_TRACKING_URI"] = (theirs_dir / "mlruns").as_uri()
+    theirs = _run_script(script, "mlflow", str(MLFLOW.python), theirs_dir, env)
+    assert ours.keys() == theirs.keys()
+    for key in theirs:  # field by field, so a difference names its field
+        assert ours[key] == theirs[key], (key, ours[key], theirs[key])
 
 
 def test_compat_script_runs_in_gittrack(repo: Path) -> None:
-    got = _run_compat("gittrack", sys.executable, repo, dict(os.environ))
+    got = _run_script(COMPAT, "gittrack", sys.executable, repo, dict(os.environ))
     assert got["params"] == {"alpha": "0.5", "flag": "True", "n": "3", "none": "None"}
     assert got["search"]["param_eq"] == ["parent"]  # type: ignore[index]
 
 
 @needs_mlflow
 def test_compat_script_gives_what_mlflow_gives(repo: Path, tmp_path: Path) -> None:
-    ours = _run_compat("gittrack", sys.executable, repo, dict(os.environ))
-    theirs_dir = tmp_path / "mlflow-side"
-    theirs_dir.mkdir()
-    env = dict(os.environ)
-    env["MLFLOW_ALLOW_FILE_STORE"] = "true"
-    env["MLFLOW_TRACKING_URI"] = (theirs_dir / "mlruns").as_uri()
-    theirs = _run_compat("mlflow", str(MLFLOW.python), theirs_dir, env)
-    assert ours.keys() == theirs.keys()
-    for key in theirs:  # field by field, so a difference names its field
-        assert ours[key] == theirs[key], key
+    _compare_with_mlflow(COMPAT, repo, tmp_path)
+
+
+# -- MlflowClient, system tags, DataFrame, registry, tables, images, datasets -------------------
+COMPAT_CLIENT = r"""
+import importlib, io, json, os, subprocess, sys, tempfile
+name = sys.argv[1]
+mlflow = importlib.import_module(name)
+ViewType = importlib.import_module(name + ".entities").ViewType
+data = importlib.import_module(name + ".data")
+infer_signature = importlib.import_module(name + ".models").infer_signature
+MlflowClient = importlib.import_module(name + ".tracking").MlflowClient
+import numpy as np
+import pandas as pd
+from PIL import Image
+out = {"same_client": mlflow.MlflowClient is MlflowClient}
+head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+exp = mlflow.set_experiment("tags")
+eid = exp.experiment_id
+with mlflow.start_run(run_name="outer", description="a note") as outer:
+    with mlflow.start_run(run_name="inner", nested=True) as inner:
+        mlflow.log_param("alpha", "0.5")
+        mlflow.log_metric("m", 1.0)
+ids = {outer.info.run_id: "outer", inner.info.run_id: "inner"}
+tags = mlflow.get_run(inner.info.run_id).data.tags
+out["system_tags"] = {
+    "runName": tags.get("mlflow.runName"),
+    "parent": tags.get("mlflow.parentRunId") == outer.info.run_id,
+    "user": tags.get("mlflow.user") == mlflow.get_run(inner.info.run_id).info.user_id,
+    "source.name": tags.get("mlflow.source.name"),
+    "source.type": tags.get("mlflow.source.type"),
+    "git.commit": tags.get("mlflow.source.git.commit") == head,
+    "note": mlflow.get_run(outer.info.run_id).data.tags.get("mlflow.note.content"),
+}
+def found(flt):
+    df = mlflow.search_runs(experiment_ids=[eid], filter_string=flt)
+    return sorted(ids[r] for r in df["run_id"])
+out["tag_search"] = {
+    "name": found("tags.mlflow.runName = 'inner'"),
+    "parent": found(f"tags.mlflow.parentRunId = '{outer.info.run_id}'"),
+    "type": found("tags.mlflow.source.type = 'LOCAL'"),
+    "note": found("tags.`mlflow.note.content` LIKE 'a%'"),
+}
+df = mlflow.search_runs([eid])  # MLflow's positional order, DataFrame by default
+out["frame"] = {
+    "type": type(df).__name__,
+    "columns": list(df.columns)[:6] + sorted(df.columns[6:]),  # tags: MLflow's order varies
+    "dtypes": {c: str(df[c].dtype) for c in ["metrics.m", "params.alpha", "tags.mlflow.runName"]},
+    "run_names": sorted(df["tags.mlflow.runName"]),
+}
+errors = {}
+for op in ["=", "!=", "<", ">", "LIKE", "ILIKE"]:
+    try:
+        mlflow.search_runs([eid], f"params.alpha {op} 0.5")
+        errors[op] = "accepted"
+    except Exception:
+        errors[op] = "refused"
+out["number_against_param"] = errors
+client = MlflowClient()
+for i in range(3):
+    r = client.create_run(eid, run_name=f"p{i}")
+    client.log_param(r.info.run_id, "i", str(i))
+    client.log_metric(r.info.run_id, "k", float(i))
+page = client.search_runs([eid], "params.i != '0'", ViewType.ACTIVE_ONLY, 1, ["metrics.k DESC"])
+nxt = client.search_runs([eid], "params.i != '0'", ViewType.ACTIVE_ONLY, 1, ["metrics.k DESC"],
+                         page.token)
+out["paged"] = [[r.info.run_name for r in page], page.token is not None,
+                [r.info.run_name for r in nxt], type(page[0]).__name__]
+out["by_name"] = client.get_experiment_by_name("tags").experiment_id == eid
+with mlflow.start_run() as run:
+    rid = run.info.run_id
+    mlflow.log_text("flavors: {}\n", "m/MLmodel")
+    mlflow.log_table({"q": ["a", "b"], "score": [0.5, 1.0]}, "eval/t.json")
+    mlflow.log_table(pd.DataFrame({"q": ["c"], "score": [2.0]}), "eval/t.json")
+    pixels = np.zeros((4, 6, 3), dtype=np.uint8)
+    pixels[0, 0] = [255, 0, 0]
+    mlflow.log_image(pixels, "img/a.png")
+    mlflow.log_image(Image.new("RGB", (300, 100)), key="dogs", step=2)
+    ds = data.from_pandas(pd.DataFrame({"x": [1.0, 2.0], "y": [0, 1]}), targets="y",
+                          name="train")
+    mlflow.log_input(ds, context="training")
+with tempfile.TemporaryDirectory() as tmp:
+    table = json.load(open(client.download_artifacts(rid, "eval/t.json", tmp)))
+    image = Image.open(client.download_artifacts(rid, "img/a.png", tmp))
+    out["image"] = [image.size, image.getpixel((0, 0))]
+out["table"] = table
+out["logged_tags"] = [json.loads(mlflow.get_run(rid).data.tags["mlflow.loggedArtifacts"]),
+                      mlflow.get_run(rid).data.tags.get("mlflow.loggedImages")]
+out["artifacts"] = [[f.path, f.is_dir] for f in client.list_artifacts(rid)]
+steps = sorted((f.path for f in client.list_artifacts(rid, "images")), key=len)
+out["stepped"] = [p.split("+")[:4] + [p.rsplit(".", 1)[-1]] for p in steps]
+out["dataset"] = [ds.name, ds.profile, ds.targets]
+out["dataset_search"] = [r == rid for r in mlflow.search_runs(
+    [run.info.experiment_id], "datasets.name = 'train'")["run_id"]]
+v1 = mlflow.register_model(f"runs:/{rid}/m", "churn")
+v2 = mlflow.register_model(f"runs:/{rid}/m", "churn")
+client.set_registered_model_alias("churn", "prod", "1")
+mv = client.get_model_version_by_alias("churn", "prod")
+out["alias"] = [mv.name, mv.version, mv.run_id == rid, mv.aliases, mv.current_stage]
+out["latest"] = [v.version for v in client.get_latest_versions("churn")]
+client.transition_model_version_stage("churn", "1", "Production")
+out["stages"] = sorted([v.version, v.current_stage] for v in client.get_latest_versions("churn"))
+out["versions"] = [[v.name, v.version, v.aliases]
+                   for v in client.search_model_versions("name = 'churn'")]
+client.delete_registered_model_alias("churn", "prod")
+out["after_alias_delete"] = client.get_model_version("churn", "1").aliases
+sig = infer_signature(pd.DataFrame({"a": [1.0], "b": ["x"]}), np.array([1.0]))
+out["signature"] = [json.loads(sig.to_dict()["inputs"]), json.loads(sig.to_dict()["outputs"])]
+print(json.dumps(out, sort_keys=True, default=str))
+"""
+
+
+def test_client_compat_script_runs_in_gittrack(repo: Path) -> None:
+    got = _run_script(COMPAT_CLIENT, "gittrack", sys.executable, repo, dict(os.environ))
+    assert got["system_tags"]["runName"] == "inner" and got["system_tags"]["git.commit"]
+    assert got["system_tags"]["source.name"] == "compat.py"
+    assert got["paged"][:3] == [["p2"], True, ["p1"]]
+    assert got["number_against_param"] == dict.fromkeys(["=", "!=", "<", ">", "LIKE", "ILIKE"],
+                                                        "refused")  # fmt: skip
+
+
+@needs_mlflow
+def test_client_compat_script_gives_what_mlflow_gives(repo: Path, tmp_path: Path) -> None:
+    _compare_with_mlflow(COMPAT_CLIENT, repo, tmp_path)

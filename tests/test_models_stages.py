@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import fails, ok
 from conftest import fsck, git
 
 import gittrack
@@ -105,3 +107,21 @@ def test_register_a_given_number_and_record_a_logged_model_as_given(repo: Path) 
     assert logged.save(runs, model) is True
     assert logged.save(runs, model) is False  # already recorded so: nothing moves
     assert logged.get(runs, model.model_id) == model
+
+
+def test_stage_and_rename_from_the_command_line(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_id = _log()
+    runs = open_repository(create=False)
+    registry.register(runs, run_id, "churn")
+    registry.register(runs, run_id, "churn")
+    assert ok("models", "stage", "churn/1", "production").strip() == "churn version 1 -> Production"
+    ok("models", "stage", "churn/2", "Production", "--archive-existing")
+    shown = json.loads(ok("models", "show", "churn", "--format", "json"))
+    assert [(r["version"], r["stage"]) for r in shown] == [(1, "Archived"), (2, "Production")]
+    assert "renamed model churn to churn2" in ok("models", "rename", "churn", "churn2")
+    assert [m.name for m in registry.list_models(runs)] == ["churn2"]
+    assert "invalid stage 'Live'" in fails(capsys, "models", "stage", "churn2/1", "Live")
+    assert "is not NAME/VERSION" in fails(capsys, "models", "stage", "churn2", "Staging")
+    assert "no registered model named 'churn'" in fails(capsys, "models", "rename", "churn", "x")

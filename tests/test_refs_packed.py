@@ -55,3 +55,22 @@ def test_unsorted_packed_refs_are_scanned(tmp_path: Path) -> None:
     (gd / "packed-refs").write_text(f"{b} refs/z\n{a} refs/a\n")  # no "sorted" promise
     assert read_ref(gd, "refs/a") == a and read_ref(gd, "refs/z") == b
     assert read_ref(gd, "refs/m") is None
+
+
+def test_a_rewritten_packed_refs_is_read_again(tmp_path: Path) -> None:
+    from gittrack.store.refs import list_refs
+
+    repo = _packed_repo(tmp_path)
+    gd = repo / ".git"
+    name = f"refs/gittrack/runs/{3:032x}"
+    before = list_refs(gd, "refs/gittrack/runs/")
+    assert len(before) == 1000
+    before.clear()  # what a caller does with its answer never reaches the next one
+    assert len(list_refs(gd, "refs/gittrack/runs/")) == 1000
+    git(repo, "commit", "-q", "--allow-empty", "-m", "d")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "update-ref", name, head)
+    git(repo, "update-ref", "-d", f"refs/gittrack/runs/{6:032x}")
+    git(repo, "pack-refs", "--all")  # same size: one sha for another, one line less
+    after = list_refs(gd, "refs/gittrack/runs/")
+    assert after[name] == head and len(after) == 999

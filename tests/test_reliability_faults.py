@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import fsck, git
+from conftest import fsck, git, user_tags
 
 import gittrack
 from gittrack.errors import ConcurrencyError, StorageError
@@ -279,7 +279,7 @@ def test_fresh_lock_of_a_killed_writer_does_not_block_the_next_command(repo: Pat
     assert proc.returncode == 0, proc.stderr
     assert time.monotonic() - started < refs_mod.LOCK_TIMEOUT_SECONDS
     assert not lock.exists()
-    assert gittrack.get_run(rid).data.tags == {"k": "v"}
+    assert user_tags(gittrack.get_run(rid).data.tags) == {"k": "v"}
     fsck(repo)
 
 
@@ -347,7 +347,7 @@ def test_disk_full_while_finishing_a_run_loses_nothing(
     client.set_terminated(rid)
     r = client.get_run(rid)
     assert r.info.status == "FINISHED"
-    assert r.data.tags == {"stage": "final"}
+    assert user_tags(r.data.tags) == {"stage": "final"}
     assert [m.step for m in client.get_metric_history(rid, "loss")] == list(range(15))
     assert git(repo, "show", f"refs/gittrack/runs/{rid}:.gittrack/run/params.yaml").strip()
     fsck(repo)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
+from conftest import user_tags
 
 import gittrack
 from gittrack.errors import FilterSyntaxError, ValidationError
@@ -37,8 +38,13 @@ def runs(repo: Path) -> dict[str, str]:
     return ids
 
 
+def table(filter_string: str | None = None, **kw: Any) -> pa.Table:
+    """gittrack's pyarrow form of a search."""
+    return search_runs(filter_string=filter_string, output_format="pyarrow", **kw)
+
+
 def test_table_has_mlflow_columns_and_types(runs: dict[str, str]) -> None:
-    table = gittrack.search_runs()
+    table = gittrack.search_runs(output_format="pyarrow")
     assert isinstance(table, pa.Table)
     assert table.num_rows == 4
     names = table.column_names
@@ -56,28 +62,33 @@ def test_table_has_mlflow_columns_and_types(runs: dict[str, str]) -> None:
 
 
 def test_filter_order_experiment_and_max(runs: dict[str, str]) -> None:
-    t = search_runs("params.model = 'cnn' and metrics.acc > 0.5", order_by=["metrics.acc DESC"])
+    t = table("params.model = 'cnn' and metrics.acc > 0.5", order_by=["metrics.acc DESC"])
     assert t.column("run_name").to_pylist() == ["cnn-2", "cnn-1"]
-    t = search_runs("metrics.acc < 0.8 or params.model LIKE 'r%'", order_by=["start_time ASC"])
+    t = table("metrics.acc < 0.8 or params.model LIKE 'r%'", order_by=["start_time ASC"])
     assert t.column("run_name").to_pylist() == ["mlp-1", "nlp-1"]
-    t = search_runs(experiment_names=["text"])
+    t = table(experiment_names=["text"])
     assert t.column("run_name").to_pylist() == ["nlp-1"]
-    t = search_runs(order_by=["metrics.acc"], max_results=2)
+    t = table(order_by=["metrics.acc"], max_results=2)
     assert t.column("run_name").to_pylist() == ["mlp-1", "cnn-1"]
-    t = search_runs("attributes.run_name IN ('cnn-1', 'nlp-1')")
+    t = table("attributes.run_name IN ('cnn-1', 'nlp-1')")
     assert t.num_rows == 2
-    assert search_runs("tags.team = 'zzz'").num_rows == 0
+    assert table("tags.team = 'zzz'").num_rows == 0
 
 
 def test_list_output_is_the_row_dicts(runs: dict[str, str]) -> None:
-    rows = search_runs("params.model = 'mlp'", output_format="list")
+    rows = search_runs(filter_string="params.model = 'mlp'", output_format="list")
     assert isinstance(rows, list) and len(rows) == 1
     row = rows[0]
     assert row["run_id"] == runs["mlp-1"]
     assert row["params"] == {"model": "mlp", "lr": 0.1}
-    assert row["tags"] == {"team": "vis"}
+    assert user_tags(row["tags"]) == {"team": "vis"}
     row["params"]["model"] = "changed by the caller"  # must not leak into the next search
-    assert search_runs("params.model = 'mlp'", output_format="list")[0]["params"]["model"] == "mlp"
+    assert (
+        search_runs(filter_string="params.model = 'mlp'", output_format="list")[0]["params"][
+            "model"
+        ]
+        == "mlp"
+    )
 
 
 def test_client_search_runs_matches(runs: dict[str, str]) -> None:
@@ -90,7 +101,7 @@ def test_client_search_runs_matches(runs: dict[str, str]) -> None:
 
 def test_errors(runs: dict[str, str]) -> None:
     with pytest.raises(FilterSyntaxError, match=r"position 12 \('>>'\)"):
-        search_runs("metrics.acc >> 1")
+        table("metrics.acc >> 1")
     with pytest.raises(FilterSyntaxError, match="unknown attribute 'bogus'"):
         search_runs(order_by=["bogus DESC"])
     with pytest.raises(ValidationError, match="output_format"):
@@ -99,20 +110,44 @@ def test_errors(runs: dict[str, str]) -> None:
         search_runs(max_results=-1)
 
 
-def test_pandas_output(runs: dict[str, str]) -> None:
-    if importlib.util.find_spec("pandas") is None:
-        with pytest.raises(ValidationError, match="needs pandas"):
-            search_runs(output_format="pandas")
-    else:
-        df = search_runs(output_format="pandas")
-        assert list(df["run_name"]) == ["nlp-1", "mlp-1", "cnn-2", "cnn-1"]
+def test_default_output_is_mlflows_dataframe(runs: dict[str, str]) -> None:
+    df = search_runs()  # as MLflow: a pandas DataFrame with MLflow's columns, in its order
+    columns = list(df.columns)
+    assert columns[:6] == [
+        "run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time",
+    ]  # fmt: skip
+    kinds = [c.split(".")[0] for c in columns[6:]]
+    assert kinds == sorted(kinds, key=["metrics", "params", "tags"].index)
+    assert {"metrics.acc", "params.lr", "tags.team", "tags.mlflow.runName"} <= set(columns)
+    assert list(df["tags.mlflow.runName"]) == ["nlp-1", "mlp-1", "cnn-2", "cnn-1"]
+    assert list(df["params.lr"])[1:] == ["0.1", "0.01", "0.1"]
+    assert df["metrics.acc"].dtype == "float64" and str(df["start_time"].dt.tz) == "UTC"
+    assert df["artifact_uri"][0] == f"runs:/{runs['nlp-1']}/"
+    # MLflow's order: experiment_ids, filter_string, run_view_type, max_results, order_by
+    eid = gittrack.get_experiment_by_name("vision").experiment_id  # type: ignore[union-attr]
+    df = search_runs([eid], "params.model = 'cnn'", 1, 1, ["metrics.acc DESC"])
+    assert list(df["run_id"]) == [runs["cnn-2"]]
+    with pytest.raises(ValidationError, match="takes experiment_ids first"):
+        search_runs("params.model = 'cnn'")
+
+
+def test_without_pandas_the_default_says_what_to_do(
+    runs: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as if pandas were not installed
+    with pytest.raises(ValidationError, match=r"needs pandas .* output_format='pyarrow'"):
+        search_runs()
+    assert len(search_runs(output_format="list")) == 4
 
 
 def test_empty_repo_and_outside_any_repo(
     empty_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    table = search_runs()
-    assert table.num_rows == 0 and "run_id" in table.column_names
+    empty = table()
+    assert empty.num_rows == 0 and "run_id" in empty.column_names
+    assert list(search_runs().columns)[:6] == [
+        "run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time",
+    ]  # fmt: skip
     outside = tmp_path / "outside"
     outside.mkdir()
     monkeypatch.chdir(outside)
@@ -126,12 +161,12 @@ def test_search_is_exported() -> None:
 
 
 def test_warm_searches_see_changes_from_other_processes(runs: dict[str, str], repo: Path) -> None:
-    assert search_runs().num_rows == 4  # warm: rows now cached in this process
+    assert table().num_rows == 4  # warm: rows now cached in this process
     subprocess.run(
         ["git", "update-ref", "-d", f"refs/gittrack/runs/{runs['cnn-1']}"], cwd=repo, check=True
     )
-    assert search_runs().column("run_name").to_pylist() == ["nlp-1", "mlp-1", "cnn-2"]
+    assert table().column("run_name").to_pylist() == ["nlp-1", "mlp-1", "cnn-2"]
     rid = runs["cnn-2"]
     code = f"import gittrack; c = gittrack.Client(); c.set_tag({rid!r}, 'team', 'new')"
     subprocess.run([sys.executable, "-c", code], cwd=repo, check=True)
-    assert search_runs("tags.team = 'new'").column("run_name").to_pylist() == ["cnn-2"]
+    assert table("tags.team = 'new'").column("run_name").to_pylist() == ["cnn-2"]

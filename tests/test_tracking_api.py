@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import user_tags
 
 import gittrack
 from gittrack.errors import (
@@ -37,7 +38,7 @@ def test_quickstart_flow_reads_back_everything(repo: Path) -> None:
     assert r.data.params == {"alpha": "0.5", "l1_ratio": "0.1", "model": "enet", "layers": "3"}
     assert isinstance(r.data.typed_params["layers"], int)  # YAML types are kept
     assert r.data.metrics == {"rmse": pytest.approx(0.01)}
-    assert r.data.tags == {"team": "a", "note": "first try"}
+    assert user_tags(r.data.tags) == {"team": "a", "note": "first try"}
     history = gittrack.get_metric_history(run.info.run_id, "rmse")
     assert [m.step for m in history] == list(range(100))
     assert history[-1].value == pytest.approx(0.01)
@@ -115,7 +116,7 @@ def test_delete_tag(repo: Path) -> None:
         gittrack.delete_tag("a")
         with pytest.raises(RunStateError, match="no tag 'zzz'"):
             gittrack.delete_tag("zzz")
-    assert gittrack.get_run(run.info.run_id).data.tags == {"b": "2"}
+    assert user_tags(gittrack.get_run(run.info.run_id).data.tags) == {"b": "2"}
 
 
 def test_exception_marks_failed_and_reraises(repo: Path) -> None:

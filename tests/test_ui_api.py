@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import math
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
+from conftest import user_tags
 
 import gittrack
 from gittrack.client import Client
@@ -121,7 +125,9 @@ def test_experiments_keys_and_compare_rows(server: WebServer, runs: list[str]) -
     exps = get_json(server, "/ui/api/experiments")
     assert [(e["name"], e["runs"]) for e in exps] == [("base", 2), ("sweep", 3)]  # type: ignore[index,union-attr]
     keys = get_json(server, "/ui/api/keys", experiment="base")
-    assert keys == {"params": ["lr", "model"], "metrics": ["loss"], "tags": ["team"], "inputs": []}
+    assert isinstance(keys, dict)
+    assert user_tags(dict.fromkeys(keys.pop("tags"), "")) == {"team": ""}  # + MLflow's system tags
+    assert keys == {"params": ["lr", "model"], "metrics": ["loss"], "inputs": []}
     rows = get_json(server, "/ui/api/compare", run=[runs[0][:8], "run-2"])
     assert isinstance(rows, list)
     assert [r["run_id"] for r in rows] == [runs[0], runs[2]]
@@ -158,10 +164,76 @@ def test_lines_are_downsampled_keeping_extremes(server: WebServer, runs: list[st
     lines = get_json(server, "/ui/api/lines", run=runs[:2], points=16)
     assert isinstance(lines, list)
     assert [line["run_id"] for line in lines] == runs[:2]
-    loss = lines[0]["lines"]["loss"]
+    loss = unpacked(lines[0]["lines"]["loss"])
     assert loss["count"] == 50 and len(loss["value"]) <= 18
     assert max(loss["value"]) == 1.0 and min(loss["value"]) == pytest.approx(1 / 50)
     assert loss["step"] == sorted(loss["step"]) and loss["step"][0] == 0 and loss["step"][-1] == 49
+
+
+def test_metrics_of_many_runs_read_in_one_batch_equal_those_read_one_by_one(
+    runs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gittrack import runs as runs_module
+
+    store = Client().store
+    commits = [store.run_commit(rid) for rid in runs]
+    one_by_one = store.read_metrics_at(commits)
+    monkeypatch.setattr(runs_module, "BATCH_READS", 1)  # through git cat-file
+    batched = store.read_metrics_at(commits)
+    assert [t.num_rows for t in batched] == [50] * 5
+    assert all(a.equals(b) for a, b in zip(one_by_one, batched, strict=True))
+
+
+def unpacked(line: dict[str, Any]) -> dict[str, Any]:
+    """A line of /ui/api/lines with its arrays (base64 of little-endian float64) decoded."""
+
+    def numbers(text: str) -> list[float]:
+        data = base64.b64decode(text)
+        return list(struct.unpack(f"<{len(data) // 8}d", data))
+
+    return {k: v if k == "count" else numbers(v) for k, v in line.items()}
+
+
+def test_live_refresh_is_answered_unchanged_until_a_run_changes(
+    server: WebServer, runs: list[str]
+) -> None:
+    page = get_json(server, "/ui/api/runs", columns="default")
+    assert isinstance(page, dict)
+    assert page["columns"] == ["params.lr", "params.model", "metrics.loss"]
+    assert set(page["rows"][0]["cells"]) == set(page["columns"])
+    token = page["generation"]
+    assert get_json(server, "/ui/api/runs", since=token) == {
+        "unchanged": True,
+        "generation": token,
+    }
+    Client().set_tag(runs[0], "note", "changed")
+    Client().flush(runs[0])
+    again = get_json(server, "/ui/api/runs", since=token, column="tags.note")
+    assert isinstance(again, dict) and again["generation"] != token
+    assert {r["cells"]["tags.note"] for r in again["rows"]} == {None, "changed"}
+
+
+def test_lines_of_one_metric_and_of_a_zoomed_window(repo: Path) -> None:
+    with gittrack.start_run() as run:
+        for step in range(1000):
+            gittrack.log_metrics({"loss": 1000.0 - step, "acc": step / 1000}, step=step)
+    rid = run.info.run_id
+    with serving(repo) as srv:
+        (whole,) = get_json(srv, "/ui/api/lines", run=rid, key="loss", points=100)
+        assert list(whole["lines"]) == ["loss"]  # only the metric asked for
+        assert len(unpacked(whole["lines"]["loss"])["value"]) <= 102
+        (zoomed,) = get_json(srv, "/ui/api/lines", run=rid, key="loss", points=100, lo=500, hi=520)
+        line = unpacked(zoomed["lines"]["loss"])
+        # every logged point of the window, and one on either side, values as logged
+        assert line["step"] == list(range(499, 522))
+        assert line["value"] == [1000.0 - s for s in range(499, 522)]
+        assert line["count"] == 1000
+        (rel,) = get_json(srv, "/ui/api/lines", run=rid, key="acc", x="relative", lo=-1, hi=1e9)
+        assert len(unpacked(rel["lines"]["acc"])["step"]) == 1000
+        status, _, body = call(srv, "GET", f"/ui/api/lines?run={rid}&lo=5&hi=1")
+        assert status == 400 and b"lo <= hi" in body
+        status, _, body = call(srv, "GET", f"/ui/api/lines?run={rid}&lo=1&hi=5&x=epoch")
+        assert status == 400 and b"x must be step, time or relative" in body
 
 
 def test_keep_extremes_keeps_every_spike() -> None:
@@ -181,11 +253,16 @@ def test_non_finite_points_are_left_out_of_lines(repo: Path) -> None:
     import pyarrow as pa
 
     from gittrack.format import metrics_table
-    from gittrack.ui.series import downsample
+    from gittrack.ui.series import as_json, downsample
 
     table: pa.Table = metrics_table([0, 0, 0], ["m"], [0, 1, 2], [10, 11, 12], [1.0, math.nan, 3.0])
-    assert downsample(table, 100) == {
-        "m": {"step": [0, 2], "time": [10, 12], "value": [1.0, 3.0], "count": 3}
+    lines = downsample(table, 100)
+    assert list(lines) == ["m"]
+    assert unpacked(as_json(lines["m"])) == {
+        "step": [0, 2],
+        "time": [10, 12],
+        "value": [1.0, 3.0],
+        "count": 3,
     }
 
 

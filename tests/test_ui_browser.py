@@ -24,6 +24,8 @@ from gittrack.client import Client
 # The screenshots docs/ui.md shows are refreshed with GITTRACK_UI_SCREENSHOTS=1 (other runs
 # keep them in the test's temporary directory, so a test run leaves the checkout clean).
 DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs" / "images"
+# read at import: the hermetic fixture clears every GITTRACK_* variable before a test runs
+SCREENSHOTS = bool(os.environ.get("GITTRACK_UI_SCREENSHOTS"))
 
 
 def _png(width: int, height: int) -> bytes:
@@ -115,23 +117,40 @@ def _ready(page: Any, pattern: str) -> None:
     )
 
 
+def _page(browser: Any, errors: list[str]) -> Any:
+    """A 1400 x 900 page whose script errors and console errors land in ``errors``."""
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return page
+
+
+def _charts_drawn(page: Any, count: int) -> None:
+    """Bring the metric charts into view (they are drawn only there) and wait for them."""
+    page.locator("#charts").scroll_into_view_if_needed()
+    page.wait_for_function(
+        "n => document.querySelectorAll('#charts .chart[data-drawn]').length === n", arg=count
+    )
+
+
 def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, browser: Any) -> None:
     ids = _make_runs(repo, tmp_path)
-    images = DOCS_IMAGES if os.environ.get("GITTRACK_UI_SCREENSHOTS") else tmp_path / "images"
+    images = DOCS_IMAGES if SCREENSHOTS else tmp_path / "images"
     live = Client().create_run(run_name="live-run")  # RUNNING while the page is open
     Client().log_metric(live.info.run_id, "accuracy", 0.25, step=0)
     Client().flush(live.info.run_id)
     errors: list[str] = []
     with ui_process(repo) as url:
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-        page.on("pageerror", lambda e: errors.append(str(e)))
+        page = _page(browser, errors)
         page.goto(url + "/")
         page.wait_for_selector("#runs-table tbody tr")
         assert page.locator("#runs-table tbody tr").count() == 9
         assert "1–9 of 9 runs" in page.inner_text("#page-info")
         assert re.search(r"sweep\s*6", page.inner_text(".experiments"))
         _shot(page, images, "ui-runs.png")
+        # at 1400 px every column of the default view is in sight, none cut
+        wrap = "document.querySelector('.runs-main .table-wrap')"
+        assert page.evaluate(f"{wrap}.scrollWidth <= {wrap}.clientWidth")
 
         # a running run updates in place, without a reload
         row = f"tr[data-run='{live.info.run_id}']"
@@ -172,14 +191,28 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         assert page.inner_text("#compare") == "Compare (5)"
         page.click("#compare")
         _ready(page, "^#/compare")
+        _charts_drawn(page, 3)
         charts = page.evaluate(
             "[...document.querySelectorAll('#charts .chart')]"
             ".map(d => [d.dataset.metric, d.data.length])"
         )
         assert charts == [["accuracy", 5], ["loss", 5], ["lr_now", 5]]
-        assert page.evaluate("document.querySelector('#parcoords').data[0].type") == "parcoords"
-        assert page.evaluate("document.querySelector('#scatter').data[0].x.length") == 5
+        page.locator("#parcoords").scroll_into_view_if_needed()
+        page.wait_for_function(
+            "document.querySelector('#parcoords').data?.[0].type === 'parcoords'"
+        )
+        page.locator("#scatter").scroll_into_view_if_needed()
+        page.wait_for_function("document.querySelector('#scatter').data?.[0].x.length === 5")
         _shot(page, images, "ui-compare.png", full=True)
+        # zooming asks the server for that window: every logged point of it, and one
+        # on either side so the lines reach the edges
+        page.evaluate(
+            "Plotly.relayout(document.querySelector('#charts .chart'), {'xaxis.range': [100, 120]})"
+        )
+        page.wait_for_function("document.querySelector('#charts .chart').data[0].x.length === 23")
+        assert page.evaluate("[...document.querySelector('#charts .chart').data[0].x]") == list(
+            range(99, 122)
+        )
         page.select_option("#x-axis", "relative")
         page.fill("#smoothing", "0.6")
         page.check("#log-y")
@@ -196,7 +229,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         _shot(page, images, "ui-run.png", full=True)
         page.click("[data-tab=metrics]")
         _ready(page, "tab=metrics")
-        assert page.locator("#charts .chart").count() == 3
+        _charts_drawn(page, 3)
         page.click("[data-tab=artifacts]")
         _ready(page, "tab=artifacts")
         page.click("[data-path='predictions.csv']")
@@ -224,3 +257,48 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
     blocked = [e for e in errors if "sandboxed" in e and "allow-scripts" in e]
     assert len(blocked) == 1  # the HTML artifact's script was refused by the sandbox
     assert [e for e in errors if e not in blocked + refused] == []
+
+
+def test_models_page_lists_versions_aliases_and_their_history(
+    repo: Path, tmp_path: Path, browser: Any
+) -> None:
+    from gittrack.models import registry
+    from gittrack.session import open_repository
+
+    images = DOCS_IMAGES if SCREENSHOTS else tmp_path / "images"
+    mlmodel = tmp_path / "MLmodel"
+    mlmodel.write_text("flavors:\n  python_function:\n    loader_module: m\n", encoding="utf-8")
+    client = Client()
+    ids = []
+    for i in range(2):
+        run = client.create_run("models", run_name=f"train-{i}")
+        client.log_artifact(run.info.run_id, str(mlmodel), "model")
+        client.set_terminated(run.info.run_id)
+        ids.append(run.info.run_id)
+    runs = open_repository(create=False)
+    for rid in ids:
+        registry.register(runs, rid, "churn", description=f"from {rid[:6]}")
+    registry.set_alias(runs, "churn", "prod", 1, now_ms=1_700_000_000_000)
+    registry.set_alias(runs, "churn", "prod", 2, now_ms=1_700_000_100_000)
+    registry.set_alias(runs, "churn", "staging", 1, now_ms=1_700_000_200_000)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(url + "/#/models")
+        _ready(page, "^#/models")
+        assert page.inner_text("h1") == "Registered models"
+        card = page.locator("section.card", has_text="churn")
+        assert "latest version 2" in card.inner_text()
+        cells = card.locator("table.grid tbody tr").evaluate_all(
+            "rows => rows.map(r => [...r.cells].slice(0, 2).map(c => c.innerText))"
+        )
+        assert cells == [["2", "@prod"], ["1", "@staging"]]  # newest first, with aliases
+        history = card.locator(".alias-history").inner_text()
+        assert "version 1" in history and "version 2" in history and "@staging" in history
+        _shot(page, images, "ui-models.png")
+        # a version links to the run it came from
+        card.locator("table.grid tbody tr").first.locator("a").click()
+        _ready(page, f"^#/run/{ids[1]}")
+        assert page.inner_text("#run-name") == "train-1"
+        page.close()
+    assert errors == []

@@ -12,6 +12,8 @@ from gittrack.artifacts.fluent import (
     log_artifacts,
     log_dict,
     log_figure,
+    log_image,
+    log_table,
     log_text,
 )
 
@@ -22,5 +24,7 @@ __all__ = [
     "log_artifacts",
     "log_dict",
     "log_figure",
+    "log_image",
+    "log_table",
     "log_text",
 ]

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gittrack.artifacts import paths
-from gittrack.errors import ArtifactError
+from gittrack.errors import ArtifactError, ValidationError
+from gittrack.writer import set_tags_op
 
 if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts, FileInfo
@@ -137,6 +138,71 @@ class ArtifactsMixin:
         store = artifacts_of(self.store)
         data = render_figure(figure, artifact_file)
         store.record(self.writer(run_id), [store.store_bytes(data, path)])
+
+    def log_table(self: _ClientLike, run_id: str, data: Any, artifact_file: str) -> None:
+        """Log a dict or DataFrame as a table (MLflow's JSON ``split`` or Parquet, by the
+        suffix); a table already at ``artifact_file`` gets the rows appended, as in MLflow."""
+        from gittrack.artifacts import media
+
+        path = paths.clean_path(artifact_file, "artifact_file")
+        media.check_table_file(path)
+        frame = media.table_frame(data)
+        rid = self.resolve(run_id)
+        self.flush(rid)
+        store = artifacts_of(self.store)
+        existing = store.manifest(rid).get(path)
+        if existing is not None:
+            out = io.BytesIO()
+            store.write_to(rid, existing, out)
+            frame = media.appended(out.getvalue(), frame, path)
+        writer = self.writer(rid)
+        store.record(writer, [store.store_bytes(media.table_bytes(frame, path), path)])
+        tag = media.logged_artifacts_tag(writer.record.tags.get(media.LOGGED_ARTIFACTS_TAG), path)
+        if tag is not None:
+            writer.apply(set_tags_op({media.LOGGED_ARTIFACTS_TAG: tag}))
+
+    def log_image(
+        self: _ClientLike,
+        run_id: str,
+        image: Any,
+        artifact_file: str | None = None,
+        key: str | None = None,
+        step: int | None = None,
+        timestamp: int | None = None,
+        synchronous: bool | None = None,
+    ) -> None:
+        """Log a numpy array or PIL image: as ``artifact_file``, or (``key``, ``step``) as
+        MLflow's time-stepped images (``images/<key>+step+<n>+...png`` and a small
+        ``.webp`` copy)."""
+        from gittrack.artifacts import media
+        from gittrack.writer import now_ms
+
+        if (artifact_file is None) == (key is None) or (
+            artifact_file is not None and (step, timestamp) != (None, None)
+        ):
+            raise ValidationError(
+                "log_image takes either artifact_file, or key with optional step and timestamp"
+            )
+        picture = media.pil_image(image)
+        store = artifacts_of(self.store)
+        if artifact_file is not None:
+            path = paths.clean_path(artifact_file, "artifact_file")
+            entries = [store.store_bytes(media.image_bytes(picture, path), path)]
+        else:
+            assert key is not None
+            full, small = media.image_step_paths(
+                key, step or 0, now_ms() if timestamp is None else int(timestamp)
+            )
+            entries = [
+                store.store_bytes(media.image_bytes(picture, full), full),
+                store.store_bytes(media.image_bytes(media.compressed(picture), small), small),
+            ]
+        writer = self.writer(self.resolve(run_id))
+        store.record(writer, entries)
+        if key is not None:
+            writer.apply(set_tags_op({media.LOGGED_IMAGES_TAG: "True"}))
+        if synchronous:
+            writer.flush()
 
     def list_artifacts(self: _ClientLike, run_id: str, path: str | None = None) -> list[FileInfo]:
         """Files and directories directly below ``path`` of a run."""

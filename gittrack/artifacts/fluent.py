@@ -51,6 +51,29 @@ def log_figure(figure: Any, artifact_file: str) -> None:
     client.log_figure(rid, figure, artifact_file)
 
 
+def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Log a dict or pandas DataFrame as a table (.json or .parquet) of the active run (or
+    ``run_id``); rows are appended to a table already there."""
+    from gittrack.fluent import client_and_run_id
+
+    client, rid = client_and_run_id(run_id)
+    client.log_table(rid, data, artifact_file)
+
+
+def log_image(
+    image: Any,
+    artifact_file: str | None = None,
+    key: str | None = None,
+    step: int | None = None,
+    timestamp: int | None = None,
+    synchronous: bool | None = False,
+) -> None:
+    """Log a numpy array or PIL image of the active run, as ``artifact_file`` or as a
+    time-stepped image under ``key``."""
+    client, rid = _active()
+    client.log_image(rid, image, artifact_file, key, step, timestamp, synchronous)
+
+
 def _client() -> Any:
     from gittrack.fluent import current_client
 

@@ -152,6 +152,7 @@ def show_cmd(
             "source": v.source,
             "created": iso_utc(v.created),
             "created_by": v.created_by,
+            "stage": v.stage,
             "description": v.description or "",
         }
         for v in versions
@@ -159,7 +160,8 @@ def show_cmd(
     if fmt == "json":
         typer.echo(out.to_json(rows))
         return
-    typer.echo(out.render(rows, ["version", "aliases", "source", "created", "description"], fmt))
+    columns = ["version", "aliases", "stage", "source", "created", "description"]
+    typer.echo(out.render(rows, columns, fmt))
 
 
 def _error(message: str) -> Exception:
@@ -182,6 +184,40 @@ def alias_cmd(
         raise ValidationError(f"{target!r} is not NAME@ALIAS (e.g. churn@prod)")
     event = registry.set_alias(_runs(), name, alias, version)
     typer.echo(f"{name}@{alias} -> version {event.version}")
+
+
+@models_app.command("stage")
+def stage_cmd(
+    target: Annotated[str, typer.Argument(help="NAME/VERSION to move.")],
+    stage: Annotated[str, typer.Argument(help="None, Staging, Production or Archived.")],
+    archive_existing: Annotated[
+        bool,
+        typer.Option(
+            "--archive-existing", help="Archive the other versions in that stage (MLflow's)."
+        ),
+    ] = False,
+) -> None:
+    """Move a version to an MLflow stage (MLflow clients still read stages)."""
+    from gittrack.errors import ValidationError
+    from gittrack.models import registry
+
+    name, sep, version = target.partition("/")
+    if not sep or not name or not version:
+        raise ValidationError(f"{target!r} is not NAME/VERSION (e.g. churn/3)")
+    mv = registry.transition_stage(_runs(), name, version, stage, archive_existing=archive_existing)
+    typer.echo(f"{name} version {mv.version} -> {mv.stage}")
+
+
+@models_app.command("rename")
+def rename_cmd(
+    name: Annotated[str, typer.Argument(help="The registered model's name.")],
+    new_name: Annotated[str, typer.Argument(help="Its new name.")],
+) -> None:
+    """Rename a registered model (versions, stages, aliases and tags move with it)."""
+    from gittrack.models import registry
+
+    registry.rename_model(_runs(), name, new_name)
+    typer.echo(f"renamed model {name} to {new_name}")
 
 
 @models_app.command("rm")

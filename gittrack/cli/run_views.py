@@ -20,7 +20,12 @@ def section(title: str, table: str) -> str:
     return f"\n{title}\n{body}"
 
 
-def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
+def show_text(
+    loaded: LoadedRun, *, packages: bool = False, children: list[dict[str, Any]] | None = None
+) -> str:
+    """A run as text; ``children`` (search rows of the runs nested in it) listed last."""
+    from gittrack.format import run_tags
+
     r = loaded.record
     src = r.source
     code = (src.get("commit") or "(no commit)")[:12]
@@ -50,8 +55,7 @@ def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
     if r.metrics:
         rows = [[k, out.cell(m.value), m.step, m.count] for k, m in sorted(r.metrics.items())]
         parts.append(section("metrics", out.table(rows, ["key", "value", "step", "steps"])))
-    if r.tags:
-        parts.append(section("tags", out.kv_table(sorted(r.tags.items()))))
+    parts.append(section("tags", out.kv_table(sorted(run_tags(r).items()))))
     if r.artifacts:
         from tabulate import tabulate  # sizes are aligned as numbers
 
@@ -74,6 +78,9 @@ def show_text(loaded: LoadedRun, *, packages: bool = False) -> str:
     parts.append(section("environment", out.kv_table(env_rows)))
     if packages and isinstance(pkgs, dict):
         parts.append(section("packages", out.kv_table(sorted(pkgs.items()))))
+    if children:
+        rows = [[c["run_id"][:8], c["name"], c["status"]] for c in children]
+        parts.append(section("children", out.table(rows, ["run", "name", "status"])))
     return "\n".join(parts)
 
 

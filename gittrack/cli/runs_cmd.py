@@ -128,6 +128,9 @@ def list_cmd(
     all_columns: Annotated[
         bool, typer.Option("--all-columns", help="Show every param, metric and tag.")
     ] = False,
+    parent: Annotated[
+        str | None, typer.Option("--parent", help="Only the runs nested in this run.")
+    ] = None,
     fmt: FormatOpt = "table",
 ) -> None:
     """List runs, newest first (filter, sort, choose columns)."""
@@ -144,6 +147,7 @@ def list_cmd(
             max_,
             check_sort_keys=True,
             index=index,
+            parent_run_id=None if parent is None else index.resolve(parent),
         )
     if fmt == "json":
         typer.echo(out.to_json_lines_array([run_row_json(r) for r in rows]))
@@ -175,15 +179,19 @@ def show_cmd(
 ) -> None:
     """Show everything about one run."""
     from gittrack.cli import run_views as views
+    from gittrack.query.search import query_rows
     from gittrack.query.views import run_json
 
     out.check_format(fmt, ("table", "json"))
     with _index() as index:
         loaded = _load(index, run)
+        children = query_rows(index=index, parent_run_id=loaded.record.run_id)
     if fmt == "json":
-        typer.echo(out.to_json(run_json(loaded, packages=True)))
+        doc = run_json(loaded, packages=True)
+        doc["children"] = [r["run_id"] for r in children]
+        typer.echo(out.to_json(doc))
     else:
-        typer.echo(views.show_text(loaded, packages=packages))
+        typer.echo(views.show_text(loaded, packages=packages, children=children))
 
 
 # -- diff ----------------------------------------------------------------------------------

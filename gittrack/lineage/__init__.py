@@ -43,8 +43,9 @@ def log_input(
     keep: bool = False,
     run_id: str | None = None,
 ) -> InputInfo:
-    """Record ``source`` (a file or directory path, a pyarrow Table or a pandas DataFrame)
-    as an input of the active run (started if none) or of ``run_id``.
+    """Record ``source`` (a file or directory path, a pyarrow Table, a pandas DataFrame or
+    a ``gittrack.data`` dataset, named by its name) as an input of the active run
+    (started if none) or of ``run_id``; give MLflow's ``context`` by keyword.
 
     The same ``name`` logged again replaces the earlier entry. ``keep=True`` also stores
     the bytes in the artifact cache so a reproduction can restore them.

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import InputError, ValidationError
 from gittrack.format import MODE_LINK_TEXT
+from gittrack.lineage.datasets import TABLE_SOURCE, Dataset
 from gittrack.lineage.hashing import Digest
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from gittrack.runs import RunStore
 
 KINDS = ("file", "directory", "table")
-TABLE_SOURCE = "<table>"
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,8 @@ def build_entry(
     keep: bool = False,
     cache: HashCache | None = None,
 ) -> dict[str, Any]:
-    """Hash ``source`` (path, pyarrow Table or pandas DataFrame) and build its entry."""
+    """Hash ``source`` (path, pyarrow Table, pandas DataFrame or a
+    :class:`~gittrack.lineage.datasets.Dataset`) and build its entry."""
     if isinstance(source, (str, os.PathLike)):
         path = Path(os.fspath(source))
         default = Path(os.path.abspath(path)).name
@@ -140,6 +141,15 @@ def build_entry(
         if keep:
             _keep_path(runs, path, digest, entry)
         return entry
+    if isinstance(source, Dataset):
+        return _table_entry(
+            runs,
+            source.table,
+            name=name or source.name,
+            context=context,
+            keep=keep,
+            source_text=source.source,
+        )
     if isinstance(source, bytes):
         raise InputError(
             "cannot log bytes as an input (give a file or directory path, a pyarrow Table "
@@ -149,7 +159,13 @@ def build_entry(
 
 
 def _table_entry(
-    runs: RunStore, source: Any, *, name: str | None, context: str | None, keep: bool
+    runs: RunStore,
+    source: Any,
+    *,
+    name: str | None,
+    context: str | None,
+    keep: bool,
+    source_text: str = TABLE_SOURCE,
 ) -> dict[str, Any]:
     from gittrack.lineage.hashing import as_arrow_table, hash_table, table_schema
 
@@ -161,7 +177,7 @@ def _table_entry(
         "name": entry_name,
         "context": entry_context,
         "kind": "table",
-        "source": TABLE_SOURCE,
+        "source": source_text,
         "digest": digest,
         "size": size,
         "rows": table.num_rows,

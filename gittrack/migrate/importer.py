@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from gittrack import format as fmt
 from gittrack.errors import GittrackError, MigrationError
+from gittrack.format import GIT_COMMIT_TAG, PARENT_RUN_TAG
 from gittrack.migrate.source import (
     EXPERIMENT_ID_TAG,
-    GIT_COMMIT_TAG,
-    PARENT_RUN_TAG,
     SourceExperiment,
     SourceRegisteredModel,
     SourceRun,
@@ -145,7 +144,11 @@ def import_mlflow(
     total = len(work)
     named = {}
     if not dry_run:
-        named = {e.experiment_id: _import_experiment(runs, e, tally) for e in chosen}
+        named = {
+            e.experiment_id: _import_experiment(runs, e, tally)
+            for e in chosen
+            if e.lifecycle_stage == "active" or not skip_deleted
+        }
 
     def read_all(scratch: Path) -> Iterator[SourceRun | None]:
         for index, (experiment, item) in enumerate(work):

@@ -25,11 +25,8 @@ from gittrack.migrate.registry_export import export_logged_model, export_registr
 from gittrack.migrate.source import (
     DATASET_CONTEXT_TAG,
     EXPERIMENT_ID_TAG,
-    GIT_COMMIT_TAG,
     MLFLOW_DIGEST_PREFIX,
     NUMBER_BY_STATUS,
-    PARENT_RUN_TAG,
-    RUN_NAME_TAG,
 )
 
 if TYPE_CHECKING:
@@ -258,13 +255,7 @@ def _export_run(
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     _write(run_dir / "meta.yaml", fmt.dump_yaml(meta))
     _write_values(run_dir / "params", {k: mlflow_text(v) for k, v in record.params.items()})
-    tags = dict(record.tags)
-    tags.setdefault(RUN_NAME_TAG, record.name)
-    if record.parent_run_id:
-        tags.setdefault(PARENT_RUN_TAG, record.parent_run_id)
-    if record.source.get("commit"):
-        tags.setdefault(GIT_COMMIT_TAG, str(record.source["commit"]))
-    _write_values(run_dir / "tags", tags)
+    _write_values(run_dir / "tags", fmt.run_tags(record))
     points = _export_metrics(runs, loaded, run_dir / "metrics")
     _export_inputs(record, run_dir, folder)
     manifest = store.manifest(record.run_id)

@@ -28,7 +28,6 @@ from gittrack.artifacts.paths import clean_path, inside
 from gittrack.errors import GittrackError, MigrationError, UnsafeSourceError
 from gittrack.migrate.source import (
     MODEL_STATUS_BY_NUMBER,
-    RUN_NAME_TAG,
     STATUS_BY_NUMBER,
     SourceExperiment,
     SourceLoggedModel,
@@ -249,7 +248,7 @@ class FileStoreReader:
         problems += more
         tags, more = self._values(run_dir / "tags", f"{what}: tag", "tag")
         problems += more
-        name = meta.get("run_name") or tags.get(RUN_NAME_TAG) or run_id
+        name = meta.get("run_name") or tags.get(fmt.RUN_NAME_TAG) or run_id
         run = SourceRun(
             run_id=run_id,
             experiment=experiment,

@@ -2,10 +2,13 @@
 
 Calls (MLflow's ``service.proto``): ``experiments/search``, ``runs/search`` (params,
 tags, dataset inputs), ``metrics/get-history`` (every point of each metric),
-``artifacts/list`` and the server's ``/get-artifact`` download. Credentials come from
-MLflow's own variables (``MLFLOW_TRACKING_TOKEN``, or ``MLFLOW_TRACKING_USERNAME`` and
-``MLFLOW_TRACKING_PASSWORD``). What the server sends is untrusted: artifact paths go
-through gittrack's path confinement (a ``..`` refuses the run) and answers are size-capped.
+``artifacts/list`` and the server's ``/get-artifact`` download; for MLflow 3's logged
+models ``logged-models/search``, ``logged-models/<id>/artifacts/directories`` and the
+``/ajax-api`` file download; ``registered-models/search`` and ``model-versions/search``.
+Credentials come from MLflow's own variables (``MLFLOW_TRACKING_TOKEN``, or
+``MLFLOW_TRACKING_USERNAME`` and ``MLFLOW_TRACKING_PASSWORD``). What the server sends is
+untrusted: artifact paths go through gittrack's path confinement (a ``..`` refuses the
+run) and answers are size-capped.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -23,6 +26,7 @@ from gittrack.artifacts.paths import clean_path
 from gittrack.errors import GittrackError, MigrationError, UnsafePathError, UnsafeSourceError
 from gittrack.migrate.source import (
     SourceExperiment,
+    SourceLoggedModel,
     SourceRegisteredModel,
     SourceRun,
     SourceVersion,
@@ -35,6 +39,12 @@ PAGE = 1000
 MAX_JSON_BYTES = 256 * 1024 * 1024
 _RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
 _STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")
+_MODEL_STATUS = {
+    "LOGGED_MODEL_PENDING": "PENDING",
+    "LOGGED_MODEL_READY": "READY",
+    "LOGGED_MODEL_UPLOAD_FAILED": "FAILED",
+}
 
 
 def _pairs(items: object) -> dict[str, str]:
@@ -62,6 +72,7 @@ class RestReader:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.problems: list[tuple[str, str]] = []  # items outside runs that were skipped
+        self._models: dict[str, dict[str, list[dict[str, Any]]]] = {}
         self.headers = {"Accept": "application/json"}
         token = os.environ.get("MLFLOW_TRACKING_TOKEN")
         user = os.environ.get("MLFLOW_TRACKING_USERNAME")
@@ -221,7 +232,9 @@ class RestReader:
                 problems.append(f"{what}: a dataset input is malformed ({e}): skipped")
         if scratch is None:
             raise MigrationError(f"{what}: artifacts need a scratch directory")
-        self._download_artifacts(run, scratch)
+        self._download_artifacts(run, scratch / "run")
+        for model in self._model_items(experiment).get(run_id, []):
+            self._logged_model(model, scratch, run)
         return run
 
     def _history(self, run_id: str, key: str) -> MetricHistory:
@@ -248,11 +261,30 @@ class RestReader:
         return [f for f in files if isinstance(f, dict) and "path" in f]
 
     def _download_artifacts(self, run: SourceRun, scratch: Path) -> None:
-        what = f"run {run.run_id}"
+        run.artifacts += self._download_tree(
+            f"run {run.run_id}",
+            lambda folder: self._listing(run.run_id, folder),
+            lambda rel: (
+                "/get-artifact?" + urlencode({"path": rel, "run_uuid": run.run_id}, quote_via=quote)
+            ),
+            scratch,
+            run.problems,
+        )
+
+    def _download_tree(
+        self,
+        what: str,
+        listing: Callable[[str], list[dict[str, Any]]],
+        download: Callable[[str], str],
+        scratch: Path,
+        problems: list[str],
+    ) -> list[tuple[str, Path]]:
+        """Every file below a listed root: ``(relative path, downloaded copy)``."""
+        found: list[tuple[str, Path]] = []
         pending = [""]
         while pending:
             folder = pending.pop()
-            for entry in self._listing(run.run_id, folder):
+            for entry in listing(folder):
                 try:
                     rel = clean_path(str(entry["path"]), f"{what}: artifact path")
                 except UnsafePathError as e:
@@ -266,18 +298,82 @@ class RestReader:
                     continue
                 target = scratch.joinpath(*rel.split("/"))
                 try:
-                    self._fetch(run.run_id, rel, target)
+                    self._fetch(download(rel), target)
                 except GittrackError as e:
-                    run.problems.append(f"{what}: artifact {rel!r}: {e.message}: skipped")
+                    problems.append(f"{what}: artifact {rel!r}: {e.message}: skipped")
                     continue
-                run.artifacts.append((rel, target))
+                found.append((rel, target))
+        return found
 
-    def _fetch(self, run_id: str, path: str, target: Path) -> None:
+    def _fetch(self, path: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
-        query = urlencode({"path": path, "run_uuid": run_id}, quote_via=quote)
-        with self._open(f"/get-artifact?{query}") as response, open(target, "wb") as out:
+        with self._open(path) as response, open(target, "wb") as out:
             while chunk := response.read(1 << 20):
                 out.write(chunk)
+
+    # -- MLflow 3 logged models ---------------------------------------------------------------
+    def _model_items(self, experiment: SourceExperiment) -> dict[str, list[dict[str, Any]]]:
+        """``{source run id: [logged model JSON]}`` of an experiment (searched once)."""
+        found = self._models.get(experiment.experiment_id)
+        if found is None:
+            found = self._models[experiment.experiment_id] = {}
+            body = {"experiment_ids": [experiment.experiment_id], "max_results": 100}
+            for item in self._pages("logged-models/search", "models", body):
+                info = item.get("info") or {}
+                found.setdefault(str(info.get("source_run_id") or ""), []).append(item)
+        return found
+
+    def _logged_model(self, item: dict[str, Any], scratch: Path, run: SourceRun) -> None:
+        info = item.get("info") or {}
+        model_id = str(info.get("model_id") or "")
+        what = f"logged model {model_id or '?'}"
+        if not _MODEL_ID_RE.match(model_id):
+            run.problems.append(f"{what}: not an MLflow model id: skipped")
+            return
+        root = f"{API}logged-models/{model_id}/artifacts/"
+        files = self._download_tree(
+            what,
+            lambda folder: [
+                f
+                for f in self._json(
+                    root
+                    + "directories"
+                    + ("?" + urlencode({"artifact_directory_path": folder}) if folder else "")
+                ).get("files")
+                or []
+                if isinstance(f, dict) and "path" in f
+            ],
+            lambda rel: (
+                f"/ajax-api/2.0/mlflow/logged-models/{model_id}/artifacts/files?"
+                + urlencode({"artifact_file_path": rel}, quote_via=quote)
+            ),
+            scratch / "models" / model_id,
+            run.problems,
+        )
+        status = str(info.get("status") or "")
+        run.logged_models.append(
+            SourceLoggedModel(
+                model_id=model_id,
+                name=str(info.get("name") or "model"),
+                run_id=run.run_id,
+                status=_MODEL_STATUS.get(status, "PENDING"),
+                created=int(info.get("creation_timestamp_ms") or 0),
+                updated=int(info.get("last_updated_timestamp_ms") or 0),
+                model_type=info.get("model_type") or None,
+                tags=_pairs(info.get("tags")),
+                params=_pairs((item.get("data") or {}).get("params")),
+                artifacts=tuple(files),
+            )
+        )
+
+    def _json(self, path: str) -> dict[str, Any]:
+        with self._open(path) as response:
+            raw = response.read(MAX_JSON_BYTES + 1)
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError as e:
+            raise MigrationError(f"{self.url} did not answer {path} with JSON") from e
+        return data if isinstance(data, dict) else {}
 
     # -- the model registry -------------------------------------------------------------------
     def registered_models(self) -> list[SourceRegisteredModel]:

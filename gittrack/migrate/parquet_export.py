@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from gittrack import format as fmt
 from gittrack.errors import CorruptRunError, MigrationError
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ def _run_row(loaded: LoadedRun) -> dict[str, Any]:
         # Maps of text, as MLflow keeps params: one schema for every part and engine.
         "params": [(k, v if isinstance(v, str) else str(v)) for k, v in record.params.items()],
         "metrics": [(k, float(m.value)) for k, m in record.metrics.items()],
-        "tags": list(record.tags.items()),
+        "tags": list(fmt.run_tags(record).items()),  # with MLflow's system tags, as listed
         "inputs": inputs,
     }
 

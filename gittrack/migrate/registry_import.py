@@ -87,12 +87,15 @@ def _files_of(runs: RunStore, version: SourceVersion) -> tuple[str, str]:
     from gittrack.models import logged
     from gittrack.models.uri import parse_run_source
 
-    if version.model_id:
+    model_id = version.model_id
+    if model_id is None and version.source.startswith("models:/m-"):
+        model_id = version.source[len("models:/") :].strip("/")  # servers may omit model_id
+    if model_id:
         try:
-            found = logged.get(runs, version.model_id)
+            found = logged.get(runs, model_id)
         except ModelNotFoundError as e:
             raise MigrationError(
-                f"its logged model {version.model_id} was not imported (is its run?)"
+                f"its logged model {model_id} was not imported (is its run?)"
             ) from e
         return found.run_id, found.artifact_path
     if version.source.startswith("runs:/"):

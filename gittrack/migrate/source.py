@@ -12,15 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gittrack.lineage.inputs import TABLE_SOURCE
+from gittrack.lineage.datasets import TABLE_SOURCE
 from gittrack.writer import MetricHistory
 
 # MLflow's RunStatus enum as stored in a file store's meta.yaml.
 STATUS_BY_NUMBER = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 NUMBER_BY_STATUS = {name: number for number, name in STATUS_BY_NUMBER.items()}
-RUN_NAME_TAG = "mlflow.runName"
-PARENT_RUN_TAG = "mlflow.parentRunId"
-GIT_COMMIT_TAG = "mlflow.source.git.commit"
 DATASET_CONTEXT_TAG = "mlflow.data.context"
 MLFLOW_DIGEST_PREFIX = "mlflow:"
 # The MLflow experiment id an imported experiment came from, kept as an experiment tag so

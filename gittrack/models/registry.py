@@ -42,6 +42,7 @@ __all__ = [
     "get_alias",
     "get_model",
     "get_version",
+    "latest_versions",
     "list_models",
     "list_versions",
     "register",
@@ -620,6 +621,19 @@ def update_version(
             continue
         return _version_from(data, commit, what)
     raise ModelError(f"cannot update model {name!r} version {version}: it keeps changing")
+
+
+def latest_versions(
+    runs: RunStore, name: str, stages: list[str] | None = None
+) -> list[ModelVersion]:
+    """The latest version in each of ``stages`` (every stage when None or empty), by
+    version number: MLflow's ``get_latest_versions``."""
+    wanted = {canonical_stage(str(s)) for s in stages or []} or set(STAGES)
+    latest: dict[str, ModelVersion] = {}
+    for mv in list_versions(runs, name):
+        if mv.stage in wanted:
+            latest[mv.stage] = mv  # versions come in order: the last one wins
+    return sorted(latest.values(), key=lambda v: v.version)
 
 
 def transition_stage(

@@ -519,13 +519,26 @@ class _Parser:
         if op in ("IN", "NOT IN"):
             return Clause(kind, key, op, self.string_list(), fld)
         value, pos = self.value(op)
-        want_number = numeric or op in _ORDER_OPS
-        if want_number and isinstance(value, str):
-            what = "compares with numbers" if numeric else f"needs a number with {op}"
-            self.fail(pos, f"{lhs} {what}, got a string")
-        if not want_number and not isinstance(value, str):
-            self.fail(pos, f"{lhs} compares with quoted strings, got a number (quote it)")
+        if numeric and isinstance(value, str):
+            self.fail(pos, f"{lhs} compares with numbers, got a string")
+        if not numeric and not isinstance(value, str):
+            # MLflow's typing: params (and tags) are strings, whatever the operator.
+            why = {"params": "params are strings, ", "tags": "tags are strings, "}.get(kind, "")
+            self.fail(
+                pos,
+                f"{lhs} compares with quoted strings, got a number ({why}quote it: "
+                f"{lhs} {op} '{self.text[pos : self.i]}')",
+            )
+        if kind == "params" and op in _ORDER_OPS and _as_float(value) is None:
+            self.fail(pos, f"{lhs} {op} compares numbers: quote a number, e.g. '0.5'")
         return Clause(kind, key, op, value, fld)
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 _OP_ORDER = ["=", "!=", "<", "<=", ">", ">=", "LIKE", "ILIKE", "IN", "NOT IN", "IS NULL",
@@ -634,9 +647,9 @@ def _test(op: str, value: Value, numeric_param: bool) -> Callable[[Any], bool]:
     if op in ("LIKE", "ILIKE"):
         assert isinstance(value, str)
         return _like(value, ignore_case=op == "ILIKE")
-    compare = partial(_REVERSED[op], value)
     if not numeric_param:
-        return compare
+        return partial(_REVERSED[op], value)
+    compare = partial(_REVERSED[op], float(value))  # type: ignore[arg-type]  # checked when parsed
 
     def as_number(s: str) -> bool:
         try:
@@ -682,6 +695,24 @@ def _compile_clause(c: Clause) -> Pred:
         return v is not None and test(v)
 
     return clause
+
+
+def value_getter(kind: str, key: str, fld: str | None = None) -> Callable[[Row], Any]:
+    """The value a clause or sort key on ``kind.key`` reads from a row (None: missing)."""
+    return _getter(kind, key, fld)
+
+
+def value_test(c: Clause) -> Callable[[Any], bool] | None:
+    """The clause as a test of the value :func:`value_getter` reads (None included), so
+    that ``value_test(c)(value_getter(c.kind, c.key, c.field)(row))`` equals
+    ``Filter(c).matches(row)``; None for ``datasets`` clauses, which read a whole row."""
+    if c.kind == "datasets":
+        return None
+    if c.op in _NULL_OPS:
+        want_null = c.op == "IS NULL"
+        return lambda v: (v is None) is want_null
+    test = _test(c.op, c.value, c.kind == "params" and c.op in _ORDER_OPS)
+    return lambda v: v is not None and test(v)
 
 
 def _compile_dataset(c: Clause) -> Pred:

@@ -19,6 +19,7 @@ from gittrack.errors import ValidationError
 
 if TYPE_CHECKING:
     from gittrack.index import RunIndex
+    from gittrack.query.frame import Frame
 
 __all__ = [
     "ExperimentSummary",
@@ -32,7 +33,8 @@ __all__ = [
 MAX_PAGE = 1000
 _KEPT = 32  # filtered and sorted sequences kept (a few users x a few views)
 _lock = threading.Lock()
-_sequences: OrderedDict[tuple[Any, ...], list[dict[str, Any]]] = OrderedDict()
+_sequences: OrderedDict[tuple[Any, ...], tuple[Frame, list[int]]] = OrderedDict()
+_frames: dict[Path, tuple[str, Frame]] = {}
 _keys: dict[tuple[Path, str, tuple[str, ...]], RunKeys] = {}
 _experiments: dict[tuple[Path, str], list[ExperimentSummary]] = {}
 
@@ -66,13 +68,29 @@ class ExperimentSummary:
     last_start_time: int
 
 
+def _frame(index: RunIndex) -> Frame:
+    """The columnar view of the index's current rows (one per index file, kept while its
+    generation lasts)."""
+    from gittrack.query.frame import Frame
+
+    generation = index.generation
+    with _lock:
+        found = _frames.get(index.path)
+    if found is not None and found[0] == generation:
+        return found[1]
+    frame = Frame(index.rows())
+    with _lock:
+        _frames[index.path] = (generation, frame)
+    return frame
+
+
 def _sequence(
     index: RunIndex,
     filter_string: str | None,
     order_by: list[str] | None,
     experiments: list[str] | None,
-) -> list[dict[str, Any]]:
-    from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
+) -> tuple[Frame, list[int]]:
+    from gittrack.query.filter import parse_filter, parse_order_by
 
     flt = parse_filter(filter_string)
     keys = parse_order_by(order_by)
@@ -84,14 +102,18 @@ def _sequence(
         if found is not None:
             _sequences.move_to_end(cache_key)
             return found
-    rows = flt.select(index.rows(list(exps) or None))
-    if keys:
-        rows = sort_rows(rows, keys, ())  # index rows come newest first: no tie-breaking passes
+    frame = _frame(index)
+    # index rows come newest first: no tie-breaking sort keys are needed
+    found = (frame, frame.sequence(flt, keys, exps))
     with _lock:
-        _sequences[cache_key] = rows
+        # sequences of an older generation are never asked for again; dropping them
+        # also lets go of their frames (a live refresh makes a generation every flush)
+        for old in [k for k in _sequences if k[0] == index.path and k[1] != cache_key[1]]:
+            del _sequences[old]
+        _sequences[cache_key] = found
         while len(_sequences) > _KEPT:
             _sequences.popitem(last=False)
-    return rows
+    return found
 
 
 def page_runs(
@@ -112,8 +134,9 @@ def page_runs(
         raise ValidationError(f"offset must be 0 or more, got {offset}")
     if not 0 < limit <= MAX_PAGE:
         raise ValidationError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    rows = _sequence(index, filter_string, order_by, experiments)
-    return RunPage(total=len(rows), offset=offset, rows=rows[offset : offset + limit])
+    frame, positions = _sequence(index, filter_string, order_by, experiments)
+    rows = [frame.rows[i] for i in positions[offset : offset + limit]]
+    return RunPage(total=len(positions), offset=offset, rows=rows)
 
 
 def run_keys(index: RunIndex, experiments: list[str] | None = None) -> RunKeys:

@@ -43,6 +43,7 @@ def query_rows(
     index: RunIndex | None = None,
     experiment_ids: list[str] | None = None,
     view_type: int = 1,
+    parent_run_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """Matching index rows (see :mod:`gittrack.query.filter`), sorted, newest first by default.
 
@@ -51,6 +52,7 @@ def query_rows(
     Outside any repository (and with no ``.gittrack-runs`` here) there are no rows.
     ``check_sort_keys`` rejects a metrics/params/tags sort key no matching run has
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
+    ``parent_run_id`` (a full run id) keeps the runs nested in that run.
     """
     from gittrack.entities import ViewType
     from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
@@ -77,6 +79,8 @@ def query_rows(
     if experiment_ids is not None:
         wanted = {str(e) for e in experiment_ids}
         rows = [r for r in rows if r["experiment_id"] in wanted]
+    if parent_run_id is not None:
+        rows = [r for r in rows if r.get("parent_run_id") == parent_run_id]
     if stages != {"active", "deleted"}:  # rows indexed before soft delete have no stage
         rows = [r for r in rows if r.get("lifecycle_stage", "active") in stages]
     if check_sort_keys and rows:
@@ -96,29 +100,38 @@ def _check_sort_keys(rows: list[dict[str, Any]], keys: list[SortKey]) -> None:
 
 
 def search_runs(
-    filter_string: str | None = None,
-    order_by: list[str] | str | None = None,
-    experiment_names: list[str] | None = None,
-    max_results: int | None = None,
-    output_format: str = "pyarrow",
-    repo: str | os.PathLike[str] | None = None,
-    *,
     experiment_ids: list[str] | str | None = None,
+    filter_string: str | None = "",
     run_view_type: int = 1,
+    max_results: int | None = None,
+    order_by: list[str] | str | None = None,
+    output_format: str = "pandas",
     search_all_experiments: bool = False,
+    experiment_names: list[str] | None = None,
+    *,
+    repo: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """Search runs with MLflow's filter grammar (plus ``or`` and parentheses).
+    """Search runs with MLflow's filter grammar (plus ``or`` and parentheses), in MLflow's
+    argument order.
 
-    Returns a pyarrow Table (default), a pandas DataFrame (``output_format="pandas"``)
-    or a list of dict rows (``"list"``). Columns follow MLflow: run_id, experiment_id,
-    run_name, experiment, status, start_time, end_time (timestamps, ms, UTC), commit,
-    then ``params.<key>`` (MLflow's strings), ``metrics.<key>`` (float64), ``tags.<key>``.
-    ``experiment_ids``/``experiment_names`` narrow the search (none: every experiment;
-    ``search_all_experiments`` is accepted for MLflow code and changes nothing);
-    ``run_view_type`` (:class:`gittrack.entities.ViewType`) includes deleted runs.
+    Returns, as MLflow does, a pandas DataFrame (``output_format="pandas"``, the default)
+    with MLflow's columns: run_id, experiment_id, status, artifact_uri, start_time,
+    end_time (UTC timestamps), ``metrics.<key>`` (float64), ``params.<key>`` (MLflow's
+    strings), ``tags.<key>`` (system tags included). gittrack's faster forms: a pyarrow
+    Table (``"pyarrow"``: run_id, experiment_id, run_name, experiment, status,
+    start_time, end_time, commit, params, metrics, tags) or a list of dict rows
+    (``"list"``), neither needing pandas. ``experiment_ids``/``experiment_names`` narrow
+    the search (none: every experiment; ``search_all_experiments`` is accepted for MLflow
+    code and changes nothing); ``run_view_type`` (:class:`gittrack.entities.ViewType`)
+    includes deleted runs; ``max_results`` None: every match.
     """
     del search_all_experiments  # every experiment is searched unless narrowed
     if isinstance(experiment_ids, str):
+        if not experiment_ids.isdigit():  # ids are numbers: likely a filter put first
+            raise ValidationError(
+                f"{experiment_ids!r} is not an experiment id: search_runs takes "
+                "experiment_ids first, as MLflow does (pass filter_string=...)"
+            )
         experiment_ids = [experiment_ids]
     if output_format not in OUTPUT_FORMATS:
         raise ValidationError(
@@ -135,16 +148,16 @@ def search_runs(
     )
     if output_format == "list":  # copies: the index keeps its rows cached in memory
         return [_copy_row(r) for r in rows]
-    table = rows_to_table(rows)
     if output_format == "pyarrow":
-        return table
+        return rows_to_table(rows)
     try:
         import pandas  # noqa: F401
     except ImportError as e:
         raise ValidationError(
-            "output_format='pandas' needs pandas (pip install 'gittrack[pandas]')"
+            "output_format='pandas' (the default, as in MLflow) needs pandas "
+            "(pip install 'gittrack[pandas]'), or pass output_format='pyarrow' or 'list'"
         ) from e
-    return table.to_pandas()
+    return rows_to_mlflow_table(rows).to_pandas()
 
 
 def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -156,32 +169,63 @@ def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def rows_to_table(rows: list[dict[str, Any]]) -> pa.Table:
-    """Index rows as a pyarrow Table with MLflow's column names."""
+    """Index rows as a pyarrow Table (gittrack's columns, MLflow's names)."""
     import pyarrow as pa
 
-    ts = pa.timestamp("ms", tz="UTC")
     columns: dict[str, pa.Array] = {
         "run_id": pa.array([r["run_id"] for r in rows], pa.string()),
         "experiment_id": pa.array([r["experiment_id"] for r in rows], pa.string()),
         "run_name": pa.array([r["name"] for r in rows], pa.string()),
         "experiment": pa.array([r["experiment"] for r in rows], pa.string()),
         "status": pa.array([r["status"] for r in rows], pa.string()),
-        "start_time": pa.array([r["start_time"] for r in rows], ts),
-        "end_time": pa.array([r["end_time"] for r in rows], ts),
+        **_time_columns(rows),
         "commit": pa.array([r["commit"] for r in rows], pa.string()),
     }
-    for kind, typ in (("params", pa.string()), ("metrics", pa.float64()), ("tags", pa.string())):
-        keys = sorted({k for r in rows for k in r.get(kind, {})})
-        for key in keys:
-            values: list[Any]
-            if kind == "params":  # MLflow's string form; a param logged as None is "None"
-                values = [
-                    param_text(r["params"][key]) if key in r.get("params", {}) else None
-                    for r in rows
-                ]
-            else:
-                values = [r.get(kind, {}).get(key) for r in rows]
-            if kind == "metrics":
-                values = [None if v is None else float(v) for v in values]
-            columns[f"{kind}.{key}"] = pa.array(values, typ)
+    for kind in ("params", "metrics", "tags"):
+        columns.update(_value_columns(rows, kind))
     return pa.table(columns)
+
+
+def rows_to_mlflow_table(rows: list[dict[str, Any]]) -> pa.Table:
+    """Index rows with exactly MLflow's ``search_runs`` columns, in MLflow's order."""
+    import pyarrow as pa
+
+    from gittrack.entities import RunInfo
+
+    columns: dict[str, pa.Array] = {
+        "run_id": pa.array([r["run_id"] for r in rows], pa.string()),
+        "experiment_id": pa.array([r["experiment_id"] for r in rows], pa.string()),
+        "status": pa.array([r["status"] for r in rows], pa.string()),
+        "artifact_uri": pa.array([RunInfo.artifact_uri_of(r["run_id"]) for r in rows]),
+        **_time_columns(rows),
+    }
+    for kind in ("metrics", "params", "tags"):
+        columns.update(_value_columns(rows, kind))
+    return pa.table(columns)
+
+
+def _time_columns(rows: list[dict[str, Any]]) -> dict[str, pa.Array]:
+    import pyarrow as pa
+
+    ts = pa.timestamp("ms", tz="UTC")
+    return {
+        "start_time": pa.array([r["start_time"] for r in rows], ts),
+        "end_time": pa.array([r["end_time"] for r in rows], ts),
+    }
+
+
+def _value_columns(rows: list[dict[str, Any]], kind: str) -> dict[str, pa.Array]:
+    """``<kind>.<key>`` columns: params as MLflow's strings, metrics float64, tags strings."""
+    import pyarrow as pa
+
+    out: dict[str, pa.Array] = {}
+    for key in sorted({k for r in rows for k in r.get(kind, {})}):
+        values: list[Any] = [r.get(kind, {}).get(key) for r in rows]
+        if kind == "params":  # MLflow's string form; a param logged as None is "None"
+            values = [
+                param_text(r["params"][key]) if key in r.get("params", {}) else None for r in rows
+            ]
+        elif kind == "metrics":
+            values = [None if v is None else float(v) for v in values]
+        out[f"{kind}.{key}"] = pa.array(values, pa.float64() if kind == "metrics" else pa.string())
+    return out

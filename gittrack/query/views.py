@@ -48,6 +48,8 @@ def run_row_json(row: dict[str, Any]) -> dict[str, Any]:
 
 def run_json(loaded: LoadedRun, *, packages: bool = True) -> dict[str, Any]:
     """Everything about one run as a JSON-ready dict (``gittrack show --format json``)."""
+    from gittrack.format import run_tags
+
     r = loaded.record
     env = dict(r.environment)
     if not packages:
@@ -71,7 +73,7 @@ def run_json(loaded: LoadedRun, *, packages: bool = True) -> dict[str, Any]:
             k: {"value": m.value, "step": m.step, "timestamp": m.timestamp, "count": m.count}
             for k, m in r.metrics.items()
         },
-        "tags": r.tags,
+        "tags": run_tags(r),
         "artifacts": r.artifacts,
         "inputs": r.inputs,
         "environment": env,

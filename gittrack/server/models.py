@@ -8,13 +8,13 @@ version registered from ``models:/m-<id>`` records the logged model and its run.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from gittrack.errors import ModelNotFoundError
 from gittrack.experiments import id_of
 from gittrack.models import logged, registry
+from gittrack.models.search import VERSION_FIELDS, matcher
 from gittrack.models.uri import parse_run_source
 from gittrack.server.artifacts import split_artifact_path
 from gittrack.server.backend import Backend
@@ -44,12 +44,6 @@ _STATUS_OUT = {
     "FAILED": "LOGGED_MODEL_UPLOAD_FAILED",
 }
 _STATUS_IN = {v: k for k, v in _STATUS_OUT.items()} | {"1": "PENDING", "2": "READY", "3": "FAILED"}
-# One clause of the small filters the registry and logged-model searches accept.
-_CLAUSE = re.compile(
-    r"\s*(?P<key>[\w.]+|`[^`]+`)\s*(?P<op>=|!=|LIKE|ILIKE)\s*(?P<q>['\"])(?P<value>.*?)(?P=q)\s*",
-    re.IGNORECASE,
-)
-_AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
 
 
 def logged_model_json(model: logged.LoggedModel, experiment_id: str) -> dict[str, Any]:
@@ -85,54 +79,6 @@ def version_json(mv: registry.ModelVersion, aliases: Mapping[str, int | None]) -
         "aliases": sorted(a for a, v in aliases.items() if v == mv.version),
         **({"model_id": mv.model_id} if mv.model_id else {}),
     }
-
-
-def _tag_getter(tag: str) -> Callable[[Any], str | None]:
-    def get(item: Any) -> str | None:
-        value = item.tags.get(tag)
-        return None if value is None else str(value)
-
-    return get
-
-
-def _matcher(text: str | None, getters: Mapping[str, Callable[[Any], str | None]]) -> Any:
-    """A predicate for MLflow's simple registry filters: ``key = 'v'`` (=, !=, LIKE, ILIKE)
-    joined by AND; ``tags.<key>`` compares a tag."""
-    if not text or not text.strip():
-        return lambda item: True
-    tests = []
-    for part in _AND.split(text.strip()):
-        m = _CLAUSE.fullmatch(part)
-        if m is None:
-            raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid filter {text!r} at {part!r}")
-        key, op, value = m.group("key").strip("`"), m.group("op").upper(), m.group("value")
-        if key.startswith("tags.") or key.startswith("tag."):
-            getter: Callable[[Any], str | None] = _tag_getter(key.partition(".")[2])
-        elif key in getters:
-            getter = getters[key]
-        else:
-            known = ", ".join(sorted(getters))
-            raise mlflow_error(
-                "INVALID_PARAMETER_VALUE", f"Invalid filter key {key!r} (use {known} or tags.<key>)"
-            )
-        tests.append((getter, op, value))
-
-    def like(pattern: str, flags: int) -> re.Pattern[str]:
-        parts = [".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern]
-        return re.compile("".join(parts) + r"\Z", flags)
-
-    def check(item: Any) -> bool:
-        for getter, op, value in tests:
-            got = getter(item)
-            if (op == "=" and got != value) or (op == "!=" and got == value):
-                return False
-            if op in ("LIKE", "ILIKE"):
-                flags = re.IGNORECASE if op == "ILIKE" else 0
-                if got is None or not like(value, flags).match(got):
-                    return False
-        return True
-
-    return check
 
 
 def add_routes(router: Router, backend: Backend) -> None:
@@ -206,7 +152,7 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         size = max_results(data, SEARCH_DEFAULT_RESULTS, SEARCH_MAX_RESULTS)
         wanted = set(data.get("experiment_ids") or [])
-        check = _matcher(
+        check = matcher(
             get_str(data, "filter", required=False),
             {
                 "name": lambda m: m.name,
@@ -320,7 +266,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     def search_registered_models(request: Request) -> Response:
         data = fields(request)
         size = max_results(data, 100, 1000)
-        check = _matcher(get_str(data, "filter", required=False), {"name": lambda m: m.name})
+        check = matcher(get_str(data, "filter", required=False), {"name": lambda m: m.name})
         found = [m for m in registry.list_models(backend.runs) if check(m)]
         chosen, more = paged(found, page_offset(data), size)
         return ok({"registered_models": [registered_json(m) for m in chosen], **more})
@@ -349,13 +295,7 @@ def add_routes(router: Router, backend: Backend) -> None:
         name = model_name(data)
         missing_model(name)
         rm = registry.get_model(backend.runs, name)
-        stages = data.get("stages") or []
-        wanted = {registry.canonical_stage(str(s)) for s in stages} or set(registry.STAGES)
-        latest: dict[str, registry.ModelVersion] = {}
-        for mv in registry.list_versions(backend.runs, name):
-            if mv.stage in wanted:
-                latest[mv.stage] = mv  # versions come in order: the last one wins
-        found = sorted(latest.values(), key=lambda v: v.version)
+        found = registry.latest_versions(backend.runs, name, data.get("stages") or [])
         return ok({"model_versions": [version_json(mv, rm.aliases) for mv in found]})
 
     path = "/api/2.0/mlflow/registered-models/get-latest-versions"
@@ -449,15 +389,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     def search_model_versions(request: Request) -> Response:
         data = fields(request)
         size = max_results(data, 10_000, 200_000)
-        check = _matcher(
-            get_str(data, "filter", required=False),
-            {
-                "name": lambda v: v.name,
-                "run_id": lambda v: v.run_id,
-                "source_path": lambda v: v.source_uri or v.source,
-                "version_number": lambda v: str(v.version),
-            },
-        )
+        check = matcher(get_str(data, "filter", required=False), VERSION_FIELDS)
         found = []
         for rm in registry.list_models(backend.runs):
             found += [

@@ -15,7 +15,7 @@ from gittrack import experiments
 from gittrack.entities import Metric, ViewType
 from gittrack.errors import ExperimentNotFoundError
 from gittrack.experiments import Experiment
-from gittrack.format import STATUSES
+from gittrack.format import PARENT_RUN_TAG, RUN_NAME_TAG, STATUSES
 from gittrack.lineage.inputs import record_dataset
 from gittrack.models import logged
 from gittrack.naming import new_run_name
@@ -40,12 +40,11 @@ from gittrack.server.protocol import (
     paged,
     pairs,
 )
+from gittrack.validation import param_text
 from gittrack.web.http import Request, Response, Router
 
 __all__ = ["add_routes", "experiment_json", "run_json"]
 
-RUN_NAME_TAG = "mlflow.runName"
-PARENT_TAG = "mlflow.parentRunId"
 HISTORY_MAX_RESULTS = 25_000
 # MLflow's log-batch limits (one request): 1000 metrics, 100 params, 100 tags.
 BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
@@ -57,13 +56,6 @@ _VIEW_TYPES = {
 
 
 # -- entities as MLflow's JSON ----------------------------------------------------------------
-def param_text(value: Any) -> str:
-    """A param as MLflow holds it: its string form."""
-    if isinstance(value, str):
-        return value
-    return "None" if value is None else str(value)
-
-
 def run_info_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """``RunInfo`` of a run row (the shape of :func:`gittrack.index.row_from_record`)."""
     eid = row["experiment_id"]
@@ -85,8 +77,7 @@ def run_info_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """A run row as MLflow's ``Run`` message."""
-    tags = dict(row["tags"])
-    tags[RUN_NAME_TAG] = row["name"]
+    tags = row["tags"]  # MLflow's system tags included (gittrack.format.run_tags)
     steps = row.get("metric_steps") or {}
     metrics = []
     for key, value in row["metrics"].items():
@@ -289,7 +280,7 @@ def add_routes(router: Router, backend: Backend) -> None:
         name = get_str(data, "run_name", required=False) or tags.get(RUN_NAME_TAG)
         name = name or new_run_name()
         tags[RUN_NAME_TAG] = name
-        parent = tags.get(PARENT_TAG)
+        parent = tags.get(PARENT_RUN_TAG)
         run = backend.client.create_run(
             experiment_id=exp.experiment_id,
             run_name=name,
@@ -321,8 +312,6 @@ def add_routes(router: Router, backend: Backend) -> None:
             raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid run status {status!r}")
         name = get_str(data, "run_name", required=False)
         backend.client.update_run(rid, status, name, end_time=get_int(data, "end_time"))
-        if name is not None:
-            backend.client.set_tag(rid, RUN_NAME_TAG, name)
         backend.written(rid)
         return ok({"run_info": run_info_json(backend.row(rid))})
 
@@ -352,18 +341,13 @@ def add_routes(router: Router, backend: Backend) -> None:
         backend.written(rid)
         return ok()
 
-    def set_tags(rid: str, tags: dict[str, str]) -> None:
-        if RUN_NAME_TAG in tags:
-            backend.client.update_run(rid, name=tags[RUN_NAME_TAG])
-        backend.client.set_tags(rid, tags)
-
     @route("POST", "runs/set-tag")
     def set_tag(request: Request) -> Response:
         data = fields(request)
         rid = run_of(data)
         key = get_str(data, "key")
         assert key is not None
-        set_tags(rid, {key: "" if data.get("value") is None else str(data["value"])})
+        backend.client.set_tags(rid, {key: "" if data.get("value") is None else str(data["value"])})
         backend.written(rid)
         return ok()
 
@@ -411,9 +395,7 @@ def add_routes(router: Router, backend: Backend) -> None:
             )
         params = dict(key_values(data, "params"))
         tags = dict(key_values(data, "tags"))
-        backend.client.log_batch(rid, metrics=metrics, params=params)
-        if tags:
-            set_tags(rid, tags)
+        backend.client.log_batch(rid, metrics=metrics, params=params, tags=tags)
         backend.written(rid)
         return ok()
 

@@ -41,12 +41,31 @@ class RefConflict(Exception):
         self.current = current
 
 
+# The last parse per (file, prefix), reused while the file is the same one: packed-refs
+# is only ever replaced by a rename, so a rewrite changes its inode, size or mtime. A
+# process that lists refs again and again (a serving UI) then parses 100,000 lines once.
+_PACKED: dict[tuple[Path, str], tuple[tuple[int, int, int], dict[str, str]]] = {}
+
+
 def read_packed_refs(git_dir: Path, prefix: str = "") -> dict[str, str]:
     """Return ``{refname: sha}`` from ``packed-refs`` for names starting with ``prefix``."""
+    path = git_dir / "packed-refs"
     try:
-        data = (git_dir / "packed-refs").read_bytes()
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            kept = _PACKED.get((path, prefix))
+            if kept is not None and kept[0] == stamp:
+                return dict(kept[1])
+            data = f.read()
     except FileNotFoundError:
         return {}
+    refs = _parse_packed(data, prefix)
+    _PACKED[(path, prefix)] = (stamp, refs)
+    return dict(refs)
+
+
+def _parse_packed(data: bytes, prefix: str) -> dict[str, str]:
     refs: dict[str, str] = {}
     pre = prefix.encode()
     for line in data.splitlines():

@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import GittrackError, ValidationError
+from gittrack.format import NOTE_TAG
 from gittrack.web.http import HTTPError, Request, Response, Router, json_response
 
 if TYPE_CHECKING:
-    from gittrack.index import RunIndex
+    from gittrack.index import IndexEntry, RunIndex
     from gittrack.runs import LoadedRun, RunStore
 
-NOTE_TAG = "mlflow.note.content"  # where MLflow keeps a run's notes
 MAX_COMPARE = 500
+DEFAULT_COLUMNS = 3  # params and as many metrics shown before the user chooses columns
 ROW_FIELDS = (
     "run_id",
     "commit",
@@ -74,6 +75,25 @@ def _ints(request: Request, name: str, default: int) -> int:
         return int(text)
     except ValueError as e:
         raise ValidationError(f"{name} must be a whole number, got {text!r}") from e
+
+
+def _window(request: Request) -> tuple[str, float, float] | None:
+    """``(x, lo, hi)`` of a zoomed chart, or None for the whole line."""
+    lo, hi = request.arg("lo"), request.arg("hi")
+    if lo is None and hi is None:
+        return None
+    from gittrack.ui.series import X_AXES
+
+    x = request.arg("x") or "step"
+    if x not in X_AXES:
+        raise ValidationError(f"x must be step, time or relative, not {x!r}")
+    try:
+        low, high = float(lo or "nan"), float(hi or "nan")
+    except ValueError as e:
+        raise ValidationError(f"lo and hi must be numbers, got {lo!r} and {hi!r}") from e
+    if not low <= high:  # also refuses NaN
+        raise ValidationError(f"give both lo and hi, lo <= hi (got {lo!r} and {hi!r})")
+    return x, low, high
 
 
 def _columns(request: Request) -> list[tuple[str, str]]:
@@ -134,15 +154,27 @@ def build(repo: Repository) -> Router:
 
     @r.route("GET", "/ui/api/runs")
     def runs(q: Request) -> Response:
-        from gittrack.query.page import page_runs
+        """A page of the runs table. ``columns=default``: the first params and metrics
+        when no ``column`` is given; ``since``: the generation the page shows, answered
+        ``{"unchanged": true}`` while no run changed (the cheap live refresh)."""
+        from gittrack.query.page import page_runs, run_keys
 
         columns = _columns(q)
+        experiments = q.query.get("experiment") or None
         with repo.index() as index:
+            index.refresh()
+            generation = index.generation
+            if q.arg("since") == generation:
+                return json_response({"unchanged": True, "generation": generation})
+            if not columns and q.arg("columns") == "default":
+                keys = run_keys(index, experiments)
+                columns = [("params", k) for k in keys.params[:DEFAULT_COLUMNS]]
+                columns += [("metrics", k) for k in keys.metrics[:DEFAULT_COLUMNS]]
             page = page_runs(
                 index,
                 filter_string=q.arg("filter"),
                 order_by=[o for o in q.query.get("order", []) if o.strip()] or None,
-                experiments=q.query.get("experiment") or None,
+                experiments=experiments,
                 offset=_ints(q, "offset", 0),
                 limit=_ints(q, "limit", 50),
             )
@@ -150,6 +182,8 @@ def build(repo: Repository) -> Router:
             {
                 "total": page.total,
                 "offset": page.offset,
+                "generation": generation,
+                "columns": [f"{kind}.{key}" for kind, key in columns],
                 "rows": [_table_row(row, columns) for row in page.rows],
             }
         )
@@ -191,27 +225,49 @@ def build(repo: Repository) -> Router:
 
     @r.route("GET", "/ui/api/lines")
     def lines(q: Request) -> Response:
-        from gittrack.ui.series import run_lines
+        """Chart lines of the chosen runs: ``key`` (repeatable) limits the metrics sent;
+        ``lo`` and ``hi`` (with ``x``: step, time or relative) ask for a zoomed window."""
+        from gittrack.ui import series
 
         ids = [i for i in q.query.get("run", []) if i]
-        wanted = set(q.query.get("key", []))
+        wanted = [k for k in q.query.get("key", []) if k]
         points = _ints(q, "points", 1500)
         if not ids or len(ids) > MAX_COMPARE:
             raise ValidationError(f"give between 1 and {MAX_COMPARE} runs")
+        window = _window(q)
         out = []
-        with repo.store() as (index, store):
-            for ref in ids:
-                loaded = store.load(repo.resolve(index, ref))
-                found = run_lines(loaded.commit, points, partial(store.read_metrics, loaded))
-                rec = loaded.record
-                out.append(
-                    {
-                        "run_id": rec.run_id,
-                        "name": rec.name,
-                        "start_time": rec.start_time,
-                        "lines": {k: v for k, v in found.items() if not wanted or k in wanted},
-                    }
+        with repo.index() as index:
+            index.refresh()
+            rids = index.resolve_many(ids)
+            entries = {e.run_id: e for e in index.entries_of(rids)}
+        for rid in rids:
+            entry = entries.get(rid)
+            if entry is None or entry.corrupt:
+                raise ValidationError(f"run {rid[:12]} is unreadable (see 'gittrack list')")
+        # the index has what the page shows; only lines not kept yet need git
+        unread = [e for e in entries.values() if window or not series.is_kept(e.commit, points)]
+        with repo.store() as (_, store):
+            read = store.read_metrics_at([e.commit for e in unread])
+        tables = dict(zip(unread, read, strict=True))
+
+        def metrics_of(entry: IndexEntry) -> Any:
+            if entry in tables:
+                return tables[entry]
+            with repo.store() as (_, store):  # dropped from the kept lines meanwhile
+                return store.read_metrics_at([entry.commit])[0]
+
+        for rid in rids:
+            entry = entries[rid]
+            if window is None:
+                found = series.run_lines(entry.commit, points, partial(metrics_of, entry), wanted)
+            else:
+                x, lo, hi = window
+                found = series.window_lines(
+                    tables[entry], wanted, points, x=x, lo=lo, hi=hi, start_time=entry.start_time
                 )
+            out.append(
+                {"run_id": rid, "name": entry.name, "start_time": entry.start_time, "lines": found}
+            )
         return json_response(out)
 
     @r.route("GET", "/ui/api/compare")
@@ -222,8 +278,8 @@ def build(repo: Repository) -> Router:
             raise ValidationError(f"give between 1 and {MAX_COMPARE} runs")
         with repo.index() as index:
             index.refresh()
-            wanted = [index.resolve(i) for i in ids]
-            by_id = {r["run_id"]: r for r in index.rows() if r["run_id"] in set(wanted)}
+            wanted = index.resolve_many(ids)
+            by_id = index.rows_of(wanted)
         rows = []
         for rid in wanted:
             row = by_id.get(rid)

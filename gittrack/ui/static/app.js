@@ -55,11 +55,11 @@ function qs(params) {
   return parts.join("&");
 }
 
-function fmtNum(v) {
+function fmtNum(v, digits) {
   if (typeof v !== "number") return v === null || v === undefined ? "" : String(v);
   if (Number.isInteger(v)) return String(v);
-  const a = Math.abs(v);
-  return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(4) : String(+v.toPrecision(6));
+  const a = Math.abs(v), d = digits || 6;
+  return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(d - 2) : String(+v.toPrecision(d));
 }
 function fmtTime(ms) {
   if (!ms) return "";
@@ -152,7 +152,7 @@ const ATTR_COLUMNS = [
   {id: "start_time", label: "Started", order: "attributes.start_time"},
   {id: "duration", label: "Duration", order: null},
   {id: "user", label: "User", order: "attributes.user_id"},
-  {id: "code_commit", label: "Code commit", order: null},
+  {id: "code_commit", label: "Commit", order: null},
 ];
 
 async function runsPage(main, params) {
@@ -183,6 +183,7 @@ async function runsPage(main, params) {
 
   let keys = {params: [], metrics: [], tags: [], inputs: []};
   let columns = store("columns");
+  let lastRows = [], inflight = 0, generation = "";
 
   function saveSel() { store("selected", [...state.selected]); updateCompare(); }
   function updateCompare() {
@@ -195,7 +196,17 @@ async function runsPage(main, params) {
     history.replaceState(null, "", "#/" + (q ? "?" + q : ""));
   }
 
-  const [exps, found] = await Promise.all([api("/ui/api/experiments"), api("/ui/api/keys?" + qs({experiment: state.experiment}))]);
+  // the first page is asked for at once, beside the experiments and keys: without stored
+  // columns the server picks the default ones (first params and metrics)
+  const asked = columns;
+  const expsAsked = api("/ui/api/experiments"), keysAsked = api("/ui/api/keys?" + qs({experiment: state.experiment}));
+  const firstPage = await api("/ui/api/runs?" + pageQuery(asked || [], asked ? "" : "default")).catch(e => e);
+  if (!columns) columns = firstPage instanceof Error ? [] : firstPage.columns;
+  updateCompare();
+  // the rows are drawn first; the experiments and the columns panel follow
+  if (firstPage instanceof Error) showError(firstPage);
+  else show(firstPage, null);
+  const [exps, found] = await Promise.all([expsAsked, keysAsked]);
   keys = found;
   const total = exps.reduce((n, e) => n + e.runs, 0);
   const expItem = (name, label, count, running) => h("a", {
@@ -205,10 +216,9 @@ async function runsPage(main, params) {
   side.append(expItem("", "All experiments", total, 0));
   for (const e of exps) side.append(expItem(e.name, e.name, e.runs, e.running));
 
-  if (!columns) columns = [...keys.params.slice(0, 4).map(k => "params." + k), ...keys.metrics.slice(0, 4).map(k => "metrics." + k)];
+  const shown = columns.length;
   columns = columns.filter(c => { const [kind, ...rest] = c.split("."); return (keys[kind] || []).includes(rest.join(".")); });
   buildColumnsPanel();
-  updateCompare();
 
   function buildColumnsPanel() {
     colsPanel.replaceChildren();
@@ -242,7 +252,11 @@ async function runsPage(main, params) {
         state.offset = 0; sync(); load(true);
       } : null}, label, dir ? (dir === "ASC" ? " ▲" : " ▼") : "");
     };
-    for (const c of ATTR_COLUMNS) tr.append(sortable(c.label, c.order));
+    for (const c of ATTR_COLUMNS) {
+      const th = sortable(c.label, c.order);
+      if (c.id === "name") th.classList.add("name");
+      tr.append(th);
+    }
     for (const c of columns) {
       const [kind, ...rest] = c.split(".");
       const key = rest.join(".");
@@ -251,7 +265,6 @@ async function runsPage(main, params) {
     return h("thead", {}, tr);
   }
 
-  let lastRows = [];
   function render(rows) {
     lastRows = rows;
     const body = h("tbody");
@@ -261,17 +274,17 @@ async function runsPage(main, params) {
       }});
       const tr = h("tr", {"data-run": r.run_id, class: r.status === "RUNNING" ? "running" : ""},
         h("td", {class: "sel"}, check),
-        h("td", {}, runLink(r.run_id, r.name || r.run_id.slice(0, 8))),
+        h("td", {class: "name"}, runLink(r.run_id, r.name || r.run_id.slice(0, 8))),
         h("td", {}, badge(r.status)),
         h("td", {text: r.experiment}),
-        h("td", {text: fmtTime(r.start_time)}),
+        h("td", {title: fmtTime(r.start_time), text: fmtTime(r.start_time).slice(0, 16)}),
         h("td", {text: fmtDuration(r.start_time, r.end_time, r.status)}),
         h("td", {text: r.user}),
-        h("td", {class: "mono", title: r.code_commit ? "run commit " + r.commit : null, text: (r.code_commit || "").slice(0, 10)}));
+        h("td", {class: "mono", title: r.code_commit ? `code commit ${r.code_commit}, run commit ${r.commit}` : null, text: (r.code_commit || "").slice(0, 8)}));
       for (const c of columns) {
         const v = r.cells[c];
         tr.append(h("td", {class: typeof v === "number" ? "num" : "", title: v === undefined || v === null ? null : String(v),
-          text: c.startsWith("inputs.") && v ? String(v).slice(0, 19) : fmtNum(v)}));
+          text: c.startsWith("inputs.") && v ? String(v).slice(0, 19) : fmtNum(v, 4)}));  // exact in the tooltip
       }
       body.append(tr);
     }
@@ -280,24 +293,39 @@ async function runsPage(main, params) {
     if (pageAll) pageAll.checked = rows.length > 0 && rows.every(r => state.selected.has(r.run_id));
   }
 
-  let inflight = 0;
-  async function load(showTiming) {
+  function pageQuery(cols, defaults) {
+    return qs({filter: state.filter, order: state.order, experiment: state.experiment,
+      offset: state.offset, limit: PAGE_SIZE, column: cols, columns: defaults});
+  }
+  // showTiming: after a user's action; poll: a live refresh, answered "unchanged" (a
+  // few bytes) while no run changed since the rows shown
+  async function load(showTiming, poll) {
     stop();
     const mine = ++inflight;
     const started = performance.now();
     let page;
     try {
-      page = await api("/ui/api/runs?" + qs({filter: state.filter, order: state.order, experiment: state.experiment,
-        offset: state.offset, limit: PAGE_SIZE, column: columns}));
+      page = await api("/ui/api/runs?" + pageQuery(columns) + (poll && generation ? "&" + qs({since: generation}) : ""));
     } catch (e) {
       if (mine !== inflight || seq !== viewSeq) return;
-      filterError.textContent = e.message;
-      filterBox.classList.add("invalid");
-      table.replaceChildren(header());
-      pager.replaceChildren();
+      showError(e);
       return;
     }
     if (mine !== inflight || seq !== viewSeq) return;
+    if (page.unchanged) { render(lastRows); schedule(lastRows); return; }
+    show(page, showTiming ? started : null);
+  }
+  function showError(e) {
+    filterError.textContent = e.message;
+    filterBox.classList.add("invalid");
+    table.replaceChildren(header());
+    pager.replaceChildren();
+  }
+  function schedule(rows) {
+    if (rows.some(r => r.status === "RUNNING")) pollTimer = setTimeout(() => load(false, true), POLL_MS);
+  }
+  function show(page, started) {
+    generation = page.generation;
     filterError.textContent = "";
     filterBox.classList.remove("invalid");
     render(page.rows);
@@ -306,10 +334,10 @@ async function runsPage(main, params) {
       h("button", {id: "prev", disabled: page.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); sync(); load(true); }}, "‹ Previous"),
       h("span", {id: "page-info", text: page.total ? `${(page.offset + 1).toLocaleString()}–${last.toLocaleString()} of ${page.total.toLocaleString()} runs` : "no runs match"}),
       h("button", {id: "next", disabled: last >= page.total, onclick: () => { state.offset += PAGE_SIZE; sync(); load(true); }}, "Next ›"));
-    if (showTiming) status(`${Math.round(performance.now() - started)} ms`);
-    if (page.rows.some(r => r.status === "RUNNING")) pollTimer = setTimeout(() => load(false), POLL_MS);
+    if (started !== null) status(`${Math.round(performance.now() - started)} ms`);
+    schedule(page.rows);
   }
-  await load(false);
+  if (columns.length !== shown) await load(false);  // stored columns named keys these runs lack
 }
 
 // -- run page ----------------------------------------------------------------------------
@@ -402,24 +430,148 @@ function smooth(values, weight) {
   return out;
 }
 
-function chartPoints(el) { return Math.min(2000, Math.max(200, Math.round((el.clientWidth || 600) * 2))); }
+// -- metric charts, drawn when they come into view ------------------------------------------
+// Each chart asks the server only for its own metric, downsampled to its pixel width
+// (extremes kept, every point sent is a point as logged); zooming asks for that window.
+// Charts out of view are not drawn. Lines are SVG: a browser allows only a few WebGL
+// contexts, and in software rendering WebGL is the slower of the two. Many runs share a
+// chart: each line then gets fewer points (extremes still kept), so a chart holds about
+// CHART_POINTS points whatever the number of runs; zooming in brings the detail back.
+const CHART_POINTS = 40000;
+
+function whenVisible(el, draw) {
+  const seen = new IntersectionObserver((entries) => {
+    if (entries.some(e => e.isIntersecting)) { seen.disconnect(); draw(); }
+  }, {rootMargin: "200px 0px"});
+  seen.observe(el);
+}
+
+function plotWidth(el) { return Math.max(200, Math.min(4000, Math.round((el.clientWidth || 600) - 70))); }
+function linePoints(el, lines) { return Math.max(64, Math.min(plotWidth(el), Math.floor(CHART_POINTS / lines))); }
+
+// /ui/api/lines sends each array as base64 of little-endian float64 (exact, fast to read)
+function f64(text) {
+  const bin = atob(text), bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Float64Array(bytes.buffer);
+}
+function unpackLines(answer, k) {
+  return answer.filter(l => l.lines[k]).map(l => {
+    const line = l.lines[k];
+    return [l.run_id, {step: f64(line.step), time: f64(line.time), value: f64(line.value), count: line.count}];
+  });
+}
+
+function parseX(value, mode) { return mode === "time" ? new Date(String(value).replace(" ", "T")).getTime() : Number(value); }
+
+// runs: [{run_id, name, start_time, color}]; controls() -> {x, smoothing, logY}
+function lineCharts(grid, runs, keys, controls) {
+  const data = {}, zoomed = {}, charts = new Map(), visible = new Set();
+  let version = 0, queue = new Set(), flushing = null, zoomedX = controls().x;
+  const seq = viewSeq;
+  const ids = runs.map(r => r.run_id);
+  const byId = Object.fromEntries(runs.map(r => [r.run_id, r]));
+  const observer = new IntersectionObserver((entries) => {
+    if (seq !== viewSeq) { observer.disconnect(); return; }  // the page was left
+    for (const e of entries) {
+      const k = e.target.dataset.metric;
+      if (e.isIntersecting) {
+        visible.add(k);
+        if (e.target.dataset.drawn !== String(version)) want(k);
+      } else {
+        visible.delete(k);
+      }
+    }
+  }, {rootMargin: "100px 0px"});
+  for (const k of keys) {
+    const div = h("div", {class: "chart", "data-metric": k}, h("div", {class: "chart-title", text: k}));
+    grid.append(div);
+    charts.set(k, div);
+    observer.observe(div);
+  }
+  function want(k) {
+    queue.add(k);
+    if (!flushing) flushing = Promise.resolve().then(flush);
+  }
+  async function flush() {
+    const keysNow = [...queue].filter(k => visible.has(k));
+    queue = new Set();
+    try {
+      const missing = keysNow.filter(k => !data[k]);
+      if (missing.length) {
+        const points = linePoints(charts.get(missing[0]), ids.length);
+        const lines = await api("/ui/api/lines?" + qs({run: ids, key: missing, points}));
+        if (seq !== viewSeq) return;
+        for (const k of missing) data[k] = unpackLines(lines, k).map(([id, line]) => [byId[id], line]);
+      }
+      for (const k of keysNow) await draw(k);  // one after the other: the first shows first
+    } catch (e) {
+      status(e.message, true);
+    } finally {
+      flushing = null;
+      if (queue.size) want([...queue][0]);
+    }
+  }
+  function traces(k) {
+    const {x, smoothing} = controls();
+    return (zoomed[k] || data[k]).map(([run, line]) => {
+      const xs = x === "step" ? line.step : x === "time" ? Array.from(line.time, t => new Date(t)) : line.time.map(t => (t - run.start_time) / 1000);
+      return {x: xs, y: smooth(line.value, smoothing), type: "scatter", mode: line.value.length === 1 ? "markers" : "lines",
+        name: run.name || run.run_id.slice(0, 8), line: {color: run.color, width: 1.5}, marker: {color: run.color}};
+    });
+  }
+  async function draw(k) {
+    const div = charts.get(k), drawing = version;
+    if (!data[k] || seq !== viewSeq) return;
+    const Plotly = await plotly();
+    const {x, logY} = controls();
+    const xTitle = {step: "step", time: "wall time", relative: "seconds since start"}[x];
+    const logged = data[k].reduce((n, [, line]) => n + line.count, 0);
+    const shown = traces(k);
+    const title = runs.length === 1 ? `${k} (${logged.toLocaleString()} points)` : k;
+    // uirevision: a zoom survives redraws until the axis kind changes
+    const layout = Object.assign(baseLayout(title), {uirevision: `${x}|${logY}`, xaxis: {title: {text: xTitle}}, yaxis: {type: logY ? "log" : "linear"}});
+    div.querySelector(".chart-title")?.remove();
+    await Plotly.react(div, shown, layout, PLOT_CONFIG);
+    if (!div.dataset.hooked) {
+      div.on("plotly_relayout", (ev) => zoom(k, ev));
+      div.dataset.hooked = "1";
+    }
+    if (drawing === version) div.dataset.drawn = String(version);
+  }
+  async function zoom(k, ev) {
+    const {x} = controls();
+    if (ev["xaxis.autorange"] || ev["autosize"]) {
+      if (zoomed[k]) { delete zoomed[k]; await draw(k); }
+      return;
+    }
+    const lo = ev["xaxis.range[0]"] ?? (ev["xaxis.range"] || [])[0], hi = ev["xaxis.range[1]"] ?? (ev["xaxis.range"] || [])[1];
+    if (lo === undefined || hi === undefined) return;
+    const points = linePoints(charts.get(k), ids.length);
+    const lines = await api("/ui/api/lines?" + qs({run: ids, key: k, points, x, lo: parseX(lo, x), hi: parseX(hi, x)}));
+    if (x !== controls().x) return;
+    zoomed[k] = unpackLines(lines, k).map(([id, line]) => [byId[id], line]);
+    await draw(k);
+  }
+  return {
+    // settings changed: redraw what is in view now, the rest when it comes into view
+    redraw() {
+      version++;
+      const {x} = controls();
+      if (x !== zoomedX) { for (const k of Object.keys(zoomed)) delete zoomed[k]; zoomedX = x; }
+      for (const k of visible) want(k);
+    },
+  };
+}
 
 async function runMetrics(body, run) {
   const keys = Object.keys(run.metrics).sort();
   if (!keys.length) { body.append(h("p", {class: "muted", text: "This run logged no metrics."})); return; }
   const grid = h("div", {class: "charts", id: "charts"});
   body.append(grid);
-  const [Plotly, lines] = await Promise.all([plotly(), api("/ui/api/lines?" + qs({run: run.run_id, points: chartPoints(grid)}))]);
-  const data = lines[0].lines;
-  for (const k of keys) {
-    const line = data[k];
-    const div = h("div", {class: "chart", "data-metric": k});
-    grid.append(div);
-    if (!line) continue;
-    const mode = line.value.length === 1 ? "markers" : "lines";
-    await Plotly.newPlot(div, [{x: line.step, y: line.value, type: "scattergl", mode, name: k, line: {color: PALETTE[0], width: 1.5}}],
-      Object.assign(baseLayout(`${k} (${line.count.toLocaleString()} points)`), {xaxis: {title: {text: "step"}}}), PLOT_CONFIG);
-  }
+  plotly();  // start loading the charting library while the lines are fetched
+  lineCharts(grid, [{run_id: run.run_id, name: run.name, start_time: run.start_time, color: PALETTE[0]}], keys,
+    () => ({x: "step", smoothing: 0, logY: false}));
 }
 
 function treeList(paths, onPick, sizes) {
@@ -497,6 +649,7 @@ function diffView(text) {
 // -- compare -----------------------------------------------------------------------------
 async function comparePage(main, ids) {
   if (ids.length < 1) { main.append(h("p", {text: "Select runs on the runs page to compare them."})); return; }
+  plotly();  // start loading the charting library at once
   const rows = await api("/ui/api/compare?" + qs({run: ids}));
   const color = (i) => PALETTE[i % PALETTE.length];
   const label = (r) => r.name || r.run_id.slice(0, 8);
@@ -504,7 +657,7 @@ async function comparePage(main, ids) {
 
   // side by side
   const onlyDiff = h("input", {type: "checkbox", id: "only-diff", checked: store("onlyDiff") !== false});
-  const sbs = h("div", {class: "table-wrap", id: "side-by-side"});
+  const sbs = h("div", {class: "table-wrap capped", id: "side-by-side"});
   function sideBySide() {
     store("onlyDiff", onlyDiff.checked);
     const head = h("tr", {}, h("th", {text: ""}), rows.map((r, i) => h("th", {}, h("span", {class: "swatch", style: `background:${color(i)}`}), runLink(r.run_id, label(r)))));
@@ -534,28 +687,10 @@ async function comparePage(main, ids) {
   const grid = h("div", {class: "charts", id: "charts"});
   main.append(section("Metrics", h("div", {class: "controls"},
     h("label", {}, "x-axis ", xSel), h("label", {}, "smoothing ", smoothIn, smoothOut), h("label", {}, logY, " log scale")), grid));
-  const Plotly = await plotly();
-  const lines = await api("/ui/api/lines?" + qs({run: rows.map(r => r.run_id), points: chartPoints(grid)}));
-  const metricKeys = [...new Set(lines.flatMap(l => Object.keys(l.lines)))].sort();
-  const charts = metricKeys.map(k => { const d = h("div", {class: "chart", "data-metric": k}); grid.append(d); return [k, d]; });
-  function traces(k) {
-    const x = xSel.value, w = parseFloat(smoothIn.value);
-    return lines.map((l, i) => {
-      const line = l.lines[k];
-      if (!line) return null;
-      const xs = x === "step" ? line.step : x === "time" ? line.time.map(t => new Date(t)) : line.time.map(t => (t - l.start_time) / 1000);
-      return {x: xs, y: smooth(line.value, w), type: "scattergl", mode: line.value.length === 1 ? "markers" : "lines", name: l.name || l.run_id.slice(0, 8), line: {color: color(i), width: 1.5}, marker: {color: color(i)}};
-    }).filter(Boolean);
-  }
-  async function drawCharts() {
-    smoothOut.textContent = smoothIn.value;
-    const xTitle = {step: "step", time: "wall time", relative: "seconds since start"}[xSel.value];
-    for (const [k, d] of charts) {
-      await Plotly.react(d, traces(k), Object.assign(baseLayout(k), {xaxis: {title: {text: xTitle}}, yaxis: {type: logY.checked ? "log" : "linear"}}), PLOT_CONFIG);
-    }
-  }
-  for (const el of [xSel, smoothIn, logY]) el.addEventListener("input", drawCharts);
-  await drawCharts();
+  const metricKeys = [...new Set(rows.flatMap(r => Object.keys(r.metrics)))].sort();
+  const charts = lineCharts(grid, rows.map((r, i) => ({run_id: r.run_id, name: r.name, start_time: r.start_time, color: color(i)})), metricKeys,
+    () => ({x: xSel.value, smoothing: parseFloat(smoothIn.value), logY: logY.checked}));
+  for (const el of [xSel, smoothIn, logY]) el.addEventListener("input", () => { smoothOut.textContent = smoothIn.value; charts.redraw(); });
 
   // parallel coordinates and scatter over params and final metrics
   const num = (v) => typeof v === "number" ? v : (v !== null && v !== undefined && v !== "" && !isNaN(Number(v)) ? Number(v) : null);
@@ -579,6 +714,7 @@ async function comparePage(main, ids) {
     return {label: d.id, values: d.vals.map(v => cats.indexOf(String(v))), tickvals: cats.map((_, i) => i), ticktext: cats};
   }
   async function drawParcoords() {
+    const Plotly = await plotly();
     const use = dims.filter(d => chosen.includes(d.id));
     const colorDim = use.filter(d => d.kind === "metrics" && d.numeric).pop();
     await Plotly.react(pcDiv, use.length ? [{type: "parcoords", dimensions: use.map(dimension),
@@ -586,7 +722,7 @@ async function comparePage(main, ids) {
       Object.assign(baseLayout(""), {height: 380, margin: {l: 60, r: 60, t: 50, b: 30}}), PLOT_CONFIG);
   }
   main.append(section("Parallel coordinates", dimBox, pcDiv));
-  await drawParcoords();
+  whenVisible(pcDiv, drawParcoords);
 
   const numericDims = dims.filter(d => d.numeric);
   const metricDims = numericDims.filter(d => d.kind === "metrics");
@@ -595,6 +731,7 @@ async function comparePage(main, ids) {
   const scDiv = h("div", {class: "chart wide", id: "scatter"});
   if (numericDims.length > 1) scX.value = numericDims.find(d => d.kind === "params") ? numericDims.find(d => d.kind === "params").id : numericDims[0].id;
   async function drawScatter() {
+    const Plotly = await plotly();
     const dx = dims.find(d => d.id === scX.value), dy = dims.find(d => d.id === scY.value);
     if (!dx || !dy) return;
     await Plotly.react(scDiv, [{type: "scatter", mode: "markers", x: dx.vals.map(num), y: dy.vals.map(num), text: rows.map(label),
@@ -603,7 +740,7 @@ async function comparePage(main, ids) {
   }
   scX.addEventListener("change", drawScatter); scY.addEventListener("change", drawScatter);
   main.append(section("Scatter", h("div", {class: "controls"}, h("label", {}, "x ", scX), h("label", {}, "y ", scY)), scDiv));
-  if (metricDims.length) await drawScatter();
+  if (metricDims.length) whenVisible(scDiv, drawScatter);
 
   // code diff between two runs
   const pick = (id, i) => h("select", {id}, rows.map((r, j) => h("option", {value: r.run_id, text: label(r), selected: j === i})));

@@ -1,0 +1,7 @@
+"""MLflow's ``mlflow.tracking`` names: ``from gittrack.tracking import MlflowClient``."""
+
+from __future__ import annotations
+
+from gittrack.tracking.client import MlflowClient, ModelVersion, PagedList
+
+__all__ = ["MlflowClient", "ModelVersion", "PagedList"]

@@ -1,0 +1,249 @@
+"""``MlflowClient``: MLflow's client, its argument order and return types, over gittrack.
+
+It is :class:`gittrack.client.Client` (every gittrack call stays available) with MLflow's
+constructor, ``search_runs`` (experiment ids first, ``Run`` objects in pages) and the
+model registry calls, which answer MLflow's ``ModelVersion`` entities.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from gittrack.client import Client
+from gittrack.entities import Run, ViewType
+from gittrack.errors import ValidationError
+
+__all__ = ["MlflowClient", "ModelVersion", "PagedList"]
+
+T = TypeVar("T")
+SEARCH_MAX_RESULTS_DEFAULT = 1000  # MLflow's client default for search_runs
+MODEL_VERSIONS_MAX_RESULTS_DEFAULT = 10_000
+
+
+class PagedList(list[T]):
+    """A page of results; ``token`` fetches the next page (None on the last one)."""
+
+    def __init__(self, items: Iterable[T], token: str | None) -> None:
+        super().__init__(items)
+        self.token = token
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered model version, shaped like MLflow's ``ModelVersion`` entity."""
+
+    name: str
+    version: int
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None
+    user_id: str | None
+    current_stage: str
+    source: str
+    run_id: str
+    status: str = "READY"
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: list[str] = field(default_factory=list)
+    model_id: str | None = None
+
+
+def _page(items: list[T], max_results: int, page_token: str | None) -> PagedList[T]:
+    if not isinstance(max_results, int) or max_results < 1:
+        raise ValidationError(f"max_results must be a positive integer, got {max_results!r}")
+    start = 0
+    if page_token:
+        if not page_token.isdigit():
+            raise ValidationError(f"invalid page_token {page_token!r}")
+        start = int(page_token)
+    end = start + max_results
+    return PagedList(items[start:end], str(end) if end < len(items) else None)
+
+
+class MlflowClient(Client):
+    """MLflow's ``MlflowClient`` over a gittrack repository.
+
+    ``tracking_uri`` is a path or ``file:`` URI (None: the repository around the current
+    directory, as for the fluent API); the model registry is kept in the same repository.
+    """
+
+    def __init__(self, tracking_uri: str | None = None, registry_uri: str | None = None) -> None:
+        from gittrack.config import tracking_repository_at
+
+        repo = None if tracking_uri is None else tracking_repository_at(tracking_uri)
+        super().__init__(repo)
+        if registry_uri is not None and tracking_repository_at(registry_uri) != self.repo:
+            raise ValidationError(
+                f"registry URI {registry_uri!r} is not the tracking repository: gittrack "
+                "keeps the model registry in the tracking repository (omit registry_uri)"
+            )
+
+    def create_run(  # type: ignore[override]  # MLflow's order, not Client's
+        self,
+        experiment_id: str,
+        start_time: int | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_name: str | None = None,
+    ) -> Run:
+        """Create a RUNNING run in experiment ``experiment_id``."""
+        return super().create_run(
+            experiment_id=str(experiment_id), start_time=start_time, tags=tags, run_name=run_name
+        )
+
+    def log_metric(  # type: ignore[override]  # MLflow's order: timestamp before step
+        self,
+        run_id: str,
+        key: str,
+        value: float,
+        timestamp: int | None = None,
+        step: int | None = None,
+        synchronous: bool | None = None,
+    ) -> None:
+        """Log one metric point (``timestamp`` defaults to now, ``step`` to 0)."""
+        super().log_metric(run_id, key, value, step, timestamp, synchronous)
+
+    def set_terminated(
+        self, run_id: str, status: str | None = None, end_time: int | None = None
+    ) -> None:
+        """End a run (``status`` FINISHED unless given)."""
+        super().set_terminated(run_id, status or "FINISHED", end_time)
+
+    def search_runs(  # type: ignore[override]  # MLflow's order, not Client's
+        self,
+        experiment_ids: list[str] | str,
+        filter_string: str = "",
+        run_view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Run]:
+        """Runs of ``experiment_ids`` matching the filter, as ``Run`` objects, one page at a
+        time (``page_token`` from the previous page's ``token``)."""
+        from gittrack.query.search import query_rows
+
+        self.flush()
+        ids = [experiment_ids] if isinstance(experiment_ids, str) else list(experiment_ids)
+        rows = query_rows(
+            filter_string,
+            order_by,
+            repo=self.repo,
+            experiment_ids=ids,
+            view_type=run_view_type,
+        )
+        return _page([Run.from_row(r) for r in rows], max_results, page_token)
+
+    # -- the model registry -------------------------------------------------------------
+    def _version(self, mv: Any, aliases: dict[str, int | None]) -> ModelVersion:
+        return ModelVersion(
+            name=mv.name,
+            version=mv.version,
+            creation_timestamp=mv.created,
+            last_updated_timestamp=mv.updated or mv.created,
+            description=mv.description,
+            user_id=mv.created_by or None,
+            current_stage=mv.stage,
+            source=mv.source_uri or mv.source,
+            run_id=mv.run_id,
+            tags=dict(mv.tags),
+            aliases=sorted(a for a, v in aliases.items() if v == mv.version),
+            model_id=mv.model_id,
+        )
+
+    def _aliases(self, name: str) -> dict[str, int | None]:
+        from gittrack.models import registry
+
+        return registry.get_model(self.store, name).aliases
+
+    def get_model_version(self, name: str, version: int | str) -> ModelVersion:
+        """One version of a registered model."""
+        from gittrack.models import registry
+
+        return self._version(registry.get_version(self.store, name, version), self._aliases(name))
+
+    def get_model_version_by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version ``name@alias`` points at."""
+        from gittrack.models import registry
+
+        event = registry.get_alias(self.store, name, alias)
+        return self.get_model_version(name, str(event.version))
+
+    def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
+        """Point ``name@alias`` at ``version`` (the move is kept in the alias history)."""
+        from gittrack.models import registry
+
+        registry.set_alias(self.store, name, alias, version)
+
+    def delete_registered_model_alias(self, name: str, alias: str) -> None:
+        """Remove an alias (its history stays)."""
+        from gittrack.models import registry
+
+        registry.delete_alias(self.store, name, alias)
+
+    def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
+        """The latest version in each stage (of ``stages``, else of every stage)."""
+        from gittrack.models import registry
+
+        aliases = self._aliases(name)
+        return [
+            self._version(mv, aliases) for mv in registry.latest_versions(self.store, name, stages)
+        ]
+
+    def transition_model_version_stage(
+        self, name: str, version: int | str, stage: str, archive_existing_versions: bool = False
+    ) -> ModelVersion:
+        """Move a version to an MLflow stage (None, Staging, Production, Archived)."""
+        from gittrack.models import registry
+
+        mv = registry.transition_stage(
+            self.store, name, version, stage, archive_existing=archive_existing_versions
+        )
+        return self._version(mv, self._aliases(name))
+
+    def search_model_versions(
+        self,
+        filter_string: str | None = None,
+        max_results: int = MODEL_VERSIONS_MAX_RESULTS_DEFAULT,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[ModelVersion]:
+        """Versions matching MLflow's registry filter (``name``, ``run_id``,
+        ``source_path``, ``version_number``, ``tags.<key>``; =, !=, LIKE, ILIKE, AND), by
+        default most recently changed first (then name, then newest version), as MLflow."""
+        from gittrack.models import registry
+        from gittrack.models.search import version_matcher
+
+        check = version_matcher(filter_string)
+        found = [
+            self._version(mv, model.aliases)
+            for model in registry.list_models(self.store)
+            for mv in reversed(registry.list_versions(self.store, model.name))
+            if check(mv)
+        ]
+        return _page(
+            _sort_versions(found, order_by or _VERSIONS_DEFAULT_ORDER), max_results, page_token
+        )
+
+
+# MLflow's default: most recently changed first
+_VERSIONS_DEFAULT_ORDER = ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
+_VERSION_ORDER = {
+    "name": "name",
+    "version_number": "version",
+    "creation_timestamp": "creation_timestamp",
+    "last_updated_timestamp": "last_updated_timestamp",
+}
+
+
+def _sort_versions(versions: list[ModelVersion], order_by: list[str]) -> list[ModelVersion]:
+    """Stable sorts by MLflow's ``order_by`` terms (``"version_number DESC"``), last first."""
+    for term in reversed(order_by):
+        key, _, direction = str(term).strip().partition(" ")
+        attr = _VERSION_ORDER.get(key.strip("`"))
+        direction = direction.strip().upper() or "ASC"
+        if attr is None or direction not in ("ASC", "DESC"):
+            raise ValidationError(
+                f"invalid order_by term {term!r} (use {', '.join(_VERSION_ORDER)} with ASC or DESC)"
+            )
+        versions = sorted(versions, key=lambda v: getattr(v, attr), reverse=direction == "DESC")
+    return versions

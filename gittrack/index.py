@@ -422,6 +422,20 @@ class RunIndex:
             return [r for r in rows if r["experiment"] in wanted]
         return list(rows)
 
+    def rows_with_parent(self, parent_run_id: str) -> list[dict[str, Any]]:
+        """The rows of the readable runs nested in ``parent_run_id``, newest first.
+
+        Found by a text search of the stored rows in SQLite, so only those rows are
+        decoded (decoding every row costs about 0.1 s at 10,000 runs).
+        """
+        needle = json.dumps({"parent_run_id": parent_run_id}, separators=(",", ":"))[1:-1]
+        sql = (
+            "SELECT doc FROM runs WHERE doc IS NOT NULL AND instr(doc, ?) > 0"
+            " ORDER BY start_time DESC, run_id"
+        )
+        rows = [json.loads(doc) for (doc,) in self._db.execute(sql, (needle,))]
+        return [r for r in rows if r.get("parent_run_id") == parent_run_id]
+
     # Decoded rows are also kept next to the index as one marshal blob tagged with the
     # index generation: loading it is about twice as fast as fetching and decoding the
     # JSON docs (100,000 runs: 0.5 s instead of 1.3 s). Like the index itself it is a

@@ -306,3 +306,24 @@ def test_rows_kept_in_memory_follow_a_few_changes_without_a_full_read(
     assert [r["run_id"] for r in carried][:1] == [newest]
     assert {r["run_id"] for r in carried} == {first, running, newest}
     assert next(r for r in carried if r["run_id"] == running)["metrics"] == {"loss": 0.5}
+
+
+def test_children_are_found_without_decoding_every_row(repo: Path) -> None:
+    from gittrack.query.search import query_rows
+
+    parent = make_run("parent")
+    client = gittrack.Client()
+    kids = []
+    for i in range(2):
+        run = client.create_run("exp", run_name=f"kid{i}", parent_run_id=parent)
+        client.set_terminated(run.info.run_id)
+        kids.append(run.info.run_id)
+    # the parent's id as text elsewhere in a row is not a parent link
+    decoy = make_run("decoy", params={"note": f'"parent_run_id":"{parent}"'})
+    with open_index() as index:
+        assert sorted(r["run_id"] for r in index.rows_with_parent(parent)) == sorted(kids)
+        assert index.rows_with_parent(decoy) == []
+        client.delete_run(kids[0])
+        found = query_rows(index=index, parent_run_id=parent)
+        assert [r["run_id"] for r in found] == [kids[1]]
+        assert query_rows(index=index, parent_run_id=parent, experiment_names=["other"]) == []

@@ -63,9 +63,17 @@ def query_rows(
     keys = parse_order_by(order_by)
     if max_results is not None and max_results < 0:
         raise ValidationError(f"max_results must be 0 or more, got {max_results}")
+
+    def candidates(ix: RunIndex) -> list[dict[str, Any]]:
+        ix.refresh()
+        if parent_run_id is None:
+            return ix.rows(experiment_names or None)
+        nested = ix.rows_with_parent(parent_run_id)  # without decoding every row
+        wanted = set(experiment_names or ())
+        return [r for r in nested if r["experiment"] in wanted] if wanted else nested
+
     if index is not None:
-        index.refresh()
-        rows = flt.select(index.rows(experiment_names or None))
+        rows = flt.select(candidates(index))
     else:
         try:
             opened = open_index(repo, refresh=False)
@@ -74,8 +82,7 @@ def query_rows(
                 return []  # nowhere to look: no runs
             raise
         with opened:
-            opened.refresh()
-            rows = flt.select(opened.rows(experiment_names or None))
+            rows = flt.select(candidates(opened))
     if experiment_ids is not None:
         wanted = {str(e) for e in experiment_ids}
         rows = [r for r in rows if r["experiment_id"] in wanted]

@@ -182,7 +182,7 @@ def time_search(ml: Any, kwargs: dict[str, Any], n: int, times: int, rec: Record
 def check_history(rec: Recorder, got: list[Any], points: int) -> None:
     """Sanity check of a history read: lists of entities, every point there."""
     n = sum(len(h) for h in got)
-    if n != points or not all(type(h) is list for h in got):
+    if n != points or not all(isinstance(h, list) for h in got):  # MLflow: a list subclass
         rec.note(
             f"read {n:,} points in {sorted({type(h).__name__ for h in got})}, "
             f"expected {points:,} in lists"

@@ -65,7 +65,10 @@ CREATE INDEX IF NOT EXISTS states_by_run ON states (run_id);
 CREATE TABLE IF NOT EXISTS walked (run_id TEXT PRIMARY KEY, commit_sha TEXT NOT NULL);
 """
 # Added without a schema change: an index file of the same schema gains them on open.
+# runs_by_parent (a JSON expression index, briefly made) is dropped: SQLite's JSON
+# functions reject the NaN that rows keep, so inserting such a row failed.
 _LOOKUP_INDEXES = """
+DROP INDEX IF EXISTS runs_by_parent;
 CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name);
 """
 
@@ -192,8 +195,8 @@ class RunIndex:
                 " DROP TABLE IF EXISTS walked;" + _SCHEMA
             )
             db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
-        sql = "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name LIKE 'runs_by_%'"
-        if db.execute(sql).fetchone()[0] < 2:
+        sql = "SELECT name FROM sqlite_master WHERE type='index' AND name LIKE 'runs_by_%'"
+        if {name for (name,) in db.execute(sql)} != {"runs_by_start", "runs_by_name"}:
             db.executescript(_LOOKUP_INDEXES)
 
     def close(self) -> None:

@@ -177,10 +177,16 @@ def test_resolve_reads_only_matching_rows_and_keeps_the_rule(repo: Path) -> None
         assert index.resolve(a[:5].upper()) == a
         assert index.resolve("facade00") == c
     plain = sqlite3.connect(index_file)  # an index written before the lookup indexes
-    plain.executescript("DROP INDEX runs_by_name;")
+    plain.executescript(  # without the name index, with the JSON one once made
+        "DROP INDEX runs_by_name; CREATE INDEX runs_by_parent"
+        " ON runs (json_extract(doc, '$.parent_run_id'));"
+    )
     plain.close()
-    with open_index() as index:
+    nan = gittrack.Client().create_run("exp", run_name="nan").info.run_id
+    gittrack.Client().log_metric(nan, "loss", math.nan, synchronous=True)
+    with open_index() as index:  # a row with NaN goes in
         assert index.resolve(c) == c
+        assert index.resolve("nan") == nan
         with pytest.raises(RunNotFoundError):
             index.resolve("0" * 40)
     plain = sqlite3.connect(index_file)

@@ -221,7 +221,7 @@ def search(ctx: Context, rec: Recorder) -> None:
     repo = _repo(ctx, fresh=False)
     n = len(read_ids(ctx.fixture or repo))
     gittrack = _gittrack()
-    kwargs = {"filter_string": FILTER, "order_by": [ORDER_BY]}
+    kwargs = {"experiment_names": [EXPERIMENT], "filter_string": FILTER, "order_by": [ORDER_BY]}
     with rec.step("search_runs"):
         table = time_search(gittrack, kwargs, n, 10, rec)
         if getattr(table, "num_rows", None) == 0:

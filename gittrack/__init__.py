@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
         log_params,
         restore_experiment,
         search_experiments,
+        search_runs,
         set_experiment,
         set_experiment_tag,
         set_experiment_tags,
@@ -65,7 +66,6 @@ if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
     from gittrack.lineage import log_input
     from gittrack.models.api import load_model, register_model, set_model_alias
     from gittrack.models.flavors import log_model, save_model
-    from gittrack.query.search import search_runs
     from gittrack.system_metrics import (
         disable_system_metrics_logging,
         enable_system_metrics_logging,
@@ -128,7 +128,7 @@ _EXPORTS: dict[str, str] = {
     "log_text": "gittrack.artifacts",
     "register_model": "gittrack.models.api",
     "save_model": "gittrack.models.flavors",
-    "search_runs": "gittrack.query.search",
+    "search_runs": "gittrack.fluent",
     "set_experiment": "gittrack.fluent",
     "set_model_alias": "gittrack.models.api",
     "set_system_metrics_node_id": "gittrack.system_metrics",

@@ -431,11 +431,54 @@ def restore_experiment(experiment_id: str) -> None:
     Client().restore_experiment(experiment_id)
 
 
+SEARCH_MAX_RESULTS_DEFAULT = 100_000  # mlflow.search_runs's default
+
+
 def _active_experiment_id() -> str:
     name = _current_experiment()
     if name is None:
         return experiments.DEFAULT_EXPERIMENT_ID
     return experiments.id_of(Client().store, name)
+
+
+def search_runs(
+    experiment_ids: list[str] | str | None = None,
+    filter_string: str | None = "",
+    run_view_type: int = ViewType.ACTIVE_ONLY,
+    max_results: int | None = SEARCH_MAX_RESULTS_DEFAULT,
+    order_by: list[str] | str | None = None,
+    output_format: str = "pandas",
+    search_all_experiments: bool = False,
+    experiment_names: list[str] | None = None,
+    *,
+    repo: str | os.PathLike[str] | None = None,
+) -> Any:
+    """Search runs as ``mlflow.search_runs`` does: in the active experiment (the one
+    :func:`set_experiment` chose, else Default) unless ``experiment_ids`` or
+    ``experiment_names`` are given or ``search_all_experiments`` is true; at most
+    ``max_results`` (MLflow's 100,000 unless given; None: every match).
+
+    The results and ``output_format`` are those of :func:`gittrack.query.search.search_runs`.
+    """
+    from gittrack.query.search import search_runs as search
+
+    if not experiment_ids and not experiment_names and not search_all_experiments:
+        name = _current_experiment()
+        experiment_ids = [
+            experiments.DEFAULT_EXPERIMENT_ID
+            if name is None
+            else experiments.id_of(Client(repo).store, name)
+        ]
+    return search(
+        experiment_ids,
+        filter_string,
+        run_view_type,
+        max_results,
+        order_by,
+        output_format,
+        experiment_names=experiment_names,
+        repo=repo,
+    )
 
 
 def set_experiment_tag(key: str, value: Any) -> None:

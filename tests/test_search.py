@@ -44,7 +44,7 @@ def table(filter_string: str | None = None, **kw: Any) -> pa.Table:
 
 
 def test_table_has_mlflow_columns_and_types(runs: dict[str, str]) -> None:
-    table = gittrack.search_runs(output_format="pyarrow")
+    table = gittrack.search_runs(output_format="pyarrow", search_all_experiments=True)
     assert isinstance(table, pa.Table)
     assert table.num_rows == 4
     names = table.column_names
@@ -157,7 +157,27 @@ def test_empty_repo_and_outside_any_repo(
 
 def test_search_is_exported() -> None:
     assert "search_runs" in gittrack.__all__
-    assert gittrack.search_runs is search_runs
+    assert gittrack.search_runs is gittrack.fluent.search_runs
+
+
+def test_fluent_search_is_scoped_to_the_active_experiment_as_in_mlflow(
+    runs: dict[str, str],
+) -> None:
+    def names(**kw: Any) -> set[str]:
+        return {r["name"] for r in gittrack.search_runs(output_format="list", **kw)}
+
+    client = gittrack.Client()
+    client.set_terminated(client.create_run("Default", run_name="plain").info.run_id)
+    assert names() == {"plain"}  # no experiment chosen: Default's runs only
+    assert names(search_all_experiments=True) == {"plain", "cnn-1", "cnn-2", "mlp-1", "nlp-1"}
+    assert names(experiment_names=["text"]) == {"nlp-1"}
+    gittrack.set_experiment("vision")
+    assert names() == {"cnn-1", "cnn-2", "mlp-1"}
+    assert names(filter_string="params.model = 'cnn'") == {"cnn-1", "cnn-2"}
+    text_id = gittrack.get_experiment_by_name("text").experiment_id
+    assert names(experiment_ids=[text_id]) == {"nlp-1"}
+    # the library's search (and the client's) keeps its explicit scope: every experiment
+    assert len(search_runs(output_format="list")) == 5
 
 
 def test_warm_searches_see_changes_from_other_processes(runs: dict[str, str], repo: Path) -> None:

@@ -13,7 +13,13 @@ from conftest import DERIVED_TAGS, git
 
 import gittrack
 from gittrack.entities import Run, ViewType
-from gittrack.errors import FilterSyntaxError, ModelNotFoundError, RepositoryError, ValidationError
+from gittrack.errors import (
+    FilterSyntaxError,
+    ModelError,
+    ModelNotFoundError,
+    RepositoryError,
+    ValidationError,
+)
 from gittrack.tracking import MlflowClient
 
 
@@ -121,6 +127,24 @@ def test_registry_calls(repo: Path) -> None:
     paged = client.search_model_versions(max_results=2)
     assert len(paged) == 2 and paged.token == "2"
     assert len(client.search_model_versions(max_results=2, page_token=paged.token)) == 1
+    model = client.get_registered_model("churn")  # MLflow's entity: aliases map to strings
+    assert (model.name, model.aliases) == ("churn", {"prod": "1"})
+    assert [(v.version, v.current_stage) for v in model.latest_versions] == [
+        (1, "Production"),
+        (2, "None"),
+    ]
+    made = client.create_registered_model("empty", tags={"team": "é"}, description="none yet")
+    assert (made.name, made.tags, made.description, made.latest_versions) == (
+        "empty",
+        {"team": "é"},
+        "none yet",
+        [],
+    )
+    assert made.creation_timestamp > 0
+    with pytest.raises(ModelError, match="already exists"):
+        client.create_registered_model("empty")
+    with pytest.raises(ModelNotFoundError):
+        client.get_registered_model("nope")
     client.delete_registered_model_alias("churn", "prod")
     with pytest.raises(ModelNotFoundError, match="alias churn@prod was removed"):
         client.get_model_version_by_alias("churn", "prod")

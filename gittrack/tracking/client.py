@@ -15,7 +15,7 @@ from gittrack.client import Client
 from gittrack.entities import Run, ViewType
 from gittrack.errors import ValidationError
 
-__all__ = ["MlflowClient", "ModelVersion", "PagedList"]
+__all__ = ["MlflowClient", "ModelVersion", "PagedList", "RegisteredModel"]
 
 T = TypeVar("T")
 SEARCH_MAX_RESULTS_DEFAULT = 1000  # MLflow's client default for search_runs
@@ -47,6 +47,19 @@ class ModelVersion:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: list[str] = field(default_factory=list)
     model_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """MLflow's ``RegisteredModel`` entity: a name, its latest version per stage, aliases."""
+
+    name: str
+    creation_timestamp: int
+    last_updated_timestamp: int
+    description: str | None
+    latest_versions: list[ModelVersion] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)  # alias -> version, as MLflow
 
 
 def _page(items: list[T], max_results: int, page_token: str | None) -> PagedList[T]:
@@ -154,6 +167,39 @@ class MlflowClient(Client):
         from gittrack.models import registry
 
         return registry.get_model(self.store, name).aliases
+
+    def _registered(self, name: str) -> RegisteredModel:
+        from gittrack.models import registry
+
+        model = registry.get_model(self.store, name)
+        latest = [
+            self._version(mv, model.aliases) for mv in registry.latest_versions(self.store, name)
+        ]
+        return RegisteredModel(
+            name=model.name,
+            creation_timestamp=model.created,
+            last_updated_timestamp=model.updated or model.created,
+            description=model.description,
+            latest_versions=latest,
+            tags=dict(model.tags),
+            aliases={a: str(v) for a, v in sorted(model.aliases.items()) if v is not None},
+        )
+
+    def create_registered_model(
+        self,
+        name: str,
+        tags: Mapping[str, Any] | None = None,
+        description: str | None = None,
+    ) -> RegisteredModel:
+        """Register a model name before any version (an existing name is an error)."""
+        from gittrack.models import registry
+
+        registry.create_model(self.store, name, description=description, tags=tags)
+        return self._registered(name)
+
+    def get_registered_model(self, name: str) -> RegisteredModel:
+        """A registered model: description, tags, aliases and its latest version per stage."""
+        return self._registered(name)
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """One version of a registered model."""

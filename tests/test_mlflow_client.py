@@ -143,6 +143,18 @@ def test_registry_calls(repo: Path) -> None:
     assert made.creation_timestamp > 0
     with pytest.raises(ModelError, match="already exists"):
         client.create_registered_model("empty")
+    assert [m.name for m in client.search_registered_models()] == ["churn", "empty", "other"]
+    assert [m.name for m in client.search_registered_models("name LIKE '%h%'")] == [
+        "churn",
+        "other",
+    ]
+    assert [m.name for m in client.search_registered_models("tags.team = 'é'")] == ["empty"]
+    page = client.search_registered_models(max_results=2, order_by=["name DESC"])
+    assert [m.name for m in page] == ["other", "empty"] and page.token == "2"
+    with pytest.raises(ValidationError, match="invalid order_by"):
+        client.search_registered_models(order_by=["version_number"])
+    with pytest.raises(FilterSyntaxError):
+        client.search_registered_models("name ~ 'x'")
     with pytest.raises(ModelNotFoundError):
         client.get_registered_model("nope")
     client.delete_registered_model_alias("churn", "prod")

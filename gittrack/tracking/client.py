@@ -20,6 +20,7 @@ __all__ = ["MlflowClient", "ModelVersion", "PagedList", "RegisteredModel"]
 T = TypeVar("T")
 SEARCH_MAX_RESULTS_DEFAULT = 1000  # MLflow's client default for search_runs
 MODEL_VERSIONS_MAX_RESULTS_DEFAULT = 10_000
+REGISTERED_MODELS_MAX_RESULTS_DEFAULT = 100
 
 
 class PagedList(list[T]):
@@ -168,10 +169,11 @@ class MlflowClient(Client):
 
         return registry.get_model(self.store, name).aliases
 
-    def _registered(self, name: str) -> RegisteredModel:
+    def _registered(self, model: Any) -> RegisteredModel:
+        """MLflow's entity of a :class:`gittrack.models.registry.RegisteredModel`."""
         from gittrack.models import registry
 
-        model = registry.get_model(self.store, name)
+        name = model.name
         latest = [
             self._version(mv, model.aliases) for mv in registry.latest_versions(self.store, name)
         ]
@@ -194,12 +196,15 @@ class MlflowClient(Client):
         """Register a model name before any version (an existing name is an error)."""
         from gittrack.models import registry
 
-        registry.create_model(self.store, name, description=description, tags=tags)
-        return self._registered(name)
+        return self._registered(
+            registry.create_model(self.store, name, description=description, tags=tags)
+        )
 
     def get_registered_model(self, name: str) -> RegisteredModel:
         """A registered model: description, tags, aliases and its latest version per stage."""
-        return self._registered(name)
+        from gittrack.models import registry
+
+        return self._registered(registry.get_model(self.store, name))
 
     def get_model_version(self, name: str, version: int | str) -> ModelVersion:
         """One version of a registered model."""
@@ -267,8 +272,26 @@ class MlflowClient(Client):
             if check(mv)
         ]
         return _page(
-            _sort_versions(found, order_by or _VERSIONS_DEFAULT_ORDER), max_results, page_token
+            _sort(found, order_by or _VERSIONS_DEFAULT_ORDER, _VERSION_ORDER),
+            max_results,
+            page_token,
         )
+
+    def search_registered_models(
+        self,
+        filter_string: str | None = None,
+        max_results: int = REGISTERED_MODELS_MAX_RESULTS_DEFAULT,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[RegisteredModel]:
+        """Registered models matching MLflow's registry filter (``name``, ``tags.<key>``;
+        =, !=, LIKE, ILIKE, AND), by name unless ``order_by`` says otherwise, as MLflow."""
+        from gittrack.models import registry
+        from gittrack.models.search import matcher
+
+        check = matcher(filter_string, {"name": lambda m: m.name})
+        found = [self._registered(m) for m in registry.list_models(self.store) if check(m)]
+        return _page(_sort(found, order_by or ["name ASC"], _MODEL_ORDER), max_results, page_token)
 
 
 # MLflow's default: most recently changed first
@@ -281,15 +304,23 @@ _VERSION_ORDER = {
 }
 
 
-def _sort_versions(versions: list[ModelVersion], order_by: list[str]) -> list[ModelVersion]:
-    """Stable sorts by MLflow's ``order_by`` terms (``"version_number DESC"``), last first."""
+_MODEL_ORDER = {
+    "name": "name",
+    "creation_timestamp": "creation_timestamp",
+    "last_updated_timestamp": "last_updated_timestamp",
+}
+
+
+def _sort(items: list[T], order_by: list[str], fields: Mapping[str, str]) -> list[T]:
+    """Stable sorts by MLflow's ``order_by`` terms (``"version_number DESC"``), last first;
+    ``fields`` maps MLflow's sort keys to the entity's attributes."""
     for term in reversed(order_by):
         key, _, direction = str(term).strip().partition(" ")
-        attr = _VERSION_ORDER.get(key.strip("`"))
+        attr = fields.get(key.strip("`"))
         direction = direction.strip().upper() or "ASC"
         if attr is None or direction not in ("ASC", "DESC"):
             raise ValidationError(
-                f"invalid order_by term {term!r} (use {', '.join(_VERSION_ORDER)} with ASC or DESC)"
+                f"invalid order_by term {term!r} (use {', '.join(fields)} with ASC or DESC)"
             )
-        versions = sorted(versions, key=lambda v: getattr(v, attr), reverse=direction == "DESC")
-    return versions
+        items = sorted(items, key=lambda item: getattr(item, attr), reverse=direction == "DESC")
+    return items

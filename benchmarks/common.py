@@ -7,8 +7,11 @@ MLflow and DVC virtual environments, so it uses the standard library only.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import random
+import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
@@ -312,3 +315,58 @@ def check_refs(
     got = count_refs(repo, prefix, env)
     if got < expected:
         rec.note(f"{what}: {got:,} refs under {prefix}, expected {expected:,}")
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def http_server(
+    cmd: list[str],
+    port: int,
+    ready_path: str,
+    *,
+    env: dict[str, str],
+    cwd: Path | None = None,
+    timeout: float = 180,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process, wait until ``GET ready_path`` on ``port`` answers 200,
+    and stop it (its whole process group, by pid) when the block ends."""
+    proc = subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"server exited with {proc.returncode}")
+            if time.monotonic() >= deadline:
+                raise RuntimeError("server did not become ready")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", ready_path)
+                status = conn.getresponse().status
+                conn.close()
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.1)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -22,11 +22,8 @@ ratios gittrack/MLflow. Loopback only; servers are stopped by pid.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.common import free_port, http_server  # noqa: E402  (after the path)
 
 EXPERIMENT = "bench"
 FILTER = "metrics.m0 < 0.5 and params.p0 = 'v3'"
@@ -133,45 +131,14 @@ def fill_gittrack(repo: Path, sizes: list[int]) -> None:
             client.set_terminated(rid)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/api/2.0/mlflow/experiments/get?experiment_id=0")
-            if conn.getresponse().status == 200:
-                conn.close()
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("server did not become ready")
-
-
 def measure(
     cmd: list[str], cwd: Path, env: dict[str, str], port: int, args: argparse.Namespace
 ) -> dict[str, float]:
     from benchmarks.envs import peer_env
 
     mlflow = peer_env("mlflow", install=False)
-    proc = subprocess.Popen(
-        cmd,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_ready(port, proc)
+    ready = "/api/2.0/mlflow/experiments/get?experiment_id=0"
+    with http_server(cmd, port, ready, env=env, cwd=cwd):
         child_env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
         out = subprocess.run(
             [
@@ -188,20 +155,10 @@ def measure(
             env=child_env,
             check=False,
         )
-        if out.returncode != 0:
-            raise RuntimeError(out.stderr[-3000:])
-        result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-        return result
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:

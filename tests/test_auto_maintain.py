@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from conftest import fsck, git
 
 import gittrack
-from gittrack.store.maintain import loose_objects, maintain
+from gittrack.store.maintain import busy, loose_objects, maintain, try_lock, wait_idle
 from gittrack.store.repo import GitStore
 
 
@@ -69,6 +70,32 @@ def test_runs_start_gc_which_packs_and_runs_stay_readable(
         assert [m.value for m in gittrack.get_metric_history(rid, "loss")] == [1 / (i + 1)]
     (new,) = _runs(1)  # and new runs keep writing into the packed repository
     assert gittrack.get_run(new).info.status == "FINISHED"
+    fsck(repo)
+
+
+def test_the_lock_is_held_from_the_decision_until_the_maintenance_ends(repo: Path) -> None:
+    git(repo, "config", "gc.auto", "4")  # a quarter is 1: two loose objects in objects/17
+    common = repo / ".git"
+    with GitStore(repo) as store:
+        i = 0
+        while len(list((common / "objects" / "17").glob("*"))) < 2:
+            store.write_blob(b"blob %d" % i)
+            i += 1
+    held = try_lock(common)  # another maintenance is running: none starts, readers wait
+    assert held is not None and busy(common)
+    with GitStore(repo) as store:
+        assert store.auto_maintain() is None
+    assert not wait_idle(common, timeout=0.2)
+    os.close(held)
+    assert wait_idle(common, timeout=0.2)
+    with GitStore(repo) as store:
+        proc = store.auto_maintain()
+    assert proc is not None
+    # Held as soon as it is started (handed over, not taken later by the child): a reader
+    # never sees "idle" before the maintenance has even begun.
+    assert busy(common)
+    assert proc.wait(timeout=120) == 0
+    assert wait_idle(common, timeout=5) and not busy(common)
     fsck(repo)
 
 

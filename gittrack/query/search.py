@@ -55,12 +55,16 @@ def query_rows(
     ``parent_run_id`` (a full run id) keeps the runs nested in that run.
     """
     from gittrack.entities import ViewType
-    from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
     from gittrack.session import open_index
 
     stages = ViewType.stages(view_type)
-    flt = parse_filter(filter_string)
-    keys = parse_order_by(order_by)
+    flt = None
+    keys: list[SortKey] = []
+    if filter_string is not None or order_by is not None:  # the grammar only when used
+        from gittrack.query.filter import parse_filter, parse_order_by
+
+        flt = parse_filter(filter_string)
+        keys = parse_order_by(order_by)
     if max_results is not None and max_results < 0:
         raise ValidationError(f"max_results must be 0 or more, got {max_results}")
 
@@ -73,7 +77,7 @@ def query_rows(
         return [r for r in nested if r["experiment"] in wanted] if wanted else nested
 
     if index is not None:
-        rows = flt.select(candidates(index))
+        rows = candidates(index)
     else:
         try:
             opened = open_index(repo, refresh=False)
@@ -82,7 +86,9 @@ def query_rows(
                 return []  # nowhere to look: no runs
             raise
         with opened:
-            rows = flt.select(candidates(opened))
+            rows = candidates(opened)
+    if flt is not None:
+        rows = flt.select(rows)
     if experiment_ids is not None:
         wanted = {str(e) for e in experiment_ids}
         rows = [r for r in rows if r["experiment_id"] in wanted]
@@ -93,6 +99,8 @@ def query_rows(
     if check_sort_keys and rows:
         _check_sort_keys(rows, keys)
     if keys:
+        from gittrack.query.filter import sort_rows
+
         rows = sort_rows(rows, keys)
     return rows if max_results is None else rows[:max_results]
 

@@ -816,14 +816,13 @@ def _index_row(run_id: str, commit: str, read: Callable[[], RunRecord]) -> tuple
 def batch_rows(common_dir: str, changed: list[tuple[str, str]]) -> list[tuple[Any, ...] | None]:
     """Rows of ``changed`` read through one ``git cat-file --batch`` (None: read carefully)."""
     from gittrack import format as fmt
-    from gittrack.store.catfile import cat_blobs
+    from gittrack.store.catfile import cat_tree_files
 
     names = (fmt.RUN_FILE, fmt.PARAMS_FILE, fmt.TAGS_FILE, fmt.INPUTS_FILE)
-    specs = [f"{sha}:{fmt.RUN_DIR}/{name}" for _, sha in changed for name in names]
-    blobs = cat_blobs(Path(common_dir), specs)
+    trees = [f"{sha}:{fmt.RUN_DIR}" for _, sha in changed]
+    files = cat_tree_files(Path(common_dir), trees, names)
     rows: list[tuple[Any, ...] | None] = []
-    for i, (rid, sha) in enumerate(changed):
-        chunk = blobs[i * len(names) : (i + 1) * len(names)]
+    for chunk, (rid, sha) in zip(files, changed, strict=True):
         if chunk[0] is None:  # not a run commit, or objects missing
             rows.append(None)
             continue

@@ -246,7 +246,7 @@ def test_embedded_repository_outside_git(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_batch_reading_gives_the_same_rows(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gittrack.index as index_mod
-    from gittrack.store.catfile import cat_blobs
+    from gittrack.store.catfile import cat_blobs, cat_tree_files
 
     for i in range(3):
         make_run(f"r{i}", params={"i": i, "s": "x"}, acc=i / 2)
@@ -267,6 +267,23 @@ def test_batch_reading_gives_the_same_rows(repo: Path, monkeypatch: pytest.Monke
         assert [e.corrupt for e in index.entries()].count(True) == 1
     blobs = cat_blobs(repo / ".git", [f"{head}:train.py", f"{head}:nope", head])
     assert blobs == [b"print('training')\n", None, None]  # a commit is not a blob
+    (repo / "sub").mkdir()
+    (repo / "sub" / "a.txt").write_text("in a folder\n")
+    (repo / "folder.txt").mkdir()  # a folder named like a file is not that file
+    (repo / "folder.txt" / "x").write_text("x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more")
+    files = cat_tree_files(
+        repo / ".git",
+        ["HEAD:", "HEAD:sub", "HEAD:nope", "HEAD:train.py"],
+        ("train.py", "folder.txt", "a.txt"),
+    )
+    assert files == [
+        [b"print('training')\n", None, None],
+        [None, None, b"in a folder\n"],
+        [None, None, None],  # no such folder
+        [None, None, None],  # a file is not a folder
+    ]
 
 
 def test_decoded_row_snapshot_is_used_only_while_current(repo: Path) -> None:

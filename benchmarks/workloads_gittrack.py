@@ -271,8 +271,7 @@ def large(ctx: Context, rec: Recorder) -> None:
             listing,
             times=int(ctx.arg("times", 3)),
             cwd=repo,
-            label=f'`gittrack list --filter "{FILTER}" --sort "{ORDER_BY}" -n 10` '
-            f"({n:,} runs)",
+            label=f'`gittrack list --filter "{FILTER}" --sort "{ORDER_BY}" -n 10` ({n:,} runs)',
         )
 
 

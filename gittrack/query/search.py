@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from gittrack.index import RunIndex
-    from gittrack.query.filter import SortKey
+    from gittrack.query.filter import Filter, SortKey
 
 OUTPUT_FORMATS = ("pyarrow", "pandas", "list")
 ATTRIBUTE_COLUMNS = (
@@ -55,12 +55,16 @@ def query_rows(
     ``parent_run_id`` (a full run id) keeps the runs nested in that run.
     """
     from gittrack.entities import ViewType
-    from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
     from gittrack.session import open_index
 
     stages = ViewType.stages(view_type)
-    flt = parse_filter(filter_string)
-    keys = parse_order_by(order_by)
+    flt: Filter | None = None
+    keys: list[SortKey] = []
+    if filter_string is not None or order_by is not None:  # the grammar only when used
+        from gittrack.query.filter import parse_filter, parse_order_by
+
+        flt = parse_filter(filter_string)
+        keys = parse_order_by(order_by)
     if max_results is not None and max_results < 0:
         raise ValidationError(f"max_results must be 0 or more, got {max_results}")
 
@@ -68,7 +72,8 @@ def query_rows(
         if experiment_names:
             wanted = set(experiment_names)
             rows = [r for r in rows if r["experiment"] in wanted]
-        rows = flt.select(rows)
+        if flt is not None:
+            rows = flt.select(rows)
         if experiment_ids is not None:
             ids = {str(e) for e in experiment_ids}
             rows = [r for r in rows if r["experiment_id"] in ids]
@@ -79,6 +84,8 @@ def query_rows(
         if check_sort_keys and rows:
             _check_sort_keys(rows, keys)
         if keys:
+            from gittrack.query.filter import sort_rows
+
             rows = sort_rows(rows, keys)
         return rows if max_results is None else rows[:max_results]
 
@@ -87,7 +94,8 @@ def query_rows(
         if parent_run_id is not None:
             return narrow(ix.rows_with_parent(parent_run_id))  # without decoding every row
         if max_results is not None:  # a few rows wanted: read only the columns named
-            part = ix.projected_rows(flt.keys() | {sk.column for sk in keys})
+            named = flt.keys() if flt is not None else set()
+            part = ix.projected_rows(named | {sk.column for sk in keys})
             if part is not None:
                 try:
                     found = narrow(part)

@@ -6,30 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from gittrack.errors import ValidationError
 from gittrack.format import RunRecord, run_tags
+from gittrack.lifecycle import ViewType as ViewType  # re-exported: part of the entities
 from gittrack.validation import param_text
-
-
-class ViewType:
-    """Which lifecycle stages a search returns (MLflow's values)."""
-
-    ACTIVE_ONLY = 1
-    DELETED_ONLY = 2
-    ALL = 3
-
-    @staticmethod
-    def stages(view_type: int) -> frozenset[str]:
-        """The lifecycle stages ``view_type`` selects."""
-        if view_type == ViewType.ACTIVE_ONLY:
-            return frozenset({"active"})
-        if view_type == ViewType.DELETED_ONLY:
-            return frozenset({"deleted"})
-        if view_type == ViewType.ALL:
-            return frozenset({"active", "deleted"})
-        raise ValidationError(
-            f"unknown view_type {view_type!r} (use ViewType.ACTIVE_ONLY, DELETED_ONLY or ALL)"
-        )
 
 
 @dataclass(frozen=True)

@@ -48,13 +48,13 @@ def query_rows(
     """Matching index rows (see :mod:`gittrack.query.filter`), sorted, newest first by default.
 
     Rows of the given experiment names or ids (every experiment when neither is given),
-    in the lifecycle stages of ``view_type`` (:class:`gittrack.entities.ViewType`).
+    in the lifecycle stages of ``view_type`` (:class:`gittrack.lifecycle.ViewType`).
     Outside any repository (and with no ``.gittrack-runs`` here) there are no rows.
     ``check_sort_keys`` rejects a metrics/params/tags sort key no matching run has
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
     ``parent_run_id`` (a full run id) keeps the runs nested in that run.
     """
-    from gittrack.entities import ViewType
+    from gittrack.lifecycle import ViewType
     from gittrack.session import open_index
 
     stages = ViewType.stages(view_type)

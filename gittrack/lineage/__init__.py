@@ -8,19 +8,20 @@ construction and the hash cache are documented in docs/lineage.md.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gittrack.lineage.checks import (
-    check_inputs,
-    diff_inputs,
-    get_inputs,
-    kept_objects,
-    kept_objects_at,
-    restore_kept_inputs,
-    runs_using,
-    unchecked_inputs,
-)
-from gittrack.lineage.inputs import InputInfo, record_input
+if TYPE_CHECKING:  # the names below load on first use (see __getattr__)
+    from gittrack.lineage.checks import (
+        check_inputs,
+        diff_inputs,
+        get_inputs,
+        kept_objects,
+        kept_objects_at,
+        restore_kept_inputs,
+        runs_using,
+        unchecked_inputs,
+    )
+    from gittrack.lineage.inputs import InputInfo
 
 __all__ = [
     "InputInfo",
@@ -63,4 +64,28 @@ def log_input(
         roots = writer_roots(run_id)
         client = Client(roots[0] if roots else None, create=False)
         rid = client.resolve(run_id)
+    from gittrack.lineage.inputs import record_input
+
     return record_input(client, rid, source, name=name, context=context, keep=keep)
+
+
+# Loaded on first use: `gittrack diff` compares inputs without importing how they are
+# hashed and recorded.
+def __getattr__(name: str) -> Any:
+    value: Any
+    if name == "InputInfo":
+        from gittrack.lineage import inputs
+
+        value = inputs.InputInfo
+    elif name in __all__ and name != "log_input":
+        from gittrack.lineage import checks
+
+        value = getattr(checks, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import InputError
 from gittrack.format import MODE_EXEC_TEXT, MODE_LINK_TEXT
-from gittrack.lineage.hashing import short
 
 if TYPE_CHECKING:
     from gittrack.artifacts.cas import ObjectCache
@@ -163,7 +162,7 @@ def check_inputs(record: RunRecord, workdir: Path, repo_root: Path) -> list[str]
     restored with :func:`restore_kept_inputs`); tables are never a problem here: they
     come from memory, so :func:`unchecked_inputs` lists them instead.
     """
-    from gittrack.lineage.hashing import hash_path
+    from gittrack.lineage.hashing import hash_path, short
 
     cache, objects = _caches(repo_root)
     problems: list[str] = []

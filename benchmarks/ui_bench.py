@@ -327,15 +327,19 @@ def measure_mlflow(client: Http, reps: int) -> dict[str, list[float]]:
 
 
 # -- compare 100 runs x 10 metrics x 10,000 points -------------------------------------
-# Stamps, in the page, when each chart is drawn (its data-drawn attribute appears), so the
-# figures leave out the driver's polling and round trips.
+# Stamps, in the page, when each chart is shown: the first frame after its data-drawn
+# attribute appears (an animation frame, then a task after it), so the figures leave out
+# the driver's polling and round trips and count a chart drawn only once it is painted.
 DRAW_PROBE = """
 window.__drawnAt = {};
 new MutationObserver((changes) => {
   for (const c of changes) {
     const k = c.target.dataset.metric;
-    if (k !== undefined && c.target.dataset.drawn !== undefined && !(k in window.__drawnAt))
-      window.__drawnAt[k] = performance.now();
+    if (k !== undefined && c.target.dataset.drawn !== undefined && !(k in window.__drawnAt)) {
+      window.__drawnAt[k] = null;
+      const stamp = () => { window.__drawnAt[k] = performance.now(); };
+      requestAnimationFrame(() => setTimeout(stamp, 0));
+    }
   }
 }).observe(document, {attributes: true, attributeFilter: ["data-drawn"], subtree: true});
 """
@@ -344,7 +348,7 @@ new MutationObserver((changes) => {
 # in view first, then the others)
 ALL_DRAWN = """(() => {
   const charts = [...document.querySelectorAll('#charts .chart')];
-  if (!charts.length || charts.some(c => !(c.dataset.metric in window.__drawnAt))) return null;
+  if (!charts.length || charts.some(c => !window.__drawnAt[c.dataset.metric])) return null;
   const at = (cs) => Math.max(...cs.map(c => window.__drawnAt[c.dataset.metric]));
   const shown = charts.filter(c => c.getBoundingClientRect().top < innerHeight);
   return [shown.length, at(shown), at(charts), charts.reduce((n, c) => n + c.data.length, 0)];

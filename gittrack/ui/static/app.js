@@ -442,6 +442,7 @@ function smooth(values, weight) {
 // zooming in brings the detail back.
 const CHART_POINTS = 10000;
 const LINE_KEYS = 12;
+const DRAW_SLICE_MS = 150;
 
 function whenVisible(el, draw) {
   const seen = new IntersectionObserver((entries) => {
@@ -519,13 +520,17 @@ function lineCharts(grid, runs, keys, controls) {
   function schedule() {
     if (timer === null && !drawing && seq === viewSeq) timer = setTimeout(step, 0);
   }
+  // charts are drawn back to back for up to DRAW_SLICE_MS, then the page takes input and
+  // paints: a chart per task costs a frame per chart, twice the time on a busy machine
   async function step() {
     timer = null;
-    const k = next();
-    if (k === undefined || seq !== viewSeq) return;
+    const started = performance.now();
     drawing = true;
     try {
-      await draw(k);
+      for (let k = next(); k !== undefined && seq === viewSeq; k = next()) {
+        await draw(k);
+        if (performance.now() - started > DRAW_SLICE_MS) break;
+      }
     } catch (e) {
       status(e.message, true);
       return;

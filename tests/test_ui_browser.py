@@ -349,5 +349,17 @@ def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
             ".map(t => [t.mode, t.text.filter(Boolean)])"
         )
         assert len(m7) == 11 and ["markers", ["r11"]] in m7
+        # by wall time: a date axis over the times the points were logged
+        page.select_option("#x-axis", "time")
+        page.wait_for_function(
+            "document.querySelector('.chart[data-metric=m0]').layout.xaxis.type === 'date'"
+        )
+        page.wait_for_function(
+            "document.querySelectorAll('#charts .chart[data-drawn=\"1\"]').length === 8"
+        )
+        stamps = page.evaluate(
+            "[...document.querySelector('.chart[data-metric=m0]').data[0].x].filter(v => v > 0)"
+        )
+        assert len(stamps) == 60 and all(1e12 < t < 1e14 for t in stamps)  # epoch ms
         page.close()
     assert errors == []

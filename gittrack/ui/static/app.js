@@ -431,15 +431,15 @@ function smooth(values, weight) {
   return out;
 }
 
-// -- metric charts: those in view first, then every other one, a chart per task -----------
-// The lines of the charts in view are asked for first, those of the others next, each
-// downsampled by the server to the chart's pixel width (extremes kept, every point sent is
-// a point as logged); zooming asks for that window. Charts are drawn one per task, those in
-// view (or scrolled to) first, so the page answers input between two charts. Lines are
-// SVG: a browser allows only a few WebGL contexts, and in software rendering WebGL is the
-// slower of the two. Many runs share a chart: each line then gets fewer points (extremes
-// still kept), so a chart holds about CHART_POINTS points whatever the number of runs;
-// zooming in brings the detail back.
+// -- metric charts: every one drawn, those in view first ----------------------------------
+// The page asks for the lines at once, LINE_KEYS metrics a request (those in view first),
+// each downsampled by the server to the chart's pixel width (extremes kept, every point
+// sent is a point as logged); zooming asks for that window. Every chart is drawn without
+// scrolling, those in view (or scrolled to) first, in slices that leave the page free to
+// take input and paint. Lines are SVG: a browser allows only a few WebGL contexts, and in
+// software rendering WebGL is the slower of the two. Many runs share a chart: each line
+// then gets fewer points (extremes still kept), so a chart holds about CHART_POINTS
+// points whatever the number of runs; zooming in brings the detail back.
 const CHART_POINTS = 10000;
 const LINE_KEYS = 12;
 const DRAW_SLICE_MS = 150;

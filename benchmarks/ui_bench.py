@@ -14,7 +14,7 @@ benchmarks/.venvs/mlflow) and is asked the same through ``POST
 /api/2.0/mlflow/runs/search`` (``max_results`` 50, ``page_token`` for the next page),
 the endpoint its own UI's runs table calls. Also measured: the first paint of the runs
 page in headless Chromium, and the compare view of 100 runs x 10 metrics x 10,000
-points (one chart's lines request; the page from navigation until the charts in view are
+points (the lines request of every chart; the page from navigation until the charts in view are
 drawn and until every chart is drawn, for a first visit and for a returning user).
 
     python -m benchmarks.ui_bench                       # 1,000 and 10,000, MLflow, compare
@@ -368,12 +368,13 @@ def compare_series(i: int, points: int) -> fast_repo.Series:
 
 def compare_visits(
     url: str, ids: list[str], profiles: list[int]
-) -> list[tuple[int, float, float, int]]:
-    """Visits of the compare page in headless Chromium, each [charts in view, s until they
-    are drawn, s until every chart is drawn, traces]. ``profiles`` numbers the browser
-    profile of each visit: a visit in a profile used before is a returning user's (a real,
-    on-disk profile, as a user's browser: it keeps the HTTP cache and the compiled code of
-    cached scripts; an incognito context keeps no compiled code)."""
+) -> list[tuple[int, float, float, int, float]]:
+    """Visits of the compare page in headless Chromium, each (charts in view, s until they
+    are drawn, s until every chart is drawn, traces, s of the page's main thread CPU).
+    ``profiles`` numbers the browser profile of each visit: a visit in a profile used
+    before is a returning user's (a real, on-disk profile, as a user's browser: it keeps
+    the HTTP cache and the compiled code of cached scripts; an incognito context keeps no
+    compiled code)."""
     import tempfile
 
     from playwright.sync_api import sync_playwright
@@ -438,7 +439,7 @@ def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
             for r in answer
             for line in r["lines"].values()
         )
-        warm = [client.timed("GET", query)[0] for rep in range(reps)]
+        warm = [client.timed("GET", query)[0] for _ in range(reps)]
         client.close()
         result.update(lines_cold=cold, lines_warm=warm, lines=lines, kept=kept)
     return result

@@ -309,6 +309,7 @@ def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
     ids = []
     for i in range(12):
         with gittrack.start_run(run_name=f"r{i:02d}") as run:
+            gittrack.log_params({"lr": i, "same": "x"})
             for step in range(30):
                 keys = range(8) if i < 11 or step == 0 else range(7)  # r11: one point of m7
                 gittrack.log_metrics({f"m{k}": i + k + step / 32 for k in keys}, step=step)
@@ -322,6 +323,13 @@ def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
             "document.querySelectorAll('#charts .chart[data-drawn]').length === 8"
         )
         assert page.evaluate("scrollY") == 0
+        # the side by side table: only the differences, then everything
+        rows = "[...document.querySelectorAll('#side-by-side tbody tr:not(.group) th')]"
+        assert "lr" in page.evaluate(f"{rows}.map(th => th.innerText)")
+        assert "same" not in page.evaluate(f"{rows}.map(th => th.innerText)")
+        page.uncheck("#only-diff")
+        assert "same" in page.evaluate(f"{rows}.map(th => th.innerText)")
+        page.check("#only-diff")
         assert page.evaluate(
             "document.querySelector('.chart[data-metric=m7]').getBoundingClientRect().top"
         ) > page.evaluate("innerHeight")

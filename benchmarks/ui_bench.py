@@ -500,7 +500,7 @@ def main() -> None:
         else:
             notes.append(f"- first paint not measured: {paint}")
     if not args.quick and not args.no_compare:
-        c = compare(100, 10_000, 6)
+        c = compare(100, 10_000, reps)
         lines += [
             "",
             "| compare 100 runs x 10 metrics x 10,000 points, from navigation | charts in "

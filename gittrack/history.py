@@ -63,10 +63,10 @@ class DecodedMetrics:
     """
 
     def __init__(self, table: pa.Table) -> None:
-        key = table.column("key")
-        if key.num_chunks != 1:  # row groups may carry dictionaries of their own
+        if any(column.num_chunks != 1 for column in table.columns):
+            # row groups may carry dictionaries of their own
             table = table.unify_dictionaries().combine_chunks()
-            key = table.column("key")
+        key = table.column("key")
         self.table = table
         self.rows = table.num_rows
         self._key_column = key.chunk(0) if key.num_chunks else None
@@ -150,6 +150,8 @@ class DecodedMetrics:
                 codes = [lut[c] for c in codes]
         arrays = [self.table.column(name).chunk(0) for name in COLUMNS]
         if np is not None:
+            if keys < 2**15:  # numpy sorts 16-bit integers by radix: linear time
+                codes = codes.astype(np.int16)
             order = np.argsort(codes, kind="stable")
             counts = np.bincount(codes, minlength=keys + 1).tolist()
             columns = [

@@ -106,7 +106,7 @@ class DecodedMetrics:
             return []
         grouped, start, stop = span
         steps, stamps, values = (_pylist(c[start:stop]) for c in grouped.columns)
-        with collector_paused():
+        with collector_paused(settle=True):  # the entities are the caller's to keep
             return list(
                 map(
                     tuple.__new__,

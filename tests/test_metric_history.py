@@ -314,3 +314,40 @@ def test_history_entities_print_compare_and_hash_as_mlflows(repo: Path) -> None:
     exec(DESCRIBE, scope)
     got = scope["describe"](client.get_metric_history, rid, points[0][0], Metric)
     assert got == want
+
+
+def test_settled_builds_reach_the_oldest_generation_and_garbage_is_still_collected() -> None:
+    import gc
+    import weakref
+
+    from gittrack.gcpause import collector_paused
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.self = cycle  # type: ignore[attr-defined]
+    gone = weakref.ref(cycle)
+    del cycle
+    with collector_paused(settle=True):
+        built = [("m", float(i), i, [i]) for i in range(1000)]
+    assert gc.isenabled()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(built[0]) in oldest and id(built[-1]) in oldest
+    gc.collect()
+    assert gone() is None  # the young cycle, promoted with the build, is still collected
+
+
+def test_settling_never_releases_objects_the_process_froze() -> None:
+    import gc
+
+    from gittrack.gcpause import collector_paused
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused(settle=True):
+            built = [[i] for i in range(100)]
+        assert gc.get_freeze_count() == frozen and built
+    finally:
+        gc.unfreeze()

@@ -71,12 +71,13 @@ class DecodedMetrics:
         self.rows = table.num_rows
         self._key_column = key.chunk(0) if key.num_chunks else None
         names = [] if self._key_column is None else self._key_column.dictionary.to_pylist()
-        # A key's id; a dictionary may list a key twice, or hold a null
+        # A key's id (a dictionary may list a key twice); rows without a key (a null in
+        # the dictionary or in the indices) get the id after the last key's
         self._ids: dict[str, int] = {}
-        self._id_of_code = [
-            len(names) if name is None else self._ids.setdefault(name, len(self._ids))
-            for name in names
-        ]
+        for name in names:
+            if name is not None:
+                self._ids.setdefault(name, len(self._ids))
+        self._id_of_code = [len(self._ids) if n is None else self._ids[n] for n in names]
         self._grouped: _Grouped | None = None
         self._lock = threading.Lock()
 

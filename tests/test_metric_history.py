@@ -192,6 +192,11 @@ def test_history_keeps_logging_order_extreme_values_and_unicode_keys(repo: Path)
     assert [repr(m.value) for m in got] == [repr(v) for _, v, _ in points]  # 3.0, -0.0, nan
     assert {type(m.value) for m in got} == {float} and {m.key for m in got} == {key}
     assert {m.run_id for m in got} == {rid}
+    from gittrack.tracking import MlflowClient
+
+    again = MlflowClient().get_metric_history(rid, key)  # MLflow's client class, same points
+    assert [repr(m) for m in again] == [repr(m) for m in got]
+    assert again[0] == got[0] and again[1] != got[1]  # NaN points differ, as in MLflow
     table = client.metric_history_table(rid, key)
     assert table.column("step").to_pylist() == [s for s, _, _ in points]
 

@@ -423,8 +423,6 @@ class RunIndex:
                 self._save_snapshot(generation, snapshot)
             cached = (generation, snapshot)
             _ROW_CACHE[self.path] = cached
-            if not self._columns_current(generation):
-                self._save_columns(generation, snapshot)
         rows: list[dict[str, Any]] = cached[1]
         if experiments:
             wanted = set(experiments)
@@ -502,35 +500,36 @@ class RunIndex:
             return None
         return int(n), where
 
-    def _columns_current(self, generation: str) -> bool:
-        return (
-            bool(generation)
-            and generation == self.generation
-            and (self._columns_header() is not None)
-        )
-
-    def _save_columns(self, generation: str, rows: list[dict[str, Any]]) -> None:
+    def keep_columns(self) -> None:
+        """Write the columns of the rows this process holds, unless they are on disk (a
+        search that wanted a few rows had to read them whole: the next one will not)."""
         import marshal
 
-        if not generation:
+        generation = self.generation
+        cached = _ROW_CACHE.get(self.path)
+        if not generation or cached is None or cached[0] != generation:
             return
-        fields: dict[str, None] = {}
-        nested: dict[tuple[str, str], tuple[list[int], list[Any]]] = {}
-        for i, row in enumerate(rows):
-            for name, value in row.items():
-                if name in _NESTED:
-                    for key, v in value.items():
-                        column = nested.get((name, key))
-                        if column is None:
-                            column = nested[(name, key)] = ([], [])
-                        column[0].append(i)
-                        column[1].append(v)
-                elif not isinstance(value, dict | list):
-                    fields[name] = None
+        if self._columns_header() is not None:
+            return
+        rows = cached[1]
+        fields = dict.fromkeys(
+            name for row in rows[:1] for name, v in row.items() if not isinstance(v, dict | list)
+        )
         blobs: dict[tuple[str, str], bytes] = {
             ("attributes", name): marshal.dumps([r.get(name) for r in rows]) for name in fields
         }
-        blobs.update((key, marshal.dumps(data)) for key, data in nested.items())
+        for kind in _NESTED:
+            by_keys: dict[tuple[str, ...], list[int]] = {}  # rows sharing a key set
+            dicts = [r.get(kind) or {} for r in rows]
+            for i, d in enumerate(dicts):
+                by_keys.setdefault(tuple(d), []).append(i)
+            nested: dict[str, tuple[list[int], list[Any]]] = {}
+            for keys, at in by_keys.items():
+                for key in keys:
+                    positions, values = nested.setdefault(key, ([], []))
+                    positions.extend(at)
+                    values.extend([dicts[i][key] for i in at])
+            blobs.update(((kind, key), marshal.dumps(data)) for key, data in nested.items())
         where: dict[tuple[str, str], tuple[int, int]] = {}
         offset = 0
         for name_key, blob in blobs.items():
@@ -817,14 +816,13 @@ def _index_row(run_id: str, commit: str, read: Callable[[], RunRecord]) -> tuple
 def batch_rows(common_dir: str, changed: list[tuple[str, str]]) -> list[tuple[Any, ...] | None]:
     """Rows of ``changed`` read through one ``git cat-file --batch`` (None: read carefully)."""
     from gittrack import format as fmt
-    from gittrack.store.catfile import cat_blobs
+    from gittrack.store.catfile import cat_tree_files
 
     names = (fmt.RUN_FILE, fmt.PARAMS_FILE, fmt.TAGS_FILE, fmt.INPUTS_FILE)
-    specs = [f"{sha}:{fmt.RUN_DIR}/{name}" for _, sha in changed for name in names]
-    blobs = cat_blobs(Path(common_dir), specs)
+    trees = [f"{sha}:{fmt.RUN_DIR}" for _, sha in changed]
+    files = cat_tree_files(Path(common_dir), trees, names)
     rows: list[tuple[Any, ...] | None] = []
-    for i, (rid, sha) in enumerate(changed):
-        chunk = blobs[i * len(names) : (i + 1) * len(names)]
+    for chunk, (rid, sha) in zip(files, changed, strict=True):
         if chunk[0] is None:  # not a run commit, or objects missing
             rows.append(None)
             continue

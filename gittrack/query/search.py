@@ -96,7 +96,10 @@ def query_rows(
                 else:
                     full = ix.rows_of([r["run_id"] for r in found])
                     return [full[r["run_id"]] for r in found if r["run_id"] in full]
-        return narrow(ix.rows())
+        found = narrow(ix.rows())
+        if max_results is not None:
+            ix.keep_columns()  # the next search for a few rows reads columns only
+        return found
 
     if index is not None:
         return search(index)

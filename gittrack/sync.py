@@ -128,13 +128,16 @@ def push(
     new = tuple(sorted(u.ref for u in updates if u.status == "new"))
     updated = tuple(sorted(u.ref for u in updates if u.status == "updated"))
     rejected = tuple(sorted((u.ref, u.reason) for u in updates if u.status == "rejected"))
+    up_to_date = sum(1 for u in updates if u.status == "uptodate")
+    if not new and not updated:  # nothing moved, so no artifact is to upload either
+        return PushResult(remote=target.display, up_to_date=up_to_date, rejected=rejected)
     artifacts = _push_artifacts(store, [*new, *updated], target.url)
     log.info("pushed %d new and %d updated refs to %s", len(new), len(updated), target.display)
     return PushResult(
         remote=target.display,
         new=new,
         updated=updated,
-        up_to_date=sum(1 for u in updates if u.status == "uptodate"),
+        up_to_date=up_to_date,
         rejected=rejected,
         artifacts_uploaded=artifacts.objects,
         artifacts_stayed_local=artifacts.stayed_local,
@@ -173,13 +176,8 @@ def pull(
     """Fetch every run the remote has; local runs are kept (see the module's rule)."""
     store = _runs(repo, create=True)
     target = transport.resolve_remote(store.git, remote)
-    before = store.git.list_refs(NAMESPACE)
-    previous = {
-        NAMESPACE + k[len(target.tracking_prefix) :]: v
-        for k, v in store.git.list_refs(target.tracking_prefix).items()
-    }
-    theirs = transport.fetch(store.git, target, local=before, tracking=previous, progress=progress)
-    return _reconcile(store, target.display, theirs, before, previous, target)
+    got = transport.fetch(store.git, target, progress=progress)
+    return _reconcile(store, target.display, got.theirs, got.local, got.tracking, target)
 
 
 def bundle_create(

@@ -230,16 +230,13 @@ def _reconcile(
     remote: Remote | None,
 ) -> PullResult:
     tally = _Tally()
-    now: dict[str, str] | None = None  # refs as they are after the fetch, read when needed
     for ref, remote_sha in sorted(theirs.items()):
         local = before.get(ref)
         last = previous.get(ref)
         if local == remote_sha:
             tally.unchanged += 1
             continue
-        if now is None:
-            now = store.git.list_refs(NAMESPACE)
-        current = now.get(ref)
+        current = store.git.read_ref(ref)  # as it is now: only the refs that differ are read
         if local is None or local == last:
             if current == remote_sha or _move(store, ref, remote_sha, current, local):
                 (tally.added if local is None else tally.updated).append(ref)

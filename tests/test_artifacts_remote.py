@@ -215,7 +215,7 @@ def test_many_runs_are_read_in_one_batch_with_the_same_answer(
     client = Client(repo)
     (repo / "data.csv").write_bytes(os.urandom(1000))
     ids = []
-    for i in range(transfer.BATCH_THRESHOLD + 2):
+    for i in range(22):
         rid = client.create_run("exp").info.run_id
         if i % 3 == 0:
             (repo / "model.bin").write_bytes(os.urandom(BIG))
@@ -226,5 +226,7 @@ def test_many_runs_are_read_in_one_batch_with_the_same_answer(
         ids.append(rid)
     batched = transfer.large_objects(client.store, ids)
     assert len(batched) == 8 + 1  # eight models, one kept input shared by six runs
+    monkeypatch.setattr(transfer, "LISTING_FROM", 1)  # commits from one listing of every ref
+    assert transfer.large_objects(client.store, ids) == batched
     monkeypatch.setattr(transfer, "BATCH_THRESHOLD", 10**9)
     assert transfer.large_objects(client.store, ids) == batched

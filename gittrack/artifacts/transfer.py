@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-BATCH_THRESHOLD = 20  # runs from which one git cat-file process beats dulwich reads
+# Runs from which one git cat-file process beats dulwich reads: a process that has not
+# imported dulwich yet (a `gittrack push`) pays ~50 ms for it, cat-file ~5 ms.
+BATCH_THRESHOLD = 2
+LISTING_FROM = 200  # runs from which one listing of every run ref beats reading each ref
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def run_objects(
             manifest = read_manifest(runs, commit, f"run {run_id[:12]}")
             yield run_id, manifest, kept_objects_at(runs, commit)
         return
-    every = runs.list_runs()  # one listing beats a ref read per run
+    every = runs.list_runs() if len(run_ids) >= LISTING_FROM else {}
     commits = [(run_id, every.get(run_id) or runs.run_commit(run_id)) for run_id in run_ids]
     files = (fmt.ARTIFACTS_FILE, fmt.INPUTS_FILE)
     specs = [f"{commit}:{fmt.RUN_DIR}/{name}" for _, commit in commits for name in files]

@@ -373,7 +373,11 @@ def ls_remote(store: GitStore, remote: Remote, what: str = "list") -> dict[str, 
 
 
 def _git_push(
-    store: GitStore, remote: Remote, refs: list[str] | None, progress: Progress | None
+    store: GitStore,
+    remote: Remote,
+    refs: list[str] | None,
+    progress: Progress | None,
+    before_transfer: Callable[[dict[str, str]], None] | None,
 ) -> list[RefUpdate]:
     # ls-remote first: a no-op push ends here, having read nothing but our own refs
     # (listed while git asks the remote). A wildcard `git push` would find that out too,
@@ -387,6 +391,8 @@ def _git_push(
     forget_gone(
         store, remote, theirs, _tracked(store, remote, [r for r in todo if r not in theirs])
     )
+    if todo and before_transfer is not None:
+        before_transfer({r: chosen[r] for r in todo})
     if refs is None and len(todo) > PUSH_CHUNK:
         # Many to move: one wildcard push (explicit refspecs are quadratic in C git); it
         # reports every ref.
@@ -516,11 +522,20 @@ def set_refs(store: GitStore, values: dict[str, str]) -> None:
 
 # -- public entry points -------------------------------------------------------------------
 def push(
-    store: GitStore, remote: Remote, refs: list[str] | None, *, progress: Progress | None = None
+    store: GitStore,
+    remote: Remote,
+    refs: list[str] | None,
+    *,
+    progress: Progress | None = None,
+    before_transfer: Callable[[dict[str, str]], None] | None = None,
 ) -> list[RefUpdate]:
-    """Push ``refs`` (None: every ``refs/gittrack/*``) with the tracking refs as lease."""
+    """Push ``refs`` (None: every ``refs/gittrack/*``) with the tracking refs as lease.
+
+    ``before_transfer`` is told the refs about to be pushed (``{ref: local sha}``) before
+    git sends anything, so that the caller can work alongside (C git engine only).
+    """
     if engine() == "git":
-        return _git_push(store, remote, refs, progress)
+        return _git_push(store, remote, refs, progress, before_transfer)
     return _dulwich_push(store, remote, refs, progress)
 
 

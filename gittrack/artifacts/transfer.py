@@ -110,14 +110,16 @@ def _read(runs: RunStore, commits: Mapping[str, str]) -> Iterator[tuple[str, Run
             manifest = read_manifest(runs, commit, f"run {run_id[:12]}")
             yield run_id, (commit, manifest, kept_objects_at(runs, commit))
         return
-    files = (fmt.ARTIFACTS_FILE, fmt.INPUTS_FILE)
     pairs = list(commits.items())
-    specs = [f"{commit}:{fmt.RUN_DIR}/{name}" for _, commit in pairs for name in files]
-    blobs = catfile.cat_blobs(runs.git.common_dir, specs)
-    for i, (run_id, commit) in enumerate(pairs):
-        manifest_text, inputs_text = blobs[2 * i], blobs[2 * i + 1]
+    folders = [f"{commit}:{fmt.RUN_DIR}" for _, commit in pairs]
+    names = (fmt.ARTIFACTS_FILE, fmt.INPUTS_FILE)
+    for (run_id, commit), files in zip(
+        pairs, catfile.cat_folder_files(runs.git.common_dir, folders, names), strict=True
+    ):
+        inputs_text = files.get(fmt.INPUTS_FILE)
         kept = set() if inputs_text is None else kept_objects_in(inputs_text, f"run {commit[:12]}")
-        yield run_id, (commit, manifest_from_bytes(manifest_text, f"run {run_id[:12]}"), kept)
+        manifest = manifest_from_bytes(files.get(fmt.ARTIFACTS_FILE), f"run {run_id[:12]}")
+        yield run_id, (commit, manifest, kept)
 
 
 def push_artifacts(

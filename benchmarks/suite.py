@@ -23,6 +23,7 @@ WORKLOADS = (
     "growth",
     "footprint",
     "history",
+    "large",
 )
 
 
@@ -48,6 +49,7 @@ class Sizes:
     growth_runs: int = 10_000  # existing runs when timing new ones (and 1,000 beside it)
     growth_base: int = 1_000
     growth_new: int = 100
+    large_runs: int = 100_000  # listing a large repository built through fast-import
     heavy_reps: int = 1  # repetitions of peer cases that cost a minute or more each
     peers_at_scale: bool = True
     skipped: tuple[str, ...] = ()
@@ -75,6 +77,7 @@ class Sizes:
             million=20_000,
             mlflow_million=20_000,
             history_points=2_000,
+            large_runs=300,
         )
 
     @classmethod
@@ -308,6 +311,16 @@ def plan(s: Sizes, *, scaled: bool) -> list[Case]:
                 why_capped="each repetition takes half a minute or more",
             ),
             scaled,
+        ),
+        # 11. a large repository
+        Case(
+            "large",
+            "gittrack",
+            f"{g}:large",
+            "gittrack",
+            {"n": s.large_runs, "times": s.cli_times},
+            max_reps=1,
+            why_capped="building the repository takes a minute or more",
         ),
         # 7. start-up
         Case("startup", "gittrack", f"{g}:startup", "gittrack", {"times": s.cli_times + 2}),
@@ -572,6 +585,21 @@ COMPARISONS: tuple[Comparison, ...] = (
         unit="ms",
     ),
     Comparison(
+        "large",
+        "List with a filter and a sort, the first 10, as a whole process, warm index",
+        "list_warm",
+        (),
+        unit="ms",
+        goals=(Goal("<= 1 s warm at 100,000 runs", max_seconds=1.0),),
+    ),
+    Comparison(
+        "large",
+        "The same listing, the first after the runs arrived (builds the index)",
+        "list_cold",
+        (),
+        goals=(Goal("<= 20 s cold at 100,000 runs", max_seconds=20.0),),
+    ),
+    Comparison(
         "startup",
         "`--help`",
         "help",
@@ -608,4 +636,5 @@ TITLES = {
     "growth": "8. Writing into a large repository",
     "footprint": "9. Disk used at rest",
     "history": "10. Reading a metric history back",
+    "large": "11. A large repository",
 }

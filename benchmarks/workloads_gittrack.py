@@ -248,6 +248,33 @@ def search(ctx: Context, rec: Recorder) -> None:
         )
 
 
+def large(ctx: Context, rec: Recorder) -> None:
+    """``gittrack list --filter ... -n 10`` over N runs built by :mod:`benchmarks.fast_repo`
+    (gittrack's exact format through ``git fast-import``): the first listing builds the
+    index (cold), then the same listing as whole processes (warm)."""
+    from benchmarks import fast_repo
+
+    n = int(ctx.arg("n"))
+    repo = ctx.workdir / "repo"
+    os.environ.update(git_env(ctx.workdir / "home"))
+    start = time.perf_counter()
+    fast_repo.build(repo, n)
+    rec.note(f"{n:,} runs built through git fast-import in {time.perf_counter() - start:.0f} s")
+    _cli_label(rec)
+    listing = [*_cli(), "list", "--filter", FILTER, "--sort", ORDER_BY, "-n", "10"]
+    with rec.step("list_cold"):
+        rec.add("list_cold", timed_run(listing, cwd=repo), label=f"first listing ({n:,} runs)")
+    with rec.step("list_warm"):
+        time_command(
+            rec,
+            "list_warm",
+            listing,
+            times=int(ctx.arg("times", 3)),
+            cwd=repo,
+            label=f'`gittrack list --filter "{FILTER}" --sort "{ORDER_BY}" -n 10` ({n:,} runs)',
+        )
+
+
 def show_diff(ctx: Context, rec: Recorder) -> None:
     repo = _repo(ctx, fresh=False)
     a, b = read_ids(ctx.fixture or repo)[:2]

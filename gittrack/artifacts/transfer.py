@@ -113,12 +113,11 @@ def _read(runs: RunStore, commits: Mapping[str, str]) -> Iterator[tuple[str, Run
     pairs = list(commits.items())
     folders = [f"{commit}:{fmt.RUN_DIR}" for _, commit in pairs]
     names = (fmt.ARTIFACTS_FILE, fmt.INPUTS_FILE)
-    for (run_id, commit), files in zip(
-        pairs, catfile.cat_folder_files(runs.git.common_dir, folders, names), strict=True
+    for (run_id, commit), (manifest_text, inputs_text) in zip(
+        pairs, catfile.cat_tree_files(runs.git.common_dir, folders, names), strict=True
     ):
-        inputs_text = files.get(fmt.INPUTS_FILE)
         kept = set() if inputs_text is None else kept_objects_in(inputs_text, f"run {commit[:12]}")
-        manifest = manifest_from_bytes(files.get(fmt.ARTIFACTS_FILE), f"run {run_id[:12]}")
+        manifest = manifest_from_bytes(manifest_text, f"run {run_id[:12]}")
         yield run_id, (commit, manifest, kept)
 
 

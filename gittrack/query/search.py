@@ -64,37 +64,53 @@ def query_rows(
     if max_results is not None and max_results < 0:
         raise ValidationError(f"max_results must be 0 or more, got {max_results}")
 
-    def candidates(ix: RunIndex) -> list[dict[str, Any]]:
+    def narrow(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if experiment_names:
+            wanted = set(experiment_names)
+            rows = [r for r in rows if r["experiment"] in wanted]
+        rows = flt.select(rows)
+        if experiment_ids is not None:
+            ids = {str(e) for e in experiment_ids}
+            rows = [r for r in rows if r["experiment_id"] in ids]
+        if parent_run_id is not None:
+            rows = [r for r in rows if r.get("parent_run_id") == parent_run_id]
+        if stages != {"active", "deleted"}:  # rows indexed before soft delete have no stage
+            rows = [r for r in rows if r.get("lifecycle_stage", "active") in stages]
+        if check_sort_keys and rows:
+            _check_sort_keys(rows, keys)
+        if keys:
+            rows = sort_rows(rows, keys)
+        return rows if max_results is None else rows[:max_results]
+
+    def search(ix: RunIndex) -> list[dict[str, Any]]:
         ix.refresh()
-        if parent_run_id is None:
-            return ix.rows(experiment_names or None)
-        nested = ix.rows_with_parent(parent_run_id)  # without decoding every row
-        wanted = set(experiment_names or ())
-        return [r for r in nested if r["experiment"] in wanted] if wanted else nested
+        if parent_run_id is not None:
+            return narrow(ix.rows_with_parent(parent_run_id))  # without decoding every row
+        if max_results is not None:  # a few rows wanted: read only the columns named
+            part = ix.projected_rows(flt.keys() | {sk.column for sk in keys})
+            if part is not None:
+                try:
+                    found = narrow(part)
+                except ValidationError:  # the unknown sort key's message lists every key
+                    pass
+                else:
+                    full = ix.rows_of([r["run_id"] for r in found])
+                    return [full[r["run_id"]] for r in found if r["run_id"] in full]
+        found = narrow(ix.rows())
+        if max_results is not None:
+            ix.keep_columns()  # the next search for a few rows reads columns only
+        return found
 
     if index is not None:
-        rows = flt.select(candidates(index))
-    else:
-        try:
-            opened = open_index(repo, refresh=False)
-        except RepositoryError:
-            if repo is None and not os.environ.get("GITTRACK_REPO"):
-                return []  # nowhere to look: no runs
-            raise
-        with opened:
-            rows = flt.select(candidates(opened))
-    if experiment_ids is not None:
-        wanted = {str(e) for e in experiment_ids}
-        rows = [r for r in rows if r["experiment_id"] in wanted]
-    if parent_run_id is not None:
-        rows = [r for r in rows if r.get("parent_run_id") == parent_run_id]
-    if stages != {"active", "deleted"}:  # rows indexed before soft delete have no stage
-        rows = [r for r in rows if r.get("lifecycle_stage", "active") in stages]
-    if check_sort_keys and rows:
-        _check_sort_keys(rows, keys)
-    if keys:
-        rows = sort_rows(rows, keys)
-    return rows if max_results is None else rows[:max_results]
+        return search(index)
+    try:
+        opened = open_index(repo, refresh=False)
+    except RepositoryError:
+        if repo is None and not os.environ.get("GITTRACK_REPO"):
+            return []  # nowhere to look: no runs
+        raise
+    with opened:
+        return search(opened)
 
 
 def _check_sort_keys(rows: list[dict[str, Any]], keys: list[SortKey]) -> None:

@@ -26,43 +26,31 @@ def cat_blobs(git_dir: Path, specs: Iterable[str]) -> list[bytes | None]:
     return cat_objects(git_dir, specs, b"blob")
 
 
-def cat_folder_files(
-    git_dir: Path, folders: Iterable[str], names: tuple[str, ...]
-) -> list[dict[str, bytes]]:
-    """For each folder spec (``<rev>:<path>``), the files named ``names`` directly in it
-    as ``{name: bytes}`` (absent names and non-files left out).
-
-    Two passes: the folders' trees, then each distinct file once. Against one
-    ``<rev>:<path>/<name>`` spec per file, that is about half the object reads (every
-    spec walks from the commit down), and runs holding the same file read it once.
-    """
-    found: list[dict[str, str]] = []
-    for body in cat_objects(git_dir, folders, b"tree"):
-        entries = _tree_entries(body) if body is not None else {}
-        found.append({name: entries[name] for name in names if name in entries})
-    distinct = sorted({sha for files in found for sha in files.values()})
-    blobs = dict(zip(distinct, cat_objects(git_dir, distinct, b"blob"), strict=True))
-    return [
-        {name: body for name, sha in files.items() if (body := blobs[sha]) is not None}
-        for files in found
-    ]
-
-
-def _tree_entries(body: bytes) -> dict[str, str]:
-    """``{name: object id}`` of a raw tree (``<mode> <name>\\0<20-byte id>`` entries)."""
-    entries: dict[str, str] = {}
-    at = 0
-    try:
-        while at < len(body):
+def cat_tree_files(
+    git_dir: Path, trees: list[str], names: tuple[str, ...]
+) -> list[list[bytes | None]]:
+    """The files ``names`` of each ``<rev>:<path>`` tree spec (None when missing or not a
+    file), in order: each tree is found once, then its files by hash (reading 4 files of
+    one folder by path makes git walk to the folder 4 times), a file many trees share
+    once."""
+    wanted = {name.encode("utf-8"): i for i, name in enumerate(names)}
+    found: list[list[bytes | None]] = []
+    shas: list[str] = []
+    for body in cat_objects(git_dir, trees, b"tree"):
+        row: list[bytes | None] = [None] * len(names)
+        at = 0
+        while body is not None and at < len(body):  # "<mode> <name>\0<20-byte hash>"...
             space = body.index(b" ", at)
             nul = body.index(b"\0", space)
-            entries[body[space + 1 : nul].decode("utf-8", "surrogateescape")] = body[
-                nul + 1 : nul + 21
-            ].hex()
+            slot = wanted.get(body[space + 1 : nul])
+            if slot is not None and not body.startswith(b"40000", at):
+                row[slot] = body[nul + 1 : nul + 21]
             at = nul + 21
-    except ValueError as e:
-        raise StorageError("git cat-file gave a malformed tree (is the repository damaged?)") from e
-    return entries
+        found.append(row)
+        shas.extend(raw.hex() for raw in row if raw is not None)
+    distinct = list(dict.fromkeys(shas))
+    blobs = dict(zip(distinct, cat_objects(git_dir, distinct, b"blob"), strict=True))
+    return [[None if raw is None else blobs[raw.hex()] for raw in row] for row in found]
 
 
 def cat_objects(git_dir: Path, specs: Iterable[str], kind: bytes) -> list[bytes | None]:

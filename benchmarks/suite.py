@@ -491,6 +491,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         (("mlflow-file", "history_again"),),
         unit="us",
         rate=True,
+        goals=(Goal(">= 10x faster than MLflow's file store", "mlflow-file", 1 / 10),),
     ),
     Comparison(
         "history",

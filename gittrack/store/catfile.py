@@ -31,7 +31,8 @@ def cat_tree_files(
 ) -> list[list[bytes | None]]:
     """The files ``names`` of each ``<rev>:<path>`` tree spec (None when missing or not a
     file), in order: each tree is found once, then its files by hash (reading 4 files of
-    one folder by path makes git walk to the folder 4 times)."""
+    one folder by path makes git walk to the folder 4 times), a file many trees share
+    once."""
     wanted = {name.encode("utf-8"): i for i, name in enumerate(names)}
     found: list[list[bytes | None]] = []
     shas: list[str] = []
@@ -47,8 +48,9 @@ def cat_tree_files(
             at = nul + 21
         found.append(row)
         shas.extend(raw.hex() for raw in row if raw is not None)
-    blobs = iter(cat_objects(git_dir, shas, b"blob"))
-    return [[None if raw is None else next(blobs) for raw in row] for row in found]
+    distinct = list(dict.fromkeys(shas))
+    blobs = dict(zip(distinct, cat_objects(git_dir, distinct, b"blob"), strict=True))
+    return [[None if raw is None else blobs[raw.hex()] for raw in row] for row in found]
 
 
 def cat_objects(git_dir: Path, specs: Iterable[str], kind: bytes) -> list[bytes | None]:

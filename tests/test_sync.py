@@ -497,10 +497,12 @@ def test_bulk_paths_wildcard_push_and_fetch(
     ids = make_runs(repo, 3)
     assert len(sync.push(repo, str(bare_remote)).new) == 3
     other = fresh_repo(tmp_path, "other")
+    assert Client(other).search_runs().num_rows == 0  # an index from before the pull
     assert len(sync.pull(other, str(bare_remote)).added) == 3
     assert contents(other) == contents(repo)
     assert refs_of(other, "refs/gittrack/runs/") == refs_of(repo, "refs/gittrack/runs/")
     assert "refs/gittrack/runs/" in (other / ".git" / "packed-refs").read_text()
+    assert Client(other).search_runs().num_rows == 3  # the index sees the packed refs
     for rid in ids[:2]:
         Client(repo).set_tag(rid, "side", "repo")
         Client(other).set_tag(rid, "other", "yes")

@@ -24,6 +24,7 @@ WORKLOADS = (
     "footprint",
     "history",
     "large",
+    "one",
 )
 
 
@@ -50,6 +51,7 @@ class Sizes:
     growth_base: int = 1_000
     growth_new: int = 100
     large_runs: int = 100_000  # listing a large repository built through fast-import
+    one_runs: int = 10_000  # the large repository of show/metrics/diff (git fast-import)
     heavy_reps: int = 1  # repetitions of peer cases that cost a minute or more each
     peers_at_scale: bool = True
     skipped: tuple[str, ...] = ()
@@ -78,6 +80,7 @@ class Sizes:
             mlflow_million=20_000,
             history_points=2_000,
             large_runs=300,
+            one_runs=200,
         )
 
     @classmethod
@@ -120,6 +123,9 @@ def fixtures(s: Sizes) -> dict[str, Fixture]:
         "dvc-exps": Fixture("dvc-exps", "workloads_dvc:fixture", "dvc", {"n": s.dvc_exps}),
         "dvc-sync": Fixture(
             "dvc-sync", "workloads_dvc:fixture", "dvc", {"n": s.dvc_sync_exps, "warm": False}
+        ),
+        "big-runs": Fixture(
+            "big-runs", "workloads_gittrack:big_repo", "gittrack", {"n": s.one_runs}
         ),
     }
 
@@ -327,6 +333,23 @@ def plan(s: Sizes, *, scaled: bool) -> list[Case]:
         Case("startup", "git", "workloads_git:startup", "gittrack", {"times": s.cli_times + 2}),
         Case("startup", "mlflow", f"{m}:startup", "mlflow"),
         Case("startup", "dvc", f"{d}:startup", "dvc"),
+        # 11. one run of a large repository, as a whole process
+        Case(
+            "one",
+            "gittrack",
+            f"{g}:one_run",
+            "gittrack",
+            {"times": s.cli_times + 2},
+            fixture="big-runs",
+        ),
+        Case(
+            "one",
+            "git",
+            "workloads_git:one_run",
+            "gittrack",
+            {"times": s.cli_times + 2},
+            fixture="big-runs",
+        ),
     ]
     return cases
 
@@ -361,6 +384,8 @@ def _within_git(what: str) -> tuple[Goal, ...]:
         Goal(f"{what} within 2x of C git on a packed store", "git", 2.0),
     )
 
+
+ONE_RUN_GOAL = Goal("<= 100 ms", max_seconds=0.1)
 
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
@@ -466,6 +491,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         (("mlflow-file", "history_again"),),
         unit="us",
         rate=True,
+        goals=(Goal(">= 10x faster than MLflow's file store", "mlflow-file", 1 / 10),),
     ),
     Comparison(
         "history",
@@ -521,6 +547,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "show_process",
         (("mlflow-file", "show_process"), ("git", "show_process")),
         unit="ms",
+        goals=(ONE_RUN_GOAL,),
     ),
     Comparison(
         "show",
@@ -528,6 +555,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         "diff_process",
         (("mlflow-file", "diff_process"), ("dvc", "diff_process"), ("git", "diff_process")),
         unit="ms",
+        goals=(ONE_RUN_GOAL,),
+    ),
+    Comparison(
+        "show",
+        "A run's metric histories (`gittrack metrics RUN`), as a whole process",
+        "metrics_process",
+        (),
+        unit="ms",
+        goals=(ONE_RUN_GOAL,),
     ),
     Comparison(
         "sync",
@@ -613,8 +649,33 @@ COMPARISONS: tuple[Comparison, ...] = (
         "version",
         (("mlflow", "version"), ("dvc", "version"), ("git", "version")),
         unit="ms",
+        goals=(Goal("`gittrack --version` <= 40 ms", max_seconds=0.04),),
     ),
     Comparison("startup", "`python -c 'import ...'`", "import", (("mlflow", "import"),), unit="ms"),
+    Comparison(
+        "one",
+        "`gittrack show RUN`, as a whole process",
+        "show_process",
+        (("git", "show_process"),),
+        unit="ms",
+        goals=(ONE_RUN_GOAL,),
+    ),
+    Comparison(
+        "one",
+        "`gittrack metrics RUN`, as a whole process",
+        "metrics_process",
+        (),
+        unit="ms",
+        goals=(ONE_RUN_GOAL,),
+    ),
+    Comparison(
+        "one",
+        "`gittrack diff A B`, as a whole process",
+        "diff_process",
+        (),
+        unit="ms",
+        goals=(ONE_RUN_GOAL,),
+    ),
     Comparison(
         "startup",
         "The Python interpreter alone (`python -c pass`), under every gittrack command",
@@ -637,4 +698,5 @@ TITLES = {
     "footprint": "9. Disk used at rest",
     "history": "10. Reading a metric history back",
     "large": "11. A large repository",
+    "one": "12. One run of a large repository (the notes give how many runs)",
 }

@@ -303,6 +303,48 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
             times=int(ctx.arg("times", 3)),
             label="`gittrack diff A B`",
         )
+    with rec.step("metrics_process"):
+        time_command(
+            rec,
+            "metrics_process",
+            [*_cli(), "metrics", a],
+            times=int(ctx.arg("times", 3)),
+            label="`gittrack metrics A`",
+        )
+
+
+def big_repo(ctx: Context, rec: Recorder) -> None:
+    """Fixture: ``n`` finished runs in gittrack's format, built through ``git fast-import``
+    (:mod:`benchmarks.fast_repo`: 10,000 runs in ~10 s), with a warm index."""
+    from benchmarks.fast_repo import build
+
+    repo = ctx.workdir / "repo"
+    with rec.time("build", label=f"{int(ctx.arg('n')):,} runs through git fast-import"):
+        ids = build(repo, int(ctx.arg("n")), home=ctx.workdir / "home")
+    write_ids(ctx.workdir, ids)
+    os.environ.update(git_env(ctx.workdir / "home"))
+    os.environ["GITTRACK_REPO"] = str(repo)
+    with rec.time("index", label="the first command builds the index"):
+        run([*_cli(), "list", "-n", "1"], cwd=repo)
+
+
+def one_run(ctx: Context, rec: Recorder) -> None:
+    """``show``, ``metrics`` and ``diff`` of runs in a large repository, as whole processes
+    (the index warm: the fixture built it)."""
+    repo = _repo(ctx, fresh=False)
+    ids = read_ids(ctx.fixture or repo)
+    a, b = ids[:2]
+    rec.note(f"{len(ids):,} runs, built through git fast-import (benchmarks/fast_repo.py)")
+    _cli_label(rec)
+    run([*_cli(), "list", "-n", "1"])  # warm-up: the copy's refs are listed again once
+    times = int(ctx.arg("times", 5))
+    for name, args in (
+        ("show_process", ["show", a]),
+        ("metrics_process", ["metrics", a]),
+        ("diff_process", ["diff", a, b]),
+    ):
+        with rec.step(name):
+            time_command(rec, name, [*_cli(), *args], times=times, label=f"`gittrack {args[0]}`")
 
 
 def sync(ctx: Context, rec: Recorder) -> None:

@@ -176,10 +176,11 @@ def test_resolve_reads_only_matching_rows_and_keeps_the_rule(repo: Path) -> None
         assert index.resolve(commit_a[:8]) == a
         assert index.resolve(a[:5].upper()) == a
         assert index.resolve("facade00") == c
-    plain = sqlite3.connect(index_file)  # an index written before the lookup indexes
+    plain = sqlite3.connect(index_file)  # an index of an older schema: rebuilt on open
     plain.executescript(  # without the name index, with the JSON one once made
-        "DROP INDEX runs_by_name; CREATE INDEX runs_by_parent"
+        "DROP INDEX runs_by_name; DROP INDEX runs_by_parent; CREATE INDEX runs_by_parent"
         " ON runs (json_extract(doc, '$.parent_run_id'));"
+        " UPDATE meta SET value = '7' WHERE key = 'schema';"
     )
     plain.close()
     nan = gittrack.Client().create_run("exp", run_name="nan").info.run_id
@@ -191,7 +192,7 @@ def test_resolve_reads_only_matching_rows_and_keeps_the_rule(repo: Path) -> None
             index.resolve("0" * 40)
     plain = sqlite3.connect(index_file)
     sql = "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name LIKE 'runs_by_%'"
-    assert plain.execute(sql).fetchone()[0] == 2  # gained again on open
+    assert plain.execute(sql).fetchone()[0] == 3  # start, name and parent
     plain.close()
 
 

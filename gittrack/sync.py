@@ -134,7 +134,7 @@ def push(
         # The pushed runs' artifact manifests are read while git pushes them.
         from gittrack.artifacts.transfer import read_run_objects
 
-        commits = {_run_id(ref): sha for ref, sha in moving.items() if _run_id(ref)}
+        commits = {run_id: sha for ref, sha in moving.items() if (run_id := _run_id(ref))}
         if commits:
             ahead.append(transport.in_background(read_run_objects, store, commits))
 

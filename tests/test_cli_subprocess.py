@@ -122,11 +122,36 @@ def test_tests_start_the_scripts_of_their_own_interpreter() -> None:
 def test_version_answers_before_typer_loads(tmp_path: Path) -> None:
     code = (
         "import sys\nfrom gittrack.cli import main\nmain(['--version'])\n"
-        "print(sorted(m for m in ('typer', 'yaml', 'pyarrow', 'dulwich') if m in sys.modules))"
+        "print(sorted(m for m in ('typer', 'typing', 'yaml', 'pyarrow', 'dulwich')"
+        " if m in sys.modules))"
     )
     proc = run(sys.executable, "-c", code, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [f"gittrack {gittrack.__version__}", "[]"]
+
+
+@pytest.mark.parametrize(
+    ("args", "unneeded"),
+    [
+        (["show", "first"], ("pyarrow", "gittrack.query.filter", "gittrack.entities")),
+        (["diff", "first", "second"], ("pyarrow", "gittrack.lineage.hashing")),
+        (["metrics", "first"], ("yaml",)),
+    ],
+    ids=["show", "diff", "metrics"],
+)
+def test_one_run_commands_import_only_what_they_use(
+    args: list[str], unneeded: tuple[str, ...], two_runs: list[str], repo: Path
+) -> None:
+    """Start-up dominates these commands: the search grammar, the entity classes, input
+    hashing, Parquet or PyYAML stay unloaded where the command has no use for them."""
+    code = (
+        "import sys\nfrom gittrack.cli import main\n"
+        f"main({args!r})\n"
+        f"print(sorted(m for m in {unneeded!r} if m in sys.modules))"
+    )
+    proc = run(sys.executable, "-c", code, cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "[]"
 
 
 def test_a_fresh_clone_holds_no_symlink_leading_out_of_it() -> None:

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import CorruptRunError
 from gittrack.naming import DEFAULT_EXPERIMENT, experiment_id_for
@@ -322,7 +322,10 @@ _WORDS.update({".inf": math.inf, "-.inf": -math.inf})
 # YAML reads these apart from JSON: line breaks and non-printables, surrogate escapes
 _NOT_JSON_SAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]" + r"|\\u[dD][89a-fA-F]")
 _STRING = json.JSONDecoder()
-_keys: dict[str, str] = {}  # key token -> key, for the keys every run repeats
+_BLOCK: Any = object()  # the value of a "key:" line: the block under it
+Line = tuple[int, bool, "str | None", Any]  # indent, dash, key (None: an item), value
+_lines: dict[str, Line] = {}  # most lines recur from run to run ("status: FINISHED")
+_KEPT_LINES = 50_000
 
 
 class _NotWritten(Exception):
@@ -338,34 +341,51 @@ def read_written_yaml(data: bytes) -> Any:
         return NOT_WRITTEN
     if not text:
         return None
-    lines = text.split("\n")
-    if lines.pop() != "" or "\t" in text or "\r" in text:
+    raw = text.split("\n")
+    if raw.pop() != "" or "\t" in text or "\r" in text:
         return NOT_WRITTEN
-    found = list(map(_LINE.fullmatch, lines))
-    if None in found:
-        return NOT_WRITTEN
-    matches = cast("list[re.Match[str]]", found)
     try:
-        top = matches[0]
-        if len(matches) == 1 and not top["dash"] and top["key"] is None:
-            return _value(top["scalar"])  # dump_yaml(None), dump_yaml({}), ...
-        value, end = _block(matches, 0, 0)
+        lines = [_lines.get(line) or _line(line) for line in raw]
+        _, dash, key, value = lines[0]
+        if len(lines) == 1 and not dash and key is None:
+            return value  # dump_yaml(None), dump_yaml({}), ...
+        found, end = _block(lines, 0, 0)
     except (_NotWritten, ValueError):
         return NOT_WRITTEN
-    return value if end == len(matches) else NOT_WRITTEN
+    return found if end == len(lines) else NOT_WRITTEN
 
 
-def _block(lines: list[re.Match[str]], i: int, indent: int) -> tuple[Any, int]:
-    """The mapping or sequence whose lines start at ``i``, indented by ``indent``."""
-    first = lines[i]
-    if len(first["indent"]) != indent:
+def _line(text: str) -> Line:
+    """One line as dump_yaml writes it (kept for the next document unless it holds a
+    dict or list, which each document must get afresh)."""
+    m = _LINE.fullmatch(text)
+    if m is None:
         raise _NotWritten
-    if not first["dash"]:
+    if m["key"] is None:
+        key, value = None, _value(m["scalar"])
+    else:
+        key = _value(m["key"])
+        if type(key) is not str:
+            raise _NotWritten
+        value = _BLOCK if m["value"] is None else _value(m["value"])
+    line = (len(m["indent"]), m["dash"] is not None, key, value)
+    if type(value) is not dict and type(value) is not list:
+        if len(_lines) >= _KEPT_LINES:
+            _lines.clear()
+        _lines[text] = line
+    return line
+
+
+def _block(lines: list[Line], i: int, indent: int) -> tuple[Any, int]:
+    """The mapping or sequence whose lines start at ``i``, indented by ``indent``."""
+    if lines[i][0] != indent:
+        raise _NotWritten
+    if not lines[i][1]:
         return _mapping(lines, i, indent)
     items: list[Any] = []
-    while i < len(lines) and lines[i]["dash"] and len(lines[i]["indent"]) == indent:
-        if lines[i]["key"] is None:
-            items.append(_value(lines[i]["scalar"]))
+    while i < len(lines) and lines[i][1] and lines[i][0] == indent:
+        if lines[i][2] is None:
+            items.append(lines[i][3])
             i += 1
         else:  # a mapping item: its first key shares the dash's line
             item, i = _mapping(lines, i, indent + 2)
@@ -373,39 +393,24 @@ def _block(lines: list[re.Match[str]], i: int, indent: int) -> tuple[Any, int]:
     return items, i
 
 
-def _mapping(lines: list[re.Match[str]], i: int, indent: int) -> tuple[dict[str, Any], int]:
+def _mapping(lines: list[Line], i: int, indent: int) -> tuple[dict[str, Any], int]:
     """The mapping whose keys start at ``i`` (on a dash's line for a sequence item)."""
     mapping: dict[str, Any] = {}
     start = i
     while i < len(lines):
-        m = lines[i]
-        if i > start and (m["dash"] or len(m["indent"]) != indent):
+        at, dash, key, value = lines[i]
+        if i > start and (dash or at != indent):
             break
-        token = m["key"]
-        if token is None:
-            raise _NotWritten
-        key = _keys.get(token)
         if key is None:
-            key = _key(token)
-        value = m["value"]
-        if value is not None:
-            mapping[key] = _value(value)
+            raise _NotWritten
+        if value is not _BLOCK:
+            mapping[key] = value
             i += 1
         elif i + 1 < len(lines):  # "key:" and the block under it
             mapping[key], i = _block(lines, i + 1, indent + 2)
         else:
             raise _NotWritten
     return mapping, i
-
-
-def _key(token: str) -> str:
-    """A key token as dump_yaml writes it: plain text or a JSON string."""
-    key = _value(token)
-    if type(key) is not str:
-        raise _NotWritten
-    if len(_keys) < 10_000:
-        _keys[token] = key
-    return key
 
 
 def _value(token: str) -> Any:

@@ -11,7 +11,7 @@ measures, against each server in turn:
   own run), as requests/s;
 - ``log_batch``: requests of 1,000 metric points, as requests/s and points/s;
 - ``search_runs`` warm (filter ``metrics.m0 < 0.5 and params.p0 = 'v3'``, order
-  ``metrics.m1 DESC``) over N runs per size, median of 3 after one untimed call.
+  ``metrics.m1 DESC``) over N runs per size, median of 5 after one untimed call.
 
 The N runs searched are written before each server starts, with identical content
 (3 params, 2 metrics, 1 tag per run, finished), in each tool's own format and quickly:
@@ -68,6 +68,8 @@ start = time.perf_counter()
 for t in pool: t.start()
 for t in pool: t.join()
 out["log_metric_8"] = threads * per / (time.perf_counter() - start)
+for rid in runs:
+    client.set_terminated(rid)
 
 stamp = int(time.time() * 1000)
 start = time.perf_counter()
@@ -85,7 +87,7 @@ for n in sizes.split(","):
                   max_results=1000)
     found = client.search_runs(**kwargs)
     times = []
-    for _ in range(3):
+    for _ in range(5):
         start = time.perf_counter()
         client.search_runs(**kwargs)
         times.append(time.perf_counter() - start)
@@ -98,16 +100,18 @@ print(json.dumps(out))
 # SqlAlchemyStore.create_run, log_batch and set_terminated write (runs, tags, params,
 # metrics, latest_metrics), through MLflow's own ORM models, a thousand runs per
 # transaction (one create_run + log_batch per run takes about 0.1 s here: 18 minutes for
-# 10,000 runs).
+# 10,000 runs). Each run also gets the system tags gittrack reports for its runs (user,
+# source name and type, git commit and branch: what MLflow's fluent client sets on a run
+# started from a script in a git repository), so both servers answer the same data.
 MLFLOW_FILL = r"""
-import sys, time, uuid
+import json, sys, time, uuid
 from mlflow.entities import LifecycleStage, RunStatus, SourceType
 from mlflow.store.tracking.dbmodels.models import (
     SqlLatestMetric, SqlMetric, SqlParam, SqlRun, SqlTag)
 from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
 from mlflow.utils.mlflow_tags import MLFLOW_RUN_NAME
 from mlflow.utils.uri import append_to_uri_path
-uri, art, sizes = sys.argv[1], sys.argv[2], sys.argv[3]
+uri, art, sizes, system = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
 store = SqlAlchemyStore(uri, art)
 store.create_experiment("bench")
 for n in map(int, sizes.split(",")):
@@ -127,6 +131,7 @@ for n in map(int, sizes.split(",")):
                 session.flush()
                 rows = [SqlTag(key=MLFLOW_RUN_NAME, value=f"run-{i}", run_uuid=rid),
                         SqlTag(key="t0", value="bench", run_uuid=rid)]
+                rows += [SqlTag(key=k, value=v, run_uuid=rid) for k, v in system.items()]
                 rows += [SqlParam(key=k, value=v, run_uuid=rid)
                          for k, v in (("p0", f"v{i % 10}"), ("p1", str(i)), ("p2", "x"))]
                 for key, value in (("m0", (i * 37 % 100) / 100), ("m1", (i * 53 % 100) / 100)):
@@ -143,6 +148,7 @@ def fill_gittrack(repo: Path, sizes: list[int]) -> None:
     through gittrack's library."""
     from benchmarks import fast_repo
     from gittrack import experiments
+    from gittrack.query.search import query_rows
     from gittrack.session import open_repository
 
     firsts = [sum(sizes[:k]) for k in range(len(sizes))]
@@ -164,6 +170,8 @@ def fill_gittrack(repo: Path, sizes: list[int]) -> None:
     fast_repo.build(repo, total, series=series, content=content, distinct=total)
     store = open_repository(repo, create=False)
     experiments.create(store, EXPERIMENT)  # the runs' experiments exist through their runs
+    tags = dict(query_rows(repo=repo, max_results=1)[0]["tags"])
+    return {k: v for k, v in tags.items() if k.startswith("mlflow.") and k != "mlflow.runName"}
 
 
 def measure(
@@ -212,13 +220,24 @@ def main(argv: list[str] | None = None) -> None:
         print(f"MLflow not available ({mlflow.note}): nothing to compare")
         return
     sizes = [int(n) for n in args.runs.split(",")]
-    tmp = Path(tempfile.mkdtemp(prefix="gittrack-server-bench-"))
+    with tempfile.TemporaryDirectory(prefix="gittrack-server-bench-") as tmp:
+        results, fill_g, fill_m = compare(Path(tmp), sizes, args)
+    print(report(results, sizes, args, fill_g, fill_m))
+
+
+def compare(
+    tmp: Path, sizes: list[int], args: argparse.Namespace
+) -> tuple[dict[str, dict[str, float]], float, float]:
+    """Both servers measured in ``tmp``; returns the results and the seconds each fill took."""
+    from benchmarks.envs import peer_env
+
+    mlflow = peer_env("mlflow", install=False)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GIT_DIR", "GITTRACK_"))}
     results: dict[str, dict[str, float]] = {}
 
     repo = tmp / "gittrack"
     start = time.perf_counter()
-    fill_gittrack(repo, sizes)
+    system_tags = fill_gittrack(repo, sizes)
     fill_g = time.perf_counter() - start
     port = free_port()
     script = Path(sys.executable).parent / "gittrack"
@@ -231,7 +250,15 @@ def main(argv: list[str] | None = None) -> None:
     db = f"sqlite:///{store / 'mlflow.db'}"
     start = time.perf_counter()
     subprocess.run(
-        [str(mlflow.python), "-c", MLFLOW_FILL, db, str(store / "artifacts"), args.runs],
+        [
+            str(mlflow.python),
+            "-c",
+            MLFLOW_FILL,
+            db,
+            str(store / "artifacts"),
+            args.runs,
+            json.dumps(system_tags),
+        ],
         check=True,
         env=dict(env, MLFLOW_DISABLE_TELEMETRY="true"),
     )
@@ -257,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         port,
         args,
     )
-    print(report(results, sizes, args, fill_g, fill_m))
+    return results, fill_g, fill_m
 
 
 def report(

@@ -53,9 +53,15 @@ def query_rows(
     ``check_sort_keys`` rejects a metrics/params/tags sort key no matching run has
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
     ``parent_run_id`` (a full run id) keeps the runs nested in that run.
+
+    Filtering and sorting are columnar (:class:`gittrack.query.frame.Frame`), and the
+    matching sequence is kept while no run changes (:func:`gittrack.query.page.matching_rows`),
+    so a repeated search, or the next page of one, costs a list of the rows.
     """
     from gittrack.entities import ViewType
-    from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
+    from gittrack.query.filter import parse_filter, parse_order_by
+    from gittrack.query.frame import Frame
+    from gittrack.query.page import matching_rows
     from gittrack.session import open_index
 
     stages = ViewType.stages(view_type)
@@ -63,17 +69,22 @@ def query_rows(
     keys = parse_order_by(order_by)
     if max_results is not None and max_results < 0:
         raise ValidationError(f"max_results must be 0 or more, got {max_results}")
+    names = list(experiment_names or ())
+    ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
+    kept: frozenset[str] | None = None if stages == {"active", "deleted"} else stages
 
-    def candidates(ix: RunIndex) -> list[dict[str, Any]]:
-        ix.refresh()
+    def select(ix: RunIndex) -> list[dict[str, Any]]:
         if parent_run_id is None:
-            return ix.rows(experiment_names or None)
+            return matching_rows(ix, flt, keys, experiments=names, experiment_ids=ids, stages=kept)
+        ix.refresh()
         nested = ix.rows_with_parent(parent_run_id)  # without decoding every row
-        wanted = set(experiment_names or ())
-        return [r for r in nested if r["experiment"] in wanted] if wanted else nested
+        positions = Frame(nested).sequence(  # newest first, as the index's rows
+            flt, keys, tuple(names), experiment_ids=None if ids is None else tuple(ids), stages=kept
+        )
+        return [nested[i] for i in positions]
 
     if index is not None:
-        rows = flt.select(candidates(index))
+        rows = select(index)
     else:
         try:
             opened = open_index(repo, refresh=False)
@@ -82,18 +93,9 @@ def query_rows(
                 return []  # nowhere to look: no runs
             raise
         with opened:
-            rows = flt.select(candidates(opened))
-    if experiment_ids is not None:
-        wanted = {str(e) for e in experiment_ids}
-        rows = [r for r in rows if r["experiment_id"] in wanted]
-    if parent_run_id is not None:
-        rows = [r for r in rows if r.get("parent_run_id") == parent_run_id]
-    if stages != {"active", "deleted"}:  # rows indexed before soft delete have no stage
-        rows = [r for r in rows if r.get("lifecycle_stage", "active") in stages]
+            rows = select(opened)
     if check_sort_keys and rows:
         _check_sort_keys(rows, keys)
-    if keys:
-        rows = sort_rows(rows, keys)
     return rows if max_results is None else rows[:max_results]
 
 

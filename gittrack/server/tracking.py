@@ -459,13 +459,14 @@ def add_routes(router: Router, backend: Backend) -> None:
         if not ids:
             return ok({"runs": []})
         backend.client.flush()  # this process's buffered writes first (read-your-writes)
-        rows = query_rows(
-            get_str(data, "filter", required=False),
-            _list(data, "order_by") or None,
-            repo=backend.root,
-            experiment_ids=ids,
-            view_type=view_type(data.get("run_view_type")),
-        )
+        with backend.index() as index:
+            rows = query_rows(
+                get_str(data, "filter", required=False),
+                _list(data, "order_by") or None,
+                index=index,
+                experiment_ids=ids,
+                view_type=view_type(data.get("run_view_type")),
+            )
         chosen, more = paged(rows, page_offset(data), size)
         return ok_encoded("runs", encoded_runs(chosen), more)
 

@@ -23,6 +23,8 @@ WORKLOADS = (
     "growth",
     "footprint",
     "history",
+    "large",
+    "one",
 )
 
 
@@ -48,6 +50,8 @@ class Sizes:
     growth_runs: int = 10_000  # existing runs when timing new ones (and 1,000 beside it)
     growth_base: int = 1_000
     growth_new: int = 100
+    large_runs: int = 100_000  # listing a large repository built through fast-import
+    one_runs: int = 10_000  # the large repository of show/metrics/diff (git fast-import)
     heavy_reps: int = 1  # repetitions of peer cases that cost a minute or more each
     peers_at_scale: bool = True
     skipped: tuple[str, ...] = ()
@@ -75,6 +79,8 @@ class Sizes:
             million=20_000,
             mlflow_million=20_000,
             history_points=2_000,
+            large_runs=300,
+            one_runs=200,
         )
 
     @classmethod
@@ -117,6 +123,9 @@ def fixtures(s: Sizes) -> dict[str, Fixture]:
         "dvc-exps": Fixture("dvc-exps", "workloads_dvc:fixture", "dvc", {"n": s.dvc_exps}),
         "dvc-sync": Fixture(
             "dvc-sync", "workloads_dvc:fixture", "dvc", {"n": s.dvc_sync_exps, "warm": False}
+        ),
+        "big-runs": Fixture(
+            "big-runs", "workloads_gittrack:big_repo", "gittrack", {"n": s.one_runs}
         ),
     }
 
@@ -309,11 +318,38 @@ def plan(s: Sizes, *, scaled: bool) -> list[Case]:
             ),
             scaled,
         ),
+        # 11. a large repository
+        Case(
+            "large",
+            "gittrack",
+            f"{g}:large",
+            "gittrack",
+            {"n": s.large_runs, "times": s.cli_times},
+            max_reps=1,
+            why_capped="building the repository takes a minute or more",
+        ),
         # 7. start-up
         Case("startup", "gittrack", f"{g}:startup", "gittrack", {"times": s.cli_times + 2}),
         Case("startup", "git", "workloads_git:startup", "gittrack", {"times": s.cli_times + 2}),
         Case("startup", "mlflow", f"{m}:startup", "mlflow"),
         Case("startup", "dvc", f"{d}:startup", "dvc"),
+        # 11. one run of a large repository, as a whole process
+        Case(
+            "one",
+            "gittrack",
+            f"{g}:one_run",
+            "gittrack",
+            {"times": s.cli_times + 2},
+            fixture="big-runs",
+        ),
+        Case(
+            "one",
+            "git",
+            "workloads_git:one_run",
+            "gittrack",
+            {"times": s.cli_times + 2},
+            fixture="big-runs",
+        ),
     ]
     return cases
 
@@ -348,6 +384,8 @@ def _within_git(what: str) -> tuple[Goal, ...]:
         Goal(f"{what} within 2x of C git on a packed store", "git", 2.0),
     )
 
+
+ONE_RUN_GOAL = Goal("<= 100 ms", max_seconds=0.1)
 
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
@@ -453,6 +491,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         (("mlflow-file", "history_again"),),
         unit="us",
         rate=True,
+        goals=(Goal(">= 10x faster than MLflow's file store", "mlflow-file", 1 / 10),),
     ),
     Comparison(
         "history",
@@ -508,6 +547,7 @@ COMPARISONS: tuple[Comparison, ...] = (
         "show_process",
         (("mlflow-file", "show_process"), ("git", "show_process")),
         unit="ms",
+        goals=(ONE_RUN_GOAL,),
     ),
     Comparison(
         "show",
@@ -515,6 +555,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         "diff_process",
         (("mlflow-file", "diff_process"), ("dvc", "diff_process"), ("git", "diff_process")),
         unit="ms",
+        goals=(ONE_RUN_GOAL,),
+    ),
+    Comparison(
+        "show",
+        "A run's metric histories (`gittrack metrics RUN`), as a whole process",
+        "metrics_process",
+        (),
+        unit="ms",
+        goals=(ONE_RUN_GOAL,),
     ),
     Comparison(
         "sync",
@@ -572,6 +621,21 @@ COMPARISONS: tuple[Comparison, ...] = (
         unit="ms",
     ),
     Comparison(
+        "large",
+        "List with a filter and a sort, the first 10, as a whole process, warm index",
+        "list_warm",
+        (),
+        unit="ms",
+        goals=(Goal("<= 1 s warm at 100,000 runs", max_seconds=1.0),),
+    ),
+    Comparison(
+        "large",
+        "The same listing, the first after the runs arrived (builds the index)",
+        "list_cold",
+        (),
+        goals=(Goal("<= 20 s cold at 100,000 runs", max_seconds=20.0),),
+    ),
+    Comparison(
         "startup",
         "`--help`",
         "help",
@@ -585,8 +649,33 @@ COMPARISONS: tuple[Comparison, ...] = (
         "version",
         (("mlflow", "version"), ("dvc", "version"), ("git", "version")),
         unit="ms",
+        goals=(Goal("`gittrack --version` <= 40 ms", max_seconds=0.04),),
     ),
     Comparison("startup", "`python -c 'import ...'`", "import", (("mlflow", "import"),), unit="ms"),
+    Comparison(
+        "one",
+        "`gittrack show RUN`, as a whole process",
+        "show_process",
+        (("git", "show_process"),),
+        unit="ms",
+        goals=(ONE_RUN_GOAL,),
+    ),
+    Comparison(
+        "one",
+        "`gittrack metrics RUN`, as a whole process",
+        "metrics_process",
+        (),
+        unit="ms",
+        goals=(ONE_RUN_GOAL,),
+    ),
+    Comparison(
+        "one",
+        "`gittrack diff A B`, as a whole process",
+        "diff_process",
+        (),
+        unit="ms",
+        goals=(ONE_RUN_GOAL,),
+    ),
     Comparison(
         "startup",
         "The Python interpreter alone (`python -c pass`), under every gittrack command",
@@ -608,4 +697,6 @@ TITLES = {
     "growth": "8. Writing into a large repository",
     "footprint": "9. Disk used at rest",
     "history": "10. Reading a metric history back",
+    "large": "11. A large repository",
+    "one": "12. One run of a large repository (the notes give how many runs)",
 }

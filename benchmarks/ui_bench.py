@@ -14,8 +14,8 @@ benchmarks/.venvs/mlflow) and is asked the same through ``POST
 /api/2.0/mlflow/runs/search`` (``max_results`` 50, ``page_token`` for the next page),
 the endpoint its own UI's runs table calls. Also measured: the first paint of the runs
 page in headless Chromium, and the compare view of 100 runs x 10 metrics x 10,000
-points (one chart's lines request; the page until the charts in view are drawn, and
-until every chart is drawn when each is scrolled to: charts are drawn only in view).
+points (the lines request of every chart; the page from navigation until the charts in view are
+drawn and until every chart is drawn, for a first visit and for a returning user).
 
     python -m benchmarks.ui_bench                       # 1,000 and 10,000, MLflow, compare
     python -m benchmarks.ui_bench --sizes 100000 --no-mlflow
@@ -327,30 +327,32 @@ def measure_mlflow(client: Http, reps: int) -> dict[str, list[float]]:
 
 
 # -- compare 100 runs x 10 metrics x 10,000 points -------------------------------------
-# Stamps, in the page, when each chart is drawn (its data-drawn attribute appears), so the
-# figures leave out the driver's polling and round trips.
+# Stamps, in the page, when each chart is shown: the first frame after its data-drawn
+# attribute appears (an animation frame, then a task after it), so the figures leave out
+# the driver's polling and round trips and count a chart drawn only once it is painted.
 DRAW_PROBE = """
 window.__drawnAt = {};
 new MutationObserver((changes) => {
   for (const c of changes) {
     const k = c.target.dataset.metric;
-    if (k !== undefined && c.target.dataset.drawn !== undefined && !(k in window.__drawnAt))
-      window.__drawnAt[k] = performance.now();
+    if (k !== undefined && c.target.dataset.drawn !== undefined && !(k in window.__drawnAt)) {
+      window.__drawnAt[k] = null;
+      const stamp = () => { window.__drawnAt[k] = performance.now(); };
+      requestAnimationFrame(() => setTimeout(stamp, 0));
+    }
   }
 }).observe(document, {attributes: true, attributeFilter: ["data-drawn"], subtree: true});
 """
-# [charts in view, when the last of them was drawn] once every chart in view is drawn
-IN_VIEW_DRAWN = """(() => {
+# [charts in view, ms when the last of them was drawn, ms when the last chart was drawn,
+# traces drawn] once every chart of the page is drawn (no scrolling: the page draws those
+# in view first, then the others)
+ALL_DRAWN = """(() => {
   const charts = [...document.querySelectorAll('#charts .chart')];
+  if (!charts.length || charts.some(c => !window.__drawnAt[c.dataset.metric])) return null;
+  const at = (cs) => Math.max(...cs.map(c => window.__drawnAt[c.dataset.metric]));
   const shown = charts.filter(c => c.getBoundingClientRect().top < innerHeight);
-  if (!shown.length || shown.some(c => !(c.dataset.metric in window.__drawnAt))) return null;
-  return [shown.length, Math.max(...shown.map(c => window.__drawnAt[c.dataset.metric]))];
+  return [shown.length, at(shown), at(charts), charts.reduce((n, c) => n + c.data.length, 0)];
 })()"""
-CHART_KEYS = "[...document.querySelectorAll('#charts .chart')].map(c => c.dataset.metric)"
-SCROLL_TO = """k => {
-  window.__scrolledAt = performance.now();
-  document.querySelector(`#charts .chart[data-metric="${k}"]`).scrollIntoView();
-}"""
 
 
 def compare_series(i: int, points: int) -> fast_repo.Series:
@@ -364,6 +366,48 @@ def compare_series(i: int, points: int) -> fast_repo.Series:
     return out
 
 
+def compare_visits(
+    url: str, ids: list[str], profiles: list[int]
+) -> list[tuple[int, float, float, int, float]]:
+    """Visits of the compare page in headless Chromium, each (charts in view, s until they
+    are drawn, s until every chart is drawn, traces, s of the page's main thread CPU).
+    ``profiles`` numbers the browser profile of each visit: a visit in a profile used
+    before is a returning user's (a real, on-disk profile, as a user's browser: it keeps
+    the HTTP cache and the compiled code of cached scripts; an incognito context keeps no
+    compiled code)."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    out = []
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
+        contexts: dict[int, Any] = {}
+        try:
+            for profile in profiles:
+                if profile not in contexts:
+                    contexts[profile] = p.chromium.launch_persistent_context(
+                        f"{tmp}/{profile}", executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+                        viewport={"width": 1400, "height": 900},
+                    )  # fmt: skip
+                page = contexts[profile].new_page()
+                page.add_init_script(DRAW_PROBE)
+                cdp = contexts[profile].new_cdp_session(page)
+                cdp.send("Performance.enable")
+                page.goto(url + "/#/compare?runs=" + ",".join(ids))
+                page.wait_for_function(ALL_DRAWN, timeout=300_000)
+                in_view, shown, every, traces = page.evaluate(ALL_DRAWN)
+                # the CPU time of the page's main thread (Chrome's ThreadTime): on a
+                # loaded machine the page waits for a core, and wall time grows past it
+                metrics = cdp.send("Performance.getMetrics")["metrics"]
+                cpu = next(m["value"] for m in metrics if m["name"] == "ThreadTime")
+                out.append((in_view, shown / 1000, every / 1000, traces, cpu))
+                page.close()
+        finally:
+            for context in contexts.values():
+                context.close()
+    return out
+
+
 def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
     path = WORK / f"compare-{runs}x{points}" / "repo"
     if not (path.parent / "built").exists():
@@ -373,10 +417,19 @@ def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
         (path.parent / "built").write_text("ok")
     ids = [fast_repo.run_id(i) for i in range(runs)]
     result: dict[str, Any] = {}
+    if Path(CHROMIUM).exists():
+        # 0: a just started server (it reads every run's history) and a new browser
+        # profile; 1: a new profile again, the server's lines kept; then visits of
+        # profile 1 again: the second (Plotly.js cached, its code compiled again and kept
+        # by the browser) and the later ones (the kept code used)
+        with gittrack_ui(path) as (url, _):
+            visits = compare_visits(url, ids, [0, 1] + [1] * max(3, reps // 2))
+        result.update(cold=visits[0], fresh=visits[1], second=visits[2], later=visits[3:])
     with gittrack_ui(path) as (url, _):
-        # what one chart of the page asks for: its metric, at its pixel width
+        # what the page asks for: every metric (up to 12 a request), 100 points a line
+        # (10,000 a chart over its 100 runs)
         query = "/ui/api/lines?" + urlencode(
-            {"run": ids, "key": "metric_0", "points": 400}, doseq=True
+            {"run": ids, "key": [f"metric_{k}" for k in range(10)], "points": 100}, doseq=True
         )
         client = Http(url)
         cold, answer = client.timed("GET", query)
@@ -386,48 +439,9 @@ def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
             for r in answer
             for line in r["lines"].values()
         )
-        warm = [client.timed("GET", query.replace("metric_0", f"metric_{rep % 10}"))[0]
-                for rep in range(reps)]  # fmt: skip
+        warm = [client.timed("GET", query)[0] for _ in range(reps)]
         client.close()
-        result.update(cold=cold, warm=warm, lines=lines, kept=kept)
-        if Path(CHROMIUM).exists():
-            from playwright.sync_api import sync_playwright
-
-            first, every = [], []
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                # one browser profile: the first visit loads Plotly.js (3.5 MB) from the
-                # server, the later ones from the browser's cache, as a returning user
-                context = browser.new_context(viewport={"width": 1400, "height": 900})
-                try:
-                    for _ in range(max(3, reps // 2)):
-                        page = context.new_page()
-                        page.add_init_script(DRAW_PROBE)
-                        page.goto(url + "/#/compare?runs=" + ",".join(ids))
-                        # charts are drawn as they come into view: those in view first...
-                        page.wait_for_function(IN_VIEW_DRAWN, timeout=120_000)
-                        in_view, at = page.evaluate(IN_VIEW_DRAWN)
-                        first.append((at / 1000, in_view))
-                        # ...then each of the others, scrolled to in turn: the time from
-                        # the scroll to its drawing, in the page
-                        spent = 0.0
-                        for k in page.evaluate(CHART_KEYS):
-                            if k in page.evaluate("Object.keys(window.__drawnAt)"):
-                                continue
-                            page.evaluate(SCROLL_TO, k)
-                            page.wait_for_function(f"window.__drawnAt[{k!r}] !== undefined")
-                            spent += page.evaluate(f"window.__drawnAt[{k!r}] - window.__scrolledAt")
-                        every.append(at / 1000 + spent / 1000)
-                        traces = page.evaluate(
-                            "[...document.querySelectorAll('#charts .chart')]"
-                            ".reduce((n, d) => n + d.data.length, 0)"
-                        )
-                        page.close()
-                finally:
-                    browser.close()
-            result.update(
-                visit=(first[0][0], every[0]), first=first[1:], every=every[1:], traces=traces
-            )
+        result.update(lines_cold=cold, lines_warm=warm, lines=lines, kept=kept)
     return result
 
 
@@ -486,34 +500,35 @@ def main() -> None:
         else:
             notes.append(f"- first paint not measured: {paint}")
     if not args.quick and not args.no_compare:
-        c = compare(100, 10_000, 6)
-        lines.append("")
-        lines.append("| compare 100 runs x 10 metrics x 10,000 points | seconds |")
-        lines.append("|---|---:|")
-        lines.append(
-            f"| lines of one chart, first request (reads 100 Parquet files) | {c['cold']:.2f} |"
-        )
-        lines.append(
-            f"| lines of one chart, later requests (p50) | {statistics.median(c['warm']):.2f} |"
-        )
-        if "first" in c:
-            in_view = c["first"][0][1]
+        c = compare(100, 10_000, reps)
+        lines += [
+            "",
+            "| compare 100 runs x 10 metrics x 10,000 points, from navigation | charts in "
+            "view drawn (s) | every chart drawn (s) | main thread CPU (s) |",
+            "|---|---:|---:|---:|",
+        ]
+        if "later" in c:
+            for label, visit in (
+                ("first visit, server just started (reads 100 runs' histories)", c["cold"]),
+                ("first visit of a new browser profile", c["fresh"]),
+                ("second visit (Plotly.js cached, compiled again)", c["second"]),
+            ):
+                lines.append(f"| {label} | {visit[1]:.2f} | {visit[2]:.2f} | {visit[4]:.2f} |")
             lines.append(
-                f"| first visit (Plotly.js not cached): the {in_view} charts in view drawn / "
-                f"every chart | {c['visit'][0]:.2f} / {c['visit'][1]:.2f} |"
+                f"| later visits (compiled Plotly.js kept), p50 of {len(c['later'])} | "
+                + " | ".join(
+                    f"{statistics.median(v[i] for v in c['later']):.2f}" for i in (1, 2, 4)
+                )
+                + " |"
             )
-            lines.append(
-                f"| page until the {in_view} charts in view are drawn (Chromium, p50 of "
-                f"{len(c['first'])}) | {statistics.median(t for t, _ in c['first']):.2f} |"
+            notes.append(
+                f"- compare: {c['later'][0][0]} charts in view at 1400 x 900, "
+                f"{c['later'][0][3]} traces drawn"
             )
-            lines.append(
-                "| every chart: the above plus each other one's time from scroll to drawn | "
-                f"{statistics.median(c['every']):.2f} |"
-            )
-            notes.append(f"- compare: {c['traces']} traces drawn")
         notes.append(
-            f"- compare: one chart's request: {c['lines']} lines, at most {c['kept']} points "
-            "each (10,000 logged)"
+            f"- compare, the lines of every chart: first request {c['lines_cold']:.2f} s (reads "
+            f"100 runs' histories), later p50 {statistics.median(c['lines_warm']):.3f} s; "
+            f"{c['lines']} lines, at most {c['kept']} points each (10,000 logged)"
         )
     load = os.getloadavg()
     header = [

@@ -167,6 +167,23 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
     )
 
 
+def one_run(ctx: Context, rec: Recorder) -> None:
+    """C git showing one run of the large repository: the physical reference."""
+    assert ctx.fixture is not None
+    env = git_env(ctx.workdir / "home")
+    repo = copy_tree(ctx.fixture / "repo", ctx.workdir / "repo")
+    a = read_ids(ctx.fixture)[0]
+    time_command(
+        rec,
+        "show_process",
+        ["git", "show", "--stat", RUN_REFS + a],
+        times=int(ctx.arg("times", 5)),
+        cwd=repo,
+        env=env,
+        label="`git show --stat RUN_REF`",
+    )
+
+
 def sync(ctx: Context, rec: Recorder) -> None:
     """push N refs, no-op push, fetch into a fresh repo, then 10 new runs both ways."""
     assert ctx.fixture is not None

@@ -248,6 +248,33 @@ def search(ctx: Context, rec: Recorder) -> None:
         )
 
 
+def large(ctx: Context, rec: Recorder) -> None:
+    """``gittrack list --filter ... -n 10`` over N runs built by :mod:`benchmarks.fast_repo`
+    (gittrack's exact format through ``git fast-import``): the first listing builds the
+    index (cold), then the same listing as whole processes (warm)."""
+    from benchmarks import fast_repo
+
+    n = int(ctx.arg("n"))
+    repo = ctx.workdir / "repo"
+    os.environ.update(git_env(ctx.workdir / "home"))
+    start = time.perf_counter()
+    fast_repo.build(repo, n)
+    rec.note(f"{n:,} runs built through git fast-import in {time.perf_counter() - start:.0f} s")
+    _cli_label(rec)
+    listing = [*_cli(), "list", "--filter", FILTER, "--sort", ORDER_BY, "-n", "10"]
+    with rec.step("list_cold"):
+        rec.add("list_cold", timed_run(listing, cwd=repo), label=f"first listing ({n:,} runs)")
+    with rec.step("list_warm"):
+        time_command(
+            rec,
+            "list_warm",
+            listing,
+            times=int(ctx.arg("times", 3)),
+            cwd=repo,
+            label=f'`gittrack list --filter "{FILTER}" --sort "{ORDER_BY}" -n 10` ({n:,} runs)',
+        )
+
+
 def show_diff(ctx: Context, rec: Recorder) -> None:
     repo = _repo(ctx, fresh=False)
     a, b = read_ids(ctx.fixture or repo)[:2]
@@ -276,6 +303,48 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
             times=int(ctx.arg("times", 3)),
             label="`gittrack diff A B`",
         )
+    with rec.step("metrics_process"):
+        time_command(
+            rec,
+            "metrics_process",
+            [*_cli(), "metrics", a],
+            times=int(ctx.arg("times", 3)),
+            label="`gittrack metrics A`",
+        )
+
+
+def big_repo(ctx: Context, rec: Recorder) -> None:
+    """Fixture: ``n`` finished runs in gittrack's format, built through ``git fast-import``
+    (:mod:`benchmarks.fast_repo`: 10,000 runs in ~10 s), with a warm index."""
+    from benchmarks.fast_repo import build
+
+    repo = ctx.workdir / "repo"
+    with rec.time("build", label=f"{int(ctx.arg('n')):,} runs through git fast-import"):
+        ids = build(repo, int(ctx.arg("n")), home=ctx.workdir / "home")
+    write_ids(ctx.workdir, ids)
+    os.environ.update(git_env(ctx.workdir / "home"))
+    os.environ["GITTRACK_REPO"] = str(repo)
+    with rec.time("index", label="the first command builds the index"):
+        run([*_cli(), "list", "-n", "1"], cwd=repo)
+
+
+def one_run(ctx: Context, rec: Recorder) -> None:
+    """``show``, ``metrics`` and ``diff`` of runs in a large repository, as whole processes
+    (the index warm: the fixture built it)."""
+    repo = _repo(ctx, fresh=False)
+    ids = read_ids(ctx.fixture or repo)
+    a, b = ids[:2]
+    rec.note(f"{len(ids):,} runs, built through git fast-import (benchmarks/fast_repo.py)")
+    _cli_label(rec)
+    run([*_cli(), "list", "-n", "1"])  # warm-up: the copy's refs are listed again once
+    times = int(ctx.arg("times", 5))
+    for name, args in (
+        ("show_process", ["show", a]),
+        ("metrics_process", ["metrics", a]),
+        ("diff_process", ["diff", a, b]),
+    ):
+        with rec.step(name):
+            time_command(rec, name, [*_cli(), *args], times=times, label=f"`gittrack {args[0]}`")
 
 
 def sync(ctx: Context, rec: Recorder) -> None:

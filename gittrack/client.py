@@ -395,8 +395,9 @@ class Client(ArtifactsMixin):
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every logged point of one metric, in logging order."""
-        history = self._history(run_id)
-        return [] if history is None else history.metrics(key)
+        rid = self.store.resolve(run_id)
+        history = self._history(rid)
+        return [] if history is None else history.metrics(key, rid)
 
     def metric_history_table(self, run_id: str, key: str, *, output_format: str = "pyarrow") -> Any:
         """One metric's history as columns ``step``, ``timestamp``, ``value`` in logging
@@ -407,7 +408,7 @@ class Client(ArtifactsMixin):
             raise ValidationError(
                 f"unknown output_format {output_format!r} (use 'pyarrow' or 'pandas')"
             )
-        history = self._history(run_id)
+        history = self._history(self.store.resolve(run_id))
         if history is None:
             from gittrack.history import empty_columns
 
@@ -416,8 +417,8 @@ class Client(ArtifactsMixin):
             table = history.columns(key)
         return table.to_pandas() if output_format == "pandas" else table
 
-    def _history(self, run_id: str) -> DecodedMetrics | None:
-        rid = self.store.resolve(run_id)
+    def _history(self, rid: str) -> DecodedMetrics | None:
+        """The decoded metric history of the run with the full id ``rid``."""
         self.flush(rid)
         return self.store.metric_history(rid)
 

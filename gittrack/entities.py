@@ -96,13 +96,50 @@ class RunTag:
 
 
 class Metric(NamedTuple):
-    """One point of a metric's history (immutable; a named tuple, so that a history of
-    a million points is built quickly)."""
+    """One point of a metric's history, as MLflow 3's ``Metric``: ``key``, ``value``,
+    ``timestamp`` (epoch ms), ``step`` and ``run_id`` (set on what
+    ``get_metric_history`` returns, None on a point built to be logged); ``model_id``,
+    ``dataset_name`` and ``dataset_digest`` are always None (gittrack records none).
+
+    Immutable, equal and hashed by those five fields; a named tuple, so that a history
+    of a million points is built quickly.
+    """
 
     key: str
     value: float
     timestamp: int
     step: int
+    run_id: str | None = None
+
+    @property
+    def model_id(self) -> None:
+        return None
+
+    @property
+    def dataset_name(self) -> None:
+        return None
+
+    @property
+    def dataset_digest(self) -> None:
+        return None
+
+    def to_dictionary(self) -> dict[str, Any]:
+        """The point as MLflow's ``Metric.to_dictionary`` gives it."""
+        return {
+            "key": self.key,
+            "value": self.value,
+            "timestamp": self.timestamp,
+            "step": self.step,
+            "model_id": None,
+            "dataset_name": None,
+            "dataset_digest": None,
+            "run_id": self.run_id,
+        }
+
+    def __repr__(self) -> str:
+        """MLflow's form: ``<Metric: dataset_digest=None, ..., value=0.5>``."""
+        fields = sorted(self.to_dictionary().items())
+        return "<Metric: " + ", ".join(f"{k}={v!r}" for k, v in fields) + ">"
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gittrack.errors import CorruptRunError
 from gittrack.naming import DEFAULT_EXPERIMENT, experiment_id_for
@@ -285,7 +285,11 @@ def load_yaml(data: bytes, what: str, *, text_scalars: bool = False) -> Any:
     """
     if len(data) > MAX_YAML_BYTES:
         raise CorruptRunError(f"{what} is larger than {MAX_YAML_BYTES // 2**20} MiB")
-    import yaml  # (15 ms: only commands that read runs pay it)
+    if not text_scalars:
+        found = read_written_yaml(data)
+        if found is not NOT_WRITTEN:
+            return found
+    import yaml  # (15 ms: only what the reader above does not know pays it)
 
     loader: Any = _text_loader() if text_scalars else _safe_loader()
     try:
@@ -298,6 +302,133 @@ def load_yaml(data: bytes, what: str, *, text_scalars: bool = False) -> Any:
         return yaml.load(data, Loader=loader)
     except yaml.YAMLError as e:
         raise CorruptRunError(f"{what} is not valid YAML: {str(e).splitlines()[0]}") from e
+
+
+# -- reading what dump_yaml writes ----------------------------------------------------------
+# PyYAML builds every scalar through Python-level resolvers and constructors: about 1 ms
+# per run.yaml, the cost of a cold index over 100,000 runs. What dump_yaml writes is a
+# small subset (block mappings and sequences indented by two, one scalar per line, each
+# plain, a number in repr form, null/true/false/.nan/.inf, or a JSON string), read here
+# line by line to exactly what PyYAML's safe loader gives. Anything else, from another
+# writer or a person, goes to PyYAML whole.
+NOT_WRITTEN: Any = object()  # read_written_yaml's answer for YAML it leaves to PyYAML
+_LINE = re.compile(
+    r'(?P<indent> *)(?P<dash>- )?(?:(?P<key>[A-Za-z_][A-Za-z0-9_ .\-/]*|"(?:[^"\\]|\\.)*")'
+    r":(?: (?P<value>.+))?|(?P<scalar>.+))"
+)
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?P<fraction>\.[0-9]+(?:e[-+][0-9]+)?)?")
+_WORDS = {"null": None, "true": True, "false": False, ".nan": math.nan}
+_WORDS.update({".inf": math.inf, "-.inf": -math.inf})
+# YAML reads these apart from JSON: line breaks and non-printables, surrogate escapes
+_NOT_JSON_SAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]" + r"|\\u[dD][89a-fA-F]")
+_STRING = json.JSONDecoder()
+_keys: dict[str, str] = {}  # key token -> key, for the keys every run repeats
+
+
+class _NotWritten(Exception):
+    """The text is not dump_yaml's: PyYAML reads it."""
+
+
+def read_written_yaml(data: bytes) -> Any:
+    """What PyYAML's safe loader reads from ``data`` when dump_yaml could have written
+    it; :data:`NOT_WRITTEN` otherwise (then PyYAML must read it)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return NOT_WRITTEN
+    if not text:
+        return None
+    lines = text.split("\n")
+    if lines.pop() != "" or "\t" in text or "\r" in text:
+        return NOT_WRITTEN
+    found = list(map(_LINE.fullmatch, lines))
+    if None in found:
+        return NOT_WRITTEN
+    matches = cast("list[re.Match[str]]", found)
+    try:
+        top = matches[0]
+        if len(matches) == 1 and not top["dash"] and top["key"] is None:
+            return _value(top["scalar"])  # dump_yaml(None), dump_yaml({}), ...
+        value, end = _block(matches, 0, 0)
+    except (_NotWritten, ValueError):
+        return NOT_WRITTEN
+    return value if end == len(matches) else NOT_WRITTEN
+
+
+def _block(lines: list[re.Match[str]], i: int, indent: int) -> tuple[Any, int]:
+    """The mapping or sequence whose lines start at ``i``, indented by ``indent``."""
+    first = lines[i]
+    if len(first["indent"]) != indent:
+        raise _NotWritten
+    if not first["dash"]:
+        return _mapping(lines, i, indent)
+    items: list[Any] = []
+    while i < len(lines) and lines[i]["dash"] and len(lines[i]["indent"]) == indent:
+        if lines[i]["key"] is None:
+            items.append(_value(lines[i]["scalar"]))
+            i += 1
+        else:  # a mapping item: its first key shares the dash's line
+            item, i = _mapping(lines, i, indent + 2)
+            items.append(item)
+    return items, i
+
+
+def _mapping(lines: list[re.Match[str]], i: int, indent: int) -> tuple[dict[str, Any], int]:
+    """The mapping whose keys start at ``i`` (on a dash's line for a sequence item)."""
+    mapping: dict[str, Any] = {}
+    start = i
+    while i < len(lines):
+        m = lines[i]
+        if i > start and (m["dash"] or len(m["indent"]) != indent):
+            break
+        token = m["key"]
+        if token is None:
+            raise _NotWritten
+        key = _keys.get(token)
+        if key is None:
+            key = _key(token)
+        value = m["value"]
+        if value is not None:
+            mapping[key] = _value(value)
+            i += 1
+        elif i + 1 < len(lines):  # "key:" and the block under it
+            mapping[key], i = _block(lines, i + 1, indent + 2)
+        else:
+            raise _NotWritten
+    return mapping, i
+
+
+def _key(token: str) -> str:
+    """A key token as dump_yaml writes it: plain text or a JSON string."""
+    key = _value(token)
+    if type(key) is not str:
+        raise _NotWritten
+    if len(_keys) < 10_000:
+        _keys[token] = key
+    return key
+
+
+def _value(token: str) -> Any:
+    """One scalar as dump_yaml writes it."""
+    if token[0] == '"':
+        if _NOT_JSON_SAFE.search(token):
+            raise _NotWritten
+        value, end = _STRING.raw_decode(token)
+        if end != len(token):
+            raise _NotWritten
+        return value
+    if token in _WORDS:
+        return _WORDS[token]
+    number = _NUMBER.fullmatch(token)
+    if number is not None:
+        return int(token) if number["fraction"] is None else float(token)
+    if _PLAIN.fullmatch(token) and token[-1] != " " and token.lower() not in _RESERVED:
+        return token
+    if token == "{}":
+        return {}
+    if token == "[]":
+        return []
+    raise _NotWritten
 
 
 def _safe_loader() -> Any:
@@ -521,7 +652,9 @@ def read_metrics(data: bytes, what: str) -> pa.Table:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.ParquetFile(pa.BufferReader(data)).read()
+        # One thread: a run's file is one row group of four columns, and starting
+        # Arrow's thread pool costs more than it saves (10-500 ms on a busy machine).
+        table = pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
     except (pa.ArrowException, OSError) as e:
         raise CorruptRunError(f"{what}: {METRICS_FILE} is not readable Parquet ({e})") from e
     expected = {"key", "step", "timestamp", "value"}

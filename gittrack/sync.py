@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +28,7 @@ from gittrack.store.refs import RefConflict
 from gittrack.store.transport import NAMESPACE, Progress, Remote
 
 if TYPE_CHECKING:
-    from gittrack.artifacts.transfer import PushStats
+    from gittrack.artifacts.transfer import PushStats, RunObjects
 
 log = logging.getLogger("gittrack")
 
@@ -124,17 +124,30 @@ def push(
         return PushResult(remote=target.display)
     if refs is None and not _has_refs(store):
         return PushResult(remote=target.display)
-    updates = transport.push(store.git, target, refs, progress=progress)
+    ahead: list[Callable[[], dict[str, RunObjects]]] = []
+
+    def read_ahead(moving: dict[str, str]) -> None:
+        # The pushed runs' artifact manifests are read while git pushes them.
+        from gittrack.artifacts.transfer import read_run_objects
+
+        commits = {_run_id(ref): sha for ref, sha in moving.items() if _run_id(ref)}
+        if commits:
+            ahead.append(transport.in_background(read_run_objects, store, commits))
+
+    updates = transport.push(store.git, target, refs, progress=progress, before_transfer=read_ahead)
     new = tuple(sorted(u.ref for u in updates if u.status == "new"))
     updated = tuple(sorted(u.ref for u in updates if u.status == "updated"))
     rejected = tuple(sorted((u.ref, u.reason) for u in updates if u.status == "rejected"))
-    artifacts = _push_artifacts(store, [*new, *updated], target.url)
+    up_to_date = sum(1 for u in updates if u.status == "uptodate")
+    if not new and not updated:  # nothing moved, so no artifact is to upload either
+        return PushResult(remote=target.display, up_to_date=up_to_date, rejected=rejected)
+    artifacts = _push_artifacts(store, [*new, *updated], target.url, ahead[0]() if ahead else None)
     log.info("pushed %d new and %d updated refs to %s", len(new), len(updated), target.display)
     return PushResult(
         remote=target.display,
         new=new,
         updated=updated,
-        up_to_date=sum(1 for u in updates if u.status == "uptodate"),
+        up_to_date=up_to_date,
         rejected=rejected,
         artifacts_uploaded=artifacts.objects,
         artifacts_stayed_local=artifacts.stayed_local,
@@ -152,15 +165,26 @@ def _has_refs(store: RunStore) -> bool:
     return bool(read_packed_refs(store.git.common_dir, NAMESPACE))
 
 
-def _push_artifacts(store: RunStore, refs: list[str], git_remote: str) -> PushStats:
+def _run_id(ref: str) -> str | None:
+    """The run id of a run ref; None for other refs (registry, experiments)."""
+    if not ref.startswith(fmt.REF_PREFIX):
+        return None
+    run_id = ref[len(fmt.REF_PREFIX) :]
+    return run_id if "/" not in run_id else None
+
+
+def _push_artifacts(
+    store: RunStore, refs: list[str], git_remote: str, known: dict[str, RunObjects] | None
+) -> PushStats:
     """Upload the large artifacts (and kept inputs) of pushed runs: to the artifact remote,
-    else into the git remote itself when it is a path (see gittrack.artifacts.remote)."""
+    else into the git remote itself when it is a path (see gittrack.artifacts.remote).
+    ``known``: the runs as read while git pushed them."""
     from gittrack.artifacts.transfer import PushStats, push_artifacts
 
-    run_ids = [r[len(fmt.REF_PREFIX) :] for r in refs if r.startswith(fmt.REF_PREFIX)]
+    run_ids = [run_id for run_id in map(_run_id, refs) if run_id is not None]
     if not run_ids:
         return PushStats(0, 0)
-    return push_artifacts(store, run_ids, git_remote=git_remote)
+    return push_artifacts(store, run_ids, git_remote=git_remote, known=known)
 
 
 # -- pull -------------------------------------------------------------------------------
@@ -173,13 +197,8 @@ def pull(
     """Fetch every run the remote has; local runs are kept (see the module's rule)."""
     store = _runs(repo, create=True)
     target = transport.resolve_remote(store.git, remote)
-    before = store.git.list_refs(NAMESPACE)
-    previous = {
-        NAMESPACE + k[len(target.tracking_prefix) :]: v
-        for k, v in store.git.list_refs(target.tracking_prefix).items()
-    }
-    theirs = transport.fetch(store.git, target, local=before, tracking=previous, progress=progress)
-    return _reconcile(store, target.display, theirs, before, previous, target)
+    got = transport.fetch(store.git, target, progress=progress)
+    return _reconcile(store, target.display, got.theirs, got.local, got.tracking, target)
 
 
 def bundle_create(
@@ -232,16 +251,13 @@ def _reconcile(
     remote: Remote | None,
 ) -> PullResult:
     tally = _Tally()
-    now: dict[str, str] | None = None  # refs as they are after the fetch, read when needed
     for ref, remote_sha in sorted(theirs.items()):
         local = before.get(ref)
         last = previous.get(ref)
         if local == remote_sha:
             tally.unchanged += 1
             continue
-        if now is None:
-            now = store.git.list_refs(NAMESPACE)
-        current = now.get(ref)
+        current = store.git.read_ref(ref)  # as it is now: only the refs that differ are read
         if local is None or local == last:
             if current == remote_sha or _move(store, ref, remote_sha, current, local):
                 (tally.added if local is None else tally.updated).append(ref)

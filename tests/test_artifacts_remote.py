@@ -215,7 +215,7 @@ def test_many_runs_are_read_in_one_batch_with_the_same_answer(
     client = Client(repo)
     (repo / "data.csv").write_bytes(os.urandom(1000))
     ids = []
-    for i in range(transfer.BATCH_THRESHOLD + 2):
+    for i in range(22):
         rid = client.create_run("exp").info.run_id
         if i % 3 == 0:
             (repo / "model.bin").write_bytes(os.urandom(BIG))
@@ -226,5 +226,31 @@ def test_many_runs_are_read_in_one_batch_with_the_same_answer(
         ids.append(rid)
     batched = transfer.large_objects(client.store, ids)
     assert len(batched) == 8 + 1  # eight models, one kept input shared by six runs
+    monkeypatch.setattr(transfer, "LISTING_FROM", 1)  # commits from one listing of every ref
+    assert transfer.large_objects(client.store, ids) == batched
     monkeypatch.setattr(transfer, "BATCH_THRESHOLD", 10**9)
     assert transfer.large_objects(client.store, ids) == batched
+
+
+def test_runs_read_while_git_pushed_are_read_again_when_they_moved_since(repo: Path) -> None:
+    """A push reads the pushed runs' manifests while git sends them; a run logged to in
+    the meantime is read again at its new commit, so its new artifact is not missed."""
+    from gittrack.artifacts import transfer
+
+    client = Client(repo)
+    still, moved = (client.create_run("exp").info.run_id for _ in range(2))
+    client.flush()
+    commits = {rid: client.store.run_commit(rid) for rid in (still, moved)}
+    known = transfer.read_run_objects(client.store, commits)
+    assert transfer.large_objects(client.store, [still, moved], known=known) == {}
+    (repo / "model.bin").write_bytes(os.urandom(BIG))
+    client.log_artifact(moved, repo / "model.bin")  # after the read: the ref moved on
+    client.flush()
+    found = transfer.large_objects(client.store, [still, moved], known=known)
+    assert [run for run, _label in found.values()] == [moved]
+    # A run still at the commit read is not read again: what was read is what counts.
+    (sha,) = found
+    stale = {still: (commits[still], {}, {sha})}
+    assert transfer.large_objects(client.store, [still], known=stale) == {
+        sha: (still, f"kept input {sha[:12]}")
+    }

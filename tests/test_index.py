@@ -176,10 +176,11 @@ def test_resolve_reads_only_matching_rows_and_keeps_the_rule(repo: Path) -> None
         assert index.resolve(commit_a[:8]) == a
         assert index.resolve(a[:5].upper()) == a
         assert index.resolve("facade00") == c
-    plain = sqlite3.connect(index_file)  # an index written before the lookup indexes
+    plain = sqlite3.connect(index_file)  # an index of an older schema: rebuilt on open
     plain.executescript(  # without the name index, with the JSON one once made
-        "DROP INDEX runs_by_name; CREATE INDEX runs_by_parent"
+        "DROP INDEX runs_by_name; DROP INDEX runs_by_parent; CREATE INDEX runs_by_parent"
         " ON runs (json_extract(doc, '$.parent_run_id'));"
+        " UPDATE meta SET value = '7' WHERE key = 'schema';"
     )
     plain.close()
     nan = gittrack.Client().create_run("exp", run_name="nan").info.run_id
@@ -191,7 +192,7 @@ def test_resolve_reads_only_matching_rows_and_keeps_the_rule(repo: Path) -> None
             index.resolve("0" * 40)
     plain = sqlite3.connect(index_file)
     sql = "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name LIKE 'runs_by_%'"
-    assert plain.execute(sql).fetchone()[0] == 2  # gained again on open
+    assert plain.execute(sql).fetchone()[0] == 3  # start, name and parent
     plain.close()
 
 
@@ -246,7 +247,7 @@ def test_embedded_repository_outside_git(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_batch_reading_gives_the_same_rows(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gittrack.index as index_mod
-    from gittrack.store.catfile import cat_blobs
+    from gittrack.store.catfile import cat_blobs, cat_tree_files
 
     for i in range(3):
         make_run(f"r{i}", params={"i": i, "s": "x"}, acc=i / 2)
@@ -267,6 +268,23 @@ def test_batch_reading_gives_the_same_rows(repo: Path, monkeypatch: pytest.Monke
         assert [e.corrupt for e in index.entries()].count(True) == 1
     blobs = cat_blobs(repo / ".git", [f"{head}:train.py", f"{head}:nope", head])
     assert blobs == [b"print('training')\n", None, None]  # a commit is not a blob
+    (repo / "sub").mkdir()
+    (repo / "sub" / "a.txt").write_text("in a folder\n")
+    (repo / "folder.txt").mkdir()  # a folder named like a file is not that file
+    (repo / "folder.txt" / "x").write_text("x\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "more")
+    files = cat_tree_files(
+        repo / ".git",
+        ["HEAD:", "HEAD:sub", "HEAD:nope", "HEAD:train.py"],
+        ("train.py", "folder.txt", "a.txt"),
+    )
+    assert files == [
+        [b"print('training')\n", None, None],
+        [None, None, b"in a folder\n"],
+        [None, None, None],  # no such folder
+        [None, None, None],  # a file is not a folder
+    ]
 
 
 def test_decoded_row_snapshot_is_used_only_while_current(repo: Path) -> None:
@@ -339,3 +357,66 @@ def test_children_are_found_without_decoding_every_row(repo: Path) -> None:
         found = query_rows(index=index, parent_run_id=parent)
         assert [r["run_id"] for r in found] == [kids[1]]
         assert query_rows(index=index, parent_run_id=parent, experiment_names=["other"]) == []
+
+
+def test_a_few_rows_are_found_from_the_columns_alone_as_whole_rows_find_them(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A search for a few runs in a new process reads only the columns it names; what it
+    returns equals what the whole rows give, for filters, sorts and narrowing alike."""
+    from gittrack.index import RunIndex
+    from gittrack.query.search import query_rows
+
+    client = gittrack.Client()
+    make_run("plain", params={"lr": 0.1, "opt": "adam"}, acc=0.5)
+    make_run("nan", "other", params={"lr": None, "ключ": "ünï"}, acc=math.nan)
+    make_run("bare")
+    tagged = make_run("tagged", params={"lr": 0.5, "opt": "sgd"}, acc=0.9, loss=2.0)
+    client.set_tag(tagged, "team", "a")
+    client.flush(tagged)
+    client.delete_run(make_run("deleted", params={"lr": 0.2}, acc=0.7))
+    cases: list[dict[str, object]] = [
+        {},
+        {"filter_string": "metrics.acc > 0.1"},
+        {"filter_string": "params.lr >= '0.1' or params.ключ = 'ünï'", "order_by": "metrics.acc"},
+        {"filter_string": "tags.team = 'a' and attributes.run_name LIKE 't%'"},
+        {"order_by": ["params.opt DESC", "metrics.acc"], "experiment_names": ["exp"]},
+        {"filter_string": "params.lr IS NULL", "view_type": 3},
+        {"order_by": "metrics.loss DESC", "experiment_ids": ["0"]},
+        {"filter_string": "attributes.status = 'FINISHED'", "view_type": 2},
+    ]
+    whole = [query_rows(**case) for case in cases]  # type: ignore[arg-type]
+    columns = repo / ".git" / "gittrack" / "index.sqlite.cols"
+    assert not columns.exists()  # written only for searches that want a few rows
+    query_rows(max_results=1)
+    assert columns.exists()
+    session.reset()  # as a new process: the columns file is on disk, no row in memory
+    monkeypatch.setattr(RunIndex, "rows", lambda self, e=None: pytest.fail("read every row"))
+    for case, expected in zip(cases, whole, strict=True):
+        for n in (1, 3, 10):
+            assert query_rows(**case, max_results=n) == expected[:n], case  # type: ignore[arg-type]
+
+
+def test_columns_of_an_older_state_are_not_used(repo: Path) -> None:
+    from gittrack.query.search import query_rows
+
+    make_run("a", acc=0.1)
+    assert [r["name"] for r in query_rows(max_results=5)] == ["a"]
+    session.reset()
+    make_run("b", acc=0.2)  # the columns file on disk now describes an older index
+    session.reset()
+    assert [r["name"] for r in query_rows(order_by="metrics.acc DESC", max_results=5)] == [
+        "b",
+        "a",
+    ]
+
+
+def test_an_unknown_sort_key_names_the_known_keys_from_columns_too(repo: Path) -> None:
+    from gittrack.errors import ValidationError
+    from gittrack.query.search import query_rows
+
+    make_run("a", acc=0.1, loss=1.0)
+    query_rows(max_results=1)
+    session.reset()
+    with pytest.raises(ValidationError, match="known: acc, loss"):
+        query_rows(order_by="metrics.accc", max_results=3, check_sort_keys=True)

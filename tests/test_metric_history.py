@@ -3,13 +3,16 @@ Arrow/pandas accessor; the decoded-history cache."""
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
+from mlflow_peer import MLFLOW, run_mlflow
 
 import gittrack
 from gittrack import history
@@ -30,7 +33,7 @@ def _logged(client: gittrack.Client, rid: str) -> dict[str, list[Metric]]:
                 step = flush * 100 + i - 3  # negative steps too
                 m = Metric(key, value * (k + 1), 1_700_000_000_000 + 2**40 + i, step)
                 batch.append(m)
-                expected[key].append(m)
+                expected[key].append(m._replace(run_id=rid))
         client.log_batch(rid, metrics=batch, synchronous=True)
     return expected
 
@@ -52,7 +55,7 @@ def test_history_reads_back_every_point_exactly_per_key_in_logging_order(repo: P
     assert client.get_metric_history(rid, "never logged") == []
     # a later state of the run is another blob: its history, not the cached one
     client.log_metric(rid, "loss", 9.5, timestamp=7, step=1000)
-    assert client.get_metric_history(rid[:8], "loss")[-1] == Metric("loss", 9.5, 7, 1000)
+    assert client.get_metric_history(rid[:8], "loss")[-1] == Metric("loss", 9.5, 7, 1000, rid)
     assert len(client.get_metric_history(rid, "loss")) == len(expected["loss"]) + 1
 
 
@@ -136,7 +139,8 @@ def test_decoded_histories_are_bounded_and_stay_right(
         runs[rid] = i
     for _ in range(2):
         for rid, i in runs.items():
-            assert client.get_metric_history(rid, "m") == [Metric("m", float(i), i, i)] * (i + 1)
+            got = client.get_metric_history(rid, "m")
+            assert got == [Metric("m", float(i), i, i, rid)] * (i + 1)
     assert len(history._cache) == 2
 
 
@@ -148,23 +152,108 @@ def test_metric_entities_are_immutable() -> None:
     assert m == Metric(key="m", value=1.0, timestamp=2, step=3)
 
 
-def test_reading_a_history_imports_no_pandas(repo: Path) -> None:
-    """pyarrow converts Python scalars and lists through pandas when it is installed,
-    which costs more than the read; the history path builds its arrays from buffers."""
+def test_reading_a_history_imports_neither_pandas_nor_pyarrow_compute(repo: Path) -> None:
+    """pyarrow converts Python scalars and lists through pandas when it is installed, and
+    importing pyarrow.compute wraps hundreds of kernels: either costs more than the read.
+    The history path builds its arrays from buffers and groups rows without them."""
     client = gittrack.Client()
     rid = client.create_run().info.run_id
     client.log_batch(rid, metrics=[Metric("m", 1.0, 1, 1), Metric("n", 2.0, 1, 1)])
     client.set_terminated(rid)
     code = (
         "import sys, gittrack; c = gittrack.Client(create=False); "
-        f"assert c.get_metric_history('{rid}', 'm') == [gittrack.Metric('m', 1.0, 1, 1)]; "
+        f"assert c.get_metric_history('{rid}', 'm') == [gittrack.Metric('m', 1.0, 1, 1, '{rid}')]; "
         f"assert c.metric_history_table('{rid}', 'n').num_rows == 1; "
-        "print('pandas' in sys.modules)"
+        "print('pandas' in sys.modules, 'pyarrow.compute' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
     )
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "False False"
+
+
+def test_history_keeps_logging_order_extreme_values_and_unicode_keys(repo: Path) -> None:
+    """Steps out of order stay in logging order (as MLflow's file store returns them);
+    int64 extremes, int-valued floats, NaN and a unicode key read back exactly."""
+    client = gittrack.Client()
+    rid = client.create_run().info.run_id
+    key = "ß/λ 2 κ"
+    points = [
+        (5, 3.0, 2**62),
+        (1, math.nan, 0),
+        (3, -0.0, -(2**63)),
+        (2**63 - 1, 1e300, 2**63 - 1),
+        (-(2**63), 7.0, 1),
+    ]
+    batch = [Metric(key, value, stamp, step) for step, value, stamp in points]
+    client.log_batch(rid, metrics=[*batch, Metric("other", 1.0, 1, 1)], synchronous=True)
+    got = client.get_metric_history(rid, key)
+    assert [(m.step, m.timestamp) for m in got] == [(s, t) for s, _, t in points]
+    assert [repr(m.value) for m in got] == [repr(v) for _, v, _ in points]  # 3.0, -0.0, nan
+    assert {type(m.value) for m in got} == {float} and {m.key for m in got} == {key}
+    assert {m.run_id for m in got} == {rid}
+    from gittrack.tracking import MlflowClient
+
+    again = MlflowClient().get_metric_history(rid, key)  # MLflow's client class, same points
+    assert [repr(m) for m in again] == [repr(m) for m in got]
+    assert again[0] == got[0] and again[1] != got[1]  # NaN points differ, as in MLflow
+    table = client.metric_history_table(rid, key)
+    assert table.column("step").to_pylist() == [s for s, _, _ in points]
+
+
+def _interleaved(rows: int, keys: list[str | None], chunks: int, seed: int) -> pa.Table:
+    """Interleaved keys, null codes and values; row groups with dictionaries of their own
+    (pyarrow unifies dictionaries only when none holds a null)."""
+    import random
+
+    rng = random.Random(seed)
+    tables = []
+    for _ in range(chunks):
+        codes = [rng.choice([*range(len(keys)), None]) for _ in range(rows)]
+        values = [rng.choice([rng.random(), math.inf, None]) for _ in range(rows)]
+        tables.append(_chunk(rng.sample(keys, len(keys)), codes, values))
+    return pa.concat_tables(tables)
+
+
+def test_numpy_and_plain_python_grouping_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows are grouped by key with numpy when pyarrow has it, in Python otherwise: both
+    give every key its points in the file's order, and the same Arrow columns."""
+    for seed, keys, chunks in ((0, ["a", "b", "a", None, "c"], 1), (1, ["a", "b", "a", "c"], 3)):
+        table = _interleaved(200, keys, chunks, seed)
+        expected: dict[str, list[tuple[object, ...]]] = {}
+        for row in table.to_pylist():
+            if row["key"] is not None:
+                expected.setdefault(row["key"], []).append(
+                    (row["step"], row["timestamp"], row["value"])
+                )
+        for engine in ("numpy", "python"):
+            if engine == "python":
+                monkeypatch.setattr(history, "_numpy", lambda: None)
+            decoded = history.DecodedMetrics(table)
+            for key in ("a", "b", "c"):
+                got = [(m.step, m.timestamp, m.value) for m in decoded.metrics(key, "r")]
+                assert got == expected.get(key, []), (engine, seed, key)
+                columns = decoded.columns(key).to_pydict()
+                assert list(zip(*columns.values(), strict=True)) == got
+            monkeypatch.undo()
+
+
+def test_metric_entities_behave_as_mlflows_metric() -> None:
+    m = Metric("m", 1.0, 2, 3, "r1")
+    assert m == Metric(key="m", value=1.0, timestamp=2, step=3, run_id="r1")
+    assert m != Metric("m", 1.0, 2, 3) and hash(m) == hash(Metric("m", 1.0, 2, 3, "r1"))
+    assert len({m, Metric("m", 1.0, 2, 3, "r1"), Metric("m", 1.0, 2, 4, "r1")}) == 2
+    assert (m.model_id, m.dataset_name, m.dataset_digest) == (None, None, None)
+    assert m.to_dictionary() == {
+        "key": "m",
+        "value": 1.0,
+        "timestamp": 2,
+        "step": 3,
+        "model_id": None,
+        "dataset_name": None,
+        "dataset_digest": None,
+        "run_id": "r1",
+    }
 
 
 def test_collector_pause_restores_the_collector_state() -> None:
@@ -184,3 +273,86 @@ def test_collector_pause_restores_the_collector_state() -> None:
         assert not gc.isenabled()  # a caller's own pause is kept
     finally:
         gc.enable()
+
+
+MLFLOW_HISTORY = r"""
+import json, sys, tempfile
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+points = json.loads(sys.argv[1])
+client = MlflowClient(tracking_uri="file://" + tempfile.mkdtemp())
+rid = client.create_run(client.create_experiment("e")).info.run_id
+for key, value, stamp, step in points:
+    client.log_metric(rid, key, float(value), timestamp=stamp, step=step)
+print(json.dumps(describe(client.get_metric_history, rid, points[0][0], Metric)))
+"""
+
+DESCRIBE = r"""
+def describe(history, rid, key, entity):
+    a, b = history(rid, key), history(rid, key)
+    return {
+        "repr": [repr(m).replace(rid, "RUN") for m in a],
+        "equal": [x == y for x, y in zip(a, b)],
+        "same_hash": [hash(x) == hash(y) for x, y in zip(a, b)],
+        "unset_run_id_equal": [entity(m.key, m.value, m.timestamp, m.step) == m for m in a],
+        "type": type(a).__mro__[-2].__name__,
+    }
+"""
+
+
+@pytest.mark.skipif(not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}")
+def test_history_entities_print_compare_and_hash_as_mlflows(repo: Path) -> None:
+    """The same points logged to MLflow's file store and to gittrack: the entities
+    print alike (run id aside), and compare and hash alike across two reads, NaN too."""
+    points = [
+        ["loss/λ 2", "3.0", 1_700_000_000_000, 2**62],
+        ["loss/λ 2", "nan", 5, -1],
+        ["loss/λ 2", "-inf", 6, 0],
+        ["loss/λ 2", "0.1", 7, 0],
+    ]
+    want = run_mlflow(DESCRIBE + MLFLOW_HISTORY, json.dumps(points))
+    client = gittrack.Client()
+    rid = client.create_run().info.run_id
+    for key, value, stamp, step in points:
+        client.log_metric(rid, key, float(value), timestamp=stamp, step=step)
+    scope: dict[str, Any] = {}
+    exec(DESCRIBE, scope)
+    got = scope["describe"](client.get_metric_history, rid, points[0][0], Metric)
+    assert got == want
+
+
+def test_settled_builds_reach_the_oldest_generation_and_garbage_is_still_collected() -> None:
+    import gc
+    import weakref
+
+    from gittrack.gcpause import collector_paused
+
+    class Node:
+        pass
+
+    cycle = Node()
+    cycle.self = cycle  # type: ignore[attr-defined]
+    gone = weakref.ref(cycle)
+    del cycle
+    with collector_paused(settle=True):
+        built = [("m", float(i), i, [i]) for i in range(1000)]
+    assert gc.isenabled()
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert id(built[0]) in oldest and id(built[-1]) in oldest
+    gc.collect()
+    assert gone() is None  # the young cycle, promoted with the build, is still collected
+
+
+def test_settling_never_releases_objects_the_process_froze() -> None:
+    import gc
+
+    from gittrack.gcpause import collector_paused
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with collector_paused(settle=True):
+            built = [[i] for i in range(100)]
+        assert gc.get_freeze_count() == frozen and built
+    finally:
+        gc.unfreeze()

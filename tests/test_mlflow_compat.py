@@ -80,7 +80,7 @@ def test_log_batch_takes_mlflow_entities(repo: Path) -> None:
         {"t": "x"},
         {"m": 1.5},
     )
-    assert client.get_metric_history(rid, "m") == [Metric("m", 1.5, 1000, 2)]
+    assert client.get_metric_history(rid, "m") == [Metric("m", 1.5, 1000, 2, rid)]
     with pytest.raises(ValidationError, match="list of Param"):
         client.log_batch(rid, params=[("p", 1)])
 
@@ -98,7 +98,8 @@ def test_fluent_arguments_in_mlflow_order(repo: Path, monkeypatch: pytest.Monkey
     got = gittrack.get_run(run.info.run_id)
     assert got.info.run_name == "named" and got.info.experiment == "from-env"
     assert user_tags(got.data.tags) == {"k": "v", "mlflow.note.content": "a note", "s": "1"}
-    assert gittrack.get_metric_history(run.info.run_id, "m") == [Metric("m", 2.0, 1234, 3)]
+    got = gittrack.get_metric_history(run.info.run_id, "m")
+    assert got == [Metric("m", 2.0, 1234, 3, run.info.run_id)]
     assert gittrack.get_run(other).data.params == {"q": "z"}
     assert gittrack.get_run(other).data.metrics == {"x": 1.0}
 

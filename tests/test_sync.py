@@ -472,7 +472,7 @@ def test_a_run_written_during_pull_is_kept_and_never_overwritten(
     sync.push(a, str(bare_remote))
     real_fetch = sync.transport.fetch
 
-    def fetch_then_log(*args: Any, **kwargs: Any) -> dict[str, str]:
+    def fetch_then_log(*args: Any, **kwargs: Any) -> Any:
         out = real_fetch(*args, **kwargs)
         Client(b).set_tag(rid, "y", "2")  # a process logging to the run, mid-pull
         Client(b).flush()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import html
 import http.client
 import json
 import math
+import re
 import struct
 import threading
 from collections.abc import Iterator
@@ -305,9 +307,17 @@ def test_page_carries_the_token_and_plotly_is_served_locally(server: WebServer) 
     assert status == 200 and f'content="{TOKEN}"' in body.decode()
     assert "default-src 'self'" in headers["content-security-policy"]
     assert b"https://" not in body
-    status, headers, body = call(server, "GET", "/ui/vendor/plotly.min.js")
+    # the page names Plotly.js by the installed file: the browser keeps it (and the code it
+    # compiled from it) for good; an address naming another file is not kept
+    found = re.search(r'<meta name="gittrack-plotly" content="([^"]+)">', body.decode())
+    assert found and found.group(1).startswith("/ui/vendor/plotly.min.js?v=")
+    status, headers, body = call(server, "GET", html.unescape(found.group(1)))
     assert status == 200 and headers["content-type"].startswith("text/javascript")
     assert len(body) > 1_000_000
+    assert headers["cache-control"] == "public, max-age=31536000, immutable"
+    for stale in ("/ui/vendor/plotly.min.js", "/ui/vendor/plotly.min.js?v=0-0"):
+        status, headers, again = call(server, "GET", stale)
+        assert status == 200 and again == body and headers["cache-control"] == "no-cache"
     app = call(server, "GET", "/ui/static/app.js")[2]
     assert b"https://" not in app and b"http://" not in app  # nothing from the internet
     assert call(server, "GET", "/ui/static/..%2Fapi.py")[0] == 404

@@ -126,8 +126,7 @@ def _page(browser: Any, errors: list[str]) -> Any:
 
 
 def _charts_drawn(page: Any, count: int) -> None:
-    """Bring the metric charts into view (they are drawn only there) and wait for them."""
-    page.locator("#charts").scroll_into_view_if_needed()
+    """Wait until the page has drawn every metric chart (no scrolling needed)."""
     page.wait_for_function(
         "n => document.querySelectorAll('#charts .chart[data-drawn]').length === n", arg=count
     )
@@ -300,5 +299,75 @@ def test_models_page_lists_versions_aliases_and_their_history(
         card.locator("table.grid tbody tr").first.locator("a").click()
         _ready(page, f"^#/run/{ids[1]}")
         assert page.inner_text("#run-name") == "train-1"
+        page.close()
+    assert errors == []
+
+
+def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
+    repo: Path, browser: Any
+) -> None:
+    ids = []
+    for i in range(12):
+        with gittrack.start_run(run_name=f"r{i:02d}") as run:
+            gittrack.log_params({"lr": i, "same": "x"})
+            for step in range(30):
+                keys = range(8) if i < 11 or step == 0 else range(7)  # r11: one point of m7
+                gittrack.log_metrics({f"m{k}": i + k + step / 32 for k in keys}, step=step)
+            ids.append(run.info.run_id)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/compare?runs={','.join(ids)}")
+        # every chart is drawn, those out of view too, with no scrolling
+        page.wait_for_function(
+            "document.querySelectorAll('#charts .chart[data-drawn]').length === 8"
+        )
+        assert page.evaluate("scrollY") == 0
+        # the side by side table: only the differences, then everything
+        rows = "[...document.querySelectorAll('#side-by-side tbody tr:not(.group) th')]"
+        assert "lr" in page.evaluate(f"{rows}.map(th => th.innerText)")
+        assert "same" not in page.evaluate(f"{rows}.map(th => th.innerText)")
+        page.uncheck("#only-diff")
+        assert "same" in page.evaluate(f"{rows}.map(th => th.innerText)")
+        page.check("#only-diff")
+        assert page.evaluate(
+            "document.querySelector('.chart[data-metric=m7]').getBoundingClientRect().top"
+        ) > page.evaluate("innerHeight")
+        # the lines of one colour share a trace, a gap between two runs; hover names each run
+        traces = page.evaluate(
+            """[...document.querySelector('.chart[data-metric=m0]').data].map(t => ({
+              mode: t.mode, text: t.text, x: [...t.x], y: [...t.y], hover: t.hovertemplate}))"""
+        )
+        assert len(traces) == 10
+        lines = {}
+        for t in traces:
+            assert t["mode"] == "lines" and "%{text}" in t["hover"]
+            for name, x, y in zip(t["text"], t["x"], t["y"], strict=True):
+                if name is not None:
+                    lines.setdefault(name, []).append((x, y))
+        assert sorted(lines) == [f"r{i:02d}" for i in range(12)]
+        for i in range(12):  # every point as logged (30 points: none dropped)
+            assert lines[f"r{i:02d}"] == [(s, i + s / 32) for s in range(30)]
+        first = traces[0]
+        gap = first["text"].index(None)
+        assert math.isnan(first["x"][gap]) and first["text"][:gap] == ["r00"] * 30  # a gap
+        # a run with one point of a metric is a marker of its own
+        m7 = page.evaluate(
+            "[...document.querySelector('.chart[data-metric=m7]').data]"
+            ".map(t => [t.mode, t.text.filter(Boolean)])"
+        )
+        assert len(m7) == 11 and ["markers", ["r11"]] in m7
+        # by wall time: a date axis over the times the points were logged
+        page.select_option("#x-axis", "time")
+        page.wait_for_function(
+            "document.querySelector('.chart[data-metric=m0]').layout.xaxis.type === 'date'"
+        )
+        page.wait_for_function(
+            "document.querySelectorAll('#charts .chart[data-drawn=\"1\"]').length === 8"
+        )
+        stamps = page.evaluate(
+            "[...document.querySelector('.chart[data-metric=m0]').data[0].x].filter(v => v > 0)"
+        )
+        assert len(stamps) == 60 and all(1e12 < t < 1e14 for t in stamps)  # epoch ms
         page.close()
     assert errors == []

@@ -9,7 +9,7 @@ object is never uploaded; a corrupt download is never stored).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-BATCH_THRESHOLD = 20  # runs from which one git cat-file process beats dulwich reads
+# Runs from which one git cat-file process beats dulwich reads: a process that has not
+# imported dulwich yet (a `gittrack push`) pays ~50 ms for it, cat-file ~5 ms.
+BATCH_THRESHOLD = 2
+LISTING_FROM = 200  # runs from which one listing of every run ref beats reading each ref
 
 
 @dataclass(frozen=True)
@@ -48,11 +51,23 @@ class FetchStats:
     missing: int = 0
 
 
-def large_objects(runs: RunStore, run_ids: list[str]) -> dict[str, tuple[str, str]]:
+# One run's objects as read at one of its commits: (commit, manifest, kept-input objects).
+RunObjects = tuple[str, dict[str, ManifestEntry], set[str]]
+
+
+def large_objects(
+    runs: RunStore, run_ids: list[str], *, known: Mapping[str, RunObjects] | None = None
+) -> dict[str, tuple[str, str]]:
     """``{sha256: (run_id, label)}`` for the cache-stored objects of runs: non-inline
-    artifacts and kept data-lineage inputs."""
+    artifacts and kept data-lineage inputs. ``known``: runs already read (by
+    :func:`read_run_objects`), used where the run still points at the commit read."""
     found: dict[str, tuple[str, str]] = {}
-    for run_id, manifest, kept in run_objects(runs, run_ids):
+    commits = _commits(runs, run_ids)
+    known = known or {}
+    todo = {r: c for r, c in commits.items() if known.get(r, ("",))[0] != c}
+    fresh = dict(_read(runs, todo))
+    for run_id in commits:
+        _commit, manifest, kept = fresh.get(run_id) or known[run_id]
         for entry in manifest.values():
             if entry.blob is None:
                 found.setdefault(entry.sha256, (run_id, f"artifact {entry.path!r}"))
@@ -64,28 +79,46 @@ def large_objects(runs: RunStore, run_ids: list[str]) -> dict[str, tuple[str, st
 def run_objects(
     runs: RunStore, run_ids: list[str]
 ) -> Iterator[tuple[str, dict[str, ManifestEntry], set[str]]]:
-    """Each run's manifest and kept-input objects. Many runs (every push of new runs
-    reads them) are read through one ``git cat-file --batch``: object by object through
-    dulwich costs ~3 ms a run, more than pushing the run."""
+    """Each run's manifest and kept-input objects, at the commit its ref names now."""
+    for run_id, (_commit, manifest, kept) in _read(runs, _commits(runs, run_ids)):
+        yield run_id, manifest, kept
+
+
+def read_run_objects(runs: RunStore, commits: Mapping[str, str]) -> dict[str, RunObjects]:
+    """The objects of runs at given commits (``{run_id: commit}``), e.g. read while the
+    push of those commits runs; hand them to :func:`push_artifacts` as ``known``."""
+    return dict(_read(runs, commits))
+
+
+def _commits(runs: RunStore, run_ids: list[str]) -> dict[str, str]:
+    """``{run_id: commit}`` now: one listing of every run ref beats a read per run from
+    :data:`LISTING_FROM` runs on."""
+    every = runs.list_runs() if len(run_ids) >= LISTING_FROM else {}
+    return {run_id: every.get(run_id) or runs.run_commit(run_id) for run_id in run_ids}
+
+
+def _read(runs: RunStore, commits: Mapping[str, str]) -> Iterator[tuple[str, RunObjects]]:
+    """Read each run at its commit. Many runs (every push of new runs reads them) are read
+    through one ``git cat-file --batch``: object by object through dulwich costs ~3 ms a
+    run, more than pushing the run."""
     from gittrack import format as fmt
     from gittrack.lineage.checks import kept_objects_at, kept_objects_in
     from gittrack.store import catfile
 
-    if len(run_ids) < BATCH_THRESHOLD or not catfile.available():
-        for run_id in run_ids:
-            commit = runs.run_commit(run_id)
+    if len(commits) < BATCH_THRESHOLD or not catfile.available():
+        for run_id, commit in commits.items():
             manifest = read_manifest(runs, commit, f"run {run_id[:12]}")
-            yield run_id, manifest, kept_objects_at(runs, commit)
+            yield run_id, (commit, manifest, kept_objects_at(runs, commit))
         return
-    every = runs.list_runs()  # one listing beats a ref read per run
-    commits = [(run_id, every.get(run_id) or runs.run_commit(run_id)) for run_id in run_ids]
-    files = (fmt.ARTIFACTS_FILE, fmt.INPUTS_FILE)
-    specs = [f"{commit}:{fmt.RUN_DIR}/{name}" for _, commit in commits for name in files]
-    blobs = catfile.cat_blobs(runs.git.common_dir, specs)
-    for i, (run_id, commit) in enumerate(commits):
-        manifest_text, inputs_text = blobs[2 * i], blobs[2 * i + 1]
+    pairs = list(commits.items())
+    folders = [f"{commit}:{fmt.RUN_DIR}" for _, commit in pairs]
+    names = (fmt.ARTIFACTS_FILE, fmt.INPUTS_FILE)
+    for (run_id, commit), (manifest_text, inputs_text) in zip(
+        pairs, catfile.cat_tree_files(runs.git.common_dir, folders, names), strict=True
+    ):
         kept = set() if inputs_text is None else kept_objects_in(inputs_text, f"run {commit[:12]}")
-        yield run_id, manifest_from_bytes(manifest_text, f"run {run_id[:12]}"), kept
+        manifest = manifest_from_bytes(manifest_text, f"run {run_id[:12]}")
+        yield run_id, (commit, manifest, kept)
 
 
 def push_artifacts(
@@ -94,18 +127,20 @@ def push_artifacts(
     remote_url: str | None = None,
     *,
     git_remote: str | None = None,
+    known: Mapping[str, RunObjects] | None = None,
 ) -> PushStats:
     """Upload the objects the runs reference that the artifact remote lacks.
 
     The remote is ``remote_url``, else the configured one, else the git remote
     ``git_remote`` (default origin) when it is a path. With none of them nothing moves and
     ``stayed_local`` counts the bytes left here. Objects missing from the local cache too
-    are skipped (logged) and counted in ``missing``.
+    are skipped (logged) and counted in ``missing``. ``known``: as for
+    :func:`large_objects`.
     """
     from gittrack.artifacts.client_api import artifacts_of
     from gittrack.artifacts.remote import open_remote, push_target
 
-    wanted = large_objects(runs, run_ids)
+    wanted = large_objects(runs, run_ids, known=known)
     if not wanted:
         return PushStats(0, 0, 0)
     cache = artifacts_of(runs).cache

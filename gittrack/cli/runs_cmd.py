@@ -237,10 +237,11 @@ def metrics_cmd(
     from gittrack.query.views import metric_histories
 
     out.check_format(fmt)
-    with _index() as index:
-        loaded = _load(index, run)
-        table = index.runstore.read_metrics(loaded)
-    series = metric_histories(table, keys or None, what=f"run {loaded.record.run_id[:8]}")
+    with _index() as index:  # the history alone: no YAML file of the run is read
+        run_id = index.resolve(run)
+        decoded = index.runstore.metric_history(run_id)
+    table = None if decoded is None else decoded.table
+    series = metric_histories(table, keys or None, what=f"run {run_id[:8]}")
     if fmt == "json":
         typer.echo(
             out.to_json(
@@ -253,7 +254,7 @@ def metrics_cmd(
         typer.echo(out.render(rows, ["key", "step", "timestamp", "value"], "csv"))
         return
     if not series:
-        typer.echo(f"run {loaded.record.run_id[:8]} logged no metrics")
+        typer.echo(f"run {run_id[:8]} logged no metrics")
         return
     typer.echo(
         "\n\n".join(views.metric_text(k, pts, plot, all_points) for k, pts in series.items())

@@ -95,7 +95,6 @@ def _sequence(
     experiment_ids: list[str] | None = None,
     stages: frozenset[str] | None = None,
 ) -> tuple[Frame, list[int]]:
-    index.refresh()
     exps = tuple(sorted(set(experiments or ())))
     ids = None if experiment_ids is None else tuple(sorted(set(experiment_ids)))
     kept_stages = None if stages is None else tuple(sorted(stages))
@@ -137,7 +136,8 @@ def matching_rows(
     stages: frozenset[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Every row matching ``flt`` (in ``experiments`` / ``experiment_ids`` / lifecycle
-    ``stages`` when given), sorted by ``keys``, newest first when none (index refreshed).
+    ``stages`` when given), sorted by ``keys``, newest first when none, as the index is
+    (refresh it first).
 
     The sequence is kept as :func:`page_runs` keeps it, so asking again while no run
     changed costs a list of the rows (read-only: the index's own).
@@ -170,6 +170,7 @@ def page_runs(
     from gittrack.query.filter import parse_filter, parse_order_by
 
     flt, keys = parse_filter(filter_string), parse_order_by(order_by)
+    index.refresh()
     frame, positions = _sequence(index, flt, keys, experiments)
     rows = [frame.rows[i] for i in positions[offset : offset + limit]]
     return RunPage(total=len(positions), offset=offset, rows=rows)

@@ -73,30 +73,49 @@ def query_rows(
     ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
     kept: frozenset[str] | None = None if stages == {"active", "deleted"} else stages
 
-    def select(ix: RunIndex) -> list[dict[str, Any]]:
-        if parent_run_id is None:
-            return matching_rows(ix, flt, keys, experiments=names, experiment_ids=ids, stages=kept)
-        ix.refresh()
-        nested = ix.rows_with_parent(parent_run_id)  # without decoding every row
-        positions = Frame(nested).sequence(  # newest first, as the index's rows
+    def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The matching ``rows`` (newest first, as the index's), in order."""
+        positions = Frame(rows).sequence(
             flt, keys, tuple(names), experiment_ids=None if ids is None else tuple(ids), stages=kept
         )
-        return [nested[i] for i in positions]
+        return [rows[i] for i in positions]
+
+    def finish(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if check_sort_keys and rows:
+            _check_sort_keys(rows, keys)
+        return rows if max_results is None else rows[:max_results]
+
+    def search(ix: RunIndex) -> list[dict[str, Any]]:
+        ix.refresh()
+        if parent_run_id is not None:
+            return finish(ordered(ix.rows_with_parent(parent_run_id)))  # only those rows
+        if max_results is not None:  # a few rows wanted: read only the columns named
+            part = ix.projected_rows(flt.keys() | {sk.column for sk in keys})
+            if part is not None:
+                try:
+                    found = finish(ordered(part))
+                except ValidationError:  # the unknown sort key's message lists every key
+                    pass
+                else:
+                    full = ix.rows_of([r["run_id"] for r in found])
+                    return [full[r["run_id"]] for r in found if r["run_id"] in full]
+        found = finish(
+            matching_rows(ix, flt, keys, experiments=names, experiment_ids=ids, stages=kept)
+        )
+        if max_results is not None:
+            ix.keep_columns()  # the next search for a few rows reads columns only
+        return found
 
     if index is not None:
-        rows = select(index)
-    else:
-        try:
-            opened = open_index(repo, refresh=False)
-        except RepositoryError:
-            if repo is None and not os.environ.get("GITTRACK_REPO"):
-                return []  # nowhere to look: no runs
-            raise
-        with opened:
-            rows = select(opened)
-    if check_sort_keys and rows:
-        _check_sort_keys(rows, keys)
-    return rows if max_results is None else rows[:max_results]
+        return search(index)
+    try:
+        opened = open_index(repo, refresh=False)
+    except RepositoryError:
+        if repo is None and not os.environ.get("GITTRACK_REPO"):
+            return []  # nowhere to look: no runs
+        raise
+    with opened:
+        return search(opened)
 
 
 def _check_sort_keys(rows: list[dict[str, Any]], keys: list[SortKey]) -> None:

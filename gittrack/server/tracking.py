@@ -493,8 +493,14 @@ def add_routes(router: Router, backend: Backend) -> None:
         size = max_results(data, HISTORY_MAX_RESULTS, HISTORY_MAX_RESULTS)
         points = backend.client.get_metric_history(rid, key)
         chosen, more = paged(points, page_offset(data), size)
-        metrics = [
-            {"key": m.key, "value": finite(m.value), "timestamp": m.timestamp, "step": m.step}
+        metrics = [  # MLflow 3's Metric message carries the run id too
+            {
+                "key": m.key,
+                "value": finite(m.value),
+                "timestamp": m.timestamp,
+                "step": m.step,
+                "run_id": m.run_id,
+            }
             for m in chosen
         ]
         return ok({"metrics": metrics, **more})

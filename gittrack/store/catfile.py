@@ -26,6 +26,33 @@ def cat_blobs(git_dir: Path, specs: Iterable[str]) -> list[bytes | None]:
     return cat_objects(git_dir, specs, b"blob")
 
 
+def cat_tree_files(
+    git_dir: Path, trees: list[str], names: tuple[str, ...]
+) -> list[list[bytes | None]]:
+    """The files ``names`` of each ``<rev>:<path>`` tree spec (None when missing or not a
+    file), in order: each tree is found once, then its files by hash (reading 4 files of
+    one folder by path makes git walk to the folder 4 times), a file many trees share
+    once."""
+    wanted = {name.encode("utf-8"): i for i, name in enumerate(names)}
+    found: list[list[bytes | None]] = []
+    shas: list[str] = []
+    for body in cat_objects(git_dir, trees, b"tree"):
+        row: list[bytes | None] = [None] * len(names)
+        at = 0
+        while body is not None and at < len(body):  # "<mode> <name>\0<20-byte hash>"...
+            space = body.index(b" ", at)
+            nul = body.index(b"\0", space)
+            slot = wanted.get(body[space + 1 : nul])
+            if slot is not None and not body.startswith(b"40000", at):
+                row[slot] = body[nul + 1 : nul + 21]
+            at = nul + 21
+        found.append(row)
+        shas.extend(raw.hex() for raw in row if raw is not None)
+    distinct = list(dict.fromkeys(shas))
+    blobs = dict(zip(distinct, cat_objects(git_dir, distinct, b"blob"), strict=True))
+    return [[None if raw is None else blobs[raw.hex()] for raw in row] for row in found]
+
+
 def cat_objects(git_dir: Path, specs: Iterable[str], kind: bytes) -> list[bytes | None]:
     """Raw bodies of each object spec (None when missing or not of type ``kind``), in order."""
     wanted = [s.encode("utf-8", "surrogateescape") for s in specs]

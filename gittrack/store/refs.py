@@ -78,11 +78,18 @@ def _parse_packed(data: bytes, prefix: str) -> dict[str, str]:
 
 
 def _read_loose(path: str | Path) -> str | None:
+    # os.open/os.read, not open(): listing thousands of run refs, the file object's set-up
+    # would cost a third of the time.
     try:
-        with open(path, "rb") as f:
-            data = f.read(128).strip()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    try:
+        data = os.read(fd, 128).strip()
+    except IsADirectoryError:
+        return None
+    finally:
+        os.close(fd)
     if len(data) == 40:
         return data.decode("ascii")
     return None  # symbolic or malformed: not a run ref

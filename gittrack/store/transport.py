@@ -24,7 +24,7 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 
 from gittrack.errors import RemoteError
 from gittrack.store import refs as refs_mod
@@ -37,6 +37,7 @@ PUSH_CHUNK = 500  # explicit refspecs per `git push` (C git matches them in O(n^
 _TMP_REMOTE = "gittrack-sync"
 
 Progress = Callable[[bytes], None]
+T = TypeVar("T")
 
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _SCP_RE = re.compile(r"^[^/:]+:(?!//)")  # user@host:path (ssh shorthand)
@@ -294,6 +295,30 @@ def run_git(
     )
 
 
+def in_background(work: Callable[..., T], *args: Any) -> Callable[[], T]:
+    """Start ``work(*args)`` in a thread; the function returned waits for its result (or
+    raises its error). For a git process to run while this one reads its own refs."""
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append((True, work(*args)))
+        except BaseException as e:  # handed to the caller, raised there
+            box.append((False, e))
+
+    thread = threading.Thread(target=run, name="gittrack-git", daemon=True)
+    thread.start()
+
+    def result() -> T:
+        thread.join()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return cast(T, value)
+
+    return result
+
+
 def _failure(remote: Remote, what: str, stderr: str) -> RemoteError:
     """One line from git's stderr, credentials removed, with the next step."""
     lines = [ln.strip() for ln in stderr.replace("\r", "\n").splitlines() if ln.strip()]
@@ -348,15 +373,26 @@ def ls_remote(store: GitStore, remote: Remote, what: str = "list") -> dict[str, 
 
 
 def _git_push(
-    store: GitStore, remote: Remote, refs: list[str] | None, progress: Progress | None
+    store: GitStore,
+    remote: Remote,
+    refs: list[str] | None,
+    progress: Progress | None,
+    before_transfer: Callable[[dict[str, str]], None] | None,
 ) -> list[RefUpdate]:
-    # ls-remote first: a no-op push ends here. (A wildcard `git push` would find that out
-    # too, but it rewrites the tracking ref of every up-to-date run: 160 ms per 1,000.)
-    theirs = ls_remote(store, remote, "push to")
-    forget_gone(store, remote, theirs)
+    # ls-remote first: a no-op push ends here, having read nothing but our own refs
+    # (listed while git asks the remote). A wildcard `git push` would find that out too,
+    # but it rewrites the tracking ref of every up-to-date run: 160 ms per 1,000.
+    advertised = in_background(ls_remote, store, remote, "push to")
     local = store.list_refs(NAMESPACE)
+    theirs = advertised()
     chosen = local if refs is None else {r: local[r] for r in refs if r in local}
     todo = sorted(r for r, sha in chosen.items() if theirs.get(r) != sha)
+    # A lease on a ref the remote lost could never hold: forget those we are to push.
+    forget_gone(
+        store, remote, theirs, _tracked(store, remote, [r for r in todo if r not in theirs])
+    )
+    if todo and before_transfer is not None:
+        before_transfer({r: chosen[r] for r in todo})
     if refs is None and len(todo) > PUSH_CHUNK:
         # Many to move: one wildcard push (explicit refspecs are quadratic in C git); it
         # reports every ref.
@@ -409,11 +445,11 @@ def _parse_porcelain(out: str) -> list[RefUpdate]:
 def _git_fetch(
     store: GitStore,
     remote: Remote,
+    theirs: dict[str, str],
     local: dict[str, str],
     tracking: dict[str, str],
     progress: Progress | None,
 ) -> dict[str, str]:
-    theirs = ls_remote(store, remote, "fetch from")
     forget_gone(store, remote, theirs, tracking)
     # Fetch what we have never seen; tracking refs follow whatever the remote holds.
     wanted = sorted(r for r, s in theirs.items() if s != local.get(r) and s != tracking.get(r))
@@ -444,6 +480,16 @@ def _git_fetch(
     return theirs
 
 
+def _tracked(store: GitStore, remote: Remote, refs: Iterable[str] | None = None) -> dict[str, str]:
+    """What ``remote`` held at the last exchange, ``{ref under refs/gittrack/: sha}``: of
+    every ref, or of just ``refs`` (one read each, not a listing of all)."""
+    if refs is None:
+        prefix = remote.tracking_prefix
+        return {NAMESPACE + k[len(prefix) :]: v for k, v in store.list_refs(prefix).items()}
+    found = {ref: store.read_ref(remote.tracking_ref(ref)) for ref in refs}
+    return {ref: sha for ref, sha in found.items() if sha is not None}
+
+
 def forget_gone(
     store: GitStore,
     remote: Remote,
@@ -452,10 +498,9 @@ def forget_gone(
 ) -> None:
     """Drop the record of refs the remote no longer has (a run deleted there, a remote
     recreated empty): a lease on such a ref could never hold again, and pushing it simply
-    creates it anew. ``tracking`` is the record as ``{ref: sha}`` when already read."""
+    creates it anew. ``tracking`` is the record as ``{ref: sha}`` (default: all of it)."""
     if tracking is None:
-        prefix = remote.tracking_prefix
-        tracking = {NAMESPACE + k[len(prefix) :]: v for k, v in store.list_refs(prefix).items()}
+        tracking = _tracked(store, remote)
     for ref, sha in tracking.items():
         if ref not in theirs:
             store.delete_ref(remote.tracking_ref(ref), sha)
@@ -477,31 +522,47 @@ def set_refs(store: GitStore, values: dict[str, str]) -> None:
 
 # -- public entry points -------------------------------------------------------------------
 def push(
-    store: GitStore, remote: Remote, refs: list[str] | None, *, progress: Progress | None = None
+    store: GitStore,
+    remote: Remote,
+    refs: list[str] | None,
+    *,
+    progress: Progress | None = None,
+    before_transfer: Callable[[dict[str, str]], None] | None = None,
 ) -> list[RefUpdate]:
-    """Push ``refs`` (None: every ``refs/gittrack/*``) with the tracking refs as lease."""
+    """Push ``refs`` (None: every ``refs/gittrack/*``) with the tracking refs as lease.
+
+    ``before_transfer`` is told the refs about to be pushed (``{ref: local sha}``) before
+    git sends anything, so that the caller can work alongside (C git engine only).
+    """
     if engine() == "git":
-        return _git_push(store, remote, refs, progress)
+        return _git_push(store, remote, refs, progress, before_transfer)
     return _dulwich_push(store, remote, refs, progress)
 
 
-def fetch(
-    store: GitStore,
-    remote: Remote,
-    *,
-    local: dict[str, str],
-    tracking: dict[str, str],
-    progress: Progress | None = None,
-) -> dict[str, str]:
-    """Fetch the remote's ``refs/gittrack/*``; return ``{ref: remote sha}``.
+@dataclass(frozen=True)
+class Fetched:
+    """What a fetch found; every name is under ``refs/gittrack/``."""
 
-    ``local`` and ``tracking`` are the refs as they were before (names under
-    ``refs/gittrack/``). Objects of every returned sha are present and the tracking refs
-    hold the returned values. Local refs may have been created; none is changed.
+    theirs: dict[str, str]  # the remote's refs; their objects are now here
+    local: dict[str, str]  # our refs before the fetch
+    tracking: dict[str, str]  # what the remote held at the last exchange, before this one
+
+
+def fetch(store: GitStore, remote: Remote, *, progress: Progress | None = None) -> Fetched:
+    """Fetch the remote's ``refs/gittrack/*``.
+
+    Objects of every ref in ``theirs`` are present and the tracking refs hold those
+    values. Local refs may have been created; none is changed. Our refs are read while
+    the remote answers (a fetch of nothing costs about the larger of the two).
     """
     if engine() == "git":
-        return _git_fetch(store, remote, local, tracking, progress)
-    return _dulwich_fetch(store, remote, progress)
+        advertised = in_background(ls_remote, store, remote, "fetch from")
+        local, tracking = store.list_refs(NAMESPACE), _tracked(store, remote)
+        theirs = _git_fetch(store, remote, advertised(), local, tracking, progress)
+    else:
+        local, tracking = store.list_refs(NAMESPACE), _tracked(store, remote)
+        theirs = _dulwich_fetch(store, remote, tracking, progress)
+    return Fetched(theirs=theirs, local=local, tracking=tracking)
 
 
 def bundle_create(
@@ -636,7 +697,9 @@ def _dulwich_push(
     return list(results.values())
 
 
-def _dulwich_fetch(store: GitStore, remote: Remote, progress: Progress | None) -> dict[str, str]:
+def _dulwich_fetch(
+    store: GitStore, remote: Remote, tracking: dict[str, str], progress: Progress | None
+) -> dict[str, str]:
     client, path = _dulwich_client(store, remote)
     repo = store.dulwich
     objects: Any = repo.object_store
@@ -661,7 +724,7 @@ def _dulwich_fetch(store: GitStore, remote: Remote, progress: Progress | None) -
         for ref, sha in result.refs.items()
         if sha and ref.startswith(NAMESPACE.encode()) and not ref.endswith(b"^{}")
     }
-    forget_gone(store, remote, theirs)
+    forget_gone(store, remote, theirs, tracking)
     set_refs(store, {remote.tracking_ref(r): s for r, s in theirs.items()})
     return theirs
 

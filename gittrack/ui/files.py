@@ -53,20 +53,43 @@ def plotly_js() -> Path:
     return path
 
 
-def _static(path: Path, *, cache: bool) -> Response:
+PLOTLY_PATH = "/ui/vendor/plotly.min.js"
+FOREVER = "public, max-age=31536000, immutable"
+
+
+def plotly_url() -> str:
+    """Where the page loads Plotly.js from: the address names the installed file (size and
+    modification time), so the browser keeps it for good and an upgrade changes the address.
+    Browsers keep the compiled code of a script only beside a cached copy, and compiling
+    Plotly.js costs more than anything else a chart page does: a later visit skips it."""
+    try:
+        stat = plotly_js().stat()
+    except (HTTPError, OSError):
+        return PLOTLY_PATH  # answered 404 with the reason, which the page shows
+    return f"{PLOTLY_PATH}?v={stat.st_size:x}-{stat.st_mtime_ns:x}"
+
+
+def _static(path: Path, *, cache: str) -> Response:
     try:
         data = path.read_bytes()
     except OSError as e:
         raise HTTPError(404, f"no file {path.name}", "RESOURCE_DOES_NOT_EXIST") from e
     kind = _TYPES.get(path.suffix, "application/octet-stream")
-    headers = {"Cache-Control": "max-age=86400" if cache else "no-cache"}
-    return Response(200, data, kind, headers)
+    return Response(200, data, kind, {"Cache-Control": cache})
+
+
+def _plotly(q: Request) -> Response:
+    """Plotly.js, kept for good when asked for at its current address (:func:`plotly_url`)."""
+    current = q.arg("v") is not None and f"{PLOTLY_PATH}?v={q.arg('v')}" == plotly_url()
+    return _static(plotly_js(), cache=FOREVER if current else "no-cache")
 
 
 def page(token: str) -> Response:
-    """index.html with the server's token in a meta tag (every write sends it back)."""
+    """index.html with the server's token (every write sends it back) and the address of
+    Plotly.js in meta tags."""
     text = (STATIC / "index.html").read_text(encoding="utf-8")
     text = text.replace("{{TOKEN}}", html.escape(token, quote=True))
+    text = text.replace("{{PLOTLY}}", html.escape(plotly_url(), quote=True))
     headers = {"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"}
     return Response(200, text.encode("utf-8"), "text/html; charset=utf-8", headers)
 
@@ -135,9 +158,9 @@ def build(repo: Repository, token: str) -> Router:
         name = q.params["name"]
         if name not in {p.name for p in STATIC.iterdir()}:
             raise HTTPError(404, f"no static file {name!r}", "RESOURCE_DOES_NOT_EXIST")
-        return _static(STATIC / name, cache=False)
+        return _static(STATIC / name, cache="no-cache")
 
-    r.add("GET", "/ui/vendor/plotly.min.js", lambda q: _static(plotly_js(), cache=True))
+    r.add("GET", PLOTLY_PATH, _plotly)
 
     @r.route("GET", "/ui/artifact/{run}/{path:path}")
     def artifact(q: Request) -> Response:

@@ -3,6 +3,7 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="gittrack-token"]').content;
+const PLOTLY_URL = document.querySelector('meta[name="gittrack-plotly"]').content;  // cached for good
 const PAGE_SIZE = 50;
 const POLL_MS = 3000;
 const NOTE_TAG = "mlflow.note.content";
@@ -99,7 +100,7 @@ let plotlyPromise = null;
 function plotly() {
   if (!plotlyPromise) {
     plotlyPromise = new Promise((resolve, reject) => {
-      const s = h("script", {src: "/ui/vendor/plotly.min.js"});
+      const s = h("script", {src: PLOTLY_URL});
       s.onload = () => resolve(window.Plotly);
       s.onerror = () => reject(new Error("the charting library could not be loaded (pip install 'gittrack[ui]')"));
       document.head.append(s);
@@ -430,14 +431,18 @@ function smooth(values, weight) {
   return out;
 }
 
-// -- metric charts, drawn when they come into view ------------------------------------------
-// Each chart asks the server only for its own metric, downsampled to its pixel width
-// (extremes kept, every point sent is a point as logged); zooming asks for that window.
-// Charts out of view are not drawn. Lines are SVG: a browser allows only a few WebGL
-// contexts, and in software rendering WebGL is the slower of the two. Many runs share a
-// chart: each line then gets fewer points (extremes still kept), so a chart holds about
-// CHART_POINTS points whatever the number of runs; zooming in brings the detail back.
-const CHART_POINTS = 40000;
+// -- metric charts: every one drawn, those in view first ----------------------------------
+// The page asks for the lines at once, LINE_KEYS metrics a request (those in view first),
+// each downsampled by the server to the chart's pixel width (extremes kept, every point
+// sent is a point as logged); zooming asks for that window. Every chart is drawn without
+// scrolling, those in view (or scrolled to) first, in slices that leave the page free to
+// take input and paint. Lines are SVG: a browser allows only a few WebGL contexts, and in
+// software rendering WebGL is the slower of the two. Many runs share a chart: each line
+// then gets fewer points (extremes still kept), so a chart holds about CHART_POINTS
+// points whatever the number of runs; zooming in brings the detail back.
+const CHART_POINTS = 10000;
+const LINE_KEYS = 12;
+const DRAW_SLICE_MS = 150;
 
 function whenVisible(el, draw) {
   const seen = new IntersectionObserver((entries) => {
@@ -451,6 +456,7 @@ function linePoints(el, lines) { return Math.max(64, Math.min(plotWidth(el), Mat
 
 // /ui/api/lines sends each array as base64 of little-endian float64 (exact, fast to read)
 function f64(text) {
+  if (Uint8Array.fromBase64) return new Float64Array(Uint8Array.fromBase64(text).buffer);
   const bin = atob(text), bytes = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   return new Float64Array(bytes.buffer);
@@ -458,7 +464,8 @@ function f64(text) {
 function unpackLines(answer, k) {
   return answer.filter(l => l.lines[k]).map(l => {
     const line = l.lines[k];
-    return [l.run_id, {step: f64(line.step), time: f64(line.time), value: f64(line.value), count: line.count}];
+    let time = null;  // read when an axis by time first needs it
+    return [l.run_id, {step: f64(line.step), value: f64(line.value), count: line.count, get time() { return time || (time = f64(line.time)); }}];
   });
 }
 
@@ -467,21 +474,17 @@ function parseX(value, mode) { return mode === "time" ? new Date(String(value).r
 // runs: [{run_id, name, start_time, color}]; controls() -> {x, smoothing, logY}
 function lineCharts(grid, runs, keys, controls) {
   const data = {}, zoomed = {}, charts = new Map(), visible = new Set();
-  let version = 0, queue = new Set(), flushing = null, zoomedX = controls().x;
+  let version = 0, zoomedX = controls().x, timer = null, drawing = false;
   const seq = viewSeq;
   const ids = runs.map(r => r.run_id);
   const byId = Object.fromEntries(runs.map(r => [r.run_id, r]));
   const observer = new IntersectionObserver((entries) => {
     if (seq !== viewSeq) { observer.disconnect(); return; }  // the page was left
     for (const e of entries) {
-      const k = e.target.dataset.metric;
-      if (e.isIntersecting) {
-        visible.add(k);
-        if (e.target.dataset.drawn !== String(version)) want(k);
-      } else {
-        visible.delete(k);
-      }
+      if (e.isIntersecting) visible.add(e.target.dataset.metric);
+      else visible.delete(e.target.dataset.metric);
     }
+    schedule();
   }, {rootMargin: "100px 0px"});
   for (const k of keys) {
     const div = h("div", {class: "chart", "data-metric": k}, h("div", {class: "chart-title", text: k}));
@@ -489,39 +492,84 @@ function lineCharts(grid, runs, keys, controls) {
     charts.set(k, div);
     observer.observe(div);
   }
-  function want(k) {
-    queue.add(k);
-    if (!flushing) flushing = Promise.resolve().then(flush);
-  }
-  async function flush() {
-    const keysNow = [...queue].filter(k => visible.has(k));
-    queue = new Set();
+  fetchLines();
+  // LINE_KEYS metrics a request, one request at a time, those in view (or the first ones,
+  // before the page is laid out) first: a server that has not kept these lines yet reads
+  // each run's history once
+  async function fetchLines() {
+    const points = linePoints(grid.firstChild, ids.length);
     try {
-      const missing = keysNow.filter(k => !data[k]);
-      if (missing.length) {
-        const points = linePoints(charts.get(missing[0]), ids.length);
-        const lines = await api("/ui/api/lines?" + qs({run: ids, key: missing, points}));
+      for (;;) {
+        const missing = keys.filter(k => !data[k]);
+        const part = missing.filter(k => visible.has(k)).concat(missing.filter(k => !visible.has(k))).slice(0, LINE_KEYS);
+        if (!part.length || seq !== viewSeq) return;
+        const lines = await api("/ui/api/lines?" + qs({run: ids, key: part, points}));
         if (seq !== viewSeq) return;
-        for (const k of missing) data[k] = unpackLines(lines, k).map(([id, line]) => [byId[id], line]);
+        for (const k of part) data[k] = unpackLines(lines, k).map(([id, line]) => [byId[id], line]);
+        schedule();
       }
-      for (const k of keysNow) await draw(k);  // one after the other: the first shows first
     } catch (e) {
       status(e.message, true);
-    } finally {
-      flushing = null;
-      if (queue.size) want([...queue][0]);
     }
   }
+  // the next chart to draw: one in view first, then the others in page order
+  function next() {
+    const stale = keys.filter(k => data[k] && charts.get(k).dataset.drawn !== String(version));
+    return stale.find(k => visible.has(k)) ?? stale[0];
+  }
+  function schedule() {
+    if (timer === null && !drawing && seq === viewSeq) timer = setTimeout(step, 0);
+  }
+  // charts are drawn back to back for up to DRAW_SLICE_MS, then the page takes input and
+  // paints: a chart per task costs a frame per chart, twice the time on a busy machine
+  async function step() {
+    timer = null;
+    const started = performance.now();
+    drawing = true;
+    try {
+      for (let k = next(); k !== undefined && seq === viewSeq; k = next()) {
+        await draw(k);
+        if (performance.now() - started > DRAW_SLICE_MS) break;
+      }
+    } catch (e) {
+      status(e.message, true);
+      return;
+    } finally {
+      drawing = false;
+    }
+    schedule();
+  }
+  // The lines of one colour share a trace, a gap between two runs: with more runs than
+  // colours they cannot be told apart anyway, and a chart costs the browser far more per
+  // trace than per point. The hover names the run of each point.
   function traces(k) {
     const {x, smoothing} = controls();
-    return (zoomed[k] || data[k]).map(([run, line]) => {
-      const xs = x === "step" ? line.step : x === "time" ? Array.from(line.time, t => new Date(t)) : line.time.map(t => (t - run.start_time) / 1000);
-      return {x: xs, y: smooth(line.value, smoothing), type: "scatter", mode: line.value.length === 1 ? "markers" : "lines",
-        name: run.name || run.run_id.slice(0, 8), line: {color: run.color, width: 1.5}, marker: {color: run.color}};
+    const groups = new Map();
+    for (const [run, line] of zoomed[k] || data[k]) {
+      const single = line.value.length === 1;  // a lone point is drawn as a marker
+      const key = run.color + (single ? " marker" : "");
+      if (!groups.has(key)) groups.set(key, {color: run.color, single, lines: []});
+      groups.get(key).lines.push([run, line]);
+    }
+    return [...groups.values()].map(({color, single, lines}) => {
+      const size = lines.reduce((n, [, line]) => n + line.value.length + 1, -1);
+      const xs = new Float64Array(size).fill(NaN), ys = new Float64Array(size).fill(NaN), text = new Array(size);
+      let at = 0;
+      for (const [run, line] of lines) {
+        const name = run.name || run.run_id.slice(0, 8);
+        xs.set(x === "step" ? line.step : x === "time" ? line.time : line.time.map(t => (t - run.start_time) / 1000), at);
+        ys.set(smooth(line.value, smoothing), at);
+        text.fill(name, at, at + line.value.length);
+        at += line.value.length + 1;
+      }
+      const [run] = lines[0];
+      return {x: xs, y: ys, text, hovertemplate: "%{text}<br>%{x}, %{y}<extra></extra>", type: "scatter",
+        mode: single ? "markers" : "lines", name: lines.length === 1 ? run.name || run.run_id.slice(0, 8) : `${lines.length} runs`,
+        line: {color, width: 1.5}, marker: {color}};
     });
   }
   async function draw(k) {
-    const div = charts.get(k), drawing = version;
+    const div = charts.get(k), asOf = version;
     if (!data[k] || seq !== viewSeq) return;
     const Plotly = await plotly();
     const {x, logY} = controls();
@@ -530,14 +578,15 @@ function lineCharts(grid, runs, keys, controls) {
     const shown = traces(k);
     const title = runs.length === 1 ? `${k} (${logged.toLocaleString()} points)` : k;
     // uirevision: a zoom survives redraws until the axis kind changes
-    const layout = Object.assign(baseLayout(title), {uirevision: `${x}|${logY}`, xaxis: {title: {text: xTitle}}, yaxis: {type: logY ? "log" : "linear"}});
+    const layout = Object.assign(baseLayout(title), {uirevision: `${x}|${logY}`,
+      xaxis: {title: {text: xTitle}, type: x === "time" ? "date" : "linear"}, yaxis: {type: logY ? "log" : "linear"}});
     div.querySelector(".chart-title")?.remove();
     await Plotly.react(div, shown, layout, PLOT_CONFIG);
     if (!div.dataset.hooked) {
       div.on("plotly_relayout", (ev) => zoom(k, ev));
       div.dataset.hooked = "1";
     }
-    if (drawing === version) div.dataset.drawn = String(version);
+    if (asOf === version) div.dataset.drawn = String(version);
   }
   async function zoom(k, ev) {
     const {x} = controls();
@@ -554,12 +603,12 @@ function lineCharts(grid, runs, keys, controls) {
     await draw(k);
   }
   return {
-    // settings changed: redraw what is in view now, the rest when it comes into view
+    // settings changed: every chart again, those in view first
     redraw() {
       version++;
       const {x} = controls();
       if (x !== zoomedX) { for (const k of Object.keys(zoomed)) delete zoomed[k]; zoomedX = x; }
-      for (const k of visible) want(k);
+      schedule();
     },
   };
 }
@@ -677,7 +726,6 @@ async function comparePage(main, ids) {
   }
   onlyDiff.addEventListener("change", sideBySide);
   main.append(section("Parameters and metrics", h("label", {}, onlyDiff, " only differences"), sbs));
-  sideBySide();
 
   // charts
   const xSel = h("select", {id: "x-axis"}, [["step", "Step"], ["time", "Wall time"], ["relative", "Relative time"]].map(([v, t]) => h("option", {value: v, text: t})));
@@ -691,6 +739,7 @@ async function comparePage(main, ids) {
   const charts = lineCharts(grid, rows.map((r, i) => ({run_id: r.run_id, name: r.name, start_time: r.start_time, color: color(i)})), metricKeys,
     () => ({x: xSel.value, smoothing: parseFloat(smoothIn.value), logY: logY.checked}));
   for (const el of [xSel, smoothIn, logY]) el.addEventListener("input", () => { smoothOut.textContent = smoothIn.value; charts.redraw(); });
+  sideBySide();  // after the charts asked for their lines, so the server works meanwhile
 
   // parallel coordinates and scatter over params and final metrics
   const num = (v) => typeof v === "number" ? v : (v !== null && v !== undefined && v !== "" && !isNaN(Number(v)) ? Number(v) : null);

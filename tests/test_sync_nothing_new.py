@@ -1,0 +1,82 @@
+"""A push or pull with nothing new writes nothing, on either side; what a push must forget
+about a remote (runs it lost) it forgets without a pull first."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import fsck, git
+from test_sync import fresh_repo, make_runs
+
+from gittrack import sync
+from gittrack.client import Client
+
+
+@pytest.fixture(params=["git", "dulwich"])
+def engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("GITTRACK_TRANSPORT", request.param)
+    return str(request.param)
+
+
+def state(git_dir: Path) -> dict[str, tuple[int, int, int, bytes]]:
+    """Every file of a git directory: inode, size, mtime and (for refs) the bytes."""
+    found = {}
+    for root, _dirs, files in os.walk(git_dir):
+        for name in files:
+            path = Path(root, name)
+            st = path.stat()
+            small = path.read_bytes() if st.st_size < 4096 else b""
+            found[str(path.relative_to(git_dir))] = (st.st_ino, st.st_size, st.st_mtime_ns, small)
+    return found
+
+
+def test_a_push_of_nothing_new_leaves_both_sides_byte_identical(
+    repo: Path, bare_remote: Path, engine: str
+) -> None:
+    make_runs(repo, 3)
+    first = sync.push(repo, str(bare_remote))
+    assert len(first.new) == 3
+    remote_before, local_before = state(bare_remote), state(repo / ".git")
+    again = sync.push(repo, str(bare_remote))
+    assert (again.new, again.updated, again.rejected, again.up_to_date) == ((), (), (), 3)
+    assert state(bare_remote) == remote_before  # refs, packed-refs, objects: untouched
+    assert state(repo / ".git") == local_before  # tracking refs not rewritten either
+    fsck(bare_remote)
+
+
+def test_a_pull_of_nothing_new_touches_no_ref_object_or_index(
+    repo: Path, bare_remote: Path, tmp_path: Path, engine: str
+) -> None:
+    ids = make_runs(repo, 2)
+    sync.push(repo, str(bare_remote))
+    clone = fresh_repo(tmp_path, "clone")
+    assert len(sync.pull(clone, str(bare_remote)).added) == 2
+    Client(clone).search_runs()  # the run index exists now
+    before = state(clone / ".git")
+    result = sync.pull(clone, str(bare_remote))
+    assert (result.added, result.updated, result.merged, result.unchanged) == ((), (), (), 2)
+    assert state(clone / ".git") == before
+    assert sorted(Client(clone).store.list_runs()) == sorted(ids)
+    fsck(clone)
+
+
+def test_a_run_the_remote_lost_is_pushed_again_without_a_pull(
+    repo: Path, bare_remote: Path, engine: str
+) -> None:
+    """The record of the last exchange still names the lost run; push forgets it itself,
+    and keeps the record of the runs it does not move."""
+    ids = make_runs(repo, 2)
+    sync.push(repo, str(bare_remote))
+    lost, kept = (f"refs/gittrack/runs/{i}" for i in ids)
+    git(bare_remote, "update-ref", "-d", lost)
+    Client(repo).set_tag(ids[0], "after", "loss")  # ours moved on too
+    Client(repo).flush()
+    result = sync.push(repo, str(bare_remote))
+    assert result.new == (lost,) and not result.rejected and result.up_to_date == 1
+    assert git(bare_remote, "rev-parse", lost) == git(repo, "rev-parse", lost)
+    tracking = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack-remotes/")
+    assert sorted(r.rsplit("/", 1)[1] for r in tracking.split()) == sorted(ids)
+    assert kept.rsplit("/", 1)[1] in tracking
+    fsck(bare_remote)

@@ -115,8 +115,8 @@ def ok(data: Mapping[str, Any] | None = None) -> Response:
 
 def ok_encoded(name: str, items: list[bytes], data: Mapping[str, Any]) -> Response:
     """A 200 answer ``{name: [items], **data}`` whose list items are JSON already."""
-    rest = json_bytes(dict(data))[1:-1]
-    body = b"".join([json_bytes(name).join([b"{", b":["]), b",".join(items), b"]"])
+    rest = json_bytes(dict(data))[1:-1]  # the other fields, without their braces
+    body = b"{" + json_bytes(name) + b":[" + b",".join(items) + b"]"
     return Response(200, body + (b"," + rest if rest else b"") + b"}", "application/json")
 
 

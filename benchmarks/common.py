@@ -247,13 +247,15 @@ def metric_points(n_points: int, keys: int = 10) -> Iterator[tuple[int, dict[str
 
 
 def git_env(home: Path) -> dict[str, str]:
-    """Environment for hermetic git: fixed identity, no user or system config."""
+    """Environment for hermetic git: fixed identity, no user or system config. git's
+    automatic maintenance keeps its default, so gittrack's (which follows ``gc.auto``)
+    runs as it does for users."""
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "gitconfig"
     if not cfg.exists():
         cfg.write_text(
             "[user]\n\tname = bench\n\temail = bench@example.invalid\n"
-            "[init]\n\tdefaultBranch = main\n[gc]\n\tauto = 0\n"
+            "[init]\n\tdefaultBranch = main\n"
             "[advice]\n\tdetachedHead = false\n"
         )
     env = dict(os.environ)

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
+# New runs from which a pull creates their refs in one packed-refs write (git would write
+# a file per ref, which doubled the CPU of a fetch of 1,000 runs) rather than one by one.
+BULK_CREATE = 500
+
 __all__ = [
     "BundleResult",
     "PullResult",
@@ -130,7 +134,7 @@ def push(
         # The pushed runs' artifact manifests are read while git pushes them.
         from gittrack.artifacts.transfer import read_run_objects
 
-        commits = {_run_id(ref): sha for ref, sha in moving.items() if _run_id(ref)}
+        commits = {run_id: sha for ref, sha in moving.items() if (run_id := _run_id(ref))}
         if commits:
             ahead.append(transport.in_background(read_run_objects, store, commits))
 
@@ -251,11 +255,16 @@ def _reconcile(
     remote: Remote | None,
 ) -> PullResult:
     tally = _Tally()
+    fresh = {ref: sha for ref, sha in theirs.items() if ref not in before}
+    created = store.git.create_refs(fresh) if len(fresh) >= BULK_CREATE else set()
     for ref, remote_sha in sorted(theirs.items()):
         local = before.get(ref)
         last = previous.get(ref)
         if local == remote_sha:
             tally.unchanged += 1
+            continue
+        if ref in created:
+            tally.added.append(ref)
             continue
         current = store.git.read_ref(ref)  # as it is now: only the refs that differ are read
         if local is None or local == last:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import git
 
 from gittrack.store.refs import read_ref
@@ -74,3 +76,56 @@ def test_a_rewritten_packed_refs_is_read_again(tmp_path: Path) -> None:
     git(repo, "pack-refs", "--all")  # same size: one sha for another, one line less
     after = list_refs(gd, "refs/gittrack/runs/")
     assert after[name] == head and len(after) == 999
+
+
+def test_many_new_refs_are_created_in_one_packed_refs_write(tmp_path: Path) -> None:
+    """What a pull of many runs uses: refs that exist (loose or packed) are left alone, the
+    packed ones keep their peel lines, and C git reads, checks and repacks the result."""
+    from gittrack.store.refs import create_packed_refs
+
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    one = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "commit", "-q", "--allow-empty", "-m", "two")
+    two = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "tag", "-a", "-m", "annotated", "v1", one)
+    git(repo, "update-ref", "refs/gittrack/runs/packed", one)
+    git(repo, "pack-refs", "--all")
+    git(repo, "update-ref", "refs/gittrack/runs/loose", one)
+    peeled = git(repo, "show-ref", "-d", "v1")
+    new = {f"refs/gittrack/runs/{n}": two for n in ("packed", "loose", "a", "z")}
+    created = create_packed_refs(repo / ".git", new)
+    assert created == {"refs/gittrack/runs/a", "refs/gittrack/runs/z"}
+    listed = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/gittrack/")
+    assert listed.split("\n")[:-1] == [
+        f"refs/gittrack/runs/a {two}",
+        f"refs/gittrack/runs/loose {one}",
+        f"refs/gittrack/runs/packed {one}",
+        f"refs/gittrack/runs/z {two}",
+    ]
+    assert git(repo, "show-ref", "-d", "v1") == peeled
+    assert not (repo / ".git" / "packed-refs.lock").exists()
+    assert create_packed_refs(repo / ".git", new) == set()  # all exist now: nothing written
+    git(repo, "fsck", "--full", "--strict")
+    git(repo, "pack-refs", "--all")
+    assert git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/gittrack/") == (
+        listed
+    )
+
+
+def test_creating_packed_refs_waits_for_git_and_never_takes_its_lock(tmp_path: Path) -> None:
+    from gittrack.errors import ConcurrencyError
+    from gittrack.store.refs import create_packed_refs
+
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    lock = repo / ".git" / "packed-refs.lock"
+    lock.write_text("")
+    os.utime(lock, (0, 0))  # old, and no process holds it: still git's, as far as we know
+    with pytest.raises(ConcurrencyError, match=r"packed-refs\.lock"):
+        create_packed_refs(repo / ".git", {"refs/gittrack/runs/x": head}, timeout=0.05)
+    assert lock.exists()
+    assert git(repo, "for-each-ref", "refs/gittrack/") == ""

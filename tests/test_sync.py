@@ -490,13 +490,19 @@ def test_a_run_written_during_pull_is_kept_and_never_overwritten(
 def test_bulk_paths_wildcard_push_and_fetch(
     repo: Path, bare_remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Above PUSH_CHUNK changed refs, one wildcard push / fetch does the work."""
+    """Above PUSH_CHUNK changed refs, one wildcard push / fetch does the work; from
+    BULK_CREATE new runs, their refs are created in one packed-refs write."""
     monkeypatch.setattr(sync.transport, "PUSH_CHUNK", 1)
+    monkeypatch.setattr(sync, "BULK_CREATE", 2)
     ids = make_runs(repo, 3)
     assert len(sync.push(repo, str(bare_remote)).new) == 3
     other = fresh_repo(tmp_path, "other")
+    assert Client(other).search_runs().num_rows == 0  # an index from before the pull
     assert len(sync.pull(other, str(bare_remote)).added) == 3
     assert contents(other) == contents(repo)
+    assert refs_of(other, "refs/gittrack/runs/") == refs_of(repo, "refs/gittrack/runs/")
+    assert "refs/gittrack/runs/" in (other / ".git" / "packed-refs").read_text()
+    assert Client(other).search_runs().num_rows == 3  # the index sees the packed refs
     for rid in ids[:2]:
         Client(repo).set_tag(rid, "side", "repo")
         Client(other).set_tag(rid, "other", "yes")

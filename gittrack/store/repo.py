@@ -336,6 +336,11 @@ class GitStore:
         """Compare-and-swap a ref; raises ``refs.RefConflict`` when it moved."""
         refs_mod.update_ref(self.common_dir, name, new, expected, fsync=self.fsync)
 
+    def create_refs(self, new: dict[str, str]) -> set[str]:
+        """Create the refs of ``new`` that do not exist yet, in one ``packed-refs`` write;
+        return the names created (see :func:`refs.create_packed_refs`)."""
+        return refs_mod.create_packed_refs(self.common_dir, new, fsync=self.fsync)
+
     def delete_ref(self, name: str, expected: str) -> bool:
         """Delete a ref (loose and packed) if it still holds ``expected``."""
         from dulwich.file import FileLocked

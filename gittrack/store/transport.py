@@ -461,9 +461,9 @@ def _git_fetch(
         if progress:
             args.append("--progress")
         if len(wanted) > PUSH_CHUNK:
-            # One pass creates the new local runs too; a differing local run is "rejected"
-            # by git and reconciled by the caller.
-            specs = [f"+{NAMESPACE}*:{prefix}*", f"{NAMESPACE}*:{NAMESPACE}*"]
+            # Into the tracking refs only: the caller creates the new local runs (in one
+            # packed-refs write; git writing a second ref file per run doubles its CPU).
+            specs = [f"+{NAMESPACE}*:{prefix}*"]
         else:
             specs = [f"+{r}:{remote.tracking_ref(r)}" for r in wanted]
         rc, _, err = run_git(store, [*args, target, *specs], progress=progress)
@@ -552,7 +552,7 @@ def fetch(store: GitStore, remote: Remote, *, progress: Progress | None = None) 
     """Fetch the remote's ``refs/gittrack/*``.
 
     Objects of every ref in ``theirs`` are present and the tracking refs hold those
-    values. Local refs may have been created; none is changed. Our refs are read while
+    values; no local run ref is created or changed. Our refs are read while
     the remote answers (a fetch of nothing costs about the larger of the two).
     """
     if engine() == "git":

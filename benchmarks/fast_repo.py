@@ -14,11 +14,13 @@ clean working tree. 100,000 runs take about a minute here.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.common import EXPERIMENT, git_env, init_code_repo, run, run_params, run_tags
@@ -28,8 +30,25 @@ START_MS = 1_700_000_000_000
 Series = dict[str, list[float]]  # metric key -> value per step
 
 
+@dataclass(frozen=True)
+class RunContent:
+    """What run ``i`` records besides its metrics."""
+
+    name: str
+    experiment: str
+    params: dict[str, str]
+    tags: dict[str, str]
+
+
 def run_id(i: int) -> str:
     return hashlib.md5(f"ui-run-{i}".encode()).hexdigest()
+
+
+def default_content(i: int, experiments: int = 1) -> RunContent:
+    """The benchmark suite's run ``i`` (10 params, 3 tags), in experiment
+    ``i % experiments``."""
+    experiment = EXPERIMENT if experiments <= 1 else f"{EXPERIMENT}-{i % experiments}"
+    return RunContent(f"run-{i}", experiment, run_params(i), run_tags(i))
 
 
 def _blob(path: str, data: bytes) -> bytes:
@@ -43,7 +62,7 @@ def default_series(i: int) -> Series:
 
 
 def _run_files(
-    i: int, base: str, series: Series, experiment: str, metrics_mark: bytes, t0: int, new: bool
+    i: int, base: str, series: Series, content: RunContent, metrics_mark: bytes, t0: int, new: bool
 ) -> tuple[bytes, list[bytes]]:
     """The commit message and fast-import lines of run ``i``. Its metrics.parquet is the
     blob ``metrics_mark`` (points logged from ``t0`` ms on), written first when ``new``."""
@@ -57,8 +76,8 @@ def _run_files(
         summaries[key] = fmt.MetricSummary(series[key][-1], n - 1, t0 + n - 1, n)
     record = fmt.RunRecord(
         run_id=run_id(i),
-        name=f"run-{i}",
-        experiment=experiment,
+        name=content.name,
+        experiment=content.experiment,
         status="FINISHED",
         start_time=start,
         end_time=start + max((len(p) for p in series.values()), default=1),
@@ -67,8 +86,8 @@ def _run_files(
         pid=1000 + i % 30000,
         source={"commit": base, "branch": "main", "dirty": False},
         command={"argv": ["python", "train.py", f"--seed={i}"], "cwd": "."},
-        params=dict(run_params(i)),
-        tags=dict(run_tags(i)),
+        params=dict(content.params),
+        tags=dict(content.tags),
         metrics=summaries,
     )
     lines = []
@@ -100,7 +119,11 @@ def _parquet(series: Series, start: int) -> bytes:
 
 
 def _stream(
-    base: str, n: int, series: Callable[[int], Series], experiments: int, distinct: int
+    base: str,
+    n: int,
+    series: Callable[[int], Series],
+    content: Callable[[int], RunContent],
+    distinct: int,
 ) -> Iterator[bytes]:
     """Run ``i`` logs the metrics of ``series(i % distinct)``; runs with the same history
     share one metrics.parquet blob (a fast-import mark), as git stores equal files once.
@@ -109,11 +132,10 @@ def _stream(
 
     seen: set[int] = set()
     for i in range(n):
-        experiment = EXPERIMENT if experiments <= 1 else f"{EXPERIMENT}-{i % experiments}"
         shared = i % distinct
         mark = b":%d" % (shared + 1)
         message, lines = _run_files(
-            i, base, series(shared), experiment, mark, START_MS + shared * 1000, shared not in seen
+            i, base, series(shared), content(i), mark, START_MS + shared * 1000, shared not in seen
         )
         seen.add(shared)
         ts = (START_MS + i * 1000) // 1000
@@ -141,11 +163,15 @@ def build(
     experiments: int = 1,
     distinct: int = 1000,
     home: Path | None = None,
+    content: Callable[[int], RunContent] | None = None,
 ) -> list[str]:
     """A code repository at ``path`` with ``n`` finished runs; returns their run ids.
 
-    Run ``i`` belongs to experiment ``i % experiments`` and logs ``series(i % distinct)``.
+    Run ``i`` records ``content(i)`` (by default :func:`default_content`, in experiment
+    ``i % experiments``) and logs ``series(i % distinct)``.
     """
+    if content is None:
+        content = functools.partial(default_content, experiments=experiments)
     env = git_env(home or path.parent / "home")
     init_code_repo(path, env)
     base = run(["git", "rev-parse", "HEAD"], cwd=path, env=env).stdout.decode().strip()
@@ -153,7 +179,7 @@ def build(
         ["git", "fast-import", "--quiet", "--done"], cwd=path, env=env, stdin=subprocess.PIPE
     )
     assert proc.stdin is not None
-    for chunk in _stream(base, n, series, experiments, max(1, distinct)):
+    for chunk in _stream(base, n, series, content, max(1, distinct)):
         proc.stdin.write(chunk)
     proc.stdin.write(b"done\n")
     proc.stdin.close()

@@ -134,7 +134,8 @@ class RunIndex:
 
     ``open_store`` gives the repository's RunStore, asked for only when runs must be read
     (so a warm listing imports no dulwich); ``before_read`` (optional) runs before the refs
-    are scanned, to write what this process still buffers.
+    are scanned, to write what this process still buffers. ``shared``: the index may be
+    used from several threads, one at a time (the caller serializes them).
     """
 
     def __init__(
@@ -144,6 +145,7 @@ class RunIndex:
         *,
         common_dir: Path | None = None,
         before_read: Callable[[], None] | None = None,
+        shared: bool = False,
     ) -> None:
         from gittrack.store.repo import common_dir_of
 
@@ -153,6 +155,7 @@ class RunIndex:
         self._open_store = open_store
         self._runstore: RunStore | None = None
         self.before_read = before_read
+        self._shared = shared
         self._db = self._connect()
 
     # -- the database ----------------------------------------------------------------
@@ -169,12 +172,16 @@ class RunIndex:
         except (OSError, sqlite3.Error) as e:
             # A read-only or damaged index must not stop listing: work in memory.
             log.warning("gittrack: run index %s unusable (%s); using a temporary one", self.path, e)
-            db = sqlite3.connect(":memory:", isolation_level=None)
+            db = sqlite3.connect(
+                ":memory:", isolation_level=None, check_same_thread=not self._shared
+            )
             self._init_schema(db)
         return db
 
     def _open_file(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=not self._shared
+        )
         try:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")

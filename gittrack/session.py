@@ -70,10 +70,13 @@ def _index_states(store: RunStore, prefix: str, runs: dict[str, str]) -> set[str
     return run_states(store, runs, prefix)
 
 
-def open_index(repo: str | os.PathLike[str] | None = None, *, refresh: bool = True) -> RunIndex:
+def open_index(
+    repo: str | os.PathLike[str] | None = None, *, refresh: bool = True, shared: bool = False
+) -> RunIndex:
     """Open (and by default refresh) the run index; never creates a repository.
 
     Opening it reads no run: a warm listing imports neither dulwich nor pyarrow.
+    ``shared``: usable from several threads, one at a time (a server keeping it open).
     """
     from gittrack.index import RunIndex
 
@@ -82,6 +85,7 @@ def open_index(repo: str | os.PathLike[str] | None = None, *, refresh: bool = Tr
         root,
         functools.partial(open_repository, root, create=False),
         before_read=functools.partial(flush_pending, root),
+        shared=shared,
     )
     if refresh:
         index.refresh()

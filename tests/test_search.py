@@ -190,3 +190,72 @@ def test_warm_searches_see_changes_from_other_processes(runs: dict[str, str], re
     code = f"import gittrack; c = gittrack.Client(); c.set_tag({rid!r}, 'team', 'new')"
     subprocess.run([sys.executable, "-c", code], cwd=repo, check=True)
     assert table("tags.team = 'new'").column("run_name").to_pylist() == ["cnn-2"]
+
+
+def _reference(
+    rows: list[dict[str, Any]],
+    filter_string: str,
+    order_by: list[str],
+    ids: list[str] | None,
+    view_type: int,
+    parent: str | None,
+) -> list[str]:
+    """The search row by row: filter, experiments, lifecycle stages, then a stable sort by
+    the keys and MLflow's tie-breakers (start_time DESC, run_id)."""
+    from gittrack.entities import ViewType
+    from gittrack.query.filter import parse_filter, parse_order_by, sort_rows
+
+    stages = ViewType.stages(view_type)
+    found = [
+        r
+        for r in parse_filter(filter_string).select(rows)
+        if (ids is None or r["experiment_id"] in ids)
+        and r.get("lifecycle_stage", "active") in stages
+        and (parent is None or r.get("parent_run_id") == parent)
+    ]
+    keys = parse_order_by(order_by)
+    return [r["run_id"] for r in (sort_rows(found, keys) if keys else found)]
+
+
+def test_search_equals_the_row_by_row_filter_and_sort(runs: dict[str, str], repo: Path) -> None:
+    """The columnar search, with its kept sequences, answers exactly what filtering and
+    sorting every row answers: same runs, same order (ties, NaN, missing values, deleted
+    and nested runs), across experiments, view types and repeated calls."""
+    from gittrack.entities import ViewType
+    from gittrack.query.search import query_rows
+    from gittrack.session import open_index
+
+    client = gittrack.Client()
+    parent = runs["cnn-1"]
+    for i, acc in enumerate([0.9, 0.9, math.nan]):  # ties with cnn-1's acc, and a NaN
+        child = client.create_run(
+            "vision", run_name=f"child-{i}", start_time=1_700_000_005_000, parent_run_id=parent
+        )
+        client.log_metrics(child.info.run_id, {"acc": acc})
+        client.set_terminated(child.info.run_id)
+    client.delete_run(runs["cnn-2"])
+    with open_index(repo) as index:
+        rows = index.rows()
+    ids = {r["experiment"]: r["experiment_id"] for r in rows}
+    filters = ["", "metrics.acc > 0.5", "params.model = 'cnn' or metrics.acc != 0.9", "tags.x = ''"]
+    orders = [[], ["metrics.acc DESC"], ["metrics.acc"], ["params.lr", "start_time"], ["name"]]
+    scopes = [None, [ids["vision"]], [ids["text"], ids["vision"]], ["404"]]
+    for flt in filters:
+        for order in orders:
+            for scope in scopes:
+                for view in (ViewType.ACTIVE_ONLY, ViewType.DELETED_ONLY, ViewType.ALL):
+                    for nested in (None, parent):
+                        want = _reference(rows, flt, order, scope, view, nested)
+                        for _ in range(2):  # computed, then kept
+                            got = query_rows(
+                                flt,
+                                order,
+                                experiment_ids=scope,
+                                view_type=view,
+                                parent_run_id=nested,
+                            )
+                            assert [r["run_id"] for r in got] == want, (flt, order, scope, view)
+    kept = query_rows("metrics.acc > 0.5", ["metrics.acc DESC"])
+    client.log_metric(runs["nlp-1"], "acc", 0.99)  # a change drops the kept sequence
+    again = query_rows("metrics.acc > 0.5", ["metrics.acc DESC"])
+    assert again[0]["name"] == "nlp-1" and len(again) == len(kept) + 1

@@ -423,3 +423,54 @@ def test_deleted_runs_leave_searches_until_restored(repo: Path) -> None:
         assert run["run"]["info"]["lifecycle_stage"] == "deleted"
         assert call(server, "POST", API + "runs/restore", {"run_id": gone}) == (200, {})
         assert ids("ACTIVE_ONLY") == {keep, gone}
+
+
+def test_search_pages_are_the_library_search_in_slices(repo: Path) -> None:
+    """runs/search with a filter, an order and pages answers the library's search sliced
+    by MLflow's page tokens, each run as runs/get shows it; a run that changes between
+    two searches is answered in its new state."""
+    from gittrack.query.search import query_rows
+
+    client = gittrack.Client(repo)
+    for i in range(7):
+        run = client.create_run("sweep", run_name=f"r{i}", start_time=1_700_000_000_000 + i % 3)
+        client.log_params(run.info.run_id, {"model": "cnn" if i % 2 else "mlp", "i": str(i)})
+        client.log_metrics(run.info.run_id, {"acc": [0.5, 0.9, float("nan")][i % 3]})
+        client.set_terminated(run.info.run_id)
+    eid = gittrack.get_experiment_by_name("sweep").experiment_id
+    search = {
+        "experiment_ids": [eid],
+        "filter": "metrics.acc >= 0.5 or params.model = 'cnn'",
+        "order_by": ["metrics.acc DESC"],
+        "max_results": 2,
+    }
+
+    def pages(server: GittrackServer) -> tuple[list[dict[str, Any]], list[str]]:
+        runs, tokens, token = [], [], None
+        while True:
+            body = dict(search, page_token=token) if token else search
+            status, answer = call(server, "POST", API + "runs/search", body)
+            assert status == 200, answer
+            runs += answer["runs"]
+            token = answer.get("next_page_token")
+            if token is None:
+                return runs, tokens
+            tokens.append(token)
+
+    with GittrackServer(repo, "--quiet") as server:
+        runs, tokens = pages(server)
+        want = query_rows(search["filter"], search["order_by"], repo=repo, experiment_ids=[eid])
+        assert [r["info"]["run_id"] for r in runs] == [r["run_id"] for r in want]
+        assert len(runs) == 6 and tokens == [
+            base64.urlsafe_b64encode(json.dumps({"offset": n}).encode()).decode() for n in (2, 4)
+        ]
+        for run in runs:
+            _, got = call(server, "GET", f"{API}runs/get?run_id={run['info']['run_id']}")
+            del got["run"]["outputs"]  # runs/get alone answers the logged models
+            assert run == got["run"]
+        last = runs[-1]["info"]["run_id"]
+        body = {"run_id": last, "key": "acc", "value": 0.95, "timestamp": 1, "step": 1}
+        assert call(server, "POST", API + "runs/log-metric", body)[0] == 200
+        again, _ = pages(server)
+    assert again[0]["info"]["run_id"] == last
+    assert {m["key"]: m["value"] for m in again[0]["data"]["metrics"]} == {"acc": 0.95}

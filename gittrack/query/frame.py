@@ -96,13 +96,28 @@ class Frame:
             out = out & m if isinstance(node, And) else out | m
         return out
 
-    def select(self, flt: Filter, experiments: tuple[str, ...] = ()) -> bytes | None:
+    def select(
+        self,
+        flt: Filter,
+        experiments: tuple[str, ...] = (),
+        *,
+        experiment_ids: tuple[str, ...] | None = None,
+        stages: frozenset[str] | None = None,
+    ) -> bytes | None:
         """One byte per row, 1 where it matches ``flt`` (and is in ``experiments`` when
-        given); None when every row does."""
+        given, in ``experiment_ids`` when not None, in lifecycle ``stages`` when not None:
+        a row without a stage is active); None when every row does."""
         mask = None
+        within: list[tuple[str, frozenset[Any]]] = []
         if experiments:
-            wanted = frozenset(experiments)
-            mask = self._answers(self.column("attributes", "experiment", None), wanted.__contains__)
+            within.append(("experiment", frozenset(experiments)))
+        if experiment_ids is not None:
+            within.append(("experiment_id", frozenset(experiment_ids)))
+        if stages is not None:
+            within.append(("lifecycle_stage", stages | {None} if "active" in stages else stages))
+        for name, wanted in within:
+            found = self._answers(self.column("attributes", name, None), wanted.__contains__)
+            mask = found if mask is None else mask & found
         if flt.root is not None:
             found = self._mask(flt.root)
             mask = found if mask is None else mask & found
@@ -129,10 +144,17 @@ class Frame:
         return found
 
     def sequence(
-        self, flt: Filter, keys: list[SortKey], experiments: tuple[str, ...] = ()
+        self,
+        flt: Filter,
+        keys: list[SortKey],
+        experiments: tuple[str, ...] = (),
+        *,
+        experiment_ids: tuple[str, ...] | None = None,
+        stages: frozenset[str] | None = None,
     ) -> list[int]:
-        """Positions of the matching rows, sorted by ``keys`` (row order when none)."""
-        mask = self.select(flt, experiments)
+        """Positions of the matching rows (as :meth:`select`), sorted by ``keys`` (row
+        order when none)."""
+        mask = self.select(flt, experiments, experiment_ids=experiment_ids, stages=stages)
         if len(keys) == 1:
             order = self.order(keys[0])
             if order is not None:

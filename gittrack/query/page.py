@@ -19,6 +19,7 @@ from gittrack.errors import ValidationError
 
 if TYPE_CHECKING:
     from gittrack.index import RunIndex
+    from gittrack.query.filter import Filter, SortKey
     from gittrack.query.frame import Frame
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "RunKeys",
     "RunPage",
     "experiment_summaries",
+    "matching_rows",
     "page_runs",
     "run_keys",
 ]
@@ -86,17 +88,25 @@ def _frame(index: RunIndex) -> Frame:
 
 def _sequence(
     index: RunIndex,
-    filter_string: str | None,
-    order_by: list[str] | None,
+    flt: Filter,
+    keys: list[SortKey],
     experiments: list[str] | None,
+    *,
+    experiment_ids: list[str] | None = None,
+    stages: frozenset[str] | None = None,
 ) -> tuple[Frame, list[int]]:
-    from gittrack.query.filter import parse_filter, parse_order_by
-
-    flt = parse_filter(filter_string)
-    keys = parse_order_by(order_by)
-    index.refresh()
     exps = tuple(sorted(set(experiments or ())))
-    cache_key = (index.path, index.generation, str(flt), tuple(map(str, keys)), exps)
+    ids = None if experiment_ids is None else tuple(sorted(set(experiment_ids)))
+    kept_stages = None if stages is None else tuple(sorted(stages))
+    cache_key = (
+        index.path,
+        index.generation,
+        str(flt),
+        tuple(map(str, keys)),
+        exps,
+        ids,
+        kept_stages,
+    )
     with _lock:
         found = _sequences.get(cache_key)
         if found is not None:
@@ -104,7 +114,7 @@ def _sequence(
             return found
     frame = _frame(index)
     # index rows come newest first: no tie-breaking sort keys are needed
-    found = (frame, frame.sequence(flt, keys, exps))
+    found = (frame, frame.sequence(flt, keys, exps, experiment_ids=ids, stages=stages))
     with _lock:
         # sequences of an older generation are never asked for again; dropping them
         # also lets go of their frames (a live refresh makes a generation every flush)
@@ -114,6 +124,29 @@ def _sequence(
         while len(_sequences) > _KEPT:
             _sequences.popitem(last=False)
     return found
+
+
+def matching_rows(
+    index: RunIndex,
+    flt: Filter,
+    keys: list[SortKey],
+    *,
+    experiments: list[str] | None = None,
+    experiment_ids: list[str] | None = None,
+    stages: frozenset[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every row matching ``flt`` (in ``experiments`` / ``experiment_ids`` / lifecycle
+    ``stages`` when given), sorted by ``keys``, newest first when none, as the index is
+    (refresh it first).
+
+    The sequence is kept as :func:`page_runs` keeps it, so asking again while no run
+    changed costs a list of the rows (read-only: the index's own).
+    """
+    frame, positions = _sequence(
+        index, flt, keys, experiments, experiment_ids=experiment_ids, stages=stages
+    )
+    rows = frame.rows
+    return [rows[i] for i in positions]
 
 
 def page_runs(
@@ -134,7 +167,11 @@ def page_runs(
         raise ValidationError(f"offset must be 0 or more, got {offset}")
     if not 0 < limit <= MAX_PAGE:
         raise ValidationError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
-    frame, positions = _sequence(index, filter_string, order_by, experiments)
+    from gittrack.query.filter import parse_filter, parse_order_by
+
+    flt, keys = parse_filter(filter_string), parse_order_by(order_by)
+    index.refresh()
+    frame, positions = _sequence(index, flt, keys, experiments)
     rows = [frame.rows[i] for i in positions[offset : offset + limit]]
     return RunPage(total=len(positions), offset=offset, rows=rows)
 

@@ -8,6 +8,7 @@ MLflow's column names, a pandas DataFrame, or plain dict rows.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import RepositoryError, ValidationError
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from gittrack.index import RunIndex
-    from gittrack.query.filter import Filter, SortKey
+    from gittrack.query.filter import SortKey
 
 OUTPUT_FORMATS = ("pyarrow", "pandas", "list")
 ATTRIBUTE_COLUMNS = (
@@ -48,66 +49,98 @@ def query_rows(
     """Matching index rows (see :mod:`gittrack.query.filter`), sorted, newest first by default.
 
     Rows of the given experiment names or ids (every experiment when neither is given),
-    in the lifecycle stages of ``view_type`` (:class:`gittrack.lifecycle.ViewType`).
+    in the lifecycle stages of ``view_type`` (:class:`gittrack.entities.ViewType`).
     Outside any repository (and with no ``.gittrack-runs`` here) there are no rows.
     ``check_sort_keys`` rejects a metrics/params/tags sort key no matching run has
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
     ``parent_run_id`` (a full run id) keeps the runs nested in that run.
+
+    Filtering and sorting are columnar (:class:`gittrack.query.frame.Frame`), and the
+    matching sequence is kept while no run changes (:func:`gittrack.query.page.matching_rows`),
+    so a repeated search, or the next page of one, costs a list of the rows.
     """
     from gittrack.lifecycle import ViewType
-    from gittrack.session import open_index
 
     stages = ViewType.stages(view_type)
-    flt: Filter | None = None
-    keys: list[SortKey] = []
-    if filter_string is not None or order_by is not None:  # the grammar only when used
-        from gittrack.query.filter import parse_filter, parse_order_by
-
-        flt = parse_filter(filter_string)
-        keys = parse_order_by(order_by)
     if max_results is not None and max_results < 0:
         raise ValidationError(f"max_results must be 0 or more, got {max_results}")
+    names = list(experiment_names or ())
+    ids = None if experiment_ids is None else [str(e) for e in experiment_ids]
+    kept: frozenset[str] | None = None if stages == {"active", "deleted"} else stages
+    plain = filter_string is None and order_by is None and ids is None and not names
+    if parent_run_id is not None and plain:  # show's lookup of a run's children
+        return _children(parent_run_id, kept, max_results, repo, index)
 
-    def narrow(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if experiment_names:
-            wanted = set(experiment_names)
-            rows = [r for r in rows if r["experiment"] in wanted]
-        if flt is not None:
-            rows = flt.select(rows)
-        if experiment_ids is not None:
-            ids = {str(e) for e in experiment_ids}
-            rows = [r for r in rows if r["experiment_id"] in ids]
-        if parent_run_id is not None:
-            rows = [r for r in rows if r.get("parent_run_id") == parent_run_id]
-        if stages != {"active", "deleted"}:  # rows indexed before soft delete have no stage
-            rows = [r for r in rows if r.get("lifecycle_stage", "active") in stages]
+    from gittrack.query.filter import parse_filter, parse_order_by
+    from gittrack.query.frame import Frame
+    from gittrack.query.page import matching_rows
+
+    flt = parse_filter(filter_string)
+    keys = parse_order_by(order_by)
+
+    def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The matching ``rows`` (newest first, as the index's), in order."""
+        positions = Frame(rows).sequence(
+            flt, keys, tuple(names), experiment_ids=None if ids is None else tuple(ids), stages=kept
+        )
+        return [rows[i] for i in positions]
+
+    def finish(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if check_sort_keys and rows:
             _check_sort_keys(rows, keys)
-        if keys:
-            from gittrack.query.filter import sort_rows
-
-            rows = sort_rows(rows, keys)
         return rows if max_results is None else rows[:max_results]
 
     def search(ix: RunIndex) -> list[dict[str, Any]]:
         ix.refresh()
         if parent_run_id is not None:
-            return narrow(ix.rows_with_parent(parent_run_id))  # without decoding every row
+            return finish(ordered(ix.rows_with_parent(parent_run_id)))  # only those rows
         if max_results is not None:  # a few rows wanted: read only the columns named
-            named = flt.keys() if flt is not None else set()
-            part = ix.projected_rows(named | {sk.column for sk in keys})
+            part = ix.projected_rows(flt.keys() | {sk.column for sk in keys})
             if part is not None:
                 try:
-                    found = narrow(part)
+                    found = finish(ordered(part))
                 except ValidationError:  # the unknown sort key's message lists every key
                     pass
                 else:
                     full = ix.rows_of([r["run_id"] for r in found])
                     return [full[r["run_id"]] for r in found if r["run_id"] in full]
-        found = narrow(ix.rows())
+        found = finish(
+            matching_rows(ix, flt, keys, experiments=names, experiment_ids=ids, stages=kept)
+        )
         if max_results is not None:
             ix.keep_columns()  # the next search for a few rows reads columns only
         return found
+
+    return _on_index(search, repo, index)
+
+
+def _children(
+    parent_run_id: str,
+    kept: frozenset[str] | None,
+    max_results: int | None,
+    repo: str | os.PathLike[str] | None,
+    index: RunIndex | None,
+) -> list[dict[str, Any]]:
+    """The runs nested in ``parent_run_id`` in the index's order (what ``show`` lists),
+    found by the index's parent column, without the filter grammar."""
+
+    def search(ix: RunIndex) -> list[dict[str, Any]]:
+        ix.refresh()
+        rows = ix.rows_with_parent(parent_run_id)
+        if kept is not None:  # a row without a stage is active
+            rows = [r for r in rows if (r.get("lifecycle_stage") or "active") in kept]
+        return rows if max_results is None else rows[:max_results]
+
+    return _on_index(search, repo, index)
+
+
+def _on_index(
+    search: Callable[[RunIndex], list[dict[str, Any]]],
+    repo: str | os.PathLike[str] | None,
+    index: RunIndex | None,
+) -> list[dict[str, Any]]:
+    """``search`` on ``index``, else on the repository's index, opened for it."""
+    from gittrack.session import open_index
 
     if index is not None:
         return search(index)

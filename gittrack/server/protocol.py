@@ -24,7 +24,16 @@ from gittrack.errors import (
     RunStateError,
     StorageError,
 )
-from gittrack.web.http import Guard, Handler, HTTPError, Request, Response, Router, json_response
+from gittrack.web.http import (
+    Guard,
+    Handler,
+    HTTPError,
+    Request,
+    Response,
+    Router,
+    json_bytes,
+    json_response,
+)
 
 __all__ = [
     "SEARCH_DEFAULT_RESULTS",
@@ -42,6 +51,7 @@ __all__ = [
     "mlflow_error",
     "number",
     "ok",
+    "ok_encoded",
     "page_offset",
     "page_token",
     "paged",
@@ -101,6 +111,13 @@ def artifact_uri(experiment_id: str, run_id: str) -> str:
 def ok(data: Mapping[str, Any] | None = None) -> Response:
     """A 200 answer with ``data`` (``{}`` by default)."""
     return json_response(dict(data or {}))
+
+
+def ok_encoded(name: str, items: list[bytes], data: Mapping[str, Any]) -> Response:
+    """A 200 answer ``{name: [items], **data}`` whose list items are JSON already."""
+    rest = json_bytes(dict(data))[1:-1]  # the other fields, without their braces
+    body = b"{" + json_bytes(name) + b":[" + b",".join(items) + b"]"
+    return Response(200, body + (b"," + rest if rest else b"") + b"}", "application/json")
 
 
 # -- reading request fields -----------------------------------------------------------------

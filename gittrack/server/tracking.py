@@ -8,6 +8,8 @@ so that clients send artifacts through this server (see :mod:`gittrack.server.ar
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,18 +38,27 @@ from gittrack.server.protocol import (
     mlflow_error,
     number,
     ok,
+    ok_encoded,
     page_offset,
     paged,
     pairs,
 )
 from gittrack.validation import param_text
-from gittrack.web.http import Request, Response, Router
+from gittrack.web.http import Request, Response, Router, json_bytes
 
-__all__ = ["add_routes", "experiment_json", "run_json"]
+__all__ = ["add_routes", "encoded_runs", "experiment_json", "run_json"]
 
 HISTORY_MAX_RESULTS = 25_000
 # MLflow's log-batch limits (one request): 1000 metrics, 100 params, 100 tags.
 BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
+# Run messages already encoded, one per run state (run id, commit): a run's row, and so
+# its JSON, is a function of its commit. Encoding the runs a search answers cost more
+# than the search itself (500 runs: about 30 ms, against a fraction of a millisecond
+# for joining the kept ones). At most _ENCODED_KEPT (about 1 KB each), least recently
+# answered dropped first.
+_ENCODED_KEPT = 20_000
+_encoded: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+_encoded_lock = threading.Lock()
 _VIEW_TYPES = {
     "ACTIVE_ONLY": ViewType.ACTIVE_ONLY,
     "DELETED_ONLY": ViewType.DELETED_ONLY,
@@ -103,6 +114,26 @@ def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
         for name, entry in (row.get("inputs") or {}).items()
     ]
     return {"info": run_info_json(row), "data": data, "inputs": {"dataset_inputs": datasets}}
+
+
+def encoded_runs(rows: list[dict[str, Any]]) -> list[bytes]:
+    """:func:`run_json` of each index row, JSON-encoded (kept per run state)."""
+    keys = [(r["run_id"], r["commit"]) for r in rows]
+    with _encoded_lock:
+        out = [_encoded.get(k) for k in keys]
+        for k, body in zip(keys, out, strict=True):
+            if body is not None:
+                _encoded.move_to_end(k)
+    new = {}
+    for i, row in enumerate(rows):
+        if out[i] is None:
+            out[i] = new[keys[i]] = json_bytes(run_json(row))
+    if new:
+        with _encoded_lock:
+            _encoded.update(new)
+            while len(_encoded) > _ENCODED_KEPT:
+                _encoded.popitem(last=False)
+    return [b for b in out if b is not None]
 
 
 def _source_json(entry: Mapping[str, Any]) -> str:
@@ -428,15 +459,16 @@ def add_routes(router: Router, backend: Backend) -> None:
         if not ids:
             return ok({"runs": []})
         backend.client.flush()  # this process's buffered writes first (read-your-writes)
-        rows = query_rows(
-            get_str(data, "filter", required=False),
-            _list(data, "order_by") or None,
-            repo=backend.root,
-            experiment_ids=ids,
-            view_type=view_type(data.get("run_view_type")),
-        )
+        with backend.index() as index:
+            rows = query_rows(
+                get_str(data, "filter", required=False),
+                _list(data, "order_by") or None,
+                index=index,
+                experiment_ids=ids,
+                view_type=view_type(data.get("run_view_type")),
+            )
         chosen, more = paged(rows, page_offset(data), size)
-        return ok({"runs": [run_json(r) for r in chosen], **more})
+        return ok_encoded("runs", encoded_runs(chosen), more)
 
     @route("POST", "runs/delete")
     def delete_run(request: Request) -> Response:

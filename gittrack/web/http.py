@@ -17,6 +17,7 @@ __all__ = [
     "Response",
     "Route",
     "Router",
+    "json_bytes",
     "json_response",
 ]
 
@@ -100,10 +101,14 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def json_bytes(data: Any) -> bytes:
+    """``data`` as compact UTF-8 JSON (non-ASCII kept as is; NaN refused)."""
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
 def json_response(data: Any, status: int = 200) -> Response:
     """``data`` as a compact UTF-8 JSON response (non-ASCII kept as is)."""
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return Response(status, body.encode("utf-8"), "application/json")
+    return Response(status, json_bytes(data), "application/json")
 
 
 Handler = Callable[[Request], Response]

@@ -147,15 +147,7 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
     env = git_env(ctx.workdir / "home")
     repo = copy_tree(ctx.fixture / "repo", ctx.workdir / "repo")
     a, b = read_ids(ctx.fixture)[:2]
-    time_command(
-        rec,
-        "show_process",
-        ["git", "show", "--stat", RUN_REFS + a],
-        times=int(ctx.arg("times", 5)),
-        cwd=repo,
-        env=env,
-        label="`git show --stat RUN_REF`",
-    )
+    _time_show(ctx, rec, repo, env, a)
     time_command(
         rec,
         "diff_process",
@@ -172,11 +164,14 @@ def one_run(ctx: Context, rec: Recorder) -> None:
     assert ctx.fixture is not None
     env = git_env(ctx.workdir / "home")
     repo = copy_tree(ctx.fixture / "repo", ctx.workdir / "repo")
-    a = read_ids(ctx.fixture)[0]
+    _time_show(ctx, rec, repo, env, read_ids(ctx.fixture)[0])
+
+
+def _time_show(ctx: Context, rec: Recorder, repo: Path, env: dict[str, str], run_id: str) -> None:
     time_command(
         rec,
         "show_process",
-        ["git", "show", "--stat", RUN_REFS + a],
+        ["git", "show", "--stat", RUN_REFS + run_id],
         times=int(ctx.arg("times", 5)),
         cwd=repo,
         env=env,

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gittrack.errors import CorruptRunError, StorageError
 from gittrack.gcpause import collector_paused
@@ -485,19 +485,28 @@ class RunIndex:
     def _columns_path(self) -> Path:
         return self.path.with_name(self.path.name + ".cols")
 
-    def _columns_header(self) -> tuple[int, dict[tuple[str, str], tuple[int, int]]] | None:
-        """``(rows, {column: (offset, length)})`` of the current generation's columns."""
+    def _columns_header(
+        self, f: BinaryIO
+    ) -> tuple[int, int, dict[tuple[str, str], tuple[int, int]]] | None:
+        """``(rows, where the columns start, {column: (offset, length)})`` read from the
+        open columns file ``f``, when it holds the current generation's columns."""
         import marshal
 
         try:
-            with self._columns_path.open("rb") as f:
-                size = int.from_bytes(f.read(8), "little")
-                version, stored, n, where = marshal.loads(f.read(size))
+            size = int.from_bytes(f.read(8), "little")
+            version, stored, n, where = marshal.loads(f.read(size))
         except (OSError, ValueError, EOFError, TypeError):
             return None
         if version != _COLUMNS_VERSION or stored != self.generation or not stored:
             return None
-        return int(n), where
+        return int(n), 8 + size, where
+
+    def _columns_current(self) -> bool:
+        try:
+            with self._columns_path.open("rb") as f:
+                return self._columns_header(f) is not None
+        except OSError:
+            return False
 
     def keep_columns(self) -> None:
         """Write the columns of the rows this process holds, unless they are on disk (a
@@ -508,7 +517,7 @@ class RunIndex:
         cached = _ROW_CACHE.get(self.path)
         if not generation or cached is None or cached[0] != generation:
             return
-        if self._columns_header() is not None:
+        if self._columns_current():
             return
         rows = cached[1]
         fields = dict.fromkeys(
@@ -561,17 +570,16 @@ class RunIndex:
             return None
         if any(kind != "attributes" and kind not in _NESTED for kind, _ in columns):
             return None
-        header = self._columns_header()
-        if header is None:
-            return None
-        n, where = header
-        wanted = dict.fromkeys(_BASE_FIELDS)
-        wanted.update((key, None) for kind, key in sorted(columns) if kind == "attributes")
-        fields = [name for name in wanted if ("attributes", name) in where]
-        nested = [c for c in sorted(columns) if c[0] in _NESTED and c in where]
         try:
-            with self._columns_path.open("rb") as f:
-                base = 8 + int.from_bytes(f.read(8), "little")
+            with self._columns_path.open("rb") as f:  # one handle: the header and its data
+                header = self._columns_header(f)
+                if header is None:
+                    return None
+                n, base, where = header
+                wanted = dict.fromkeys(_BASE_FIELDS)
+                wanted.update((key, None) for kind, key in sorted(columns) if kind == "attributes")
+                fields = [name for name in wanted if ("attributes", name) in where]
+                nested = [c for c in sorted(columns) if c[0] in _NESTED and c in where]
 
                 def load(column: tuple[str, str]) -> Any:
                     offset, length = where[column]

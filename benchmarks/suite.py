@@ -22,6 +22,7 @@ WORKLOADS = (
     "startup",
     "growth",
     "footprint",
+    "footprint-small",
     "history",
     "large",
     "one",
@@ -52,6 +53,7 @@ class Sizes:
     growth_new: int = 100
     large_runs: int = 100_000  # listing a large repository built through fast-import
     one_runs: int = 10_000  # the large repository of show/metrics/diff (git fast-import)
+    footprint_runs: int = 10_000  # the small runs, measured at rest
     heavy_reps: int = 1  # repetitions of peer cases that cost a minute or more each
     peers_at_scale: bool = True
     skipped: tuple[str, ...] = ()
@@ -81,6 +83,7 @@ class Sizes:
             history_points=2_000,
             large_runs=300,
             one_runs=200,
+            footprint_runs=1_000,
         )
 
     @classmethod
@@ -162,6 +165,15 @@ def plan(s: Sizes, *, scaled: bool) -> list[Case]:
             f"{g}:footprint",
             "gittrack",
             fixture="gittrack-runs",
+            max_reps=1,
+            why_capped="a measure of bytes, not of time",
+        ),
+        Case(
+            "footprint-small",
+            "gittrack",
+            f"{g}:footprint_small",
+            "gittrack",
+            {"n": s.footprint_runs},
             max_reps=1,
             why_capped="a measure of bytes, not of time",
         ),
@@ -394,6 +406,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         "wait for background maintenance to finish)",
         "footprint_scan",
         (),
+    ),
+    Comparison(
+        "footprint-small",
+        "Disk used at rest by small runs (10 params, 5 metrics x 10 points, no artifact) "
+        "created through the API by a process that then exits (bytes and the 3 KB goal in "
+        "the notes; the row is their creation, per run)",
+        "footprint_create",
+        (),
+        unit="ms",
     ),
     Comparison(
         "growth",
@@ -696,6 +717,7 @@ TITLES = {
     "startup": "7. CLI start-up",
     "growth": "8. Writing into a large repository",
     "footprint": "9. Disk used at rest",
+    "footprint-small": "9b. Disk used at rest by small runs",
     "history": "10. Reading a metric history back",
     "large": "11. A large repository",
     "one": "12. One run of a large repository (the notes give how many runs)",

@@ -447,16 +447,30 @@ def growth(ctx: Context, rec: Recorder) -> None:
     )
 
 
-def footprint(ctx: Context, rec: Recorder) -> None:
-    """Disk used at rest by the fixture's runs once background maintenance is done."""
-    from gittrack.store.maintain import busy
+FOOTPRINT_GOAL = 3 * 1024  # bytes per small run at rest (issue's goal)
 
-    repo = _repo(ctx, fresh=False)
-    git_dir = repo / ".git"
+# The issue's small run, created through the public API in a process of its own.
+_SMALL_RUNS = """
+import sys
+import gittrack
+from benchmarks.common import EXPERIMENT, run_metrics, run_params
+gittrack.set_experiment(EXPERIMENT)
+for i in range(int(sys.argv[1])):
+    with gittrack.start_run(run_name=f"small-{i}"):
+        gittrack.log_params(run_params(i))
+        for step, values in enumerate(run_metrics(i)):
+            gittrack.log_metrics(values, step=step)
+"""
+
+
+def _at_rest(git_dir: Path, rec: Recorder, n: int, what: str) -> int:
+    """Wait for a background maintenance the last runs started, then note the disk used by
+    ``git_dir`` (allocated blocks), its files and its loose objects; return bytes per run."""
+    from gittrack.store.maintain import wait_idle
+
     start = time.perf_counter()
-    while busy(git_dir) and time.perf_counter() - start < 600:
-        time.sleep(0.2)  # a maintenance the last runs started is still packing
-    n = len(read_ids(ctx.fixture)) if ctx.fixture else 0
+    wait_idle(git_dir, timeout=600)
+    rec.add("footprint_scan", time.perf_counter() - start, label="waiting for maintenance")
     files = sum(len(f) for _, _, f in os.walk(git_dir))
     size = sum((Path(d) / f).stat().st_blocks * 512 for d, _, fs in os.walk(git_dir) for f in fs)
     loose = sum(
@@ -466,8 +480,31 @@ def footprint(ctx: Context, rec: Recorder) -> None:
         for f in d.iterdir()
         if len(f.name) == 38
     )
+    packs = len(list((git_dir / "objects" / "pack").glob("*.pack")))
+    per_run = size // max(n, 1)
     rec.note(
-        f"at rest: {n:,} runs use {size / 2**20:.1f} MiB on disk ({size / max(n, 1) / 1024:.2f}"
-        f" KiB per run), {files:,} files, {loose:,} loose objects"
+        f"{what}: {n:,} runs use {size / 2**20:.1f} MiB of .git on disk ({per_run / 1024:.2f}"
+        f" KiB per run), {files:,} files, {loose:,} loose objects, {packs:,} packs"
     )
-    rec.add("footprint_scan", time.perf_counter() - start, label="waiting for maintenance")
+    return per_run
+
+
+def footprint(ctx: Context, rec: Recorder) -> None:
+    """Disk used at rest by the fixture's runs once background maintenance is done."""
+    repo = _repo(ctx, fresh=False)
+    n = len(read_ids(ctx.fixture)) if ctx.fixture else 0
+    _at_rest(repo / ".git", rec, n, "the create workload's runs at rest (1 KB artifact each)")
+
+
+def footprint_small(ctx: Context, rec: Recorder) -> None:
+    """The issue's case: small runs (10 params, 5 metrics x 10 points, no artifact) created
+    through the API by a process that then exits; the disk they use at rest, with nothing
+    run by the user (gittrack's automatic maintenance only)."""
+    repo = _repo(ctx)
+    n = int(ctx.arg("n"))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    with rec.time("footprint_create", ops=n, label=f"create {n:,} small runs (own process)"):
+        run([sys.executable, "-c", _SMALL_RUNS, str(n)], cwd=repo, env=env)
+    per_run = _at_rest(repo / ".git", rec, n, "small runs at rest")
+    met = "met" if per_run <= FOOTPRINT_GOAL else "NOT met"
+    rec.note(f"goal <= {FOOTPRINT_GOAL // 1024} KB per small run at rest: {met}")

@@ -185,19 +185,22 @@ class RunWriter:
     ) -> None:
         has_points = bool(points[0])
         for _ in range(MAX_CONFLICT_RETRIES):
-            if has_points:
-                self._merge_points(keys, points)
-            extra = dict(self._run_files)
-            extra[fmt.ENVIRONMENT_FILE] = (MODE_FILE, self._environment_blob())
-            with self.lock:
-                record = copy_record(self.record)
-            commit = self.runs.write_commit(
-                record,
-                code_entries=self.code_entries,
-                parent=self.parent,
-                extra_files=extra,
-                earlier=self.earlier,
-            )
+            # The flush's new objects (files, trees, commit) land together in one pack,
+            # stored before the ref moves.
+            with self.runs.git.batched():
+                if has_points:
+                    self._merge_points(keys, points)
+                extra = dict(self._run_files)
+                extra[fmt.ENVIRONMENT_FILE] = (MODE_FILE, self._environment_blob())
+                with self.lock:
+                    record = copy_record(self.record)
+                commit = self.runs.write_commit(
+                    record,
+                    code_entries=self.code_entries,
+                    parent=self.parent,
+                    extra_files=extra,
+                    earlier=self.earlier,
+                )
             try:
                 self.runs.publish(record.run_id, commit, self.base_commit)
             except RefConflict as conflict:

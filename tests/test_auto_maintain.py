@@ -10,7 +10,7 @@ import pytest
 from conftest import fsck, git
 
 import gittrack
-from gittrack.store.maintain import busy, loose_objects, maintain, try_lock, wait_idle
+from gittrack.store.maintain import busy, maintain, try_lock, wait_idle
 from gittrack.store.repo import GitStore
 
 
@@ -39,6 +39,10 @@ def test_below_the_threshold_nothing_starts(repo: Path) -> None:
         assert store.auto_maintain() is None
 
 
+def _packs(repo: Path) -> int:
+    return len(list((repo / ".git" / "objects" / "pack").glob("*.pack")))
+
+
 def test_runs_start_gc_which_packs_and_runs_stay_readable(
     repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -52,25 +56,36 @@ def test_runs_start_gc_which_packs_and_runs_stay_readable(
         return proc
 
     monkeypatch.setattr(GitStore, "auto_maintain", recording)
-    git(repo, "config", "gc.auto", "1024")  # a quarter: one object per fan-out directory
-    ids = _runs(120)  # ~16 objects per run: ~7 per fan-out directory on average
-    assert started, "no run end started git gc although loose objects piled up"
-    for proc in started:
-        assert proc.wait(timeout=120) == 0
-    packed = int(
-        dict(x.split(": ") for x in git(repo, "count-objects", "-v").splitlines())["in-pack"]
-    )
-    assert packed > _loose(repo)  # most objects sit in packs, not in loose files
-    assert list((repo / ".git" / "objects" / "pack").glob("*.pack"))
-    assert (repo / ".git" / "packed-refs").exists()
+    git(repo, "config", "gc.autoPackLimit", "8")  # half: from 5 packs on
+    for i in range(5):  # the packs of five other processes
+        with GitStore(repo) as store, store.batched():
+            for k in range(3):
+                store.write_blob(b"other %d %d" % (i, k))
+    assert _packs(repo) == 5
+    ids = _runs(1)
+    assert len(started) == 1, "the run's end did not start maintenance although packs piled up"
+    assert started[0].wait(timeout=120) == 0
+    assert _packs(repo) <= 2  # merged (geometric: the similar small packs become one)
+    ids += _runs(10)
     fsck(repo)
-    for i, rid in enumerate(ids):  # every run reads back after its objects and ref were packed
+    for i, rid in zip([0, *range(10)], ids, strict=True):  # all read back once merged
         run = gittrack.get_run(rid)
         assert run.info.status == "FINISHED" and run.data.typed_params["i"] == i
         assert [m.value for m in gittrack.get_metric_history(rid, "loss")] == [1 / (i + 1)]
     (new,) = _runs(1)  # and new runs keep writing into the packed repository
     assert gittrack.get_run(new).info.status == "FINISHED"
     fsck(repo)
+
+
+def test_a_run_writes_its_states_as_packs_not_loose_objects(repo: Path) -> None:
+    git(repo, "config", "gc.auto", "0")
+    before = _loose(repo)
+    ids = _runs(20)
+    # Two flushes a run, 5-8 objects each: all in this process's one open pack.
+    assert _loose(repo) == before
+    assert _packs(repo) == 1
+    fsck(repo)
+    assert [gittrack.get_run(r).data.typed_params["i"] for r in ids] == list(range(20))
 
 
 def test_the_lock_is_held_from_the_decision_until_the_maintenance_ends(repo: Path) -> None:
@@ -109,25 +124,67 @@ def test_turned_off_by_gc_auto_zero(repo: Path) -> None:
 def test_a_rewritten_existing_object_is_freshened(repo: Path) -> None:
     with GitStore(repo) as store:
         sha = store.write_blob(b"same bytes")
-        path = repo / ".git" / "objects" / sha[:2] / sha[2:]
-        old = path.stat().st_mtime - 3600
-        subprocess.run(["touch", "-d", f"@{old:.0f}", str(path)], check=True)
+    path = repo / ".git" / "objects" / sha[:2] / sha[2:]
+    old = path.stat().st_mtime - 3600
+    subprocess.run(["touch", "-d", f"@{old:.0f}", str(path)], check=True)
+    with GitStore(repo) as store:  # another process, later
         assert store.write_blob(b"same bytes") == sha
-        assert path.stat().st_mtime > old + 3000
+    assert path.stat().st_mtime > old + 3000
 
 
 def test_maintain_leaves_no_loose_object_and_loses_nothing(repo: Path) -> None:
     git(repo, "config", "gc.auto", "0")  # only the explicit maintenance below
     ids = _runs(10)
     common = repo / ".git"
-    assert loose_objects(common / "objects")
+    with GitStore(repo) as store:
+        for i in range(5):
+            store.write_blob(b"loose %d" % i)
+    assert _loose(repo) >= 5
     before = {rid: gittrack.get_run(rid).info.commit for rid in ids}
     assert maintain(common)
-    assert loose_objects(common / "objects") == []
+    assert _loose(repo) == 0
     assert not [p for p in (common / "refs").rglob("*") if p.is_file()]  # refs packed
     fsck(repo)
     for rid, commit in before.items():
         assert gittrack.get_run(rid).info.commit == commit
+
+
+def test_refs_are_packed_once_enough_loose_refs_pile_up(repo: Path) -> None:
+    git(repo, "config", "gc.auto", "0")
+    _runs(2)
+    common = repo / ".git"
+    runs = common / "refs" / "gittrack" / "runs"
+    assert maintain(common, min_loose_refs=4)
+    assert len([p for p in runs.rglob("*") if p.is_file()]) == 2  # left loose
+    _runs(2)
+    assert maintain(common, min_loose_refs=4)
+    assert not [p for p in runs.rglob("*") if p.is_file()]
+    fsck(repo)
+
+
+def test_a_process_that_created_many_runs_packs_their_refs(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gittrack.store import maintain as maintain_mod
+
+    monkeypatch.setattr(maintain_mod, "LOOSE_REFS_TO_PACK", 3)
+    started: list[subprocess.Popen[bytes]] = []
+    real = GitStore.auto_maintain
+
+    def recording(self: GitStore) -> subprocess.Popen[bytes] | None:
+        proc = real(self)
+        if proc is not None:
+            started.append(proc)
+        return proc
+
+    monkeypatch.setattr(GitStore, "auto_maintain", recording)
+    _runs(2)
+    assert not started  # two loose refs: nothing to do yet
+    _runs(1)
+    assert len(started) == 1 and started[0].wait(timeout=120) == 0
+    assert (repo / ".git" / "packed-refs").exists()
+    assert not [p for p in (repo / ".git" / "refs" / "gittrack").rglob("*") if p.is_file()]
+    fsck(repo)
 
 
 def test_maintenance_leaves_no_lock_file_behind(repo: Path) -> None:
@@ -156,11 +213,12 @@ def test_an_object_directory_removed_under_a_writer_is_made_again(
 
     with GitStore(repo) as store:
         sha = store.write_blob(b"first")
-        directory = repo / ".git" / "objects" / sha[:2]
-        (directory / sha[2:]).chmod(0o644)
-        (directory / sha[2:]).unlink()
-        directory.rmdir()  # what prune-packed leaves: no directory at all
-        monkeypatch.setattr(repo_mod.os, "makedirs", makedirs_then_lose_it)
+    directory = repo / ".git" / "objects" / sha[:2]
+    (directory / sha[2:]).chmod(0o644)
+    (directory / sha[2:]).unlink()
+    directory.rmdir()  # what prune-packed leaves: no directory at all
+    monkeypatch.setattr(repo_mod.os, "makedirs", makedirs_then_lose_it)
+    with GitStore(repo) as store:  # another process writes it again
         assert store.write_blob(b"first") == sha
     assert removed and (directory / sha[2:]).exists()
     fsck(repo)

@@ -1,17 +1,23 @@
 """Keeping a repository packed and bounded without user action, as git's ``gc --auto`` does.
 
-Every run leaves ~16 loose objects, half of them intermediate states that no ref reaches
-once the run ends. After a run ends, :meth:`GitStore.auto_maintain` estimates the loose
-objects from one fan-out directory and, above a quarter of git's ``gc.auto`` threshold
-(6700 unless configured; 0 turns it off), starts this module detached
-(``python -m gittrack.store.maintain GIT_DIR``). It then, with C git:
+Runs write their objects into packs (see :meth:`GitStore.batched`), a few loose ones
+beside them, and one loose ref each. After a run ends, :meth:`GitStore.auto_maintain`
+estimates the loose objects from one fan-out directory and counts the packs. Above a
+quarter of git's ``gc.auto`` threshold (6700 unless configured; 0 turns it off), above
+half of ``gc.autoPackLimit`` packs (50 unless configured; git's own ``gc --auto`` repacks
+everything beyond it), or once the process created :data:`LOOSE_REFS_TO_PACK` run refs,
+it starts this file detached, with the standard library only (``python -I -S
+maintain.py GIT_DIR FD REFS``: no start-up cost beyond the interpreter's). It then, with
+C git:
 
-1. packs every loose object (reachable or not) into one new pack and removes the loose
-   copies that are now packed (``pack-objects`` + ``prune-packed``): nothing is deleted
-   that is not in a pack, so concurrent writers and readers never miss an object;
-2. packs refs (``pack-refs --all --prune``): one file instead of one per run;
-3. merges packs geometrically (``repack -d --geometric=2``), so their number stays
-   logarithmic in the number of objects at an amortised cost, with no full repack.
+1. merges packs geometrically and packs every loose object (reachable or not) with them
+   (``repack -d -n --geometric=2``): the number of packs stays logarithmic in the number
+   of objects at an amortised cost, with no full repack; a pack or loose object is
+   removed only once its objects are in the new pack, so concurrent writers and readers
+   never miss an object;
+2. packs refs (``pack-refs --all --prune``) once REFS (:data:`LOOSE_REFS_TO_PACK`) loose
+   refs have piled up: one file instead of one per run, rewritten seldom (it holds every
+   ref).
 
 Unreachable objects (the intermediate states of runs) stay in packs, where they cost
 about half of a run's 1-2 KiB; ``git gc`` removes them by git's own prune rules.
@@ -35,19 +41,7 @@ except ImportError:  # pragma: no cover - not POSIX
 # Not "*.lock": git and tools take a leftover *.lock for a stale lock; this one stays, and
 # a live maintenance holds an flock on it (its pid is written inside).
 LOCK_NAME = "gittrack-maintain.pid"
-_HEX = frozenset("0123456789abcdef")
-
-
-def loose_objects(objects_dir: Path) -> list[str]:
-    """The ids of every loose object under ``objects_dir``."""
-    found: list[str] = []
-    for fanout in os.scandir(objects_dir):
-        if len(fanout.name) != 2 or not set(fanout.name) <= _HEX or not fanout.is_dir():
-            continue
-        for entry in os.scandir(fanout.path):
-            if len(entry.name) == 38 and set(entry.name) <= _HEX:
-                found.append(fanout.name + entry.name)
-    return found
+LOOSE_REFS_TO_PACK = 256  # loose refs (4 KiB on disk each) a detached maintenance packs
 
 
 def busy(common_dir: Path) -> bool:
@@ -81,10 +75,10 @@ def wait_idle(common_dir: Path, timeout: float = 120.0) -> bool:
     return True
 
 
-def _git(common_dir: Path, *args: str, stdin: bytes | None = None) -> None:
+def _git(common_dir: Path, *args: str) -> None:
     subprocess.run(
         ["git", "--git-dir", str(common_dir), *args],
-        input=stdin,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         check=True,
@@ -108,8 +102,19 @@ def try_lock(common_dir: Path) -> int | None:
     return fd
 
 
-def maintain(common_dir: Path, lock_fd: int | None = None) -> bool:
-    """Pack loose objects and refs, consolidate packs; False when another one is running.
+def loose_refs(common_dir: Path, stop: int) -> int:
+    """How many loose refs ``refs/`` holds, counted up to ``stop``."""
+    count = 0
+    for _, _, files in os.walk(common_dir / "refs"):
+        count += sum(1 for f in files if not f.endswith(".lock"))
+        if count >= stop:
+            break
+    return count
+
+
+def maintain(common_dir: Path, lock_fd: int | None = None, *, min_loose_refs: int = 0) -> bool:
+    """Pack loose objects, consolidate packs, and pack refs once ``min_loose_refs`` loose
+    refs exist; False when another maintenance is running.
 
     ``lock_fd`` is the lock already taken by :func:`try_lock` (this function closes it).
     """
@@ -119,21 +124,16 @@ def maintain(common_dir: Path, lock_fd: int | None = None) -> bool:
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        objects = common_dir / "objects"
-        loose = loose_objects(objects)
-        if loose:
-            listing = "".join(f"{sha}\n" for sha in loose).encode()
-            _git(common_dir, "pack-objects", "-q", str(objects / "pack" / "pack"), stdin=listing)
-            _git(common_dir, "prune-packed", "-q")
-        _git(common_dir, "pack-refs", "--all", "--prune")
-        _git(common_dir, "repack", "-d", "-q", "--geometric=2")
+        _git(common_dir, "repack", "-d", "-q", "-n", "--geometric=2")
+        if loose_refs(common_dir, min_loose_refs) >= min_loose_refs:
+            _git(common_dir, "pack-refs", "--all", "--prune")
         return True
     finally:
         os.close(fd)
 
 
-if __name__ == "__main__":  # started detached by GitStore.auto_maintain, lock fd in argv[2]
+if __name__ == "__main__":  # started detached by GitStore.auto_maintain: GIT_DIR FD REFS
     try:
-        maintain(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)
+        maintain(Path(sys.argv[1]), int(sys.argv[2]), min_loose_refs=int(sys.argv[3]))
     except (OSError, subprocess.CalledProcessError):
         sys.exit(1)  # nothing to report to: the next run end tries again

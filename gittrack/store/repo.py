@@ -15,15 +15,18 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import CorruptRunError, RepositoryError, StorageError
+from gittrack.store import maintain
 from gittrack.store import refs as refs_mod
+from gittrack.store.packwrite import TYPE_NUMS, encode_entry, remove_pack, write_pack
 
 log = logging.getLogger("gittrack")
 _MAINTENANCE: list[subprocess.Popen[bytes]] = []  # background maintenance started here
@@ -33,6 +36,18 @@ if TYPE_CHECKING:
 
 # C git's default for gc.auto: loose objects beyond which `git gc --auto` packs them.
 GC_AUTO_DEFAULT = 6700
+# git's default for gc.autoPackLimit: packs beyond which `git gc --auto` consolidates them.
+GC_AUTO_PACK_LIMIT_DEFAULT = 50
+# A flush's new objects go into one pack from this many on (fewer: loose files).
+PACK_MIN_OBJECTS = 3
+# The open pack (see GitStore._store_batch) is closed at this many objects or bytes.
+ROLL_MAX_OBJECTS = 512
+ROLL_MAX_BYTES = 1 << 20
+MAX_BATCHED_OBJECT = 16 << 20  # larger objects are written loose at once, not held in memory
+# An object this process wrote or freshened within this long is taken as present without
+# a look at the disk: far below any prune expiry (git's default: two weeks).
+FRESH_SECONDS = 3600.0
+MAX_FRESH = 200_000
 MODE_FILE = 0o100644
 MODE_EXEC = 0o100755
 MODE_LINK = 0o120000
@@ -140,6 +155,12 @@ class GitStore:
         self.fsync = fsync
         self._repo: Repo | None = None
         self._known_dirs: set[str] = set()
+        self._local = threading.local()  # .batch: objects held back for one pack
+        self._fresh: dict[str, float] = {}  # sha -> when this store wrote or freshened it
+        self._pack_lock = threading.Lock()
+        self._new_loose_refs = 0  # loose refs this store created since it last maintained
+        # The last pack written here: (path without extension, {sha: entry}, bytes)
+        self._open_pack: tuple[str, dict[str, bytes], int] | None = None
         self._config_cache: tuple[list[object], list[Any]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -161,6 +182,12 @@ class GitStore:
             self._repo.close()
             self._repo = None
 
+    def __del__(self) -> None:
+        # A store dropped without close() (``RunStore(repo).load(rid)``, a one-off read)
+        # releases the pack files its reads opened rather than leaving them to warn.
+        with contextlib.suppress(Exception):
+            self.close()
+
     def __enter__(self) -> GitStore:
         return self
 
@@ -168,25 +195,111 @@ class GitStore:
         self.close()
 
     # -- writing objects -----------------------------------------------------------------
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Objects this thread writes inside the block are stored when it ends: together as
+        one pack from :data:`PACK_MIN_OBJECTS` on (two files instead of one per object),
+        else loose. Point a ref at them only after the block; an error inside stores
+        nothing. Nested blocks join the outer one."""
+        local = self._local
+        if getattr(local, "batch", None) is not None:
+            yield
+            return
+        batch: dict[str, tuple[bytes, bytes]] = {}
+        local.batch = batch
+        try:
+            yield
+        finally:
+            local.batch = None
+        self._store_batch(batch)
+
+    def _store_batch(self, batch: dict[str, tuple[bytes, bytes]]) -> None:
+        """Store a flush's objects: loose when they are few, else in this store's open pack.
+
+        The open pack is the last pack this store wrote: the new objects are written with
+        its objects as one new pack and the old one is removed (every object of it is in
+        the new one, git's rule for removing a pack), so a process adds about one pack
+        per :data:`ROLL_MAX_OBJECTS` objects instead of one per flush, and maintenance
+        seldom has packs to merge. Not while a maintenance runs: it may be reading that
+        pack."""
+        if len(batch) < PACK_MIN_OBJECTS:
+            for hexsha, (type_name, body) in batch.items():
+                self._store_loose(hexsha, type_name, body)
+            self._mark_fresh(batch)
+            return
+        entries = {sha: encode_entry(type_name, body) for sha, (type_name, body) in batch.items()}
+        size = sum(len(e) for e in entries.values())
+        pack_dir = os.path.join(self._objects, "pack")
+        with self._pack_lock:
+            previous = self._open_pack
+            if previous is not None:
+                base, kept, kept_size = previous
+                if (
+                    len(kept) + len(entries) <= ROLL_MAX_OBJECTS
+                    and kept_size + size <= ROLL_MAX_BYTES
+                    and not maintain.busy(self.common_dir)
+                ):
+                    entries = kept | entries
+                    size += kept_size
+                else:
+                    previous = None
+            try:
+                base = write_pack(pack_dir, entries, fsync=self.fsync)
+            except OSError as e:
+                if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                    raise StorageError(f"no space left to write to {self.objects_dir}") from e
+                raise StorageError(f"cannot write a pack into {self.objects_dir}: {e}") from e
+            if previous is not None and previous[0] != base:
+                remove_pack(previous[0])
+            self._open_pack = (base, entries, size)
+        self._mark_fresh(batch)
+
+    def _mark_fresh(self, shas: Iterable[str]) -> None:
+        fresh = self._fresh
+        if len(fresh) > MAX_FRESH:  # a long-lived process: forget, objects get re-checked
+            fresh.clear()
+        now = time.monotonic()
+        for sha in shas:
+            fresh[sha] = now
+
     def _write_raw(self, type_name: bytes, body: bytes) -> str:
         header = type_name + b" " + str(len(body)).encode() + b"\0"
         sha = hashlib.sha1(header)
         sha.update(body)
         hexsha = sha.hexdigest()
+        # Written or freshened by this store a moment ago: present, and fresh for any prune.
+        if time.monotonic() - self._fresh.get(hexsha, -FRESH_SECONDS) < FRESH_SECONDS:
+            return hexsha
+        batch = getattr(self._local, "batch", None)
+        if batch is None or len(body) > MAX_BATCHED_OBJECT:
+            self._store_loose(hexsha, type_name, body)
+            self._mark_fresh((hexsha,))
+        elif hexsha not in batch and not self._freshen_loose(hexsha):
+            batch[hexsha] = (type_name, body)
+        return hexsha
+
+    def _freshen_loose(self, hexsha: str) -> bool:
+        """Whether ``hexsha`` is present as a loose object; its time is refreshed, as C git
+        does, so a concurrent ``git gc`` does not prune an old unreachable copy that a ref
+        is about to point at again."""
+        try:
+            os.utime(os.path.join(self._objects, hexsha[:2], hexsha[2:]))
+        except FileNotFoundError:
+            return False
+        except OSError:  # read-only object (another owner): present all the same
+            pass
+        self._mark_fresh((hexsha,))
+        return True
+
+    def _store_loose(self, hexsha: str, type_name: bytes, body: bytes) -> None:
+        if self._freshen_loose(hexsha):
+            return
         directory = os.path.join(self._objects, hexsha[:2])
         path = os.path.join(directory, hexsha[2:])
-        try:
-            # Present: freshen it, as C git does, so a concurrent `git gc` does not prune an
-            # old unreachable copy that a ref is about to point at again.
-            os.utime(path)
-            return hexsha
-        except FileNotFoundError:
-            pass
-        except OSError:  # read-only object (another owner): present all the same
-            return hexsha
         if hexsha[:2] not in self._known_dirs:
             os.makedirs(directory, exist_ok=True)
             self._known_dirs.add(hexsha[:2])
+        header = type_name + b" " + str(len(body)).encode() + b"\0"
         compressor = zlib.compressobj(1)
         data = compressor.compress(header) + compressor.compress(body) + compressor.flush()
         tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{os.urandom(4).hex()}")
@@ -207,7 +320,6 @@ class GitStore:
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise StorageError(f"no space left to write to {self.objects_dir}") from e
             raise StorageError(f"cannot write object into {self.objects_dir}: {e}") from e
-        return hexsha
 
     def write_blob(self, data: bytes) -> str:
         """Store ``data`` as a blob; return its sha."""
@@ -246,8 +358,15 @@ class GitStore:
 
         Looked up twice before giving up: a background repack may move an object from a
         loose file into a new pack between dulwich's pack lookup and its loose lookup; the
-        second lookup rescans the packs.
+        second lookup rescans the packs. An object this thread holds back for a pack is
+        read from memory.
         """
+        pending = getattr(self._local, "batch", None)
+        if pending and sha in pending:
+            from dulwich.objects import ShaFile
+
+            type_name, body = pending[sha]
+            return ShaFile.from_raw_string(TYPE_NUMS[type_name], body, sha=_oid(sha))
         store = self.dulwich.object_store
         try:
             return store[_oid(sha)]
@@ -291,7 +410,8 @@ class GitStore:
         return obj
 
     def has_object(self, sha: str) -> bool:
-        return _oid(sha) in self.dulwich.object_store
+        pending = getattr(self._local, "batch", None)
+        return bool(pending and sha in pending) or _oid(sha) in self.dulwich.object_store
 
     def objects_with_prefix(self, prefix: str, limit: int = 64) -> list[str]:
         """Ids of objects (reachable or not, loose or packed) starting with the lowercase
@@ -335,6 +455,8 @@ class GitStore:
     def update_ref(self, name: str, new: str, expected: str | None) -> None:
         """Compare-and-swap a ref; raises ``refs.RefConflict`` when it moved."""
         refs_mod.update_ref(self.common_dir, name, new, expected, fsync=self.fsync)
+        if expected is None:
+            self._new_loose_refs += 1
 
     def create_refs(self, new: dict[str, str]) -> set[str]:
         """Create the refs of ``new`` that do not exist yet, in one ``packed-refs`` write;
@@ -413,23 +535,28 @@ class GitStore:
 
     # -- keeping the repository packed ------------------------------------------------
     def auto_maintain(self) -> subprocess.Popen[bytes] | None:
-        """Start :mod:`gittrack.store.maintain` in the background once loose objects pile up.
+        """Start :mod:`gittrack.store.maintain` in the background once loose objects or
+        packs pile up.
 
-        What git does after a commit, at the cost of one small directory listing: the loose
-        objects are estimated from one fan-out directory (``objects/17``) against a quarter
-        of git's ``gc.auto`` (6700 unless configured; 0 turns it off): runs leave many small
-        objects, and a quarter keeps what stays loose under ~7 MiB. Returns the process
-        started, or None (below the threshold, one already running, no way to start it).
+        What git does after a commit, at the cost of two small directory listings: the
+        loose objects are estimated from one fan-out directory (``objects/17``) against a
+        quarter of git's ``gc.auto`` (6700 unless configured; 0 turns it off), and the
+        packs are counted against half of ``gc.autoPackLimit`` (50 unless configured), so
+        git's own ``gc --auto``, which repacks everything, has nothing to do. Returns the
+        process started, or None (below the thresholds, one already running, no way to
+        start it). A store that created :data:`maintain.LOOSE_REFS_TO_PACK` refs (one per
+        run, 4 KiB on disk each) starts one too, to pack them.
         """
-        from gittrack.store import maintain
-
-        try:
-            fanout = os.scandir(os.path.join(self._objects, "17"))
-            loose = sum(1 for e in fanout if len(e.name) == 38)
-        except (FileNotFoundError, NotADirectoryError):
+        threshold = self._gc_config("auto", GC_AUTO_DEFAULT) // 4
+        if threshold <= 0:
             return None
-        threshold = self._gc_auto_threshold() // 4
-        if threshold <= 0 or loose <= (threshold + 255) // 256:
+        if (
+            self._new_loose_refs < maintain.LOOSE_REFS_TO_PACK
+            and not self._loose_over(threshold)
+            and not self._packs_over(
+                self._gc_config("autoPackLimit", GC_AUTO_PACK_LIMIT_DEFAULT) // 2
+            )
+        ):
             return None
         try:
             lock_fd = maintain.try_lock(self.common_dir)  # handed over: held from now on
@@ -442,12 +569,16 @@ class GitStore:
         _MAINTENANCE[:] = [p for p in _MAINTENANCE if p.poll() is None]
         try:
             proc = subprocess.Popen(
+                # The module needs only the standard library: -I -S skip site-packages
+                # and their start-up hooks (a third of the interpreter's start).
                 [
                     sys.executable,
-                    "-m",
-                    "gittrack.store.maintain",
+                    "-I",
+                    "-S",
+                    maintain.__file__,
                     str(self.common_dir),
                     str(lock_fd),
+                    str(maintain.LOOSE_REFS_TO_PACK),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -460,15 +591,36 @@ class GitStore:
             return None
         finally:
             os.close(lock_fd)  # the child holds the lock now (or nobody, if it did not start)
+        self._new_loose_refs = 0
         _MAINTENANCE.append(proc)
         return proc
 
-    def _gc_auto_threshold(self) -> int:
-        value = self.config_value("gc", "auto")
+    def _loose_over(self, threshold: int) -> bool:
+        """Whether the loose objects, estimated from ``objects/17``, exceed ``threshold``."""
         try:
-            return int(value) if value is not None else GC_AUTO_DEFAULT
+            with os.scandir(os.path.join(self._objects, "17")) as fanout:
+                loose = sum(1 for e in fanout if len(e.name) == 38)
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return loose > (threshold + 255) // 256
+
+    def _packs_over(self, limit: int) -> bool:
+        """Whether there are more than ``limit`` packs (``limit`` <= 0: never)."""
+        if limit <= 0:
+            return False
+        try:
+            with os.scandir(os.path.join(self._objects, "pack")) as entries:
+                packs = sum(1 for e in entries if e.name.endswith(".pack"))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        return packs > limit
+
+    def _gc_config(self, key: str, default: int) -> int:
+        value = self.config_value("gc", key)
+        try:
+            return int(value) if value is not None else default
         except ValueError:
-            return GC_AUTO_DEFAULT
+            return default
 
     def run_git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         """Run C git in this repository (used only where C git is the right tool)."""

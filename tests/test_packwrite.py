@@ -116,3 +116,17 @@ def test_a_full_disk_is_a_storage_error_and_leaves_nothing(
                 store.write_blob(b"x%d" % i)
         monkeypatch.setattr(packwrite.os, "write", real_write)
     assert not list((repo / ".git" / "objects" / "pack").iterdir())  # no temporary file left
+
+
+def test_an_object_added_twice_is_packed_once(repo: Path) -> None:
+    from gittrack.store.packwrite import PackBuilder, write_pack
+
+    builder = PackBuilder()
+    with GitStore(repo) as store:  # the ids, from the loose writer
+        shas = [store.write_blob(b"twice"), store.write_blob(b"once")]
+    for sha, body in zip([shas[0], shas[1], shas[0]], [b"twice", b"once", b"twice"], strict=True):
+        builder.add(sha, b"blob", body)
+    assert len(builder) == 2
+    base = write_pack(str(repo / ".git" / "objects" / "pack"), builder)
+    listed = git(repo, "verify-pack", "-v", base + ".idx")
+    assert sorted(line.split()[0] for line in listed.splitlines()[:2]) == sorted(shas)

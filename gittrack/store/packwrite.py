@@ -6,22 +6,24 @@ objects that is a file creation and a rename each, which cost far more than the 
 instead: ``pack-<checksum>.pack`` (objects zlib-compressed, no deltas) and its version 2
 ``.idx``. Both are written under temporary names and renamed into place, the pack first:
 git and dulwich only look at a pack whose index is present, so no reader ever sees a
-half-written one. Background maintenance merges the small packs (``git repack
---geometric``).
+half-written one. A :class:`PackBuilder` keeps a pack's compressed entries and sorted
+index rows, so a process can write its open pack again with a few more objects at the
+cost of those objects (see ``GitStore._store_batch``). Background maintenance merges the
+packs of many processes (``git repack --geometric``).
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
+import itertools
 import os
 import struct
 import zlib
-from collections.abc import Mapping
 
 # Type numbers of the pack format (gitformat-pack(5)).
 TYPE_NUMS = {b"commit": 1, b"tree": 2, b"blob": 3, b"tag": 4}
-MAX_PACK_BYTES = 1 << 30  # offsets stay below 2**31: no large-offset table needed
 
 
 def _entry_header(type_num: int, size: int) -> bytes:
@@ -37,46 +39,64 @@ def _entry_header(type_num: int, size: int) -> bytes:
     return bytes(out)
 
 
-def encode_entry(type_name: bytes, body: bytes) -> bytes:
-    """An object as an entry of a pack: its type and size, then its zlib-compressed body."""
-    return _entry_header(TYPE_NUMS[type_name], len(body)) + zlib.compress(body, 1)
+class PackBuilder:
+    """The entries of one pack in writing order, and what its index needs, kept sorted.
 
+    Adding objects to a copy of an open pack's builder costs only the new objects: the
+    old entries keep their offsets and compressed bytes, the index rows stay sorted.
+    """
 
-def pack_bytes(entries: Mapping[str, bytes]) -> tuple[bytes, bytes, str]:
-    """``(pack, idx, name)`` for ``{hexsha: entry}`` (see :func:`encode_entry`); ``name``
-    is the pack's checksum in hex, as git names packs."""
-    chunks = [b"PACK", struct.pack(">II", 2, len(entries))]
-    offset = 12
-    index: list[tuple[bytes, int, int]] = []  # (binary sha, crc32, offset)
-    for hexsha, data in entries.items():
-        index.append((bytes.fromhex(hexsha), zlib.crc32(data), offset))
-        chunks.append(data)
-        offset += len(data)
-    pack = b"".join(chunks)
-    checksum = hashlib.sha1(pack).digest()
-    pack += checksum
-    index.sort()
-    fanout = [0] * 256
-    for sha, _, _ in index:
-        fanout[sha[0]] += 1
-    total = 0
-    for i in range(256):
-        total += fanout[i]
-        fanout[i] = total
-    n = len(index)
-    idx = b"".join(
-        [
-            b"\377tOc",
-            struct.pack(">I", 2),
-            struct.pack(">256I", *fanout),
-            b"".join(sha for sha, _, _ in index),
-            struct.pack(f">{n}I", *(crc for _, crc, _ in index)),
-            struct.pack(f">{n}I", *(off for _, _, off in index)),
-            checksum,
-        ]
-    )
-    idx += hashlib.sha1(idx).digest()
-    return pack, idx, checksum.hex()
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._rows: list[tuple[bytes, int, int]] = []  # (binary sha, crc32, offset), sorted
+        self._shas: set[bytes] = set()
+        self._first_bytes = [0] * 256  # objects per first byte of their id
+        self.size = 0  # bytes of the entries
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def copy(self) -> PackBuilder:
+        other = PackBuilder()
+        other._chunks = self._chunks.copy()
+        other._rows = self._rows.copy()
+        other._shas = self._shas.copy()
+        other._first_bytes = self._first_bytes.copy()
+        other.size = self.size
+        return other
+
+    def add(self, hexsha: str, type_name: bytes, body: bytes) -> None:
+        """Add an object (once: an object already in the pack is skipped)."""
+        sha = bytes.fromhex(hexsha)
+        if sha in self._shas:
+            return
+        data = _entry_header(TYPE_NUMS[type_name], len(body)) + zlib.compress(body, 1)
+        bisect.insort(self._rows, (sha, zlib.crc32(data), 12 + self.size))
+        self._shas.add(sha)
+        self._first_bytes[sha[0]] += 1
+        self._chunks.append(data)
+        self.size += len(data)
+
+    def to_bytes(self) -> tuple[bytes, bytes, str]:
+        """``(pack, idx, name)``; ``name`` is the pack's checksum in hex, as git names
+        packs."""
+        n = len(self._rows)
+        pack = b"".join([b"PACK", struct.pack(">II", 2, n), *self._chunks])
+        checksum = hashlib.sha1(pack).digest()
+        shas, crcs, offsets = zip(*self._rows, strict=True) if n else ((), (), ())
+        fanout = itertools.accumulate(self._first_bytes)
+        idx = b"".join(
+            [
+                b"\377tOc",
+                struct.pack(">I", 2),
+                struct.pack(">256I", *fanout),
+                *shas,
+                struct.pack(f">{n}I", *crcs),
+                struct.pack(f">{n}I", *offsets),
+                checksum,
+            ]
+        )
+        return pack + checksum, idx + hashlib.sha1(idx).digest(), checksum.hex()
 
 
 def _write_file(path: str, data: bytes, *, fsync: bool) -> None:
@@ -91,10 +111,10 @@ def _write_file(path: str, data: bytes, *, fsync: bool) -> None:
         os.close(fd)
 
 
-def write_pack(pack_dir: str, entries: Mapping[str, bytes], *, fsync: bool = False) -> str:
-    """Store ``{hexsha: entry}`` as one pack in ``pack_dir``; return its path without
-    extension. Raises ``OSError`` (nothing is left behind)."""
-    pack, idx, name = pack_bytes(entries)
+def write_pack(pack_dir: str, builder: PackBuilder, *, fsync: bool = False) -> str:
+    """Store the objects of ``builder`` as one pack in ``pack_dir``; return its path
+    without extension. Raises ``OSError`` (nothing is left behind)."""
+    pack, idx, name = builder.to_bytes()
     base = os.path.join(pack_dir, f"pack-{name}")
     token = f"{os.getpid()}_{os.urandom(4).hex()}"
     tmp_pack = os.path.join(pack_dir, f"tmp_pack_{token}")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.errors import CorruptRunError, RepositoryError, StorageError
 from gittrack.store import maintain
 from gittrack.store import refs as refs_mod
-from gittrack.store.packwrite import TYPE_NUMS, encode_entry, remove_pack, write_pack
+from gittrack.store.packwrite import TYPE_NUMS, PackBuilder, remove_pack, write_pack
 
 log = logging.getLogger("gittrack")
 _MAINTENANCE: list[subprocess.Popen[bytes]] = []  # background maintenance started here
@@ -159,8 +159,8 @@ class GitStore:
         self._fresh: dict[str, float] = {}  # sha -> when this store wrote or freshened it
         self._pack_lock = threading.Lock()
         self._new_loose_refs = 0  # loose refs this store created since it last maintained
-        # The last pack written here: (path without extension, {sha: entry}, bytes)
-        self._open_pack: tuple[str, dict[str, bytes], int] | None = None
+        # The last pack written here: (its path without extension, its objects)
+        self._open_pack: tuple[str, PackBuilder] | None = None
         self._config_cache: tuple[list[object], list[Any]] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
@@ -227,31 +227,31 @@ class GitStore:
                 self._store_loose(hexsha, type_name, body)
             self._mark_fresh(batch)
             return
-        entries = {sha: encode_entry(type_name, body) for sha, (type_name, body) in batch.items()}
-        size = sum(len(e) for e in entries.values())
         pack_dir = os.path.join(self._objects, "pack")
         with self._pack_lock:
             previous = self._open_pack
+            builder = PackBuilder()
             if previous is not None:
-                base, kept, kept_size = previous
+                size = sum(len(body) for _, body in batch.values())
                 if (
-                    len(kept) + len(entries) <= ROLL_MAX_OBJECTS
-                    and kept_size + size <= ROLL_MAX_BYTES
+                    len(previous[1]) + len(batch) <= ROLL_MAX_OBJECTS
+                    and previous[1].size + size <= ROLL_MAX_BYTES
                     and not maintain.busy(self.common_dir)
                 ):
-                    entries = kept | entries
-                    size += kept_size
+                    builder = previous[1].copy()
                 else:
                     previous = None
+            for hexsha, (type_name, body) in batch.items():
+                builder.add(hexsha, type_name, body)
             try:
-                base = write_pack(pack_dir, entries, fsync=self.fsync)
+                base = write_pack(pack_dir, builder, fsync=self.fsync)
             except OSError as e:
                 if e.errno in (errno.ENOSPC, errno.EDQUOT):
                     raise StorageError(f"no space left to write to {self.objects_dir}") from e
                 raise StorageError(f"cannot write a pack into {self.objects_dir}: {e}") from e
             if previous is not None and previous[0] != base:
                 remove_pack(previous[0])
-            self._open_pack = (base, entries, size)
+            self._open_pack = (base, builder)
         self._mark_fresh(batch)
 
     def _mark_fresh(self, shas: Iterable[str]) -> None:

@@ -493,13 +493,7 @@ class GitStore:
 
     def config_value(self, section: str, key: str) -> str | None:
         """Read ``section.key`` from repository, then global, config (None if unset)."""
-        for cfg in self._configs():
-            try:
-                value = cfg.get((section.encode(),), key.encode())
-            except KeyError:
-                continue
-            return bytes(value).decode("utf-8", "replace")
-        return None
+        return _config_in(self._configs(), section, key)
 
     def _configs(self) -> list[Any]:
         """Parsed config files, re-read only when one of them changed."""
@@ -547,15 +541,15 @@ class GitStore:
         start it). A store that created :data:`maintain.LOOSE_REFS_TO_PACK` refs (one per
         run, 4 KiB on disk each) starts one too, to pack them.
         """
-        threshold = self._gc_config("auto", GC_AUTO_DEFAULT) // 4
+        configs = self._configs()
+        threshold = _int_config(configs, "gc", "auto", GC_AUTO_DEFAULT) // 4
         if threshold <= 0:
             return None
+        pack_limit = _int_config(configs, "gc", "autoPackLimit", GC_AUTO_PACK_LIMIT_DEFAULT)
         if (
             self._new_loose_refs < maintain.LOOSE_REFS_TO_PACK
             and not self._loose_over(threshold)
-            and not self._packs_over(
-                self._gc_config("autoPackLimit", GC_AUTO_PACK_LIMIT_DEFAULT) // 2
-            )
+            and not self._packs_over(pack_limit // 2)
         ):
             return None
         try:
@@ -615,13 +609,6 @@ class GitStore:
             return False
         return packs > limit
 
-    def _gc_config(self, key: str, default: int) -> int:
-        value = self.config_value("gc", key)
-        try:
-            return int(value) if value is not None else default
-        except ValueError:
-            return default
-
     def run_git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         """Run C git in this repository (used only where C git is the right tool)."""
         full_env = dict(os.environ)
@@ -641,6 +628,25 @@ class GitStore:
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise RepositoryError(f"git {args[0]} failed: {err[-1] if err else proc.returncode}")
         return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def _config_in(configs: list[Any], section: str, key: str) -> str | None:
+    """``section.key`` from the first of the parsed ``configs`` that sets it."""
+    for cfg in configs:
+        try:
+            value = cfg.get((section.encode(),), key.encode())
+        except KeyError:
+            continue
+        return bytes(value).decode("utf-8", "replace")
+    return None
+
+
+def _int_config(configs: list[Any], section: str, key: str, default: int) -> int:
+    value = _config_in(configs, section, key)
+    try:
+        return int(value) if value is not None else default
+    except ValueError:
+        return default
 
 
 class TreeBuilder:

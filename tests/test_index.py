@@ -245,6 +245,30 @@ def test_embedded_repository_outside_git(tmp_path: Path, monkeypatch: pytest.Mon
         assert index.resolve("loose") == rid
 
 
+def test_reading_objects_one_at_a_time_can_stop_early(repo: Path) -> None:
+    import threading
+    from contextlib import closing
+
+    from gittrack.store.catfile import iter_objects
+
+    data = os.urandom(100_000)
+    (repo / "big.bin").write_bytes(data)
+    git(repo, "add", "big.bin")
+    git(repo, "commit", "-qm", "big")
+    specs = ["HEAD:big.bin"] * 20_000  # more than the pipes to and from git hold
+    first: list[bytes | None] = []
+
+    def read_one() -> None:
+        with closing(iter_objects(repo / ".git", specs, b"blob")) as found:
+            first.append(next(found))
+
+    reader = threading.Thread(target=read_one)
+    reader.start()
+    reader.join(timeout=120)
+    assert not reader.is_alive(), "closing the reader early left git and it waiting"
+    assert first == [data]
+
+
 def test_batch_reading_gives_the_same_rows(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gittrack.index as index_mod
     from gittrack.store.catfile import cat_blobs, cat_tree_files

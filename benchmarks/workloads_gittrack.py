@@ -27,13 +27,16 @@ from benchmarks.common import (
     compare_runs,
     copy_tree,
     create_runs,
+    free_port,
     git_env,
     init_bare,
     init_code_repo,
     log_metric_loop,
     metric_points,
     read_ids,
+    record_scoring,
     run,
+    serve_and_score,
     time_command,
     time_search,
     timed_run,
@@ -471,3 +474,36 @@ def footprint(ctx: Context, rec: Recorder) -> None:
         f" KiB per run), {files:,} files, {loose:,} loose objects"
     )
     rec.add("footprint_scan", time.perf_counter() - start, label="waiting for maintenance")
+
+
+def scoring_model(ctx: Context, rec: Recorder) -> None:
+    """Fixture: a two-feature LinearRegression saved by gittrack in MLflow's model format
+    (MLflow serves the same directory)."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    import gittrack.sklearn
+
+    x = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
+    with rec.time("save", label="save the model"):
+        gittrack.sklearn.save_model(
+            LinearRegression().fit(x, x.sum(1)),
+            ctx.workdir / "model",
+            input_example={"a": [1.0], "b": [2.0]},
+        )
+
+
+def serve(ctx: Context, rec: Recorder) -> None:
+    """``gittrack models serve`` with 1 and 2 workers: scoring requests from keep-alive
+    client threads, after a warm-up."""
+    model = (ctx.fixture or ctx.workdir) / "model"
+    requests, clients = int(ctx.arg("requests")), int(ctx.arg("clients"))
+    for workers in (1, 2):
+        name = f"serve_{workers}"
+        with rec.step(name, f"{name}_p99"):
+            port = free_port()
+            cmd = [*_cli(), "models", "serve", "-m", str(model), "--port", str(port)]
+            result = serve_and_score(
+                [*cmd, "--workers", str(workers)], port, dict(os.environ), requests, clients
+            )
+            record_scoring(rec, name, result, f"gittrack models serve, {workers} worker(s)")

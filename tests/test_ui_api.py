@@ -334,6 +334,48 @@ def test_keep_extremes_keeps_every_spike() -> None:
     assert keep_extremes(values[:10], 1000).tolist() == list(range(10))
 
 
+@pytest.mark.parametrize("keys, grouped", [(5, False), (300, False), (4, True)])
+def test_history_grouped_per_key_in_step_order(keys: int, grouped: bool) -> None:
+    import random
+
+    import pyarrow as pa
+
+    from gittrack.ui.series import group_history
+
+    rnd = random.Random(keys)
+    rows = [
+        (
+            rnd.randrange(keys),
+            rnd.randrange(50),
+            rnd.randrange(3),
+            rnd.choice([rnd.random(), math.nan]),
+        )
+        for _ in range(3000)
+    ]
+    if grouped:  # rows already grouped by key, as a single-metric loop writes them
+        rows.sort(key=lambda r: r[0])
+    names = [f"m{k}/ü" for k in range(keys)]
+    codes = pa.array([r[0] for r in rows], pa.int32())
+    table = pa.table(
+        {
+            "key": pa.DictionaryArray.from_arrays(codes, pa.array(names)),
+            "step": pa.array([r[1] for r in rows], pa.int64()),
+            "timestamp": pa.array([r[2] for r in rows], pa.int64()),
+            "value": pa.array([r[3] for r in rows], pa.float64()),
+        }
+    )
+    found = group_history(table)
+    expected = {}
+    for code, name in enumerate(names):  # each key's points by step, then time, else as logged
+        mine = sorted((r for r in rows if r[0] == code), key=lambda r: (r[1], r[2]))
+        if mine:
+            expected[name] = [(r[1], r[2], repr(r[3])) for r in mine]
+    assert list(found) == list(expected)
+    for name, (steps, stamps, values) in found.items():
+        got = list(zip(steps.tolist(), stamps.tolist(), map(repr, values.tolist()), strict=True))
+        assert got == expected[name]
+
+
 def test_non_finite_points_are_left_out_of_lines(repo: Path) -> None:
     import pyarrow as pa
 

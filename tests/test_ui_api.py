@@ -237,9 +237,7 @@ def test_lines_read_on_a_pool_equal_each_run_downsampled_alone(
         assert [r["lines"] for r in window] == zoomed
 
 
-def test_metrics_of_many_runs_are_held_one_per_worker(
-    varied_runs: list[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_metrics_of_many_runs_are_held_one_per_worker(varied_runs: list[str]) -> None:
     import weakref
 
     from gittrack.ui.series import as_json, downsample

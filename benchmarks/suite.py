@@ -409,6 +409,14 @@ def _within_git(what: str) -> tuple[Goal, ...]:
     )
 
 
+def _within_git_and_python(what: str) -> tuple[Goal, ...]:
+    """The issue's bar for a no-op: C git plus the start of the interpreter."""
+    return (
+        Goal(f"{what} within 2x of (C git + interpreter) on the same repository", "git-same", 2.0),
+        Goal(f"{what} within 2x of (C git + interpreter) on a packed store", "git", 2.0),
+    )
+
+
 ONE_RUN_GOAL = Goal("<= 100 ms", max_seconds=0.1)
 
 COMPARISONS: tuple[Comparison, ...] = (
@@ -603,7 +611,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         "push_noop",
         (("git-same", "push_noop"), ("git", "push_noop"), ("dvc", "push_noop")),
         unit="ms",
-        goals=_within_git("no-op push"),
+    ),
+    Comparison(
+        "sync",
+        "Push again, nothing new, against C git plus the interpreter's start "
+        "(`python -c pass`, the same interpreter)",
+        "push_noop",
+        (("git-same", "push_noop_interp"), ("git", "push_noop_interp")),
+        unit="ms",
+        goals=_within_git_and_python("no-op push"),
     ),
     Comparison(
         "sync",
@@ -635,7 +651,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         "pull_noop",
         (("git-same", "pull_noop"), ("git", "pull_noop"), ("dvc", "pull_noop")),
         unit="ms",
-        goals=_within_git("no-op pull"),
+    ),
+    Comparison(
+        "sync",
+        "Pull again, nothing new, against C git plus the interpreter's start "
+        "(`python -c pass`, the same interpreter)",
+        "pull_noop",
+        (("git-same", "pull_noop_interp"), ("git", "pull_noop_interp")),
+        unit="ms",
+        goals=_within_git_and_python("no-op pull"),
     ),
     Comparison(
         "sync",

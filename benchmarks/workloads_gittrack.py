@@ -89,6 +89,17 @@ def create(ctx: Context, rec: Recorder) -> None:
     artifact = artifact_file(ctx.workdir)
     ids = create_runs(gittrack, int(ctx.arg("n")), artifact, rec)
     write_ids(ctx.workdir, ids)
+    _wait_for_maintenance(ctx.workdir / "repo")  # untimed: the fixture is copied at rest
+
+
+def _wait_for_maintenance(repo: Path) -> None:
+    """Wait (10 minutes at most) until no maintenance runs in ``repo``: one the last runs
+    started may still be packing, and a copy taken meanwhile could miss files."""
+    from gittrack.store.maintain import busy
+
+    start = time.perf_counter()
+    while busy(repo / ".git") and time.perf_counter() - start < 600:
+        time.sleep(0.2)
 
 
 def log_metric(ctx: Context, rec: Recorder) -> None:
@@ -451,14 +462,12 @@ def growth(ctx: Context, rec: Recorder) -> None:
 
 
 def footprint(ctx: Context, rec: Recorder) -> None:
-    """Disk used at rest by the fixture's runs once background maintenance is done."""
-    from gittrack.store.maintain import busy
-
+    """Disk used at rest by the fixture's runs once background maintenance is done (the
+    create workload waited for it before its repository became the fixture)."""
     repo = _repo(ctx, fresh=False)
     git_dir = repo / ".git"
     start = time.perf_counter()
-    while busy(git_dir) and time.perf_counter() - start < 600:
-        time.sleep(0.2)  # a maintenance the last runs started is still packing
+    _wait_for_maintenance(repo)
     n = len(read_ids(ctx.fixture)) if ctx.fixture else 0
     files = sum(len(f) for _, _, f in os.walk(git_dir))
     size = sum((Path(d) / f).stat().st_blocks * 512 for d, _, fs in os.walk(git_dir) for f in fs)

@@ -375,8 +375,9 @@ class RunStore:
         None: no metric logged). Each history is decoded, handed to ``use`` and dropped,
         on up to ``workers`` threads (Parquet decoding and numpy release the GIL), so at
         most ``workers`` histories are held at once, whatever the number of runs. Many
-        runs are read through one ``git cat-file``, a run at a time otherwise (or when
-        git is not installed)."""
+        runs are read through one ``git cat-file``; fewer (or all, when git is not
+        installed) a run at a time through the decoded-history cache, which keeps a
+        bounded number itself (:mod:`gittrack.history`)."""
         from gittrack.store import catfile
 
         if len(commits) < BATCH_READS or not catfile.available():

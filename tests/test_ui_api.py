@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
-from conftest import user_tags
+from conftest import git, user_tags
 
 import gittrack
 from gittrack.client import Client
@@ -265,6 +265,30 @@ def test_metrics_of_many_runs_are_held_one_per_worker(varied_runs: list[str]) ->
     held.clear()
     assert store.map_metrics_at(commits, use, workers=1) == pooled
     assert max(held) == 1
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_damaged_history_among_many_is_one_clear_error(
+    varied_runs: list[str], repo: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    from test_hostile_input import corrupt
+
+    from gittrack.ui import api
+
+    monkeypatch.setattr(api, "READ_WORKERS", workers)
+    bad = varied_runs[4]
+    corrupt(repo, bad, {"metrics.parquet": b"PAR1" + b"x" * 300 + b"PAR1"})
+    commit = git(repo, "rev-parse", f"refs/gittrack/runs/{bad}").strip()
+    with serving(repo) as srv:
+        status, _, body = call(
+            srv, "GET", "/ui/api/lines?" + urlencode({"run": varied_runs}, doseq=True)
+        )
+        error = json.loads(body)
+        assert status == 400 and error["error_code"] == "CorruptRunError"
+        assert commit[:12] in error["message"] and "\n" not in error["message"]
+        healthy = [rid for rid in varied_runs if rid != bad]
+        answer = get_json(srv, "/ui/api/lines", run=healthy)
+        assert isinstance(answer, list) and [r["run_id"] for r in answer] == healthy
 
 
 def unpacked(line: dict[str, Any]) -> dict[str, Any]:

@@ -270,7 +270,7 @@ def test_reading_objects_one_at_a_time_can_stop_early(repo: Path) -> None:
         with closing(iter_objects(repo / ".git", specs, b"blob")) as found:
             first.append(next(found))
 
-    reader = threading.Thread(target=read_one)
+    reader = threading.Thread(target=read_one, daemon=True)  # a failure must not hang exit
     reader.start()
     reader.join(timeout=120)
     assert not reader.is_alive(), "closing the reader early left git and it waiting"

@@ -70,6 +70,9 @@ def _repo(ctx: Context, *, fresh: bool = True) -> Path:
     if fresh or ctx.fixture is None:
         init_code_repo(repo, dict(os.environ))
     else:
+        # The process that built the fixture may have left a maintenance running (gittrack
+        # starts one when a process that created many runs exits): copy it at rest.
+        _wait_for_maintenance(ctx.fixture / "repo")
         copy_tree(ctx.fixture / "repo", repo)
     os.environ["GITTRACK_REPO"] = str(repo)
     os.chdir(repo)

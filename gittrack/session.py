@@ -179,6 +179,18 @@ def _close_stores() -> None:
             pass
 
 
+def _maintain_at_exit() -> None:
+    """Let each repository this process wrote start its background maintenance (runs after
+    flush_all, before _close_stores): a sweep's last runs get packed too."""
+    with _lock:
+        stores = list(_stores.values())
+    for store in stores:
+        try:
+            store.git.maintain_at_exit()
+        except Exception:  # exit must go on
+            pass
+
+
 def reset() -> None:
     """Flush and forget every writer, close and forget every opened repository and the
     run rows this process decoded."""
@@ -196,5 +208,7 @@ def reset() -> None:
     forget_cached_rows()
 
 
-atexit.register(_close_stores)  # atexit runs last-registered first: this runs after flush_all
+# atexit runs last-registered first: flush_all, then _maintain_at_exit, then _close_stores.
+atexit.register(_close_stores)
+atexit.register(_maintain_at_exit)
 atexit.register(flush_all)

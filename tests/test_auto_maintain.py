@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -222,3 +223,21 @@ def test_an_object_directory_removed_under_a_writer_is_made_again(
         assert store.write_blob(b"first") == sha
     assert removed and (directory / sha[2:]).exists()
     fsck(repo)
+
+
+def test_a_sweep_that_ends_leaves_its_runs_packed(repo: Path) -> None:
+    from gittrack.store.maintain import EXIT_REFS_TO_PACK
+
+    sweep = (
+        "import gittrack\n"
+        f"for i in range({EXIT_REFS_TO_PACK}):\n"
+        "    with gittrack.start_run():\n"
+        "        gittrack.log_param('i', i)\n"
+        "        gittrack.log_metric('loss', 1 / (i + 1))\n"
+    )
+    subprocess.run([sys.executable, "-c", sweep], cwd=repo, check=True, timeout=300)
+    assert wait_idle(repo / ".git", timeout=120)  # started as the sweep's process exited
+    assert not [p for p in (repo / ".git" / "refs" / "gittrack").rglob("*") if p.is_file()]
+    assert _loose(repo) == 0
+    fsck(repo)
+    assert len(gittrack.search_runs(output_format="list")) == EXIT_REFS_TO_PACK

@@ -5,10 +5,10 @@ beside them, and one loose ref each. After a run ends, :meth:`GitStore.auto_main
 estimates the loose objects from one fan-out directory and counts the packs. Above a
 quarter of git's ``gc.auto`` threshold (6700 unless configured; 0 turns it off), above
 half of ``gc.autoPackLimit`` packs (50 unless configured; git's own ``gc --auto`` repacks
-everything beyond it), or once the process created :data:`LOOSE_REFS_TO_PACK` run refs,
-it starts this file detached, with the standard library only (``python -I -S
-maintain.py GIT_DIR FD REFS``: no start-up cost beyond the interpreter's). It then, with
-C git:
+everything beyond it), or once the process created :data:`LOOSE_REFS_TO_PACK` run refs
+(:data:`EXIT_REFS_TO_PACK` when it exits), it starts this file detached, with the
+standard library only (``python -I -S maintain.py GIT_DIR FD REFS``: no start-up cost
+beyond the interpreter's). It then, with C git:
 
 1. merges packs geometrically and packs every loose object (reachable or not) with them
    (``repack -d -n --geometric=2``): the number of packs stays logarithmic in the number
@@ -42,6 +42,7 @@ except ImportError:  # pragma: no cover - not POSIX
 # a live maintenance holds an flock on it (its pid is written inside).
 LOCK_NAME = "gittrack-maintain.pid"
 LOOSE_REFS_TO_PACK = 256  # loose refs (4 KiB on disk each) a detached maintenance packs
+EXIT_REFS_TO_PACK = 32  # ... and at the end of a process that created this many
 
 
 def busy(common_dir: Path) -> bool:

@@ -214,15 +214,18 @@ class GitStore:
         self._store_batch(batch)
 
     def _store_batch(self, batch: dict[str, tuple[bytes, bytes]]) -> None:
-        """Store a flush's objects: loose when they are few, else in this store's open pack.
+        """Store a flush's objects: in this store's open pack, or loose when they are few
+        or a maintenance is running.
 
         The open pack is the last pack this store wrote: the new objects are written with
         its objects as one new pack and the old one is removed (every object of it is in
         the new one, git's rule for removing a pack), so a process adds about one pack
         per :data:`ROLL_MAX_OBJECTS` objects instead of one per flush, and maintenance
-        seldom has packs to merge. Not while a maintenance runs: it may be reading that
-        pack."""
-        if len(batch) < PACK_MIN_OBJECTS:
+        seldom has packs to merge. While a maintenance runs, its repack may be reading
+        the open pack: it stays, and the flush's objects go loose (the next maintenance
+        packs them) rather than into one more small pack each.
+        """
+        if len(batch) < PACK_MIN_OBJECTS or maintain.busy(self.common_dir):
             for hexsha, (type_name, body) in batch.items():
                 self._store_loose(hexsha, type_name, body)
             self._mark_fresh(batch)
@@ -236,7 +239,6 @@ class GitStore:
                 if (
                     len(previous[1]) + len(batch) <= ROLL_MAX_OBJECTS
                     and previous[1].size + size <= ROLL_MAX_BYTES
-                    and not maintain.busy(self.common_dir)
                 ):
                     builder = previous[1].copy()
                 else:
@@ -528,7 +530,7 @@ class GitStore:
         return configs
 
     # -- keeping the repository packed ------------------------------------------------
-    def auto_maintain(self) -> subprocess.Popen[bytes] | None:
+    def auto_maintain(self, *, refs_to_pack: int | None = None) -> subprocess.Popen[bytes] | None:
         """Start :mod:`gittrack.store.maintain` in the background once loose objects or
         packs pile up.
 
@@ -538,16 +540,18 @@ class GitStore:
         packs are counted against half of ``gc.autoPackLimit`` (50 unless configured), so
         git's own ``gc --auto``, which repacks everything, has nothing to do. Returns the
         process started, or None (below the thresholds, one already running, no way to
-        start it). A store that created :data:`maintain.LOOSE_REFS_TO_PACK` refs (one per
-        run, 4 KiB on disk each) starts one too, to pack them.
+        start it). A store that created ``refs_to_pack`` refs (one per run, 4 KiB on disk
+        each; default :data:`maintain.LOOSE_REFS_TO_PACK`) starts one too, to pack them.
         """
+        if refs_to_pack is None:
+            refs_to_pack = maintain.LOOSE_REFS_TO_PACK
         configs = self._configs()
         threshold = _int_config(configs, "gc", "auto", GC_AUTO_DEFAULT) // 4
         if threshold <= 0:
             return None
         pack_limit = _int_config(configs, "gc", "autoPackLimit", GC_AUTO_PACK_LIMIT_DEFAULT)
         if (
-            self._new_loose_refs < maintain.LOOSE_REFS_TO_PACK
+            self._new_loose_refs < refs_to_pack
             and not self._loose_over(threshold)
             and not self._packs_over(pack_limit // 2)
         ):
@@ -572,7 +576,7 @@ class GitStore:
                     maintain.__file__,
                     str(self.common_dir),
                     str(lock_fd),
-                    str(maintain.LOOSE_REFS_TO_PACK),
+                    str(refs_to_pack),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -588,6 +592,13 @@ class GitStore:
         self._new_loose_refs = 0
         _MAINTENANCE.append(proc)
         return proc
+
+    def maintain_at_exit(self) -> subprocess.Popen[bytes] | None:
+        """At the end of a process: what :meth:`auto_maintain` does, and also pack the refs
+        once this process created :data:`maintain.EXIT_REFS_TO_PACK` of them since its
+        last maintenance, so a sweep leaves its last runs packed too (what git's
+        ``gc --auto`` after a command would leave)."""
+        return self.auto_maintain(refs_to_pack=maintain.EXIT_REFS_TO_PACK)
 
     def _loose_over(self, threshold: int) -> bool:
         """Whether the loose objects, estimated from ``objects/17``, exceed ``threshold``."""

@@ -44,19 +44,25 @@ def _packs(repo: Path) -> int:
     return len(list((repo / ".git" / "objects" / "pack").glob("*.pack")))
 
 
-def test_runs_start_gc_which_packs_and_runs_stay_readable(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    started: list[subprocess.Popen[bytes]] = []
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """The maintenance processes run ends start (recorded as they start)."""
+    procs: list[subprocess.Popen[bytes]] = []
     real = GitStore.auto_maintain
 
     def recording(self: GitStore) -> subprocess.Popen[bytes] | None:
         proc = real(self)
         if proc is not None:
-            started.append(proc)
+            procs.append(proc)
         return proc
 
     monkeypatch.setattr(GitStore, "auto_maintain", recording)
+    return procs
+
+
+def test_runs_start_gc_which_packs_and_runs_stay_readable(
+    repo: Path, started: list[subprocess.Popen[bytes]]
+) -> None:
     git(repo, "config", "gc.autoPackLimit", "8")  # half: from 5 packs on
     for i in range(5):  # the packs of five other processes
         with GitStore(repo) as store, store.batched():
@@ -164,21 +170,11 @@ def test_refs_are_packed_once_enough_loose_refs_pile_up(repo: Path) -> None:
 
 
 def test_a_process_that_created_many_runs_packs_their_refs(
-    repo: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, monkeypatch: pytest.MonkeyPatch, started: list[subprocess.Popen[bytes]]
 ) -> None:
     from gittrack.store import maintain as maintain_mod
 
     monkeypatch.setattr(maintain_mod, "LOOSE_REFS_TO_PACK", 3)
-    started: list[subprocess.Popen[bytes]] = []
-    real = GitStore.auto_maintain
-
-    def recording(self: GitStore) -> subprocess.Popen[bytes] | None:
-        proc = real(self)
-        if proc is not None:
-            started.append(proc)
-        return proc
-
-    monkeypatch.setattr(GitStore, "auto_maintain", recording)
     _runs(2)
     assert not started  # two loose refs: nothing to do yet
     _runs(1)

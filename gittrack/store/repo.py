@@ -276,7 +276,8 @@ class GitStore:
         if batch is None or len(body) > MAX_BATCHED_OBJECT:
             self._store_loose(hexsha, type_name, body)
             self._mark_fresh((hexsha,))
-        elif hexsha not in batch and not self._freshen_loose(hexsha):
+        else:  # held for the pack: a copy already on disk is not looked for (one more
+            # copy in a new pack is as fresh as git's refreshed mtime)
             batch[hexsha] = (type_name, body)
         return hexsha
 

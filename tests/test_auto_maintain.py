@@ -177,10 +177,12 @@ def test_a_process_that_created_many_runs_packs_their_refs(
     monkeypatch.setattr(maintain_mod, "LOOSE_REFS_TO_PACK", 3)
     _runs(2)
     assert not started  # two loose refs: nothing to do yet
+    loose = _loose(repo)
     _runs(1)
     assert len(started) == 1 and started[0].wait(timeout=120) == 0
     assert (repo / ".git" / "packed-refs").exists()
     assert not [p for p in (repo / ".git" / "refs" / "gittrack").rglob("*") if p.is_file()]
+    assert _loose(repo) == loose  # only refs piled up: no repack (it is seconds, not ms)
     fsck(repo)
 
 

@@ -7,17 +7,18 @@ quarter of git's ``gc.auto`` threshold (6700 unless configured; 0 turns it off),
 half of ``gc.autoPackLimit`` packs (50 unless configured; git's own ``gc --auto`` repacks
 everything beyond it), or once the process created :data:`LOOSE_REFS_TO_PACK` run refs
 (:data:`EXIT_REFS_TO_PACK` when it exits), it starts this file detached, with the
-standard library only (``python -I -S maintain.py GIT_DIR FD REFS``: no start-up cost
-beyond the interpreter's). It then, with C git:
+standard library only (``python -I -S maintain.py GIT_DIR FD REFS repack|refs``: no
+start-up cost beyond the interpreter's). It then, with C git:
 
-1. merges packs geometrically and packs every loose object (reachable or not) with them
+1. packs refs (``pack-refs --all --prune``) once REFS (:data:`LOOSE_REFS_TO_PACK`) loose
+   refs have piled up: one file instead of one per run, rewritten seldom (it holds every
+   ref); when only refs piled up, that is all it does (a few milliseconds: the writers'
+   flushes go loose while a maintenance runs, see ``GitStore._store_batch``);
+2. merges packs geometrically and packs every loose object (reachable or not) with them
    (``repack -d -n --geometric=2``): the number of packs stays logarithmic in the number
    of objects at an amortised cost, with no full repack; a pack or loose object is
    removed only once its objects are in the new pack, so concurrent writers and readers
-   never miss an object;
-2. packs refs (``pack-refs --all --prune``) once REFS (:data:`LOOSE_REFS_TO_PACK`) loose
-   refs have piled up: one file instead of one per run, rewritten seldom (it holds every
-   ref).
+   never miss an object. Not when only refs piled up; always when a process exits.
 
 Unreachable objects (the intermediate states of runs) stay in packs, where they cost
 about half of a run's 1-2 KiB; ``git gc`` removes them by git's own prune rules.
@@ -113,9 +114,12 @@ def loose_refs(common_dir: Path, stop: int) -> int:
     return count
 
 
-def maintain(common_dir: Path, lock_fd: int | None = None, *, min_loose_refs: int = 0) -> bool:
-    """Pack loose objects, consolidate packs, and pack refs once ``min_loose_refs`` loose
-    refs exist; False when another maintenance is running.
+def maintain(
+    common_dir: Path, lock_fd: int | None = None, *, min_loose_refs: int = 0, repack: bool = True
+) -> bool:
+    """Pack loose objects and consolidate packs (unless ``repack`` is False: refs only),
+    and pack refs once ``min_loose_refs`` loose refs exist; False when another
+    maintenance is running.
 
     ``lock_fd`` is the lock already taken by :func:`try_lock` (this function closes it).
     """
@@ -125,16 +129,22 @@ def maintain(common_dir: Path, lock_fd: int | None = None, *, min_loose_refs: in
     try:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
-        _git(common_dir, "repack", "-d", "-q", "-n", "--geometric=2")
         if loose_refs(common_dir, min_loose_refs) >= min_loose_refs:
             _git(common_dir, "pack-refs", "--all", "--prune")
+        if repack:
+            _git(common_dir, "repack", "-d", "-q", "-n", "--geometric=2")
         return True
     finally:
         os.close(fd)
 
 
-if __name__ == "__main__":  # started detached by GitStore.auto_maintain: GIT_DIR FD REFS
+if __name__ == "__main__":  # started by GitStore.auto_maintain: GIT_DIR FD REFS repack|refs
     try:
-        maintain(Path(sys.argv[1]), int(sys.argv[2]), min_loose_refs=int(sys.argv[3]))
+        maintain(
+            Path(sys.argv[1]),
+            int(sys.argv[2]),
+            min_loose_refs=int(sys.argv[3]),
+            repack=sys.argv[4] == "repack",
+        )
     except (OSError, subprocess.CalledProcessError):
         sys.exit(1)  # nothing to report to: the next run end tries again

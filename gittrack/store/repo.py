@@ -531,7 +531,7 @@ class GitStore:
         return configs
 
     # -- keeping the repository packed ------------------------------------------------
-    def auto_maintain(self, *, refs_to_pack: int | None = None) -> subprocess.Popen[bytes] | None:
+    def auto_maintain(self, *, at_exit: bool = False) -> subprocess.Popen[bytes] | None:
         """Start :mod:`gittrack.store.maintain` in the background once loose objects or
         packs pile up.
 
@@ -541,21 +541,22 @@ class GitStore:
         packs are counted against half of ``gc.autoPackLimit`` (50 unless configured), so
         git's own ``gc --auto``, which repacks everything, has nothing to do. Returns the
         process started, or None (below the thresholds, one already running, no way to
-        start it). A store that created ``refs_to_pack`` refs (one per run, 4 KiB on disk
-        each; default :data:`maintain.LOOSE_REFS_TO_PACK`) starts one too, to pack them.
+        start it). A store that created :data:`maintain.LOOSE_REFS_TO_PACK` refs (one per
+        run, 4 KiB on disk each) starts one that packs only them; ``at_exit`` (see
+        :meth:`maintain_at_exit`), from :data:`maintain.EXIT_REFS_TO_PACK` refs on, one
+        that packs the objects too.
         """
-        if refs_to_pack is None:
-            refs_to_pack = maintain.LOOSE_REFS_TO_PACK
+        refs_to_pack = maintain.EXIT_REFS_TO_PACK if at_exit else maintain.LOOSE_REFS_TO_PACK
         configs = self._configs()
         threshold = _int_config(configs, "gc", "auto", GC_AUTO_DEFAULT) // 4
         if threshold <= 0:
             return None
         pack_limit = _int_config(configs, "gc", "autoPackLimit", GC_AUTO_PACK_LIMIT_DEFAULT)
-        if (
-            self._new_loose_refs < refs_to_pack
-            and not self._loose_over(threshold)
-            and not self._packs_over(pack_limit // 2)
-        ):
+        refs = self._new_loose_refs >= refs_to_pack
+        # Only refs to pack: no repack (seconds of delta search), except as a process ends.
+        repack = (refs and at_exit) or self._loose_over(threshold)
+        repack = repack or self._packs_over(pack_limit // 2)
+        if not refs and not repack:
             return None
         try:
             lock_fd = maintain.try_lock(self.common_dir)  # handed over: held from now on
@@ -578,6 +579,7 @@ class GitStore:
                     str(self.common_dir),
                     str(lock_fd),
                     str(refs_to_pack),
+                    "repack" if repack else "refs",
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
@@ -599,7 +601,7 @@ class GitStore:
         once this process created :data:`maintain.EXIT_REFS_TO_PACK` of them since its
         last maintenance, so a sweep leaves its last runs packed too (what git's
         ``gc --auto`` after a command would leave)."""
-        return self.auto_maintain(refs_to_pack=maintain.EXIT_REFS_TO_PACK)
+        return self.auto_maintain(at_exit=True)
 
     def _loose_over(self, threshold: int) -> bool:
         """Whether the loose objects, estimated from ``objects/17``, exceed ``threshold``."""

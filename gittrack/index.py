@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import os
 import sqlite3
 import time
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gittrack.errors import CorruptRunError, StorageError
 from gittrack.gcpause import collector_paused
+from gittrack.index_build import DOC, Read, batch_rows, index_row, parallel_rows
 
 if TYPE_CHECKING:
     from gittrack.format import RunRecord
@@ -47,7 +49,15 @@ _COLUMNS_VERSION = 1
 _NESTED = ("params", "metrics", "tags")  # the row's dicts a projection can carry
 # what every projected row holds: what experiment/stage narrowing and the default order read
 _BASE_FIELDS = ("run_id", "experiment", "experiment_id", "lifecycle_stage", "start_time")
-_SCHEMA = """
+# the indexes of the runs table (a build into an empty table makes them after the rows)
+RUN_INDEXES = {
+    "runs_by_start": "CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start_time DESC, run_id)",
+    "runs_by_name": "CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name)",
+    "runs_by_parent": "CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id)"
+    " WHERE parent_run_id IS NOT NULL",
+}
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -63,16 +73,16 @@ CREATE TABLE IF NOT EXISTS runs (
     doc TEXT,
     error TEXT
 );
-CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start_time DESC, run_id);
-CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name);
-CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+"""
+    + ";\n".join(RUN_INDEXES.values())
+    + """;
 -- every state (current or earlier commit) of each run, for resolving any hash a run had;
 -- filled when a hash is resolved, from the commit recorded in `walked`
 CREATE TABLE IF NOT EXISTS states (sha TEXT PRIMARY KEY, run_id TEXT NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS states_by_run ON states (run_id);
 CREATE TABLE IF NOT EXISTS walked (run_id TEXT PRIMARY KEY, commit_sha TEXT NOT NULL);
 """
-_DOC = 10  # the position of ``doc`` in a ``runs`` row (its last field is ``error``)
+)
 
 
 @dataclass(frozen=True)
@@ -93,40 +103,6 @@ class IndexEntry:
     @property
     def corrupt(self) -> bool:
         return self.error is not None
-
-
-def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
-    """The filterable row of a run (the shape :mod:`gittrack.query.filter` evaluates)."""
-    inputs: dict[str, dict[str, Any]] = {}
-    for entry in record.inputs:
-        if isinstance(entry, dict) and entry.get("name"):
-            inputs[str(entry["name"])] = {
-                str(k): v
-                for k, v in entry.items()
-                if k != "name" and (v is None or isinstance(v, str | int | float | bool))
-            }
-    from gittrack.format import run_tags
-
-    return {
-        "run_id": record.run_id,
-        "commit": commit,
-        "code_commit": str(record.source.get("commit") or ""),
-        "dirty": bool(record.source.get("dirty", False)),
-        "name": record.name,
-        "experiment": record.experiment,
-        "experiment_id": record.experiment_id,
-        "status": record.status,
-        "lifecycle_stage": record.lifecycle_stage,
-        "user": record.user,
-        "start_time": record.start_time,
-        "end_time": record.end_time,
-        "params": dict(record.params),
-        "metrics": {k: m.value for k, m in record.metrics.items()},
-        "metric_steps": {k: [m.step, m.timestamp] for k, m in record.metrics.items()},
-        "tags": run_tags(record),
-        "inputs": inputs,
-        "parent_run_id": record.parent_run_id,
-    }
 
 
 class RunIndex:
@@ -273,7 +249,8 @@ class RunIndex:
         changed = [(rid, sha) for rid, sha in runs.items() if known.get(rid) != sha]
         if not (changed or vanished or own_listing):
             return
-        loaded = self._load_many(changed)
+        reads = self._load_many(changed)
+        loaded = [row for row, _ in reads]
         meta = [("refs_signature", sig), ("scanned_ns", str(scanned_ns))] if own_listing else []
         after = before
         if changed or vanished:  # readers' in-memory row caches are keyed by this token
@@ -284,9 +261,7 @@ class RunIndex:
                 self._db.execute("BEGIN IMMEDIATE")
                 current = self.generation  # another process may have written in between
                 self._db.executemany("DELETE FROM runs WHERE run_id=?", [(r,) for r in vanished])
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", loaded
-                )
+                self._insert(loaded)
                 self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta)
         except sqlite3.Error as e:
             raise StorageError(f"cannot update the run index {self.path}: {e}") from e
@@ -294,6 +269,26 @@ class RunIndex:
             log.debug("gittrack: index: %d runs read, %d dropped", len(changed), len(vanished))
             if current == before:
                 _carry_over(self.path, before, after, known, loaded, vanished)
+                if not known and len(reads) >= BATCH_THRESHOLD:  # a build read in bulk
+                    with collector_paused():  # (the fresh rows hold no cycles)
+                        self._write_columns(after, _fresh_rows(reads))
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        """Write ``rows`` to the runs table (in the caller's transaction). Many rows into
+        an empty table go in before its indexes, which are then built from the sorted
+        rows at once: a third cheaper than updating three indexes row by row."""
+        db = self._db
+        bulk = (
+            len(rows) >= BATCH_THRESHOLD
+            and db.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is None
+        )
+        if bulk:
+            for name in RUN_INDEXES:
+                db.execute(f"DROP INDEX IF EXISTS {name}")
+        db.executemany("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        if bulk:
+            for sql in RUN_INDEXES.values():
+                db.execute(sql)
 
     def _known(self, generation: str) -> dict[str, str]:
         """``{run_id: commit}`` of every run in the index (kept in memory per generation)."""
@@ -324,25 +319,25 @@ class RunIndex:
                 texts[name] = git.read_blob(entry[1])
         return fmt.parse_record(texts, what)
 
-    def _load_many(self, changed: list[tuple[str, str]]) -> list[tuple[Any, ...]]:
-        """Index rows of ``changed`` runs: through ``git cat-file`` (and helper processes
-        on several cores) when there are many; runs the fast path cannot read go the
-        careful way."""
+    def _load_many(self, changed: list[tuple[str, str]]) -> list[Read]:
+        """Index rows of ``changed`` runs (see :data:`gittrack.index_build.Read`): through
+        ``git cat-file`` (and helper processes on several cores) when there are many;
+        runs the fast path cannot read go the careful way."""
         from gittrack.store import catfile
 
         if len(changed) < BATCH_THRESHOLD or not catfile.available():
-            rows: list[tuple[Any, ...] | None] = [None] * len(changed)
+            rows: list[Read | None] = [None] * len(changed)
         elif len(changed) >= PARALLEL_THRESHOLD and (os.cpu_count() or 1) > 1:
-            rows = _parallel_rows(str(self.common_dir), changed)
+            rows = parallel_rows(str(self.common_dir), changed)
         else:
             rows = batch_rows(str(self.common_dir), changed)
         out = []
-        for row, (rid, sha) in zip(rows, changed, strict=True):
-            if row is None:
-                row = _index_row(rid, sha, functools.partial(self._read_record, rid, sha))
-            if row[-1] is not None:
-                log.warning("gittrack: skipping run %s: %s", rid[:12], row[-1])
-            out.append(row)
+        for read, (rid, sha) in zip(rows, changed, strict=True):
+            if read is None:
+                read = index_row(rid, sha, functools.partial(self._read_record, rid, sha))
+            if read[0][-1] is not None:
+                log.warning("gittrack: skipping run %s: %s", rid[:12], read[0][-1])
+            out.append(read)
         return out
 
     def rebuild(self) -> int:
@@ -511,33 +506,54 @@ class RunIndex:
     def keep_columns(self) -> None:
         """Write the columns of the rows this process holds, unless they are on disk (a
         search that wanted a few rows had to read them whole: the next one will not)."""
-        import marshal
-
         generation = self.generation
         cached = _ROW_CACHE.get(self.path)
         if not generation or cached is None or cached[0] != generation:
             return
-        if self._columns_current():
-            return
-        rows = cached[1]
-        fields = dict.fromkeys(
+        if not self._columns_current():
+            self._write_columns(generation, cached[1])
+
+    def _write_columns(self, generation: str, rows: list[dict[str, Any]]) -> None:
+        """Write the columns of ``rows`` (every readable row of ``generation``, in
+        :meth:`rows`'s order)."""
+        import marshal
+
+        fields = [
             name for row in rows[:1] for name, v in row.items() if not isinstance(v, dict | list)
-        )
+        ]
+        # values are taken row by row and transposed in C (itemgetter, zip): reading one
+        # field of 100,000 rows at a time misses the processor's caches on every row
+        try:
+            if len(fields) < 2:  # (itemgetter of one field gives no tuples)
+                raise KeyError
+            get = operator.itemgetter(*fields)
+            table = [list(values) for values in zip(*map(get, rows), strict=True)]
+        except KeyError:  # a row lacks a field: value by value
+            table = [[r.get(name) for r in rows] for name in fields]
+        # marshal's format 2 (no shared references) writes 100,000 values several times
+        # faster than the default; what it reads back is the same
         blobs: dict[tuple[str, str], bytes] = {
-            ("attributes", name): marshal.dumps([r.get(name) for r in rows]) for name in fields
+            ("attributes", name): marshal.dumps(values, 2)
+            for name, values in zip(fields, table, strict=True)
         }
         for kind in _NESTED:
-            by_keys: dict[tuple[str, ...], list[int]] = {}  # rows sharing a key set
-            dicts = [r.get(kind) or {} for r in rows]
-            for i, d in enumerate(dicts):
-                by_keys.setdefault(tuple(d), []).append(i)
+            by_keys: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]] = {}
+            for i, row in enumerate(rows):  # rows sharing a key set
+                d = row.get(kind) or {}
+                at, dicts = by_keys.setdefault(tuple(d), ([], []))
+                at.append(i)
+                dicts.append(d)
             nested: dict[str, tuple[list[int], list[Any]]] = {}
-            for keys, at in by_keys.items():
-                for key in keys:
-                    positions, values = nested.setdefault(key, ([], []))
+            for keys, (at, dicts) in by_keys.items():
+                if not keys:
+                    continue
+                get = operator.itemgetter(*keys)
+                columns = zip(*map(get, dicts), strict=True) if len(keys) > 1 else [map(get, dicts)]
+                for key, values in zip(keys, columns, strict=True):
+                    positions, kept = nested.setdefault(key, ([], []))
                     positions.extend(at)
-                    values.extend([dicts[i][key] for i in at])
-            blobs.update(((kind, key), marshal.dumps(data)) for key, data in nested.items())
+                    kept.extend(values)
+            blobs.update(((kind, key), marshal.dumps(data, 2)) for key, data in nested.items())
         where: dict[tuple[str, str], tuple[int, int]] = {}
         offset = 0
         for name_key, blob in blobs.items():
@@ -730,14 +746,23 @@ def _carry_over(
     rows = [r for r in cached[1] if r["run_id"] not in gone] if gone else list(cached[1])
     order = [(-(r["start_time"] or 0), r["run_id"]) for r in rows]  # newest first, as rows()
     for row in loaded:
-        if row[_DOC] is None:  # unreadable: rows() leaves it out
+        if row[DOC] is None:  # unreadable: rows() leaves it out
             continue
-        doc = json.loads(row[_DOC])
+        doc = json.loads(row[DOC])
         place = (-(doc["start_time"] or 0), doc["run_id"])
         at = bisect.bisect_left(order, place)
         order.insert(at, place)
         rows.insert(at, doc)
     _ROW_CACHE[path] = (after, rows)
+
+
+def _fresh_rows(reads: list[Read]) -> list[dict[str, Any]]:
+    """The filterable rows of ``reads`` (every run of an index just built), in
+    :meth:`RunIndex.rows`'s order (newest first, then by id; unreadable runs left out),
+    taken as read where decoding their JSON gives them back, decoded otherwise."""
+    kept = [(row, fresh) for row, fresh in reads if row[DOC] is not None]
+    kept.sort(key=lambda read: (-read[0][5], read[0][0]))  # start_time DESC, run_id
+    return [json.loads(row[DOC]) if fresh is None else fresh for row, fresh in kept]
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:
@@ -795,93 +820,3 @@ def _unedited_runs(common_dir: Path, todo: list[tuple[str, str]]) -> set[str]:
         if message is None or run_id_of_message(message) != rid:  # the code commit
             found.add(rid)
     return found
-
-
-# -- reading many runs (cold builds) ------------------------------------------------------
-def _index_row(run_id: str, commit: str, read: Callable[[], RunRecord]) -> tuple[Any, ...]:
-    """The ``runs`` table row of one run; the last field is the error of a corrupt run."""
-    try:
-        record = read()
-    except CorruptRunError as e:
-        return (run_id, commit, "", "", "", 0, "", 0, 0, None, None, e.message)
-    doc = json.dumps(row_from_record(record, commit), default=str, separators=(",", ":"))
-    return (
-        run_id,
-        commit,
-        record.name,
-        record.experiment,
-        record.status,
-        record.start_time,
-        record.host,
-        record.pid,
-        record.heartbeat,
-        record.parent_run_id if isinstance(record.parent_run_id, str) else None,
-        doc,
-        None,
-    )
-
-
-def batch_rows(common_dir: str, changed: list[tuple[str, str]]) -> list[tuple[Any, ...] | None]:
-    """Rows of ``changed`` read through one ``git cat-file --batch`` (None: read carefully)."""
-    from gittrack import format as fmt
-    from gittrack.store.catfile import cat_tree_files
-
-    names = (fmt.RUN_FILE, fmt.PARAMS_FILE, fmt.TAGS_FILE, fmt.INPUTS_FILE)
-    trees = [f"{sha}:{fmt.RUN_DIR}" for _, sha in changed]
-    files = cat_tree_files(Path(common_dir), trees, names)
-    rows: list[tuple[Any, ...] | None] = []
-    for chunk, (rid, sha) in zip(files, changed, strict=True):
-        if chunk[0] is None:  # not a run commit, or objects missing
-            rows.append(None)
-            continue
-        texts = {n: b for n, b in zip(names, chunk, strict=True) if b is not None}
-        rows.append(_index_row(rid, sha, functools.partial(fmt.parse_record, texts, f"run {rid}")))
-    return rows
-
-
-def _parallel_rows(common_dir: str, changed: list[tuple[str, str]]) -> list[tuple[Any, ...] | None]:
-    """:func:`batch_rows` split over helper processes (``python -c``, never multiprocessing,
-    which would re-run a user's unguarded ``__main__``), one chunk kept in this process."""
-    import subprocess
-    import sys
-    from concurrent.futures import ThreadPoolExecutor
-
-    workers = min(os.cpu_count() or 1, 8)
-    size = -(-len(changed) // workers)
-    chunks = [changed[i : i + size] for i in range(0, len(changed), size)]
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
-    code = "from gittrack.index import _helper_main; _helper_main()"
-
-    def helper(chunk: list[tuple[str, str]]) -> list[tuple[Any, ...] | None]:
-        request = json.dumps({"common_dir": common_dir, "changed": chunk}).encode()
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-c", code], input=request, capture_output=True, env=env
-            )
-            if proc.returncode == 0:
-                with collector_paused():
-                    rows = json.loads(proc.stdout)
-                return [None if r is None else tuple(r) for r in rows]
-            log.debug("gittrack: index helper failed: %s", proc.stderr[-500:])
-        except (OSError, ValueError) as e:
-            log.debug("gittrack: index helper failed: %s", e)
-        return batch_rows(common_dir, chunk)
-
-    with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-        futures = [pool.submit(helper, chunk) for chunk in chunks[1:]]
-        rows = batch_rows(common_dir, chunks[0])
-        for future in futures:
-            rows.extend(future.result())
-    return rows
-
-
-def _helper_main() -> None:
-    """Entry of an index helper process: a JSON request on stdin, JSON rows on stdout."""
-    import sys
-
-    request = json.loads(sys.stdin.buffer.read())
-    changed = [(str(rid), str(sha)) for rid, sha in request["changed"]]
-    rows = batch_rows(str(request["common_dir"]), changed)
-    sys.stdout.write(json.dumps(rows))

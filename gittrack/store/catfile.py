@@ -59,8 +59,8 @@ def cat_objects(git_dir: Path, specs: Iterable[str], kind: bytes) -> list[bytes 
     if not wanted:
         return []
     try:
-        proc = subprocess.Popen(
-            ["git", "--git-dir", str(git_dir), "cat-file", "--batch"],
+        proc = subprocess.Popen(  # --buffer: not one write (and flush) per object
+            ["git", "--git-dir", str(git_dir), "cat-file", "--batch", "--buffer"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

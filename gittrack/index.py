@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "8"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty;
-# 8: parent_run_id column
+SCHEMA_VERSION = "9"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty;
+# 8: parent_run_id column; 9: runs_by_experiment (added in place to an index of schema 8)
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -49,12 +49,17 @@ _COLUMNS_VERSION = 1
 _NESTED = ("params", "metrics", "tags")  # the row's dicts a projection can carry
 # what every projected row holds: what experiment/stage narrowing and the default order read
 _BASE_FIELDS = ("run_id", "experiment", "experiment_id", "lifecycle_stage", "start_time")
+# columns of an older index state answer while at most this many (or 1/20 of the) runs
+# changed since: the changed ones are decoded from the index, the others read as columns
+_STALE_COLUMNS_MIN = 2000
 # the indexes of the runs table (a build into an empty table makes them after the rows)
 RUN_INDEXES = {
     "runs_by_start": "CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start_time DESC, run_id)",
     "runs_by_name": "CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name)",
     "runs_by_parent": "CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id)"
     " WHERE parent_run_id IS NOT NULL",
+    "runs_by_experiment": "CREATE INDEX IF NOT EXISTS runs_by_experiment"
+    " ON runs (experiment, start_time, status) WHERE error IS NULL",
 }
 _SCHEMA = (
     """
@@ -174,7 +179,10 @@ class RunIndex:
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.OperationalError:
             pass
-        if row is None or row[0] != SCHEMA_VERSION:
+        if row is not None and row[0] == "8":  # schema 9 only adds an index: no rebuild
+            db.executescript(_SCHEMA)
+            db.execute("UPDATE meta SET value=? WHERE key='schema'", (SCHEMA_VERSION,))
+        elif row is None or row[0] != SCHEMA_VERSION:
             db.executescript(
                 "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS states;"
                 " DROP TABLE IF EXISTS walked;" + _SCHEMA
@@ -396,6 +404,16 @@ class RunIndex:
         )
         return [(str(e), int(n), int(r), int(t)) for e, n, r, t in self._db.execute(sql)]
 
+    def experiment_spans(self, name: str | None = None) -> dict[str, tuple[int, int]]:
+        """``{experiment: (first run start ms, last run start ms)}`` of readable runs, of
+        every experiment or only of ``name`` (one grouped query: no row is decoded)."""
+        sql = "SELECT experiment, MIN(start_time), MAX(start_time) FROM runs WHERE error IS NULL"
+        args: tuple[str, ...] = ()
+        if name is not None:
+            sql, args = sql + " AND experiment=?", (name,)
+        rows = self._db.execute(sql + " GROUP BY experiment", args)
+        return {str(e): (int(lo), int(hi)) for e, lo, hi in rows}
+
     def rows(self, experiments: list[str] | None = None) -> list[dict[str, Any]]:
         """The filterable rows of every readable run, newest first (treat them as read-only).
 
@@ -482,9 +500,9 @@ class RunIndex:
 
     def _columns_header(
         self, f: BinaryIO
-    ) -> tuple[int, int, dict[tuple[str, str], tuple[int, int]]] | None:
-        """``(rows, where the columns start, {column: (offset, length)})`` read from the
-        open columns file ``f``, when it holds the current generation's columns."""
+    ) -> tuple[str, int, int, dict[tuple[str, str], tuple[int, int]]] | None:
+        """``(generation, rows, where the columns start, {column: (offset, length)})``
+        read from the open columns file ``f`` (of any generation)."""
         import marshal
 
         try:
@@ -492,16 +510,17 @@ class RunIndex:
             version, stored, n, where = marshal.loads(f.read(size))
         except (OSError, ValueError, EOFError, TypeError):
             return None
-        if version != _COLUMNS_VERSION or stored != self.generation or not stored:
+        if version != _COLUMNS_VERSION or not stored:
             return None
-        return int(n), 8 + size, where
+        return str(stored), int(n), 8 + size, where
 
     def _columns_current(self) -> bool:
         try:
             with self._columns_path.open("rb") as f:
-                return self._columns_header(f) is not None
+                header = self._columns_header(f)
         except OSError:
             return False
+        return header is not None and header[0] == self.generation
 
     def keep_columns(self) -> None:
         """Write the columns of the rows this process holds, unless they are on disk (a
@@ -576,8 +595,12 @@ class RunIndex:
         """The rows of :meth:`rows`, in its order, holding only ``columns`` (as
         :meth:`gittrack.query.filter.Filter.keys` names them) and the fields that narrow by
         experiment and stage and give the default order; None when only whole rows can
-        answer (inputs named, no columns of this generation, or whole rows already in
-        memory, which are faster still)."""
+        answer (inputs named, no columns file, or whole rows already in memory, which are
+        faster still).
+
+        Columns of an older index state still answer when few runs changed since: the
+        runs they hold at another commit (or no longer) are left out, and the runs added
+        or changed since are decoded from the index and put in their place."""
         import marshal
 
         generation = self.generation
@@ -591,11 +614,7 @@ class RunIndex:
                 header = self._columns_header(f)
                 if header is None:
                     return None
-                n, base, where = header
-                wanted = dict.fromkeys(_BASE_FIELDS)
-                wanted.update((key, None) for kind, key in sorted(columns) if kind == "attributes")
-                fields = [name for name in wanted if ("attributes", name) in where]
-                nested = [c for c in sorted(columns) if c[0] in _NESTED and c in where]
+                stored, n, base, where = header
 
                 def load(column: tuple[str, str]) -> Any:
                     offset, length = where[column]
@@ -603,6 +622,22 @@ class RunIndex:
                     return marshal.loads(f.read(length))
 
                 with collector_paused():
+                    keep: list[int] | None = None  # positions still current (None: all)
+                    changed: dict[str, dict[str, Any]] = {}
+                    if stored != generation:
+                        known = self._known(generation)
+                        ids = load(("attributes", "run_id"))
+                        commits = load(("attributes", "commit"))
+                        keep = [i for i, rid in enumerate(ids) if known.get(rid) == commits[i]]
+                        for i in keep:
+                            del known[ids[i]]
+                        if len(known) + n - len(keep) > max(_STALE_COLUMNS_MIN, n // 20):
+                            return None  # many runs changed: whole rows, then new columns
+                        changed = self.rows_of(list(known))
+                    wanted = dict.fromkeys(_BASE_FIELDS)
+                    wanted.update((k, None) for kind, k in sorted(columns) if kind == "attributes")
+                    fields = [name for name in wanted if ("attributes", name) in where]
+                    nested = [c for c in sorted(columns) if c[0] in _NESTED and c in where]
                     values = zip(*(load(("attributes", name)) for name in fields), strict=True)
                     rows = [dict(zip(fields, row, strict=True)) for row in values]
                     for kind, key in nested:
@@ -615,7 +650,11 @@ class RunIndex:
                                 d[key] = v
         except (OSError, ValueError, EOFError, TypeError, KeyError, IndexError):
             return None
-        return rows if len(rows) == n else None
+        if len(rows) != n:
+            return None
+        if keep is None:
+            return rows
+        return _with_changed_rows([rows[i] for i in keep], changed, fields, columns)
 
     def resolve(self, text: str) -> str:
         """A run reference -> the run id (the rule: :func:`gittrack.runs.resolve_run_ref`).
@@ -763,6 +802,29 @@ def _fresh_rows(reads: list[Read]) -> list[dict[str, Any]]:
     kept = [(row, fresh) for row, fresh in reads if row[DOC] is not None]
     kept.sort(key=lambda read: (-read[0][5], read[0][0]))  # start_time DESC, run_id
     return [json.loads(row[DOC]) if fresh is None else fresh for row, fresh in kept]
+
+
+def _with_changed_rows(
+    rows: list[dict[str, Any]],
+    changed: dict[str, dict[str, Any]],
+    fields: list[str],
+    columns: set[tuple[str, str]],
+) -> list[dict[str, Any]]:
+    """``rows`` (projected, in the index's order) with the whole rows ``changed``
+    projected alike and put in their places (newest first, then by run id)."""
+    import bisect
+
+    order = [(-(r["start_time"] or 0), r["run_id"]) for r in rows]
+    for doc in changed.values():
+        row: dict[str, Any] = {name: doc.get(name) for name in fields}
+        for kind, key in sorted(columns):
+            if kind in _NESTED and key in (doc.get(kind) or {}):
+                row.setdefault(kind, {})[key] = doc[kind][key]
+        place = (-(doc["start_time"] or 0), doc["run_id"])
+        at = bisect.bisect_left(order, place)
+        order.insert(at, place)
+        rows.insert(at, row)
+    return rows
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:

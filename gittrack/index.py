@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import operator
 import os
 import sqlite3
 import time
@@ -26,7 +25,18 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from gittrack.errors import CorruptRunError, StorageError
 from gittrack.gcpause import collector_paused
-from gittrack.index_build import DOC, Read, batch_rows, index_row, parallel_rows
+from gittrack.index_build import (
+    COLUMNS_VERSION,
+    DOC,
+    NESTED,
+    Read,
+    batch_rows,
+    fresh_rows,
+    index_row,
+    parallel_rows,
+    unedited_runs,
+    write_columns,
+)
 
 if TYPE_CHECKING:
     from gittrack.format import RunRecord
@@ -45,8 +55,6 @@ _ROW_CACHE: dict[Path, tuple[str, list[dict[str, Any]]]] = {}
 _KNOWN: dict[Path, tuple[str, dict[str, str]]] = {}  # {run_id: commit} per index file
 _HEX = frozenset("0123456789abcdef")
 _SNAPSHOT_VERSION = 1
-_COLUMNS_VERSION = 1
-_NESTED = ("params", "metrics", "tags")  # the row's dicts a projection can carry
 # what every projected row holds: what experiment/stage narrowing and the default order read
 _BASE_FIELDS = ("run_id", "experiment", "experiment_id", "lifecycle_stage", "start_time")
 # columns of an older index state answer while at most this many (or 1/20 of the) runs
@@ -279,7 +287,7 @@ class RunIndex:
                 _carry_over(self.path, before, after, known, loaded, vanished)
                 if not known and len(reads) >= BATCH_THRESHOLD:  # a build read in bulk
                     with collector_paused():  # (the fresh rows hold no cycles)
-                        self._write_columns(after, _fresh_rows(reads))
+                        write_columns(self._columns_path, after, fresh_rows(reads))
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         """Write ``rows`` to the runs table (in the caller's transaction). Many rows into
@@ -510,7 +518,7 @@ class RunIndex:
             version, stored, n, where = marshal.loads(f.read(size))
         except (OSError, ValueError, EOFError, TypeError):
             return None
-        if version != _COLUMNS_VERSION or not stored:
+        if version != COLUMNS_VERSION or not stored:
             return None
         return str(stored), int(n), 8 + size, where
 
@@ -530,66 +538,7 @@ class RunIndex:
         if not generation or cached is None or cached[0] != generation:
             return
         if not self._columns_current():
-            self._write_columns(generation, cached[1])
-
-    def _write_columns(self, generation: str, rows: list[dict[str, Any]]) -> None:
-        """Write the columns of ``rows`` (every readable row of ``generation``, in
-        :meth:`rows`'s order)."""
-        import marshal
-
-        fields = [
-            name for row in rows[:1] for name, v in row.items() if not isinstance(v, dict | list)
-        ]
-        # values are taken row by row and transposed in C (itemgetter, zip): reading one
-        # field of 100,000 rows at a time misses the processor's caches on every row
-        try:
-            if len(fields) < 2:  # (itemgetter of one field gives no tuples)
-                raise KeyError
-            get = operator.itemgetter(*fields)
-            table = [list(values) for values in zip(*map(get, rows), strict=True)]
-        except KeyError:  # a row lacks a field: value by value
-            table = [[r.get(name) for r in rows] for name in fields]
-        # marshal's format 2 (no shared references) writes 100,000 values several times
-        # faster than the default; what it reads back is the same
-        blobs: dict[tuple[str, str], bytes] = {
-            ("attributes", name): marshal.dumps(values, 2)
-            for name, values in zip(fields, table, strict=True)
-        }
-        for kind in _NESTED:
-            by_keys: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]] = {}
-            for i, row in enumerate(rows):  # rows sharing a key set
-                d = row.get(kind) or {}
-                at, dicts = by_keys.setdefault(tuple(d), ([], []))
-                at.append(i)
-                dicts.append(d)
-            nested: dict[str, tuple[list[int], list[Any]]] = {}
-            for keys, (at, dicts) in by_keys.items():
-                if not keys:
-                    continue
-                get = operator.itemgetter(*keys)
-                columns = zip(*map(get, dicts), strict=True) if len(keys) > 1 else [map(get, dicts)]
-                for key, values in zip(keys, columns, strict=True):
-                    positions, kept = nested.setdefault(key, ([], []))
-                    positions.extend(at)
-                    kept.extend(values)
-            blobs.update(((kind, key), marshal.dumps(data, 2)) for key, data in nested.items())
-        where: dict[tuple[str, str], tuple[int, int]] = {}
-        offset = 0
-        for name_key, blob in blobs.items():
-            where[name_key] = (offset, len(blob))
-            offset += len(blob)
-        header = marshal.dumps((_COLUMNS_VERSION, generation, len(rows), where))
-        path = self._columns_path
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        try:
-            with tmp.open("wb") as f:
-                f.write(len(header).to_bytes(8, "little"))
-                f.write(header)
-                for blob in blobs.values():
-                    f.write(blob)
-            os.replace(tmp, path)
-        except (OSError, ValueError):  # a cache: failing to write it changes nothing
-            tmp.unlink(missing_ok=True)
+            write_columns(self._columns_path, generation, cached[1])
 
     def projected_rows(self, columns: set[tuple[str, str]]) -> list[dict[str, Any]] | None:
         """The rows of :meth:`rows`, in its order, holding only ``columns`` (as
@@ -607,7 +556,7 @@ class RunIndex:
         cached = _ROW_CACHE.get(self.path)
         if cached is not None and cached[0] == generation:
             return None
-        if any(kind != "attributes" and kind not in _NESTED for kind, _ in columns):
+        if any(kind != "attributes" and kind not in NESTED for kind, _ in columns):
             return None
         try:
             with self._columns_path.open("rb") as f:  # one handle: the header and its data
@@ -637,7 +586,7 @@ class RunIndex:
                     wanted = dict.fromkeys(_BASE_FIELDS)
                     wanted.update((k, None) for kind, k in sorted(columns) if kind == "attributes")
                     fields = [name for name in wanted if ("attributes", name) in where]
-                    nested = [c for c in sorted(columns) if c[0] in _NESTED and c in where]
+                    nested = [c for c in sorted(columns) if c[0] in NESTED and c in where]
                     values = zip(*(load(("attributes", name)) for name in fields), strict=True)
                     rows = [dict(zip(fields, row, strict=True)) for row in values]
                     for kind, key in nested:
@@ -742,7 +691,7 @@ class RunIndex:
         new_states: list[tuple[str, str]] = []
         slow = todo
         if len(todo) >= BATCH_THRESHOLD and catfile.available():
-            unedited = _unedited_runs(self.common_dir, todo)
+            unedited = unedited_runs(self.common_dir, todo)
             new_states = [(sha, rid) for rid, sha in todo if rid in unedited]
             slow = [(rid, sha) for rid, sha in todo if rid not in unedited]
         for rid, sha in slow:
@@ -795,15 +744,6 @@ def _carry_over(
     _ROW_CACHE[path] = (after, rows)
 
 
-def _fresh_rows(reads: list[Read]) -> list[dict[str, Any]]:
-    """The filterable rows of ``reads`` (every run of an index just built), in
-    :meth:`RunIndex.rows`'s order (newest first, then by id; unreadable runs left out),
-    taken as read where decoding their JSON gives them back, decoded otherwise."""
-    kept = [(row, fresh) for row, fresh in reads if row[DOC] is not None]
-    kept.sort(key=lambda read: (-read[0][5], read[0][0]))  # start_time DESC, run_id
-    return [json.loads(row[DOC]) if fresh is None else fresh for row, fresh in kept]
-
-
 def _with_changed_rows(
     rows: list[dict[str, Any]],
     changed: dict[str, dict[str, Any]],
@@ -818,7 +758,7 @@ def _with_changed_rows(
     for doc in changed.values():
         row: dict[str, Any] = {name: doc.get(name) for name in fields}
         for kind, key in sorted(columns):
-            if kind in _NESTED and key in (doc.get(kind) or {}):
+            if kind in NESTED and key in (doc.get(kind) or {}):
                 row.setdefault(kind, {})[key] = doc[kind][key]
         place = (-(doc["start_time"] or 0), doc["run_id"])
         at = bisect.bisect_left(order, place)
@@ -851,34 +791,3 @@ def run_states(runstore: RunStore, runs: dict[str, str], prefix: str) -> set[str
     with RunIndex(runstore.root, lambda: runstore, common_dir=runstore.git.common_dir) as index:
         index.refresh(runs)
         return index.runs_with_state(prefix) & runs.keys()
-
-
-def _unedited_runs(common_dir: Path, todo: list[tuple[str, str]]) -> set[str]:
-    """Ids of the ``todo`` runs (``(run_id, commit)``) whose commit keeps no earlier state,
-    told apart through ``git cat-file --batch``: the commits, then their distinct first
-    parents (runs share code commits); the others are walked the careful way."""
-    from gittrack.runs import run_id_of_message
-    from gittrack.store.catfile import cat_objects
-
-    found = set()
-    first: dict[str, str] = {}  # run id -> its commit's only parent
-    bodies = cat_objects(common_dir, [commit for _, commit in todo], b"commit")
-    for (rid, _), body in zip(todo, bodies, strict=True):
-        if body is None:
-            continue
-        header = body.split(b"\n\n", 1)[0].split(b"\n")
-        parents = [line[7:].decode("ascii") for line in header if line.startswith(b"parent ")]
-        if not parents:
-            found.add(rid)
-        elif len(parents) == 1:
-            first[rid] = parents[0]
-    distinct = sorted(set(first.values()))
-    messages = {
-        sha: None if body is None else body.split(b"\n\n", 1)[-1]
-        for sha, body in zip(distinct, cat_objects(common_dir, distinct, b"commit"), strict=True)
-    }
-    for rid, parent in first.items():
-        message = messages[parent]
-        if message is None or run_id_of_message(message) != rid:  # the code commit
-            found.add(rid)
-    return found

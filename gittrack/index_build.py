@@ -1,10 +1,12 @@
-"""Reading runs into index rows, in bulk for cold builds (used by :mod:`gittrack.index`).
+"""Building the run index (:mod:`gittrack.index`): runs read into rows, in bulk for cold
+builds; the column cache; which runs keep earlier states.
 
 A run's index row is a ``runs`` table tuple whose ``doc`` field is the JSON of its
 filterable row (:func:`row_from_record`). Many runs are read through ``git cat-file``,
-in helper processes on every core when there are very many. Each read also
-hands back the row itself when it equals what decoding its JSON gives (nearly always),
-so a cold build can write the column cache without decoding 100,000 documents again.
+in helper processes on every core when there are very many. Each read also hands back
+the row itself when it equals what decoding its JSON gives (nearly always), so a cold
+build writes the column cache (:func:`write_columns`) without decoding 100,000
+documents again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import operator
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
+COLUMNS_VERSION = 1
+NESTED = ("params", "metrics", "tags")  # the row's dicts the column cache splits by key
 DOC = 10  # the position of ``doc`` in a ``runs`` row (its last field is ``error``)
 # A read run: its ``runs`` row and, when decoding the row's JSON gives it back exactly,
 # the row as a dict (None: decode the JSON; the row of a corrupt run has no JSON).
@@ -163,3 +168,102 @@ def helper_main() -> None:
     changed = [(str(rid), str(sha)) for rid, sha in request["changed"]]
     rows = batch_rows(str(request["common_dir"]), changed)
     sys.stdout.buffer.write(marshal.dumps(rows))
+
+
+def fresh_rows(reads: list[Read]) -> list[dict[str, Any]]:
+    """The filterable rows of ``reads`` (every run of an index just built) in the index's
+    order (newest first, then by id; unreadable runs left out), taken as read where
+    decoding their JSON gives them back, decoded otherwise."""
+    kept = [(row, fresh) for row, fresh in reads if row[DOC] is not None]
+    kept.sort(key=lambda read: (-read[0][5], read[0][0]))  # start_time DESC, run_id
+    return [json.loads(row[DOC]) if fresh is None else fresh for row, fresh in kept]
+
+
+def write_columns(path: Path, generation: str, rows: list[dict[str, Any]]) -> None:
+    """Write the column cache ``path`` of ``rows`` (every readable row of index state
+    ``generation``, in :meth:`gittrack.index.RunIndex.rows`'s order): a top-level field's
+    value per row, a param/metric/tag key's (row positions, values), after a header
+    ``(version, generation, rows, {column: (offset, length)})``; replaced whole."""
+    import marshal
+
+    fields = [name for row in rows[:1] for name, v in row.items() if not isinstance(v, dict | list)]
+    # values are taken row by row and transposed in C (itemgetter, zip): reading one
+    # field of 100,000 rows at a time misses the processor's caches on every row
+    try:
+        if len(fields) < 2:  # (itemgetter of one field gives no tuples)
+            raise KeyError
+        get = operator.itemgetter(*fields)
+        table = [list(values) for values in zip(*map(get, rows), strict=True)]
+    except KeyError:  # a row lacks a field: value by value
+        table = [[r.get(name) for r in rows] for name in fields]
+    # marshal's format 2 (no shared references) writes 100,000 values several times
+    # faster than the default; what it reads back is the same
+    blobs: dict[tuple[str, str], bytes] = {
+        ("attributes", name): marshal.dumps(values, 2)
+        for name, values in zip(fields, table, strict=True)
+    }
+    for kind in NESTED:
+        by_keys: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]] = {}
+        for i, row in enumerate(rows):  # rows sharing a key set
+            d = row.get(kind) or {}
+            at, dicts = by_keys.setdefault(tuple(d), ([], []))
+            at.append(i)
+            dicts.append(d)
+        nested: dict[str, tuple[list[int], list[Any]]] = {}
+        for keys, (at, dicts) in by_keys.items():
+            if not keys:
+                continue
+            get = operator.itemgetter(*keys)
+            columns = zip(*map(get, dicts), strict=True) if len(keys) > 1 else [map(get, dicts)]
+            for key, values in zip(keys, columns, strict=True):
+                positions, kept = nested.setdefault(key, ([], []))
+                positions.extend(at)
+                kept.extend(values)
+        blobs.update(((kind, key), marshal.dumps(data, 2)) for key, data in nested.items())
+    where: dict[tuple[str, str], tuple[int, int]] = {}
+    offset = 0
+    for name_key, blob in blobs.items():
+        where[name_key] = (offset, len(blob))
+        offset += len(blob)
+    header = marshal.dumps((COLUMNS_VERSION, generation, len(rows), where))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as f:
+            f.write(len(header).to_bytes(8, "little"))
+            f.write(header)
+            for blob in blobs.values():
+                f.write(blob)
+        os.replace(tmp, path)
+    except (OSError, ValueError):  # a cache: failing to write it changes nothing
+        tmp.unlink(missing_ok=True)
+
+
+def unedited_runs(common_dir: Path, todo: list[tuple[str, str]]) -> set[str]:
+    """Ids of the ``todo`` runs (``(run_id, commit)``) whose commit keeps no earlier state,
+    told apart through ``git cat-file --batch``: the commits, then their distinct first
+    parents (runs share code commits); the others are walked the careful way."""
+    from gittrack.runs import run_id_of_message
+    from gittrack.store.catfile import cat_objects
+
+    found = set()
+    first: dict[str, str] = {}  # run id -> its commit's only parent
+    bodies = cat_objects(common_dir, [commit for _, commit in todo], b"commit")
+    for (rid, _), body in zip(todo, bodies, strict=True):
+        if body is None:
+            continue
+        header = body.split(b"\n\n", 1)[0].split(b"\n")
+        parents = [line[7:].decode("ascii") for line in header if line.startswith(b"parent ")]
+        if not parents:
+            found.add(rid)
+        elif len(parents) == 1:
+            first[rid] = parents[0]
+    distinct = sorted(set(first.values()))
+    messages = {
+        sha: None if body is None else body.split(b"\n\n", 1)[-1]
+        for sha, body in zip(distinct, cat_objects(common_dir, distinct, b"commit"), strict=True)
+    }
+    for rid, parent in first.items():
+        message = messages[parent]
+        if message is None or run_id_of_message(message) != rid:  # the code commit
+            found.add(rid)
+    return found

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import marshal
 import operator
 import os
 from collections.abc import Callable
@@ -122,7 +123,6 @@ def parallel_rows(common_dir: str, changed: list[tuple[str, str]]) -> list[Read 
     which would re-run a user's unguarded ``__main__``), one chunk kept in this process.
     Helpers answer in ``marshal`` (the same interpreter reads it back, much faster than
     JSON)."""
-    import marshal
     import subprocess
     import sys
     from concurrent.futures import ThreadPoolExecutor
@@ -161,7 +161,6 @@ def parallel_rows(common_dir: str, changed: list[tuple[str, str]]) -> list[Read 
 
 def helper_main() -> None:
     """Entry of an index helper process: a JSON request on stdin, marshalled rows on stdout."""
-    import marshal
     import sys
 
     request = json.loads(sys.stdin.buffer.read())
@@ -174,9 +173,10 @@ def fresh_rows(reads: list[Read]) -> list[dict[str, Any]]:
     """The filterable rows of ``reads`` (every run of an index just built) in the index's
     order (newest first, then by id; unreadable runs left out), taken as read where
     decoding their JSON gives them back, decoded otherwise."""
-    kept = [(row, fresh) for row, fresh in reads if row[DOC] is not None]
-    kept.sort(key=lambda read: (-read[0][5], read[0][0]))  # start_time DESC, run_id
-    return [json.loads(row[DOC]) if fresh is None else fresh for row, fresh in kept]
+    with collector_paused():  # (100,000 rows: the collector would walk them again and again)
+        kept = [(row, fresh) for row, fresh in reads if row[DOC] is not None]
+        kept.sort(key=lambda read: (-read[0][5], read[0][0]))  # start_time DESC, run_id
+        return [json.loads(row[DOC]) if fresh is None else fresh for row, fresh in kept]
 
 
 def write_columns(path: Path, generation: str, rows: list[dict[str, Any]]) -> None:
@@ -184,8 +184,28 @@ def write_columns(path: Path, generation: str, rows: list[dict[str, Any]]) -> No
     ``generation``, in :meth:`gittrack.index.RunIndex.rows`'s order): a top-level field's
     value per row, a param/metric/tag key's (row positions, values), after a header
     ``(version, generation, rows, {column: (offset, length)})``; replaced whole."""
-    import marshal
+    with collector_paused():  # what is built holds no cycles (see gittrack.gcpause)
+        blobs = _column_blobs(rows)
+    where: dict[tuple[str, str], tuple[int, int]] = {}
+    offset = 0
+    for name_key, blob in blobs.items():
+        where[name_key] = (offset, len(blob))
+        offset += len(blob)
+    header = marshal.dumps((COLUMNS_VERSION, generation, len(rows), where))
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("wb") as f:
+            f.write(len(header).to_bytes(8, "little"))
+            f.write(header)
+            for blob in blobs.values():
+                f.write(blob)
+        os.replace(tmp, path)
+    except (OSError, ValueError):  # a cache: failing to write it changes nothing
+        tmp.unlink(missing_ok=True)
 
+
+def _column_blobs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], bytes]:
+    """Each column of ``rows`` (see :func:`write_columns`), marshalled."""
     fields = [name for row in rows[:1] for name, v in row.items() if not isinstance(v, dict | list)]
     # values are taken row by row and transposed in C (itemgetter, zip): reading one
     # field of 100,000 rows at a time misses the processor's caches on every row
@@ -220,22 +240,7 @@ def write_columns(path: Path, generation: str, rows: list[dict[str, Any]]) -> No
                 positions.extend(at)
                 kept.extend(values)
         blobs.update(((kind, key), marshal.dumps(data, 2)) for key, data in nested.items())
-    where: dict[tuple[str, str], tuple[int, int]] = {}
-    offset = 0
-    for name_key, blob in blobs.items():
-        where[name_key] = (offset, len(blob))
-        offset += len(blob)
-    header = marshal.dumps((COLUMNS_VERSION, generation, len(rows), where))
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            f.write(len(header).to_bytes(8, "little"))
-            f.write(header)
-            for blob in blobs.values():
-                f.write(blob)
-        os.replace(tmp, path)
-    except (OSError, ValueError):  # a cache: failing to write it changes nothing
-        tmp.unlink(missing_ok=True)
+    return blobs
 
 
 def unedited_runs(common_dir: Path, todo: list[tuple[str, str]]) -> set[str]:

@@ -7,7 +7,10 @@ the cache key is the blob id and never goes stale) and groups its rows by key on
 stable sort of the rows by key leaves each key's points contiguous and in logging order.
 A key's columns are then slices of the grouped columns: zero-copy Arrow arrays for
 ``metric_history_table``, and the ``Metric`` entities of ``get_metric_history`` are built
-from those slices, one tuple per point.
+from those slices, one tuple per point. Equal consecutive timestamps (points logged in one
+batch, or within one millisecond) share one int object, and the entities of a key are
+kept for the next call (``MAX_KEPT_POINTS``): they are immutable, and a call returns a new
+list of them. Building them is most of a read's time.
 
 No ``pyarrow.compute`` on this path: importing it wraps hundreds of kernels (30-200 ms,
 more than the whole read). The sort runs in numpy, which pyarrow itself loads when it is
@@ -34,6 +37,7 @@ __all__ = ["DecodedMetrics", "decoded_metrics", "empty_columns", "forget_decoded
 
 MAX_CACHED_ROWS = 2_000_000  # 28 bytes a row, and 24 more once grouped; the newest stays
 MAX_CACHED_TABLES = 64
+MAX_KEPT_POINTS = 500_000  # entities kept for the next read, ~190 bytes a point at most
 COLUMNS = ("step", "timestamp", "value")
 TYPECODES: tuple[Literal["q", "d"], ...] = ("q", "q", "d")  # int64 step, timestamp; float64
 
@@ -46,13 +50,18 @@ class _Grouped:
     where each key's rows start: key id ``i`` owns rows ``starts[i]:starts[i + 1]``.
 
     A column is a memoryview of int64/float64 items, or a list when the file holds null
-    entries (another writer's file; gittrack writes none)."""
+    entries (another writer's file; gittrack writes none). ``stamps`` is the timestamp
+    column as ints, equal neighbours sharing one object, when many rows repeat the
+    timestamp before them (None otherwise)."""
 
-    __slots__ = ("columns", "starts")
+    __slots__ = ("columns", "stamps", "starts")
 
-    def __init__(self, columns: list[Sequence[Any]], starts: list[int]) -> None:
+    def __init__(
+        self, columns: list[Sequence[Any]], starts: list[int], stamps: list[int] | None = None
+    ) -> None:
         self.columns = columns
         self.starts = starts
+        self.stamps = stamps
 
 
 class DecodedMetrics:
@@ -62,7 +71,8 @@ class DecodedMetrics:
     rows are grouped by key on the first read of a key and kept so.
     """
 
-    def __init__(self, table: pa.Table) -> None:
+    def __init__(self, table: pa.Table, blob: str | None = None) -> None:
+        self.blob = blob  # the file's blob id: its entities are kept under it (None: never)
         if any(column.num_chunks != 1 for column in table.columns):
             # row groups may carry dictionaries of their own
             table = table.unify_dictionaries().combine_chunks()
@@ -105,16 +115,26 @@ class DecodedMetrics:
         span = self._span(key)
         if span is None:
             return []
+        kept_as = None if self.blob is None else (self.blob, key, run_id)
+        if kept_as is not None:
+            kept = _kept.get(kept_as)
+            if kept is not None:
+                return kept
         grouped, start, stop = span
-        steps, stamps, values = (_pylist(c[start:stop]) for c in grouped.columns)
+        steps, stamps, values = (column[start:stop] for column in grouped.columns)
+        if grouped.stamps is not None:
+            stamps = grouped.stamps[start:stop]
         with collector_paused(settle=True):  # the entities are the caller's to keep
-            return list(
+            built = list(
                 map(
                     tuple.__new__,
                     repeat(Metric),
                     zip(repeat(key), values, stamps, steps, repeat(run_id)),
                 )
             )
+        if kept_as is not None and _without_nan(values):
+            _kept.put(kept_as, built)
+        return built
 
     def _span(self, key: str) -> tuple[_Grouped, int, int] | None:
         """The grouped columns and the rows of ``key`` in them (None: no points)."""
@@ -150,13 +170,19 @@ class DecodedMetrics:
             if lut != list(range(len(lut))):
                 codes = [lut[c] for c in codes]
         arrays = [self.table.column(name).chunk(0) for name in COLUMNS]
+        stamps = None
         if np is not None:
             if keys < 2**15:  # numpy sorts 16-bit integers by radix: linear time
                 codes = codes.astype(np.int16)
             order = np.argsort(codes, kind="stable")
             counts = np.bincount(codes, minlength=keys + 1).tolist()
-            columns = [
+            gathered = [
                 _gathered_np(np, a, t, order) for a, t in zip(arrays, TYPECODES, strict=True)
+            ]
+            if not isinstance(gathered[1], list):
+                stamps = _shared_runs(np, gathered[1])
+            columns: list[Sequence[Any]] = [
+                c if isinstance(c, list) else memoryview(c) for c in gathered
             ]
         else:
             rows = sorted(range(len(codes)), key=codes.__getitem__)  # stable
@@ -166,7 +192,7 @@ class DecodedMetrics:
         starts = [0]
         for count in counts:
             starts.append(starts[-1] + count)
-        return _Grouped(columns, starts)
+        return _Grouped(columns, starts, stamps)
 
 
 def _numpy() -> Any:
@@ -184,13 +210,41 @@ def _data(array: Any, width: int) -> memoryview:
     return memoryview(array.buffers()[1])[start : start + len(array) * width]
 
 
-def _gathered_np(np: Any, column: Any, typecode: str, order: Any) -> Sequence[Any]:
-    """``column``'s items in the grouped ``order`` (a numpy array of row numbers)."""
+def _gathered_np(np: Any, column: Any, typecode: str, order: Any) -> Any:
+    """``column``'s items in the grouped ``order`` (a numpy array of row numbers): a numpy
+    array, or a list when the column holds nulls."""
     if column.null_count:
         values = column.to_pylist()
         return [values[i] for i in order.tolist()]
     dtype = np.float64 if typecode == "d" else np.int64
-    return memoryview(np.frombuffer(_data(column, 8), dtype=dtype)[order])
+    return np.frombuffer(_data(column, 8), dtype=dtype)[order]
+
+
+def _shared_runs(np: Any, column: Any) -> list[int] | None:
+    """``column`` (int64) as a list in which each run of equal neighbours is one int
+    object; None when fewer than half of the rows repeat the row before them (each row
+    its own int is then as quick)."""
+    rows = len(column)
+    differ = column[1:] != column[:-1]
+    if 2 * (int(np.count_nonzero(differ)) + 1) > rows:
+        return None
+    changes = np.flatnonzero(differ) + 1
+    firsts = np.concatenate((np.zeros(1, dtype=changes.dtype), changes))
+    lengths = np.diff(np.append(firsts, rows))
+    shared = np.empty(len(firsts), dtype=object)
+    shared[:] = column[firsts].tolist()
+    runs: list[int] = np.repeat(shared, lengths).tolist()
+    return runs
+
+
+def _without_nan(values: Sequence[Any]) -> bool:
+    """Whether a slice of the value column holds no NaN (False when unknown: a column
+    with nulls, or no numpy). A NaN equals only itself, so NaN points kept and handed out
+    twice would compare equal across two reads, where MLflow's do not."""
+    np = _numpy()
+    if np is None or not isinstance(values, memoryview):
+        return False
+    return not np.isnan(np.frombuffer(values, dtype=np.float64)).any()
 
 
 def _gathered(column: Any, typecode: Literal["q", "d"], rows: list[int]) -> Sequence[Any]:
@@ -200,14 +254,6 @@ def _gathered(column: Any, typecode: Literal["q", "d"], rows: list[int]) -> Sequ
         return [values[i] for i in rows]
     source = _data(column, 8).cast(typecode)
     return memoryview(array(typecode, map(source.__getitem__, rows)))
-
-
-def _pylist(column: Sequence[Any]) -> list[Any]:
-    """A slice of a grouped column as a Python list."""
-    if isinstance(column, memoryview):
-        values: list[Any] = column.tolist()
-        return values
-    return list(column)
 
 
 def _arrow(column: Sequence[Any], typecode: str) -> pa.Array:
@@ -234,7 +280,7 @@ def decoded_metrics(blob: str, read: Any, what: str) -> DecodedMetrics:
         if found is not None:
             _cache.move_to_end(blob)
             return found
-    decoded = DecodedMetrics(fmt.read_metrics(read(blob), what))
+    decoded = DecodedMetrics(fmt.read_metrics(read(blob), what), blob)
     with _lock:
         decoded = _cache.setdefault(blob, decoded)
         _cache.move_to_end(blob)
@@ -246,6 +292,50 @@ def decoded_metrics(blob: str, read: Any, what: str) -> DecodedMetrics:
 
 
 def forget_decoded() -> None:
-    """Drop every decoded history this process keeps."""
+    """Drop every decoded history and kept entity this process holds."""
     with _lock:
         _cache.clear()
+    _kept.clear()
+
+
+class _KeptEntities:
+    """The ``Metric`` entities of recent reads, by (blob id, key, run id), the least
+    recently read dropped first beyond ``MAX_KEPT_POINTS`` points. Blob ids are
+    content-addressed, so what is kept never goes stale."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lists: OrderedDict[tuple[str, str, str | None], list[Metric]] = OrderedDict()
+        self._points = 0
+
+    def get(self, name: tuple[str, str, str | None]) -> list[Metric] | None:
+        """A new list of the entities kept under ``name`` (None: none kept)."""
+        with self._lock:
+            kept = self._lists.get(name)
+            if kept is None:
+                return None
+            self._lists.move_to_end(name)
+            return list(kept)
+
+    def put(self, name: tuple[str, str, str | None], entities: list[Metric]) -> None:
+        """Keep a copy of ``entities`` (the caller's list stays the caller's)."""
+        if len(entities) > MAX_KEPT_POINTS:
+            return
+        dropped = []
+        with self._lock:
+            if name in self._lists:
+                return
+            self._lists[name] = list(entities)
+            self._points += len(entities)
+            while self._points > MAX_KEPT_POINTS:
+                dropped.append(self._lists.popitem(last=False)[1])
+                self._points -= len(dropped[-1])
+        del dropped  # freed outside the lock
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lists.clear()
+            self._points = 0
+
+
+_kept = _KeptEntities()

@@ -3,6 +3,7 @@ Arrow/pandas accessor; the decoded-history cache."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -356,3 +357,64 @@ def test_settling_never_releases_objects_the_process_froze() -> None:
         assert gc.get_freeze_count() == frozen and built
     finally:
         gc.unfreeze()
+
+
+def test_repeated_reads_give_new_lists_of_the_same_points(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key's entities are kept for the next read: each call still returns a list of
+    its own (changing it changes no later read), and the kept points stay bounded."""
+    monkeypatch.setattr(history, "MAX_KEPT_POINTS", 10)
+    history.forget_decoded()
+    client = gittrack.Client()
+    rid = client.create_run().info.run_id
+    batch = [Metric(k, i / 7, 1_700_000_000_000 + i // 3, i) for i in range(6) for k in "ab"]
+    batch.append(Metric("big", 1.0, 1, 1))
+    batch += [Metric("big", float(i), 2, i) for i in range(11)]  # more than kept
+    client.log_batch(rid, metrics=batch, synchronous=True)
+    want = {k: [m._replace(run_id=rid) for m in batch if m.key == k] for k in ("a", "b", "big")}
+    first = client.get_metric_history(rid, "a")
+    assert first == want["a"]
+    first.clear()
+    for _ in range(2):
+        for key in ("a", "b", "big", "a"):
+            got = client.get_metric_history(rid, key)
+            assert got == want[key] and [type(m.timestamp) for m in got] == [int] * len(got)
+            got.append(Metric("x", 0.0, 0, 0))
+    assert history._kept._points == 6 and len(history._kept._lists) == 1  # "a" only
+
+
+def test_identical_runs_share_a_file_but_not_their_run_ids(repo: Path) -> None:
+    """Two runs that logged the same points store one blob: each reads its own run id."""
+    client = gittrack.Client()
+    rids = [client.create_run().info.run_id for _ in range(2)]
+    for rid in rids:
+        client.log_batch(rid, metrics=[Metric("m", 0.5, 7, 1)], synchronous=True)
+    for _ in range(2):
+        for rid in rids:
+            assert client.get_metric_history(rid, "m") == [Metric("m", 0.5, 7, 1, rid)]
+
+
+def test_equal_neighbouring_timestamps_share_one_int_and_read_back_exactly() -> None:
+    import random
+
+    import numpy as np
+
+    rng = random.Random(3)
+    for repeats in (1, 2, 5, 1000):
+        column = np.array(
+            [
+                t
+                for t in rng.choices([0, -1, 2**63 - 1, -(2**63), 2**40], k=60)
+                for _ in range(repeats)
+            ],
+            dtype=np.int64,
+        )
+        shared = history._shared_runs(np, column)
+        if repeats == 1:
+            assert shared is None  # most rows differ from the one before: nothing to share
+            continue
+        assert shared == column.tolist() and {type(t) for t in shared} == {int}
+        assert all((a is b) == (a == b) for a, b in itertools.pairwise(shared))
+    assert history._shared_runs(np, np.array([5], dtype=np.int64)) is None
+    assert history._shared_runs(np, np.array([5, 5], dtype=np.int64)) == [5, 5]

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -372,3 +374,73 @@ def http_server(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+SCORING_BODY = json.dumps(
+    {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0], [3.0, 4.0]]}}
+).encode()
+
+
+def score_requests(port: int, requests: int, concurrency: int) -> dict[str, float]:
+    """Send ``requests`` ``POST /invocations`` (two rows of a two-feature model) from
+    ``concurrency`` keep-alive client threads; requests/s, p50/p99 latency and errors."""
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    per_thread = requests // concurrency
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[float] = []
+        failed = 0
+        for _ in range(per_thread):
+            t0 = time.perf_counter()
+            conn.request("POST", "/invocations", SCORING_BODY, {"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            mine.append(time.perf_counter() - t0)
+            failed += resp.status != 200
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+            errors[0] += failed
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    latencies.sort()
+    n = len(latencies)
+    return {
+        "requests": n,
+        "errors": errors[0],
+        "seconds": elapsed,
+        "rps": n / elapsed,
+        "p50_ms": latencies[n // 2] * 1000,
+        "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000,
+    }
+
+
+def serve_and_score(
+    cmd: list[str], port: int, env: dict[str, str], requests: int, concurrency: int
+) -> dict[str, float]:
+    """Start a scoring server, warm it up (200 requests at most), then measure it."""
+    with http_server(cmd, port, "/ping", env=env, timeout=120):
+        score_requests(port, min(200, requests), concurrency)
+        return score_requests(port, requests, concurrency)
+
+
+def record_scoring(rec: Recorder, name: str, result: dict[str, float], server: str) -> None:
+    """Keep a scoring measurement as two measures: per request, and the p99 latency."""
+    if result["errors"]:
+        raise RuntimeError(f"{server}: {result['errors']:.0f} requests failed")
+    n = int(result["requests"])
+    rec.add(name, result["seconds"], ops=n, label=f"{server}: {n:,} requests")
+    rec.add(f"{name}_p99", result["p99_ms"] / 1000, label=f"{server}: p99 latency")
+    rec.note(
+        f"{server}: {result['rps']:,.0f} requests/s, p50 {result['p50_ms']:.1f} ms, "
+        f"p99 {result['p99_ms']:.1f} ms"
+    )

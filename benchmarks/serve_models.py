@@ -10,69 +10,14 @@ p50/p99 latency as a Markdown table. Loopback only; servers are stopped by pid.
 from __future__ import annotations
 
 import argparse
-import http.client
-import json
 import os
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.common import free_port, http_server  # noqa: E402  (after the path)
-
-BODY = json.dumps(
-    {"dataframe_split": {"columns": ["a", "b"], "data": [[1.0, 2.0], [3.0, 4.0]]}}
-).encode()
-
-
-def load(port: int, requests: int, concurrency: int) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = [0]
-    lock = threading.Lock()
-    per_thread = requests // concurrency
-
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine: list[float] = []
-        for _ in range(per_thread):
-            t0 = time.perf_counter()
-            conn.request("POST", "/invocations", BODY, {"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            resp.read()
-            mine.append(time.perf_counter() - t0)
-            if resp.status != 200:
-                errors[0] += 1
-        conn.close()
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
-    latencies.sort()
-    n = len(latencies)
-    return {
-        "requests": n,
-        "errors": errors[0],
-        "rps": n / elapsed,
-        "p50_ms": latencies[n // 2] * 1000,
-        "p99_ms": latencies[min(n - 1, int(n * 0.99))] * 1000,
-    }
-
-
-def run_server(
-    cmd: list[str], port: int, env: dict[str, str], args: argparse.Namespace
-) -> dict[str, float]:
-    with http_server(cmd, port, "/ping", env=env, timeout=120):
-        load(port, min(200, args.requests), args.concurrency)  # warm-up
-        return load(port, args.requests, args.concurrency)
+from benchmarks.common import free_port, serve_and_score  # noqa: E402  (after the path)
 
 
 def main() -> None:
@@ -81,6 +26,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--no-mlflow", action="store_true")
     args = parser.parse_args()
+
+    def score(cmd: list[str], port: int, env: dict[str, str]) -> dict[str, float]:
+        return serve_and_score(cmd, port, env, args.requests, args.concurrency)
 
     import numpy as np
     from sklearn.linear_model import LinearRegression
@@ -109,7 +57,7 @@ def main() -> None:
             "--workers",
             str(workers),
         ]
-        rows.append((f"gittrack, {workers} worker(s)", run_server(cmd, port, env, args)))
+        rows.append((f"gittrack, {workers} worker(s)", score(cmd, port, env)))
     mlflow = peer_env("mlflow", install=False)
     if mlflow.available and not args.no_mlflow:
         menv = dict(env, MLFLOW_ALLOW_PICKLE_DESERIALIZATION="true")
@@ -132,9 +80,7 @@ def main() -> None:
                 "-w",
                 str(workers),
             ]
-            rows.append(
-                (f"mlflow models serve, {workers} worker(s)", run_server(cmd, port, menv, args))
-            )
+            rows.append((f"mlflow models serve, {workers} worker(s)", score(cmd, port, menv)))
     print(
         f"{args.requests} requests, {args.concurrency} keep-alive client threads, "
         f"{os.cpu_count()} CPUs, loadavg {os.getloadavg()[0]:.2f}\n"

@@ -25,6 +25,7 @@ WORKLOADS = (
     "history",
     "large",
     "one",
+    "serve",
 )
 
 
@@ -52,6 +53,8 @@ class Sizes:
     growth_new: int = 100
     large_runs: int = 100_000  # listing a large repository built through fast-import
     one_runs: int = 10_000  # the large repository of show/metrics/diff (git fast-import)
+    scoring_requests: int = 2_000  # per scoring server, after 200 warm-up requests
+    scoring_clients: int = 8  # keep-alive client threads
     heavy_reps: int = 1  # repetitions of peer cases that cost a minute or more each
     peers_at_scale: bool = True
     skipped: tuple[str, ...] = ()
@@ -81,6 +84,7 @@ class Sizes:
             history_points=2_000,
             large_runs=300,
             one_runs=200,
+            scoring_requests=200,
         )
 
     @classmethod
@@ -127,6 +131,9 @@ def fixtures(s: Sizes) -> dict[str, Fixture]:
         "big-runs": Fixture(
             "big-runs", "workloads_gittrack:big_repo", "gittrack", {"n": s.one_runs}
         ),
+        "scoring-model": Fixture(
+            "scoring-model", "workloads_gittrack:scoring_model", "gittrack", {}
+        ),
     }
 
 
@@ -138,6 +145,7 @@ def _peer(s: Sizes, case: Case, scaled: bool) -> list[Case]:
 def plan(s: Sizes, *, scaled: bool) -> list[Case]:
     g, m, d = "workloads_gittrack", "workloads_mlflow", "workloads_dvc"
     heavy = s.heavy_reps
+    scoring = {"requests": s.scoring_requests, "clients": s.scoring_clients}
     file, sql = {"store": "file"}, {"store": "sqlite"}
     growth = [
         Case(
@@ -350,6 +358,22 @@ def plan(s: Sizes, *, scaled: bool) -> list[Case]:
             {"times": s.cli_times + 2},
             fixture="big-runs",
         ),
+        # 13. model serving: the same model and requests for both tools
+        *[
+            Case(
+                "serve",
+                tool,
+                f"{module}:serve",
+                env,
+                {**scoring, **extra},
+                fixture="scoring-model",
+            )
+            for tool, module, env, extra in (
+                ("gittrack", g, "gittrack", {}),
+                ("mlflow-1w", m, "mlflow", {"workers": 1}),
+                ("mlflow-2w", m, "mlflow", {"workers": 2}),
+            )
+        ],
     ]
     return cases
 
@@ -382,6 +406,14 @@ def _within_git(what: str) -> tuple[Goal, ...]:
     return (
         Goal(f"{what} within 2x of C git on the same repository", "git-same", 2.0),
         Goal(f"{what} within 2x of C git on a packed store", "git", 2.0),
+    )
+
+
+def _within_git_and_python(what: str) -> tuple[Goal, ...]:
+    """The issue's bar for a no-op: C git plus the start of the interpreter."""
+    return (
+        Goal(f"{what} within 2x of (C git + interpreter) on the same repository", "git-same", 2.0),
+        Goal(f"{what} within 2x of (C git + interpreter) on a packed store", "git", 2.0),
     )
 
 
@@ -579,7 +611,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         "push_noop",
         (("git-same", "push_noop"), ("git", "push_noop"), ("dvc", "push_noop")),
         unit="ms",
-        goals=_within_git("no-op push"),
+    ),
+    Comparison(
+        "sync",
+        "Push again, nothing new, against C git plus the interpreter's start "
+        "(`python -c pass`, the same interpreter)",
+        "push_noop",
+        (("git-same", "push_noop_interp"), ("git", "push_noop_interp")),
+        unit="ms",
+        goals=_within_git_and_python("no-op push"),
     ),
     Comparison(
         "sync",
@@ -611,7 +651,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         "pull_noop",
         (("git-same", "pull_noop"), ("git", "pull_noop"), ("dvc", "pull_noop")),
         unit="ms",
-        goals=_within_git("no-op pull"),
+    ),
+    Comparison(
+        "sync",
+        "Pull again, nothing new, against C git plus the interpreter's start "
+        "(`python -c pass`, the same interpreter)",
+        "pull_noop",
+        (("git-same", "pull_noop_interp"), ("git", "pull_noop_interp")),
+        unit="ms",
+        goals=_within_git_and_python("no-op pull"),
     ),
     Comparison(
         "sync",
@@ -677,6 +725,35 @@ COMPARISONS: tuple[Comparison, ...] = (
         goals=(ONE_RUN_GOAL,),
     ),
     Comparison(
+        "serve",
+        "Scoring requests, gittrack with 2 workers, 8 keep-alive clients (per request; "
+        "the notes give requests/s and latencies of every server)",
+        "serve_2",
+        (("mlflow-1w", "serve"), ("mlflow-2w", "serve")),
+        unit="ms",
+        rate=True,
+        goals=(
+            Goal(">= 5x the throughput of MLflow with 1 worker", "mlflow-1w", 1 / 5),
+            Goal(">= 5x the throughput of MLflow with 2 workers", "mlflow-2w", 1 / 5),
+        ),
+    ),
+    Comparison(
+        "serve",
+        "p99 latency of those requests, gittrack with 2 workers",
+        "serve_2_p99",
+        (("mlflow-1w", "serve_p99"), ("mlflow-2w", "serve_p99")),
+        unit="ms",
+        goals=(Goal("p99 <= 20 ms", max_seconds=0.02),),
+    ),
+    Comparison(
+        "serve",
+        "Scoring requests, gittrack with 1 worker (per request)",
+        "serve_1",
+        (("mlflow-1w", "serve"),),
+        unit="ms",
+        rate=True,
+    ),
+    Comparison(
         "startup",
         "The Python interpreter alone (`python -c pass`), under every gittrack command",
         "interpreter",
@@ -699,4 +776,5 @@ TITLES = {
     "history": "10. Reading a metric history back",
     "large": "11. A large repository",
     "one": "12. One run of a large repository (the notes give how many runs)",
+    "serve": "13. Model serving (a scikit-learn model, `POST /invocations`)",
 }

@@ -27,13 +27,16 @@ from benchmarks.common import (
     compare_runs,
     copy_tree,
     create_runs,
+    free_port,
     git_env,
     init_bare,
     init_code_repo,
     log_metric_loop,
     metric_points,
     read_ids,
+    record_scoring,
     run,
+    serve_and_score,
     time_command,
     time_search,
     timed_run,
@@ -86,6 +89,17 @@ def create(ctx: Context, rec: Recorder) -> None:
     artifact = artifact_file(ctx.workdir)
     ids = create_runs(gittrack, int(ctx.arg("n")), artifact, rec)
     write_ids(ctx.workdir, ids)
+    _wait_for_maintenance(ctx.workdir / "repo")  # untimed: the fixture is copied at rest
+
+
+def _wait_for_maintenance(repo: Path) -> None:
+    """Wait (10 minutes at most) until no maintenance runs in ``repo``: one the last runs
+    started may still be packing, and a copy taken meanwhile could miss files."""
+    from gittrack.store.maintain import busy
+
+    start = time.perf_counter()
+    while busy(repo / ".git") and time.perf_counter() - start < 600:
+        time.sleep(0.2)
 
 
 def log_metric(ctx: Context, rec: Recorder) -> None:
@@ -448,14 +462,12 @@ def growth(ctx: Context, rec: Recorder) -> None:
 
 
 def footprint(ctx: Context, rec: Recorder) -> None:
-    """Disk used at rest by the fixture's runs once background maintenance is done."""
-    from gittrack.store.maintain import busy
-
+    """Disk used at rest by the fixture's runs once background maintenance is done (the
+    create workload waited for it before its repository became the fixture)."""
     repo = _repo(ctx, fresh=False)
     git_dir = repo / ".git"
     start = time.perf_counter()
-    while busy(git_dir) and time.perf_counter() - start < 600:
-        time.sleep(0.2)  # a maintenance the last runs started is still packing
+    _wait_for_maintenance(repo)
     n = len(read_ids(ctx.fixture)) if ctx.fixture else 0
     files = sum(len(f) for _, _, f in os.walk(git_dir))
     size = sum((Path(d) / f).stat().st_blocks * 512 for d, _, fs in os.walk(git_dir) for f in fs)
@@ -471,3 +483,36 @@ def footprint(ctx: Context, rec: Recorder) -> None:
         f" KiB per run), {files:,} files, {loose:,} loose objects"
     )
     rec.add("footprint_scan", time.perf_counter() - start, label="waiting for maintenance")
+
+
+def scoring_model(ctx: Context, rec: Recorder) -> None:
+    """Fixture: a two-feature LinearRegression saved by gittrack in MLflow's model format
+    (MLflow serves the same directory)."""
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    import gittrack.sklearn
+
+    x = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
+    with rec.time("save", label="save the model"):
+        gittrack.sklearn.save_model(
+            LinearRegression().fit(x, x.sum(1)),
+            ctx.workdir / "model",
+            input_example={"a": [1.0], "b": [2.0]},
+        )
+
+
+def serve(ctx: Context, rec: Recorder) -> None:
+    """``gittrack models serve`` with 1 and 2 workers: scoring requests from keep-alive
+    client threads, after a warm-up."""
+    model = (ctx.fixture or ctx.workdir) / "model"
+    requests, clients = int(ctx.arg("requests")), int(ctx.arg("clients"))
+    for workers in (1, 2):
+        name = f"serve_{workers}"
+        with rec.step(name, f"{name}_p99"):
+            port = free_port()
+            cmd = [*_cli(), "models", "serve", "-m", str(model), "--port", str(port)]
+            result = serve_and_score(
+                [*cmd, "--workers", str(workers)], port, dict(os.environ), requests, clients
+            )
+            record_scoring(rec, name, result, f"gittrack models serve, {workers} worker(s)")

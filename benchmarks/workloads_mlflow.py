@@ -24,9 +24,12 @@ from benchmarks.common import (
     check_history,
     compare_runs,
     create_runs,
+    free_port,
     log_metric_loop,
     metric_points,
     read_ids,
+    record_scoring,
+    serve_and_score,
     time_command,
     time_search,
     write_ids,
@@ -208,3 +211,21 @@ def startup(ctx: Context, rec: Recorder) -> None:
         times=times,
         label="`python -c 'import mlflow'`",
     )
+
+
+def serve(ctx: Context, rec: Recorder) -> None:
+    """``mlflow models serve --env-manager local`` (uvicorn) on the same model directory
+    and the same requests as gittrack's case."""
+    assert ctx.fixture is not None, "serve needs the scoring-model fixture"
+    workers = int(ctx.arg("workers"))
+    port = free_port()
+    bin_dir = Path(sys.executable).parent
+    cmd = [str(bin_dir / "mlflow"), "models", "serve", "-m", str(ctx.fixture / "model")]
+    cmd += ["--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", str(workers)]
+    # MLflow loads the pickled model only when allowed; it execs uvicorn by name.
+    env = dict(os.environ, MLFLOW_ALLOW_PICKLE_DESERIALIZATION="true")
+    env["PATH"] = os.pathsep.join([str(bin_dir), env.get("PATH", "")])
+    name = "serve"
+    with rec.step(name, f"{name}_p99"):
+        result = serve_and_score(cmd, port, env, int(ctx.arg("requests")), int(ctx.arg("clients")))
+        record_scoring(rec, name, result, f"mlflow models serve, {workers} worker(s)")

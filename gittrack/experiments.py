@@ -151,18 +151,13 @@ def _all_stored(runs: RunStore) -> dict[str, Experiment]:
     return out
 
 
-def _run_experiments(runs: RunStore) -> dict[str, tuple[int, int]]:
-    """``{experiment name: (first run start, last run start)}`` over the repository's runs."""
+def _run_experiments(runs: RunStore, name: str | None = None) -> dict[str, tuple[int, int]]:
+    """``{experiment name: (first run start, last run start)}`` over the repository's runs
+    (of every experiment, or only of ``name``)."""
     from gittrack.session import open_index
 
-    spans: dict[str, tuple[int, int]] = {}
     with open_index(runs.root) as index:
-        for entry in index.entries():
-            if entry.corrupt:
-                continue
-            first, last = spans.get(entry.experiment, (entry.start_time, entry.start_time))
-            spans[entry.experiment] = (min(first, entry.start_time), max(last, entry.start_time))
-    return spans
+        return index.experiment_spans(name)
 
 
 def _implicit(name: str, span: tuple[int, int] | None) -> Experiment:
@@ -196,7 +191,9 @@ def get(runs: RunStore, experiment_id: str) -> Experiment:
     if stored is not None:
         return stored[1]
     if eid == DEFAULT_EXPERIMENT_ID:
-        return _implicit(DEFAULT_EXPERIMENT, _run_experiments(runs).get(DEFAULT_EXPERIMENT))
+        return _implicit(
+            DEFAULT_EXPERIMENT, _run_experiments(runs, DEFAULT_EXPERIMENT).get(DEFAULT_EXPERIMENT)
+        )
     for name, span in _run_experiments(runs).items():
         if experiment_id_for(name) == eid and _stored_by_name(runs, name) is None:
             return _implicit(name, span)
@@ -226,7 +223,7 @@ def get_by_name(runs: RunStore, name: str) -> Experiment | None:
         return stored
     if _stored(runs, experiment_id_for(name)) is not None:
         return None  # its derived id holds another, renamed, experiment
-    span = _run_experiments(runs).get(name)
+    span = _run_experiments(runs, name).get(name)
     if span is None and name != DEFAULT_EXPERIMENT:
         return None
     return _implicit(name, span)

@@ -32,8 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "8"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty;
-# 8: parent_run_id column
+SCHEMA_VERSION = "9"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty;
+# 8: parent_run_id column; 9: runs_by_experiment (added in place to an index of schema 8)
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -66,6 +66,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (start_time DESC, run_id);
 CREATE INDEX IF NOT EXISTS runs_by_name ON runs (name);
 CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id) WHERE parent_run_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs (experiment, start_time, status)
+    WHERE error IS NULL;
 -- every state (current or earlier commit) of each run, for resolving any hash a run had;
 -- filled when a hash is resolved, from the commit recorded in `walked`
 CREATE TABLE IF NOT EXISTS states (sha TEXT PRIMARY KEY, run_id TEXT NOT NULL) WITHOUT ROWID;
@@ -198,7 +200,10 @@ class RunIndex:
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.OperationalError:
             pass
-        if row is None or row[0] != SCHEMA_VERSION:
+        if row is not None and row[0] == "8":  # schema 9 only adds an index: no rebuild
+            db.executescript(_SCHEMA)
+            db.execute("UPDATE meta SET value=? WHERE key='schema'", (SCHEMA_VERSION,))
+        elif row is None or row[0] != SCHEMA_VERSION:
             db.executescript(
                 "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS states;"
                 " DROP TABLE IF EXISTS walked;" + _SCHEMA
@@ -400,6 +405,16 @@ class RunIndex:
             " WHERE error IS NULL GROUP BY experiment ORDER BY MAX(start_time) DESC, experiment"
         )
         return [(str(e), int(n), int(r), int(t)) for e, n, r, t in self._db.execute(sql)]
+
+    def experiment_spans(self, name: str | None = None) -> dict[str, tuple[int, int]]:
+        """``{experiment: (first run start ms, last run start ms)}`` of readable runs, of
+        every experiment or only of ``name`` (one grouped query: no row is decoded)."""
+        sql = "SELECT experiment, MIN(start_time), MAX(start_time) FROM runs WHERE error IS NULL"
+        args: tuple[str, ...] = ()
+        if name is not None:
+            sql, args = sql + " AND experiment=?", (name,)
+        rows = self._db.execute(sql + " GROUP BY experiment", args)
+        return {str(e): (int(lo), int(hi)) for e, lo, hi in rows}
 
     def rows(self, experiments: list[str] | None = None) -> list[dict[str, Any]]:
         """The filterable rows of every readable run, newest first (treat them as read-only).

@@ -192,7 +192,7 @@ def test_resolve_reads_only_matching_rows_and_keeps_the_rule(repo: Path) -> None
             index.resolve("0" * 40)
     plain = sqlite3.connect(index_file)
     sql = "SELECT COUNT(*) FROM sqlite_master WHERE type='index' AND name LIKE 'runs_by_%'"
-    assert plain.execute(sql).fetchone()[0] == 3  # start, name and parent
+    assert plain.execute(sql).fetchone()[0] == 4  # start, name, parent and experiment
     plain.close()
 
 

@@ -7,10 +7,11 @@ the cache key is the blob id and never goes stale) and groups its rows by key on
 stable sort of the rows by key leaves each key's points contiguous and in logging order.
 A key's columns are then slices of the grouped columns: zero-copy Arrow arrays for
 ``metric_history_table``, and the ``Metric`` entities of ``get_metric_history`` are built
-from those slices, one tuple per point. Equal consecutive timestamps (points logged in one
-batch, or within one millisecond) share one int object, and the entities of a key are
-kept for the next call (``MAX_KEPT_POINTS``): they are immutable, and a call returns a new
-list of them. Building them is most of a read's time.
+from those slices, one tuple per point. Building them is most of a read's time, so fewer
+objects are made: equal neighbouring timestamps (points logged in one batch, or within
+one millisecond) share one int, keys logged at the steps 0, 1, 2, ... share the same
+step ints, and the entities of a key are kept for the next call (``MAX_KEPT_POINTS``):
+they are immutable, and each call returns a new list of them.
 
 No ``pyarrow.compute`` on this path: importing it wraps hundreds of kernels (30-200 ms,
 more than the whole read). The sort runs in numpy, which pyarrow itself loads when it is
@@ -52,16 +53,22 @@ class _Grouped:
     A column is a memoryview of int64/float64 items, or a list when the file holds null
     entries (another writer's file; gittrack writes none). ``stamps`` is the timestamp
     column as ints, equal neighbours sharing one object, when many rows repeat the
-    timestamp before them (None otherwise)."""
+    timestamp before them; ``step_ints`` the ints 0 to the largest step, when every step
+    lies between 0 and the number of rows (each None otherwise)."""
 
-    __slots__ = ("columns", "stamps", "starts")
+    __slots__ = ("columns", "stamps", "starts", "step_ints")
 
     def __init__(
-        self, columns: list[Sequence[Any]], starts: list[int], stamps: list[int] | None = None
+        self,
+        columns: list[Sequence[Any]],
+        starts: list[int],
+        stamps: list[int] | None = None,
+        step_ints: list[int] | None = None,
     ) -> None:
         self.columns = columns
         self.starts = starts
         self.stamps = stamps
+        self.step_ints = step_ints
 
 
 class DecodedMetrics:
@@ -124,6 +131,8 @@ class DecodedMetrics:
         steps, stamps, values = (column[start:stop] for column in grouped.columns)
         if grouped.stamps is not None:
             stamps = grouped.stamps[start:stop]
+        if grouped.step_ints is not None:
+            steps = _consecutive(steps, grouped.step_ints)
         with collector_paused(settle=True):  # the entities are the caller's to keep
             built = list(
                 map(
@@ -170,7 +179,7 @@ class DecodedMetrics:
             if lut != list(range(len(lut))):
                 codes = [lut[c] for c in codes]
         arrays = [self.table.column(name).chunk(0) for name in COLUMNS]
-        stamps = None
+        stamps = step_ints = None
         if np is not None:
             if keys < 2**15:  # numpy sorts 16-bit integers by radix: linear time
                 codes = codes.astype(np.int16)
@@ -181,6 +190,10 @@ class DecodedMetrics:
             ]
             if not isinstance(gathered[1], list):
                 stamps = _shared_runs(np, gathered[1])
+            if not isinstance(gathered[0], list) and len(gathered[0]):
+                low, high = int(gathered[0].min()), int(gathered[0].max())
+                if low >= 0 and high < len(gathered[0]):
+                    step_ints = list(range(high + 1))
             columns: list[Sequence[Any]] = [
                 c if isinstance(c, list) else memoryview(c) for c in gathered
             ]
@@ -192,7 +205,7 @@ class DecodedMetrics:
         starts = [0]
         for count in counts:
             starts.append(starts[-1] + count)
-        return _Grouped(columns, starts, stamps)
+        return _Grouped(columns, starts, stamps, step_ints)
 
 
 def _numpy() -> Any:
@@ -222,19 +235,33 @@ def _gathered_np(np: Any, column: Any, typecode: str, order: Any) -> Any:
 
 def _shared_runs(np: Any, column: Any) -> list[int] | None:
     """``column`` (int64) as a list in which each run of equal neighbours is one int
-    object; None when fewer than half of the rows repeat the row before them (each row
-    its own int is then as quick)."""
+    object; None unless runs average 8 rows or more (with shorter runs, an int per row
+    is as quick)."""
     rows = len(column)
     differ = column[1:] != column[:-1]
-    if 2 * (int(np.count_nonzero(differ)) + 1) > rows:
+    if 8 * (int(np.count_nonzero(differ)) + 1) > rows:
         return None
-    changes = np.flatnonzero(differ) + 1
-    firsts = np.concatenate((np.zeros(1, dtype=changes.dtype), changes))
-    lengths = np.diff(np.append(firsts, rows))
-    shared = np.empty(len(firsts), dtype=object)
-    shared[:] = column[firsts].tolist()
-    runs: list[int] = np.repeat(shared, lengths).tolist()
-    return runs
+    firsts = [0, *(np.flatnonzero(differ) + 1).tolist()]
+    shared: list[int] = []
+    for value, start, stop in zip(
+        column[firsts].tolist(), firsts, [*firsts[1:], rows], strict=True
+    ):
+        shared += [value] * (stop - start)
+    return shared
+
+
+def _consecutive(steps: Sequence[Any], ints: list[int]) -> Sequence[Any]:
+    """A key's steps (a non-empty int64 memoryview) as a slice of ``ints`` (0, 1, 2, ...,
+    shared by the keys of a run) when they count up by one from a step ``ints`` holds;
+    else unchanged."""
+    np = _numpy()
+    view = np.frombuffer(steps, dtype=np.int64)
+    first, count = int(view[0]), len(view)
+    if first + count > len(ints) or int(view[-1]) != first + count - 1:
+        return steps
+    if count > 1 and not (np.diff(view) == 1).all():
+        return steps
+    return ints[first : first + count]
 
 
 def _without_nan(values: Sequence[Any]) -> bool:

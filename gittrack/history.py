@@ -3,15 +3,17 @@
 A run's whole metric history is one Parquet blob per run state (see
 :mod:`gittrack.format`), its rows in logging order with the keys interleaved. Reading
 one metric's history decodes that blob once per process (blobs are content-addressed, so
-the cache key is the blob id and never goes stale) and groups its rows by key once: a
-stable sort of the rows by key leaves each key's points contiguous and in logging order.
-A key's columns are then slices of the grouped columns: zero-copy Arrow arrays for
-``metric_history_table``, and the ``Metric`` entities of ``get_metric_history`` are built
-from those slices, one tuple per point. Building them is most of a read's time, so fewer
-objects are made: equal neighbouring timestamps (points logged in one batch, or within
-one millisecond) share one int, keys logged at the steps 0, 1, 2, ... share the same
-step ints, and the entities of a key are kept for the next call (``MAX_KEPT_POINTS``):
-they are immutable, and each call returns a new list of them.
+the cache key is the blob id and never goes stale) and sorts its row numbers by key once
+(a stable sort: each key's rows stay in logging order). A read of a key gathers that
+key's rows of the step, timestamp and value columns: Arrow arrays for
+``metric_history_table``, and the ``Metric`` entities of ``get_metric_history``, one
+tuple per point. Building those is most of a read's time, and most of that is the
+kernel handing out fresh memory pages (a few microseconds each here), so a read touches
+as little new memory as it can: no grouped copy of the whole file is kept, equal
+neighbouring timestamps (one batch, or one millisecond) share one int, keys logged at
+the steps 0, 1, 2, ... share the same step ints, and the entities of a key are kept for
+the next call (``MAX_KEPT_POINTS``): they are immutable, and each call returns a new
+list of them.
 
 No ``pyarrow.compute`` on this path: importing it wraps hundreds of kernels (30-200 ms,
 more than the whole read). The sort runs in numpy, which pyarrow itself loads when it is
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DecodedMetrics", "decoded_metrics", "empty_columns", "forget_decoded"]
 
-MAX_CACHED_ROWS = 2_000_000  # 28 bytes a row, and 24 more once grouped; the newest stays
+MAX_CACHED_ROWS = 2_000_000  # 28 bytes a row, and 8 more once sorted; the newest stays
 MAX_CACHED_TABLES = 64
 MAX_KEPT_POINTS = 500_000  # entities kept for the next read, ~190 bytes a point at most
 COLUMNS = ("step", "timestamp", "value")
@@ -47,35 +49,30 @@ _cache: OrderedDict[str, DecodedMetrics] = OrderedDict()
 
 
 class _Grouped:
-    """The step, timestamp and value columns with the rows sorted by key (stable), and
-    where each key's rows start: key id ``i`` owns rows ``starts[i]:starts[i + 1]``.
+    """The row numbers sorted by key (stable): key id ``i`` owns the rows
+    ``order[starts[i]:starts[i + 1]]``, in logging order (a numpy array, or a list
+    without numpy). ``sources`` are the step, timestamp and value columns to gather
+    from: numpy arrays over the decoded buffers, memoryviews without numpy, or lists
+    when a column holds nulls (another writer's file; gittrack writes none).
+    ``step_ints`` are the ints 0 to the largest step when every step lies between 0 and
+    the number of rows (None otherwise): keys logged at the same steps share them."""
 
-    A column is a memoryview of int64/float64 items, or a list when the file holds null
-    entries (another writer's file; gittrack writes none). ``stamps`` is the timestamp
-    column as ints, equal neighbours sharing one object, when many rows repeat the
-    timestamp before them; ``step_ints`` the ints 0 to the largest step, when every step
-    lies between 0 and the number of rows (each None otherwise)."""
-
-    __slots__ = ("columns", "stamps", "starts", "step_ints")
+    __slots__ = ("order", "sources", "starts", "step_ints")
 
     def __init__(
-        self,
-        columns: list[Sequence[Any]],
-        starts: list[int],
-        stamps: list[int] | None = None,
-        step_ints: list[int] | None = None,
+        self, order: Any, sources: list[Any], starts: list[int], step_ints: list[int] | None
     ) -> None:
-        self.columns = columns
+        self.order = order
+        self.sources = sources
         self.starts = starts
-        self.stamps = stamps
         self.step_ints = step_ints
 
 
 class DecodedMetrics:
     """The metric history of one run state (one ``metrics.parquet`` blob), decoded.
 
-    ``table`` is the whole history (key, step, timestamp, value) in logging order; the
-    rows are grouped by key on the first read of a key and kept so.
+    ``table`` is the whole history (key, step, timestamp, value) in logging order; its
+    row numbers are sorted by key on the first read of a key and kept so.
     """
 
     def __init__(self, table: pa.Table, blob: str | None = None) -> None:
@@ -104,49 +101,53 @@ class DecodedMetrics:
 
     def columns(self, key: str) -> pa.Table:
         """``step``, ``timestamp`` and ``value`` of ``key``'s points, in logging order
-        (no rows for a key the run never logged); the arrays share the decoded buffers."""
-        span = self._span(key)
-        if span is None:
+        (no rows for a key the run never logged)."""
+        gathered = self._gathered(key)
+        if gathered is None:
             return empty_columns()
         import pyarrow as pa
 
-        grouped, start, stop = span
-        arrays = [
-            _arrow(column[start:stop], typecode)
-            for column, typecode in zip(grouped.columns, TYPECODES, strict=True)
-        ]
+        arrays = [_arrow(c, t) for c, t in zip(gathered[1], TYPECODES, strict=True)]
         return pa.Table.from_arrays(arrays, schema=fmt.metrics_schema().remove(0))
 
     def metrics(self, key: str, run_id: str | None = None) -> list[Metric]:
         """``key``'s points as :class:`~gittrack.entities.Metric` entities of ``run_id``."""
-        span = self._span(key)
-        if span is None:
-            return []
         kept_as = None if self.blob is None else (self.blob, key, run_id)
         if kept_as is not None:
             kept = _kept.get(kept_as)
             if kept is not None:
                 return kept
-        grouped, start, stop = span
-        steps, stamps, values = (column[start:stop] for column in grouped.columns)
-        if grouped.stamps is not None:
-            stamps = grouped.stamps[start:stop]
-        if grouped.step_ints is not None:
-            steps = _consecutive(steps, grouped.step_ints)
+        gathered = self._gathered(key)
+        if gathered is None:
+            return []
+        grouped, (steps, stamps, values) = gathered
+        np = _numpy()
+        if np is not None and not isinstance(stamps, list):
+            shared = _shared_runs(np, stamps)
+            stamps = memoryview(stamps) if shared is None else shared
+        if grouped.step_ints is not None and not isinstance(steps, list):
+            steps = _consecutive(np, steps, grouped.step_ints)
+        # memoryviews iterate as Python ints and floats (numpy arrays: numpy scalars)
+        steps, items = (c if isinstance(c, list) else memoryview(c) for c in (steps, values))
         with collector_paused(settle=True):  # the entities are the caller's to keep
             built = list(
                 map(
                     tuple.__new__,
                     repeat(Metric),
-                    zip(repeat(key), values, stamps, steps, repeat(run_id)),
+                    zip(repeat(key), items, stamps, steps, repeat(run_id)),
                 )
             )
-        if kept_as is not None and _without_nan(values):
-            _kept.put(kept_as, built)
+        if kept_as is not None and np is not None and not isinstance(values, list):
+            if not np.isnan(values).any():
+                # a NaN equals only itself: NaN points handed out twice would compare
+                # equal across two reads, where MLflow's do not
+                _kept.put(kept_as, built)
         return built
 
-    def _span(self, key: str) -> tuple[_Grouped, int, int] | None:
-        """The grouped columns and the rows of ``key`` in them (None: no points)."""
+    def _gathered(self, key: str) -> tuple[_Grouped, list[Any]] | None:
+        """The sorted rows and ``key``'s step, timestamp and value columns, gathered
+        (numpy arrays; memoryviews without numpy; lists for columns with nulls), or
+        None when the run logged no point of ``key``."""
         found = self._ids.get(key)
         if found is None:
             return None
@@ -157,7 +158,10 @@ class DecodedMetrics:
                     self._grouped = self._group()
                 grouped = self._grouped
         start, stop = grouped.starts[found], grouped.starts[found + 1]
-        return (grouped, start, stop) if stop > start else None
+        if stop == start:
+            return None
+        rows = grouped.order[start:stop]
+        return grouped, [_take(source, rows) for source in grouped.sources]
 
     def _group(self) -> _Grouped:
         column = self._key_column
@@ -178,34 +182,29 @@ class DecodedMetrics:
             codes = _data(indices, 4).cast("i").tolist()
             if lut != list(range(len(lut))):
                 codes = [lut[c] for c in codes]
-        arrays = [self.table.column(name).chunk(0) for name in COLUMNS]
-        stamps = step_ints = None
+        sources = [
+            _source(np, self.table.column(name).chunk(0), typecode)
+            for name, typecode in zip(COLUMNS, TYPECODES, strict=True)
+        ]
+        step_ints = None
         if np is not None:
             if keys < 2**15:  # numpy sorts 16-bit integers by radix: linear time
                 codes = codes.astype(np.int16)
-            order = np.argsort(codes, kind="stable")
+            order: Any = np.argsort(codes, kind="stable")
             counts = np.bincount(codes, minlength=keys + 1).tolist()
-            gathered = [
-                _gathered_np(np, a, t, order) for a, t in zip(arrays, TYPECODES, strict=True)
-            ]
-            if not isinstance(gathered[1], list):
-                stamps = _shared_runs(np, gathered[1])
-            if not isinstance(gathered[0], list) and len(gathered[0]):
-                low, high = int(gathered[0].min()), int(gathered[0].max())
-                if low >= 0 and high < len(gathered[0]):
+            steps = sources[0]
+            if not isinstance(steps, list) and len(steps):
+                low, high = int(steps.min()), int(steps.max())
+                if low >= 0 and high < len(steps):
                     step_ints = list(range(high + 1))
-            columns: list[Sequence[Any]] = [
-                c if isinstance(c, list) else memoryview(c) for c in gathered
-            ]
         else:
-            rows = sorted(range(len(codes)), key=codes.__getitem__)  # stable
+            order = sorted(range(len(codes)), key=codes.__getitem__)  # stable
             per_key = Counter(codes)
             counts = [per_key[i] for i in range(keys + 1)]
-            columns = [_gathered(a, t, rows) for a, t in zip(arrays, TYPECODES, strict=True)]
         starts = [0]
         for count in counts:
             starts.append(starts[-1] + count)
-        return _Grouped(columns, starts, stamps, step_ints)
+        return _Grouped(order, sources, starts, step_ints)
 
 
 def _numpy() -> Any:
@@ -223,14 +222,23 @@ def _data(array: Any, width: int) -> memoryview:
     return memoryview(array.buffers()[1])[start : start + len(array) * width]
 
 
-def _gathered_np(np: Any, column: Any, typecode: str, order: Any) -> Any:
-    """``column``'s items in the grouped ``order`` (a numpy array of row numbers): a numpy
-    array, or a list when the column holds nulls."""
+def _source(np: Any, column: Any, typecode: Literal["q", "d"]) -> Any:
+    """A decoded column to gather rows from: a numpy array over its buffer, a memoryview
+    without numpy, or a list when it holds nulls."""
     if column.null_count:
-        values = column.to_pylist()
-        return [values[i] for i in order.tolist()]
-    dtype = np.float64 if typecode == "d" else np.int64
-    return np.frombuffer(_data(column, 8), dtype=dtype)[order]
+        return column.to_pylist()
+    if np is None:
+        return _data(column, 8).cast(typecode)
+    return np.frombuffer(_data(column, 8), dtype=np.float64 if typecode == "d" else np.int64)
+
+
+def _take(source: Any, rows: Any) -> Any:
+    """The items of ``source`` (see :func:`_source`) at ``rows``, in that order."""
+    if isinstance(source, list):
+        return [source[i] for i in (rows if isinstance(rows, list) else rows.tolist())]
+    if isinstance(source, memoryview):
+        return memoryview(array(source.format, map(source.__getitem__, rows)))
+    return source[rows]
 
 
 def _shared_runs(np: Any, column: Any) -> list[int] | None:
@@ -250,47 +258,27 @@ def _shared_runs(np: Any, column: Any) -> list[int] | None:
     return shared
 
 
-def _consecutive(steps: Sequence[Any], ints: list[int]) -> Sequence[Any]:
-    """A key's steps (a non-empty int64 memoryview) as a slice of ``ints`` (0, 1, 2, ...,
+def _consecutive(np: Any, steps: Any, ints: list[int]) -> Sequence[Any]:
+    """A key's steps (a non-empty int64 numpy array) as a slice of ``ints`` (0, 1, 2, ...,
     shared by the keys of a run) when they count up by one from a step ``ints`` holds;
-    else unchanged."""
-    np = _numpy()
-    view = np.frombuffer(steps, dtype=np.int64)
-    first, count = int(view[0]), len(view)
-    if first + count > len(ints) or int(view[-1]) != first + count - 1:
-        return steps
-    if count > 1 and not (np.diff(view) == 1).all():
-        return steps
+    else as a memoryview."""
+    first, count = int(steps[0]), len(steps)
+    if first + count > len(ints) or int(steps[-1]) != first + count - 1:
+        return memoryview(steps)
+    if count > 1 and not (steps[1:] > steps[:-1]).all():  # increasing, so one apart
+        return memoryview(steps)
     return ints[first : first + count]
 
 
-def _without_nan(values: Sequence[Any]) -> bool:
-    """Whether a slice of the value column holds no NaN (False when unknown: a column
-    with nulls, or no numpy). A NaN equals only itself, so NaN points kept and handed out
-    twice would compare equal across two reads, where MLflow's do not."""
-    np = _numpy()
-    if np is None or not isinstance(values, memoryview):
-        return False
-    return not np.isnan(np.frombuffer(values, dtype=np.float64)).any()
-
-
-def _gathered(column: Any, typecode: Literal["q", "d"], rows: list[int]) -> Sequence[Any]:
-    """``column``'s items in the grouped order ``rows``, without numpy."""
-    if column.null_count:
-        values = column.to_pylist()
-        return [values[i] for i in rows]
-    source = _data(column, 8).cast(typecode)
-    return memoryview(array(typecode, map(source.__getitem__, rows)))
-
-
-def _arrow(column: Sequence[Any], typecode: str) -> pa.Array:
-    """A slice of a grouped column as an Arrow array (no copy unless it holds nulls)."""
+def _arrow(column: Any, typecode: str) -> pa.Array:
+    """A gathered column (see :meth:`DecodedMetrics._gathered`) as an Arrow array (over
+    the same buffer unless it is a list)."""
     import pyarrow as pa
 
     arrow_type = pa.float64() if typecode == "d" else pa.int64()
-    if isinstance(column, memoryview):
-        return pa.Array.from_buffers(arrow_type, len(column), [None, pa.py_buffer(column)])
-    return pa.array(column, arrow_type)
+    if isinstance(column, list):
+        return pa.array(column, arrow_type)
+    return pa.Array.from_buffers(arrow_type, len(column), [None, pa.py_buffer(column)])
 
 
 def empty_columns() -> pa.Table:

@@ -92,8 +92,8 @@ def repo_of(n: int) -> Path:
 
 
 @contextmanager
-def gittrack_ui(repo: Path) -> Iterator[tuple[str, float]]:
-    """``gittrack ui`` on ``repo``; yields (URL, seconds until it printed the URL)."""
+def gittrack_ui(repo: Path) -> Iterator[tuple[str, float, int]]:
+    """``gittrack ui`` on ``repo``; yields (URL, seconds until it printed the URL, pid)."""
     started = time.perf_counter()
     proc = subprocess.Popen(
         [GITTRACK, "ui", "--no-browser", "--port", "0"],
@@ -108,7 +108,7 @@ def gittrack_ui(repo: Path) -> Iterator[tuple[str, float]]:
     try:
         if not line.startswith("gittrack ui: "):
             raise RuntimeError(f"gittrack ui did not start: {line!r}")
-        yield line.split()[2].rstrip("/"), ready
+        yield line.split()[2].rstrip("/"), ready, proc.pid
     finally:
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
@@ -355,6 +355,20 @@ ALL_DRAWN = """(() => {
 })()"""
 
 
+def server_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) the process ``pid`` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_peak_rss(pid: int) -> float:
+    """The peak resident memory of the process ``pid`` so far, in MB (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
 def compare_series(i: int, points: int) -> fast_repo.Series:
     rnd = random.Random(i)
     out = {}
@@ -422,17 +436,21 @@ def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
         # profile; 1: a new profile again, the server's lines kept; then visits of
         # profile 1 again: the second (Plotly.js cached, its code compiled again and kept
         # by the browser) and the later ones (the kept code used)
-        with gittrack_ui(path) as (url, _):
+        with gittrack_ui(path) as (url, _, _):
             visits = compare_visits(url, ids, [0, 1] + [1] * max(3, reps // 2))
         result.update(cold=visits[0], fresh=visits[1], second=visits[2], later=visits[3:])
-    with gittrack_ui(path) as (url, _):
+    with gittrack_ui(path) as (url, _, pid):
         # what the page asks for: every metric (up to 12 a request), 100 points a line
         # (10,000 a chart over its 100 runs)
         query = "/ui/api/lines?" + urlencode(
             {"run": ids, "key": [f"metric_{k}" for k in range(10)], "points": 100}, doseq=True
         )
         client = Http(url)
+        client.timed("GET", "/ui/api/experiments")  # the server up, its index open
+        cpu = server_cpu(pid)
         cold, answer = client.timed("GET", query)
+        cpu = server_cpu(pid) - cpu
+        peak = server_peak_rss(pid)
         lines = sum(len(r["lines"]) for r in answer)
         kept = max(  # arrays travel as base64 of float64
             len(base64.b64decode(line["value"])) // 8
@@ -442,6 +460,7 @@ def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
         warm = [client.timed("GET", query)[0] for _ in range(reps)]
         client.close()
         result.update(lines_cold=cold, lines_warm=warm, lines=lines, kept=kept)
+        result.update(lines_cold_cpu=cpu, lines_cold_peak=peak)
     return result
 
 
@@ -470,7 +489,7 @@ def main() -> None:
         notes.append(
             f"- {n:,} runs: the first `gittrack list -n 1`: {took:.1f} s (builds the index)"
         )
-        with gittrack_ui(repo) as (url, ready):
+        with gittrack_ui(repo) as (url, ready, _):
             notes.append(f"- {n:,} runs: `gittrack ui` printed its URL after {ready:.2f} s "
                          "(rows loaded into memory first)")  # fmt: skip
             client = Http(url)
@@ -527,7 +546,9 @@ def main() -> None:
             )
         notes.append(
             f"- compare, the lines of every chart: first request {c['lines_cold']:.2f} s (reads "
-            f"100 runs' histories), later p50 {statistics.median(c['lines_warm']):.3f} s; "
+            f"100 runs' histories; server CPU {c['lines_cold_cpu']:.2f} s, server peak RSS "
+            f"{c['lines_cold_peak']:.0f} MB), "
+            f"later p50 {statistics.median(c['lines_warm']):.3f} s; "
             f"{c['lines']} lines, at most {c['kept']} points each (10,000 logged)"
         )
     load = os.getloadavg()

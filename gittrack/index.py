@@ -47,6 +47,9 @@ _COLUMNS_VERSION = 1
 _NESTED = ("params", "metrics", "tags")  # the row's dicts a projection can carry
 # what every projected row holds: what experiment/stage narrowing and the default order read
 _BASE_FIELDS = ("run_id", "experiment", "experiment_id", "lifecycle_stage", "start_time")
+# columns of an older index state answer while at most this many (or 1/20 of the) runs
+# changed since: the changed ones are decoded from the index, the others read as columns
+_STALE_COLUMNS_MIN = 2000
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
@@ -502,9 +505,9 @@ class RunIndex:
 
     def _columns_header(
         self, f: BinaryIO
-    ) -> tuple[int, int, dict[tuple[str, str], tuple[int, int]]] | None:
-        """``(rows, where the columns start, {column: (offset, length)})`` read from the
-        open columns file ``f``, when it holds the current generation's columns."""
+    ) -> tuple[str, int, int, dict[tuple[str, str], tuple[int, int]]] | None:
+        """``(generation, rows, where the columns start, {column: (offset, length)})``
+        read from the open columns file ``f`` (of any generation)."""
         import marshal
 
         try:
@@ -512,16 +515,17 @@ class RunIndex:
             version, stored, n, where = marshal.loads(f.read(size))
         except (OSError, ValueError, EOFError, TypeError):
             return None
-        if version != _COLUMNS_VERSION or stored != self.generation or not stored:
+        if version != _COLUMNS_VERSION or not stored:
             return None
-        return int(n), 8 + size, where
+        return str(stored), int(n), 8 + size, where
 
     def _columns_current(self) -> bool:
         try:
             with self._columns_path.open("rb") as f:
-                return self._columns_header(f) is not None
+                header = self._columns_header(f)
         except OSError:
             return False
+        return header is not None and header[0] == self.generation
 
     def keep_columns(self) -> None:
         """Write the columns of the rows this process holds, unless they are on disk (a
@@ -575,8 +579,12 @@ class RunIndex:
         """The rows of :meth:`rows`, in its order, holding only ``columns`` (as
         :meth:`gittrack.query.filter.Filter.keys` names them) and the fields that narrow by
         experiment and stage and give the default order; None when only whole rows can
-        answer (inputs named, no columns of this generation, or whole rows already in
-        memory, which are faster still)."""
+        answer (inputs named, no columns file, or whole rows already in memory, which are
+        faster still).
+
+        Columns of an older index state still answer when few runs changed since: the
+        runs they hold at another commit (or no longer) are left out, and the runs added
+        or changed since are decoded from the index and put in their place."""
         import marshal
 
         generation = self.generation
@@ -590,11 +598,7 @@ class RunIndex:
                 header = self._columns_header(f)
                 if header is None:
                     return None
-                n, base, where = header
-                wanted = dict.fromkeys(_BASE_FIELDS)
-                wanted.update((key, None) for kind, key in sorted(columns) if kind == "attributes")
-                fields = [name for name in wanted if ("attributes", name) in where]
-                nested = [c for c in sorted(columns) if c[0] in _NESTED and c in where]
+                stored, n, base, where = header
 
                 def load(column: tuple[str, str]) -> Any:
                     offset, length = where[column]
@@ -602,6 +606,22 @@ class RunIndex:
                     return marshal.loads(f.read(length))
 
                 with collector_paused():
+                    keep: list[int] | None = None  # positions still current (None: all)
+                    changed: dict[str, dict[str, Any]] = {}
+                    if stored != generation:
+                        known = self._known(generation)
+                        ids = load(("attributes", "run_id"))
+                        commits = load(("attributes", "commit"))
+                        keep = [i for i, rid in enumerate(ids) if known.get(rid) == commits[i]]
+                        for i in keep:
+                            del known[ids[i]]
+                        if len(known) + n - len(keep) > max(_STALE_COLUMNS_MIN, n // 20):
+                            return None  # many runs changed: whole rows, then new columns
+                        changed = self.rows_of(list(known))
+                    wanted = dict.fromkeys(_BASE_FIELDS)
+                    wanted.update((k, None) for kind, k in sorted(columns) if kind == "attributes")
+                    fields = [name for name in wanted if ("attributes", name) in where]
+                    nested = [c for c in sorted(columns) if c[0] in _NESTED and c in where]
                     values = zip(*(load(("attributes", name)) for name in fields), strict=True)
                     rows = [dict(zip(fields, row, strict=True)) for row in values]
                     for kind, key in nested:
@@ -614,7 +634,11 @@ class RunIndex:
                                 d[key] = v
         except (OSError, ValueError, EOFError, TypeError, KeyError, IndexError):
             return None
-        return rows if len(rows) == n else None
+        if len(rows) != n:
+            return None
+        if keep is None:
+            return rows
+        return _with_changed_rows([rows[i] for i in keep], changed, fields, columns)
 
     def resolve(self, text: str) -> str:
         """A run reference -> the run id (the rule: :func:`gittrack.runs.resolve_run_ref`).
@@ -753,6 +777,29 @@ def _carry_over(
         order.insert(at, place)
         rows.insert(at, doc)
     _ROW_CACHE[path] = (after, rows)
+
+
+def _with_changed_rows(
+    rows: list[dict[str, Any]],
+    changed: dict[str, dict[str, Any]],
+    fields: list[str],
+    columns: set[tuple[str, str]],
+) -> list[dict[str, Any]]:
+    """``rows`` (projected, in the index's order) with the whole rows ``changed``
+    projected alike and put in their places (newest first, then by run id)."""
+    import bisect
+
+    order = [(-(r["start_time"] or 0), r["run_id"]) for r in rows]
+    for doc in changed.values():
+        row: dict[str, Any] = {name: doc.get(name) for name in fields}
+        for kind, key in sorted(columns):
+            if kind in _NESTED and key in (doc.get(kind) or {}):
+                row.setdefault(kind, {})[key] = doc[kind][key]
+        place = (-(doc["start_time"] or 0), doc["run_id"])
+        at = bisect.bisect_left(order, place)
+        order.insert(at, place)
+        rows.insert(at, row)
+    return rows
 
 
 def _chunks(items: list[str], size: int = 500) -> list[list[str]]:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Set
+from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gittrack import format as fmt
 from gittrack.config import Settings, load_settings
@@ -40,6 +42,7 @@ __all__ = ["LoadedRun", "RefConflict", "RunStore", "kept_after", "resolve_run_re
 _HEX = frozenset("0123456789abcdef")
 MIN_PREFIX = 4  # shortest hex prefix taken as an id or commit prefix
 BATCH_READS = 8  # from this many runs on, metrics are read through one git cat-file
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -361,20 +364,36 @@ class RunStore:
 
         return decoded_metrics(blob, self.git.read_blob, what)
 
-    def read_metrics_at(self, commits: list[str]) -> list[pa.Table | None]:
-        """The metric histories of the runs stored at ``commits``, in order (None: no
-        metric logged). Many are read through one ``git cat-file``, a run at a time
-        otherwise (or when git is not installed)."""
+    def map_metrics_at(
+        self,
+        commits: list[str],
+        use: Callable[[str, pa.Table | None], T],
+        *,
+        workers: int = 1,
+    ) -> list[T]:
+        """``use(commit, history)`` for the runs stored at ``commits``, in order (history
+        None: no metric logged). Each history is decoded, handed to ``use`` and dropped,
+        on up to ``workers`` threads (Parquet decoding and numpy release the GIL), so at
+        most ``workers`` histories are held at once, whatever the number of runs. Many
+        runs are read through one ``git cat-file``; fewer (or all, when git is not
+        installed) a run at a time through the decoded-history cache, which keeps a
+        bounded number itself (:mod:`gittrack.history`)."""
         from gittrack.store import catfile
 
         if len(commits) < BATCH_READS or not catfile.available():
-            return [self.read_metrics(self.load_commit(c)) for c in commits]
+            # dulwich reads stay on this thread (the caller holds the store's lock)
+            loads: Iterator[Callable[[], pa.Table | None]] = (
+                partial(_given, self.read_metrics(self.load_commit(c))) for c in commits
+            )
+            return _bounded_map(commits, loads, use, workers)
         path = f"{fmt.RUN_DIR}/{fmt.METRICS_FILE}"
-        blobs = catfile.cat_blobs(self.git.common_dir, [f"{c}:{path}" for c in commits])
-        return [
-            None if data is None else fmt.read_metrics(data, f"run commit {c[:12]}")
-            for c, data in zip(commits, blobs, strict=True)
-        ]
+        specs = [f"{c}:{path}" for c in commits]
+        with closing(catfile.iter_objects(self.git.common_dir, specs, b"blob")) as blobs:
+            loads = (
+                partial(_decoded_blob, data, f"run commit {c[:12]}")
+                for c, data in zip(commits, blobs, strict=True)
+            )
+            return _bounded_map(commits, loads, use, workers)
 
     # -- finding ---------------------------------------------------------------------
     def resolve(self, text: str) -> str:
@@ -483,3 +502,38 @@ def resolve_run_ref(
             tuple(matches),
         )
     return matches[0]
+
+
+def _given(table: pa.Table | None) -> pa.Table | None:
+    return table
+
+
+def _decoded_blob(data: bytes | None, what: str) -> pa.Table | None:
+    return None if data is None else fmt.read_metrics(data, what)
+
+
+def _bounded_map(
+    commits: list[str],
+    loads: Iterator[Callable[[], pa.Table | None]],
+    use: Callable[[str, pa.Table | None], T],
+    workers: int,
+) -> list[T]:
+    """``use(commit, load())`` for each pair, in order, with at most ``workers`` running
+    at once; ``loads`` (reading git) is advanced one ahead of the workers, no further."""
+    if workers <= 1:
+        return [use(c, load()) for c, load in zip(commits, loads, strict=True)]
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    def task(commit: str, load: Callable[[], pa.Table | None]) -> T:
+        return use(commit, load())  # the history is dropped when this returns
+
+    done: list[Future[T]] = []
+    running: set[Future[T]] = set()
+    with ThreadPoolExecutor(workers, thread_name_prefix="gittrack-metrics") as pool:
+        for commit, load in zip(commits, loads, strict=True):
+            if len(running) >= workers:
+                running = wait(running, return_when=FIRST_COMPLETED).not_done
+            future = pool.submit(task, commit, load)
+            running.add(future)
+            done.append(future)
+    return [future.result() for future in done]

@@ -34,6 +34,14 @@ def make_run(
     return rid
 
 
+def as_a_new_process() -> None:
+    """Forget every row, frame and sorted sequence this process holds."""
+    from gittrack.query.page import forget_kept
+
+    session.reset()
+    forget_kept()
+
+
 def age_refs(repo: Path, seconds: float = 10.0) -> None:
     """Backdate the run refs' directory and packed-refs: no racy window is left."""
     past = time.time() - seconds
@@ -245,6 +253,30 @@ def test_embedded_repository_outside_git(tmp_path: Path, monkeypatch: pytest.Mon
         assert index.resolve("loose") == rid
 
 
+def test_reading_objects_one_at_a_time_can_stop_early(repo: Path) -> None:
+    import threading
+    from contextlib import closing
+
+    from gittrack.store.catfile import iter_objects
+
+    data = os.urandom(100_000)
+    (repo / "big.bin").write_bytes(data)
+    git(repo, "add", "big.bin")
+    git(repo, "commit", "-qm", "big")
+    specs = ["HEAD:big.bin"] * 20_000  # more than the pipes to and from git hold
+    first: list[bytes | None] = []
+
+    def read_one() -> None:
+        with closing(iter_objects(repo / ".git", specs, b"blob")) as found:
+            first.append(next(found))
+
+    reader = threading.Thread(target=read_one, daemon=True)  # a failure must not hang exit
+    reader.start()
+    reader.join(timeout=120)
+    assert not reader.is_alive(), "closing the reader early left git and it waiting"
+    assert first == [data]
+
+
 def test_batch_reading_gives_the_same_rows(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import gittrack.index as index_mod
     from gittrack.store.catfile import cat_blobs, cat_tree_files
@@ -390,7 +422,7 @@ def test_a_few_rows_are_found_from_the_columns_alone_as_whole_rows_find_them(
     assert not columns.exists()  # written only for searches that want a few rows
     query_rows(max_results=1)
     assert columns.exists()
-    session.reset()  # as a new process: the columns file is on disk, no row in memory
+    as_a_new_process()  # the columns file is on disk, no row in memory
     monkeypatch.setattr(RunIndex, "rows", lambda self, e=None: pytest.fail("read every row"))
     for case, expected in zip(cases, whole, strict=True):
         for n in (1, 3, 10):
@@ -409,6 +441,61 @@ def test_columns_of_an_older_state_are_not_used(repo: Path) -> None:
         "b",
         "a",
     ]
+
+
+def test_columns_of_an_older_state_answer_with_the_runs_changed_since(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a few runs are added, changed, deleted or dropped, a search for a few runs
+    still reads the older columns (the changed runs from the index) and answers what the
+    whole rows answer; when many changed, it reads whole rows and writes new columns."""
+    import gittrack.index
+    from gittrack.index import RunIndex
+    from gittrack.query.search import query_rows
+
+    client = gittrack.Client()
+    same = make_run("same", params={"lr": 0.1}, acc=0.5)
+    grows = make_run("grows", params={"lr": 0.3}, acc=0.2)
+    deleted = make_run("deleted", "other", params={"lr": 0.2}, acc=0.7)
+    dropped = make_run("dropped", params={"lr": 0.4}, acc=0.95)
+    make_run("bare")
+    query_rows(max_results=1)  # columns of this state
+    columns = repo / ".git" / "gittrack" / "index.sqlite.cols"
+    written = columns.read_bytes()
+    as_a_new_process()
+    client.log_metric(grows, "acc", 0.99)  # a new value and a new key
+    client.log_metric(grows, "ключ", 1.5)
+    client.set_tag(grows, "team", "ü")
+    client.flush(grows)
+    client.delete_run(deleted)
+    git(repo, "update-ref", "-d", f"refs/gittrack/runs/{dropped}")
+    added = make_run("added", params={"lr": 0.1}, acc=0.6)
+    cases: list[dict[str, object]] = [
+        {},
+        {"order_by": "metrics.acc DESC"},
+        {"filter_string": "params.lr = '0.1'", "order_by": "attributes.run_name"},
+        {"filter_string": "metrics.ключ > 1 or tags.team = 'ü'"},
+        {"filter_string": "metrics.acc >= 0.5", "view_type": 3, "order_by": "metrics.acc"},
+        {"experiment_names": ["other"], "view_type": 2},
+    ]
+    whole = [query_rows(**case) for case in cases]  # type: ignore[arg-type]
+    assert [r["run_id"] for r in whole[1]][:3] == [grows, added, same]  # the changes show
+    assert [r["run_id"] for r in whole[5]] == [deleted]
+    as_a_new_process()
+    with monkeypatch.context() as m:
+        m.setattr(RunIndex, "rows", lambda self, e=None: pytest.fail("read every row"))
+        for case, expected in zip(cases, whole, strict=True):
+            for n in (1, 3, 10):
+                assert query_rows(**case, max_results=n) == expected[:n], case  # type: ignore[arg-type]
+    assert columns.read_bytes() == written  # the older columns answered
+    monkeypatch.setattr(gittrack.index, "_STALE_COLUMNS_MIN", 2)
+    make_run("late", params={"lr": 0.1}, acc=0.55)
+    as_a_new_process()
+    case = {"filter_string": "params.lr >= '0.1'", "order_by": "metrics.acc"}
+    found = query_rows(**case, max_results=3)  # type: ignore[arg-type]
+    assert columns.read_bytes() != written  # whole rows were read, new columns written
+    assert found == query_rows(**case)[:3]  # type: ignore[arg-type]
+    assert [r["name"] for r in found] == ["same", "late", "added"]
 
 
 def test_an_unknown_sort_key_names_the_known_keys_from_columns_too(repo: Path) -> None:

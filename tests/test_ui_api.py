@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import pytest
-from conftest import user_tags
+from conftest import git, user_tags
 
 import gittrack
 from gittrack.client import Client
@@ -179,11 +179,116 @@ def test_metrics_of_many_runs_read_in_one_batch_equal_those_read_one_by_one(
 
     store = Client().store
     commits = [store.run_commit(rid) for rid in runs]
-    one_by_one = store.read_metrics_at(commits)
+    one_by_one = store.map_metrics_at(commits, lambda _, table: table)
     monkeypatch.setattr(runs_module, "BATCH_READS", 1)  # through git cat-file
-    batched = store.read_metrics_at(commits)
+    batched = store.map_metrics_at(commits, lambda _, table: table)
     assert [t.num_rows for t in batched] == [50] * 5
     assert all(a.equals(b) for a, b in zip(one_by_one, batched, strict=True))
+
+
+@pytest.fixture
+def varied_runs(repo: Path) -> list[str]:
+    """Twelve runs (enough for one git cat-file): unicode keys, runs lacking a key or
+    every metric, NaN and infinities, steps logged out of order."""
+    keys = ["loss", "损失/ü", "acc 2"]
+    ids = []
+    for i in range(12):
+        with gittrack.start_run(run_name=f"varied-{i}") as run:
+            steps = range(200 + 37 * i)
+            for step in reversed(steps) if i == 5 else steps:
+                if i % 4 == 3:
+                    break  # no metric at all
+                value = math.sin(step / 7.0) * (i + 1)
+                if step % 53 == 0:
+                    value = [math.nan, math.inf, -math.inf][step % 3]
+                gittrack.log_metrics(
+                    {k: value + j for j, k in enumerate(keys[: 1 + i % 3])}, step=step
+                )
+        ids.append(run.info.run_id)
+    return ids
+
+
+def test_lines_read_on_a_pool_equal_each_run_downsampled_alone(
+    varied_runs: list[str], repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gittrack.ui import api
+    from gittrack.ui.series import as_json, clamp_points, downsample, window_lines
+
+    monkeypatch.setattr(api, "READ_WORKERS", 4)
+    store = Client().store
+    tables = [store.read_metrics(store.load(rid)) for rid in varied_runs]  # one at a time
+    wanted = ["损失/ü", "loss"]
+    expected = [
+        {k: as_json(line) for k, line in downsample(t, clamp_points(40)).items() if k in wanted}
+        for t in tables
+    ]
+    zoomed = [window_lines(t, wanted, 40, x="step", lo=30, hi=90, start_time=0) for t in tables]
+    assert sum(1 for e in expected if "损失/ü" in e) == 6 and sum(1 for e in expected if not e) == 3
+    with serving(repo) as srv:
+        for _ in range(2):  # read from git, then from the kept lines
+            answer = get_json(srv, "/ui/api/lines", run=varied_runs, key=wanted, points=40)
+            assert isinstance(answer, list)
+            assert [r["run_id"] for r in answer] == varied_runs
+            assert [r["lines"] for r in answer] == expected
+        window = get_json(
+            srv, "/ui/api/lines", run=varied_runs, key=wanted, points=40, lo=30, hi=90
+        )
+        assert isinstance(window, list)
+        assert [r["lines"] for r in window] == zoomed
+
+
+def test_metrics_of_many_runs_are_held_one_per_worker(varied_runs: list[str]) -> None:
+    import weakref
+
+    from gittrack.ui.series import as_json, downsample
+
+    store = Client().store
+    commits = [store.run_commit(rid) for rid in varied_runs]
+    alive = [0]  # histories handed out and not yet freed
+    held: list[int] = []
+    lock = threading.Lock()
+
+    def freed() -> None:
+        with lock:
+            alive[0] -= 1
+
+    def use(_: str, table: Any) -> dict[str, Any]:
+        with lock:
+            if table is not None:
+                alive[0] += 1
+                weakref.finalize(table, freed)
+            held.append(alive[0])
+        return {k: as_json(line) for k, line in downsample(table, 64).items()}
+
+    pooled = store.map_metrics_at(commits, use, workers=3)
+    assert max(held) <= 3  # the histories read so far are not all kept
+    held.clear()
+    assert store.map_metrics_at(commits, use, workers=1) == pooled
+    assert max(held) == 1
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_a_damaged_history_among_many_is_one_clear_error(
+    varied_runs: list[str], repo: Path, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    from test_hostile_input import corrupt
+
+    from gittrack.ui import api
+
+    monkeypatch.setattr(api, "READ_WORKERS", workers)
+    bad = varied_runs[4]
+    corrupt(repo, bad, {"metrics.parquet": b"PAR1" + b"x" * 300 + b"PAR1"})
+    commit = git(repo, "rev-parse", f"refs/gittrack/runs/{bad}").strip()
+    with serving(repo) as srv:
+        status, _, body = call(
+            srv, "GET", "/ui/api/lines?" + urlencode({"run": varied_runs}, doseq=True)
+        )
+        error = json.loads(body)
+        assert status == 400 and error["error_code"] == "CorruptRunError"
+        assert commit[:12] in error["message"] and "\n" not in error["message"]
+        healthy = [rid for rid in varied_runs if rid != bad]
+        answer = get_json(srv, "/ui/api/lines", run=healthy)
+        assert isinstance(answer, list) and [r["run_id"] for r in answer] == healthy
 
 
 def unpacked(line: dict[str, Any]) -> dict[str, Any]:
@@ -249,6 +354,48 @@ def test_keep_extremes_keeps_every_spike() -> None:
     assert len(kept) <= 1002 and {0, 1234, 8765, 9999} <= set(kept.tolist())
     assert list(kept) == sorted(kept)
     assert keep_extremes(values[:10], 1000).tolist() == list(range(10))
+
+
+@pytest.mark.parametrize("keys, grouped", [(5, False), (300, False), (4, True)])
+def test_history_grouped_per_key_in_step_order(keys: int, grouped: bool) -> None:
+    import random
+
+    import pyarrow as pa
+
+    from gittrack.ui.series import group_history
+
+    rnd = random.Random(keys)
+    rows = [
+        (
+            rnd.randrange(keys),
+            rnd.randrange(50),
+            rnd.randrange(3),
+            rnd.choice([rnd.random(), math.nan]),
+        )
+        for _ in range(3000)
+    ]
+    if grouped:  # rows already grouped by key, as a single-metric loop writes them
+        rows.sort(key=lambda r: r[0])
+    names = [f"m{k}/ü" for k in range(keys)]
+    codes = pa.array([r[0] for r in rows], pa.int32())
+    table = pa.table(
+        {
+            "key": pa.DictionaryArray.from_arrays(codes, pa.array(names)),
+            "step": pa.array([r[1] for r in rows], pa.int64()),
+            "timestamp": pa.array([r[2] for r in rows], pa.int64()),
+            "value": pa.array([r[3] for r in rows], pa.float64()),
+        }
+    )
+    found = group_history(table)
+    expected = {}
+    for code, name in enumerate(names):  # each key's points by step, then time, else as logged
+        mine = sorted((r for r in rows if r[0] == code), key=lambda r: (r[1], r[2]))
+        if mine:
+            expected[name] = [(r[1], r[2], repr(r[3])) for r in mine]
+    assert list(found) == list(expected)
+    for name, (steps, stamps, values) in found.items():
+        got = list(zip(steps.tolist(), stamps.tolist(), map(repr, values.tolist()), strict=True))
+        assert got == expected[name]
 
 
 def test_non_finite_points_are_left_out_of_lines(repo: Path) -> None:

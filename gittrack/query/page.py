@@ -70,6 +70,13 @@ class ExperimentSummary:
     last_start_time: int
 
 
+def forget_kept() -> None:
+    """Drop the frames and sequences this process keeps (the next search builds them)."""
+    with _lock:
+        _frames.clear()
+        _sequences.clear()
+
+
 def _frame(index: RunIndex) -> Frame:
     """The columnar view of the index's current rows (one per index file, kept while its
     generation lasts)."""

@@ -10,7 +10,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
+from contextlib import closing
 from pathlib import Path
 
 from gittrack.errors import StorageError
@@ -55,9 +56,19 @@ def cat_tree_files(
 
 def cat_objects(git_dir: Path, specs: Iterable[str], kind: bytes) -> list[bytes | None]:
     """Raw bodies of each object spec (None when missing or not of type ``kind``), in order."""
+    with closing(iter_objects(git_dir, specs, kind)) as found:
+        return list(found)
+
+
+def iter_objects(
+    git_dir: Path, specs: Iterable[str], kind: bytes
+) -> Generator[bytes | None, None, None]:
+    """:func:`cat_objects` one object at a time, as git sends them: a caller that drops
+    each body before asking for the next holds one at a time. Close the iterator when
+    leaving early (``contextlib.closing``): that stops git."""
     wanted = [s.encode("utf-8", "surrogateescape") for s in specs]
     if not wanted:
-        return []
+        return
     try:
         proc = subprocess.Popen(
             ["git", "--git-dir", str(git_dir), "cat-file", "--batch"],
@@ -73,13 +84,15 @@ def cat_objects(git_dir: Path, specs: Iterable[str], kind: bytes) -> list[bytes 
     def feed() -> None:  # a thread, so a full stdout pipe can never deadlock us
         try:
             stdin.write(b"".join(spec + b"\n" for spec in wanted))
+        except OSError:  # git stopped (the reader left early)
+            pass
+        try:
             stdin.close()
-        except (BrokenPipeError, OSError):
+        except OSError:
             pass
 
     writer = threading.Thread(target=feed, name="gittrack-cat-file", daemon=True)
     writer.start()
-    out: list[bytes | None] = []
     try:
         for _ in wanted:
             header = stdout.readline()
@@ -87,14 +100,15 @@ def cat_objects(git_dir: Path, specs: Iterable[str], kind: bytes) -> list[bytes 
                 raise StorageError("git cat-file stopped early (is the repository damaged?)")
             parts = header.split()
             if len(parts) != 3:  # "<spec> missing" / "<spec> ambiguous"
-                out.append(None)
+                yield None
                 continue
             size = int(parts[2])
             data = stdout.read(size)
             stdout.read(1)  # the newline after each object
-            out.append(data if parts[1] == kind else None)
+            yield data if parts[1] == kind else None
     finally:
-        writer.join()
+        # stdout first: a caller that left early leaves git writing, and a closed pipe
+        # ends it (then the feeding thread, if git had not read every spec yet)
         stdout.close()
         proc.wait()
-    return out
+        writer.join()

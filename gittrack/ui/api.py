@@ -8,6 +8,7 @@ so other processes see them at once. Every write route needs the server's token.
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,10 +21,15 @@ from gittrack.format import NOTE_TAG
 from gittrack.web.http import HTTPError, Request, Response, Router, json_response
 
 if TYPE_CHECKING:
-    from gittrack.index import IndexEntry, RunIndex
+    import pyarrow as pa
+
+    from gittrack.index import RunIndex
     from gittrack.runs import LoadedRun, RunStore
 
 MAX_COMPARE = 500
+# threads decoding and downsampling run histories for a lines request: the most
+# histories held at once (about 3 MB each at 100,000 points)
+READ_WORKERS = min(4, os.cpu_count() or 1)
 DEFAULT_COLUMNS = 3  # params and as many metrics shown before the user chooses columns
 ROW_FIELDS = (
     "run_id",
@@ -244,29 +250,38 @@ def build(repo: Repository) -> Router:
             entry = entries.get(rid)
             if entry is None or entry.corrupt:
                 raise ValidationError(f"run {rid[:12]} is unreadable (see 'gittrack list')")
-        # the index has what the page shows; only lines not kept yet need git
-        unread = [e for e in entries.values() if window or not series.is_kept(e.commit, points)]
-        with repo.store() as (_, store):
-            read = store.read_metrics_at([e.commit for e in unread])
-        tables = dict(zip(unread, read, strict=True))
+        # the index has what the page shows; only lines not kept yet need git, each
+        # run's history downsampled as soon as it is read and then dropped
+        unread = {
+            e.commit: e for e in entries.values() if window or not series.is_kept(e.commit, points)
+        }
 
-        def metrics_of(entry: IndexEntry) -> Any:
-            if entry in tables:
-                return tables[entry]
-            with repo.store() as (_, store):  # dropped from the kept lines meanwhile
-                return store.read_metrics_at([entry.commit])[0]
+        def lines_of(commit: str, table: pa.Table | None) -> dict[str, dict[str, Any]]:
+            entry = unread[commit]
+            if window is None:
+                return series.run_lines(commit, points, lambda: table, wanted)
+            x, lo, hi = window
+            return series.window_lines(
+                table, wanted, points, x=x, lo=lo, hi=hi, start_time=entry.start_time
+            )
+
+        with repo.store() as (_, store):
+            read = store.map_metrics_at(list(unread), lines_of, workers=READ_WORKERS)
+        found = dict(zip(unread, read, strict=True))
+
+        def metrics_of(commit: str) -> pa.Table | None:  # dropped from the kept lines meanwhile
+            with repo.store() as (_, store):
+                return store.map_metrics_at([commit], lambda _, table: table)[0]
 
         for rid in rids:
             entry = entries[rid]
-            if window is None:
-                found = series.run_lines(entry.commit, points, partial(metrics_of, entry), wanted)
-            else:
-                x, lo, hi = window
-                found = series.window_lines(
-                    tables[entry], wanted, points, x=x, lo=lo, hi=hi, start_time=entry.start_time
+            drawn = found.get(entry.commit)
+            if drawn is None:
+                drawn = series.run_lines(
+                    entry.commit, points, partial(metrics_of, entry.commit), wanted
                 )
             out.append(
-                {"run_id": rid, "name": entry.name, "start_time": entry.start_time, "lines": found}
+                {"run_id": rid, "name": entry.name, "start_time": entry.start_time, "lines": drawn}
             )
         return json_response(out)
 

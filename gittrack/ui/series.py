@@ -61,8 +61,15 @@ def group_history(table: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray, np
     values = table.column("value").to_numpy()
     # Points are stored in logging order, so within a key they are nearly always sorted
     # already: one stable pass on the key codes, and a full sort only for a key that needs it.
-    order = np.argsort(codes, kind="stable")
-    codes, steps, stamps, values = codes[order], steps[order], stamps[order], values[order]
+    # Codes narrowed to 8 or 16 bits sort by radix (several times faster, same order);
+    # rows already grouped by key need no sort at all.
+    if len(codes) > 1 and np.any(codes[1:] < codes[:-1]):
+        if codes.dtype.kind in "iu" and len(names) <= 1 << 16:
+            narrow = np.uint8 if len(names) <= 1 << 8 else np.uint16
+            order = np.argsort(codes.astype(narrow), kind="stable")
+        else:
+            order = np.argsort(codes, kind="stable")
+        codes, steps, stamps, values = codes[order], steps[order], stamps[order], values[order]
     bounds = np.flatnonzero(np.diff(codes)) + 1
     out = {}
     for lo, hi in zip(np.append(0, bounds), np.append(bounds, len(codes)), strict=True):
@@ -81,6 +88,8 @@ def _finite(steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> Any:
     import numpy as np
 
     keep = np.isfinite(values)
+    if keep.all():
+        return steps, stamps, values
     return steps[keep], stamps[keep], values[keep]
 
 

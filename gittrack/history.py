@@ -40,7 +40,7 @@ __all__ = ["DecodedMetrics", "decoded_metrics", "empty_columns", "forget_decoded
 
 MAX_CACHED_ROWS = 2_000_000  # 28 bytes a row, and 8 more once sorted; the newest stays
 MAX_CACHED_TABLES = 64
-MAX_KEPT_POINTS = 500_000  # entities kept for the next read, ~200 bytes a point at most
+MAX_KEPT_POINTS = 250_000  # entities kept for the next read: ~200 bytes a point, 50 MB at most
 COLUMNS = ("step", "timestamp", "value")
 TYPECODES: tuple[Literal["q", "d"], ...] = ("q", "q", "d")  # int64 step, timestamp; float64
 

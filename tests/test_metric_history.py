@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import operator
 import subprocess
 import sys
 from pathlib import Path
@@ -375,6 +376,8 @@ def test_repeated_reads_give_new_lists_of_the_same_points(
     want = {k: [m._replace(run_id=rid) for m in batch if m.key == k] for k in ("a", "b", "big")}
     first = client.get_metric_history(rid, "a")
     assert first == want["a"]
+    same = client.get_metric_history(rid, "a")
+    assert same is not first and all(map(operator.is_, same, first))  # kept, new list
     first.clear()
     for _ in range(2):
         for key in ("a", "b", "big", "a"):

@@ -39,10 +39,10 @@ DEFAULT_COLUMNS = ["run", "name", "experiment", "status", "start", "duration"]
 MAX_VARYING = 6  # params and metrics each, in the default table
 
 
-def _index() -> RunIndex:
+def _index(*, refresh: bool = True) -> RunIndex:
     from gittrack.session import open_index
 
-    return open_index()
+    return open_index(refresh=refresh)
 
 
 def _load(index: RunIndex, ref: str) -> LoadedRun:
@@ -139,7 +139,9 @@ def list_cmd(
 
     out.check_format(fmt)
     cols = _parse_columns(columns or [])
-    with _index() as index:
+    # the search brings the index up to date itself (a second scan of every ref is
+    # costly right after a run changed, while the refs' stat cannot be trusted yet)
+    with _index(refresh=parent is not None) as index:
         rows = query_rows(
             filter_,
             sort or None,

@@ -8,7 +8,7 @@ the cache key is the blob id and never goes stale) and sorts its row numbers by 
 key's rows of the step, timestamp and value columns: Arrow arrays for
 ``metric_history_table``, and the ``Metric`` entities of ``get_metric_history``, one
 tuple per point. Building those is most of a read's time, and most of that is the
-kernel handing out fresh memory pages (1 to 4 µs each on a busy 2-core VM), so a read touches
+kernel handing out fresh memory pages (about 4 µs each on a 2-core VM), so a read touches
 as little new memory as it can: no grouped copy of the whole file is kept, equal
 neighbouring timestamps (one batch, or one millisecond) share one int, keys logged at
 the steps 0, 1, 2, ... share the same step ints, and the entities of a key are kept for

@@ -355,7 +355,9 @@ def test_settling_never_releases_objects_the_process_froze() -> None:
         frozen = gc.get_freeze_count()
         with collector_paused(settle=True):
             built = [[i] for i in range(100)]
-        assert gc.get_freeze_count() == frozen and built
+        # settling would unfreeze them all (count 0); frozen objects another thread frees
+        # meanwhile may lower the count a little
+        assert 0 < gc.get_freeze_count() <= frozen and built
     finally:
         gc.unfreeze()
 

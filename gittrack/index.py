@@ -31,9 +31,10 @@ from gittrack.index_build import (
     NESTED,
     Read,
     batch_rows,
-    fresh_rows,
+    fresh_columns,
     index_row,
     parallel_rows,
+    rows_columns,
     unedited_runs,
     write_columns,
 )
@@ -285,8 +286,11 @@ class RunIndex:
             log.debug("gittrack: index: %d runs read, %d dropped", len(changed), len(vanished))
             if current == before:
                 _carry_over(self.path, before, after, known, loaded, vanished)
-                if not known and len(reads) >= BATCH_THRESHOLD:  # a build read in bulk
-                    write_columns(self._columns_path, after, fresh_rows(reads))
+                fresh = (
+                    fresh_columns(reads) if not known and len(reads) >= BATCH_THRESHOLD else None
+                )
+                if fresh is not None:  # a build read every run in bulk
+                    write_columns(self._columns_path, after, fresh)
 
     def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         """Write ``rows`` to the runs table (in the caller's transaction). Many rows into
@@ -538,7 +542,7 @@ class RunIndex:
         if not generation or cached is None or cached[0] != generation:
             return
         if not self._columns_current():
-            write_columns(self._columns_path, generation, cached[1])
+            write_columns(self._columns_path, generation, rows_columns(cached[1]))
 
     def projected_rows(self, columns: set[tuple[str, str]]) -> list[dict[str, Any]] | None:
         """The rows of :meth:`rows`, in its order, holding only ``columns`` (as

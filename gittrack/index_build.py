@@ -15,7 +15,6 @@ import functools
 import json
 import logging
 import marshal
-import operator
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -32,9 +31,14 @@ log = logging.getLogger("gittrack")
 COLUMNS_VERSION = 1
 NESTED = ("params", "metrics", "tags")  # the row's dicts the column cache splits by key
 DOC = 10  # the position of ``doc`` in a ``runs`` row (its last field is ``error``)
+# One row in the column cache: the names of its top-level fields that are not dicts or
+# lists, their values, and per NESTED kind the dict's (keys, values).
+Columns = tuple[
+    tuple[str, ...], tuple[Any, ...], tuple[tuple[tuple[str, ...], tuple[Any, ...]], ...]
+]
 # A read run: its ``runs`` row and, when decoding the row's JSON gives it back exactly,
-# the row as a dict (None: decode the JSON; the row of a corrupt run has no JSON).
-Read = tuple[tuple[Any, ...], dict[str, Any] | None]
+# what the column cache keeps of it (None: decode the JSON; a corrupt run has none).
+Read = tuple[tuple[Any, ...], Columns | None]
 
 
 def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
@@ -71,9 +75,19 @@ def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
     }
 
 
+def row_columns(row: dict[str, Any], fields: tuple[str, ...] | None = None) -> Columns:
+    """What the column cache keeps of ``row``: the values of ``fields`` (by default its
+    top-level fields that are not dicts or lists) and the keys and values of each
+    NESTED dict, taken while the row is at hand (as tuples, compact to send and sort)."""
+    if fields is None:
+        fields = tuple(k for k, v in row.items() if not isinstance(v, dict | list))
+    nested = tuple((tuple(d), tuple(d.values())) for d in (row.get(k) or {} for k in NESTED))
+    return fields, tuple(map(row.get, fields)), nested
+
+
 def index_row(run_id: str, commit: str, read: Callable[[], RunRecord]) -> Read:
     """The ``runs`` table row of one run (the last field is the error of a corrupt run)
-    and the row as a dict when its JSON decodes back to it exactly."""
+    and its :func:`row_columns` when its JSON decodes back to it exactly."""
     try:
         record = read()
     except CorruptRunError as e:
@@ -94,7 +108,7 @@ def index_row(run_id: str, commit: str, read: Callable[[], RunRecord]) -> Read:
     fields = (record.name, record.experiment, record.status, record.start_time, record.host)
     return (
         (run_id, commit, *fields, record.pid, record.heartbeat, parent, doc, None),
-        row if exact else None,
+        row_columns(row) if exact else None,
     )
 
 
@@ -169,20 +183,35 @@ def helper_main() -> None:
     sys.stdout.buffer.write(marshal.dumps(rows))
 
 
-def fresh_rows(reads: list[Read]) -> list[dict[str, Any]]:
-    """The filterable rows of ``reads`` (every run of an index just built) in the index's
-    order (newest first, then by id; unreadable runs left out), taken as read where
-    decoding their JSON gives them back, decoded otherwise."""
+def rows_columns(rows: list[dict[str, Any]]) -> list[Columns]:
+    """The :func:`row_columns` of ``rows``, each of the first row's fields (a row may
+    lack one: None)."""
+    fields = row_columns(rows[0])[0] if rows else ()
+    with collector_paused():
+        return [row_columns(row, fields) for row in rows]
+
+
+def fresh_columns(reads: list[Read]) -> list[Columns] | None:
+    """The :func:`row_columns` of ``reads`` (every run of an index just built) in the
+    index's order (newest first, then by id; unreadable runs left out), as read; None
+    when some row has to be decoded or has another shape (the first search that wants a
+    few rows then writes the columns)."""
     with collector_paused():  # (100,000 rows: the collector would walk them again and again)
-        kept = [(row, fresh) for row, fresh in reads if row[DOC] is not None]
+        kept = [(row, columns) for row, columns in reads if row[DOC] is not None]
+        if any(columns is None for _, columns in kept):
+            return None
         kept.sort(key=lambda read: (-read[0][5], read[0][0]))  # start_time DESC, run_id
-        return [json.loads(row[DOC]) if fresh is None else fresh for row, fresh in kept]
+        found = [columns for _, columns in kept if columns is not None]
+    if any(columns[0] != found[0][0] for columns in found):
+        return None
+    return found
 
 
-def write_columns(path: Path, generation: str, rows: list[dict[str, Any]]) -> None:
-    """Write the column cache ``path`` of ``rows`` (every readable row of index state
-    ``generation``, in :meth:`gittrack.index.RunIndex.rows`'s order): a top-level field's
-    value per row, a param/metric/tag key's (row positions, values), after a header
+def write_columns(path: Path, generation: str, rows: list[Columns]) -> None:
+    """Write the column cache ``path`` of ``rows`` (the :func:`row_columns` of every
+    readable row of index state ``generation``, of one shape, in
+    :meth:`gittrack.index.RunIndex.rows`'s order): a top-level field's value per row, a
+    param/metric/tag key's (row positions, values), after a header
     ``(version, generation, rows, {column: (offset, length)})``; replaced whole."""
     with collector_paused():  # what is built holds no cycles (see gittrack.gcpause)
         blobs = _column_blobs(rows)
@@ -204,41 +233,31 @@ def write_columns(path: Path, generation: str, rows: list[dict[str, Any]]) -> No
         tmp.unlink(missing_ok=True)
 
 
-def _column_blobs(rows: list[dict[str, Any]]) -> dict[tuple[str, str], bytes]:
+def _column_blobs(rows: list[Columns]) -> dict[tuple[str, str], bytes]:
     """Each column of ``rows`` (see :func:`write_columns`), marshalled."""
-    fields = [name for row in rows[:1] for name, v in row.items() if not isinstance(v, dict | list)]
-    # values are taken row by row and transposed in C (itemgetter, zip): reading one
-    # field of 100,000 rows at a time misses the processor's caches on every row
-    try:
-        if len(fields) < 2:  # (itemgetter of one field gives no tuples)
-            raise KeyError
-        get = operator.itemgetter(*fields)
-        table = [list(values) for values in zip(*map(get, rows), strict=True)]
-    except KeyError:  # a row lacks a field: value by value
-        table = [[r.get(name) for r in rows] for name in fields]
+    fields = rows[0][0] if rows else ()
     # marshal's format 2 (no shared references) writes 100,000 values several times
     # faster than the default; what it reads back is the same
-    blobs: dict[tuple[str, str], bytes] = {
-        ("attributes", name): marshal.dumps(values, 2)
-        for name, values in zip(fields, table, strict=True)
-    }
-    for kind in NESTED:
-        by_keys: dict[tuple[str, ...], tuple[list[int], list[dict[str, Any]]]] = {}
-        for i, row in enumerate(rows):  # rows sharing a key set
-            d = row.get(kind) or {}
-            at, dicts = by_keys.setdefault(tuple(d), ([], []))
+    blobs: dict[tuple[str, str], bytes] = {}
+    if fields:  # each field's values, transposed in C
+        table = zip(*(values for _, values, _ in rows), strict=True)
+        blobs.update(
+            (("attributes", name), marshal.dumps(list(values), 2))
+            for name, values in zip(fields, table, strict=True)
+        )
+    for k, kind in enumerate(NESTED):
+        by_keys: dict[tuple[str, ...], tuple[list[int], list[tuple[Any, ...]]]] = {}
+        for i, (_, _, nested_values) in enumerate(rows):  # rows sharing a key set
+            keys, values = nested_values[k]
+            at, kept = by_keys.setdefault(keys, ([], []))
             at.append(i)
-            dicts.append(d)
+            kept.append(values)
         nested: dict[str, tuple[list[int], list[Any]]] = {}
-        for keys, (at, dicts) in by_keys.items():
-            if not keys:
-                continue
-            get = operator.itemgetter(*keys)
-            columns = zip(*map(get, dicts), strict=True) if len(keys) > 1 else [map(get, dicts)]
-            for key, values in zip(keys, columns, strict=True):
-                positions, kept = nested.setdefault(key, ([], []))
+        for keys, (at, kept) in by_keys.items():
+            for key, values in zip(keys, zip(*kept, strict=True), strict=True):
+                positions, column = nested.setdefault(key, ([], []))
                 positions.extend(at)
-                kept.extend(values)
+                column.extend(values)
         blobs.update(((kind, key), marshal.dumps(data, 2)) for key, data in nested.items())
     return blobs
 

@@ -4,6 +4,7 @@ and a build that stops half way never taken for a whole index."""
 from __future__ import annotations
 
 import datetime
+import json
 import marshal
 import math
 import sqlite3
@@ -20,7 +21,7 @@ from gittrack import session
 from gittrack.errors import StorageError
 from gittrack.format import MetricSummary, RunRecord
 from gittrack.index import RUN_INDEXES, RunIndex
-from gittrack.index_build import index_row
+from gittrack.index_build import index_row, row_columns
 from gittrack.query.search import query_rows
 from gittrack.session import open_index
 
@@ -91,17 +92,8 @@ def cold_build(repo: Path) -> str:
 def test_a_bulk_build_writes_the_columns_a_whole_row_search_writes(
     repo: Path, monkeypatch: pytest.MonkeyPatch, helpers: bool
 ) -> None:
-    import gittrack.index_build as build_mod
-
     make_runs(repo)
     bulk(monkeypatch, helpers=helpers)
-    reads = build_mod.index_row
-
-    def one_not_exact(*args: Any) -> Any:  # as for a value JSON has no type for
-        row, fresh = reads(*args)
-        return row, None if fresh is not None and fresh["name"] == "r3" else fresh
-
-    monkeypatch.setattr(build_mod, "index_row", one_not_exact)  # (this process's reads)
     cold = cold_build(repo)
     with sqlite3.connect(repo / ".git" / "gittrack" / "index.sqlite") as db:
         made = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
@@ -120,6 +112,32 @@ def test_a_bulk_build_writes_the_columns_a_whole_row_search_writes(
     assert [r["name"] for r in expected[1]] == ["r3", "r0"]
 
 
+def test_a_row_to_decode_leaves_the_columns_to_the_first_search(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gittrack.index_build as build_mod
+
+    make_runs(repo)
+    bulk(monkeypatch, helpers=False)
+    reads = build_mod.index_row
+
+    def one_not_exact(*args: Any) -> Any:  # as for a value JSON has no type for
+        row, columns = reads(*args)
+        return row, None if row[2] == "r3" else columns
+
+    with monkeypatch.context() as m:
+        m.setattr(build_mod, "index_row", one_not_exact)
+        session.reset()
+        with open_index() as index:
+            index.refresh()
+    assert not columns_file(repo).exists()
+    assert [r["name"] for r in query_rows(FILTER, "metrics.acc DESC", max_results=5)] == [
+        "r3",
+        "r0",
+    ]
+    assert columns_file(repo).exists()
+
+
 def test_only_rows_json_gives_back_exactly_are_kept_as_read() -> None:
     def record(**params: Any) -> RunRecord:
         return RunRecord(
@@ -132,12 +150,14 @@ def test_only_rows_json_gives_back_exactly_are_kept_as_read() -> None:
             metrics={"m": MetricSummary(math.inf, 1, 2, 1)},
         )
 
-    row, fresh = index_row("a" * 32, "c" * 40, lambda: record(lr=0.1, s="ü", n=None, big=10**30))
-    assert fresh is not None and fresh["params"] == {"lr": 0.1, "s": "ü", "n": None, "big": 10**30}
-    assert fresh["metrics"] == {"m": math.inf}
+    params = {"lr": 0.1, "s": "ü", "n": None, "big": 10**30}
+    row, columns = index_row("a" * 32, "c" * 40, lambda: record(**params))
+    assert columns is not None and columns == row_columns(json.loads(row[10]))
+    assert columns[2][0] == (tuple(params), tuple(params.values()))
+    assert columns[2][1] == (("m",), (math.inf,))
     for odd in (datetime.date(2020, 1, 2), {1: "a"}, ["x"]):  # text, "1", or nested
-        row, fresh = index_row("a" * 32, "c" * 40, lambda odd=odd: record(p=odd))
-        assert fresh is None and row[10] is not None
+        row, columns = index_row("a" * 32, "c" * 40, lambda odd=odd: record(p=odd))
+        assert columns is None and row[10] is not None
 
 
 def test_a_build_that_fails_half_way_leaves_no_index_taken_as_whole(

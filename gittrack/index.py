@@ -542,7 +542,8 @@ class RunIndex:
         if not generation or cached is None or cached[0] != generation:
             return
         if not self._columns_current():
-            write_columns(self._columns_path, generation, rows_columns(cached[1]))
+            with collector_paused():  # (the converted rows are dropped at once)
+                write_columns(self._columns_path, generation, rows_columns(cached[1]))
 
     def projected_rows(self, columns: set[tuple[str, str]]) -> list[dict[str, Any]] | None:
         """The rows of :meth:`rows`, in its order, holding only ``columns`` (as

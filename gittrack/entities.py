@@ -155,7 +155,7 @@ class Run:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
-        """A run from its search row (:func:`gittrack.index.row_from_record`'s shape)."""
+        """A run from its search row (:func:`gittrack.index_build.row_from_record`'s shape)."""
         info = RunInfo(
             run_id=row["run_id"],
             run_name=row["name"],

@@ -3,11 +3,17 @@
 A run's whole metric history is one Parquet blob per run state (see
 :mod:`gittrack.format`), its rows in logging order with the keys interleaved. Reading
 one metric's history decodes that blob once per process (blobs are content-addressed, so
-the cache key is the blob id and never goes stale) and groups its rows by key once: a
-stable sort of the rows by key leaves each key's points contiguous and in logging order.
-A key's columns are then slices of the grouped columns: zero-copy Arrow arrays for
-``metric_history_table``, and the ``Metric`` entities of ``get_metric_history`` are built
-from those slices, one tuple per point.
+the cache key is the blob id and never goes stale) and sorts its row numbers by key once
+(a stable sort: each key's rows stay in logging order). A read of a key gathers that
+key's rows of the step, timestamp and value columns: Arrow arrays for
+``metric_history_table``, and the ``Metric`` entities of ``get_metric_history``, one
+tuple per point. Building those is most of a read's time, and most of that is the
+kernel handing out fresh memory pages (about 4 µs each on a 2-core VM), so a read touches
+as little new memory as it can: no grouped copy of the whole file is kept, equal
+neighbouring timestamps (one batch, or one millisecond) share one int, keys logged at
+the steps 0, 1, 2, ... share the same step ints, and the entities of a key are kept for
+the next call (``MAX_KEPT_POINTS``): they are immutable, and each call returns a new
+list of them.
 
 No ``pyarrow.compute`` on this path: importing it wraps hundreds of kernels (30-200 ms,
 more than the whole read). The sort runs in numpy, which pyarrow itself loads when it is
@@ -32,8 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DecodedMetrics", "decoded_metrics", "empty_columns", "forget_decoded"]
 
-MAX_CACHED_ROWS = 2_000_000  # 28 bytes a row, and 24 more once grouped; the newest stays
+MAX_CACHED_ROWS = 2_000_000  # 28 bytes a row, and 8 more once sorted; the newest stays
 MAX_CACHED_TABLES = 64
+MAX_KEPT_POINTS = 250_000  # entities kept for the next read: ~200 bytes a point, 50 MB at most
 COLUMNS = ("step", "timestamp", "value")
 TYPECODES: tuple[Literal["q", "d"], ...] = ("q", "q", "d")  # int64 step, timestamp; float64
 
@@ -42,27 +49,34 @@ _cache: OrderedDict[str, DecodedMetrics] = OrderedDict()
 
 
 class _Grouped:
-    """The step, timestamp and value columns with the rows sorted by key (stable), and
-    where each key's rows start: key id ``i`` owns rows ``starts[i]:starts[i + 1]``.
+    """The row numbers sorted by key (stable): key id ``i`` owns the rows
+    ``order[starts[i]:starts[i + 1]]``, in logging order (a numpy array, or a list
+    without numpy). ``sources`` are the step, timestamp and value columns to gather
+    from: numpy arrays over the decoded buffers, memoryviews without numpy, or lists
+    when a column holds nulls (another writer's file; gittrack writes none).
+    ``step_ints`` are the ints 0 to the largest step when every step lies between 0 and
+    the number of rows (None otherwise): keys logged at the same steps share them."""
 
-    A column is a memoryview of int64/float64 items, or a list when the file holds null
-    entries (another writer's file; gittrack writes none)."""
+    __slots__ = ("order", "sources", "starts", "step_ints")
 
-    __slots__ = ("columns", "starts")
-
-    def __init__(self, columns: list[Sequence[Any]], starts: list[int]) -> None:
-        self.columns = columns
+    def __init__(
+        self, order: Any, sources: list[Any], starts: list[int], step_ints: list[int] | None
+    ) -> None:
+        self.order = order
+        self.sources = sources
         self.starts = starts
+        self.step_ints = step_ints
 
 
 class DecodedMetrics:
     """The metric history of one run state (one ``metrics.parquet`` blob), decoded.
 
-    ``table`` is the whole history (key, step, timestamp, value) in logging order; the
-    rows are grouped by key on the first read of a key and kept so.
+    ``table`` is the whole history (key, step, timestamp, value) in logging order; its
+    row numbers are sorted by key on the first read of a key and kept so.
     """
 
-    def __init__(self, table: pa.Table) -> None:
+    def __init__(self, table: pa.Table, blob: str | None = None) -> None:
+        self.blob = blob  # the file's blob id: its entities are kept under it (None: never)
         if any(column.num_chunks != 1 for column in table.columns):
             # row groups may carry dictionaries of their own
             table = table.unify_dictionaries().combine_chunks()
@@ -87,37 +101,53 @@ class DecodedMetrics:
 
     def columns(self, key: str) -> pa.Table:
         """``step``, ``timestamp`` and ``value`` of ``key``'s points, in logging order
-        (no rows for a key the run never logged); the arrays share the decoded buffers."""
-        span = self._span(key)
-        if span is None:
+        (no rows for a key the run never logged)."""
+        gathered = self._gathered(key)
+        if gathered is None:
             return empty_columns()
         import pyarrow as pa
 
-        grouped, start, stop = span
-        arrays = [
-            _arrow(column[start:stop], typecode)
-            for column, typecode in zip(grouped.columns, TYPECODES, strict=True)
-        ]
+        arrays = [_arrow(c, t) for c, t in zip(gathered[1], TYPECODES, strict=True)]
         return pa.Table.from_arrays(arrays, schema=fmt.metrics_schema().remove(0))
 
     def metrics(self, key: str, run_id: str | None = None) -> list[Metric]:
         """``key``'s points as :class:`~gittrack.entities.Metric` entities of ``run_id``."""
-        span = self._span(key)
-        if span is None:
+        kept_as = None if self.blob is None else (self.blob, key, run_id)
+        if kept_as is not None:
+            kept = _kept.get(kept_as)
+            if kept is not None:
+                return kept
+        gathered = self._gathered(key)
+        if gathered is None:
             return []
-        grouped, start, stop = span
-        steps, stamps, values = (_pylist(c[start:stop]) for c in grouped.columns)
+        grouped, (steps, stamps, values) = gathered
+        np = _numpy()
+        if np is not None and not isinstance(stamps, list):
+            shared = _shared_runs(np, stamps)
+            stamps = memoryview(stamps) if shared is None else shared
+        if grouped.step_ints is not None and not isinstance(steps, list):
+            steps = _consecutive(np, steps, grouped.step_ints)
+        # memoryviews iterate as Python ints and floats (numpy arrays: numpy scalars)
+        steps, items = (c if isinstance(c, list) else memoryview(c) for c in (steps, values))
         with collector_paused(settle=True):  # the entities are the caller's to keep
-            return list(
+            built = list(
                 map(
                     tuple.__new__,
                     repeat(Metric),
-                    zip(repeat(key), values, stamps, steps, repeat(run_id)),
+                    zip(repeat(key), items, stamps, steps, repeat(run_id)),
                 )
             )
+        if kept_as is not None and np is not None and not isinstance(values, list):
+            if not np.isnan(values).any():
+                # a NaN equals only itself: NaN points handed out twice would compare
+                # equal across two reads, where MLflow's do not
+                _kept.put(kept_as, built)
+        return built
 
-    def _span(self, key: str) -> tuple[_Grouped, int, int] | None:
-        """The grouped columns and the rows of ``key`` in them (None: no points)."""
+    def _gathered(self, key: str) -> tuple[_Grouped, list[Any]] | None:
+        """The sorted rows and ``key``'s step, timestamp and value columns, gathered
+        (numpy arrays; memoryviews without numpy; lists for columns with nulls), or
+        None when the run logged no point of ``key``."""
         found = self._ids.get(key)
         if found is None:
             return None
@@ -128,7 +158,10 @@ class DecodedMetrics:
                     self._grouped = self._group()
                 grouped = self._grouped
         start, stop = grouped.starts[found], grouped.starts[found + 1]
-        return (grouped, start, stop) if stop > start else None
+        if stop == start:
+            return None
+        rows = grouped.order[start:stop]
+        return grouped, [_take(source, rows) for source in grouped.sources]
 
     def _group(self) -> _Grouped:
         column = self._key_column
@@ -149,24 +182,29 @@ class DecodedMetrics:
             codes = _data(indices, 4).cast("i").tolist()
             if lut != list(range(len(lut))):
                 codes = [lut[c] for c in codes]
-        arrays = [self.table.column(name).chunk(0) for name in COLUMNS]
+        sources = [
+            _source(np, self.table.column(name).chunk(0), typecode)
+            for name, typecode in zip(COLUMNS, TYPECODES, strict=True)
+        ]
+        step_ints = None
         if np is not None:
             if keys < 2**15:  # numpy sorts 16-bit integers by radix: linear time
                 codes = codes.astype(np.int16)
-            order = np.argsort(codes, kind="stable")
+            order: Any = np.argsort(codes, kind="stable")
             counts = np.bincount(codes, minlength=keys + 1).tolist()
-            columns = [
-                _gathered_np(np, a, t, order) for a, t in zip(arrays, TYPECODES, strict=True)
-            ]
+            steps = sources[0]
+            if not isinstance(steps, list) and len(steps):
+                low, high = int(steps.min()), int(steps.max())
+                if low >= 0 and high < len(steps):
+                    step_ints = list(range(high + 1))
         else:
-            rows = sorted(range(len(codes)), key=codes.__getitem__)  # stable
+            order = sorted(range(len(codes)), key=codes.__getitem__)  # stable
             per_key = Counter(codes)
             counts = [per_key[i] for i in range(keys + 1)]
-            columns = [_gathered(a, t, rows) for a, t in zip(arrays, TYPECODES, strict=True)]
         starts = [0]
         for count in counts:
             starts.append(starts[-1] + count)
-        return _Grouped(columns, starts)
+        return _Grouped(order, sources, starts, step_ints)
 
 
 def _numpy() -> Any:
@@ -184,46 +222,112 @@ def _data(array: Any, width: int) -> memoryview:
     return memoryview(array.buffers()[1])[start : start + len(array) * width]
 
 
-def _gathered_np(np: Any, column: Any, typecode: str, order: Any) -> Sequence[Any]:
-    """``column``'s items in the grouped ``order`` (a numpy array of row numbers)."""
+def _source(np: Any, column: Any, typecode: Literal["q", "d"]) -> Any:
+    """A decoded column to gather rows from: a numpy array over its buffer, a memoryview
+    without numpy, or a list when it holds nulls."""
     if column.null_count:
-        values = column.to_pylist()
-        return [values[i] for i in order.tolist()]
-    dtype = np.float64 if typecode == "d" else np.int64
-    return memoryview(np.frombuffer(_data(column, 8), dtype=dtype)[order])
+        return column.to_pylist()
+    if np is None:
+        return _data(column, 8).cast(typecode)
+    return np.frombuffer(_data(column, 8), dtype=np.float64 if typecode == "d" else np.int64)
 
 
-def _gathered(column: Any, typecode: Literal["q", "d"], rows: list[int]) -> Sequence[Any]:
-    """``column``'s items in the grouped order ``rows``, without numpy."""
-    if column.null_count:
-        values = column.to_pylist()
-        return [values[i] for i in rows]
-    source = _data(column, 8).cast(typecode)
-    return memoryview(array(typecode, map(source.__getitem__, rows)))
+def _take(source: Any, rows: Any) -> Any:
+    """The items of ``source`` (see :func:`_source`) at ``rows``, in that order."""
+    if isinstance(source, list):
+        return [source[i] for i in (rows if isinstance(rows, list) else rows.tolist())]
+    if isinstance(source, memoryview):
+        return memoryview(array(source.format, map(source.__getitem__, rows)))
+    return source[rows]
 
 
-def _pylist(column: Sequence[Any]) -> list[Any]:
-    """A slice of a grouped column as a Python list."""
-    if isinstance(column, memoryview):
-        values: list[Any] = column.tolist()
-        return values
-    return list(column)
+def _shared_runs(np: Any, column: Any) -> list[int] | None:
+    """``column`` (int64) as a list in which each run of equal neighbours is one int
+    object; None unless runs average 8 rows or more (with shorter runs, an int per row
+    is as quick)."""
+    rows = len(column)
+    differ = column[1:] != column[:-1]
+    if 8 * (int(np.count_nonzero(differ)) + 1) > rows:
+        return None
+    firsts = [0, *(np.flatnonzero(differ) + 1).tolist()]
+    shared: list[int] = []
+    for value, start, stop in zip(
+        column[firsts].tolist(), firsts, [*firsts[1:], rows], strict=True
+    ):
+        shared += [value] * (stop - start)
+    return shared
 
 
-def _arrow(column: Sequence[Any], typecode: str) -> pa.Array:
-    """A slice of a grouped column as an Arrow array (no copy unless it holds nulls)."""
+def _consecutive(np: Any, steps: Any, ints: list[int]) -> Sequence[Any]:
+    """A key's steps (a non-empty int64 numpy array) as a slice of ``ints`` (0, 1, 2, ...,
+    shared by the keys of a run) when they count up by one from a step ``ints`` holds;
+    else as a memoryview."""
+    first, count = int(steps[0]), len(steps)
+    if first + count > len(ints) or int(steps[-1]) != first + count - 1:
+        return memoryview(steps)
+    if count > 1 and not (steps[1:] > steps[:-1]).all():  # increasing, so one apart
+        return memoryview(steps)
+    return ints[first : first + count]
+
+
+def _arrow(column: Any, typecode: str) -> pa.Array:
+    """A gathered column (see :meth:`DecodedMetrics._gathered`) as an Arrow array (over
+    the same buffer unless it is a list)."""
     import pyarrow as pa
 
     arrow_type = pa.float64() if typecode == "d" else pa.int64()
-    if isinstance(column, memoryview):
-        return pa.Array.from_buffers(arrow_type, len(column), [None, pa.py_buffer(column)])
-    return pa.array(column, arrow_type)
+    if isinstance(column, list):
+        return pa.array(column, arrow_type)
+    return pa.Array.from_buffers(arrow_type, len(column), [None, pa.py_buffer(column)])
 
 
 def empty_columns() -> pa.Table:
     """A history with no points: the columns of :meth:`DecodedMetrics.columns`, no rows."""
     schema = fmt.metrics_schema()
     return schema.empty_table().select(list(COLUMNS))
+
+
+class _KeptEntities:
+    """The ``Metric`` entities of recent reads, by (blob id, key, run id), the least
+    recently read dropped first beyond ``MAX_KEPT_POINTS`` points. Blob ids are
+    content-addressed, so what is kept never goes stale."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lists: OrderedDict[tuple[str, str, str | None], list[Metric]] = OrderedDict()
+        self._points = 0
+
+    def get(self, name: tuple[str, str, str | None]) -> list[Metric] | None:
+        """A new list of the entities kept under ``name`` (None: none kept)."""
+        with self._lock:
+            kept = self._lists.get(name)
+            if kept is None:
+                return None
+            self._lists.move_to_end(name)
+            return list(kept)
+
+    def put(self, name: tuple[str, str, str | None], entities: list[Metric]) -> None:
+        """Keep a copy of ``entities`` (the caller's list stays the caller's)."""
+        if len(entities) > MAX_KEPT_POINTS:
+            return
+        dropped = []
+        with self._lock:
+            if name in self._lists:
+                return
+            self._lists[name] = list(entities)
+            self._points += len(entities)
+            while self._points > MAX_KEPT_POINTS:
+                dropped.append(self._lists.popitem(last=False)[1])
+                self._points -= len(dropped[-1])
+        del dropped  # freed outside the lock
+
+    def clear(self) -> None:
+        with self._lock:
+            self._lists.clear()
+            self._points = 0
+
+
+_kept = _KeptEntities()
 
 
 def decoded_metrics(blob: str, read: Any, what: str) -> DecodedMetrics:
@@ -234,7 +338,7 @@ def decoded_metrics(blob: str, read: Any, what: str) -> DecodedMetrics:
         if found is not None:
             _cache.move_to_end(blob)
             return found
-    decoded = DecodedMetrics(fmt.read_metrics(read(blob), what))
+    decoded = DecodedMetrics(fmt.read_metrics(read(blob), what), blob)
     with _lock:
         decoded = _cache.setdefault(blob, decoded)
         _cache.move_to_end(blob)
@@ -246,6 +350,7 @@ def decoded_metrics(blob: str, read: Any, what: str) -> DecodedMetrics:
 
 
 def forget_decoded() -> None:
-    """Drop every decoded history this process keeps."""
+    """Drop every decoded history and kept entity this process holds."""
     with _lock:
         _cache.clear()
+    _kept.clear()

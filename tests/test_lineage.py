@@ -628,7 +628,7 @@ def test_runs_using_finds_runs_by_digest_not_by_path(repo: Path, tmp_path: Path)
 
 
 def test_filter_grammar_selects_runs_by_input_digest(repo: Path) -> None:
-    from gittrack.index import row_from_record
+    from gittrack.index_build import row_from_record
     from gittrack.query.filter import parse_filter
 
     (repo / "a.txt").write_text("a")

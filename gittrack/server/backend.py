@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.client import Client
-from gittrack.index import row_from_record
+from gittrack.index_build import row_from_record
 from gittrack.runs import RunStore
 from gittrack.server.protocol import mlflow_error
 from gittrack.session import flush_pending, open_index, open_repository

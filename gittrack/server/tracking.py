@@ -68,7 +68,7 @@ _VIEW_TYPES = {
 
 # -- entities as MLflow's JSON ----------------------------------------------------------------
 def run_info_json(row: Mapping[str, Any]) -> dict[str, Any]:
-    """``RunInfo`` of a run row (the shape of :func:`gittrack.index.row_from_record`)."""
+    """``RunInfo`` of a run row (the shape of :func:`gittrack.index_build.row_from_record`)."""
     eid = row["experiment_id"]
     info: dict[str, Any] = {
         "run_id": row["run_id"],

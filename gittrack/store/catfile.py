@@ -70,8 +70,8 @@ def iter_objects(
     if not wanted:
         return
     try:
-        proc = subprocess.Popen(
-            ["git", "--git-dir", str(git_dir), "cat-file", "--batch"],
+        proc = subprocess.Popen(  # --buffer: not one write (and flush) per object
+            ["git", "--git-dir", str(git_dir), "cat-file", "--batch", "--buffer"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

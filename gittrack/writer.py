@@ -155,6 +155,7 @@ class RunWriter:
             except BaseException:
                 with self.lock:  # keep what was not written for the next attempt
                     self._forget_unpublished_metrics()
+                    self._env_blob = None  # its pack may not have been written: write again
                     self._ops = ops + self._ops
                     self._new_files = new_files | self._new_files
                     self._codes = points[0] + self._codes

@@ -11,6 +11,7 @@ from conftest import fsck, git
 
 from gittrack.errors import StorageError
 from gittrack.store.maintain import try_lock
+from gittrack.store.packwrite import PackBuilder
 from gittrack.store.repo import GitStore, Identity
 
 
@@ -121,7 +122,7 @@ def test_a_full_disk_is_a_storage_error_and_leaves_nothing(
 
 
 def test_an_object_added_twice_is_packed_once(repo: Path) -> None:
-    from gittrack.store.packwrite import PackBuilder, write_pack
+    from gittrack.store.packwrite import write_pack
 
     builder = PackBuilder()
     with GitStore(repo) as store:  # the ids, from the loose writer
@@ -132,3 +133,32 @@ def test_an_object_added_twice_is_packed_once(repo: Path) -> None:
     base = write_pack(str(repo / ".git" / "objects" / "pack"), builder)
     listed = git(repo, "verify-pack", "-v", base + ".idx")
     assert sorted(line.split()[0] for line in listed.splitlines()[:2]) == sorted(shas)
+
+
+def test_a_flush_whose_pack_fails_is_written_whole_by_the_next(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gittrack
+    from gittrack.store import repo as repo_mod
+
+    real = repo_mod.write_pack
+    calls = {"n": 0}
+
+    def fail_once(pack_dir: str, builder: PackBuilder, *, fsync: bool = False) -> str:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(pack_dir, builder, fsync=fsync)
+
+    run = gittrack.start_run()
+    gittrack.log_param("p", 1)
+    client = gittrack.Client()
+    monkeypatch.setattr(repo_mod, "write_pack", fail_once)
+    with pytest.raises(StorageError, match="no space left"):
+        client.flush(run.info.run_id)
+    gittrack.log_metric("m", 0.5)
+    gittrack.end_run()  # the next flush writes everything the failed one held
+    assert calls["n"] >= 2
+    fsck(repo)
+    got = gittrack.get_run(run.info.run_id)
+    assert got.data.params == {"p": "1"} and got.data.metrics == {"m": 0.5}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from conftest import fsck, git
 
 from gittrack.errors import StorageError
-from gittrack.store.maintain import try_lock
+from gittrack.store.maintain import REPACK_LOCK_NAME
 from gittrack.store.packwrite import PackBuilder
 from gittrack.store.repo import GitStore, Identity
 
@@ -84,10 +85,10 @@ def test_the_open_pack_takes_the_next_batch_and_the_old_pack_goes(repo: Path) ->
         assert new != old and not old.with_suffix(".idx").exists()
         listed = git(repo, "verify-pack", "-v", str(new.with_suffix(".idx")))
         assert set(first + second) <= {line.split()[0] for line in listed.splitlines()[:6]}
-        # While a maintenance runs (it may be reading the open pack) the pack stays and
-        # the objects go loose.
-        held = try_lock(repo / ".git")
-        assert held is not None
+        # While a maintenance repacks (it may be reading the open pack) the pack stays
+        # and the objects go loose.
+        held = os.open(repo / ".git" / REPACK_LOCK_NAME, os.O_WRONLY | os.O_CREAT)
+        fcntl.flock(held, fcntl.LOCK_EX)
         loose = _loose(repo)
         try:
             with store.batched():

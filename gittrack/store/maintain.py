@@ -12,13 +12,14 @@ start-up cost beyond the interpreter's). It then, with C git:
 
 1. packs refs (``pack-refs --all --prune``) once REFS (:data:`LOOSE_REFS_TO_PACK`) loose
    refs have piled up: one file instead of one per run, rewritten seldom (it holds every
-   ref); when only refs piled up, that is all it does (a few milliseconds: the writers'
-   flushes go loose while a maintenance runs, see ``GitStore._store_batch``);
+   ref); when only refs piled up, that is all it does;
 2. merges packs geometrically and packs every loose object (reachable or not) with them
    (``repack -d -n --geometric=2``): the number of packs stays logarithmic in the number
    of objects at an amortised cost, with no full repack; a pack or loose object is
    removed only once its objects are in the new pack, so concurrent writers and readers
-   never miss an object. Not when only refs piled up; always when a process exits.
+   never miss an object. Not when only refs piled up; always when a process exits. While
+   it runs it holds an ``flock`` on ``gittrack-repack.pid``: writers then write loose
+   objects rather than replace their open pack (see ``GitStore._store_batch``).
 
 Unreachable objects (the intermediate states of runs) stay in packs, where they cost
 about half of a run's 1-2 KiB; ``git gc`` removes them by git's own prune rules.
@@ -42,16 +43,28 @@ except ImportError:  # pragma: no cover - not POSIX
 # Not "*.lock": git and tools take a leftover *.lock for a stale lock; this one stays, and
 # a live maintenance holds an flock on it (its pid is written inside).
 LOCK_NAME = "gittrack-maintain.pid"
+# Held while the repack step runs: writers then leave their open pack alone.
+REPACK_LOCK_NAME = "gittrack-repack.pid"
 LOOSE_REFS_TO_PACK = 256  # loose refs (4 KiB on disk each) a detached maintenance packs
 EXIT_REFS_TO_PACK = 32  # ... and at the end of a process that created this many
 
 
 def busy(common_dir: Path) -> bool:
     """Whether a maintenance of this repository is running now."""
+    return _locked(common_dir / LOCK_NAME)
+
+
+def repacking(common_dir: Path) -> bool:
+    """Whether a maintenance of this repository is repacking now: reading packs, and about
+    to remove those it merged."""
+    return _locked(common_dir / REPACK_LOCK_NAME)
+
+
+def _locked(path: Path) -> bool:
     if fcntl is None:
         return False
     try:
-        fd = os.open(common_dir / LOCK_NAME, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return False
     try:
@@ -132,7 +145,13 @@ def maintain(
         if loose_refs(common_dir, min_loose_refs) >= min_loose_refs:
             _git(common_dir, "pack-refs", "--all", "--prune")
         if repack:
-            _git(common_dir, "repack", "-d", "-q", "-n", "--geometric=2")
+            repack_fd = os.open(common_dir / REPACK_LOCK_NAME, os.O_WRONLY | os.O_CREAT, 0o644)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(repack_fd, fcntl.LOCK_EX)
+                _git(common_dir, "repack", "-d", "-q", "-n", "--geometric=2")
+            finally:
+                os.close(repack_fd)
         return True
     finally:
         os.close(fd)

@@ -215,17 +215,17 @@ class GitStore:
 
     def _store_batch(self, batch: dict[str, tuple[bytes, bytes]]) -> None:
         """Store a flush's objects: in this store's open pack, or loose when they are few
-        or a maintenance is running.
+        or a maintenance is repacking.
 
         The open pack is the last pack this store wrote: the new objects are written with
         its objects as one new pack and the old one is removed (every object of it is in
         the new one, git's rule for removing a pack), so a process adds about one pack
         per :data:`ROLL_MAX_OBJECTS` objects instead of one per flush, and maintenance
-        seldom has packs to merge. While a maintenance runs, its repack may be reading
-        the open pack: it stays, and the flush's objects go loose (the next maintenance
-        packs them) rather than into one more small pack each.
+        seldom has packs to merge. While a maintenance repacks, it may be reading the open
+        pack: it stays, and the flush's objects go loose (the next maintenance packs them)
+        rather than into one more small pack each.
         """
-        if len(batch) < PACK_MIN_OBJECTS or maintain.busy(self.common_dir):
+        if len(batch) < PACK_MIN_OBJECTS or maintain.repacking(self.common_dir):
             for hexsha, (type_name, body) in batch.items():
                 self._store_loose(hexsha, type_name, body)
             self._mark_fresh(batch)

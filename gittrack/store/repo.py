@@ -158,6 +158,10 @@ class GitStore:
         self._local = threading.local()  # .batch: objects held back for one pack
         self._fresh: dict[str, float] = {}  # sha -> when this store wrote or freshened it
         self._pack_lock = threading.Lock()
+        # dulwich's pack cache is not safe across threads: two threads rescanning it at once
+        # may both open a new pack (one copy is never closed), and one may close a pack that
+        # vanished while another still reads it. Packs now come and go at every flush.
+        self._read_lock = threading.RLock()
         self._new_loose_refs = 0  # loose refs this store created since it last maintained
         # The last pack written here: (its path without extension, its objects)
         self._open_pack: tuple[str, PackBuilder] | None = None
@@ -178,9 +182,10 @@ class GitStore:
         return self._repo
 
     def close(self) -> None:
-        if self._repo is not None:
-            self._repo.close()
-            self._repo = None
+        with self._read_lock:
+            if self._repo is not None:
+                self._repo.close()
+                self._repo = None
 
     def __del__(self) -> None:
         # A store dropped without close() (``RunStore(repo).load(rid)``, a one-off read)
@@ -371,10 +376,11 @@ class GitStore:
             type_name, body = pending[sha]
             return ShaFile.from_raw_string(TYPE_NUMS[type_name], body, sha=_oid(sha))
         store = self.dulwich.object_store
-        try:
-            return store[_oid(sha)]
-        except KeyError:
-            return store[_oid(sha)]
+        with self._read_lock:
+            try:
+                return store[_oid(sha)]
+            except KeyError:
+                return store[_oid(sha)]
 
     def read_object(self, sha: str) -> tuple[bytes, bytes]:
         """Return (type_name, raw body) of an object."""
@@ -414,16 +420,20 @@ class GitStore:
 
     def has_object(self, sha: str) -> bool:
         pending = getattr(self._local, "batch", None)
-        return bool(pending and sha in pending) or _oid(sha) in self.dulwich.object_store
+        if pending and sha in pending:
+            return True
+        with self._read_lock:
+            return _oid(sha) in self.dulwich.object_store
 
     def objects_with_prefix(self, prefix: str, limit: int = 64) -> list[str]:
         """Ids of objects (reachable or not, loose or packed) starting with the lowercase
         hex ``prefix``; at most ``limit`` of them."""
         found: list[str] = []
-        for sha in self.dulwich.object_store.iter_prefix(prefix.encode("ascii")):
-            found.append(sha.decode("ascii") if isinstance(sha, bytes) else str(sha))
-            if len(found) >= limit:
-                break
+        with self._read_lock:
+            for sha in self.dulwich.object_store.iter_prefix(prefix.encode("ascii")):
+                found.append(sha.decode("ascii") if isinstance(sha, bytes) else str(sha))
+                if len(found) >= limit:
+                    break
         return found
 
     def lookup_path(self, tree: str, path: str) -> tuple[int, str] | None:

@@ -18,7 +18,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -727,8 +727,6 @@ def _carry_over(
 ) -> None:
     """Bring this process's kept rows and ``{run_id: commit}`` from generation ``before``
     to ``after`` by the few runs that changed, instead of reading 100,000 again."""
-    import bisect
-
     gone = set(vanished) | {row[0] for row in loaded}
     known = {rid: sha for rid, sha in known.items() if rid not in vanished}
     known.update((row[0], row[1]) for row in loaded)
@@ -737,15 +735,8 @@ def _carry_over(
     if cached is None or cached[0] != before or not before:
         return
     rows = [r for r in cached[1] if r["run_id"] not in gone] if gone else list(cached[1])
-    order = [(-(r["start_time"] or 0), r["run_id"]) for r in rows]  # newest first, as rows()
-    for row in loaded:
-        if row[DOC] is None:  # unreadable: rows() leaves it out
-            continue
-        doc = json.loads(row[DOC])
-        place = (-(doc["start_time"] or 0), doc["run_id"])
-        at = bisect.bisect_left(order, place)
-        order.insert(at, place)
-        rows.insert(at, doc)
+    # unreadable ones (no doc) are left out, as rows() leaves them out
+    rows = _in_order(rows, (json.loads(row[DOC]) for row in loaded if row[DOC] is not None))
     _ROW_CACHE[path] = (after, rows)
 
 
@@ -756,16 +747,26 @@ def _with_changed_rows(
     columns: set[tuple[str, str]],
 ) -> list[dict[str, Any]]:
     """``rows`` (projected, in the index's order) with the whole rows ``changed``
-    projected alike and put in their places (newest first, then by run id)."""
-    import bisect
+    projected alike and put in their places."""
 
-    order = [(-(r["start_time"] or 0), r["run_id"]) for r in rows]
-    for doc in changed.values():
+    def projected(doc: dict[str, Any]) -> dict[str, Any]:
         row: dict[str, Any] = {name: doc.get(name) for name in fields}
         for kind, key in sorted(columns):
             if kind in NESTED and key in (doc.get(kind) or {}):
                 row.setdefault(kind, {})[key] = doc[kind][key]
-        place = (-(doc["start_time"] or 0), doc["run_id"])
+        return row
+
+    return _in_order(rows, (projected(doc) for doc in changed.values()))
+
+
+def _in_order(rows: list[dict[str, Any]], added: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` (in the index's order: newest first, then by run id) with ``added`` put in
+    their places."""
+    import bisect
+
+    order = [(-(r["start_time"] or 0), r["run_id"]) for r in rows]
+    for row in added:
+        place = (-(row["start_time"] or 0), row["run_id"])
         at = bisect.bisect_left(order, place)
         order.insert(at, place)
         rows.insert(at, row)

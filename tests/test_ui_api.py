@@ -133,7 +133,25 @@ def test_experiments_keys_and_compare_rows(server: WebServer, runs: list[str]) -
     rows = get_json(server, "/ui/api/compare", run=[runs[0][:8], "run-2"])
     assert isinstance(rows, list)
     assert [r["run_id"] for r in rows] == [runs[0], runs[2]]
-    assert rows[1]["params"] == {"lr": pytest.approx(0.3), "model": "mlp"}
+    assert rows[1]["params"] == {"lr": "0.30000000000000004", "model": "mlp"}  # str(0.1 * 3)
+
+
+def test_params_reach_the_page_as_the_text_logged(repo: Path) -> None:
+    """A param is shown as MLflow and the CLI show it: 1.0 stays 1.0 (not 1), a large
+    integer keeps every digit, a text that looks like a number stays text."""
+    logged = {"alpha": 1.0, "seed": 2**64 + 1, "tiny": 1e-300, "name": "1e3", "flag": True}
+    with gittrack.start_run() as run:
+        gittrack.log_params(logged)
+    expected = {"alpha": "1.0", "seed": "18446744073709551617", "tiny": "1e-300",
+                "name": "1e3", "flag": "True"}  # fmt: skip
+    assert Client().get_run(run.info.run_id).data.params == expected
+    with serving(repo) as srv:
+        doc = get_json(srv, f"/ui/api/run/{run.info.run_id}")
+        rows = get_json(srv, "/ui/api/compare", run=[run.info.run_id])
+        page = get_json(srv, "/ui/api/runs", column=[f"params.{k}" for k in logged])
+    assert isinstance(doc, dict) and isinstance(rows, list) and isinstance(page, dict)
+    assert doc["params"] == expected and rows[0]["params"] == expected
+    assert page["rows"][0]["cells"] == {f"params.{k}": v for k, v in expected.items()}
 
 
 def test_run_page_data_code_and_diff(server: WebServer, runs: list[str], repo: Path) -> None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import GittrackError, ValidationError
 from gittrack.format import NOTE_TAG
+from gittrack.validation import param_text
 from gittrack.web.http import HTTPError, Request, Response, Router, json_response
 
 if TYPE_CHECKING:
@@ -119,8 +120,11 @@ def _table_row(row: dict[str, Any], columns: list[tuple[str, str]]) -> dict[str,
     out = {f: row.get(f) for f in ROW_FIELDS}
     cells = {}
     for kind, key in columns:
-        value = row.get(kind, {}).get(key)
-        if kind == "inputs" and isinstance(value, dict):
+        values = row.get(kind, {})
+        value = values.get(key)
+        if kind == "params" and key in values:
+            value = param_text(value)
+        elif kind == "inputs" and isinstance(value, dict):
             value = value.get("digest")
         cells[f"{kind}.{key}"] = _plain(value)
     out["cells"] = cells
@@ -136,6 +140,12 @@ def _plain(value: Any) -> Any:
 
 def _plain_map(mapping: dict[str, Any]) -> dict[str, Any]:
     return {k: _plain(v) for k, v in mapping.items()}
+
+
+def _param_texts(params: dict[str, Any]) -> dict[str, str]:
+    """Params as the text MLflow and the CLI show (``1.0`` stays ``"1.0"``, a 20-digit
+    integer keeps every digit): a JSON number would reach the page as a JavaScript one."""
+    return {k: param_text(v) for k, v in params.items()}
 
 
 def build(repo: Repository) -> Router:
@@ -301,7 +311,8 @@ def build(repo: Repository) -> Router:
             if row is None:
                 raise ValidationError(f"run {rid[:12]} is unreadable (see 'gittrack list')")
             doc = {f: row.get(f) for f in ROW_FIELDS}
-            for kind in ("params", "metrics", "tags"):
+            doc["params"] = _param_texts(row.get("params", {}))
+            for kind in ("metrics", "tags"):
                 doc[kind] = _plain_map(row.get(kind, {}))
             rows.append(doc)
         return json_response(rows)
@@ -418,7 +429,7 @@ def run_document(loaded: LoadedRun) -> dict[str, Any]:
         "parent_run_id": rec.parent_run_id,
         "source": rec.source,
         "command": rec.command,
-        "params": _plain_map(rec.params),
+        "params": _param_texts(rec.params),
         "metrics": {
             k: {
                 "value": _plain(m.value),

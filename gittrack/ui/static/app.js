@@ -62,6 +62,10 @@ function fmtNum(v, digits) {
   const a = Math.abs(v), d = digits || 6;
   return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(d - 2) : String(+v.toPrecision(d));
 }
+// numbers, and text that reads as one (params come as the text logged), align right
+function numClass(v) {
+  return typeof v === "number" || (typeof v === "string" && v.trim() !== "" && !isNaN(Number(v))) ? "num" : "";
+}
 function fmtTime(ms) {
   if (!ms) return "";
   const d = new Date(ms), p = (n) => String(n).padStart(2, "0");
@@ -284,7 +288,7 @@ async function runsPage(main, params) {
         h("td", {class: "mono", title: r.code_commit ? `code commit ${r.code_commit}, run commit ${r.commit}` : null, text: (r.code_commit || "").slice(0, 8)}));
       for (const c of columns) {
         const v = r.cells[c];
-        tr.append(h("td", {class: typeof v === "number" ? "num" : "", title: v === undefined || v === null ? null : String(v),
+        tr.append(h("td", {class: numClass(v), title: v === undefined || v === null ? null : String(v),
           text: c.startsWith("inputs.") && v ? String(v).slice(0, 19) : fmtNum(v, 4)}));  // exact in the tooltip
       }
       body.append(tr);
@@ -719,7 +723,7 @@ async function comparePage(main, ids) {
       for (const k of shown) {
         const vals = rows.map(r => r[kind][k]);
         const differs = new Set(vals.map(v => JSON.stringify(v))).size > 1;
-        body.append(h("tr", {class: differs ? "differs" : ""}, h("th", {text: k}), vals.map(v => h("td", {class: typeof v === "number" ? "num" : "", text: fmtNum(v)}))));
+        body.append(h("tr", {class: differs ? "differs" : ""}, h("th", {text: k}), vals.map(v => h("td", {class: numClass(v), text: fmtNum(v)}))));
       }
     }
     sbs.replaceChildren(h("table", {class: "grid compare"}, h("thead", {}, head), body));

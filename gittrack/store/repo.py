@@ -32,6 +32,7 @@ log = logging.getLogger("gittrack")
 _MAINTENANCE: list[subprocess.Popen[bytes]] = []  # background maintenance started here
 
 if TYPE_CHECKING:
+    from dulwich.object_store import BaseObjectStore
     from dulwich.repo import Repo
 
 # C git's default for gc.auto: loose objects beyond which `git gc --auto` packs them.
@@ -154,6 +155,7 @@ class GitStore:
         self._objects = os.fspath(self.objects_dir)
         self.fsync = fsync
         self._repo: Repo | None = None
+        self._reader: BaseObjectStore | None = None  # objects/ alone, until _repo opens
         self._known_dirs: set[str] = set()
         self._local = threading.local()  # .batch: objects held back for one pack
         self._fresh: dict[str, float] = {}  # sha -> when this store wrote or freshened it
@@ -170,22 +172,44 @@ class GitStore:
     # -- lifecycle -------------------------------------------------------------------
     @property
     def dulwich(self) -> Repo:
-        """The dulwich ``Repo`` used for reads (opened on first use)."""
+        """The dulwich ``Repo`` (opened on first use) for what needs more than objects:
+        transports, ignore rules, ref removal. Reads of objects share its object store
+        once it is open."""
         if self._repo is None:
             from dulwich.errors import NotGitRepository
             from dulwich.repo import Repo
 
-            try:
-                self._repo = Repo(str(self.root))
-            except NotGitRepository as e:
-                raise RepositoryError(f"{self.root} is not a git repository") from e
+            with self._read_lock:
+                try:
+                    self._repo = Repo(str(self.root))
+                except NotGitRepository as e:
+                    raise RepositoryError(f"{self.root} is not a git repository") from e
+                if self._reader is not None:
+                    self._reader.close()
+                    self._reader = None
         return self._repo
+
+    def _objects_for_reads(self) -> BaseObjectStore:
+        """The object store reads go through (call with ``_read_lock`` held): the open
+        ``Repo``'s, else one on ``objects/`` alone. Opening a ``Repo`` also imports and
+        parses its config, refs and hooks machinery (~20 ms a process), which a command
+        that only reads a run never uses."""
+        if self._repo is not None:
+            return self._repo.object_store
+        if self._reader is None:
+            from dulwich.object_store import DiskObjectStore
+
+            self._reader = DiskObjectStore(self._objects)
+        return self._reader
 
     def close(self) -> None:
         with self._read_lock:
             if self._repo is not None:
                 self._repo.close()
                 self._repo = None
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def __del__(self) -> None:
         # A store dropped without close() (``RunStore(repo).load(rid)``, a one-off read)
@@ -375,8 +399,8 @@ class GitStore:
 
             type_name, body = pending[sha]
             return ShaFile.from_raw_string(TYPE_NUMS[type_name], body, sha=_oid(sha))
-        store = self.dulwich.object_store
         with self._read_lock:
+            store = self._objects_for_reads()
             try:
                 return store[_oid(sha)]
             except KeyError:
@@ -423,14 +447,14 @@ class GitStore:
         if pending and sha in pending:
             return True
         with self._read_lock:
-            return _oid(sha) in self.dulwich.object_store
+            return _oid(sha) in self._objects_for_reads()
 
     def objects_with_prefix(self, prefix: str, limit: int = 64) -> list[str]:
         """Ids of objects (reachable or not, loose or packed) starting with the lowercase
         hex ``prefix``; at most ``limit`` of them."""
         found: list[str] = []
         with self._read_lock:
-            for sha in self.dulwich.object_store.iter_prefix(prefix.encode("ascii")):
+            for sha in self._objects_for_reads().iter_prefix(prefix.encode("ascii")):
                 found.append(sha.decode("ascii") if isinstance(sha, bytes) else str(sha))
                 if len(found) >= limit:
                     break

@@ -303,6 +303,41 @@ def test_models_page_lists_versions_aliases_and_their_history(
     assert errors == []
 
 
+def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
+    repo: Path, browser: Any
+) -> None:
+    """Params read as the text logged (a float's 1.0, every digit of a large integer); a
+    metric whose points are all NaN or infinite says so instead of showing empty axes."""
+    with gittrack.start_run(run_name="values") as run:
+        gittrack.log_params({"warmup": 1.0, "seed": 2**64 + 1})
+        gittrack.log_metric("diverged", math.nan)
+        for step in range(3):
+            gittrack.log_metric("loss", 1 / (step + 1), step=step)
+    rid = run.info.run_id
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/run/{rid}")
+        _ready(page, f"^#/run/{rid}")
+        params = page.locator("section.card", has_text="Parameters").locator("table.kv")
+        rows = params.evaluate("t => [...t.rows].map(r => [...r.cells].map(c => c.innerText))")
+        assert rows == [["warmup", "1.0"], ["seed", "18446744073709551617"]]
+        page.click("[data-tab=metrics]")
+        _ready(page, "tab=metrics")
+        _charts_drawn(page, 2)
+        layouts = page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('#charts .chart')].map(d => ["
+            " d.dataset.metric,"
+            " [d.layout.title.text, (d.layout.annotations || []).map(a => a.text)]]))"
+        )
+        assert layouts == {
+            "diverged": ["diverged (1 point)", ["no finite value to draw (NaN or infinite)"]],
+            "loss": ["loss (3 points)", []],
+        }
+        page.close()
+    assert errors == []
+
+
 def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
     repo: Path, browser: Any
 ) -> None:

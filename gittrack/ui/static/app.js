@@ -580,10 +580,15 @@ function lineCharts(grid, runs, keys, controls) {
     const xTitle = {step: "step", time: "wall time", relative: "seconds since start"}[x];
     const logged = data[k].reduce((n, [, line]) => n + line.count, 0);
     const shown = traces(k);
-    const title = runs.length === 1 ? `${k} (${logged.toLocaleString()} points)` : k;
+    const title = runs.length === 1 ? `${k} (${logged.toLocaleString()} point${logged === 1 ? "" : "s"})` : k;
     // uirevision: a zoom survives redraws until the axis kind changes
     const layout = Object.assign(baseLayout(title), {uirevision: `${x}|${logY}`,
       xaxis: {title: {text: xTitle}, type: x === "time" ? "date" : "linear"}, yaxis: {type: logY ? "log" : "linear"}});
+    // NaN and infinities have no place on an axis: say so rather than show empty axes
+    if (!shown.some(t => t.y.some(Number.isFinite))) {
+      layout.annotations = [{text: "no finite value to draw (NaN or infinite)", showarrow: false,
+        xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: {color: "#6b7280"}}];
+    }
     div.querySelector(".chart-title")?.remove();
     await Plotly.react(div, shown, layout, PLOT_CONFIG);
     if (!div.dataset.hooked) {

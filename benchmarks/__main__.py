@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     started = time.perf_counter()
     load_at_start = envs.loadavg()
+    creation_at_start = envs.file_creation(args.workdir)
     no_peers = (args.quick and not args.peers) or args.no_peers
     if args.quick:
         sizes = Sizes.quick()
@@ -171,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.perf_counter() - started
     info = envs.machine_info(environments)
     info["load average (1, 5, 15 min), start / end"] = f"{load_at_start} / {envs.loadavg()}"
+    info["creating an empty file in the scratch directory, start / end"] = (
+        f"{creation_at_start} / {envs.file_creation(args.workdir)}"
+    )
     command = "python -m benchmarks" + ("" if not argv else " " + shlex.join(argv))
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     rep = report.Report(results)

@@ -14,7 +14,8 @@ measures, against each server in turn:
   ``metrics.m1 DESC``) over N runs per size, median of 5 after one untimed call; and
   interleaved with it, the same ``runs/search`` request sent with ``urllib`` and its
   answer read but not parsed (the server and the transport without the client's
-  protobuf parsing, which costs both servers alike: they answer the same data).
+  protobuf parsing); and that answer parsed as the client parses it (JSON, protobuf,
+  ``Run`` entities), with its size: the part of the round trip that is the client's.
 
 The N runs searched are written before each server starts, with identical content
 (3 params, 2 metrics, 1 tag per run, finished), in each tool's own format and quickly:
@@ -46,7 +47,9 @@ ORDER = "metrics.m1 DESC"
 # The client side, run with MLflow's interpreter against either server.
 DRIVER = r"""
 import json, statistics, sys, threading, time, urllib.request
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Run
+from mlflow.protos.service_pb2 import SearchRuns
+from mlflow.utils.proto_json_utils import parse_dict
 from mlflow.tracking import MlflowClient
 
 url, calls, batches, sizes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
@@ -93,17 +96,24 @@ for n in sizes.split(","):
                        "max_results": 1000, "run_view_type": "ACTIVE_ONLY"}).encode()
     request = urllib.request.Request(url + "/api/2.0/mlflow/runs/search", data=body,
                                      headers={"Content-Type": "application/json"})
-    times, raw = [], []
+    times, raw, parse = [], [], []
     for _ in range(5):  # interleaved: both see the server in the same state
         start = time.perf_counter()
         client.search_runs(**kwargs)
         times.append(time.perf_counter() - start)
         start = time.perf_counter()
         with urllib.request.urlopen(request) as answer:
-            answer.read()
+            body = answer.read()
         raw.append(time.perf_counter() - start)
+        start = time.perf_counter()  # what the client does with the answer it was sent
+        reply = SearchRuns.Response()
+        parse_dict(json.loads(body), reply)
+        [Run.from_proto(r) for r in reply.runs]
+        parse.append(time.perf_counter() - start)
     out[f"search_{n}"] = statistics.median(times)
     out[f"raw_{n}"] = statistics.median(raw)
+    out[f"parse_{n}"] = statistics.median(parse)
+    out[f"bytes_{n}"] = len(body)
     out[f"found_{n}"] = len(found)
 print(json.dumps(out))
 """.replace("FILTER", repr(FILTER)).replace("ORDER", repr(ORDER))
@@ -334,6 +344,12 @@ def report(
         lines.append(
             f"| the same `runs/search` over HTTP, answer read, not parsed | {gr * 1000:.0f} ms "
             f"| {mr * 1000:.0f} ms | {mr / gr:.1f}x faster |"
+        )
+        gp, mp = g[f"parse_{n}"], m[f"parse_{n}"]
+        lines.append(
+            f"| the client's parsing of that answer ({g[f'bytes_{n}'] / 1024:,.0f} KiB / "
+            f"{m[f'bytes_{n}'] / 1024:,.0f} KiB) | {gp * 1000:.0f} ms | {mp * 1000:.0f} ms "
+            f"| {mp / gp:.2f}x |"
         )
     return "\n".join(lines)
 

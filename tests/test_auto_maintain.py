@@ -239,3 +239,29 @@ def test_a_sweep_that_ends_leaves_its_runs_packed(repo: Path) -> None:
     assert _loose(repo) == 0
     fsck(repo)
     assert len(gittrack.search_runs(output_format="list")) == EXIT_REFS_TO_PACK
+
+
+def _git_version() -> tuple[int, ...]:
+    text = git(Path.cwd(), "--version").split()[2]
+    return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
+
+
+def test_git_gc_keeps_the_replaced_states_of_runs_packed(repo: Path) -> None:
+    """A user's `git gc` does not write each run's replaced state as loose files: runs set
+    gc.cruftPacks (git's default from 2.40), so git >= 2.37 packs unreachable objects."""
+    ids = _runs(30)
+    assert git(repo, "config", "--get", "gc.cruftPacks").strip() == "true"
+    unreachable = git(repo, "fsck", "--unreachable", "--no-reflogs").count("unreachable")
+    assert unreachable >= 30  # a replaced RUNNING state per run, at least its commit
+    git(repo, "gc", "--quiet")
+    if _git_version() >= (2, 37):  # older git ignores the setting and loosens them
+        assert _loose(repo) == 0
+    fsck(repo)
+    for i, rid in enumerate(ids):
+        assert gittrack.get_run(rid).data.typed_params["i"] == i
+
+
+def test_a_cruft_packs_setting_of_the_user_is_kept(repo: Path) -> None:
+    git(repo, "config", "gc.cruftPacks", "false")
+    _runs(2)
+    assert git(repo, "config", "--get", "gc.cruftPacks").strip() == "false"

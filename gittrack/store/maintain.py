@@ -22,7 +22,9 @@ start-up cost beyond the interpreter's). It then, with C git:
    objects rather than replace their open pack (see ``GitStore._store_batch``).
 
 Unreachable objects (the intermediate states of runs) stay in packs, where they cost
-about half of a run's 1-2 KiB; ``git gc`` removes them by git's own prune rules.
+about half of a run's 1-2 KiB; ``git gc`` removes them by git's own prune rules, and
+keeps the younger ones in a cruft pack (``gc.cruftPacks``, set by the store's
+``auto_maintain`` unless configured) rather than as loose files.
 
 One maintenance at a time per repository (an ``flock`` on ``gittrack-maintain.pid``).
 """

@@ -180,14 +180,15 @@ class GitStore:
             from dulwich.errors import NotGitRepository
             from dulwich.repo import Repo
 
-            with self._read_lock:
-                try:
-                    self._repo = Repo(str(self.root))
-                except NotGitRepository as e:
-                    raise RepositoryError(f"{self.root} is not a git repository") from e
-                if self._reader is not None:
-                    self._reader.close()
-                    self._reader = None
+            with self._read_lock:  # one Repo even when two threads ask at once
+                if self._repo is None:
+                    try:
+                        self._repo = Repo(str(self.root))
+                    except NotGitRepository as e:
+                        raise RepositoryError(f"{self.root} is not a git repository") from e
+                    if self._reader is not None:
+                        self._reader.close()
+                        self._reader = None
         return self._repo
 
     def _objects_for_reads(self) -> BaseObjectStore:

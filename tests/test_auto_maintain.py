@@ -265,3 +265,32 @@ def test_a_cruft_packs_setting_of_the_user_is_kept(repo: Path) -> None:
     git(repo, "config", "gc.cruftPacks", "false")
     _runs(2)
     assert git(repo, "config", "--get", "gc.cruftPacks").strip() == "false"
+
+
+def test_a_cruft_packs_setting_of_the_system_config_is_kept(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system = tmp_path / "gitconfig"
+    system.write_text("[gc]\n\tcruftPacks = false\n", encoding="utf-8")
+    monkeypatch.delenv("GIT_CONFIG_NOSYSTEM")
+    monkeypatch.setenv("GIT_CONFIG_SYSTEM", str(system))
+    _runs(2)
+    assert git(repo, "config", "--local", "--get", "gc.cruftPacks", check=False) == ""
+    assert git(repo, "config", "--get", "gc.cruftPacks").strip() == "false"
+
+
+def test_runs_end_when_the_config_cannot_be_written(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setting gc.cruftPacks is a courtesy: a config C git cannot write loses nothing."""
+    from gittrack.errors import RepositoryError
+
+    def failing(self: GitStore, *args: str, **kwargs: object) -> str:
+        raise RepositoryError(f"git {args[0]} failed: could not lock config file")
+
+    monkeypatch.setattr(GitStore, "run_git", failing)
+    ids = _runs(2)
+    assert git(repo, "config", "--get", "gc.cruftPacks", check=False) == ""
+    for i, rid in enumerate(ids):
+        run = gittrack.get_run(rid)
+        assert run.info.status == "FINISHED" and run.data.typed_params["i"] == i

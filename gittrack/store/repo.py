@@ -645,14 +645,11 @@ class GitStore:
             return
         self._cruft_checked = True
         if _config_in(configs, "gc", "cruftPacks") is not None:
-            return  # the user's choice, in this repository or their global config
+            return  # the user's choice: repository, global or system config (see _configs)
         try:
-            self.run_git("config", "--get", "gc.cruftPacks")  # set in the system config
-        except RepositoryError:
-            try:
-                self.run_git("config", "--local", "gc.cruftPacks", "true")
-            except RepositoryError as e:
-                log.debug("gittrack: cannot set gc.cruftPacks: %s", e)
+            self.run_git("config", "--local", "gc.cruftPacks", "true")
+        except RepositoryError as e:
+            log.debug("gittrack: cannot set gc.cruftPacks: %s", e)
 
     def maintain_at_exit(self) -> subprocess.Popen[bytes] | None:
         """At the end of a process: what :meth:`auto_maintain` does, and also pack the refs

@@ -132,6 +132,15 @@ def _charts_drawn(page: Any, count: int) -> None:
     )
 
 
+def _aligned(page: Any, table: str) -> tuple[set[str], int]:
+    """The text alignments of the number cells of ``table``, and how many there are."""
+    found = page.evaluate(
+        "t => [...document.querySelectorAll(t + ' td.num')].map(c => getComputedStyle(c).textAlign)",
+        table,
+    )
+    return set(found), len(found)
+
+
 def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, browser: Any) -> None:
     ids = _make_runs(repo, tmp_path)
     images = DOCS_IMAGES if SCREENSHOTS else tmp_path / "images"
@@ -150,6 +159,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         # at 1400 px every column of the default view is in sight, none cut
         wrap = "document.querySelector('.runs-main .table-wrap')"
         assert page.evaluate(f"{wrap}.scrollWidth <= {wrap}.clientWidth")
+        assert _aligned(page, "#runs-table") == ({"right"}, 41)  # depth, lr, 3 metrics
 
         # a running run updates in place, without a reload
         row = f"tr[data-run='{live.info.run_id}']"
@@ -191,6 +201,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.click("#compare")
         _ready(page, "^#/compare")
         _charts_drawn(page, 3)
+        assert _aligned(page, "#side-by-side")[0] == {"right"}
         charts = page.evaluate(
             "[...document.querySelectorAll('#charts .chart')]"
             ".map(d => [d.dataset.metric, d.data.length])"
@@ -234,6 +245,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.click("[data-path='predictions.csv']")
         page.wait_for_selector(".artifact-table")
         assert page.locator(".artifact-table tbody tr").count() == 12
+        assert _aligned(page, ".artifact-table") == ({"right"}, 36)
         _shot(page, images, "ui-artifacts.png")
         page.click("[data-path='config.json']")
         page.wait_for_selector("pre.artifact-text")

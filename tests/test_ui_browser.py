@@ -135,7 +135,8 @@ def _charts_drawn(page: Any, count: int) -> None:
 def _aligned(page: Any, table: str) -> tuple[set[str], int]:
     """The text alignments of the number cells of ``table``, and how many there are."""
     found = page.evaluate(
-        "t => [...document.querySelectorAll(t + ' td.num')].map(c => getComputedStyle(c).textAlign)",
+        "t => [...document.querySelectorAll(t + ' td.num')]"
+        ".map(c => getComputedStyle(c).textAlign)",
         table,
     )
     return set(found), len(found)

@@ -177,6 +177,8 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.press("#filter", "Enter")
         page.wait_for_selector("#filter-error:not(:empty)")
         assert "position" in page.inner_text("#filter-error")
+        assert page.locator("#runs-table tbody tr").count() == 9  # the rows stay as they were
+        assert "1–9 of 9 runs" in page.inner_text("#page-info")
         page.fill("#filter", "params.model = 'cnn'")
         page.press("#filter", "Enter")
         page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 4")

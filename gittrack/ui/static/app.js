@@ -320,11 +320,11 @@ async function runsPage(main, params) {
     if (page.unchanged) { render(lastRows); schedule(lastRows); return; }
     show(page, showTiming ? started : null);
   }
+  // a mistake in the filter is shown under the box; the rows shown stay as they were
   function showError(e) {
     filterError.textContent = e.message;
     filterBox.classList.add("invalid");
-    table.replaceChildren(header());
-    pager.replaceChildren();
+    if (!lastRows.length) { table.replaceChildren(header()); pager.replaceChildren(); }
   }
   function schedule(rows) {
     if (rows.some(r => r.status === "RUNNING")) pollTimer = setTimeout(() => load(false, true), POLL_MS);

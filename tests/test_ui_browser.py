@@ -421,3 +421,41 @@ def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
         assert len(stamps) == 60 and all(1e12 < t < 1e14 for t in stamps)  # epoch ms
         page.close()
     assert errors == []
+
+
+def test_a_running_runs_page_follows_it_and_keeps_what_the_user_types(
+    repo: Path, tmp_path: Path, browser: Any
+) -> None:
+    client = Client()
+    rid = client.create_run(run_name="live").info.run_id  # RUNNING while the page is open
+    client.log_metric(rid, "loss", 0.5, step=0)
+    (tmp_path / "first.log").write_text("epoch 0\n", encoding="utf-8")
+    client.log_artifact(rid, str(tmp_path / "first.log"))
+    client.flush(rid)
+    metrics = "document.querySelector('section.card:nth-child(3) table.kv')?.innerText"
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/run/{rid}")
+        _ready(page, f"^#/run/{rid}")
+        page.fill("#note", "half a thought")
+        page.fill("#tag-key", "owner")  # the cursor is left in this field
+        client.log_metric(rid, "loss", 0.25, step=1)
+        client.flush(rid)
+        page.wait_for_function(f"{metrics}?.includes('0.25')")  # the page follows the run
+        assert page.input_value("#note") == "half a thought"
+        assert page.input_value("#tag-key") == "owner"
+        assert page.evaluate("document.activeElement.id") == "tag-key"
+        # the file previewed stays in view when the run gets a new artifact
+        page.click("[data-tab=artifacts]")
+        _ready(page, "tab=artifacts")
+        page.click("[data-path='first.log']")
+        page.wait_for_selector("pre.artifact-text")
+        (tmp_path / "second.log").write_text("epoch 1\n", encoding="utf-8")
+        client.log_artifact(rid, str(tmp_path / "second.log"))
+        client.flush(rid)
+        page.wait_for_selector("[data-path='second.log']")
+        page.wait_for_selector("pre.artifact-text")
+        assert page.inner_text("pre.artifact-text") == "epoch 0\n"
+        page.close()
+    assert errors == []

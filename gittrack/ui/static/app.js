@@ -370,10 +370,27 @@ async function runPage(main, ref, tab) {
   else if (tab === "artifacts") await runArtifacts(body, run);
   else if (tab === "code") await runCode(body, run);
   else runOverview(body, run);
-  if (run.status === "RUNNING") {
-    const seq = viewSeq;
-    pollTimer = setTimeout(() => { if (seq === viewSeq) route(); }, POLL_MS * 2);
-  }
+  if (run.status === "RUNNING") follow(main, run);
+}
+
+// A RUNNING run's page follows the run: it is asked for every few seconds and the page is
+// drawn again only when it changed, keeping what the user was typing (a note not saved
+// yet, a tag being added), the field they were in and the file they were looking at.
+function follow(main, run) {
+  const seq = viewSeq, drawn = JSON.stringify(run);
+  pollTimer = setTimeout(async function poll() {
+    const now = await api("/ui/api/run/" + run.run_id).catch(() => null);
+    if (seq !== viewSeq) return;
+    if (!now || JSON.stringify(now) === drawn) { pollTimer = setTimeout(poll, POLL_MS * 2); return; }
+    const drafts = [...main.querySelectorAll("input[id], textarea[id]")]
+      .filter(el => el.value !== el.defaultValue).map(el => [el.id, el.value]);
+    const focused = main.contains(document.activeElement) ? document.activeElement.id : "";
+    const shown = main.querySelector(".files a.active")?.dataset.path;
+    await route();
+    for (const [id, value] of drafts) { const el = document.getElementById(id); if (el) el.value = value; }
+    if (focused) document.getElementById(focused)?.focus();
+    if (shown) main.querySelector(`.files a[data-path="${CSS.escape(shown)}"]`)?.click();
+  }, POLL_MS * 2);
 }
 
 function kvTable(obj, opts) {
@@ -405,8 +422,7 @@ function runOverview(body, run) {
     try { await api(`/ui/api/run/${run.run_id}/${path}`, {method: "POST", body: JSON.stringify(payload)}); route(); }
     catch (e) { status(e.message, true); }
   };
-  const note = h("textarea", {id: "note", rows: 4, placeholder: "Notes about this run"});
-  note.value = run.note || "";
+  const note = h("textarea", {id: "note", rows: 4, placeholder: "Notes about this run"}, run.note || "");
   const inputs = (run.inputs || []).map(i => h("tr", {},
     h("td", {text: i.name || ""}), h("td", {text: i.context || ""}), h("td", {class: "mono", text: i.digest || ""}),
     h("td", {text: i.source || ""}),

@@ -459,3 +459,39 @@ def test_a_running_runs_page_follows_it_and_keeps_what_the_user_types(
         assert page.inner_text("pre.artifact-text") == "epoch 0\n"
         page.close()
     assert errors == []
+
+
+def _long_runs(tmp_path: Path) -> list[str]:
+    """Two runs whose values are long: a paragraph of a param, a path, a 300-character
+    tag, an input's full digest, in an experiment with a long name."""
+    data = tmp_path / "train.csv"
+    data.write_text("x,y\n1,2\n", encoding="utf-8")
+    gittrack.set_experiment("image-classification-sweep-2026-with-a-long-name")
+    ids = []
+    for i, words in enumerate((60, 2)):
+        with gittrack.start_run(run_name=f"long-{i}") as run:
+            gittrack.log_params({"description": "a long parameter value " * words, "lr": i})
+            gittrack.log_metric("loss", 1 / (i + 2))
+            gittrack.set_tag("comment", "x" * 300 if i == 0 else "short")
+            gittrack.log_input(str(data), name="train")
+            ids.append(run.info.run_id)
+    return ids
+
+
+def test_long_values_stay_inside_the_page(repo: Path, tmp_path: Path, browser: Any) -> None:
+    ids = _long_runs(tmp_path)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        # compare: a long value does not push the other run out of sight
+        page.goto(f"{url}/#/compare?runs={','.join(ids)}")
+        _ready(page, "^#/compare")
+        assert page.evaluate(
+            "(() => { const w = document.querySelector('#side-by-side').getBoundingClientRect();"
+            " const th = [...document.querySelectorAll('#side-by-side thead th')].pop();"
+            " return th.getBoundingClientRect().right <= w.right; })()"
+        )
+        cell = page.locator("#side-by-side td", has_text="a long parameter value").first
+        assert cell.get_attribute("title") == "a long parameter value " * 60  # all of it
+        page.close()
+    assert errors == []

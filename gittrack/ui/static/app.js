@@ -744,7 +744,7 @@ async function comparePage(main, ids) {
       for (const k of shown) {
         const vals = rows.map(r => r[kind][k]);
         const differs = new Set(vals.map(v => JSON.stringify(v))).size > 1;
-        body.append(h("tr", {class: differs ? "differs" : ""}, h("th", {text: k}), vals.map(v => h("td", {class: numClass(v), text: fmtNum(v)}))));
+        body.append(h("tr", {class: differs ? "differs" : ""}, h("th", {text: k}), vals.map(v => h("td", {class: numClass(v), title: v === undefined ? null : String(v), text: fmtNum(v)}))));
       }
     }
     sbs.replaceChildren(h("table", {class: "grid compare"}, h("thead", {}, head), body));

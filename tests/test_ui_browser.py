@@ -493,5 +493,9 @@ def test_long_values_stay_inside_the_page(repo: Path, tmp_path: Path, browser: A
         )
         cell = page.locator("#side-by-side td", has_text="a long parameter value").first
         assert cell.get_attribute("title") == "a long parameter value " * 60  # all of it
+        # a run: the inputs' full digests stay inside their card, not widening the page
+        page.goto(f"{url}/#/run/{ids[0]}")
+        _ready(page, f"^#/run/{ids[0]}")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
         page.close()
     assert errors == []

@@ -402,6 +402,8 @@ function kvTable(obj, opts) {
 }
 
 function section(title, ...content) { return h("section", {class: "card"}, h("h2", {text: title}), ...content); }
+// a card across the whole row: its table is wide (full digests, paths)
+function wide(card) { if (card.querySelector("table")) card.classList.add("wide"); return card; }
 
 function runOverview(body, run) {
   const src = run.source || {};
@@ -425,8 +427,8 @@ function runOverview(body, run) {
   const note = h("textarea", {id: "note", rows: 4, placeholder: "Notes about this run"}, run.note || "");
   const inputs = (run.inputs || []).map(i => h("tr", {},
     h("td", {text: i.name || ""}), h("td", {text: i.context || ""}), h("td", {class: "mono", text: i.digest || ""}),
-    h("td", {text: i.source || ""}),
-    h("td", {}, i.digest ? h("a", {href: "#/?" + qs({filter: `datasets.digest = '${i.digest}'`}), text: "runs using this data"}) : "")));
+    h("td", {class: "source", text: i.source || ""}),
+    h("td", {class: "link"}, i.digest ? h("a", {href: "#/?" + qs({filter: `datasets.digest = '${i.digest}'`}), text: "runs using this data"}) : "")));
   body.append(
     section("Overview", kvTable(facts)),
     section("Parameters", kvTable(run.params, {empty: "no parameters"})),
@@ -435,7 +437,7 @@ function runOverview(body, run) {
       h("form", {class: "inline", id: "tag-form", onsubmit: (ev) => { ev.preventDefault(); if (tagInputKey.value.trim()) write("tags", {set: {[tagInputKey.value.trim()]: tagInputVal.value}}); }},
         tagInputKey, tagInputVal, h("button", {type: "submit"}, "Set tag"))),
     section("Notes", note, h("div", {}, h("button", {id: "save-note", onclick: () => write("note", {note: note.value})}, "Save notes"))),
-    section("Inputs", inputs.length ? h("table", {class: "grid"}, h("thead", {}, h("tr", {}, ["name", "context", "digest", "source", ""].map(t => h("th", {text: t})))), h("tbody", {}, inputs)) : h("p", {class: "muted", text: "no inputs recorded"})),
+    wide(section("Inputs", inputs.length ? h("div", {class: "scroll-x"}, h("table", {class: "grid inputs"}, h("thead", {}, h("tr", {}, ["name", "context", "digest", "source", ""].map(t => h("th", {text: t})))), h("tbody", {}, inputs))) : h("p", {class: "muted", text: "no inputs recorded"}))),
     section("Environment", h("details", {}, h("summary", {text: "python, platform and packages"}), h("pre", {text: JSON.stringify(run.environment, null, 2)}))));
 }
 

@@ -497,5 +497,11 @@ def test_long_values_stay_inside_the_page(repo: Path, tmp_path: Path, browser: A
         page.goto(f"{url}/#/run/{ids[0]}")
         _ready(page, f"^#/run/{ids[0]}")
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        # beside a 300-character tag, its "remove" button keeps one line
+        heights = page.evaluate(
+            "['[data-delete-tag=comment]', '#tag-form button']"
+            ".map(s => document.querySelector(s).getBoundingClientRect().height)"
+        )
+        assert heights[0] < heights[1]  # the small button is lower than "Set tag"
         page.close()
     assert errors == []

@@ -466,7 +466,7 @@ def _long_runs(tmp_path: Path) -> list[str]:
     tag, an input's full digest, in an experiment with a long name."""
     data = tmp_path / "train.csv"
     data.write_text("x,y\n1,2\n", encoding="utf-8")
-    gittrack.set_experiment("image-classification-sweep-2026-with-a-long-name")
+    gittrack.set_experiment("image_classification_sweep_2026_11_30_resnet50")
     ids = []
     for i, words in enumerate((60, 2)):
         with gittrack.start_run(run_name=f"long-{i}") as run:
@@ -483,6 +483,14 @@ def test_long_values_stay_inside_the_page(repo: Path, tmp_path: Path, browser: A
     errors: list[str] = []
     with ui_process(repo) as url:
         page = _page(browser, errors)
+        # runs: a long experiment name keeps its run count inside the list
+        page.goto(url + "/")
+        page.wait_for_selector(".experiments .exp")
+        assert page.evaluate(
+            "(() => { const box = document.querySelector('.experiments').getBoundingClientRect();"
+            " return [...document.querySelectorAll('.experiments .count')]"
+            ".every(c => c.getBoundingClientRect().right <= box.right); })()"
+        )
         # compare: a long value does not push the other run out of sight
         page.goto(f"{url}/#/compare?runs={','.join(ids)}")
         _ready(page, "^#/compare")

@@ -513,3 +513,38 @@ def test_long_values_stay_inside_the_page(repo: Path, tmp_path: Path, browser: A
         assert heights[0] < heights[1]  # the small button is lower than "Set tag"
         page.close()
     assert errors == []
+
+
+def test_every_page_fits_a_phone_wide_window(repo: Path, tmp_path: Path, browser: Any) -> None:
+    from gittrack.models import registry
+    from gittrack.session import open_repository
+
+    ids = _long_runs(tmp_path)
+    (tmp_path / "table.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (tmp_path / "MLmodel").write_text("flavors: {}\n", encoding="utf-8")
+    Client().log_artifact(ids[0], str(tmp_path / "table.csv"))
+    Client().log_artifact(ids[0], str(tmp_path / "MLmodel"), "model")
+    registry.register(open_repository(create=False), ids[0], "classifier")
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        fits = "document.documentElement.scrollWidth <= innerWidth"
+        page.goto(url + "/")
+        page.wait_for_selector("#runs-table tbody tr")
+        assert page.evaluate(fits), "runs"
+        for view, shown in [
+            (f"run/{ids[0]}", "#tag-form"),
+            (f"run/{ids[0]}?tab=metrics", "#charts .chart[data-drawn]"),
+            (f"compare?runs={','.join(ids)}", "#charts .chart[data-drawn]"),
+            ("models", "section.card table"),
+        ]:
+            page.goto(f"{url}/#/{view}")
+            page.wait_for_selector(shown)
+            assert page.evaluate(fits), view
+        page.goto(f"{url}/#/run/{ids[0]}?tab=artifacts")
+        page.click("[data-path='table.csv']")
+        page.wait_for_selector(".artifact-table")
+        assert page.evaluate(fits), "artifacts"
+        page.close()
+    assert errors == []

@@ -843,6 +843,6 @@ async function modelsPage(main) {
         h("td", {class: "mono", text: v.artifact_path}), h("td", {text: fmtTime(v.created)}), h("td", {text: v.created_by}), h("td", {text: v.description || ""})))));
     const history = Object.entries(m.alias_history).map(([alias, events]) => h("div", {}, h("h3", {text: "@" + alias}),
       h("ul", {}, events.map(e => h("li", {text: `${fmtTime(e.set_at)}: ${e.version === null ? "removed" : "version " + e.version} by ${e.set_by}`})))));
-    main.append(section(m.name, h("p", {class: "muted", text: `latest version ${m.latest}`}), versions, history.length ? h("div", {class: "alias-history"}, h("h3", {text: "Alias history"}), history) : ""));
+    main.append(section(m.name, h("p", {class: "muted", text: `latest version ${m.latest}`}), h("div", {class: "scroll-x"}, versions), history.length ? h("div", {class: "alias-history"}, h("h3", {text: "Alias history"}), history) : ""));
   }
 }

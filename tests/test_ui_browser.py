@@ -326,6 +326,7 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
     with gittrack.start_run(run_name="values") as run:
         gittrack.log_params({"warmup": 1.0, "seed": 2**64 + 1})
         gittrack.log_metric("diverged", math.nan)
+        gittrack.log_metric("tokens", 9.87654e12)  # long tick labels
         for step in range(3):
             gittrack.log_metric("loss", 1 / (step + 1), step=step)
     rid = run.info.run_id
@@ -339,7 +340,7 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         assert rows == [["warmup", "1.0"], ["seed", "18446744073709551617"]]
         page.click("[data-tab=metrics]")
         _ready(page, "tab=metrics")
-        _charts_drawn(page, 2)
+        _charts_drawn(page, 3)
         layouts = page.evaluate(
             "Object.fromEntries([...document.querySelectorAll('#charts .chart')].map(d => ["
             " d.dataset.metric,"
@@ -348,7 +349,15 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         assert layouts == {
             "diverged": ["diverged (1 point)", ["no finite value to draw (NaN or infinite)"]],
             "loss": ["loss (3 points)", []],
+            "tokens": ["tokens (1 point)", []],
         }
+        # every tick label is inside its chart, however long
+        assert page.evaluate(
+            "[...document.querySelectorAll('#charts .chart')].every(d => {"
+            " const box = d.getBoundingClientRect();"
+            " return [...d.querySelectorAll('.ytick text, .xtick text')].every(t =>"
+            "  t.getBoundingClientRect().left >= box.left); })"
+        )
         page.close()
     assert errors == []
 

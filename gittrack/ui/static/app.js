@@ -601,7 +601,8 @@ function lineCharts(grid, runs, keys, controls) {
     const title = runs.length === 1 ? `${k} (${logged.toLocaleString()} point${logged === 1 ? "" : "s"})` : k;
     // uirevision: a zoom survives redraws until the axis kind changes
     const layout = Object.assign(baseLayout(title), {uirevision: `${x}|${logY}`,
-      xaxis: {title: {text: xTitle}, type: x === "time" ? "date" : "linear"}, yaxis: {type: logY ? "log" : "linear"}});
+      xaxis: {title: {text: xTitle}, type: x === "time" ? "date" : "linear", automargin: true},
+      yaxis: {type: logY ? "log" : "linear", automargin: true}});  // room for long tick labels
     // NaN and infinities have no place on an axis: say so rather than show empty axes
     if (!shown.some(t => t.y.some(Number.isFinite))) {
       layout.annotations = [{text: "no finite value to draw (NaN or infinite)", showarrow: false,
@@ -812,7 +813,7 @@ async function comparePage(main, ids) {
     if (!dx || !dy) return;
     await Plotly.react(scDiv, [{type: "scatter", mode: "markers", x: dx.vals.map(num), y: dy.vals.map(num), text: rows.map(label),
       marker: {size: 9, color: rows.map((_, i) => color(i))}}],
-      Object.assign(baseLayout(`${dy.id} vs ${dx.id}`), {xaxis: {title: {text: dx.id}}, yaxis: {title: {text: dy.id}}}), PLOT_CONFIG);
+      Object.assign(baseLayout(`${dy.id} vs ${dx.id}`), {xaxis: {title: {text: dx.id}, automargin: true}, yaxis: {title: {text: dy.id}, automargin: true}}), PLOT_CONFIG);
   }
   scX.addEventListener("change", drawScatter); scY.addEventListener("change", drawScatter);
   main.append(section("Scatter", h("div", {class: "controls"}, h("label", {}, "x ", scX), h("label", {}, "y ", scY)), scDiv));

@@ -557,3 +557,37 @@ def test_every_page_fits_a_phone_wide_window(repo: Path, tmp_path: Path, browser
         assert page.evaluate(fits), "artifacts"
         page.close()
     assert errors == []
+
+
+def test_back_and_forward_retrace_experiments_filters_and_sorting(repo: Path, browser: Any) -> None:
+    for i, experiment in enumerate(["sweep", "sweep", "baseline"]):
+        gittrack.set_experiment(experiment)
+        with gittrack.start_run(run_name=f"r{i}"):
+            gittrack.log_param("lr", i)
+    rows = "document.querySelectorAll('#runs-table tbody tr').length"
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(url + "/")
+        page.wait_for_function(f"{rows} === 3")
+        page.click("a.exp[data-experiment='sweep']")
+        page.wait_for_function(f"{rows} === 2")
+        page.fill("#filter", "params.lr = '1'")
+        page.press("#filter", "Enter")
+        page.wait_for_function(f"{rows} === 1")
+        page.click("th[data-order='attributes.run_name']")
+        page.wait_for_selector("th[data-order='attributes.run_name']:has-text('▲')")
+        page.go_back()  # the sort undone
+        page.wait_for_selector("th[data-order='attributes.run_name']:not(:has-text('▲'))")
+        assert page.input_value("#filter") == "params.lr = '1'"
+        page.go_back()  # the filter undone
+        page.wait_for_function(f"{rows} === 2")
+        assert page.input_value("#filter") == ""
+        assert page.inner_text(".exp.active").startswith("sweep")
+        page.go_back()  # every experiment again
+        page.wait_for_function(f"{rows} === 3")
+        page.go_forward()
+        page.wait_for_function(f"{rows} === 2")
+        assert page.inner_text(".exp.active").startswith("sweep")
+        page.close()
+    assert errors == []

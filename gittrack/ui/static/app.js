@@ -196,9 +196,12 @@ async function runsPage(main, params) {
     compareBtn.disabled = state.selected.size < 2;
     clearBtn.disabled = state.selected.size === 0;
   }
+  // each experiment, filter, sort and page the user asks for is a step of the browser's
+  // history: Back and Forward retrace them (a pushState fires no hashchange, so no redraw)
   function sync() {
     const q = qs({experiment: state.experiment, filter: state.filter, order: state.order, offset: state.offset || ""});
-    history.replaceState(null, "", "#/" + (q ? "?" + q : ""));
+    const hash = "#/" + (q ? "?" + q : "");
+    if (hash !== (location.hash || "#/")) history.pushState(null, "", hash);
   }
 
   // the first page is asked for at once, beside the experiments and keys: without stored

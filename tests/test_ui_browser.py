@@ -591,3 +591,28 @@ def test_back_and_forward_retrace_experiments_filters_and_sorting(repo: Path, br
         assert page.inner_text(".exp.active").startswith("sweep")
         page.close()
     assert errors == []
+
+
+def test_an_experiment_lacking_every_chosen_column_shows_its_own(repo: Path, browser: Any) -> None:
+    for experiment, key in [("vision", "crop"), ("text", "vocab")]:
+        gittrack.set_experiment(experiment)
+        with gittrack.start_run():
+            gittrack.log_param(key, 1)
+            gittrack.log_metric(f"{key}_loss", 0.5)
+    headers = "[...document.querySelectorAll('#runs-table th')].map(th => th.innerText)"
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(url + "/#/?experiment=vision")
+        page.wait_for_selector("input[data-column='metrics.crop_loss']", state="attached")
+        page.click("#columns-button")
+        page.uncheck("input[data-column='metrics.crop_loss']")  # chosen: params.crop only
+        page.wait_for_function(f"!{headers}.includes('crop_loss')")
+        page.click("a.exp[data-experiment='text']")
+        page.wait_for_function(f"{headers}.includes('vocab')")  # its own first columns
+        assert "vocab_loss" in page.evaluate(headers)
+        page.click("a.exp[data-experiment='vision']")  # the choice is still there
+        page.wait_for_function(f"{headers}.includes('crop')")
+        assert "crop_loss" not in page.evaluate(headers)
+        page.close()
+    assert errors == []

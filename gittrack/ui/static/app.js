@@ -224,8 +224,15 @@ async function runsPage(main, params) {
   side.append(expItem("", "All experiments", total, 0));
   for (const e of exps) side.append(expItem(e.name, e.name, e.runs, e.running));
 
-  const shown = columns.length;
+  const chosen = columns.join("\n");
   columns = columns.filter(c => { const [kind, ...rest] = c.split("."); return (keys[kind] || []).includes(rest.join(".")); });
+  // none of the chosen columns is a key of these runs (another experiment's): the
+  // server's default ones for them, the choice itself kept for the runs that have it
+  let firstOwn = null;
+  if (!columns.length && chosen) {
+    firstOwn = await api("/ui/api/runs?" + pageQuery([], "default")).catch(e => e);
+    if (!(firstOwn instanceof Error)) columns = firstOwn.columns;
+  }
   buildColumnsPanel();
 
   function buildColumnsPanel() {
@@ -345,7 +352,8 @@ async function runsPage(main, params) {
     if (started !== null) status(`${Math.round(performance.now() - started)} ms`);
     schedule(page.rows);
   }
-  if (columns.length !== shown) await load(false);  // stored columns named keys these runs lack
+  if (firstOwn && !(firstOwn instanceof Error)) { if (seq === viewSeq) show(firstOwn, null); }
+  else if (columns.join("\n") !== chosen) await load(false);  // stored columns named keys these runs lack
 }
 
 // -- run page ----------------------------------------------------------------------------

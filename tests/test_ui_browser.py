@@ -470,6 +470,11 @@ def test_a_running_runs_page_follows_it_and_keeps_what_the_user_types(
     assert errors == []
 
 
+def _says(page: Any, text: str) -> None:
+    """Wait until the status line at the top right reads ``text``."""
+    page.wait_for_function("t => document.querySelector('#status').innerText === t", arg=text)
+
+
 def _long_runs(tmp_path: Path) -> list[str]:
     """Two runs whose values are long: a paragraph of a param, a path, a 300-character
     tag, an input's full digest, in an experiment with a long name."""
@@ -520,6 +525,22 @@ def test_long_values_stay_inside_the_page(repo: Path, tmp_path: Path, browser: A
             ".map(s => document.querySelector(s).getBoundingClientRect().height)"
         )
         assert heights[0] < heights[1]  # the small button is lower than "Set tag"
+        # an edit says it was saved
+        page.fill("#tag-key", "owner")
+        page.fill("#tag-value", "ana")
+        page.press("#tag-value", "Enter")
+        page.wait_for_selector("[data-delete-tag=owner]")
+        _says(page, "tag owner saved")
+        page.fill("#note", "retry with a smaller lr")
+        page.click("#save-note")
+        _says(page, "notes saved")
+        assert page.input_value("#note") == "retry with a smaller lr"
+        page.click("[data-delete-tag=owner]")
+        _says(page, "tag owner removed")
+        page.once("dialog", lambda dialog: dialog.accept("long-0 ✓"))
+        page.click("#rename")
+        _says(page, "renamed to long-0 ✓")
+        assert page.inner_text("#run-name") == "long-0 ✓"
         page.close()
     assert errors == []
 

@@ -366,8 +366,10 @@ async function runPage(main, ref, tab) {
     h("button", {id: "rename", onclick: async () => {
       const name = prompt("New name of the run", run.name);
       if (name === null || name === run.name) return;
-      try { await api(`/ui/api/run/${run.run_id}/rename`, {method: "POST", body: JSON.stringify({name})}); route(); }
-      catch (e) { status(e.message, true); }
+      try { await api(`/ui/api/run/${run.run_id}/rename`, {method: "POST", body: JSON.stringify({name})}); }
+      catch (e) { status(e.message, true); return; }
+      await route();
+      status(`renamed to ${name}`);
     }}, "Rename"),
     h("button", {id: "compare-one", onclick: () => { location.hash = "#/compare?runs=" + run.run_id + (run.parent_run_id ? "," + run.parent_run_id : ""); }}, "Compare…"),
     h("button", {id: "delete", class: "danger", onclick: async () => {
@@ -431,9 +433,12 @@ function runOverview(body, run) {
   const metrics = Object.fromEntries(Object.entries(run.metrics).map(([k, m]) => [k, m.value]));
   const tagInputKey = h("input", {id: "tag-key", placeholder: "key"});
   const tagInputVal = h("input", {id: "tag-value", placeholder: "value"});
-  const write = async (path, payload) => {
-    try { await api(`/ui/api/run/${run.run_id}/${path}`, {method: "POST", body: JSON.stringify(payload)}); route(); }
-    catch (e) { status(e.message, true); }
+  // an edit is written, the page drawn again from what was stored, and the edit named
+  const write = async (path, payload, done) => {
+    try { await api(`/ui/api/run/${run.run_id}/${path}`, {method: "POST", body: JSON.stringify(payload)}); }
+    catch (e) { status(e.message, true); return; }
+    await route();
+    status(done);
   };
   const note = h("textarea", {id: "note", rows: 4, placeholder: "Notes about this run"}, run.note || "");
   const inputs = (run.inputs || []).map(i => h("tr", {},
@@ -444,10 +449,10 @@ function runOverview(body, run) {
     section("Overview", kvTable(facts)),
     section("Parameters", kvTable(run.params, {empty: "no parameters"})),
     section("Metrics (latest)", kvTable(metrics, {empty: "no metrics"})),
-    section("Tags", kvTable(run.tags, {empty: "no tags", extra: (k) => h("button", {class: "small", "data-delete-tag": k, onclick: () => write("tags", {delete: [k]})}, "remove")}),
-      h("form", {class: "inline", id: "tag-form", onsubmit: (ev) => { ev.preventDefault(); if (tagInputKey.value.trim()) write("tags", {set: {[tagInputKey.value.trim()]: tagInputVal.value}}); }},
+    section("Tags", kvTable(run.tags, {empty: "no tags", extra: (k) => h("button", {class: "small", "data-delete-tag": k, onclick: () => write("tags", {delete: [k]}, `tag ${k} removed`)}, "remove")}),
+      h("form", {class: "inline", id: "tag-form", onsubmit: (ev) => { ev.preventDefault(); const key = tagInputKey.value.trim(); if (key) write("tags", {set: {[key]: tagInputVal.value}}, `tag ${key} saved`); }},
         tagInputKey, tagInputVal, h("button", {type: "submit"}, "Set tag"))),
-    section("Notes", note, h("div", {}, h("button", {id: "save-note", onclick: () => write("note", {note: note.value})}, "Save notes"))),
+    section("Notes", note, h("div", {}, h("button", {id: "save-note", onclick: () => write("note", {note: note.value}, "notes saved")}, "Save notes"))),
     wide(section("Inputs", inputs.length ? h("div", {class: "scroll-x"}, h("table", {class: "grid inputs"}, h("thead", {}, h("tr", {}, ["name", "context", "digest", "source", ""].map(t => h("th", {text: t})))), h("tbody", {}, inputs))) : h("p", {class: "muted", text: "no inputs recorded"}))),
     section("Environment", h("details", {}, h("summary", {text: "python, platform and packages"}), h("pre", {text: JSON.stringify(run.environment, null, 2)}))));
 }

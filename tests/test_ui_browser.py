@@ -637,3 +637,28 @@ def test_an_experiment_lacking_every_chosen_column_shows_its_own(repo: Path, bro
         assert "crop_loss" not in page.evaluate(headers)
         page.close()
     assert errors == []
+
+
+def test_a_csv_that_is_no_table_shows_as_text_and_an_empty_file_says_so(
+    repo: Path, tmp_path: Path, browser: Any
+) -> None:
+    files = {"ragged.csv": "a,b\n1\n2,3,4\n", "empty.txt": ""}
+    with gittrack.start_run() as run:
+        for name, text in files.items():
+            (tmp_path / name).write_text(text, encoding="utf-8")
+            gittrack.log_artifact(str(tmp_path / name))
+    rid = run.info.run_id
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/run/{rid}?tab=artifacts")
+        _ready(page, "tab=artifacts")
+        page.click("[data-path='ragged.csv']")
+        page.wait_for_selector("pre.artifact-text")
+        assert page.inner_text("pre.artifact-text") == files["ragged.csv"]
+        assert "cannot be read as a table" in page.inner_text("#preview p.muted")
+        page.click("[data-path='empty.txt']")
+        page.wait_for_selector("#preview p.muted")
+        assert page.inner_text("#preview p.muted") == "Empty file."
+        page.close()
+    assert [e for e in errors if "status of 400" not in e] == []  # the table's refusal

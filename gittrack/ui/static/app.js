@@ -696,16 +696,14 @@ async function preview(view, run, path, size) {
       view.append(h("img", {src: url, alt: path, class: "artifact-image"}));
     } else if (ext === "html" || ext === "htm") {
       view.append(h("iframe", {sandbox: "", src: url, class: "artifact-html", title: path}));
-    } else if (ext === "csv" || ext === "parquet") {
-      const t = await api(`/ui/api/table/${run.run_id}/${path.split("/").map(encodeURIComponent).join("/")}`);
-      view.append(h("p", {class: "muted", text: `${t.total.toLocaleString()} rows` + (t.total > t.rows.length ? `, first ${t.rows.length} shown` : "")}),
-        h("div", {class: "table-wrap"}, h("table", {class: "grid artifact-table"}, h("thead", {}, h("tr", {}, t.columns.map(c => h("th", {text: c})))),
-          h("tbody", {}, t.rows.map(r => h("tr", {}, r.map(v => h("td", {class: typeof v === "number" ? "num" : "", text: fmtNum(v)}))))))));
+    } else if ((ext === "csv" || ext === "parquet") && await tablePreview(view, run, path)) {
+      // shown as a table
     } else if (size > 5 * 1024 * 1024) {
       view.append(h("p", {class: "muted", text: "Too large to preview; download it."}));
     } else {
       const resp = await fetch(url);
       const buf = new Uint8Array(await resp.arrayBuffer());
+      if (!buf.length) { view.append(h("p", {class: "muted", text: "Empty file."})); return; }
       if (buf.slice(0, 8000).includes(0)) { view.append(h("p", {class: "muted", text: "Binary file; download it."})); return; }
       let text = new TextDecoder().decode(buf);
       if (ext === "json") { try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* shown as is */ } }
@@ -714,6 +712,23 @@ async function preview(view, run, path, size) {
   } catch (e) {
     view.append(h("p", {class: "error", text: e.message}));
   }
+}
+
+// the first rows of a CSV or Parquet file; false (with the reason shown) when the server
+// cannot read it as a table, so the file is shown as text instead
+async function tablePreview(view, run, path) {
+  let t;
+  try {
+    t = await api(`/ui/api/table/${run.run_id}/${path.split("/").map(encodeURIComponent).join("/")}`);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 400) throw e;
+    view.append(h("p", {class: "muted", text: e.message}));
+    return false;
+  }
+  view.append(h("p", {class: "muted", text: `${t.total.toLocaleString()} rows` + (t.total > t.rows.length ? `, first ${t.rows.length} shown` : "")}),
+    h("div", {class: "table-wrap"}, h("table", {class: "grid artifact-table"}, h("thead", {}, h("tr", {}, t.columns.map(c => h("th", {text: c})))),
+      h("tbody", {}, t.rows.map(r => h("tr", {}, r.map(v => h("td", {class: typeof v === "number" ? "num" : "", text: fmtNum(v)}))))))));
+  return true;
 }
 
 async function runCode(body, run) {

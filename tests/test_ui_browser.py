@@ -662,3 +662,28 @@ def test_a_csv_that_is_no_table_shows_as_text_and_an_empty_file_says_so(
         assert page.inner_text("#preview p.muted") == "Empty file."
         page.close()
     assert [e for e in errors if "status of 400" not in e] == []  # the table's refusal
+
+
+def test_parallel_coordinates_of_a_wide_sweep_show_its_metrics(repo: Path, browser: Any) -> None:
+    ids = []
+    for i in range(3):
+        with gittrack.start_run() as run:
+            gittrack.log_params({f"p{k:02d}": k * i for k in range(1, 16)})  # 15 that differ
+            gittrack.log_metrics({"accuracy": 0.5 + i / 10, "loss": 1 / (i + 1)})
+            ids.append(run.info.run_id)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/compare?runs={','.join(ids)}")
+        _ready(page, "^#/compare")
+        page.locator("#parcoords").scroll_into_view_if_needed()
+        page.wait_for_function(
+            "document.querySelector('#parcoords').data?.[0].type === 'parcoords'"
+        )
+        axes = page.evaluate(
+            "document.querySelector('#parcoords').data[0].dimensions.map(d => d.label)"
+        )
+        assert len(axes) == 12 and axes[-2:] == ["metrics.accuracy", "metrics.loss"]
+        assert page.evaluate("document.querySelector('#parcoords').data[0].line.showscale")
+        page.close()
+    assert errors == []

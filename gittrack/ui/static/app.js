@@ -812,7 +812,11 @@ async function comparePage(main, ids) {
   }
   const pcDiv = h("div", {class: "chart wide", id: "parcoords"});
   const dimBox = h("div", {class: "dims", id: "parcoords-dims"});
-  let chosen = dims.filter(d => d.differs || d.kind === "metrics").slice(0, 12).map(d => d.id);
+  // at first: the params that differ and, whatever their number, up to four metrics (the
+  // axes a sweep is read against, the last one colouring the lines); twelve axes in all
+  const firstMetrics = dims.filter(d => d.kind === "metrics").slice(0, 4);
+  let chosen = dims.filter(d => d.kind === "params" && d.differs).slice(0, 12 - firstMetrics.length)
+    .concat(firstMetrics).map(d => d.id);
   for (const d of dims) dimBox.append(h("label", {}, h("input", {type: "checkbox", "data-dim": d.id, checked: chosen.includes(d.id), onchange: (ev) => {
     chosen = ev.target.checked ? [...chosen, d.id] : chosen.filter(c => c !== d.id); drawParcoords();
   }}), " " + d.id));

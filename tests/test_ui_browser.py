@@ -687,3 +687,30 @@ def test_parallel_coordinates_of_a_wide_sweep_show_its_metrics(repo: Path, brows
         assert page.evaluate("document.querySelector('#parcoords').data[0].line.showscale")
         page.close()
     assert errors == []
+
+
+def test_a_deleted_run_leaves_the_selection(repo: Path, browser: Any) -> None:
+    ids = []
+    for i in range(3):
+        with gittrack.start_run(run_name=f"r{i}") as run:
+            gittrack.log_metric("loss", i)
+            ids.append(run.info.run_id)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(url + "/")
+        page.wait_for_selector("#runs-table tbody tr")
+        for rid in ids:
+            page.check(f"input.select[data-run='{rid}']")
+        page.goto(f"{url}/#/run/{ids[0]}")
+        _ready(page, f"^#/run/{ids[0]}")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#delete")
+        _says(page, "deleted run r0")
+        page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 2")
+        assert page.inner_text("#compare") == "Compare (2)"
+        page.click("#compare")
+        _ready(page, "^#/compare")
+        assert page.inner_text("h1") == "Compare 2 runs"
+        page.close()
+    assert errors == []

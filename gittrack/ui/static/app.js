@@ -374,8 +374,13 @@ async function runPage(main, ref, tab) {
     h("button", {id: "compare-one", onclick: () => { location.hash = "#/compare?runs=" + run.run_id + (run.parent_run_id ? "," + run.parent_run_id : ""); }}, "Compare…"),
     h("button", {id: "delete", class: "danger", onclick: async () => {
       if (!confirm(`Delete run ${run.name} (${run.run_id.slice(0, 8)})? Its ref is removed; its data goes at the next git gc.`)) return;
-      try { await api(`/ui/api/run/${run.run_id}`, {method: "DELETE"}); location.hash = "#/"; }
-      catch (e) { status(e.message, true); }
+      status("deleting…");
+      try { await api(`/ui/api/run/${run.run_id}`, {method: "DELETE"}); }
+      catch (e) { status(e.message, true); return; }
+      store("selected", (store("selected") || []).filter(id => id !== run.run_id));  // nothing left to compare
+      history.pushState(null, "", "#/");
+      await route();
+      status(`deleted run ${run.name || run.run_id.slice(0, 8)}`);
     }}, "Delete"));
   const tabBar = h("nav", {class: "tabs"}, tabs.map(t => h("a", {href: `#/run/${run.run_id}?tab=${t}`, class: t === tab ? "active" : "", "data-tab": t, text: t[0].toUpperCase() + t.slice(1)})));
   main.append(h("div", {class: "run-head"}, title, actions), h("div", {class: "sub mono", text: `${run.run_id} · ${run.experiment}`}), tabBar, body);

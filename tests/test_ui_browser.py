@@ -714,3 +714,23 @@ def test_a_deleted_run_leaves_the_selection(repo: Path, browser: Any) -> None:
         assert page.inner_text("h1") == "Compare 2 runs"
         page.close()
     assert errors == []
+
+
+def test_compare_of_runs_without_metrics_says_so(repo: Path, browser: Any) -> None:
+    ids = []
+    for i in range(2):
+        with gittrack.start_run() as run:
+            gittrack.log_param("lr", i)
+            ids.append(run.info.run_id)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/compare?runs={','.join(ids)}")
+        _ready(page, "^#/compare")
+        assert page.inner_text("#charts") == "These runs logged no metrics."
+        page.locator("#parcoords").scroll_into_view_if_needed()
+        page.wait_for_function(
+            "document.querySelector('#parcoords').data?.[0].type === 'parcoords'"
+        )
+        page.close()
+    assert errors == []

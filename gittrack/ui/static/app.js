@@ -540,6 +540,7 @@ function lineCharts(grid, runs, keys, controls) {
   // before the page is laid out) first: a server that has not kept these lines yet reads
   // each run's history once
   async function fetchLines() {
+    if (!keys.length) return;  // no chart to ask lines for
     const points = linePoints(grid.firstChild, ids.length);
     try {
       for (;;) {
@@ -800,6 +801,7 @@ async function comparePage(main, ids) {
   main.append(section("Metrics", h("div", {class: "controls"},
     h("label", {}, "x-axis ", xSel), h("label", {}, "smoothing ", smoothIn, smoothOut), h("label", {}, logY, " log scale")), grid));
   const metricKeys = [...new Set(rows.flatMap(r => Object.keys(r.metrics)))].sort();
+  if (!metricKeys.length) grid.append(h("p", {class: "muted", text: "These runs logged no metrics."}));
   const charts = lineCharts(grid, rows.map((r, i) => ({run_id: r.run_id, name: r.name, start_time: r.start_time, color: color(i)})), metricKeys,
     () => ({x: xSel.value, smoothing: parseFloat(smoothIn.value), logY: logY.checked}));
   for (const el of [xSel, smoothIn, logY]) el.addEventListener("input", () => { smoothOut.textContent = smoothIn.value; charts.redraw(); });

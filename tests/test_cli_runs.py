@@ -270,6 +270,25 @@ def test_rm(
     assert "no run matches" in fails(capsys, "rm", "base", "--yes")
 
 
+def test_rm_in_a_read_only_repository_is_one_line(
+    runs: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    real_open = os.open
+
+    def read_only(path: str | bytes, flags: int, *args: int, **kwargs: object) -> int:
+        if flags & os.O_CREAT and os.fsdecode(path).endswith(".lock"):
+            raise OSError(errno.EROFS, "Read-only file system", path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "open", read_only)
+        err = fails(capsys, "rm", "base", "--yes")
+    assert "cannot delete" in err and "Read-only file system" in err
+    assert len(json.loads(ok("list", "-f", "json"))) == 3
+
+
 def test_experiments(runs: dict[str, str]) -> None:
     text = ok("experiments")
     lines = text.splitlines()

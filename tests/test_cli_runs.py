@@ -289,6 +289,17 @@ def test_rm_in_a_read_only_repository_is_one_line(
     assert len(json.loads(ok("list", "-f", "json"))) == 3
 
 
+def test_show_says_a_run_is_deleted(runs: dict[str, str]) -> None:
+    """`list` leaves a deleted run out; `show` of it said nothing about it."""
+    gittrack.delete_run(runs["base"])
+    assert "base" not in ok("list")
+    assert re.search(r"^status +FINISHED \(deleted\)$", ok("show", "base"), re.M)
+    assert json.loads(ok("show", "base", "-f", "json"))["lifecycle_stage"] == "deleted"
+    gittrack.MlflowClient().restore_run(runs["base"])
+    assert re.search(r"^status +FINISHED$", ok("show", "base"), re.M)
+    assert json.loads(ok("show", "base", "-f", "json"))["lifecycle_stage"] == "active"
+
+
 def test_experiments(runs: dict[str, str]) -> None:
     text = ok("experiments")
     lines = text.splitlines()

@@ -626,8 +626,8 @@ class RunIndex:
         lower = ref.lower()
         db = self._db
         if len(lower) < MIN_PREFIX or not set(lower) <= _HEX:  # only a name can match
-            sql = "SELECT run_id, name FROM runs WHERE error IS NULL AND name = ?"
-            named = dict(db.execute(sql, (ref,)).fetchall())
+            sql = "SELECT run_id, name FROM runs WHERE error IS NULL AND name IN (?, ?)"
+            named = dict(db.execute(sql, (text, ref)).fetchall())
             return resolve_run_ref(text, {}, lambda: named)
         sql = "SELECT run_id, commit_sha, name, error FROM runs WHERE run_id GLOB ?"
         rows = db.execute(sql, (lower + "*",)).fetchall()  # hex text holds no wildcard

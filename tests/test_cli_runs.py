@@ -300,6 +300,20 @@ def test_show_says_a_run_is_deleted(runs: dict[str, str]) -> None:
     assert json.loads(ok("show", "base", "-f", "json"))["lifecycle_stage"] == "active"
 
 
+def test_a_name_with_edge_spaces_can_be_named(repo: Path) -> None:
+    """A run named '  spaced ' (kept exactly) was unreachable: the reference was trimmed."""
+    client = gittrack.Client()
+    spaced = client.create_run("e", run_name="  spaced ").info.run_id
+    plain = client.create_run("e", run_name="spaced").info.run_id
+    client.flush()
+    assert json.loads(ok("show", "  spaced ", "-f", "json"))["run_id"] == spaced
+    assert json.loads(ok("show", "spaced", "-f", "json"))["run_id"] == plain
+    assert json.loads(ok("show", " spaced", "-f", "json"))["run_id"] == plain  # trimmed
+    assert gittrack.get_run("  spaced ").info.run_id == spaced
+    ok("tag", "  spaced ", "k=v")
+    assert client.get_run(spaced).data.tags["k"] == "v"
+
+
 def test_experiments(runs: dict[str, str]) -> None:
     text = ok("experiments")
     lines = text.splitlines()

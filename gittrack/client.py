@@ -115,6 +115,8 @@ class Client(ArtifactsMixin):
                 warn_untracked_once(runs.git, snap)
             code_entries, head = snap.root_entries, runs.git.head_commit()
             source = {"commit": head, "branch": runs.git.head_branch(), "dirty": snap.dirty}
+            if runs.git.work_tree is None:  # ./.gittrack-runs or a bare store: no code in git
+                head, source = None, {"commit": None, "branch": None, "dirty": False}
         start = start_time if start_time is not None else now_ms()
         record = fmt.RunRecord(
             run_id=new_run_id(),

@@ -95,15 +95,17 @@ def tracking_repository_at(uri: str | os.PathLike[str]) -> Path:
     root = find_repository_root(probe)
     if root is not None:
         return root
-    return _embedded_repo(path, create=True)
+    return _embedded_repo(path, create=True, chosen=True)
 
 
-def _embedded_repo(path: Path, *, create: bool) -> Path:
+def _embedded_repo(path: Path, *, create: bool, chosen: bool = False) -> Path:
+    """A bare tracking repository at ``path``; the fallback one (not ``chosen`` by a
+    tracking URI) is announced once, as MLflow's fallback to ./mlruns is."""
     if not (path / "objects").is_dir():
         if not create:
             raise RepositoryError(NO_REPOSITORY)
         init_bare_repository(path)
-    if path not in _announced:
+    if not chosen and path not in _announced:
         _announced.add(path)
         log.warning("gittrack: not inside a git repository; runs are stored in %s", path)
     return path

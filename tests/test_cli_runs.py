@@ -173,6 +173,24 @@ def test_diff(runs: dict[str, str], repo: Path) -> None:
     assert rmse["delta"] == pytest.approx(1 / 31 - 1 / 30)
 
 
+def test_diff_and_list_take_params_as_mlflow_strings(repo: Path) -> None:
+    """1 and '1' are one param value (logging one after the other is no conflict, a
+    filter matches both): diff called them 'changed' and list showed them as differing."""
+    client = gittrack.Client()
+    for name, params in (("ta", {"p": 1, "q": "1.0", "b": True}), ("tb", {"p": "1", "q": 1.0})):
+        rid = client.create_run("types", run_name=name).info.run_id
+        client.log_params(rid, {**params, "n": 3 if name == "ta" else 3.0})
+        client.set_terminated(rid)
+    data = json.loads(ok("diff", "ta", "tb", "--format", "json"))
+    assert data["params"] == [
+        {"key": "b", "a": True, "b": None, "change": "removed"},
+        {"key": "n", "a": 3, "b": 3.0, "change": "changed"},  # '3' and '3.0' differ
+    ]
+    assert "params (2 identical)" in ok("diff", "ta", "tb")
+    header = ok("list", "-e", "types").splitlines()[0].split()
+    assert [c for c in header if c.startswith("params.")] == ["params.b", "params.n"]
+
+
 def _headerless_columns(text: str) -> list[str]:
     """Rule lines (``---  ---``) with a dash run under a blank header cell."""
     lines = text.splitlines()

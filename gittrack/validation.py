@@ -101,13 +101,15 @@ def user_value(text: str) -> bool | int | float | str:
 
 
 def normalize_param(key: str, value: Any) -> Any:
-    """Keep YAML scalar types; anything else is stored as its string form (as MLflow)."""
-    if value is None or isinstance(value, (bool, int, str)):
+    """Keep YAML scalar types; anything else is stored as its string form (as MLflow).
+
+    A numpy scalar is the Python number it holds (``np.float64(0.1)`` -> ``0.1``, a float
+    subclass whose repr is not its text); subclasses (an ``IntEnum``), arrays and other
+    objects are their ``str()``."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        value = value.item()
+    if value is None or type(value) in (bool, int, float, str):
         result: Any = value
-    elif isinstance(value, float):
-        result = value
-    elif type(value).__module__ == "numpy" and hasattr(value, "item"):
-        result = value.item()
     else:
         result = str(value)
     if isinstance(result, str):

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import ok
 from conftest import user_tags
 
 import gittrack
@@ -107,6 +109,29 @@ def test_param_is_immutable(repo: Path) -> None:
     got = gittrack.get_run(run.info.run_id).data
     assert got.params == {"lr": "0.1", "n": "1"}
     assert got.typed_params == {"lr": 0.1, "n": 1}  # the type first logged
+
+
+def test_numpy_params_read_back_as_mlflow_stores_them(repo: Path) -> None:
+    """A numpy float (a grid from np.logspace) was stored as 'np.float64(0.1)', and a
+    numpy array raised a bare ValueError; MLflow stores str(value) for both."""
+    import enum
+
+    import numpy as np
+
+    class Mode(enum.IntEnum):
+        FAST = 2
+
+    logged = {"lr": np.float64(0.1), "n": np.int64(3), "on": np.bool_(True)}
+    logged.update({"grid": np.array([1, 2]), "mode": Mode.FAST, "name": np.str_("a")})
+    with gittrack.start_run() as run:
+        gittrack.log_params(logged)
+    got = gittrack.get_run(run.info.run_id).data
+    assert got.params == {k: str(v) for k, v in logged.items()}
+    assert got.typed_params == {
+        "lr": 0.1, "n": 3, "on": True, "grid": "[1 2]", "mode": "2", "name": "a"
+    }  # fmt: skip
+    shown = json.loads(ok("show", run.info.run_id, "--format", "json"))["params"]
+    assert shown == got.typed_params
 
 
 def test_delete_tag(repo: Path) -> None:

@@ -57,9 +57,12 @@ def validate_key(key: object, kind: str) -> str:
 
 
 def validate_metric_value(key: str, value: object) -> float:
-    """Metric values are numbers (bool excluded); NaN and +/-inf are accepted."""
+    """Metric values are numbers (bool excluded; a 0-d numpy array is its number); NaN and
+    +/-inf are accepted."""
     if type(value) is float:
         return value
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        value = value.item()  # type: ignore[attr-defined]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             import numbers
@@ -75,13 +78,17 @@ def validate_metric_value(key: str, value: object) -> float:
 
 
 def validate_step(step: object) -> int:
+    """A step is an integer: an ``int``, a numpy integer (``np.arange``) or a whole float."""
     if type(step) is int:
         return step
-    if isinstance(step, bool) or not isinstance(step, int):
-        if isinstance(step, float) and step.is_integer():
-            return int(step)
+    if isinstance(step, float) and step.is_integer():
+        return int(step)
+    import numbers
+
+    # bool is an int but no step; numpy's bool_ is not Integral
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise ValidationError(f"metric step must be an integer, got {step!r}")
-    return step
+    return int(step)
 
 
 def user_value(text: str) -> bool | int | float | str:

@@ -134,6 +134,22 @@ def test_numpy_params_read_back_as_mlflow_stores_them(repo: Path) -> None:
     assert shown == got.typed_params
 
 
+def test_numpy_steps_and_values_are_taken_as_mlflow_takes_them(repo: Path) -> None:
+    """`for step in np.arange(n): log_metric(..., step=step)` was refused."""
+    import numpy as np
+
+    with gittrack.start_run() as run:
+        for step in np.arange(3):
+            gittrack.log_metric("loss", 1.0 / (step + 1), step=step)
+        gittrack.log_metrics({"acc": np.array(0.5)}, step=np.int32(7))
+        with pytest.raises(ValidationError, match="must be a number"):
+            gittrack.log_metric("flag", np.bool_(True))  # a bool is no metric, as True
+    history = gittrack.MlflowClient().get_metric_history(run.info.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+    assert all(type(m.step) is int for m in history)
+    assert gittrack.get_run(run.info.run_id).data.metrics["acc"] == 0.5
+
+
 def test_delete_tag(repo: Path) -> None:
     with gittrack.start_run() as run:
         gittrack.set_tag("a", "1")

@@ -74,21 +74,48 @@ def validate_metric_value(key: str, value: object) -> float:
         raise ValidationError(
             f"metric {key!r} must be a number, got {type(value).__name__} {str(value)[:40]!r}"
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond a double's range (10**400)
+        raise ValidationError(
+            f"metric {key!r} {str(value)[:20]}... does not fit in a 64-bit float"
+        ) from None
+
+
+_INT64 = range(-(2**63), 2**63)
 
 
 def validate_step(step: object) -> int:
-    """A step is an integer: an ``int``, a numpy integer (``np.arange``) or a whole float."""
+    """A step is a 64-bit integer (as MLflow's, and the metrics file's column): an
+    ``int``, a numpy integer (``np.arange``) or a whole float."""
     if type(step) is int:
-        return step
-    if isinstance(step, float) and step.is_integer():
-        return int(step)
-    import numbers
+        number = step
+    elif isinstance(step, float) and step.is_integer():
+        number = int(step)
+    else:
+        import numbers
 
-    # bool is an int but no step; numpy's bool_ is not Integral
-    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
-        raise ValidationError(f"metric step must be an integer, got {step!r}")
-    return int(step)
+        # bool is an int but no step; numpy's bool_ is not Integral
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+            raise ValidationError(f"metric step must be an integer, got {step!r}")
+        number = int(step)
+    if number not in _INT64:
+        raise ValidationError(f"metric step {number} does not fit in a 64-bit integer")
+    return number
+
+
+def validate_timestamp(timestamp: Any) -> int:
+    """A metric point's timestamp: epoch milliseconds (a float is cut to its integer
+    part), within a 64-bit integer."""
+    try:
+        number = int(timestamp)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(
+            f"metric timestamp must be epoch milliseconds, got {timestamp!r}"
+        ) from None
+    if number not in _INT64:
+        raise ValidationError(f"metric timestamp {number} does not fit in a 64-bit integer")
+    return number
 
 
 def user_value(text: str) -> bool | int | float | str:

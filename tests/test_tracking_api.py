@@ -150,6 +150,30 @@ def test_numpy_steps_and_values_are_taken_as_mlflow_takes_them(repo: Path) -> No
     assert gittrack.get_run(run.info.run_id).data.metrics["acc"] == 0.5
 
 
+def test_out_of_range_step_or_timestamp_is_refused_at_the_call(repo: Path) -> None:
+    """A step or timestamp beyond 64 bits was buffered, then failed the run's flush with
+    an OverflowError: the run stayed RUNNING and what it had logged before was lost."""
+    client = gittrack.MlflowClient()
+    with gittrack.start_run() as run:
+        gittrack.log_metric("kept", 1.0)
+        gittrack.log_param("p", 1)
+        for bad in ({"step": 2**63}, {"timestamp": 2**70}, {"step": -(2**63) - 1}):
+            with pytest.raises(ValidationError, match="64-bit"):
+                gittrack.log_metric("bad", 1.0, **bad)  # type: ignore[arg-type]
+            with pytest.raises(ValidationError, match="64-bit"):
+                client.log_metric(run.info.run_id, "bad", 1.0, **bad)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="timestamp must be epoch milliseconds"):
+            gittrack.log_metric("bad", 1.0, timestamp="soon")  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="64-bit float"):
+            gittrack.log_metric("bad", 10**400)
+        gittrack.log_metric("edge", 2.0, step=2**63 - 1, timestamp=1.7e12 + 0.5)
+    got = gittrack.get_run(run.info.run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.metrics == {"kept": 1.0, "edge": 2.0} and got.data.params == {"p": "1"}
+    (edge,) = client.get_metric_history(run.info.run_id, "edge")
+    assert (edge.step, edge.timestamp) == (2**63 - 1, 1_700_000_000_000)
+
+
 def test_delete_tag(repo: Path) -> None:
     with gittrack.start_run() as run:
         gittrack.set_tag("a", "1")

@@ -103,6 +103,20 @@ def test_a_repository_without_a_working_tree_records_no_code_source(
     assert shown["source"] == {"commit": None, "branch": None, "dirty": False}
 
 
+def test_the_repository_may_be_given_as_a_file_uri(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GITTRACK_REPO=file:///path (as MLFLOW_TRACKING_URI is written) answered
+    'tracking repository file:/path does not exist'."""
+    rid = gittrack.Client(repo.as_uri()).create_run("e", run_name="by-uri").info.run_id
+    session.reset()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITTRACK_REPO", repo.as_uri())
+    assert json.loads(ok("list", "-f", "json"))[0]["run_id"] == rid
+    monkeypatch.setenv("GITTRACK_REPO", f"file:{repo}")
+    assert json.loads(ok("show", "by-uri", "-f", "json"))["run_id"] == rid
+
+
 def test_one_repository_object_per_root(repo: Path) -> None:
     store = session.open_repository(create=False)
     assert session.open_repository(repo, create=True) is store

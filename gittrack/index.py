@@ -639,7 +639,10 @@ class RunIndex:
         db = self._db
         if len(lower) < MIN_PREFIX or not set(lower) <= _HEX:  # only a name can match
             sql = "SELECT run_id, name FROM runs WHERE error IS NULL AND name IN (?, ?)"
-            named = dict(db.execute(sql, (text, ref)).fetchall())
+            try:
+                named = dict(db.execute(sql, (text, ref)).fetchall())
+            except UnicodeEncodeError:  # a lone surrogate (argv not UTF-8): no name has one
+                named = {}
             return resolve_run_ref(text, {}, lambda: named)
         sql = "SELECT run_id, commit_sha, name, error FROM runs WHERE run_id GLOB ?"
         rows = db.execute(sql, (lower + "*",)).fetchall()  # hex text holds no wildcard

@@ -332,6 +332,14 @@ def test_a_name_with_edge_spaces_can_be_named(repo: Path) -> None:
     assert client.get_run(spaced).data.tags["k"] == "v"
 
 
+def test_a_reference_that_is_not_utf8_matches_nothing(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gittrack show $'\\xff'` (bytes that are not UTF-8) was an internal error, exit 3."""
+    assert "no run matches" in fails(capsys, "show", "\udcff")
+    assert "no run matches" in fails(capsys, "tag", "base\udcff", "a=b")
+
+
 def test_experiments(runs: dict[str, str]) -> None:
     text = ok("experiments")
     lines = text.splitlines()

@@ -154,3 +154,44 @@ def test_renaming_an_experiment_keeps_its_id_and_its_runs(repo: Path, tmp_path: 
     client = gittrack.Client(repo)
     assert {client.get_run(rid).info.experiment for rid in out["ids"]} == {"after"}  # type: ignore[union-attr]
     fsck(repo)
+
+
+REGISTRY_SEARCH = r"""
+import json, os, mlflow
+client = mlflow.MlflowClient()
+with mlflow.start_run() as run:
+    os.makedirs("model", exist_ok=True)
+    open("model/MLmodel", "w").write("flavors: {}\n")
+    mlflow.log_artifacts("model", "model")
+for name in ("churn", "fraud", "churn"):
+    mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+client.set_model_version_tag("churn", "2", "stage", "prod")
+like = "name LIKE 'c%'"
+def versions(text):
+    return sorted([v.name, v.version] for v in client.search_model_versions(text))
+print(json.dumps({
+    "models": sorted(m.name for m in client.search_registered_models()),
+    "models_like": [m.name for m in mlflow.search_registered_models(filter_string=like)],
+    "number": versions("name = 'churn' and version_number = 2"),
+    "at_least": versions("version_number >= 2"),
+    "in": versions("name IN ('fraud', 'other')"),
+    "tag": versions("tags.`stage` = 'prod'"),
+}))
+"""
+
+
+def test_registry_searches_take_the_filters_mlflows_client_sends(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every registered
+    model search; version numbers compare as numbers; IN lists and quoted keys parse."""
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, REGISTRY_SEARCH, tmp_path)
+    assert out == {
+        "models": ["churn", "fraud"],
+        "models_like": ["churn"],
+        "number": [["churn", "2"]],
+        "at_least": [["churn", "2"]],
+        "in": [["fraud", "1"]],
+        "tag": [["churn", "2"]],
+    }

@@ -176,6 +176,12 @@ print(json.dumps({
     "at_least": versions("version_number >= 2"),
     "in": versions("name IN ('fraud', 'other')"),
     "tag": versions("tags.`stage` = 'prod'"),
+    "by_number": [
+        [v.name, v.version]
+        for v in client.search_model_versions(order_by=["version_number ASC", "name DESC"])
+    ],
+    "touched_first": [[v.name, v.version] for v in client.search_model_versions()][0],
+    "models_desc": [m.name for m in client.search_registered_models(order_by=["name DESC"])],
 }))
 """
 
@@ -184,7 +190,8 @@ def test_registry_searches_take_the_filters_mlflows_client_sends(
     repo: Path, tmp_path: Path
 ) -> None:
     """The client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every registered
-    model search; version numbers compare as numbers; IN lists and quoted keys parse."""
+    model search; version numbers compare as numbers; IN lists and quoted keys parse;
+    order_by is MLflow's (versions: last changed first by default)."""
     with GittrackServer(repo, "--quiet") as server:
         out = mlflow_script(server, REGISTRY_SEARCH, tmp_path)
     assert out == {
@@ -194,4 +201,7 @@ def test_registry_searches_take_the_filters_mlflows_client_sends(
         "at_least": [["churn", "2"]],
         "in": [["fraud", "1"]],
         "tag": [["churn", "2"]],
+        "by_number": [["fraud", "1"], ["churn", "1"], ["churn", "2"]],
+        "touched_first": ["churn", "2"],
+        "models_desc": ["fraud", "churn"],
     }

@@ -1,18 +1,29 @@
-"""MLflow's small registry filters (``name = 'm' AND tags.stage LIKE 'p%'``), shared by
-``MlflowClient.search_model_versions`` and the server's registry and logged-model searches."""
+"""MLflow's small registry filters (``name = 'm' AND tags.stage LIKE 'p%'``) and orders
+(``version_number DESC``), shared by ``MlflowClient``'s registry searches and the server's
+registry and logged-model searches."""
 
 from __future__ import annotations
 
 import operator
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from gittrack.errors import FilterSyntaxError
+from gittrack.errors import FilterSyntaxError, ValidationError
 
-__all__ = ["VERSION_FIELDS", "matcher", "version_matcher"]
+__all__ = [
+    "MODELS_DEFAULT_ORDER",
+    "MODEL_ORDER",
+    "VERSIONS_DEFAULT_ORDER",
+    "VERSION_FIELDS",
+    "VERSION_ORDER",
+    "matcher",
+    "ordered",
+    "version_matcher",
+]
 
 Getter = Callable[[Any], "str | None"]
+T = TypeVar("T")
 # One clause: ``key <op> value``; clauses are joined by AND. A key is a name, optionally
 # after ``tag.``/``tags.``, either part possibly quoted with backticks or double quotes (the
 # MLflow client itself sends ``tag.`mlflow.prompt.is_prompt` != 'true'``). A value is a
@@ -125,3 +136,37 @@ def matcher(text: str | None, getters: Mapping[str, Getter]) -> Callable[[Any], 
 def version_matcher(text: str | None) -> Callable[[Any], bool]:
     """The predicate of a ``search_model_versions`` filter over registry versions."""
     return matcher(text, VERSION_FIELDS)
+
+
+# MLflow's sort keys and what they read of a registry ModelVersion / RegisteredModel
+VERSION_ORDER: Mapping[str, Callable[[Any], Any]] = {
+    "name": lambda v: v.name,
+    "version_number": lambda v: v.version,
+    "creation_timestamp": lambda v: v.created,
+    "last_updated_timestamp": lambda v: v.updated or v.created,
+}
+MODEL_ORDER: Mapping[str, Callable[[Any], Any]] = {
+    "name": lambda m: m.name,
+    "creation_timestamp": lambda m: m.created,
+    "last_updated_timestamp": lambda m: m.updated or m.created,
+}
+# MLflow's defaults: versions most recently changed first; registered models by name
+VERSIONS_DEFAULT_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
+MODELS_DEFAULT_ORDER = ("name ASC",)
+
+
+def ordered(
+    items: list[T], order_by: list[str] | tuple[str, ...], keys: Mapping[str, Callable[[T], Any]]
+) -> list[T]:
+    """``items`` in MLflow's ``order_by`` (``"version_number DESC"``, first term most
+    significant); ``keys`` maps MLflow's sort keys to what they read of an item."""
+    for term in reversed(order_by):
+        key, _, direction = str(term).strip().partition(" ")
+        read = keys.get(key.strip("`"))
+        direction = direction.strip().upper() or "ASC"
+        if read is None or direction not in ("ASC", "DESC"):
+            raise ValidationError(
+                f"invalid order_by term {term!r} (use {', '.join(keys)} with ASC or DESC)"
+            )
+        items = sorted(items, key=read, reverse=direction == "DESC")
+    return items

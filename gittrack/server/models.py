@@ -14,7 +14,15 @@ from typing import Any
 from gittrack.errors import ModelNotFoundError
 from gittrack.experiments import id_of
 from gittrack.models import logged, registry
-from gittrack.models.search import VERSION_FIELDS, matcher
+from gittrack.models.search import (
+    MODEL_ORDER,
+    MODELS_DEFAULT_ORDER,
+    VERSION_FIELDS,
+    VERSION_ORDER,
+    VERSIONS_DEFAULT_ORDER,
+    matcher,
+    ordered,
+)
 from gittrack.models.uri import parse_run_source
 from gittrack.server.artifacts import split_artifact_path
 from gittrack.server.backend import Backend
@@ -25,6 +33,7 @@ from gittrack.server.protocol import (
     artifact_uri,
     fields,
     get_int,
+    get_list,
     get_str,
     key_values,
     max_results,
@@ -268,7 +277,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         size = max_results(data, 100, 1000)
         check = matcher(get_str(data, "filter", required=False), {"name": lambda m: m.name})
         found = [m for m in registry.list_models(backend.runs) if check(m)]
-        chosen, more = paged(found, page_offset(data), size)
+        order = get_list(data, "order_by") or MODELS_DEFAULT_ORDER
+        chosen, more = paged(ordered(found, order, MODEL_ORDER), page_offset(data), size)
         return ok({"registered_models": [registered_json(m) for m in chosen], **more})
 
     router.add("GET", "/api/2.0/mlflow/registered-models/search", search_registered_models)
@@ -390,15 +400,14 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         size = max_results(data, 10_000, 200_000)
         check = matcher(get_str(data, "filter", required=False), VERSION_FIELDS)
-        found = []
-        for rm in registry.list_models(backend.runs):
-            found += [
-                version_json(mv, rm.aliases)
-                for mv in (registry.get_version(backend.runs, rm.name, n) for n in rm.versions)
-                if check(mv)
-            ]
-        chosen, more = paged(found, page_offset(data), size)
-        return ok({"model_versions": chosen, **more})
+        models = registry.list_models(backend.runs)
+        aliases = {rm.name: rm.aliases for rm in models}
+        found = [
+            mv for rm in models for mv in registry.list_versions(backend.runs, rm.name) if check(mv)
+        ]
+        order = get_list(data, "order_by") or VERSIONS_DEFAULT_ORDER
+        chosen, more = paged(ordered(found, order, VERSION_ORDER), page_offset(data), size)
+        return ok({"model_versions": [version_json(mv, aliases[mv.name]) for mv in chosen], **more})
 
     @route("GET", "model-versions/get-download-uri")
     def get_download_uri(request: Request) -> Response:

@@ -32,6 +32,7 @@ from gittrack.server.protocol import (
     finite,
     get_float,
     get_int,
+    get_list,
     get_str,
     key_values,
     max_results,
@@ -169,17 +170,6 @@ def view_type(value: Any) -> int:
     raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid view type {value!r}")
 
 
-def _list(data: Mapping[str, Any], name: str) -> list[str]:
-    value = data.get(name)
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
-        return [str(v) for v in value]
-    raise mlflow_error("INVALID_PARAMETER_VALUE", f"'{name}' must be a list of strings")
-
-
 # -- routes ---------------------------------------------------------------------------------
 def add_routes(router: Router, backend: Backend) -> None:
     """Register the experiments, runs and metrics endpoints of MLflow's REST API 2.0."""
@@ -233,7 +223,7 @@ def add_routes(router: Router, backend: Backend) -> None:
             view_type(data.get("view_type")),
             None,
             get_str(data, "filter", required=False),
-            _list(data, "order_by") or None,
+            get_list(data, "order_by") or None,
         )
         chosen, more = paged(found, page_offset(data), size)
         return ok({"experiments": [experiment_json(e) for e in chosen], **more})
@@ -455,14 +445,14 @@ def add_routes(router: Router, backend: Backend) -> None:
     def search_runs(request: Request) -> Response:
         data = fields(request)
         size = max_results(data, SEARCH_DEFAULT_RESULTS, SEARCH_MAX_RESULTS)
-        ids = _list(data, "experiment_ids")
+        ids = get_list(data, "experiment_ids")
         if not ids:
             return ok({"runs": []})
         backend.client.flush()  # this process's buffered writes first (read-your-writes)
         with backend.index() as index:
             rows = query_rows(
                 get_str(data, "filter", required=False),
-                _list(data, "order_by") or None,
+                get_list(data, "order_by") or None,
                 index=index,
                 experiment_ids=ids,
                 view_type=view_type(data.get("run_view_type")),

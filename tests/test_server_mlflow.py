@@ -221,6 +221,9 @@ client.log_param(run.info.run_id, "p", "1")
 code("param changed", lambda: client.log_param(run.info.run_id, "p", "2"))
 code("bad metric", lambda: client.log_metric(run.info.run_id, "m/../x", 1.0))
 code("bad filter", lambda: client.search_runs([exp], "metrics.x >>> 1"))
+twice = [mlflow.entities.Param("q", "1"), mlflow.entities.Param("q", "2")]
+code("param twice in a batch", lambda: client.log_batch(run.info.run_id, params=twice))
+codes["params"] = client.get_run(run.info.run_id).data.params
 print(json.dumps(codes))
 """
 
@@ -238,6 +241,8 @@ def test_errors_reach_the_mlflow_client_as_the_exceptions_it_knows(
         "param changed": "INVALID_PARAMETER_VALUE",
         "bad metric": "INVALID_PARAMETER_VALUE",
         "bad filter": "INVALID_PARAMETER_VALUE",
+        "param twice in a batch": "INVALID_PARAMETER_VALUE",  # as MLflow: no value kept
+        "params": {"p": "1"},
     }
     assert "Traceback" not in log
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -414,7 +414,15 @@ def add_routes(router: Router, backend: Backend) -> None:
                     step=get_int(m, "step") or 0,
                 )
             )
-        params = dict(key_values(data, "params"))
+        pairs_in = key_values(data, "params")
+        params = dict(pairs_in)
+        if len(params) < len(pairs_in):  # a dict would keep the last value silently
+            twice = sorted(k for k, n in Counter(k for k, _ in pairs_in).items() if n > 1)
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE",
+                f"Duplicate parameter keys have been submitted: {twice}. Please ensure "
+                "the request contains only one param value per param key.",
+            )
         tags = dict(key_values(data, "tags"))
         backend.client.log_batch(rid, metrics=metrics, params=params, tags=tags)
         backend.written(rid)

@@ -339,3 +339,33 @@ def test_sklearn_log_model_registers_and_loads_through_the_server(
     files = {f.path for f in gittrack.Client(repo).list_artifacts(mv.run_id, mv.artifact_path)}
     assert f"{mv.artifact_path}/MLmodel" in files
     fsck(repo)
+
+
+DATASETS = r"""
+import json, mlflow, pandas as pd
+df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "ü"]})
+dataset = mlflow.data.from_pandas(df, source="s3://b/iris.csv", name="iris (train) ☃")
+with mlflow.start_run() as run:
+    mlflow.log_input(dataset, context="training", tags={"split": "train"})
+got = mlflow.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs[0]
+flt = "dataset.context = 'training'"
+found = mlflow.search_runs(search_all_experiments=True, filter_string=flt)
+print(json.dumps({
+    "name": got.dataset.name,
+    "schema": got.dataset.schema == json.dumps({"mlflow_colspec": dataset.schema.to_dict()}),
+    "profile": json.loads(got.dataset.profile),
+    "tags": sorted([t.key, t.value] for t in got.tags),
+    "found": list(found["run_id"]) == [run.info.run_id],
+}))
+"""
+
+
+def test_a_logged_dataset_reads_back_as_the_mlflow_client_sent_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Any dataset name; its schema, profile and tags kept beside the context."""
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, DATASETS, tmp_path)
+    assert out["name"] == "iris (train) ☃" and out["found"] is True
+    assert out["schema"] is True and out["profile"] == {"num_rows": 3, "num_elements": 6}
+    assert out["tags"] == [["mlflow.data.context", "training"], ["split", "train"]]

@@ -19,6 +19,7 @@ from gittrack.errors import ExperimentNotFoundError
 from gittrack.experiments import Experiment
 from gittrack.format import PARENT_RUN_TAG, RUN_NAME_TAG, STATUSES
 from gittrack.lineage.inputs import record_dataset
+from gittrack.migrate.source import DATASET_CONTEXT_TAG
 from gittrack.models import logged
 from gittrack.naming import new_run_name
 from gittrack.query.search import query_rows
@@ -101,18 +102,7 @@ def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "tags": pairs(tags.items()),
     }
     datasets = [
-        {
-            "tags": []
-            if entry.get("context") is None
-            else pairs([("mlflow.data.context", str(entry["context"]))]),
-            "dataset": {
-                "name": name,
-                "digest": str(entry.get("digest", "")),
-                "source_type": str(entry.get("source_type") or entry.get("kind", "")),
-                "source": _source_json(entry),
-            },
-        }
-        for name, entry in (row.get("inputs") or {}).items()
+        _dataset_input_json(name, entry) for name, entry in (row.get("inputs") or {}).items()
     ]
     return {"info": run_info_json(row), "data": data, "inputs": {"dataset_inputs": datasets}}
 
@@ -135,6 +125,24 @@ def encoded_runs(rows: list[dict[str, Any]]) -> list[bytes]:
             while len(_encoded) > _ENCODED_KEPT:
                 _encoded.popitem(last=False)
     return [b for b in out if b is not None]
+
+
+def _dataset_input_json(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """MLflow's ``DatasetInput`` of one run input (a dataset an MLflow client logged
+    comes back as sent: its schema, profile and tags)."""
+    tags = json.loads(entry["input_tags"]) if entry.get("input_tags") else {}
+    if entry.get("context") is not None:
+        tags[DATASET_CONTEXT_TAG] = str(entry["context"])
+    dataset = {
+        "name": name,
+        "digest": str(entry.get("digest", "")),
+        "source_type": str(entry.get("source_type") or entry.get("kind", "")),
+        "source": _source_json(entry),
+    }
+    for field, key in (("schema", "dataset_schema"), ("profile", "profile")):
+        if entry.get(key):
+            dataset[field] = str(entry[key])
+    return {"tags": pairs(sorted(tags.items())), "dataset": dataset}
 
 
 def _source_json(entry: Mapping[str, Any]) -> str:
@@ -436,7 +444,8 @@ def add_routes(router: Router, backend: Backend) -> None:
             dataset = item.get("dataset") if isinstance(item, dict) else None
             if not isinstance(dataset, dict):
                 raise mlflow_error("INVALID_PARAMETER_VALUE", "'datasets' must hold datasets")
-            context = dict(key_values(item, "tags")).get("mlflow.data.context")
+            tags = dict(key_values(item, "tags"))
+            context = tags.pop(DATASET_CONTEXT_TAG, None)
             record_dataset(
                 backend.client,
                 rid,
@@ -445,6 +454,9 @@ def add_routes(router: Router, backend: Backend) -> None:
                 source=get_str(dataset, "source", required=False) or "",
                 source_type=get_str(dataset, "source_type", required=False) or "",
                 context=context,
+                schema=get_str(dataset, "schema", required=False) or "",
+                profile=get_str(dataset, "profile", required=False) or "",
+                tags=tags,
             )
         backend.written(rid)
         return ok()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import datetime
+import itertools
 import shlex
 import sys
 import time
@@ -161,12 +162,14 @@ def main(argv: list[str] | None = None) -> int:
         reuse_fixtures=args.reuse_fixtures,
     )
     results = []
-    for case in cases:
-        print(f"[{case.workload}] {case.tool}", flush=True)
-        res = harness.run_case(case)
-        status = f"error: {res.error}" if res.error else "ok"
-        print(f"[{case.workload}] {case.tool}: {status} ({res.wall:.1f} s)", flush=True)
-        results.append(res)
+    for _, group in itertools.groupby(cases, key=lambda c: c.alternate or id(c)):
+        together = list(group)
+        for case in together:
+            print(f"[{case.workload}] {case.tool}", flush=True)
+        for res in harness.run_cases(together):
+            status = f"error: {res.error}" if res.error else "ok"
+            print(f"[{res.case.workload}] {res.case.tool}: {status} ({res.wall:.1f} s)", flush=True)
+            results.append(res)
 
     harness.cleanup()
     wall = time.perf_counter() - started

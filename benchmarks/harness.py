@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ class Case:
     provides: str | None = None  # kept from the last repetition
     max_reps: int | None = None  # cap for cases whose repetition costs minutes
     why_capped: str = ""
+    alternate: str | None = None  # neighbouring cases sharing it run a repetition each in turn
 
 
 @dataclass
@@ -223,27 +225,42 @@ class Harness:
         return self.built[name]
 
     def run_case(self, case: Case) -> CaseResult:
-        res = CaseResult(case)
+        return self.run_cases([case])[0]
+
+    def run_cases(self, cases: list[Case]) -> list[CaseResult]:
+        """Run ``cases`` one repetition each in turn (so that a slow stretch of the machine,
+        or of its disk, falls on every case alike: their ratios stay fair)."""
+        results = [CaseResult(case) for case in cases]
+        pending = [self._repetitions(res) for res in results]
+        while pending:
+            for reps in list(pending):
+                if next(reps, None) is None:
+                    pending.remove(reps)
+        return results
+
+    def _repetitions(self, res: CaseResult) -> Iterator[bool]:
+        """Run ``res.case`` one repetition per step, recording into ``res``."""
+        case = res.case
         env = self.envs[case.env]
         if not env.available:
             res.error = f"not run: {env.note}"
-            return res
+            return
         fixture_dir: Path | None = None
         if case.fixture:
             err = self.ensure_fixture(case.fixture)
             if err:
                 res.error = f"fixture {case.fixture} failed: {err}"
-                return res
+                return
             fixture_dir = self._fixture_dir(case.fixture)
         reps = min(self.reps, case.max_reps or self.reps)
         if reps < self.reps and case.why_capped:
             res.notes.append(f"{reps} repetition(s) only: {case.why_capped}")
-        start = time.perf_counter()
         base = self.workdir / "cases" / f"{case.workload}-{case.tool}"
         if case.workload in CREATING_WORKLOADS:  # their time follows the disk's (README)
             probe = file_creation(self.workdir)
             res.notes.append(f"creating an empty file in the scratch directory first: {probe}")
         for rep in range(reps):
+            start = time.perf_counter()
             keep = case.provides is not None and rep == reps - 1 and case.provides not in self.built
             workdir = (
                 self._fixture_dir(case.provides) if keep and case.provides else (base / f"rep{rep}")
@@ -270,7 +287,8 @@ class Harness:
                 res.error = data["error"]
                 if case.provides:  # its builder would fail the same way: don't retry
                     self.built.setdefault(case.provides, data["error"])
-                break
+                res.wall += time.perf_counter() - start
+                return
             res.reps = rep + 1
-        res.wall = time.perf_counter() - start
-        return res
+            res.wall += time.perf_counter() - start
+            yield True

@@ -157,6 +157,7 @@ def plan(s: Sizes, *, scaled: bool) -> list[Case]:
             f"{g}:growth",
             "gittrack",
             {"n": n, "packed": packed, "new": s.growth_new},
+            alternate="growth",  # the ratio is between these cases: the same stretch of disk
         )
         for tool, n, packed in (
             ("gittrack", s.growth_runs, True),

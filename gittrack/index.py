@@ -52,6 +52,7 @@ RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
 RACY_NS = 2_000_000_000  # a stat signature is trusted only this long after the change
 BATCH_THRESHOLD = 64  # from this many changed runs on, read them through git cat-file
+NAMED_SKIPS = 3  # unreadable runs named one per line; past these, one line counts the rest
 _ROW_CACHE: dict[Path, tuple[str, list[dict[str, Any]]]] = {}
 _KNOWN: dict[Path, tuple[str, dict[str, str]]] = {}  # {run_id: commit} per index file
 _HEX = frozenset("0123456789abcdef")
@@ -352,12 +353,20 @@ class RunIndex:
         else:
             rows = batch_rows(str(self.common_dir), changed)
         out = []
+        skipped = 0
         for read, (rid, sha) in zip(rows, changed, strict=True):
             if read is None:
                 read = index_row(rid, sha, functools.partial(self._read_record, rid, sha))
             if read[0][-1] is not None:
-                log.warning("gittrack: skipping run %s: %s", rid[:12], read[0][-1])
+                skipped += 1
+                if skipped <= NAMED_SKIPS:
+                    log.warning("gittrack: skipping run %s: %s", rid[:12], read[0][-1])
             out.append(read)
+        if skipped > NAMED_SKIPS:
+            log.warning(
+                "gittrack: skipping %d more unreadable runs ('gittrack show RUN' tells why)",
+                skipped - NAMED_SKIPS,
+            )
         return out
 
     def rebuild(self) -> int:
@@ -438,12 +447,15 @@ class RunIndex:
             snapshot = self._load_snapshot(generation)
             if snapshot is None:
                 docs: list[str] = []
+                unreadable = []
                 sql = "SELECT run_id, doc FROM runs ORDER BY start_time DESC, run_id"
                 for run_id, doc in self._db.execute(sql):
                     if doc is None:
-                        log.warning("gittrack: run %s is unreadable and left out", run_id[:12])
+                        unreadable.append(run_id[:12])
                     else:
                         docs.append(doc)
+                if unreadable:
+                    log.warning("gittrack: %s unreadable and left out", _named_runs(unreadable))
                 # one decode of a JSON array is much cheaper than one call per row
                 with collector_paused():
                     snapshot = json.loads("[" + ",".join(docs) + "]")
@@ -797,3 +809,11 @@ def run_states(runstore: RunStore, runs: dict[str, str], prefix: str) -> set[str
     with RunIndex(runstore.root, lambda: runstore, common_dir=runstore.git.common_dir) as index:
         index.refresh(runs)
         return index.runs_with_state(prefix) & runs.keys()
+
+
+def _named_runs(ids: list[str]) -> str:
+    """``run aaaa is`` / ``runs aaaa, bbbb, cccc and 5 more are``: the first few named."""
+    if len(ids) == 1:
+        return f"run {ids[0]} is"
+    rest = len(ids) - NAMED_SKIPS
+    return f"runs {', '.join(ids[:NAMED_SKIPS])}{f' and {rest} more' if rest > 0 else ''} are"

@@ -141,6 +141,28 @@ def test_corrupt_run_is_skipped_with_a_warning_and_show_explains(
         index.runstore.load(index.resolve(bad))
 
 
+def test_many_unreadable_runs_are_counted_on_one_line_past_the_first_few(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = make_run("good")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    bad = [c * 32 for c in "abcdef"]  # six commits that are not runs (e.g. a newer format)
+    for rid in bad:
+        git(repo, "update-ref", f"refs/gittrack/runs/{rid}", head)
+    with caplog.at_level(logging.WARNING, logger="gittrack"), open_index() as index:
+        assert [r["run_id"] for r in index.rows()] == [good]
+    lines = [r.getMessage() for r in caplog.records]
+    named = [line for line in lines if line.startswith("gittrack: skipping run ")]
+    assert len(named) == 3 and all(any(b[:12] in line for b in bad) for line in named)
+    assert "gittrack: skipping 3 more unreadable runs ('gittrack show RUN' tells why)" in lines
+    left_out = [line for line in lines if "left out" in line]
+    assert left_out == [
+        f"gittrack: runs {bad[0][:12]}, {bad[1][:12]}, {bad[2][:12]} and 3 more "
+        "are unreadable and left out"
+    ]
+    assert len(lines) == 5
+
+
 def test_resolve_by_id_commit_and_name(repo: Path) -> None:
     a = make_run("alpha")
     b = make_run("twin")

@@ -181,6 +181,7 @@ print(json.dumps({
         for v in client.search_model_versions(order_by=["version_number ASC", "name DESC"])
     ],
     "touched_first": [[v.name, v.version] for v in client.search_model_versions()][0],
+    "by_name": [[v.name, v.version] for v in client.search_model_versions(order_by=["name"])],
     "models_desc": [m.name for m in client.search_registered_models(order_by=["name DESC"])],
 }))
 """
@@ -203,5 +204,6 @@ def test_registry_searches_take_the_filters_mlflows_client_sends(
         "tag": [["churn", "2"]],
         "by_number": [["fraud", "1"], ["churn", "1"], ["churn", "2"]],
         "touched_first": ["churn", "2"],
+        "by_name": [["churn", "2"], ["churn", "1"], ["fraud", "1"]],  # newest version first
         "models_desc": ["fraud", "churn"],
     }

@@ -15,6 +15,7 @@ __all__ = [
     "MODELS_DEFAULT_ORDER",
     "MODEL_ORDER",
     "VERSIONS_DEFAULT_ORDER",
+    "VERSIONS_TIEBREAK",
     "VERSION_FIELDS",
     "VERSION_ORDER",
     "matcher",
@@ -150,17 +151,25 @@ MODEL_ORDER: Mapping[str, Callable[[Any], Any]] = {
     "creation_timestamp": lambda m: m.created,
     "last_updated_timestamp": lambda m: m.updated or m.created,
 }
-# MLflow's defaults: versions most recently changed first; registered models by name
-VERSIONS_DEFAULT_ORDER = ("last_updated_timestamp DESC", "name ASC", "version_number DESC")
+# MLflow's orders: without order_by, versions most recently changed first; ties (and
+# keys order_by leaves out) by name, then newest version; registered models by name.
+VERSIONS_DEFAULT_ORDER = ("last_updated_timestamp DESC",)
+VERSIONS_TIEBREAK = ("name ASC", "version_number DESC")
 MODELS_DEFAULT_ORDER = ("name ASC",)
 
 
 def ordered(
-    items: list[T], order_by: list[str] | tuple[str, ...], keys: Mapping[str, Callable[[T], Any]]
+    items: list[T],
+    order_by: list[str] | tuple[str, ...],
+    keys: Mapping[str, Callable[[T], Any]],
+    tiebreak: tuple[str, ...] = (),
 ) -> list[T]:
     """``items`` in MLflow's ``order_by`` (``"version_number DESC"``, first term most
-    significant); ``keys`` maps MLflow's sort keys to what they read of an item."""
-    for term in reversed(order_by):
+    significant), then by the ``tiebreak`` terms whose keys it leaves out; ``keys`` maps
+    MLflow's sort keys to what they read of an item."""
+    named = {str(term).split(" ", 1)[0].strip("`") for term in order_by}
+    terms = [*order_by, *(t for t in tiebreak if t.split(" ", 1)[0] not in named)]
+    for term in reversed(terms):
         key, _, direction = str(term).strip().partition(" ")
         read = keys.get(key.strip("`"))
         direction = direction.strip().upper() or "ASC"

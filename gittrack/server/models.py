@@ -20,6 +20,7 @@ from gittrack.models.search import (
     VERSION_FIELDS,
     VERSION_ORDER,
     VERSIONS_DEFAULT_ORDER,
+    VERSIONS_TIEBREAK,
     matcher,
     ordered,
 )
@@ -406,7 +407,8 @@ def add_routes(router: Router, backend: Backend) -> None:
             mv for rm in models for mv in registry.list_versions(backend.runs, rm.name) if check(mv)
         ]
         order = get_list(data, "order_by") or VERSIONS_DEFAULT_ORDER
-        chosen, more = paged(ordered(found, order, VERSION_ORDER), page_offset(data), size)
+        found = ordered(found, order, VERSION_ORDER, VERSIONS_TIEBREAK)
+        chosen, more = paged(found, page_offset(data), size)
         return ok({"model_versions": [version_json(mv, aliases[mv.name]) for mv in chosen], **more})
 
     @route("GET", "model-versions/get-download-uri")

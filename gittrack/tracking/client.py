@@ -265,6 +265,7 @@ class MlflowClient(Client):
         from gittrack.models.search import (
             VERSION_ORDER,
             VERSIONS_DEFAULT_ORDER,
+            VERSIONS_TIEBREAK,
             ordered,
             version_matcher,
         )
@@ -278,7 +279,7 @@ class MlflowClient(Client):
             for mv in registry.list_versions(self.store, model.name)
             if check(mv)
         ]
-        found = ordered(found, order_by or VERSIONS_DEFAULT_ORDER, VERSION_ORDER)
+        found = ordered(found, order_by or VERSIONS_DEFAULT_ORDER, VERSION_ORDER, VERSIONS_TIEBREAK)
         return _page([self._version(mv, aliases[mv.name]) for mv in found], max_results, page_token)
 
     def search_registered_models(

@@ -369,3 +369,26 @@ def test_a_logged_dataset_reads_back_as_the_mlflow_client_sent_it(
     assert out["name"] == "iris (train) ☃" and out["found"] is True
     assert out["schema"] is True and out["profile"] == {"num_rows": 3, "num_elements": 6}
     assert out["tags"] == [["mlflow.data.context", "training"], ["split", "train"]]
+
+
+EXPERIMENTS = r"""
+import json, mlflow
+from mlflow.exceptions import MlflowException
+client = mlflow.MlflowClient()
+ids = [client.create_experiment(name) for name in ("a", "b", "c")]
+by_id = sorted(["0", *ids], key=int, reverse=True)
+out = {
+    "by_id": [e.experiment_id for e in client.search_experiments(order_by=["experiment_id DESC"])]
+    == by_id,
+    "in": sorted(
+        e.name for e in client.search_experiments(filter_string=f"experiment_id IN ('{ids[1]}')")
+    ),
+}
+print(json.dumps(out))
+"""
+
+
+def test_experiments_are_searched_and_kept_as_mlflow_does(repo: Path, tmp_path: Path) -> None:
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, EXPERIMENTS, tmp_path)
+    assert out == {"by_id": True, "in": ["b"]}

@@ -384,6 +384,14 @@ out = {
         e.name for e in client.search_experiments(filter_string=f"experiment_id IN ('{ids[1]}')")
     ),
 }
+def code(call):
+    try:
+        call()
+        return "no error"
+    except MlflowException as e:
+        return [e.error_code, e.get_http_status_code()]
+client.delete_experiment(ids[0])
+out["run in deleted"] = code(lambda: client.create_run(ids[0]))
 print(json.dumps(out))
 """
 
@@ -391,4 +399,8 @@ print(json.dumps(out))
 def test_experiments_are_searched_and_kept_as_mlflow_does(repo: Path, tmp_path: Path) -> None:
     with GittrackServer(repo, "--quiet") as server:
         out = mlflow_script(server, EXPERIMENTS, tmp_path)
-    assert out == {"by_id": True, "in": ["b"]}
+    assert out == {
+        "by_id": True,
+        "in": ["b"],
+        "run in deleted": ["INVALID_PARAMETER_VALUE", 400],
+    }

@@ -300,8 +300,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         eid = get_str(data, "experiment_id", required=False) or experiments.DEFAULT_EXPERIMENT_ID
         exp = experiment_of({"experiment_id": eid})
         if exp.lifecycle_stage != "active":
-            raise mlflow_error(
-                "INVALID_STATE",
+            raise mlflow_error(  # MLflow's code: a client raises it as a 400, not a 500
+                "INVALID_PARAMETER_VALUE",
                 f"The experiment {eid} must be in the 'active' state. "
                 f"Current state is {exp.lifecycle_stage}.",
             )

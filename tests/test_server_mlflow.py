@@ -392,6 +392,8 @@ def code(call):
         return [e.error_code, e.get_http_status_code()]
 client.delete_experiment(ids[0])
 out["run in deleted"] = code(lambda: client.create_run(ids[0]))
+out["deleted twice"] = code(lambda: client.delete_experiment(ids[0]))
+out["restore active"] = code(lambda: client.restore_experiment(ids[1]))
 print(json.dumps(out))
 """
 
@@ -403,4 +405,6 @@ def test_experiments_are_searched_and_kept_as_mlflow_does(repo: Path, tmp_path: 
         "by_id": True,
         "in": ["b"],
         "run in deleted": ["INVALID_PARAMETER_VALUE", 400],
+        "deleted twice": ["RESOURCE_DOES_NOT_EXIST", 404],
+        "restore active": ["RESOURCE_DOES_NOT_EXIST", 404],
     }

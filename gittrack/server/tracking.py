@@ -252,14 +252,27 @@ def add_routes(router: Router, backend: Backend) -> None:
             backend.client.rename_experiment(exp.experiment_id, new_name)
         return ok()
 
+    def experiment_in(data: Mapping[str, Any], stage: str) -> Experiment:
+        """The experiment named, which must be in ``stage``: MLflow's stores look only
+        there, so another stage answers RESOURCE_DOES_NOT_EXIST."""
+        exp = experiment_of(data)
+        if exp.lifecycle_stage != stage:
+            raise mlflow_error(
+                "RESOURCE_DOES_NOT_EXIST",
+                f"No {stage} experiment with id={exp.experiment_id} exists "
+                f"(experiment {exp.name!r} is {exp.lifecycle_stage})",
+            )
+        return exp
+
     @route("POST", "experiments/delete")
     def delete_experiment(request: Request) -> Response:
-        experiments.delete(backend.runs, experiment_of(fields(request)).experiment_id)
+        experiments.delete(backend.runs, experiment_in(fields(request), "active").experiment_id)
         return ok()
 
     @route("POST", "experiments/restore")
     def restore_experiment(request: Request) -> Response:
-        experiments.restore(backend.runs, experiment_of(fields(request)).experiment_id)
+        exp = experiment_in(fields(request), "deleted")
+        experiments.restore(backend.runs, exp.experiment_id)
         return ok()
 
     @route("POST", "experiments/set-experiment-tag")

@@ -166,6 +166,9 @@ with mlflow.start_run() as run:
 for name in ("churn", "fraud", "churn"):
     mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
 client.set_model_version_tag("churn", "2", "stage", "prod")
+client.delete_model_version_tag("churn", "2", "absent")  # no error, as MLflow
+client.delete_registered_model_tag("churn", "absent")
+client.delete_registered_model_alias("churn", "absent")
 like = "name LIKE 'c%'"
 def versions(text):
     return sorted([v.name, v.version] for v in client.search_model_versions(text))
@@ -192,7 +195,8 @@ def test_registry_searches_take_the_filters_mlflows_client_sends(
 ) -> None:
     """The client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every registered
     model search; version numbers compare as numbers; IN lists and quoted keys parse;
-    order_by is MLflow's (versions: last changed first by default)."""
+    order_by is MLflow's (versions: last changed first by default); deleting a tag or an
+    alias that is not there is no error."""
     with GittrackServer(repo, "--quiet") as server:
         out = mlflow_script(server, REGISTRY_SEARCH, tmp_path)
     assert out == {

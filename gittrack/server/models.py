@@ -298,7 +298,9 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         name = model_name(data)
         missing_model(name)
-        registry.update_model(backend.runs, name, delete_tag=str(get_str(data, "key")))
+        key = str(get_str(data, "key"))
+        if key in registry.get_model(backend.runs, name).tags:  # MLflow: absent is no error
+            registry.update_model(backend.runs, name, delete_tag=key)
         return ok()
 
     def latest_versions(request: Request) -> Response:
@@ -433,7 +435,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         mv = version_of(data)
         key = str(get_str(data, "key"))
-        registry.update_version(backend.runs, mv.name, mv.version, delete_tag=key)
+        if key in mv.tags:  # MLflow: deleting a tag that is not there is no error
+            registry.update_version(backend.runs, mv.name, mv.version, delete_tag=key)
         return ok()
 
     # -- aliases ------------------------------------------------------------------------
@@ -449,7 +452,9 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         name = model_name(data)
         missing_model(name)
-        registry.delete_alias(backend.runs, name, str(get_str(data, "alias")))
+        alias = str(get_str(data, "alias"))
+        if aliases_of(name).get(alias) is not None:  # MLflow: absent is no error
+            registry.delete_alias(backend.runs, name, alias)
         return ok()
 
     @route("GET", "registered-models/alias")

@@ -169,6 +169,10 @@ client.set_model_version_tag("churn", "2", "stage", "prod")
 client.delete_model_version_tag("churn", "2", "absent")  # no error, as MLflow
 client.delete_registered_model_tag("churn", "absent")
 client.delete_registered_model_alias("churn", "absent")
+try:
+    client.get_model_version_by_alias("churn", "absent")
+except mlflow.exceptions.MlflowException as e:
+    missing_alias = e.error_code
 like = "name LIKE 'c%'"
 def versions(text):
     return sorted([v.name, v.version] for v in client.search_model_versions(text))
@@ -186,6 +190,7 @@ print(json.dumps({
     "touched_first": [[v.name, v.version] for v in client.search_model_versions()][0],
     "by_name": [[v.name, v.version] for v in client.search_model_versions(order_by=["name"])],
     "models_desc": [m.name for m in client.search_registered_models(order_by=["name DESC"])],
+    "missing_alias": missing_alias,
 }))
 """
 
@@ -210,4 +215,5 @@ def test_registry_searches_take_the_filters_mlflows_client_sends(
         "touched_first": ["churn", "2"],
         "by_name": [["churn", "2"], ["churn", "1"], ["fraud", "1"]],  # newest version first
         "models_desc": ["fraud", "churn"],
+        "missing_alias": "INVALID_PARAMETER_VALUE",  # as MLflow
     }

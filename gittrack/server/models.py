@@ -462,6 +462,11 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         name = model_name(data)
         missing_model(name)
-        event = registry.get_alias(backend.runs, name, str(get_str(data, "alias")))
-        mv = registry.get_version(backend.runs, name, str(event.version))
-        return ok({"model_version": version_json(mv, aliases_of(name))})
+        alias = str(get_str(data, "alias"))
+        aliases = aliases_of(name)
+        if aliases.get(alias) is None:  # MLflow's code and message
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE", f"Registered model alias {alias} not found."
+            )
+        mv = registry.get_version(backend.runs, name, str(aliases[alias]))
+        return ok({"model_version": version_json(mv, aliases)})

@@ -169,6 +169,7 @@ client.set_model_version_tag("churn", "2", "stage", "prod")
 client.delete_model_version_tag("churn", "2", "absent")  # no error, as MLflow
 client.delete_registered_model_tag("churn", "absent")
 client.delete_registered_model_alias("churn", "absent")
+client.set_registered_model_alias("churn", "prod", "2")
 try:
     client.get_model_version_by_alias("churn", "absent")
 except mlflow.exceptions.MlflowException as e:
@@ -176,7 +177,7 @@ except mlflow.exceptions.MlflowException as e:
 like = "name LIKE 'c%'"
 def versions(text):
     return sorted([v.name, v.version] for v in client.search_model_versions(text))
-print(json.dumps({
+out = {
     "models": sorted(m.name for m in client.search_registered_models()),
     "models_like": [m.name for m in mlflow.search_registered_models(filter_string=like)],
     "number": versions("name = 'churn' and version_number = 2"),
@@ -191,7 +192,11 @@ print(json.dumps({
     "by_name": [[v.name, v.version] for v in client.search_model_versions(order_by=["name"])],
     "models_desc": [m.name for m in client.search_registered_models(order_by=["name DESC"])],
     "missing_alias": missing_alias,
-}))
+}
+copied = client.copy_model_version("models:/churn@prod", "churn-copy")  # alias set above
+files = os.listdir(mlflow.artifacts.download_artifacts("models:/churn-copy/1"))
+out["copied"] = [copied.version, copied.run_id == run.info.run_id, "MLmodel" in files]
+print(json.dumps(out))
 """
 
 
@@ -216,4 +221,5 @@ def test_registry_searches_take_the_filters_mlflows_client_sends(
         "by_name": [["churn", "2"], ["churn", "1"], ["fraud", "1"]],  # newest version first
         "models_desc": ["fraud", "churn"],
         "missing_alias": "INVALID_PARAMETER_VALUE",  # as MLflow
+        "copied": ["1", True, True],
     }

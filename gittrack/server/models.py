@@ -24,7 +24,7 @@ from gittrack.models.search import (
     matcher,
     ordered,
 )
-from gittrack.models.uri import parse_run_source
+from gittrack.models.uri import parse_run_source, registered_version
 from gittrack.server.artifacts import split_artifact_path
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
@@ -328,6 +328,9 @@ def add_routes(router: Router, backend: Backend) -> None:
         if source.startswith("runs:/"):
             run, path = parse_run_source(source)
             return backend.run_id(run), path, None
+        if source.startswith("models:/"):  # another registered version (copy_model_version)
+            mv = registered_version(backend.runs, source)
+            return mv.run_id, mv.artifact_path, mv.model_id
         prefix = "mlflow-artifacts:/"
         if source.startswith(prefix):
             found = split_artifact_path(source[len(prefix) :])
@@ -336,7 +339,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         raise mlflow_error(
             "INVALID_PARAMETER_VALUE",
             f"cannot register {source!r}: gittrack registers models logged in a run "
-            "(models:/m-<id>, runs:/<run>/<path> or this server's mlflow-artifacts:/ URI)",
+            "(models:/m-<id>, runs:/<run>/<path>, models:/<name>/<version> or this server's "
+            "mlflow-artifacts:/ URI)",
         )
 
     def version_of(data: Mapping[str, Any]) -> registry.ModelVersion:

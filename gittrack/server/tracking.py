@@ -514,7 +514,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         key = get_str(data, "metric_key")
         assert key is not None
         size = max_results(data, HISTORY_MAX_RESULTS, HISTORY_MAX_RESULTS)
-        points = backend.client.get_metric_history(rid, key)
+        points = backend.client.get_metric_history(rid, key)  # in logging order
+        points.sort(key=lambda m: (m.timestamp, m.step))  # MLflow's order (stable on ties)
         chosen, more = paged(points, page_offset(data), size)
         metrics = [  # MLflow 3's Metric message carries the run id too
             {

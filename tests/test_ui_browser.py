@@ -447,6 +447,12 @@ def test_a_running_runs_page_follows_it_and_keeps_what_the_user_types(
         page = _page(browser, errors)
         page.goto(f"{url}/#/run/{rid}")
         _ready(page, f"^#/run/{rid}")
+        duration = (
+            "[...document.querySelectorAll('section.card:first-child tr')]"
+            ".find(r => r.cells[0].innerText === 'duration').cells[1].innerText"
+        )
+        # the run's duration goes on while nothing else changes
+        page.wait_for_function(f"d => {duration} !== d", arg=page.evaluate(duration))
         page.fill("#note", "half a thought")
         page.fill("#tag-key", "owner")  # the cursor is left in this field
         client.log_metric(rid, "loss", 0.25, step=1)

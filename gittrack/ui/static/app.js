@@ -399,7 +399,12 @@ function follow(main, run) {
   pollTimer = setTimeout(async function poll() {
     const now = await api("/ui/api/run/" + run.run_id).catch(() => null);
     if (seq !== viewSeq) return;
-    if (!now || JSON.stringify(now) === drawn) { pollTimer = setTimeout(poll, POLL_MS * 2); return; }
+    if (!now || JSON.stringify(now) === drawn) {  // only the time it has been running moves on
+      const cell = main.querySelector("#facts td[data-key='duration']");
+      if (cell) cell.textContent = fmtDuration(run.start_time, run.end_time, run.status);
+      pollTimer = setTimeout(poll, POLL_MS * 2);
+      return;
+    }
     const drafts = [...main.querySelectorAll("input[id], textarea[id]")]
       .filter(el => el.value !== el.defaultValue).map(el => [el.id, el.value]);
     const focused = main.contains(document.activeElement) ? document.activeElement.id : "";
@@ -415,7 +420,7 @@ function kvTable(obj, opts) {
   const rows = Object.entries(obj || {});
   if (!rows.length) return h("p", {class: "muted", text: (opts && opts.empty) || "none"});
   return h("table", {class: "kv"}, h("tbody", {}, rows.map(([k, v]) => h("tr", {},
-    h("th", {text: k}), h("td", {title: typeof v === "number" ? String(v) : null}, v !== null && typeof v === "object" ? JSON.stringify(v) : fmtNum(v)),
+    h("th", {text: k}), h("td", {"data-key": k, title: typeof v === "number" ? String(v) : null}, v !== null && typeof v === "object" ? JSON.stringify(v) : fmtNum(v)),
     opts && opts.extra ? h("td", {}, opts.extra(k)) : null))));
 }
 
@@ -451,7 +456,7 @@ function runOverview(body, run) {
     h("td", {class: "source", text: i.source || ""}),
     h("td", {class: "link"}, i.digest ? h("a", {href: "#/?" + qs({filter: `datasets.digest = '${i.digest}'`}), text: "runs using this data"}) : "")));
   body.append(
-    section("Overview", kvTable(facts)),
+    section("Overview", Object.assign(kvTable(facts), {id: "facts"})),
     section("Parameters", kvTable(run.params, {empty: "no parameters"})),
     section("Metrics (latest)", kvTable(metrics, {empty: "no metrics"})),
     section("Tags", kvTable(run.tags, {empty: "no tags", extra: (k) => h("button", {class: "small", "data-delete-tag": k, onclick: () => write("tags", {delete: [k]}, `tag ${k} removed`)}, "remove")}),

@@ -740,3 +740,24 @@ def test_compare_of_runs_without_metrics_says_so(repo: Path, browser: Any) -> No
         )
         page.close()
     assert errors == []
+
+
+def test_before_the_first_run_the_page_says_how_to_log_one_and_shows_it(
+    repo: Path, browser: Any
+) -> None:
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(url + "/")
+        page.wait_for_selector("#page-info")
+        assert page.inner_text("#page-info").startswith("No runs yet")
+        with gittrack.start_run(run_name="first"):  # in another process, as a user does
+            gittrack.log_metric("loss", 0.5)
+        page.wait_for_selector("tr[data-run] >> text=first")  # no reload
+        assert page.inner_text("#page-info") == "1–1 of 1 runs"
+        page.wait_for_selector(".exp[data-experiment='Default'] >> text=1")  # counted
+        page.fill("#filter", "metrics.loss > 1")
+        page.press("#filter", "Enter")
+        page.wait_for_function("document.querySelector('#page-info').innerText === 'no runs match'")
+        page.close()
+    assert errors == []

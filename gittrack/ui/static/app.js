@@ -188,7 +188,7 @@ async function runsPage(main, params) {
 
   let keys = {params: [], metrics: [], tags: [], inputs: []};
   let columns = store("columns");
-  let lastRows = [], inflight = 0, generation = "";
+  let lastRows = [], inflight = 0, generation = "", shownOnce = false;
 
   function saveSel() { store("selected", [...state.selected]); updateCompare(); }
   function updateCompare() {
@@ -216,13 +216,16 @@ async function runsPage(main, params) {
   else show(firstPage, null);
   const [exps, found] = await Promise.all([expsAsked, keysAsked]);
   keys = found;
-  const total = exps.reduce((n, e) => n + e.runs, 0);
-  const expItem = (name, label, count, running) => h("a", {
-    href: "#", class: "exp" + (state.experiment === name ? " active" : ""), "data-experiment": name,
-    onclick: (ev) => { ev.preventDefault(); state.experiment = name; state.offset = 0; sync(); route(); }},
-    h("span", {text: label}), h("span", {class: "count", text: count.toLocaleString() + (running ? ` · ${running} running` : "")}));
-  side.append(expItem("", "All experiments", total, 0));
-  for (const e of exps) side.append(expItem(e.name, e.name, e.runs, e.running));
+  drawExperiments(exps);
+
+  function drawExperiments(exps) {
+    const expItem = (name, label, count, running) => h("a", {
+      href: "#", class: "exp" + (state.experiment === name ? " active" : ""), "data-experiment": name,
+      onclick: (ev) => { ev.preventDefault(); state.experiment = name; state.offset = 0; sync(); route(); }},
+      h("span", {text: label}), h("span", {class: "count", text: count.toLocaleString() + (running ? ` · ${running} running` : "")}));
+    side.replaceChildren(h("h3", {text: "Experiments"}), expItem("", "All experiments", exps.reduce((n, e) => n + e.runs, 0), 0),
+      ...exps.map(e => expItem(e.name, e.name, e.runs, e.running)));
+  }
 
   const chosen = columns.join("\n");
   columns = columns.filter(c => { const [kind, ...rest] = c.split("."); return (keys[kind] || []).includes(rest.join(".")); });
@@ -327,7 +330,7 @@ async function runsPage(main, params) {
       return;
     }
     if (mine !== inflight || seq !== viewSeq) return;
-    if (page.unchanged) { render(lastRows); schedule(lastRows); return; }
+    if (page.unchanged) { render(lastRows); schedule(); return; }
     show(page, showTiming ? started : null);
   }
   // a mistake in the filter is shown under the box; the rows shown stay as they were
@@ -336,21 +339,29 @@ async function runsPage(main, params) {
     filterBox.classList.add("invalid");
     if (!lastRows.length) { table.replaceChildren(header()); pager.replaceChildren(); }
   }
-  function schedule(rows) {
-    if (rows.some(r => r.status === "RUNNING")) pollTimer = setTimeout(() => load(false, true), POLL_MS);
+  // the table follows the repository: a run started elsewhere appears, a RUNNING one
+  // updates in place (asked every POLL_MS, answered "unchanged" while no run changed)
+  function schedule() {
+    pollTimer = setTimeout(() => load(false, true), POLL_MS);
   }
   function show(page, started) {
+    // runs changed since the rows shown (a live refresh): the experiments' counts too
+    if (shownOnce && page.generation !== generation && side.childElementCount > 1)
+      api("/ui/api/experiments").then(e => { if (seq === viewSeq) drawExperiments(e); }).catch(() => {});
     generation = page.generation;
+    shownOnce = true;
     filterError.textContent = "";
     filterBox.classList.remove("invalid");
     render(page.rows);
     const last = Math.min(page.offset + page.rows.length, page.total);
     pager.replaceChildren(
       h("button", {id: "prev", disabled: page.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); sync(); load(true); }}, "‹ Previous"),
-      h("span", {id: "page-info", text: page.total ? `${(page.offset + 1).toLocaleString()}–${last.toLocaleString()} of ${page.total.toLocaleString()} runs` : "no runs match"}),
+      h("span", {id: "page-info", text: page.total ? `${(page.offset + 1).toLocaleString()}–${last.toLocaleString()} of ${page.total.toLocaleString()} runs`
+        : state.filter || state.experiment ? "no runs match"
+        : "No runs yet: log one (gittrack.start_run() in Python, or gittrack run -- python train.py) and it shows here."}),
       h("button", {id: "next", disabled: last >= page.total, onclick: () => { state.offset += PAGE_SIZE; sync(); load(true); }}, "Next ›"));
     if (started !== null) status(`${Math.round(performance.now() - started)} ms`);
-    schedule(page.rows);
+    schedule();
   }
   if (firstOwn && !(firstOwn instanceof Error)) { if (seq === viewSeq) show(firstOwn, null); }
   else if (columns.join("\n") !== chosen) await load(false);  // stored columns named keys these runs lack

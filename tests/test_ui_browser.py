@@ -369,6 +369,7 @@ def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
     for i in range(12):
         with gittrack.start_run(run_name=f"r{i:02d}") as run:
             gittrack.log_params({"lr": i, "same": "x"})
+            gittrack.set_tag("team", "vision")
             for step in range(30):
                 keys = range(8) if i < 11 or step == 0 else range(7)  # r11: one point of m7
                 gittrack.log_metrics({f"m{k}": i + k + step / 32 for k in keys}, step=step)
@@ -388,6 +389,9 @@ def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
         assert "same" not in page.evaluate(f"{rows}.map(th => th.innerText)")
         page.uncheck("#only-diff")
         assert "same" in page.evaluate(f"{rows}.map(th => th.innerText)")
+        # the user's tags; not MLflow's system tags (mlflow.runName is the column's head)
+        shown = page.evaluate(f"{rows}.map(th => th.innerText)")
+        assert "team" in shown and not [k for k in shown if k.startswith("mlflow.")]
         page.check("#only-diff")
         assert page.evaluate(
             "document.querySelector('.chart[data-metric=m7]').getBoundingClientRect().top"

@@ -793,7 +793,9 @@ async function comparePage(main, ids) {
     const head = h("tr", {}, h("th", {text: ""}), rows.map((r, i) => h("th", {}, h("span", {class: "swatch", style: `background:${color(i)}`}), runLink(r.run_id, label(r)))));
     const body = h("tbody");
     for (const kind of ["params", "metrics", "tags"]) {
-      const keys = [...new Set(rows.flatMap(r => Object.keys(r[kind])))].sort();
+      // MLflow's system tags (mlflow.runName, mlflow.user, ...) repeat what the column
+      // heads and the run pages say: the user's own tags only, as MLflow's compare view
+      const keys = [...new Set(rows.flatMap(r => Object.keys(r[kind])))].filter(k => kind !== "tags" || !k.startsWith("mlflow.")).sort();
       const shown = keys.filter(k => !onlyDiff.checked || new Set(rows.map(r => JSON.stringify(r[kind][k]))).size > 1);
       if (!shown.length) continue;
       body.append(h("tr", {class: "group"}, h("th", {colspan: rows.length + 1, text: kind})));

@@ -760,6 +760,12 @@ def test_before_the_first_run_the_page_says_how_to_log_one_and_shows_it(
         page.wait_for_selector("tr[data-run] >> text=first")  # no reload
         assert page.inner_text("#page-info") == "1–1 of 1 runs"
         page.wait_for_selector(".exp[data-experiment='Default'] >> text=1")  # counted
+        # while nothing changes the rows are left alone (a text selection, a click survive)
+        page.evaluate("document.querySelector('#runs-table tbody').dataset.kept = 'yes'")
+        for _ in range(2):  # the second check is asked only once the first was handled
+            with page.expect_request(lambda r: "since=" in r.url):
+                pass
+        assert page.evaluate("document.querySelector('#runs-table tbody').dataset.kept") == "yes"
         page.fill("#filter", "metrics.loss > 1")
         page.press("#filter", "Enter")
         page.wait_for_function("document.querySelector('#page-info').innerText === 'no runs match'")

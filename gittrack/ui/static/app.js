@@ -330,7 +330,11 @@ async function runsPage(main, params) {
       return;
     }
     if (mine !== inflight || seq !== viewSeq) return;
-    if (page.unchanged) { render(lastRows); schedule(); return; }
+    if (page.unchanged) {  // only the durations of RUNNING runs move on
+      if (lastRows.some(r => r.status === "RUNNING")) render(lastRows);
+      schedule();
+      return;
+    }
     show(page, showTiming ? started : null);
   }
   // a mistake in the filter is shown under the box; the rows shown stay as they were

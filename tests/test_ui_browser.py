@@ -771,3 +771,31 @@ def test_before_the_first_run_the_page_says_how_to_log_one_and_shows_it(
         page.wait_for_function("document.querySelector('#page-info').innerText === 'no runs match'")
         page.close()
     assert errors == []
+
+
+def test_a_slow_preview_does_not_land_under_the_next_file_chosen(
+    repo: Path, tmp_path: Path, browser: Any
+) -> None:
+    files = {"big.csv": "a,b\n1,2\n", "config.json": '{"lr": 0.1}'}
+    with gittrack.start_run() as run:
+        for name, text in files.items():
+            (tmp_path / name).write_text(text, encoding="utf-8")
+            gittrack.log_artifact(str(tmp_path / name))
+    rid = run.info.run_id
+    held: list[Any] = []
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.route("**/ui/api/table/**", lambda route: held.append(route))  # the answer waits
+        page.goto(f"{url}/#/run/{rid}?tab=artifacts")
+        _ready(page, "tab=artifacts")
+        with page.expect_request("**/ui/api/table/**"):
+            page.click("[data-path='big.csv']")
+        page.click("[data-path='config.json']")  # the user moves on
+        page.wait_for_selector("pre.artifact-text")
+        held[0].continue_()  # the table arrives late
+        page.wait_for_function("document.querySelector('#preview').dataset.settled === '2'")
+        assert page.locator("#preview .artifact-table").count() == 0
+        assert page.inner_text("#preview strong") == "config.json"
+        page.close()
+    assert errors == []

@@ -716,27 +716,32 @@ async function preview(view, run, path, size) {
   const lower = path.toLowerCase();
   const ext = lower.includes(".") ? lower.slice(lower.lastIndexOf(".") + 1) : "";
   const head = h("div", {class: "preview-head"}, h("strong", {text: path}), " ", h("span", {class: "muted", text: fmtSize(size)}), " ", h("a", {href: url, download: path.split("/").pop(), text: "download"}));
-  view.replaceChildren(head);
+  // each file chosen draws into a box of its own: a slow answer for the file chosen
+  // before lands in a box no longer shown, never under this one
+  const box = h("div", {class: "preview-body"});
+  view.replaceChildren(head, box);
   try {
     if (["png", "jpg", "jpeg", "gif", "svg", "webp", "bmp"].includes(ext)) {
-      view.append(h("img", {src: url, alt: path, class: "artifact-image"}));
+      box.append(h("img", {src: url, alt: path, class: "artifact-image"}));
     } else if (ext === "html" || ext === "htm") {
-      view.append(h("iframe", {sandbox: "", src: url, class: "artifact-html", title: path}));
-    } else if ((ext === "csv" || ext === "parquet") && await tablePreview(view, run, path)) {
+      box.append(h("iframe", {sandbox: "", src: url, class: "artifact-html", title: path}));
+    } else if ((ext === "csv" || ext === "parquet") && await tablePreview(box, run, path)) {
       // shown as a table
     } else if (size > 5 * 1024 * 1024) {
-      view.append(h("p", {class: "muted", text: "Too large to preview; download it."}));
+      box.append(h("p", {class: "muted", text: "Too large to preview; download it."}));
     } else {
       const resp = await fetch(url);
       const buf = new Uint8Array(await resp.arrayBuffer());
-      if (!buf.length) { view.append(h("p", {class: "muted", text: "Empty file."})); return; }
-      if (buf.slice(0, 8000).includes(0)) { view.append(h("p", {class: "muted", text: "Binary file; download it."})); return; }
+      if (!buf.length) { box.append(h("p", {class: "muted", text: "Empty file."})); return; }
+      if (buf.slice(0, 8000).includes(0)) { box.append(h("p", {class: "muted", text: "Binary file; download it."})); return; }
       let text = new TextDecoder().decode(buf);
       if (ext === "json") { try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* shown as is */ } }
-      view.append(h("pre", {class: "artifact-text" + (path.split("/").pop() === "MLmodel" ? " mlmodel" : ""), text}));
+      box.append(h("pre", {class: "artifact-text" + (path.split("/").pop() === "MLmodel" ? " mlmodel" : ""), text}));
     }
   } catch (e) {
-    view.append(h("p", {class: "error", text: e.message}));
+    box.append(h("p", {class: "error", text: e.message}));
+  } finally {
+    view.dataset.settled = String(Number(view.dataset.settled || 0) + 1);  // previews done (tests wait for it)
   }
 }
 

@@ -797,5 +797,16 @@ def test_a_slow_preview_does_not_land_under_the_next_file_chosen(
         page.wait_for_function("document.querySelector('#preview').dataset.settled === '2'")
         assert page.locator("#preview .artifact-table").count() == 0
         assert page.inner_text("#preview strong") == "config.json"
+        # the same in the code snapshot: the file chosen last is the one shown
+        page.route("**/code?path=train.py", lambda route: held.append(route))
+        page.click("[data-tab=code]")
+        _ready(page, "tab=code")
+        with page.expect_request("**/code?path=train.py"):
+            page.click("[data-path='train.py']")
+        page.click("[data-path='README']")
+        page.wait_for_selector("#code-view h3 >> text=README")
+        held[1].continue_()
+        page.wait_for_function("document.querySelector('#code-view').dataset.settled === '2'")
+        assert page.inner_text("#code-view pre.code") == "demo\n"
         page.close()
     assert errors == []

@@ -765,12 +765,17 @@ async function tablePreview(view, run, path) {
 async function runCode(body, run) {
   const code = await api(`/ui/api/run/${run.run_id}/code`);
   const view = h("div", {class: "preview", id: "code-view"});
-  const showDiff = () => view.replaceChildren(h("h3", {text: `Changes against the commit it started from (${(code.parent || "none").slice(0, 10)})`}),
-    code.diff ? diffView(code.diff) : h("p", {class: "muted", text: "No uncommitted edits: the snapshot equals its commit."}));
+  let asked = 0;  // what the view shows is the last thing asked for, however late others answer
+  const showDiff = () => { asked++; view.replaceChildren(h("h3", {text: `Changes against the commit it started from (${(code.parent || "none").slice(0, 10)})`}),
+    code.diff ? diffView(code.diff) : h("p", {class: "muted", text: "No uncommitted edits: the snapshot equals its commit."})); };
   const files = h("div", {class: "files"}, h("button", {id: "show-diff", onclick: showDiff}, "Diff against parent commit"),
     treeList(code.files, async (p) => {
-      const f = await api(`/ui/api/run/${run.run_id}/code?` + qs({path: p}));
-      view.replaceChildren(h("h3", {class: "mono", text: p}), f.binary ? h("p", {class: "muted", text: "binary file"}) : h("pre", {class: "code", text: f.text}));
+      const mine = ++asked;
+      const f = await api(`/ui/api/run/${run.run_id}/code?` + qs({path: p})).catch(e => e);
+      view.dataset.settled = String(Number(view.dataset.settled || 0) + 1);  // answers handled (tests wait for it)
+      if (mine !== asked) return;
+      view.replaceChildren(h("h3", {class: "mono", text: p}), f instanceof Error ? h("p", {class: "error", text: f.message})
+        : f.binary ? h("p", {class: "muted", text: "binary file"}) : h("pre", {class: "code", text: f.text}));
     }));
   body.append(h("div", {class: "split"}, files, view));
   showDiff();

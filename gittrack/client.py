@@ -287,6 +287,11 @@ class Client(ArtifactsMixin):
         """Remove a tag; an unknown tag is an error, as in MLflow."""
         writer = self.writer(run_id)
         if key not in writer.record.tags:
+            if key in fmt.run_tags(writer.record):  # shown with the tags, but not one
+                raise RunStateError(
+                    f"tag {key!r} is derived from the run's record (its name, parent, user "
+                    "or source), so it cannot be deleted"
+                )
             raise RunStateError(f"run {run_id[:12]} has no tag {key!r}")
         writer.apply(delete_tag_op(key))
 

@@ -437,12 +437,16 @@ def search(
     filter_string: str | None = None,
     order_by: list[str] | None = None,
 ) -> list[Experiment]:
-    """MLflow's ``search_experiments``: filter on ``name``, ``creation_time``,
-    ``last_update_time`` and ``tags.<key>``; newest first by default."""
+    """MLflow's ``search_experiments``: filter and order on ``name``, ``experiment_id``
+    (ids compare as text, sort as numbers), ``creation_time``, ``last_update_time`` and
+    ``tags.<key>``; newest first by default."""
     from gittrack.query.filter import EXPERIMENTS, SortKey, parse_filter, parse_order_by, sort_rows
 
     flt = parse_filter(filter_string, EXPERIMENTS)
-    keys = parse_order_by(order_by, EXPERIMENTS)
+    keys = [  # experiment ids sort as numbers, as in MLflow's stores
+        SortKey(k.kind, "experiment_number", k.descending) if k.key == "experiment_id" else k
+        for k in parse_order_by(order_by, EXPERIMENTS)
+    ]
     if max_results is not None and (isinstance(max_results, bool) or max_results < 0):
         raise ValidationError(f"max_results must be 0 or more, got {max_results!r}")
     rows: list[dict[str, Any]] = [
@@ -450,7 +454,8 @@ def search(
             "name": e.name,
             "creation_time": e.creation_time,
             "last_update_time": e.last_update_time,
-            "experiment_id": int(e.experiment_id),  # numeric order, as MLflow's stores
+            "experiment_id": e.experiment_id,
+            "experiment_number": int(e.experiment_id),
             "tags": e.tags,
             "_experiment": e,
         }
@@ -458,7 +463,7 @@ def search(
     ]
     defaults = (
         SortKey("attributes", "creation_time", True),
-        SortKey("attributes", "experiment_id"),
+        SortKey("attributes", "experiment_number"),
     )
     selected = sort_rows(flt.select(rows), keys, defaults)
     found: list[Experiment] = [r["_experiment"] for r in selected]

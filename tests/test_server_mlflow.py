@@ -221,6 +221,9 @@ client.log_param(run.info.run_id, "p", "1")
 code("param changed", lambda: client.log_param(run.info.run_id, "p", "2"))
 code("bad metric", lambda: client.log_metric(run.info.run_id, "m/../x", 1.0))
 code("bad filter", lambda: client.search_runs([exp], "metrics.x >>> 1"))
+twice = [mlflow.entities.Param("q", "1"), mlflow.entities.Param("q", "2")]
+code("param twice in a batch", lambda: client.log_batch(run.info.run_id, params=twice))
+codes["params"] = client.get_run(run.info.run_id).data.params
 print(json.dumps(codes))
 """
 
@@ -238,6 +241,8 @@ def test_errors_reach_the_mlflow_client_as_the_exceptions_it_knows(
         "param changed": "INVALID_PARAMETER_VALUE",
         "bad metric": "INVALID_PARAMETER_VALUE",
         "bad filter": "INVALID_PARAMETER_VALUE",
+        "param twice in a batch": "INVALID_PARAMETER_VALUE",  # as MLflow: no value kept
+        "params": {"p": "1"},
     }
     assert "Traceback" not in log
 
@@ -334,3 +339,72 @@ def test_sklearn_log_model_registers_and_loads_through_the_server(
     files = {f.path for f in gittrack.Client(repo).list_artifacts(mv.run_id, mv.artifact_path)}
     assert f"{mv.artifact_path}/MLmodel" in files
     fsck(repo)
+
+
+DATASETS = r"""
+import json, mlflow, pandas as pd
+df = pd.DataFrame({"a": [1, 2, 3], "b": ["x", "y", "ü"]})
+dataset = mlflow.data.from_pandas(df, source="s3://b/iris.csv", name="iris (train) ☃")
+with mlflow.start_run() as run:
+    mlflow.log_input(dataset, context="training", tags={"split": "train"})
+got = mlflow.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs[0]
+flt = "dataset.context = 'training'"
+found = mlflow.search_runs(search_all_experiments=True, filter_string=flt)
+print(json.dumps({
+    "name": got.dataset.name,
+    "schema": got.dataset.schema == json.dumps({"mlflow_colspec": dataset.schema.to_dict()}),
+    "profile": json.loads(got.dataset.profile),
+    "tags": sorted([t.key, t.value] for t in got.tags),
+    "found": list(found["run_id"]) == [run.info.run_id],
+}))
+"""
+
+
+def test_a_logged_dataset_reads_back_as_the_mlflow_client_sent_it(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Any dataset name; its schema, profile and tags kept beside the context."""
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, DATASETS, tmp_path)
+    assert out["name"] == "iris (train) ☃" and out["found"] is True
+    assert out["schema"] is True and out["profile"] == {"num_rows": 3, "num_elements": 6}
+    assert out["tags"] == [["mlflow.data.context", "training"], ["split", "train"]]
+
+
+EXPERIMENTS = r"""
+import json, mlflow
+from mlflow.exceptions import MlflowException
+client = mlflow.MlflowClient()
+ids = [client.create_experiment(name) for name in ("a", "b", "c")]
+by_id = sorted(["0", *ids], key=int, reverse=True)
+out = {
+    "by_id": [e.experiment_id for e in client.search_experiments(order_by=["experiment_id DESC"])]
+    == by_id,
+    "in": sorted(
+        e.name for e in client.search_experiments(filter_string=f"experiment_id IN ('{ids[1]}')")
+    ),
+}
+def code(call):
+    try:
+        call()
+        return "no error"
+    except MlflowException as e:
+        return [e.error_code, e.get_http_status_code()]
+client.delete_experiment(ids[0])
+out["run in deleted"] = code(lambda: client.create_run(ids[0]))
+out["deleted twice"] = code(lambda: client.delete_experiment(ids[0]))
+out["restore active"] = code(lambda: client.restore_experiment(ids[1]))
+print(json.dumps(out))
+"""
+
+
+def test_experiments_are_searched_and_kept_as_mlflow_does(repo: Path, tmp_path: Path) -> None:
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, EXPERIMENTS, tmp_path)
+    assert out == {
+        "by_id": True,
+        "in": ["b"],
+        "run in deleted": ["INVALID_PARAMETER_VALUE", 400],
+        "deleted twice": ["RESOURCE_DOES_NOT_EXIST", 404],
+        "restore active": ["RESOURCE_DOES_NOT_EXIST", 404],
+    }

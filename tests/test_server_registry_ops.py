@@ -154,3 +154,72 @@ def test_renaming_an_experiment_keeps_its_id_and_its_runs(repo: Path, tmp_path: 
     client = gittrack.Client(repo)
     assert {client.get_run(rid).info.experiment for rid in out["ids"]} == {"after"}  # type: ignore[union-attr]
     fsck(repo)
+
+
+REGISTRY_SEARCH = r"""
+import json, os, mlflow
+client = mlflow.MlflowClient()
+with mlflow.start_run() as run:
+    os.makedirs("model", exist_ok=True)
+    open("model/MLmodel", "w").write("flavors: {}\n")
+    mlflow.log_artifacts("model", "model")
+for name in ("churn", "fraud", "churn"):
+    mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
+client.set_model_version_tag("churn", "2", "stage", "prod")
+client.delete_model_version_tag("churn", "2", "absent")  # no error, as MLflow
+client.delete_registered_model_tag("churn", "absent")
+client.delete_registered_model_alias("churn", "absent")
+client.set_registered_model_alias("churn", "prod", "2")
+try:
+    client.get_model_version_by_alias("churn", "absent")
+except mlflow.exceptions.MlflowException as e:
+    missing_alias = e.error_code
+like = "name LIKE 'c%'"
+def versions(text):
+    return sorted([v.name, v.version] for v in client.search_model_versions(text))
+out = {
+    "models": sorted(m.name for m in client.search_registered_models()),
+    "models_like": [m.name for m in mlflow.search_registered_models(filter_string=like)],
+    "number": versions("name = 'churn' and version_number = 2"),
+    "at_least": versions("version_number >= 2"),
+    "in": versions("name IN ('fraud', 'other')"),
+    "tag": versions("tags.`stage` = 'prod'"),
+    "by_number": [
+        [v.name, v.version]
+        for v in client.search_model_versions(order_by=["version_number ASC", "name DESC"])
+    ],
+    "touched_first": [[v.name, v.version] for v in client.search_model_versions()][0],
+    "by_name": [[v.name, v.version] for v in client.search_model_versions(order_by=["name"])],
+    "models_desc": [m.name for m in client.search_registered_models(order_by=["name DESC"])],
+    "missing_alias": missing_alias,
+}
+copied = client.copy_model_version("models:/churn@prod", "churn-copy")  # alias set above
+files = os.listdir(mlflow.artifacts.download_artifacts("models:/churn-copy/1"))
+out["copied"] = [copied.version, copied.run_id == run.info.run_id, "MLmodel" in files]
+print(json.dumps(out))
+"""
+
+
+def test_registry_searches_take_the_filters_mlflows_client_sends(
+    repo: Path, tmp_path: Path
+) -> None:
+    """The client adds ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every registered
+    model search; version numbers compare as numbers; IN lists and quoted keys parse;
+    order_by is MLflow's (versions: last changed first by default); deleting a tag or an
+    alias that is not there is no error."""
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, REGISTRY_SEARCH, tmp_path)
+    assert out == {
+        "models": ["churn", "fraud"],
+        "models_like": ["churn"],
+        "number": [["churn", "2"]],
+        "at_least": [["churn", "2"]],
+        "in": [["fraud", "1"]],
+        "tag": [["churn", "2"]],
+        "by_number": [["fraud", "1"], ["churn", "1"], ["churn", "2"]],
+        "touched_first": ["churn", "2"],
+        "by_name": [["churn", "2"], ["churn", "1"], ["fraud", "1"]],  # newest version first
+        "models_desc": ["fraud", "churn"],
+        "missing_alias": "INVALID_PARAMETER_VALUE",  # as MLflow
+        "copied": ["1", True, True],
+    }

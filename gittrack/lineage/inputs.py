@@ -9,7 +9,9 @@ content-addressed object cache (``<common dir>/gittrack/objects``) and marks the
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
     from gittrack.runs import RunStore
 
 KINDS = ("file", "directory", "table")
+# MLflow's limits of a dataset's schema and profile (characters)
+_MAX_SCHEMA = 1_048_575
+_MAX_PROFILE = 16_384
 
 
 @dataclass(frozen=True)
@@ -291,15 +296,27 @@ def record_dataset(
     source: str,
     source_type: str = "",
     context: str | None = None,
+    schema: str = "",
+    profile: str = "",
+    tags: Mapping[str, str] | None = None,
 ) -> InputInfo:
     """Record a dataset its producer already digested (e.g. an MLflow client's
-    ``log_input``) as an input of run ``run_id``: kind ``dataset``, nothing hashed here."""
-    from gittrack.validation import MAX_TAG_LENGTH, validate_key
+    ``log_input``) as an input of run ``run_id``: kind ``dataset``, nothing hashed here.
+
+    ``name`` is free text (an MLflow dataset's name), ``schema`` and ``profile`` are kept
+    as the producer wrote them (MLflow: JSON text), ``tags`` (other than the context) as
+    ``input_tags``, JSON text."""
+    from gittrack.validation import MAX_TAG_LENGTH, validate_name
 
     if not digest or len(digest) > 256 or len(source) > MAX_TAG_LENGTH:
         raise ValidationError(f"dataset {name!r} needs a digest (<= 256) and a short source")
+    if len(schema) > _MAX_SCHEMA or len(profile) > _MAX_PROFILE:
+        raise ValidationError(
+            f"dataset {name!r}: schema (at most {_MAX_SCHEMA} characters) or profile "
+            f"(at most {_MAX_PROFILE}) too long"
+        )
     entry: dict[str, Any] = {
-        "name": validate_key(name, "input"),
+        "name": validate_name(name, "dataset"),
         "context": _check_context(context),
         "kind": "dataset",
         "source": source,
@@ -307,5 +324,11 @@ def record_dataset(
         "size": 0,
         "source_type": source_type,
     }
+    if schema:
+        entry["dataset_schema"] = schema
+    if profile:
+        entry["profile"] = profile
+    if tags:
+        entry["input_tags"] = json.dumps(dict(tags), ensure_ascii=False, sort_keys=True)
     client.writer(run_id).apply(replace_input_op(entry))
     return InputInfo.from_entry(entry)

@@ -1,23 +1,45 @@
-"""MLflow's small registry filters (``name = 'm' AND tags.stage LIKE 'p%'``), shared by
-``MlflowClient.search_model_versions`` and the server's registry and logged-model searches."""
+"""MLflow's small registry filters (``name = 'm' AND tags.stage LIKE 'p%'``) and orders
+(``version_number DESC``), shared by ``MlflowClient``'s registry searches and the server's
+registry and logged-model searches."""
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
-from gittrack.errors import FilterSyntaxError
+from gittrack.errors import FilterSyntaxError, ValidationError
 
-__all__ = ["VERSION_FIELDS", "matcher", "version_matcher"]
+__all__ = [
+    "MODELS_DEFAULT_ORDER",
+    "MODEL_ORDER",
+    "VERSIONS_DEFAULT_ORDER",
+    "VERSIONS_TIEBREAK",
+    "VERSION_FIELDS",
+    "VERSION_ORDER",
+    "matcher",
+    "ordered",
+    "version_matcher",
+]
 
 Getter = Callable[[Any], "str | None"]
-# One clause: ``key <op> 'value'``; clauses are joined by AND.
+T = TypeVar("T")
+# One clause: ``key <op> value``; clauses are joined by AND. A key is a name, optionally
+# after ``tag.``/``tags.``, either part possibly quoted with backticks or double quotes (the
+# MLflow client itself sends ``tag.`mlflow.prompt.is_prompt` != 'true'``). A value is a
+# quoted string, a number (``version_number = 2``) or a parenthesized list after IN.
+_NAME = r"(?:`[^`]+`|\"[^\"]+\"|[\w.]+)"
 _CLAUSE = re.compile(
-    r"\s*(?P<key>[\w.]+|`[^`]+`)\s*(?P<op>=|!=|LIKE|ILIKE)\s*(?P<q>['\"])(?P<value>.*?)(?P=q)\s*",
+    rf"\s*(?P<key>(?:(?P<kind>tags?)\.)?{_NAME})\s*"
+    r"(?P<op>!=|<=|>=|=|<|>|NOT\s+IN|IN|LIKE|ILIKE)\s*"
+    r"(?P<value>'[^']*'|\"[^\"]*\"|[+-]?\d+(?:\.\d+)?|\(\s*(?:'[^']*'|\"[^\"]*\")"
+    r"(?:\s*,\s*(?:'[^']*'|\"[^\"]*\"))*\s*\))\s*",
     re.IGNORECASE,
 )
 _AND = re.compile(r"\s+AND\s+", re.IGNORECASE)
+_QUOTED = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_NUMERIC_OPS = frozenset({"<", "<=", ">", ">="})
 
 # search_model_versions: MLflow's keys and what they read of a registry ModelVersion
 VERSION_FIELDS: Mapping[str, Getter] = {
@@ -41,36 +63,73 @@ def _like(pattern: str, flags: int) -> re.Pattern[str]:
     return re.compile("".join(parts) + r"\Z", flags | re.DOTALL)
 
 
+def _unquote(name: str) -> str:
+    return name[1:-1] if name[:1] in ("`", '"') else name
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return None if text is None else float(text)
+    except ValueError:
+        return None
+
+
+def _test(op: str, value: str) -> Callable[[str | None], bool]:
+    """The clause's test of the value a getter read (None: the item lacks it)."""
+    if op in ("IN", "NOT IN"):
+        members = {m.group(1) if m.group(1) is not None else m.group(2)
+                   for m in _QUOTED.finditer(value)}  # fmt: skip
+        inside = op == "IN"
+        return lambda got: got is not None and (got in members) is inside
+    quoted = value[:1] in ("'", '"')
+    text = value[1:-1] if quoted else value
+    if op in _NUMERIC_OPS or not quoted:  # numbers compare as numbers (version_number)
+        want = _number(text)
+        compare = {"=": operator.eq, "!=": operator.ne, "<": operator.lt,
+                   "<=": operator.le, ">": operator.gt, ">=": operator.ge}.get(op)  # fmt: skip
+        if want is None or compare is None:
+            raise FilterSyntaxError(f"operator {op} needs a number, got {value!r}")
+
+        def numeric(got: str | None) -> bool:
+            have = _number(got)
+            return have is not None and bool(compare(have, want))
+
+        return numeric
+    if op == "=":
+        return lambda got: got == text
+    if op == "!=":
+        return lambda got: got != text
+    pattern = _like(text, re.IGNORECASE if op == "ILIKE" else 0)
+    return lambda got: got is not None and pattern.match(got) is not None
+
+
 def matcher(text: str | None, getters: Mapping[str, Getter]) -> Callable[[Any], bool]:
-    """A predicate for MLflow's registry filters: ``key <op> 'value'`` (=, !=, LIKE, ILIKE)
-    joined by AND; ``tags.<key>`` compares a tag, other keys are ``getters``'."""
+    """A predicate for MLflow's registry filters: ``key <op> value`` (=, !=, LIKE, ILIKE,
+    IN, NOT IN; <, <=, >, >= and bare numbers compare numbers) joined by AND;
+    ``tags.<key>`` compares a tag, other keys are ``getters``'."""
     if not text or not text.strip():
         return lambda item: True
-    tests: list[tuple[Getter, str, str]] = []
+    tests: list[tuple[Getter, Callable[[str | None], bool]]] = []
     for part in _AND.split(text.strip()):
         m = _CLAUSE.fullmatch(part)
         if m is None:
             raise FilterSyntaxError(f"Invalid filter {text!r} at {part!r}")
-        key, op, value = m.group("key").strip("`"), m.group("op").upper(), m.group("value")
-        if key.startswith(("tags.", "tag.")):
+        key = _unquote(m.group("key"))
+        kind = m.group("kind")
+        if kind is not None:
+            getter = _tag_getter(_unquote(key[len(kind) + 1 :]))
+        elif key.startswith(("tags.", "tag.")):
             getter = _tag_getter(key.partition(".")[2])
         elif key in getters:
             getter = getters[key]
         else:
             known = ", ".join(sorted(getters))
             raise FilterSyntaxError(f"Invalid filter key {key!r} (use {known} or tags.<key>)")
-        tests.append((getter, op, value))
+        op = " ".join(m.group("op").upper().split())
+        tests.append((getter, _test(op, m.group("value"))))
 
     def check(item: Any) -> bool:
-        for getter, op, value in tests:
-            got = getter(item)
-            if (op == "=" and got != value) or (op == "!=" and got == value):
-                return False
-            if op in ("LIKE", "ILIKE"):
-                flags = re.IGNORECASE if op == "ILIKE" else 0
-                if got is None or not _like(value, flags).match(got):
-                    return False
-        return True
+        return all(test(getter(item)) for getter, test in tests)
 
     return check
 
@@ -78,3 +137,45 @@ def matcher(text: str | None, getters: Mapping[str, Getter]) -> Callable[[Any], 
 def version_matcher(text: str | None) -> Callable[[Any], bool]:
     """The predicate of a ``search_model_versions`` filter over registry versions."""
     return matcher(text, VERSION_FIELDS)
+
+
+# MLflow's sort keys and what they read of a registry ModelVersion / RegisteredModel
+VERSION_ORDER: Mapping[str, Callable[[Any], Any]] = {
+    "name": lambda v: v.name,
+    "version_number": lambda v: v.version,
+    "creation_timestamp": lambda v: v.created,
+    "last_updated_timestamp": lambda v: v.updated or v.created,
+}
+MODEL_ORDER: Mapping[str, Callable[[Any], Any]] = {
+    "name": lambda m: m.name,
+    "creation_timestamp": lambda m: m.created,
+    "last_updated_timestamp": lambda m: m.updated or m.created,
+}
+# MLflow's orders: without order_by, versions most recently changed first; ties (and
+# keys order_by leaves out) by name, then newest version; registered models by name.
+VERSIONS_DEFAULT_ORDER = ("last_updated_timestamp DESC",)
+VERSIONS_TIEBREAK = ("name ASC", "version_number DESC")
+MODELS_DEFAULT_ORDER = ("name ASC",)
+
+
+def ordered(
+    items: list[T],
+    order_by: list[str] | tuple[str, ...],
+    keys: Mapping[str, Callable[[T], Any]],
+    tiebreak: tuple[str, ...] = (),
+) -> list[T]:
+    """``items`` in MLflow's ``order_by`` (``"version_number DESC"``, first term most
+    significant), then by the ``tiebreak`` terms whose keys it leaves out; ``keys`` maps
+    MLflow's sort keys to what they read of an item."""
+    named = {str(term).split(" ", 1)[0].strip("`") for term in order_by}
+    terms = [*order_by, *(t for t in tiebreak if t.split(" ", 1)[0] not in named)]
+    for term in reversed(terms):
+        key, _, direction = str(term).strip().partition(" ")
+        read = keys.get(key.strip("`"))
+        direction = direction.strip().upper() or "ASC"
+        if read is None or direction not in ("ASC", "DESC"):
+            raise ValidationError(
+                f"invalid order_by term {term!r} (use {', '.join(keys)} with ASC or DESC)"
+            )
+        items = sorted(items, key=read, reverse=direction == "DESC")
+    return items

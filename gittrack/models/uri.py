@@ -14,10 +14,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gittrack.errors import ModelError
 
-__all__ = ["ResolvedModel", "parse_run_source", "resolve", "resolve_trusted"]
+if TYPE_CHECKING:
+    from gittrack.models.registry import ModelVersion
+    from gittrack.runs import RunStore
+
+__all__ = ["ResolvedModel", "parse_run_source", "registered_version", "resolve", "resolve_trusted"]
 
 TRUST_ENV = "GITTRACK_TRUST_MODELS"
 
@@ -59,6 +64,17 @@ def _parse_models_uri(uri: str) -> tuple[str, str | None, str | None]:
     return name, version, None
 
 
+def registered_version(runs: RunStore, uri: str) -> ModelVersion:
+    """The registry version ``models:/NAME/VERSION`` or ``models:/NAME@ALIAS`` names."""
+    from gittrack.models import registry
+
+    name, version, alias = _parse_models_uri(uri)
+    if alias is not None:
+        version = str(registry.get_alias(runs, name, alias).version)
+    assert version is not None
+    return registry.get_version(runs, name, version)
+
+
 def _download(run_id: str, path: str, uri: str, repo: str | os.PathLike[str] | None) -> Path:
     from gittrack.client import Client
     from gittrack.errors import ArtifactNotFoundError
@@ -76,15 +92,9 @@ def resolve(uri: str, *, repo: str | os.PathLike[str] | None = None) -> Resolved
     """Make ``uri`` a local model directory (downloading run artifacts when needed)."""
     text = str(uri).strip()
     if text.startswith("models:/"):
-        from gittrack.models import registry
         from gittrack.session import open_repository
 
-        runs = open_repository(repo, create=False)
-        name, version, alias = _parse_models_uri(text)
-        if alias is not None:
-            version = str(registry.get_alias(runs, name, alias).version)
-        assert version is not None
-        mv = registry.get_version(runs, name, version)
+        mv = registered_version(open_repository(repo, create=False), text)
         return _from_run(text, mv.run_id, mv.artifact_path, repo)
     if text.startswith("runs:/"):
         run, path = parse_run_source(text)

@@ -69,10 +69,16 @@ class Schema:
 
 
 RUNS = Schema(frozenset(_TYPES.values()), _ATTR_FIELD, _ATTR_ALIAS, frozenset(_NUMERIC_ATTRS))
-# search_experiments: name, creation_time, last_update_time and tags (MLflow's identifiers)
+# search_experiments: name, experiment_id, creation_time, last_update_time and tags
+# (MLflow's identifiers)
 EXPERIMENTS = Schema(
     frozenset({"tags", "attributes"}),
-    {"name": "name", "creation_time": "creation_time", "last_update_time": "last_update_time"},
+    {
+        "name": "name",
+        "experiment_id": "experiment_id",
+        "creation_time": "creation_time",
+        "last_update_time": "last_update_time",
+    },
     {},
     frozenset({"creation_time", "last_update_time"}),
 )

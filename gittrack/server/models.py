@@ -14,8 +14,17 @@ from typing import Any
 from gittrack.errors import ModelNotFoundError
 from gittrack.experiments import id_of
 from gittrack.models import logged, registry
-from gittrack.models.search import VERSION_FIELDS, matcher
-from gittrack.models.uri import parse_run_source
+from gittrack.models.search import (
+    MODEL_ORDER,
+    MODELS_DEFAULT_ORDER,
+    VERSION_FIELDS,
+    VERSION_ORDER,
+    VERSIONS_DEFAULT_ORDER,
+    VERSIONS_TIEBREAK,
+    matcher,
+    ordered,
+)
+from gittrack.models.uri import parse_run_source, registered_version
 from gittrack.server.artifacts import split_artifact_path
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
@@ -25,6 +34,7 @@ from gittrack.server.protocol import (
     artifact_uri,
     fields,
     get_int,
+    get_list,
     get_str,
     key_values,
     max_results,
@@ -268,7 +278,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         size = max_results(data, 100, 1000)
         check = matcher(get_str(data, "filter", required=False), {"name": lambda m: m.name})
         found = [m for m in registry.list_models(backend.runs) if check(m)]
-        chosen, more = paged(found, page_offset(data), size)
+        order = get_list(data, "order_by") or MODELS_DEFAULT_ORDER
+        chosen, more = paged(ordered(found, order, MODEL_ORDER), page_offset(data), size)
         return ok({"registered_models": [registered_json(m) for m in chosen], **more})
 
     router.add("GET", "/api/2.0/mlflow/registered-models/search", search_registered_models)
@@ -287,7 +298,9 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         name = model_name(data)
         missing_model(name)
-        registry.update_model(backend.runs, name, delete_tag=str(get_str(data, "key")))
+        key = str(get_str(data, "key"))
+        if key in registry.get_model(backend.runs, name).tags:  # MLflow: absent is no error
+            registry.update_model(backend.runs, name, delete_tag=key)
         return ok()
 
     def latest_versions(request: Request) -> Response:
@@ -315,6 +328,9 @@ def add_routes(router: Router, backend: Backend) -> None:
         if source.startswith("runs:/"):
             run, path = parse_run_source(source)
             return backend.run_id(run), path, None
+        if source.startswith("models:/"):  # another registered version (copy_model_version)
+            mv = registered_version(backend.runs, source)
+            return mv.run_id, mv.artifact_path, mv.model_id
         prefix = "mlflow-artifacts:/"
         if source.startswith(prefix):
             found = split_artifact_path(source[len(prefix) :])
@@ -323,7 +339,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         raise mlflow_error(
             "INVALID_PARAMETER_VALUE",
             f"cannot register {source!r}: gittrack registers models logged in a run "
-            "(models:/m-<id>, runs:/<run>/<path> or this server's mlflow-artifacts:/ URI)",
+            "(models:/m-<id>, runs:/<run>/<path>, models:/<name>/<version> or this server's "
+            "mlflow-artifacts:/ URI)",
         )
 
     def version_of(data: Mapping[str, Any]) -> registry.ModelVersion:
@@ -390,15 +407,15 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         size = max_results(data, 10_000, 200_000)
         check = matcher(get_str(data, "filter", required=False), VERSION_FIELDS)
-        found = []
-        for rm in registry.list_models(backend.runs):
-            found += [
-                version_json(mv, rm.aliases)
-                for mv in (registry.get_version(backend.runs, rm.name, n) for n in rm.versions)
-                if check(mv)
-            ]
+        models = registry.list_models(backend.runs)
+        aliases = {rm.name: rm.aliases for rm in models}
+        found = [
+            mv for rm in models for mv in registry.list_versions(backend.runs, rm.name) if check(mv)
+        ]
+        order = get_list(data, "order_by") or VERSIONS_DEFAULT_ORDER
+        found = ordered(found, order, VERSION_ORDER, VERSIONS_TIEBREAK)
         chosen, more = paged(found, page_offset(data), size)
-        return ok({"model_versions": chosen, **more})
+        return ok({"model_versions": [version_json(mv, aliases[mv.name]) for mv in chosen], **more})
 
     @route("GET", "model-versions/get-download-uri")
     def get_download_uri(request: Request) -> Response:
@@ -422,7 +439,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         mv = version_of(data)
         key = str(get_str(data, "key"))
-        registry.update_version(backend.runs, mv.name, mv.version, delete_tag=key)
+        if key in mv.tags:  # MLflow: deleting a tag that is not there is no error
+            registry.update_version(backend.runs, mv.name, mv.version, delete_tag=key)
         return ok()
 
     # -- aliases ------------------------------------------------------------------------
@@ -438,7 +456,9 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         name = model_name(data)
         missing_model(name)
-        registry.delete_alias(backend.runs, name, str(get_str(data, "alias")))
+        alias = str(get_str(data, "alias"))
+        if aliases_of(name).get(alias) is not None:  # MLflow: absent is no error
+            registry.delete_alias(backend.runs, name, alias)
         return ok()
 
     @route("GET", "registered-models/alias")
@@ -446,6 +466,11 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         name = model_name(data)
         missing_model(name)
-        event = registry.get_alias(backend.runs, name, str(get_str(data, "alias")))
-        mv = registry.get_version(backend.runs, name, str(event.version))
-        return ok({"model_version": version_json(mv, aliases_of(name))})
+        alias = str(get_str(data, "alias"))
+        aliases = aliases_of(name)
+        if aliases.get(alias) is None:  # MLflow's code and message
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE", f"Registered model alias {alias} not found."
+            )
+        mv = registry.get_version(backend.runs, name, str(aliases[alias]))
+        return ok({"model_version": version_json(mv, aliases)})

@@ -45,6 +45,7 @@ __all__ = [
     "finite",
     "get_float",
     "get_int",
+    "get_list",
     "get_str",
     "key_values",
     "max_results",
@@ -173,6 +174,18 @@ def get_int(data: Mapping[str, Any], name: str, *, required: bool = False) -> in
         "INVALID_PARAMETER_VALUE",
         f"Invalid value {value!r} for parameter '{name}' supplied: an integer is expected",
     )
+
+
+def get_list(data: Mapping[str, Any], name: str) -> list[str]:
+    """A list of strings: a JSON list, or repeated query keys (one string: a list of it)."""
+    value = data.get(name)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
+        return [str(v) for v in value]
+    raise mlflow_error("INVALID_PARAMETER_VALUE", f"'{name}' must be a list of strings")
 
 
 _SPECIAL = {"nan": math.nan, "infinity": math.inf, "-infinity": -math.inf, "inf": math.inf}

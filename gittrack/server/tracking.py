@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -19,6 +19,7 @@ from gittrack.errors import ExperimentNotFoundError
 from gittrack.experiments import Experiment
 from gittrack.format import PARENT_RUN_TAG, RUN_NAME_TAG, STATUSES
 from gittrack.lineage.inputs import record_dataset
+from gittrack.migrate.source import DATASET_CONTEXT_TAG
 from gittrack.models import logged
 from gittrack.naming import new_run_name
 from gittrack.query.search import query_rows
@@ -32,6 +33,7 @@ from gittrack.server.protocol import (
     finite,
     get_float,
     get_int,
+    get_list,
     get_str,
     key_values,
     max_results,
@@ -100,18 +102,7 @@ def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
         "tags": pairs(tags.items()),
     }
     datasets = [
-        {
-            "tags": []
-            if entry.get("context") is None
-            else pairs([("mlflow.data.context", str(entry["context"]))]),
-            "dataset": {
-                "name": name,
-                "digest": str(entry.get("digest", "")),
-                "source_type": str(entry.get("source_type") or entry.get("kind", "")),
-                "source": _source_json(entry),
-            },
-        }
-        for name, entry in (row.get("inputs") or {}).items()
+        _dataset_input_json(name, entry) for name, entry in (row.get("inputs") or {}).items()
     ]
     return {"info": run_info_json(row), "data": data, "inputs": {"dataset_inputs": datasets}}
 
@@ -134,6 +125,24 @@ def encoded_runs(rows: list[dict[str, Any]]) -> list[bytes]:
             while len(_encoded) > _ENCODED_KEPT:
                 _encoded.popitem(last=False)
     return [b for b in out if b is not None]
+
+
+def _dataset_input_json(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """MLflow's ``DatasetInput`` of one run input (a dataset an MLflow client logged
+    comes back as sent: its schema, profile and tags)."""
+    tags = json.loads(entry["input_tags"]) if entry.get("input_tags") else {}
+    if entry.get("context") is not None:
+        tags[DATASET_CONTEXT_TAG] = str(entry["context"])
+    dataset = {
+        "name": name,
+        "digest": str(entry.get("digest", "")),
+        "source_type": str(entry.get("source_type") or entry.get("kind", "")),
+        "source": _source_json(entry),
+    }
+    for field, key in (("schema", "dataset_schema"), ("profile", "profile")):
+        if entry.get(key):
+            dataset[field] = str(entry[key])
+    return {"tags": pairs(sorted(tags.items())), "dataset": dataset}
 
 
 def _source_json(entry: Mapping[str, Any]) -> str:
@@ -167,17 +176,6 @@ def view_type(value: Any) -> int:
     if isinstance(value, int | str) and str(value).isdigit() and int(value) in (1, 2, 3):
         return int(value)
     raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid view type {value!r}")
-
-
-def _list(data: Mapping[str, Any], name: str) -> list[str]:
-    value = data.get(name)
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list) and all(isinstance(v, str | int) for v in value):
-        return [str(v) for v in value]
-    raise mlflow_error("INVALID_PARAMETER_VALUE", f"'{name}' must be a list of strings")
 
 
 # -- routes ---------------------------------------------------------------------------------
@@ -233,7 +231,7 @@ def add_routes(router: Router, backend: Backend) -> None:
             view_type(data.get("view_type")),
             None,
             get_str(data, "filter", required=False),
-            _list(data, "order_by") or None,
+            get_list(data, "order_by") or None,
         )
         chosen, more = paged(found, page_offset(data), size)
         return ok({"experiments": [experiment_json(e) for e in chosen], **more})
@@ -254,14 +252,27 @@ def add_routes(router: Router, backend: Backend) -> None:
             backend.client.rename_experiment(exp.experiment_id, new_name)
         return ok()
 
+    def experiment_in(data: Mapping[str, Any], stage: str) -> Experiment:
+        """The experiment named, which must be in ``stage``: MLflow's stores look only
+        there, so another stage answers RESOURCE_DOES_NOT_EXIST."""
+        exp = experiment_of(data)
+        if exp.lifecycle_stage != stage:
+            raise mlflow_error(
+                "RESOURCE_DOES_NOT_EXIST",
+                f"No {stage} experiment with id={exp.experiment_id} exists "
+                f"(experiment {exp.name!r} is {exp.lifecycle_stage})",
+            )
+        return exp
+
     @route("POST", "experiments/delete")
     def delete_experiment(request: Request) -> Response:
-        experiments.delete(backend.runs, experiment_of(fields(request)).experiment_id)
+        experiments.delete(backend.runs, experiment_in(fields(request), "active").experiment_id)
         return ok()
 
     @route("POST", "experiments/restore")
     def restore_experiment(request: Request) -> Response:
-        experiments.restore(backend.runs, experiment_of(fields(request)).experiment_id)
+        exp = experiment_in(fields(request), "deleted")
+        experiments.restore(backend.runs, exp.experiment_id)
         return ok()
 
     @route("POST", "experiments/set-experiment-tag")
@@ -302,8 +313,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         eid = get_str(data, "experiment_id", required=False) or experiments.DEFAULT_EXPERIMENT_ID
         exp = experiment_of({"experiment_id": eid})
         if exp.lifecycle_stage != "active":
-            raise mlflow_error(
-                "INVALID_STATE",
+            raise mlflow_error(  # MLflow's code: a client raises it as a 400, not a 500
+                "INVALID_PARAMETER_VALUE",
                 f"The experiment {eid} must be in the 'active' state. "
                 f"Current state is {exp.lifecycle_stage}.",
             )
@@ -424,7 +435,15 @@ def add_routes(router: Router, backend: Backend) -> None:
                     step=get_int(m, "step") or 0,
                 )
             )
-        params = dict(key_values(data, "params"))
+        pairs_in = key_values(data, "params")
+        params = dict(pairs_in)
+        if len(params) < len(pairs_in):  # a dict would keep the last value silently
+            twice = sorted(k for k, n in Counter(k for k, _ in pairs_in).items() if n > 1)
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE",
+                f"Duplicate parameter keys have been submitted: {twice}. Please ensure "
+                "the request contains only one param value per param key.",
+            )
         tags = dict(key_values(data, "tags"))
         backend.client.log_batch(rid, metrics=metrics, params=params, tags=tags)
         backend.written(rid)
@@ -438,7 +457,8 @@ def add_routes(router: Router, backend: Backend) -> None:
             dataset = item.get("dataset") if isinstance(item, dict) else None
             if not isinstance(dataset, dict):
                 raise mlflow_error("INVALID_PARAMETER_VALUE", "'datasets' must hold datasets")
-            context = dict(key_values(item, "tags")).get("mlflow.data.context")
+            tags = dict(key_values(item, "tags"))
+            context = tags.pop(DATASET_CONTEXT_TAG, None)
             record_dataset(
                 backend.client,
                 rid,
@@ -447,6 +467,9 @@ def add_routes(router: Router, backend: Backend) -> None:
                 source=get_str(dataset, "source", required=False) or "",
                 source_type=get_str(dataset, "source_type", required=False) or "",
                 context=context,
+                schema=get_str(dataset, "schema", required=False) or "",
+                profile=get_str(dataset, "profile", required=False) or "",
+                tags=tags,
             )
         backend.written(rid)
         return ok()
@@ -455,14 +478,14 @@ def add_routes(router: Router, backend: Backend) -> None:
     def search_runs(request: Request) -> Response:
         data = fields(request)
         size = max_results(data, SEARCH_DEFAULT_RESULTS, SEARCH_MAX_RESULTS)
-        ids = _list(data, "experiment_ids")
+        ids = get_list(data, "experiment_ids")
         if not ids:
             return ok({"runs": []})
         backend.client.flush()  # this process's buffered writes first (read-your-writes)
         with backend.index() as index:
             rows = query_rows(
                 get_str(data, "filter", required=False),
-                _list(data, "order_by") or None,
+                get_list(data, "order_by") or None,
                 index=index,
                 experiment_ids=ids,
                 view_type=view_type(data.get("run_view_type")),
@@ -491,7 +514,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         key = get_str(data, "metric_key")
         assert key is not None
         size = max_results(data, HISTORY_MAX_RESULTS, HISTORY_MAX_RESULTS)
-        points = backend.client.get_metric_history(rid, key)
+        points = backend.client.get_metric_history(rid, key)  # in logging order
+        points.sort(key=lambda m: (m.timestamp, m.step))  # MLflow's order (stable on ties)
         chosen, more = paged(points, page_offset(data), size)
         metrics = [  # MLflow 3's Metric message carries the run id too
             {

@@ -262,20 +262,25 @@ class MlflowClient(Client):
         ``source_path``, ``version_number``, ``tags.<key>``; =, !=, LIKE, ILIKE, AND), by
         default most recently changed first (then name, then newest version), as MLflow."""
         from gittrack.models import registry
-        from gittrack.models.search import version_matcher
+        from gittrack.models.search import (
+            VERSION_ORDER,
+            VERSIONS_DEFAULT_ORDER,
+            VERSIONS_TIEBREAK,
+            ordered,
+            version_matcher,
+        )
 
         check = version_matcher(filter_string)
+        models = registry.list_models(self.store)
+        aliases = {model.name: model.aliases for model in models}
         found = [
-            self._version(mv, model.aliases)
-            for model in registry.list_models(self.store)
-            for mv in reversed(registry.list_versions(self.store, model.name))
+            mv
+            for model in models
+            for mv in registry.list_versions(self.store, model.name)
             if check(mv)
         ]
-        return _page(
-            _sort(found, order_by or _VERSIONS_DEFAULT_ORDER, _VERSION_ORDER),
-            max_results,
-            page_token,
-        )
+        found = ordered(found, order_by or VERSIONS_DEFAULT_ORDER, VERSION_ORDER, VERSIONS_TIEBREAK)
+        return _page([self._version(mv, aliases[mv.name]) for mv in found], max_results, page_token)
 
     def search_registered_models(
         self,
@@ -287,40 +292,9 @@ class MlflowClient(Client):
         """Registered models matching MLflow's registry filter (``name``, ``tags.<key>``;
         =, !=, LIKE, ILIKE, AND), by name unless ``order_by`` says otherwise, as MLflow."""
         from gittrack.models import registry
-        from gittrack.models.search import matcher
+        from gittrack.models.search import MODEL_ORDER, MODELS_DEFAULT_ORDER, matcher, ordered
 
         check = matcher(filter_string, {"name": lambda m: m.name})
-        found = [self._registered(m) for m in registry.list_models(self.store) if check(m)]
-        return _page(_sort(found, order_by or ["name ASC"], _MODEL_ORDER), max_results, page_token)
-
-
-# MLflow's default: most recently changed first
-_VERSIONS_DEFAULT_ORDER = ["last_updated_timestamp DESC", "name ASC", "version_number DESC"]
-_VERSION_ORDER = {
-    "name": "name",
-    "version_number": "version",
-    "creation_timestamp": "creation_timestamp",
-    "last_updated_timestamp": "last_updated_timestamp",
-}
-
-
-_MODEL_ORDER = {
-    "name": "name",
-    "creation_timestamp": "creation_timestamp",
-    "last_updated_timestamp": "last_updated_timestamp",
-}
-
-
-def _sort(items: list[T], order_by: list[str], fields: Mapping[str, str]) -> list[T]:
-    """Stable sorts by MLflow's ``order_by`` terms (``"version_number DESC"``), last first;
-    ``fields`` maps MLflow's sort keys to the entity's attributes."""
-    for term in reversed(order_by):
-        key, _, direction = str(term).strip().partition(" ")
-        attr = fields.get(key.strip("`"))
-        direction = direction.strip().upper() or "ASC"
-        if attr is None or direction not in ("ASC", "DESC"):
-            raise ValidationError(
-                f"invalid order_by term {term!r} (use {', '.join(fields)} with ASC or DESC)"
-            )
-        items = sorted(items, key=lambda item: getattr(item, attr), reverse=direction == "DESC")
-    return items
+        found = [m for m in registry.list_models(self.store) if check(m)]
+        found = ordered(found, order_by or MODELS_DEFAULT_ORDER, MODEL_ORDER)
+        return _page([self._registered(m) for m in found], max_results, page_token)

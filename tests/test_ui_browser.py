@@ -649,15 +649,20 @@ def test_an_experiment_lacking_every_chosen_column_shows_its_own(repo: Path, bro
     assert errors == []
 
 
-def test_a_csv_that_is_no_table_shows_as_text_and_an_empty_file_says_so(
-    repo: Path, tmp_path: Path, browser: Any
-) -> None:
-    files = {"ragged.csv": "a,b\n1\n2,3,4\n", "empty.txt": ""}
+def _run_with_files(tmp_path: Path, files: dict[str, str]) -> str:
+    """A run whose artifacts are ``files`` (name: text); its id."""
     with gittrack.start_run() as run:
         for name, text in files.items():
             (tmp_path / name).write_text(text, encoding="utf-8")
             gittrack.log_artifact(str(tmp_path / name))
-    rid = run.info.run_id
+    return run.info.run_id
+
+
+def test_a_csv_that_is_no_table_shows_as_text_and_an_empty_file_says_so(
+    repo: Path, tmp_path: Path, browser: Any
+) -> None:
+    files = {"ragged.csv": "a,b\n1\n2,3,4\n", "empty.txt": ""}
+    rid = _run_with_files(tmp_path, files)
     errors: list[str] = []
     with ui_process(repo) as url:
         page = _page(browser, errors)
@@ -777,11 +782,7 @@ def test_a_slow_preview_does_not_land_under_the_next_file_chosen(
     repo: Path, tmp_path: Path, browser: Any
 ) -> None:
     files = {"big.csv": "a,b\n1,2\n", "config.json": '{"lr": 0.1}'}
-    with gittrack.start_run() as run:
-        for name, text in files.items():
-            (tmp_path / name).write_text(text, encoding="utf-8")
-            gittrack.log_artifact(str(tmp_path / name))
-    rid = run.info.run_id
+    rid = _run_with_files(tmp_path, files)
     held: list[Any] = []
     errors: list[str] = []
     with ui_process(repo) as url:

@@ -76,6 +76,10 @@ def test_errors_have_mlflows_shape_and_status(repo: Path) -> None:
             server, "POST", API + "runs/log-batch", {"run_id": rid, "params": [{"key": "p"}] * 101}
         )
         assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        point = {"key": "m", "value": 1, "timestamp": 1}
+        batch = {"run_id": rid, "metrics": [point] * 950, "tags": [{"key": "t"}] * 51}
+        status, answer = call(server, "POST", API + "runs/log-batch", batch)  # 1001 in all
+        assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
         status, answer = call(
             server, "POST", API + "runs/create", raw=b"{not json", headers=_json_type()
         )

@@ -51,8 +51,9 @@ from gittrack.web.http import Request, Response, Router, json_bytes
 __all__ = ["add_routes", "encoded_runs", "experiment_json", "run_json"]
 
 HISTORY_MAX_RESULTS = 25_000
-# MLflow's log-batch limits (one request): 1000 metrics, 100 params, 100 tags.
+# MLflow's log-batch limits (one request): 1000 metrics, 100 params, 100 tags, 1000 in all.
 BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
+BATCH_TOTAL_LIMIT = 1000
 # Run messages already encoded, one per run state (run id, commit): a run's row, and so
 # its JSON, is a function of its commit. Encoding the runs a search answers cost more
 # than the search itself (500 runs: about 30 ms, against a fraction of a millisecond
@@ -421,6 +422,13 @@ def add_routes(router: Router, backend: Backend) -> None:
                     f"A batch logging request can contain at most {limit} {kind}. "
                     f"Got {len(items[kind])} {kind}.",
                 )
+        total = sum(len(v) for v in items.values())
+        if total > BATCH_TOTAL_LIMIT:
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE",
+                f"A batch logging request can contain at most {BATCH_TOTAL_LIMIT} metrics, "
+                f"params, and tags. Got {total} metrics, params, and tags.",
+            )
         metrics = []
         for m in items["metrics"]:
             if not isinstance(m, dict):

@@ -226,6 +226,10 @@ code("bad filter", lambda: client.search_runs([exp], "metrics.x >>> 1"))
 twice = [mlflow.entities.Param("q", "1"), mlflow.entities.Param("q", "2")]
 code("param twice in a batch", lambda: client.log_batch(run.info.run_id, params=twice))
 codes["params"] = client.get_run(run.info.run_id).data.params
+client.delete_run(run.info.run_id)
+code("write to a deleted run", lambda: client.log_metric(run.info.run_id, "late", 1.0))
+client.restore_run(run.info.run_id)
+code("write to a restored run", lambda: client.log_metric(run.info.run_id, "late", 1.0))
 print(json.dumps(codes))
 """
 
@@ -245,6 +249,8 @@ def test_errors_reach_the_mlflow_client_as_the_exceptions_it_knows(
         "bad filter": "INVALID_PARAMETER_VALUE",
         "param twice in a batch": "INVALID_PARAMETER_VALUE",  # as MLflow: no value kept
         "params": {"p": "1"},
+        "write to a deleted run": "INVALID_PARAMETER_VALUE",  # as MLflow
+        "write to a restored run": "no error",
     }
     assert "Traceback" not in log
 

@@ -308,6 +308,9 @@ def add_routes(router: Router, backend: Backend) -> None:
             )
         return backend.run_id(rid)
 
+    def run_to_change(data: Mapping[str, Any]) -> str:
+        return backend.writable(run_of(data))
+
     @route("POST", "runs/create")
     def create_run(request: Request) -> Response:
         data = fields(request)
@@ -349,7 +352,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/update")
     def update_run(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         status = get_str(data, "status", required=False)
         if status is not None and status not in STATUSES:
             raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid run status {status!r}")
@@ -361,7 +364,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/log-metric")
     def log_metric(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         key = get_str(data, "key")
         assert key is not None
         backend.client.log_metric(
@@ -377,7 +380,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/log-parameter")
     def log_param(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         key = get_str(data, "key")
         assert key is not None
         backend.client.log_param(rid, key, param_text(data.get("value", "")))
@@ -387,7 +390,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/set-tag")
     def set_tag(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         key = get_str(data, "key")
         assert key is not None
         backend.client.set_tags(rid, {key: "" if data.get("value") is None else str(data["value"])})
@@ -397,7 +400,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/delete-tag")
     def delete_tag(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         key = get_str(data, "key")
         assert key is not None
         if key not in backend.row(rid)["tags"]:
@@ -411,7 +414,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/log-batch")
     def log_batch(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         items = {kind: data.get(kind) or [] for kind in BATCH_LIMITS}
         for kind, limit in BATCH_LIMITS.items():
             if not isinstance(items[kind], list):
@@ -460,7 +463,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/log-inputs")
     def log_inputs(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         for item in data.get("datasets") or []:
             dataset = item.get("dataset") if isinstance(item, dict) else None
             if not isinstance(dataset, dict):

@@ -27,6 +27,7 @@ from gittrack.validation import (
     validate_name,
     validate_step,
     validate_tag_value,
+    validate_timestamp,
 )
 from gittrack.writer import (
     RunWriter,
@@ -115,6 +116,8 @@ class Client(ArtifactsMixin):
                 warn_untracked_once(runs.git, snap)
             code_entries, head = snap.root_entries, runs.git.head_commit()
             source = {"commit": head, "branch": runs.git.head_branch(), "dirty": snap.dirty}
+            if runs.git.work_tree is None:  # ./.gittrack-runs or a bare store: no code in git
+                head, source = None, {"commit": None, "branch": None, "dirty": False}
         start = start_time if start_time is not None else now_ms()
         record = fmt.RunRecord(
             run_id=new_run_id(),
@@ -209,7 +212,7 @@ class Client(ArtifactsMixin):
             validate_key(key, "metric"),
             validate_metric_value(key, value),
             0 if step is None else validate_step(step),
-            now_ms() if timestamp is None else int(timestamp),
+            now_ms() if timestamp is None else validate_timestamp(timestamp),
         )
         _sync(writer, synchronous)
 
@@ -222,7 +225,7 @@ class Client(ArtifactsMixin):
         synchronous: bool | None = None,
     ) -> None:
         writer = self.writer(run_id)
-        stamp = now_ms() if timestamp is None else int(timestamp)
+        stamp = now_ms() if timestamp is None else validate_timestamp(timestamp)
         step_value = 0 if step is None else validate_step(step)
         checked = [
             (validate_key(k, "metric"), validate_metric_value(k, v)) for k, v in metrics.items()
@@ -251,7 +254,7 @@ class Client(ArtifactsMixin):
                 validate_key(m.key, "metric"),
                 validate_metric_value(m.key, m.value),
                 validate_step(m.step),
-                int(m.timestamp),
+                validate_timestamp(m.timestamp),
             )
             for m in metrics
         ]

@@ -49,9 +49,7 @@ def find_tracking_root(repo: str | os.PathLike[str] | None = None, *, create: bo
     """
     explicit = repo if repo is not None else os.environ.get("GITTRACK_REPO") or None
     if explicit is not None:
-        path = Path(explicit).expanduser()
-        if str(path).startswith("file://"):
-            path = Path(str(path)[len("file://") :])
+        path = Path(_file_uri_path(os.fspath(explicit))).expanduser()
         if not path.exists():
             raise RepositoryError(f"tracking repository {path} does not exist")
         root = find_repository_root(path)
@@ -70,20 +68,18 @@ def tracking_repository_at(uri: str | os.PathLike[str]) -> Path:
     A path inside a git repository (existing or not) names that repository; any other
     path is (or becomes) a bare tracking repository. Server and database URIs are refused.
     """
-    from urllib.parse import unquote, urlparse
+    from urllib.parse import urlparse
 
     text = os.fspath(uri)
     scheme = urlparse(text).scheme.lower() if "://" in text or text.startswith("file:") else ""
+    text = _file_uri_path(text)
     if scheme in ("http", "https"):
         raise RepositoryError(
             f"tracking URI {text!r} is a server: gittrack records into a git repository "
             "(give a path); to log into 'gittrack server', use the official mlflow client "
             "with MLFLOW_TRACKING_URI set to it"
         )
-    if scheme == "file":
-        parsed = urlparse(text)
-        text = unquote(parsed.path if parsed.netloc in ("", "localhost") else text[5:])
-    elif scheme and len(scheme) > 1:  # "C:" is a Windows drive, not a scheme
+    if scheme and scheme != "file" and len(scheme) > 1:  # "C:" is a Windows drive
         raise RepositoryError(
             f"tracking URI {text!r} is not supported: give a path or a file: URI "
             "of a git repository"
@@ -95,15 +91,27 @@ def tracking_repository_at(uri: str | os.PathLike[str]) -> Path:
     root = find_repository_root(probe)
     if root is not None:
         return root
-    return _embedded_repo(path, create=True)
+    return _embedded_repo(path, create=True, chosen=True)
 
 
-def _embedded_repo(path: Path, *, create: bool) -> Path:
+def _file_uri_path(text: str) -> str:
+    """The path of a ``file:`` URI (``file:///a%20b``, ``file:./mlruns``); other text as is."""
+    if not text.lower().startswith("file:"):
+        return text
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(text)
+    return unquote(parsed.path if parsed.netloc in ("", "localhost") else text[5:])
+
+
+def _embedded_repo(path: Path, *, create: bool, chosen: bool = False) -> Path:
+    """A bare tracking repository at ``path``; the fallback one (not ``chosen`` by a
+    tracking URI) is announced once, as MLflow's fallback to ./mlruns is."""
     if not (path / "objects").is_dir():
         if not create:
             raise RepositoryError(NO_REPOSITORY)
         init_bare_repository(path)
-    if path not in _announced:
+    if not chosen and path not in _announced:
         _announced.add(path)
         log.warning("gittrack: not inside a git repository; runs are stored in %s", path)
     return path

@@ -28,6 +28,7 @@ from gittrack.validation import (
     validate_metric_value,
     validate_name,
     validate_step,
+    validate_timestamp,
 )
 from gittrack.writer import now_ms, resume_op
 
@@ -342,7 +343,7 @@ def log_metric(
         validate_key(key, "metric"),
         validate_metric_value(key, value),
         0 if step is None else validate_step(step),
-        now_ms() if timestamp is None else int(timestamp),
+        now_ms() if timestamp is None else validate_timestamp(timestamp),
     )
 
 

@@ -12,6 +12,7 @@ dulwich nor pyarrow.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -156,10 +157,11 @@ class RunIndex:
             try:
                 db = self._open_file()
             except sqlite3.DatabaseError as e:  # damaged: it is only a cache, start afresh
-                log.warning("gittrack: run index %s is damaged (%s); rebuilding it", self.path, e)
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(self.path) + suffix).unlink(missing_ok=True)
                 db = self._open_file()
+                # said only once rebuilt: a read-only index is not damaged (see below)
+                log.warning("gittrack: run index %s was damaged (%s); rebuilt it", self.path, e)
         except (OSError, sqlite3.Error) as e:
             # A read-only or damaged index must not stop listing: work in memory.
             log.warning("gittrack: run index %s unusable (%s); using a temporary one", self.path, e)
@@ -511,7 +513,8 @@ class RunIndex:
             tmp.write_bytes(marshal.dumps((_SNAPSHOT_VERSION, generation, rows)))
             os.replace(tmp, self._snapshot_path)
         except (OSError, ValueError):  # a cache: failing to write it changes nothing
-            tmp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # nor failing to clean up (read-only)
+                tmp.unlink(missing_ok=True)
 
     # The same rows are also kept column by column (``.cols``): a top-level field's value
     # per row, or a param/metric/tag key's (row positions, values). A search that wants a
@@ -635,8 +638,11 @@ class RunIndex:
         lower = ref.lower()
         db = self._db
         if len(lower) < MIN_PREFIX or not set(lower) <= _HEX:  # only a name can match
-            sql = "SELECT run_id, name FROM runs WHERE error IS NULL AND name = ?"
-            named = dict(db.execute(sql, (ref,)).fetchall())
+            sql = "SELECT run_id, name FROM runs WHERE error IS NULL AND name IN (?, ?)"
+            try:
+                named = dict(db.execute(sql, (text, ref)).fetchall())
+            except UnicodeEncodeError:  # a lone surrogate (argv not UTF-8): no name has one
+                named = {}
             return resolve_run_ref(text, {}, lambda: named)
         sql = "SELECT run_id, commit_sha, name, error FROM runs WHERE run_id GLOB ?"
         rows = db.execute(sql, (lower + "*",)).fetchall()  # hex text holds no wildcard

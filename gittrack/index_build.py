@@ -11,6 +11,7 @@ documents again.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import json
@@ -245,7 +246,8 @@ def write_columns(path: Path, generation: str, rows: list[Columns]) -> None:
                 f.write(blob)
         os.replace(tmp, path)
     except (OSError, ValueError):  # a cache: failing to write it changes nothing
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # nor failing to clean up (read-only)
+            tmp.unlink(missing_ok=True)
 
 
 def _column_blobs(rows: list[Columns]) -> dict[tuple[str, str], bytes]:

@@ -29,7 +29,7 @@ from gittrack.entities import Run
 from gittrack.environment import mask_secrets
 from gittrack.errors import CommandNotFoundError, GittrackError, InputError, ValidationError
 from gittrack.project import DEFAULT_ENTRY_POINT, find_project_file, load_project
-from gittrack.validation import user_value, validate_key
+from gittrack.validation import normalize_param, user_value, validate_key
 from gittrack.writer import RunWriter
 
 log = logging.getLogger("gittrack")
@@ -185,8 +185,8 @@ def run_tracked(
     """Run ``plan`` as a new tracked run and end the run from the child's exit code."""
     work_dir = (cwd or Path.cwd()).resolve()
     # Mistakes found before the run exists leave no FAILED run behind.
-    for key in plan.params:
-        validate_key(key, "param")
+    for key, value in plan.params.items():
+        normalize_param(validate_key(key, "param"), value)
     for path in inputs:
         if not os.path.lexists(path):
             raise InputError(f"input {path!r} does not exist (check the path)")

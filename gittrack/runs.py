@@ -466,7 +466,8 @@ def resolve_run_ref(
     2. the same text starting commit hashes: the run with a state (its current commit or
        any earlier state it keeps; when no run has one, a replaced RUNNING state still in
        this clone's objects) whose hash it starts; several runs are ambiguous;
-    3. the exact run name: the run with that name; several are ambiguous.
+    3. the exact run name: the run with that name (as given, else trimmed, so a name
+       with leading or trailing spaces can be named); several are ambiguous.
 
     Nothing matching is :class:`RunNotFoundError`; ambiguity is
     :class:`AmbiguousRunError` listing the candidates.
@@ -486,7 +487,9 @@ def resolve_run_ref(
     known: Mapping[str, str] | None = None
     if not matches:
         known = names()
-        matches = sorted(rid for rid, name in known.items() if name == ref)
+        matches = sorted(rid for rid, name in known.items() if name == text) or sorted(
+            rid for rid, name in known.items() if name == ref
+        )
     if not matches:
         raise RunNotFoundError(
             f"no run matches {ref!r} (give a run id or commit prefix, or a run name; "

@@ -57,9 +57,12 @@ def validate_key(key: object, kind: str) -> str:
 
 
 def validate_metric_value(key: str, value: object) -> float:
-    """Metric values are numbers (bool excluded); NaN and +/-inf are accepted."""
+    """Metric values are numbers (bool excluded; a 0-d numpy array is its number); NaN and
+    +/-inf are accepted."""
     if type(value) is float:
         return value
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        value = value.item()  # type: ignore[attr-defined]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             import numbers
@@ -71,17 +74,48 @@ def validate_metric_value(key: str, value: object) -> float:
         raise ValidationError(
             f"metric {key!r} must be a number, got {type(value).__name__} {str(value)[:40]!r}"
         )
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond a double's range (10**400)
+        raise ValidationError(
+            f"metric {key!r} {str(value)[:20]}... does not fit in a 64-bit float"
+        ) from None
+
+
+_INT64 = range(-(2**63), 2**63)
 
 
 def validate_step(step: object) -> int:
+    """A step is a 64-bit integer (as MLflow's, and the metrics file's column): an
+    ``int``, a numpy integer (``np.arange``) or a whole float."""
     if type(step) is int:
-        return step
-    if isinstance(step, bool) or not isinstance(step, int):
-        if isinstance(step, float) and step.is_integer():
-            return int(step)
-        raise ValidationError(f"metric step must be an integer, got {step!r}")
-    return step
+        number = step
+    elif isinstance(step, float) and step.is_integer():
+        number = int(step)
+    else:
+        import numbers
+
+        # bool is an int but no step; numpy's bool_ is not Integral
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+            raise ValidationError(f"metric step must be an integer, got {step!r}")
+        number = int(step)
+    if number not in _INT64:
+        raise ValidationError(f"metric step {number} does not fit in a 64-bit integer")
+    return number
+
+
+def validate_timestamp(timestamp: Any) -> int:
+    """A metric point's timestamp: epoch milliseconds (a float is cut to its integer
+    part), within a 64-bit integer."""
+    try:
+        number = int(timestamp)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(
+            f"metric timestamp must be epoch milliseconds, got {timestamp!r}"
+        ) from None
+    if number not in _INT64:
+        raise ValidationError(f"metric timestamp {number} does not fit in a 64-bit integer")
+    return number
 
 
 def user_value(text: str) -> bool | int | float | str:
@@ -101,13 +135,15 @@ def user_value(text: str) -> bool | int | float | str:
 
 
 def normalize_param(key: str, value: Any) -> Any:
-    """Keep YAML scalar types; anything else is stored as its string form (as MLflow)."""
-    if value is None or isinstance(value, (bool, int, str)):
+    """Keep YAML scalar types; anything else is stored as its string form (as MLflow).
+
+    A numpy scalar is the Python number it holds (``np.float64(0.1)`` -> ``0.1``, a float
+    subclass whose repr is not its text); subclasses (an ``IntEnum``), arrays and other
+    objects are their ``str()``."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        value = value.item()
+    if value is None or type(value) in (bool, int, float, str):
         result: Any = value
-    elif isinstance(value, float):
-        result = value
-    elif type(value).__module__ == "numpy" and hasattr(value, "item"):
-        result = value.item()
     else:
         result = str(value)
     if isinstance(result, str):

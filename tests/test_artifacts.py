@@ -351,6 +351,25 @@ def test_download_never_overwrites_a_different_file_without_force(
     assert (dest / "a.txt").read_text() == "v1"
 
 
+def test_a_directory_downloads_again_into_the_same_place(repo: Path, tmp_path: Path) -> None:
+    """download_artifacts(run, 'dir', dst) a second time (a re-run script) failed with
+    '<dst>/dir is a directory; cannot write artifact 'dir' there', as did a first one
+    into a dst holding that folder; MLflow writes the files again."""
+    client = Client()
+    rid = _run(client)
+    client.log_text(rid, "1", "dir/a.txt")
+    client.log_text(rid, "2", "dir/sub/b.txt")
+    dest = tmp_path / "d"
+    first = client.download_artifacts(rid, "dir", dest)
+    assert client.download_artifacts(rid, "dir", dest) == first == str(dest / "dir")
+    assert gittrack.download_artifacts(run_id=rid, artifact_path="dir", dst_path=dest) == first
+    assert (dest / "dir/sub/b.txt").read_text() == "2"
+    client.log_text(rid, "3", "file.txt")
+    (dest / "file.txt").mkdir()
+    with pytest.raises(ArtifactError, match="is a directory"):  # a file onto a folder: no
+        client.download_artifacts(rid, "file.txt", dest)
+
+
 # -- URIs ---------------------------------------------------------------------------------------
 def test_runs_uris(repo: Path, tmp_path: Path) -> None:
     assert parse_runs_uri("runs:/abc/model/MLmodel").run == "abc"

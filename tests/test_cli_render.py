@@ -77,6 +77,14 @@ def test_line_plot_has_height_and_axis() -> None:
     assert render.line_plot([0], [math.nan]) == "(no finite values to plot)"
 
 
+def test_line_plot_step_labels_of_a_few_points_stay_apart() -> None:
+    """`gittrack metrics RUN --plot` of a short history printed 'step 0step 7'."""
+    foot = render.line_plot(list(range(8)), [float(i) for i in range(8)]).splitlines()[-1]
+    assert foot.split() == ["step", "0", "step", "7"]
+    assert render.line_plot([-5], [1.0]).splitlines()[-1].split() == ["step", "-5"]
+    assert render.line_plot([0, 0], [5.0, 5.0]).splitlines()[-1].split() == ["step", "0"]
+
+
 _ASCII_CELL = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
 _ANY_CELL = st.text(max_size=8)
 

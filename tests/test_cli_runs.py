@@ -173,6 +173,24 @@ def test_diff(runs: dict[str, str], repo: Path) -> None:
     assert rmse["delta"] == pytest.approx(1 / 31 - 1 / 30)
 
 
+def test_diff_and_list_take_params_as_mlflow_strings(repo: Path) -> None:
+    """1 and '1' are one param value (logging one after the other is no conflict, a
+    filter matches both): diff called them 'changed' and list showed them as differing."""
+    client = gittrack.Client()
+    for name, params in (("ta", {"p": 1, "q": "1.0", "b": True}), ("tb", {"p": "1", "q": 1.0})):
+        rid = client.create_run("types", run_name=name).info.run_id
+        client.log_params(rid, {**params, "n": 3 if name == "ta" else 3.0})
+        client.set_terminated(rid)
+    data = json.loads(ok("diff", "ta", "tb", "--format", "json"))
+    assert data["params"] == [
+        {"key": "b", "a": True, "b": None, "change": "removed"},
+        {"key": "n", "a": 3, "b": 3.0, "change": "changed"},  # '3' and '3.0' differ
+    ]
+    assert "params (2 identical)" in ok("diff", "ta", "tb")
+    header = ok("list", "-e", "types").splitlines()[0].split()
+    assert [c for c in header if c.startswith("params.")] == ["params.b", "params.n"]
+
+
 def _headerless_columns(text: str) -> list[str]:
     """Rule lines (``---  ---``) with a dash run under a blank header cell."""
     lines = text.splitlines()
@@ -268,6 +286,58 @@ def test_rm(
     ok("rm", "other", "--yes")
     assert json.loads(ok("list", "-f", "json")) == []
     assert "no run matches" in fails(capsys, "rm", "base", "--yes")
+
+
+def test_rm_in_a_read_only_repository_is_one_line(
+    runs: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    real_open = os.open
+
+    def read_only(path: str | bytes, flags: int, *args: int, **kwargs: object) -> int:
+        if flags & os.O_CREAT and os.fsdecode(path).endswith(".lock"):
+            raise OSError(errno.EROFS, "Read-only file system", path)
+        return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+    with monkeypatch.context() as patched:
+        patched.setattr(os, "open", read_only)
+        err = fails(capsys, "rm", "base", "--yes")
+    assert "cannot delete" in err and "Read-only file system" in err
+    assert len(json.loads(ok("list", "-f", "json"))) == 3
+
+
+def test_show_says_a_run_is_deleted(runs: dict[str, str]) -> None:
+    """`list` leaves a deleted run out; `show` of it said nothing about it."""
+    gittrack.delete_run(runs["base"])
+    assert "base" not in ok("list")
+    assert re.search(r"^status +FINISHED \(deleted\)$", ok("show", "base"), re.M)
+    assert json.loads(ok("show", "base", "-f", "json"))["lifecycle_stage"] == "deleted"
+    gittrack.MlflowClient().restore_run(runs["base"])
+    assert re.search(r"^status +FINISHED$", ok("show", "base"), re.M)
+    assert json.loads(ok("show", "base", "-f", "json"))["lifecycle_stage"] == "active"
+
+
+def test_a_name_with_edge_spaces_can_be_named(repo: Path) -> None:
+    """A run named '  spaced ' (kept exactly) was unreachable: the reference was trimmed."""
+    client = gittrack.Client()
+    spaced = client.create_run("e", run_name="  spaced ").info.run_id
+    plain = client.create_run("e", run_name="spaced").info.run_id
+    client.flush()
+    assert json.loads(ok("show", "  spaced ", "-f", "json"))["run_id"] == spaced
+    assert json.loads(ok("show", "spaced", "-f", "json"))["run_id"] == plain
+    assert json.loads(ok("show", " spaced", "-f", "json"))["run_id"] == plain  # trimmed
+    assert gittrack.get_run("  spaced ").info.run_id == spaced
+    ok("tag", "  spaced ", "k=v")
+    assert client.get_run(spaced).data.tags["k"] == "v"
+
+
+def test_a_reference_that_is_not_utf8_matches_nothing(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gittrack show $'\\xff'` (bytes that are not UTF-8) was an internal error, exit 3."""
+    assert "no run matches" in fails(capsys, "show", "\udcff")
+    assert "no run matches" in fails(capsys, "tag", "base\udcff", "a=b")
 
 
 def test_experiments(runs: dict[str, str]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -248,6 +250,28 @@ def test_unusable_index_location_falls_back_to_memory(
     with caplog.at_level(logging.WARNING, logger="gittrack"), open_index() as index:
         assert [e.name for e in index.entries()] == ["a"]
     assert any("temporary" in r.getMessage() for r in caplog.records)
+
+
+def test_listing_where_the_index_cannot_be_written(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A read-only git directory (a mount, a CI cache): listing still works, and the
+    index is not called damaged when it only cannot be opened for writing."""
+    from cli_helpers import ok
+
+    make_run("a", params={"lr": 0.1})
+    (repo / ".git/gittrack").mkdir(exist_ok=True)
+    (repo / ".git/gittrack/index.sqlite").mkdir()  # sqlite cannot open it; nothing to rebuild
+    as_a_new_process()
+    with caplog.at_level(logging.WARNING, logger="gittrack"):
+        assert "a" in ok("list")
+    messages = [r.getMessage() for r in caplog.records]
+    assert not any("damaged" in m for m in messages), messages
+    assert sum("temporary" in m for m in messages) == 1, messages
+    shutil.rmtree(repo / ".git/gittrack")
+    (repo / ".git/gittrack").write_text("a file where the index folder should be")
+    as_a_new_process()
+    assert json.loads(ok("list", "--format", "json"))[0]["params"] == {"lr": 0.1}
 
 
 def test_outside_a_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,6 +8,7 @@ virtual environment (file store), and the two outputs are compared field by fiel
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -32,14 +33,17 @@ needs_mlflow = pytest.mark.skipif(
 
 
 def test_set_tracking_uri_selects_a_repository(
-    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv("GITTRACK_REPO", "")  # restored after the test
     gittrack.set_tracking_uri("file:./mlruns")  # inside a git repository: that repository
     assert gittrack.get_tracking_uri() == str(repo)
     outside = tmp_path / "elsewhere" / "mlruns"
-    gittrack.set_tracking_uri(outside.as_uri())  # outside git: a bare tracking repository
+    with caplog.at_level(logging.WARNING, logger="gittrack"):
+        gittrack.set_tracking_uri(outside.as_uri())  # outside git: a bare tracking repository
     assert os.environ["GITTRACK_REPO"] == str(outside)
+    # chosen on purpose from inside a git repository: not 'not inside a git repository'
+    assert not any("not inside a git repository" in r.getMessage() for r in caplog.records)
     with gittrack.start_run() as run:
         gittrack.log_param("a", 1)
     refs = git(outside, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/")

@@ -136,6 +136,14 @@ def test_bad_param_key_creates_no_run(repo: Path) -> None:
     assert RunStore(repo).list_runs() == {}
 
 
+@pytest.mark.parametrize("value", ["x" * 7000, "\udcff"])  # too long; bytes not UTF-8
+def test_bad_param_value_creates_no_run(repo: Path, value: str) -> None:
+    """Only the key was checked first: a refused value left a FAILED run behind."""
+    result = cli("run", "-P", f"k={value}", "--", "true")
+    assert result.exit_code == 1 and "param 'k'" in str(result.exception)
+    assert RunStore(repo).list_runs() == {}
+
+
 @pytest.mark.parametrize(
     "args",
     [

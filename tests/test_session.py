@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import fails, ok
+from conftest import git
 
 import gittrack
 from gittrack import session
@@ -73,6 +74,47 @@ def test_recording_outside_git_creates_the_embedded_store(outside_git: Path) -> 
         gittrack.log_param("p", 1)
     assert (outside_git / ".gittrack-runs" / "objects").is_dir()
     assert json.loads(ok("list", "--format", "json"))[0]["name"] == "here"
+
+
+def test_a_repository_without_a_working_tree_records_no_code_source(
+    outside_git: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs recorded into ./.gittrack-runs or a bare repository (GITTRACK_REPO) claimed
+    the git branch 'master', and in a bare clone HEAD's commit 'with uncommitted changes':
+    code that was never in git. They now record no commit, branch or dirty flag."""
+    with gittrack.start_run(run_name="embedded") as run:
+        pass
+    assert "mlflow.source.git.branch" not in gittrack.get_run(run.info.run_id).data.tags
+    source = tmp_path / "project"
+    source.mkdir()
+    git(source, "init", "-q")
+    (source / "train.py").write_text("print(1)\n")
+    git(source, "add", ".")
+    git(source, "commit", "-q", "-m", "code")
+    git(tmp_path, "clone", "-q", "--bare", str(source), str(tmp_path / "store.git"))
+    monkeypatch.setenv("GITTRACK_REPO", str(tmp_path / "store.git"))
+    session.reset()
+    with gittrack.start_run(run_name="into-bare") as run:
+        pass
+    got = gittrack.get_run(run.info.run_id)
+    assert (got.info.source_commit, got.info.dirty) == (None, False)
+    assert not any(k.startswith("mlflow.source.git") for k in got.data.tags)
+    shown = json.loads(ok("show", "into-bare", "-f", "json"))
+    assert shown["source"] == {"commit": None, "branch": None, "dirty": False}
+
+
+def test_the_repository_may_be_given_as_a_file_uri(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """GITTRACK_REPO=file:///path (as MLFLOW_TRACKING_URI is written) answered
+    'tracking repository file:/path does not exist'."""
+    rid = gittrack.Client(repo.as_uri()).create_run("e", run_name="by-uri").info.run_id
+    session.reset()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GITTRACK_REPO", repo.as_uri())
+    assert json.loads(ok("list", "-f", "json"))[0]["run_id"] == rid
+    monkeypatch.setenv("GITTRACK_REPO", f"file:{repo}")
+    assert json.loads(ok("show", "by-uri", "-f", "json"))["run_id"] == rid
 
 
 def test_one_repository_object_per_root(repo: Path) -> None:

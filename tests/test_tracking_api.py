@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import ok
 from conftest import user_tags
 
 import gittrack
@@ -107,6 +109,69 @@ def test_param_is_immutable(repo: Path) -> None:
     got = gittrack.get_run(run.info.run_id).data
     assert got.params == {"lr": "0.1", "n": "1"}
     assert got.typed_params == {"lr": 0.1, "n": 1}  # the type first logged
+
+
+def test_numpy_params_read_back_as_mlflow_stores_them(repo: Path) -> None:
+    """A numpy float (a grid from np.logspace) was stored as 'np.float64(0.1)', and a
+    numpy array raised a bare ValueError; MLflow stores str(value) for both."""
+    import enum
+
+    import numpy as np
+
+    class Mode(enum.IntEnum):
+        FAST = 2
+
+    logged = {"lr": np.float64(0.1), "n": np.int64(3), "on": np.bool_(True)}
+    logged.update({"grid": np.array([1, 2]), "mode": Mode.FAST, "name": np.str_("a")})
+    with gittrack.start_run() as run:
+        gittrack.log_params(logged)
+    got = gittrack.get_run(run.info.run_id).data
+    assert got.params == {k: str(v) for k, v in logged.items()}
+    assert got.typed_params == {
+        "lr": 0.1, "n": 3, "on": True, "grid": "[1 2]", "mode": "2", "name": "a"
+    }  # fmt: skip
+    shown = json.loads(ok("show", run.info.run_id, "--format", "json"))["params"]
+    assert shown == got.typed_params
+
+
+def test_numpy_steps_and_values_are_taken_as_mlflow_takes_them(repo: Path) -> None:
+    """`for step in np.arange(n): log_metric(..., step=step)` was refused."""
+    import numpy as np
+
+    with gittrack.start_run() as run:
+        for step in np.arange(3):
+            gittrack.log_metric("loss", 1.0 / (step + 1), step=step)
+        gittrack.log_metrics({"acc": np.array(0.5)}, step=np.int32(7))
+        with pytest.raises(ValidationError, match="must be a number"):
+            gittrack.log_metric("flag", np.bool_(True))  # a bool is no metric, as True
+    history = gittrack.MlflowClient().get_metric_history(run.info.run_id, "loss")
+    assert [(m.step, m.value) for m in history] == [(0, 1.0), (1, 0.5), (2, 1 / 3)]
+    assert all(type(m.step) is int for m in history)
+    assert gittrack.get_run(run.info.run_id).data.metrics["acc"] == 0.5
+
+
+def test_out_of_range_step_or_timestamp_is_refused_at_the_call(repo: Path) -> None:
+    """A step or timestamp beyond 64 bits was buffered, then failed the run's flush with
+    an OverflowError: the run stayed RUNNING and what it had logged before was lost."""
+    client = gittrack.MlflowClient()
+    with gittrack.start_run() as run:
+        gittrack.log_metric("kept", 1.0)
+        gittrack.log_param("p", 1)
+        for bad in ({"step": 2**63}, {"timestamp": 2**70}, {"step": -(2**63) - 1}):
+            with pytest.raises(ValidationError, match="64-bit"):
+                gittrack.log_metric("bad", 1.0, **bad)  # type: ignore[arg-type]
+            with pytest.raises(ValidationError, match="64-bit"):
+                client.log_metric(run.info.run_id, "bad", 1.0, **bad)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="timestamp must be epoch milliseconds"):
+            gittrack.log_metric("bad", 1.0, timestamp="soon")  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="64-bit float"):
+            gittrack.log_metric("bad", 10**400)
+        gittrack.log_metric("edge", 2.0, step=2**63 - 1, timestamp=1.7e12 + 0.5)
+    got = gittrack.get_run(run.info.run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.metrics == {"kept": 1.0, "edge": 2.0} and got.data.params == {"p": "1"}
+    (edge,) = client.get_metric_history(run.info.run_id, "edge")
+    assert (edge.step, edge.timestamp) == (2**63 - 1, 1_700_000_000_000)
 
 
 def test_delete_tag(repo: Path) -> None:

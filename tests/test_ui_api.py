@@ -515,6 +515,25 @@ def test_artifacts_are_served_sandboxed_so_no_script_runs_in_the_ui_origin(
     assert 'h("iframe", {sandbox: ""' in app  # HTML previews: an iframe with every permission off
 
 
+def test_text_artifacts_in_utf8_are_served_as_utf8(repo: Path, tmp_path: Path) -> None:
+    """An HTML report with no <meta charset> (pandas' to_html writes none) shows its
+    accents, not mojibake; bytes that are not UTF-8 are left to the browser to guess."""
+    files = {
+        "report.html": "<p>résumé ✓</p>".encode(),
+        "old.html": "<p>caf\xe9</p>".encode("latin-1"),
+    }
+    with gittrack.start_run() as run:
+        for name, data in files.items():
+            (tmp_path / name).write_bytes(data)
+            gittrack.log_artifact(str(tmp_path / name))
+    with serving(repo) as srv:
+        types = {
+            name: call(srv, "GET", f"/ui/artifact/{run.info.run_id}/{name}")[1]["content-type"]
+            for name in files
+        }
+    assert types == {"report.html": "text/html; charset=utf-8", "old.html": "text/html"}
+
+
 def test_page_runs_slices_the_same_sequence_as_search(runs: list[str], repo: Path) -> None:
     from gittrack.query.page import page_runs
     from gittrack.query.search import query_rows

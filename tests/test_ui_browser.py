@@ -132,6 +132,16 @@ def _charts_drawn(page: Any, count: int) -> None:
     )
 
 
+def _aligned(page: Any, table: str) -> tuple[set[str], int]:
+    """The text alignments of the number cells of ``table``, and how many there are."""
+    found = page.evaluate(
+        "t => [...document.querySelectorAll(t + ' td.num')]"
+        ".map(c => getComputedStyle(c).textAlign)",
+        table,
+    )
+    return set(found), len(found)
+
+
 def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, browser: Any) -> None:
     ids = _make_runs(repo, tmp_path)
     images = DOCS_IMAGES if SCREENSHOTS else tmp_path / "images"
@@ -150,6 +160,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         # at 1400 px every column of the default view is in sight, none cut
         wrap = "document.querySelector('.runs-main .table-wrap')"
         assert page.evaluate(f"{wrap}.scrollWidth <= {wrap}.clientWidth")
+        assert _aligned(page, "#runs-table") == ({"right"}, 41)  # depth, lr, 3 metrics
 
         # a running run updates in place, without a reload
         row = f"tr[data-run='{live.info.run_id}']"
@@ -166,6 +177,8 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.press("#filter", "Enter")
         page.wait_for_selector("#filter-error:not(:empty)")
         assert "position" in page.inner_text("#filter-error")
+        assert page.locator("#runs-table tbody tr").count() == 9  # the rows stay as they were
+        assert "1–9 of 9 runs" in page.inner_text("#page-info")
         page.fill("#filter", "params.model = 'cnn'")
         page.press("#filter", "Enter")
         page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 4")
@@ -191,6 +204,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.click("#compare")
         _ready(page, "^#/compare")
         _charts_drawn(page, 3)
+        assert _aligned(page, "#side-by-side")[0] == {"right"}
         charts = page.evaluate(
             "[...document.querySelectorAll('#charts .chart')]"
             ".map(d => [d.dataset.metric, d.data.length])"
@@ -234,6 +248,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.click("[data-path='predictions.csv']")
         page.wait_for_selector(".artifact-table")
         assert page.locator(".artifact-table tbody tr").count() == 12
+        assert _aligned(page, ".artifact-table") == ({"right"}, 36)
         _shot(page, images, "ui-artifacts.png")
         page.click("[data-path='config.json']")
         page.wait_for_selector("pre.artifact-text")
@@ -311,6 +326,7 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
     with gittrack.start_run(run_name="values") as run:
         gittrack.log_params({"warmup": 1.0, "seed": 2**64 + 1})
         gittrack.log_metric("diverged", math.nan)
+        gittrack.log_metric("tokens", 9.87654e12)  # long tick labels
         for step in range(3):
             gittrack.log_metric("loss", 1 / (step + 1), step=step)
     rid = run.info.run_id
@@ -324,7 +340,7 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         assert rows == [["warmup", "1.0"], ["seed", "18446744073709551617"]]
         page.click("[data-tab=metrics]")
         _ready(page, "tab=metrics")
-        _charts_drawn(page, 2)
+        _charts_drawn(page, 3)
         layouts = page.evaluate(
             "Object.fromEntries([...document.querySelectorAll('#charts .chart')].map(d => ["
             " d.dataset.metric,"
@@ -333,7 +349,15 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         assert layouts == {
             "diverged": ["diverged (1 point)", ["no finite value to draw (NaN or infinite)"]],
             "loss": ["loss (3 points)", []],
+            "tokens": ["tokens (1 point)", []],
         }
+        # every tick label is inside its chart, however long
+        assert page.evaluate(
+            "[...document.querySelectorAll('#charts .chart')].every(d => {"
+            " const box = d.getBoundingClientRect();"
+            " return [...d.querySelectorAll('.ytick text, .xtick text')].every(t =>"
+            "  t.getBoundingClientRect().left >= box.left); })"
+        )
         page.close()
     assert errors == []
 
@@ -406,3 +430,235 @@ def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
         assert len(stamps) == 60 and all(1e12 < t < 1e14 for t in stamps)  # epoch ms
         page.close()
     assert errors == []
+
+
+def test_a_running_runs_page_follows_it_and_keeps_what_the_user_types(
+    repo: Path, tmp_path: Path, browser: Any
+) -> None:
+    client = Client()
+    rid = client.create_run(run_name="live").info.run_id  # RUNNING while the page is open
+    client.log_metric(rid, "loss", 0.5, step=0)
+    (tmp_path / "first.log").write_text("epoch 0\n", encoding="utf-8")
+    client.log_artifact(rid, str(tmp_path / "first.log"))
+    client.flush(rid)
+    metrics = "document.querySelector('section.card:nth-child(3) table.kv')?.innerText"
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/run/{rid}")
+        _ready(page, f"^#/run/{rid}")
+        page.fill("#note", "half a thought")
+        page.fill("#tag-key", "owner")  # the cursor is left in this field
+        client.log_metric(rid, "loss", 0.25, step=1)
+        client.flush(rid)
+        page.wait_for_function(f"{metrics}?.includes('0.25')")  # the page follows the run
+        assert page.input_value("#note") == "half a thought"
+        assert page.input_value("#tag-key") == "owner"
+        assert page.evaluate("document.activeElement.id") == "tag-key"
+        # the file previewed stays in view when the run gets a new artifact
+        page.click("[data-tab=artifacts]")
+        _ready(page, "tab=artifacts")
+        page.click("[data-path='first.log']")
+        page.wait_for_selector("pre.artifact-text")
+        (tmp_path / "second.log").write_text("epoch 1\n", encoding="utf-8")
+        client.log_artifact(rid, str(tmp_path / "second.log"))
+        client.flush(rid)
+        page.wait_for_selector("[data-path='second.log']")
+        page.wait_for_selector("pre.artifact-text")
+        assert page.inner_text("pre.artifact-text") == "epoch 0\n"
+        page.close()
+    assert errors == []
+
+
+def _says(page: Any, text: str) -> None:
+    """Wait until the status line at the top right reads ``text``."""
+    page.wait_for_function("t => document.querySelector('#status').innerText === t", arg=text)
+
+
+def _long_runs(tmp_path: Path) -> list[str]:
+    """Two runs whose values are long: a paragraph of a param, a path, a 300-character
+    tag, an input's full digest, in an experiment with a long name."""
+    data = tmp_path / "train.csv"
+    data.write_text("x,y\n1,2\n", encoding="utf-8")
+    gittrack.set_experiment("image_classification_sweep_2026_11_30_resnet50")
+    ids = []
+    for i, words in enumerate((60, 2)):
+        with gittrack.start_run(run_name=f"long-{i}") as run:
+            gittrack.log_params({"description": "a long parameter value " * words, "lr": i})
+            gittrack.log_metric("loss", 1 / (i + 2))
+            gittrack.set_tag("comment", "x" * 300 if i == 0 else "short")
+            gittrack.log_input(str(data), name="train")
+            ids.append(run.info.run_id)
+    return ids
+
+
+def test_long_values_stay_inside_the_page(repo: Path, tmp_path: Path, browser: Any) -> None:
+    ids = _long_runs(tmp_path)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        # runs: a long experiment name keeps its run count inside the list
+        page.goto(url + "/")
+        page.wait_for_selector(".experiments .exp")
+        assert page.evaluate(
+            "(() => { const box = document.querySelector('.experiments').getBoundingClientRect();"
+            " return [...document.querySelectorAll('.experiments .count')]"
+            ".every(c => c.getBoundingClientRect().right <= box.right); })()"
+        )
+        # compare: a long value does not push the other run out of sight
+        page.goto(f"{url}/#/compare?runs={','.join(ids)}")
+        _ready(page, "^#/compare")
+        assert page.evaluate(
+            "(() => { const w = document.querySelector('#side-by-side').getBoundingClientRect();"
+            " const th = [...document.querySelectorAll('#side-by-side thead th')].pop();"
+            " return th.getBoundingClientRect().right <= w.right; })()"
+        )
+        cell = page.locator("#side-by-side td", has_text="a long parameter value").first
+        assert cell.get_attribute("title") == "a long parameter value " * 60  # all of it
+        # a run: the inputs' full digests stay inside their card, not widening the page
+        page.goto(f"{url}/#/run/{ids[0]}")
+        _ready(page, f"^#/run/{ids[0]}")
+        assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+        # beside a 300-character tag, its "remove" button keeps one line
+        heights = page.evaluate(
+            "['[data-delete-tag=comment]', '#tag-form button']"
+            ".map(s => document.querySelector(s).getBoundingClientRect().height)"
+        )
+        assert heights[0] < heights[1]  # the small button is lower than "Set tag"
+        # an edit says it was saved
+        page.fill("#tag-key", "owner")
+        page.fill("#tag-value", "ana")
+        page.press("#tag-value", "Enter")
+        page.wait_for_selector("[data-delete-tag=owner]")
+        _says(page, "tag owner saved")
+        page.fill("#note", "retry with a smaller lr")
+        page.click("#save-note")
+        _says(page, "notes saved")
+        assert page.input_value("#note") == "retry with a smaller lr"
+        page.click("[data-delete-tag=owner]")
+        _says(page, "tag owner removed")
+        page.once("dialog", lambda dialog: dialog.accept("long-0 ✓"))
+        page.click("#rename")
+        _says(page, "renamed to long-0 ✓")
+        assert page.inner_text("#run-name") == "long-0 ✓"
+        page.close()
+    assert errors == []
+
+
+def test_every_page_fits_a_phone_wide_window(repo: Path, tmp_path: Path, browser: Any) -> None:
+    from gittrack.models import registry
+    from gittrack.session import open_repository
+
+    ids = _long_runs(tmp_path)
+    (tmp_path / "table.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (tmp_path / "MLmodel").write_text("flavors: {}\n", encoding="utf-8")
+    Client().log_artifact(ids[0], str(tmp_path / "table.csv"))
+    Client().log_artifact(ids[0], str(tmp_path / "MLmodel"), "model")
+    registry.register(open_repository(create=False), ids[0], "classifier")
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = browser.new_page(viewport={"width": 390, "height": 844})
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        fits = "document.documentElement.scrollWidth <= innerWidth"
+        page.goto(url + "/")
+        page.wait_for_selector("#runs-table tbody tr")
+        assert page.evaluate(fits), "runs"
+        for view, shown in [
+            (f"run/{ids[0]}", "#tag-form"),
+            (f"run/{ids[0]}?tab=metrics", "#charts .chart[data-drawn]"),
+            (f"compare?runs={','.join(ids)}", "#charts .chart[data-drawn]"),
+            ("models", "section.card table"),
+        ]:
+            page.goto(f"{url}/#/{view}")
+            page.wait_for_selector(shown)
+            assert page.evaluate(fits), view
+        page.goto(f"{url}/#/run/{ids[0]}?tab=artifacts")
+        page.click("[data-path='table.csv']")
+        page.wait_for_selector(".artifact-table")
+        assert page.evaluate(fits), "artifacts"
+        page.close()
+    assert errors == []
+
+
+def test_back_and_forward_retrace_experiments_filters_and_sorting(repo: Path, browser: Any) -> None:
+    for i, experiment in enumerate(["sweep", "sweep", "baseline"]):
+        gittrack.set_experiment(experiment)
+        with gittrack.start_run(run_name=f"r{i}"):
+            gittrack.log_param("lr", i)
+    rows = "document.querySelectorAll('#runs-table tbody tr').length"
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(url + "/")
+        page.wait_for_function(f"{rows} === 3")
+        page.click("a.exp[data-experiment='sweep']")
+        page.wait_for_function(f"{rows} === 2")
+        page.fill("#filter", "params.lr = '1'")
+        page.press("#filter", "Enter")
+        page.wait_for_function(f"{rows} === 1")
+        page.click("th[data-order='attributes.run_name']")
+        page.wait_for_selector("th[data-order='attributes.run_name']:has-text('▲')")
+        page.go_back()  # the sort undone
+        page.wait_for_selector("th[data-order='attributes.run_name']:not(:has-text('▲'))")
+        assert page.input_value("#filter") == "params.lr = '1'"
+        page.go_back()  # the filter undone
+        page.wait_for_function(f"{rows} === 2")
+        assert page.input_value("#filter") == ""
+        assert page.inner_text(".exp.active").startswith("sweep")
+        page.go_back()  # every experiment again
+        page.wait_for_function(f"{rows} === 3")
+        page.go_forward()
+        page.wait_for_function(f"{rows} === 2")
+        assert page.inner_text(".exp.active").startswith("sweep")
+        page.close()
+    assert errors == []
+
+
+def test_an_experiment_lacking_every_chosen_column_shows_its_own(repo: Path, browser: Any) -> None:
+    for experiment, key in [("vision", "crop"), ("text", "vocab")]:
+        gittrack.set_experiment(experiment)
+        with gittrack.start_run():
+            gittrack.log_param(key, 1)
+            gittrack.log_metric(f"{key}_loss", 0.5)
+    headers = "[...document.querySelectorAll('#runs-table th')].map(th => th.innerText)"
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(url + "/#/?experiment=vision")
+        page.wait_for_selector("input[data-column='metrics.crop_loss']", state="attached")
+        page.click("#columns-button")
+        page.uncheck("input[data-column='metrics.crop_loss']")  # chosen: params.crop only
+        page.wait_for_function(f"!{headers}.includes('crop_loss')")
+        page.click("a.exp[data-experiment='text']")
+        page.wait_for_function(f"{headers}.includes('vocab')")  # its own first columns
+        assert "vocab_loss" in page.evaluate(headers)
+        page.click("a.exp[data-experiment='vision']")  # the choice is still there
+        page.wait_for_function(f"{headers}.includes('crop')")
+        assert "crop_loss" not in page.evaluate(headers)
+        page.close()
+    assert errors == []
+
+
+def test_a_csv_that_is_no_table_shows_as_text_and_an_empty_file_says_so(
+    repo: Path, tmp_path: Path, browser: Any
+) -> None:
+    files = {"ragged.csv": "a,b\n1\n2,3,4\n", "empty.txt": ""}
+    with gittrack.start_run() as run:
+        for name, text in files.items():
+            (tmp_path / name).write_text(text, encoding="utf-8")
+            gittrack.log_artifact(str(tmp_path / name))
+    rid = run.info.run_id
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/run/{rid}?tab=artifacts")
+        _ready(page, "tab=artifacts")
+        page.click("[data-path='ragged.csv']")
+        page.wait_for_selector("pre.artifact-text")
+        assert page.inner_text("pre.artifact-text") == files["ragged.csv"]
+        assert "cannot be read as a table" in page.inner_text("#preview p.muted")
+        page.click("[data-path='empty.txt']")
+        page.wait_for_selector("#preview p.muted")
+        assert page.inner_text("#preview p.muted") == "Empty file."
+        page.close()
+    assert [e for e in errors if "status of 400" not in e] == []  # the table's refusal

@@ -263,7 +263,8 @@ class Artifacts:
         """MLflow's layout: artifact ``path`` lands at ``dst/path`` (``dst``: a new temp dir)."""
         root = Path(dst) if dst is not None else Path(tempfile.mkdtemp(prefix="gittrack-"))
         base = paths.clean_path(path or "", "artifact path", allow_empty=True)
-        target = paths.safe_target(root, base, create=False) if base else root
+        # a folder there is fine for a folder artifact (a file onto it is refused below)
+        target = paths.safe_target(root, base, create=False, folder=True) if base else root
         if target.is_symlink() and not paths.inside(target, root):
             raise UnsafePathError(f"{target} is a symlink leading outside {root}; refusing it")
         self.restore(run_id, base, target, force=force)

@@ -70,11 +70,12 @@ def is_within(path: str, base: str) -> bool:
     return not base or path == base or path.startswith(base + "/")
 
 
-def safe_target(root: Path, rel: str, *, create: bool = True) -> Path:
+def safe_target(root: Path, rel: str, *, create: bool = True, folder: bool = False) -> Path:
     """Where artifact ``rel`` goes below ``root``, refusing symlinks that escape ``root``.
 
     With ``create``, makes missing parent directories. An existing symlink as the final
-    component is allowed (it is replaced, never followed, by an atomic rename).
+    component is allowed (it is replaced, never followed, by an atomic rename); an
+    existing directory only when ``folder`` (``rel`` may name a directory of artifacts).
     """
     rel = clean_path(rel, "artifact path")
     real_root = os.path.realpath(root)
@@ -98,7 +99,7 @@ def safe_target(root: Path, rel: str, *, create: bool = True) -> Path:
             except OSError as e:
                 raise ArtifactError(f"cannot create directory {current}: {e.strerror}") from e
     final = current / parts[-1]
-    if final.is_dir() and not final.is_symlink():
+    if final.is_dir() and not final.is_symlink() and not folder:
         raise ArtifactError(f"{final} is a directory; cannot write artifact {rel!r} there")
     return final
 

@@ -273,5 +273,7 @@ def line_plot(
     first, last = (steps[0], steps[-1]) if steps else (0, 0)
     axis = f"{'':>{pad}} └{'─' * len(pts)}"
     foot = f"{'':>{pad}}  step {first}"
-    foot += f"{'step ' + str(last):>{max(1, len(pts) - len(foot) + pad + 2)}}"
+    if last != first:  # the last step ends under the plot's end, at least a space apart
+        end = f" step {last}"
+        foot += f"{end:>{max(len(end), len(pts) - len(foot) + pad + 2)}}"
     return "\n".join([*lines, axis, foot])

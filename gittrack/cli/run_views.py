@@ -37,7 +37,7 @@ def show_text(
         ("run", r.run_id),
         ("name", r.name),
         ("experiment", r.experiment),
-        ("status", r.status),
+        ("status", r.status if r.lifecycle_stage == "active" else f"{r.status} (deleted)"),
         ("start", f"{iso_utc(r.start_time)}"),
         ("end", iso_utc(r.end_time) or ""),
         ("duration", out.duration(r.start_time, r.end_time, r.status)),

@@ -83,10 +83,14 @@ def _keys(rows: list[dict[str, Any]], kind: str) -> list[str]:
 
 
 def _varying(rows: list[dict[str, Any]], kind: str) -> list[str]:
-    """Keys whose value differs across rows (or is missing from some)."""
+    """Keys whose value differs across rows (or is missing from some); params by their
+    MLflow string form (``1`` and ``"1"`` are one value, see ``params_equal``)."""
+    from gittrack.validation import param_text
+
+    shown = param_text if kind == "params" else repr
     keys = []
     for key in _keys(rows, kind):
-        values = {repr(r.get(kind, {}).get(key, "\0missing")) for r in rows}
+        values = {shown(r[kind][key]) if key in r.get(kind, {}) else "\0missing" for r in rows}
         if len(values) > 1:
             keys.append(f"{kind}.{key}")
     return keys

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from gittrack.validation import params_equal
 
 if TYPE_CHECKING:
     from gittrack.runs import LoadedRun, RunStore
@@ -36,13 +39,20 @@ def _change(a: Any, b: Any, missing: object) -> str:
     return "changed"
 
 
-def diff_mappings(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Keys added, removed or changed from ``a`` to ``b`` (sorted by key)."""
+def _same_typed(a: Any, b: Any) -> bool:
+    return bool(a == b) and type(a) is type(b)
+
+
+def diff_mappings(
+    a: dict[str, Any], b: dict[str, Any], same: Callable[[Any, Any], bool] = _same_typed
+) -> list[dict[str, Any]]:
+    """Keys added, removed or changed from ``a`` to ``b`` (sorted by key); ``same`` tells
+    equal values (default: equal and of one type, so ``1`` and ``True`` differ)."""
     missing = object()
     out = []
     for key in sorted(set(a) | set(b)):
         va, vb = a.get(key, missing), b.get(key, missing)
-        if va is not missing and vb is not missing and va == vb and type(va) is type(vb):
+        if va is not missing and vb is not missing and same(va, vb):
             continue
         out.append(
             {
@@ -158,7 +168,7 @@ def diff_runs(
     return RunDiff(
         run_a=a.record.run_id,
         run_b=b.record.run_id,
-        params=diff_mappings(a.record.params, b.record.params),
+        params=diff_mappings(a.record.params, b.record.params, params_equal),
         metrics=diff_metrics(a, b),
         tags=diff_mappings(a.record.tags, b.record.tags),
         environment=diff_environment(a, b),

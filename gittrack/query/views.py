@@ -60,6 +60,7 @@ def run_json(loaded: LoadedRun, *, packages: bool = True) -> dict[str, Any]:
         "name": r.name,
         "experiment": r.experiment,
         "status": r.status,
+        "lifecycle_stage": r.lifecycle_stage,
         "start_time": iso_utc(r.start_time),
         "end_time": iso_utc(r.end_time),
         "user": r.user,

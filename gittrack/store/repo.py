@@ -511,6 +511,8 @@ class GitStore:
                 return bool(self.dulwich.refs.remove_if_equals(_oid(name), _oid(expected)))
             except FileLocked:  # another writer holds packed-refs.lock: wait briefly
                 time.sleep(0.01)
+            except OSError as e:  # a read-only repository, a full disk ...
+                raise StorageError(f"cannot delete {name}: {e.strerror}") from e
         raise StorageError(f"cannot delete {name}: it stays locked by another process")
 
     def head_commit(self) -> str | None:

@@ -94,12 +94,23 @@ def page(token: str) -> Response:
     return Response(200, text.encode("utf-8"), "text/html; charset=utf-8", headers)
 
 
-def _artifact_type(path: str) -> str:
+def _artifact_type(path: str, data: bytes) -> str:
+    """The content type an artifact is served with. Text in UTF-8 says so: a browser
+    reads an HTML or CSV file that names no charset as windows-1252 (accents as
+    mojibake); other bytes are left to the browser's own guess."""
     suffix = Path(path).suffix.lower()
     if suffix in _TEXT_SUFFIXES or Path(path).name == "MLmodel":
         return "text/plain; charset=utf-8"
     guessed, _ = mimetypes.guess_type(path)
-    return guessed or "application/octet-stream"
+    if guessed is None:
+        return "application/octet-stream"
+    if guessed.startswith("text/"):
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            return guessed
+        return guessed + "; charset=utf-8"
+    return guessed
 
 
 def read_artifact(repo: Repository, ref: str, path: str) -> tuple[str, bytes]:
@@ -170,7 +181,7 @@ def build(repo: Repository, token: str) -> Router:
             "Cache-Control": "no-cache",
             "Content-Disposition": "inline",
         }
-        return Response(200, data, _artifact_type(path), headers)
+        return Response(200, data, _artifact_type(path, data), headers)
 
     @r.route("GET", "/ui/api/table/{run}/{path:path}")
     def table(q: Request) -> Response:

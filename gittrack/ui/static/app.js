@@ -196,9 +196,12 @@ async function runsPage(main, params) {
     compareBtn.disabled = state.selected.size < 2;
     clearBtn.disabled = state.selected.size === 0;
   }
+  // each experiment, filter, sort and page the user asks for is a step of the browser's
+  // history: Back and Forward retrace them (a pushState fires no hashchange, so no redraw)
   function sync() {
     const q = qs({experiment: state.experiment, filter: state.filter, order: state.order, offset: state.offset || ""});
-    history.replaceState(null, "", "#/" + (q ? "?" + q : ""));
+    const hash = "#/" + (q ? "?" + q : "");
+    if (hash !== (location.hash || "#/")) history.pushState(null, "", hash);
   }
 
   // the first page is asked for at once, beside the experiments and keys: without stored
@@ -221,8 +224,15 @@ async function runsPage(main, params) {
   side.append(expItem("", "All experiments", total, 0));
   for (const e of exps) side.append(expItem(e.name, e.name, e.runs, e.running));
 
-  const shown = columns.length;
+  const chosen = columns.join("\n");
   columns = columns.filter(c => { const [kind, ...rest] = c.split("."); return (keys[kind] || []).includes(rest.join(".")); });
+  // none of the chosen columns is a key of these runs (another experiment's): the
+  // server's default ones for them, the choice itself kept for the runs that have it
+  let firstOwn = null;
+  if (!columns.length && chosen) {
+    firstOwn = await api("/ui/api/runs?" + pageQuery([], "default")).catch(e => e);
+    if (!(firstOwn instanceof Error)) columns = firstOwn.columns;
+  }
   buildColumnsPanel();
 
   function buildColumnsPanel() {
@@ -320,11 +330,11 @@ async function runsPage(main, params) {
     if (page.unchanged) { render(lastRows); schedule(lastRows); return; }
     show(page, showTiming ? started : null);
   }
+  // a mistake in the filter is shown under the box; the rows shown stay as they were
   function showError(e) {
     filterError.textContent = e.message;
     filterBox.classList.add("invalid");
-    table.replaceChildren(header());
-    pager.replaceChildren();
+    if (!lastRows.length) { table.replaceChildren(header()); pager.replaceChildren(); }
   }
   function schedule(rows) {
     if (rows.some(r => r.status === "RUNNING")) pollTimer = setTimeout(() => load(false, true), POLL_MS);
@@ -342,7 +352,8 @@ async function runsPage(main, params) {
     if (started !== null) status(`${Math.round(performance.now() - started)} ms`);
     schedule(page.rows);
   }
-  if (columns.length !== shown) await load(false);  // stored columns named keys these runs lack
+  if (firstOwn && !(firstOwn instanceof Error)) { if (seq === viewSeq) show(firstOwn, null); }
+  else if (columns.join("\n") !== chosen) await load(false);  // stored columns named keys these runs lack
 }
 
 // -- run page ----------------------------------------------------------------------------
@@ -355,8 +366,10 @@ async function runPage(main, ref, tab) {
     h("button", {id: "rename", onclick: async () => {
       const name = prompt("New name of the run", run.name);
       if (name === null || name === run.name) return;
-      try { await api(`/ui/api/run/${run.run_id}/rename`, {method: "POST", body: JSON.stringify({name})}); route(); }
-      catch (e) { status(e.message, true); }
+      try { await api(`/ui/api/run/${run.run_id}/rename`, {method: "POST", body: JSON.stringify({name})}); }
+      catch (e) { status(e.message, true); return; }
+      await route();
+      status(`renamed to ${name}`);
     }}, "Rename"),
     h("button", {id: "compare-one", onclick: () => { location.hash = "#/compare?runs=" + run.run_id + (run.parent_run_id ? "," + run.parent_run_id : ""); }}, "Compare…"),
     h("button", {id: "delete", class: "danger", onclick: async () => {
@@ -370,10 +383,27 @@ async function runPage(main, ref, tab) {
   else if (tab === "artifacts") await runArtifacts(body, run);
   else if (tab === "code") await runCode(body, run);
   else runOverview(body, run);
-  if (run.status === "RUNNING") {
-    const seq = viewSeq;
-    pollTimer = setTimeout(() => { if (seq === viewSeq) route(); }, POLL_MS * 2);
-  }
+  if (run.status === "RUNNING") follow(main, run);
+}
+
+// A RUNNING run's page follows the run: it is asked for every few seconds and the page is
+// drawn again only when it changed, keeping what the user was typing (a note not saved
+// yet, a tag being added), the field they were in and the file they were looking at.
+function follow(main, run) {
+  const seq = viewSeq, drawn = JSON.stringify(run);
+  pollTimer = setTimeout(async function poll() {
+    const now = await api("/ui/api/run/" + run.run_id).catch(() => null);
+    if (seq !== viewSeq) return;
+    if (!now || JSON.stringify(now) === drawn) { pollTimer = setTimeout(poll, POLL_MS * 2); return; }
+    const drafts = [...main.querySelectorAll("input[id], textarea[id]")]
+      .filter(el => el.value !== el.defaultValue).map(el => [el.id, el.value]);
+    const focused = main.contains(document.activeElement) ? document.activeElement.id : "";
+    const shown = main.querySelector(".files a.active")?.dataset.path;
+    await route();
+    for (const [id, value] of drafts) { const el = document.getElementById(id); if (el) el.value = value; }
+    if (focused) document.getElementById(focused)?.focus();
+    if (shown) main.querySelector(`.files a[data-path="${CSS.escape(shown)}"]`)?.click();
+  }, POLL_MS * 2);
 }
 
 function kvTable(obj, opts) {
@@ -385,6 +415,8 @@ function kvTable(obj, opts) {
 }
 
 function section(title, ...content) { return h("section", {class: "card"}, h("h2", {text: title}), ...content); }
+// a card across the whole row: its table is wide (full digests, paths)
+function wide(card) { if (card.querySelector("table")) card.classList.add("wide"); return card; }
 
 function runOverview(body, run) {
   const src = run.source || {};
@@ -401,25 +433,27 @@ function runOverview(body, run) {
   const metrics = Object.fromEntries(Object.entries(run.metrics).map(([k, m]) => [k, m.value]));
   const tagInputKey = h("input", {id: "tag-key", placeholder: "key"});
   const tagInputVal = h("input", {id: "tag-value", placeholder: "value"});
-  const write = async (path, payload) => {
-    try { await api(`/ui/api/run/${run.run_id}/${path}`, {method: "POST", body: JSON.stringify(payload)}); route(); }
-    catch (e) { status(e.message, true); }
+  // an edit is written, the page drawn again from what was stored, and the edit named
+  const write = async (path, payload, done) => {
+    try { await api(`/ui/api/run/${run.run_id}/${path}`, {method: "POST", body: JSON.stringify(payload)}); }
+    catch (e) { status(e.message, true); return; }
+    await route();
+    status(done);
   };
-  const note = h("textarea", {id: "note", rows: 4, placeholder: "Notes about this run"});
-  note.value = run.note || "";
+  const note = h("textarea", {id: "note", rows: 4, placeholder: "Notes about this run"}, run.note || "");
   const inputs = (run.inputs || []).map(i => h("tr", {},
     h("td", {text: i.name || ""}), h("td", {text: i.context || ""}), h("td", {class: "mono", text: i.digest || ""}),
-    h("td", {text: i.source || ""}),
-    h("td", {}, i.digest ? h("a", {href: "#/?" + qs({filter: `datasets.digest = '${i.digest}'`}), text: "runs using this data"}) : "")));
+    h("td", {class: "source", text: i.source || ""}),
+    h("td", {class: "link"}, i.digest ? h("a", {href: "#/?" + qs({filter: `datasets.digest = '${i.digest}'`}), text: "runs using this data"}) : "")));
   body.append(
     section("Overview", kvTable(facts)),
     section("Parameters", kvTable(run.params, {empty: "no parameters"})),
     section("Metrics (latest)", kvTable(metrics, {empty: "no metrics"})),
-    section("Tags", kvTable(run.tags, {empty: "no tags", extra: (k) => h("button", {class: "small", "data-delete-tag": k, onclick: () => write("tags", {delete: [k]})}, "remove")}),
-      h("form", {class: "inline", id: "tag-form", onsubmit: (ev) => { ev.preventDefault(); if (tagInputKey.value.trim()) write("tags", {set: {[tagInputKey.value.trim()]: tagInputVal.value}}); }},
+    section("Tags", kvTable(run.tags, {empty: "no tags", extra: (k) => h("button", {class: "small", "data-delete-tag": k, onclick: () => write("tags", {delete: [k]}, `tag ${k} removed`)}, "remove")}),
+      h("form", {class: "inline", id: "tag-form", onsubmit: (ev) => { ev.preventDefault(); const key = tagInputKey.value.trim(); if (key) write("tags", {set: {[key]: tagInputVal.value}}, `tag ${key} saved`); }},
         tagInputKey, tagInputVal, h("button", {type: "submit"}, "Set tag"))),
-    section("Notes", note, h("div", {}, h("button", {id: "save-note", onclick: () => write("note", {note: note.value})}, "Save notes"))),
-    section("Inputs", inputs.length ? h("table", {class: "grid"}, h("thead", {}, h("tr", {}, ["name", "context", "digest", "source", ""].map(t => h("th", {text: t})))), h("tbody", {}, inputs)) : h("p", {class: "muted", text: "no inputs recorded"})),
+    section("Notes", note, h("div", {}, h("button", {id: "save-note", onclick: () => write("note", {note: note.value}, "notes saved")}, "Save notes"))),
+    wide(section("Inputs", inputs.length ? h("div", {class: "scroll-x"}, h("table", {class: "grid inputs"}, h("thead", {}, h("tr", {}, ["name", "context", "digest", "source", ""].map(t => h("th", {text: t})))), h("tbody", {}, inputs))) : h("p", {class: "muted", text: "no inputs recorded"}))),
     section("Environment", h("details", {}, h("summary", {text: "python, platform and packages"}), h("pre", {text: JSON.stringify(run.environment, null, 2)}))));
 }
 
@@ -583,7 +617,8 @@ function lineCharts(grid, runs, keys, controls) {
     const title = runs.length === 1 ? `${k} (${logged.toLocaleString()} point${logged === 1 ? "" : "s"})` : k;
     // uirevision: a zoom survives redraws until the axis kind changes
     const layout = Object.assign(baseLayout(title), {uirevision: `${x}|${logY}`,
-      xaxis: {title: {text: xTitle}, type: x === "time" ? "date" : "linear"}, yaxis: {type: logY ? "log" : "linear"}});
+      xaxis: {title: {text: xTitle}, type: x === "time" ? "date" : "linear", automargin: true},
+      yaxis: {type: logY ? "log" : "linear", automargin: true}});  // room for long tick labels
     // NaN and infinities have no place on an axis: say so rather than show empty axes
     if (!shown.some(t => t.y.some(Number.isFinite))) {
       layout.annotations = [{text: "no finite value to draw (NaN or infinite)", showarrow: false,
@@ -661,16 +696,14 @@ async function preview(view, run, path, size) {
       view.append(h("img", {src: url, alt: path, class: "artifact-image"}));
     } else if (ext === "html" || ext === "htm") {
       view.append(h("iframe", {sandbox: "", src: url, class: "artifact-html", title: path}));
-    } else if (ext === "csv" || ext === "parquet") {
-      const t = await api(`/ui/api/table/${run.run_id}/${path.split("/").map(encodeURIComponent).join("/")}`);
-      view.append(h("p", {class: "muted", text: `${t.total.toLocaleString()} rows` + (t.total > t.rows.length ? `, first ${t.rows.length} shown` : "")}),
-        h("div", {class: "table-wrap"}, h("table", {class: "grid artifact-table"}, h("thead", {}, h("tr", {}, t.columns.map(c => h("th", {text: c})))),
-          h("tbody", {}, t.rows.map(r => h("tr", {}, r.map(v => h("td", {class: typeof v === "number" ? "num" : "", text: fmtNum(v)}))))))));
+    } else if ((ext === "csv" || ext === "parquet") && await tablePreview(view, run, path)) {
+      // shown as a table
     } else if (size > 5 * 1024 * 1024) {
       view.append(h("p", {class: "muted", text: "Too large to preview; download it."}));
     } else {
       const resp = await fetch(url);
       const buf = new Uint8Array(await resp.arrayBuffer());
+      if (!buf.length) { view.append(h("p", {class: "muted", text: "Empty file."})); return; }
       if (buf.slice(0, 8000).includes(0)) { view.append(h("p", {class: "muted", text: "Binary file; download it."})); return; }
       let text = new TextDecoder().decode(buf);
       if (ext === "json") { try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (e) { /* shown as is */ } }
@@ -679,6 +712,23 @@ async function preview(view, run, path, size) {
   } catch (e) {
     view.append(h("p", {class: "error", text: e.message}));
   }
+}
+
+// the first rows of a CSV or Parquet file; false (with the reason shown) when the server
+// cannot read it as a table, so the file is shown as text instead
+async function tablePreview(view, run, path) {
+  let t;
+  try {
+    t = await api(`/ui/api/table/${run.run_id}/${path.split("/").map(encodeURIComponent).join("/")}`);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.status !== 400) throw e;
+    view.append(h("p", {class: "muted", text: e.message}));
+    return false;
+  }
+  view.append(h("p", {class: "muted", text: `${t.total.toLocaleString()} rows` + (t.total > t.rows.length ? `, first ${t.rows.length} shown` : "")}),
+    h("div", {class: "table-wrap"}, h("table", {class: "grid artifact-table"}, h("thead", {}, h("tr", {}, t.columns.map(c => h("th", {text: c})))),
+      h("tbody", {}, t.rows.map(r => h("tr", {}, r.map(v => h("td", {class: typeof v === "number" ? "num" : "", text: fmtNum(v)}))))))));
+  return true;
 }
 
 async function runCode(body, run) {
@@ -728,7 +778,7 @@ async function comparePage(main, ids) {
       for (const k of shown) {
         const vals = rows.map(r => r[kind][k]);
         const differs = new Set(vals.map(v => JSON.stringify(v))).size > 1;
-        body.append(h("tr", {class: differs ? "differs" : ""}, h("th", {text: k}), vals.map(v => h("td", {class: numClass(v), text: fmtNum(v)}))));
+        body.append(h("tr", {class: differs ? "differs" : ""}, h("th", {text: k}), vals.map(v => h("td", {class: numClass(v), title: v === undefined ? null : String(v), text: fmtNum(v)}))));
       }
     }
     sbs.replaceChildren(h("table", {class: "grid compare"}, h("thead", {}, head), body));
@@ -794,7 +844,7 @@ async function comparePage(main, ids) {
     if (!dx || !dy) return;
     await Plotly.react(scDiv, [{type: "scatter", mode: "markers", x: dx.vals.map(num), y: dy.vals.map(num), text: rows.map(label),
       marker: {size: 9, color: rows.map((_, i) => color(i))}}],
-      Object.assign(baseLayout(`${dy.id} vs ${dx.id}`), {xaxis: {title: {text: dx.id}}, yaxis: {title: {text: dy.id}}}), PLOT_CONFIG);
+      Object.assign(baseLayout(`${dy.id} vs ${dx.id}`), {xaxis: {title: {text: dx.id}, automargin: true}, yaxis: {title: {text: dy.id}, automargin: true}}), PLOT_CONFIG);
   }
   scX.addEventListener("change", drawScatter); scY.addEventListener("change", drawScatter);
   main.append(section("Scatter", h("div", {class: "controls"}, h("label", {}, "x ", scX), h("label", {}, "y ", scY)), scDiv));
@@ -825,6 +875,6 @@ async function modelsPage(main) {
         h("td", {class: "mono", text: v.artifact_path}), h("td", {text: fmtTime(v.created)}), h("td", {text: v.created_by}), h("td", {text: v.description || ""})))));
     const history = Object.entries(m.alias_history).map(([alias, events]) => h("div", {}, h("h3", {text: "@" + alias}),
       h("ul", {}, events.map(e => h("li", {text: `${fmtTime(e.set_at)}: ${e.version === null ? "removed" : "version " + e.version} by ${e.set_by}`})))));
-    main.append(section(m.name, h("p", {class: "muted", text: `latest version ${m.latest}`}), versions, history.length ? h("div", {class: "alias-history"}, h("h3", {text: "Alias history"}), history) : ""));
+    main.append(section(m.name, h("p", {class: "muted", text: `latest version ${m.latest}`}), h("div", {class: "scroll-x"}, versions), history.length ? h("div", {class: "alias-history"}, h("h3", {text: "Alias history"}), history) : ""));
   }
 }

@@ -80,10 +80,11 @@ def test_errors_have_mlflows_shape_and_status(repo: Path) -> None:
         batch = {"run_id": rid, "metrics": [point] * 950, "tags": [{"key": "t"}] * 51}
         status, answer = call(server, "POST", API + "runs/log-batch", batch)  # 1001 in all
         assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
-        status, answer = call(
-            server, "POST", API + "runs/create", raw=b"{not json", headers=_json_type()
-        )
-        assert (status, answer["error_code"]) == (400, "BAD_REQUEST")
+        for raw in (b"{not json", b'{"tags": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"):
+            status, answer = call(
+                server, "POST", API + "runs/create", raw=raw, headers=_json_type()
+            )
+            assert (status, answer["error_code"]) == (400, "BAD_REQUEST")
         status, answer = call(server, "GET", API + "traces/tr-1")
         assert (status, answer["error_code"]) == (501, "ENDPOINT_NOT_FOUND")
         status, answer = call(server, "GET", API + "runs/log-metric")

@@ -87,6 +87,7 @@ def test_errors_have_mlflows_shape_and_status(repo: Path) -> None:
             assert (status, answer["error_code"]) == (400, "BAD_REQUEST")
         status, answer = call(server, "GET", API + "traces/tr-1")
         assert (status, answer["error_code"]) == (501, "ENDPOINT_NOT_FOUND")
+        assert call(server, "GET", "/health") == (200, b"OK")  # MLflow's liveness probe
         status, answer = call(server, "GET", API + "runs/log-metric")
         assert (status, answer["error_code"]) == (405, "METHOD_NOT_ALLOWED")
         status, answer = call(server, "POST", API + "runs/delete-tag", {"run_id": rid, "key": "k"})

@@ -88,6 +88,12 @@ def test_errors_have_mlflows_shape_and_status(repo: Path) -> None:
         status, answer = call(server, "GET", API + "traces/tr-1")
         assert (status, answer["error_code"]) == (501, "ENDPOINT_NOT_FOUND")
         assert call(server, "GET", "/health") == (200, b"OK")  # MLflow's liveness probe
+        for field in ("source", "digest", "schema"):  # a lone surrogate: refused, run intact
+            dataset = {"name": "d", "digest": "abc", "source": "s", field: "x\ud800"}
+            body = {"run_id": rid, "datasets": [{"dataset": dataset}]}
+            status, answer = call(server, "POST", API + "runs/log-inputs", body)
+            assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        assert call(server, "GET", API + "runs/get?run_id=" + rid)[0] == 200
         status, answer = call(server, "GET", API + "runs/log-metric")
         assert (status, answer["error_code"]) == (405, "METHOD_NOT_ALLOWED")
         status, answer = call(server, "POST", API + "runs/delete-tag", {"run_id": rid, "key": "k"})

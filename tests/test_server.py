@@ -97,10 +97,16 @@ def test_errors_have_mlflows_shape_and_status(repo: Path) -> None:
         for path, body in (
             ("runs/create", {"experiment_id": "0", "user_id": "x\ud800"}),
             ("registered-models/create", {"name": "m", "description": "x\ud800"}),
+            ("experiments/create", {"name": "e", "artifact_location": "x\ud800"}),
+            ("logged-models", {"name": "m", "source_run_id": rid, "model_type": "x\ud800"}),
         ):
             status, answer = call(server, "POST", API + path, body)
             assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
         assert call(server, "GET", API + "registered-models/search")[0] == 200
+        assert call(server, "POST", API + "experiments/search", {})[0] == 200
+        assert (
+            call(server, "POST", API + "logged-models/search", {"experiment_ids": ["0"]})[0] == 200
+        )
         status, answer = call(server, "GET", API + "runs/log-metric")
         assert (status, answer["error_code"]) == (405, "METHOD_NOT_ALLOWED")
         status, answer = call(server, "POST", API + "runs/delete-tag", {"run_id": rid, "key": "k"})

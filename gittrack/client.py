@@ -17,12 +17,13 @@ from gittrack import format as fmt
 from gittrack.artifacts.client_api import ArtifactsMixin
 from gittrack.entities import Metric, Param, Run, RunTag, ViewType
 from gittrack.environment import command_info, current_host, current_user, python_environment
-from gittrack.errors import ExperimentError, RunStateError, ValidationError
+from gittrack.errors import ExperimentError, ParamConflictError, RunStateError, ValidationError
 from gittrack.naming import DEFAULT_EXPERIMENT, new_run_id, new_run_name
 from gittrack.store.snapshot import snapshot_worktree, warn_untracked_once
 from gittrack.validation import (
     check_text,
     normalize_param,
+    params_equal,
     validate_key,
     validate_metric_value,
     validate_name,
@@ -287,6 +288,11 @@ class Client(ArtifactsMixin):
         """Remove a tag; an unknown tag is an error, as in MLflow."""
         writer = self.writer(run_id)
         if key not in writer.record.tags:
+            if key in fmt.run_tags(writer.record):  # shown with the tags, but not one
+                raise RunStateError(
+                    f"tag {key!r} is derived from the run's record (its name, parent, user "
+                    "or source), so it cannot be deleted"
+                )
             raise RunStateError(f"run {run_id[:12]} has no tag {key!r}")
         writer.apply(delete_tag_op(key))
 
@@ -500,6 +506,11 @@ def _pairs(items: Any, entity: type[Param] | type[RunTag], what: str) -> dict[st
             raise ValidationError(
                 f"log_batch {what} must be a mapping or a list of {entity.__name__}"
                 f"(key, value), got {type(item).__name__}"
+            )
+        if what == "params" and key in out and not params_equal(out[key], value):
+            raise ParamConflictError(
+                f"log_batch params give {key!r} two values ({out[key]!r} and {value!r}); "
+                "params are immutable"
             )
         out[key] = value
     return out

@@ -28,11 +28,26 @@ _URL_CREDENTIALS = re.compile(r"(?i)(\w+://)([^/@\s:]+):([^/@\s]+)@")
 MASK = "****"
 
 
+def os_text(text: str) -> str:
+    """Text from the OS (argv, paths) as unicode a run can store: bytes that are not UTF-8
+    (Python's lone surrogates for them) are shown as ``\\xNN``, as Python shows bytes."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            raw = text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:  # a surrogate no byte stands for
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
+        return raw.decode("utf-8", "backslashreplace")
+
+
 def mask_secrets(argv: list[str]) -> list[str]:
-    """Replace values of secret-looking options (``--token X``, ``password=X``) by ****."""
+    """The argv a run records: values of secret-looking options (``--token X``,
+    ``password=X``) replaced by ****, text that is not UTF-8 made storable (:func:`os_text`)."""
     masked: list[str] = []
     hide_next = False
-    for arg in argv:
+    for arg in map(os_text, argv):
         if hide_next:
             masked.append(MASK)
             hide_next = False
@@ -148,13 +163,14 @@ def _command_info(work_tree: Path | None) -> dict[str, Any]:
     cwd = Path.cwd()
     if work_tree is not None:
         try:
-            info["cwd"] = cwd.resolve().relative_to(work_tree.resolve()).as_posix()
+            info["cwd"] = os_text(cwd.resolve().relative_to(work_tree.resolve()).as_posix())
         except ValueError:
             pass
         script = sys.argv[0] if sys.argv else ""
         if script and script not in ("-c", "-m", "") and os.path.isfile(script):
             try:
-                info["script"] = Path(script).resolve().relative_to(work_tree.resolve()).as_posix()
+                path = Path(script).resolve().relative_to(work_tree.resolve())
+                info["script"] = os_text(path.as_posix())
             except ValueError:
                 pass
     return info

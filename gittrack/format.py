@@ -240,12 +240,23 @@ def _quote(text: str) -> str:
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
+def _yaml_escape(char: str) -> str:
+    code = ord(char)
+    if 0xD800 <= code <= 0xDFFF:
+        # A lone surrogate is no unicode text and libyaml refuses its escape, which would
+        # leave the whole file unreadable. Values users log are checked before this; text
+        # from the OS (a file name in Latin-1: Python's U+DC80-U+DCFF for its bytes) is
+        # written as the text Python shows for such bytes, \xNN (else \uNNNN).
+        return f"\\\\x{code - 0xDC00:02x}" if code >= 0xDC80 else f"\\\\u{code:04x}"
+    return f"\\u{code:04x}"
+
+
 def _json(value: Any) -> str:
     """``value`` as JSON that YAML reads back exactly (strings, lists, dicts)."""
     text = json.dumps(value, ensure_ascii=False)
     if text.isascii() and "\x7f" not in text:
         return text
-    return _YAML_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _YAML_UNSAFE.sub(lambda m: _yaml_escape(m.group()), text)
 
 
 def _emit_mapping(data: dict[Any, Any], indent: int, lines: list[str]) -> None:

@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 from gittrack import format as fmt
 from gittrack.client import Client
 from gittrack.entities import Run
-from gittrack.environment import mask_secrets
+from gittrack.environment import mask_secrets, os_text
 from gittrack.errors import CommandNotFoundError, GittrackError, InputError, ValidationError
 from gittrack.project import DEFAULT_ENTRY_POINT, find_project_file, load_project
 from gittrack.validation import normalize_param, user_value, validate_key
@@ -111,7 +111,7 @@ def plan_entry_point(project_dir: Path, name: str, given: dict[str, Any]) -> Com
 def relative_cwd(cwd: Path, root: Path) -> str | None:
     """``cwd`` relative to the repository root (posix), or None outside it."""
     try:
-        return cwd.resolve().relative_to(root.resolve()).as_posix()
+        return os_text(cwd.resolve().relative_to(root.resolve()).as_posix())
     except ValueError:
         return None
 

@@ -488,6 +488,8 @@ def test_more_logging_errors(repo: Path, tmp_path: Path, monkeypatch: pytest.Mon
         client.log_artifacts(rid, src)
     with pytest.raises(ArtifactError, match=r"cannot write 'x\.json' as JSON"):
         client.log_dict(rid, {"a": object()}, "x.json")
+    with pytest.raises(ArtifactError, match=r"cannot write 'x\.yaml' as YAML"):
+        client.log_dict(rid, {"a": object()}, "x.yaml")  # was yaml's RepresenterError
     fake = type(sys)("matplotlib")
     monkeypatch.setitem(sys.modules, "matplotlib", fake)
     with pytest.raises(ArtifactError, match="expects a matplotlib or plotly figure, got int"):

@@ -268,6 +268,9 @@ def test_tag(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     assert "expected key=value, got 'oops'" in fails(capsys, "tag", "base", "oops")
     assert "nothing to do" in fails(capsys, "tag", "base")
     assert "has no tag 'zzz'" in fails(capsys, "tag", "base", "-d", "zzz")
+    # show lists MLflow's system tags: deleting one said the run 'has no tag' of that name
+    err = fails(capsys, "tag", "base", "-d", "mlflow.runName")
+    assert "'mlflow.runName' is derived from the run's record" in err
 
 
 def test_rm(

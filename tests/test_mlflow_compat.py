@@ -20,7 +20,7 @@ from conftest import git, user_tags
 
 import gittrack
 from gittrack.entities import Metric, Param, RunTag, ViewType
-from gittrack.errors import RepositoryError, ValidationError
+from gittrack.errors import ParamConflictError, RepositoryError, ValidationError
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -87,6 +87,18 @@ def test_log_batch_takes_mlflow_entities(repo: Path) -> None:
     assert client.get_metric_history(rid, "m") == [Metric("m", 1.5, 1000, 2, rid)]
     with pytest.raises(ValidationError, match="list of Param"):
         client.log_batch(rid, params=[("p", 1)])
+
+
+def test_log_batch_refuses_two_values_of_one_param(repo: Path) -> None:
+    """A batch giving a param two values kept the last silently, though params are
+    immutable; MLflow refuses the batch."""
+    client = gittrack.Client()
+    rid = client.create_run().info.run_id
+    with pytest.raises(ParamConflictError, match="'b' two values"):
+        client.log_batch(rid, params=[Param("b", "1"), Param("b", "2")], tags={"t": "x"})
+    client.log_batch(rid, params=[Param("c", 1), Param("c", "1")])  # one value, twice: fine
+    run = client.get_run(rid)
+    assert run.data.params == {"c": "1"} and "t" not in run.data.tags  # nothing logged
 
 
 def test_fluent_arguments_in_mlflow_order(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -274,6 +274,17 @@ def test_port_in_use_is_one_line_error(model_dir: Path) -> None:
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("command", [["models", "serve", "-m", "."], ["server"]])
+def test_a_port_out_of_range_is_a_usage_error(
+    command: list[str], repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--port 99999 was an internal error (OverflowError from bind, exit 3)."""
+    from cli_helpers import fails
+
+    for port in ("99999", "-1"):
+        assert "not in the range 0<=x<=65535" in fails(capsys, *command, "--port", port, code=2)
+
+
 def test_parse_payload_units() -> None:
     assert parse_payload(b'{"dataframe_split": {"data": [[1, 2]]}}', "application/json") == (
         [[1, 2]],

@@ -144,6 +144,26 @@ def test_bad_param_value_creates_no_run(repo: Path, value: str) -> None:
     assert RunStore(repo).list_runs() == {}
 
 
+def test_arguments_that_are_not_utf8_leave_a_readable_run(repo: Path) -> None:
+    """A file name in Latin-1 on the command line (argv holds lone surrogates) made the
+    run's run.yaml unreadable: the run and all it logged were left out everywhere."""
+    (repo / "log.py").write_text(
+        "import sys, gittrack\n"
+        "with gittrack.start_run(run_name='script') as r:\n"
+        "    gittrack.log_metric('m', 1.0)\n"
+    )
+    proc = subprocess.run([sys.executable, "log.py", b"caf\xe9.csv"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    result = cli("run", "--name", "wrapped", "--", "echo", "caf\udce9.csv")
+    assert result.exit_code == 0, result.output
+    for name in ("script", "wrapped"):
+        run = Client().get_run(name)
+        assert run.info.status == "FINISHED"
+        argv = RunStore(repo).load(run.info.run_id).record.command["argv"]
+        assert argv[-1] == "caf\\xe9.csv"  # the byte shown, as Python shows bytes
+    assert Client().get_run("script").data.metrics == {"m": 1.0}
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -102,6 +102,19 @@ def test_repository_without_commits(empty_repo: Path) -> None:
     fsck(empty_repo)
 
 
+def test_a_branch_name_that_is_not_utf8(repo: Path) -> None:
+    """On a branch named in Latin-1 bytes, start_run raised a bare UnicodeDecodeError."""
+    import subprocess
+
+    head = git(repo, "rev-parse", "HEAD").strip()
+    subprocess.run(["git", "checkout", "-q", "-b", b"caf\xe9"], cwd=repo, check=True)
+    _, run = _run(repo)
+    got = gittrack.get_run(run.info.run_id)
+    assert got.info.source_commit == head
+    assert got.data.tags["mlflow.source.git.branch"] == "caf\\xe9"  # the byte shown
+    fsck(repo)
+
+
 @pytest.mark.parametrize("user_dir_file", [".gittrack/config.yaml"])
 def test_users_own_dot_gittrack_files_are_kept(repo: Path, user_dir_file: str) -> None:
     target = repo / user_dir_file

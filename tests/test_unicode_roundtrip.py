@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import gittrack
 from gittrack import format as fmt
-from gittrack.errors import ValidationError
+from gittrack.errors import UnsafePathError, ValidationError
 
 # Characters YAML reads as line breaks or refuses, and other usual suspects, made likely.
 TRICKY = "\x00\t\n\r\x1b\x7f\x80\x85\x9f\xa0\u2028\u2029\ufeff\ufffe\uffff\U0010ffff\U0001f600"
@@ -73,6 +73,25 @@ def test_the_yaml_writer_on_its_own(value: object) -> None:
     expected = {"k": value, "l": [value]}
     assert yaml.load(data, Loader=yaml.SafeLoader) == expected
     assert yaml.load(data, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) == expected
+
+
+def test_text_that_is_not_unicode_never_makes_a_run_unreadable(repo: Path) -> None:
+    """Lone surrogates (file names in Latin-1, read by Python as surrogateescape) were
+    written as \\u escapes that YAML refuses: logging an input from such a file made the
+    whole run unreadable. They are now written as the bytes' \\xNN text."""
+    data = fmt.dump_yaml({"k": "in\udce9.csv", "l": ["a\ud800"]})
+    assert yaml.safe_load(data) == {"k": "in\\xe9.csv", "l": ["a\\ud800"]}
+    (repo / b"in\xe9.csv".decode("utf-8", "surrogateescape")).write_text("1,2\n")
+    with gittrack.start_run() as run:
+        gittrack.log_input("in\udce9.csv", name="data")
+    got = gittrack.get_run(run.info.run_id)
+    assert got.info.status == "FINISHED"
+    (entry,) = gittrack.lineage.get_inputs(run.info.run_id)
+    assert entry["source"] == "in\\xe9.csv" and entry["digest"].startswith("sha256:")
+    # as an artifact, such a name would not name the file again: refused at the call
+    with gittrack.start_run() as run, pytest.raises(UnsafePathError, match="is not UTF-8 text"):
+        gittrack.log_artifact("in\udce9.csv")
+    assert gittrack.MlflowClient().list_artifacts(run.info.run_id) == []
 
 
 @pytest.mark.parametrize(

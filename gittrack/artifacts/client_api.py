@@ -55,7 +55,10 @@ def serialize_dict(data: Any, artifact_file: str) -> bytes:
     if artifact_file.lower().endswith((".yaml", ".yml")):
         import yaml
 
-        text: str = yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
+        try:
+            text: str = yaml.safe_dump(data, default_flow_style=False, sort_keys=False)
+        except yaml.YAMLError as e:
+            raise ArtifactError(f"cannot write {artifact_file!r} as YAML: {e}") from e
         return text.encode("utf-8")
     try:
         return json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")

@@ -45,6 +45,13 @@ def clean_path(text: str, what: str = "artifact path", *, allow_empty: bool = Fa
         raise UnsafePathError(f"{what} must be a string, got {type(text).__name__}")
     if "\0" in text or any(ord(c) < 32 for c in text):
         raise UnsafePathError(f"{what} {_shown(text)} contains control characters")
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a file name in another encoding (Latin-1 ...)
+            raise UnsafePathError(
+                f"{what} {_shown(text)} is not UTF-8 text (a name in another encoding?); rename it"
+            ) from None
     if "\\" in text:
         raise UnsafePathError(f"{what} {_shown(text)} contains a backslash; use '/'")
     if text.startswith("/") or _DRIVE_RE.match(text):

@@ -17,7 +17,9 @@ def server_cmd(
     host: Annotated[
         str, typer.Option("--host", help="Address to bind (beyond loopback: use auth).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", "-p", help="Port to listen on.")] = 5000,
+    port: Annotated[
+        int, typer.Option("--port", "-p", min=0, max=65535, help="Port to listen on.")
+    ] = 5000,
     workers: Annotated[
         int, typer.Option("--workers", "-w", help="Processes serving requests (pre-forked).")
     ] = 1,

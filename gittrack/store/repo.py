@@ -519,7 +519,8 @@ class GitStore:
         """The commit HEAD points at, or None on an unborn branch."""
         head = self.git_dir / "HEAD"
         try:
-            text = head.read_text().strip()
+            # a branch name is bytes to git: one that is not UTF-8 is read as os paths are
+            text = head.read_bytes().decode("utf-8", "surrogateescape").strip()
         except FileNotFoundError as e:
             raise RepositoryError(f"{self.git_dir} has no HEAD") from e
         if text.startswith("ref: "):
@@ -527,7 +528,9 @@ class GitStore:
         return text if len(text) == 40 else None
 
     def head_branch(self) -> str | None:
-        text = (self.git_dir / "HEAD").read_text().strip()
+        """The branch HEAD is on (None when detached), as text a run can store: bytes of
+        its name that are not UTF-8 are shown as ``\\xNN``."""
+        text = (self.git_dir / "HEAD").read_bytes().decode("utf-8", "backslashreplace").strip()
         if text.startswith("ref: refs/heads/"):
             return text[len("ref: refs/heads/") :]
         return None

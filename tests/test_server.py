@@ -270,10 +270,13 @@ def test_artifact_paths_are_confined_to_the_run(repo: Path) -> None:
             assert answer["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
         status, body = call(server, "GET", artifacts + base + "ok.txt")
         assert (status, body) == (200, b"fine")
+        big = os.urandom(9 * 1024 * 1024)  # answered from a spool on disk, in chunks
+        assert call(server, "PUT", artifacts + base + "big.bin", raw=big)[0] == 200
+        assert call(server, "GET", artifacts + base + "big.bin") == (200, big)
         status, answer = call(server, "GET", artifacts + base + "%2E%2E/x")
         assert status == 400
     client = gittrack.Client(repo)
-    assert [f.path for f in client.list_artifacts(rid)] == ["ok.txt"]
+    assert [f.path for f in client.list_artifacts(rid)] == ["big.bin", "ok.txt"]
     assert client.list_artifacts(other) == []
     fsck(repo)
 

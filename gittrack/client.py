@@ -21,6 +21,7 @@ from gittrack.errors import ExperimentError, ParamConflictError, RunStateError, 
 from gittrack.naming import DEFAULT_EXPERIMENT, new_run_id, new_run_name
 from gittrack.store.snapshot import snapshot_worktree, warn_untracked_once
 from gittrack.validation import (
+    check_text,
     normalize_param,
     params_equal,
     validate_key,
@@ -127,7 +128,7 @@ class Client(ArtifactsMixin):
             experiment_id=experiments.id_of(runs, experiment),
             status="RUNNING",
             start_time=start,
-            user=current_user() if user is None else user,
+            user=current_user() if user is None else check_text(user, "user"),
             host=current_host(),
             pid=os.getpid(),
             heartbeat=start,

@@ -30,7 +30,7 @@ from gittrack.naming import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, experimen
 from gittrack.store import TreeBuilder
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE
-from gittrack.validation import validate_key, validate_name, validate_tag_value
+from gittrack.validation import check_text, validate_key, validate_name, validate_tag_value
 
 if TYPE_CHECKING:
     from gittrack.runs import RunStore
@@ -301,6 +301,8 @@ def create(
     if existing is not None:
         state = " (deleted: restore it instead)" if existing.lifecycle_stage == DELETED else ""
         raise ExperimentError(f"experiment {name!r} already exists{state}")
+    if artifact_location:
+        check_text(artifact_location, "artifact location")
     eid = _free_id(runs, name)
     now = _now_ms() if creation_time is None else creation_time
     exp = Experiment(

@@ -182,15 +182,19 @@ def test_bad_requests_get_json_errors(model_dir: Path) -> None:
         assert json.loads(resp.read())["error_code"] == "REQUEST_TOO_LARGE"
         conn.close()
         assert request(port, "GET", "/ping")[0] == 200  # still serving
-        # A chunked body (no Content-Length) is refused, not misread.
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.putrequest("POST", "/invocations")
-        conn.putheader("Content-Type", "application/json")
-        conn.putheader("Transfer-Encoding", "chunked")
-        conn.endheaders()
-        resp = conn.getresponse()
-        assert resp.status == 411 and "Content-Length" in json.loads(resp.read())["message"]
-        conn.close()
+        # A chunked body (no Content-Length) is read; a malformed one is refused.
+        for chunks, code, text in (
+            (b'6\r\n{"inpu\r\n8\r\nts": 3}\r\n0\r\n\r\n', 400, "list or an object"),
+            (b"zz\r\n", 400, "chunked body"),
+        ):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.putrequest("POST", "/invocations")
+            conn.putheader("Content-Type", "application/json")
+            conn.putheader("Transfer-Encoding", "chunked")
+            conn.endheaders(chunks)
+            resp = conn.getresponse()
+            assert resp.status == code and text in json.loads(resp.read())["message"]
+            conn.close()
         # 405 names the allowed method; a page from another site (DNS rebinding) is refused.
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/invocations")

@@ -76,18 +76,45 @@ def test_errors_have_mlflows_shape_and_status(repo: Path) -> None:
             server, "POST", API + "runs/log-batch", {"run_id": rid, "params": [{"key": "p"}] * 101}
         )
         assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
-        status, answer = call(
-            server, "POST", API + "runs/create", raw=b"{not json", headers=_json_type()
-        )
-        assert (status, answer["error_code"]) == (400, "BAD_REQUEST")
+        point = {"key": "m", "value": 1, "timestamp": 1}
+        batch = {"run_id": rid, "metrics": [point] * 950, "tags": [{"key": "t"}] * 51}
+        status, answer = call(server, "POST", API + "runs/log-batch", batch)  # 1001 in all
+        assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        for raw in (b"{not json", b'{"tags": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"):
+            status, answer = call(
+                server, "POST", API + "runs/create", raw=raw, headers=_json_type()
+            )
+            assert (status, answer["error_code"]) == (400, "BAD_REQUEST")
         status, answer = call(server, "GET", API + "traces/tr-1")
         assert (status, answer["error_code"]) == (501, "ENDPOINT_NOT_FOUND")
+        assert call(server, "GET", "/health") == (200, b"OK")  # MLflow's liveness probe
+        for field in ("source", "digest", "schema"):  # a lone surrogate: refused, run intact
+            dataset = {"name": "d", "digest": "abc", "source": "s", field: "x\ud800"}
+            body = {"run_id": rid, "datasets": [{"dataset": dataset}]}
+            status, answer = call(server, "POST", API + "runs/log-inputs", body)
+            assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        assert call(server, "GET", API + "runs/get?run_id=" + rid)[0] == 200
+        for path, body in (
+            ("runs/create", {"experiment_id": "0", "user_id": "x\ud800"}),
+            ("registered-models/create", {"name": "m", "description": "x\ud800"}),
+            ("experiments/create", {"name": "e", "artifact_location": "x\ud800"}),
+            ("logged-models", {"name": "m", "source_run_id": rid, "model_type": "x\ud800"}),
+        ):
+            status, answer = call(server, "POST", API + path, body)
+            assert (status, answer["error_code"]) == (400, "INVALID_PARAMETER_VALUE")
+        assert call(server, "GET", API + "registered-models/search")[0] == 200
+        assert call(server, "POST", API + "experiments/search", {})[0] == 200
+        assert (
+            call(server, "POST", API + "logged-models/search", {"experiment_ids": ["0"]})[0] == 200
+        )
         status, answer = call(server, "GET", API + "runs/log-metric")
         assert (status, answer["error_code"]) == (405, "METHOD_NOT_ALLOWED")
         status, answer = call(server, "POST", API + "runs/delete-tag", {"run_id": rid, "key": "k"})
         assert (status, answer["error_code"]) == (404, "RESOURCE_DOES_NOT_EXIST")
+        status, answer = call(server, "POST", API + "runs/search", {"experiment_ids": ["0"]})
+        assert status == 200 and len(answer["runs"]) == 1  # no half-made run from the refusals
         log = server.output()
-    assert "Traceback" not in log
+    assert "Traceback" not in log and "unreadable" not in log and "skipping run" not in log
 
 
 def _json_type() -> dict[str, str]:
@@ -243,10 +270,13 @@ def test_artifact_paths_are_confined_to_the_run(repo: Path) -> None:
             assert answer["error_code"] in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST")
         status, body = call(server, "GET", artifacts + base + "ok.txt")
         assert (status, body) == (200, b"fine")
+        big = os.urandom(9 * 1024 * 1024)  # answered from a spool on disk, in chunks
+        assert call(server, "PUT", artifacts + base + "big.bin", raw=big)[0] == 200
+        assert call(server, "GET", artifacts + base + "big.bin") == (200, big)
         status, answer = call(server, "GET", artifacts + base + "%2E%2E/x")
         assert status == 400
     client = gittrack.Client(repo)
-    assert [f.path for f in client.list_artifacts(rid)] == ["ok.txt"]
+    assert [f.path for f in client.list_artifacts(rid)] == ["big.bin", "ok.txt"]
     assert client.list_artifacts(other) == []
     fsck(repo)
 

@@ -75,6 +75,7 @@ with mlflow.start_run(run_name="first") as run:
     os.makedirs(os.path.join(out, "sub"))
     with open(os.path.join(out, "test.txt"), "w") as f:
         f.write("hello world!")
+    open(os.path.join(out, "empty.txt"), "w").close()  # the client sends it chunked
     with open(os.path.join(out, "sub", "deep.bin"), "wb") as f:
         f.write(bytes(range(256)) * 400)
     log_artifacts(out)
@@ -117,7 +118,8 @@ def test_tracking_quickstart_records_an_ordinary_gittrack_run(repo: Path, tmp_pa
     assert out["metrics"] == {"foo": "3.0", "accuracy 2": "nan", "a": "1.5", "b": "-2.0"}
     assert out["team"] == "vision"
     assert out["history"] == [[0, 1.0], [1, 2.0], [2, 3.0]]
-    assert sorted(out["listed"]) == [["sub", True], ["test.txt", False]]  # type: ignore[arg-type]
+    listed = sorted(out["listed"])  # type: ignore[arg-type]
+    assert listed == [["empty.txt", False], ["sub", True], ["test.txt", False]]
     assert out["deep_ok"] is True
     assert (
         out["artifact_uri"] == f"mlflow-artifacts:/{out['experiment_id']}/{out['run_id']}/artifacts"
@@ -224,6 +226,10 @@ code("bad filter", lambda: client.search_runs([exp], "metrics.x >>> 1"))
 twice = [mlflow.entities.Param("q", "1"), mlflow.entities.Param("q", "2")]
 code("param twice in a batch", lambda: client.log_batch(run.info.run_id, params=twice))
 codes["params"] = client.get_run(run.info.run_id).data.params
+client.delete_run(run.info.run_id)
+code("write to a deleted run", lambda: client.log_metric(run.info.run_id, "late", 1.0))
+client.restore_run(run.info.run_id)
+code("write to a restored run", lambda: client.log_metric(run.info.run_id, "late", 1.0))
 print(json.dumps(codes))
 """
 
@@ -243,6 +249,8 @@ def test_errors_reach_the_mlflow_client_as_the_exceptions_it_knows(
         "bad filter": "INVALID_PARAMETER_VALUE",
         "param twice in a batch": "INVALID_PARAMETER_VALUE",  # as MLflow: no value kept
         "params": {"p": "1"},
+        "write to a deleted run": "INVALID_PARAMETER_VALUE",  # as MLflow
+        "write to a restored run": "no error",
     }
     assert "Traceback" not in log
 

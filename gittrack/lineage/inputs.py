@@ -306,8 +306,13 @@ def record_dataset(
     ``name`` is free text (an MLflow dataset's name), ``schema`` and ``profile`` are kept
     as the producer wrote them (MLflow: JSON text), ``tags`` (other than the context) as
     ``input_tags``, JSON text."""
-    from gittrack.validation import MAX_TAG_LENGTH, validate_name
+    from gittrack.validation import MAX_TAG_LENGTH, check_text, validate_name
 
+    texts = {"digest": digest, "source": source, "source type": source_type}
+    texts.update(schema=schema, profile=profile)
+    texts.update({f"tag {k!r}": f"{k}{v}" for k, v in (tags or {}).items()})
+    for what, text in texts.items():  # a lone surrogate would make inputs.yaml unreadable
+        check_text(text, f"dataset {name!r}: {what}")
     if not digest or len(digest) > 256 or len(source) > MAX_TAG_LENGTH:
         raise ValidationError(f"dataset {name!r} needs a digest (<= 256) and a short source")
     if len(schema) > _MAX_SCHEMA or len(profile) > _MAX_PROFILE:

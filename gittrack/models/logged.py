@@ -22,7 +22,7 @@ from gittrack.runs import RunStore
 from gittrack.store import TreeBuilder
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE
-from gittrack.validation import validate_key, validate_name, validate_tag_value
+from gittrack.validation import check_text, validate_key, validate_name, validate_tag_value
 
 __all__ = [
     "REF_ROOT",
@@ -187,6 +187,8 @@ def create(
     name = validate_name(name, "model")
     if "/" in name or name.strip(".") == "":
         raise ValidationError(f"invalid model name {name!r}: no '/' and not only dots")
+    if model_type is not None:
+        check_text(model_type, "model type")
     record = runs.load(run_id).record
     model_id = "m-" + uuid.uuid4().hex
     taken = {m.artifact_path for m in list_logged_models(runs) if m.run_id == run_id}

@@ -268,10 +268,10 @@ def register(
             "artifact_path": path,
             "created": created,
             "created_by": who,
-            "description": description,
+            "description": _text(description, "description"),
             "tags": _clean_tags(tags),
             "model_id": model_id,
-            "source_uri": source_uri,
+            "source_uri": _text(source_uri, "source"),
             "stage": stage,
             "updated": updated_ms if updated_ms is not None else created,
         }
@@ -505,6 +505,14 @@ def delete_model(runs: RunStore, name: str) -> int:
 
 
 # -- what MLflow's registry adds: model descriptions and tags, version tags -----------------
+def _text(value: str | None, what: str) -> str | None:
+    """A description or source as given; not valid unicode (a lone surrogate) is refused,
+    as it would leave the model's YAML unreadable."""
+    from gittrack.validation import check_text
+
+    return None if value is None else check_text(str(value), what)
+
+
 def _clean_tags(tags: Mapping[str, Any] | None) -> dict[str, str]:
     from gittrack.validation import validate_key, validate_tag_value
 
@@ -530,7 +538,11 @@ def create_model(
     if _model_refs(runs, name):
         raise ModelError(f"registered model {name!r} already exists")
     now = _now_ms() if now_ms is None else now_ms
-    data: dict[str, Any] = {"name": name, "description": description, "tags": _clean_tags(tags)}
+    data: dict[str, Any] = {
+        "name": name,
+        "description": _text(description, "description"),
+        "tags": _clean_tags(tags),
+    }
     data |= {"created": now, "updated": now}
     commit = _commit(runs, {MODEL_FILE: fmt.dump_yaml(data)}, [], f"model {name}: created\n")
     try:
@@ -570,7 +582,7 @@ def update_model(
             del new_tags[delete_tag]
         data["tags"] = new_tags
         if description is not None:
-            data["description"] = description
+            data["description"] = _text(description, "description")
         data["updated"] = _now_ms() if now_ms is None else now_ms
         parents = [current] if current else []
         commit = _commit(
@@ -609,7 +621,7 @@ def update_version(
             del new_tags[delete_tag]
         data["tags"] = new_tags
         if description is not None:
-            data["description"] = description
+            data["description"] = _text(description, "description")
         if stage is not None:
             data["stage"] = stage
         data["updated"] = _now_ms() if now_ms is None else now_ms

@@ -48,6 +48,12 @@ def mlflow_router(
         )
 
     router.add("GET", "/api/3.0/mlflow/server-info", server_info)
+
+    def health(request: Request) -> Response:
+        """MLflow's liveness probe (``curl -f http://HOST:PORT/health`` in deployments)."""
+        return Response(200, b"OK", "text/plain; charset=utf-8")
+
+    router.add("GET", "/health", health)
     _add_not_served(router)
     return router
 

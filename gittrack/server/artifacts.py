@@ -9,8 +9,9 @@ confined: absolute paths, ``..`` and anything outside the run are refused.
 
 from __future__ import annotations
 
-import io
-from typing import Any
+import tempfile
+from collections.abc import Iterator
+from typing import IO, Any, BinaryIO, cast
 
 from gittrack.artifacts import paths
 from gittrack.artifacts.client_api import artifacts_of
@@ -21,6 +22,8 @@ from gittrack.web.http import Request, Response, Router
 __all__ = ["add_routes", "split_artifact_path"]
 
 PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
+_SPOOL_BYTES = 8 * 1024 * 1024  # a download larger than this is spooled to disk
+_CHUNK_BYTES = 1024 * 1024
 
 
 def split_artifact_path(text: str) -> tuple[str, str] | None:
@@ -31,6 +34,12 @@ def split_artifact_path(text: str) -> tuple[str, str] | None:
     if len(parts) >= 3 and parts[2] == "artifacts":
         return parts[1], "/".join(parts[3:])
     return None
+
+
+def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
+    with spool:
+        while block := spool.read(_CHUNK_BYTES):
+            yield block
 
 
 def add_routes(router: Router, backend: Backend) -> None:
@@ -61,9 +70,17 @@ def add_routes(router: Router, backend: Backend) -> None:
         base, entries = store.select(rid, path)
         if len(entries) != 1 or entries[0].path != base:
             raise mlflow_error("INVALID_PARAMETER_VALUE", f"artifact {path!r} is a directory")
-        out = io.BytesIO()
-        store.write_to(rid, entries[0], out)
-        return Response(200, out.getvalue(), "application/octet-stream")
+        # Verified in full before the answer starts (a corrupt artifact is an error, not a
+        # truncated 200), in a spool that moves to a temporary file past _SPOOL_BYTES: a
+        # large model is not held in memory once per download.
+        spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 (_chunks closes it)
+        try:
+            store.write_to(rid, entries[0], cast(BinaryIO, spool))
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return Response(200, _chunks(spool), "application/octet-stream")
 
     def list_files(request: Request) -> Response:
         text = get_str(fields(request), "path", required=False) or ""

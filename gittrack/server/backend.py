@@ -75,6 +75,17 @@ class Backend:
             raise mlflow_error("RESOURCE_DOES_NOT_EXIST", f"Run '{value}' not found")
         return value
 
+    def writable(self, run_id: str) -> str:
+        """``run_id`` when its params, metrics, tags or status may change: as MLflow, not
+        while the run is deleted (its artifacts may)."""
+        stage = self.client.writer(run_id).record.lifecycle_stage
+        if stage != "active":
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE",
+                f"The run {run_id} must be in the 'active' state. Current state is {stage}.",
+            )
+        return run_id
+
     def _exists(self, run_id: str) -> bool:
         from gittrack.format import ref_name
 

@@ -51,8 +51,9 @@ from gittrack.web.http import Request, Response, Router, json_bytes
 __all__ = ["add_routes", "encoded_runs", "experiment_json", "run_json"]
 
 HISTORY_MAX_RESULTS = 25_000
-# MLflow's log-batch limits (one request): 1000 metrics, 100 params, 100 tags.
+# MLflow's log-batch limits (one request): 1000 metrics, 100 params, 100 tags, 1000 in all.
 BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
+BATCH_TOTAL_LIMIT = 1000
 # Run messages already encoded, one per run state (run id, commit): a run's row, and so
 # its JSON, is a function of its commit. Encoding the runs a search answers cost more
 # than the search itself (500 runs: about 30 ms, against a fraction of a millisecond
@@ -307,6 +308,9 @@ def add_routes(router: Router, backend: Backend) -> None:
             )
         return backend.run_id(rid)
 
+    def run_to_change(data: Mapping[str, Any]) -> str:
+        return backend.writable(run_of(data))
+
     @route("POST", "runs/create")
     def create_run(request: Request) -> Response:
         data = fields(request)
@@ -348,7 +352,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/update")
     def update_run(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         status = get_str(data, "status", required=False)
         if status is not None and status not in STATUSES:
             raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid run status {status!r}")
@@ -360,7 +364,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/log-metric")
     def log_metric(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         key = get_str(data, "key")
         assert key is not None
         backend.client.log_metric(
@@ -376,7 +380,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/log-parameter")
     def log_param(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         key = get_str(data, "key")
         assert key is not None
         backend.client.log_param(rid, key, param_text(data.get("value", "")))
@@ -386,7 +390,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/set-tag")
     def set_tag(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         key = get_str(data, "key")
         assert key is not None
         backend.client.set_tags(rid, {key: "" if data.get("value") is None else str(data["value"])})
@@ -396,7 +400,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/delete-tag")
     def delete_tag(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         key = get_str(data, "key")
         assert key is not None
         if key not in backend.row(rid)["tags"]:
@@ -410,7 +414,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/log-batch")
     def log_batch(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         items = {kind: data.get(kind) or [] for kind in BATCH_LIMITS}
         for kind, limit in BATCH_LIMITS.items():
             if not isinstance(items[kind], list):
@@ -421,6 +425,13 @@ def add_routes(router: Router, backend: Backend) -> None:
                     f"A batch logging request can contain at most {limit} {kind}. "
                     f"Got {len(items[kind])} {kind}.",
                 )
+        total = sum(len(v) for v in items.values())
+        if total > BATCH_TOTAL_LIMIT:
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE",
+                f"A batch logging request can contain at most {BATCH_TOTAL_LIMIT} metrics, "
+                f"params, and tags. Got {total} metrics, params, and tags.",
+            )
         metrics = []
         for m in items["metrics"]:
             if not isinstance(m, dict):
@@ -452,7 +463,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("POST", "runs/log-inputs")
     def log_inputs(request: Request) -> Response:
         data = fields(request)
-        rid = run_of(data)
+        rid = run_to_change(data)
         for item in data.get("datasets") or []:
             dataset = item.get("dataset") if isinstance(item, dict) else None
             if not isinstance(dataset, dict):

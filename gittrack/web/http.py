@@ -89,6 +89,8 @@ class Request:
             return json.loads(self.body)
         except (UnicodeDecodeError, json.JSONDecodeError) as e:
             raise HTTPError(400, f"request body is not valid JSON: {e}") from e
+        except RecursionError as e:  # arrays or objects nested thousands deep
+            raise HTTPError(400, "request body is nested too deeply to be read") from e
 
 
 @dataclass

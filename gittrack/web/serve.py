@@ -141,9 +141,19 @@ class _Handler(BaseHTTPRequestHandler):
             length = int(length_text or "0")
         except ValueError:
             length = -1
-        if length_text is None and self.headers.get("Transfer-Encoding"):
-            self.close_connection = True  # a chunked body is not read: the stream is lost
-            response = error_body(411, "BAD_REQUEST", "a Content-Length header is required")
+        coding = (self.headers.get("Transfer-Encoding") or "").strip().lower()
+        response: Response | None = None
+        body: bytes | None = b""
+        if length_text is None and coding:
+            body = self._chunked_body() if coding == "chunked" else None
+            if body is None:
+                self.close_connection = True  # the rest of the stream is not read
+                response = error_body(
+                    400 if coding == "chunked" else 411,
+                    "BAD_REQUEST",
+                    "a Content-Length header or a well-formed chunked body of at most "
+                    f"{self.server.max_body} bytes is required",
+                )
         elif length < 0 or length > self.server.max_body:
             self.close_connection = True  # do not read what we refuse
             response = error_body(
@@ -151,8 +161,10 @@ class _Handler(BaseHTTPRequestHandler):
                 "REQUEST_TOO_LARGE" if length > 0 else "BAD_REQUEST",
                 f"request body of {length_text} bytes refused (limit {self.server.max_body})",
             )
-        else:
-            body = self.rfile.read(length) if length else b""
+        elif length:
+            body = self.rfile.read(length)
+        if response is None:
+            assert body is not None
             request = Request.build(self.command, self.path, dict(self.headers.items()), body)
             response = self.server.dispatch(request)
         self._answer(response)
@@ -164,6 +176,29 @@ class _Handler(BaseHTTPRequestHandler):
                 file=self.server.access_log,
                 flush=True,
             )
+
+    def _chunked_body(self) -> bytes | None:
+        """A ``Transfer-Encoding: chunked`` body (HTTP clients send one when they cannot
+        tell the length first, as ``requests`` does for an empty file); None when it is
+        malformed or longer than ``max_body``."""
+        parts: list[bytes] = []
+        total = 0
+        try:
+            while True:
+                size = int(self.rfile.readline(1024).split(b";", 1)[0].strip(), 16)
+                if size < 0 or total + size > self.server.max_body:
+                    return None
+                if size == 0:
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass  # trailer fields, ignored
+                    return b"".join(parts)
+                chunk = self.rfile.read(size)
+                if len(chunk) != size or self.rfile.readline(3).strip():
+                    return None
+                parts.append(chunk)
+                total += size
+        except (ValueError, OSError):
+            return None
 
     def _answer(self, response: Response) -> None:
         self.send_response(response.status)

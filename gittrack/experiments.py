@@ -171,12 +171,18 @@ def _implicit(name: str, span: tuple[int, int] | None) -> Experiment:
     )
 
 
-def list_experiments(runs: RunStore, view_type: int = ViewType.ALL) -> list[Experiment]:
-    """Every experiment of ``view_type`` (Default included while active), in no set order."""
+def list_experiments(
+    runs: RunStore,
+    view_type: int = ViewType.ALL,
+    *,
+    spans: Mapping[str, tuple[int, int]] | None = None,
+) -> list[Experiment]:
+    """Every experiment of ``view_type`` (Default included while active), in no set order.
+    ``spans``: the open index's :meth:`gittrack.index.RunIndex.experiment_spans` (else read)."""
     stages = ViewType.stages(view_type)
     stored = _all_stored(runs)
     found = {e.name: e for e in stored.values()}
-    for name, span in _run_experiments(runs).items():
+    for name, span in (_run_experiments(runs) if spans is None else spans).items():
         if name not in found:
             found[name] = _implicit(name, span)
     if DEFAULT_EXPERIMENT not in found:

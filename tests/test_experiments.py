@@ -194,7 +194,8 @@ def test_experiments_travel_with_push_and_pull(
 
 def test_an_implicit_experiment_spans_its_readable_runs_from_the_index(repo: Path) -> None:
     """An experiment known only from its runs is dated by their first and last start, read
-    through the index's experiment index (an index of schema 8 gains it in place)."""
+    through the index's experiment index (an index of schema 8 gains it, and the deleted
+    column, in place)."""
     import sqlite3
 
     from gittrack.session import open_index
@@ -203,13 +204,16 @@ def test_an_implicit_experiment_spans_its_readable_runs_from_the_index(repo: Pat
     for start in (3_000, 1_000, 2_000):
         client.create_run("wine", start_time=start)
     client.create_run("other", start_time=9_000)
+    gone = client.create_run("other", start_time=8_000).info.run_id
+    client.delete_run(gone)
     git(repo, "update-ref", f"refs/gittrack/runs/{'f' * 32}", "HEAD")  # unreadable: left out
     with open_index() as index:
-        assert index.experiment_spans() == {"wine": (1_000, 3_000), "other": (9_000, 9_000)}
+        assert index.experiment_spans() == {"wine": (1_000, 3_000), "other": (8_000, 9_000)}
     index_file = repo / ".git/gittrack/index.sqlite"
     plain = sqlite3.connect(index_file)  # as an index of schema 8 was
     plain.executescript(
-        "DROP INDEX runs_by_experiment; UPDATE meta SET value='8' WHERE key='schema';"
+        "DROP INDEX runs_by_experiment; ALTER TABLE runs DROP COLUMN deleted;"
+        " UPDATE meta SET value='8' WHERE key='schema';"
     )
     plain.close()
     wine = gittrack.get_experiment_by_name("wine")
@@ -217,10 +221,11 @@ def test_an_implicit_experiment_spans_its_readable_runs_from_the_index(repo: Pat
     assert (wine.creation_time, wine.last_update_time) == (1_000, 3_000)
     assert gittrack.get_experiment(wine.experiment_id) == wine
     listed = {e.name: e for e in gittrack.search_experiments()}
-    assert (listed["other"].creation_time, listed["other"].last_update_time) == (9_000, 9_000)
+    assert (listed["other"].creation_time, listed["other"].last_update_time) == (8_000, 9_000)
     plain = sqlite3.connect(index_file)
-    assert plain.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("9",)
-    assert plain.execute("SELECT COUNT(*) FROM runs").fetchone() == (5,)  # kept, not rebuilt
+    assert plain.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("10",)
+    assert plain.execute("SELECT COUNT(*) FROM runs").fetchone() == (6,)  # kept, not rebuilt
+    assert plain.execute("SELECT run_id FROM runs WHERE deleted").fetchall() == [(gone,)]
     plan = plain.execute(
         "EXPLAIN QUERY PLAN SELECT MIN(start_time) FROM runs WHERE error IS NULL AND experiment=?",
         ("wine",),

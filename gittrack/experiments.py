@@ -33,6 +33,7 @@ from gittrack.store.repo import MODE_FILE
 from gittrack.validation import validate_key, validate_name, validate_tag_value
 
 if TYPE_CHECKING:
+    from gittrack.index import RunIndex
     from gittrack.runs import RunStore
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "default_artifact_location",
     "delete",
     "delete_tag",
+    "deleted_names",
     "ensure",
     "experiment_id_for",
     "get",
@@ -134,11 +136,31 @@ def _stored(runs: RunStore, experiment_id: str) -> tuple[str, Experiment] | None
     commit = runs.git.read_ref(_ref(experiment_id))
     if commit is None:
         return None
+    return commit, _at(lambda: runs, experiment_id, commit)
+
+
+def _at(runs: Callable[[], RunStore], experiment_id: str, commit: str) -> Experiment:
+    """The state of an experiment at ``commit`` (``runs`` called only when not cached)."""
     exp = _cache.get(commit)
     if exp is None:
         what = f"experiment {experiment_id}"
-        exp = _cache[commit] = _from_data(_read_commit(runs, commit, what), what)
-    return commit, exp
+        exp = _cache[commit] = _from_data(_read_commit(runs(), commit, what), what)
+    return exp
+
+
+def deleted_names(index: RunIndex) -> frozenset[str]:
+    """The names of the deleted experiments, read from their refs (the repository is
+    opened only when some experiment has a ref: listing runs stays as cheap without)."""
+    from gittrack.store.refs import list_refs
+
+    found = set()
+    for ref, commit in list_refs(index.common_dir, REF_ROOT).items():
+        eid = ref[len(REF_ROOT) :]
+        if "/" not in eid:
+            exp = _at(lambda: index.runstore, eid, commit)
+            if exp.lifecycle_stage == DELETED:
+                found.add(exp.name)
+    return frozenset(found)
 
 
 def _all_stored(runs: RunStore) -> dict[str, Experiment]:

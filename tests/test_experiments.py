@@ -232,3 +232,37 @@ def test_an_implicit_experiment_spans_its_readable_runs_from_the_index(repo: Pat
     ).fetchall()
     plain.close()
     assert "runs_by_experiment" in str(plan)
+
+
+def test_runs_of_a_deleted_experiment_are_hidden_as_mlflow_hides_them(repo: Path) -> None:
+    """Runs of a deleted experiment were still found by search_all_experiments, by
+    experiment_names and by `gittrack list`. MLflow (checked against its sqlite store)
+    searches active experiments only and takes the runs of a deleted experiment as
+    deleted runs; restoring the experiment brings them back."""
+    import json
+
+    from cli_helpers import ok
+
+    client = gittrack.Client()
+    kept = client.create_run("kept").info.run_id
+    dropped = client.create_run("kept").info.run_id
+    client.delete_run(dropped)
+    gone_id = gittrack.create_experiment("gone")
+    gone = client.create_run("gone").info.run_id
+    gittrack.delete_experiment(gone_id)
+
+    def found(**kwargs: object) -> set[str]:
+        rows = gittrack.search_runs(output_format="list", max_results=None, **kwargs)  # type: ignore[arg-type]
+        return {r["run_id"] for r in rows}
+
+    assert found(search_all_experiments=True) == {kept}
+    assert found(search_all_experiments=True, run_view_type=ViewType.ALL) == {kept, dropped}
+    assert found(experiment_names=["kept", "gone"]) == {kept}
+    assert found(experiment_names=["gone"], run_view_type=ViewType.ALL) == {gone}
+    assert found(experiment_ids=[gone_id]) == set()
+    assert found(experiment_ids=[gone_id], run_view_type=ViewType.DELETED_ONLY) == {gone}
+    assert [r["run_id"] for r in json.loads(ok("list", "-f", "json"))] == [kept]
+    assert json.loads(ok("list", "-e", "gone", "-f", "json")) == []
+    gittrack.restore_experiment(gone_id)
+    assert found(search_all_experiments=True) == {kept, gone}
+    assert {r["run_id"] for r in json.loads(ok("list", "-f", "json"))} == {kept, gone}

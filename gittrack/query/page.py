@@ -106,9 +106,12 @@ def _sequence(
     experiment_ids: list[str] | None = None,
     stages: frozenset[str] | None = None,
 ) -> tuple[Frame, list[int]]:
+    from gittrack.experiments import deleted_names
+
     exps = tuple(sorted(set(experiments or ())))
     ids = None if experiment_ids is None else tuple(sorted(set(experiment_ids)))
     kept_stages = None if stages is None else tuple(sorted(stages))
+    gone = deleted_names(index)  # experiments change without moving the generation
     cache_key = (
         index.path,
         index.generation,
@@ -117,6 +120,7 @@ def _sequence(
         exps,
         ids,
         kept_stages,
+        tuple(sorted(gone)),
     )
     with _lock:
         found = _sequences.get(cache_key)
@@ -125,7 +129,12 @@ def _sequence(
             return found
     frame = _frame(index)
     # index rows come newest first: no tie-breaking sort keys are needed
-    found = (frame, frame.sequence(flt, keys, exps, experiment_ids=ids, stages=stages))
+    found = (
+        frame,
+        frame.sequence(
+            flt, keys, exps, experiment_ids=ids, stages=stages, deleted_experiments=gone
+        ),
+    )
     with _lock:
         # sequences of an older generation are never asked for again; dropping them
         # also lets go of their frames (a live refresh makes a generation every flush)
@@ -148,7 +157,8 @@ def matching_rows(
 ) -> list[dict[str, Any]]:
     """Every row matching ``flt`` (in ``experiments`` / ``experiment_ids`` / lifecycle
     ``stages`` when given), sorted by ``keys``, newest first when none, as the index is
-    (refresh it first).
+    (refresh it first). The runs of deleted experiments are deleted runs, and left out
+    unless ``experiments`` or ``experiment_ids`` are given (MLflow's search).
 
     The sequence is kept as :func:`page_runs` keeps it, so asking again while no run
     changed costs a list of the rows (read-only: the index's own).

@@ -18,6 +18,8 @@ no tags, created when their first run started.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -149,17 +151,27 @@ def _at(runs: Callable[[], RunStore], experiment_id: str, commit: str) -> Experi
 
 
 def deleted_names(index: RunIndex) -> frozenset[str]:
-    """The names of the deleted experiments, read from their refs (the repository is
-    opened only when some experiment has a ref: listing runs stays as cheap without)."""
+    """The names of the deleted experiments, read from their refs. The answer is kept in
+    the index for the refs' values, so a listing opens the repository only after an
+    experiment changed."""
     from gittrack.store.refs import list_refs
 
-    found = set()
+    stored = {}
     for ref, commit in list_refs(index.common_dir, REF_ROOT).items():
-        eid = ref[len(REF_ROOT) :]
-        if "/" not in eid:
-            exp = _at(lambda: index.runstore, eid, commit)
-            if exp.lifecycle_stage == DELETED:
-                found.add(exp.name)
+        if "/" not in (eid := ref[len(REF_ROOT) :]):
+            stored[eid] = commit
+    if not stored:
+        return frozenset()
+    signature = hashlib.sha1(repr(sorted(stored.items())).encode()).hexdigest()
+    kept = index.kept_value("deleted-experiments", signature)
+    if kept is not None:
+        return frozenset(json.loads(kept))
+    found = sorted(
+        exp.name
+        for eid, commit in stored.items()
+        if (exp := _at(lambda: index.runstore, eid, commit)).lifecycle_stage == DELETED
+    )
+    index.keep_value("deleted-experiments", signature, json.dumps(found, ensure_ascii=False))
     return frozenset(found)
 
 

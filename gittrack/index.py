@@ -240,6 +240,23 @@ class RunIndex:
             newest = max(newest, st.st_mtime_ns)
         return "|".join(parts), newest
 
+    def kept_value(self, key: str, signature: str) -> str | None:
+        """What :meth:`keep_value` kept under ``key`` for ``signature`` (else None)."""
+        found = self._meta(f"kept:{key}")
+        if found is None:
+            return None
+        kept_for, _, value = found.partition("\n")
+        return value if kept_for == signature else None
+
+    def keep_value(self, key: str, signature: str, value: str) -> None:
+        """Keep ``value`` (derived from a state ``signature`` names) in the index for
+        later processes; a cache, so an index that cannot be written changes nothing."""
+        with contextlib.suppress(sqlite3.Error), self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (f"kept:{key}", f"{signature}\n{value}"),
+            )
+
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
         return None if row is None else str(row[0])

@@ -266,3 +266,36 @@ def test_runs_of_a_deleted_experiment_are_hidden_as_mlflow_hides_them(repo: Path
     gittrack.restore_experiment(gone_id)
     assert found(search_all_experiments=True) == {kept, gone}
     assert {r["run_id"] for r in json.loads(ok("list", "-f", "json"))} == {kept, gone}
+
+
+def test_a_warm_listing_reads_deleted_experiments_without_opening_the_repository(
+    repo: Path,
+) -> None:
+    """Which experiments are deleted is kept in the index for the experiment refs'
+    values: the listing after the first imports no dulwich (as a warm listing without
+    experiments), and an experiment deleted since is seen at once."""
+    import subprocess
+    import sys
+
+    client = gittrack.Client()
+    kept = client.create_run("kept").info.run_id
+    gone_id = gittrack.create_experiment("gone")
+    gone = client.create_run("gone").info.run_id
+
+    def listing() -> tuple[set[str], str]:
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "from gittrack.cli import main; main()",
+             "list", "--format", "csv", "--columns", "run_id"],
+            cwd=repo, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return set(proc.stdout.split()[1:]), proc.stderr
+
+    assert listing()[0] == {kept, gone}
+    gittrack.delete_experiment(gone_id)
+    runs, imports = listing()  # the experiment changed: read once
+    assert runs == {kept}
+    runs, imports = listing()
+    assert runs == {kept}
+    assert "dulwich" not in imports
+    gittrack.restore_experiment(gone_id)
+    assert listing()[0] == {kept, gone}

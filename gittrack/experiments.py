@@ -18,8 +18,6 @@ no tags, created when their first run started.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -28,14 +26,18 @@ from typing import TYPE_CHECKING, Any
 from gittrack import format as fmt
 from gittrack.entities import ViewType
 from gittrack.errors import ExperimentError, ExperimentNotFoundError, ValidationError
-from gittrack.naming import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, experiment_id_for
+from gittrack.naming import (
+    DEFAULT_EXPERIMENT,
+    DEFAULT_EXPERIMENT_ID,
+    EXPERIMENT_REF_ROOT,
+    experiment_id_for,
+)
 from gittrack.store import TreeBuilder
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE
 from gittrack.validation import validate_key, validate_name, validate_tag_value
 
 if TYPE_CHECKING:
-    from gittrack.index import RunIndex
     from gittrack.runs import RunStore
 
 __all__ = [
@@ -48,7 +50,7 @@ __all__ = [
     "default_artifact_location",
     "delete",
     "delete_tag",
-    "deleted_names",
+    "deleted_among",
     "ensure",
     "experiment_id_for",
     "get",
@@ -61,7 +63,7 @@ __all__ = [
     "set_tag",
 ]
 
-REF_ROOT = "refs/gittrack/experiments/"
+REF_ROOT = EXPERIMENT_REF_ROOT
 EXPERIMENT_FILE = "experiment.yaml"
 ACTIVE, DELETED = "active", "deleted"
 _MAX_RETRIES = 100
@@ -150,29 +152,14 @@ def _at(runs: Callable[[], RunStore], experiment_id: str, commit: str) -> Experi
     return exp
 
 
-def deleted_names(index: RunIndex) -> frozenset[str]:
-    """The names of the deleted experiments, read from their refs. The answer is kept in
-    the index for the refs' values, so a listing opens the repository only after an
-    experiment changed."""
-    from gittrack.store.refs import list_refs
-
-    stored = {}
-    for ref, commit in list_refs(index.common_dir, REF_ROOT).items():
-        if "/" not in (eid := ref[len(REF_ROOT) :]):
-            stored[eid] = commit
-    if not stored:
-        return frozenset()
-    signature = hashlib.sha1(repr(sorted(stored.items())).encode()).hexdigest()
-    kept = index.kept_value("deleted-experiments", signature)
-    if kept is not None:
-        return frozenset(json.loads(kept))
-    found = sorted(
+def deleted_among(runs: Callable[[], RunStore], stored: Mapping[str, str]) -> list[str]:
+    """The names of the deleted experiments among ``stored`` (``{experiment id: commit
+    of its ref}``); ``runs`` is called only for states not read yet in this process."""
+    return sorted(
         exp.name
         for eid, commit in stored.items()
-        if (exp := _at(lambda: index.runstore, eid, commit)).lifecycle_stage == DELETED
+        if (exp := _at(runs, eid, commit)).lifecycle_stage == DELETED
     )
-    index.keep_value("deleted-experiments", signature, json.dumps(found, ensure_ascii=False))
-    return frozenset(found)
 
 
 def _all_stored(runs: RunStore) -> dict[str, Experiment]:

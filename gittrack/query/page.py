@@ -106,12 +106,12 @@ def _sequence(
     experiment_ids: list[str] | None = None,
     stages: frozenset[str] | None = None,
 ) -> tuple[Frame, list[int]]:
-    from gittrack.experiments import deleted_names
+    from gittrack.query.deleted import deleted_experiments
 
     exps = tuple(sorted(set(experiments or ())))
     ids = None if experiment_ids is None else tuple(sorted(set(experiment_ids)))
     kept_stages = None if stages is None else tuple(sorted(stages))
-    gone = deleted_names(index)  # experiments change without moving the generation
+    gone = deleted_experiments(index)  # experiments change without moving the generation
     cache_key = (
         index.path,
         index.generation,

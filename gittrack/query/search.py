@@ -72,7 +72,7 @@ def query_rows(
     if parent_run_id is not None and plain:  # show's lookup of a run's children
         return _children(parent_run_id, kept, max_results, repo, index)
 
-    from gittrack.experiments import deleted_names
+    from gittrack.query.deleted import deleted_experiments
     from gittrack.query.filter import parse_filter, parse_order_by
     from gittrack.query.frame import Frame
     from gittrack.query.page import matching_rows
@@ -88,7 +88,7 @@ def query_rows(
             tuple(names),
             experiment_ids=None if ids is None else tuple(ids),
             stages=kept,
-            deleted_experiments=deleted_names(ix),
+            deleted_experiments=deleted_experiments(ix),
         )
         return [rows[i] for i in positions]
 

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any
 from gittrack import format as fmt
 from gittrack.entities import ViewType
 from gittrack.errors import ExperimentError, ExperimentNotFoundError, ValidationError
-from gittrack.naming import DEFAULT_EXPERIMENT, DEFAULT_EXPERIMENT_ID, experiment_id_for
+from gittrack.naming import (
+    DEFAULT_EXPERIMENT,
+    DEFAULT_EXPERIMENT_ID,
+    EXPERIMENT_REF_ROOT,
+    experiment_id_for,
+)
 from gittrack.store import TreeBuilder
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE
@@ -45,6 +50,7 @@ __all__ = [
     "default_artifact_location",
     "delete",
     "delete_tag",
+    "deleted_among",
     "ensure",
     "experiment_id_for",
     "get",
@@ -57,7 +63,7 @@ __all__ = [
     "set_tag",
 ]
 
-REF_ROOT = "refs/gittrack/experiments/"
+REF_ROOT = EXPERIMENT_REF_ROOT
 EXPERIMENT_FILE = "experiment.yaml"
 ACTIVE, DELETED = "active", "deleted"
 _MAX_RETRIES = 100
@@ -134,11 +140,26 @@ def _stored(runs: RunStore, experiment_id: str) -> tuple[str, Experiment] | None
     commit = runs.git.read_ref(_ref(experiment_id))
     if commit is None:
         return None
+    return commit, _at(lambda: runs, experiment_id, commit)
+
+
+def _at(runs: Callable[[], RunStore], experiment_id: str, commit: str) -> Experiment:
+    """The state of an experiment at ``commit`` (``runs`` called only when not cached)."""
     exp = _cache.get(commit)
     if exp is None:
         what = f"experiment {experiment_id}"
-        exp = _cache[commit] = _from_data(_read_commit(runs, commit, what), what)
-    return commit, exp
+        exp = _cache[commit] = _from_data(_read_commit(runs(), commit, what), what)
+    return exp
+
+
+def deleted_among(runs: Callable[[], RunStore], stored: Mapping[str, str]) -> list[str]:
+    """The names of the deleted experiments among ``stored`` (``{experiment id: commit
+    of its ref}``); ``runs`` is called only for states not read yet in this process."""
+    return sorted(
+        exp.name
+        for eid, commit in stored.items()
+        if (exp := _at(runs, eid, commit)).lifecycle_stage == DELETED
+    )
 
 
 def _all_stored(runs: RunStore) -> dict[str, Experiment]:
@@ -171,12 +192,18 @@ def _implicit(name: str, span: tuple[int, int] | None) -> Experiment:
     )
 
 
-def list_experiments(runs: RunStore, view_type: int = ViewType.ALL) -> list[Experiment]:
-    """Every experiment of ``view_type`` (Default included while active), in no set order."""
+def list_experiments(
+    runs: RunStore,
+    view_type: int = ViewType.ALL,
+    *,
+    spans: Mapping[str, tuple[int, int]] | None = None,
+) -> list[Experiment]:
+    """Every experiment of ``view_type`` (Default included while active), in no set order.
+    ``spans``: the open index's :meth:`gittrack.index.RunIndex.experiment_spans` (else read)."""
     stages = ViewType.stages(view_type)
     stored = _all_stored(runs)
     found = {e.name: e for e in stored.values()}
-    for name, span in _run_experiments(runs).items():
+    for name, span in (_run_experiments(runs) if spans is None else spans).items():
         if name not in found:
             found[name] = _implicit(name, span)
     if DEFAULT_EXPERIMENT not in found:

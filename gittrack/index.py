@@ -29,6 +29,7 @@ from gittrack.gcpause import collector_paused
 from gittrack.index_build import (
     COLUMNS_VERSION,
     DOC,
+    ERROR_FIELD,
     NESTED,
     Read,
     batch_rows,
@@ -46,8 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "9"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty;
-# 8: parent_run_id column; 9: runs_by_experiment (added in place to an index of schema 8)
+SCHEMA_VERSION = "10"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty;
+# 8: parent_run_id column; 9: runs_by_experiment (added in place to an index of schema 8);
+# 10: deleted column, in runs_by_experiment (added in place to an index of schema 8 or 9)
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -70,7 +72,7 @@ RUN_INDEXES = {
     "runs_by_parent": "CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent_run_id)"
     " WHERE parent_run_id IS NOT NULL",
     "runs_by_experiment": "CREATE INDEX IF NOT EXISTS runs_by_experiment"
-    " ON runs (experiment, start_time, status) WHERE error IS NULL",
+    " ON runs (experiment, deleted, start_time, status) WHERE error IS NULL",
 }
 _SCHEMA = (
     """
@@ -87,7 +89,8 @@ CREATE TABLE IF NOT EXISTS runs (
     heartbeat INTEGER NOT NULL DEFAULT 0,
     parent_run_id TEXT,
     doc TEXT,
-    error TEXT
+    error TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0
 );
 """
     + ";\n".join(RUN_INDEXES.values())
@@ -191,8 +194,13 @@ class RunIndex:
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.OperationalError:
             pass
-        if row is not None and row[0] == "8":  # schema 9 only adds an index: no rebuild
-            db.executescript(_SCHEMA)
+        if row is not None and row[0] in ("8", "9"):  # a column and an index: no rebuild
+            db.executescript(
+                "DROP INDEX IF EXISTS runs_by_experiment;"
+                " ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+                " UPDATE runs SET deleted = 1"
+                " WHERE json_extract(doc, '$.lifecycle_stage') = 'deleted';" + _SCHEMA
+            )
             db.execute("UPDATE meta SET value=? WHERE key='schema'", (SCHEMA_VERSION,))
         elif row is None or row[0] != SCHEMA_VERSION:
             db.executescript(
@@ -231,6 +239,23 @@ class RunIndex:
             parts.append(f"{st.st_mtime_ns}:{st.st_size}:{st.st_ino}")
             newest = max(newest, st.st_mtime_ns)
         return "|".join(parts), newest
+
+    def kept_value(self, key: str, signature: str) -> str | None:
+        """What :meth:`keep_value` kept under ``key`` for ``signature`` (else None)."""
+        found = self._meta(f"kept:{key}")
+        if found is None:
+            return None
+        kept_for, _, value = found.partition("\n")
+        return value if kept_for == signature else None
+
+    def keep_value(self, key: str, signature: str, value: str) -> None:
+        """Keep ``value`` (derived from a state ``signature`` names) in the index for
+        later processes; a cache, so an index that cannot be written changes nothing."""
+        with contextlib.suppress(sqlite3.Error), self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (f"kept:{key}", f"{signature}\n{value}"),
+            )
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -308,7 +333,7 @@ class RunIndex:
         if bulk:
             for name in RUN_INDEXES:
                 db.execute(f"DROP INDEX IF EXISTS {name}")
-        db.executemany("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        db.executemany("INSERT OR REPLACE INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
         if bulk:
             for sql in RUN_INDEXES.values():
                 db.execute(sql)
@@ -359,10 +384,10 @@ class RunIndex:
         for read, (rid, sha) in zip(rows, changed, strict=True):
             if read is None:
                 read = index_row(rid, sha, functools.partial(self._read_record, rid, sha))
-            if read[0][-1] is not None:
+            if read[0][ERROR_FIELD] is not None:
                 skipped += 1
                 if skipped <= NAMED_SKIPS:
-                    log.warning("gittrack: skipping run %s: %s", rid[:12], read[0][-1])
+                    log.warning("gittrack: skipping run %s: %s", rid[:12], read[0][ERROR_FIELD])
             out.append(read)
         if skipped > NAMED_SKIPS:
             log.warning(
@@ -419,11 +444,13 @@ class RunIndex:
         return out
 
     def experiment_counts(self) -> list[tuple[str, int, int, int]]:
-        """``(experiment, runs, running runs, latest start ms)`` of readable runs, most
-        recently used first (one grouped query: no row is decoded)."""
+        """``(experiment, runs, running runs, latest start ms)`` of readable runs not
+        deleted (``delete_run``), most recently used first (one grouped query over the
+        experiment index: no row is decoded)."""
         sql = (
             "SELECT experiment, COUNT(*), SUM(status = 'RUNNING'), MAX(start_time) FROM runs"
-            " WHERE error IS NULL GROUP BY experiment ORDER BY MAX(start_time) DESC, experiment"
+            " WHERE error IS NULL AND deleted = 0"
+            " GROUP BY experiment ORDER BY MAX(start_time) DESC, experiment"
         )
         return [(str(e), int(n), int(r), int(t)) for e, n, r, t in self._db.execute(sql)]
 

@@ -33,7 +33,8 @@ log = logging.getLogger("gittrack")
 
 COLUMNS_VERSION = 1
 NESTED = ("params", "metrics", "tags")  # the row's dicts the column cache splits by key
-DOC = 10  # the position of ``doc`` in a ``runs`` row (its last field is ``error``)
+DOC = 10  # the position of ``doc`` in a ``runs`` row
+ERROR_FIELD = 11  # ``error``: the reason a run is unreadable (None: readable); then ``deleted``
 # One row in the column cache: the names of its top-level fields that are not dicts or
 # lists, their values, and per NESTED kind the dict's (keys, values).
 Columns = tuple[
@@ -94,7 +95,7 @@ def index_row(run_id: str, commit: str, read: Callable[[], RunRecord]) -> Read:
     try:
         record = read()
     except CorruptRunError as e:
-        return (run_id, commit, "", "", "", 0, "", 0, 0, None, None, e.message), None
+        return (run_id, commit, "", "", "", 0, "", 0, 0, None, None, e.message, 0), None
     row = row_from_record(record, commit)
     texts: list[object] = []  # values JSON has no type for (a YAML date): written as text
 
@@ -109,8 +110,9 @@ def index_row(run_id: str, commit: str, read: Callable[[], RunRecord]) -> Read:
     exact = not texts and not nested and type(row["parent_run_id"]) not in (dict, list)
     parent = record.parent_run_id if isinstance(record.parent_run_id, str) else None
     fields = (record.name, record.experiment, record.status, record.start_time, record.host)
+    deleted = int(record.lifecycle_stage == "deleted")
     return (
-        (run_id, commit, *fields, record.pid, record.heartbeat, parent, doc, None),
+        (run_id, commit, *fields, record.pid, record.heartbeat, parent, doc, None, deleted),
         row_columns(row) if exact else None,
     )
 

@@ -8,6 +8,7 @@ import uuid
 
 DEFAULT_EXPERIMENT = "Default"
 DEFAULT_EXPERIMENT_ID = "0"
+EXPERIMENT_REF_ROOT = "refs/gittrack/experiments/"  # + experiment id: its state
 
 _ADJECTIVES = [
     "able",

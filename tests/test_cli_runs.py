@@ -18,6 +18,7 @@ from conftest import user_tags
 
 import gittrack
 from gittrack.cli.app import app
+from gittrack.naming import experiment_id_for
 from gittrack.session import open_repository
 
 
@@ -346,10 +347,44 @@ def test_a_reference_that_is_not_utf8_matches_nothing(
 def test_experiments(runs: dict[str, str]) -> None:
     text = ok("experiments")
     lines = text.splitlines()
-    assert lines[0].split() == ["name", "runs", "last_run"]
-    assert [line.split()[:2] for line in lines[2:]] == [["beer", "1"], ["wine", "2"]]
+    assert lines[0].split() == ["name", "experiment_id", "runs", "last_run"]
+    named = [line.split()[0:3:2] for line in lines[2:]]
+    assert named == [["beer", "1"], ["wine", "2"], ["Default", "0"]]
     data = json.loads(ok("experiments", "-f", "json"))
-    assert data[1] == {"name": "wine", "runs": 2, "last_run": "2023-11-14T22:13:21.000Z"}
+    assert data[1] == {
+        "name": "wine", "experiment_id": experiment_id_for("wine"), "runs": 2,
+        "last_run": "2023-11-14T22:13:21.000Z", "lifecycle_stage": "active",
+    }  # fmt: skip
+
+
+def test_experiments_lists_unused_ones_and_leaves_out_deleted_runs_and_experiments(
+    runs: dict[str, str],
+) -> None:
+    """An experiment made by create_experiment and not used yet was missing; a deleted
+    experiment was listed as any other; runs removed with delete_run were counted."""
+    client = gittrack.Client()
+    client.create_experiment("fresh")
+    gone = client.create_experiment("gone")
+    client.create_run("gone")
+    client.delete_experiment(gone)
+    client.delete_run(runs["tuned"])
+    listed = [
+        (d["name"], d["runs"], d["last_run"]) for d in json.loads(ok("experiments", "-f", "json"))
+    ]
+    assert listed == [
+        ("fresh", 0, None),
+        ("beer", 1, "2023-11-14T22:13:22.000Z"),
+        ("wine", 1, "2023-11-14T22:13:20.000Z"),
+        ("Default", 0, None),
+    ]
+    every = json.loads(ok("experiments", "--all", "-f", "json"))
+    assert [(d["name"], d["lifecycle_stage"]) for d in every if d["name"] == "gone"] == [
+        ("gone", "deleted")
+    ]
+    assert len(every) == 5
+    table = ok("experiments", "--all").splitlines()
+    assert table[0].split() == ["name", "experiment_id", "runs", "last_run", "lifecycle_stage"]
+    assert any(line.split()[0] == "gone" and line.split()[-1] == "deleted" for line in table)
 
 
 def test_recover_marks_dead_runs_killed_and_keeps_metrics(repo: Path) -> None:

@@ -194,7 +194,8 @@ def test_experiments_travel_with_push_and_pull(
 
 def test_an_implicit_experiment_spans_its_readable_runs_from_the_index(repo: Path) -> None:
     """An experiment known only from its runs is dated by their first and last start, read
-    through the index's experiment index (an index of schema 8 gains it in place)."""
+    through the index's experiment index (an index of schema 8 gains it, and the deleted
+    column, in place)."""
     import sqlite3
 
     from gittrack.session import open_index
@@ -203,13 +204,16 @@ def test_an_implicit_experiment_spans_its_readable_runs_from_the_index(repo: Pat
     for start in (3_000, 1_000, 2_000):
         client.create_run("wine", start_time=start)
     client.create_run("other", start_time=9_000)
+    gone = client.create_run("other", start_time=8_000).info.run_id
+    client.delete_run(gone)
     git(repo, "update-ref", f"refs/gittrack/runs/{'f' * 32}", "HEAD")  # unreadable: left out
     with open_index() as index:
-        assert index.experiment_spans() == {"wine": (1_000, 3_000), "other": (9_000, 9_000)}
+        assert index.experiment_spans() == {"wine": (1_000, 3_000), "other": (8_000, 9_000)}
     index_file = repo / ".git/gittrack/index.sqlite"
     plain = sqlite3.connect(index_file)  # as an index of schema 8 was
     plain.executescript(
-        "DROP INDEX runs_by_experiment; UPDATE meta SET value='8' WHERE key='schema';"
+        "DROP INDEX runs_by_experiment; ALTER TABLE runs DROP COLUMN deleted;"
+        " UPDATE meta SET value='8' WHERE key='schema';"
     )
     plain.close()
     wine = gittrack.get_experiment_by_name("wine")
@@ -217,13 +221,81 @@ def test_an_implicit_experiment_spans_its_readable_runs_from_the_index(repo: Pat
     assert (wine.creation_time, wine.last_update_time) == (1_000, 3_000)
     assert gittrack.get_experiment(wine.experiment_id) == wine
     listed = {e.name: e for e in gittrack.search_experiments()}
-    assert (listed["other"].creation_time, listed["other"].last_update_time) == (9_000, 9_000)
+    assert (listed["other"].creation_time, listed["other"].last_update_time) == (8_000, 9_000)
     plain = sqlite3.connect(index_file)
-    assert plain.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("9",)
-    assert plain.execute("SELECT COUNT(*) FROM runs").fetchone() == (5,)  # kept, not rebuilt
+    assert plain.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("10",)
+    assert plain.execute("SELECT COUNT(*) FROM runs").fetchone() == (6,)  # kept, not rebuilt
+    assert plain.execute("SELECT run_id FROM runs WHERE deleted").fetchall() == [(gone,)]
     plan = plain.execute(
         "EXPLAIN QUERY PLAN SELECT MIN(start_time) FROM runs WHERE error IS NULL AND experiment=?",
         ("wine",),
     ).fetchall()
     plain.close()
     assert "runs_by_experiment" in str(plan)
+
+
+def test_runs_of_a_deleted_experiment_are_hidden_as_mlflow_hides_them(repo: Path) -> None:
+    """Runs of a deleted experiment were still found by search_all_experiments, by
+    experiment_names and by `gittrack list`. MLflow (checked against its sqlite store)
+    searches active experiments only and takes the runs of a deleted experiment as
+    deleted runs; restoring the experiment brings them back."""
+    import json
+
+    from cli_helpers import ok
+
+    client = gittrack.Client()
+    kept = client.create_run("kept").info.run_id
+    dropped = client.create_run("kept").info.run_id
+    client.delete_run(dropped)
+    gone_id = gittrack.create_experiment("gone")
+    gone = client.create_run("gone").info.run_id
+    gittrack.delete_experiment(gone_id)
+
+    def found(**kwargs: object) -> set[str]:
+        rows = gittrack.search_runs(output_format="list", max_results=None, **kwargs)  # type: ignore[arg-type]
+        return {r["run_id"] for r in rows}
+
+    assert found(search_all_experiments=True) == {kept}
+    assert found(search_all_experiments=True, run_view_type=ViewType.ALL) == {kept, dropped}
+    assert found(experiment_names=["kept", "gone"]) == {kept}
+    assert found(experiment_names=["gone"], run_view_type=ViewType.ALL) == {gone}
+    assert found(experiment_ids=[gone_id]) == set()
+    assert found(experiment_ids=[gone_id], run_view_type=ViewType.DELETED_ONLY) == {gone}
+    assert [r["run_id"] for r in json.loads(ok("list", "-f", "json"))] == [kept]
+    assert json.loads(ok("list", "-e", "gone", "-f", "json")) == []
+    gittrack.restore_experiment(gone_id)
+    assert found(search_all_experiments=True) == {kept, gone}
+    assert {r["run_id"] for r in json.loads(ok("list", "-f", "json"))} == {kept, gone}
+
+
+def test_a_warm_listing_reads_deleted_experiments_without_opening_the_repository(
+    repo: Path,
+) -> None:
+    """Which experiments are deleted is kept in the index for the experiment refs'
+    values: the listing after the first imports no dulwich (as a warm listing without
+    experiments), and an experiment deleted since is seen at once."""
+    import subprocess
+    import sys
+
+    client = gittrack.Client()
+    kept = client.create_run("kept").info.run_id
+    gone_id = gittrack.create_experiment("gone")
+    gone = client.create_run("gone").info.run_id
+
+    def listing() -> tuple[set[str], str]:
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "from gittrack.cli import main; main()",
+             "list", "--format", "csv", "--columns", "run_id"],
+            cwd=repo, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return set(proc.stdout.split()[1:]), proc.stderr
+
+    assert listing()[0] == {kept, gone}
+    gittrack.delete_experiment(gone_id)
+    runs, imports = listing()  # the experiment changed: read once
+    assert runs == {kept}
+    runs, imports = listing()
+    assert runs == {kept}
+    assert "dulwich" not in imports
+    gittrack.restore_experiment(gone_id)
+    assert listing()[0] == {kept, gone}

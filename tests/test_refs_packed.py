@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import git
 
-from gittrack.store.refs import read_ref
+from gittrack.store.refs import read_packed_refs, read_ref
 
 
 def _packed_repo(tmp_path: Path) -> Path:
@@ -48,6 +48,17 @@ def test_every_packed_ref_and_every_gap(tmp_path: Path) -> None:
         assert read_ref(gd, name) is None, name
     for name in ("refs/tags/t00x", "refs/tags/t", "refs/zzz", "refs/heads/b1/x"):
         assert read_ref(gd, name) is None, name
+
+
+def test_refs_under_a_prefix_read_from_a_sorted_file_are_those_git_lists(tmp_path: Path) -> None:
+    repo = _packed_repo(tmp_path)
+    gd = repo / ".git"
+    listed = git(repo, "for-each-ref", "--format=%(refname) %(objectname)")
+    every = dict(line.split(" ") for line in listed.splitlines())
+    for prefix in ("refs/gittrack/runs/", "refs/gittrack/", "refs/heads/", "refs/tags/",
+                   "refs/heads/b1", "refs/a/", "refs/zzz/", "refs/"):  # fmt: skip
+        expected = {k: v for k, v in every.items() if k.startswith(prefix)}
+        assert read_packed_refs(gd, prefix) == expected, prefix
 
 
 def test_unsorted_packed_refs_are_scanned(tmp_path: Path) -> None:

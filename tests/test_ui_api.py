@@ -125,7 +125,10 @@ def test_filter_is_the_list_grammar_and_errors_come_back_as_one_message(
 
 def test_experiments_keys_and_compare_rows(server: WebServer, runs: list[str]) -> None:
     exps = get_json(server, "/ui/api/experiments")
-    assert [(e["name"], e["runs"]) for e in exps] == [("base", 2), ("sweep", 3)]  # type: ignore[index,union-attr]
+    assert isinstance(exps, list)
+    assert [(e["name"], e["runs"]) for e in exps] == [("base", 2), ("sweep", 3), ("Default", 0)]
+    Client().delete_run(runs[4])  # the CLI's experiment list: deleted runs not counted
+    assert [e["runs"] for e in get_json(server, "/ui/api/experiments")] == [1, 3, 0]  # type: ignore[union-attr]
     keys = get_json(server, "/ui/api/keys", experiment="base")
     assert isinstance(keys, dict)
     assert user_tags(dict.fromkeys(keys.pop("tags"), "")) == {"team": ""}  # + MLflow's system tags

@@ -60,11 +60,14 @@ def test_experiment_summaries_count_runs_and_running_ones(repo: Path) -> None:
     live = client.create_run("new").info.run_id
     with open_index() as index:
         found = experiment_summaries(index)
-    assert [(e.name, e.runs, e.running) for e in found] == [("new", 3, 1), ("old", 1, 0)]
-    assert isinstance(found[0], ExperimentSummary) and found[0].last_start_time > 0
+    assert [(e.name, e.runs, e.running) for e in found] == [
+        ("new", 3, 1), ("old", 1, 0), ("Default", 0, 0)
+    ]  # fmt: skip
+    assert isinstance(found[0], ExperimentSummary)
+    assert found[0].last_start_time is not None and found[0].last_start_time > 0
     client.set_terminated(live)
     rows = json.loads(ok("experiments", "--format", "json"))
-    assert [(r["name"], r["runs"]) for r in rows] == [("new", 3), ("old", 1)]
+    assert [(r["name"], r["runs"]) for r in rows] == [("new", 3), ("old", 1), ("Default", 0)]
 
 
 def test_metric_histories_group_and_order_points(repo: Path) -> None:

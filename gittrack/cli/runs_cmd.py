@@ -356,16 +356,25 @@ def rm_cmd(
                 )
 
 
-def experiments_cmd(fmt: FormatOpt = "table") -> None:
+def experiments_cmd(
+    fmt: FormatOpt = "table",
+    every: Annotated[
+        bool, typer.Option("--all", help="Deleted experiments too (column lifecycle_stage).")
+    ] = False,
+) -> None:
     """List experiments with their run counts and last run time."""
+    from gittrack.entities import ViewType
     from gittrack.query.page import experiment_summaries
 
     out.check_format(fmt)
     with _index() as index:
-        found = experiment_summaries(index)
+        found = experiment_summaries(index, ViewType.ALL if every else ViewType.ACTIVE_ONLY)
     when = iso_utc if fmt != "table" else out.local_short
-    rows = [{"name": e.name, "runs": e.runs, "last_run": when(e.last_start_time)} for e in found]
-    text = out.render(rows, ["name", "runs", "last_run"], fmt)
+    rows = [{**vars(e), "last_run": when(e.last_start_time)} for e in found]
+    columns = ["name", "experiment_id", "runs", "last_run"]
+    if every or fmt != "table":
+        columns.append("lifecycle_stage")
+    text = out.render(rows, columns, fmt)
     if text:
         typer.echo(text)
 

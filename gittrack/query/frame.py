@@ -103,25 +103,44 @@ class Frame:
         *,
         experiment_ids: tuple[str, ...] | None = None,
         stages: frozenset[str] | None = None,
+        deleted_experiments: frozenset[str] = frozenset(),
     ) -> bytes | None:
         """One byte per row, 1 where it matches ``flt`` (and is in ``experiments`` when
         given, in ``experiment_ids`` when not None, in lifecycle ``stages`` when not None:
-        a row without a stage is active); None when every row does."""
-        mask = None
-        within: list[tuple[str, frozenset[Any]]] = []
+        a row without a stage is active); None when every row does.
+
+        ``deleted_experiments`` (names) are searched as MLflow does: the runs of a deleted
+        experiment are deleted runs, and a search not narrowed to experiments covers the
+        active experiments only."""
+        masks: list[int] = []
+        gone = live = None
+        if deleted_experiments:
+            gone = self._within("experiment", deleted_experiments)
+            live = gone ^ int.from_bytes(b"\x01" * self.n, "little")
         if experiments:
-            within.append(("experiment", frozenset(experiments)))
+            masks.append(self._within("experiment", frozenset(experiments)))
         if experiment_ids is not None:
-            within.append(("experiment_id", frozenset(experiment_ids)))
+            masks.append(self._within("experiment_id", frozenset(experiment_ids)))
+        if live is not None and not experiments and experiment_ids is None:
+            masks.append(live)
         if stages is not None:
-            within.append(("lifecycle_stage", stages | {None} if "active" in stages else stages))
-        for name, wanted in within:
-            found = self._answers(self.column("attributes", name, None), wanted.__contains__)
-            mask = found if mask is None else mask & found
+            staged = self._within(
+                "lifecycle_stage", stages | {None} if "active" in stages else stages
+            )
+            if gone is not None and live is not None:
+                staged = (staged & live) | (gone if "deleted" in stages else 0)
+            masks.append(staged)
         if flt.root is not None:
-            found = self._mask(flt.root)
-            mask = found if mask is None else mask & found
-        return None if mask is None else mask.to_bytes(self.n, "little")
+            masks.append(self._mask(flt.root))
+        if not masks:
+            return None
+        mask = masks[0]
+        for m in masks[1:]:
+            mask &= m
+        return mask.to_bytes(self.n, "little")
+
+    def _within(self, name: str, wanted: frozenset[Any]) -> int:
+        return self._answers(self.column("attributes", name, None), wanted.__contains__)
 
     # -- sorting -----------------------------------------------------------------------
     def order(self, sk: SortKey) -> list[int] | None:
@@ -151,10 +170,17 @@ class Frame:
         *,
         experiment_ids: tuple[str, ...] | None = None,
         stages: frozenset[str] | None = None,
+        deleted_experiments: frozenset[str] = frozenset(),
     ) -> list[int]:
         """Positions of the matching rows (as :meth:`select`), sorted by ``keys`` (row
         order when none)."""
-        mask = self.select(flt, experiments, experiment_ids=experiment_ids, stages=stages)
+        mask = self.select(
+            flt,
+            experiments,
+            experiment_ids=experiment_ids,
+            stages=stages,
+            deleted_experiments=deleted_experiments,
+        )
         if len(keys) == 1:
             order = self.order(keys[0])
             if order is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import ValidationError
+from gittrack.lifecycle import ViewType
 
 if TYPE_CHECKING:
     from gittrack.index import RunIndex
@@ -38,7 +39,6 @@ _lock = threading.Lock()
 _sequences: OrderedDict[tuple[Any, ...], tuple[Frame, list[int]]] = OrderedDict()
 _frames: dict[Path, tuple[str, Frame]] = {}
 _keys: dict[tuple[Path, str, tuple[str, ...]], RunKeys] = {}
-_experiments: dict[tuple[Path, str], list[ExperimentSummary]] = {}
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,16 @@ class RunKeys:
 
 @dataclass(frozen=True)
 class ExperimentSummary:
-    """An experiment with its number of runs, running runs and latest start (ms)."""
+    """An experiment with its number of runs and running runs (runs deleted with
+    ``delete_run`` left out), the latest start of those runs (ms; None without runs)
+    and its lifecycle stage (``active`` or ``deleted``)."""
 
     name: str
+    experiment_id: str
     runs: int
     running: int
-    last_start_time: int
+    last_start_time: int | None
+    lifecycle_stage: str
 
 
 def forget_kept() -> None:
@@ -102,9 +106,12 @@ def _sequence(
     experiment_ids: list[str] | None = None,
     stages: frozenset[str] | None = None,
 ) -> tuple[Frame, list[int]]:
+    from gittrack.query.deleted import deleted_experiments
+
     exps = tuple(sorted(set(experiments or ())))
     ids = None if experiment_ids is None else tuple(sorted(set(experiment_ids)))
     kept_stages = None if stages is None else tuple(sorted(stages))
+    gone = deleted_experiments(index)  # experiments change without moving the generation
     cache_key = (
         index.path,
         index.generation,
@@ -113,6 +120,7 @@ def _sequence(
         exps,
         ids,
         kept_stages,
+        tuple(sorted(gone)),
     )
     with _lock:
         found = _sequences.get(cache_key)
@@ -121,7 +129,12 @@ def _sequence(
             return found
     frame = _frame(index)
     # index rows come newest first: no tie-breaking sort keys are needed
-    found = (frame, frame.sequence(flt, keys, exps, experiment_ids=ids, stages=stages))
+    found = (
+        frame,
+        frame.sequence(
+            flt, keys, exps, experiment_ids=ids, stages=stages, deleted_experiments=gone
+        ),
+    )
     with _lock:
         # sequences of an older generation are never asked for again; dropping them
         # also lets go of their frames (a live refresh makes a generation every flush)
@@ -144,7 +157,8 @@ def matching_rows(
 ) -> list[dict[str, Any]]:
     """Every row matching ``flt`` (in ``experiments`` / ``experiment_ids`` / lifecycle
     ``stages`` when given), sorted by ``keys``, newest first when none, as the index is
-    (refresh it first).
+    (refresh it first). The runs of deleted experiments are deleted runs, and left out
+    unless ``experiments`` or ``experiment_ids`` are given (MLflow's search).
 
     The sequence is kept as :func:`page_runs` keeps it, so asking again while no run
     changed costs a list of the rows (read-only: the index's own).
@@ -203,14 +217,25 @@ def run_keys(index: RunIndex, experiments: list[str] | None = None) -> RunKeys:
     return found
 
 
-def experiment_summaries(index: RunIndex) -> list[ExperimentSummary]:
-    """Experiments with their run counts, most recently used first (index refreshed)."""
+def experiment_summaries(
+    index: RunIndex, view_type: int = ViewType.ACTIVE_ONLY
+) -> list[ExperimentSummary]:
+    """Every experiment of ``view_type`` (:class:`~gittrack.lifecycle.ViewType`, active
+    only by default), those without runs included, with its counts: most recently used
+    first (its latest run's start, else its creation), then by name. The index is
+    refreshed; the counts come from one grouped query."""
+    from gittrack.experiments import list_experiments
+
     index.refresh()
-    cache_key = (index.path, index.generation)
-    found = _experiments.get(cache_key)
-    if found is None:
-        found = [ExperimentSummary(*row) for row in index.experiment_counts()]
-        with _lock:
-            _experiments.clear()  # only the current generation is worth keeping
-            _experiments[cache_key] = found
-    return found
+    counts: dict[str, tuple[int, int, int | None]] = {
+        name: (n, running, last) for name, n, running, last in index.experiment_counts()
+    }
+    listed = list_experiments(index.runstore, view_type, spans=index.experiment_spans())
+    found = []
+    for e in listed:
+        n, running, last = counts.get(e.name, (0, 0, None))
+        summary = ExperimentSummary(e.name, e.experiment_id, n, running, last, e.lifecycle_stage)
+        found.append((summary, e.creation_time))
+    found.sort(key=lambda f: f[0].name)
+    found.sort(key=lambda f: f[0].last_start_time or f[1] or 0, reverse=True)
+    return [summary for summary, _ in found]

@@ -48,8 +48,9 @@ def query_rows(
 ) -> list[dict[str, Any]]:
     """Matching index rows (see :mod:`gittrack.query.filter`), sorted, newest first by default.
 
-    Rows of the given experiment names or ids (every experiment when neither is given),
-    in the lifecycle stages of ``view_type`` (:class:`gittrack.entities.ViewType`).
+    Rows of the given experiment names or ids (every active experiment when neither is
+    given), in the lifecycle stages of ``view_type`` (:class:`gittrack.entities.ViewType`);
+    as in MLflow, the runs of a deleted experiment are deleted runs.
     Outside any repository (and with no ``.gittrack-runs`` here) there are no rows.
     ``check_sort_keys`` rejects a metrics/params/tags sort key no matching run has
     (a likely typo). ``index``: an open index to use (refreshed here, left open).
@@ -71,6 +72,7 @@ def query_rows(
     if parent_run_id is not None and plain:  # show's lookup of a run's children
         return _children(parent_run_id, kept, max_results, repo, index)
 
+    from gittrack.query.deleted import deleted_experiments
     from gittrack.query.filter import parse_filter, parse_order_by
     from gittrack.query.frame import Frame
     from gittrack.query.page import matching_rows
@@ -78,10 +80,15 @@ def query_rows(
     flt = parse_filter(filter_string)
     keys = parse_order_by(order_by)
 
-    def ordered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def ordered(rows: list[dict[str, Any]], ix: RunIndex) -> list[dict[str, Any]]:
         """The matching ``rows`` (newest first, as the index's), in order."""
         positions = Frame(rows).sequence(
-            flt, keys, tuple(names), experiment_ids=None if ids is None else tuple(ids), stages=kept
+            flt,
+            keys,
+            tuple(names),
+            experiment_ids=None if ids is None else tuple(ids),
+            stages=kept,
+            deleted_experiments=deleted_experiments(ix),
         )
         return [rows[i] for i in positions]
 
@@ -93,12 +100,12 @@ def query_rows(
     def search(ix: RunIndex) -> list[dict[str, Any]]:
         ix.refresh()
         if parent_run_id is not None:
-            return finish(ordered(ix.rows_with_parent(parent_run_id)))  # only those rows
+            return finish(ordered(ix.rows_with_parent(parent_run_id), ix))  # only those rows
         if max_results is not None:  # a few rows wanted: read only the columns named
             part = ix.projected_rows(flt.keys() | {sk.column for sk in keys})
             if part is not None:
                 try:
-                    found = finish(ordered(part))
+                    found = finish(ordered(part, ix))
                 except ValidationError:  # the unknown sort key's message lists every key
                     pass
                 else:
@@ -185,9 +192,10 @@ def search_runs(
     Table (``"pyarrow"``: run_id, experiment_id, run_name, experiment, status,
     start_time, end_time, commit, params, metrics, tags) or a list of dict rows
     (``"list"``), neither needing pandas. ``experiment_ids``/``experiment_names`` narrow
-    the search (none: every experiment; ``search_all_experiments`` is accepted for MLflow
-    code and changes nothing); ``run_view_type`` (:class:`gittrack.entities.ViewType`)
-    includes deleted runs; ``max_results`` None: every match.
+    the search (none: every active experiment; ``search_all_experiments`` is accepted for
+    MLflow code and changes nothing); ``run_view_type`` (:class:`gittrack.entities.ViewType`)
+    includes deleted runs, the runs of deleted experiments among them (as in MLflow);
+    ``max_results`` None: every match.
     """
     del search_all_experiments  # every experiment is searched unless narrowed
     if isinstance(experiment_ids, str):

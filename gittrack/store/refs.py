@@ -68,13 +68,28 @@ def read_packed_refs(git_dir: Path, prefix: str = "") -> dict[str, str]:
 def _parse_packed(data: bytes, prefix: str) -> dict[str, str]:
     refs: dict[str, str] = {}
     pre = prefix.encode()
-    for line in data.splitlines():
+    for line in _lines_from(data, pre) if pre else data.splitlines():
         if not line or line[:1] in (b"#", b"^"):
             continue
         sha, _, name = line.partition(b" ")
         if name.startswith(pre) and len(sha) == 40:
             refs[name.decode("utf-8", "surrogateescape")] = sha.decode("ascii")
     return refs
+
+
+def _lines_from(data: bytes, pre: bytes) -> list[bytes]:
+    """The lines of ``data`` that may name refs starting with ``pre``: in a file git
+    marks ``sorted`` (every git since 1.8, and gittrack), only the lines from the first
+    such name to the last, found without splitting the whole file (packed-refs of
+    100,000 runs is 9 MB); else every line."""
+    header = data[: data.find(b"\n")] if data[:1] == b"#" else b""
+    if b" sorted" not in header:
+        return data.splitlines()
+    first = data.find(b" " + pre)  # a ref name holds no space: this starts a name
+    if first < 0:
+        return []
+    end = data.find(b"\n", data.rfind(b" " + pre))  # (peeled lines are skipped anyway)
+    return data[data.rfind(b"\n", 0, first) + 1 : None if end < 0 else end].splitlines()
 
 
 def _read_loose(path: str | Path) -> str | None:

@@ -538,6 +538,7 @@ def test_text_artifacts_in_utf8_are_served_as_utf8(repo: Path, tmp_path: Path) -
 
 
 def test_page_runs_slices_the_same_sequence_as_search(runs: list[str], repo: Path) -> None:
+    from gittrack.entities import ViewType
     from gittrack.query.page import page_runs
     from gittrack.query.search import query_rows
     from gittrack.session import open_index
@@ -558,6 +559,15 @@ def test_page_runs_slices_the_same_sequence_as_search(runs: list[str], repo: Pat
         with gittrack.start_run():
             pass
         assert page_runs(index, limit=10).total == before + 1  # a new run moves the cache on
+    # a run deleted through the API leaves the table, as it leaves `gittrack list` and the
+    # experiment's count; it is still there for a view of every run
+    Client().delete_run(runs[0])
+    assert runs[0] not in [r["run_id"] for r in query_rows()]
+    with open_index() as index:
+        shown = [r["run_id"] for r in page_runs(index, limit=10).rows]
+        assert runs[0] not in shown and len(shown) == before
+        every = page_runs(index, limit=10, view_type=ViewType.ALL).rows
+        assert runs[0] in [r["run_id"] for r in every]
 
 
 def test_models_with_versions_linked_to_runs_and_alias_history(repo: Path) -> None:

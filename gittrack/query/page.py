@@ -178,9 +178,12 @@ def page_runs(
     experiments: list[str] | None = None,
     offset: int = 0,
     limit: int = 50,
+    view_type: int = ViewType.ACTIVE_ONLY,
 ) -> RunPage:
     """The runs ``offset .. offset+limit`` of those matching ``filter_string`` (the
-    ``gittrack list --filter`` grammar), sorted by ``order_by`` (newest first by default).
+    ``gittrack list --filter`` grammar), sorted by ``order_by`` (newest first by default),
+    in the lifecycle stages of ``view_type`` (active runs, as ``gittrack list`` and
+    ``search_runs`` show by default).
 
     The index is refreshed first. A malformed filter raises FilterSyntaxError.
     """
@@ -192,7 +195,9 @@ def page_runs(
 
     flt, keys = parse_filter(filter_string), parse_order_by(order_by)
     index.refresh()
-    frame, positions = _sequence(index, flt, keys, experiments)
+    stages = ViewType.stages(view_type)
+    every = stages == ViewType.stages(ViewType.ALL)  # as search_runs: no stage filter
+    frame, positions = _sequence(index, flt, keys, experiments, stages=None if every else stages)
     rows = [frame.rows[i] for i in positions[offset : offset + limit]]
     return RunPage(total=len(positions), offset=offset, rows=rows)
 

@@ -56,13 +56,19 @@ def validate_key(key: object, kind: str) -> str:
     return key
 
 
+def _unwrapped(value: Any) -> Any:
+    """A numpy scalar or 0-d array as the Python value it holds; anything else as is."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        return value.item()
+    return value
+
+
 def validate_metric_value(key: str, value: object) -> float:
     """Metric values are numbers (bool excluded; a 0-d numpy array is its number); NaN and
     +/-inf are accepted."""
     if type(value) is float:
         return value
-    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
-        value = value.item()  # type: ignore[attr-defined]
+    value = _unwrapped(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         try:
             import numbers
@@ -140,8 +146,7 @@ def normalize_param(key: str, value: Any) -> Any:
     A numpy scalar is the Python number it holds (``np.float64(0.1)`` -> ``0.1``, a float
     subclass whose repr is not its text); subclasses (an ``IntEnum``), arrays and other
     objects are their ``str()``."""
-    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
-        value = value.item()
+    value = _unwrapped(value)
     if value is None or type(value) in (bool, int, float, str):
         result: Any = value
     else:

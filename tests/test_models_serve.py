@@ -183,14 +183,18 @@ def test_bad_requests_get_json_errors(model_dir: Path) -> None:
         conn.close()
         assert request(port, "GET", "/ping")[0] == 200  # still serving
         # A chunked body (no Content-Length) is read; a malformed one is refused.
-        for chunks, code, text in (
-            (b'6\r\n{"inpu\r\n8\r\nts": 3}\r\n0\r\n\r\n', 400, "list or an object"),
-            (b"zz\r\n", 400, "chunked body"),
+        # A chunk past the body limit is refused from its size line; a transfer coding
+        # other than chunked cannot be read (411).
+        for coding, chunks, code, text in (
+            ("chunked", b'6\r\n{"inpu\r\n8\r\nts": 3}\r\n0\r\n\r\n', 400, "list or an object"),
+            ("chunked", b"zz\r\n", 400, "chunked body"),
+            ("chunked", b"%x\r\n" % (51 * 1024 * 1024), 400, "chunked body"),
+            ("gzip", b"", 411, "Content-Length"),
         ):
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             conn.putrequest("POST", "/invocations")
             conn.putheader("Content-Type", "application/json")
-            conn.putheader("Transfer-Encoding", "chunked")
+            conn.putheader("Transfer-Encoding", coding)
             conn.endheaders(chunks)
             resp = conn.getresponse()
             assert resp.status == code and text in json.loads(resp.read())["message"]

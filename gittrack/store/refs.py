@@ -77,13 +77,17 @@ def _parse_packed(data: bytes, prefix: str) -> dict[str, str]:
     return refs
 
 
+def _sorted(data: bytes | mmap.mmap) -> bool:
+    """Whether a packed-refs file's header promises sorted names (as git writes it)."""
+    return data[:1] == b"#" and b" sorted" in data[: data.find(b"\n") + 1]
+
+
 def _lines_from(data: bytes, pre: bytes) -> list[bytes]:
     """The lines of ``data`` that may name refs starting with ``pre``: in a file git
     marks ``sorted`` (every git since 1.8, and gittrack), only the lines from the first
     such name to the last, found without splitting the whole file (packed-refs of
     100,000 runs is 9 MB); else every line."""
-    header = data[: data.find(b"\n")] if data[:1] == b"#" else b""
-    if b" sorted" not in header:
+    if not _sorted(data):
         return data.splitlines()
     first = data.find(b" " + pre)  # a ref name holds no space: this starts a name
     if first < 0:
@@ -159,7 +163,7 @@ def read_ref(git_dir: Path, name: str) -> str | None:
                 return None
             # Mapped, not read: a bisection touches a few pages of a file of any size.
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                if b" sorted" not in data[: data.find(b"\n") + 1 if data[:1] == b"#" else 0]:
+                if not _sorted(data):
                     return read_packed_refs(git_dir, name).get(name)
                 found = _bisect_packed(data, name.encode("utf-8", "surrogateescape"))
     except FileNotFoundError:

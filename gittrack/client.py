@@ -147,11 +147,18 @@ class Client(ArtifactsMixin):
         """The writer of a run in this process, joining the stored run if needed."""
         return session.writer_of(self.store, run_id)
 
+    def writable(self, run_id: str) -> RunWriter:
+        """The writer of a run whose params, metrics, tags, name or status may change:
+        as in MLflow, not while the run is deleted (RunNotActiveError)."""
+        writer = self.writer(run_id)
+        writer.check_active()
+        return writer
+
     def set_terminated(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None
     ) -> None:
         """End a run with ``status`` (FINISHED, FAILED or KILLED) at ``end_time`` (ms, now)."""
-        writer = self.writer(self.store.resolve(run_id))
+        writer = self.writable(self.store.resolve(run_id))
         writer.end(status, end_time)  # a failure keeps the writer and its buffer for a retry
         session.drop_writer(self.store.root, writer.run_id)
 
@@ -169,7 +176,7 @@ class Client(ArtifactsMixin):
         if name is not None:
             self.rename_run(rid, name)
         if status == "RUNNING":
-            writer = self.writer(rid)
+            writer = self.writable(rid)
             if writer.record.status != "RUNNING":
                 writer.apply(resume_op())
                 writer.flush()
@@ -183,7 +190,7 @@ class Client(ArtifactsMixin):
         ``synchronous=True`` writes it to the repository before returning."""
         validate_key(key, "param")
         normalized = normalize_param(key, value)
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         writer.log_param(key, normalized)
         _sync(writer, synchronous)
         return value
@@ -191,7 +198,7 @@ class Client(ArtifactsMixin):
     def log_params(
         self, run_id: str, params: Mapping[str, Any], synchronous: bool | None = None
     ) -> None:
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         items = [(validate_key(k, "param"), normalize_param(k, v)) for k, v in params.items()]
         for key, value in items:
             writer.log_param(key, value)
@@ -209,7 +216,7 @@ class Client(ArtifactsMixin):
         """Log one metric point (``step`` defaults to 0, ``timestamp`` to now, in ms).
 
         Points are buffered; ``synchronous=True`` writes them before returning."""
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         writer.log_metric(
             validate_key(key, "metric"),
             validate_metric_value(key, value),
@@ -226,7 +233,7 @@ class Client(ArtifactsMixin):
         timestamp: int | None = None,
         synchronous: bool | None = None,
     ) -> None:
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         stamp = now_ms() if timestamp is None else validate_timestamp(timestamp)
         step_value = 0 if step is None else validate_step(step)
         checked = [
@@ -250,7 +257,7 @@ class Client(ArtifactsMixin):
         ``RunTag``."""
         params = _pairs(params, Param, "params")
         tags = _pairs(tags, RunTag, "tags")
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         points = [
             (
                 validate_key(m.key, "metric"),
@@ -279,14 +286,14 @@ class Client(ArtifactsMixin):
         name = clean.pop(fmt.RUN_NAME_TAG, None)
         if name is not None:
             self.rename_run(run_id, name)
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         if clean:
             writer.apply(set_tags_op(clean))
         _sync(writer, synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag; an unknown tag is an error, as in MLflow."""
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         if key not in writer.record.tags:
             if key in fmt.run_tags(writer.record):  # shown with the tags, but not one
                 raise RunStateError(
@@ -299,7 +306,7 @@ class Client(ArtifactsMixin):
     def rename_run(self, run_id: str, name: str) -> None:
         """Give a run a new name (MLflow's ``update_run(run_id, name=...)``)."""
         new = validate_name(name, "run")
-        writer = self.writer(self.store.resolve(run_id))
+        writer = self.writable(self.store.resolve(run_id))
 
         def rename(record: fmt.RunRecord) -> None:
             record.name = new

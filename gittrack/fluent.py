@@ -166,7 +166,7 @@ def start_run(
         if run_id is None and not _stack and env_run:
             run_id, owned = env_run, False
         if run_id is not None:
-            writer = client.writer(client.resolve(run_id))
+            writer = client.writable(client.resolve(run_id))
             if owned and writer.record.status != "RUNNING":
                 writer.apply(resume_op())
                 writer.flush()
@@ -339,6 +339,7 @@ def log_metric(
         client.log_metric(rid, key, value, step, timestamp, synchronous)
         return
     writer = (_stack[-1] if _stack else _ensure_run())._writer
+    writer.check_active()
     writer.log_metric(
         validate_key(key, "metric"),
         validate_metric_value(key, value),

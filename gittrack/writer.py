@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
-from gittrack.errors import ParamConflictError, RunStateError
+from gittrack.errors import ParamConflictError, RunNotActiveError, RunStateError
 from gittrack.runs import LoadedRun, RefConflict, RunStore, kept_after
 from gittrack.store.repo import MODE_FILE
 from gittrack.validation import params_equal
@@ -89,6 +89,16 @@ class RunWriter:
     @property
     def commit(self) -> str | None:
         return self.base_commit
+
+    def check_active(self) -> None:
+        """Refuse a change to the run's params, metrics, tags, name or status while it
+        is deleted, as MLflow does (artifacts may still be logged; restore it first)."""
+        stage = self.record.lifecycle_stage
+        if stage != "active":
+            raise RunNotActiveError(
+                f"The run {self.run_id} must be in the 'active' state. Current state is "
+                f"{stage}. (restore_run brings it back)"
+            )
 
     # -- logging (hot paths) ----------------------------------------------------------
     def log_metric(self, key: str, value: float, step: int, timestamp: int) -> None:

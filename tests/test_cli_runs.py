@@ -322,6 +322,21 @@ def test_show_says_a_run_is_deleted(runs: dict[str, str]) -> None:
     assert json.loads(ok("show", "base", "-f", "json"))["lifecycle_stage"] == "active"
 
 
+def test_tagging_a_deleted_run_is_one_line_and_changes_nothing(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gittrack tag` of a run deleted with delete_run was recorded (MLflow and
+    `gittrack server` refuse): it is now MLflow's one-line error, exit 1."""
+    gittrack.delete_run(runs["base"])
+    before = ok("show", "base", "-f", "json")
+    err = fails(capsys, "tag", "base", "owner=me")
+    assert f"The run {runs['base']} must be in the 'active' state. Current state is deleted." in err
+    assert ok("show", "base", "-f", "json") == before
+    gittrack.MlflowClient().restore_run(runs["base"])
+    ok("tag", "base", "owner=me")
+    assert json.loads(ok("show", "base", "-f", "json"))["tags"]["owner"] == "me"
+
+
 def test_a_name_with_edge_spaces_can_be_named(repo: Path) -> None:
     """A run named '  spaced ' (kept exactly) was unreachable: the reference was trimmed."""
     client = gittrack.Client()

@@ -8,7 +8,8 @@ the run's interval, when the run ends, before it is read back, and at interprete
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,13 @@ from gittrack import format as fmt
 from gittrack.artifacts.client_api import ArtifactsMixin
 from gittrack.entities import Metric, Param, Run, RunTag, ViewType
 from gittrack.environment import command_info, current_host, current_user, python_environment
-from gittrack.errors import ExperimentError, ParamConflictError, RunStateError, ValidationError
+from gittrack.errors import (
+    ExperimentError,
+    ParamConflictError,
+    RunNotActiveError,
+    RunStateError,
+    ValidationError,
+)
 from gittrack.naming import DEFAULT_EXPERIMENT, new_run_id, new_run_name
 from gittrack.store.snapshot import snapshot_worktree, warn_untracked_once
 from gittrack.validation import (
@@ -139,6 +146,7 @@ class Client(ArtifactsMixin):
             tags=clean_tags,
         )
         writer = RunWriter(runs, record, code_entries=code_entries, parent=head, base_commit=None)
+        writer.experiment_deleted = False  # checked above
         writer.flush()
         session.add_writer(writer)
         return Run.from_record(writer.record, writer.commit)
@@ -149,9 +157,24 @@ class Client(ArtifactsMixin):
 
     def writable(self, run_id: str) -> RunWriter:
         """The writer of a run whose params, metrics, tags, name or status may change:
-        as in MLflow, not while the run is deleted (RunNotActiveError)."""
+        as in MLflow, not while the run or its experiment is deleted (RunNotActiveError).
+
+        The experiment is looked up once per writer: a live writer sees this process's
+        deletions at once, another process's when it joins the run; before refusing, the
+        stored state is read again (another process may have restored the run)."""
         writer = self.writer(run_id)
-        writer.check_active()
+        if writer.experiment_deleted is None:
+            writer.experiment_deleted = experiments.is_deleted(
+                self.store, writer.record.experiment_id
+            )
+        try:
+            writer.check_active()
+        except RunNotActiveError:
+            stored = self.store.load(writer.run_id).record
+            writer.see_stage(
+                stored.lifecycle_stage, experiments.is_deleted(self.store, stored.experiment_id)
+            )
+            writer.check_active()
         return writer
 
     def set_terminated(
@@ -362,19 +385,27 @@ class Client(ArtifactsMixin):
         return experiments.search(self.store, view_type, max_results, filter_string, order_by)
 
     def delete_experiment(self, experiment_id: str) -> None:
-        """Mark an experiment deleted (its runs stay)."""
-        experiments.delete(self.store, experiment_id)
+        """Mark an experiment deleted: its runs read as deleted and refuse changes, as in
+        MLflow (their commits are left as they are)."""
+        self._set_experiment_stage(experiment_id, experiments.delete, deleted=True)
 
     def restore_experiment(self, experiment_id: str) -> None:
-        """Bring a deleted experiment back."""
-        experiments.restore(self.store, experiment_id)
+        """Bring a deleted experiment back (runs deleted one by one stay deleted)."""
+        self._set_experiment_stage(experiment_id, experiments.restore, deleted=False)
+
+    def _set_experiment_stage(
+        self, experiment_id: str, change: Callable[[RunStore, str], None], *, deleted: bool
+    ) -> None:
+        eid = experiments.get(self.store, experiment_id).experiment_id
+        change(self.store, eid)
+        for writer in session.writers(self.store.root):  # this process's live runs of it
+            if writer.record.experiment_id == eid:
+                writer.experiment_deleted = deleted
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an experiment, keeping its id (MLflow's ``rename_experiment``): its
         record, then each of its runs and logged models (a new commit each) name it anew.
         Calling it again finishes a rename that was interrupted."""
-        from dataclasses import replace
-
         from gittrack.models import logged
         from gittrack.query.search import query_rows
 
@@ -407,7 +438,7 @@ class Client(ArtifactsMixin):
         """Read a run (any unique id/commit prefix or name works too)."""
         rid = self.store.resolve(run_id)
         session.flush_pending(self.store.root, rid)
-        loaded = self.store.load(rid)
+        loaded = experiments.as_reported(self.store, self.store.load(rid))
         return Run.from_record(loaded.record, loaded.commit)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

@@ -403,9 +403,12 @@ def test_experiments_lists_unused_ones_and_leaves_out_deleted_runs_and_experimen
 
 
 def test_recover_marks_dead_runs_killed_and_keeps_metrics(repo: Path) -> None:
+    """A deleted run that crashed cannot change (as in MLflow): recover leaves it out
+    instead of stopping at it with the runs after it left RUNNING."""
     code = (
         "import os, gittrack\n"
         "c = gittrack.Client()\n"
+        "c.delete_run(c.create_run('e', run_name='deleted').info.run_id)\n"
         "r = c.create_run('e', run_name='crashy')\n"
         "c.log_metric(r.info.run_id, 'loss', 0.5, step=1)\n"
         "c.flush()\n"
@@ -418,6 +421,7 @@ def test_recover_marks_dead_runs_killed_and_keeps_metrics(repo: Path) -> None:
     assert "RUNNING" in ok("list")
     text = ok("recover")
     assert "marked KILLED" in text and "crashy" in text and "is gone" in text
+    assert "deleted" not in text
     data = json.loads(ok("list", "-f", "json"))[0]
     assert data["status"] == "KILLED" and data["metrics"] == {"loss": 0.5}
     assert ok("recover") == "no dead runs\n"

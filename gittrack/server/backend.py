@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.client import Client
+from gittrack.experiments import as_reported
 from gittrack.index_build import row_from_record
 from gittrack.runs import RunStore
 from gittrack.server.protocol import mlflow_error
@@ -90,7 +91,7 @@ class Backend:
         """The run's current state as an index row, this process's buffered writes included."""
         runs = self.runs
         flush_pending(runs.root, run_id)
-        loaded = runs.load(run_id)
+        loaded = as_reported(runs, runs.load(run_id))
         return row_from_record(loaded.record, loaded.commit)
 
     def written(self, run_id: str) -> None:

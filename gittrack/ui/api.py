@@ -221,9 +221,10 @@ def build(repo: Repository) -> Router:
     @r.route("GET", "/ui/api/run/{run}")
     def run(q: Request) -> Response:
         from gittrack.artifacts.client_api import artifacts_of
+        from gittrack.experiments import as_reported
 
         with repo.store() as (index, store):
-            loaded = store.load(repo.resolve(index, q.params["run"]))
+            loaded = as_reported(store, store.load(repo.resolve(index, q.params["run"])))
             manifest = artifacts_of(store).manifest(loaded.record.run_id)
         doc = run_document(loaded)
         doc["artifacts"] = [

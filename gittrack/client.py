@@ -482,8 +482,16 @@ class Client(ArtifactsMixin):
         self._set_lifecycle(run_id, "deleted")
 
     def restore_run(self, run_id: str) -> None:
-        """Bring a run marked deleted back."""
-        self._set_lifecycle(run_id, "active")
+        """Bring a run marked deleted back (not while its experiment is deleted: it would
+        still read as deleted)."""
+        rid = self.store.resolve(run_id)
+        eid = self.writer(rid).record.experiment_id
+        if experiments.is_deleted(self.store, eid):
+            raise ExperimentError(
+                f"run {rid[:12]} is in the deleted experiment {eid}: restore_experiment"
+                f"({eid!r}) brings its runs back"
+            )
+        self._set_lifecycle(rid, "active")
 
     def _set_lifecycle(self, run_id: str, stage: str) -> None:
         writer = self.writer(self.store.resolve(run_id))

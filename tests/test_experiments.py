@@ -298,6 +298,8 @@ def test_a_deleted_experiments_runs_read_as_deleted_everywhere_and_refuse_change
         gittrack.delete_experiment(eid)
     with pytest.raises(RunNotActiveError):
         client.set_tag(done, "k", "v")  # a writer that joins the run looks it up
+    with pytest.raises(ExperimentError, match=f"restore_experiment\\('{eid}'\\)"):
+        client.restore_run(done)  # it would still read as deleted
     lid = live.info.run_id
     assert gittrack.get_run(lid).data.metrics == {"loss": 0.25}
     assert [gittrack.get_run(r).info.lifecycle_stage for r in (done, lid)] == ["deleted"] * 2

@@ -481,17 +481,22 @@ def versions_of_run(runs: RunStore, run_id: str) -> list[ModelVersion]:
     return found
 
 
-def delete_version(runs: RunStore, name: str, version: int | str) -> None:
-    """Remove one version; refused while an alias names it."""
+def delete_version(
+    runs: RunStore, name: str, version: int | str, *, drop_aliases: bool = False
+) -> None:
+    """Remove one version; refused while an alias names it, unless ``drop_aliases``
+    removes those aliases first (as MLflow's registry does)."""
     mv = get_version(runs, name, version)
     for model in list_models(runs):
         if model.name == name:
             held = sorted(a for a, v in model.aliases.items() if v == mv.version)
-            if held:
+            if held and not drop_aliases:
                 raise ModelError(
                     f"version {mv.version} of {name!r} is @{', @'.join(held)}; move or remove "
                     "the alias first"
                 )
+            for alias in held:
+                set_alias(runs, name, alias, None)
     runs.git.delete_ref(_version_ref(name, mv.version), mv.commit)
 
 

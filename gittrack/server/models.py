@@ -399,7 +399,7 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("DELETE", "model-versions/delete")
     def delete_model_version(request: Request) -> Response:
         mv = version_of(fields(request))
-        registry.delete_version(backend.runs, mv.name, mv.version)
+        registry.delete_version(backend.runs, mv.name, mv.version, drop_aliases=True)
         return ok()
 
     @route("GET", "model-versions/search")

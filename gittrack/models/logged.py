@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "REF_ROOT",
     "STATUSES",
     "LoggedModel",
+    "ModelMetric",
     "create",
     "delete",
     "get",
@@ -41,6 +42,20 @@ MODEL_FILE = "model.yaml"
 STATUSES = ("PENDING", "READY", "FAILED")
 _MAX_RETRIES = 100
 _HEX = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class ModelMetric:
+    """One metric point linked to a logged model (MLflow's ``log_metric(model_id=...)``):
+    the run that logged it and, when given, the dataset it was measured on."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+    run_id: str | None = None
+    dataset_name: str | None = None
+    dataset_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,6 +74,7 @@ class LoggedModel:
     tags: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
     linked_runs: tuple[str, ...] = ()
+    metrics: tuple[ModelMetric, ...] = ()
 
     @property
     def uri(self) -> str:
@@ -98,7 +114,37 @@ def _to_yaml(model: LoggedModel) -> dict[str, Any]:
         "tags": dict(model.tags),
         "params": dict(model.params),
         "linked_runs": list(model.linked_runs),
+        # Written only when there are some, so models without metrics keep their bytes.
+        **({"metrics": [_metric_yaml(m) for m in model.metrics]} if model.metrics else {}),
     }
+
+
+def _metric_yaml(metric: ModelMetric) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": metric.key,
+        "value": metric.value,
+        "step": metric.step,
+        "timestamp": metric.timestamp,
+    }
+    for name in ("run_id", "dataset_name", "dataset_digest"):
+        if getattr(metric, name) is not None:
+            out[name] = getattr(metric, name)
+    return out
+
+
+def _metric_from(data: Any) -> ModelMetric:
+    def text(name: str) -> str | None:
+        return None if data.get(name) is None else str(data[name])
+
+    return ModelMetric(
+        key=str(data["key"]),
+        value=float(data["value"]),
+        step=int(data.get("step") or 0),
+        timestamp=int(data.get("timestamp") or 0),
+        run_id=text("run_id"),
+        dataset_name=text("dataset_name"),
+        dataset_digest=text("dataset_digest"),
+    )
 
 
 def _from_yaml(data: Any, what: str) -> LoggedModel:
@@ -121,6 +167,7 @@ def _from_yaml(data: Any, what: str) -> LoggedModel:
             tags={str(k): str(v) for k, v in (data.get("tags") or {}).items()},
             params={str(k): str(v) for k, v in (data.get("params") or {}).items()},
             linked_runs=tuple(str(r) for r in data.get("linked_runs") or ()),
+            metrics=tuple(_metric_from(m) for m in data.get("metrics") or ()),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise ModelError(f"{what} is damaged: {MODEL_FILE} has a bad field ({e})") from e
@@ -152,6 +199,14 @@ def _write(runs: RunStore, model: LoggedModel, parent: str | None, message: str)
 
 def _clean(items: Mapping[str, Any] | None, kind: str) -> dict[str, str]:
     return {validate_key(k, kind): validate_tag_value(k, v) for k, v in (items or {}).items()}
+
+
+def _clean_metric(metric: ModelMetric) -> ModelMetric:
+    validate_key(metric.key, "metric")
+    for what in (metric.dataset_name, metric.dataset_digest):
+        if what is not None:
+            check_text(what, "dataset")
+    return replace(metric, value=float(metric.value), step=int(metric.step))
 
 
 def get(runs: RunStore, model_id: str) -> LoggedModel:
@@ -221,11 +276,14 @@ def update(
     delete_tag: str | None = None,
     params: Mapping[str, Any] | None = None,
     link_run: str | None = None,
+    metrics: Sequence[ModelMetric] = (),
 ) -> LoggedModel:
-    """Change a logged model (status, tags, params, runs that output it) atomically."""
+    """Change a logged model (status, tags, params, runs that output it, metric points
+    added) atomically."""
     if status is not None and status not in STATUSES:
         raise ValidationError(f"invalid logged model status {status!r} (use {', '.join(STATUSES)})")
     clean_tags, clean_params = _clean(tags, "tag"), _clean(params, "param")
+    new_metrics = tuple(_clean_metric(m) for m in metrics)
 
     def change(model: LoggedModel) -> LoggedModel:
         new_tags = {**model.tags, **clean_tags}
@@ -242,6 +300,7 @@ def update(
             tags=new_tags,
             params={**model.params, **clean_params},
             linked_runs=links,
+            metrics=model.metrics + new_metrics,
             updated=_now_ms(),
         )
 

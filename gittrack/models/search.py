@@ -18,20 +18,24 @@ __all__ = [
     "VERSIONS_TIEBREAK",
     "VERSION_FIELDS",
     "VERSION_ORDER",
+    "Getter",
     "matcher",
     "ordered",
     "version_matcher",
 ]
 
-Getter = Callable[[Any], "str | None"]
+# What a filter key reads of an item: a value, None (the item lacks it), or several values
+# (a logged model's points of one metric: the clause holds when one of them matches).
+Getter = Callable[[Any], "str | list[str] | None"]
 T = TypeVar("T")
 # One clause: ``key <op> value``; clauses are joined by AND. A key is a name, optionally
 # after ``tag.``/``tags.``, either part possibly quoted with backticks or double quotes (the
-# MLflow client itself sends ``tag.`mlflow.prompt.is_prompt` != 'true'``). A value is a
+# MLflow client itself sends ``tag.`mlflow.prompt.is_prompt` != 'true'``); ``params.`` and
+# ``metrics.`` keys where the caller reads them (logged models). A value is a
 # quoted string, a number (``version_number = 2``) or a parenthesized list after IN.
 _NAME = r"(?:`[^`]+`|\"[^\"]+\"|[\w.]+)"
 _CLAUSE = re.compile(
-    rf"\s*(?P<key>(?:(?P<kind>tags?)\.)?{_NAME})\s*"
+    rf"\s*(?P<key>(?:(?P<kind>tags?|params?|metrics?)\.)?{_NAME})\s*"
     r"(?P<op>!=|<=|>=|=|<|>|NOT\s+IN|IN|LIKE|ILIKE)\s*"
     r"(?P<value>'[^']*'|\"[^\"]*\"|[+-]?\d+(?:\.\d+)?|\(\s*(?:'[^']*'|\"[^\"]*\")"
     r"(?:\s*,\s*(?:'[^']*'|\"[^\"]*\"))*\s*\))\s*",
@@ -48,6 +52,11 @@ VERSION_FIELDS: Mapping[str, Getter] = {
     "source_path": lambda v: v.source_uri or v.source,
     "version_number": lambda v: str(v.version),
 }
+
+
+# The prefixes of a key and the family each names.
+_FAMILIES = {"tag": "tags", "tags": "tags", "param": "params", "params": "params",
+             "metric": "metrics", "metrics": "metrics"}  # fmt: skip
 
 
 def _tag_getter(tag: str) -> Getter:
@@ -103,10 +112,16 @@ def _test(op: str, value: str) -> Callable[[str | None], bool]:
     return lambda got: got is not None and pattern.match(got) is not None
 
 
-def matcher(text: str | None, getters: Mapping[str, Getter]) -> Callable[[Any], bool]:
+def matcher(
+    text: str | None,
+    getters: Mapping[str, Getter],
+    families: Mapping[str, Callable[[str], Getter]] | None = None,
+) -> Callable[[Any], bool]:
     """A predicate for MLflow's registry filters: ``key <op> value`` (=, !=, LIKE, ILIKE,
     IN, NOT IN; <, <=, >, >= and bare numbers compare numbers) joined by AND;
-    ``tags.<key>`` compares a tag, other keys are ``getters``'."""
+    ``tags.<key>`` compares a tag, ``params.<key>``/``metrics.<key>`` what ``families``
+    reads of them (when given), other keys are ``getters``'."""
+    readers = {"tags": _tag_getter, **(families or {})}
     if not text or not text.strip():
         return lambda item: True
     tests: list[tuple[Getter, Callable[[str | None], bool]]] = []
@@ -115,21 +130,23 @@ def matcher(text: str | None, getters: Mapping[str, Getter]) -> Callable[[Any], 
         if m is None:
             raise FilterSyntaxError(f"Invalid filter {text!r} at {part!r}")
         key = _unquote(m.group("key"))
-        kind = m.group("kind")
-        if kind is not None:
-            getter = _tag_getter(_unquote(key[len(kind) + 1 :]))
-        elif key.startswith(("tags.", "tag.")):
-            getter = _tag_getter(key.partition(".")[2])
-        elif key in getters:
+        kind, _, rest = key.partition(".")
+        reader = readers.get(_FAMILIES.get(kind.lower(), ""))
+        if key in getters:
             getter = getters[key]
+        elif rest and reader is not None:
+            getter = reader(_unquote(rest))
         else:
-            known = ", ".join(sorted(getters))
-            raise FilterSyntaxError(f"Invalid filter key {key!r} (use {known} or tags.<key>)")
+            known = ", ".join([*sorted(getters), *(f"{f}.<key>" for f in sorted(readers))])
+            raise FilterSyntaxError(f"Invalid filter key {key!r} (use {known})")
         op = " ".join(m.group("op").upper().split())
         tests.append((getter, _test(op, m.group("value"))))
 
+    def holds(test: Callable[[str | None], bool], got: str | list[str] | None) -> bool:
+        return any(test(v) for v in got) if isinstance(got, list) else test(got)
+
     def check(item: Any) -> bool:
-        return all(test(getter(item)) for getter, test in tests)
+        return all(holds(test, getter(item)) for getter, test in tests)
 
     return check
 

@@ -21,6 +21,7 @@ from gittrack.models.search import (
     VERSION_ORDER,
     VERSIONS_DEFAULT_ORDER,
     VERSIONS_TIEBREAK,
+    Getter,
     matcher,
     ordered,
 )
@@ -39,6 +40,7 @@ from gittrack.server.protocol import (
     key_values,
     max_results,
     mlflow_error,
+    number,
     ok,
     page_offset,
     paged,
@@ -70,7 +72,32 @@ def logged_model_json(model: logged.LoggedModel, experiment_id: str) -> dict[str
     }
     if model.model_type:
         info["model_type"] = model.model_type
-    return {"info": info, "data": {"params": pairs(model.params.items()), "metrics": []}}
+    metrics = [
+        {
+            "key": m.key,
+            "value": number(m.value),
+            "timestamp": m.timestamp,
+            "step": m.step,
+            "model_id": model.model_id,
+            **{
+                name: getattr(m, name)
+                for name in ("run_id", "dataset_name", "dataset_digest")
+                if getattr(m, name) is not None
+            },
+        }
+        for m in model.metrics
+    ]
+    return {"info": info, "data": {"params": pairs(model.params.items()), "metrics": metrics}}
+
+
+def _param_getter(key: str) -> Getter:
+    return lambda m: m.params.get(key)
+
+
+def _metric_getter(key: str) -> Getter:
+    """Every point of the model's metric ``key``: a filter holds when one of them matches,
+    as in MLflow's store."""
+    return lambda m: [repr(p.value) for p in m.metrics if p.key == key]
 
 
 def version_json(mv: registry.ModelVersion, aliases: Mapping[str, int | None]) -> dict[str, Any]:
@@ -171,6 +198,7 @@ def add_routes(router: Router, backend: Backend) -> None:
                 "model_type": lambda m: m.model_type,
                 "status": lambda m: _STATUS_OUT[m.status],
             },
+            {"params": _param_getter, "metrics": _metric_getter},
         )
         found = [
             m

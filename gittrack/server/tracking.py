@@ -11,7 +11,7 @@ import contextlib
 import json
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gittrack import experiments
@@ -365,15 +365,47 @@ def add_routes(router: Router, backend: Backend) -> None:
         rid = run_to_change(data)
         key = get_str(data, "key")
         assert key is not None
-        backend.client.log_metric(
-            rid,
-            key,
-            get_float(data, "value"),
-            get_int(data, "step") or 0,
-            get_int(data, "timestamp", required=True),
+        metric = Metric(
+            key=key,
+            value=get_float(data, "value"),
+            timestamp=get_int(data, "timestamp", required=True) or 0,
+            step=get_int(data, "step") or 0,
         )
+        linked = model_points(rid, [(data, metric)])
+        backend.client.log_metric(rid, key, metric.value, metric.step, metric.timestamp)
+        link_points(linked)
         backend.written(rid)
         return ok()
+
+    def model_points(
+        rid: str, items: Sequence[tuple[Mapping[str, Any], Metric]]
+    ) -> dict[str, list[logged.ModelMetric]]:
+        """The points sent with a ``model_id`` (MLflow 3's metrics of a logged model), by
+        model; an unknown model is refused before anything is logged."""
+        linked: dict[str, list[logged.ModelMetric]] = {}
+        for data, m in items:
+            mid = get_str(data, "model_id", required=False)
+            if not mid:
+                continue
+            if mid not in linked:
+                logged.get(backend.runs, mid)
+                linked[mid] = []
+            linked[mid].append(
+                logged.ModelMetric(
+                    key=m.key,
+                    value=m.value,
+                    step=m.step,
+                    timestamp=m.timestamp,
+                    run_id=rid,
+                    dataset_name=get_str(data, "dataset_name", required=False) or None,
+                    dataset_digest=get_str(data, "dataset_digest", required=False) or None,
+                )
+            )
+        return linked
+
+    def link_points(linked: Mapping[str, list[logged.ModelMetric]]) -> None:
+        for mid, points in linked.items():
+            logged.update(backend.runs, mid, metrics=points)
 
     @route("POST", "runs/log-parameter")
     def log_param(request: Request) -> Response:
@@ -430,20 +462,20 @@ def add_routes(router: Router, backend: Backend) -> None:
                 f"A batch logging request can contain at most {BATCH_TOTAL_LIMIT} metrics, "
                 f"params, and tags. Got {total} metrics, params, and tags.",
             )
-        metrics = []
+        sent = []
         for m in items["metrics"]:
             if not isinstance(m, dict):
                 raise mlflow_error("INVALID_PARAMETER_VALUE", "'metrics' must hold objects")
             key = get_str(m, "key")
             assert key is not None
-            metrics.append(
-                Metric(
-                    key=key,
-                    value=get_float(m, "value"),
-                    timestamp=get_int(m, "timestamp", required=True) or 0,
-                    step=get_int(m, "step") or 0,
-                )
+            metric = Metric(
+                key=key,
+                value=get_float(m, "value"),
+                timestamp=get_int(m, "timestamp", required=True) or 0,
+                step=get_int(m, "step") or 0,
             )
+            sent.append((m, metric))
+        metrics = [metric for _, metric in sent]
         pairs_in = key_values(data, "params")
         params = dict(pairs_in)
         if len(params) < len(pairs_in):  # a dict would keep the last value silently
@@ -454,7 +486,9 @@ def add_routes(router: Router, backend: Backend) -> None:
                 "the request contains only one param value per param key.",
             )
         tags = dict(key_values(data, "tags"))
+        linked = model_points(rid, sent)
         backend.client.log_batch(rid, metrics=metrics, params=params, tags=tags)
+        link_points(linked)
         backend.written(rid)
         return ok()
 

@@ -11,6 +11,8 @@ from conftest import fsck
 from servers import GittrackServer
 from test_server_mlflow import MLFLOW, mlflow_script
 
+import gittrack
+
 pytestmark = pytest.mark.skipif(
     not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}"
 )
@@ -128,4 +130,57 @@ def test_metrics_logged_with_a_model_id_belong_to_that_logged_model(
     assert out["by_metric"] == ["lr"] and out["by_metric_both"] == ["lr", "other"]
     assert out["by_param"] == ["lr"] and out["by_tag_and_name"] == ["lr"]
     assert out["frame"] == ["other", "lr"]  # newest first
+    fsck(repo)
+
+
+LISTINGS = r"""
+import json, os
+import numpy as np
+import mlflow
+from sklearn.linear_model import LinearRegression
+
+X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
+mlflow.set_experiment("listings")
+with mlflow.start_run() as run:
+    info = mlflow.sklearn.log_model(LinearRegression().fit(X, X[:, 0]), name="model")
+    mlflow.log_text("ü ☃", "notes/deep/t.txt")
+rid = run.info.run_id
+client = mlflow.MlflowClient()
+downloaded = sorted(os.listdir(mlflow.artifacts.download_artifacts(f"runs:/{rid}/model")))
+version = mlflow.register_model(f"runs:/{rid}/model", "listed")
+print(json.dumps({
+    "root": sorted(f.path for f in client.list_artifacts(rid)),
+    "model": [f.path for f in client.list_artifacts(rid, "model")],
+    "nested": [[f.path, f.is_dir] for f in client.list_artifacts(rid, "notes")],
+    "of_model": sorted(f.path for f in client.list_logged_model_artifacts(info.model_id)),
+    "downloaded": downloaded,
+    "text": mlflow.artifacts.load_text(f"runs:/{rid}/notes/deep/t.txt"),
+    "source": version.source == f"models:/{info.model_id}",
+    "loaded": mlflow.pyfunc.load_model("models:/listed/1").predict(X).round(3).tolist(),
+    "run_id": rid,
+}))
+"""
+
+
+def test_a_run_that_logged_a_model_lists_each_file_once(repo: Path, tmp_path: Path) -> None:
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, LISTINGS, tmp_path)
+    files = [
+        "MLmodel",
+        "conda.yaml",
+        "model.skops",
+        "python_env.yaml",
+        "requirements.txt",
+    ]
+    # MLflow 3's client lists the run's folder and the logged model of that name: the
+    # model's files are listed under the model only, once, as MLflow's server does.
+    assert out["root"] == ["notes"]
+    assert out["model"] == [f"model/{f}" for f in files]
+    assert out["of_model"] == files
+    assert set(files) <= set(out["downloaded"])  # (MLflow's client may add its own files)
+    assert out["nested"] == [["notes/deep", True]] and out["text"] == "ü ☃"
+    assert out["source"] is True and out["loaded"] == [1.0, 2.0, 3.0]
+    # gittrack's own view: the model's files are artifacts of its run.
+    listed = gittrack.Client(repo).list_artifacts(str(out["run_id"]), "model")
+    assert sorted(f.path for f in listed) == [f"model/{f}" for f in files]
     fsck(repo)

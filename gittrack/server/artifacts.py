@@ -1,10 +1,15 @@
 """MLflow's proxied artifact endpoints, stored in gittrack's artifact store.
 
 Clients address artifacts as ``<experiment_id>/<run_id>/artifacts/<path>`` (the run's
-``artifact_uri`` is ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts``). An upload
-goes through the same calls as ``log_artifact``: the bytes are stored content-addressed
-(small files inline in git), the entry joins the run's artifact manifest. Paths are
-confined: absolute paths, ``..`` and anything outside the run are refused.
+``artifact_uri`` is ``mlflow-artifacts:/<experiment_id>/<run_id>/artifacts``). A logged
+model's files are its run's, under the model's ``artifact_path``; clients address them as
+MLflow's server places them, ``<experiment_id>/models/<model_id>/artifacts/<path>``, and
+a listing of the run leaves them out as MLflow's does (MLflow 3's client lists a run's
+``runs:/`` folder and the logged model of that name both: it would see each file twice).
+An upload goes through the same calls as ``log_artifact``: the bytes are stored
+content-addressed (small files inline in git), the entry joins the run's artifact
+manifest. Paths are confined: absolute paths, ``..`` and anything outside the run are
+refused.
 """
 
 from __future__ import annotations
@@ -15,25 +20,40 @@ from typing import IO, Any, BinaryIO, cast
 
 from gittrack.artifacts import paths
 from gittrack.artifacts.client_api import artifacts_of
+from gittrack.models import logged
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import artifact_uri, fields, get_str, mlflow_error, ok
 from gittrack.web.http import Request, Response, Router
 
-__all__ = ["add_routes", "split_artifact_path"]
+__all__ = ["add_routes", "model_artifact_uri", "split_artifact_path"]
 
 PREFIX = "/api/2.0/mlflow-artifacts/artifacts"
 _SPOOL_BYTES = 8 * 1024 * 1024  # a download larger than this is spooled to disk
 _CHUNK_BYTES = 1024 * 1024
 
 
-def split_artifact_path(text: str) -> tuple[str, str] | None:
-    """``<exp>/<run>/artifacts/<path>`` -> (run id, clean path inside the run), or None
-    when ``text`` names no run's artifacts (a logged model's files are its run's too)."""
+def model_artifact_uri(experiment_id: str, model_id: str) -> str:
+    """Where MLflow's client reads and writes a logged model's files."""
+    return f"mlflow-artifacts:/{experiment_id}/models/{model_id}/artifacts"
+
+
+def split_artifact_path(backend: Backend, text: str) -> tuple[str, str, bool] | None:
+    """``<exp>/<run>/artifacts/<path>`` -> (run id, clean path inside the run, False);
+    ``<exp>/models/<model_id>/artifacts/<path>`` -> (the model's run, the path under the
+    model's folder in it, True); None when ``text`` names neither."""
     clean = paths.clean_path(text, "artifact path", allow_empty=True)
     parts = clean.split("/") if clean else []
+    if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+        model = logged.get(backend.runs, parts[2])
+        return model.run_id, "/".join([model.artifact_path, *parts[4:]]), True
     if len(parts) >= 3 and parts[2] == "artifacts":
-        return parts[1], "/".join(parts[3:])
+        return parts[1], "/".join(parts[3:]), False
     return None
+
+
+def model_folders(backend: Backend, run_id: str) -> set[str]:
+    """The run's folders that hold its logged models' files."""
+    return {m.artifact_path for m in logged.list_logged_models(backend.runs) if m.run_id == run_id}
 
 
 def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
@@ -46,11 +66,12 @@ def add_routes(router: Router, backend: Backend) -> None:
     """Register upload (PUT), download (GET) and list (GET) of proxied artifacts."""
 
     def locate(text: str) -> tuple[str, str]:
-        found = split_artifact_path(text)
+        found = split_artifact_path(backend, text)
         if found is None:
             raise mlflow_error(
                 "INVALID_PARAMETER_VALUE",
-                f"artifact path {text!r} names no run (expected <experiment>/<run>/artifacts/...)",
+                f"artifact path {text!r} names no run (expected <experiment>/<run>/artifacts/... "
+                "or <experiment>/models/<model_id>/artifacts/...)",
             )
         return backend.run_id(found[0]), found[1]
 
@@ -84,12 +105,17 @@ def add_routes(router: Router, backend: Backend) -> None:
 
     def list_files(request: Request) -> Response:
         text = get_str(fields(request), "path", required=False) or ""
-        found = split_artifact_path(text)
+        found = split_artifact_path(backend, text)
         if found is None:
             return ok({"files": []})
-        rid = backend.run_id(found[0])
+        rid, path, of_model = backend.run_id(found[0]), found[1], found[2]
+        hidden = set() if of_model else model_folders(backend, rid)
+        if any(path == f or path.startswith(f + "/") for f in hidden):
+            return ok({"files": []})  # a logged model's files: listed under the model
         files: list[dict[str, Any]] = []
-        for info in backend.client.list_artifacts(rid, found[1] or None):
+        for info in backend.client.list_artifacts(rid, path or None):
+            if info.path in hidden:
+                continue
             entry: dict[str, Any] = {"path": info.path.rpartition("/")[2], "is_dir": info.is_dir}
             if info.file_size is not None:
                 entry["file_size"] = info.file_size

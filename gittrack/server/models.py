@@ -1,9 +1,10 @@
 """MLflow 3's logged models and the model registry, over gittrack's registry refs.
 
 A logged model lives in its run (:mod:`gittrack.models.logged`): its ``artifact_uri``
-points into the run's artifacts, so ``log_model`` uploads through the ordinary artifact
-endpoints. Registered models and versions are :mod:`gittrack.models.registry`'s refs; a
-version registered from ``models:/m-<id>`` records the logged model and its run.
+(``mlflow-artifacts:/<exp>/models/<model_id>/artifacts``, as MLflow's) reaches its folder
+in the run's artifacts through the ordinary artifact endpoints. Registered models and
+versions are :mod:`gittrack.models.registry`'s refs; a version registered from
+``models:/m-<id>`` records the logged model and its run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from gittrack.models.search import (
     ordered,
 )
 from gittrack.models.uri import parse_run_source, registered_version
-from gittrack.server.artifacts import split_artifact_path
+from gittrack.server.artifacts import model_artifact_uri, split_artifact_path
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
     SEARCH_DEFAULT_RESULTS,
@@ -65,7 +66,7 @@ def logged_model_json(model: logged.LoggedModel, experiment_id: str) -> dict[str
         "name": model.name,
         "creation_timestamp_ms": model.created,
         "last_updated_timestamp_ms": model.updated,
-        "artifact_uri": f"{artifact_uri(experiment_id, model.run_id)}/{model.artifact_path}",
+        "artifact_uri": model_artifact_uri(experiment_id, model.model_id),
         "status": _STATUS_OUT[model.status],
         "source_run_id": model.run_id,
         "tags": pairs(model.tags.items()),
@@ -361,7 +362,7 @@ def add_routes(router: Router, backend: Backend) -> None:
             return mv.run_id, mv.artifact_path, mv.model_id
         prefix = "mlflow-artifacts:/"
         if source.startswith(prefix):
-            found = split_artifact_path(source[len(prefix) :])
+            found = split_artifact_path(backend, source[len(prefix) :])
             if found is not None and found[1]:
                 return backend.run_id(found[0]), found[1], None
         raise mlflow_error(
@@ -448,6 +449,11 @@ def add_routes(router: Router, backend: Backend) -> None:
     @route("GET", "model-versions/get-download-uri")
     def get_download_uri(request: Request) -> Response:
         mv = version_of(fields(request))
+        for model in logged.list_logged_models(backend.runs):
+            if mv.model_id == model.model_id or (
+                model.run_id == mv.run_id and model.artifact_path == mv.artifact_path
+            ):  # a logged model's files are read where its client wrote them
+                return ok({"artifact_uri": model_json(model)["info"]["artifact_uri"]})
         row = backend.row(mv.run_id)
         uri = artifact_uri(row["experiment_id"], mv.run_id)
         return ok({"artifact_uri": f"{uri}/{mv.artifact_path}"})

@@ -171,6 +171,25 @@ def test_log_artifacts_dir_text_dict_figure(repo: Path, tmp_path: Path) -> None:
     assert (out / "notes" / "readme.md").read_text() == "some text"
 
 
+def test_fluent_artifact_calls_take_run_id_as_mlflow(repo: Path, tmp_path: Path) -> None:
+    """MLflow's log_artifact/log_artifacts/log_text/log_dict take run_id=: log to that run
+    (a finished one, or while another run is active), not to the active run."""
+    (tmp_path / "f.txt").write_text("f")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "g.txt").write_text("g")
+    with gittrack.start_run() as target:
+        pass
+    rid = target.info.run_id
+    with gittrack.start_run() as other:
+        gittrack.log_artifact(tmp_path / "f.txt", "files", run_id=rid)
+        gittrack.log_artifacts(tmp_path / "d", "dir", run_id=rid[:8])
+        gittrack.log_text("t", "t.txt", run_id=rid)
+        gittrack.log_dict({"k": "✓"}, "d.json", run_id=rid)
+    assert [f.path for f in gittrack.list_artifacts(rid)] == ["d.json", "dir", "files", "t.txt"]
+    assert gittrack.list_artifacts(other.info.run_id) == []
+    assert gittrack.get_run(rid).info.status == "FINISHED"
+
+
 def test_log_figure_without_matplotlib_says_so(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     client = Client()

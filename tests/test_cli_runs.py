@@ -149,6 +149,20 @@ def test_show_artifacts_and_dirty_code(repo: Path) -> None:
     assert "model.pkl" in text and "1234" in text
 
 
+def test_show_lists_inputs_as_gittrack_inputs_does(repo: Path) -> None:
+    """An input logged without a context shows an empty cell (not Python's "None"), and
+    digests are shortened as `gittrack inputs` shortens them."""
+    (repo / "data.csv").write_text("a,b\n1,2\n")
+    with gittrack.start_run(run_name="with-input"):
+        gittrack.log_input("data.csv", name="train")
+    text = ok("show", "with-input")
+    inputs = text.split("\ninputs\n", 1)[1].split("\n\n", 1)[0]
+    row = next(line.split() for line in inputs.splitlines() if line.strip().startswith("train"))
+    digest = gittrack.lineage.get_inputs("with-input")[0]["digest"]
+    assert row == ["train", digest[: len("sha256:") + 12]]
+    assert "None" not in inputs
+
+
 def test_run_reference_errors(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     client = gittrack.Client()
     twin = client.create_run("wine", run_name="base")

@@ -103,6 +103,16 @@ def test_push_fetch_and_gc(run_id: str, repo: Path, tmp_path: Path) -> None:
     assert not store.cache.has(sha)
 
 
+def test_gc_suggests_the_command_that_frees_what_it_counted(run_id: str) -> None:
+    """`gc --min-age 0` counted young objects and said "run 'gittrack gc --yes'", which
+    keeps them (the default --min-age is an hour): the hint repeats the --min-age given."""
+    ok("rm", run_id, "--yes")
+    hint = ok("gc", "--min-age", "0").split("run '", 1)[1].split("'", 1)[0]
+    assert hint == "gittrack gc --yes --min-age 0"
+    assert "freed 100.0 KiB" in ok(*hint.split()[1:])
+    assert "run 'gittrack gc --yes' to delete" not in ok("gc")  # nothing old enough
+
+
 def _gittrack(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["gittrack", *args], cwd=cwd, capture_output=True, text=True)
 

@@ -4,8 +4,8 @@ The wrapper creates the run, records the command and its params, starts the chil
 ``GITTRACK_RUN_ID``/``GITTRACK_REPO``/``GITTRACK_EXPERIMENT_NAME`` in its environment (so
 fluent calls inside join the same run; the core merges both writers), tees the child's
 stdout and stderr to the given streams and into bounded logs kept with the run, and ends
-the run from the child's exit: 0 -> FINISHED, non-zero -> FAILED, a forwarded SIGINT or
-SIGTERM -> KILLED.
+the run from the child's exit: 0 -> FINISHED, death by SIGINT, SIGTERM, SIGKILL or SIGHUP
+(forwarded or not) -> KILLED, anything else -> FAILED.
 """
 
 from __future__ import annotations

@@ -509,3 +509,21 @@ def test_rm_of_a_parent_says_its_children_are_kept(repo: Path) -> None:
     kept = f"its 1 child run(s) are kept and still name it as parent: {child.info.run_id[:8]}"
     assert kept in out
     assert gittrack.get_run(child.info.run_id).info.parent_run_id == parent.info.run_id
+
+
+def test_list_parent_finds_the_children_of_a_removed_parent(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rm` says the children still name their parent; `list --parent <its id>` (the same
+    as the documented tags.mlflow.parentRunId filter) failed with 'no run matches'."""
+    with (
+        gittrack.start_run(run_name="parent") as parent,
+        gittrack.start_run(run_name="child", nested=True) as child,
+    ):
+        pass
+    pid = parent.info.run_id
+    ok("rm", pid, "--yes")
+    listed = json.loads(ok("list", "--parent", pid.upper(), "-f", "json"))
+    same = json.loads(ok("list", "--filter", f"tags.mlflow.parentRunId = '{pid}'", "-f", "json"))
+    assert [r["run_id"] for r in listed] == [r["run_id"] for r in same] == [child.info.run_id]
+    assert "no run matches" in fails(capsys, "list", "--parent", pid[:8])

@@ -49,6 +49,20 @@ def _load(index: RunIndex, ref: str) -> LoadedRun:
     return index.runstore.load(index.resolve(ref))
 
 
+def _parent_id(index: RunIndex, ref: str) -> str:
+    """The run ``--parent`` names; a full run id also when that run was removed, since its
+    children still name it (as ``tags.mlflow.parentRunId = '<id>'`` finds them)."""
+    from gittrack.errors import RunNotFoundError
+
+    try:
+        return index.resolve(ref)
+    except RunNotFoundError:
+        text = ref.strip().lower()
+        if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
+            return text
+        raise
+
+
 # -- list ----------------------------------------------------------------------------------
 _ATTR_GETTERS: dict[str, Any] = {
     "run": lambda r: r["run_id"][:8],
@@ -153,7 +167,7 @@ def list_cmd(
             max_,
             check_sort_keys=True,
             index=index,
-            parent_run_id=None if parent is None else index.resolve(parent),
+            parent_run_id=None if parent is None else _parent_id(index, parent),
         )
     if fmt == "json":
         typer.echo(out.to_json_lines_array([run_row_json(r) for r in rows]))

@@ -75,14 +75,17 @@ def find_dead_runs(client: Client) -> list[DeadRun]:
     return dead
 
 
-def mark_killed(client: Client, run: str, *, force: bool = False) -> str:
-    """Mark a RUNNING run KILLED (only when it is dead unless ``force``); return its id."""
+def kill_reason(client: Client, run: str, *, force: bool = False) -> tuple[str, str]:
+    """The id of the run ``run`` names and why :func:`mark_killed` may mark it KILLED (why it
+    is dead, or ``"forced"``); changes nothing. :class:`RunStateError` when it is not
+    RUNNING, or may still be alive and not ``force``."""
     runs = client.store
     run_id = runs.resolve(run)
     record = runs.load(run_id).record
     if record.status != "RUNNING":
         raise RunStateError(f"run {run_id[:12]} is {record.status}, not RUNNING")
-    if not force:
+    reason = None
+    if not _is_own_live_writer(client, run_id):
         reason = dead_reason(
             runs,
             host=record.host,
@@ -90,10 +93,18 @@ def mark_killed(client: Client, run: str, *, force: bool = False) -> str:
             heartbeat=record.heartbeat,
             now_ms=int(time.time() * 1000),
         )
-        if reason is None or _is_own_live_writer(client, run_id):
+    if reason is None:
+        if not force:
             raise RunStateError(
                 f"run {run_id[:12]} may still be running on {record.host} (pid {record.pid}); "
                 "use --force to mark it KILLED anyway"
             )
+        reason = "forced"
+    return run_id, reason
+
+
+def mark_killed(client: Client, run: str, *, force: bool = False) -> str:
+    """Mark a RUNNING run KILLED (only when it is dead unless ``force``); return its id."""
+    run_id, _ = kill_reason(client, run, force=force)
     client.set_terminated(run_id, "KILLED")
     return run_id

@@ -429,8 +429,13 @@ def test_recover_refuses_a_live_run(repo: Path, capsys: pytest.CaptureFixture[st
     try:
         err = fails(capsys, "recover", rid)
         assert "may still be running" in err and "--force" in err
+        # a dry run says what the real one would do: it refused, so it refuses too
+        assert fails(capsys, "recover", rid, "--dry-run") == err
+        assert "would mark KILLED: " in ok("recover", rid, "--dry-run", "--force")
+        assert client.get_run(rid).info.status == "RUNNING"
     finally:
         client.set_terminated(rid)
+    assert "FINISHED, not RUNNING" in fails(capsys, "recover", rid, "--dry-run")
 
 
 def test_git_track_and_env_repo(runs: dict[str, str], repo: Path, tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ NAMESPACES = (
     "gittrack.data.Dataset",
     "gittrack.runner",
     "gittrack.reproduce",
+    "gittrack.recovery",
     "gittrack.reproduce.Reproduction",
     "gittrack.project",
     "gittrack.project.Project",

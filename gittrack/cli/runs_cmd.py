@@ -406,12 +406,12 @@ def recover_cmd(
 ) -> None:
     """Mark RUNNING runs whose process died as KILLED (keeps their flushed metrics)."""
     from gittrack.client import Client
-    from gittrack.recovery import find_dead_runs, mark_killed
+    from gittrack.recovery import find_dead_runs, kill_reason, mark_killed
 
     with _index() as index:
         client = Client(index.root)
-        if runs:
-            targets = [(index.resolve(r), "given") for r in runs]
+        if runs:  # every one checked (as the marking checks it) before any is marked
+            targets = [kill_reason(client, index.resolve(r), force=force) for r in runs]
         else:
             targets = [(d.run_id, d.reason) for d in find_dead_runs(client)]
         names = {e.run_id: e.name for e in index.entries()}

@@ -187,7 +187,7 @@ def _input_problems(
     """Inputs that differ from the run's (refuse), and inputs that cannot be checked (warn)."""
     if not record.inputs:
         return [], []
-    from gittrack.lineage import check_inputs, unchecked_inputs
+    from gittrack.lineage.checks import check_inputs, unchecked_inputs
 
     return check_inputs(record, workdir, repo_root), unchecked_inputs(record)
 
@@ -216,7 +216,7 @@ def _provide_inputs(record: fmt.RunRecord, workdir: Path, repo_root: Path) -> li
     """
     if not record.inputs:
         return []
-    from gittrack.lineage import restore_kept_inputs
+    from gittrack.lineage.checks import restore_kept_inputs
 
     notes: list[str] = []
     for source in restore_kept_inputs(record, workdir, repo=repo_root):

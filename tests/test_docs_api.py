@@ -60,6 +60,7 @@ NAMESPACES = (
     "gittrack.migrate.mlflow_export",
     "gittrack.migrate.parquet_export",
     "gittrack.writer",
+    "gittrack.sync",
 )
 # Backticked text shaped like a call that is prose, not an API: a user's callback, the
 # function MLflow's param text is, a URI scheme, an exception's base class.
@@ -259,3 +260,20 @@ def test_documented_call_is_the_code(name: str, params: str, signature: bool) ->
     else:
         problems = [_unbound(params, obj) for obj in candidates]
     assert None in problems, f"docs/api.md shows {name}({params}); {problems[0]}"
+
+
+def _returned_shapes() -> list[tuple[str, list[str]]]:
+    """``-> Name(field, ...)``: the result a call is documented to give, with its fields."""
+    text = re.sub(r"\s*\n\s*", " ", DOCS.read_text(encoding="utf-8"))
+    found = re.findall(r"-> ([A-Z]\w*)\(([^()`]*)\)", text)
+    return sorted({(name, tuple(f.strip() for f in fields.split(","))) for name, fields in found})
+
+
+@pytest.mark.parametrize(("name", "fields"), _returned_shapes(), ids=lambda v: str(v))
+def test_documented_result_has_its_fields(name: str, fields: tuple[str, ...]) -> None:
+    candidates = [c for c in _resolve(name) if isinstance(c, type)]
+    assert candidates, f"docs/api.md says a call returns {name} but gittrack has no {name}"
+    missing = [
+        f for f in fields if not any(hasattr(c, f) or f in (_fields(c) or []) for c in candidates)
+    ]
+    assert missing == [], f"docs/api.md gives {name} the fields {missing}; it has no such"

@@ -132,7 +132,12 @@ def test_real_subprocesses(run_id: str, repo: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-def test_artifacts_example_runs(repo: Path) -> None:
-    out = run_example("artifacts_example.py", repo)
+@pytest.mark.parametrize("where", ["a git repository", "no repository (./.gittrack-runs)"])
+def test_artifacts_example_runs(where: str, repo: Path, tmp_path: Path) -> None:
+    """As its docstring says, it runs in a repository or anywhere; outside one it printed
+    nothing about the cache (it looked for ./.git/gittrack/objects)."""
+    cwd = repo if where == "a git repository" else tmp_path / "elsewhere"
+    cwd.mkdir(exist_ok=True)
+    out = run_example("artifacts_example.py", cwd)
     assert "identical: True" in out
     assert "objects in the cache: 1 (two runs, one model)" in out

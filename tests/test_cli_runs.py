@@ -504,6 +504,27 @@ def test_rm_refuses_a_run_that_a_model_version_needs(
     assert "model churn version 1 no longer loads" in out
 
 
+def test_rm_refuses_a_run_still_being_logged(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rm` of a RUNNING run whose process is alive removed it under the process, whose
+    next log_metric then failed (its run 'was deleted while it was being logged'). It is
+    refused, as `recover` refuses a live run, unless --force; a dead one is removed."""
+    client = gittrack.Client()
+    live = client.create_run("e", run_name="live").info.run_id
+    client.log_metric(live, "loss", 0.5, synchronous=True)
+    err = fails(capsys, "rm", "live", "--yes")
+    assert f"run {live[:8]} is RUNNING" in err and "--force" in err
+    client.log_metric(live, "loss", 0.4, step=1, synchronous=True)  # still logging
+    assert client.get_run(live).data.metrics == {"loss": 0.4}
+    code = "import os, gittrack\ngittrack.Client().create_run('e', run_name='dead')\nos._exit(9)\n"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    assert "deleted run" in ok("rm", "dead", "--yes")
+    assert "deleted run" in ok("rm", "live", "--yes", "--force")
+    assert "no run matches" in fails(capsys, "show", live)
+
+
 def test_rm_of_a_parent_says_its_children_are_kept(repo: Path) -> None:
     with (
         gittrack.start_run(run_name="parent") as parent,

@@ -321,16 +321,28 @@ def rm_cmd(
     runs: Annotated[list[str], typer.Argument(help="Runs to delete.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Delete even a run that a model version needs.")
+        bool,
+        typer.Option(
+            "--force", help="Delete even a run a model version needs, or one being logged."
+        ),
     ] = False,
 ) -> None:
     """Delete runs (their refs; the objects go at the next git gc)."""
     from gittrack.client import Client
     from gittrack.models.registry import versions_of_run
+    from gittrack.recovery import may_be_alive
 
     with _index() as index:
         ids = list(dict.fromkeys(index.resolve(r) for r in runs))
         names = {e.run_id: e.name for e in index.entries()}
+        client = Client(index.root)
+        for rid in [] if force else ids:
+            where = may_be_alive(client, rid)
+            if where is not None:
+                raise ValidationError(
+                    f"run {rid[:8]} is RUNNING and its process may still be logging to it "
+                    f"({where}); end it first, or pass --force"
+                )
         needed_by = {rid: versions_of_run(index.runstore, rid) for rid in ids}
         for rid, needed in needed_by.items():
             if needed and not force:
@@ -355,7 +367,6 @@ def rm_cmd(
             for rid in ids:
                 typer.echo(f"  {rid[:8]} {names.get(rid, '')}")
             typer.confirm(f"Delete {len(ids)} run(s)?", abort=True)
-        client = Client(index.root)
         for rid in ids:
             client.purge_run(rid)
             typer.echo(f"deleted run {rid[:8]} {names.get(rid, '')}".rstrip())

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from gittrack.client import Client
 from gittrack.environment import current_host
 from gittrack.errors import CorruptRunError, RunStateError
+from gittrack.experiments import is_deleted
 from gittrack.runs import RunStore
 from gittrack.session import live_writer
 
@@ -68,7 +69,11 @@ def find_dead_runs(client: Client) -> list[DeadRun]:
             record = runs.load_commit(commit, what=f"run {run_id}").record
         except CorruptRunError:
             continue
-        reason = _dead(client, run_id, record) if record.status == "RUNNING" else None
+        if record.status != "RUNNING":
+            continue
+        if record.lifecycle_stage != "active" or is_deleted(runs, record.experiment_id):
+            continue  # a deleted run cannot change (MLflow's rule): it stays as it is
+        reason = _dead(client, run_id, record)
         if reason is not None:
             dead.append(DeadRun(run_id=run_id, name=record.name, reason=reason))
     return dead

@@ -262,7 +262,7 @@ def test_documented_call_is_the_code(name: str, params: str, signature: bool) ->
     assert None in problems, f"docs/api.md shows {name}({params}); {problems[0]}"
 
 
-def _returned_shapes() -> list[tuple[str, list[str]]]:
+def _returned_shapes() -> list[tuple[str, tuple[str, ...]]]:
     """``-> Name(field, ...)``: the result a call is documented to give, with its fields."""
     text = re.sub(r"\s*\n\s*", " ", DOCS.read_text(encoding="utf-8"))
     found = re.findall(r"-> ([A-Z]\w*)\(([^()`]*)\)", text)

@@ -190,6 +190,23 @@ def test_fluent_artifact_calls_take_run_id_as_mlflow(repo: Path, tmp_path: Path)
     assert gittrack.get_run(rid).info.status == "FINISHED"
 
 
+def test_log_figure_takes_save_kwargs_as_mlflow(repo: Path) -> None:
+    """MLflow's log_figure(figure, artifact_file, *, save_kwargs=None) hands save_kwargs
+    to savefig (or to_html); here the keyword was a TypeError."""
+
+    class FakeFigure:
+        def savefig(self, buf: Any, **kwargs: Any) -> None:
+            buf.write(json.dumps(kwargs, sort_keys=True).encode())
+
+    with gittrack.start_run() as run:
+        gittrack.log_figure(FakeFigure(), "fig.png", save_kwargs={"dpi": 200})
+    client = gittrack.Client()
+    client.log_figure(run.info.run_id, FakeFigure(), "b.svg", save_kwargs={"format": "pdf"})
+    out = Path(gittrack.download_artifacts(run.info.run_id))
+    assert json.loads((out / "fig.png").read_text()) == {"dpi": 200, "format": "png"}
+    assert json.loads((out / "b.svg").read_text()) == {"format": "pdf"}
+
+
 def test_log_figure_without_matplotlib_says_so(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     client = Client()

@@ -6,6 +6,7 @@ Like every fluent logging call, these start a run when none is active.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import ValidationError
@@ -49,10 +50,13 @@ def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> 
     client.log_dict(rid, dictionary, artifact_file)
 
 
-def log_figure(figure: Any, artifact_file: str) -> None:
-    """Log a matplotlib (or plotly, .html) figure in the active run."""
+def log_figure(
+    figure: Any, artifact_file: str, *, save_kwargs: Mapping[str, Any] | None = None
+) -> None:
+    """Log a matplotlib (or plotly, .html) figure in the active run; ``save_kwargs`` go to
+    ``savefig`` (or ``to_html``), as MLflow's."""
     client, rid = _active()
-    client.log_figure(rid, figure, artifact_file)
+    client.log_figure(rid, figure, artifact_file, save_kwargs=save_kwargs)
 
 
 def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:

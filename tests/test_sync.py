@@ -536,3 +536,26 @@ def test_a_remote_that_lost_runs_takes_them_again(
     clone = fresh_repo(tmp_path, "clone")
     sync.pull(clone, str(bare_remote))
     assert contents(clone) == contents(repo)
+
+
+@pytest.mark.parametrize("url", ["htp://127.0.0.1:9/runs.git", "gti://127.0.0.1:9/runs.git"])
+def test_a_mistyped_url_scheme_is_named(repo: Path, engine: str, url: str) -> None:
+    make_runs(repo, 1)
+    git(repo, "remote", "add", "origin", url)
+    before = refs_of(repo)
+    scheme = url.split(":", 1)[0]
+    for call in (lambda: sync.push(repo), lambda: sync.pull(repo), lambda: sync.push(repo, url)):
+        with pytest.raises(RemoteError) as err:
+            call()
+        assert f"'{scheme}://' is not a git transport" in str(err.value), err.value
+    assert refs_of(repo) == before
+
+
+def test_a_missing_repository_on_a_smart_http_server(
+    repo: Path, http_git_server: Any, engine: str
+) -> None:
+    make_runs(repo, 1)
+    url = http_git_server.url_for("typo.git")
+    for call in (sync.push, sync.pull):
+        with pytest.raises(RemoteError, match=r"failed: no git repository there$"):
+            call(repo, url)

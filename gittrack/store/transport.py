@@ -41,6 +41,8 @@ T = TypeVar("T")
 
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _SCP_RE = re.compile(r"^[^/:]+:(?!//)")  # user@host:path (ssh shorthand)
+# What dulwich's get_transport_and_path handles; any other scheme it would take for ssh.
+_DULWICH_SCHEMES = {"file", "git", "http", "https", "ssh", "git+ssh", "ssh+git"}
 _CREDS_RE = re.compile(r"(://)([^/@\s]+)@")
 _PROGRESS_RE = re.compile(
     rb"^(remote: )?(Enumerating|Counting|Compressing|Writing|Total|Receiving|Resolving|"
@@ -330,6 +332,9 @@ def _failure(remote: Remote, what: str, stderr: str) -> RemoteError:
     line = fatal[0] if fatal else lines[-1] if lines else "git failed"
     low = stderr.lower()
     where = remote.display
+    helper = re.search(r"'remote-([^']+)' is not a git command", stderr)
+    if helper:
+        return _no_transport(remote, what, helper.group(1))
     if "authentication failed" in low or "could not read username" in low or " 401" in low:
         return RemoteError(
             f"{what} {where}: authentication failed (check the credentials or credential helper)"
@@ -342,6 +347,14 @@ def _failure(remote: Remote, what: str, stderr: str) -> RemoteError:
     if errno or "unable to connect" in low or "unable to access" in low or "could not read" in low:
         return RemoteError(f"{what} {where}: remote unreachable ({_short(redact(line))})")
     return RemoteError(f"{what} {where} failed: {_short(redact(line))}")
+
+
+def _no_transport(remote: Remote, what: str, scheme: str) -> RemoteError:
+    """A URL scheme no transport handles: most often a typo in the URL."""
+    return RemoteError(
+        f"{what} {remote.display} failed: '{scheme}://' is not a git transport (a typo? "
+        "use a path, file://, git://, http(s):// or ssh://)"
+    )
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -612,13 +625,16 @@ def bundle_import(
 # Used when C git is not installed or ``GITTRACK_TRANSPORT=dulwich``; same contract as the
 # C git functions of :mod:`gittrack.store.transport`. (``porcelain.push`` fails on wildcard
 # refspecs of custom refs and ``porcelain.fetch`` creates no custom refs, so neither is used.)
-def _dulwich_client(store: GitStore, remote: Remote) -> tuple[Any, str]:
+def _dulwich_client(store: GitStore, remote: Remote, what: str) -> tuple[Any, str]:
     from dulwich.client import get_transport_and_path
 
+    scheme = _URL_RE.match(remote.url)
+    if scheme and scheme.group(0)[:-3].lower() not in _DULWICH_SCHEMES:
+        raise _no_transport(remote, what, scheme.group(0)[:-3])
     try:
         return get_transport_and_path(remote.url)
     except Exception as e:  # malformed URL, unsupported scheme
-        raise RemoteError(f"cannot use remote {remote.display}: {redact(str(e))}") from e
+        raise RemoteError(f"{what} {remote.display} failed: {redact(str(e))}") from e
 
 
 def _dulwich_close(client: Any) -> None:
@@ -634,6 +650,7 @@ def _dulwich_close(client: Any) -> None:
 
 def _dulwich_error(remote: Remote, what: str, e: Exception) -> RemoteError:
     from dulwich.client import HTTPUnauthorized
+    from dulwich.errors import NotGitRepository
 
     if isinstance(e, HTTPUnauthorized):
         return RemoteError(
@@ -642,7 +659,9 @@ def _dulwich_error(remote: Remote, what: str, e: Exception) -> RemoteError:
     text = redact(" ".join(str(e).split())) or type(e).__name__
     if "refused" in text.lower() or isinstance(e, (ConnectionError, TimeoutError)):
         return RemoteError(f"{what} {remote.display}: remote unreachable ({_short(text, 80)})")
-    if "not a git repository" in text.lower() or isinstance(e, FileNotFoundError):
+    if "not a git repository" in text.lower() or isinstance(
+        e, (FileNotFoundError, NotGitRepository)
+    ):
         return RemoteError(f"{what} {remote.display} failed: no git repository there")
     return RemoteError(f"{what} {remote.display} failed: {_short(text)}")
 
@@ -650,7 +669,7 @@ def _dulwich_error(remote: Remote, what: str, e: Exception) -> RemoteError:
 def _dulwich_push(
     store: GitStore, remote: Remote, refs: list[str] | None, progress: Progress | None
 ) -> list[RefUpdate]:
-    client, path = _dulwich_client(store, remote)
+    client, path = _dulwich_client(store, remote, "push to")
     local = store.list_refs(NAMESPACE)
     chosen = local if refs is None else {r: local[r] for r in refs if r in local}
     tracking = store.list_refs(remote.tracking_prefix)
@@ -700,7 +719,7 @@ def _dulwich_push(
 def _dulwich_fetch(
     store: GitStore, remote: Remote, tracking: dict[str, str], progress: Progress | None
 ) -> dict[str, str]:
-    client, path = _dulwich_client(store, remote)
+    client, path = _dulwich_client(store, remote, "fetch from")
     repo = store.dulwich
     objects: Any = repo.object_store
 

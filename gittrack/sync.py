@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gittrack import format as fmt
-from gittrack.errors import CorruptRunError, GittrackError, RunNotFoundError
+from gittrack.errors import CorruptRunError, GittrackError, RemoteError, RunNotFoundError
 from gittrack.runs import LoadedRun, RunStore
 from gittrack.session import open_repository, writers
 from gittrack.store import transport
@@ -145,7 +145,18 @@ def push(
     up_to_date = sum(1 for u in updates if u.status == "uptodate")
     if not new and not updated:  # nothing moved, so no artifact is to upload either
         return PushResult(remote=target.display, up_to_date=up_to_date, rejected=rejected)
-    artifacts = _push_artifacts(store, [*new, *updated], target.url, ahead[0]() if ahead else None)
+    try:
+        artifacts = _push_artifacts(
+            store, [*new, *updated], target.url, ahead[0]() if ahead else None
+        )
+    except GittrackError as e:
+        # The refs are there already: say so, or a second push ("up to date") would hide
+        # that the artifacts never went.
+        raise RemoteError(
+            f"pushed {len(new)} new and {len(updated)} updated ref(s) to {target.display}, "
+            f"but not their artifacts: {e.message}; fix that, then run "
+            "'gittrack artifacts push'"
+        ) from e
     log.info("pushed %d new and %d updated refs to %s", len(new), len(updated), target.display)
     return PushResult(
         remote=target.display,

@@ -157,3 +157,27 @@ def test_a_network_git_remote_says_once_what_stayed_local(
     assert "artifacts: {remote:" in line and "'gittrack artifacts push'" in line
     err = fails(capsys, "artifacts", "push")
     assert "8.0 MiB of artifacts stay local: no artifact remote is configured and origin" in err
+
+
+def test_an_unreachable_artifact_remote_says_the_runs_went_and_what_to_run(
+    repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    s3_server: S3Server,
+) -> None:
+    from servers import free_port
+
+    s3_server.client().create_bucket(Bucket="arts")
+    project = f"artifacts:\n  remote: s3://arts/team\n  endpoint_url: {s3_server.endpoint_url}\n"
+    run_id = _trained(repo, project)
+    remote = _bare(tmp_path, repo)
+    monkeypatch.setenv("GITTRACK_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    err = fails(capsys, "push")
+    assert "pushed 1 new and 0 updated ref(s) to origin, but not their artifacts:" in err
+    assert "s3://arts/team" in err and "then run 'gittrack artifacts push'" in err
+    assert f"refs/gittrack/runs/{run_id}" in git(remote, "for-each-ref")
+    monkeypatch.delenv("GITTRACK_S3_ENDPOINT_URL")
+    assert "up to date" in ok("push")
+    assert "uploaded 2 objects" in ok("artifacts", "push")  # what the message said to run
+    _clone_and_reproduce(remote, tmp_path, run_id, monkeypatch)

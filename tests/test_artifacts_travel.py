@@ -129,6 +129,11 @@ def test_kept_input_bytes_nowhere_to_be_found(
     assert f"run {run_id[:12]}'s kept input 'train' (data/train.csv, object " in err
     assert f"is neither in the local artifact cache nor on {remote} (git remote)" in err
     assert "run 'gittrack artifacts push'" in err and "--allow-changed-inputs" not in err
+    # In a real process too, that is the only line (the object is not also reported unnamed).
+    proc = subprocess.run(
+        ["gittrack", "reproduce", run_id, "--yes"], cwd=clone, capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and proc.stderr == err, proc.stderr
     git(clone, "remote", "remove", "origin")
     err = fails(capsys, "reproduce", run_id, "--yes")
     assert "not in the local artifact cache and no artifact remote is configured" in err

@@ -56,6 +56,9 @@ class PushResult:
     updated: tuple[str, ...] = ()
     up_to_date: int = 0
     rejected: tuple[tuple[str, str], ...] = ()  # (ref, reason)
+    # (ref, conflict ref) of rejected refs whose versions a pull could not merge: pulling
+    # again cannot help, the user keeps one version (docs/sync.md, "Unmergeable")
+    unresolved: tuple[tuple[str, str], ...] = ()
     artifacts_uploaded: int = 0
     artifacts_stayed_local: int = 0  # bytes no remote could hold (e.g. an http git remote)
 
@@ -143,8 +146,11 @@ def push(
     updated = tuple(sorted(u.ref for u in updates if u.status == "updated"))
     rejected = tuple(sorted((u.ref, u.reason) for u in updates if u.status == "rejected"))
     up_to_date = sum(1 for u in updates if u.status == "uptodate")
+    unresolved = _unresolved(store, [ref for ref, _ in rejected])
     if not new and not updated:  # nothing moved, so no artifact is to upload either
-        return PushResult(remote=target.display, up_to_date=up_to_date, rejected=rejected)
+        return PushResult(
+            remote=target.display, up_to_date=up_to_date, rejected=rejected, unresolved=unresolved
+        )
     try:
         artifacts = _push_artifacts(
             store, [*new, *updated], target.url, ahead[0]() if ahead else None
@@ -164,9 +170,22 @@ def push(
         updated=updated,
         up_to_date=up_to_date,
         rejected=rejected,
+        unresolved=unresolved,
         artifacts_uploaded=artifacts.objects,
         artifacts_stayed_local=artifacts.stayed_local,
     )
+
+
+def _unresolved(store: RunStore, refs: list[str]) -> tuple[tuple[str, str], ...]:
+    """``(ref, conflict ref)`` for each of ``refs`` a pull kept as a conflict."""
+    if not refs:
+        return ()
+    kept = store.git.list_refs(transport.CONFLICT_PREFIX)
+    found = []
+    for ref in refs:
+        under = f"{transport.CONFLICT_PREFIX}{ref[len(NAMESPACE) :]}/"
+        found += [(ref, name) for name in sorted(kept) if name.startswith(under)][:1]
+    return tuple(found)
 
 
 def _has_refs(store: RunStore) -> bool:

@@ -220,3 +220,37 @@ def test_progress_shows_on_a_terminal_only(repo: Path, bare_remote: Path) -> Non
     assert proc.returncode == 0
     assert b"objects" in seen  # git's meters, forwarded
     assert b"objects" not in proc.stdout
+
+
+def test_an_unmergeable_run_is_resolved_as_the_docs_say(
+    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (rid,) = make_runs(repo, 1)
+    git(repo, "remote", "add", "origin", str(bare_remote))
+    assert run_main(["push"], capsys)[0] == 0
+    other = fresh_repo(tmp_path, "other")
+    git(other, "remote", "add", "origin", str(bare_remote))
+    os.chdir(other)
+    assert run_main(["pull"], capsys)[0] == 0
+    Client(repo).log_param(rid, "opt", "adam")
+    Client(repo).flush()
+    Client(other).log_param(rid, "opt", "sgd")
+    Client(other).flush()
+    os.chdir(repo)
+    assert run_main(["push"], capsys)[0] == 0
+    os.chdir(other)
+    assert run_main(["pull"], capsys)[0] == 0
+    kept_at = git(other, "for-each-ref", "--format=%(refname)", "refs/gittrack-conflicts").strip()
+    code, _, err = run_main(["push"], capsys)
+    # Pulling again cannot help: the line says what can.
+    assert code == 1 and "gittrack pull" not in err, err
+    assert f"run {rid} rejected by origin: it conflicts with the version there, kept at " in err
+    assert kept_at in err and "keep one version, delete that ref" in err
+    # Keep the local version (docs/sync.md, "Unmergeable").
+    sha = kept_at.rsplit("/", 1)[1]
+    git(other, "update-ref", f"refs/gittrack-remotes/origin/runs/{rid}", sha)
+    git(other, "update-ref", "-d", kept_at)
+    assert run_main(["push"], capsys)[0] == 0
+    os.chdir(repo)
+    assert run_main(["pull"], capsys)[0] == 0
+    assert Client(repo).get_run(rid).data.params["opt"] == "sgd"

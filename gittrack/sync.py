@@ -153,7 +153,7 @@ def push(
         )
     try:
         artifacts = _push_artifacts(
-            store, [*new, *updated], target.url, ahead[0]() if ahead else None
+            store, [*new, *updated], target.push_target, ahead[0]() if ahead else None
         )
     except GittrackError as e:
         # The refs are there already: say so, or a second push ("up to date") would hide

@@ -186,3 +186,26 @@ def test_an_unreachable_artifact_remote_says_the_runs_went_and_what_to_run(
     assert "up to date" in ok("push")
     assert "uploaded 2 objects" in ok("artifacts", "push")  # what the message said to run
     _clone_and_reproduce(remote, tmp_path, run_id, monkeypatch)
+
+
+@pytest.mark.parametrize("engine", ["git", "dulwich"])
+def test_a_push_url_is_where_runs_and_artifacts_go(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    monkeypatch.setenv("GITTRACK_TRANSPORT", engine)
+    run_id = _trained(repo)
+    pushed = tmp_path / "push.git"
+    git(tmp_path, "init", "-q", "--bare", str(pushed))
+    git(repo, "remote", "add", "team", str(tmp_path / "read-only-mirror.git"))
+    git(repo, "remote", "set-url", "--push", "team", str(pushed))
+    text = ok("push", "team")
+    assert "pushed 1 new" in text and "uploaded 2 artifact object(s)" in text
+    assert f"refs/gittrack/runs/{run_id}" in git(pushed, "for-each-ref")
+    assert len(_objects(pushed / "gittrack" / "objects")) == 2
+    fsck(pushed)
+    # 'gittrack artifacts push' goes to origin's pushurl as well.
+    git(repo, "remote", "add", "origin", str(tmp_path / "read-only-mirror.git"))
+    git(repo, "remote", "set-url", "--push", "origin", str(tmp_path / "other-push.git"))
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "other-push.git"))
+    assert "uploaded 2 objects" in ok("artifacts", "push")
+    assert len(_objects(tmp_path / "other-push.git" / "gittrack" / "objects")) == 2

@@ -56,6 +56,12 @@ class Remote:
 
     url: str
     name: str | None = None
+    push_url: str | None = None  # a named remote's ``remote.<name>.pushurl``
+
+    @property
+    def push_target(self) -> str:
+        """The URL pushes go to (git's rule: the pushurl when set)."""
+        return self.push_url or self.url
 
     @property
     def key(self) -> str:
@@ -116,11 +122,12 @@ def resolve_remote(store: GitStore, remote: str | None) -> Remote:
             "the remote is empty: give a remote name, URL or path (or none for origin)"
         )
     found = _find_remote(store, remote)
-    path = local_path(found.url)
-    if path is not None and _is_this_repository(store, path):
-        raise RemoteError(
-            f"remote {found.display} is this repository itself; give another repository"
-        )
+    for url in {found.url, found.push_target}:
+        path = local_path(url)
+        if path is not None and _is_this_repository(store, path):
+            raise RemoteError(
+                f"remote {found.display} is this repository itself; give another repository"
+            )
     return found
 
 
@@ -153,7 +160,9 @@ def _find_remote(store: GitStore, remote: str | None) -> Remote:
     name = remote or "origin"
     url = _config_remote_url(store, name)
     if url is not None:
-        return Remote(url=_absolute(url, store), name=name)
+        push = _config_remote_url(store, name, b"pushurl")
+        push_url = _absolute(push, store) if push is not None else None
+        return Remote(url=_absolute(url, store), name=name, push_url=push_url)
     if remote is None:
         raise RemoteError(
             "no remote named 'origin' is configured (add one with 'git remote add origin URL' "
@@ -174,8 +183,9 @@ def _valid_name(name: str) -> bool:
     return bool(name) and not any(c in name for c in ' "\\\n') and "/" not in name
 
 
-def _config_remote_url(store: GitStore, name: str) -> str | None:
-    """``remote.<name>.url`` from the repository's, then the user's, git config."""
+def _config_remote_url(store: GitStore, name: str, key: bytes = b"url") -> str | None:
+    """``remote.<name>.url`` (or another ``key``) from the repository's, then the user's,
+    git config."""
     if not _valid_name(name):
         return None
     from dulwich.config import ConfigFile, StackedConfig
@@ -191,15 +201,16 @@ def _config_remote_url(store: GitStore, name: str) -> str | None:
         pass
     for cfg in configs:
         try:
-            return bytes(cfg.get((b"remote", name.encode()), b"url")).decode()
+            return bytes(cfg.get((b"remote", name.encode()), key)).decode()
         except KeyError:
             continue
     return None
 
 
-def remote_urls(store: GitStore) -> dict[str, str]:
+def remote_urls(store: GitStore, *, push: bool = False) -> dict[str, str]:
     """The git remotes of the repository's own config, ``{name: url}``, origin first;
-    relative paths made absolute as git reads them."""
+    relative paths made absolute as git reads them. ``push``: a remote's pushurl where
+    it has one."""
     from dulwich.config import ConfigFile
 
     try:
@@ -214,6 +225,11 @@ def remote_urls(store: GitStore) -> dict[str, str]:
             url = bytes(cfg.get(section, b"url")).decode()
         except KeyError:
             continue
+        if push:
+            try:
+                url = bytes(cfg.get(section, b"pushurl")).decode()
+            except KeyError:
+                pass
         found[section[1].decode("utf-8", "replace")] = _absolute(url, store)
     return dict(sorted(found.items(), key=lambda item: item[0] != "origin"))
 
@@ -371,9 +387,14 @@ def _tracking_config(remote: Remote) -> tuple[list[str], str]:
     return opts, target
 
 
-def ls_remote(store: GitStore, remote: Remote, what: str = "list") -> dict[str, str]:
-    """``{ref: sha}`` of the remote's ``refs/gittrack/*`` (one cheap round trip)."""
+def ls_remote(
+    store: GitStore, remote: Remote, what: str = "list", url: str | None = None
+) -> dict[str, str]:
+    """``{ref: sha}`` of the remote's ``refs/gittrack/*`` (one cheap round trip);
+    ``url``: ask that URL instead (a push asks where it pushes)."""
     opts, target = _tracking_config(remote)
+    if url is not None:
+        opts, target = [], url
     rc, out, err = run_git(store, [*opts, "ls-remote", target, f"{NAMESPACE}*"])
     if rc != 0:
         raise _failure(remote, what, err)
@@ -395,7 +416,7 @@ def _git_push(
     # ls-remote first: a no-op push ends here, having read nothing but our own refs
     # (listed while git asks the remote). A wildcard `git push` would find that out too,
     # but it rewrites the tracking ref of every up-to-date run: 160 ms per 1,000.
-    advertised = in_background(ls_remote, store, remote, "push to")
+    advertised = in_background(ls_remote, store, remote, "push to", remote.push_url)
     local = store.list_refs(NAMESPACE)
     theirs = advertised()
     chosen = local if refs is None else {r: local[r] for r in refs if r in local}
@@ -628,11 +649,12 @@ def bundle_import(
 def _dulwich_client(store: GitStore, remote: Remote, what: str) -> tuple[Any, str]:
     from dulwich.client import get_transport_and_path
 
-    scheme = _URL_RE.match(remote.url)
+    url = remote.push_target if what == "push to" else remote.url
+    scheme = _URL_RE.match(url)
     if scheme and scheme.group(0)[:-3].lower() not in _DULWICH_SCHEMES:
         raise _no_transport(remote, what, scheme.group(0)[:-3])
     try:
-        return get_transport_and_path(remote.url)
+        return get_transport_and_path(url)
     except Exception as e:  # malformed URL, unsupported scheme
         raise RemoteError(f"{what} {remote.display} failed: {redact(str(e))}") from e
 

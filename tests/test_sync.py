@@ -160,6 +160,14 @@ def test_unreachable_remote_changes_nothing(repo: Path, engine: str) -> None:
     with pytest.raises(RemoteError):
         sync.pull(repo, url)
     assert refs_of(repo) == before
+    if engine == "dulwich":  # the OS's reason, not urllib3's wrapping of it
+        for scheme in ("git", "http"):
+            url = f"{scheme}://127.0.0.1:{free_port()}/nothing.git"
+            for call in (sync.push, sync.pull):
+                with pytest.raises(
+                    RemoteError, match=r"remote unreachable \(Connection refused\)$"
+                ):
+                    call(repo, url)
 
 
 def test_missing_remote_repository(repo: Path, tmp_path: Path) -> None:

@@ -680,7 +680,11 @@ def _dulwich_error(remote: Remote, what: str, e: Exception) -> RemoteError:
         )
     text = redact(" ".join(str(e).split())) or type(e).__name__
     if "refused" in text.lower() or isinstance(e, (ConnectionError, TimeoutError)):
-        return RemoteError(f"{what} {remote.display}: remote unreachable ({_short(text, 80)})")
+        # urllib3 wraps the cause in "HTTPConnectionPool(...): Max retries exceeded ...":
+        # the OS error at its end is what the user needs
+        errno = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
+        cause = errno.group(1).strip() if errno else _short(text, 80)
+        return RemoteError(f"{what} {remote.display}: remote unreachable ({cause})")
     if "not a git repository" in text.lower() or isinstance(
         e, (FileNotFoundError, NotGitRepository)
     ):

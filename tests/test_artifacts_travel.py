@@ -209,3 +209,21 @@ def test_a_push_url_is_where_runs_and_artifacts_go(
     git(tmp_path, "init", "-q", "--bare", str(tmp_path / "other-push.git"))
     assert "uploaded 2 objects" in ok("artifacts", "push")
     assert len(_objects(tmp_path / "other-push.git" / "gittrack" / "objects")) == 2
+
+
+def test_a_bundle_and_an_objects_folder_carry_everything_offline(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/sync.md: bundle + 'artifacts push/fetch --remote FOLDER', then reproduce."""
+    run_id = _trained(repo)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    ok("bundle", "create", str(usb / "runs.bundle"))
+    assert "uploaded 2 objects" in ok("artifacts", "push", "--remote", str(usb / "objects"))
+    offline = tmp_path / "offline"
+    git(tmp_path, "init", "-q", str(offline))
+    monkeypatch.chdir(offline)
+    assert "1 new" in ok("bundle", "unbundle", str(usb / "runs.bundle"))
+    assert "downloaded 2 objects" in ok("artifacts", "fetch", "--remote", str(usb / "objects"))
+    text = ok("reproduce", run_id, "--yes")
+    assert "restored kept input data/train.csv" in text and "MISMATCH" not in text

@@ -438,6 +438,14 @@ def test_bundle_errors(repo: Path, tmp_path: Path, engine: str) -> None:
     with pytest.raises(RemoteError, match="cannot read bundle"):
         sync.bundle_unbundle(junk, repo=repo)
     assert refs_of(repo) == before
+    make_runs(repo, 1)
+    target = tmp_path / "usb" / "runs.bundle"
+    with pytest.raises(RemoteError) as err:
+        sync.bundle_create(target, repo=repo)
+    assert str(err.value) == (
+        f"cannot write bundle {target}: there is no directory {target.parent} (create it first)"
+    )
+    assert not (tmp_path / "usb").exists()
 
 
 def test_registry_ref_changed_on_both_sides_is_kept_as_conflict(

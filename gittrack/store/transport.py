@@ -604,6 +604,10 @@ def bundle_create(
 ) -> None:
     """Write a git bundle holding ``refs`` and everything they reach."""
     names = sorted(refs)
+    if not path.parent.is_dir():  # (git would name its lock file instead)
+        raise RemoteError(
+            f"cannot write bundle {path}: there is no directory {path.parent} (create it first)"
+        )
     tmp = path.with_name(path.name + ".tmp")
     if engine() == "git":
         args = ["bundle", "create", "--progress" if progress else "--quiet", str(tmp), "--stdin"]

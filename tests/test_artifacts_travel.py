@@ -65,6 +65,7 @@ def _clone_and_reproduce(
     assert not (clone / "data").exists()  # the data never was in git
     text = ok("reproduce", run_id, "--yes")
     assert "restored kept input data/train.csv" in text and "MISMATCH" not in text
+    assert "warning: restored" not in text  # a restored input is no problem
     out = ok("artifacts", "get", run_id, "model.bin", "-o", str(tmp_path / "model.bin"))
     assert out and (tmp_path / "model.bin").read_bytes() == bytes(range(256)) * (BIG // 256)
     return clone
@@ -227,3 +228,4 @@ def test_a_bundle_and_an_objects_folder_carry_everything_offline(
     assert "downloaded 2 objects" in ok("artifacts", "fetch", "--remote", str(usb / "objects"))
     text = ok("reproduce", run_id, "--yes")
     assert "restored kept input data/train.csv" in text and "MISMATCH" not in text
+    assert "warning: restored" not in text  # a restored input is no problem

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from gittrack.client import Client
 from gittrack.environment import current_host
 from gittrack.errors import CorruptRunError, RunStateError
+from gittrack.experiments import is_deleted
 from gittrack.runs import RunStore
 from gittrack.session import live_writer
 
@@ -67,6 +68,8 @@ def find_dead_runs(client: Client) -> list[DeadRun]:
             continue
         if record.status != "RUNNING" or _is_own_live_writer(client, run_id):
             continue
+        if record.lifecycle_stage != "active" or is_deleted(runs, record.experiment_id):
+            continue  # a deleted run cannot change (MLflow's rule): it stays as it is
         reason = dead_reason(
             runs, host=record.host, pid=record.pid, heartbeat=record.heartbeat, now_ms=now
         )

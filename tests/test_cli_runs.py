@@ -322,6 +322,21 @@ def test_show_says_a_run_is_deleted(runs: dict[str, str]) -> None:
     assert json.loads(ok("show", "base", "-f", "json"))["lifecycle_stage"] == "active"
 
 
+def test_tagging_a_deleted_run_is_one_line_and_changes_nothing(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gittrack tag` of a run deleted with delete_run was recorded (MLflow and
+    `gittrack server` refuse): it is now MLflow's one-line error, exit 1."""
+    gittrack.delete_run(runs["base"])
+    before = ok("show", "base", "-f", "json")
+    err = fails(capsys, "tag", "base", "owner=me")
+    assert f"The run {runs['base']} must be in the 'active' state. Current state is deleted." in err
+    assert ok("show", "base", "-f", "json") == before
+    gittrack.MlflowClient().restore_run(runs["base"])
+    ok("tag", "base", "owner=me")
+    assert json.loads(ok("show", "base", "-f", "json"))["tags"]["owner"] == "me"
+
+
 def test_a_name_with_edge_spaces_can_be_named(repo: Path) -> None:
     """A run named '  spaced ' (kept exactly) was unreachable: the reference was trimmed."""
     client = gittrack.Client()
@@ -388,9 +403,12 @@ def test_experiments_lists_unused_ones_and_leaves_out_deleted_runs_and_experimen
 
 
 def test_recover_marks_dead_runs_killed_and_keeps_metrics(repo: Path) -> None:
+    """A deleted run that crashed cannot change (as in MLflow): recover leaves it out
+    instead of stopping at it with the runs after it left RUNNING."""
     code = (
         "import os, gittrack\n"
         "c = gittrack.Client()\n"
+        "c.delete_run(c.create_run('e', run_name='deleted').info.run_id)\n"
         "r = c.create_run('e', run_name='crashy')\n"
         "c.log_metric(r.info.run_id, 'loss', 0.5, step=1)\n"
         "c.flush()\n"
@@ -403,6 +421,7 @@ def test_recover_marks_dead_runs_killed_and_keeps_metrics(repo: Path) -> None:
     assert "RUNNING" in ok("list")
     text = ok("recover")
     assert "marked KILLED" in text and "crashy" in text and "is gone" in text
+    assert "deleted" not in text
     data = json.loads(ok("list", "-f", "json"))[0]
     assert data["status"] == "KILLED" and data["metrics"] == {"loss": 0.5}
     assert ok("recover") == "no dead runs\n"

@@ -50,12 +50,18 @@ def _load(index: RunIndex, ref: str) -> LoadedRun:
 
 
 # -- list ----------------------------------------------------------------------------------
+def _status(row: dict[str, Any]) -> str:
+    """The status, marked when the run is deleted (as ``show`` marks it)."""
+    deleted = row.get("lifecycle_stage") == "deleted"
+    return f"{row['status']} (deleted)" if deleted else str(row["status"])
+
+
 _ATTR_GETTERS: dict[str, Any] = {
     "run": lambda r: r["run_id"][:8],
     "run_id": lambda r: r["run_id"],
     "name": lambda r: r["name"],
     "experiment": lambda r: r["experiment"],
-    "status": lambda r: r["status"],
+    "status": _status,
     "start": lambda r: out.local_short(r["start_time"]),
     "duration": lambda r: out.duration(r["start_time"], r["end_time"], r["status"]),
     "start_time": lambda r: iso_utc(r["start_time"]),
@@ -135,9 +141,19 @@ def list_cmd(
     parent: Annotated[
         str | None, typer.Option("--parent", help="Only the runs nested in this run.")
     ] = None,
+    view: Annotated[
+        str,
+        typer.Option(
+            "--view",
+            "-v",
+            help="active_only, deleted_only (runs deleted with delete_run, and the runs of "
+            "deleted experiments named with -e) or all.",
+        ),
+    ] = "active_only",
     fmt: FormatOpt = "table",
 ) -> None:
     """List runs, newest first (filter, sort, choose columns)."""
+    from gittrack.lifecycle import ViewType
     from gittrack.query.search import query_rows
     from gittrack.query.views import run_row_json
 
@@ -153,6 +169,7 @@ def list_cmd(
             max_,
             check_sort_keys=True,
             index=index,
+            view_type=ViewType.from_string(view),
             parent_run_id=None if parent is None else index.resolve(parent),
         )
     if fmt == "json":
@@ -185,12 +202,13 @@ def show_cmd(
 ) -> None:
     """Show everything about one run."""
     from gittrack.cli import run_views as views
+    from gittrack.experiments import as_reported
     from gittrack.query.search import query_rows
     from gittrack.query.views import run_json
 
     out.check_format(fmt, ("table", "json"))
     with _index() as index:
-        loaded = _load(index, run)
+        loaded = as_reported(index.runstore, _load(index, run))
         children = query_rows(index=index, parent_run_id=loaded.record.run_id)
     if fmt == "json":
         doc = run_json(loaded, packages=True)

@@ -60,9 +60,12 @@ def test_push_chosen_runs(repo: Path, bare_remote: Path) -> None:
     assert ids[0] not in refs_of(bare_remote)
 
 
-def test_rejected_push_is_one_line_per_run_and_exit_1(
-    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def changed_on_both_sides(
+    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], log: str
+) -> tuple[str, Path]:
+    """One run shared by ``repo`` and a clone through origin, then changed in both by
+    ``log`` ("tag" or "param", different values), and ``repo``'s change pushed; the
+    clone is the current directory. Returns (run id, clone)."""
     (rid,) = make_runs(repo, 1)
     git(repo, "remote", "add", "origin", str(bare_remote))
     assert run_main(["push"], capsys)[0] == 0
@@ -70,13 +73,22 @@ def test_rejected_push_is_one_line_per_run_and_exit_1(
     git(other, "remote", "add", "origin", str(bare_remote))
     os.chdir(other)
     assert run_main(["pull"], capsys)[0] == 0
-    Client(repo).set_tag(rid, "x", "1")
-    Client(repo).flush()
-    Client(other).set_tag(rid, "y", "2")
-    Client(other).flush()
+    for where, value in ((repo, "1"), (other, "2")):
+        if log == "tag":
+            Client(where).set_tag(rid, f"t{value}", value)
+        else:
+            Client(where).log_param(rid, "opt", value)
+        Client(where).flush()
     os.chdir(repo)
     assert run_main(["push"], capsys)[0] == 0
     os.chdir(other)
+    return rid, other
+
+
+def test_rejected_push_is_one_line_per_run_and_exit_1(
+    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rid, _ = changed_on_both_sides(repo, bare_remote, tmp_path, capsys, "tag")
     remote_before = refs_of(bare_remote)
     code, _, err = run_main(["push"], capsys)
     assert code == 1
@@ -225,20 +237,7 @@ def test_progress_shows_on_a_terminal_only(repo: Path, bare_remote: Path) -> Non
 def test_an_unmergeable_run_is_resolved_as_the_docs_say(
     repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (rid,) = make_runs(repo, 1)
-    git(repo, "remote", "add", "origin", str(bare_remote))
-    assert run_main(["push"], capsys)[0] == 0
-    other = fresh_repo(tmp_path, "other")
-    git(other, "remote", "add", "origin", str(bare_remote))
-    os.chdir(other)
-    assert run_main(["pull"], capsys)[0] == 0
-    Client(repo).log_param(rid, "opt", "adam")
-    Client(repo).flush()
-    Client(other).log_param(rid, "opt", "sgd")
-    Client(other).flush()
-    os.chdir(repo)
-    assert run_main(["push"], capsys)[0] == 0
-    os.chdir(other)
+    rid, other = changed_on_both_sides(repo, bare_remote, tmp_path, capsys, "param")
     assert run_main(["pull"], capsys)[0] == 0
     kept_at = git(other, "for-each-ref", "--format=%(refname)", "refs/gittrack-conflicts").strip()
     code, _, err = run_main(["push"], capsys)
@@ -253,4 +252,4 @@ def test_an_unmergeable_run_is_resolved_as_the_docs_say(
     assert run_main(["push"], capsys)[0] == 0
     os.chdir(repo)
     assert run_main(["pull"], capsys)[0] == 0
-    assert Client(repo).get_run(rid).data.params["opt"] == "sgd"
+    assert Client(repo).get_run(rid).data.params["opt"] == "2"

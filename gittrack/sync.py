@@ -125,7 +125,12 @@ def push(
 ) -> PushResult:
     """Push every run (or the chosen ones) and registry refs; never overwrite a changed run."""
     store = _runs(repo, create=False)
-    target = transport.resolve_remote(store.git, remote)
+    try:
+        target = transport.resolve_remote(store.git, remote)
+    except RemoteError as e:
+        if remote is not None and runs is None and e.message.startswith("no remote named"):
+            _refuse_run_as_remote(store, remote, e)
+        raise
     refs = None if runs is None else _run_refs(store, runs)
     if refs is not None and not refs:
         return PushResult(remote=target.display)
@@ -174,6 +179,18 @@ def push(
         artifacts_uploaded=artifacts.objects,
         artifacts_stayed_local=artifacts.stayed_local,
     )
+
+
+def _refuse_run_as_remote(store: RunStore, remote: str, error: RemoteError) -> None:
+    """``gittrack push RUN``: when the "remote" names a run, say that the remote comes first."""
+    try:
+        store.resolve(remote)
+    except GittrackError:
+        return
+    known = error.message.split(" (use ", 1)[0]
+    raise RemoteError(
+        f"{known}; {remote!r} is a run: give the remote first (gittrack push origin {remote})"
+    ) from error
 
 
 def _unresolved(store: RunStore, refs: list[str]) -> tuple[tuple[str, str], ...]:

@@ -253,3 +253,17 @@ def test_an_unmergeable_run_is_resolved_as_the_docs_say(
     os.chdir(repo)
     assert run_main(["pull"], capsys)[0] == 0
     assert Client(repo).get_run(rid).data.params["opt"] == "2"
+
+
+def test_a_run_given_where_the_remote_goes_is_named(
+    repo: Path, bare_remote: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (rid,) = make_runs(repo, 1)
+    git(repo, "remote", "add", "origin", str(bare_remote))
+    code, _, err = run_main(["push", rid[:8]], capsys)
+    assert code == 1 and err == (
+        f"gittrack: error: no remote named '{rid[:8]}' and no repository at that path; "
+        f"'{rid[:8]}' is a run: give the remote first (gittrack push origin {rid[:8]})\n"
+    )
+    assert refs_of(bare_remote).strip() == ""
+    assert run_main(["push", "origin", rid[:8]], capsys)[0] == 0

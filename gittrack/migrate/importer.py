@@ -95,16 +95,29 @@ class Reader(Protocol):
 
     def registered_models(self) -> list[SourceRegisteredModel]: ...
 
+    def close(self) -> None: ...
+
     problems: list[tuple[str, str]]
 
 
 def open_reader(source: str | os.PathLike[str]) -> Reader:
-    """A reader for an ``http(s)://`` tracking server URL or a file store directory."""
+    """A reader for an ``http(s)://`` tracking server URL, a sqlite database
+    (``sqlite:///mlflow.db`` or the file's path) or a file store directory."""
     text = os.fspath(source)
     if text.startswith(("http://", "https://")):
         from gittrack.migrate.mlflow_rest import RestReader
 
         return RestReader(text)
+    from gittrack.migrate.mlflow_sqlite import SqliteReader, is_sqlite_source
+
+    if is_sqlite_source(text):
+        return SqliteReader(text)
+    scheme = re.match(r"^([a-z][a-z0-9]*)(?:\+[a-z0-9]+)?://", text)
+    if scheme is not None and scheme.group(1) != "file":
+        raise MigrationError(
+            f"cannot read {scheme.group(1)} stores directly: give the MLflow tracking "
+            "server's http(s):// URL, a sqlite database or a file store directory"
+        )
     from gittrack.migrate.mlflow_files import FileStoreReader
 
     return FileStoreReader(text)
@@ -131,6 +144,30 @@ def import_mlflow(
     ``progress(done, total)`` is called after each run.
     """
     reader = open_reader(source)
+    try:
+        return _import_from(
+            reader,
+            str(source),
+            runs=runs,
+            experiments=experiments,
+            dry_run=dry_run,
+            skip_deleted=skip_deleted,
+            progress=progress,
+        )
+    finally:
+        reader.close()
+
+
+def _import_from(
+    reader: Reader,
+    source: str,
+    *,
+    runs: RunStore,
+    experiments: Sequence[str],
+    dry_run: bool,
+    skip_deleted: bool,
+    progress: Progress | None,
+) -> ImportSummary:
     chosen = _choose(reader.experiments(), experiments)
     tally = _Tally()
     work: list[tuple[SourceExperiment, Any]] = []
@@ -187,7 +224,7 @@ def import_mlflow(
             tally.models, tally.versions = import_registry(runs, found, tally.skipped)
     tally.skipped += reader.problems
     return ImportSummary(
-        source=str(source),
+        source=source,
         dry_run=dry_run,
         experiments=len(chosen),
         runs_found=total,

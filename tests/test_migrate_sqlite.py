@@ -15,6 +15,7 @@ from cli_helpers import fails, ok
 from conftest import fsck, git
 from mlflow_peer import MAKE_REGISTRY, MLFLOW, READ_STORE, check_import, differences, run_mlflow
 
+from gittrack.artifacts.client_api import artifacts_of
 from gittrack.migrate.importer import import_mlflow
 from gittrack.session import open_repository
 
@@ -71,17 +72,23 @@ def test_import_from_sqlite_carries_every_field_and_exports_the_same(
     assert not wrong, "\n".join(wrong)
 
 
-def test_artifacts_elsewhere_are_reported_and_hostile_locations_refuse_the_run(
+def test_artifacts_elsewhere_are_reported_and_kept_and_hostile_locations_refuse_the_run(
     repo: Path, tmp_path: Path, database: tuple[Path, dict[str, Any]]
 ) -> None:
     db = _copy(database[0], tmp_path)
     reference = database[1]["all"]["runs"]
     by_name = {r["name"]: rid for rid, r in reference.items()}
+    first = by_name["first"]
+    runs = open_repository(create=False)
+    assert import_mlflow(db, runs=runs).new == len(reference)
+    before = git(repo, "for-each-ref", "refs/gittrack/runs/")
+    files = artifacts_of(runs).manifest(first)
+    assert files
     with sqlite3.connect(db) as conn:
-        # Kept by a tracking server: the run comes without its files, said once.
+        # Kept by a tracking server (the database of `mlflow server`): not readable here.
         conn.execute(
             "update runs set artifact_uri = ? where run_uuid = ?",
-            (f"mlflow-artifacts:/0/{by_name['killed']}/artifacts", by_name["killed"]),
+            (f"mlflow-artifacts:/1/{first}/artifacts", first),
         )
         # A location that is no run's artifact folder (a home directory, /etc): refused.
         conn.execute(
@@ -89,12 +96,15 @@ def test_artifacts_elsewhere_are_reported_and_hostile_locations_refuse_the_run(
             (str(tmp_path), by_name["failed one"]),
         )
     conn.close()
-    summary = import_mlflow(db, runs=open_repository(create=False))
+    summary = import_mlflow(db, runs=runs)
     skipped = dict(summary.skipped)
     assert "not on this machine" in skipped["artifacts at mlflow-artifacts:"]
     assert "is not" in skipped[f"run {by_name['failed one']}"]
-    assert summary.new == len(reference) - 1
-    assert by_name["failed one"] not in git(repo, "for-each-ref", "refs/gittrack/runs/")
+    # Nothing changed in MLflow but where the files are: every run stays as imported,
+    # the files brought the first time included.
+    assert (summary.new, summary.updated) == (0, 0)
+    assert git(repo, "for-each-ref", "refs/gittrack/runs/") == before
+    assert artifacts_of(runs).manifest(first) == files
 
 
 def test_bad_database_sources_are_one_line_errors(

@@ -376,6 +376,10 @@ def _import_one(
     )
     models = _place_models(runs, run)
     entries = []
+    if run.artifacts_elsewhere and current is not None:
+        from gittrack.artifacts.manifest import read_manifest
+
+        entries += read_manifest(runs, current, item).values()  # what an import brought
     for path, source in run.artifacts + [a for _, files in models for a in files]:
         try:
             entries.append(store.store_file(source, path))

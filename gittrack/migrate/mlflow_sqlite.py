@@ -196,13 +196,10 @@ class SqliteReader:
         )
         run.metrics = list(self._histories(run_id))
         run.inputs = self._inputs(run_id, what, problems)
-        folder = self._local_folder(item["artifact_uri"], run_id, what)
-        if folder is not None:
-            run.artifacts = [
-                (clean_path(rel, f"{what}: artifact"), path)
-                for rel, path in files_below(folder, os.path.realpath(folder), f"{what}: artifact")
-            ]
-        run.logged_models = self._logged_models(run_id, what, problems)
+        found, here = self._artifact_files(item["artifact_uri"], run_id, what)
+        run.artifacts = list(found)
+        run.logged_models, models_here = self._logged_models(run_id, what, problems)
+        run.artifacts_elsewhere = not (here and models_here)
         return run
 
     def _histories(self, run_id: str) -> Iterator[MetricHistory]:
@@ -256,9 +253,11 @@ class SqliteReader:
                 problems.append(f"{what}: input {row['input_uuid']}: {e.message}: skipped")
         return found
 
-    def _local_folder(self, uri: object, owner: str, what: str) -> Path | None:
-        """The local folder of an artifact URI when it is ``.../<owner>/artifacts``; None
-        (noted once per kind of location) when the files are not on this machine."""
+    def _artifact_files(
+        self, uri: object, owner: str, what: str
+    ) -> tuple[tuple[tuple[str, Path], ...], bool]:
+        """The files below an artifact URI naming a local ``.../<owner>/artifacts`` folder,
+        and False when they are not on this machine (noted once per kind of location)."""
         text = str(uri or "")
         if text.startswith("file:"):
             from urllib.parse import unquote, urlparse
@@ -275,22 +274,29 @@ class SqliteReader:
                         "server's URL to bring them)",
                     )
                 )
-            return None
+            return (), False
         if not text:
-            return None
-        path = Path(text)
-        if not path.is_absolute():
-            path = self.path.parent / path
-        if path.parts[-2:] != (owner, "artifacts"):
+            return (), True
+        folder = Path(text)
+        if not folder.is_absolute():
+            folder = self.path.parent / folder
+        if folder.parts[-2:] != (owner, "artifacts"):
             raise MigrationError(f"{what}: its artifact location {text!r} is not {owner}/artifacts")
-        return path
+        where = f"{what}: artifact"
+        found = tuple(
+            (clean_path(rel, where), path)
+            for rel, path in files_below(folder, os.path.realpath(folder), where)
+        )
+        return found, True
 
     # -- MLflow 3 logged models and the model registry ------------------------------------------
     def _logged_models(
         self, run_id: str, what: str, problems: list[str]
-    ) -> list[SourceLoggedModel]:
+    ) -> tuple[list[SourceLoggedModel], bool]:
+        """The logged models of a run, and False when some of their files are not on
+        this machine."""
         if not self._has("logged_models"):
-            return []
+            return [], True
         rows = self._rows(
             "select model_id, name, artifact_location, creation_timestamp_ms, "
             "last_updated_timestamp_ms, status, model_type from logged_models "
@@ -299,21 +305,15 @@ class SqliteReader:
             run_id,
         )
         found = []
+        here = True
         for row in rows:
             model_id = str(row["model_id"])
             where = f"logged model {model_id}"
             if not _MODEL_ID_RE.match(model_id):
                 problems.append(f"{what}: {where}: not an MLflow model id: skipped")
                 continue
-            folder = self._local_folder(row["artifact_location"], model_id, where)
-            files: tuple[tuple[str, Path], ...] = ()
-            if folder is not None:
-                files = tuple(
-                    (clean_path(rel, f"{where}: artifact"), path)
-                    for rel, path in files_below(
-                        folder, os.path.realpath(folder), f"{where}: artifact"
-                    )
-                )
+            files, local = self._artifact_files(row["artifact_location"], model_id, where)
+            here = here and local
             found.append(
                 SourceLoggedModel(
                     model_id=model_id,
@@ -336,7 +336,7 @@ class SqliteReader:
                     artifacts=files,
                 )
             )
-        return found
+        return found, here
 
     def registered_models(self) -> list[SourceRegisteredModel]:
         """Registered models with their versions (deleted ones left out), tags and aliases."""

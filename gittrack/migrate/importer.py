@@ -30,6 +30,7 @@ from gittrack.migrate.source import (
 
 if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts
+    from gittrack.artifacts.manifest import ManifestEntry
     from gittrack.models.logged import LoggedModel
     from gittrack.runs import RunStore
 
@@ -326,7 +327,7 @@ def _import_one(
     *,
     dry_run: bool,
 ) -> None:
-    from gittrack.artifacts.manifest import set_entries_op
+    from gittrack.artifacts.manifest import read_manifest, set_entries_op
     from gittrack.runs import RefConflict
     from gittrack.validation import validate_name
     from gittrack.writer import write_complete_run
@@ -375,10 +376,8 @@ def _import_one(
         lifecycle_stage="deleted" if run.lifecycle_stage == "deleted" else "active",
     )
     models = _place_models(runs, run)
-    entries = []
+    entries: list[ManifestEntry] = []
     if run.artifacts_elsewhere and current is not None:
-        from gittrack.artifacts.manifest import read_manifest
-
         entries += read_manifest(runs, current, item).values()  # what an import brought
     for path, source in run.artifacts + [a for _, files in models for a in files]:
         try:

@@ -71,7 +71,18 @@ class XGBoostTrain(BoosterTrain):
         return found
 
     def rows(self, dataset: Any) -> Any:
-        return dataset.get_data()[:EXAMPLE_ROWS].toarray()
+        """The first rows as XGBoost holds them; a DataFrame with the feature names when
+        the DMatrix has some (made from a DataFrame), since the booster then predicts
+        only on data with those names."""
+        rows = dataset.get_data()[:EXAMPLE_ROWS].toarray()
+        names = dataset.feature_names
+        if names is None:
+            return rows
+        try:
+            import pandas
+        except ImportError:  # named columns need pandas; the model is then not logged
+            return rows
+        return pandas.DataFrame(rows, columns=list(names))
 
     def log_dataset(self, dataset: Any, name: str, context: str) -> None:
         label = dataset.get_label()

@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -32,13 +32,15 @@ if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts
     from gittrack.artifacts.manifest import ManifestEntry
     from gittrack.models.logged import LoggedModel
-    from gittrack.runs import RunStore
+    from gittrack.runs import LoadedRun, RunStore
 
 log = logging.getLogger("gittrack")
 
 Progress = Callable[[int, int], None]
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
+# The key of a run's ``source`` holding the fingerprint of the MLflow state last imported.
+IMPORT_STATE_KEY = "mlflow_import"
 
 
 @dataclass(frozen=True)
@@ -385,6 +387,25 @@ def _import_one(
         except GittrackError as e:
             tally.skipped.append((item, f"artifact {path!r}: {e.message}: skipped"))
     set_entries_op(entries)(record)
+    state = fingerprint(record, [(h.key, h.steps, h.timestamps, h.values) for h in run.metrics])
+    if current is not None:
+        before = runs.load_commit(current, what=item)
+        now = None
+        imported = before.record.source.get(IMPORT_STATE_KEY)
+        if imported is None:  # imported before fingerprints were kept: compare the states
+            imported = now = _current_fingerprint(runs, before)
+        if imported == state:  # MLflow's run is as it was at the last import
+            tally.unchanged += 1
+            return
+        if (now or _current_fingerprint(runs, before)) != imported:
+            tally.skipped.append(
+                (
+                    item,
+                    "changed in gittrack since it was imported, and in MLflow too: left as it is",
+                )
+            )
+            return
+    record.source[IMPORT_STATE_KEY] = state
     files = {f"{fmt.ARTIFACT_BLOBS_DIR}/{e.path}": e.blob for e in entries if e.blob}
     try:
         _, changed = write_complete_run(
@@ -403,6 +424,62 @@ def _import_one(
         tally.updated += 1
     tally.points += run.points
     tally.artifact_bytes += sum(e.size for e in entries)
+
+
+def fingerprint(
+    record: fmt.RunRecord,
+    histories: Iterable[tuple[str, Sequence[int], Sequence[int], Sequence[float]]],
+) -> str:
+    """A digest of what an import takes from MLflow: the run's fields, params, tags,
+    inputs, artifact digests and every metric point. Kept in the run's ``source`` so a
+    later import tells what changed in MLflow from what changed in gittrack."""
+    import hashlib
+    import json
+    from array import array
+
+    from gittrack.validation import param_text
+
+    state = {
+        "run": [
+            record.name,
+            record.experiment,
+            record.status,
+            record.start_time,
+            record.end_time,
+            record.user,
+            record.parent_run_id,
+            record.lifecycle_stage,
+        ],
+        "params": {k: param_text(v) for k, v in record.params.items()},
+        "tags": record.tags,
+        "inputs": record.inputs,
+        "artifacts": {path: entry.get("sha256") for path, entry in record.artifacts.items()},
+    }
+    digest = hashlib.sha256(
+        json.dumps(state, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    )
+    for key, steps, stamps, values in sorted(histories, key=lambda h: h[0]):
+        if not values:
+            continue  # a key without points is not stored
+        digest.update(f"\n{len(values)} {key}\n".encode())
+        digest.update(array("q", steps).tobytes() + array("q", stamps).tobytes())
+        digest.update(array("d", values).tobytes())
+    return digest.hexdigest()
+
+
+def _current_fingerprint(runs: RunStore, loaded: LoadedRun) -> str:
+    """The fingerprint of a run as gittrack holds it now."""
+    table = runs.read_metrics(loaded)
+    per_key: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    if table is not None:
+        columns = [table.column(name).to_pylist() for name in ("key", "step", "timestamp", "value")]
+        for key, step, stamp, value in zip(*columns, strict=True):
+            steps, stamps, values = per_key.setdefault(key, ([], [], []))
+            steps.append(step)
+            stamps.append(stamp)
+            values.append(value)
+    record = loaded.record
+    return fingerprint(record, [(key, *points) for key, points in per_key.items()])
 
 
 def _place_models(

@@ -93,7 +93,8 @@ def test_xgboost_train_on_a_dataframe_logs_a_model_that_predicts_on_named_column
     repo: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A DMatrix made from a DataFrame has feature names: the model is logged (it was
-    not: predicting on the unnamed example rows failed) and serves the named columns."""
+    not: predicting on the unnamed example rows failed) and serves the named columns,
+    float64 data included."""
     import pandas as pd
 
     gittrack.xgboost.autolog()
@@ -106,7 +107,8 @@ def test_xgboost_train_on_a_dataframe_logs_a_model_that_predicts_on_named_column
     rid = gittrack.last_active_run().info.run_id
     pyfunc = gittrack.load_model(f"runs:/{rid}/model")
     inputs = json.loads(pyfunc.metadata.signature.to_dict()["inputs"])
-    assert [c["name"] for c in inputs] == list(frame.columns)
+    # the names, and float64 (XGBoost's float32 made MLflow refuse float64 data)
+    assert [(c["name"], c["type"]) for c in inputs] == [(c, "double") for c in frame.columns]
     assert np.allclose(pyfunc.predict(frame[:7]), booster.predict(xgb.DMatrix(frame[:7])))
 
 

@@ -269,9 +269,9 @@ class SqliteReader:
                 self._reported.add(scheme)
                 self.problems.append(
                     (
-                        f"artifacts at {scheme}:",
-                        "not on this machine, not imported (import from the tracking "
-                        "server's URL to bring them)",
+                        f"artifacts under {scheme}:/ URIs",
+                        "they are not in the database nor on this machine (import from "
+                        "the tracking server's URL to bring them)",
                     )
                 )
             return (), False

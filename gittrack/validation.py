@@ -144,8 +144,15 @@ def normalize_param(key: str, value: Any) -> Any:
     """Keep YAML scalar types; anything else is stored as its string form (as MLflow).
 
     A numpy scalar is the Python number it holds (``np.float64(0.1)`` -> ``0.1``, a float
-    subclass whose repr is not its text); subclasses (an ``IntEnum``), arrays and other
+    subclass whose repr is not its text; ``np.float32(0.1)`` -> ``0.1``, its text, not the
+    nearest double); subclasses (an ``IntEnum``), arrays and other
     objects are their ``str()``."""
+    dtype: Any = getattr(value, "dtype", None)
+    if type(value).__module__ == "numpy" and getattr(dtype, "kind", "") == "f":
+        if dtype.itemsize < 8 and getattr(value, "shape", None) == ():
+            # float32 0.1 is 0.10000000149011612 as a Python float; MLflow keeps str():
+            # "0.1", which reads back as the float 0.1.
+            value = float(str(value))
     value = _unwrapped(value)
     if value is None or type(value) in (bool, int, float, str):
         result: Any = value

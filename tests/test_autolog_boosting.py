@@ -89,6 +89,29 @@ def test_xgboost_train_records_iterations_early_stopping_importance_and_model(
     assert inputs["train"]["digest"] == hash_table(as_trained)[0]
 
 
+def test_xgboost_train_on_a_dataframe_logs_a_model_that_predicts_on_named_columns(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DMatrix made from a DataFrame has feature names: the model is logged (it was
+    not: predicting on the unnamed example rows failed) and serves the named columns,
+    float64 data included."""
+    import pandas as pd
+
+    gittrack.xgboost.autolog()
+    X, y = data()
+    frame = pd.DataFrame(X, columns=["age", "income", "score", "tenure"])
+    params = {"objective": "binary:logistic", "max_depth": 2}
+    with caplog.at_level(logging.WARNING, logger="gittrack.autolog"):
+        booster = xgb.train(params, xgb.DMatrix(frame, label=y), num_boost_round=4)
+    assert not caplog.records, [r.getMessage() for r in caplog.records]
+    rid = gittrack.last_active_run().info.run_id
+    pyfunc = gittrack.load_model(f"runs:/{rid}/model")
+    inputs = json.loads(pyfunc.metadata.signature.to_dict()["inputs"])
+    # the names, and float64 (XGBoost's float32 made MLflow refuse float64 data)
+    assert [(c["name"], c["type"]) for c in inputs] == [(c, "double") for c in frame.columns]
+    assert np.allclose(pyfunc.predict(frame[:7]), booster.predict(xgb.DMatrix(frame[:7])))
+
+
 def test_xgboost_sklearn_wrapper_fit(repo: Path) -> None:
     gittrack.xgboost.autolog(importance_types=["weight", "gain"])
     X, y = data()

@@ -78,6 +78,24 @@ def test_classifier_fit_records_params_metrics_tags_model_and_input(repo: Path) 
     assert entry["rows"] == 200
 
 
+def test_array_and_numpy_params_are_logged_as_mlflow_logs_them(
+    repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """KMeans(init=<array>) logged no params at all (a warning: 'can only convert an
+    array of size 1'); MLflow logs str() of every param."""
+    from sklearn.cluster import KMeans
+
+    gittrack.sklearn.autolog()
+    X, _ = data(30)
+    centers = np.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    model = KMeans(n_clusters=2, init=centers, n_init=1, tol=np.float32(0.001))
+    with caplog.at_level(logging.WARNING, logger="gittrack.autolog"):
+        model.fit(X)
+    assert not [r for r in caplog.records if "failed" in r.getMessage()]
+    params = gittrack.last_active_run().data.params
+    assert params == {k: str(v) for k, v in model.get_params(deep=True).items()}
+
+
 def test_multiclass_and_regressor_metrics_match_sklearn(repo: Path) -> None:
     gittrack.sklearn.autolog(log_models=False)
     X, y = data(classes=3)

@@ -90,6 +90,40 @@ def test_reimport_is_idempotent_and_brings_changes(
     assert len(client.search_runs(output_format="list")) == first["new"] - first["deleted"]
 
 
+def test_reimport_keeps_what_was_logged_in_gittrack_since(
+    repo: Path, tmp_path: Path, mlflow_store: tuple[Path, dict[str, Any]]
+) -> None:
+    """A metric and a tag logged in gittrack into an imported run were wiped by the next
+    import (the run was rewritten from MLflow's state); now a run MLflow did not change
+    is left alone, and one changed on both sides is reported and left as it is."""
+    store = _copy(mlflow_store[0], tmp_path)
+    _import(store)
+    run_id = _run_dir(store, mlflow_store[1], "child").name
+    with gittrack.start_run(run_id=run_id):
+        gittrack.log_metric("added_here", 5.0)
+        gittrack.set_tag("here", "yes")
+    again = _import(store)
+    assert (again["updated"], again["skipped"]) == (0, [])
+    run = gittrack.get_run(run_id)
+    assert run.data.metrics["added_here"] == 5.0 and run.data.tags["here"] == "yes"
+    with open(_run_dir(store, mlflow_store[1], "child") / "metrics" / "x", "a") as f:
+        f.write("1700000000123 2.0 1\n")  # and MLflow logs to it too
+    proc = subprocess.run(
+        [str(SCRIPTS / "gittrack"), "import", "mlflow", str(store)],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr == (
+        f"gittrack: skipped run {run_id}: changed in gittrack since it was imported, "
+        "and in MLflow too: left as it is\n"
+    )
+    run = gittrack.get_run(run_id)
+    assert run.data.metrics == {"x": 1.0, "added_here": 5.0}
+    assert run.data.tags["here"] == "yes"
+
+
 def test_dry_run_writes_nothing(repo: Path, mlflow_store: tuple[Path, dict[str, Any]]) -> None:
     summary = _import(mlflow_store[0], "--dry-run")
     assert summary["dry_run"] is True and summary["new"] == 7 and summary["points"] > 300

@@ -79,6 +79,7 @@ def _check_against_list(dest: Path, engine: str = "pyarrow") -> None:
             "hive_partitioning = true)",
             [str(dest / "metrics" / "*" / "*.parquet")],
         ).fetchall()
+    rows = [r for r in rows if r["lifecycle_stage"] == "active"]  # as gittrack list
     assert sorted(r["run_id"] for r in rows) == sorted(listed)
     for row in rows:
         want = listed[row["run_id"]]
@@ -104,6 +105,7 @@ def _check_against_list(dest: Path, engine: str = "pyarrow") -> None:
         ]
         run = client.get_run(row["run_id"])
         assert row["user"] == run.info.user_id and row["source_commit"] == run.info.source_commit
+    points = [p for p in points if p[0] in listed]
     expected_points = sorted(
         (rid, m.key, m.step, m.timestamp, repr(m.value), want["experiment"])
         for rid, want in listed.items()
@@ -136,6 +138,29 @@ def test_export_equals_list_and_reexport_writes_only_changes(
     assert (third["runs"], third["written"], third["removed"], third["unchanged"]) == (3, 2, 1, 1)
     _check_against_list(dest)
     assert not (dest / "runs" / "experiment=nlp%2F100%25").exists()
+
+
+def test_deleted_runs_are_marked_and_an_older_export_is_written_again(
+    repo: Path, tmp_path: Path, logged: list[str]
+) -> None:
+    """A run deleted with delete_run was a row like any other (gittrack list and MLflow's
+    search hide it): the runs table says which are deleted in ``lifecycle_stage``."""
+    import pyarrow.dataset as ds
+
+    gittrack.Client().delete_run(logged[0])
+    dest = tmp_path / "lake"
+    ok("export", "parquet", str(dest))
+    table = ds.dataset(dest / "runs", format="parquet", partitioning="hive").to_table()
+    stages = {r["run_id"]: r["lifecycle_stage"] for r in table.to_pylist()}
+    assert stages == {logged[0]: "deleted", logged[1]: "active", logged[2]: "active"}
+    _check_against_list(dest)
+    # An export made before the column existed (state format 1) is written again whole.
+    state = json.loads((dest / "_gittrack_export.json").read_text())
+    (dest / "_gittrack_export.json").write_text(json.dumps({**state, "format": 1}))
+    again = json.loads(ok("export", "parquet", str(dest), "--format", "json"))
+    assert (again["runs"], again["written"], again["unchanged"]) == (3, 3, 0)
+    assert len(list(dest.glob("runs/*/*.parquet"))) == 2  # the old parts are gone
+    _check_against_list(dest)
 
 
 def test_duckdb_reads_the_same(repo: Path, tmp_path: Path, logged: list[str]) -> None:

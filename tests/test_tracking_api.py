@@ -123,12 +123,15 @@ def test_numpy_params_read_back_as_mlflow_stores_them(repo: Path) -> None:
 
     logged = {"lr": np.float64(0.1), "n": np.int64(3), "on": np.bool_(True)}
     logged.update({"grid": np.array([1, 2]), "mode": Mode.FAST, "name": np.str_("a")})
+    logged["f32"] = np.float32(0.1)  # was '0.10000000149011612': MLflow keeps '0.1'
+    logged["f16"] = np.array(2.5, dtype=np.float16)
     with gittrack.start_run() as run:
         gittrack.log_params(logged)
     got = gittrack.get_run(run.info.run_id).data
     assert got.params == {k: str(v) for k, v in logged.items()}
     assert got.typed_params == {
-        "lr": 0.1, "n": 3, "on": True, "grid": "[1 2]", "mode": "2", "name": "a"
+        "lr": 0.1, "n": 3, "on": True, "grid": "[1 2]", "mode": "2", "name": "a",
+        "f32": 0.1, "f16": 2.5,
     }  # fmt: skip
     shown = json.loads(ok("show", run.info.run_id, "--format", "json"))["params"]
     assert shown == got.typed_params

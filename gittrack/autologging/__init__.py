@@ -71,8 +71,10 @@ def autolog(
     log_model_signatures: bool = True,
     log_models: bool = True,
     log_datasets: bool = True,
+    log_traces: bool = True,
     disable: bool = False,
     exclusive: bool = False,
+    disable_for_unsupported_versions: bool = False,
     silent: bool = False,
     extra_tags: Mapping[str, Any] | None = None,
     exclude_flavors: list[str] | None = None,
@@ -80,6 +82,9 @@ def autolog(
     """Enable (or, with ``disable=True``, remove) autologging for every supported library.
 
     Libraries already imported are patched now; the others when they are first imported.
+    MLflow's signature: ``log_traces`` (gittrack records no GenAI traces) and
+    ``disable_for_unsupported_versions`` (every installed version is patched) are
+    accepted and ignored.
     """
     common: dict[str, Any] = {
         "log_input_examples": log_input_examples,

@@ -87,10 +87,8 @@ def clean_params(params: Mapping[str, Any]) -> dict[str, Any]:
     cleaned: dict[str, Any] = {}
     for key, value in params.items():
         if value is not None and not isinstance(value, (bool, int, float, str)):
-            if type(value).__module__ == "numpy" and hasattr(value, "item"):
-                value = value.item()
-            else:
-                value = str(value)
+            if type(value).__module__ != "numpy" or getattr(value, "shape", None) != ():
+                value = str(value)  # a numpy scalar is left to log_param: its number
         if isinstance(value, str) and len(value) > MAX_PARAM_LENGTH:
             value = value[:MAX_PARAM_LENGTH]
         cleaned[str(key)] = value

@@ -71,7 +71,19 @@ class XGBoostTrain(BoosterTrain):
         return found
 
     def rows(self, dataset: Any) -> Any:
-        return dataset.get_data()[:EXAMPLE_ROWS].toarray()
+        """The first rows, in float64 (XGBoost holds float32, a signature of float32
+        would make MLflow refuse the float64 data a user predicts on); a DataFrame with
+        the feature names when the DMatrix has some (made from a DataFrame), since the
+        booster then predicts only on data with those names."""
+        rows = dataset.get_data()[:EXAMPLE_ROWS].toarray().astype("float64")
+        names = dataset.feature_names
+        if names is None:
+            return rows
+        try:
+            import pandas
+        except ImportError:  # named columns need pandas; the model is then not logged
+            return rows
+        return pandas.DataFrame(rows, columns=list(names))
 
     def log_dataset(self, dataset: Any, name: str, context: str) -> None:
         label = dataset.get_label()

@@ -76,7 +76,13 @@ def _summary_rows(summary: ImportSummary) -> dict[str, Any]:
 
 
 def mlflow_import_cmd(
-    source: Annotated[str, typer.Argument(help="MLflow file store directory (mlruns).")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="MLflow file store directory (mlruns), sqlite database "
+            "(sqlite:///mlflow.db) or tracking server URL (http://host:5000)."
+        ),
+    ],
     experiment: Annotated[
         list[str] | None,
         typer.Option("--experiment", "-e", help="Import only this experiment (name or id)."),
@@ -94,7 +100,7 @@ def mlflow_import_cmd(
         str, typer.Option("--format", "-f", help="Summary format: table or json.")
     ] = "table",
 ) -> None:
-    """Import runs and the model registry from an MLflow file store or server."""
+    """Import runs and the model registry from an MLflow file store, database or server."""
     from gittrack.migrate.importer import import_mlflow
     from gittrack.session import open_repository
 

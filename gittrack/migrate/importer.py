@@ -13,7 +13,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,14 +30,17 @@ from gittrack.migrate.source import (
 
 if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts
+    from gittrack.artifacts.manifest import ManifestEntry
     from gittrack.models.logged import LoggedModel
-    from gittrack.runs import RunStore
+    from gittrack.runs import LoadedRun, RunStore
 
 log = logging.getLogger("gittrack")
 
 Progress = Callable[[int, int], None]
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
+# The key of a run's ``source`` holding the fingerprint of the MLflow state last imported.
+IMPORT_STATE_KEY = "mlflow_import"
 
 
 @dataclass(frozen=True)
@@ -95,16 +98,29 @@ class Reader(Protocol):
 
     def registered_models(self) -> list[SourceRegisteredModel]: ...
 
+    def close(self) -> None: ...
+
     problems: list[tuple[str, str]]
 
 
 def open_reader(source: str | os.PathLike[str]) -> Reader:
-    """A reader for an ``http(s)://`` tracking server URL or a file store directory."""
+    """A reader for an ``http(s)://`` tracking server URL, a sqlite database
+    (``sqlite:///mlflow.db`` or the file's path) or a file store directory."""
     text = os.fspath(source)
     if text.startswith(("http://", "https://")):
         from gittrack.migrate.mlflow_rest import RestReader
 
         return RestReader(text)
+    from gittrack.migrate.mlflow_sqlite import SqliteReader, is_sqlite_source
+
+    if is_sqlite_source(text):
+        return SqliteReader(text)
+    scheme = re.match(r"^([a-z][a-z0-9]*)(?:\+[a-z0-9]+)?://", text)
+    if scheme is not None and scheme.group(1) != "file":
+        raise MigrationError(
+            f"cannot read {scheme.group(1)} stores directly: give the MLflow tracking "
+            "server's http(s):// URL, a sqlite database or a file store directory"
+        )
     from gittrack.migrate.mlflow_files import FileStoreReader
 
     return FileStoreReader(text)
@@ -131,6 +147,30 @@ def import_mlflow(
     ``progress(done, total)`` is called after each run.
     """
     reader = open_reader(source)
+    try:
+        return _import_from(
+            reader,
+            str(source),
+            runs=runs,
+            experiments=experiments,
+            dry_run=dry_run,
+            skip_deleted=skip_deleted,
+            progress=progress,
+        )
+    finally:
+        reader.close()
+
+
+def _import_from(
+    reader: Reader,
+    source: str,
+    *,
+    runs: RunStore,
+    experiments: Sequence[str],
+    dry_run: bool,
+    skip_deleted: bool,
+    progress: Progress | None,
+) -> ImportSummary:
     chosen = _choose(reader.experiments(), experiments)
     tally = _Tally()
     work: list[tuple[SourceExperiment, Any]] = []
@@ -187,7 +227,7 @@ def import_mlflow(
             tally.models, tally.versions = import_registry(runs, found, tally.skipped)
     tally.skipped += reader.problems
     return ImportSummary(
-        source=str(source),
+        source=source,
         dry_run=dry_run,
         experiments=len(chosen),
         runs_found=total,
@@ -289,7 +329,7 @@ def _import_one(
     *,
     dry_run: bool,
 ) -> None:
-    from gittrack.artifacts.manifest import set_entries_op
+    from gittrack.artifacts.manifest import read_manifest, set_entries_op
     from gittrack.runs import RefConflict
     from gittrack.validation import validate_name
     from gittrack.writer import write_complete_run
@@ -338,13 +378,34 @@ def _import_one(
         lifecycle_stage="deleted" if run.lifecycle_stage == "deleted" else "active",
     )
     models = _place_models(runs, run)
-    entries = []
+    entries: list[ManifestEntry] = []
+    if run.artifacts_elsewhere and current is not None:
+        entries += read_manifest(runs, current, item).values()  # what an import brought
     for path, source in run.artifacts + [a for _, files in models for a in files]:
         try:
             entries.append(store.store_file(source, path))
         except GittrackError as e:
             tally.skipped.append((item, f"artifact {path!r}: {e.message}: skipped"))
     set_entries_op(entries)(record)
+    state = fingerprint(record, [(h.key, h.steps, h.timestamps, h.values) for h in run.metrics])
+    if current is not None:
+        before = runs.load_commit(current, what=item)
+        now = None
+        imported = before.record.source.get(IMPORT_STATE_KEY)
+        if imported is None:  # imported before fingerprints were kept: compare the states
+            imported = now = _current_fingerprint(runs, before)
+        if imported == state:  # MLflow's run is as it was at the last import
+            tally.unchanged += 1
+            return
+        if (now or _current_fingerprint(runs, before)) != imported:
+            tally.skipped.append(
+                (
+                    item,
+                    "changed in gittrack since it was imported, and in MLflow too: left as it is",
+                )
+            )
+            return
+    record.source[IMPORT_STATE_KEY] = state
     files = {f"{fmt.ARTIFACT_BLOBS_DIR}/{e.path}": e.blob for e in entries if e.blob}
     try:
         _, changed = write_complete_run(
@@ -363,6 +424,62 @@ def _import_one(
         tally.updated += 1
     tally.points += run.points
     tally.artifact_bytes += sum(e.size for e in entries)
+
+
+def fingerprint(
+    record: fmt.RunRecord,
+    histories: Iterable[tuple[str, Sequence[int], Sequence[int], Sequence[float]]],
+) -> str:
+    """A digest of what an import takes from MLflow: the run's fields, params, tags,
+    inputs, artifact digests and every metric point. Kept in the run's ``source`` so a
+    later import tells what changed in MLflow from what changed in gittrack."""
+    import hashlib
+    import json
+    from array import array
+
+    from gittrack.validation import param_text
+
+    state = {
+        "run": [
+            record.name,
+            record.experiment,
+            record.status,
+            record.start_time,
+            record.end_time,
+            record.user,
+            record.parent_run_id,
+            record.lifecycle_stage,
+        ],
+        "params": {k: param_text(v) for k, v in record.params.items()},
+        "tags": record.tags,
+        "inputs": record.inputs,
+        "artifacts": {path: entry.get("sha256") for path, entry in record.artifacts.items()},
+    }
+    digest = hashlib.sha256(
+        json.dumps(state, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    )
+    for key, steps, stamps, values in sorted(histories, key=lambda h: h[0]):
+        if not values:
+            continue  # a key without points is not stored
+        digest.update(f"\n{len(values)} {key}\n".encode())
+        digest.update(array("q", steps).tobytes() + array("q", stamps).tobytes())
+        digest.update(array("d", values).tobytes())
+    return digest.hexdigest()
+
+
+def _current_fingerprint(runs: RunStore, loaded: LoadedRun) -> str:
+    """The fingerprint of a run as gittrack holds it now."""
+    table = runs.read_metrics(loaded)
+    per_key: dict[str, tuple[list[int], list[int], list[float]]] = {}
+    if table is not None:
+        columns = [table.column(name).to_pylist() for name in ("key", "step", "timestamp", "value")]
+        for key, step, stamp, value in zip(*columns, strict=True):
+            steps, stamps, values = per_key.setdefault(key, ([], [], []))
+            steps.append(step)
+            stamps.append(stamp)
+            values.append(value)
+    record = loaded.record
+    return fingerprint(record, [(key, *points) for key, points in per_key.items()])
 
 
 def _place_models(

@@ -74,6 +74,9 @@ class FileStoreReader:
                 f"{path} is not an MLflow file store (no <experiment>/meta.yaml inside)"
             )
 
+    def close(self) -> None:
+        """Nothing to release (files are opened per read)."""
+
     # -- walking ------------------------------------------------------------------------
     def _subdirs(self, path: Path) -> list[Path]:
         try:
@@ -156,33 +159,7 @@ class FileStoreReader:
         return data
 
     def _files(self, top: Path, what: str) -> Iterator[tuple[str, Path]]:
-        """``(relative posix path, file)`` below ``top``; symlinks checked, not walked."""
-        if top.is_symlink():
-            self._check_inside(top, what)
-        if not top.is_dir():
-            return
-        stack = [(top, "")]
-        while stack:
-            folder, prefix = stack.pop()
-            try:
-                with os.scandir(folder) as it:
-                    entries = sorted(it, key=lambda e: e.name)
-            except OSError as e:
-                raise MigrationError(
-                    f"{what} {prefix or '.'} cannot be listed: {e.strerror}"
-                ) from e
-            for entry in entries:
-                rel = f"{prefix}{entry.name}"
-                path = Path(entry.path)
-                if entry.is_symlink():
-                    self._check_inside(path, f"{what} {rel!r}")
-                    if os.path.isdir(path):
-                        raise UnsafeSourceError(f"{what} {rel!r} is a symlinked folder: refused")
-                    yield rel, path
-                elif entry.is_dir(follow_symlinks=False):
-                    stack.append((path, rel + "/"))
-                elif entry.is_file(follow_symlinks=False):
-                    yield rel, path
+        return files_below(top, self.real_root, what)
 
     def _values(self, top: Path, what: str, kind: str) -> tuple[dict[str, str], list[str]]:
         """Param or tag files below ``top`` as ``{key: text}``, plus skipped items."""
@@ -441,6 +418,43 @@ class FileStoreReader:
             description=_opt_str(meta.get("description")),
             tags=tags,
         )
+
+
+def files_below(top: Path, root: str, what: str) -> Iterator[tuple[str, Path]]:
+    """``(relative posix path, file)`` of every file below ``top``, sorted per folder.
+
+    Symlinks are checked, not walked: one whose target lies outside ``root`` (a real
+    path), or that names a folder, raises UnsafeSourceError.
+    """
+
+    def check(path: Path, name: str) -> None:
+        if not inside(path, root):
+            raise UnsafeSourceError(f"{name} is a symlink leading out of the store: refused")
+
+    if top.is_symlink():
+        check(top, what)
+    if not top.is_dir():
+        return
+    stack = [(top, "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            raise MigrationError(f"{what} {prefix or '.'} cannot be listed: {e.strerror}") from e
+        for entry in entries:
+            rel = f"{prefix}{entry.name}"
+            path = Path(entry.path)
+            if entry.is_symlink():
+                check(path, f"{what} {rel!r}")
+                if os.path.isdir(path):
+                    raise UnsafeSourceError(f"{what} {rel!r} is a symlinked folder: refused")
+                yield rel, path
+            elif entry.is_dir(follow_symlinks=False):
+                stack.append((path, rel + "/"))
+            elif entry.is_file(follow_symlinks=False):
+                yield rel, path
 
 
 def _int(value: object) -> int:

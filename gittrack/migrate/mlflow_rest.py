@@ -84,6 +84,9 @@ class RestReader:
             secret = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}"
             self.headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
 
+    def close(self) -> None:
+        """Nothing to release (a connection per request)."""
+
     # -- transport ---------------------------------------------------------------------------
     def _open(self, path: str, body: dict[str, Any] | None = None) -> Any:
         import urllib.error

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from gittrack.runs import LoadedRun, RunStore
 
 STATE_FILE = "_gittrack_export.json"
-STATE_FORMAT = 1
+STATE_FORMAT = 2  # 2: the runs table has lifecycle_stage (an export of format 1 is redone)
 TABLES = ("runs", "metrics")
 
 
@@ -66,6 +66,7 @@ def runs_schema() -> pa.Schema:
             ("user", pa.string()),
             ("source_commit", pa.string()),
             ("parent_run_id", pa.string()),
+            ("lifecycle_stage", pa.string()),
             ("params", text_map),
             ("metrics", pa.map_(pa.string(), pa.float64())),
             ("tags", text_map),
@@ -123,6 +124,7 @@ def _run_row(loaded: LoadedRun) -> dict[str, Any]:
         "user": record.user,
         "source_commit": None if commit is None else str(commit),
         "parent_run_id": record.parent_run_id,
+        "lifecycle_stage": record.lifecycle_stage,
         # Maps of text, as MLflow keeps params: one schema for every part and engine.
         "params": [(k, v if isinstance(v, str) else str(v)) for k, v in record.params.items()],
         "metrics": [(k, float(m.value)) for k, m in record.metrics.items()],
@@ -140,9 +142,10 @@ class _State:
         if self.path.exists():
             try:
                 data = json.loads(self.path.read_text(encoding="utf-8"))
-                if data.get("format") != STATE_FORMAT:
+                if data.get("format") not in (1, STATE_FORMAT):
                     raise ValueError(f"format {data.get('format')!r}")
-                self.runs = {str(k): [str(x) for x in v] for k, v in data["runs"].items()}
+                if data["format"] == STATE_FORMAT:  # parts of older formats are written again
+                    self.runs = {str(k): [str(x) for x in v] for k, v in data["runs"].items()}
             except (ValueError, KeyError, TypeError, AttributeError) as e:
                 raise MigrationError(
                     f"{self.path} is not a gittrack export state file ({e}); "

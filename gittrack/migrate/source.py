@@ -87,7 +87,9 @@ class SourceRegisteredModel:
 
 @dataclass
 class SourceRun:
-    """One run of the source store, read whole (artifacts as local files)."""
+    """One run of the source store, read whole (artifacts as local files;
+    ``artifacts_elsewhere`` when the store keeps some where they cannot be read, so an
+    import keeps the files it brought before)."""
 
     run_id: str
     experiment: SourceExperiment
@@ -104,6 +106,7 @@ class SourceRun:
     artifacts: list[tuple[str, Path]] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     logged_models: list[SourceLoggedModel] = field(default_factory=list)
+    artifacts_elsewhere: bool = False
 
     @property
     def points(self) -> int:

@@ -94,11 +94,11 @@ with mlflow.start_run() as run:
 mlflow.set_logged_model_tags(info.model_id, {"ü": "☃"})
 got = mlflow.get_logged_model(info.model_id)
 
-def names(text):
+def names(text, order_by=None):
     found = mlflow.search_logged_models(
-        experiment_ids=[exp], filter_string=text, output_format="list"
+        experiment_ids=[exp], filter_string=text, order_by=order_by, output_format="list"
     )
-    return sorted(m.name for m in found)
+    return [m.name for m in found] if order_by else sorted(m.name for m in found)
 
 print(json.dumps({
     "metrics": sorted(
@@ -112,6 +112,14 @@ print(json.dumps({
     "by_param": names("params.alpha = '0.5'"),
     "by_tag_and_name": names("tags.`ü` = '☃' AND name = 'lr'"),
     "frame": list(mlflow.search_logged_models(experiment_ids=[exp])["name"]),
+    "orders": [
+        names(None, [{"field_name": "metrics.mse", "ascending": True}]),
+        names(None, [{"field_name": "metrics.mse", "ascending": False}]),
+        names(None, [{"field_name": "metrics.r2", "ascending": False}]),  # lacking: last
+        names(None, [{"field_name": "metrics.mse", "dataset_name": "eval"}]),
+        names(None, [{"field_name": "name", "ascending": True}]),
+        names(None, [{"field_name": "creation_time", "ascending": True}]),
+    ],
 }))
 """
 
@@ -130,6 +138,14 @@ def test_metrics_logged_with_a_model_id_belong_to_that_logged_model(
     assert out["by_metric"] == ["lr"] and out["by_metric_both"] == ["lr", "other"]
     assert out["by_param"] == ["lr"] and out["by_tag_and_name"] == ["lr"]
     assert out["frame"] == ["other", "lr"]  # newest first
+    assert out["orders"] == [
+        ["lr", "other"],
+        ["other", "lr"],
+        ["lr", "other"],
+        ["lr", "other"],
+        ["lr", "other"],
+        ["lr", "other"],
+    ]
     fsck(repo)
 
 

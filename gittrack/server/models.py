@@ -9,7 +9,8 @@ versions are :mod:`gittrack.models.registry`'s refs; a version registered from
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gittrack.errors import ModelNotFoundError
@@ -99,6 +100,63 @@ def _metric_getter(key: str) -> Getter:
     """Every point of the model's metric ``key``: a filter holds when one of them matches,
     as in MLflow's store."""
     return lambda m: [repr(p.value) for p in m.metrics if p.key == key]
+
+
+# search_logged_models' attribute sort keys (MLflow's names and aliases) and what they read
+_LOGGED_ORDER: Mapping[str, Callable[[logged.LoggedModel], Any]] = {
+    "name": lambda m: m.name,
+    "model_id": lambda m: m.model_id,
+    "creation_time": lambda m: m.created,
+    "creation_timestamp": lambda m: m.created,
+    "creation_timestamp_ms": lambda m: m.created,
+    "last_updated_timestamp": lambda m: m.updated,
+    "last_updated_timestamp_ms": lambda m: m.updated,
+    "status": lambda m: _STATUS_OUT[m.status],
+    "model_type": lambda m: m.model_type,
+    "source_run_id": lambda m: m.run_id,
+}
+
+
+def _latest_point(key: str, term: Mapping[str, Any]) -> Callable[[logged.LoggedModel], Any]:
+    """The model's latest point of metric ``key`` (by timestamp, then step), on the
+    term's dataset when it names one, as a sort key (NaN above every number); None when
+    it has none."""
+
+    def read(model: logged.LoggedModel) -> Any:
+        points = [
+            p
+            for p in model.metrics
+            if p.key == key
+            and term.get("dataset_name") in (None, p.dataset_name)
+            and term.get("dataset_digest") in (None, p.dataset_digest)
+        ]
+        if not points:
+            return None
+        value = max(points, key=lambda p: (p.timestamp, p.step)).value
+        return (math.isnan(value), 0.0 if math.isnan(value) else value)
+
+    return read
+
+
+def _logged_order(
+    models: list[logged.LoggedModel], order_by: list[Any]
+) -> list[logged.LoggedModel]:
+    """``models`` (newest first, then by id) in MLflow's ``order_by`` of logged models:
+    ``{"field_name": "metrics.<key>" or an attribute, "ascending": bool}``, first term
+    most significant, models lacking the value last."""
+    for term in reversed(order_by):
+        field = str(term.get("field_name")) if isinstance(term, dict) else ""
+        kind, _, key = field.partition(".")
+        if kind == "metrics" and key:
+            read = _latest_point(key, term)
+        elif field in _LOGGED_ORDER:
+            read = _LOGGED_ORDER[field]
+        else:
+            raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid order by field name: {field}")
+        have = [m for m in models if read(m) is not None]
+        lack = [m for m in models if read(m) is None]
+        models = sorted(have, key=read, reverse=term.get("ascending", True) is False) + lack
+    return models
 
 
 def version_json(mv: registry.ModelVersion, aliases: Mapping[str, int | None]) -> dict[str, Any]:
@@ -206,6 +264,7 @@ def add_routes(router: Router, backend: Backend) -> None:
             for m in logged.list_logged_models(backend.runs)
             if (not wanted or id_of(backend.runs, m.experiment) in wanted) and check(m)
         ]
+        found = _logged_order(found, data.get("order_by") or [])
         chosen, more = paged(found, page_offset(data), size)
         return ok({"models": [model_json(m) for m in chosen], **more})
 

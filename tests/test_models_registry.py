@@ -223,3 +223,29 @@ def test_logged_models_live_in_their_run(repo: Path) -> None:
     with pytest.raises(RunNotFoundError):
         logged.create(runs, "0" * 32, "model")
     fsck(repo)
+
+
+def test_a_logged_model_outside_any_run_keeps_small_files_and_metrics(repo: Path) -> None:
+    runs = open_repository(create=False)
+    with pytest.raises(ValidationError, match="needs its experiment"):
+        logged.create(runs, None, "agent")
+    model = logged.create(runs, None, "agent", experiment="Default")
+    assert (model.run_id, model.uri) == (None, f"models:/{model.model_id}")
+    logged.add_file(runs, model.model_id, "MLmodel", "ü: ☃\n".encode())
+    point = logged.ModelMetric("acc", float("nan"), 3, 1_700_000_000_000, run_id="f" * 32)
+    kept = logged.update(runs, model.model_id, metrics=[point], tags={"t": "v"})
+    assert logged.model_files(runs, model.model_id) == {"MLmodel": len("ü: ☃\n".encode())}
+    assert logged.read_file(runs, model.model_id, "MLmodel") == "ü: ☃\n".encode()
+    got = logged.get(runs, model.model_id)
+    assert (got.tags, got.metrics[0].step, got.metrics[0].run_id) == (kept.tags, 3, "f" * 32)
+    assert str(got.metrics[0].value) == "nan"  # (NaN equals nothing: compared as text)
+    with pytest.raises(ModelError, match="at most"):
+        logged.add_file(runs, model.model_id, "big.bin", b"x" * (logged.FILE_MAX + 1))
+    with pytest.raises(ModelNotFoundError):
+        logged.read_file(runs, model.model_id, "absent")
+    with gittrack.start_run() as run:
+        pass
+    in_run = logged.create(runs, run.info.run_id, "clf")
+    with pytest.raises(ModelError, match="artifacts"):
+        logged.add_file(runs, in_run.model_id, "MLmodel", b"x")
+    fsck(repo)

@@ -200,3 +200,43 @@ def test_a_run_that_logged_a_model_lists_each_file_once(repo: Path, tmp_path: Pa
     listed = gittrack.Client(repo).list_artifacts(str(out["run_id"]), "model")
     assert sorted(f.path for f in listed) == [f"model/{f}" for f in files]
     fsck(repo)
+
+
+ACTIVE_MODEL = r"""
+import json
+import mlflow
+
+exp = mlflow.set_experiment("active").experiment_id
+active = mlflow.set_active_model(name="agent-v1")
+again = mlflow.set_active_model(name="agent-v1")  # found by name, not created twice
+with mlflow.start_run() as run:
+    mlflow.log_metric("acc", 0.9)  # linked to the active model by the client
+got = mlflow.get_logged_model(active.model_id)
+found = mlflow.search_logged_models(experiment_ids=[exp], output_format="list")
+print(json.dumps({
+    "same": again.model_id == active.model_id,
+    "active": mlflow.get_active_model_id() == active.model_id,
+    "model": [got.name, str(got.status), got.source_run_id, got.experiment_id == exp],
+    "metrics": [[m.key, m.value, m.run_id == run.info.run_id] for m in got.metrics],
+    "found": [m.model_id == active.model_id for m in found],
+    "files": [
+        [f.path, active.model_id in mlflow.artifacts.load_text(f"{got.artifact_location}/{f.path}")]
+        for f in mlflow.MlflowClient().list_logged_model_artifacts(active.model_id)
+    ],
+    "run_metrics": mlflow.MlflowClient().get_run(run.info.run_id).data.metrics,
+}))
+"""
+
+
+def test_an_active_model_set_outside_a_run_collects_the_runs_metrics(
+    repo: Path, tmp_path: Path
+) -> None:
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, ACTIVE_MODEL, tmp_path)
+    assert out["same"] is True and out["active"] is True
+    assert out["model"] == ["agent-v1", "READY", "", True]  # no run, as MLflow says it
+    assert out["files"] == [["MLmodel", True]]  # the MLmodel its client wrote
+    assert out["metrics"] == [["acc", 0.9, True]]
+    assert out["found"] == [True]
+    assert out["run_metrics"] == {"acc": 0.9}
+    fsck(repo)

@@ -118,7 +118,8 @@ def export_mlflow(
     current = runs.list_runs()
     models: dict[str, list[LoggedModel]] = {}
     for model in list_logged_models(runs):
-        models.setdefault(model.run_id, []).append(model)
+        if model.run_id is not None:  # written with their runs; one outside a run is not
+            models.setdefault(model.run_id, []).append(model)
     skipped: list[tuple[str, str]] = []
     locations: dict[tuple[str, str], str] = {}
     points = artifact_bytes = written = 0

@@ -97,6 +97,8 @@ def _files_of(runs: RunStore, version: SourceVersion) -> tuple[str, str]:
             raise MigrationError(
                 f"its logged model {model_id} was not imported (is its run?)"
             ) from e
+        if found.run_id is None:
+            raise MigrationError(f"its logged model {model_id} holds no files (it has no run)")
         return found.run_id, found.artifact_path
     if version.source.startswith("runs:/"):
         run, path = parse_run_source(version.source)

@@ -3,6 +3,10 @@
 A logged model's files are artifacts of its run, under ``artifact_path`` (the model's
 name, or ``models/<model_id>`` when a model of that run already uses the name), so
 ``runs:/<run>/<path>``, ``gittrack models register`` and ``gittrack artifacts`` reach them.
+A model created outside any run (MLflow's ``set_active_model``, ``create_external_model``)
+belongs to an experiment only; its few small files (an ``MLmodel`` describing it) are
+blobs under ``files/`` of its own ref's tree (:func:`add_file`), and its metrics, tags and
+params link runs and evaluations to it.
 Its metadata lives at ``refs/gittrack/logged-models/<model_id>``: a chain of commits (parent
 = the previous state) whose tree holds ``model.yaml`` (docs/format.md); every change moves
 the ref with compare-and-swap.
@@ -21,24 +25,30 @@ from gittrack.errors import ModelError, ModelNotFoundError, ValidationError
 from gittrack.runs import RunStore
 from gittrack.store import TreeBuilder
 from gittrack.store.refs import RefConflict
-from gittrack.store.repo import MODE_FILE
+from gittrack.store.repo import MODE_FILE, MODE_TREE
 from gittrack.validation import check_text, validate_key, validate_name, validate_tag_value
 
 __all__ = [
+    "FILE_MAX",
     "REF_ROOT",
     "STATUSES",
     "LoggedModel",
     "ModelMetric",
+    "add_file",
     "create",
     "delete",
     "get",
     "list_logged_models",
+    "model_files",
+    "read_file",
     "save",
     "update",
 ]
 
 REF_ROOT = "refs/gittrack/logged-models/"
 MODEL_FILE = "model.yaml"
+FILES_DIR = "files"  # a model outside any run: its files, beside model.yaml
+FILE_MAX = 1024 * 1024  # such a file rides in git: larger ones belong in a run
 STATUSES = ("PENDING", "READY", "FAILED")
 _MAX_RETRIES = 100
 _HEX = frozenset("0123456789abcdef")
@@ -65,7 +75,7 @@ class LoggedModel:
     model_id: str
     name: str
     experiment: str
-    run_id: str
+    run_id: str | None  # None: created outside any run, no files
     artifact_path: str
     status: str = "PENDING"
     model_type: str | None = None
@@ -78,7 +88,10 @@ class LoggedModel:
 
     @property
     def uri(self) -> str:
-        """``runs:/<run>/<path>``: where the model's files are."""
+        """``runs:/<run>/<path>``: where the model's files are (``models:/<model_id>`` for
+        a model outside any run)."""
+        if self.run_id is None:
+            return f"models:/{self.model_id}"
         return f"runs:/{self.run_id}/{self.artifact_path}"
 
 
@@ -158,7 +171,7 @@ def _from_yaml(data: Any, what: str) -> LoggedModel:
             model_id=str(data["model_id"]),
             name=str(data["name"]),
             experiment=str(data["experiment"]),
-            run_id=str(data["run_id"]),
+            run_id=None if data.get("run_id") is None else str(data["run_id"]),
             artifact_path=str(data["artifact_path"]),
             status=status,
             model_type=None if data.get("model_type") is None else str(data["model_type"]),
@@ -181,10 +194,24 @@ def _read(runs: RunStore, commit: str, what: str) -> LoggedModel:
     return _from_yaml(fmt.load_yaml(git.read_blob(entry[1]), what), what)
 
 
-def _write(runs: RunStore, model: LoggedModel, parent: str | None, message: str) -> None:
+def _write(
+    runs: RunStore,
+    model: LoggedModel,
+    parent: str | None,
+    message: str,
+    new_file: tuple[str, bytes] | None = None,
+) -> None:
+    """Commit ``model`` on its ref after ``parent``, keeping the files it holds (plus
+    ``new_file``)."""
     git = runs.git
     blob = git.write_blob(fmt.dump_yaml(_to_yaml(model)))
-    tree = TreeBuilder(git).write({MODEL_FILE: (MODE_FILE, blob)})
+    entries: dict[str, tuple[int, str]] = {MODEL_FILE: (MODE_FILE, blob)}
+    if parent is not None:
+        for path, mode, sha in _files(runs, parent):
+            entries[f"{FILES_DIR}/{path}"] = (mode, sha)
+    if new_file is not None:
+        entries[f"{FILES_DIR}/{new_file[0]}"] = (MODE_FILE, git.write_blob(new_file[1]))
+    tree = TreeBuilder(git).write(entries)
     stamp = model.updated // 1000
     commit = git.write_commit(
         tree=tree,
@@ -195,6 +222,57 @@ def _write(runs: RunStore, model: LoggedModel, parent: str | None, message: str)
         message=f"logged model {model.name} ({model.model_id}): {message}\n",
     )
     git.update_ref(_ref(model.model_id), commit, parent)
+
+
+def _files(runs: RunStore, commit: str) -> list[tuple[str, int, str]]:
+    """(path, mode, blob) of the files a model's commit holds."""
+    git = runs.git
+    found = git.lookup_path(git.read_commit(commit).tree.decode("ascii"), FILES_DIR)
+    if found is None or found[0] != MODE_TREE:
+        return []
+    return list(git.iter_tree_files(found[1]))
+
+
+def add_file(runs: RunStore, model_id: str, path: str, data: bytes) -> None:
+    """Store one file of a model created outside any run (a model of a run keeps its
+    files in the run's artifacts). At most :data:`FILE_MAX` bytes: it rides in git."""
+    from gittrack.artifacts.paths import clean_path
+
+    path = clean_path(path)
+    if len(data) > FILE_MAX:
+        raise ModelError(
+            f"{path!r} is {len(data)} bytes: a logged model outside any run keeps files of "
+            f"at most {FILE_MAX} bytes (log the model inside a run for larger files)"
+        )
+
+    def check(model: LoggedModel) -> LoggedModel:
+        if model.run_id is not None:
+            raise ModelError(
+                f"logged model {model_id} keeps its files in run {model.run_id}'s artifacts"
+            )
+        return replace(model, updated=_now_ms())
+
+    _update(runs, model_id, check, (path, data))
+
+
+def model_files(runs: RunStore, model_id: str) -> dict[str, int]:
+    """``{path: size}`` of the files of a model created outside any run."""
+    commit = runs.git.read_ref(_ref(model_id))
+    if commit is None:
+        raise ModelNotFoundError(f"no logged model with id {model_id!r}")
+    git = runs.git
+    return {path: len(git.read_blob(sha)) for path, _, sha in _files(runs, commit)}
+
+
+def read_file(runs: RunStore, model_id: str, path: str) -> bytes:
+    """One file of a model created outside any run."""
+    commit = runs.git.read_ref(_ref(model_id))
+    if commit is None:
+        raise ModelNotFoundError(f"no logged model with id {model_id!r}")
+    for name, _, sha in _files(runs, commit):
+        if name == path:
+            return runs.git.read_blob(sha)
+    raise ModelNotFoundError(f"logged model {model_id} has no file {path!r}")
 
 
 def _clean(items: Mapping[str, Any] | None, kind: str) -> dict[str, str]:
@@ -227,9 +305,10 @@ def list_logged_models(runs: RunStore) -> list[LoggedModel]:
 
 def create(
     runs: RunStore,
-    run_id: str,
+    run_id: str | None,
     name: str,
     *,
+    experiment: str | None = None,
     model_type: str | None = None,
     tags: Mapping[str, Any] | None = None,
     params: Mapping[str, Any] | None = None,
@@ -237,26 +316,33 @@ def create(
     """Record a new model of run ``run_id`` (status PENDING until :func:`update` says READY).
 
     Its files go under the run's artifact path ``name`` unless the run already has
-    artifacts or another model there; then under ``models/<model_id>``.
+    artifacts or another model there; then under ``models/<model_id>``. With ``run_id``
+    None the model belongs to ``experiment`` (a name) only and holds no files.
     """
     name = validate_name(name, "model")
     if "/" in name or name.strip(".") == "":
         raise ValidationError(f"invalid model name {name!r}: no '/' and not only dots")
     if model_type is not None:
         check_text(model_type, "model type")
-    record = runs.load(run_id).record
     model_id = "m-" + uuid.uuid4().hex
-    taken = {m.artifact_path for m in list_logged_models(runs) if m.run_id == run_id}
-    used = name in taken or any(
-        str(path) == name or str(path).startswith(name + "/") for path in record.artifacts
-    )
+    path = ""
+    if run_id is not None:
+        record = runs.load(run_id).record
+        experiment = record.experiment
+        taken = {m.artifact_path for m in list_logged_models(runs) if m.run_id == run_id}
+        used = name in taken or any(
+            str(p) == name or str(p).startswith(name + "/") for p in record.artifacts
+        )
+        path = f"models/{model_id}" if used else name
+    elif experiment is None:
+        raise ValidationError("a logged model outside any run needs its experiment")
     now = _now_ms()
     model = LoggedModel(
         model_id=model_id,
         name=name,
-        experiment=record.experiment,
+        experiment=experiment,
         run_id=run_id,
-        artifact_path=f"models/{model_id}" if used else name,
+        artifact_path=path,
         model_type=model_type,
         created=now,
         updated=now,
@@ -308,7 +394,10 @@ def update(
 
 
 def _update(
-    runs: RunStore, model_id: str, change: Callable[[LoggedModel], LoggedModel]
+    runs: RunStore,
+    model_id: str,
+    change: Callable[[LoggedModel], LoggedModel],
+    new_file: tuple[str, bytes] | None = None,
 ) -> LoggedModel:
     for _ in range(_MAX_RETRIES):
         commit = runs.git.read_ref(_ref(model_id))
@@ -316,7 +405,7 @@ def _update(
             raise ModelNotFoundError(f"no logged model with id {model_id!r}")
         new = change(_read(runs, commit, f"logged model {model_id}"))
         try:
-            _write(runs, new, commit, "updated")
+            _write(runs, new, commit, "updated", new_file)
         except RefConflict:
             continue
         return new
@@ -325,11 +414,12 @@ def _update(
 
 def save(runs: RunStore, model: LoggedModel) -> bool:
     """Record ``model`` exactly as given (an import keeping another tracker's id, times,
-    tags and params); False when it is already recorded so. Its run must exist."""
+    tags and params); False when it is already recorded so. Its run, if any, must exist."""
     _check_id(model.model_id)
     if model.status not in STATUSES:
         raise ValidationError(f"invalid logged model status {model.status!r}")
-    runs.load(model.run_id)
+    if model.run_id is not None:
+        runs.load(model.run_id)
     model = replace(model, tags=_clean(model.tags, "tag"), params=_clean(model.params, "param"))
     for _ in range(_MAX_RETRIES):
         commit = runs.git.read_ref(_ref(model.model_id))

@@ -43,17 +43,49 @@ def split_artifact_path(backend: Backend, text: str) -> tuple[str, str, bool] | 
     model's folder in it, True); None when ``text`` names neither."""
     clean = paths.clean_path(text, "artifact path", allow_empty=True)
     parts = clean.split("/") if clean else []
+    runless = model_outside_runs(backend, text)
+    if runless is not None:
+        raise mlflow_error(
+            "INVALID_PARAMETER_VALUE",
+            f"logged model {runless[0].model_id} was created outside a run: its files are "
+            "not a run's (log the model inside a run)",
+        )
     if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
         model = logged.get(backend.runs, parts[2])
+        assert model.run_id is not None  # (model_outside_runs took the others)
         return model.run_id, "/".join([model.artifact_path, *parts[4:]]), True
     if len(parts) >= 3 and parts[2] == "artifacts":
         return parts[1], "/".join(parts[3:]), False
     return None
 
 
+def model_outside_runs(backend: Backend, text: str) -> tuple[logged.LoggedModel, str] | None:
+    """``<exp>/models/<model_id>/artifacts/<path>`` of a model created outside any run ->
+    (the model, the path among its own files); None for anything else."""
+    parts = paths.clean_path(text, "artifact path", allow_empty=True).split("/")
+    if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
+        model = logged.get(backend.runs, parts[2])
+        if model.run_id is None:
+            return model, "/".join(parts[4:])
+    return None
+
+
 def model_folders(backend: Backend, run_id: str) -> set[str]:
     """The run's folders that hold its logged models' files."""
     return {m.artifact_path for m in logged.list_logged_models(backend.runs) if m.run_id == run_id}
+
+
+def _listed(files: dict[str, int], folder: str) -> list[dict[str, Any]]:
+    """MLflow's listing of ``folder`` among ``{path: size}``: its direct children."""
+    prefix = folder + "/" if folder else ""
+    found: dict[str, dict[str, Any]] = {}
+    for path, size in sorted(files.items()):
+        if not path.startswith(prefix):
+            continue
+        name, _, rest = path[len(prefix) :].partition("/")
+        found[name] = {"path": name, "is_dir": True} if rest else {
+            "path": name, "is_dir": False, "file_size": size}  # fmt: skip
+    return list(found.values())
 
 
 def _chunks(spool: IO[bytes]) -> Iterator[bytes]:
@@ -76,6 +108,10 @@ def add_routes(router: Router, backend: Backend) -> None:
         return backend.run_id(found[0]), found[1]
 
     def upload(request: Request) -> Response:
+        runless = model_outside_runs(backend, request.params["path"])
+        if runless is not None:
+            logged.add_file(backend.runs, runless[0].model_id, runless[1], request.body)
+            return ok()
         rid, path = locate(request.params["path"])
         if not path:
             raise mlflow_error("INVALID_PARAMETER_VALUE", "an upload needs a file path")
@@ -85,6 +121,10 @@ def add_routes(router: Router, backend: Backend) -> None:
         return ok()
 
     def download(request: Request) -> Response:
+        runless = model_outside_runs(backend, request.params["path"])
+        if runless is not None:
+            data = logged.read_file(backend.runs, runless[0].model_id, runless[1])
+            return Response(200, data, "application/octet-stream")
         rid, path = locate(request.params["path"])
         backend.client.flush(rid)
         store = artifacts_of(backend.runs)
@@ -105,6 +145,10 @@ def add_routes(router: Router, backend: Backend) -> None:
 
     def list_files(request: Request) -> Response:
         text = get_str(fields(request), "path", required=False) or ""
+        runless = model_outside_runs(backend, text)
+        if runless is not None:
+            return ok({"files": _listed(logged.model_files(backend.runs, runless[0].model_id),
+                                        runless[1])})  # fmt: skip
         found = split_artifact_path(backend, text)
         if found is None:
             return ok({"files": []})

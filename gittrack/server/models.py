@@ -13,8 +13,9 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gittrack import experiments
 from gittrack.errors import ModelNotFoundError
-from gittrack.experiments import id_of
+from gittrack.experiments import DEFAULT_EXPERIMENT_ID, id_of
 from gittrack.models import logged, registry
 from gittrack.models.search import (
     MODEL_ORDER,
@@ -69,9 +70,10 @@ def logged_model_json(model: logged.LoggedModel, experiment_id: str) -> dict[str
         "last_updated_timestamp_ms": model.updated,
         "artifact_uri": model_artifact_uri(experiment_id, model.model_id),
         "status": _STATUS_OUT[model.status],
-        "source_run_id": model.run_id,
         "tags": pairs(model.tags.items()),
     }
+    if model.run_id is not None:
+        info["source_run_id"] = model.run_id
     if model.model_type:
         info["model_type"] = model.model_type
     metrics = [
@@ -190,16 +192,15 @@ def add_routes(router: Router, backend: Backend) -> None:
     def create_logged_model(request: Request) -> Response:
         data = fields(request)
         run_id = get_str(data, "source_run_id", required=False)
-        if run_id is None:
-            raise mlflow_error(
-                "INVALID_PARAMETER_VALUE",
-                "gittrack keeps a logged model's files in the run that produced it: "
-                "log the model inside a run (source_run_id is required)",
-            )
+        experiment = None
+        if not run_id:  # set_active_model, initialize_logged_model: the experiment's only
+            eid = get_str(data, "experiment_id", required=False)
+            experiment = experiments.get(backend.runs, eid or DEFAULT_EXPERIMENT_ID).name
         model = logged.create(
             backend.runs,
-            backend.run_id(run_id),
+            backend.run_id(run_id) if run_id else None,
             get_str(data, "name", required=False) or "model",
+            experiment=experiment,
             model_type=get_str(data, "model_type", required=False),
             tags=dict(key_values(data, "tags")),
             params=dict(key_values(data, "params")),
@@ -412,6 +413,12 @@ def add_routes(router: Router, backend: Backend) -> None:
             mid = source[len("models:/") :].strip("/")
         if mid is not None:
             model = logged.get(backend.runs, mid)
+            if model.run_id is None:
+                raise mlflow_error(
+                    "INVALID_PARAMETER_VALUE",
+                    f"logged model {mid} was created outside a run and holds no files: "
+                    "register a model logged in a run",
+                )
             return model.run_id, model.artifact_path, mid
         if source.startswith("runs:/"):
             run, path = parse_run_source(source)

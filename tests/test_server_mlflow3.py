@@ -174,6 +174,10 @@ print(json.dumps({
     "source": version.source == f"models:/{info.model_id}",
     "loaded": mlflow.pyfunc.load_model("models:/listed/1").predict(X).round(3).tolist(),
     "run_id": rid,
+    "searched": [
+        [o.model_id == info.model_id for o in r.outputs.model_outputs]
+        for r in mlflow.search_runs(experiment_names=["listings"], output_format="list")
+    ],
 }))
 """
 
@@ -196,6 +200,7 @@ def test_a_run_that_logged_a_model_lists_each_file_once(repo: Path, tmp_path: Pa
     assert set(files) <= set(out["downloaded"])  # (MLflow's client may add its own files)
     assert out["nested"] == [["notes/deep", True]] and out["text"] == "ü ☃"
     assert out["source"] is True and out["loaded"] == [1.0, 2.0, 3.0]
+    assert out["searched"] == [[True]]  # search_runs carries the model outputs, as get_run
     # gittrack's own view: the model's files are artifacts of its run.
     listed = gittrack.Client(repo).list_artifacts(str(out["run_id"]), "model")
     assert sorted(f.path for f in listed) == [f"model/{f}" for f in files]

@@ -339,13 +339,16 @@ def add_routes(router: Router, backend: Backend) -> None:
     def get_run(request: Request) -> Response:
         rid = run_of(fields(request))
         run = run_json(backend.row(rid))
-        outputs = [
-            {"model_id": m.model_id, "step": 0}
-            for m in logged.list_logged_models(backend.runs)
-            if rid == m.run_id or rid in m.linked_runs
-        ]
-        run["outputs"] = {"model_outputs": outputs}
+        run["outputs"] = {"model_outputs": model_outputs().get(rid, [])}
         return ok({"run": run})
+
+    def model_outputs() -> dict[str, list[dict[str, Any]]]:
+        """MLflow's ``model_outputs`` of every run that logged (or output) a model."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for m in logged.list_logged_models(backend.runs):
+            for rid in dict.fromkeys([*([m.run_id] if m.run_id else []), *m.linked_runs]):
+                found.setdefault(rid, []).append({"model_id": m.model_id, "step": 0})
+        return found
 
     @route("POST", "runs/update")
     def update_run(request: Request) -> Response:
@@ -534,7 +537,13 @@ def add_routes(router: Router, backend: Backend) -> None:
                 view_type=view_type(data.get("run_view_type")),
             )
         chosen, more = paged(rows, page_offset(data), size)
-        return ok_encoded("runs", encoded_runs(chosen), more)
+        encoded, outputs = encoded_runs(chosen), model_outputs()
+        for i, row in enumerate(chosen):  # (few runs output models: the others stay cached)
+            if row["run_id"] in outputs:
+                run = run_json(row)
+                run["outputs"] = {"model_outputs": outputs[row["run_id"]]}
+                encoded[i] = json_bytes(run)
+        return ok_encoded("runs", encoded, more)
 
     @route("POST", "runs/delete")
     def delete_run(request: Request) -> Response:

@@ -94,9 +94,10 @@ with mlflow.start_run() as run:
 mlflow.set_logged_model_tags(info.model_id, {"ü": "☃"})
 got = mlflow.get_logged_model(info.model_id)
 
-def names(text, order_by=None):
+def names(text, order_by=None, datasets=None):
     found = mlflow.search_logged_models(
-        experiment_ids=[exp], filter_string=text, order_by=order_by, output_format="list"
+        experiment_ids=[exp], filter_string=text, order_by=order_by, datasets=datasets,
+        output_format="list",
     )
     return [m.name for m in found] if order_by else sorted(m.name for m in found)
 
@@ -112,6 +113,12 @@ print(json.dumps({
     "by_param": names("params.alpha = '0.5'"),
     "by_tag_and_name": names("tags.`ü` = '☃' AND name = 'lr'"),
     "frame": list(mlflow.search_logged_models(experiment_ids=[exp])["name"]),
+    "on_datasets": [
+        names("metrics.mse < 1", datasets=[{"dataset_name": "eval"}]),
+        names("metrics.r2 > 0", datasets=[{"dataset_name": "eval"}]),  # r2: on no dataset
+        names(None, datasets=[{"dataset_name": "eval", "dataset_digest": dataset.digest}]),
+        names(None, datasets=[{"dataset_name": "other"}]),
+    ],
     "orders": [
         names(None, [{"field_name": "metrics.mse", "ascending": True}]),
         names(None, [{"field_name": "metrics.mse", "ascending": False}]),
@@ -138,6 +145,7 @@ def test_metrics_logged_with_a_model_id_belong_to_that_logged_model(
     assert out["by_metric"] == ["lr"] and out["by_metric_both"] == ["lr", "other"]
     assert out["by_param"] == ["lr"] and out["by_tag_and_name"] == ["lr"]
     assert out["frame"] == ["other", "lr"]  # newest first
+    assert out["on_datasets"] == [["lr"], [], ["lr"], []]
     assert out["orders"] == [
         ["lr", "other"],
         ["other", "lr"],

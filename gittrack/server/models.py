@@ -98,10 +98,25 @@ def _param_getter(key: str) -> Getter:
     return lambda m: m.params.get(key)
 
 
-def _metric_getter(key: str) -> Getter:
-    """Every point of the model's metric ``key``: a filter holds when one of them matches,
-    as in MLflow's store."""
-    return lambda m: [repr(p.value) for p in m.metrics if p.key == key]
+def _on(point: logged.ModelMetric, datasets: list[Any]) -> bool:
+    """Whether ``point`` was measured on one of ``datasets`` (MLflow's ``{"dataset_name",
+    "dataset_digest"}``, the digest optional); any point when none are named."""
+    return not datasets or any(
+        isinstance(d, dict)
+        and d.get("dataset_name") == point.dataset_name
+        and d.get("dataset_digest") in (None, "", point.dataset_digest)
+        for d in datasets
+    )
+
+
+def _metric_getter(datasets: list[Any]) -> Callable[[str], Getter]:
+    """Every point of the model's metric ``key`` (on ``datasets``, when named): a filter
+    holds when one of them matches, as in MLflow's store."""
+
+    def getter(key: str) -> Getter:
+        return lambda m: [repr(p.value) for p in m.metrics if p.key == key and _on(p, datasets)]
+
+    return getter
 
 
 # search_logged_models' attribute sort keys (MLflow's names and aliases) and what they read
@@ -125,13 +140,8 @@ def _latest_point(key: str, term: Mapping[str, Any]) -> Callable[[logged.LoggedM
     it has none."""
 
     def read(model: logged.LoggedModel) -> Any:
-        points = [
-            p
-            for p in model.metrics
-            if p.key == key
-            and term.get("dataset_name") in (None, p.dataset_name)
-            and term.get("dataset_digest") in (None, p.dataset_digest)
-        ]
+        on = [term] if term.get("dataset_name") else []
+        points = [p for p in model.metrics if p.key == key and _on(p, on)]
         if not points:
             return None
         value = max(points, key=lambda p: (p.timestamp, p.step)).value
@@ -249,6 +259,7 @@ def add_routes(router: Router, backend: Backend) -> None:
         data = fields(request)
         size = max_results(data, SEARCH_DEFAULT_RESULTS, SEARCH_MAX_RESULTS)
         wanted = set(data.get("experiment_ids") or [])
+        datasets = data.get("datasets") or []
         check = matcher(
             get_str(data, "filter", required=False),
             {
@@ -258,12 +269,14 @@ def add_routes(router: Router, backend: Backend) -> None:
                 "model_type": lambda m: m.model_type,
                 "status": lambda m: _STATUS_OUT[m.status],
             },
-            {"params": _param_getter, "metrics": _metric_getter},
+            {"params": _param_getter, "metrics": _metric_getter(datasets)},
         )
         found = [
             m
             for m in logged.list_logged_models(backend.runs)
-            if (not wanted or id_of(backend.runs, m.experiment) in wanted) and check(m)
+            if (not wanted or id_of(backend.runs, m.experiment) in wanted)
+            and check(m)
+            and (not datasets or any(_on(p, datasets) for p in m.metrics))
         ]
         found = _logged_order(found, data.get("order_by") or [])
         chosen, more = paged(found, page_offset(data), size)

@@ -226,6 +226,17 @@ with mlflow.start_run() as run:
     mlflow.log_metric("acc", 0.9)  # linked to the active model by the client
 got = mlflow.get_logged_model(active.model_id)
 found = mlflow.search_logged_models(experiment_ids=[exp], output_format="list")
+
+@mlflow.trace  # traces are not served: the client warns and the function still runs
+def add(x):
+    return x + 1
+
+traced = add(1)
+try:
+    mlflow.search_traces(return_type="list")
+    trace_error = None
+except mlflow.exceptions.MlflowException as e:
+    trace_error = e.error_code
 print(json.dumps({
     "same": again.model_id == active.model_id,
     "active": mlflow.get_active_model_id() == active.model_id,
@@ -237,6 +248,7 @@ print(json.dumps({
         for f in mlflow.MlflowClient().list_logged_model_artifacts(active.model_id)
     ],
     "run_metrics": mlflow.MlflowClient().get_run(run.info.run_id).data.metrics,
+    "traced": [traced, trace_error],
 }))
 """
 
@@ -252,4 +264,5 @@ def test_an_active_model_set_outside_a_run_collects_the_runs_metrics(
     assert out["metrics"] == [["acc", 0.9, True]]
     assert out["found"] == [True]
     assert out["run_metrics"] == {"acc": 0.9}
+    assert out["traced"] == [2, "ENDPOINT_NOT_FOUND"]
     fsck(repo)

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
-from gittrack.entities import ViewType
 from gittrack.errors import ExperimentError, ExperimentNotFoundError, ValidationError
+from gittrack.lifecycle import ViewType
 from gittrack.naming import (
     DEFAULT_EXPERIMENT,
     DEFAULT_EXPERIMENT_ID,

@@ -12,6 +12,7 @@ from conftest import fsck, git
 import gittrack
 from gittrack.errors import ModelError, ModelNotFoundError, RunNotFoundError, ValidationError
 from gittrack.models import logged, registry
+from gittrack.models.uri import version_source
 from gittrack.session import open_repository
 
 sklearn_linear = pytest.importorskip("sklearn.linear_model")
@@ -243,9 +244,31 @@ def test_a_logged_model_outside_any_run_keeps_small_files_and_metrics(repo: Path
         logged.add_file(runs, model.model_id, "big.bin", b"x" * (logged.FILE_MAX + 1))
     with pytest.raises(ModelNotFoundError):
         logged.read_file(runs, model.model_id, "absent")
+    with pytest.raises(ModelError, match="outside a run"):  # no model files to register
+        version_source(runs, f"models:/{model.model_id}")
     with gittrack.start_run() as run:
         pass
     in_run = logged.create(runs, run.info.run_id, "clf")
     with pytest.raises(ModelError, match="artifacts"):
         logged.add_file(runs, in_run.model_id, "MLmodel", b"x")
+    fsck(repo)
+
+
+def test_version_numbers_are_never_reused_after_rm(repo: Path) -> None:
+    """As in MLflow (docs/models.md): removing the highest version does not free its number,
+    and what the removed version said stays readable."""
+    run_id = _log()
+    runs = open_repository(create=False)
+    for _ in range(2):
+        registry.register(runs, run_id, "churn")
+    registry.delete_version(runs, "churn", 2)
+    assert registry.register(runs, run_id, "churn").version == 3
+    assert [v.version for v in registry.list_versions(runs, "churn")] == [1, 3]
+    removed = git(repo, "show", "refs/gittrack/models/churn/removed/2:version.yaml")
+    assert "version: 2" in removed
+    registry.delete_version(runs, "churn", 3)
+    registry.rename_model(runs, "churn", "churn2")  # the record of removed numbers moves too
+    assert registry.register(runs, run_id, "churn2").version == 4
+    assert registry.delete_model(runs, "churn2") == 5  # versions 1, 4, removed 2, 3, meta
+    assert registry.register(runs, run_id, "churn2").version == 1  # a new model: from 1
     fsck(repo)

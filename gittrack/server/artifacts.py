@@ -43,16 +43,14 @@ def split_artifact_path(backend: Backend, text: str) -> tuple[str, str, bool] | 
     model's folder in it, True); None when ``text`` names neither."""
     clean = paths.clean_path(text, "artifact path", allow_empty=True)
     parts = clean.split("/") if clean else []
-    runless = model_outside_runs(backend, text)
-    if runless is not None:
-        raise mlflow_error(
-            "INVALID_PARAMETER_VALUE",
-            f"logged model {runless[0].model_id} was created outside a run: its files are "
-            "not a run's (log the model inside a run)",
-        )
     if len(parts) >= 4 and parts[1] == "models" and parts[3] == "artifacts":
         model = logged.get(backend.runs, parts[2])
-        assert model.run_id is not None  # (model_outside_runs took the others)
+        if model.run_id is None:
+            raise mlflow_error(
+                "INVALID_PARAMETER_VALUE",
+                f"logged model {model.model_id} was created outside a run: its files are "
+                "not a run's (log the model inside a run)",
+            )
         return model.run_id, "/".join([model.artifact_path, *parts[4:]]), True
     if len(parts) >= 3 and parts[2] == "artifacts":
         return parts[1], "/".join(parts[3:]), False
@@ -83,8 +81,10 @@ def _listed(files: dict[str, int], folder: str) -> list[dict[str, Any]]:
         if not path.startswith(prefix):
             continue
         name, _, rest = path[len(prefix) :].partition("/")
-        found[name] = {"path": name, "is_dir": True} if rest else {
-            "path": name, "is_dir": False, "file_size": size}  # fmt: skip
+        entry: dict[str, Any] = {"path": name, "is_dir": bool(rest)}
+        if not rest:
+            entry["file_size"] = size
+        found[name] = entry
     return list(found.values())
 
 
@@ -147,8 +147,8 @@ def add_routes(router: Router, backend: Backend) -> None:
         text = get_str(fields(request), "path", required=False) or ""
         runless = model_outside_runs(backend, text)
         if runless is not None:
-            return ok({"files": _listed(logged.model_files(backend.runs, runless[0].model_id),
-                                        runless[1])})  # fmt: skip
+            model, folder = runless
+            return ok({"files": _listed(logged.model_files(backend.runs, model.model_id), folder)})
         found = split_artifact_path(backend, text)
         if found is None:
             return ok({"files": []})

@@ -544,8 +544,10 @@ client.update_model_version("m", 1, description="changed")
 client.set_model_version_tag("m", 1, "k", 3)
 client.delete_model_version_tag("m", 1, "a")
 client.set_registered_model_alias("m", "prod", 1)
+client.set_registered_model_alias("m", "old", 2)
 client.delete_model_version("m", 2)
 out["left"] = sorted(int(v.version) for v in client.search_model_versions("name='m'"))
+out["after_delete"] = int(client.create_model_version("m", info.model_uri, run.info.run_id).version)
 mv = client.get_model_version("m", 1)
 out["v1"] = [mv.description, mv.tags, list(mv.aliases)]
 rm = client.get_registered_model("m")
@@ -570,6 +572,7 @@ def test_registry_calls_of_mlflows_client_answer_as_mlflows(repo: Path, tmp_path
     assert ours == {
         "created": [1, 2, "first", {"a": "1"}],
         "left": [1],
+        "after_delete": 3,
         "v1": ["changed", {"k": "3"}, ["prod"]],
         "model": ["dé", {"team": "vision"}, {"prod": "1"}],
         "copy": ["copy", 1, True],

@@ -342,10 +342,11 @@ class MlflowClient(Client):
         return self._version(mv, self._aliases(name))
 
     def delete_model_version(self, name: str, version: int | str) -> None:
-        """Remove one version (refused while an alias names it)."""
+        """Remove one version and the aliases naming it, as MLflow does (their history
+        stays); its number is never given again."""
         from gittrack.models import registry
 
-        registry.delete_version(self.store, name, version)
+        registry.delete_version(self.store, name, version, drop_aliases=True)
 
     def set_model_version_tag(
         self,

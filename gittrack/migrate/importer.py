@@ -395,6 +395,7 @@ def _import_one(
         if imported is None:  # imported before fingerprints were kept: compare the states
             imported = now = _current_fingerprint(runs, before)
         if imported == state:  # MLflow's run is as it was at the last import
+            tally.logged_models += _save_models(runs, run, models, tally)  # their own fields
             tally.unchanged += 1
             return
         if (now or _current_fingerprint(runs, before)) != imported:

@@ -1,12 +1,16 @@
-"""The pieces of an import that need no MLflow: metric lines and one-commit run writes."""
+"""The pieces of a migration that need no MLflow: metric lines, one-commit run writes,
+where an export may write."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
+import pytest
+from cli_helpers import fails, ok
 from conftest import fsck, git
 
+import gittrack
 from gittrack import format as fmt
 from gittrack.migrate.mlflow_files import parse_metric_lines
 from gittrack.session import open_repository
@@ -53,3 +57,20 @@ def test_complete_run_written_once_and_unchanged_rewrite_moves_nothing(repo: Pat
     third, changed = write_complete_run(runs, record, histories=[history], expected=commit)
     assert changed and third != commit and runs.run_commit("a" * 32) == third
     fsck(repo)
+
+
+@pytest.mark.parametrize("command", ["mlflow", "parquet"])
+def test_export_to_a_uri_is_refused_and_a_file_uri_is_its_path(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`export mlflow sqlite:///x.db` reported success after writing a folder named
+    'sqlite:' into the working directory."""
+    with gittrack.start_run():
+        gittrack.log_metric("m", 1.0)
+    for uri in ("sqlite:///mlflow.db", "http://127.0.0.1:5000", "s3://bucket/lake"):
+        err = fails(capsys, "export", command, uri)
+        assert f"not to {uri!r}" in err
+    assert not any(p.name.endswith(":") for p in repo.iterdir())
+    dest = tmp_path / "out α"
+    ok("export", command, dest.as_uri())
+    assert dest.is_dir() and any(dest.iterdir())

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
 from gittrack.errors import GittrackError, MigrationError
+from gittrack.migrate.locations import local_directory
 from gittrack.migrate.registry_export import export_logged_model, export_registry, link_output
 from gittrack.migrate.source import (
     DATASET_CONTEXT_TAG,
@@ -95,7 +96,11 @@ def export_mlflow(
     from gittrack.experiments import list_experiments
     from gittrack.models.logged import list_logged_models
 
-    root = Path(dest)
+    root = local_directory(
+        dest,
+        "an MLflow file store",
+        "export into a directory (then, for a database, run MLflow's `mlflow migrate-filestore`)",
+    )
     existing = _existing_store(root)
     (root / TRASH).mkdir(parents=True, exist_ok=True)
     experiments = {e.name: e for e in list_experiments(runs, ViewType.ALL)}

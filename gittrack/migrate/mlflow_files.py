@@ -26,6 +26,7 @@ from typing import Any
 from gittrack import format as fmt
 from gittrack.artifacts.paths import clean_path, inside
 from gittrack.errors import GittrackError, MigrationError, UnsafeSourceError
+from gittrack.migrate.locations import file_uri_path
 from gittrack.migrate.source import (
     MODEL_STATUS_BY_NUMBER,
     STATUS_BY_NUMBER,
@@ -55,12 +56,7 @@ class FileStoreReader:
     """The experiments and runs of one MLflow file store directory."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        text = os.fspath(root)
-        if text.startswith("file:"):
-            from urllib.parse import unquote, urlparse
-
-            text = unquote(urlparse(text).path)
-        path = Path(text).expanduser()
+        path = Path(file_uri_path(os.fspath(root))).expanduser()
         if not path.is_dir():
             raise MigrationError(f"MLflow store {str(root)!r} is not a directory")
         self.root = path

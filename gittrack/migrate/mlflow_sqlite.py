@@ -27,6 +27,7 @@ from typing import Any
 
 from gittrack.artifacts.paths import clean_path
 from gittrack.errors import GittrackError, MigrationError
+from gittrack.migrate.locations import file_uri_path
 from gittrack.migrate.mlflow_files import files_below
 from gittrack.migrate.source import (
     MODEL_STATUS_BY_NUMBER,
@@ -260,9 +261,7 @@ class SqliteReader:
         and False when they are not on this machine (noted once per kind of location)."""
         text = str(uri or "")
         if text.startswith("file:"):
-            from urllib.parse import unquote, urlparse
-
-            text = unquote(urlparse(text).path)
+            text = file_uri_path(text)
         elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", text):
             scheme = text.split(":", 1)[0]
             if scheme not in self._reported:

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import gittrack
+from gittrack.artifacts.client_api import artifacts_of
 
 demo = Path("artifacts-demo")
 demo.mkdir(exist_ok=True)
@@ -31,6 +32,8 @@ for info in gittrack.list_artifacts(run_ids[0]):
 local = gittrack.download_artifacts(artifact_uri=f"runs:/{run_ids[1]}/model")
 same = Path(local, "model.bin").read_bytes() == (demo / "model.bin").read_bytes()
 print(f"downloaded to {local}; identical: {same}")
-objects = Path(gittrack.get_tracking_uri()) / ".git" / "gittrack" / "objects" / "sha256"
-if objects.is_dir():
-    print(f"objects in the cache: {len(list(objects.glob('*/*')))} (two runs, one model)")
+# Content-addressed: both runs' model.bin name the same object of the local cache.
+store = artifacts_of(gittrack.Client().store)
+listed = [e for rid in run_ids for e in store.listing(rid, recursive=True)]
+cached = {e.sha256 for e in listed if e.stored == "cache"}
+print(f"objects in the cache: {len(cached)} (two runs, one model)")

@@ -8,7 +8,8 @@ the run's interval, when the run ends, before it is read back, and at interprete
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,13 @@ from gittrack import format as fmt
 from gittrack.artifacts.client_api import ArtifactsMixin
 from gittrack.entities import Metric, Param, Run, RunTag, ViewType
 from gittrack.environment import command_info, current_host, current_user, python_environment
-from gittrack.errors import ExperimentError, ParamConflictError, RunStateError, ValidationError
+from gittrack.errors import (
+    ExperimentError,
+    ParamConflictError,
+    RunNotActiveError,
+    RunStateError,
+    ValidationError,
+)
 from gittrack.naming import DEFAULT_EXPERIMENT, new_run_id, new_run_name
 from gittrack.store.snapshot import snapshot_worktree, warn_untracked_once
 from gittrack.validation import (
@@ -139,6 +146,7 @@ class Client(ArtifactsMixin):
             tags=clean_tags,
         )
         writer = RunWriter(runs, record, code_entries=code_entries, parent=head, base_commit=None)
+        writer.experiment_deleted = False  # checked above
         writer.flush()
         session.add_writer(writer)
         return Run.from_record(writer.record, writer.commit)
@@ -147,11 +155,33 @@ class Client(ArtifactsMixin):
         """The writer of a run in this process, joining the stored run if needed."""
         return session.writer_of(self.store, run_id)
 
+    def writable(self, run_id: str) -> RunWriter:
+        """The writer of a run whose params, metrics, tags, name or status may change:
+        as in MLflow, not while the run or its experiment is deleted (RunNotActiveError).
+
+        The experiment is looked up once per writer: a live writer sees this process's
+        deletions at once, another process's when it joins the run; before refusing, the
+        stored state is read again (another process may have restored the run)."""
+        writer = self.writer(run_id)
+        if writer.experiment_deleted is None:
+            writer.experiment_deleted = experiments.is_deleted(
+                self.store, writer.record.experiment_id
+            )
+        try:
+            writer.check_active()
+        except RunNotActiveError:
+            stored = self.store.load(writer.run_id).record
+            writer.see_stage(
+                stored.lifecycle_stage, experiments.is_deleted(self.store, stored.experiment_id)
+            )
+            writer.check_active()
+        return writer
+
     def set_terminated(
         self, run_id: str, status: str = "FINISHED", end_time: int | None = None
     ) -> None:
         """End a run with ``status`` (FINISHED, FAILED or KILLED) at ``end_time`` (ms, now)."""
-        writer = self.writer(self.store.resolve(run_id))
+        writer = self.writable(self.store.resolve(run_id))
         writer.end(status, end_time)  # a failure keeps the writer and its buffer for a retry
         session.drop_writer(self.store.root, writer.run_id)
 
@@ -169,7 +199,7 @@ class Client(ArtifactsMixin):
         if name is not None:
             self.rename_run(rid, name)
         if status == "RUNNING":
-            writer = self.writer(rid)
+            writer = self.writable(rid)
             if writer.record.status != "RUNNING":
                 writer.apply(resume_op())
                 writer.flush()
@@ -183,7 +213,7 @@ class Client(ArtifactsMixin):
         ``synchronous=True`` writes it to the repository before returning."""
         validate_key(key, "param")
         normalized = normalize_param(key, value)
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         writer.log_param(key, normalized)
         _sync(writer, synchronous)
         return value
@@ -191,7 +221,7 @@ class Client(ArtifactsMixin):
     def log_params(
         self, run_id: str, params: Mapping[str, Any], synchronous: bool | None = None
     ) -> None:
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         items = [(validate_key(k, "param"), normalize_param(k, v)) for k, v in params.items()]
         for key, value in items:
             writer.log_param(key, value)
@@ -209,7 +239,7 @@ class Client(ArtifactsMixin):
         """Log one metric point (``step`` defaults to 0, ``timestamp`` to now, in ms).
 
         Points are buffered; ``synchronous=True`` writes them before returning."""
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         writer.log_metric(
             validate_key(key, "metric"),
             validate_metric_value(key, value),
@@ -226,7 +256,7 @@ class Client(ArtifactsMixin):
         timestamp: int | None = None,
         synchronous: bool | None = None,
     ) -> None:
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         stamp = now_ms() if timestamp is None else validate_timestamp(timestamp)
         step_value = 0 if step is None else validate_step(step)
         checked = [
@@ -250,7 +280,7 @@ class Client(ArtifactsMixin):
         ``RunTag``."""
         params = _pairs(params, Param, "params")
         tags = _pairs(tags, RunTag, "tags")
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         points = [
             (
                 validate_key(m.key, "metric"),
@@ -279,14 +309,14 @@ class Client(ArtifactsMixin):
         name = clean.pop(fmt.RUN_NAME_TAG, None)
         if name is not None:
             self.rename_run(run_id, name)
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         if clean:
             writer.apply(set_tags_op(clean))
         _sync(writer, synchronous)
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag; an unknown tag is an error, as in MLflow."""
-        writer = self.writer(run_id)
+        writer = self.writable(run_id)
         if key not in writer.record.tags:
             if key in fmt.run_tags(writer.record):  # shown with the tags, but not one
                 raise RunStateError(
@@ -299,7 +329,7 @@ class Client(ArtifactsMixin):
     def rename_run(self, run_id: str, name: str) -> None:
         """Give a run a new name (MLflow's ``update_run(run_id, name=...)``)."""
         new = validate_name(name, "run")
-        writer = self.writer(self.store.resolve(run_id))
+        writer = self.writable(self.store.resolve(run_id))
 
         def rename(record: fmt.RunRecord) -> None:
             record.name = new
@@ -355,19 +385,27 @@ class Client(ArtifactsMixin):
         return experiments.search(self.store, view_type, max_results, filter_string, order_by)
 
     def delete_experiment(self, experiment_id: str) -> None:
-        """Mark an experiment deleted (its runs stay)."""
-        experiments.delete(self.store, experiment_id)
+        """Mark an experiment deleted: its runs read as deleted and refuse changes, as in
+        MLflow (their commits are left as they are)."""
+        self._set_experiment_stage(experiment_id, experiments.delete, deleted=True)
 
     def restore_experiment(self, experiment_id: str) -> None:
-        """Bring a deleted experiment back."""
-        experiments.restore(self.store, experiment_id)
+        """Bring a deleted experiment back (runs deleted one by one stay deleted)."""
+        self._set_experiment_stage(experiment_id, experiments.restore, deleted=False)
+
+    def _set_experiment_stage(
+        self, experiment_id: str, change: Callable[[RunStore, str], None], *, deleted: bool
+    ) -> None:
+        eid = experiments.get(self.store, experiment_id).experiment_id
+        change(self.store, eid)
+        for writer in session.writers(self.store.root):  # this process's live runs of it
+            if writer.record.experiment_id == eid:
+                writer.experiment_deleted = deleted
 
     def rename_experiment(self, experiment_id: str, new_name: str) -> None:
         """Rename an experiment, keeping its id (MLflow's ``rename_experiment``): its
         record, then each of its runs and logged models (a new commit each) name it anew.
         Calling it again finishes a rename that was interrupted."""
-        from dataclasses import replace
-
         from gittrack.models import logged
         from gittrack.query.search import query_rows
 
@@ -400,7 +438,7 @@ class Client(ArtifactsMixin):
         """Read a run (any unique id/commit prefix or name works too)."""
         rid = self.store.resolve(run_id)
         session.flush_pending(self.store.root, rid)
-        loaded = self.store.load(rid)
+        loaded = experiments.as_reported(self.store, self.store.load(rid))
         return Run.from_record(loaded.record, loaded.commit)
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
@@ -444,8 +482,16 @@ class Client(ArtifactsMixin):
         self._set_lifecycle(run_id, "deleted")
 
     def restore_run(self, run_id: str) -> None:
-        """Bring a run marked deleted back."""
-        self._set_lifecycle(run_id, "active")
+        """Bring a run marked deleted back (not while its experiment is deleted: it would
+        still read as deleted)."""
+        rid = self.store.resolve(run_id)
+        eid = self.writer(rid).record.experiment_id
+        if experiments.is_deleted(self.store, eid):
+            raise ExperimentError(
+                f"run {rid[:12]} is in the deleted experiment {eid}: restore_experiment"
+                f"({eid!r}) brings its runs back"
+            )
+        self._set_lifecycle(rid, "active")
 
     def _set_lifecycle(self, run_id: str, stage: str) -> None:
         writer = self.writer(self.store.resolve(run_id))

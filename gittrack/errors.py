@@ -59,6 +59,10 @@ class RunStateError(GittrackError):
     """The operation does not fit the run's state (e.g. no active run to end)."""
 
 
+class RunNotActiveError(RunStateError):
+    """A deleted run's params, metrics, tags, name or status cannot change (MLflow's rule)."""
+
+
 class CorruptRunError(GittrackError):
     """A run commit's files cannot be read (truncated, malformed or hostile content)."""
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
-from gittrack.entities import ViewType
 from gittrack.errors import ExperimentError, ExperimentNotFoundError, ValidationError
+from gittrack.lifecycle import ViewType
 from gittrack.naming import (
     DEFAULT_EXPERIMENT,
     DEFAULT_EXPERIMENT_ID,
@@ -38,13 +38,14 @@ from gittrack.store.repo import MODE_FILE
 from gittrack.validation import check_text, validate_key, validate_name, validate_tag_value
 
 if TYPE_CHECKING:
-    from gittrack.runs import RunStore
+    from gittrack.runs import LoadedRun, RunStore
 
 __all__ = [
     "DEFAULT_EXPERIMENT",
     "DEFAULT_EXPERIMENT_ID",
     "REF_ROOT",
     "Experiment",
+    "as_reported",
     "check_active",
     "create",
     "default_artifact_location",
@@ -56,6 +57,7 @@ __all__ = [
     "get",
     "get_by_name",
     "id_of",
+    "is_deleted",
     "list_experiments",
     "rename",
     "restore",
@@ -261,6 +263,22 @@ def _check_id(experiment_id: object) -> str:
     if not eid.isdigit() or isinstance(experiment_id, bool):
         raise ValidationError(f"invalid experiment id {experiment_id!r}: ids are decimal numbers")
     return eid
+
+
+def as_reported(runs: RunStore, loaded: LoadedRun) -> LoadedRun:
+    """``loaded`` with the lifecycle stage MLflow reports: ``deleted`` while the run's
+    experiment is deleted (MLflow's delete_experiment marks each of its runs deleted),
+    else the run's own (a ref read; the run's commit is left as it is)."""
+    record = loaded.record
+    if record.lifecycle_stage != ACTIVE or not is_deleted(runs, record.experiment_id):
+        return loaded
+    return replace(loaded, record=replace(record, lifecycle_stage=DELETED))
+
+
+def is_deleted(runs: RunStore, experiment_id: str) -> bool:
+    """Whether the experiment with this id is deleted (a ref read)."""
+    stored = _stored(runs, experiment_id) if experiment_id.isdigit() else None
+    return stored is not None and stored[1].lifecycle_stage == DELETED
 
 
 def check_active(runs: RunStore, name: str) -> None:

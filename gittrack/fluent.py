@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack import experiments, system_metrics
 from gittrack.client import Client
 from gittrack.entities import Run, RunData, RunInfo, ViewType
-from gittrack.errors import ExperimentError, RunStateError, ValidationError
+from gittrack.errors import ExperimentError, RunNotActiveError, RunStateError, ValidationError
 from gittrack.experiments import Experiment
 from gittrack.format import NOTE_TAG
 from gittrack.validation import (
@@ -166,7 +166,7 @@ def start_run(
         if run_id is None and not _stack and env_run:
             run_id, owned = env_run, False
         if run_id is not None:
-            writer = client.writer(client.resolve(run_id))
+            writer = client.writable(client.resolve(run_id))
             if owned and writer.record.status != "RUNNING":
                 writer.apply(resume_op())
                 writer.flush()
@@ -338,7 +338,12 @@ def log_metric(
         client, rid = client_and_run_id(run_id)
         client.log_metric(rid, key, value, step, timestamp, synchronous)
         return
-    writer = (_stack[-1] if _stack else _ensure_run())._writer
+    run = _stack[-1] if _stack else _ensure_run()
+    writer = run._writer
+    try:
+        writer.check_active()
+    except RunNotActiveError:  # as this process last saw it: the client reads it again
+        run._client.writable(writer.run_id)
     writer.log_metric(
         validate_key(key, "metric"),
         validate_metric_value(key, value),

@@ -312,7 +312,16 @@ def load_yaml(data: bytes, what: str, *, text_scalars: bool = False) -> Any:
             raise CorruptRunError(f"{what} uses YAML aliases, which run files never contain")
         return yaml.load(data, Loader=loader)
     except yaml.YAMLError as e:
-        raise CorruptRunError(f"{what} is not valid YAML: {str(e).splitlines()[0]}") from e
+        raise CorruptRunError(f"{what} is not valid YAML: {_yaml_problem(e)}") from e
+
+
+def _yaml_problem(e: Exception) -> str:
+    """What is wrong and where (PyYAML's first line is often only the context, e.g.
+    "while parsing a flow node")."""
+    problem, mark = getattr(e, "problem", None), getattr(e, "problem_mark", None)
+    if not problem:
+        return (str(e).splitlines() or [type(e).__name__])[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark else problem
 
 
 # -- reading what dump_yaml writes ----------------------------------------------------------

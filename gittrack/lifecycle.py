@@ -18,6 +18,16 @@ class ViewType:
     ALL = 3
 
     @staticmethod
+    def from_string(name: str) -> int:
+        """The view type MLflow names ``active_only``, ``deleted_only`` or ``all`` (any case)."""
+        found = {"ACTIVE_ONLY": 1, "DELETED_ONLY": 2, "ALL": 3}.get(name.upper())
+        if found is None:
+            raise ValidationError(
+                f"unknown view type {name!r} (use active_only, deleted_only or all)"
+            )
+        return found
+
+    @staticmethod
     def stages(view_type: int) -> frozenset[str]:
         """The lifecycle stages ``view_type`` selects."""
         if view_type == ViewType.ACTIVE_ONLY:

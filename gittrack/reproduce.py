@@ -66,6 +66,7 @@ class Reproduction:
     environment_differences: list[str] = field(default_factory=list)
     input_problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # inputs restored or linked: no problem
 
     @property
     def display_command(self) -> str:
@@ -187,7 +188,7 @@ def _input_problems(
     """Inputs that differ from the run's (refuse), and inputs that cannot be checked (warn)."""
     if not record.inputs:
         return [], []
-    from gittrack.lineage import check_inputs, unchecked_inputs
+    from gittrack.lineage.checks import check_inputs, unchecked_inputs
 
     return check_inputs(record, workdir, repo_root), unchecked_inputs(record)
 
@@ -216,7 +217,7 @@ def _provide_inputs(record: fmt.RunRecord, workdir: Path, repo_root: Path) -> li
     """
     if not record.inputs:
         return []
-    from gittrack.lineage import restore_kept_inputs
+    from gittrack.lineage.checks import restore_kept_inputs
 
     notes: list[str] = []
     for source in restore_kept_inputs(record, workdir, repo=repo_root):
@@ -349,7 +350,8 @@ def prepare_reproduction(
                 + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
                 + "; pass --allow-changed-inputs to run anyway"
             )
-        warnings += unchecked + _provide_inputs(record, workdir, runs.root)
+        warnings += unchecked
+        notes = _provide_inputs(record, workdir, runs.root)
     except BaseException:
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -365,6 +367,7 @@ def prepare_reproduction(
         environment_differences=diffs,
         input_problems=problems,
         warnings=warnings,
+        notes=notes,
     )
 
 

@@ -4,8 +4,8 @@ The wrapper creates the run, records the command and its params, starts the chil
 ``GITTRACK_RUN_ID``/``GITTRACK_REPO``/``GITTRACK_EXPERIMENT_NAME`` in its environment (so
 fluent calls inside join the same run; the core merges both writers), tees the child's
 stdout and stderr to the given streams and into bounded logs kept with the run, and ends
-the run from the child's exit: 0 -> FINISHED, non-zero -> FAILED, a forwarded SIGINT or
-SIGTERM -> KILLED.
+the run from the child's exit: 0 -> FINISHED, death by SIGINT, SIGTERM, SIGKILL or SIGHUP
+(forwarded or not) -> KILLED, anything else -> FAILED.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from gittrack.client import Client
 from gittrack.entities import Run
 from gittrack.environment import mask_secrets, os_text
 from gittrack.errors import CommandNotFoundError, GittrackError, InputError, ValidationError
-from gittrack.project import DEFAULT_ENTRY_POINT, find_project_file, load_project
+from gittrack.project import DEFAULT_ENTRY_POINT, PROJECT_FILES, find_project_file, load_project
 from gittrack.validation import normalize_param, user_value, validate_key
 from gittrack.writer import RunWriter
 
@@ -86,6 +86,11 @@ def plan_command(
         return CommandPlan(argv=list(command), params=values, info={"params": values})
     if entry_point is None:
         if find_project_file(project_dir) is None:
+            if params:
+                raise ValidationError(
+                    f"-P needs an entry point, and there is no {', '.join(PROJECT_FILES)} in "
+                    f"{project_dir} (see docs/projects.md); or give a command after --"
+                )
             raise ValidationError("nothing to run: give a command after -- or -e ENTRY")
         entry_point = DEFAULT_ENTRY_POINT
     return plan_entry_point(project_dir, entry_point, dict(params))

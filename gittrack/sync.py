@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gittrack import format as fmt
-from gittrack.errors import CorruptRunError, GittrackError, RunNotFoundError
+from gittrack.errors import CorruptRunError, GittrackError, RemoteError, RunNotFoundError
 from gittrack.runs import LoadedRun, RunStore
 from gittrack.session import open_repository, writers
 from gittrack.store import transport
@@ -56,6 +56,9 @@ class PushResult:
     updated: tuple[str, ...] = ()
     up_to_date: int = 0
     rejected: tuple[tuple[str, str], ...] = ()  # (ref, reason)
+    # (ref, conflict ref) of rejected refs whose versions a pull could not merge: pulling
+    # again cannot help, the user keeps one version (docs/sync.md, "Unmergeable")
+    unresolved: tuple[tuple[str, str], ...] = ()
     artifacts_uploaded: int = 0
     artifacts_stayed_local: int = 0  # bytes no remote could hold (e.g. an http git remote)
 
@@ -122,7 +125,12 @@ def push(
 ) -> PushResult:
     """Push every run (or the chosen ones) and registry refs; never overwrite a changed run."""
     store = _runs(repo, create=False)
-    target = transport.resolve_remote(store.git, remote)
+    try:
+        target = transport.resolve_remote(store.git, remote)
+    except RemoteError as e:
+        if remote is not None and runs is None and e.message.startswith("no remote named"):
+            _refuse_run_as_remote(store, remote, e)
+        raise
     refs = None if runs is None else _run_refs(store, runs)
     if refs is not None and not refs:
         return PushResult(remote=target.display)
@@ -143,9 +151,23 @@ def push(
     updated = tuple(sorted(u.ref for u in updates if u.status == "updated"))
     rejected = tuple(sorted((u.ref, u.reason) for u in updates if u.status == "rejected"))
     up_to_date = sum(1 for u in updates if u.status == "uptodate")
+    unresolved = _unresolved(store, [ref for ref, _ in rejected])
     if not new and not updated:  # nothing moved, so no artifact is to upload either
-        return PushResult(remote=target.display, up_to_date=up_to_date, rejected=rejected)
-    artifacts = _push_artifacts(store, [*new, *updated], target.url, ahead[0]() if ahead else None)
+        return PushResult(
+            remote=target.display, up_to_date=up_to_date, rejected=rejected, unresolved=unresolved
+        )
+    try:
+        artifacts = _push_artifacts(
+            store, [*new, *updated], target.push_target, ahead[0]() if ahead else None
+        )
+    except GittrackError as e:
+        # The refs are there already: say so, or a second push ("up to date") would hide
+        # that the artifacts never went.
+        raise RemoteError(
+            f"pushed {len(new)} new and {len(updated)} updated ref(s) to {target.display}, "
+            f"but not their artifacts: {e.message}; fix that, then run "
+            "'gittrack artifacts push'"
+        ) from e
     log.info("pushed %d new and %d updated refs to %s", len(new), len(updated), target.display)
     return PushResult(
         remote=target.display,
@@ -153,9 +175,34 @@ def push(
         updated=updated,
         up_to_date=up_to_date,
         rejected=rejected,
+        unresolved=unresolved,
         artifacts_uploaded=artifacts.objects,
         artifacts_stayed_local=artifacts.stayed_local,
     )
+
+
+def _refuse_run_as_remote(store: RunStore, remote: str, error: RemoteError) -> None:
+    """``gittrack push RUN``: when the "remote" names a run, say that the remote comes first."""
+    try:
+        store.resolve(remote)
+    except GittrackError:
+        return
+    known = error.message.split(" (use ", 1)[0]
+    raise RemoteError(
+        f"{known}; {remote!r} is a run: give the remote first (gittrack push origin {remote})"
+    ) from error
+
+
+def _unresolved(store: RunStore, refs: list[str]) -> tuple[tuple[str, str], ...]:
+    """``(ref, conflict ref)`` for each of ``refs`` a pull kept as a conflict."""
+    if not refs:
+        return ()
+    kept = store.git.list_refs(transport.CONFLICT_PREFIX)
+    found = []
+    for ref in refs:
+        under = f"{transport.CONFLICT_PREFIX}{ref[len(NAMESPACE) :]}/"
+        found += [(ref, name) for name in sorted(kept) if name.startswith(under)][:1]
+    return tuple(found)
 
 
 def _has_refs(store: RunStore) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
-from gittrack.errors import ParamConflictError, RunStateError
+from gittrack.errors import ParamConflictError, RunNotActiveError, RunStateError
 from gittrack.runs import LoadedRun, RefConflict, RunStore, kept_after
 from gittrack.store.repo import MODE_FILE
 from gittrack.validation import params_equal
@@ -81,6 +81,9 @@ class RunWriter:
         self.last_flush = time.monotonic()
         self.last_heartbeat = time.monotonic()
         self.ended = False
+        # whether the run's experiment is deleted, as this process last saw it (None: not
+        # looked up yet; see Client.writable)
+        self.experiment_deleted: bool | None = None
 
     @property
     def run_id(self) -> str:
@@ -89,6 +92,24 @@ class RunWriter:
     @property
     def commit(self) -> str | None:
         return self.base_commit
+
+    def check_active(self) -> None:
+        """Refuse a change to the run's params, metrics, tags, name or status while it
+        is deleted, as MLflow does (artifacts may still be logged; restore it first)."""
+        stage = "deleted" if self.experiment_deleted else self.record.lifecycle_stage
+        if stage != "active":
+            undo = "restore_experiment" if self.experiment_deleted else "restore_run"
+            raise RunNotActiveError(
+                f"The run {self.run_id} must be in the 'active' state. Current state is "
+                f"{stage}. ({undo} brings it back)"
+            )
+
+    def see_stage(self, stage: str, experiment_deleted: bool) -> None:
+        """Take the run's lifecycle stage and its experiment's as stored now (another
+        process restored or deleted them): the next flush rebases onto that state."""
+        with self.lock:
+            self.record.lifecycle_stage = stage
+            self.experiment_deleted = experiment_deleted
 
     # -- logging (hot paths) ----------------------------------------------------------
     def log_metric(self, key: str, value: float, step: int, timestamp: int) -> None:

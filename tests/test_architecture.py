@@ -8,6 +8,7 @@ front end) and the module-level cycles the contracts' package view would hide.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import grimp
@@ -73,6 +74,50 @@ def test_the_library_never_imports_a_front_end(graph: grimp.ImportGraph) -> None
         if front in graph.find_modules_directly_imported_by(lib)
     ]
     assert found == []
+
+
+ARCHITECTURE = PACKAGE.parent / "docs" / "architecture.md"
+
+
+def _documented_layers() -> list[tuple[str, list[str]]]:
+    """The rows of docs/architecture.md's table, top first: (layer, module names)."""
+    rows = []
+    for line in ARCHITECTURE.read_text(encoding="utf-8").splitlines():
+        cells = line.split("|")
+        if len(cells) == 5 and cells[2].strip().startswith("`"):
+            names = re.findall(r"`(gittrack[\w.]*)`", cells[2])
+            rows.append((cells[1].strip(), names))
+    return rows
+
+
+def _row_of(module: str, rows: list[tuple[str, list[str]]]) -> int | None:
+    """The row a module is in: the row naming it or its longest named package; a package
+    named in two rows is in the upper one itself, and its submodules in the lower."""
+    best: tuple[int, int] | None = None  # (length of the name, row)
+    for i, (_, names) in enumerate(rows):
+        for name in names:
+            if module == name and (best is None or len(name) > best[0]):
+                best = (len(name), i)  # exact: the upper row wins (first found)
+            elif module.startswith(name + ".") and (best is None or len(name) >= best[0]):
+                best = (len(name), i)  # below a package: the lower row wins
+    return None if best is None else best[1]
+
+
+def test_the_documented_layers_are_the_import_graph(graph: grimp.ImportGraph) -> None:
+    """Every module is in docs/architecture.md's table and imports only modules of its
+    row or of the rows below it (the facade, which loads its names lazily, aside)."""
+    rows = _documented_layers()
+    assert [layer for layer, _ in rows][:2] == ["front ends", "fluent"]
+    modules = sorted(m for m in graph.modules if m != "gittrack")
+    row = {m: _row_of(m, rows) for m in modules}
+    assert [m for m, r in row.items() if r is None] == []
+    upward = [
+        (m, rows[row[m] or 0][0], d, rows[row[d] or 0][0])
+        for m in modules
+        for d in sorted(graph.find_modules_directly_imported_by(m))
+        if d in row and (row[d] or 0) < (row[m] or 0)
+    ]
+    assert upward == []
 
 
 def _python_files() -> list[Path]:

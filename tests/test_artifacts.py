@@ -171,6 +171,42 @@ def test_log_artifacts_dir_text_dict_figure(repo: Path, tmp_path: Path) -> None:
     assert (out / "notes" / "readme.md").read_text() == "some text"
 
 
+def test_fluent_artifact_calls_take_run_id_as_mlflow(repo: Path, tmp_path: Path) -> None:
+    """MLflow's log_artifact/log_artifacts/log_text/log_dict take run_id=: log to that run
+    (a finished one, or while another run is active), not to the active run."""
+    (tmp_path / "f.txt").write_text("f")
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "g.txt").write_text("g")
+    with gittrack.start_run() as target:
+        pass
+    rid = target.info.run_id
+    with gittrack.start_run() as other:
+        gittrack.log_artifact(tmp_path / "f.txt", "files", run_id=rid)
+        gittrack.log_artifacts(tmp_path / "d", "dir", run_id=rid[:8])
+        gittrack.log_text("t", "t.txt", run_id=rid)
+        gittrack.log_dict({"k": "✓"}, "d.json", run_id=rid)
+    assert [f.path for f in gittrack.list_artifacts(rid)] == ["d.json", "dir", "files", "t.txt"]
+    assert gittrack.list_artifacts(other.info.run_id) == []
+    assert gittrack.get_run(rid).info.status == "FINISHED"
+
+
+def test_log_figure_takes_save_kwargs_as_mlflow(repo: Path) -> None:
+    """MLflow's log_figure(figure, artifact_file, *, save_kwargs=None) hands save_kwargs
+    to savefig (or to_html); here the keyword was a TypeError."""
+
+    class FakeFigure:
+        def savefig(self, buf: Any, **kwargs: Any) -> None:
+            buf.write(json.dumps(kwargs, sort_keys=True).encode())
+
+    with gittrack.start_run() as run:
+        gittrack.log_figure(FakeFigure(), "fig.png", save_kwargs={"dpi": 200})
+    client = gittrack.Client()
+    client.log_figure(run.info.run_id, FakeFigure(), "b.svg", save_kwargs={"format": "pdf"})
+    out = Path(gittrack.download_artifacts(run.info.run_id))
+    assert json.loads((out / "fig.png").read_text()) == {"dpi": 200, "format": "png"}
+    assert json.loads((out / "b.svg").read_text()) == {"format": "pdf"}
+
+
 def test_log_figure_without_matplotlib_says_so(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     client = Client()

@@ -103,6 +103,16 @@ def test_push_fetch_and_gc(run_id: str, repo: Path, tmp_path: Path) -> None:
     assert not store.cache.has(sha)
 
 
+def test_gc_suggests_the_command_that_frees_what_it_counted(run_id: str) -> None:
+    """`gc --min-age 0` counted young objects and said "run 'gittrack gc --yes'", which
+    keeps them (the default --min-age is an hour): the hint repeats the --min-age given."""
+    ok("rm", run_id, "--yes")
+    hint = ok("gc", "--min-age", "0").split("run '", 1)[1].split("'", 1)[0]
+    assert hint == "gittrack gc --yes --min-age 0"
+    assert "freed 100.0 KiB" in ok(*hint.split()[1:])
+    assert "run 'gittrack gc --yes' to delete" not in ok("gc")  # nothing old enough
+
+
 def _gittrack(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["gittrack", *args], cwd=cwd, capture_output=True, text=True)
 
@@ -122,7 +132,12 @@ def test_real_subprocesses(run_id: str, repo: Path) -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-def test_artifacts_example_runs(repo: Path) -> None:
-    out = run_example("artifacts_example.py", repo)
+@pytest.mark.parametrize("where", ["a git repository", "no repository (./.gittrack-runs)"])
+def test_artifacts_example_runs(where: str, repo: Path, tmp_path: Path) -> None:
+    """As its docstring says, it runs in a repository or anywhere; outside one it printed
+    nothing about the cache (it looked for ./.git/gittrack/objects)."""
+    cwd = repo if where == "a git repository" else tmp_path / "elsewhere"
+    cwd.mkdir(exist_ok=True)
+    out = run_example("artifacts_example.py", cwd)
     assert "identical: True" in out
     assert "objects in the cache: 1 (two runs, one model)" in out

@@ -65,6 +65,7 @@ def _clone_and_reproduce(
     assert not (clone / "data").exists()  # the data never was in git
     text = ok("reproduce", run_id, "--yes")
     assert "restored kept input data/train.csv" in text and "MISMATCH" not in text
+    assert "warning: restored" not in text  # a restored input is no problem
     out = ok("artifacts", "get", run_id, "model.bin", "-o", str(tmp_path / "model.bin"))
     assert out and (tmp_path / "model.bin").read_bytes() == bytes(range(256)) * (BIG // 256)
     return clone
@@ -129,6 +130,11 @@ def test_kept_input_bytes_nowhere_to_be_found(
     assert f"run {run_id[:12]}'s kept input 'train' (data/train.csv, object " in err
     assert f"is neither in the local artifact cache nor on {remote} (git remote)" in err
     assert "run 'gittrack artifacts push'" in err and "--allow-changed-inputs" not in err
+    # In a real process too, that is the only line (the object is not also reported unnamed).
+    proc = subprocess.run(
+        ["gittrack", "reproduce", run_id, "--yes"], cwd=clone, capture_output=True, text=True
+    )
+    assert proc.returncode == 1 and proc.stderr == err, proc.stderr
     git(clone, "remote", "remove", "origin")
     err = fails(capsys, "reproduce", run_id, "--yes")
     assert "not in the local artifact cache and no artifact remote is configured" in err
@@ -157,3 +163,69 @@ def test_a_network_git_remote_says_once_what_stayed_local(
     assert "artifacts: {remote:" in line and "'gittrack artifacts push'" in line
     err = fails(capsys, "artifacts", "push")
     assert "8.0 MiB of artifacts stay local: no artifact remote is configured and origin" in err
+
+
+def test_an_unreachable_artifact_remote_says_the_runs_went_and_what_to_run(
+    repo: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    s3_server: S3Server,
+) -> None:
+    from servers import free_port
+
+    s3_server.client().create_bucket(Bucket="arts")
+    project = f"artifacts:\n  remote: s3://arts/team\n  endpoint_url: {s3_server.endpoint_url}\n"
+    run_id = _trained(repo, project)
+    remote = _bare(tmp_path, repo)
+    monkeypatch.setenv("GITTRACK_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    err = fails(capsys, "push")
+    assert "pushed 1 new and 0 updated ref(s) to origin, but not their artifacts:" in err
+    assert "s3://arts/team" in err and "then run 'gittrack artifacts push'" in err
+    assert f"refs/gittrack/runs/{run_id}" in git(remote, "for-each-ref")
+    monkeypatch.delenv("GITTRACK_S3_ENDPOINT_URL")
+    assert "up to date" in ok("push")
+    assert "uploaded 2 objects" in ok("artifacts", "push")  # what the message said to run
+    _clone_and_reproduce(remote, tmp_path, run_id, monkeypatch)
+
+
+@pytest.mark.parametrize("engine", ["git", "dulwich"])
+def test_a_push_url_is_where_runs_and_artifacts_go(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, engine: str
+) -> None:
+    monkeypatch.setenv("GITTRACK_TRANSPORT", engine)
+    run_id = _trained(repo)
+    pushed = tmp_path / "push.git"
+    git(tmp_path, "init", "-q", "--bare", str(pushed))
+    git(repo, "remote", "add", "team", str(tmp_path / "read-only-mirror.git"))
+    git(repo, "remote", "set-url", "--push", "team", str(pushed))
+    text = ok("push", "team")
+    assert "pushed 1 new" in text and "uploaded 2 artifact object(s)" in text
+    assert f"refs/gittrack/runs/{run_id}" in git(pushed, "for-each-ref")
+    assert len(_objects(pushed / "gittrack" / "objects")) == 2
+    fsck(pushed)
+    # 'gittrack artifacts push' goes to origin's pushurl as well.
+    git(repo, "remote", "add", "origin", str(tmp_path / "read-only-mirror.git"))
+    git(repo, "remote", "set-url", "--push", "origin", str(tmp_path / "other-push.git"))
+    git(tmp_path, "init", "-q", "--bare", str(tmp_path / "other-push.git"))
+    assert "uploaded 2 objects" in ok("artifacts", "push")
+    assert len(_objects(tmp_path / "other-push.git" / "gittrack" / "objects")) == 2
+
+
+def test_a_bundle_and_an_objects_folder_carry_everything_offline(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/sync.md: bundle + 'artifacts push/fetch --remote FOLDER', then reproduce."""
+    run_id = _trained(repo)
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    ok("bundle", "create", str(usb / "runs.bundle"))
+    assert "uploaded 2 objects" in ok("artifacts", "push", "--remote", str(usb / "objects"))
+    offline = tmp_path / "offline"
+    git(tmp_path, "init", "-q", str(offline))
+    monkeypatch.chdir(offline)
+    assert "1 new" in ok("bundle", "unbundle", str(usb / "runs.bundle"))
+    assert "downloaded 2 objects" in ok("artifacts", "fetch", "--remote", str(usb / "objects"))
+    text = ok("reproduce", run_id, "--yes")
+    assert "restored kept input data/train.csv" in text and "MISMATCH" not in text
+    assert "warning: restored" not in text  # a restored input is no problem

@@ -85,6 +85,29 @@ def test_line_plot_step_labels_of_a_few_points_stay_apart() -> None:
     assert render.line_plot([0, 0], [5.0, 5.0]).splitlines()[-1].split() == ["step", "0"]
 
 
+def test_sparkline_and_plot_of_values_near_the_float_limits() -> None:
+    """`gittrack metrics RUN` of a metric holding 1e308 and -1e308 failed with an internal
+    error (their span overflows to inf, and inf / inf is NaN)."""
+    values = [1.0, -1e308, 1e308, math.inf, math.nan, 2.0]
+    assert render.sparkline(values) == "▅▁█  ▅"
+    lines = render.line_plot(list(range(6)), values).splitlines()
+    assert lines[0].split() == ["1e+308", "┤", "●"] and lines[9].startswith("-1e+308 ┤ ●")
+    assert lines[5].split()[0] == "0"  # the middle label: (lo + hi) / 2 without overflow
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([1.7e308, -1.7e308]),
+        max_size=130,
+    )
+)
+def test_sparkline_and_plot_take_any_floats(values: list[float]) -> None:
+    line = render.sparkline(values, width=60)
+    assert len(line) == (min(len(values), 60) if any(map(math.isfinite, values)) else 0)
+    assert len(render.line_plot(list(range(len(values))), values).splitlines()) in (1, 12)
+
+
 _ASCII_CELL = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=12)
 _ANY_CELL = st.text(max_size=8)
 

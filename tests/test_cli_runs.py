@@ -149,6 +149,20 @@ def test_show_artifacts_and_dirty_code(repo: Path) -> None:
     assert "model.pkl" in text and "1234" in text
 
 
+def test_show_lists_inputs_as_gittrack_inputs_does(repo: Path) -> None:
+    """An input logged without a context shows an empty cell (not Python's "None"), and
+    digests are shortened as `gittrack inputs` shortens them."""
+    (repo / "data.csv").write_text("a,b\n1,2\n")
+    with gittrack.start_run(run_name="with-input"):
+        gittrack.log_input("data.csv", name="train")
+    text = ok("show", "with-input")
+    inputs = text.split("\ninputs\n", 1)[1].split("\n\n", 1)[0]
+    row = next(line.split() for line in inputs.splitlines() if line.strip().startswith("train"))
+    digest = gittrack.lineage.get_inputs("with-input")[0]["digest"]
+    assert row == ["train", digest[: len("sha256:") + 12]]
+    assert "None" not in inputs
+
+
 def test_run_reference_errors(runs: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
     client = gittrack.Client()
     twin = client.create_run("wine", run_name="base")
@@ -322,6 +336,21 @@ def test_show_says_a_run_is_deleted(runs: dict[str, str]) -> None:
     assert json.loads(ok("show", "base", "-f", "json"))["lifecycle_stage"] == "active"
 
 
+def test_tagging_a_deleted_run_is_one_line_and_changes_nothing(
+    runs: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gittrack tag` of a run deleted with delete_run was recorded (MLflow and
+    `gittrack server` refuse): it is now MLflow's one-line error, exit 1."""
+    gittrack.delete_run(runs["base"])
+    before = ok("show", "base", "-f", "json")
+    err = fails(capsys, "tag", "base", "owner=me")
+    assert f"The run {runs['base']} must be in the 'active' state. Current state is deleted." in err
+    assert ok("show", "base", "-f", "json") == before
+    gittrack.MlflowClient().restore_run(runs["base"])
+    ok("tag", "base", "owner=me")
+    assert json.loads(ok("show", "base", "-f", "json"))["tags"]["owner"] == "me"
+
+
 def test_a_name_with_edge_spaces_can_be_named(repo: Path) -> None:
     """A run named '  spaced ' (kept exactly) was unreachable: the reference was trimmed."""
     client = gittrack.Client()
@@ -388,9 +417,12 @@ def test_experiments_lists_unused_ones_and_leaves_out_deleted_runs_and_experimen
 
 
 def test_recover_marks_dead_runs_killed_and_keeps_metrics(repo: Path) -> None:
+    """A deleted run that crashed cannot change (as in MLflow): recover leaves it out
+    instead of stopping at it with the runs after it left RUNNING."""
     code = (
         "import os, gittrack\n"
         "c = gittrack.Client()\n"
+        "c.delete_run(c.create_run('e', run_name='deleted').info.run_id)\n"
         "r = c.create_run('e', run_name='crashy')\n"
         "c.log_metric(r.info.run_id, 'loss', 0.5, step=1)\n"
         "c.flush()\n"
@@ -403,6 +435,7 @@ def test_recover_marks_dead_runs_killed_and_keeps_metrics(repo: Path) -> None:
     assert "RUNNING" in ok("list")
     text = ok("recover")
     assert "marked KILLED" in text and "crashy" in text and "is gone" in text
+    assert "deleted" not in text
     data = json.loads(ok("list", "-f", "json"))[0]
     assert data["status"] == "KILLED" and data["metrics"] == {"loss": 0.5}
     assert ok("recover") == "no dead runs\n"
@@ -415,8 +448,13 @@ def test_recover_refuses_a_live_run(repo: Path, capsys: pytest.CaptureFixture[st
     try:
         err = fails(capsys, "recover", rid)
         assert "may still be running" in err and "--force" in err
+        # a dry run says what the real one would do: it refused, so it refuses too
+        assert fails(capsys, "recover", rid, "--dry-run") == err
+        assert "would mark KILLED: " in ok("recover", rid, "--dry-run", "--force")
+        assert client.get_run(rid).info.status == "RUNNING"
     finally:
         client.set_terminated(rid)
+    assert "FINISHED, not RUNNING" in fails(capsys, "recover", rid, "--dry-run")
 
 
 def test_git_track_and_env_repo(runs: dict[str, str], repo: Path, tmp_path: Path) -> None:
@@ -485,6 +523,27 @@ def test_rm_refuses_a_run_that_a_model_version_needs(
     assert "model churn version 1 no longer loads" in out
 
 
+def test_rm_refuses_a_run_still_being_logged(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rm` of a RUNNING run whose process is alive removed it under the process, whose
+    next log_metric then failed (its run 'was deleted while it was being logged'). It is
+    refused, as `recover` refuses a live run, unless --force; a dead one is removed."""
+    client = gittrack.Client()
+    live = client.create_run("e", run_name="live").info.run_id
+    client.log_metric(live, "loss", 0.5, synchronous=True)
+    err = fails(capsys, "rm", "live", "--yes")
+    assert f"run {live[:8]} is RUNNING" in err and "--force" in err
+    client.log_metric(live, "loss", 0.4, step=1, synchronous=True)  # still logging
+    assert client.get_run(live).data.metrics == {"loss": 0.4}
+    code = "import os, gittrack\ngittrack.Client().create_run('e', run_name='dead')\nos._exit(9)\n"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    assert "deleted run" in ok("rm", "dead", "--yes")
+    assert "deleted run" in ok("rm", "live", "--yes", "--force")
+    assert "no run matches" in fails(capsys, "show", live)
+
+
 def test_rm_of_a_parent_says_its_children_are_kept(repo: Path) -> None:
     with (
         gittrack.start_run(run_name="parent") as parent,
@@ -495,3 +554,21 @@ def test_rm_of_a_parent_says_its_children_are_kept(repo: Path) -> None:
     kept = f"its 1 child run(s) are kept and still name it as parent: {child.info.run_id[:8]}"
     assert kept in out
     assert gittrack.get_run(child.info.run_id).info.parent_run_id == parent.info.run_id
+
+
+def test_list_parent_finds_the_children_of_a_removed_parent(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`rm` says the children still name their parent; `list --parent <its id>` (the same
+    as the documented tags.mlflow.parentRunId filter) failed with 'no run matches'."""
+    with (
+        gittrack.start_run(run_name="parent") as parent,
+        gittrack.start_run(run_name="child", nested=True) as child,
+    ):
+        pass
+    pid = parent.info.run_id
+    ok("rm", pid, "--yes")
+    listed = json.loads(ok("list", "--parent", pid.upper(), "-f", "json"))
+    same = json.loads(ok("list", "--filter", f"tags.mlflow.parentRunId = '{pid}'", "-f", "json"))
+    assert [r["run_id"] for r in listed] == [r["run_id"] for r in same] == [child.info.run_id]
+    assert "no run matches" in fails(capsys, "list", "--parent", pid[:8])

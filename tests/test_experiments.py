@@ -268,6 +268,76 @@ def test_runs_of_a_deleted_experiment_are_hidden_as_mlflow_hides_them(repo: Path
     assert {r["run_id"] for r in json.loads(ok("list", "-f", "json"))} == {kept, gone}
 
 
+def test_a_deleted_experiments_runs_read_as_deleted_everywhere_and_refuse_changes(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After delete_experiment, get_run, `gittrack show` and the server said its runs
+    were active, logging to them (even a run live in this process) was recorded, and
+    `gittrack list` could not show deleted runs at all. As MLflow: they read as deleted
+    and refuse changes until restore_experiment; `gittrack list --view` is MLflow's."""
+    import json
+
+    from cli_helpers import fails, ok
+    from servers import GittrackServer
+    from test_server import API, call
+
+    from gittrack.errors import RunNotActiveError
+
+    client = gittrack.Client()
+    eid = gittrack.create_experiment("gone")
+    done = client.create_run("gone", run_name="done").info.run_id
+    client.set_terminated(done)
+    gittrack.set_experiment("gone")
+    with pytest.raises(RunNotActiveError), gittrack.start_run(run_name="live") as live:
+        gittrack.log_metric("loss", 1.0)  # ending it below is refused, as in MLflow
+        gittrack.delete_experiment(eid)
+        with pytest.raises(RunNotActiveError, match="restore_experiment brings it back"):
+            gittrack.log_metric("loss", 0.5)  # the live writer of this process knows
+        gittrack.restore_experiment(eid)
+        gittrack.log_metric("loss", 0.25)
+        gittrack.delete_experiment(eid)
+    with pytest.raises(RunNotActiveError):
+        client.set_tag(done, "k", "v")  # a writer that joins the run looks it up
+    with pytest.raises(ExperimentError, match=f"restore_experiment\\('{eid}'\\)"):
+        client.restore_run(done)  # it would still read as deleted
+    lid = live.info.run_id
+    assert gittrack.get_run(lid).data.metrics == {"loss": 0.25}
+    assert [gittrack.get_run(r).info.lifecycle_stage for r in (done, lid)] == ["deleted"] * 2
+    assert gittrack.get_run(lid).info.status == "RUNNING"  # its end was refused, as in MLflow
+    assert json.loads(ok("show", "done", "-f", "json"))["lifecycle_stage"] == "deleted"
+    assert "FINISHED (deleted)" in ok("show", "done")
+    listed = {
+        (view, name): [r["name"] for r in json.loads(ok("list", *args, "-f", "json"))]
+        for view in ("active_only", "deleted_only", "all")
+        for name, args in (("every", ("--view", view)), ("gone", ("-v", view, "-e", "gone")))
+    }
+    assert listed == {
+        ("active_only", "every"): [],
+        ("active_only", "gone"): [],
+        ("deleted_only", "every"): [],  # deleted experiments are searched only when named
+        ("deleted_only", "gone"): ["live", "done"],
+        ("all", "every"): [],
+        ("all", "gone"): ["live", "done"],
+    }
+    assert "FINISHED (deleted)" in ok("list", "-v", "all", "-e", "gone")
+    assert "unknown view type 'some'" in fails(capsys, "list", "--view", "some")
+    with GittrackServer(repo, "--quiet") as server:
+        _, got = call(server, "GET", f"{API}runs/get?run_id={done}")
+        assert got["run"]["info"]["lifecycle_stage"] == "deleted"
+        body = {"experiment_ids": [eid], "run_view_type": "DELETED_ONLY"}
+        _, found = call(server, "POST", API + "runs/search", body)
+        assert [r["info"]["lifecycle_stage"] for r in found["runs"]] == ["deleted"] * 2
+        assert call(server, "POST", API + "experiments/restore", {"experiment_id": eid})[0] == 200
+        _, found = call(server, "POST", API + "runs/search", {"experiment_ids": [eid]})
+        assert [r["info"]["lifecycle_stage"] for r in found["runs"]] == ["active"] * 2
+        status, _ = call(server, "POST", API + "runs/set-tag", {"run_id": done, "key": "k"})
+        assert status == 200
+        client.delete_run(done)  # deleted here, restored by the server's process
+        assert call(server, "POST", API + "runs/restore", {"run_id": done})[0] == 200
+    client.set_tag(done, "k2", "v")  # this process's writer reads the stored state again
+    assert gittrack.get_run(done).data.tags.keys() >= {"k", "k2"}
+
+
 def test_a_warm_listing_reads_deleted_experiments_without_opening_the_repository(
     repo: Path,
 ) -> None:

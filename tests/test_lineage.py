@@ -658,3 +658,22 @@ def test_run_id_of_a_live_writer_in_another_repository(repo: Path, tmp_path: Pat
     assert [
         e["name"] for e in open_repository(other, create=False).load(run.info.run_id).record.inputs
     ] == ["a"]
+
+
+def test_the_tools_api_takes_get_inputs_and_plain_paths(repo: Path, tmp_path: Path) -> None:
+    """docs/lineage.md's table, called as a tool would: with get_inputs(run) and strings."""
+    from gittrack.lineage import get_inputs, kept_objects
+
+    (repo / "a.txt").write_text("v1")
+    with gittrack.start_run() as run:
+        gittrack.log_input("a.txt", name="a", keep=True)
+        gittrack.log_input(pa.table({"x": [1]}), name="mem")
+    inputs = get_inputs(run.info.run_id)
+    sha = inputs[0]["digest"].removeprefix("sha256:")
+    assert kept_objects(inputs) == {sha}
+    assert check_inputs(inputs, str(tmp_path), str(repo)) == []
+    assert unchecked_inputs(inputs) == [
+        "input 'mem' is a table logged from memory: not checkable before the run"
+    ]
+    assert restore_kept_inputs(inputs, str(tmp_path / "out"), repo=str(repo)) == ["a.txt"]
+    assert (tmp_path / "out" / "a.txt").read_text() == "v1"

@@ -401,3 +401,117 @@ def test_client_compat_script_runs_in_gittrack(repo: Path) -> None:
 @needs_mlflow
 def test_client_compat_script_gives_what_mlflow_gives(repo: Path, tmp_path: Path) -> None:
     _compare_with_mlflow(COMPAT_CLIENT, repo, tmp_path)
+
+
+def test_a_deleted_run_refuses_changes_as_mlflow_does_until_restored(
+    repo: Path, tmp_path: Path
+) -> None:
+    """Logging to a run deleted with delete_run was accepted by the library (while
+    ``gittrack server`` and MLflow refuse): every change now raises MLflow's error, the
+    stored run is left as it was, and logging works again once the run is restored."""
+    from gittrack.entities import Metric
+    from gittrack.errors import RunNotActiveError
+
+    client = gittrack.Client()
+    with pytest.raises(RunNotActiveError), gittrack.start_run() as active:  # its end too
+        gittrack.log_param("kept", 1)
+        gittrack.log_metric("loss", 0.5)
+        rid = active.info.run_id
+        gittrack.delete_run(rid)
+        before = client.get_run(rid)
+        for attempt in [
+            lambda: gittrack.log_metric("loss", 0.4),  # the fluent hot path
+            lambda: gittrack.log_param("new", 2),
+            lambda: gittrack.set_tag("t", "v"),
+        ]:
+            with pytest.raises(RunNotActiveError) as caught:
+                attempt()
+            assert caught.value.message.startswith(
+                f"The run {rid} must be in the 'active' state. Current state is deleted."
+            )
+    data = tmp_path / "data.csv"
+    data.write_text("a\n1\n")
+    for attempt in [
+        lambda: client.log_param(rid, "new", 2),
+        lambda: client.log_params(rid, {"new": 2}),
+        lambda: client.log_metric(rid, "loss", 0.1),
+        lambda: client.log_metrics(rid, {"loss": 0.1}),
+        lambda: client.log_batch(rid, metrics=[Metric("loss", 0.1, 1, 1)]),
+        lambda: client.set_tag(rid, "t", "v"),
+        lambda: client.delete_tag(rid, "t"),
+        lambda: client.rename_run(rid, "other"),
+        lambda: client.set_terminated(rid),
+        lambda: client.update_run(rid, "RUNNING"),
+        lambda: client.log_input(rid, str(data)),
+        lambda: gittrack.start_run(run_id=rid),
+    ]:
+        with pytest.raises(RunNotActiveError):
+            attempt()
+    assert gittrack.active_run() is None
+    after = client.get_run(rid)
+    assert (after.info, after.data) == (before.info, before.data)
+    assert after.info.status == "RUNNING" and after.info.lifecycle_stage == "deleted"
+    client.log_artifact(rid, str(data))  # artifacts may still be logged, as in MLflow
+    client.restore_run(rid)
+    client.log_metric(rid, "loss", 0.1)
+    client.set_terminated(rid)
+    got = client.get_run(rid)
+    assert got.data.metrics == {"loss": 0.1} and got.info.status == "FINISHED"
+    assert got.data.params == {"kept": "1"}
+
+
+# -- deleting an experiment: what its runs read as, MLflow's sqlite store the reference ---------
+EXPERIMENT_LIFECYCLE = r"""
+import importlib, json, os, sys
+mlflow = importlib.import_module(sys.argv[1])
+ViewType = importlib.import_module(sys.argv[1] + ".entities").ViewType
+if sys.argv[1] == "mlflow":
+    mlflow.set_tracking_uri("sqlite:///" + os.path.abspath("mlflow.db"))
+client = mlflow.MlflowClient()
+eid = client.create_experiment("gone")
+kept = client.create_run(eid).info.run_id
+alone = client.create_run(eid).info.run_id
+client.delete_run(alone)
+client.delete_experiment(eid)
+names = {kept: "kept", alone: "alone"}
+out = {"get_run": [client.get_run(r).info.lifecycle_stage for r in (kept, alone)]}
+for view in ("ACTIVE_ONLY", "DELETED_ONLY", "ALL"):
+    found = client.search_runs([eid], run_view_type=getattr(ViewType, view))
+    out[view] = sorted((names[r.info.run_id], r.info.lifecycle_stage) for r in found)
+try:
+    client.log_param(kept, "p", 1)
+    out["log_param"] = "accepted"
+except Exception as e:
+    out["log_param"] = str(e).replace(kept, "<id>").splitlines()[0].split(" (")[0]
+client.restore_experiment(eid)
+out["restored"] = [client.get_run(r).info.lifecycle_stage for r in (kept, alone)]
+print(json.dumps(out))
+"""
+
+
+def test_runs_of_a_deleted_experiment_read_as_deleted_runs(repo: Path) -> None:
+    """get_run of a run of a deleted experiment said "active" and logging to it was
+    recorded; MLflow marks them deleted: they read as deleted now and refuse changes.
+    restore_experiment keeps a run deleted on its own deleted (MLflow restores it too)."""
+    got = _run_script(EXPERIMENT_LIFECYCLE, "gittrack", sys.executable, repo, dict(os.environ))
+    assert got == {
+        "get_run": ["deleted", "deleted"],
+        "ACTIVE_ONLY": [],
+        "DELETED_ONLY": [["alone", "deleted"], ["kept", "deleted"]],
+        "ALL": [["alone", "deleted"], ["kept", "deleted"]],
+        "log_param": "The run <id> must be in the 'active' state. Current state is deleted.",
+        "restored": ["active", "deleted"],
+    }
+
+
+@needs_mlflow
+def test_runs_of_a_deleted_experiment_read_as_mlflow_reads_them(repo: Path, tmp_path: Path) -> None:
+    """The same script against MLflow's sqlite store: equal, but for restore_experiment,
+    which in MLflow also brings back the runs deleted one by one before (docs/api.md)."""
+    ours = _run_script(EXPERIMENT_LIFECYCLE, "gittrack", sys.executable, repo, dict(os.environ))
+    theirs = _run_script(
+        EXPERIMENT_LIFECYCLE, "mlflow", str(MLFLOW.python), tmp_path, dict(os.environ)
+    )
+    assert theirs.pop("restored") == ["active", "active"]
+    assert ours.pop("restored") == ["active", "deleted"]
+    assert ours == theirs

@@ -72,6 +72,13 @@ def test_errors_are_one_line(run_id: str, capsys: pytest.CaptureFixture[str]) ->
     )
     assert "no run matches" in fails(capsys, "models", "register", "nosuchrun", "m")
     assert "is not a date" in fails(capsys, "models", "show", "m@prod", "--at", "yesterday")
+    # --at answers for an alias only, and never "(not set)" for one that does not exist
+    assert "--at needs NAME@ALIAS" in fails(capsys, "models", "show", "m", "--at", "2026-11-20")
+    assert "--at needs NAME@ALIAS" in fails(capsys, "models", "show", "m/1", "--at", "2026-11-20")
+    assert "no registered model named 'ghost'" in fails(
+        capsys, "models", "show", "ghost@prod", "--at", "2026-11-20"
+    )
+    assert "has no alias @prod" in fails(capsys, "models", "show", "m@prod", "--at", "2026-11-20")
     assert "unknown format" in fails(capsys, "models", "list", "-f", "xml")
     assert "--workers must be at least 1" in fails(
         capsys, "models", "serve", "-m", "models:/m/1", "--workers", "0"

@@ -111,6 +111,12 @@ def test_bad_params(given: dict[str, str], message: str) -> None:
     ("text", "message"),
     [
         (b"name: [unclosed", "gittrack.yaml is not valid YAML"),
+        (  # what is wrong and where, not PyYAML's context line ("while parsing ...")
+            b"name: x\nentry_points:\n\tmain: a\n",
+            r"gittrack.yaml is not valid YAML: found character that cannot start any token "
+            r"\(line 3, column 1\)$",
+        ),
+        (b"entry_points: [\n", r"is not valid YAML: did not find expected node content \(line 2"),
         (b"- a\n- b\n", "must be a mapping"),
         (b"name: x\n", "'entry_points' must map"),
         (b"name: x\nentry_points: {}\n", "'entry_points' must map"),

@@ -119,6 +119,7 @@ def test_not_executable(repo: Path) -> None:
         (["-P", "=1", "--", "true"], "bad -P '=1'"),
         (["-e", "main", "--", "true"], "either -e ENTRY or a command"),
         ([], "nothing to run"),
+        (["-P", "lr=0.1"], "-P needs an entry point, and there is no gittrack.yaml, "),
         (["-P", "bad key!=1", "--", "true"], "param key 'bad key!'"),
     ],
 )

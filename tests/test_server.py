@@ -453,8 +453,18 @@ def test_deleted_runs_leave_searches_until_restored(repo: Path) -> None:
         )
         _, run = call(server, "GET", f"{API}runs/get?run_id={gone}")
         assert run["run"]["info"]["lifecycle_stage"] == "deleted"
+        param = {"run_id": gone, "key": "k", "value": "v"}
+        assert call(server, "POST", API + "runs/log-parameter", param) == (  # the library's check
+            400,
+            {
+                "error_code": "INVALID_PARAMETER_VALUE",
+                "message": f"The run {gone} must be in the 'active' state. Current state is "
+                "deleted. (restore_run brings it back)",
+            },
+        )
         assert call(server, "POST", API + "runs/restore", {"run_id": gone}) == (200, {})
         assert ids("ACTIVE_ONLY") == {keep, gone}
+        assert call(server, "POST", API + "runs/log-parameter", param) == (200, {})
 
 
 def test_search_pages_are_the_library_search_in_slices(repo: Path) -> None:

@@ -160,6 +160,14 @@ def test_unreachable_remote_changes_nothing(repo: Path, engine: str) -> None:
     with pytest.raises(RemoteError):
         sync.pull(repo, url)
     assert refs_of(repo) == before
+    if engine == "dulwich":  # the OS's reason, not urllib3's wrapping of it
+        for scheme in ("git", "http"):
+            url = f"{scheme}://127.0.0.1:{free_port()}/nothing.git"
+            for call in (sync.push, sync.pull):
+                with pytest.raises(
+                    RemoteError, match=r"remote unreachable \(Connection refused\)$"
+                ):
+                    call(repo, url)
 
 
 def test_missing_remote_repository(repo: Path, tmp_path: Path) -> None:
@@ -430,6 +438,14 @@ def test_bundle_errors(repo: Path, tmp_path: Path, engine: str) -> None:
     with pytest.raises(RemoteError, match="cannot read bundle"):
         sync.bundle_unbundle(junk, repo=repo)
     assert refs_of(repo) == before
+    make_runs(repo, 1)
+    target = tmp_path / "usb" / "runs.bundle"
+    with pytest.raises(RemoteError) as err:
+        sync.bundle_create(target, repo=repo)
+    assert str(err.value) == (
+        f"cannot write bundle {target}: there is no directory {target.parent} (create it first)"
+    )
+    assert not (tmp_path / "usb").exists()
 
 
 def test_registry_ref_changed_on_both_sides_is_kept_as_conflict(
@@ -536,3 +552,26 @@ def test_a_remote_that_lost_runs_takes_them_again(
     clone = fresh_repo(tmp_path, "clone")
     sync.pull(clone, str(bare_remote))
     assert contents(clone) == contents(repo)
+
+
+@pytest.mark.parametrize("url", ["htp://127.0.0.1:9/runs.git", "gti://127.0.0.1:9/runs.git"])
+def test_a_mistyped_url_scheme_is_named(repo: Path, engine: str, url: str) -> None:
+    make_runs(repo, 1)
+    git(repo, "remote", "add", "origin", url)
+    before = refs_of(repo)
+    scheme = url.split(":", 1)[0]
+    for call in (lambda: sync.push(repo), lambda: sync.pull(repo), lambda: sync.push(repo, url)):
+        with pytest.raises(RemoteError) as err:
+            call()
+        assert f"'{scheme}://' is not a git transport" in str(err.value), err.value
+    assert refs_of(repo) == before
+
+
+def test_a_missing_repository_on_a_smart_http_server(
+    repo: Path, http_git_server: Any, engine: str
+) -> None:
+    make_runs(repo, 1)
+    url = http_git_server.url_for("typo.git")
+    for call in (sync.push, sync.pull):
+        with pytest.raises(RemoteError, match=r"failed: no git repository there$"):
+            call(repo, url)

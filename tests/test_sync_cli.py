@@ -60,9 +60,12 @@ def test_push_chosen_runs(repo: Path, bare_remote: Path) -> None:
     assert ids[0] not in refs_of(bare_remote)
 
 
-def test_rejected_push_is_one_line_per_run_and_exit_1(
-    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def changed_on_both_sides(
+    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], log: str
+) -> tuple[str, Path]:
+    """One run shared by ``repo`` and a clone through origin, then changed in both by
+    ``log`` ("tag" or "param", different values), and ``repo``'s change pushed; the
+    clone is the current directory. Returns (run id, clone)."""
     (rid,) = make_runs(repo, 1)
     git(repo, "remote", "add", "origin", str(bare_remote))
     assert run_main(["push"], capsys)[0] == 0
@@ -70,13 +73,22 @@ def test_rejected_push_is_one_line_per_run_and_exit_1(
     git(other, "remote", "add", "origin", str(bare_remote))
     os.chdir(other)
     assert run_main(["pull"], capsys)[0] == 0
-    Client(repo).set_tag(rid, "x", "1")
-    Client(repo).flush()
-    Client(other).set_tag(rid, "y", "2")
-    Client(other).flush()
+    for where, value in ((repo, "1"), (other, "2")):
+        if log == "tag":
+            Client(where).set_tag(rid, f"t{value}", value)
+        else:
+            Client(where).log_param(rid, "opt", value)
+        Client(where).flush()
     os.chdir(repo)
     assert run_main(["push"], capsys)[0] == 0
     os.chdir(other)
+    return rid, other
+
+
+def test_rejected_push_is_one_line_per_run_and_exit_1(
+    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rid, _ = changed_on_both_sides(repo, bare_remote, tmp_path, capsys, "tag")
     remote_before = refs_of(bare_remote)
     code, _, err = run_main(["push"], capsys)
     assert code == 1
@@ -220,3 +232,38 @@ def test_progress_shows_on_a_terminal_only(repo: Path, bare_remote: Path) -> Non
     assert proc.returncode == 0
     assert b"objects" in seen  # git's meters, forwarded
     assert b"objects" not in proc.stdout
+
+
+def test_an_unmergeable_run_is_resolved_as_the_docs_say(
+    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rid, other = changed_on_both_sides(repo, bare_remote, tmp_path, capsys, "param")
+    assert run_main(["pull"], capsys)[0] == 0
+    kept_at = git(other, "for-each-ref", "--format=%(refname)", "refs/gittrack-conflicts").strip()
+    code, _, err = run_main(["push"], capsys)
+    # Pulling again cannot help: the line says what can.
+    assert code == 1 and "gittrack pull" not in err, err
+    assert f"run {rid} rejected by origin: it conflicts with the version there, kept at " in err
+    assert kept_at in err and "keep one version, delete that ref" in err
+    # Keep the local version (docs/sync.md, "Unmergeable").
+    sha = kept_at.rsplit("/", 1)[1]
+    git(other, "update-ref", f"refs/gittrack-remotes/origin/runs/{rid}", sha)
+    git(other, "update-ref", "-d", kept_at)
+    assert run_main(["push"], capsys)[0] == 0
+    os.chdir(repo)
+    assert run_main(["pull"], capsys)[0] == 0
+    assert Client(repo).get_run(rid).data.params["opt"] == "2"
+
+
+def test_a_run_given_where_the_remote_goes_is_named(
+    repo: Path, bare_remote: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (rid,) = make_runs(repo, 1)
+    git(repo, "remote", "add", "origin", str(bare_remote))
+    code, _, err = run_main(["push", rid[:8]], capsys)
+    assert code == 1 and err == (
+        f"gittrack: error: no remote named '{rid[:8]}' and no repository at that path; "
+        f"'{rid[:8]}' is a run: give the remote first (gittrack push origin {rid[:8]})\n"
+    )
+    assert refs_of(bare_remote).strip() == ""
+    assert run_main(["push", "origin", rid[:8]], capsys)[0] == 0

@@ -466,8 +466,40 @@ def test_writes_need_the_token_and_go_through_the_library(
     assert status == 400 and "name" in json.loads(body)["message"]
     assert call(server, "DELETE", f"/ui/api/run/{rid}", None, {"X-Gittrack-Token": "x"})[0] == 403
     assert call(server, "DELETE", f"/ui/api/run/{rid}", None, auth)[0] == 200
-    status, _, body = call(server, "GET", f"/ui/api/run/{rid}")
-    assert status == 404 and json.loads(body)["error_code"] == "RunNotFoundError"
+    assert Client().get_run(rid).info.lifecycle_stage == "deleted"  # MLflow's soft delete
+
+
+def test_the_deleted_state_lists_deleted_runs_and_restore_brings_them_back(
+    server: WebServer, runs: list[str]
+) -> None:
+    """The UI had no way to see runs deleted with delete_run or to restore them."""
+    rid, auth = runs[1], {"X-Gittrack-Token": TOKEN, "Content-Type": "application/json"}
+
+    def shown(state: str) -> tuple[int, list[str]]:
+        page = get_json(server, "/ui/api/runs", state=state)
+        assert isinstance(page, dict)
+        return page["total"], [r["run_id"] for r in page["rows"]]
+
+    assert call(server, "DELETE", f"/ui/api/run/{rid}", None, auth)[0] == 200
+    assert shown("deleted") == (1, [rid])
+    assert shown("active") == (4, [r for r in reversed(runs) if r != rid])
+    doc = get_json(server, f"/ui/api/run/{rid}")
+    assert isinstance(doc, dict) and doc["lifecycle_stage"] == "deleted"
+    status, _, body = call(server, "POST", f"/ui/api/run/{rid}/tags", {"set": {"k": "v"}}, auth)
+    assert status == 400 and json.loads(body) == {
+        "error_code": "RunNotActiveError",
+        "message": f"The run {rid} must be in the 'active' state. Current state is deleted. "
+        "(restore_run brings it back)",
+    }
+    restore = f"/ui/api/run/{rid}/restore"
+    assert call(server, "POST", restore, {}, {"X-Gittrack-Token": "x"})[0] == 403
+    assert call(server, "POST", restore, {}, auth)[0] == 200
+    assert shown("deleted") == (0, [])
+    assert get_json(server, f"/ui/api/run/{rid}")["lifecycle_stage"] == "active"  # type: ignore[index]
+    status, _, body = call(server, "GET", "/ui/api/runs?state=gone")
+    assert status == 400 and json.loads(body)["message"] == (
+        "state must be active or deleted, not 'gone'"
+    )
 
 
 def test_page_carries_the_token_and_plotly_is_served_locally(server: WebServer) -> None:

@@ -704,17 +704,25 @@ def test_parallel_coordinates_of_a_wide_sweep_show_its_metrics(repo: Path, brows
     assert errors == []
 
 
-def test_a_deleted_run_leaves_the_selection(repo: Path, browser: Any) -> None:
+def test_a_deleted_run_leaves_the_selection_and_the_deleted_state_restores_it(
+    repo: Path, tmp_path: Path, browser: Any
+) -> None:
+    """The UI could delete a run but neither show deleted runs nor restore them: the
+    runs table's State: Deleted lists them (MLflow's runs table), a deleted run's page
+    says so and offers Restore, and Restore of selected rows brings them back."""
+    images = DOCS_IMAGES if SCREENSHOTS else tmp_path / "images"
     ids = []
     for i in range(3):
         with gittrack.start_run(run_name=f"r{i}") as run:
             gittrack.log_metric("loss", i)
+            gittrack.set_tag("team", "vision")
             ids.append(run.info.run_id)
     errors: list[str] = []
     with ui_process(repo) as url:
         page = _page(browser, errors)
         page.goto(url + "/")
         page.wait_for_selector("#runs-table tbody tr")
+        assert page.is_hidden("#restore")  # only the deleted runs can be restored
         for rid in ids:
             page.check(f"input.select[data-run='{rid}']")
         page.goto(f"{url}/#/run/{ids[0]}")
@@ -724,11 +732,51 @@ def test_a_deleted_run_leaves_the_selection(repo: Path, browser: Any) -> None:
         _says(page, "deleted run r0")
         page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 2")
         assert page.inner_text("#compare") == "Compare (2)"
-        page.click("#compare")
-        _ready(page, "^#/compare")
-        assert page.inner_text("h1") == "Compare 2 runs"
+
+        # State: Deleted lists it; its page says it is deleted and changes nothing
+        page.select_option("#state", "deleted")
+        page.wait_for_function("document.querySelector('#page-info').innerText === '1–1 of 1 runs'")
+        assert "state=deleted" in page.evaluate("location.hash")
+        assert page.inner_text("#runs-table tbody tr td.name") == "r0"
+        assert page.inner_text("#restore") == "Restore (0)"
+        page.click(f"tr[data-run='{ids[0]}'] td.name a")
+        _ready(page, f"^#/run/{ids[0]}")
+        assert "This run is deleted" in page.inner_text("#deleted-note")
+        assert page.inner_text("#deleted-badge") == "deleted"
+        for edit in ("#rename", "#delete", "#tag-form", "#save-note", "[data-delete-tag]"):
+            assert page.locator(edit).count() == 0, edit
+        _shot(page, images, "ui-run-deleted.png")
+        page.click("#restore-run")
+        _says(page, "restored run r0")
+        assert page.locator("#deleted-note").count() == 0
+        assert page.locator("#delete").count() == 1
+        assert Client().get_run(ids[0]).info.lifecycle_stage == "active"
+
+        # restore from the table: tick the deleted rows, confirm
+        Client().delete_run(ids[1])
+        Client().delete_run(ids[2])
+        page.goto(f"{url}/#/?state=deleted")
+        page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 2")
+        assert page.inner_text("#restore") == "Restore (2)"  # both still ticked from before
+        page.uncheck(f"input.select[data-run='{ids[2]}']")
+        assert page.inner_text("#restore") == "Restore (1)"
+        assert not page.is_checked("#select-page")
+        assert page.locator(".experiments .count").count() == 0  # the counts are of active runs
+        _shot(page, images, "ui-runs-deleted.png")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#restore")
+        _says(page, "restored 1 run")
+        page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 1")
+        assert page.inner_text("#runs-table tbody tr td.name") == "r2"
+        page.select_option("#state", "")
+        page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 2")
         page.close()
     assert errors == []
+    assert [Client().get_run(r).info.lifecycle_stage for r in ids] == [
+        "active",
+        "active",
+        "deleted",
+    ]
 
 
 def test_compare_of_runs_without_metrics_says_so(repo: Path, browser: Any) -> None:

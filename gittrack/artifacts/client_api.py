@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,15 +67,19 @@ def serialize_dict(data: Any, artifact_file: str) -> bytes:
         raise ArtifactError(f"cannot write {artifact_file!r} as JSON: {e}") from e
 
 
-def render_figure(figure: Any, artifact_file: str) -> bytes:
-    """A matplotlib figure (``savefig``) or a plotly figure (``.html``) as bytes."""
+def render_figure(
+    figure: Any, artifact_file: str, save_kwargs: Mapping[str, Any] | None = None
+) -> bytes:
+    """A matplotlib figure (``savefig``) or a plotly figure (``.html``) as bytes;
+    ``save_kwargs`` go to ``savefig`` (the format defaults to the suffix) or ``to_html``."""
     suffix = Path(artifact_file).suffix.lower().lstrip(".")
+    options = dict(save_kwargs or {})
     if hasattr(figure, "savefig"):
         buf = io.BytesIO()
-        figure.savefig(buf, format=suffix or "png")
+        figure.savefig(buf, **{"format": suffix or "png", **options})
         return buf.getvalue()
     if hasattr(figure, "to_html") and suffix in ("html", "htm"):
-        return str(figure.to_html()).encode("utf-8")
+        return str(figure.to_html(**options)).encode("utf-8")
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -135,11 +140,19 @@ class ArtifactsMixin:
         data = serialize_dict(dictionary, artifact_file)
         store.record(self.writer(run_id), [store.store_bytes(data, path)])
 
-    def log_figure(self: _ClientLike, run_id: str, figure: Any, artifact_file: str) -> None:
-        """Log a matplotlib figure (format from the suffix) or a plotly figure (.html)."""
+    def log_figure(
+        self: _ClientLike,
+        run_id: str,
+        figure: Any,
+        artifact_file: str,
+        *,
+        save_kwargs: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Log a matplotlib figure (format from the suffix) or a plotly figure (.html);
+        ``save_kwargs`` go to ``savefig`` or ``to_html``, as MLflow's."""
         path = paths.clean_path(artifact_file, "artifact_file")
         store = artifacts_of(self.store)
-        data = render_figure(figure, artifact_file)
+        data = render_figure(figure, artifact_file, save_kwargs)
         store.record(self.writer(run_id), [store.store_bytes(data, path)])
 
     def log_table(self: _ClientLike, run_id: str, data: Any, artifact_file: str) -> None:

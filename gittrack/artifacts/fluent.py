@@ -6,6 +6,7 @@ Like every fluent logging call, these start a run when none is active.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import ValidationError
@@ -15,48 +16,53 @@ if TYPE_CHECKING:
     from gittrack.artifacts.api import FileInfo
 
 
-def _active() -> tuple[Any, str]:
+def _active(run_id: str | None = None) -> tuple[Any, str]:
     from gittrack.fluent import client_and_run_id
 
-    return client_and_run_id()
+    return client_and_run_id(run_id)
 
 
-def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-    """Log a file of the active run as ``<artifact_path>/<file name>``."""
-    client, rid = _active()
+def log_artifact(
+    local_path: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None
+) -> None:
+    """Log a file of the active run (or ``run_id``) as ``<artifact_path>/<file name>``."""
+    client, rid = _active(run_id)
     client.log_artifact(rid, local_path, artifact_path)
 
 
-def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> None:
-    """Log every file below ``local_dir`` under ``artifact_path``."""
-    client, rid = _active()
+def log_artifacts(
+    local_dir: str | os.PathLike[str], artifact_path: str | None = None, run_id: str | None = None
+) -> None:
+    """Log every file below ``local_dir`` under ``artifact_path`` (active run, or ``run_id``)."""
+    client, rid = _active(run_id)
     client.log_artifacts(rid, local_dir, artifact_path)
 
 
-def log_text(text: str, artifact_file: str) -> None:
-    """Log a string as a text file of the active run."""
-    client, rid = _active()
+def log_text(text: str, artifact_file: str, run_id: str | None = None) -> None:
+    """Log a string as a text file of the active run (or ``run_id``)."""
+    client, rid = _active(run_id)
     client.log_text(rid, text, artifact_file)
 
 
-def log_dict(dictionary: Any, artifact_file: str) -> None:
-    """Log a dict as JSON (or YAML for .yaml/.yml) in the active run."""
-    client, rid = _active()
+def log_dict(dictionary: Any, artifact_file: str, run_id: str | None = None) -> None:
+    """Log a dict as JSON (or YAML for .yaml/.yml) in the active run (or ``run_id``)."""
+    client, rid = _active(run_id)
     client.log_dict(rid, dictionary, artifact_file)
 
 
-def log_figure(figure: Any, artifact_file: str) -> None:
-    """Log a matplotlib (or plotly, .html) figure in the active run."""
+def log_figure(
+    figure: Any, artifact_file: str, *, save_kwargs: Mapping[str, Any] | None = None
+) -> None:
+    """Log a matplotlib (or plotly, .html) figure in the active run; ``save_kwargs`` go to
+    ``savefig`` (or ``to_html``), as MLflow's."""
     client, rid = _active()
-    client.log_figure(rid, figure, artifact_file)
+    client.log_figure(rid, figure, artifact_file, save_kwargs=save_kwargs)
 
 
 def log_table(data: Any, artifact_file: str, run_id: str | None = None) -> None:
     """Log a dict or pandas DataFrame as a table (.json or .parquet) of the active run (or
     ``run_id``); rows are appended to a table already there."""
-    from gittrack.fluent import client_and_run_id
-
-    client, rid = client_and_run_id(run_id)
+    client, rid = _active(run_id)
     client.log_table(rid, data, artifact_file)
 
 

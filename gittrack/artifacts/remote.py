@@ -318,7 +318,7 @@ def push_target(runs: RunStore, git_remote: str | None = None) -> ArtifactRemote
     if configured_url(runs):
         return open_remote(runs)
     if git_remote is None:
-        git_remote = remote_urls(runs).get("origin")
+        git_remote = remote_urls(runs, push=True).get("origin")
     return None if git_remote is None else git_remote_store(git_remote)
 
 
@@ -335,11 +335,12 @@ def read_remotes(runs: RunStore) -> list[ArtifactRemote]:
     return found
 
 
-def remote_urls(runs: RunStore) -> dict[str, str]:
-    """The repository's git remotes by name (origin first), URLs as git reads them."""
+def remote_urls(runs: RunStore, *, push: bool = False) -> dict[str, str]:
+    """The repository's git remotes by name (origin first), URLs as git reads them
+    (``push``: where git pushes)."""
     from gittrack.store.transport import remote_urls as urls
 
-    return urls(runs.git)
+    return urls(runs.git, push=push)
 
 
 def fetch_object(remotes: list[ArtifactRemote], sha256: str, cache: ObjectCache, what: str) -> int:

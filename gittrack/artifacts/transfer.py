@@ -192,8 +192,8 @@ def fetch_kept_inputs(runs: RunStore, record: RunRecord) -> list[tuple[dict[str,
         return []
     wanted = {sha: (record.run_id, f"kept input {sha[:12]}") for sha in absent}
     remotes = read_remotes(runs)
-    if remotes:
-        _fetch(runs, wanted, None, remotes)
+    if remotes:  # quietly: the caller names each incomplete input itself
+        _fetch(runs, wanted, None, remotes, warn=False)
     incomplete = []
     for entry in entries:
         lost = [sha for sha in kept_entry_objects(entry) if sha in absent and not cache.has(sha)]
@@ -214,6 +214,8 @@ def _fetch(
     wanted: dict[str, tuple[str, str]],
     remote_url: str | None,
     remotes: list[ArtifactRemote] | None = None,
+    *,
+    warn: bool = True,
 ) -> FetchStats:
     from gittrack.artifacts.remote import NO_REMOTE, fetch_object, open_remote, read_remotes
 
@@ -230,7 +232,8 @@ def _fetch(
         try:
             size += fetch_object(remotes, sha, cache, what)
         except ArtifactNotFoundError as e:
-            log.warning("gittrack: %s", e.message)
+            if warn:
+                log.warning("gittrack: %s", e.message)
             missing += 1
             continue
         objects += 1

@@ -197,26 +197,30 @@ def fetch_cmd(
 def gc_cmd(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete what would be freed.")] = False,
     min_age: Annotated[
-        float,
+        float | None,
         typer.Option(
-            "--min-age", min=0, help="Keep unreferenced objects younger than this (seconds)."
+            "--min-age",
+            min=0,
+            help="Keep unreferenced objects younger than this (seconds; default 3600).",
         ),
-    ] = 3600.0,
+    ] = None,
 ) -> None:
     """Show (then, with --yes, delete) local artifact objects no run references."""
     from gittrack.artifacts.gc import collect_garbage
 
     client, _ = _open()
     client.flush()
-    result = collect_garbage(client.store, delete=yes, min_age=min_age)
+    given = {} if min_age is None else {"min_age": min_age}
+    result = collect_garbage(client.store, delete=yes, **given)
     recent = f"; kept {result.kept_recent} younger than --min-age" if result.kept_recent else ""
     n, size = len(result.objects), out.human_size(result.bytes)
     if yes:
         typer.echo(f"deleted {n} unreferenced artifact objects, freed {size}{recent}")
     elif n:
+        again = "" if min_age is None else f" --min-age {min_age:g}"
         typer.echo(
             f"{n} unreferenced artifact objects ({size}) can be freed{recent}; "
-            "run 'gittrack gc --yes' to delete them"
+            f"run 'gittrack gc --yes{again}' to delete them"
         )
     else:
         typer.echo(f"nothing to free{recent}")

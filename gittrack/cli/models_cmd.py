@@ -113,10 +113,17 @@ def show_cmd(
 
     out.check_format(fmt)
     runs = _runs()
+    if at is not None and "@" not in name:
+        raise _error(f"--at needs NAME@ALIAS (the version an alias named then), not {name!r}")
     if "@" in name:
         model, _, alias = name.partition("@")
-        if at is not None:
-            version = registry.alias_at(runs, model, alias, _parse_when(at))
+        when = _parse_when(at) if at is not None else None
+        registry.get_version(runs, model, "latest")  # unknown model -> clear error
+        events = registry.alias_history(runs, model, alias)
+        if not events:
+            raise _error(f"model {model!r} has no alias @{alias}")
+        if when is not None:
+            version = registry.alias_at(runs, model, alias, when)
             if fmt == "json":
                 typer.echo(
                     out.to_json({"name": model, "alias": alias, "at": at, "version": version})
@@ -125,10 +132,6 @@ def show_cmd(
                 shown = version if version is not None else "(not set)"
                 typer.echo(f"{model}@{alias} at {at}: {shown}")
             return
-        registry.get_version(runs, model, "latest")  # unknown model -> clear error
-        events = registry.alias_history(runs, model, alias)
-        if not events:
-            raise _error(f"model {model!r} has no alias @{alias}")
         rows = [
             {"set_at": iso_utc(e.set_at), "version": e.version, "set_by": e.set_by} for e in events
         ]

@@ -212,8 +212,16 @@ def _resample(values: Sequence[float], width: int) -> list[float]:
         lo = i * len(values) // width
         hi = max(lo + 1, (i + 1) * len(values) // width)
         chunk = _finite(values[lo:hi])
-        out.append(sum(chunk) / len(chunk) if chunk else math.nan)
+        # each term divided first: a sum of values near 1.8e308 would overflow to inf
+        out.append(sum(v / len(chunk) for v in chunk) if chunk else math.nan)
     return out
+
+
+def _fraction(v: float, lo: float, hi: float) -> float:
+    """Where ``v`` lies from ``lo`` (0) to ``hi`` (1); halves first, so that the span of
+    values near the float limits (1e308 - -1e308) does not overflow to inf."""
+    span = hi / 2 - lo / 2
+    return 0.0 if span == 0 else (v / 2 - lo / 2) / span
 
 
 def sparkline(values: Sequence[float], width: int = 60) -> str:
@@ -223,15 +231,14 @@ def sparkline(values: Sequence[float], width: int = 60) -> str:
     if not finite:
         return ""
     lo, hi = min(finite), max(finite)
-    span = hi - lo
     out = []
     for v in points:
         if not math.isfinite(v):
             out.append(" ")
-        elif span == 0:
+        elif lo == hi:
             out.append(SPARK[3])
         else:
-            out.append(SPARK[min(len(SPARK) - 1, int((v - lo) / span * len(SPARK)))])
+            out.append(SPARK[min(len(SPARK) - 1, int(_fraction(v, lo, hi) * len(SPARK)))])
     return "".join(out)
 
 
@@ -244,21 +251,20 @@ def line_plot(
     if not finite:
         return "(no finite values to plot)"
     lo, hi = min(finite), max(finite)
-    span = (hi - lo) or 1.0
     grid = [[" "] * len(pts) for _ in range(height)]
     prev: int | None = None
     for x, v in enumerate(pts):
         if not math.isfinite(v):
             prev = None
             continue
-        y = round((v - lo) / span * (height - 1))
+        y = round(_fraction(v, lo, hi) * (height - 1))
         grid[height - 1 - y][x] = "●"
         if prev is not None and abs(prev - y) > 1:  # join steep segments vertically
             for yy in range(min(prev, y) + 1, max(prev, y)):
                 if grid[height - 1 - yy][x] == " ":
                     grid[height - 1 - yy][x] = "│"
         prev = y
-    labels = [f"{hi:.4g}", f"{(lo + hi) / 2:.4g}", f"{lo:.4g}"]
+    labels = [f"{hi:.4g}", f"{lo / 2 + hi / 2:.4g}", f"{lo:.4g}"]
     pad = max(len(s) for s in labels)
     lines = []
     for i, row in enumerate(grid):

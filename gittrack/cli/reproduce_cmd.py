@@ -147,6 +147,8 @@ def reproduce_cmd(
         _note(f"warning: {line}")
     if len(notes) > MAX_WARNINGS:
         _note(f"warning: ... and {len(notes) - MAX_WARNINGS} more differences (--strict refuses)")
+    for line in repro.notes:
+        _note(line)
     _note(f"run {repro.run_id[:12]}: code materialised in {repro.workdir}")
     where = f"{repro.workdir / repro.cwd}"
     if not yes and not typer.confirm(f"Run `{repro.display_command}` in {where}?", err=True):

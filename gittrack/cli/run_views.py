@@ -62,8 +62,10 @@ def show_text(
         rows = [[p, (e or {}).get("size", "")] for p, e in sorted(r.artifacts.items())]
         parts.append(section("artifacts", tabulate(rows, headers=["path", "size"])))
     if r.inputs:
+        from gittrack.lineage.hashing import short
+
         rows = [
-            [i.get("name", ""), str(i.get("digest", ""))[:16], i.get("context", "")]
+            [out.cell(i.get("name")), short(i.get("digest")), out.cell(i.get("context"))]
             for i in r.inputs
             if isinstance(i, dict)
         ]

@@ -49,13 +49,33 @@ def _load(index: RunIndex, ref: str) -> LoadedRun:
     return index.runstore.load(index.resolve(ref))
 
 
+def _parent_id(index: RunIndex, ref: str) -> str:
+    """The run ``--parent`` names; a full run id also when that run was removed, since its
+    children still name it (as ``tags.mlflow.parentRunId = '<id>'`` finds them)."""
+    from gittrack.errors import RunNotFoundError
+
+    try:
+        return index.resolve(ref)
+    except RunNotFoundError:
+        text = ref.strip().lower()
+        if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
+            return text
+        raise
+
+
 # -- list ----------------------------------------------------------------------------------
+def _status(row: dict[str, Any]) -> str:
+    """The status, marked when the run is deleted (as ``show`` marks it)."""
+    deleted = row.get("lifecycle_stage") == "deleted"
+    return f"{row['status']} (deleted)" if deleted else str(row["status"])
+
+
 _ATTR_GETTERS: dict[str, Any] = {
     "run": lambda r: r["run_id"][:8],
     "run_id": lambda r: r["run_id"],
     "name": lambda r: r["name"],
     "experiment": lambda r: r["experiment"],
-    "status": lambda r: r["status"],
+    "status": _status,
     "start": lambda r: out.local_short(r["start_time"]),
     "duration": lambda r: out.duration(r["start_time"], r["end_time"], r["status"]),
     "start_time": lambda r: iso_utc(r["start_time"]),
@@ -135,9 +155,19 @@ def list_cmd(
     parent: Annotated[
         str | None, typer.Option("--parent", help="Only the runs nested in this run.")
     ] = None,
+    view: Annotated[
+        str,
+        typer.Option(
+            "--view",
+            "-v",
+            help="active_only, deleted_only (runs deleted with delete_run, and the runs of "
+            "deleted experiments named with -e) or all.",
+        ),
+    ] = "active_only",
     fmt: FormatOpt = "table",
 ) -> None:
     """List runs, newest first (filter, sort, choose columns)."""
+    from gittrack.lifecycle import ViewType
     from gittrack.query.search import query_rows
     from gittrack.query.views import run_row_json
 
@@ -153,7 +183,8 @@ def list_cmd(
             max_,
             check_sort_keys=True,
             index=index,
-            parent_run_id=None if parent is None else index.resolve(parent),
+            view_type=ViewType.from_string(view),
+            parent_run_id=None if parent is None else _parent_id(index, parent),
         )
     if fmt == "json":
         typer.echo(out.to_json_lines_array([run_row_json(r) for r in rows]))
@@ -185,12 +216,13 @@ def show_cmd(
 ) -> None:
     """Show everything about one run."""
     from gittrack.cli import run_views as views
+    from gittrack.experiments import as_reported
     from gittrack.query.search import query_rows
     from gittrack.query.views import run_json
 
     out.check_format(fmt, ("table", "json"))
     with _index() as index:
-        loaded = _load(index, run)
+        loaded = as_reported(index.runstore, _load(index, run))
         children = query_rows(index=index, parent_run_id=loaded.record.run_id)
     if fmt == "json":
         doc = run_json(loaded, packages=True)
@@ -307,16 +339,28 @@ def rm_cmd(
     runs: Annotated[list[str], typer.Argument(help="Runs to delete.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Delete even a run that a model version needs.")
+        bool,
+        typer.Option(
+            "--force", help="Delete even a run a model version needs, or one being logged."
+        ),
     ] = False,
 ) -> None:
     """Delete runs (their refs; the objects go at the next git gc)."""
     from gittrack.client import Client
     from gittrack.models.registry import versions_of_run
+    from gittrack.recovery import may_be_alive
 
     with _index() as index:
         ids = list(dict.fromkeys(index.resolve(r) for r in runs))
         names = {e.run_id: e.name for e in index.entries()}
+        client = Client(index.root)
+        for rid in [] if force else ids:
+            where = may_be_alive(client, rid)
+            if where is not None:
+                raise ValidationError(
+                    f"run {rid[:8]} is RUNNING and its process may still be logging to it "
+                    f"({where}); end it first, or pass --force"
+                )
         needed_by = {rid: versions_of_run(index.runstore, rid) for rid in ids}
         for rid, needed in needed_by.items():
             if needed and not force:
@@ -341,7 +385,6 @@ def rm_cmd(
             for rid in ids:
                 typer.echo(f"  {rid[:8]} {names.get(rid, '')}")
             typer.confirm(f"Delete {len(ids)} run(s)?", abort=True)
-        client = Client(index.root)
         for rid in ids:
             client.purge_run(rid)
             typer.echo(f"deleted run {rid[:8]} {names.get(rid, '')}".rstrip())
@@ -392,12 +435,12 @@ def recover_cmd(
 ) -> None:
     """Mark RUNNING runs whose process died as KILLED (keeps their flushed metrics)."""
     from gittrack.client import Client
-    from gittrack.recovery import find_dead_runs, mark_killed
+    from gittrack.recovery import find_dead_runs, kill_reason, mark_killed
 
     with _index() as index:
         client = Client(index.root)
-        if runs:
-            targets = [(index.resolve(r), "given") for r in runs]
+        if runs:  # every one checked (as the marking checks it) before any is marked
+            targets = [kill_reason(client, index.resolve(r), force=force) for r in runs]
         else:
             targets = [(d.run_id, d.reason) for d in find_dead_runs(client)]
         names = {e.run_id: e.name for e in index.entries()}

@@ -78,9 +78,14 @@ def push_cmd(
             "'gittrack artifacts push'",
             err=True,
         )
+    unresolved = dict(result.unresolved)
     lines = [
-        f"{_name(ref)} rejected by {result.remote} ({reason or 'changed there'}): it changed "
-        f"there since you last pulled; run 'gittrack pull' and push again"
+        f"{_name(ref)} rejected by {result.remote}: it conflicts with the version there, kept "
+        f"at {unresolved[ref]} (docs/sync.md, 'Unmergeable': keep one version, delete that "
+        "ref, push again)"
+        if ref in unresolved
+        else f"{_name(ref)} rejected by {result.remote} ({reason or 'changed there'}): it "
+        "changed there since you last pulled; run 'gittrack pull' and push again"
         for ref, reason in result.rejected
     ]
     for line in lines[:-1]:

@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from gittrack.errors import InputError
 from gittrack.format import MODE_EXEC_TEXT, MODE_LINK_TEXT
@@ -21,7 +21,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("gittrack")
 
 
-def _entries(record: RunRecord | Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+# What the tools API takes: a run record, or the input entries get_inputs() returns.
+Inputs: TypeAlias = "RunRecord | Sequence[dict[str, Any]]"
+PathLike: TypeAlias = "str | os.PathLike[str]"
+
+
+def _entries(record: Inputs) -> list[dict[str, Any]]:
     inputs = record if isinstance(record, Sequence) else record.inputs
     return [e for e in inputs if isinstance(e, dict) and e.get("name")]
 
@@ -98,7 +103,7 @@ def kept_entry_objects(entry: dict[str, Any]) -> list[str]:
     return [str(entry.get("digest", "")).removeprefix("sha256:")]
 
 
-def kept_objects(record: RunRecord) -> set[str]:
+def kept_objects(record: Inputs) -> set[str]:
     """Every sha256 object a run's kept inputs need (for syncing artifact stores)."""
     return {sha for entry in _entries(record) for sha in kept_entry_objects(entry)}
 
@@ -154,7 +159,7 @@ def _locate(source: str, workdir: Path, repo_root: Path) -> Path | None:
     return None
 
 
-def check_inputs(record: RunRecord, workdir: Path, repo_root: Path) -> list[str]:
+def check_inputs(record: Inputs, workdir: PathLike, repo_root: PathLike) -> list[str]:
     """Human-readable problems with a run's recorded inputs (empty: all match).
 
     Relative sources are looked up in ``repo_root`` (the user's repository), then in
@@ -164,6 +169,7 @@ def check_inputs(record: RunRecord, workdir: Path, repo_root: Path) -> list[str]
     """
     from gittrack.lineage.hashing import hash_path, short
 
+    workdir, repo_root = Path(workdir), Path(repo_root)
     cache, objects = _caches(repo_root)
     problems: list[str] = []
     try:
@@ -193,7 +199,7 @@ def check_inputs(record: RunRecord, workdir: Path, repo_root: Path) -> list[str]
     return problems
 
 
-def unchecked_inputs(record: RunRecord) -> list[str]:
+def unchecked_inputs(record: Inputs) -> list[str]:
     """Inputs that cannot be checked before a reproduction: tables logged from memory.
 
     Not a problem (nothing is known to differ): the reproduction logs them again and
@@ -232,6 +238,8 @@ def _copy_object(objects: ObjectCache, sha: str, dest: Path, executable: bool) -
         os.replace(tmp, dest)
     except FileNotFoundError as e:
         tmp.unlink(missing_ok=True)
+        if e.filename != str(objects.path_for(sha)):  # the destination's folder is gone
+            raise InputError(f"cannot restore kept input {dest}: {e.strerror or e}") from e
         raise InputError(
             f"kept input bytes {sha[:12]} for {dest} are not in the artifact cache "
             "(pull them from the artifact remote)"
@@ -260,7 +268,7 @@ def _restore_link(dest: Path, target: str, base: Path) -> None:
 
 
 def restore_kept_inputs(
-    record: RunRecord, dest_root: Path, *, repo: Path | None = None
+    record: Inputs, dest_root: PathLike, *, repo: PathLike | None = None
 ) -> list[str]:
     """Write every kept file/directory input into ``dest_root`` at its recorded relative
     path, verifying each file's sha256; return the restored sources.
@@ -275,6 +283,9 @@ def restore_kept_inputs(
     kept = [e for e in _entries(record) if e.get("kept") and e.get("kind") != "table"]
     if not kept:
         return []
+    dest_root = Path(dest_root)
+    dest_root.mkdir(parents=True, exist_ok=True)
+    repo = Path(repo) if repo is not None else None
     if repo is None and _common_dir(dest_root) is None:
         from gittrack.config import find_tracking_root
 

@@ -282,8 +282,9 @@ def record_input(
     keep: bool = False,
 ) -> InputInfo:
     """Hash ``source`` and record it as an input of run ``run_id`` (a full run id)."""
+    writer = client.writable(run_id)  # before hashing: a deleted run takes no input
     entry = build_entry(client.store, source, name=name, context=context, keep=keep)
-    client.writer(run_id).apply(replace_input_op(entry))
+    writer.apply(replace_input_op(entry))
     return InputInfo.from_entry(entry)
 
 
@@ -335,5 +336,5 @@ def record_dataset(
         entry["profile"] = profile
     if tags:
         entry["input_tags"] = json.dumps(dict(tags), ensure_ascii=False, sort_keys=True)
-    client.writer(run_id).apply(replace_input_op(entry))
+    client.writable(run_id).apply(replace_input_op(entry))
     return InputInfo.from_entry(entry)

@@ -98,6 +98,20 @@ def query_rows(
         return rows if max_results is None else rows[:max_results]
 
     def search(ix: RunIndex) -> list[dict[str, Any]]:
+        found = matches(ix)
+        if kept is not None and "deleted" not in kept:
+            return found  # no run of a deleted experiment is active
+        gone = deleted_experiments(ix)  # their runs read as deleted, as MLflow marks them
+        if not gone:
+            return found
+        return [
+            {**r, "lifecycle_stage": "deleted"}  # a copy: the index's rows are shared
+            if r["experiment"] in gone and r.get("lifecycle_stage") != "deleted"
+            else r
+            for r in found
+        ]
+
+    def matches(ix: RunIndex) -> list[dict[str, Any]]:
         ix.refresh()
         if parent_run_id is not None:
             return finish(ordered(ix.rows_with_parent(parent_run_id), ix))  # only those rows

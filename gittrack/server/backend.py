@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack.client import Client
+from gittrack.experiments import as_reported
 from gittrack.index_build import row_from_record
 from gittrack.runs import RunStore
 from gittrack.server.protocol import mlflow_error
@@ -77,13 +78,8 @@ class Backend:
 
     def writable(self, run_id: str) -> str:
         """``run_id`` when its params, metrics, tags or status may change: as MLflow, not
-        while the run is deleted (its artifacts may)."""
-        stage = self.client.writer(run_id).record.lifecycle_stage
-        if stage != "active":
-            raise mlflow_error(
-                "INVALID_PARAMETER_VALUE",
-                f"The run {run_id} must be in the 'active' state. Current state is {stage}.",
-            )
+        while the run is deleted (its artifacts may); the library's own check."""
+        self.client.writable(run_id)
         return run_id
 
     def _exists(self, run_id: str) -> bool:
@@ -95,7 +91,7 @@ class Backend:
         """The run's current state as an index row, this process's buffered writes included."""
         runs = self.runs
         flush_pending(runs.root, run_id)
-        loaded = runs.load(run_id)
+        loaded = as_reported(runs, runs.load(run_id))
         return row_from_record(loaded.record, loaded.commit)
 
     def written(self, run_id: str) -> None:

@@ -20,6 +20,7 @@ from gittrack.errors import (
     ArtifactNotFoundError,
     ConcurrencyError,
     GittrackError,
+    RunNotActiveError,
     RunNotFoundError,
     RunStateError,
     StorageError,
@@ -91,6 +92,8 @@ def error_response(error: Exception) -> Response | None:
         type(error).__name__.endswith("NotFoundError")
     ):
         code = "RESOURCE_DOES_NOT_EXIST"
+    elif isinstance(error, RunNotActiveError):  # MLflow's code for it
+        code = "INVALID_PARAMETER_VALUE"
     elif isinstance(error, RunStateError):
         code = "INVALID_STATE"
     elif isinstance(error, ConcurrencyError):

@@ -7,6 +7,7 @@ so that clients send artifacts through this server (see :mod:`gittrack.server.ar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import Counter, OrderedDict
@@ -15,7 +16,7 @@ from typing import Any
 
 from gittrack import experiments
 from gittrack.entities import Metric, ViewType
-from gittrack.errors import ExperimentNotFoundError
+from gittrack.errors import ExperimentNotFoundError, ValidationError
 from gittrack.experiments import Experiment
 from gittrack.format import PARENT_RUN_TAG, RUN_NAME_TAG, STATUSES
 from gittrack.lineage.inputs import record_dataset
@@ -54,19 +55,15 @@ HISTORY_MAX_RESULTS = 25_000
 # MLflow's log-batch limits (one request): 1000 metrics, 100 params, 100 tags, 1000 in all.
 BATCH_LIMITS = {"metrics": 1000, "params": 100, "tags": 100}
 BATCH_TOTAL_LIMIT = 1000
-# Run messages already encoded, one per run state (run id, commit): a run's row, and so
-# its JSON, is a function of its commit. Encoding the runs a search answers cost more
+# Run messages already encoded, one per run state (run id, commit, lifecycle stage): a
+# run's row, and so its JSON, is a function of its commit and of whether its experiment
+# is deleted. Encoding the runs a search answers cost more
 # than the search itself (500 runs: about 30 ms, against a fraction of a millisecond
 # for joining the kept ones). At most _ENCODED_KEPT (about 1 KB each), least recently
 # answered dropped first.
 _ENCODED_KEPT = 20_000
-_encoded: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+_encoded: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
 _encoded_lock = threading.Lock()
-_VIEW_TYPES = {
-    "ACTIVE_ONLY": ViewType.ACTIVE_ONLY,
-    "DELETED_ONLY": ViewType.DELETED_ONLY,
-    "ALL": ViewType.ALL,
-}
 
 
 # -- entities as MLflow's JSON ----------------------------------------------------------------
@@ -110,7 +107,7 @@ def run_json(row: Mapping[str, Any]) -> dict[str, Any]:
 
 def encoded_runs(rows: list[dict[str, Any]]) -> list[bytes]:
     """:func:`run_json` of each index row, JSON-encoded (kept per run state)."""
-    keys = [(r["run_id"], r["commit"]) for r in rows]
+    keys = [(r["run_id"], r["commit"], r.get("lifecycle_stage") or "") for r in rows]
     with _encoded_lock:
         out = [_encoded.get(k) for k in keys]
         for k, body in zip(keys, out, strict=True):
@@ -172,8 +169,9 @@ def experiment_json(exp: Experiment) -> dict[str, Any]:
 def view_type(value: Any) -> int:
     if value is None or value == "":
         return ViewType.ACTIVE_ONLY
-    if isinstance(value, str) and value.upper() in _VIEW_TYPES:
-        return _VIEW_TYPES[value.upper()]
+    if isinstance(value, str) and not value.isdigit():
+        with contextlib.suppress(ValidationError):
+            return ViewType.from_string(value)
     if isinstance(value, int | str) and str(value).isdigit() and int(value) in (1, 2, 3):
         return int(value)
     raise mlflow_error("INVALID_PARAMETER_VALUE", f"Invalid view type {value!r}")
@@ -267,13 +265,13 @@ def add_routes(router: Router, backend: Backend) -> None:
 
     @route("POST", "experiments/delete")
     def delete_experiment(request: Request) -> Response:
-        experiments.delete(backend.runs, experiment_in(fields(request), "active").experiment_id)
+        backend.client.delete_experiment(experiment_in(fields(request), "active").experiment_id)
         return ok()
 
     @route("POST", "experiments/restore")
     def restore_experiment(request: Request) -> Response:
         exp = experiment_in(fields(request), "deleted")
-        experiments.restore(backend.runs, exp.experiment_id)
+        backend.client.restore_experiment(exp.experiment_id)
         return ok()
 
     @route("POST", "experiments/set-experiment-tag")

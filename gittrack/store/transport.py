@@ -41,6 +41,8 @@ T = TypeVar("T")
 
 _URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _SCP_RE = re.compile(r"^[^/:]+:(?!//)")  # user@host:path (ssh shorthand)
+# What dulwich's get_transport_and_path handles; any other scheme it would take for ssh.
+_DULWICH_SCHEMES = {"file", "git", "http", "https", "ssh", "git+ssh", "ssh+git"}
 _CREDS_RE = re.compile(r"(://)([^/@\s]+)@")
 _PROGRESS_RE = re.compile(
     rb"^(remote: )?(Enumerating|Counting|Compressing|Writing|Total|Receiving|Resolving|"
@@ -54,6 +56,12 @@ class Remote:
 
     url: str
     name: str | None = None
+    push_url: str | None = None  # a named remote's ``remote.<name>.pushurl``
+
+    @property
+    def push_target(self) -> str:
+        """The URL pushes go to (git's rule: the pushurl when set)."""
+        return self.push_url or self.url
 
     @property
     def key(self) -> str:
@@ -114,11 +122,12 @@ def resolve_remote(store: GitStore, remote: str | None) -> Remote:
             "the remote is empty: give a remote name, URL or path (or none for origin)"
         )
     found = _find_remote(store, remote)
-    path = local_path(found.url)
-    if path is not None and _is_this_repository(store, path):
-        raise RemoteError(
-            f"remote {found.display} is this repository itself; give another repository"
-        )
+    for url in {found.url, found.push_target}:
+        path = local_path(url)
+        if path is not None and _is_this_repository(store, path):
+            raise RemoteError(
+                f"remote {found.display} is this repository itself; give another repository"
+            )
     return found
 
 
@@ -151,7 +160,9 @@ def _find_remote(store: GitStore, remote: str | None) -> Remote:
     name = remote or "origin"
     url = _config_remote_url(store, name)
     if url is not None:
-        return Remote(url=_absolute(url, store), name=name)
+        push = _config_remote_url(store, name, b"pushurl")
+        push_url = _absolute(push, store) if push is not None else None
+        return Remote(url=_absolute(url, store), name=name, push_url=push_url)
     if remote is None:
         raise RemoteError(
             "no remote named 'origin' is configured (add one with 'git remote add origin URL' "
@@ -172,8 +183,9 @@ def _valid_name(name: str) -> bool:
     return bool(name) and not any(c in name for c in ' "\\\n') and "/" not in name
 
 
-def _config_remote_url(store: GitStore, name: str) -> str | None:
-    """``remote.<name>.url`` from the repository's, then the user's, git config."""
+def _config_remote_url(store: GitStore, name: str, key: bytes = b"url") -> str | None:
+    """``remote.<name>.url`` (or another ``key``) from the repository's, then the user's,
+    git config."""
     if not _valid_name(name):
         return None
     from dulwich.config import ConfigFile, StackedConfig
@@ -189,15 +201,16 @@ def _config_remote_url(store: GitStore, name: str) -> str | None:
         pass
     for cfg in configs:
         try:
-            return bytes(cfg.get((b"remote", name.encode()), b"url")).decode()
+            return bytes(cfg.get((b"remote", name.encode()), key)).decode()
         except KeyError:
             continue
     return None
 
 
-def remote_urls(store: GitStore) -> dict[str, str]:
+def remote_urls(store: GitStore, *, push: bool = False) -> dict[str, str]:
     """The git remotes of the repository's own config, ``{name: url}``, origin first;
-    relative paths made absolute as git reads them."""
+    relative paths made absolute as git reads them. ``push``: a remote's pushurl where
+    it has one."""
     from dulwich.config import ConfigFile
 
     try:
@@ -212,6 +225,11 @@ def remote_urls(store: GitStore) -> dict[str, str]:
             url = bytes(cfg.get(section, b"url")).decode()
         except KeyError:
             continue
+        if push:
+            try:
+                url = bytes(cfg.get(section, b"pushurl")).decode()
+            except KeyError:
+                pass
         found[section[1].decode("utf-8", "replace")] = _absolute(url, store)
     return dict(sorted(found.items(), key=lambda item: item[0] != "origin"))
 
@@ -330,6 +348,9 @@ def _failure(remote: Remote, what: str, stderr: str) -> RemoteError:
     line = fatal[0] if fatal else lines[-1] if lines else "git failed"
     low = stderr.lower()
     where = remote.display
+    helper = re.search(r"'remote-([^']+)' is not a git command", stderr)
+    if helper:
+        return _no_transport(remote, what, helper.group(1))
     if "authentication failed" in low or "could not read username" in low or " 401" in low:
         return RemoteError(
             f"{what} {where}: authentication failed (check the credentials or credential helper)"
@@ -342,6 +363,14 @@ def _failure(remote: Remote, what: str, stderr: str) -> RemoteError:
     if errno or "unable to connect" in low or "unable to access" in low or "could not read" in low:
         return RemoteError(f"{what} {where}: remote unreachable ({_short(redact(line))})")
     return RemoteError(f"{what} {where} failed: {_short(redact(line))}")
+
+
+def _no_transport(remote: Remote, what: str, scheme: str) -> RemoteError:
+    """A URL scheme no transport handles: most often a typo in the URL."""
+    return RemoteError(
+        f"{what} {remote.display} failed: '{scheme}://' is not a git transport (a typo? "
+        "use a path, file://, git://, http(s):// or ssh://)"
+    )
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -358,9 +387,14 @@ def _tracking_config(remote: Remote) -> tuple[list[str], str]:
     return opts, target
 
 
-def ls_remote(store: GitStore, remote: Remote, what: str = "list") -> dict[str, str]:
-    """``{ref: sha}`` of the remote's ``refs/gittrack/*`` (one cheap round trip)."""
+def ls_remote(
+    store: GitStore, remote: Remote, what: str = "list", url: str | None = None
+) -> dict[str, str]:
+    """``{ref: sha}`` of the remote's ``refs/gittrack/*`` (one cheap round trip);
+    ``url``: ask that URL instead (a push asks where it pushes)."""
     opts, target = _tracking_config(remote)
+    if url is not None:
+        opts, target = [], url
     rc, out, err = run_git(store, [*opts, "ls-remote", target, f"{NAMESPACE}*"])
     if rc != 0:
         raise _failure(remote, what, err)
@@ -382,7 +416,7 @@ def _git_push(
     # ls-remote first: a no-op push ends here, having read nothing but our own refs
     # (listed while git asks the remote). A wildcard `git push` would find that out too,
     # but it rewrites the tracking ref of every up-to-date run: 160 ms per 1,000.
-    advertised = in_background(ls_remote, store, remote, "push to")
+    advertised = in_background(ls_remote, store, remote, "push to", remote.push_url)
     local = store.list_refs(NAMESPACE)
     theirs = advertised()
     chosen = local if refs is None else {r: local[r] for r in refs if r in local}
@@ -570,6 +604,10 @@ def bundle_create(
 ) -> None:
     """Write a git bundle holding ``refs`` and everything they reach."""
     names = sorted(refs)
+    if not path.parent.is_dir():  # (git would name its lock file instead)
+        raise RemoteError(
+            f"cannot write bundle {path}: there is no directory {path.parent} (create it first)"
+        )
     tmp = path.with_name(path.name + ".tmp")
     if engine() == "git":
         args = ["bundle", "create", "--progress" if progress else "--quiet", str(tmp), "--stdin"]
@@ -612,13 +650,17 @@ def bundle_import(
 # Used when C git is not installed or ``GITTRACK_TRANSPORT=dulwich``; same contract as the
 # C git functions of :mod:`gittrack.store.transport`. (``porcelain.push`` fails on wildcard
 # refspecs of custom refs and ``porcelain.fetch`` creates no custom refs, so neither is used.)
-def _dulwich_client(store: GitStore, remote: Remote) -> tuple[Any, str]:
+def _dulwich_client(store: GitStore, remote: Remote, what: str) -> tuple[Any, str]:
     from dulwich.client import get_transport_and_path
 
+    url = remote.push_target if what == "push to" else remote.url
+    scheme = _URL_RE.match(url)
+    if scheme and scheme.group(0)[:-3].lower() not in _DULWICH_SCHEMES:
+        raise _no_transport(remote, what, scheme.group(0)[:-3])
     try:
-        return get_transport_and_path(remote.url)
+        return get_transport_and_path(url)
     except Exception as e:  # malformed URL, unsupported scheme
-        raise RemoteError(f"cannot use remote {remote.display}: {redact(str(e))}") from e
+        raise RemoteError(f"{what} {remote.display} failed: {redact(str(e))}") from e
 
 
 def _dulwich_close(client: Any) -> None:
@@ -634,6 +676,7 @@ def _dulwich_close(client: Any) -> None:
 
 def _dulwich_error(remote: Remote, what: str, e: Exception) -> RemoteError:
     from dulwich.client import HTTPUnauthorized
+    from dulwich.errors import NotGitRepository
 
     if isinstance(e, HTTPUnauthorized):
         return RemoteError(
@@ -641,8 +684,14 @@ def _dulwich_error(remote: Remote, what: str, e: Exception) -> RemoteError:
         )
     text = redact(" ".join(str(e).split())) or type(e).__name__
     if "refused" in text.lower() or isinstance(e, (ConnectionError, TimeoutError)):
-        return RemoteError(f"{what} {remote.display}: remote unreachable ({_short(text, 80)})")
-    if "not a git repository" in text.lower() or isinstance(e, FileNotFoundError):
+        # urllib3 wraps the cause in "HTTPConnectionPool(...): Max retries exceeded ...":
+        # the OS error at its end is what the user needs
+        errno = re.search(r"\[Errno -?\d+\] ([^\"')]+)", text)
+        cause = errno.group(1).strip() if errno else _short(text, 80)
+        return RemoteError(f"{what} {remote.display}: remote unreachable ({cause})")
+    if "not a git repository" in text.lower() or isinstance(
+        e, (FileNotFoundError, NotGitRepository)
+    ):
         return RemoteError(f"{what} {remote.display} failed: no git repository there")
     return RemoteError(f"{what} {remote.display} failed: {_short(text)}")
 
@@ -650,7 +699,7 @@ def _dulwich_error(remote: Remote, what: str, e: Exception) -> RemoteError:
 def _dulwich_push(
     store: GitStore, remote: Remote, refs: list[str] | None, progress: Progress | None
 ) -> list[RefUpdate]:
-    client, path = _dulwich_client(store, remote)
+    client, path = _dulwich_client(store, remote, "push to")
     local = store.list_refs(NAMESPACE)
     chosen = local if refs is None else {r: local[r] for r in refs if r in local}
     tracking = store.list_refs(remote.tracking_prefix)
@@ -700,7 +749,7 @@ def _dulwich_push(
 def _dulwich_fetch(
     store: GitStore, remote: Remote, tracking: dict[str, str], progress: Progress | None
 ) -> dict[str, str]:
-    client, path = _dulwich_client(store, remote)
+    client, path = _dulwich_client(store, remote, "fetch from")
     repo = store.dulwich
     objects: Any = repo.object_store
 

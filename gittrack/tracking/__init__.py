@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gittrack.tracking.client import MlflowClient, ModelVersion, PagedList
+from gittrack.tracking.client import MlflowClient, ModelVersion, PagedList, RegisteredModel
 
-__all__ = ["MlflowClient", "ModelVersion", "PagedList"]
+__all__ = ["MlflowClient", "ModelVersion", "PagedList", "RegisteredModel"]

@@ -103,6 +103,17 @@ def _window(request: Request) -> tuple[str, float, float] | None:
     return x, low, high
 
 
+def _view_type(request: Request) -> int:
+    """MLflow's runs table shows one lifecycle state at a time: ``state`` active or deleted."""
+    from gittrack.lifecycle import ViewType
+
+    state = request.arg("state") or "active"
+    views = {"active": ViewType.ACTIVE_ONLY, "deleted": ViewType.DELETED_ONLY}
+    if state not in views:
+        raise ValidationError(f"state must be active or deleted, not {state!r}")
+    return views[state]
+
+
 def _columns(request: Request) -> list[tuple[str, str]]:
     out = []
     for item in request.query.get("column", []):
@@ -172,10 +183,12 @@ def build(repo: Repository) -> Router:
     def runs(q: Request) -> Response:
         """A page of the runs table. ``columns=default``: the first params and metrics
         when no ``column`` is given; ``since``: the generation the page shows, answered
-        ``{"unchanged": true}`` while no run changed (the cheap live refresh)."""
+        ``{"unchanged": true}`` while no run changed (the cheap live refresh); ``state``:
+        the active runs (default) or those deleted with ``delete_run``."""
         from gittrack.query.page import page_runs, run_keys
 
         columns = _columns(q)
+        view_type = _view_type(q)
         experiments = q.query.get("experiment") or None
         with repo.index() as index:
             index.refresh()
@@ -193,6 +206,7 @@ def build(repo: Repository) -> Router:
                 experiments=experiments,
                 offset=_ints(q, "offset", 0),
                 limit=_ints(q, "limit", 50),
+                view_type=view_type,
             )
         return json_response(
             {
@@ -207,9 +221,10 @@ def build(repo: Repository) -> Router:
     @r.route("GET", "/ui/api/run/{run}")
     def run(q: Request) -> Response:
         from gittrack.artifacts.client_api import artifacts_of
+        from gittrack.experiments import as_reported
 
         with repo.store() as (index, store):
-            loaded = store.load(repo.resolve(index, q.params["run"]))
+            loaded = as_reported(store, store.load(repo.resolve(index, q.params["run"])))
             manifest = artifacts_of(store).manifest(loaded.record.run_id)
         doc = run_document(loaded)
         doc["artifacts"] = [
@@ -393,10 +408,18 @@ def build(repo: Repository) -> Router:
 
     @r.route("DELETE", "/ui/api/run/{run}", guard="token")
     def delete(q: Request) -> Response:
+        """MLflow's UI delete: the run is marked deleted, and can be restored."""
         with repo.store() as (index, _):
             client, rid = _client_for(index, q.params["run"])
-            client.purge_run(rid)
+            client.delete_run(rid)
         return json_response({"deleted": rid})
+
+    @r.route("POST", "/ui/api/run/{run}/restore", guard="token")
+    def restore(q: Request) -> Response:
+        with repo.store() as (index, _):
+            client, rid = _client_for(index, q.params["run"])
+            client.restore_run(rid)
+        return json_response({"restored": rid})
 
     r.on_error = on_error
     return r
@@ -421,6 +444,7 @@ def run_document(loaded: LoadedRun) -> dict[str, Any]:
         "name": rec.name,
         "experiment": rec.experiment,
         "status": rec.status,
+        "lifecycle_stage": rec.lifecycle_stage,
         "start_time": rec.start_time,
         "end_time": rec.end_time,
         "user": rec.user,

@@ -167,6 +167,7 @@ async function runsPage(main, params) {
     filter: params.get("filter") || "",
     order: params.get("order") || "",
     offset: parseInt(params.get("offset") || "0", 10) || 0,
+    lifecycle: params.get("state") === "deleted" ? "deleted" : "",  // MLflow's "State": active or deleted
     selected: new Set(store("selected") || []),
   };
   const side = h("aside", {class: "experiments"}, h("h3", {text: "Experiments"}));
@@ -177,29 +178,52 @@ async function runsPage(main, params) {
     location.hash = "#/compare?runs=" + [...state.selected].join(",");
   }});
   const clearBtn = h("button", {type: "button", id: "clear-selection", onclick: () => { state.selected.clear(); saveSel(); load(false); }}, "Clear selection");
+  // the runs shown as deleted in this view: Restore acts on the selected ones among them
+  const deletedSeen = new Set();
+  const restorable = () => [...state.selected].filter(id => deletedSeen.has(id));
+  const stateBox = h("select", {id: "state", title: "State: active runs, or those deleted (which can be restored)", onchange: () => {
+    state.lifecycle = stateBox.value; state.offset = 0; sync(); load(true);
+    if (lastExps) drawExperiments(lastExps);
+  }}, h("option", {value: "", text: "State: Active"}), h("option", {value: "deleted", text: "State: Deleted"}));
+  stateBox.value = state.lifecycle;
+  const restoreBtn = h("button", {type: "button", id: "restore", onclick: async () => {
+    const ids = restorable();
+    if (!ids.length || !confirm(`Restore ${ids.length} deleted run${ids.length > 1 ? "s" : ""}? ${ids.length > 1 ? "They come" : "It comes"} back to the runs table and can be changed again.`)) return;
+    status("restoring…");
+    try { for (const id of ids) await api(`/ui/api/run/${id}/restore`, {method: "POST"}); }
+    catch (e) { status(e.message, true); load(false); return; }
+    for (const id of ids) deletedSeen.delete(id);
+    updateCompare();
+    await load(false);
+    status(`restored ${ids.length} run${ids.length > 1 ? "s" : ""}`);
+  }});
   const colsBtn = h("button", {type: "button", id: "columns-button", onclick: () => colsPanel.classList.toggle("open")}, "Columns");
   const colsPanel = h("div", {class: "columns-panel", id: "columns-panel"});
   const table = h("table", {class: "runs", id: "runs-table"});
   const pager = h("div", {class: "pager", id: "pager"});
   const form = h("form", {class: "toolbar", onsubmit: (ev) => { ev.preventDefault(); state.filter = filterBox.value; state.offset = 0; sync(); load(true); }},
-    filterBox, h("button", {type: "submit"}, "Filter"), colsBtn, compareBtn, clearBtn);
+    stateBox, filterBox, h("button", {type: "submit"}, "Filter"), colsBtn, compareBtn, restoreBtn, clearBtn);
   main.append(h("div", {class: "runs-layout"}, side,
     h("section", {class: "runs-main"}, form, filterError, colsPanel, h("div", {class: "table-wrap"}, table), pager)));
 
   let keys = {params: [], metrics: [], tags: [], inputs: []};
   let columns = store("columns");
-  let lastRows = [], inflight = 0, generation = "", shownOnce = false;
+  let lastRows = [], inflight = 0, generation = "", shownOnce = false, lastExps = null;
 
   function saveSel() { store("selected", [...state.selected]); updateCompare(); }
   function updateCompare() {
     compareBtn.textContent = `Compare (${state.selected.size})`;
     compareBtn.disabled = state.selected.size < 2;
     clearBtn.disabled = state.selected.size === 0;
+    const n = restorable().length;
+    restoreBtn.textContent = `Restore (${n})`;
+    restoreBtn.disabled = n === 0;
+    restoreBtn.hidden = state.lifecycle !== "deleted";
   }
   // each experiment, filter, sort and page the user asks for is a step of the browser's
   // history: Back and Forward retrace them (a pushState fires no hashchange, so no redraw)
   function sync() {
-    const q = qs({experiment: state.experiment, filter: state.filter, order: state.order, offset: state.offset || ""});
+    const q = qs({experiment: state.experiment, state: state.lifecycle, filter: state.filter, order: state.order, offset: state.offset || ""});
     const hash = "#/" + (q ? "?" + q : "");
     if (hash !== (location.hash || "#/")) history.pushState(null, "", hash);
   }
@@ -219,10 +243,12 @@ async function runsPage(main, params) {
   drawExperiments(exps);
 
   function drawExperiments(exps) {
+    lastExps = exps;
+    const counted = state.lifecycle !== "deleted";  // the counts are of active runs
     const expItem = (name, label, count, running) => h("a", {
       href: "#", class: "exp" + (state.experiment === name ? " active" : ""), "data-experiment": name,
       onclick: (ev) => { ev.preventDefault(); state.experiment = name; state.offset = 0; sync(); route(); }},
-      h("span", {text: label}), h("span", {class: "count", text: count.toLocaleString() + (running ? ` · ${running} running` : "")}));
+      h("span", {text: label}), counted ? h("span", {class: "count", text: count.toLocaleString() + (running ? ` · ${running} running` : "")}) : null);
     side.replaceChildren(h("h3", {text: "Experiments"}), expItem("", "All experiments", exps.reduce((n, e) => n + e.runs, 0), 0),
       ...exps.map(e => expItem(e.name, e.name, e.runs, e.running)));
   }
@@ -285,10 +311,13 @@ async function runsPage(main, params) {
 
   function render(rows) {
     lastRows = rows;
+    if (state.lifecycle === "deleted") for (const r of rows) deletedSeen.add(r.run_id);
     const body = h("tbody");
     for (const r of rows) {
       const check = h("input", {type: "checkbox", class: "select", "data-run": r.run_id, checked: state.selected.has(r.run_id), onchange: (ev) => {
         ev.target.checked ? state.selected.add(r.run_id) : state.selected.delete(r.run_id); saveSel();
+        const pageAll = document.getElementById("select-page");
+        if (pageAll) pageAll.checked = lastRows.every(row => state.selected.has(row.run_id));
       }});
       const tr = h("tr", {"data-run": r.run_id, class: r.status === "RUNNING" ? "running" : ""},
         h("td", {class: "sel"}, check),
@@ -312,7 +341,7 @@ async function runsPage(main, params) {
   }
 
   function pageQuery(cols, defaults) {
-    return qs({filter: state.filter, order: state.order, experiment: state.experiment,
+    return qs({filter: state.filter, order: state.order, experiment: state.experiment, state: state.lifecycle,
       offset: state.offset, limit: PAGE_SIZE, column: cols, columns: defaults});
   }
   // showTiming: after a user's action; poll: a live refresh, answered "unchanged" (a
@@ -357,11 +386,13 @@ async function runsPage(main, params) {
     filterError.textContent = "";
     filterBox.classList.remove("invalid");
     render(page.rows);
+    updateCompare();
     const last = Math.min(page.offset + page.rows.length, page.total);
     pager.replaceChildren(
       h("button", {id: "prev", disabled: page.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); sync(); load(true); }}, "‹ Previous"),
       h("span", {id: "page-info", text: page.total ? `${(page.offset + 1).toLocaleString()}–${last.toLocaleString()} of ${page.total.toLocaleString()} runs`
         : state.filter || state.experiment ? "no runs match"
+        : state.lifecycle === "deleted" ? "No deleted runs."
         : "No runs yet: log one (gittrack.start_run() in Python, or gittrack run -- python train.py) and it shows here."}),
       h("button", {id: "next", disabled: last >= page.total, onclick: () => { state.offset += PAGE_SIZE; sync(); load(true); }}, "Next ›"));
     if (started !== null) status(`${Math.round(performance.now() - started)} ms`);
@@ -376,8 +407,18 @@ async function runPage(main, ref, tab) {
   const run = await api("/ui/api/run/" + encodeURIComponent(ref));
   const tabs = ["overview", "metrics", "artifacts", "code"];
   const body = h("div", {class: "tab-body", id: "tab-body"});
-  const title = h("h1", {}, h("span", {id: "run-name", text: run.name || run.run_id}), " ", badge(run.status));
-  const actions = h("div", {class: "actions"},
+  const deleted = run.lifecycle_stage === "deleted";
+  const title = h("h1", {}, h("span", {id: "run-name", text: run.name || run.run_id}), " ", badge(run.status),
+    deleted ? [" ", h("span", {class: "badge deleted", id: "deleted-badge", text: "deleted"})] : null);
+  const restoreBtn = h("button", {id: "restore-run", class: "primary", onclick: async () => {
+    status("restoring…");
+    try { await api(`/ui/api/run/${run.run_id}/restore`, {method: "POST"}); }
+    catch (e) { status(e.message, true); return; }
+    await route();
+    status(`restored run ${run.name || run.run_id.slice(0, 8)}`);
+  }}, "Restore");
+  const compareBtn = h("button", {id: "compare-one", onclick: () => { location.hash = "#/compare?runs=" + run.run_id + (run.parent_run_id ? "," + run.parent_run_id : ""); }}, "Compare…");
+  const actions = deleted ? h("div", {class: "actions"}, compareBtn, restoreBtn) : h("div", {class: "actions"},
     h("button", {id: "rename", onclick: async () => {
       const name = prompt("New name of the run", run.name);
       if (name === null || name === run.name) return;
@@ -386,9 +427,9 @@ async function runPage(main, ref, tab) {
       await route();
       status(`renamed to ${name}`);
     }}, "Rename"),
-    h("button", {id: "compare-one", onclick: () => { location.hash = "#/compare?runs=" + run.run_id + (run.parent_run_id ? "," + run.parent_run_id : ""); }}, "Compare…"),
+    compareBtn,
     h("button", {id: "delete", class: "danger", onclick: async () => {
-      if (!confirm(`Delete run ${run.name} (${run.run_id.slice(0, 8)})? Its ref is removed; its data goes at the next git gc.`)) return;
+      if (!confirm(`Delete run ${run.name} (${run.run_id.slice(0, 8)})? It leaves the runs table and searches; the runs table's State: Deleted shows it, to restore it.`)) return;
       status("deleting…");
       try { await api(`/ui/api/run/${run.run_id}`, {method: "DELETE"}); }
       catch (e) { status(e.message, true); return; }
@@ -398,7 +439,10 @@ async function runPage(main, ref, tab) {
       status(`deleted run ${run.name || run.run_id.slice(0, 8)}`);
     }}, "Delete"));
   const tabBar = h("nav", {class: "tabs"}, tabs.map(t => h("a", {href: `#/run/${run.run_id}?tab=${t}`, class: t === tab ? "active" : "", "data-tab": t, text: t[0].toUpperCase() + t.slice(1)})));
-  main.append(h("div", {class: "run-head"}, title, actions), h("div", {class: "sub mono", text: `${run.run_id} · ${run.experiment}`}), tabBar, body);
+  main.append(h("div", {class: "run-head"}, title, actions), h("div", {class: "sub mono", text: `${run.run_id} · ${run.experiment}`}),
+    deleted ? h("p", {class: "deleted-note", id: "deleted-note", role: "note",
+      text: "This run is deleted: the runs table and searches leave it out, and its params, metrics, tags, notes and name cannot change. Restore brings it back."}) : null,
+    tabBar, body);
   if (tab === "metrics") await runMetrics(body, run);
   else if (tab === "artifacts") await runArtifacts(body, run);
   else if (tab === "code") await runCode(body, run);
@@ -444,6 +488,7 @@ function section(title, ...content) { return h("section", {class: "card"}, h("h2
 function wide(card) { if (card.querySelector("table")) card.classList.add("wide"); return card; }
 
 function runOverview(body, run) {
+  const deleted = run.lifecycle_stage === "deleted";  // read only until restored
   const src = run.source || {};
   const cmd = run.command || {};
   const facts = {
@@ -474,10 +519,11 @@ function runOverview(body, run) {
     section("Overview", Object.assign(kvTable(facts), {id: "facts"})),
     section("Parameters", kvTable(run.params, {empty: "no parameters"})),
     section("Metrics (latest)", kvTable(metrics, {empty: "no metrics"})),
-    section("Tags", kvTable(run.tags, {empty: "no tags", extra: (k) => h("button", {class: "small", "data-delete-tag": k, onclick: () => write("tags", {delete: [k]}, `tag ${k} removed`)}, "remove")}),
-      h("form", {class: "inline", id: "tag-form", onsubmit: (ev) => { ev.preventDefault(); const key = tagInputKey.value.trim(); if (key) write("tags", {set: {[key]: tagInputVal.value}}, `tag ${key} saved`); }},
+    section("Tags", kvTable(run.tags, {empty: "no tags", extra: deleted ? null : (k) => h("button", {class: "small", "data-delete-tag": k, onclick: () => write("tags", {delete: [k]}, `tag ${k} removed`)}, "remove")}),
+      deleted ? null : h("form", {class: "inline", id: "tag-form", onsubmit: (ev) => { ev.preventDefault(); const key = tagInputKey.value.trim(); if (key) write("tags", {set: {[key]: tagInputVal.value}}, `tag ${key} saved`); }},
         tagInputKey, tagInputVal, h("button", {type: "submit"}, "Set tag"))),
-    section("Notes", note, h("div", {}, h("button", {id: "save-note", onclick: () => write("note", {note: note.value}, "notes saved")}, "Save notes"))),
+    section("Notes", deleted ? (run.note ? h("p", {class: "note", text: run.note}) : h("p", {class: "muted", text: "no notes"}))
+      : [note, h("div", {}, h("button", {id: "save-note", onclick: () => write("note", {note: note.value}, "notes saved")}, "Save notes"))]),
     wide(section("Inputs", inputs.length ? h("div", {class: "scroll-x"}, h("table", {class: "grid inputs"}, h("thead", {}, h("tr", {}, ["name", "context", "digest", "source", ""].map(t => h("th", {text: t})))), h("tbody", {}, inputs))) : h("p", {class: "muted", text: "no inputs recorded"}))),
     section("Environment", h("details", {}, h("summary", {text: "python, platform and packages"}), h("pre", {text: JSON.stringify(run.environment, null, 2)}))));
 }

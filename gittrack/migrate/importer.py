@@ -135,8 +135,9 @@ def import_mlflow(
     skip_deleted: bool = False,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Import an MLflow file store directory, or a tracking server (``http(s)://`` URL,
-    through its REST API), into the repository of ``runs``.
+    """Import an MLflow file store directory, a sqlite database (``sqlite:///...`` or the
+    file's path) or a tracking server (``http(s)://`` URL, through its REST API) into the
+    repository of ``runs``.
 
     Experiments come with their tags and MLflow id (tag ``gittrack.mlflow.experiment_id``);
     runs deleted in MLflow, and the runs of deleted experiments, are imported deleted

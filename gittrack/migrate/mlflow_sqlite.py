@@ -9,6 +9,9 @@ opened read-only and read as MLflow's client reads it: metric points in MLflow's
 (timestamp, step, value), NaN from the ``is_nan`` flag, infinities as the largest floats
 MLflow stored in their place.
 
+A database copied from another machine names that machine's folders: an artifact root
+that is not here is looked for as ``mlruns`` beside the database.
+
 The database is untrusted like a file store: only a local folder named
 ``<run id>/artifacts`` (``<model id>/artifacts`` for a logged model) is read, and a
 symlink in it leading out of it refuses the run. Artifacts MLflow keeps elsewhere (an
@@ -197,7 +200,7 @@ class SqliteReader:
         )
         run.metrics = list(self._histories(run_id))
         run.inputs = self._inputs(run_id, what, problems)
-        found, here = self._artifact_files(item["artifact_uri"], run_id, what)
+        found, here = self._artifact_files(item["artifact_uri"], run_id, what, 3)
         run.artifacts = list(found)
         run.logged_models, models_here = self._logged_models(run_id, what, problems)
         run.artifacts_elsewhere = not (here and models_here)
@@ -255,10 +258,14 @@ class SqliteReader:
         return found
 
     def _artifact_files(
-        self, uri: object, owner: str, what: str
+        self, uri: object, owner: str, what: str, depth: int
     ) -> tuple[tuple[tuple[str, Path], ...], bool]:
         """The files below an artifact URI naming a local ``.../<owner>/artifacts`` folder,
-        and False when they are not on this machine (noted once per kind of location)."""
+        and False when they are not on this machine (noted once per kind of location).
+
+        ``depth`` is how far below MLflow's artifact root the folder is (3 for a run's
+        ``<experiment>/<run>/artifacts``): a root that is not here (the database was
+        copied from another machine) is looked for as ``mlruns`` beside the database."""
         text = str(uri or "")
         if text.startswith("file:"):
             text = file_uri_path(text)
@@ -281,6 +288,21 @@ class SqliteReader:
             folder = self.path.parent / folder
         if folder.parts[-2:] != (owner, "artifacts"):
             raise MigrationError(f"{what}: its artifact location {text!r} is not {owner}/artifacts")
+        root = folder.parents[depth - 1]
+        if not root.is_dir():
+            beside = self.path.parent / "mlruns"
+            if not beside.is_dir():
+                if str(root) not in self._reported:
+                    self._reported.add(str(root))
+                    self.problems.append(
+                        (
+                            f"artifacts under {root}",
+                            "no such folder on this machine, nor mlruns/ beside the "
+                            "database: their runs come without their files",
+                        )
+                    )
+                return (), False
+            folder = beside.joinpath(*folder.parts[-depth:])
         where = f"{what}: artifact"
         found = tuple(
             (clean_path(rel, where), path)
@@ -311,7 +333,7 @@ class SqliteReader:
             if not _MODEL_ID_RE.match(model_id):
                 problems.append(f"{what}: {where}: not an MLflow model id: skipped")
                 continue
-            files, local = self._artifact_files(row["artifact_location"], model_id, where)
+            files, local = self._artifact_files(row["artifact_location"], model_id, where, 4)
             here = here and local
             found.append(
                 SourceLoggedModel(

@@ -515,3 +515,67 @@ def test_runs_of_a_deleted_experiment_read_as_mlflow_reads_them(repo: Path, tmp_
     assert theirs.pop("restored") == ["active", "active"]
     assert ours.pop("restored") == ["active", "deleted"]
     assert ours == theirs
+
+
+REGISTRY_CALLS = r"""
+import importlib, json, os, sys
+mlflow = importlib.import_module(sys.argv[1])
+importlib.import_module(sys.argv[1] + ".sklearn")
+if sys.argv[1] == "mlflow":
+    mlflow.set_tracking_uri("sqlite:///" + os.path.abspath("mlflow.db"))
+import numpy as np
+from sklearn.linear_model import LinearRegression
+
+X = np.arange(8.0).reshape(-1, 1)
+client = mlflow.MlflowClient()
+with mlflow.start_run() as run:
+    info = mlflow.sklearn.log_model(LinearRegression().fit(X, 2 * X[:, 0]), name="model")
+client.create_registered_model("m")
+v1 = client.create_model_version(
+    "m", info.model_uri, run.info.run_id, tags={"a": "1"}, description="first"
+)
+v2 = client.create_model_version("m", info.model_uri, run.info.run_id)
+out = {"created": [int(v1.version), int(v2.version), v1.description, v1.tags]}
+client.update_registered_model("m", description="dé")
+client.set_registered_model_tag("m", "team", "vision")
+client.set_registered_model_tag("m", "gone", "x")
+client.delete_registered_model_tag("m", "gone")
+client.update_model_version("m", 1, description="changed")
+client.set_model_version_tag("m", 1, "k", 3)
+client.delete_model_version_tag("m", 1, "a")
+client.set_registered_model_alias("m", "prod", 1)
+client.delete_model_version("m", 2)
+out["left"] = sorted(int(v.version) for v in client.search_model_versions("name='m'"))
+mv = client.get_model_version("m", 1)
+out["v1"] = [mv.description, mv.tags, list(mv.aliases)]
+rm = client.get_registered_model("m")
+out["model"] = [rm.description, rm.tags, {a: str(v) for a, v in rm.aliases.items()}]
+copied = client.copy_model_version("models:/m/1", "copy")
+out["copy"] = [copied.name, int(copied.version), copied.run_id == run.info.run_id]
+client.rename_registered_model("copy", "copy2")  # MLflow's answers None, not the model
+out["renamed"] = client.get_registered_model("copy2").name
+client.delete_registered_model("copy2")
+out["models"] = sorted(m.name for m in client.search_registered_models())
+uri = client.get_model_version_download_uri("m", 1)
+out["loads"] = round(float(mlflow.pyfunc.load_model(uri).predict(np.array([[3.0]]))[0]), 6)
+print(json.dumps(out))
+"""
+
+
+def test_registry_calls_of_mlflows_client_answer_as_mlflows(repo: Path, tmp_path: Path) -> None:
+    """MlflowClient had no create_model_version, update/rename/delete of registered models,
+    version or model tags, copy_model_version or get_model_version_download_uri
+    (AttributeError); the same script now gives what MLflow's sqlite store gives."""
+    ours = _run_script(REGISTRY_CALLS, "gittrack", sys.executable, repo, dict(os.environ))
+    assert ours == {
+        "created": [1, 2, "first", {"a": "1"}],
+        "left": [1],
+        "v1": ["changed", {"k": "3"}, ["prod"]],
+        "model": ["dé", {"team": "vision"}, {"prod": "1"}],
+        "copy": ["copy", 1, True],
+        "renamed": "copy2",
+        "models": ["m"],
+        "loads": 6.0,
+    }
+    theirs = _run_script(REGISTRY_CALLS, "mlflow", str(MLFLOW.python), tmp_path, dict(os.environ))
+    assert ours == theirs

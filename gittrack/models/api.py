@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,18 +94,28 @@ def load_model(
 def register_model(
     model_uri: str,
     name: str,
+    await_registration_for: int = 300,
     *,
+    tags: Mapping[str, Any] | None = None,
     description: str | None = None,
     repo: str | os.PathLike[str] | None = None,
 ) -> Any:
-    """Create the next version of ``name`` from ``runs:/<run>/<path>`` (or ``RUN[:path]``)."""
+    """Create the next version of ``name`` from ``runs:/<run>/<path>`` (or ``RUN[:path]``),
+    a logged model's ``models:/m-<id>`` or another version's ``models:/NAME/VERSION``, with
+    ``tags`` on the version. ``await_registration_for`` is accepted for MLflow's signature:
+    the version is ready when this returns."""
     from gittrack.models import registry
-    from gittrack.models.uri import parse_run_source
+    from gittrack.models.uri import parse_run_source, version_source
     from gittrack.session import open_repository
 
-    run_ref, path = parse_run_source(model_uri)
     runs = open_repository(repo, create=False)
-    return registry.register(runs, run_ref, name, path, description=description)
+    run_ref, path, model_id = version_source(runs, model_uri) or (
+        *parse_run_source(model_uri),
+        None,
+    )
+    return registry.register(
+        runs, run_ref, name, path, description=description, tags=tags, model_id=model_id
+    )
 
 
 def set_model_alias(

@@ -22,7 +22,14 @@ if TYPE_CHECKING:
     from gittrack.models.registry import ModelVersion
     from gittrack.runs import RunStore
 
-__all__ = ["ResolvedModel", "parse_run_source", "registered_version", "resolve", "resolve_trusted"]
+__all__ = [
+    "ResolvedModel",
+    "parse_run_source",
+    "registered_version",
+    "resolve",
+    "resolve_trusted",
+    "version_source",
+]
 
 TRUST_ENV = "GITTRACK_TRUST_MODELS"
 
@@ -73,6 +80,29 @@ def registered_version(runs: RunStore, uri: str) -> ModelVersion:
         version = str(registry.get_alias(runs, name, alias).version)
     assert version is not None
     return registry.get_version(runs, name, version)
+
+
+def version_source(
+    runs: RunStore, source: str, model_id: str | None = None
+) -> tuple[str, str, str | None] | None:
+    """(run reference, artifact path, logged model id) a registry version made from
+    ``source`` points at: a logged model (``model_id`` or ``models:/m-<id>``),
+    ``runs:/<run>/<path>`` or another version (``models:/NAME/VERSION``, ``models:/NAME@ALIAS``:
+    MLflow's ``copy_model_version``); None for any other source."""
+    from gittrack.models import logged
+
+    if model_id is None and source.startswith("models:/m-"):
+        model_id = source[len("models:/") :].strip("/")
+    if model_id is not None:
+        model = logged.get(runs, model_id)
+        return model.run_id, model.artifact_path, model_id
+    if source.startswith("runs:/"):
+        run, path = parse_run_source(source)
+        return run, path, None
+    if source.startswith("models:/"):
+        mv = registered_version(runs, source)
+        return mv.run_id, mv.artifact_path, mv.model_id
+    return None
 
 
 def _download(run_id: str, path: str, uri: str, repo: str | os.PathLike[str] | None) -> Path:

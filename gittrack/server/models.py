@@ -24,7 +24,7 @@ from gittrack.models.search import (
     matcher,
     ordered,
 )
-from gittrack.models.uri import parse_run_source, registered_version
+from gittrack.models.uri import version_source
 from gittrack.server.artifacts import split_artifact_path
 from gittrack.server.backend import Backend
 from gittrack.server.protocol import (
@@ -319,18 +319,10 @@ def add_routes(router: Router, backend: Backend) -> None:
     def source_of(data: Mapping[str, Any]) -> tuple[str, str, str | None]:
         """(run id, artifact path in the run, logged model id) a version is created from."""
         source = get_str(data, "source", required=False) or ""
-        mid = get_str(data, "model_id", required=False)
-        if mid is None and source.startswith("models:/m-"):
-            mid = source[len("models:/") :].strip("/")
-        if mid is not None:
-            model = logged.get(backend.runs, mid)
-            return model.run_id, model.artifact_path, mid
-        if source.startswith("runs:/"):
-            run, path = parse_run_source(source)
-            return backend.run_id(run), path, None
-        if source.startswith("models:/"):  # another registered version (copy_model_version)
-            mv = registered_version(backend.runs, source)
-            return mv.run_id, mv.artifact_path, mv.model_id
+        found_at = version_source(backend.runs, source, get_str(data, "model_id", required=False))
+        if found_at is not None:
+            run, path, mid = found_at
+            return backend.run_id(run), path, mid
         prefix = "mlflow-artifacts:/"
         if source.startswith(prefix):
             found = split_artifact_path(source[len(prefix) :])

@@ -231,6 +231,155 @@ class MlflowClient(Client):
 
         registry.delete_alias(self.store, name, alias)
 
+    def update_registered_model(self, name: str, description: str | None = None) -> RegisteredModel:
+        """Change a registered model's description."""
+        from gittrack.models import registry
+
+        return self._registered(registry.update_model(self.store, name, description=description))
+
+    def rename_registered_model(self, name: str, new_name: str) -> RegisteredModel:
+        """Give a registered model a new name; its versions, aliases and tags move with it."""
+        from gittrack.models import registry
+
+        return self._registered(registry.rename_model(self.store, name, new_name))
+
+    def delete_registered_model(self, name: str) -> None:
+        """Remove a registered model with every version and alias (its runs stay)."""
+        from gittrack.models import registry
+
+        registry.delete_model(self.store, name)
+
+    def set_registered_model_tag(self, name: str, key: str, value: Any) -> None:
+        """Set a tag on a registered model."""
+        from gittrack.models import registry
+
+        registry.update_model(self.store, name, tags={key: value})
+
+    def delete_registered_model_tag(self, name: str, key: str) -> None:
+        """Remove a registered model's tag (one it does not have: nothing to do, as MLflow)."""
+        from gittrack.models import registry
+
+        if key in registry.get_model(self.store, name).tags:
+            registry.update_model(self.store, name, delete_tag=key)
+
+    def create_model_version(
+        self,
+        name: str,
+        source: str,
+        run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        run_link: str | None = None,
+        description: str | None = None,
+        await_creation_for: int = 300,
+        model_id: str | None = None,
+    ) -> ModelVersion:
+        """Create the next version of ``name`` (registered first with
+        :meth:`create_registered_model`) from a model logged in a run: ``source`` is
+        ``runs:/<run>/<path>``, ``models:/m-<id>`` (or ``model_id``), another version's
+        ``models:/NAME/VERSION``, or the model's path in ``run_id``. ``run_link`` and
+        ``await_creation_for`` are accepted for MLflow's signature: a version is ready
+        when this returns."""
+        from gittrack.models import registry
+        from gittrack.models.uri import version_source
+
+        registry.get_model(self.store, name)  # MLflow: the name must be registered first
+        found = version_source(self.store, source, model_id)
+        if found is None:
+            if run_id is None:
+                raise ValidationError(
+                    f"cannot register {source!r}: give runs:/<run>/<path>, models:/m-<id>, "
+                    "models:/NAME/VERSION, or the model's path with run_id"
+                )
+            found = (run_id, source, None)
+        run, path, mid = found
+        mv = registry.register(
+            self.store,
+            run,
+            name,
+            path,
+            description=description,
+            tags=tags,
+            model_id=mid,
+            source_uri=source,
+        )
+        return self._version(mv, self._aliases(name))
+
+    def copy_model_version(self, src_model_uri: str, dst_name: str) -> ModelVersion:
+        """A new version of ``dst_name`` (registered now if it is not) pointing at the model
+        ``src_model_uri`` (``models:/NAME/VERSION`` or ``models:/NAME@ALIAS``) points at."""
+        from gittrack.errors import ModelNotFoundError
+        from gittrack.models import registry
+
+        try:
+            registry.get_model(self.store, dst_name)
+        except ModelNotFoundError:
+            registry.create_model(self.store, dst_name)
+        return self.create_model_version(dst_name, src_model_uri)
+
+    def update_model_version(
+        self, name: str, version: int | str, description: str | None = None
+    ) -> ModelVersion:
+        """Change a version's description."""
+        from gittrack.models import registry
+
+        mv = registry.update_version(self.store, name, version, description=description)
+        return self._version(mv, self._aliases(name))
+
+    def delete_model_version(self, name: str, version: int | str) -> None:
+        """Remove one version (refused while an alias names it)."""
+        from gittrack.models import registry
+
+        registry.delete_version(self.store, name, version)
+
+    def set_model_version_tag(
+        self,
+        name: str,
+        version: int | str | None = None,
+        key: str | None = None,
+        value: Any = None,
+        stage: str | None = None,
+    ) -> None:
+        """Set a tag on a version (given by number, or the latest in ``stage``)."""
+        from gittrack.models import registry
+
+        number = self._version_number(name, version, stage)
+        registry.update_version(self.store, name, number, tags={str(key): value})
+
+    def delete_model_version_tag(
+        self,
+        name: str,
+        version: int | str | None = None,
+        key: str | None = None,
+        stage: str | None = None,
+    ) -> None:
+        """Remove a version's tag (one it does not have: nothing to do, as MLflow)."""
+        from gittrack.models import registry
+
+        number = self._version_number(name, version, stage)
+        if key in registry.get_version(self.store, name, number).tags:
+            registry.update_version(self.store, name, number, delete_tag=key)
+
+    def _version_number(self, name: str, version: int | str | None, stage: str | None) -> int:
+        """MLflow's version-or-stage argument pair, as a version number."""
+        from gittrack.models import registry
+
+        if (version is None) == (stage is None):
+            raise ValidationError("give exactly one of version and stage")
+        if version is not None:
+            return registry.get_version(self.store, name, version).version
+        latest = registry.latest_versions(self.store, name, [str(stage)])
+        if not latest:
+            raise ValidationError(f"model {name!r} has no version in stage {stage!r}")
+        return latest[0].version
+
+    def get_model_version_download_uri(self, name: str, version: int | str) -> str:
+        """Where the version's model files are: its run's artifact URI and path."""
+        from gittrack.entities import RunInfo
+        from gittrack.models import registry
+
+        mv = registry.get_version(self.store, name, version)
+        return RunInfo.artifact_uri_of(mv.run_id) + mv.artifact_path
+
     def get_latest_versions(self, name: str, stages: list[str] | None = None) -> list[ModelVersion]:
         """The latest version in each stage (of ``stages``, else of every stage)."""
         from gittrack.models import registry

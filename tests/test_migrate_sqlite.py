@@ -148,6 +148,10 @@ def test_bad_database_sources_are_one_line_errors(
         conn.execute("create table t (x)")
     conn.close()
     assert "not an MLflow database" in fails(capsys, "import", "mlflow", str(other))
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    err = fails(capsys, "import", "mlflow", f"sqlite:///{garbage}")
+    assert "cannot be read as a database" in err
     err = fails(capsys, "import", "mlflow", "postgresql://db.internal/mlflow")
     assert "tracking server's http(s):// URL" in err
     assert git(repo, "for-each-ref", "refs/gittrack/") == ""

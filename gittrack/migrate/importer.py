@@ -23,6 +23,7 @@ from gittrack.errors import GittrackError, MigrationError
 from gittrack.format import GIT_COMMIT_TAG, PARENT_RUN_TAG
 from gittrack.migrate.source import (
     EXPERIMENT_ID_TAG,
+    RUN_ID_RE,
     SourceExperiment,
     SourceRegisteredModel,
     SourceRun,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gittrack")
 
 Progress = Callable[[int, int], None]
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 # The key of a run's ``source`` holding the fingerprint of the MLflow state last imported.
 IMPORT_STATE_KEY = "mlflow_import"
@@ -371,7 +371,7 @@ def _import_one(
         end_time=run.end_time,
         user=run.user,
         heartbeat=run.end_time or run.start_time,
-        parent_run_id=parent if parent and _HEX32.match(parent) else None,
+        parent_run_id=parent if parent and RUN_ID_RE.match(parent) else None,
         source={"commit": commit} if _HEX40.match(commit) else {},
         params=dict(run.params),
         tags=dict(run.tags),

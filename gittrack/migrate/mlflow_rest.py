@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,10 @@ from urllib.parse import quote, urlencode
 
 from gittrack.artifacts.paths import clean_path
 from gittrack.errors import GittrackError, MigrationError, UnsafePathError, UnsafeSourceError
+from gittrack.format import STATUSES
 from gittrack.migrate.source import (
+    MODEL_ID_RE,
+    RUN_ID_RE,
     SourceExperiment,
     SourceLoggedModel,
     SourceRegisteredModel,
@@ -37,9 +39,6 @@ from gittrack.writer import MetricHistory
 API = "/api/2.0/mlflow/"
 PAGE = 1000
 MAX_JSON_BYTES = 256 * 1024 * 1024
-_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
-_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")
 _MODEL_STATUS = {
     "LOGGED_MODEL_PENDING": "PENDING",
     "LOGGED_MODEL_READY": "READY",
@@ -189,11 +188,11 @@ class RestReader:
         data = item.get("data") or {}
         run_id = str(info.get("run_id") or info.get("run_uuid") or "")
         what = f"run {run_id or '?'}"
-        if not _RUN_ID_RE.match(run_id):
+        if not RUN_ID_RE.match(run_id):
             raise MigrationError(f"{what}: the run id is not 32 hex characters")
         status = str(info.get("status") or "RUNNING")
         problems: list[str] = []
-        if status not in _STATUSES:
+        if status not in STATUSES:
             problems.append(f"{what}: status {status} recorded as RUNNING")
             status = "RUNNING"
         try:
@@ -330,7 +329,7 @@ class RestReader:
         info = item.get("info") or {}
         model_id = str(info.get("model_id") or "")
         what = f"logged model {model_id or '?'}"
-        if not _MODEL_ID_RE.match(model_id):
+        if not MODEL_ID_RE.match(model_id):
             run.problems.append(f"{what}: not an MLflow model id: skipped")
             return
         root = f"{API}logged-models/{model_id}/artifacts/"
@@ -420,7 +419,7 @@ def _version(item: dict[str, Any]) -> SourceVersion:
     run_id = str(item.get("run_id") or "")
     return SourceVersion(
         version=int(item["version"]),
-        run_id=run_id if _RUN_ID_RE.match(run_id) else None,
+        run_id=run_id if RUN_ID_RE.match(run_id) else None,
         source=str(item.get("source") or ""),
         model_id=item.get("model_id") or None,
         stage=str(item.get("current_stage") or "None"),

@@ -30,10 +30,14 @@ from typing import Any
 
 from gittrack.artifacts.paths import clean_path
 from gittrack.errors import GittrackError, MigrationError
+from gittrack.format import STATUSES
 from gittrack.migrate.locations import file_uri_path
 from gittrack.migrate.mlflow_files import files_below
 from gittrack.migrate.source import (
+    DELETED_VERSION_STAGE,
+    MODEL_ID_RE,
     MODEL_STATUS_BY_NUMBER,
+    RUN_ID_RE,
     SourceExperiment,
     SourceLoggedModel,
     SourceRegisteredModel,
@@ -44,10 +48,6 @@ from gittrack.migrate.source import (
 from gittrack.writer import MetricHistory
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")
-_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
-DELETED_VERSION_STAGE = "Deleted_Internal"  # MLflow keeps deleted versions under this stage
 
 
 def is_sqlite_source(text: str) -> bool:
@@ -87,13 +87,18 @@ class SqliteReader:
         self._reported: set[str] = set()
         try:
             self.db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        except sqlite3.Error as e:
+            raise MigrationError(f"{path} cannot be opened as a database: {e}") from e
+        try:
             self._tables = {
                 str(row[0])
                 for row in self.db.execute("select name from sqlite_master where type = 'table'")
             }
         except sqlite3.Error as e:
+            self.db.close()
             raise MigrationError(f"{path} cannot be read as a database: {e}") from e
         if not {"experiments", "runs"} <= self._tables:
+            self.db.close()
             raise MigrationError(
                 f"{path} is not an MLflow database (no experiments and runs tables)"
             )
@@ -171,11 +176,11 @@ class SqliteReader:
         """One run whole (artifacts are read where they are: ``scratch`` is not needed)."""
         run_id = str(item["run_uuid"])
         what = f"run {run_id}"
-        if not _RUN_ID_RE.match(run_id):
+        if not RUN_ID_RE.match(run_id):
             raise MigrationError(f"{what}: the run id is not 32 hex characters")
         status = str(item["status"] or "RUNNING")
         problems: list[str] = []
-        if status not in _STATUSES:
+        if status not in STATUSES:
             problems.append(f"{what}: status {status} recorded as RUNNING")
             status = "RUNNING"
         start, end = item["start_time"], item["end_time"]
@@ -330,7 +335,7 @@ class SqliteReader:
         for row in rows:
             model_id = str(row["model_id"])
             where = f"logged model {model_id}"
-            if not _MODEL_ID_RE.match(model_id):
+            if not MODEL_ID_RE.match(model_id):
                 problems.append(f"{what}: {where}: not an MLflow model id: skipped")
                 continue
             files, local = self._artifact_files(row["artifact_location"], model_id, where, 4)
@@ -383,7 +388,7 @@ class SqliteReader:
             versions = tuple(
                 SourceVersion(
                     version=int(v["version"]),
-                    run_id=v["run_id"] if _RUN_ID_RE.match(str(v["run_id"] or "")) else None,
+                    run_id=v["run_id"] if RUN_ID_RE.match(str(v["run_id"] or "")) else None,
                     source=str(v["source"] or ""),
                     model_id=None,
                     stage=str(v["current_stage"] or "None"),

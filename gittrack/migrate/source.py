@@ -8,6 +8,7 @@ skip (the importer reports it and goes on) and notes smaller losses in ``problem
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from typing import Any
 from gittrack.lineage.datasets import TABLE_SOURCE
 from gittrack.writer import MetricHistory
 
+RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")  # an MLflow run id
+MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")  # an MLflow 3 logged model id
+DELETED_VERSION_STAGE = "Deleted_Internal"  # MLflow keeps deleted versions under this stage
 # MLflow's RunStatus enum as stored in a file store's meta.yaml.
 STATUS_BY_NUMBER = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 NUMBER_BY_STATUS = {name: number for number, name in STATUS_BY_NUMBER.items()}

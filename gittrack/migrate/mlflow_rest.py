@@ -18,7 +18,7 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from gittrack.artifacts.paths import clean_path
@@ -35,6 +35,9 @@ from gittrack.migrate.source import (
     dataset_input,
 )
 from gittrack.writer import MetricHistory
+
+if TYPE_CHECKING:
+    import ssl
 
 API = "/api/2.0/mlflow/"
 PAGE = 1000
@@ -82,6 +85,7 @@ class RestReader:
 
             secret = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}"
             self.headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
+        self.tls = _tls_context()
 
     def close(self) -> None:
         """Nothing to release (a connection per request)."""
@@ -97,7 +101,7 @@ class RestReader:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.url + path, data=data, headers=headers)
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return urllib.request.urlopen(request, timeout=self.timeout, context=self.tls)
         except urllib.error.HTTPError as e:
             detail = ""
             try:
@@ -409,6 +413,30 @@ class RestReader:
                 )
             )
         return found
+
+
+def _tls_context() -> ssl.SSLContext | None:
+    """TLS as MLflow's client takes it from the environment: ``MLFLOW_TRACKING_INSECURE_TLS``
+    (no certificate check), ``MLFLOW_TRACKING_SERVER_CERT_PATH`` (a CA bundle to check the
+    server with), ``MLFLOW_TRACKING_CLIENT_CERT_PATH`` (a client certificate, key included);
+    None: Python's defaults."""
+    import ssl
+
+    insecure = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1")
+    server_cert = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
+    client_cert = os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH")
+    if not (insecure or server_cert or client_cert):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=server_cert or None)
+        if insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if client_cert:
+            context.load_cert_chain(client_cert)
+    except (OSError, ssl.SSLError) as e:
+        raise MigrationError(f"MLFLOW_TRACKING_*_CERT_PATH cannot be used: {e}") from e
+    return context
 
 
 def _opt_int(value: object) -> int | None:

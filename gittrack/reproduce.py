@@ -32,6 +32,7 @@ from gittrack.errors import (
     ReproduceError,
     UnsafePathError,
 )
+from gittrack.project import find_project_file
 from gittrack.runner import CommandPlan, RunResult, plan_entry_point, run_tracked
 from gittrack.runs import LoadedRun, RunStore
 from gittrack.store.repo import MODE_EXEC, MODE_FILE, MODE_GITLINK, MODE_LINK, MODE_TREE, GitStore
@@ -277,6 +278,12 @@ def reproduction_plan(
             f"run {run}'s recorded command has masked secrets ({MASK}); re-run it by hand"
         )
     if command.get("entry_point"):
+        if find_project_file(where) is None:
+            raise ReproduceError(
+                f"run {run}'s project file {command.get('project_file') or 'gittrack.yaml'} is "
+                "not in its code snapshot (untracked when the run started? git add it, or set "
+                "gittrack.includeUntracked)"
+            )
         params: dict[str, Any] = dict(command.get("params") or {})
         params.update(overrides)
         try:

@@ -70,6 +70,19 @@ def test_search_runs_takes_mlflow_positional_order_and_pages(repo: Path) -> None
         client.search_runs([eid], page_token="x")
 
 
+def test_search_experiments_pages_as_mlflow(repo: Path) -> None:
+    """MlflowClient.search_experiments took no page_token and answered a plain list, so
+    MLflow code paging with `.token` failed. MLflow 3 pages [c, a] then [b, Default]."""
+    client = MlflowClient()
+    for name in ("b", "a", "c"):
+        client.create_experiment(name)
+    first = client.search_experiments(max_results=2)
+    assert [e.name for e in first] == ["c", "a"] and first.token is not None
+    second = client.search_experiments(max_results=2, page_token=first.token)
+    assert [e.name for e in second] == ["b", "Default"] and second.token is None
+    assert [e.name for e in client.search_experiments(filter_string="name = 'a'")] == ["a"]
+
+
 def test_mlflow_client_tracking_uri(repo: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "store"
     client = MlflowClient(elsewhere.as_uri())

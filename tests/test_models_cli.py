@@ -138,6 +138,7 @@ def test_serve_refuses_foreign_model_without_trust(
             )
     err = fails(capsys, "models", "serve", "-m", "models:/pulled/1", "--port", "0")
     assert "logged by" in err and "elsewhere.example" in err and "GITTRACK_TRUST_MODELS=1" in err
+    assert "(models serve --trust)" in err  # the switch of the command that refused
 
 
 def test_cli_and_facade_do_not_import_model_libraries() -> None:

@@ -223,3 +223,23 @@ def test_logged_models_live_in_their_run(repo: Path) -> None:
     with pytest.raises(RunNotFoundError):
         logged.create(runs, "0" * 32, "model")
     fsck(repo)
+
+
+def test_version_numbers_are_never_reused_after_rm(repo: Path) -> None:
+    """As in MLflow (docs/models.md): removing the highest version does not free its number,
+    and what the removed version said stays readable."""
+    run_id = _log()
+    runs = open_repository(create=False)
+    for _ in range(2):
+        registry.register(runs, run_id, "churn")
+    registry.delete_version(runs, "churn", 2)
+    assert registry.register(runs, run_id, "churn").version == 3
+    assert [v.version for v in registry.list_versions(runs, "churn")] == [1, 3]
+    removed = git(repo, "show", "refs/gittrack/models/churn/removed/2:version.yaml")
+    assert "version: 2" in removed
+    registry.delete_version(runs, "churn", 3)
+    registry.rename_model(runs, "churn", "churn2")  # the record of removed numbers moves too
+    assert registry.register(runs, run_id, "churn2").version == 4
+    assert registry.delete_model(runs, "churn2") == 5  # versions 1, 4, removed 2, 3, meta
+    assert registry.register(runs, run_id, "churn2").version == 1  # a new model: from 1
+    fsck(repo)

@@ -288,6 +288,21 @@ def test_untracked_script_of_gittrack_run_is_refused_before_running(
     assert runs_of(repo) == {run_id}
 
 
+def test_an_untracked_project_file_is_named_not_asked_for(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (repo / "gittrack.yaml").write_text(
+        "entry_points:\n  main:\n    parameters: {n: {type: int, default: 2}}\n"
+        "    command: 'echo n={n}'\n"
+    )
+    assert cli("run", "-P", "n=5").exit_code == 0
+    (run_id,) = runs_of(repo)
+    err = fails(capsys, "reproduce", run_id, "--yes")
+    assert f"run {run_id[:12]}'s project file gittrack.yaml is not in its code snapshot " in err
+    assert "git add it, or set gittrack.includeUntracked" in err and "write one" not in err
+    assert runs_of(repo) == {run_id}
+
+
 def test_untracked_warning_only_when_files_are_left_out(
     repo: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -170,13 +170,17 @@ def test_unreachable_remote_changes_nothing(repo: Path, engine: str) -> None:
                     call(repo, url)
 
 
-def test_missing_remote_repository(repo: Path, tmp_path: Path) -> None:
+def test_missing_remote_repository(repo: Path, tmp_path: Path, engine: str) -> None:
     make_runs(repo, 1)
     with pytest.raises(RemoteError, match="no remote named"):
         sync.push(repo, str(tmp_path / "nowhere"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(RemoteError, match="push to"):
-        sync.push(repo, str(tmp_path / "empty"))
+    (tmp_path / "a-file").write_text("not a repository\n")
+    for path in (tmp_path / "empty", tmp_path / "a-file"):
+        for call, what in ((sync.push, "push to"), (sync.pull, "fetch from")):
+            with pytest.raises(RemoteError) as err:
+                call(repo, str(path))
+            assert str(err.value) == f"{what} {path} failed: no git repository there"
 
 
 def test_an_empty_or_self_remote_is_refused_even_with_origin_set(

@@ -163,6 +163,11 @@ def _version_ref(name: str, version: int) -> str:
     return f"{REF_ROOT}{name}/versions/{version}"
 
 
+def _removed_ref(name: str, version: int) -> str:
+    """Where a removed version's commit stays: its number is never given again."""
+    return f"{REF_ROOT}{name}/removed/{version}"
+
+
 def _meta_ref(name: str) -> str:
     return f"{REF_ROOT}{name}/meta"
 
@@ -221,6 +226,16 @@ def _versions_of(runs: RunStore, name: str) -> dict[int, str]:
     }
 
 
+def _numbers_taken(runs: RunStore, name: str) -> set[int]:
+    """Version numbers in use or removed (MLflow never gives a removed number again)."""
+    found = set()
+    for ref in _model_refs(runs, name):
+        kind, _, number = ref[len(REF_ROOT) + len(name) + 1 :].partition("/")
+        if kind in ("versions", "removed") and number.isdigit():
+            found.add(int(number))
+    return found
+
+
 def _has_model(record: fmt.RunRecord, path: str) -> bool:
     wanted = f"{path}/MLmodel"
     return any(str(key).strip("/") == wanted for key in record.artifacts)
@@ -259,7 +274,7 @@ def register(
     created = now_ms if now_ms is not None else _now_ms()
     who = _who(runs) if created_by is None else created_by
     for _ in range(1000):
-        number = version or max(_versions_of(runs, name), default=0) + 1
+        number = version or max(_numbers_taken(runs, name), default=0) + 1
         info: dict[str, Any] = {
             "name": name,
             "version": number,
@@ -283,6 +298,10 @@ def register(
             if version is not None:
                 raise ModelError(f"model {name!r} already has a version {version}") from e
             continue  # another process took this number: take the next one
+        if version is None and runs.git.read_ref(_removed_ref(name, number)) is not None:
+            # removed while we counted (delete_version marks before it deletes): not ours
+            runs.git.delete_ref(_version_ref(name, number), commit)
+            continue
         return _version_from(info, commit, f"model {name} version {number}")
     raise ModelError(f"cannot register model {name!r}: too many concurrent registrations")
 
@@ -492,6 +511,10 @@ def delete_version(runs: RunStore, name: str, version: int | str) -> None:
                     f"version {mv.version} of {name!r} is @{', @'.join(held)}; move or remove "
                     "the alias first"
                 )
+    try:  # marked first, so that no registration counting meanwhile takes the number
+        runs.git.update_ref(_removed_ref(name, mv.version), mv.commit, None)
+    except RefConflict:
+        pass  # removed before under this number (an import may have reused it)
     runs.git.delete_ref(_version_ref(name, mv.version), mv.commit)
 
 
@@ -711,6 +734,10 @@ def rename_model(runs: RunStore, name: str, new_name: str) -> RegisteredModel:
         message = f"model {new_name}@{alias} (renamed from {name})\n"
         commit = _commit(runs, {ALIAS_FILE: fmt.dump_yaml(data)}, parents, message)
         runs.git.update_ref(_alias_ref(new_name, alias), commit, None)
+    removed = f"{REF_ROOT}{name}/removed/"
+    for ref, sha in old_refs.items():
+        if ref.startswith(removed):
+            runs.git.update_ref(f"{REF_ROOT}{new_name}/removed/{ref[len(removed) :]}", sha, None)
     for ref, sha in old_refs.items():
         runs.git.delete_ref(ref, sha)
     return get_model(runs, new_name)

@@ -165,6 +165,7 @@ def resolve_trusted(
     if resolved.foreign and not allowed:
         raise ModelError(
             f"model {uri} was logged by {resolved.origin}, not by this user and host; loading "
-            f"it runs its code: pass trust=True or set {TRUST_ENV}=1 if you trust it"
+            f"it runs its code: pass trust=True (models serve --trust) or set {TRUST_ENV}=1 "
+            "if you trust it"
         )
     return resolved

@@ -355,7 +355,7 @@ def _failure(remote: Remote, what: str, stderr: str) -> RemoteError:
         return RemoteError(
             f"{what} {where}: authentication failed (check the credentials or credential helper)"
         )
-    if "does not appear to be a git repository" in low or "not found" in low:
+    if any(s in low for s in ("does not appear to be a git repository", "not found", "gitfile")):
         return RemoteError(f"{what} {where} failed: no git repository there")
     errno = re.search(r"errno=([^\n]+)", stderr)
     if errno:

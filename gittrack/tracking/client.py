@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gittrack.client import Client
 from gittrack.entities import Run, ViewType
 from gittrack.errors import ValidationError
+
+if TYPE_CHECKING:
+    from gittrack.experiments import Experiment
 
 __all__ = ["MlflowClient", "ModelVersion", "PagedList", "RegisteredModel"]
 
@@ -146,6 +149,19 @@ class MlflowClient(Client):
             view_type=run_view_type,
         )
         return _page([Run.from_row(r) for r in rows], max_results, page_token)
+
+    def search_experiments(  # type: ignore[override]  # pages, as MLflow's
+        self,
+        view_type: int = ViewType.ACTIVE_ONLY,
+        max_results: int = SEARCH_MAX_RESULTS_DEFAULT,
+        filter_string: str | None = None,
+        order_by: list[str] | None = None,
+        page_token: str | None = None,
+    ) -> PagedList[Experiment]:
+        """Experiments matching MLflow's experiment filter, one page at a time
+        (``page_token`` from the previous page's ``token``)."""
+        found = super().search_experiments(view_type, None, filter_string, order_by)
+        return _page(found, max_results, page_token)
 
     # -- the model registry -------------------------------------------------------------
     def _version(self, mv: Any, aliases: dict[str, int | None]) -> ModelVersion:

@@ -152,6 +152,7 @@ def test_bad_database_sources_are_one_line_errors(
     garbage.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
     err = fails(capsys, "import", "mlflow", f"sqlite:///{garbage}")
     assert "cannot be read as a database" in err
+    assert "names no database file" in fails(capsys, "import", "mlflow", "sqlite://mlflow.db")
     err = fails(capsys, "import", "mlflow", "postgresql://db.internal/mlflow")
     assert "tracking server's http(s):// URL" in err
     assert git(repo, "for-each-ref", "refs/gittrack/") == ""

@@ -14,6 +14,7 @@ from cli_helpers import ok
 from mlflow_peer import MLFLOW, READ_ALL, run_mlflow
 
 import gittrack
+from gittrack.lineage.inputs import record_dataset
 
 pytestmark = pytest.mark.skipif(
     not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}"
@@ -47,6 +48,17 @@ print(json.dumps(out))
 )
 
 
+# The fields of an MLflow dataset as `mlflow.log_input(mlflow.data.from_pandas(...))` sends them.
+SENT = {
+    "name": "iris ☃",
+    "digest": "38d51200",
+    "source_type": "code",
+    "source": json.dumps({"tags": {"mlflow.user": "me"}}),
+    "schema": json.dumps({"mlflow_colspec": [{"type": "double", "name": "a", "required": True}]}),
+    "profile": json.dumps({"num_rows": 60, "num_elements": 180}),
+}
+
+
 def _same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
 
@@ -70,6 +82,8 @@ def tracked(repo: Path) -> dict[str, str]:
         (repo / "big.bin").write_bytes(bytes(range(256)) * 400)
         client.log_artifact(rid, str(repo / "big.bin"))
         client.log_input(rid, str(repo / "a.txt"), name="data", context="train")
+        if i:  # a dataset an MLflow client logged through gittrack server
+            record_dataset(client, rid, context="eval", tags={"split": "test"}, **SENT)
         client.set_terminated(rid, "FINISHED" if i else "FAILED")
         ids[name] = rid
     X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
@@ -123,6 +137,13 @@ def test_mlflow_reads_back_every_run_and_the_registry(
     assert [(i["name"], i["tags"]) for i in one["inputs"]] == [
         ("data", {"mlflow.data.context": "train"})
     ]
+    # It was exported as a local file with its source wrapped again, no schema, profile
+    # nor tags: now as the client sent it.
+    two = {i["name"]: i for i in read["runs"][tracked["two"]]["inputs"]}
+    assert two[SENT["name"]] == {
+        **SENT,
+        "tags": {"mlflow.data.context": "eval", "split": "test"},
+    }
     exp = next(e for e in read["experiments"].values() if e["name"] == "vision α")
     assert exp["tags"]["team"] == "cv"
     assert read["models"]["reg"]["aliases"] == {"prod": "1"}

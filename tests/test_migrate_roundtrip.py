@@ -22,7 +22,7 @@ from mlflow_peer import READ_STORE as READ
 
 import gittrack
 from gittrack.cli import main
-from gittrack.models import registry
+from gittrack.models import logged, registry
 from gittrack.session import open_repository
 
 pytestmark = pytest.mark.skipif(
@@ -108,8 +108,11 @@ def test_reimport_moves_only_what_mlflow_changed_in_the_registry(
     meta.write_text(meta.read_text().replace("current_stage: Staging", "current_stage: Production"))
     (store / "models" / "reg" / "tags" / "owner").unlink()
     (store / "models" / "reg" / "aliases" / "prod").write_text("2")
+    logged_model = next(store.glob("*/models/m-*"))  # and a logged model got a tag
+    (logged_model / "tags" / "reviewed").write_text("yes")
     ok("import", "mlflow", str(store))
     runs = open_repository(create=False)
+    assert logged.get(runs, logged_model.name).tags["reviewed"] == "yes"
     assert registry.get_version(runs, "reg", 2).stage == "Production"
     model = registry.get_model(runs, "reg")
     assert (model.tags, model.aliases) == ({}, {"prod": 2})

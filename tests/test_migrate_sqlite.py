@@ -107,6 +107,37 @@ def test_artifacts_elsewhere_are_reported_and_kept_and_hostile_locations_refuse_
     assert artifacts_of(runs).manifest(first) == files
 
 
+def test_a_database_copied_from_another_machine_finds_mlruns_beside_it(
+    repo: Path, tmp_path: Path, database: tuple[Path, dict[str, Any]]
+) -> None:
+    """Artifact URIs naming a folder of the machine the database came from: the runs
+    came without their files, silently; now the files are read from ``mlruns/`` beside
+    the database, and without it that is said once."""
+    base = database[0].parent
+    db = _copy(database[0], tmp_path)
+    old, gone = str(base / "mlruns"), "/nonexistent/elsewhere/mlruns"
+    with sqlite3.connect(db) as conn:
+        conn.execute("update runs set artifact_uri = replace(artifact_uri, ?, ?)", (old, gone))
+        conn.execute(
+            "update logged_models set artifact_location = replace(artifact_location, ?, ?)",
+            (old, gone),
+        )
+    conn.close()
+    runs = open_repository(create=False)
+    first = next(rid for rid, r in database[1]["all"]["runs"].items() if r["name"] == "first")
+    summary = import_mlflow(db, runs=runs)
+    assert "nor mlruns/ beside" in dict(summary.skipped)[f"artifacts under {gone}"]
+    assert artifacts_of(runs).manifest(first) == {}
+    shutil.copytree(base / "mlruns", tmp_path / "mlruns")
+    summary = import_mlflow(db, runs=runs)
+    assert summary.skipped == ()
+    manifest = artifacts_of(runs).manifest(first)
+    expected = database[1]["all"]["runs"][first]["artifacts"]
+    assert {p: e.sha256 for p, e in manifest.items() if p in expected} == expected
+    trainer = next(r for r, v in database[1]["all"]["runs"].items() if v["name"] == "trainer")
+    assert "model/MLmodel" in artifacts_of(runs).manifest(trainer)  # a logged model's too
+
+
 def test_bad_database_sources_are_one_line_errors(
     repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -117,6 +148,11 @@ def test_bad_database_sources_are_one_line_errors(
         conn.execute("create table t (x)")
     conn.close()
     assert "not an MLflow database" in fails(capsys, "import", "mlflow", str(other))
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"SQLite format 3\x00" + bytes(range(256)) * 8)
+    err = fails(capsys, "import", "mlflow", f"sqlite:///{garbage}")
+    assert "cannot be read as a database" in err
+    assert "names no database file" in fails(capsys, "import", "mlflow", "sqlite://mlflow.db")
     err = fails(capsys, "import", "mlflow", "postgresql://db.internal/mlflow")
     assert "tracking server's http(s):// URL" in err
     assert git(repo, "for-each-ref", "refs/gittrack/") == ""

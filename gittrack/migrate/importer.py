@@ -23,6 +23,7 @@ from gittrack.errors import GittrackError, MigrationError
 from gittrack.format import GIT_COMMIT_TAG, PARENT_RUN_TAG
 from gittrack.migrate.source import (
     EXPERIMENT_ID_TAG,
+    RUN_ID_RE,
     SourceExperiment,
     SourceRegisteredModel,
     SourceRun,
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("gittrack")
 
 Progress = Callable[[int, int], None]
-_HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _HEX40 = re.compile(r"^[0-9a-f]{40}$")
 # The key of a run's ``source`` holding the fingerprint of the MLflow state last imported.
 IMPORT_STATE_KEY = "mlflow_import"
@@ -135,8 +135,9 @@ def import_mlflow(
     skip_deleted: bool = False,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Import an MLflow file store directory, or a tracking server (``http(s)://`` URL,
-    through its REST API), into the repository of ``runs``.
+    """Import an MLflow file store directory, a sqlite database (``sqlite:///...`` or the
+    file's path) or a tracking server (``http(s)://`` URL, through its REST API) into the
+    repository of ``runs``.
 
     Experiments come with their tags and MLflow id (tag ``gittrack.mlflow.experiment_id``);
     runs deleted in MLflow, and the runs of deleted experiments, are imported deleted
@@ -370,7 +371,7 @@ def _import_one(
         end_time=run.end_time,
         user=run.user,
         heartbeat=run.end_time or run.start_time,
-        parent_run_id=parent if parent and _HEX32.match(parent) else None,
+        parent_run_id=parent if parent and RUN_ID_RE.match(parent) else None,
         source={"commit": commit} if _HEX40.match(commit) else {},
         params=dict(run.params),
         tags=dict(run.tags),
@@ -395,6 +396,7 @@ def _import_one(
         if imported is None:  # imported before fingerprints were kept: compare the states
             imported = now = _current_fingerprint(runs, before)
         if imported == state:  # MLflow's run is as it was at the last import
+            tally.logged_models += _save_models(runs, run, models, tally)  # their own fields
             tally.unchanged += 1
             return
         if (now or _current_fingerprint(runs, before)) != imported:

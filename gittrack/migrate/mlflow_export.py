@@ -11,7 +11,6 @@ dataset inputs and its artifacts (verified while copied); the model registry und
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 from collections.abc import Callable, Mapping
@@ -21,13 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
 from gittrack.errors import GittrackError, MigrationError
+from gittrack.migrate.locations import local_directory
 from gittrack.migrate.registry_export import export_logged_model, export_registry, link_output
-from gittrack.migrate.source import (
-    DATASET_CONTEXT_TAG,
-    EXPERIMENT_ID_TAG,
-    MLFLOW_DIGEST_PREFIX,
-    NUMBER_BY_STATUS,
-)
+from gittrack.migrate.source import EXPERIMENT_ID_TAG, NUMBER_BY_STATUS, mlflow_dataset
 
 if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts
@@ -95,7 +90,11 @@ def export_mlflow(
     from gittrack.experiments import list_experiments
     from gittrack.models.logged import list_logged_models
 
-    root = Path(dest)
+    root = local_directory(
+        dest,
+        "an MLflow file store",
+        "export into a directory (then, for a database, run MLflow's `mlflow migrate-filestore`)",
+    )
     existing = _existing_store(root)
     (root / TRASH).mkdir(parents=True, exist_ok=True)
     experiments = {e.name: e for e in list_experiments(runs, ViewType.ALL)}
@@ -322,34 +321,8 @@ def _export_inputs(record: fmt.RunRecord, run_dir: Path, folder: Path) -> None:
     for entry in record.inputs:
         if not isinstance(entry, dict) or not entry.get("name"):
             continue
-        kept = entry.get("mlflow") if isinstance(entry.get("mlflow"), dict) else None
         name = str(entry["name"])
-        if kept is not None:
-            dataset: dict[str, Any] = {
-                "digest": str(kept.get("digest", "")),
-                "name": name,
-                "source": str(kept.get("source", "")),
-                "source_type": str(kept.get("source_type", "")),
-            }
-            for optional in ("schema", "profile"):
-                if kept.get(optional) is not None:
-                    dataset[optional] = str(kept[optional])
-            tags = {str(k): str(v) for k, v in (kept.get("tags") or {}).items()}
-        else:
-            digest = str(entry.get("digest", "")).removeprefix(MLFLOW_DIGEST_PREFIX)
-            dataset = {
-                "digest": digest,
-                "name": name,
-                "source": json.dumps({"uri": str(entry.get("source", ""))}),
-                "source_type": "local",
-            }
-            schema = entry.get("schema")
-            if isinstance(schema, dict) and schema:
-                colspec = [{"type": str(t), "name": str(c)} for c, t in schema.items()]
-                dataset["schema"] = json.dumps({"mlflow_colspec": colspec})
-            if entry.get("rows") is not None:
-                dataset["profile"] = json.dumps({"num_rows": entry["rows"]})
-            tags = {} if entry.get("context") is None else {DATASET_CONTEXT_TAG: entry["context"]}
+        dataset, tags = mlflow_dataset(name, entry)
         dataset_id = _md5(name, dataset["digest"])
         dataset_dir = folder / "datasets" / dataset_id
         if not (dataset_dir / "meta.yaml").exists():

@@ -26,8 +26,12 @@ from typing import Any
 from gittrack import format as fmt
 from gittrack.artifacts.paths import clean_path, inside
 from gittrack.errors import GittrackError, MigrationError, UnsafeSourceError
+from gittrack.migrate.locations import file_uri_path
 from gittrack.migrate.source import (
+    DELETED_VERSION_STAGE,
+    MODEL_ID_RE,
     MODEL_STATUS_BY_NUMBER,
+    RUN_ID_RE,
     STATUS_BY_NUMBER,
     SourceExperiment,
     SourceLoggedModel,
@@ -44,10 +48,7 @@ META = "meta.yaml"
 RESERVED_EXPERIMENT_FOLDERS = ("tags", "datasets", "traces", "models")
 MAX_META_BYTES = 1 << 20
 MAX_VALUE_BYTES = 1 << 20
-_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")
 REGISTRY = "models"
-DELETED_VERSION_STAGE = "Deleted_Internal"  # MLflow's file registry keeps deleted versions
 _count_spaces = operator.methodcaller("count", b" ")
 
 
@@ -55,12 +56,7 @@ class FileStoreReader:
     """The experiments and runs of one MLflow file store directory."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
-        text = os.fspath(root)
-        if text.startswith("file:"):
-            from urllib.parse import unquote, urlparse
-
-            text = unquote(urlparse(text).path)
-        path = Path(text).expanduser()
+        path = Path(file_uri_path(os.fspath(root))).expanduser()
         if not path.is_dir():
             raise MigrationError(f"MLflow store {str(root)!r} is not a directory")
         self.root = path
@@ -203,7 +199,7 @@ class FileStoreReader:
         run_id = str(meta.get("run_id") or meta.get("run_uuid") or "")
         if run_id != run_dir.name:
             raise MigrationError(f"{what}: meta.yaml names run {run_id!r}")
-        if not _RUN_ID_RE.match(run_id):
+        if not RUN_ID_RE.match(run_id):
             raise MigrationError(f"{what}: the run id is not 32 hex characters")
         if str(meta.get("experiment_id")) != experiment.experiment_id:
             raise MigrationError(
@@ -321,10 +317,10 @@ class FileStoreReader:
     def _logged_model(self, folder: Path, what: str) -> SourceLoggedModel:
         meta = self._meta(folder, what)
         model_id = str(meta.get("model_id") or "")
-        if model_id != folder.name or not _MODEL_ID_RE.match(model_id):
+        if model_id != folder.name or not MODEL_ID_RE.match(model_id):
             raise MigrationError(f"{what}: meta.yaml names model {model_id!r}")
         run_id = str(meta.get("source_run_id") or "")
-        if not _RUN_ID_RE.match(run_id):
+        if not RUN_ID_RE.match(run_id):
             raise MigrationError(f"{what}: no source run (gittrack keeps models in their run)")
         status = MODEL_STATUS_BY_NUMBER.get(meta.get("status"))  # type: ignore[arg-type]
         tags, problems = self._values(folder / "tags", f"{what}: tag", "tag")
@@ -408,7 +404,7 @@ class FileStoreReader:
         run_id = _opt_str(meta.get("run_id"))
         return SourceVersion(
             version=number,
-            run_id=run_id if run_id and _RUN_ID_RE.match(run_id) else None,
+            run_id=run_id if run_id and RUN_ID_RE.match(run_id) else None,
             source=str(meta.get("source") or ""),
             model_id=_opt_str(meta.get("model_id")),
             stage=stage,

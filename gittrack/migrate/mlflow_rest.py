@@ -16,15 +16,17 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from gittrack.artifacts.paths import clean_path
 from gittrack.errors import GittrackError, MigrationError, UnsafePathError, UnsafeSourceError
+from gittrack.format import STATUSES
 from gittrack.migrate.source import (
+    MODEL_ID_RE,
+    RUN_ID_RE,
     SourceExperiment,
     SourceLoggedModel,
     SourceRegisteredModel,
@@ -34,12 +36,12 @@ from gittrack.migrate.source import (
 )
 from gittrack.writer import MetricHistory
 
+if TYPE_CHECKING:
+    import ssl
+
 API = "/api/2.0/mlflow/"
 PAGE = 1000
 MAX_JSON_BYTES = 256 * 1024 * 1024
-_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
-_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")
 _MODEL_STATUS = {
     "LOGGED_MODEL_PENDING": "PENDING",
     "LOGGED_MODEL_READY": "READY",
@@ -83,6 +85,7 @@ class RestReader:
 
             secret = f"{user}:{os.environ.get('MLFLOW_TRACKING_PASSWORD', '')}"
             self.headers["Authorization"] = "Basic " + base64.b64encode(secret.encode()).decode()
+        self.tls = _tls_context()
 
     def close(self) -> None:
         """Nothing to release (a connection per request)."""
@@ -98,7 +101,7 @@ class RestReader:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(self.url + path, data=data, headers=headers)
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return urllib.request.urlopen(request, timeout=self.timeout, context=self.tls)
         except urllib.error.HTTPError as e:
             detail = ""
             try:
@@ -189,11 +192,11 @@ class RestReader:
         data = item.get("data") or {}
         run_id = str(info.get("run_id") or info.get("run_uuid") or "")
         what = f"run {run_id or '?'}"
-        if not _RUN_ID_RE.match(run_id):
+        if not RUN_ID_RE.match(run_id):
             raise MigrationError(f"{what}: the run id is not 32 hex characters")
         status = str(info.get("status") or "RUNNING")
         problems: list[str] = []
-        if status not in _STATUSES:
+        if status not in STATUSES:
             problems.append(f"{what}: status {status} recorded as RUNNING")
             status = "RUNNING"
         try:
@@ -330,7 +333,7 @@ class RestReader:
         info = item.get("info") or {}
         model_id = str(info.get("model_id") or "")
         what = f"logged model {model_id or '?'}"
-        if not _MODEL_ID_RE.match(model_id):
+        if not MODEL_ID_RE.match(model_id):
             run.problems.append(f"{what}: not an MLflow model id: skipped")
             return
         root = f"{API}logged-models/{model_id}/artifacts/"
@@ -412,6 +415,30 @@ class RestReader:
         return found
 
 
+def _tls_context() -> ssl.SSLContext | None:
+    """TLS as MLflow's client takes it from the environment: ``MLFLOW_TRACKING_INSECURE_TLS``
+    (no certificate check), ``MLFLOW_TRACKING_SERVER_CERT_PATH`` (a CA bundle to check the
+    server with), ``MLFLOW_TRACKING_CLIENT_CERT_PATH`` (a client certificate, key included);
+    None: Python's defaults."""
+    import ssl
+
+    insecure = os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1")
+    server_cert = os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH")
+    client_cert = os.environ.get("MLFLOW_TRACKING_CLIENT_CERT_PATH")
+    if not (insecure or server_cert or client_cert):
+        return None
+    try:
+        context = ssl.create_default_context(cafile=server_cert or None)
+        if insecure:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        if client_cert:
+            context.load_cert_chain(client_cert)
+    except (OSError, ssl.SSLError) as e:
+        raise MigrationError(f"MLFLOW_TRACKING_*_CERT_PATH cannot be used: {e}") from e
+    return context
+
+
 def _opt_int(value: object) -> int | None:
     return int(value) if isinstance(value, int | str) and str(value).isdigit() else None
 
@@ -420,7 +447,7 @@ def _version(item: dict[str, Any]) -> SourceVersion:
     run_id = str(item.get("run_id") or "")
     return SourceVersion(
         version=int(item["version"]),
-        run_id=run_id if _RUN_ID_RE.match(run_id) else None,
+        run_id=run_id if RUN_ID_RE.match(run_id) else None,
         source=str(item.get("source") or ""),
         model_id=item.get("model_id") or None,
         stage=str(item.get("current_stage") or "None"),

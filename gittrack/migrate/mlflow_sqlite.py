@@ -9,6 +9,9 @@ opened read-only and read as MLflow's client reads it: metric points in MLflow's
 (timestamp, step, value), NaN from the ``is_nan`` flag, infinities as the largest floats
 MLflow stored in their place.
 
+A database copied from another machine names that machine's folders: an artifact root
+that is not here is looked for as ``mlruns`` beside the database.
+
 The database is untrusted like a file store: only a local folder named
 ``<run id>/artifacts`` (``<model id>/artifacts`` for a logged model) is read, and a
 symlink in it leading out of it refuses the run. Artifacts MLflow keeps elsewhere (an
@@ -27,9 +30,14 @@ from typing import Any
 
 from gittrack.artifacts.paths import clean_path
 from gittrack.errors import GittrackError, MigrationError
+from gittrack.format import STATUSES
+from gittrack.migrate.locations import file_uri_path
 from gittrack.migrate.mlflow_files import files_below
 from gittrack.migrate.source import (
+    DELETED_VERSION_STAGE,
+    MODEL_ID_RE,
     MODEL_STATUS_BY_NUMBER,
+    RUN_ID_RE,
     SourceExperiment,
     SourceLoggedModel,
     SourceRegisteredModel,
@@ -40,10 +48,6 @@ from gittrack.migrate.source import (
 from gittrack.writer import MetricHistory
 
 SQLITE_HEADER = b"SQLite format 3\x00"
-_RUN_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-_MODEL_ID_RE = re.compile(r"^m-[0-9a-f]{32}$")
-_STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
-DELETED_VERSION_STAGE = "Deleted_Internal"  # MLflow keeps deleted versions under this stage
 
 
 def is_sqlite_source(text: str) -> bool:
@@ -83,13 +87,18 @@ class SqliteReader:
         self._reported: set[str] = set()
         try:
             self.db = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        except sqlite3.Error as e:
+            raise MigrationError(f"{path} cannot be opened as a database: {e}") from e
+        try:
             self._tables = {
                 str(row[0])
                 for row in self.db.execute("select name from sqlite_master where type = 'table'")
             }
         except sqlite3.Error as e:
+            self.db.close()
             raise MigrationError(f"{path} cannot be read as a database: {e}") from e
         if not {"experiments", "runs"} <= self._tables:
+            self.db.close()
             raise MigrationError(
                 f"{path} is not an MLflow database (no experiments and runs tables)"
             )
@@ -167,11 +176,11 @@ class SqliteReader:
         """One run whole (artifacts are read where they are: ``scratch`` is not needed)."""
         run_id = str(item["run_uuid"])
         what = f"run {run_id}"
-        if not _RUN_ID_RE.match(run_id):
+        if not RUN_ID_RE.match(run_id):
             raise MigrationError(f"{what}: the run id is not 32 hex characters")
         status = str(item["status"] or "RUNNING")
         problems: list[str] = []
-        if status not in _STATUSES:
+        if status not in STATUSES:
             problems.append(f"{what}: status {status} recorded as RUNNING")
             status = "RUNNING"
         start, end = item["start_time"], item["end_time"]
@@ -196,7 +205,7 @@ class SqliteReader:
         )
         run.metrics = list(self._histories(run_id))
         run.inputs = self._inputs(run_id, what, problems)
-        found, here = self._artifact_files(item["artifact_uri"], run_id, what)
+        found, here = self._artifact_files(item["artifact_uri"], run_id, what, 3)
         run.artifacts = list(found)
         run.logged_models, models_here = self._logged_models(run_id, what, problems)
         run.artifacts_elsewhere = not (here and models_here)
@@ -254,15 +263,17 @@ class SqliteReader:
         return found
 
     def _artifact_files(
-        self, uri: object, owner: str, what: str
+        self, uri: object, owner: str, what: str, depth: int
     ) -> tuple[tuple[tuple[str, Path], ...], bool]:
         """The files below an artifact URI naming a local ``.../<owner>/artifacts`` folder,
-        and False when they are not on this machine (noted once per kind of location)."""
+        and False when they are not on this machine (noted once per kind of location).
+
+        ``depth`` is how far below MLflow's artifact root the folder is (3 for a run's
+        ``<experiment>/<run>/artifacts``): a root that is not here (the database was
+        copied from another machine) is looked for as ``mlruns`` beside the database."""
         text = str(uri or "")
         if text.startswith("file:"):
-            from urllib.parse import unquote, urlparse
-
-            text = unquote(urlparse(text).path)
+            text = file_uri_path(text)
         elif re.match(r"^[A-Za-z][A-Za-z0-9+.-]+:", text):
             scheme = text.split(":", 1)[0]
             if scheme not in self._reported:
@@ -282,6 +293,21 @@ class SqliteReader:
             folder = self.path.parent / folder
         if folder.parts[-2:] != (owner, "artifacts"):
             raise MigrationError(f"{what}: its artifact location {text!r} is not {owner}/artifacts")
+        root = folder.parents[depth - 1]
+        if not root.is_dir():
+            beside = self.path.parent / "mlruns"
+            if not beside.is_dir():
+                if str(root) not in self._reported:
+                    self._reported.add(str(root))
+                    self.problems.append(
+                        (
+                            f"artifacts under {root}",
+                            "no such folder on this machine, nor mlruns/ beside the "
+                            "database: their runs come without their files",
+                        )
+                    )
+                return (), False
+            folder = beside.joinpath(*folder.parts[-depth:])
         where = f"{what}: artifact"
         found = tuple(
             (clean_path(rel, where), path)
@@ -309,10 +335,10 @@ class SqliteReader:
         for row in rows:
             model_id = str(row["model_id"])
             where = f"logged model {model_id}"
-            if not _MODEL_ID_RE.match(model_id):
+            if not MODEL_ID_RE.match(model_id):
                 problems.append(f"{what}: {where}: not an MLflow model id: skipped")
                 continue
-            files, local = self._artifact_files(row["artifact_location"], model_id, where)
+            files, local = self._artifact_files(row["artifact_location"], model_id, where, 4)
             here = here and local
             found.append(
                 SourceLoggedModel(
@@ -362,7 +388,7 @@ class SqliteReader:
             versions = tuple(
                 SourceVersion(
                     version=int(v["version"]),
-                    run_id=v["run_id"] if _RUN_ID_RE.match(str(v["run_id"] or "")) else None,
+                    run_id=v["run_id"] if RUN_ID_RE.match(str(v["run_id"] or "")) else None,
                     source=str(v["source"] or ""),
                     model_id=None,
                     stage=str(v["current_stage"] or "None"),

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 from gittrack import format as fmt
 from gittrack.errors import CorruptRunError, MigrationError
+from gittrack.migrate.locations import local_directory
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -176,7 +177,9 @@ def export_parquet(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    root = Path(dest)
+    root = local_directory(
+        dest, "a Parquet export", "export into a directory, then copy it where it belongs"
+    )
     if root.exists() and not root.is_dir():
         raise MigrationError(f"{root} exists and is not a directory")
     if root.is_dir() and any(root.iterdir()) and not (root / STATE_FILE).exists():

@@ -8,7 +8,6 @@ so that clients send artifacts through this server (see :mod:`gittrack.server.ar
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
@@ -20,7 +19,7 @@ from gittrack.errors import ExperimentNotFoundError, ValidationError
 from gittrack.experiments import Experiment
 from gittrack.format import PARENT_RUN_TAG, RUN_NAME_TAG, STATUSES
 from gittrack.lineage.inputs import record_dataset
-from gittrack.migrate.source import DATASET_CONTEXT_TAG
+from gittrack.migrate.source import DATASET_CONTEXT_TAG, mlflow_dataset
 from gittrack.models import logged
 from gittrack.naming import new_run_name
 from gittrack.query.search import query_rows
@@ -128,27 +127,8 @@ def encoded_runs(rows: list[dict[str, Any]]) -> list[bytes]:
 def _dataset_input_json(name: str, entry: Mapping[str, Any]) -> dict[str, Any]:
     """MLflow's ``DatasetInput`` of one run input (a dataset an MLflow client logged
     comes back as sent: its schema, profile and tags)."""
-    tags = json.loads(entry["input_tags"]) if entry.get("input_tags") else {}
-    if entry.get("context") is not None:
-        tags[DATASET_CONTEXT_TAG] = str(entry["context"])
-    dataset = {
-        "name": name,
-        "digest": str(entry.get("digest", "")),
-        "source_type": str(entry.get("source_type") or entry.get("kind", "")),
-        "source": _source_json(entry),
-    }
-    for field, key in (("schema", "dataset_schema"), ("profile", "profile")):
-        if entry.get(key):
-            dataset[field] = str(entry[key])
+    dataset, tags = mlflow_dataset(name, dict(entry))
     return {"tags": pairs(sorted(tags.items())), "dataset": dataset}
-
-
-def _source_json(entry: Mapping[str, Any]) -> str:
-    """A dataset's source as MLflow holds it: JSON (an MLflow client's, kept as sent)."""
-    source = str(entry.get("source", ""))
-    if entry.get("kind") == "dataset":
-        return source
-    return json.dumps({"uri": source})
 
 
 def experiment_json(exp: Experiment) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 
@@ -42,13 +43,13 @@ print(f"logged {info.model_uri} as iris-like version {info.registered_model_vers
 # 3. Point the prod alias at it (the move is a commit in the alias's history).
 gittrack.set_model_alias("iris-like", "prod", info.registered_model_version or 1)
 
-# 4. Serve models:/iris-like@prod on a free loopback port, in a subprocess.
+# 4. Serve models:/iris-like@prod on a free loopback port, in a subprocess (`gittrack
+# models serve`, run as `python -m gittrack` so that no activated venv is needed).
 with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
-server = subprocess.Popen(
-    ["gittrack", "models", "serve", "-m", "models:/iris-like@prod", "--port", str(port)]
-)
+serve = ["models", "serve", "-m", "models:/iris-like@prod", "--port", str(port)]
+server = subprocess.Popen([sys.executable, "-m", "gittrack", *serve])
 try:
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -15,7 +15,7 @@ import grimp
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "gittrack"
-FRONT_ENDS = ("gittrack.cli", "gittrack.ui", "gittrack.server", "gittrack.web")
+FRONT_ENDS = ("gittrack.cli", "gittrack.ui", "gittrack.server", "gittrack.web", "gittrack.__main__")
 
 
 @pytest.fixture(scope="module")

@@ -171,3 +171,17 @@ def test_a_fresh_clone_holds_no_symlink_leading_out_of_it() -> None:
         ["git", "check-ignore", "-q", "--no-index", "benchmarks/.venvs"], cwd=root, check=False
     )
     assert ignored.returncode == 0  # the peer venvs (or a link to them) are never committed
+
+
+def test_python_m_gittrack_is_the_command_without_the_venv_on_path(
+    two_runs: list[str], repo: Path
+) -> None:
+    """`.venv/bin/python -m gittrack` works where the venv is not activated (the models
+    example serves through it): the same command, the same exit codes."""
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    listed = run(sys.executable, "-m", "gittrack", "list", "--format", "csv", cwd=repo, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert {line.split(",")[0] for line in listed.stdout.splitlines()[1:]} == set(two_runs)
+    missing = run(sys.executable, "-m", "gittrack", "show", "nope", cwd=repo, env=env)
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("gittrack: error:") and "Traceback" not in missing.stderr

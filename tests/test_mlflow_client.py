@@ -269,3 +269,32 @@ def test_list_parent_and_show_children(repo: Path, capsys: pytest.CaptureFixture
     assert "children" not in ok("show", "alone")
     err = fails(capsys, "list", "--parent", "no-such-run")
     assert "no-such-run" in err
+
+
+def test_version_calls_by_stage_and_their_errors(repo: Path) -> None:
+    """MlflowClient's version calls take a version or a stage, as MLflow's; a source
+    that names no logged model, both or neither of version and stage, an empty stage and
+    an unregistered name are each one clear error, and change nothing."""
+    client = MlflowClient()
+    rid = _model_run(client)
+    client.create_registered_model("m")
+    assert client.create_model_version("m", "m", run_id=rid).source == "m"  # a path in run_id
+    client.transition_model_version_stage("m", 1, "Staging")
+    client.set_model_version_tag("m", stage="Staging", key="k", value=1)
+    assert client.get_model_version("m", 1).tags == {"k": "1"}
+    client.delete_model_version_tag("m", stage="Staging", key="k")
+    client.delete_model_version_tag("m", version=1, key="k")  # gone already: nothing to do
+    assert client.get_model_version("m", 1).tags == {}
+    with pytest.raises(ValidationError, match="cannot register 's3://b/model'"):
+        client.create_model_version("m", "s3://b/model")
+    with pytest.raises(ValidationError, match="exactly one of version and stage"):
+        client.set_model_version_tag("m", 1, "k", "v", stage="Staging")
+    with pytest.raises(ValidationError, match="exactly one of version and stage"):
+        client.delete_model_version_tag("m", key="k")
+    with pytest.raises(ValidationError, match="no version in stage 'Production'"):
+        client.set_model_version_tag("m", stage="Production", key="k", value="v")
+    with pytest.raises(ModelNotFoundError):
+        client.create_model_version("unregistered", f"runs:/{rid}/m")
+    assert [int(v.version) for v in client.search_model_versions()] == [1]
+    assert client.get_model_version("m", 1).tags == {}
+    assert client.get_model_version_download_uri("m", 1) == f"runs:/{rid}/m"

@@ -98,6 +98,14 @@ def test_logged_inputs_read_back_as_mlflow_dataset_inputs_everywhere(repo: Path)
     assert json.loads(first.dataset.schema or "")["mlflow_colspec"][0]["name"] == "größe"
     assert (first.tags[0].key, first.tags[0].value) == (CONTEXT, "trainïng ☃")
 
+    def listed() -> dict[str, object]:
+        rows = gittrack.search_runs(output_format="list")
+        return dict(rows[0]["inputs"]["ünï train"]["schema"])
+
+    assert listed() == {"größe": "int64", "label": "string"}  # the list rows carry it too
+    gittrack.search_runs(output_format="list")[0]["inputs"]["ünï train"]["schema"].clear()
+    assert listed() == {"größe": "int64", "label": "string"}  # a copy: the index's row intact
+
 
 def test_a_run_without_inputs_has_no_dataset_inputs(repo: Path) -> None:
     with gittrack.start_run() as run:

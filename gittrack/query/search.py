@@ -251,7 +251,8 @@ def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for kind in ("params", "metrics", "tags"):
         out[kind] = dict(row.get(kind, {}))
-    out["inputs"] = copy.deepcopy(row.get("inputs", {}))  # a table's schema nests
+    # an input's schema and MLflow fields nest
+    out["inputs"] = {k: copy.deepcopy(v) for k, v in row.get("inputs", {}).items()}
     return out
 
 

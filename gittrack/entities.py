@@ -147,7 +147,8 @@ def mlflow_dataset(name: str, entry: Mapping[str, Any]) -> tuple[dict[str, str],
         for optional in ("schema", "profile"):
             if kept.get(optional) is not None:
                 dataset[optional] = str(kept[optional])
-        return dataset, {str(k): str(v) for k, v in (kept.get("tags") or {}).items()}
+        sent = kept.get("tags")
+        return dataset, {str(k): str(v) for k, v in sent.items()} if isinstance(sent, dict) else {}
     tags: dict[str, str] = {}
     if entry.get("kind") == "dataset":  # as an MLflow client sent it
         dataset = {
@@ -159,8 +160,12 @@ def mlflow_dataset(name: str, entry: Mapping[str, Any]) -> tuple[dict[str, str],
         for field_name, key in (("schema", "dataset_schema"), ("profile", "profile")):
             if entry.get(key):
                 dataset[field_name] = str(entry[key])
-        if entry.get("input_tags"):
-            tags.update(json.loads(str(entry["input_tags"])))
+        try:  # JSON text of a mapping (record_dataset); anything else reads as no tags
+            sent = json.loads(str(entry.get("input_tags") or "{}"))
+        except ValueError:
+            sent = None
+        if isinstance(sent, dict):
+            tags.update((str(k), str(v)) for k, v in sent.items())
     else:
         dataset = {
             "name": name,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 
 import gittrack
-from gittrack.entities import Dataset, DatasetInput, InputTag, Run, RunInputs
+from gittrack.entities import Dataset, DatasetInput, InputTag, Run, RunInputs, mlflow_dataset
 from gittrack.lineage.inputs import record_dataset, replace_input_op
 from gittrack.migrate.source import dataset_input
 from gittrack.session import reset
@@ -171,3 +171,15 @@ def test_an_index_of_schema_10_reads_the_runs_with_inputs_again(repo: Path) -> N
     assert plain.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("11",)
     assert plain.execute("SELECT COUNT(*) FROM runs").fetchone() == (2,)
     plain.close()
+
+
+def test_hand_edited_input_tags_that_are_not_a_mapping_read_as_none() -> None:
+    """An ``inputs.yaml`` edited by hand cannot make a run unreadable through ``inputs``."""
+    sent = {"kind": "dataset", "digest": "d", "source": "s", "context": "train"}
+    for tags in ("{not json", "[1, 2]", "3"):
+        assert mlflow_dataset("x", {**sent, "input_tags": tags})[1] == {CONTEXT: "train"}
+    imported = {"mlflow": {"digest": "d", "source_type": "s3", "source": "s", "tags": [1]}}
+    assert mlflow_dataset("x", imported) == (
+        {"name": "x", "digest": "d", "source_type": "s3", "source": "s"},
+        {},
+    )

@@ -93,6 +93,10 @@ class RunRecord:
         if not self.experiment_id:
             self.experiment_id = experiment_id_for(self.experiment)
 
+    def named_inputs(self) -> list[tuple[str, dict[str, Any]]]:
+        """The recorded inputs as (name, entry) pairs (an entry without a name is skipped)."""
+        return [(str(e["name"]), e) for e in self.inputs if isinstance(e, dict) and e.get("name")]
+
     def run_yaml(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,

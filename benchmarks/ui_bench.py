@@ -15,7 +15,8 @@ benchmarks/.venvs/mlflow) and is asked the same through ``POST
 the endpoint its own UI's runs table calls. Also measured: the first paint of the runs
 page in headless Chromium, and the compare view of 100 runs x 10 metrics x 10,000
 points (the lines request of every chart; the page from navigation until the charts in view are
-drawn and until every chart is drawn, for a first visit and for a returning user).
+drawn and until every chart is drawn, for a first visit and for a returning user; and the
+way a user gets there, from the runs page: runs selected, then Compare).
 
     python -m benchmarks.ui_bench                       # 1,000 and 10,000, MLflow, compare
     python -m benchmarks.ui_bench --sizes 100000 --no-mlflow
@@ -422,6 +423,71 @@ def compare_visits(
     return out
 
 
+# Selects every run of the runs page (two pages of 50), as a user does: the page's box,
+# Next, the page's box again; returns performance.now() at the first selection
+SELECT_ALL_PAGES = """async () => {
+  const until = (ok) => new Promise((done) => {
+    const check = () => ok() ? done() : requestAnimationFrame(check); check(); });
+  const rows = () => document.querySelectorAll('#main tbody tr[data-run]');
+  await until(() => rows().length > 0);
+  const first = performance.now();
+  document.getElementById('select-page').click();
+  const shown = rows()[0].dataset.run;
+  document.getElementById('next').click();
+  await until(() => rows().length > 0 && rows()[0].dataset.run !== shown);
+  document.getElementById('select-page').click();
+  return first;
+}"""
+
+
+def compare_from_runs_page(url: str, wait_for_library: bool) -> tuple[float, float, float, float]:
+    """A user's way to compare in a new browser profile: the runs page, both pages of runs
+    selected, then Compare. With ``wait_for_library`` Compare is clicked once the runs
+    page has loaded the charting library in the background (a user who takes about a
+    second or more to choose); without, at once. Returns (s from the first selection
+    until the library was loaded, or 0; s from the click until the charts in view are
+    drawn; s until every chart is drawn; s of the page's main thread CPU since the
+    click)."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p, tempfile.TemporaryDirectory() as tmp:
+        context = p.chromium.launch_persistent_context(
+            tmp, executable_path=CHROMIUM, args=CHROMIUM_ARGS,
+            viewport={"width": 1400, "height": 900},
+        )  # fmt: skip
+        try:
+            page = context.new_page()
+            page.add_init_script(DRAW_PROBE)
+            cdp = context.new_cdp_session(page)
+            cdp.send("Performance.enable")
+            page.goto(url + "/#/")
+            first = page.evaluate(SELECT_ALL_PAGES)
+            loaded = 0.0
+            if wait_for_library:
+                page.wait_for_function("window.Plotly !== undefined", timeout=60_000)
+                loaded = page.evaluate("performance.now()") - first
+            assert page.inner_text("#compare") == "Compare (100)"
+
+            def thread_time() -> float:
+                metrics = cdp.send("Performance.getMetrics")["metrics"]
+                return float(next(m["value"] for m in metrics if m["name"] == "ThreadTime"))
+
+            cpu = thread_time()
+            clicked = page.evaluate(
+                "() => { const t = performance.now(); "
+                "document.getElementById('compare').click(); return t; }"
+            )
+            page.wait_for_function(ALL_DRAWN, timeout=300_000)
+            _, shown, every, _ = page.evaluate(ALL_DRAWN)
+            cpu = thread_time() - cpu
+            page.close()
+        finally:
+            context.close()
+    return loaded / 1000, (shown - clicked) / 1000, (every - clicked) / 1000, cpu
+
+
 def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
     path = WORK / f"compare-{runs}x{points}" / "repo"
     if not (path.parent / "built").exists():
@@ -438,7 +504,9 @@ def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
         # by the browser) and the later ones (the kept code used)
         with gittrack_ui(path) as (url, _, _):
             visits = compare_visits(url, ids, [0, 1] + [1] * max(3, reps // 2))
-        result.update(cold=visits[0], fresh=visits[1], second=visits[2], later=visits[3:])
+            result.update(cold=visits[0], fresh=visits[1], second=visits[2], later=visits[3:])
+            result["from_runs"] = [compare_from_runs_page(url, True) for _ in range(3)]
+            result["from_runs_at_once"] = [compare_from_runs_page(url, False) for _ in range(3)]
     with gittrack_ui(path) as (url, _, pid):
         # what the page asks for: every metric (up to 12 a request), 100 points a line
         # (10,000 a chart over its 100 runs)
@@ -540,6 +608,21 @@ def main() -> None:
                 )
                 + " |"
             )
+            lines += [
+                "",
+                "| compare from the runs page, a new browser profile: both pages selected, "
+                "then Compare; from the click (p50 of 3) | charts in view drawn (s) | every "
+                "chart drawn (s) | main thread CPU (s) |",
+                "|---|---:|---:|---:|",
+            ]
+            for label, visits in (
+                ("Compare clicked once the runs page loaded Plotly.js in the background "
+                 f"({statistics.median(v[0] for v in c['from_runs']):.2f} s after the first "
+                 "selection)", c["from_runs"]),
+                ("Compare clicked at once", c["from_runs_at_once"]),
+            ):  # fmt: skip
+                cells = (f"{statistics.median(v[i] for v in visits):.2f}" for i in (1, 2, 3))
+                lines.append(f"| {label} | {' | '.join(cells)} |")
             notes.append(
                 f"- compare: {c['later'][0][0]} charts in view at 1400 x 900, "
                 f"{c['later'][0][3]} traces drawn"

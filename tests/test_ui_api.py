@@ -21,6 +21,7 @@ from conftest import git, user_tags
 
 import gittrack
 from gittrack.client import Client
+from gittrack.ui.files import plotly_js
 from gittrack.web.app import build_router
 from gittrack.web.serve import WebServer
 
@@ -514,6 +515,10 @@ def test_page_carries_the_token_and_plotly_is_served_locally(server: WebServer) 
     status, headers, body = call(server, "GET", html.unescape(found.group(1)))
     assert status == 200 and headers["content-type"].startswith("text/javascript")
     assert len(body) > 1_000_000
+    # the installed file as is, after the line that has Chromium compile it off the page's
+    # main thread
+    hint, _, library = body.partition(b"\n")
+    assert hint == b"//# allFunctionsCalledOnLoad" and library == plotly_js().read_bytes()
     assert headers["cache-control"] == "public, max-age=31536000, immutable"
     for stale in ("/ui/vendor/plotly.min.js", "/ui/vendor/plotly.min.js?v=0-0"):
         status, headers, again = call(server, "GET", stale)

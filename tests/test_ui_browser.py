@@ -198,9 +198,15 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.fill("#filter", "")
         page.press("#filter", "Enter")
         page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 9")
+        # the runs table never loads the charting library for a user who only browses;
+        # once runs are selected it loads it in the background, so Compare draws at once
+        plotly_loaded = "window.Plotly !== undefined"
+        assert not page.evaluate(plotly_loaded)
         for rid in ids[:5]:
             page.check(f"input.select[data-run='{rid}']")
         assert page.inner_text("#compare") == "Compare (5)"
+        page.wait_for_function(plotly_loaded)
+        assert not page.evaluate("location.hash.startsWith('#/compare')")  # still the runs page
         page.click("#compare")
         _ready(page, "^#/compare")
         _charts_drawn(page, 3)

@@ -112,6 +112,14 @@ function plotly() {
   }
   return plotlyPromise;
 }
+// Plotly.js takes a first visit about a second to compile and set up (4.8 MB). Once runs
+// are selected, the runs page loads it in the background while the user goes on
+// choosing, so Compare draws its charts at once; a user who never compares never pays.
+function preloadPlotly() {
+  if (plotlyPromise) return;
+  const load = () => { if (!plotlyPromise) plotly().catch(() => { plotlyPromise = null; }); };
+  if (window.requestIdleCallback) requestIdleCallback(load, {timeout: 1000}); else setTimeout(load, 0);
+}
 const PLOT_CONFIG = {displaylogo: false, responsive: true};
 function baseLayout(title) {
   return {title: {text: title, font: {size: 14}}, margin: {l: 55, r: 15, t: 36, b: 40}, height: 300,
@@ -210,7 +218,11 @@ async function runsPage(main, params) {
   let columns = store("columns");
   let lastRows = [], inflight = 0, generation = "", shownOnce = false, lastExps = null;
 
-  function saveSel() { store("selected", [...state.selected]); updateCompare(); }
+  function saveSel() {
+    store("selected", [...state.selected]);
+    updateCompare();
+    if (state.selected.size) preloadPlotly();
+  }
   function updateCompare() {
     compareBtn.textContent = `Compare (${state.selected.size})`;
     compareBtn.disabled = state.selected.size < 2;
@@ -338,6 +350,7 @@ async function runsPage(main, params) {
     table.replaceChildren(header(), body);
     const pageAll = document.getElementById("select-page");
     if (pageAll) pageAll.checked = rows.length > 0 && rows.every(r => state.selected.has(r.run_id));
+    if (state.selected.size) preloadPlotly();  // after the rows are drawn: they come first
   }
 
   function pageQuery(cols, defaults) {

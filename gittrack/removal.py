@@ -17,7 +17,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gittrack import experiments as exps
-from gittrack.errors import ExperimentError, ExperimentNotFoundError, ValidationError
+from gittrack.errors import (
+    ExperimentError,
+    ExperimentNotFoundError,
+    RunStateError,
+    ValidationError,
+)
 from gittrack.lifecycle import ViewType
 
 if TYPE_CHECKING:
@@ -42,6 +47,7 @@ class Removal:
     undated: tuple[str, ...] = ()  # deleted runs left: no deletion time recorded
     younger: int = 0  # deleted runs and experiments left: deleted too recently
     kept_experiments: tuple[str, ...] = ()  # deleted experiments left: a run of theirs stays
+    deleted_only: bool = False  # a purge: a run restored meanwhile is kept
 
 
 def plan_removal(index: RunIndex, runs: Sequence[str], *, force: bool = False) -> Removal:
@@ -132,6 +138,7 @@ def plan_purge(
         undated=tuple(undated),
         younger=younger,
         kept_experiments=tuple(kept),
+        deleted_only=True,
     )
 
 
@@ -139,30 +146,45 @@ def remove(
     index: RunIndex, removal: Removal, *, on_run: Callable[[str], Any] | None = None
 ) -> None:
     """Carry out ``removal``: each run's ref (``on_run(run_id)`` after each), then each
-    experiment's record; an experiment a run of which appeared meanwhile is kept
-    (:class:`ExperimentError`, after everything else)."""
+    experiment's record. What changed since the plan is kept, and said after everything
+    else (:class:`RunStateError`): in a purge, a run restored meanwhile (its own restore
+    or its experiment's); an experiment a run of which appeared or stays."""
     from gittrack.client import Client
 
     client = Client(index.root)
+    restored = []
     for rid in removal.runs:
+        if removal.deleted_only and not _deleted(client, rid):
+            restored.append(rid[:8])
+            continue
         client.purge_run(rid)
         if on_run is not None:
             on_run(rid)
-    if not removal.experiments:
-        return
-    index.refresh()
-    left = index.experiment_spans()
     kept = []
-    for exp in removal.experiments:
-        if exp.name in left:
-            kept.append(exp.name)
-        else:
-            exps.remove(client.store, exp.experiment_id)
+    if removal.experiments:
+        index.refresh()
+        left = index.experiment_spans()
+        for exp in removal.experiments:
+            try:
+                if exp.name not in left:
+                    exps.remove(client.store, exp.experiment_id)
+                    continue
+            except ExperimentError:  # restored meanwhile
+                pass
+            kept.append(repr(exp.name))
+    why = []
+    if restored:
+        why.append(f"run(s) {', '.join(restored)}: restored meanwhile")
     if kept:
-        raise ExperimentError(
-            f"kept the deleted experiment(s) {', '.join(map(repr, kept))}: runs of theirs "
-            "appeared while removing (run gittrack rm --deleted again)"
-        )
+        why.append(f"experiment(s) {', '.join(kept)}: restored meanwhile, or a run of it stays")
+    if why:
+        raise RunStateError(f"kept {'; '.join(why)}")
+
+
+def _deleted(client: Client, run_id: str) -> bool:
+    """Whether the run reads as deleted now (its own stage, or its experiment's)."""
+    loaded = exps.as_reported(client.store, client.store.load(run_id))
+    return loaded.record.lifecycle_stage == "deleted"
 
 
 # -- helpers -------------------------------------------------------------------------------

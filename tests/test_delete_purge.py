@@ -17,8 +17,9 @@ from conftest import SCRIPTS, fsck, git
 import gittrack
 from gittrack.cli import main
 from gittrack.cli.app import app
+from gittrack.errors import RunStateError
 from gittrack.format import RunRecord
-from gittrack.removal import plan_purge
+from gittrack.removal import plan_purge, remove
 from gittrack.session import open_index
 
 DAY = 86_400_000
@@ -181,6 +182,39 @@ def test_the_library_call_takes_a_clock(mixed: dict[str, str], repo: Path) -> No
     assert set(later.runs) == {mixed["gone"], mixed["b1"], mixed["b2"]}
     assert [e.name for e in later.experiments] == ["beer"]
     assert len(run_ids()) == 5  # planning removes nothing
+
+
+def test_what_is_restored_after_the_plan_is_kept(mixed: dict[str, str], repo: Path) -> None:
+    client = gittrack.Client()
+    with open_index(repo) as index:
+        plan = plan_purge(index)
+        client.restore_run(mixed["gone"])
+        client.restore_experiment(client.get_experiment_by_name("beer").experiment_id)
+        with pytest.raises(RunStateError) as e:
+            remove(index, plan)
+    short = ", ".join(rid[:8] for rid in plan.runs)
+    assert e.value.message == (
+        f"kept run(s) {short}: restored meanwhile; experiment(s) 'beer': restored meanwhile, "
+        "or a run of it stays"
+    )
+    assert len(run_ids()) == 5
+    assert client.get_experiment_by_name("beer").lifecycle_stage == "active"
+
+
+def test_a_deleted_experiment_keeps_its_record_while_a_run_of_it_stays(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client = gittrack.Client()
+    old, recent = make(client, "x", "old"), make(client, "x", "recent")
+    with at(time.time_ns() // 1_000_000 - 40 * DAY, monkeypatch):
+        client.delete_experiment(client.get_experiment_by_name("x").experiment_id)
+    client.delete_run(recent)  # on its own, now
+    capsys.readouterr()
+    main(["rm", "--deleted", "--older-than", "30d", "-y"])
+    out, err = capsys.readouterr()
+    assert run_ids() == {recent} and f"deleted run {old[:8]} old" in out
+    assert "gittrack: kept the deleted experiment 'x': a run of it stays" in err
+    assert client.get_run(recent).info.lifecycle_stage == "deleted"  # still reads as deleted
 
 
 @pytest.mark.parametrize("duration", ["1x", "", "30", "d", "1.2.3d", "-5d", "5 d", "1h2d"])

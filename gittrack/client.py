@@ -171,9 +171,7 @@ class Client(ArtifactsMixin):
             writer.check_active()
         except RunNotActiveError:
             stored = self.store.load(writer.run_id).record
-            writer.see_stage(
-                stored.lifecycle_stage, experiments.is_deleted(self.store, stored.experiment_id)
-            )
+            writer.see_stage(stored, experiments.is_deleted(self.store, stored.experiment_id))
             writer.check_active()
         return writer
 

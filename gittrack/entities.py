@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from gittrack.format import RunRecord, run_tags
 from gittrack.lifecycle import ViewType as ViewType  # re-exported: part of the entities
 from gittrack.validation import param_text
+
+# The input tag that holds a dataset input's context (MLflow's ``mlflow.data.context``).
+DATASET_CONTEXT_TAG = "mlflow.data.context"
+# How a digest imported from MLflow is kept (gittrack's own digests are ``sha256:...``).
+MLFLOW_DIGEST_PREFIX = "mlflow:"
 
 
 @dataclass(frozen=True)
@@ -121,12 +126,122 @@ class Metric(NamedTuple):
         return "<Metric: " + ", ".join(f"{k}={v!r}" for k, v in fields) + ">"
 
 
+def mlflow_dataset(name: str, entry: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """A run input as MLflow's dataset fields (name, digest, source_type, source, and
+    schema and profile when known) and its input tags, context included.
+
+    An input imported from MLflow gives back the fields it came with; one an MLflow
+    client logged through ``gittrack server`` (kind ``dataset``) the fields it sent; one
+    logged with gittrack is a ``local`` dataset whose source is ``{"uri": ...}``.
+    """
+    import json
+
+    kept = entry.get("mlflow")
+    if isinstance(kept, dict):
+        dataset = {
+            "name": name,
+            "digest": str(kept.get("digest", "")),
+            "source_type": str(kept.get("source_type", "")),
+            "source": str(kept.get("source", "")),
+        }
+        for optional in ("schema", "profile"):
+            if kept.get(optional) is not None:
+                dataset[optional] = str(kept[optional])
+        sent = kept.get("tags")
+        return dataset, {str(k): str(v) for k, v in sent.items()} if isinstance(sent, dict) else {}
+    tags: dict[str, str] = {}
+    if entry.get("kind") == "dataset":  # as an MLflow client sent it
+        dataset = {
+            "name": name,
+            "digest": str(entry.get("digest", "")),
+            "source_type": str(entry.get("source_type", "")),
+            "source": str(entry.get("source", "")),
+        }
+        for field_name, key in (("schema", "dataset_schema"), ("profile", "profile")):
+            if entry.get(key):
+                dataset[field_name] = str(entry[key])
+        try:  # JSON text of a mapping (record_dataset); anything else reads as no tags
+            sent = json.loads(str(entry.get("input_tags") or "{}"))
+        except ValueError:
+            sent = None
+        if isinstance(sent, dict):
+            tags.update((str(k), str(v)) for k, v in sent.items())
+    else:
+        dataset = {
+            "name": name,
+            "digest": str(entry.get("digest", "")).removeprefix(MLFLOW_DIGEST_PREFIX),
+            "source_type": "local",
+            "source": json.dumps({"uri": str(entry.get("source", ""))}),
+        }
+        schema = entry.get("schema")
+        if isinstance(schema, dict) and schema:
+            colspec = [{"type": str(t), "name": str(c)} for c, t in schema.items()]
+            dataset["schema"] = json.dumps({"mlflow_colspec": colspec})
+        if entry.get("rows") is not None:
+            dataset["profile"] = json.dumps({"num_rows": entry["rows"]})
+    if entry.get("context") is not None:
+        tags[DATASET_CONTEXT_TAG] = str(entry["context"])
+    return dataset, tags
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset as MLflow's ``Dataset``: ``schema`` and ``profile`` are JSON text or None."""
+
+    name: str
+    digest: str
+    source_type: str
+    source: str
+    schema: str | None = None
+    profile: str | None = None
+
+
+@dataclass(frozen=True)
+class InputTag:
+    """A tag of a dataset input (MLflow's ``InputTag``), e.g. the context."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class DatasetInput:
+    """A dataset a run used and its tags (MLflow's ``DatasetInput``)."""
+
+    dataset: Dataset
+    tags: list[InputTag] = field(default_factory=list)
+
+    @classmethod
+    def from_entry(cls, name: str, entry: Mapping[str, Any]) -> DatasetInput:
+        """The dataset input of one recorded run input (see :func:`mlflow_dataset`)."""
+        values, tags = mlflow_dataset(name, entry)
+        return cls(
+            dataset=Dataset(**values),
+            tags=[InputTag(k, v) for k, v in sorted(tags.items())],
+        )
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What went into a run (``run.inputs``, MLflow's ``RunInputs``): its dataset inputs
+    in recording order; ``model_inputs`` is always empty (gittrack records none)."""
+
+    dataset_inputs: list[DatasetInput] = field(default_factory=list)
+    model_inputs: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[tuple[str, Mapping[str, Any]]]) -> RunInputs:
+        """The inputs of a run from its recorded entries, as (name, entry) pairs."""
+        return cls(dataset_inputs=[DatasetInput.from_entry(n, e) for n, e in entries])
+
+
 @dataclass(frozen=True)
 class Run:
-    """A run as read back: ``run.info`` and ``run.data``."""
+    """A run as read back: ``run.info``, ``run.data`` and ``run.inputs``."""
 
     info: RunInfo
     data: RunData
+    inputs: RunInputs = field(default_factory=RunInputs)
 
     @classmethod
     def from_record(cls, record: RunRecord, commit: str | None) -> Run:
@@ -151,7 +266,7 @@ class Run:
             tags=run_tags(record),
             typed_params=dict(record.params),
         )
-        return cls(info=info, data=data)
+        return cls(info=info, data=data, inputs=RunInputs.from_entries(record.named_inputs()))
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Run:
@@ -178,4 +293,5 @@ class Run:
             tags=dict(row.get("tags", {})),
             typed_params=dict(params),
         )
-        return cls(info=info, data=data)
+        inputs = RunInputs.from_entries((row.get("inputs") or {}).items())
+        return cls(info=info, data=data, inputs=inputs)

@@ -59,6 +59,7 @@ __all__ = [
     "id_of",
     "is_deleted",
     "list_experiments",
+    "remove",
     "rename",
     "restore",
     "search",
@@ -440,6 +441,20 @@ def restore(runs: RunStore, experiment_id: str) -> None:
         return _with(exp, lifecycle_stage=ACTIVE)
 
     _update(runs, experiment_id, change, "restored")
+
+
+def remove(runs: RunStore, experiment_id: str) -> None:
+    """Remove a deleted experiment's record for good (once its runs are gone: a run left
+    would name an experiment that is active again). One still deleted only: a restore by
+    another process meanwhile keeps it (:class:`ExperimentError`)."""
+    eid = _check_id(experiment_id)
+    stored = _stored(runs, eid)
+    if (
+        stored is None
+        or stored[1].lifecycle_stage != DELETED
+        or not runs.git.delete_ref(_ref(eid), stored[0])
+    ):
+        raise ExperimentError(f"experiment {eid} is not deleted (any more): it is kept")
 
 
 def rename(runs: RunStore, experiment_id: str, new_name: str) -> Experiment:

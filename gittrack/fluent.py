@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from gittrack import experiments, system_metrics
 from gittrack.client import Client
-from gittrack.entities import Run, RunData, RunInfo, ViewType
+from gittrack.entities import Run, RunData, RunInfo, RunInputs, ViewType
 from gittrack.errors import ExperimentError, RunNotActiveError, RunStateError, ValidationError
 from gittrack.experiments import Experiment
 from gittrack.format import NOTE_TAG
@@ -56,6 +56,11 @@ class ActiveRun:
     @property
     def data(self) -> RunData:
         return Run.from_record(self._writer.record, self._writer.commit).data
+
+    @property
+    def inputs(self) -> RunInputs:
+        """What the run recorded as inputs so far (``log_input``)."""
+        return RunInputs.from_entries(self._writer.record.named_inputs())
 
     def __enter__(self) -> ActiveRun:
         return self

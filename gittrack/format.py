@@ -88,13 +88,19 @@ class RunRecord:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     experiment_id: str = ""  # derived from ``experiment`` when not given
     lifecycle_stage: str = "active"  # "deleted" after delete_run (restore_run undoes it)
+    deleted_time: int | None = None  # epoch ms of delete_run; None while active (and in
+    # runs deleted before it was recorded)
 
     def __post_init__(self) -> None:
         if not self.experiment_id:
             self.experiment_id = experiment_id_for(self.experiment)
 
+    def named_inputs(self) -> list[tuple[str, dict[str, Any]]]:
+        """The recorded inputs as (name, entry) pairs (an entry without a name is skipped)."""
+        return [(str(e["name"]), e) for e in self.inputs if isinstance(e, dict) and e.get("name")]
+
     def run_yaml(self) -> dict[str, Any]:
-        return {
+        doc = {
             "format_version": FORMAT_VERSION,
             "run_id": self.run_id,
             "name": self.name,
@@ -121,6 +127,9 @@ class RunRecord:
                 for k, m in self.metrics.items()
             },
         }
+        if self.deleted_time is not None:  # only deleted runs carry the key
+            doc["deleted_time"] = self.deleted_time
+        return doc
 
 
 # MLflow's system tags, derived when a run is read from what its record holds (so they
@@ -540,6 +549,7 @@ def parse_record(files: dict[str, bytes], what: str) -> RunRecord:
             heartbeat=int(meta.get("heartbeat") or 0),
             parent_run_id=meta.get("parent_run_id"),
             lifecycle_stage=stage,
+            deleted_time=None if meta.get("deleted_time") is None else int(meta["deleted_time"]),
             source=_expect(meta.get("source"), dict, f"{what}: source"),
             command=_expect(meta.get("command"), dict, f"{what}: command"),
             environment=_expect(

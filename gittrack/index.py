@@ -47,9 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("gittrack")
 
-SCHEMA_VERSION = "10"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty;
+SCHEMA_VERSION = "11"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system tags, dirty;
 # 8: parent_run_id column; 9: runs_by_experiment (added in place to an index of schema 8);
-# 10: deleted column, in runs_by_experiment (added in place to an index of schema 8 or 9)
+# 10: deleted column, in runs_by_experiment (added in place to an index of schema 8 or 9);
+# 11: an input's schema and MLflow fields in the row (the runs with inputs read again)
 INDEX_PATH = "gittrack/index.sqlite"
 RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
@@ -194,14 +195,24 @@ class RunIndex:
             row = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         except sqlite3.OperationalError:
             pass
-        if row is not None and row[0] in ("8", "9"):  # a column and an index: no rebuild
-            db.executescript(
-                "DROP INDEX IF EXISTS runs_by_experiment;"
-                " ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
-                " UPDATE runs SET deleted = 1"
-                " WHERE json_extract(doc, '$.lifecycle_stage') = 'deleted';" + _SCHEMA
-            )
-            db.execute("UPDATE meta SET value=? WHERE key='schema'", (SCHEMA_VERSION,))
+        if row is not None and row[0] in ("8", "9", "10"):  # upgraded in place, no rebuild
+            if row[0] != "10":  # a column and an index
+                db.executescript(
+                    "DROP INDEX IF EXISTS runs_by_experiment;"
+                    " ALTER TABLE runs ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+                    " UPDATE runs SET deleted = 1"
+                    " WHERE json_extract(doc, '$.lifecycle_stage') = 'deleted';" + _SCHEMA
+                )
+            with db:  # the runs with inputs are read again: their rows gain more of them
+                db.execute("BEGIN IMMEDIATE")
+                gone = db.execute("DELETE FROM runs WHERE json_extract(doc, '$.inputs') != '{}'")
+                if gone.rowcount:
+                    db.execute("DELETE FROM meta WHERE key='refs_signature'")
+                    db.execute(
+                        "INSERT OR REPLACE INTO meta VALUES ('generation', ?)",
+                        (os.urandom(8).hex(),),
+                    )
+                db.execute("UPDATE meta SET value=? WHERE key='schema'", (SCHEMA_VERSION,))
         elif row is None or row[0] != SCHEMA_VERSION:
             db.executescript(
                 "DROP TABLE IF EXISTS runs; DROP TABLE IF EXISTS meta; DROP TABLE IF EXISTS states;"

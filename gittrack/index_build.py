@@ -33,6 +33,7 @@ log = logging.getLogger("gittrack")
 
 COLUMNS_VERSION = 1
 NESTED = ("params", "metrics", "tags")  # the row's dicts the column cache splits by key
+_DATASET_DICTS = ("schema", "mlflow")  # an input's mappings its row keeps (row_from_record)
 DOC = 10  # the position of ``doc`` in a ``runs`` row
 ERROR_FIELD = 11  # ``error``: the reason a run is unreadable (None: readable); then ``deleted``
 # One row in the column cache: the names of its top-level fields that are not dicts or
@@ -47,14 +48,19 @@ Read = tuple[tuple[Any, ...], Columns | None]
 
 def row_from_record(record: RunRecord, commit: str) -> dict[str, Any]:
     """The filterable row of a run (the shape :mod:`gittrack.query.filter` evaluates)."""
-    inputs: dict[str, dict[str, Any]] = {}
-    for entry in record.inputs:
-        if isinstance(entry, dict) and entry.get("name"):
-            inputs[str(entry["name"])] = {
-                str(k): v
-                for k, v in entry.items()
-                if k != "name" and (v is None or isinstance(v, str | int | float | bool))
-            }
+    # Each input's scalar fields (what filters compare) and the mappings MLflow's dataset
+    # fields are made of (a table's ``schema``, an imported dataset's ``mlflow``: see
+    # gittrack.entities.mlflow_dataset), so a run read from its row has the inputs of a
+    # run read whole; not a kept directory's file list.
+    inputs = {
+        name: {
+            str(k): v
+            for k, v in entry.items()
+            if k != "name"
+            and (v is None or isinstance(v, str | int | float | bool) or k in _DATASET_DICTS)
+        }
+        for name, entry in record.named_inputs()
+    }
     from gittrack.format import run_tags
 
     return {

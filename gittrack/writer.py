@@ -104,11 +104,12 @@ class RunWriter:
                 f"{stage}. ({undo} brings it back)"
             )
 
-    def see_stage(self, stage: str, experiment_deleted: bool) -> None:
-        """Take the run's lifecycle stage and its experiment's as stored now (another
-        process restored or deleted them): the next flush rebases onto that state."""
+    def see_stage(self, stored: fmt.RunRecord, experiment_deleted: bool) -> None:
+        """Take the run's lifecycle stage (``stored``: as stored now) and its experiment's
+        (another process restored or deleted them): the next flush rebases onto that state."""
         with self.lock:
-            self.record.lifecycle_stage = stage
+            self.record.lifecycle_stage = stored.lifecycle_stage
+            self.record.deleted_time = stored.deleted_time
             self.experiment_deleted = experiment_deleted
 
     # -- logging (hot paths) ----------------------------------------------------------
@@ -369,10 +370,13 @@ def resume_op() -> Operation:
 
 
 def lifecycle_op(stage: str) -> Operation:
-    """Mark the run deleted or active again (MLflow's soft delete and restore)."""
+    """Mark the run deleted, recording when (MLflow's soft delete and its
+    ``deleted_time``), or active again."""
+    when = time.time_ns() // 1_000_000 if stage == "deleted" else None
 
     def op(record: fmt.RunRecord) -> None:
         record.lifecycle_stage = stage
+        record.deleted_time = when
 
     return op
 

@@ -501,8 +501,9 @@ def test_inputs_in_list_json_filter_and_diff(repo: Path) -> None:
     assert "inputs: identical (1)" in ok("diff", "d1", "d1")
 
 
+@pytest.mark.parametrize("purge", [False, True], ids=["rm RUN", "rm --deleted"])
 def test_rm_refuses_a_run_that_a_model_version_needs(
-    repo: Path, capsys: pytest.CaptureFixture[str]
+    repo: Path, capsys: pytest.CaptureFixture[str], purge: bool
 ) -> None:
     sklearn_linear = pytest.importorskip("sklearn.linear_model")
     import numpy as np
@@ -515,12 +516,16 @@ def test_rm_refuses_a_run_that_a_model_version_needs(
     rid = run.info.run_id
     gittrack.register_model(f"runs:/{rid}/model", "churn")
     registry.set_alias(open_repository(create=False), "churn", "prod", 1)
-    err = fails(capsys, "rm", rid[:8], "--yes")
+    if purge:  # a soft-deleted run is needed as much
+        gittrack.delete_run(rid)
+    which = "--deleted" if purge else rid[:8]
+    err = fails(capsys, "rm", which, "--yes")
     assert f"run {rid[:8]} holds model churn version 1" in err
     assert "gittrack models rm churn/1" in err and "--force" in err
     assert gittrack.get_run(rid).info.run_id == rid
-    out = ok("rm", rid[:8], "--yes", "--force")
+    out = ok("rm", which, "--yes", "--force")
     assert "model churn version 1 no longer loads" in out
+    assert "no run matches" in fails(capsys, "show", rid)
 
 
 def test_rm_refuses_a_run_still_being_logged(

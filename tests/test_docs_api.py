@@ -44,6 +44,7 @@ NAMESPACES = (
     "gittrack.runner",
     "gittrack.reproduce",
     "gittrack.recovery",
+    "gittrack.removal",
     "gittrack.reproduce.Reproduction",
     "gittrack.project",
     "gittrack.project.Project",

@@ -223,7 +223,7 @@ def test_an_implicit_experiment_spans_its_readable_runs_from_the_index(repo: Pat
     listed = {e.name: e for e in gittrack.search_experiments()}
     assert (listed["other"].creation_time, listed["other"].last_update_time) == (8_000, 9_000)
     plain = sqlite3.connect(index_file)
-    assert plain.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("10",)
+    assert plain.execute("SELECT value FROM meta WHERE key='schema'").fetchone() == ("11",)
     assert plain.execute("SELECT COUNT(*) FROM runs").fetchone() == (6,)  # kept, not rebuilt
     assert plain.execute("SELECT run_id FROM runs WHERE deleted").fetchall() == [(gone,)]
     plan = plain.execute(

@@ -8,6 +8,7 @@ repository. Skipped only when the MLflow venv is absent.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -370,12 +371,18 @@ with mlflow.start_run() as run:
 got = mlflow.MlflowClient().get_run(run.info.run_id).inputs.dataset_inputs[0]
 flt = "dataset.context = 'training'"
 found = mlflow.search_runs(search_all_experiments=True, filter_string=flt)
+every = mlflow.search_runs(search_all_experiments=True, output_format="list")
 print(json.dumps({
     "name": got.dataset.name,
     "schema": got.dataset.schema == json.dumps({"mlflow_colspec": dataset.schema.to_dict()}),
     "profile": json.loads(got.dataset.profile),
     "tags": sorted([t.key, t.value] for t in got.tags),
     "found": list(found["run_id"]) == [run.info.run_id],
+    "inputs": {
+        r.info.run_id: [[d.dataset.to_dictionary(), d.to_dictionary()["tags"]]
+                        for d in r.inputs.dataset_inputs]
+        for r in every
+    },
 }))
 """
 
@@ -383,12 +390,26 @@ print(json.dumps({
 def test_a_logged_dataset_reads_back_as_the_mlflow_client_sent_it(
     repo: Path, tmp_path: Path
 ) -> None:
-    """Any dataset name; its schema, profile and tags kept beside the context."""
+    """Any dataset name; its schema, profile and tags kept beside the context. The MLflow
+    client and gittrack's ``run.inputs`` read the same datasets, a table logged with
+    gittrack (unicode name, column and context) among them."""
+    import pyarrow as pa
+
+    with gittrack.start_run() as own:
+        gittrack.log_input(pa.table({"größe": [1.5]}), name="ünï train", context="tëst ☃")
     with GittrackServer(repo, "--quiet") as server:
         out = mlflow_script(server, DATASETS, tmp_path)
     assert out["name"] == "iris (train) ☃" and out["found"] is True
     assert out["schema"] is True and out["profile"] == {"num_rows": 3, "num_elements": 6}
     assert out["tags"] == [["mlflow.data.context", "training"], ["split", "train"]]
+    seen = out["inputs"]
+    assert isinstance(seen, dict) and own.info.run_id in seen and len(seen) == 2
+    for run_id, datasets in seen.items():
+        mine = gittrack.get_run(run_id).inputs.dataset_inputs
+        assert datasets == [
+            [dataclasses.asdict(d.dataset), {t.key: t.value for t in d.tags}] for d in mine
+        ]
+    assert seen[own.info.run_id][0][1] == {"mlflow.data.context": "tëst ☃"}
 
 
 EXPERIMENTS = r"""

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import git
+from conftest import SCRIPTS, fsck, git
 from servers import free_port
 from test_sync import fresh_repo, make_runs, refs_of
 from typer.testing import CliRunner
@@ -32,9 +32,9 @@ def run_main(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 
 def gittrack(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
+    """The installed console script (beside this interpreter) in a real process."""
     return subprocess.run(
-        ["gittrack", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False
+        [str(SCRIPTS / "gittrack"), *args], cwd=cwd, capture_output=True, text=True, check=False
     )
 
 
@@ -115,9 +115,84 @@ def test_conflict_is_reported(
     os.chdir(repo)
     assert run_main(["push", str(bare_remote)], capsys)[0] == 0
     os.chdir(other)
-    code, out, _ = run_main(["pull", str(bare_remote)], capsys)
-    assert code == 0
-    assert f"conflict: run {rid}" in out and "refs/gittrack-conflicts/" in out
+    code, out, err = run_main(["pull", str(bare_remote)], capsys)
+    assert code == 1 and "1 conflict(s)" in out
+    assert err.startswith(f"gittrack: error: conflict: run {rid} param 'p' differs")
+    assert err.count("\n") == 1 and f"refs/gittrack-conflicts/runs/{rid}/" in err
+
+
+def shared_then_unmergeable(repo: Path, other: Path, new: int) -> str:
+    """One run in ``repo`` and ``other`` with a param of different values in each, and
+    ``new`` more runs made in ``repo`` only. Returns the shared run's id."""
+    (rid,) = make_runs(repo, 1)
+    git(repo, "bundle", "create", "-q", str(other / "seed.bundle"), f"refs/gittrack/runs/{rid}")
+    git(other, "fetch", "-q", str(other / "seed.bundle"), "refs/gittrack/*:refs/gittrack/*")
+    for where, value in ((repo, "x"), (other, "y")):
+        Client(where).log_param(rid, "opt", value)
+        Client(where).flush()
+    make_runs(repo, new, prefix="n")
+    return rid
+
+
+@pytest.mark.parametrize("how", ["pull", "unbundle"])
+def test_an_unmergeable_run_fails_the_command_after_everything_else_is_in(
+    repo: Path, bare_remote: Path, tmp_path: Path, how: str
+) -> None:
+    other = fresh_repo(tmp_path, "other")
+    rid = shared_then_unmergeable(repo, other, 2)
+    theirs = git(repo, "rev-parse", f"refs/gittrack/runs/{rid}").strip()
+    if how == "pull":
+        assert gittrack(repo, "push", str(bare_remote)).returncode == 0
+        proc = gittrack(other, "pull", str(bare_remote))
+    else:
+        assert gittrack(repo, "bundle", "create", str(tmp_path / "all.bundle")).returncode == 0
+        proc = gittrack(other, "bundle", "unbundle", str(tmp_path / "all.bundle"))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "2 new" in proc.stdout and "1 conflict(s)" in proc.stdout
+    assert proc.stderr == (
+        f"gittrack: error: conflict: run {rid} param 'opt' differs ('y' here, 'x' there); "
+        f"kept the local version, the other is at refs/gittrack-conflicts/runs/{rid}/{theirs} "
+        "(docs/sync.md, 'Unmergeable': keep one version, delete that ref)\n"
+    )
+    # Nothing lost: every run of the remote is here, the other version is kept.
+    listed = gittrack(other, "list", "--format", "json")
+    assert sorted(r["run_id"] for r in json.loads(listed.stdout)) == sorted(
+        r["run_id"] for r in json.loads(gittrack(repo, "list", "--format", "json").stdout)
+    )
+    assert Client(other).get_run(rid).data.params["opt"] == "y"
+    assert git(other, "rev-parse", f"refs/gittrack-conflicts/runs/{rid}/{theirs}").strip() == theirs
+    fsck(other)
+
+
+def test_several_conflicts_are_one_stderr_line_each(
+    repo: Path, bare_remote: Path, tmp_path: Path
+) -> None:
+    other = fresh_repo(tmp_path, "other")
+    rids = [shared_then_unmergeable(repo, other, 0) for _ in range(2)]
+    assert gittrack(repo, "push", str(bare_remote)).returncode == 0
+    proc = gittrack(other, "pull", str(bare_remote))
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("gittrack: error: conflict: ") for line in lines)
+    assert sorted(rid for rid in rids for line in lines if f"run {rid} " in line) == sorted(rids)
+
+
+def test_a_pull_with_nothing_unmergeable_exits_0_in_a_real_process(
+    repo: Path, bare_remote: Path, tmp_path: Path
+) -> None:
+    other = fresh_repo(tmp_path, "other")
+    rid = shared_then_unmergeable(repo, other, 1)
+    assert gittrack(repo, "push", str(bare_remote)).returncode == 0
+    assert gittrack(other, "pull", str(bare_remote)).returncode == 1
+    # Resolved as docs/sync.md says (take the remote version): the next pull is clean.
+    kept = git(other, "for-each-ref", "--format=%(refname)", "refs/gittrack-conflicts")
+    (kept_at,) = kept.split()
+    git(other, "update-ref", f"refs/gittrack/runs/{rid}", kept_at.rsplit("/", 1)[1])
+    git(other, "update-ref", "-d", kept_at)
+    proc = gittrack(other, "pull", str(bare_remote))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == "" and "0 conflict(s)" in proc.stdout
+    assert Client(other).get_run(rid).data.params["opt"] == "x"
 
 
 @pytest.mark.parametrize(
@@ -238,7 +313,7 @@ def test_an_unmergeable_run_is_resolved_as_the_docs_say(
     repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rid, other = changed_on_both_sides(repo, bare_remote, tmp_path, capsys, "param")
-    assert run_main(["pull"], capsys)[0] == 0
+    assert run_main(["pull"], capsys)[0] == 1
     kept_at = git(other, "for-each-ref", "--format=%(refname)", "refs/gittrack-conflicts").strip()
     code, _, err = run_main(["push"], capsys)
     # Pulling again cannot help: the line says what can.

@@ -21,6 +21,7 @@ from conftest import git, user_tags
 
 import gittrack
 from gittrack.client import Client
+from gittrack.ui.files import plotly_js
 from gittrack.web.app import build_router
 from gittrack.web.serve import WebServer
 
@@ -341,6 +342,32 @@ def test_live_refresh_is_answered_unchanged_until_a_run_changes(
     assert {r["cells"]["tags.note"] for r in again["rows"]} == {None, "changed"}
 
 
+def test_default_columns_show_what_the_runs_vary_before_what_they_share(repo: Path) -> None:
+    """A sweep's table opens on the params it varies: before the user chooses columns,
+    params (and metrics) whose values differ among the rows come first, by name."""
+    gittrack.set_experiment("sweep")
+    for lr, depth in ((0.1, 3), (0.01, 3), (0.001, 6)):
+        with gittrack.start_run():
+            shared = {"batch_size": 64, "dataset": "wine-v2", "epochs": 10, "seed": 7}
+            gittrack.log_params({**shared, "lr": lr, "depth": depth})
+            gittrack.log_metrics({"a_const": 1.0, "b_const": 2.0, "c_const": 3.0, "loss": lr})
+    with serving(repo) as srv:
+        page = get_json(srv, "/ui/api/runs", columns="default")
+        assert isinstance(page, dict)
+        assert page["columns"] == [
+            "params.depth",
+            "params.lr",
+            "params.batch_size",
+            "metrics.loss",
+            "metrics.a_const",
+            "metrics.b_const",
+        ]
+        # a page whose rows share every value keeps the name order
+        one = get_json(srv, "/ui/api/runs", columns="default", limit=1)
+        assert isinstance(one, dict)
+        assert one["columns"][:3] == ["params.batch_size", "params.dataset", "params.depth"]
+
+
 def test_lines_of_one_metric_and_of_a_zoomed_window(repo: Path) -> None:
     with gittrack.start_run() as run:
         for step in range(1000):
@@ -514,6 +541,10 @@ def test_page_carries_the_token_and_plotly_is_served_locally(server: WebServer) 
     status, headers, body = call(server, "GET", html.unescape(found.group(1)))
     assert status == 200 and headers["content-type"].startswith("text/javascript")
     assert len(body) > 1_000_000
+    # the installed file as is, after the line that has Chromium compile it off the page's
+    # main thread
+    hint, _, library = body.partition(b"\n")
+    assert hint == b"//# allFunctionsCalledOnLoad" and library == plotly_js().read_bytes()
     assert headers["cache-control"] == "public, max-age=31536000, immutable"
     for stale in ("/ui/vendor/plotly.min.js", "/ui/vendor/plotly.min.js?v=0-0"):
         status, headers, again = call(server, "GET", stale)

@@ -341,6 +341,10 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         page = _page(browser, errors)
         page.goto(f"{url}/#/run/{rid}")
         _ready(page, f"^#/run/{rid}")
+        # the page is its parts, no stray text between them (a run not deleted once
+        # showed "null" where a deleted run's banner goes)
+        stray = "[...document.getElementById('main').childNodes].filter(n => n.nodeType !== 1)"
+        assert page.evaluate(stray + ".map(n => n.textContent)") == []
         params = page.locator("section.card", has_text="Parameters").locator("table.kv")
         rows = params.evaluate("t => [...t.rows].map(r => [...r.cells].map(c => c.innerText))")
         assert rows == [["warmup", "1.0"], ["seed", "18446744073709551617"]]
@@ -690,7 +694,8 @@ def test_parallel_coordinates_of_a_wide_sweep_show_its_metrics(repo: Path, brows
     for i in range(3):
         with gittrack.start_run() as run:
             gittrack.log_params({f"p{k:02d}": k * i for k in range(1, 16)})  # 15 that differ
-            gittrack.log_metrics({"accuracy": 0.5 + i / 10, "loss": 1 / (i + 1)})
+            gittrack.log_params({"a_shared": 1})
+            gittrack.log_metrics({"a_const": 1.0, "accuracy": 0.5 + i / 10, "loss": 1 / (i + 1)})
             ids.append(run.info.run_id)
     errors: list[str] = []
     with ui_process(repo) as url:
@@ -706,6 +711,9 @@ def test_parallel_coordinates_of_a_wide_sweep_show_its_metrics(repo: Path, brows
         )
         assert len(axes) == 12 and axes[-2:] == ["metrics.accuracy", "metrics.loss"]
         assert page.evaluate("document.querySelector('#parcoords').data[0].line.showscale")
+        # the scatter opens on a param the runs vary against a metric that differs
+        assert page.input_value("#scatter-x") == "params.p01"
+        assert page.input_value("#scatter-y") == "metrics.accuracy"
         page.close()
     assert errors == []
 

@@ -205,7 +205,11 @@ def gc_cmd(
         ),
     ] = None,
 ) -> None:
-    """Show (then, with --yes, delete) local artifact objects no run references."""
+    """Show (then, with --yes, delete) local artifact objects no run references.
+
+    Removes no run: gittrack rm removes runs (rm --deleted the soft-deleted ones, as
+    mlflow gc), and their artifacts become unreferenced here.
+    """
     from gittrack.artifacts.gc import collect_garbage
 
     client, _ = _open()

@@ -6,6 +6,7 @@ modules are imported inside the commands so that ``gittrack --help`` stays fast.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,6 +18,7 @@ from gittrack.query.views import iso_utc
 
 if TYPE_CHECKING:
     from gittrack.index import RunIndex
+    from gittrack.removal import Removal
     from gittrack.runs import LoadedRun
 
 FormatOpt = Annotated[
@@ -335,8 +337,54 @@ def _stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
+_DURATION = re.compile(r"^(?:([\d.]+)d)?(?:([\d.]+)h)?(?:([\d.]+)m)?(?:([\d.]+)s)?$")
+
+
+def parse_duration(text: str) -> int:
+    """``30d``, ``12h``, ``1d2h30m``, ``90s`` (MLflow's ``--older-than`` form) in ms."""
+    found = _DURATION.match(text.strip())
+    try:
+        parts = [float(p) if p else 0.0 for p in found.groups()] if found and text.strip() else []
+    except ValueError:
+        parts = []
+    if not parts:
+        raise ValidationError(
+            f"--older-than {text!r} is not a duration (e.g. 30d, 12h, 1d2h30m, 90s)"
+        )
+    days, hours, minutes, seconds = parts
+    return int((((days * 24 + hours) * 60 + minutes) * 60 + seconds) * 1000)
+
+
 def rm_cmd(
-    runs: Annotated[list[str], typer.Argument(help="Runs to delete.")],
+    runs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Runs to remove (with --deleted: only these, each deleted)."),
+    ] = None,
+    deleted: Annotated[
+        bool,
+        typer.Option(
+            "--deleted",
+            help="Purge the soft-deleted runs (delete_run, the UI's Delete) and deleted "
+            "experiments with their runs, as mlflow gc does.",
+        ),
+    ] = False,
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            "--older-than",
+            metavar="DURATION",
+            help="With --deleted: only what was deleted at least this long ago (30d, 1d2h).",
+        ),
+    ] = None,
+    experiment: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--experiment",
+            "-e",
+            metavar="NAME_OR_ID",
+            help="With --deleted: only runs of this experiment, name or id (repeatable).",
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     force: Annotated[
         bool,
@@ -345,58 +393,74 @@ def rm_cmd(
         ),
     ] = False,
 ) -> None:
-    """Delete runs (their refs; the objects go at the next git gc)."""
-    from gittrack.client import Client
-    from gittrack.models.registry import versions_of_run
-    from gittrack.recovery import may_be_alive
+    """Remove runs for good (their refs), or with --deleted every soft-deleted run.
 
+    Git objects go at the next git gc; the artifact bytes of the local cache at gittrack
+    gc (which removes no run).
+    """
+    from gittrack.removal import plan_purge, plan_removal, remove
+
+    if not deleted and (older_than is not None or experiment):
+        raise ValidationError("--older-than and --experiment go with --deleted")
+    if not deleted and not runs:
+        raise ValidationError("give the runs to remove, or --deleted")
+    age = None if older_than is None else parse_duration(older_than)
     with _index() as index:
-        ids = list(dict.fromkeys(index.resolve(r) for r in runs))
-        names = {e.run_id: e.name for e in index.entries()}
-        client = Client(index.root)
-        for rid in [] if force else ids:
-            where = may_be_alive(client, rid)
-            if where is not None:
-                raise ValidationError(
-                    f"run {rid[:8]} is RUNNING and its process may still be logging to it "
-                    f"({where}); end it first, or pass --force"
-                )
-        needed_by = {rid: versions_of_run(index.runstore, rid) for rid in ids}
-        for rid, needed in needed_by.items():
-            if needed and not force:
-                mv = needed[0]
-                more = f" (+{len(needed) - 1} more)" if len(needed) > 1 else ""
-                raise ValidationError(
-                    f"run {rid[:8]} holds model {mv.name} version {mv.version}{more}; "
-                    f"remove the version first (gittrack models rm {mv.name}/{mv.version}) "
-                    "or pass --force"
-                )
-        gone = set(ids)
-        children: dict[str, list[str]] = {}
-        for row in index.rows():
-            parent = row.get("parent_run_id")
-            if parent in gone and row["run_id"] not in gone:
-                children.setdefault(parent, []).append(row["run_id"])
+        if deleted:
+            plan = plan_purge(
+                index, older_than=age, experiments=experiment, runs=runs or None, force=force
+            )
+            _purge_notes(plan, older_than)
+        else:
+            plan = plan_removal(index, runs or [], force=force)
+        if not plan.runs and not plan.experiments:
+            typer.echo("nothing to remove")
+            return
+        what = f"{len(plan.runs)} run(s)" + (
+            f" and {len(plan.experiments)} deleted experiment(s)" if plan.experiments else ""
+        )
         if not yes:
             if not _stdin_is_terminal():
-                raise ValidationError(
-                    f"refusing to delete {len(ids)} run(s) without confirmation: pass --yes"
-                )
-            for rid in ids:
-                typer.echo(f"  {rid[:8]} {names.get(rid, '')}")
-            typer.confirm(f"Delete {len(ids)} run(s)?", abort=True)
-        for rid in ids:
-            client.purge_run(rid)
-            typer.echo(f"deleted run {rid[:8]} {names.get(rid, '')}".rstrip())
-            for mv in needed_by[rid]:
+                raise ValidationError(f"refusing to delete {what} without confirmation: pass --yes")
+            for rid in plan.runs:
+                typer.echo(f"  {rid[:8]} {plan.names.get(rid, '')}")
+            for exp in plan.experiments:
+                typer.echo(f"  experiment {exp.name} ({exp.experiment_id})")
+            typer.confirm(f"Delete {what}?", abort=True)
+
+        def removed(rid: str) -> None:
+            typer.echo(f"deleted run {rid[:8]} {plan.names.get(rid, '')}".rstrip())
+            for mv in plan.needed_by.get(rid, ()):
                 typer.echo(f"  model {mv.name} version {mv.version} no longer loads (--force)")
-            kids = children.get(rid)
+            kids = plan.children.get(rid)
             if kids:
                 shown = ", ".join(k[:8] for k in kids[:5]) + (", ..." if len(kids) > 5 else "")
                 typer.echo(
                     f"  its {len(kids)} child run(s) are kept and still name it as parent: "
                     f"{shown} (delete them with gittrack rm)"
                 )
+
+        remove(index, plan, on_run=removed)
+        for exp in plan.experiments:
+            typer.echo(f"deleted experiment {exp.name} ({exp.experiment_id})")
+
+
+def _purge_notes(plan: Removal, older_than: str | None) -> None:
+    """Say on stderr what a purge leaves, and why."""
+    notes = [
+        f"kept the deleted experiment {name!r}: a run of it stays" for name in plan.kept_experiments
+    ]
+    if plan.undated:
+        notes.append(
+            f"kept {len(plan.undated)} deleted run(s) with no recorded deletion time (deleted "
+            "before gittrack recorded it): purge them without --older-than"
+        )
+    if plan.younger:
+        notes.append(
+            f"kept {plan.younger} run(s) or experiment(s) deleted less than {older_than} ago"
+        )
+    for note in notes:
+        typer.echo(f"gittrack: {note}", err=True)
 
 
 def experiments_cmd(

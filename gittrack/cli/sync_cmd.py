@@ -1,7 +1,8 @@
 """Sharing commands: ``push``, ``pull`` and ``bundle create|unbundle``.
 
 Thin shells over :mod:`gittrack.sync`: progress goes to a terminal's stderr only, results
-are one line each on stdout, rejected runs one line each on stderr (exit 1).
+are one line each on stdout; runs rejected by a push, and runs a pull or unbundle could not
+merge, one line each on stderr (exit 1, after every other run was done).
 """
 
 from __future__ import annotations
@@ -88,9 +89,14 @@ def push_cmd(
         "changed there since you last pulled; run 'gittrack pull' and push again"
         for ref, reason in result.rejected
     ]
+    _fail_with(lines)
+
+
+def _fail_with(lines: list[str]) -> None:
+    """One stderr line each; the last goes through the error funnel (exit code 1)."""
     for line in lines[:-1]:
         out.echo_error(line)
-    if lines:  # the last one goes through the error funnel (exit code 1)
+    if lines:
         raise RemoteError(lines[-1])
 
 
@@ -105,15 +111,20 @@ def _report(result: PullResult, verb: str) -> None:
     typer.echo(f"{verb} {result.remote}: {', '.join(parts)} ({result.unchanged} unchanged)")
     for ref in result.merged:
         typer.echo(f"merged {_name(ref)}: it changed on both sides")
-    for c in result.conflicts:
-        typer.echo(
+    _fail_with(
+        [
             f"conflict: {_name(c.ref)} {c.reason}; kept the local version, the other is at "
-            f"{c.kept_at}"
-        )
+            f"{c.kept_at} (docs/sync.md, 'Unmergeable': keep one version, delete that ref)"
+            for c in result.conflicts
+        ]
+    )
 
 
 def pull_cmd(remote: RemoteArg = None) -> None:
-    """Fetch every run the remote has; local runs are kept (changed runs are merged)."""
+    """Fetch every run the remote has; local runs are kept (changed runs are merged).
+
+    Exits 1 when a run could not be merged (each one named on stderr).
+    """
     from gittrack.sync import pull
 
     _report(pull(remote=remote, progress=_progress()), "pulled from")
@@ -137,7 +148,7 @@ def bundle_create_cmd(
 def bundle_unbundle_cmd(
     file: Annotated[str, typer.Argument(help="Bundle file to read.")],
 ) -> None:
-    """Import the runs of a bundle file (same rule as pull)."""
+    """Import the runs of a bundle file (same rule as pull, exit 1 on a conflict)."""
     from gittrack.sync import bundle_unbundle
 
     _report(bundle_unbundle(file, progress=_progress()), "imported from")

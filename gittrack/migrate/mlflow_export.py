@@ -19,10 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gittrack import format as fmt
+from gittrack.entities import mlflow_dataset
 from gittrack.errors import GittrackError, MigrationError
 from gittrack.migrate.locations import local_directory
 from gittrack.migrate.registry_export import export_logged_model, export_registry, link_output
-from gittrack.migrate.source import EXPERIMENT_ID_TAG, NUMBER_BY_STATUS, mlflow_dataset
+from gittrack.migrate.source import EXPERIMENT_ID_TAG, NUMBER_BY_STATUS
 
 if TYPE_CHECKING:
     from gittrack.artifacts.api import Artifacts
@@ -318,10 +319,7 @@ def _md5(*parts: str) -> str:
 def _export_inputs(record: fmt.RunRecord, run_dir: Path, folder: Path) -> None:
     """Dataset inputs as MLflow links them: a dataset under the experiment, an input
     under the run, with MLflow's ids (md5 of name and digest; of dataset id and run id)."""
-    for entry in record.inputs:
-        if not isinstance(entry, dict) or not entry.get("name"):
-            continue
-        name = str(entry["name"])
+    for name, entry in record.named_inputs():
         dataset, tags = mlflow_dataset(name, entry)
         dataset_id = _md5(name, dataset["digest"])
         dataset_dir = folder / "datasets" / dataset_id

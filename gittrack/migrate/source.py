@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gittrack.entities import DATASET_CONTEXT_TAG, MLFLOW_DIGEST_PREFIX
 from gittrack.lineage.datasets import TABLE_SOURCE
 from gittrack.writer import MetricHistory
 
@@ -22,8 +23,6 @@ DELETED_VERSION_STAGE = "Deleted_Internal"  # MLflow keeps deleted versions unde
 # MLflow's RunStatus enum as stored in a file store's meta.yaml.
 STATUS_BY_NUMBER = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 NUMBER_BY_STATUS = {name: number for number, name in STATUS_BY_NUMBER.items()}
-DATASET_CONTEXT_TAG = "mlflow.data.context"
-MLFLOW_DIGEST_PREFIX = "mlflow:"
 # The MLflow experiment id an imported experiment came from, kept as an experiment tag so
 # that an export writes the experiment under the same id again.
 EXPERIMENT_ID_TAG = "gittrack.mlflow.experiment_id"
@@ -163,56 +162,3 @@ def dataset_input(
         mlflow["tags"] = dict(tags)
     entry["mlflow"] = mlflow
     return entry
-
-
-def mlflow_dataset(name: str, entry: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """A run input as MLflow's dataset fields (name, digest, source_type, source, and
-    schema and profile when known) and its input tags, context included.
-
-    An input imported from MLflow gives back the fields it came with; one an MLflow
-    client logged through ``gittrack server`` (kind ``dataset``) the fields it sent; one
-    logged with gittrack is a ``local`` dataset whose source is ``{"uri": ...}``.
-    """
-    import json
-
-    kept = entry.get("mlflow")
-    if isinstance(kept, dict):
-        dataset = {
-            "name": name,
-            "digest": str(kept.get("digest", "")),
-            "source_type": str(kept.get("source_type", "")),
-            "source": str(kept.get("source", "")),
-        }
-        for optional in ("schema", "profile"):
-            if kept.get(optional) is not None:
-                dataset[optional] = str(kept[optional])
-        return dataset, {str(k): str(v) for k, v in (kept.get("tags") or {}).items()}
-    tags: dict[str, str] = {}
-    if entry.get("kind") == "dataset":  # as an MLflow client sent it
-        dataset = {
-            "name": name,
-            "digest": str(entry.get("digest", "")),
-            "source_type": str(entry.get("source_type", "")),
-            "source": str(entry.get("source", "")),
-        }
-        for field_name, key in (("schema", "dataset_schema"), ("profile", "profile")):
-            if entry.get(key):
-                dataset[field_name] = str(entry[key])
-        if entry.get("input_tags"):
-            tags.update(json.loads(str(entry["input_tags"])))
-    else:
-        dataset = {
-            "name": name,
-            "digest": str(entry.get("digest", "")).removeprefix(MLFLOW_DIGEST_PREFIX),
-            "source_type": "local",
-            "source": json.dumps({"uri": str(entry.get("source", ""))}),
-        }
-        schema = entry.get("schema")
-        if isinstance(schema, dict) and schema:
-            colspec = [{"type": str(t), "name": str(c)} for c, t in schema.items()]
-            dataset["schema"] = json.dumps({"mlflow_colspec": colspec})
-        if entry.get("rows") is not None:
-            dataset["profile"] = json.dumps({"num_rows": entry["rows"]})
-    if entry.get("context") is not None:
-        tags[DATASET_CONTEXT_TAG] = str(entry["context"])
-    return dataset, tags

@@ -7,6 +7,7 @@ MLflow's column names, a pandas DataFrame, or plain dict rows.
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -250,7 +251,8 @@ def _copy_row(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     for kind in ("params", "metrics", "tags"):
         out[kind] = dict(row.get(kind, {}))
-    out["inputs"] = {k: dict(v) for k, v in row.get("inputs", {}).items()}
+    # an input's schema and MLflow fields nest
+    out["inputs"] = {k: copy.deepcopy(v) for k, v in row.get("inputs", {}).items()}
     return out
 
 

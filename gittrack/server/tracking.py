@@ -14,12 +14,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gittrack import experiments
-from gittrack.entities import Metric, ViewType
+from gittrack.entities import DATASET_CONTEXT_TAG, Metric, ViewType, mlflow_dataset
 from gittrack.errors import ExperimentNotFoundError, ValidationError
 from gittrack.experiments import Experiment
 from gittrack.format import PARENT_RUN_TAG, RUN_NAME_TAG, STATUSES
 from gittrack.lineage.inputs import record_dataset
-from gittrack.migrate.source import DATASET_CONTEXT_TAG, mlflow_dataset
 from gittrack.models import logged
 from gittrack.naming import new_run_name
 from gittrack.query.search import query_rows

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from gittrack.index import RunIndex
+    from gittrack.query.page import RunKeys
     from gittrack.runs import LoadedRun, RunStore
 
 MAX_COMPARE = 500
@@ -127,6 +128,21 @@ def _columns(request: Request) -> list[tuple[str, str]]:
     return out
 
 
+def _default_columns(keys: RunKeys, rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The runs table's columns before the user chooses: ``DEFAULT_COLUMNS`` params and as
+    many metrics, those whose values differ among the rows shown first (the settings a
+    sweep varies, rather than those every run shares), each group in name order."""
+
+    def differs(kind: str, key: str) -> bool:
+        return len({repr(row.get(kind, {}).get(key)) for row in rows}) > 1
+
+    columns = []
+    for kind, names in (("params", keys.params), ("metrics", keys.metrics)):
+        ranked = sorted(names, key=lambda k: not differs(kind, k))  # stable: by name within
+        columns += [(kind, k) for k in ranked[:DEFAULT_COLUMNS]]
+    return columns
+
+
 def _table_row(row: dict[str, Any], columns: list[tuple[str, str]]) -> dict[str, Any]:
     out = {f: row.get(f) for f in ROW_FIELDS}
     cells = {}
@@ -195,10 +211,6 @@ def build(repo: Repository) -> Router:
             generation = index.generation
             if q.arg("since") == generation:
                 return json_response({"unchanged": True, "generation": generation})
-            if not columns and q.arg("columns") == "default":
-                keys = run_keys(index, experiments)
-                columns = [("params", k) for k in keys.params[:DEFAULT_COLUMNS]]
-                columns += [("metrics", k) for k in keys.metrics[:DEFAULT_COLUMNS]]
             page = page_runs(
                 index,
                 filter_string=q.arg("filter"),
@@ -208,6 +220,8 @@ def build(repo: Repository) -> Router:
                 limit=_ints(q, "limit", 50),
                 view_type=view_type,
             )
+            if not columns and q.arg("columns") == "default":
+                columns = _default_columns(run_keys(index, experiments), page.rows)
         return json_response(
             {
                 "total": page.total,

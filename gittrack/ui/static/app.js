@@ -453,8 +453,8 @@ async function runPage(main, ref, tab) {
     }}, "Delete"));
   const tabBar = h("nav", {class: "tabs"}, tabs.map(t => h("a", {href: `#/run/${run.run_id}?tab=${t}`, class: t === tab ? "active" : "", "data-tab": t, text: t[0].toUpperCase() + t.slice(1)})));
   main.append(h("div", {class: "run-head"}, title, actions), h("div", {class: "sub mono", text: `${run.run_id} · ${run.experiment}`}),
-    deleted ? h("p", {class: "deleted-note", id: "deleted-note", role: "note",
-      text: "This run is deleted: the runs table and searches leave it out, and its params, metrics, tags, notes and name cannot change. Restore brings it back."}) : null,
+    ...(deleted ? [h("p", {class: "deleted-note", id: "deleted-note", role: "note",
+      text: "This run is deleted: the runs table and searches leave it out, and its params, metrics, tags, notes and name cannot change. Restore brings it back."})] : []),
     tabBar, body);
   if (tab === "metrics") await runMetrics(body, run);
   else if (tab === "artifacts") await runArtifacts(body, run);
@@ -939,7 +939,11 @@ async function comparePage(main, ids) {
   const scX = h("select", {id: "scatter-x"}, numericDims.map(d => h("option", {value: d.id, text: d.id})));
   const scY = h("select", {id: "scatter-y"}, metricDims.map(d => h("option", {value: d.id, text: d.id})));
   const scDiv = h("div", {class: "chart wide", id: "scatter"});
-  if (numericDims.length > 1) scX.value = numericDims.find(d => d.kind === "params") ? numericDims.find(d => d.kind === "params").id : numericDims[0].id;
+  // at first: a param that differs against a metric that does (what a sweep is read by)
+  const firstX = numericDims.find(d => d.kind === "params" && d.differs) || numericDims.find(d => d.kind === "params");
+  if (numericDims.length > 1 && firstX) scX.value = firstX.id;
+  const firstY = metricDims.find(d => d.differs);
+  if (firstY) scY.value = firstY.id;
   async function drawScatter() {
     const Plotly = await plotly();
     const dx = dims.find(d => d.id === scX.value), dy = dims.find(d => d.id === scY.value);

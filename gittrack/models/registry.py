@@ -22,6 +22,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from gittrack import format as fmt
 from gittrack.errors import ModelError, ModelNotFoundError, ValidationError
@@ -29,6 +30,7 @@ from gittrack.runs import RunStore
 from gittrack.store import TreeBuilder
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE
+from gittrack.validation import check_text
 
 __all__ = [
     "MAX_NAME_BYTES",
@@ -69,6 +71,8 @@ MODEL_FILE = "model.yaml"  # at refs/gittrack/models/<name>/meta: description, t
 # A name's bytes as one ref component: what these hold is written as it is (so every name
 # of the earlier letters-digits-``._-`` rule keeps its ref), the rest as %XX of its UTF-8.
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+# Names the earlier rule allowed: written as they are (the common case, kept fast).
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # A ref component is a directory name in a loose ref's path: ext4 (and most filesystems)
 # hold at most 255 bytes there; C git itself sets no lower limit.
 MAX_NAME_BYTES = 255
@@ -146,8 +150,6 @@ def validate_model_name(name: str) -> str:
             f"invalid model name {name!r}: names may be treated as files and must not resolve "
             f"to other names; this one would resolve to {normal!r}"
         )
-    from gittrack.validation import check_text
-
     check_text(name, f"model name {name!r}")
     size = len(encode_name(name))
     if size > MAX_NAME_BYTES:
@@ -165,6 +167,8 @@ def encode_name(name: str) -> str:
     Letters, digits, ``_`` and ``-`` stay; so does ``.`` except where git forbids it (first,
     last, after another ``.``, before a final ``lock``); every other character, ``%``
     included, becomes ``%XX`` per UTF-8 byte. Case is kept."""
+    if _PLAIN.fullmatch(name) and ".." not in name and not name.endswith((".", ".lock")):
+        return name
     last = len(name) - 1
     out = []
     for i, ch in enumerate(name):
@@ -180,8 +184,6 @@ def encode_name(name: str) -> str:
 def decode_name(component: str) -> str | None:
     """The model name a ref component holds; None when it is not one :func:`encode_name`
     writes (a ref made by hand) or names no valid model."""
-    from urllib.parse import unquote
-
     try:
         name = unquote(component, errors="strict")
     except UnicodeDecodeError:

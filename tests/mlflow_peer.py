@@ -202,7 +202,7 @@ client.update_model_version("reg", "1", description="first one")
 client.set_model_version_tag("reg", "1", "validated", "yes")
 client.set_registered_model_alias("reg", "prod", "1")
 client.transition_model_version_stage("reg", "2", "Staging")
-client.create_registered_model("empty", tags={"k": "v"}, description="nothing yet")
+client.create_registered_model("Modèle vide", tags={"k": "v"}, description="nothing yet")
 print(json.dumps({"all": dump(uri), "registry": dump_registry(uri)}))
 """
 )

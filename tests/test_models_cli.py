@@ -66,7 +66,7 @@ def test_errors_are_one_line(run_id: str, capsys: pytest.CaptureFixture[str]) ->
     assert "has no alias @prod" in fails(capsys, "models", "show", "m@prod")
     assert "has no alias @prod" in fails(capsys, "models", "rm", "m@prod")
     assert "needs --yes" in fails(capsys, "models", "rm", "m")
-    assert "invalid model name" in fails(capsys, "models", "register", run_id, "a b")
+    assert "invalid model name" in fails(capsys, "models", "register", run_id, "a/b")
     assert "has no model at 'nothing'" in fails(
         capsys, "models", "register", f"{run_id}:nothing", "m"
     )

@@ -55,7 +55,7 @@ def test_register_errors(repo: Path) -> None:
         registry.register(runs, run_id, "m", "other")
     with pytest.raises(RunNotFoundError):
         registry.register(runs, "f" * 32, "m")
-    for bad in ("", " x", "a/b", "a..b", "-x", "x.lock", "a b", "é"):
+    for bad in ("", " ", "a/b", "a:b", ".", "..x"):  # what MLflow refuses too
         with pytest.raises(ValidationError, match="invalid model name"):
             registry.register(runs, run_id, bad)
 

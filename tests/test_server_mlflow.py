@@ -299,6 +299,7 @@ for call in (
     lambda: client.create_registered_model("churn"),
     lambda: client.get_model_version("churn", "7"),
     lambda: client.get_registered_model("absent"),
+    lambda: client.create_registered_model("fraud:v1"),
 ):
     try:
         call()
@@ -307,6 +308,10 @@ for call in (
 loaded = mlflow.pyfunc.load_model("models:/churn/1")
 by_alias = mlflow.pyfunc.load_model("models:/churn@prod")
 mv = client.get_model_version_by_alias("churn", "prod")
+# A name MLflow allows and git refs could not hold as it is.
+spaced = mlflow.register_model(info.model_uri, "Fraud Detector")
+client.set_registered_model_alias("Fraud Detector", "champion", spaced.version)
+spaced_pred = mlflow.pyfunc.load_model("models:/Fraud Detector@champion").predict(X[:2])
 print(json.dumps({
     "run_id": run.info.run_id,
     "model_id": info.model_id,
@@ -319,6 +324,9 @@ print(json.dumps({
     "searched": [v.version for v in client.search_model_versions("name='churn'")],
     "logged": [m.model_id for m in mlflow.search_logged_models(output_format="list")],
     "codes": codes,
+    "spaced": [spaced.version, client.get_registered_model("Fraud Detector").name],
+    "spaced_pred": spaced_pred.tolist(),
+    "names": sorted(m.name for m in client.search_registered_models()),
 }))
 """
 
@@ -336,7 +344,10 @@ def test_sklearn_log_model_registers_and_loads_through_the_server(
         "RESOURCE_ALREADY_EXISTS",
         "RESOURCE_DOES_NOT_EXIST",
         "RESOURCE_DOES_NOT_EXIST",
+        "INVALID_PARAMETER_VALUE",
     ]
+    assert out["spaced"] == ["1", "Fraud Detector"] and out["spaced_pred"] == out["pred"]
+    assert out["names"] == ["Fraud Detector", "churn"]
     # gittrack's own registry sees the version, its alias and the run that logged it.
     from gittrack.models import registry
     from gittrack.session import open_repository
@@ -345,6 +356,7 @@ def test_sklearn_log_model_registers_and_loads_through_the_server(
     mv = registry.get_version(runs, "churn", 1)
     assert mv.run_id == out["run_id"] and mv.model_id == out["model_id"]
     assert registry.get_alias(runs, "churn", "prod").version == 1
+    assert registry.get_alias(runs, "Fraud Detector", "champion").version == 1
     files = {f.path for f in gittrack.Client(repo).list_artifacts(mv.run_id, mv.artifact_path)}
     assert f"{mv.artifact_path}/MLmodel" in files
     fsck(repo)

@@ -646,14 +646,16 @@ def test_models_with_versions_linked_to_runs_and_alias_history(repo: Path) -> No
         with gittrack.start_run() as run:
             gittrack.sklearn.log_model(LinearRegression().fit(x, x[:, 0] * coef), "model")
         ids.append(run.info.run_id)
-        gittrack.register_model(f"runs:/{run.info.run_id}/model", "churn")
-    registry.set_alias(open_repository(create=False), "churn", "prod", 1, now_ms=1000)
-    registry.set_alias(open_repository(create=False), "churn", "prod", 2, now_ms=2000)
+        gittrack.register_model(f"runs:/{run.info.run_id}/model", "Modèle churn")
+    registry.set_alias(open_repository(create=False), "Modèle churn", "prod", 1, now_ms=1000)
+    registry.set_alias(open_repository(create=False), "Modèle churn", "prod", 2, now_ms=2000)
     with serving(repo) as srv:
         models = get_json(srv, "/ui/api/models")
     assert isinstance(models, list) and len(models) == 1
     churn = models[0]
-    assert churn["name"] == "churn" and churn["latest"] == 2 and churn["aliases"] == {"prod": 2}
+    assert (
+        churn["name"] == "Modèle churn" and churn["latest"] == 2 and churn["aliases"] == {"prod": 2}
+    )
     assert [(v["version"], v["run_id"]) for v in churn["versions"]] == [(1, ids[0]), (2, ids[1])]
     history = churn["alias_history"]["prod"]
     assert sorted((e["set_at"], e["version"]) for e in history) == [(1000, 1), (2000, 2)]

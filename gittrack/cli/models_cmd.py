@@ -100,7 +100,9 @@ def list_cmd(fmt: FormatOption = "table") -> None:
 
 @models_app.command("show")
 def show_cmd(
-    name: Annotated[str, typer.Argument(help="NAME, NAME/VERSION or NAME@ALIAS.")],
+    name: Annotated[
+        str, typer.Argument(help="NAME, NAME/VERSION or NAME@ALIAS (NAME/ when NAME holds @).")
+    ],
     at: Annotated[
         str | None,
         typer.Option("--at", help="With NAME@ALIAS: the version it named then (date or time)."),
@@ -110,13 +112,14 @@ def show_cmd(
     """Show a model's versions and aliases (or one version, or an alias's history)."""
     from gittrack.cli import render as out
     from gittrack.models import registry
+    from gittrack.models.uri import parse_model_name
 
     out.check_format(fmt)
     runs = _runs()
-    if at is not None and "@" not in name:
+    model, version_text, alias = parse_model_name(name)
+    if at is not None and alias is None:
         raise _error(f"--at needs NAME@ALIAS (the version an alias named then), not {name!r}")
-    if "@" in name:
-        model, _, alias = name.partition("@")
+    if alias is not None:
         when = _parse_when(at) if at is not None else None
         registry.get_version(runs, model, "latest")  # unknown model -> clear error
         events = registry.alias_history(runs, model, alias)
@@ -141,7 +144,6 @@ def show_cmd(
             else out.render(rows, ["set_at", "version", "set_by"], fmt)
         )
         return
-    model, _, version_text = name.partition("/")
     versions = (
         [registry.get_version(runs, model, version_text)]
         if version_text
@@ -181,9 +183,10 @@ def alias_cmd(
     """Point NAME@ALIAS at VERSION (atomic; the previous target stays in its history)."""
     from gittrack.errors import ValidationError
     from gittrack.models import registry
+    from gittrack.models.uri import parse_model_name
 
-    name, sep, alias = target.partition("@")
-    if not sep or not name or not alias:
+    name, _, alias = parse_model_name(target)
+    if not name or not alias:
         raise ValidationError(f"{target!r} is not NAME@ALIAS (e.g. churn@prod)")
     event = registry.set_alias(_runs(), name, alias, version)
     typer.echo(f"{name}@{alias} -> version {event.version}")
@@ -203,9 +206,10 @@ def stage_cmd(
     """Move a version to an MLflow stage (MLflow clients still read stages)."""
     from gittrack.errors import ValidationError
     from gittrack.models import registry
+    from gittrack.models.uri import parse_model_name
 
-    name, sep, version = target.partition("/")
-    if not sep or not name or not version:
+    name, version, _ = parse_model_name(target)
+    if not name or not version:
         raise ValidationError(f"{target!r} is not NAME/VERSION (e.g. churn/3)")
     mv = registry.transition_stage(_runs(), name, version, stage, archive_existing=archive_existing)
     typer.echo(f"{name} version {mv.version} -> {mv.stage}")
@@ -225,7 +229,9 @@ def rename_cmd(
 
 @models_app.command("rm")
 def rm_cmd(
-    target: Annotated[str, typer.Argument(help="NAME, NAME/VERSION or NAME@ALIAS.")],
+    target: Annotated[
+        str, typer.Argument(help="NAME, NAME/VERSION or NAME@ALIAS (NAME/ when NAME holds @).")
+    ],
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="Remove a whole model without asking.")
     ] = False,
@@ -233,23 +239,23 @@ def rm_cmd(
     """Remove a version, an alias, or (with --yes) a whole model."""
     from gittrack.errors import ValidationError
     from gittrack.models import registry
+    from gittrack.models.uri import parse_model_name
 
     runs = _runs()
-    if "@" in target:
-        name, _, alias = target.partition("@")
+    name, version, alias = parse_model_name(target)
+    if alias is not None:
         registry.delete_alias(runs, name, alias)
         typer.echo(f"removed alias {name}@{alias}")
-    elif "/" in target:
-        name, _, version = target.partition("/")
+    elif version:
         registry.delete_version(runs, name, version)
         typer.echo(f"removed {name} version {version}")
     else:
         if not yes:
             raise ValidationError(
-                f"removing every version of {target!r} needs --yes (or give {target}/VERSION)"
+                f"removing every version of {name!r} needs --yes (or give {name}/VERSION)"
             )
-        count = registry.delete_model(runs, target)
-        typer.echo(f"removed model {target} ({count} refs)")
+        count = registry.delete_model(runs, name)
+        typer.echo(f"removed model {name} ({count} refs)")
 
 
 @models_app.command("serve")

@@ -93,9 +93,12 @@ def export_registry(
     logged model's ``artifacts`` folder, or a folder inside the run's artifacts)."""
     from gittrack.models.registry import list_models, list_versions
 
-    count = 0
-    models = list_models(runs)
-    for model in models:
+    count = written = 0
+    for model in list_models(runs):
+        if "%" in model.name or "\0" in model.name:
+            # MLflow's file registry refuses '%' in a name; no file name holds NUL.
+            skipped.append((f"model {model.name!r}", "MLflow's file store cannot hold this name"))
+            continue
         top = root / REGISTRY / model.name
         try:
             versions = list_versions(runs, model.name)
@@ -138,4 +141,5 @@ def export_registry(
             count += 1
         for alias, number in aliases.items():
             write(top / "aliases" / alias, number)
-    return len(models), count
+        written += 1
+    return written, count

@@ -1,5 +1,8 @@
 """The model registry, kept in git refs.
 
+``<name>`` below is the model name as one ref component (:func:`encode_name`): names made
+of letters, digits, ``._-`` are written as they are; other bytes are percent-encoded.
+
 - ``refs/gittrack/models/<name>/versions/<n>`` -> a commit whose tree holds
   ``version.yaml`` and whose parent is the run commit (pushing the ref carries the run).
 - ``refs/gittrack/models/<name>/aliases/<alias>`` -> a chain of commits, one per move:
@@ -13,11 +16,13 @@ so two registrations at once get different numbers. Listing reads refs (+ small 
 
 from __future__ import annotations
 
+import posixpath
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from gittrack import format as fmt
 from gittrack.errors import ModelError, ModelNotFoundError, ValidationError
@@ -25,8 +30,10 @@ from gittrack.runs import RunStore
 from gittrack.store import TreeBuilder
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE
+from gittrack.validation import check_text
 
 __all__ = [
+    "MAX_NAME_BYTES",
     "REF_ROOT",
     "STAGES",
     "AliasEvent",
@@ -36,9 +43,11 @@ __all__ = [
     "alias_history",
     "canonical_stage",
     "create_model",
+    "decode_name",
     "delete_alias",
     "delete_model",
     "delete_version",
+    "encode_name",
     "get_alias",
     "get_model",
     "get_version",
@@ -59,7 +68,14 @@ REF_ROOT = "refs/gittrack/models/"
 VERSION_FILE = "version.yaml"
 ALIAS_FILE = "alias.yaml"
 MODEL_FILE = "model.yaml"  # at refs/gittrack/models/<name>/meta: description, tags
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+# A name's bytes as one ref component: what these hold is written as it is (so every name
+# of the earlier letters-digits-``._-`` rule keeps its ref), the rest as %XX of its UTF-8.
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+# Names the earlier rule allowed: written as they are (the common case, kept fast).
+_PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# A ref component is a directory name in a loose ref's path: ext4 (and most filesystems)
+# hold at most 255 bytes there; C git itself sets no lower limit.
+MAX_NAME_BYTES = 255
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 # MLflow's model version stages (deprecated there, still read and written by its clients).
 STAGES = ("None", "Staging", "Production", "Archived")
@@ -121,18 +137,63 @@ class RegisteredModel:
 
 
 def validate_model_name(name: str) -> str:
-    """Model names are git-ref safe: letters, digits, ``._-``; no ``..``; <= 100 chars."""
-    if (
-        not isinstance(name, str)
-        or not _NAME.match(name)
-        or ".." in name
-        or name.endswith((".", ".lock"))
-    ):
+    """Accept the names MLflow accepts: not blank, no ``/`` or ``:``, not a path that
+    resolves elsewhere (``.``, ``..x``); and, for its git ref, valid unicode whose encoded
+    form (:func:`encode_name`) fits in :data:`MAX_NAME_BYTES`."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValidationError(f"invalid model name {name!r}: a model name cannot be blank")
+    if "/" in name or ":" in name:
+        raise ValidationError(f"invalid model name {name!r}: names cannot contain '/' or ':'")
+    normal = posixpath.normpath(name)
+    if normal != name or normal == "." or normal.startswith(".."):
         raise ValidationError(
-            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
-            "(start with a letter or digit, no '..')"
+            f"invalid model name {name!r}: names may be treated as files and must not resolve "
+            f"to other names; this one would resolve to {normal!r}"
+        )
+    check_text(name, f"model name {name!r}")
+    size = len(encode_name(name))
+    if size > MAX_NAME_BYTES:
+        shown = repr(name if len(name) <= 40 else name[:37] + "...")
+        raise ValidationError(
+            f"model name {shown} is too long: {size} bytes in its git ref, at most "
+            f"{MAX_NAME_BYTES} (a character other than letters, digits and ._- takes 3 to 12)"
         )
     return name
+
+
+def encode_name(name: str) -> str:
+    """A model name as one git ref component, reversibly (:func:`decode_name`).
+
+    Letters, digits, ``_`` and ``-`` stay; so does ``.`` except where git forbids it (first,
+    last, after another ``.``, before a final ``lock``); every other character, ``%``
+    included, becomes ``%XX`` per UTF-8 byte. Case is kept."""
+    if _PLAIN.fullmatch(name) and ".." not in name and not name.endswith((".", ".lock")):
+        return name
+    last = len(name) - 1
+    out = []
+    for i, ch in enumerate(name):
+        if ch in _SAFE and not (
+            ch == "." and (i in (0, last) or name[i - 1] == "." or name[i:] == ".lock")
+        ):
+            out.append(ch)
+        else:
+            out.extend(f"%{byte:02X}" for byte in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def decode_name(component: str) -> str | None:
+    """The model name a ref component holds; None when it is not one :func:`encode_name`
+    writes (a ref made by hand) or names no valid model."""
+    try:
+        name = unquote(component, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    if encode_name(name) != component:
+        return None
+    try:
+        return validate_model_name(name)
+    except ValidationError:
+        return None
 
 
 def _validate_alias(alias: str) -> str:
@@ -159,21 +220,37 @@ def _version_number(version: int | str, name: str) -> int:
     return int(text)
 
 
+def _model_root(name: str) -> str:
+    """``refs/gittrack/models/<encoded name>/``: every ref of the model is below it."""
+    return f"{REF_ROOT}{encode_name(name)}/"
+
+
 def _version_ref(name: str, version: int) -> str:
-    return f"{REF_ROOT}{name}/versions/{version}"
+    return f"{_model_root(name)}versions/{version}"
 
 
 def _removed_ref(name: str, version: int) -> str:
     """Where a removed version's commit stays: its number is never given again."""
-    return f"{REF_ROOT}{name}/removed/{version}"
+    return f"{_model_root(name)}removed/{version}"
 
 
 def _meta_ref(name: str) -> str:
-    return f"{REF_ROOT}{name}/meta"
+    return f"{_model_root(name)}meta"
 
 
 def _alias_ref(name: str, alias: str) -> str:
-    return f"{REF_ROOT}{name}/aliases/{alias}"
+    return f"{_model_root(name)}aliases/{alias}"
+
+
+def _all_model_refs(runs: RunStore) -> dict[str, dict[str, str]]:
+    """``{name: {ref below the model's root (versions/1, meta, ...): sha}}`` for every
+    model; refs whose name component :func:`encode_name` did not write are left out."""
+    by_component: dict[str, dict[str, str]] = {}
+    for ref, sha in runs.git.list_refs(REF_ROOT).items():
+        component, _, rest = ref[len(REF_ROOT) :].partition("/")
+        by_component.setdefault(component, {})[rest] = sha
+    grouped = {decode_name(component): refs for component, refs in by_component.items()}
+    return {name: refs for name, refs in grouped.items() if name is not None}
 
 
 def _now_ms() -> int:
@@ -187,6 +264,7 @@ def _who(runs: RunStore) -> str:
 
 def _commit(runs: RunStore, files: dict[str, bytes], parents: list[str], message: str) -> str:
     git = runs.git
+    message = message.replace("\0", "\\0")  # a name may hold NUL; git's fsck refuses it there
     tree = TreeBuilder(git).write(
         {name: (MODE_FILE, git.write_blob(data)) for name, data in files.items()}
     )
@@ -214,11 +292,11 @@ def _read_yaml(runs: RunStore, commit: str, filename: str, what: str) -> dict[st
 
 
 def _model_refs(runs: RunStore, name: str) -> dict[str, str]:
-    return runs.git.list_refs(f"{REF_ROOT}{name}/")
+    return runs.git.list_refs(_model_root(name))
 
 
 def _versions_of(runs: RunStore, name: str) -> dict[int, str]:
-    prefix = f"{REF_ROOT}{name}/versions/"
+    prefix = f"{_model_root(name)}versions/"
     return {
         int(ref[len(prefix) :]): sha
         for ref, sha in _model_refs(runs, name).items()
@@ -229,8 +307,9 @@ def _versions_of(runs: RunStore, name: str) -> dict[int, str]:
 def _numbers_taken(runs: RunStore, name: str) -> set[int]:
     """Version numbers in use or removed (MLflow never gives a removed number again)."""
     found = set()
+    root = _model_root(name)
     for ref in _model_refs(runs, name):
-        kind, _, number = ref[len(REF_ROOT) + len(name) + 1 :].partition("/")
+        kind, _, number = ref[len(root) :].partition("/")
         if kind in ("versions", "removed") and number.isdigit():
             found.add(int(number))
     return found
@@ -452,12 +531,8 @@ def alias_at(runs: RunStore, name: str, alias: str, when_ms: int) -> int | None:
 
 def list_models(runs: RunStore) -> list[RegisteredModel]:
     """Every registered model with its versions and current aliases (reads refs)."""
-    grouped: dict[str, dict[str, str]] = {}
-    for ref, sha in runs.git.list_refs(REF_ROOT).items():
-        name, _, rest = ref[len(REF_ROOT) :].partition("/")
-        grouped.setdefault(name, {})[rest] = sha
     models = []
-    for name, refs in sorted(grouped.items()):
+    for name, refs in sorted(_all_model_refs(runs).items()):
         versions = sorted(
             int(r[len("versions/") :])
             for r in refs
@@ -490,13 +565,13 @@ def list_models(runs: RunStore) -> list[RegisteredModel]:
 def versions_of_run(runs: RunStore, run_id: str) -> list[ModelVersion]:
     """Registered versions whose model lives in run ``run_id`` (deleting it breaks them)."""
     found = []
-    for ref, sha in sorted(runs.git.list_refs(REF_ROOT).items()):
-        name, _, rest = ref[len(REF_ROOT) :].partition("/")
-        if rest.startswith("versions/") and rest[len("versions/") :].isdigit():
-            what = f"model {name} version {rest[len('versions/') :]}"
-            mv = _version_from(_read_yaml(runs, sha, VERSION_FILE, what), sha, what)
-            if mv.run_id == run_id:
-                found.append(mv)
+    for name, refs in sorted(_all_model_refs(runs).items()):
+        for rest, sha in sorted(refs.items()):
+            if rest.startswith("versions/") and rest[len("versions/") :].isdigit():
+                what = f"model {name} version {rest[len('versions/') :]}"
+                mv = _version_from(_read_yaml(runs, sha, VERSION_FILE, what), sha, what)
+                if mv.run_id == run_id:
+                    found.append(mv)
     return found
 
 
@@ -727,7 +802,7 @@ def rename_model(runs: RunStore, name: str, new_name: str) -> RegisteredModel:
     message = f"model {new_name}: renamed from {name}\n"
     commit = _commit(runs, {MODEL_FILE: fmt.dump_yaml(meta)}, parents, message)
     runs.git.update_ref(_meta_ref(new_name), commit, None)
-    prefix = f"{REF_ROOT}{name}/aliases/"
+    prefix = f"{_model_root(name)}aliases/"
     for ref, sha in old_refs.items():
         if not ref.startswith(prefix):
             continue
@@ -739,10 +814,10 @@ def rename_model(runs: RunStore, name: str, new_name: str) -> RegisteredModel:
         message = f"model {new_name}@{alias} (renamed from {name})\n"
         commit = _commit(runs, {ALIAS_FILE: fmt.dump_yaml(data)}, parents, message)
         runs.git.update_ref(_alias_ref(new_name, alias), commit, None)
-    removed = f"{REF_ROOT}{name}/removed/"
+    removed = f"{_model_root(name)}removed/"
     for ref, sha in old_refs.items():
         if ref.startswith(removed):
-            runs.git.update_ref(f"{REF_ROOT}{new_name}/removed/{ref[len(removed) :]}", sha, None)
+            runs.git.update_ref(f"{_model_root(new_name)}removed/{ref[len(removed) :]}", sha, None)
     for ref, sha in old_refs.items():
         runs.git.delete_ref(ref, sha)
     return get_model(runs, new_name)

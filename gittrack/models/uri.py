@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ResolvedModel",
+    "parse_model_name",
     "parse_run_source",
     "registered_version",
     "resolve",
@@ -57,15 +58,29 @@ def parse_run_source(text: str) -> tuple[str, str]:
     return run, path.strip("/") or "model"
 
 
+def parse_model_name(text: str) -> tuple[str, str | None, str | None]:
+    """``NAME/VERSION`` -> (NAME, VERSION, None); ``NAME@ALIAS`` -> (NAME, None, ALIAS);
+    ``NAME`` -> (NAME, None, None).
+
+    As in MLflow's ``models:/`` URIs a ``/`` decides first (a name holds none): ``a@b/2``
+    is version 2 of ``a@b``, and ``a@b/`` the model itself (VERSION ``""``). Otherwise an
+    ``@`` splits at the last one (an alias holds none): ``a@b@prod`` is ``a@b``'s @prod."""
+    if "/" in text:
+        name, _, version = text.partition("/")
+        return name, version, None
+    if "@" in text:
+        name, _, alias = text.rpartition("@")
+        return name, None, alias
+    return text, None, None
+
+
 def _parse_models_uri(uri: str) -> tuple[str, str | None, str | None]:
     """``models:/name/3`` -> (name, "3", None); ``models:/name@prod`` -> (name, None, "prod")."""
-    rest = uri[len("models:/") :].strip("/")
-    if "@" in rest:
-        name, _, alias = rest.partition("@")
-        if not alias or "/" in alias:
+    name, version, alias = parse_model_name(uri[len("models:/") :].strip("/"))
+    if alias is not None:
+        if not name or not alias:
             raise ModelError(f"malformed model URI {uri!r}; use models:/NAME@ALIAS")
         return name, None, alias
-    name, _, version = rest.partition("/")
     if not name or not version or "/" in version:
         raise ModelError(f"malformed model URI {uri!r}; use models:/NAME/VERSION or NAME@ALIAS")
     return name, version, None

@@ -167,8 +167,9 @@ class _Handler(BaseHTTPRequestHandler):
             assert body is not None
             request = Request.build(self.command, self.path, dict(self.headers.items()), body)
             response = self.server.dispatch(request)
-        self._answer(response)
         if self.server.access_log is not None:
+            # written before the answer is sent: once a client has its answer, the line is
+            # there (a server stopped right after it answered had lost the line)
             ms = (time.perf_counter() - start) * 1000
             path = self.path.split("?")[0]
             print(
@@ -176,6 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
                 file=self.server.access_log,
                 flush=True,
             )
+        self._answer(response)
 
     def _chunked_body(self) -> bytes | None:
         """A ``Transfer-Encoding: chunked`` body (HTTP clients send one when they cannot

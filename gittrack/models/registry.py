@@ -1,7 +1,8 @@
 """The model registry, kept in git refs.
 
-``<name>`` below is the model name as one ref component (:func:`encode_name`): names made
-of letters, digits, ``._-`` are written as they are; other bytes are percent-encoded.
+``<name>`` and ``<alias>`` below are the model name and the alias, each as one ref component
+(:func:`encode_name`): letters, digits, ``._-`` are written as they are; other bytes are
+percent-encoded.
 
 - ``refs/gittrack/models/<name>/versions/<n>`` -> a commit whose tree holds
   ``version.yaml`` and whose parent is the run commit (pushing the ref carries the run).
@@ -33,6 +34,8 @@ from gittrack.store.repo import MODE_FILE
 from gittrack.validation import check_text
 
 __all__ = [
+    "MAX_ALIAS_BYTES",
+    "MAX_ALIAS_LENGTH",
     "MAX_NAME_BYTES",
     "REF_ROOT",
     "STAGES",
@@ -43,6 +46,7 @@ __all__ = [
     "alias_history",
     "canonical_stage",
     "create_model",
+    "decode_alias",
     "decode_name",
     "delete_alias",
     "delete_model",
@@ -60,6 +64,7 @@ __all__ = [
     "transition_stage",
     "update_model",
     "update_version",
+    "validate_alias",
     "validate_model_name",
     "versions_of_run",
 ]
@@ -76,7 +81,13 @@ _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 # A ref component is a directory name in a loose ref's path: ext4 (and most filesystems)
 # hold at most 255 bytes there; C git itself sets no lower limit.
 MAX_NAME_BYTES = 255
-_ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# MLflow's alias rules (mlflow.utils.validation), kept as its patterns are: ``\w`` is any
+# Unicode word character, and ``$`` also matches before one final newline, as in MLflow.
+_ALIAS = re.compile(r"^[\w\-]*$")
+_VERSION_ALIAS = re.compile(r"^[vV]\d+$")  # reserved: ``models:/name/v3`` names a version
+MAX_ALIAS_LENGTH = 255  # characters, as MLflow's MAX_REGISTERED_MODEL_ALIAS_LENGTH
+# An alias is a ref's last component, a file name: moving it writes ``<alias>.lock`` beside.
+MAX_ALIAS_BYTES = MAX_NAME_BYTES - len(".lock")
 # MLflow's model version stages (deprecated there, still read and written by its clients).
 STAGES = ("None", "Staging", "Production", "Archived")
 ACTIVE_STAGES = ("Staging", "Production")
@@ -162,7 +173,8 @@ def validate_model_name(name: str) -> str:
 
 
 def encode_name(name: str) -> str:
-    """A model name as one git ref component, reversibly (:func:`decode_name`).
+    """A model name or alias as one git ref component, reversibly (:func:`decode_name`,
+    :func:`decode_alias`).
 
     Letters, digits, ``_`` and ``-`` stay; so does ``.`` except where git forbids it (first,
     last, after another ``.``, before a final ``lock``); every other character, ``%``
@@ -181,26 +193,60 @@ def encode_name(name: str) -> str:
     return "".join(out)
 
 
+def _decode_component(component: str) -> str | None:
+    """The text :func:`encode_name` wrote as ``component``; None for any other form."""
+    try:
+        text = unquote(component, errors="strict")
+    except UnicodeDecodeError:
+        return None
+    return text if encode_name(text) == component else None
+
+
 def decode_name(component: str) -> str | None:
     """The model name a ref component holds; None when it is not one :func:`encode_name`
     writes (a ref made by hand) or names no valid model."""
+    name = _decode_component(component)
     try:
-        name = unquote(component, errors="strict")
-    except UnicodeDecodeError:
-        return None
-    if encode_name(name) != component:
-        return None
-    try:
-        return validate_model_name(name)
+        return validate_model_name(name) if name is not None else None
     except ValidationError:
         return None
 
 
-def _validate_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias == "latest":
+def decode_alias(component: str) -> str | None:
+    """The alias a ref component below ``aliases/`` holds; None when it is not one
+    :func:`encode_name` writes or no valid alias."""
+    alias = _decode_component(component)
+    try:
+        return validate_alias(alias) if alias is not None else None
+    except ValidationError:
+        return None
+
+
+def validate_alias(alias: str) -> str:
+    """Accept the aliases MLflow accepts (``\\w`` and ``-``, at most 255 characters; not
+    ``latest`` in any case, not a version such as ``v3``), refusing the others with MLflow's
+    reason; and, for its git ref, whose encoded form fits in :data:`MAX_ALIAS_BYTES`."""
+    if not isinstance(alias, str) or alias == "":
+        raise ValidationError("invalid alias: a registered model alias name cannot be empty")
+    shown = repr(alias if len(alias) <= 40 else alias[:37] + "...")
+    if not _ALIAS.match(alias):
         raise ValidationError(
-            f"invalid alias {alias!r}: start with a letter; letters, digits, '_', '-' only "
-            "('latest' is reserved)"
+            f"invalid alias {shown}: names may only contain alphanumerics, underscores (_), "
+            "and dashes (-)"
+        )
+    if len(alias) > MAX_ALIAS_LENGTH:
+        raise ValidationError(
+            f"invalid alias {shown}: {len(alias)} characters, at most {MAX_ALIAS_LENGTH}"
+        )
+    if alias.lower() == "latest":
+        raise ValidationError(f"invalid alias {shown}: 'latest' (in any case) is reserved")
+    if _VERSION_ALIAS.match(alias):
+        raise ValidationError(f"invalid alias {shown}: version alias names (v1, V2) are reserved")
+    size = len(encode_name(alias))
+    if size > MAX_ALIAS_BYTES:
+        raise ValidationError(
+            f"alias {shown} is too long: {size} bytes in its git ref, at most "
+            f"{MAX_ALIAS_BYTES} (a character other than letters, digits and _- takes 6 to 12)"
         )
     return alias
 
@@ -239,7 +285,7 @@ def _meta_ref(name: str) -> str:
 
 
 def _alias_ref(name: str, alias: str) -> str:
-    return f"{_model_root(name)}aliases/{alias}"
+    return f"{_model_root(name)}aliases/{encode_name(alias)}"
 
 
 def _all_model_refs(runs: RunStore) -> dict[str, dict[str, str]]:
@@ -448,7 +494,7 @@ def _alias_from(data: dict[str, Any], commit: str) -> AliasEvent:
 def get_alias(runs: RunStore, name: str, alias: str) -> AliasEvent:
     """The alias's current state; ModelError when it is unknown or removed."""
     _require_model(runs, name)
-    commit = runs.git.read_ref(_alias_ref(name, _validate_alias(alias)))
+    commit = runs.git.read_ref(_alias_ref(name, validate_alias(alias)))
     if commit is None:
         raise ModelNotFoundError(
             f"model {name!r} has no alias @{alias} (set it: gittrack models alias)"
@@ -471,7 +517,7 @@ def set_alias(
 ) -> AliasEvent:
     """Move ``name@alias`` to ``version`` (None: remove it) atomically, keeping history."""
     versions = _require_model(runs, name)
-    _validate_alias(alias)
+    validate_alias(alias)
     number: int | None = None
     if version is not None:
         number = get_version(runs, name, version).version
@@ -509,7 +555,7 @@ def delete_alias(runs: RunStore, name: str, alias: str, *, now_ms: int | None = 
 def alias_history(runs: RunStore, name: str, alias: str) -> list[AliasEvent]:
     """Every move of ``name@alias``, newest first."""
     validate_model_name(name)
-    commit = runs.git.read_ref(_alias_ref(name, _validate_alias(alias)))
+    commit = runs.git.read_ref(_alias_ref(name, validate_alias(alias)))
     events: list[AliasEvent] = []
     git = runs.git
     while commit is not None:
@@ -540,8 +586,8 @@ def list_models(runs: RunStore) -> list[RegisteredModel]:
         )
         aliases: dict[str, int | None] = {}
         for rest, sha in sorted(refs.items()):
-            if rest.startswith("aliases/"):
-                alias = rest[len("aliases/") :]
+            alias = decode_alias(rest[len("aliases/") :]) if rest.startswith("aliases/") else None
+            if alias is not None:
                 event = _alias_from(_read_yaml(runs, sha, ALIAS_FILE, f"{name}@{alias}"), sha)
                 if event.version is not None:
                     aliases[alias] = event.version
@@ -806,14 +852,15 @@ def rename_model(runs: RunStore, name: str, new_name: str) -> RegisteredModel:
     for ref, sha in old_refs.items():
         if not ref.startswith(prefix):
             continue
-        alias = ref[len(prefix) :]
+        component = ref[len(prefix) :]
+        alias = decode_alias(component) or component  # a ref made by hand moves as it is
         data = _read_yaml(runs, sha, ALIAS_FILE, f"{name}@{alias}") | {"name": new_name}
         parents = [sha]
         if data.get("version") is not None and int(data["version"]) in moved:
             parents.append(moved[int(data["version"])])
         message = f"model {new_name}@{alias} (renamed from {name})\n"
         commit = _commit(runs, {ALIAS_FILE: fmt.dump_yaml(data)}, parents, message)
-        runs.git.update_ref(_alias_ref(new_name, alias), commit, None)
+        runs.git.update_ref(f"{_model_root(new_name)}aliases/{component}", commit, None)
     removed = f"{_model_root(name)}removed/"
     for ref, sha in old_refs.items():
         if ref.startswith(removed):

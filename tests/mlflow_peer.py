@@ -201,6 +201,8 @@ client.set_registered_model_tag("reg", "owner", "team cv")
 client.update_model_version("reg", "1", description="first one")
 client.set_model_version_tag("reg", "1", "validated", "yes")
 client.set_registered_model_alias("reg", "prod", "1")
+client.set_registered_model_alias("reg", "été", "2")  # aliases MLflow accepts beyond ASCII
+client.set_registered_model_alias("reg", "1st", "1")
 client.transition_model_version_stage("reg", "2", "Staging")
 client.create_registered_model("Modèle vide", tags={"k": "v"}, description="nothing yet")
 print(json.dumps({"all": dump(uri), "registry": dump_registry(uri)}))

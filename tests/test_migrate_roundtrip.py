@@ -53,7 +53,7 @@ def test_import_then_export_gives_mlflow_the_same_store(
     assert not wrong, "\n".join(wrong)
     registered = reference["registry"]["registered"]
     assert registered["reg"]["versions"]["2"]["stage"] == "Staging"
-    assert registered["reg"]["aliases"] == {"prod": "1"}
+    assert registered["reg"]["aliases"] == {"prod": "1", "été": "2", "1st": "1"}
     assert len(reference["registry"]["logged"]) == 2
 
 
@@ -115,7 +115,7 @@ def test_reimport_moves_only_what_mlflow_changed_in_the_registry(
     assert logged.get(runs, logged_model.name).tags["reviewed"] == "yes"
     assert registry.get_version(runs, "reg", 2).stage == "Production"
     model = registry.get_model(runs, "reg")
-    assert (model.tags, model.aliases) == ({}, {"prod": 2})
+    assert (model.tags, model.aliases) == ({}, {"prod": 2, "été": 2, "1st": 1})
     assert [e.version for e in registry.alias_history(runs, "reg", "prod")] == [2, 1]
 
 

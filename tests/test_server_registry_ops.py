@@ -223,3 +223,57 @@ def test_registry_searches_take_the_filters_mlflows_client_sends(
         "missing_alias": "INVALID_PARAMETER_VALUE",  # as MLflow
         "copied": ["1", True, True],
     }
+
+
+ALIASES = r"""
+import json, os, mlflow
+from mlflow.exceptions import MlflowException
+client = mlflow.MlflowClient()
+with mlflow.start_run() as run:
+    os.makedirs("model", exist_ok=True)
+    open("model/MLmodel", "w").write("flavors: {}\n")
+    mlflow.log_artifacts("model", "model")
+for _ in range(2):
+    mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")
+for alias in ("1st", "été", "_shadow", "a-b_c"):
+    client.set_registered_model_alias("churn", alias, "1")
+client.set_registered_model_alias("churn", "été", "2")
+by_alias = {
+    a: client.get_model_version_by_alias("churn", a).version for a in ("1st", "été", "_shadow")
+}
+client.delete_registered_model_alias("churn", "_shadow")
+refused = []
+for bad in ("v3", "latest"):
+    try:
+        client.set_registered_model_alias("churn", bad, "1")
+    except MlflowException as e:
+        refused.append([bad, e.error_code])
+files = os.listdir(mlflow.artifacts.download_artifacts("models:/churn@été"))
+print(json.dumps({
+    "aliases": client.get_registered_model("churn").aliases,
+    "by_alias": by_alias,
+    "version_aliases": sorted(client.get_model_version("churn", "1").aliases),
+    "refused": refused,
+    "loaded": "MLmodel" in files,
+}))
+"""
+
+
+def test_aliases_mlflow_accepts_through_the_mlflow_client(repo: Path, tmp_path: Path) -> None:
+    """Aliases with a leading digit or '_', accents: set, read, removed and resolved in a
+    ``models:/NAME@ALIAS`` URI by MLflow's client; reserved ones refused as MLflow does."""
+    from gittrack.models import registry
+    from gittrack.session import open_repository
+
+    with GittrackServer(repo, "--quiet") as server:
+        out = mlflow_script(server, ALIASES, tmp_path)
+    assert out == {
+        "aliases": {"1st": "1", "a-b_c": "1", "été": "2"},
+        "by_alias": {"1st": "1", "été": "2", "_shadow": "1"},
+        "version_aliases": ["1st", "a-b_c"],
+        "refused": [["v3", "INVALID_PARAMETER_VALUE"], ["latest", "INVALID_PARAMETER_VALUE"]],
+        "loaded": True,
+    }
+    runs = open_repository(repo, create=False)
+    assert [e.version for e in registry.alias_history(runs, "churn", "_shadow")] == [None, 1]
+    fsck(repo)

@@ -81,6 +81,14 @@ def test_mlflow_aliases_set_get_delete_history_and_load(repo: Path) -> None:
     x = X[:2]
     by_alias = gittrack.load_model("models:/churn@été").predict(x)
     np.testing.assert_allclose(by_alias, x[:, 0] * 2.0, atol=1e-9)
+    # 'latest' (any case) is no stored alias: as in MLflow, it reads the highest version.
+    np.testing.assert_allclose(
+        gittrack.load_model("models:/churn@latest").predict(x), x[:, 0] * 2.0, atol=1e-9
+    )
+    assert client.get_model_version_by_alias("churn", "LATEST").version == 2
+    registry.create_model(runs, "empty")
+    with pytest.raises(ModelNotFoundError, match="'empty' has no version yet"):
+        registry.version_by_alias(runs, "empty", "latest")
     client.set_registered_model_alias("churn", "1st", 1)
     np.testing.assert_allclose(
         gittrack.load_model("models:/churn@1st").predict(x), x[:, 0] * 1.0, atol=1e-9

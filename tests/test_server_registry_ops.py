@@ -241,6 +241,7 @@ client.set_registered_model_alias("churn", "été", "2")
 by_alias = {
     a: client.get_model_version_by_alias("churn", a).version for a in ("1st", "été", "_shadow")
 }
+by_alias["latest"] = client.get_model_version_by_alias("churn", "latest").version
 client.delete_registered_model_alias("churn", "_shadow")
 refused = []
 for bad in ("v3", "latest"):
@@ -269,7 +270,7 @@ def test_aliases_mlflow_accepts_through_the_mlflow_client(repo: Path, tmp_path: 
         out = mlflow_script(server, ALIASES, tmp_path)
     assert out == {
         "aliases": {"1st": "1", "a-b_c": "1", "été": "2"},
-        "by_alias": {"1st": "1", "été": "2", "_shadow": "1"},
+        "by_alias": {"1st": "1", "été": "2", "_shadow": "1", "latest": "2"},
         "version_aliases": ["1st", "a-b_c"],
         "refused": [["v3", "INVALID_PARAMETER_VALUE"], ["latest", "INVALID_PARAMETER_VALUE"]],
         "loaded": True,

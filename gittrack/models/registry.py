@@ -66,6 +66,7 @@ __all__ = [
     "update_version",
     "validate_alias",
     "validate_model_name",
+    "version_by_alias",
     "versions_of_run",
 ]
 
@@ -464,6 +465,8 @@ def _require_model(runs: RunStore, name: str) -> dict[int, str]:
 def get_version(runs: RunStore, name: str, version: int | str) -> ModelVersion:
     """Read one version; ``version`` may be a number or ``latest``."""
     versions = _require_model(runs, name)
+    if str(version) == "latest" and not versions:
+        raise ModelNotFoundError(f"model {name!r} has no version yet (gittrack models register)")
     number = max(versions) if str(version) == "latest" else _version_number(version, name)
     commit = versions.get(number)
     if commit is None:
@@ -505,6 +508,14 @@ def get_alias(runs: RunStore, name: str, alias: str) -> AliasEvent:
             f"alias {name}@{alias} was removed (set it: gittrack models alias)"
         )
     return event
+
+
+def version_by_alias(runs: RunStore, name: str, alias: str) -> ModelVersion:
+    """The version ``name@alias`` names now; ``latest`` (any case, never a stored alias) is
+    the highest version, as MLflow reads ``models:/NAME@latest``."""
+    if isinstance(alias, str) and alias.lower() == "latest":
+        return get_version(runs, name, "latest")
+    return get_version(runs, name, str(get_alias(runs, name, alias).version))
 
 
 def set_alias(

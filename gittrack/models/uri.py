@@ -92,7 +92,7 @@ def registered_version(runs: RunStore, uri: str) -> ModelVersion:
 
     name, version, alias = _parse_models_uri(uri)
     if alias is not None:
-        version = str(registry.get_alias(runs, name, alias).version)
+        return registry.version_by_alias(runs, name, alias)
     assert version is not None
     return registry.get_version(runs, name, version)
 

@@ -567,9 +567,9 @@ def add_routes(router: Router, backend: Backend) -> None:
         missing_model(name)
         alias = str(get_str(data, "alias"))
         aliases = aliases_of(name)
-        if aliases.get(alias) is None:  # MLflow's code and message
+        if aliases.get(alias) is None and alias.lower() != "latest":  # MLflow's code, message
             raise mlflow_error(
                 "INVALID_PARAMETER_VALUE", f"Registered model alias {alias} not found."
             )
-        mv = registry.get_version(backend.runs, name, str(aliases[alias]))
+        mv = registry.version_by_alias(backend.runs, name, alias)
         return ok({"model_version": version_json(mv, aliases)})

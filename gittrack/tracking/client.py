@@ -232,8 +232,8 @@ class MlflowClient(Client):
         """The version ``name@alias`` points at."""
         from gittrack.models import registry
 
-        event = registry.get_alias(self.store, name, alias)
-        return self.get_model_version(name, str(event.version))
+        mv = registry.version_by_alias(self.store, name, alias)
+        return self._version(mv, self._aliases(name))
 
     def set_registered_model_alias(self, name: str, alias: str, version: int | str) -> None:
         """Point ``name@alias`` at ``version`` (the move is kept in the alias history)."""

@@ -20,6 +20,7 @@ from gittrack.entities import Metric, Param, Run, RunTag, ViewType
 from gittrack.environment import command_info, current_host, current_user, python_environment
 from gittrack.errors import (
     ExperimentError,
+    ExperimentNotFoundError,
     ParamConflictError,
     RunNotActiveError,
     RunStateError,
@@ -98,6 +99,8 @@ class Client(ArtifactsMixin):
                     f"({exp.name!r}) disagree: give one of them"
                 )
             experiment = exp.name
+        elif experiment is not None and experiment.isascii() and experiment.isdigit():
+            _refuse_an_id_for_a_name(runs, experiment)
         experiment = validate_name(
             experiment or os.environ.get("GITTRACK_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT,
             "experiment",
@@ -529,6 +532,23 @@ class Client(ArtifactsMixin):
             output_format=output_format,
             repo=self.store.root,
         )
+
+
+def _refuse_an_id_for_a_name(runs: RunStore, name: str) -> None:
+    """``create_run("0")`` from MLflow's habit (``MlflowClient.create_run`` takes an id):
+    refused when no experiment has that name and it is an experiment's id, rather than
+    filing the run under a new experiment named by the digits."""
+    if experiments.get_by_name(runs, name) is not None:
+        return
+    try:
+        exp = experiments.get(runs, name)
+    except ExperimentNotFoundError:
+        return
+    raise ExperimentError(
+        f"no experiment is named {name!r}, the id of experiment {exp.name!r}: "
+        f"Client.create_run takes a name (or experiment_id={name!r}); "
+        "MlflowClient.create_run takes the id"
+    )
 
 
 def _sync(writer: RunWriter, synchronous: bool | None) -> None:

@@ -292,14 +292,14 @@ def test_rm(
     runs: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     err = fails(capsys, "rm", "base")
-    assert "refusing to delete 1 run(s) without confirmation: pass --yes" in err
+    assert "refusing to remove 1 run(s) without confirmation: pass --yes" in err
     monkeypatch.setattr("gittrack.cli.runs_cmd._stdin_is_terminal", lambda: True)
     result = runner.invoke(app, ["rm", "base"], input="n\n")
     assert result.exit_code == 1  # aborted
     assert len(json.loads(ok("list", "-f", "json"))) == 3
     result = runner.invoke(app, ["rm", "base", "tuned"], input="y\n")
     assert result.exit_code == 0, result.output
-    assert "deleted run" in result.output
+    assert "removed run" in result.output
     assert [d["name"] for d in json.loads(ok("list", "-f", "json"))] == ["other"]
     ok("rm", "other", "--yes")
     assert json.loads(ok("list", "-f", "json")) == []
@@ -544,8 +544,8 @@ def test_rm_refuses_a_run_still_being_logged(
     code = "import os, gittrack\ngittrack.Client().create_run('e', run_name='dead')\nos._exit(9)\n"
     proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
     assert proc.returncode == 9, proc.stderr
-    assert "deleted run" in ok("rm", "dead", "--yes")
-    assert "deleted run" in ok("rm", "live", "--yes", "--force")
+    assert "removed run" in ok("rm", "dead", "--yes")
+    assert "removed run" in ok("rm", "live", "--yes", "--force")
     assert "no run matches" in fails(capsys, "show", live)
 
 

@@ -91,10 +91,10 @@ def test_purge_removes_deleted_runs_and_experiments_and_nothing_else(
     out = ok("rm", "--deleted", "--yes")
     assert run_ids() == {mixed["keep"], mixed["tea"]}
     for name in ("gone", "b1", "b2"):
-        assert f"deleted run {mixed[name][:8]} {name}\n" in out
+        assert f"removed run {mixed[name][:8]} {name}\n" in out
     client = gittrack.Client()
     eid = gittrack.naming.experiment_id_for("beer")
-    assert f"deleted experiment beer ({eid})" in out
+    assert f"removed experiment beer ({eid})" in out
     assert [e["name"] for e in json.loads(ok("experiments", "--all", "-f", "json"))] == [
         "tea",
         "wine",
@@ -109,7 +109,7 @@ def test_purge_lists_and_asks_unless_yes(
     mixed: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     err = fails(capsys, "rm", "--deleted")
-    assert "refusing to delete 3 run(s) and 1 deleted experiment(s) without confirmation" in err
+    assert "refusing to remove 3 run(s) and 1 deleted experiment(s) without confirmation" in err
     monkeypatch.setattr("gittrack.cli.runs_cmd._stdin_is_terminal", lambda: True)
     result = runner.invoke(app, ["rm", "--deleted"], input="n\n")
     assert result.exit_code == 1  # aborted
@@ -127,7 +127,7 @@ def test_only_the_experiments_given(mixed: dict[str, str]) -> None:
     assert run_ids() == {mixed["keep"], mixed["tea"], mixed["b1"], mixed["b2"]}
     beer = gittrack.naming.experiment_id_for("beer")
     out = ok("rm", "--deleted", "-e", beer, "-y")  # by id: the experiment and its runs
-    assert f"deleted experiment beer ({beer})" in out
+    assert f"removed experiment beer ({beer})" in out
     assert run_ids() == {mixed["keep"], mixed["tea"]}
 
 
@@ -159,7 +159,7 @@ def test_older_than_counts_from_the_deletion(
     main(["rm", "--deleted", "--older-than", "30d", "-y"])  # returns: exit 0
     out, err = capsys.readouterr()
     assert run_ids() == {ids["new"], ids["undated"], ids["n1"]}
-    assert "deleted experiment old-exp" in out and "new-exp" not in out
+    assert "removed experiment old-exp" in out and "new-exp" not in out
     assert err.splitlines() == [
         "gittrack: kept 1 deleted run(s) with no recorded deletion time (deleted before "
         "gittrack recorded it): purge them without --older-than",
@@ -212,7 +212,7 @@ def test_a_deleted_experiment_keeps_its_record_while_a_run_of_it_stays(
     capsys.readouterr()
     main(["rm", "--deleted", "--older-than", "30d", "-y"])
     out, err = capsys.readouterr()
-    assert run_ids() == {recent} and f"deleted run {old[:8]} old" in out
+    assert run_ids() == {recent} and f"removed run {old[:8]} old" in out
     assert "gittrack: kept the deleted experiment 'x': a run of it stays" in err
     assert client.get_run(recent).info.lifecycle_stage == "deleted"  # still reads as deleted
 
@@ -253,7 +253,7 @@ def test_a_deleted_run_still_logging_is_refused_unless_forced(
     err = fails(capsys, "rm", "--deleted", "-y")
     assert f"run {live[:8]} is RUNNING" in err and "--force" in err
     assert live in run_ids()
-    assert "deleted run" in ok("rm", "--deleted", "-y", "--force")
+    assert "removed run" in ok("rm", "--deleted", "-y", "--force")
     assert run_ids() == set()
 
 

@@ -113,6 +113,23 @@ def test_set_experiment_by_name_or_id(repo: Path) -> None:
         gittrack.Client().create_run("fresh", experiment_id=eid)
 
 
+def test_client_create_run_refuses_an_experiment_id_given_as_its_name(repo: Path) -> None:
+    """``Client.create_run`` takes a name; MLflow's habit ``create_run("0")`` (an id) once
+    filed the run under a new experiment named "0"."""
+    client = gittrack.Client()
+    eid = client.create_experiment("wine")
+    for given, named in ((eid, "wine"), ("0", "Default")):
+        with pytest.raises(ExperimentError, match=f"the id of experiment '{named}'") as err:
+            client.create_run(given)
+        assert f"experiment_id={given!r}" in str(err.value)
+    assert sorted(e.name for e in client.search_experiments()) == ["Default", "wine"]
+    assert len(client.search_runs()) == 0  # no run was filed anywhere
+    # the id given as experiment_id, and an experiment that is named by digits, still do
+    assert client.create_run(experiment_id=eid).info.experiment_id == eid
+    digits = client.create_experiment("2024")
+    assert client.create_run("2024").info.experiment_id == digits
+
+
 def test_experiment_tags(repo: Path) -> None:
     exp = gittrack.set_experiment("tagged")
     gittrack.set_experiment_tag("owner", "ann")

@@ -421,15 +421,15 @@ def rm_cmd(
         )
         if not yes:
             if not _stdin_is_terminal():
-                raise ValidationError(f"refusing to delete {what} without confirmation: pass --yes")
+                raise ValidationError(f"refusing to remove {what} without confirmation: pass --yes")
             for rid in plan.runs:
                 typer.echo(f"  {rid[:8]} {plan.names.get(rid, '')}")
             for exp in plan.experiments:
                 typer.echo(f"  experiment {exp.name} ({exp.experiment_id})")
-            typer.confirm(f"Delete {what}?", abort=True)
+            typer.confirm(f"Remove {what} for good?", abort=True)
 
         def removed(rid: str) -> None:
-            typer.echo(f"deleted run {rid[:8]} {plan.names.get(rid, '')}".rstrip())
+            typer.echo(f"removed run {rid[:8]} {plan.names.get(rid, '')}".rstrip())
             for mv in plan.needed_by.get(rid, ()):
                 typer.echo(f"  model {mv.name} version {mv.version} no longer loads (--force)")
             kids = plan.children.get(rid)
@@ -442,7 +442,7 @@ def rm_cmd(
 
         remove(index, plan, on_run=removed)
         for exp in plan.experiments:
-            typer.echo(f"deleted experiment {exp.name} ({exp.experiment_id})")
+            typer.echo(f"removed experiment {exp.name} ({exp.experiment_id})")
 
 
 def _purge_notes(plan: Removal, older_than: str | None) -> None:

@@ -234,6 +234,33 @@ def differences(got: Any, want: Any, at: str = "") -> list[str]:
     return [] if got == want else [f"{at}: {got!r} != {want!r}"]
 
 
+def mlflow_accepts(validators: list[str], values: list[str]) -> dict[str, bool]:
+    """``{value: accepted}`` by MLflow's own validators (names in ``mlflow.utils.validation``,
+    each called on the value; accepted when none raises)."""
+    code = (
+        "import json, sys\n"
+        f"from mlflow.utils.validation import {', '.join(validators)}\n"
+        "ok = []\n"
+        "for value in json.loads(sys.stdin.read()):\n"
+        "    try:\n"
+        f"        for check in ({', '.join(validators)},):\n"
+        "            check(value)\n"
+        "        ok.append(True)\n"
+        "    except Exception:\n"
+        "        ok.append(False)\n"
+        "print(json.dumps(ok))\n"
+    )
+    proc = subprocess.run(
+        [str(MLFLOW.python), "-c", code],
+        input=json.dumps(values),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return dict(zip(values, json.loads(proc.stdout.splitlines()[-1]), strict=True))
+
+
 def mlflow_env() -> dict[str, str]:
     env = dict(os.environ)
     env["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow >= 3.13 refuses file stores otherwise

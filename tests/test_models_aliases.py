@@ -6,23 +6,19 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from cli_helpers import fails
 from conftest import fsck, git
-from mlflow_peer import MLFLOW
+from mlflow_peer import MLFLOW, mlflow_accepts
+from test_models_names import X, log_linear, models_cli
 
 import gittrack
 from gittrack.errors import ModelNotFoundError, ValidationError
 from gittrack.models import registry
 from gittrack.session import open_repository
-
-sklearn_linear = pytest.importorskip("sklearn.linear_model")
-X = np.array([[1.0, 2.0], [2.0, 3.0], [3.0, 5.0]])
-GITTRACK = str(Path(sys.executable).parent / "gittrack")
 
 # Aliases MLflow accepts that the earlier start-with-a-letter rule refused, with their refs.
 ENCODED = {
@@ -51,20 +47,13 @@ REFUSED = {
 NEW = ["1st", "été", "_shadow", "a-b_c"]
 
 
-def _log(coef: float = 1.0) -> str:
-    model = sklearn_linear.LinearRegression().fit(X, X[:, 0] * coef)
-    with gittrack.start_run() as run:
-        gittrack.sklearn.log_model(model, "model")
-    return run.info.run_id
-
-
 def _alias_refs(repo: Path) -> list[str]:
     out = git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/models/")
     return [ref for ref in out.splitlines() if "/aliases/" in ref]
 
 
 def test_mlflow_aliases_set_get_delete_history_and_load(repo: Path) -> None:
-    r1, r2 = _log(1.0), _log(2.0)
+    r1, r2 = log_linear(1.0), log_linear(2.0)
     gittrack.register_model(f"runs:/{r1}/model", "churn")
     gittrack.register_model(f"runs:/{r2}/model", "churn")
     runs = open_repository(create=False)
@@ -122,7 +111,7 @@ def test_aliases_valid_before_keep_their_refs(repo: Path) -> None:
         assert registry.encode_name(alias) == alias
         assert registry.decode_alias(alias) == alias
     runs = open_repository(create=False)
-    registry.register(runs, _log(), "churn")
+    registry.register(runs, log_linear(), "churn")
     registry.set_alias(runs, "churn", "Champion-2", 1)
     assert _alias_refs(repo) == ["refs/gittrack/models/churn/aliases/Champion-2"]
 
@@ -136,7 +125,7 @@ def test_alias_codec_is_the_name_codec_and_reversible(repo: Path) -> None:
         assert registry.decode_alias(other) is None, other
     # A ref written by hand in another form is no alias (and no crash).
     runs = open_repository(create=False)
-    registry.register(runs, _log(), "churn")
+    registry.register(runs, log_linear(), "churn")
     registry.set_alias(runs, "churn", "été", 1)
     commit = git(repo, "rev-parse", "refs/gittrack/models/churn/aliases/%C3%A9t%C3%A9").strip()
     git(repo, "update-ref", "refs/gittrack/models/churn/aliases/%c3%a9t%c3%a9", commit)
@@ -156,7 +145,7 @@ def test_mlflow_invalid_aliases_are_refused_in_one_line_writing_nothing(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     runs = open_repository(create=False)
-    registry.register(runs, _log(), "churn")
+    registry.register(runs, log_linear(), "churn")
     for bad in MLFLOW_INVALID:
         with pytest.raises(ValidationError, match="alias") as raised:
             registry.set_alias(runs, "churn", bad, 1)
@@ -174,29 +163,8 @@ def test_mlflow_invalid_aliases_are_refused_in_one_line_writing_nothing(
 def test_gittrack_accepts_exactly_the_aliases_mlflow_accepts() -> None:
     aliases = [*ENCODED, *MLFLOW_INVALID, "LATEST", "v١", "a\n", "v1\n", "latest\n", "é" * 42]
     aliases += ["-", "_", "a\tb", "e\u0301", "a\u200db", "x" * 251, "x" * 255, "x" * 247 + "\n"]
-    code = (
-        "import json, sys\n"
-        "from mlflow.utils.validation import (\n"
-        "    _validate_model_alias_name, _validate_model_alias_name_reserved)\n"
-        "ok = []\n"
-        "for alias in json.loads(sys.stdin.read()):\n"
-        "    try:\n"
-        "        _validate_model_alias_name(alias)\n"
-        "        _validate_model_alias_name_reserved(alias)\n"
-        "        ok.append(True)\n"
-        "    except Exception:\n"
-        "        ok.append(False)\n"
-        "print(json.dumps(ok))\n"
-    )
-    proc = subprocess.run(
-        [str(MLFLOW.python), "-c", code],
-        input=json.dumps(aliases),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    theirs = dict(zip(aliases, json.loads(proc.stdout.splitlines()[-1]), strict=True))
+    validators = ["_validate_model_alias_name", "_validate_model_alias_name_reserved"]
+    theirs = mlflow_accepts(validators, aliases)
 
     def ours(alias: str) -> bool:
         try:
@@ -212,33 +180,25 @@ def test_gittrack_accepts_exactly_the_aliases_mlflow_accepts() -> None:
     assert {a: ours(a) for a in aliases} == theirs
 
 
-def _cli(repo: Path, *args: str) -> str:
-    proc = subprocess.run(
-        [GITTRACK, "models", *args], cwd=repo, capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
-
-
 def test_cli_sets_shows_and_removes_mlflow_aliases_exactly(repo: Path) -> None:
-    run_id = _log()
-    _cli(repo, "register", run_id, "churn")
-    _cli(repo, "register", run_id, "churn")
+    run_id = log_linear()
+    models_cli(repo, "register", run_id, "churn")
+    models_cli(repo, "register", run_id, "churn")
     for alias in NEW:
-        assert _cli(repo, "alias", f"churn@{alias}", "1") == f"churn@{alias} -> version 1\n"
-    assert _cli(repo, "alias", "churn@été", "2") == "churn@été -> version 2\n"
-    listed = json.loads(_cli(repo, "list", "--format", "json"))
+        assert models_cli(repo, "alias", f"churn@{alias}", "1") == f"churn@{alias} -> version 1\n"
+    assert models_cli(repo, "alias", "churn@été", "2") == "churn@été -> version 2\n"
+    listed = json.loads(models_cli(repo, "list", "--format", "json"))
     assert listed[0]["aliases"] == {"1st": 1, "_shadow": 1, "a-b_c": 1, "été": 2}
-    table = _cli(repo, "list").splitlines()
+    table = models_cli(repo, "list").splitlines()
     assert "@1st=1 @_shadow=1 @a-b_c=1 @été=2" in table[2]
-    history = json.loads(_cli(repo, "show", "churn@été", "-f", "json"))
+    history = json.loads(models_cli(repo, "show", "churn@été", "-f", "json"))
     assert [h["version"] for h in history] == [2, 1]
-    rows = json.loads(_cli(repo, "show", "churn", "-f", "json"))
+    rows = json.loads(models_cli(repo, "show", "churn", "-f", "json"))
     assert [(r["version"], r["aliases"]) for r in rows] == [
         (1, "@1st @_shadow @a-b_c"),
         (2, "@été"),
     ]
-    assert _cli(repo, "rm", "churn@_shadow") == "removed alias churn@_shadow\n"
-    history = json.loads(_cli(repo, "show", "churn@_shadow", "-f", "json"))
+    assert models_cli(repo, "rm", "churn@_shadow") == "removed alias churn@_shadow\n"
+    history = json.loads(models_cli(repo, "show", "churn@_shadow", "-f", "json"))
     assert [h["version"] for h in history] == [None, 1]
     fsck(repo)

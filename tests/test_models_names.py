@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from cli_helpers import fails
 from conftest import fsck, git
-from mlflow_peer import MLFLOW
+from mlflow_peer import MLFLOW, mlflow_accepts
 
 import gittrack
 from gittrack.errors import ValidationError
@@ -42,7 +42,7 @@ ENCODED = {
 MLFLOW_INVALID = ["", "   ", "a/b", "a:b", "models:/x", ".", "..", "..x", "..."]
 
 
-def _log(coef: float = 1.0) -> str:
+def log_linear(coef: float = 1.0) -> str:
     model = sklearn_linear.LinearRegression().fit(X, X[:, 0] * coef)
     with gittrack.start_run() as run:
         gittrack.sklearn.log_model(model, "model")
@@ -54,7 +54,7 @@ def _model_refs(repo: Path) -> list[str]:
 
 
 def test_mlflow_names_register_list_alias_and_load(repo: Path) -> None:
-    r1, r2 = _log(1.0), _log(2.0)
+    r1, r2 = log_linear(1.0), log_linear(2.0)
     runs = open_repository(create=False)
     gittrack.register_model(f"runs:/{r1}/model", "Fraud Detector")
     gittrack.register_model(f"runs:/{r1}/model", "Modèle de prix")
@@ -108,7 +108,7 @@ def test_mlflow_names_register_list_alias_and_load(repo: Path) -> None:
 def test_names_valid_before_keep_their_refs(repo: Path) -> None:
     for name in ("churn", "churn.v2_x-1", "A", "9.lock-free", "x" * 100):
         assert registry.encode_name(name) == name
-    registry.register(open_repository(create=False), _log(), "churn.v2_x-1")
+    registry.register(open_repository(create=False), log_linear(), "churn.v2_x-1")
     assert _model_refs(repo)[0] == "refs/gittrack/models/churn.v2_x-1/versions/1"
 
 
@@ -123,7 +123,7 @@ def test_encoding_is_reversible_and_c_git_accepts_every_ref(repo: Path) -> None:
     for other in ("a%2eb", "a%2Eb", "Fraud%20detector%", "%zz", "%C3", "a%2Fb", "a%3Ab", "a@b"):
         assert registry.decode_name(other) is None, other
     # A ref component written by hand in another form is no model (and no crash).
-    run_id = _log()
+    run_id = log_linear()
     runs = open_repository(create=False)
     registry.register(runs, run_id, ".hidden")
     commit = git(repo, "rev-parse", "refs/gittrack/models/%2Ehidden/versions/1").strip()
@@ -141,7 +141,7 @@ def test_encoding_is_reversible_and_c_git_accepts_every_ref(repo: Path) -> None:
 
 
 def test_name_length_is_bounded_by_its_ref_component(repo: Path) -> None:
-    run_id = _log()
+    run_id = log_linear()
     runs = open_repository(create=False)
     longest = "x" * registry.MAX_NAME_BYTES
     registry.register(runs, run_id, longest)
@@ -159,7 +159,7 @@ def test_name_length_is_bounded_by_its_ref_component(repo: Path) -> None:
 def test_mlflow_invalid_names_are_refused_in_one_line_writing_nothing(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run_id = _log()
+    run_id = log_linear()
     runs = open_repository(create=False)
     for bad in MLFLOW_INVALID:
         with pytest.raises(ValidationError, match="invalid model name"):
@@ -179,27 +179,7 @@ def test_mlflow_invalid_names_are_refused_in_one_line_writing_nothing(
 @pytest.mark.skipif(not MLFLOW.available, reason=f"MLflow venv not installed: {MLFLOW.note}")
 def test_gittrack_accepts_exactly_the_names_mlflow_accepts() -> None:
     names = [*ENCODED, *MLFLOW_INVALID, "a\x00b", "-x", "é", "@", "a/", ":", "x..", "x/.."]
-    code = (
-        "import json, sys\n"
-        "from mlflow.utils.validation import _validate_model_name\n"
-        "ok = []\n"
-        "for name in json.loads(sys.stdin.read()):\n"
-        "    try:\n"
-        "        _validate_model_name(name)\n"
-        "        ok.append(True)\n"
-        "    except Exception:\n"
-        "        ok.append(False)\n"
-        "print(json.dumps(ok))\n"
-    )
-    proc = subprocess.run(
-        [str(MLFLOW.python), "-c", code],
-        input=json.dumps(names),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    theirs = json.loads(proc.stdout.splitlines()[-1])
+    theirs = mlflow_accepts(["_validate_model_name"], names)
 
     def ours(name: str) -> bool:
         try:
@@ -208,10 +188,10 @@ def test_gittrack_accepts_exactly_the_names_mlflow_accepts() -> None:
             return False
         return True
 
-    assert {n: ours(n) for n in names} == dict(zip(names, theirs, strict=True))
+    assert {n: ours(n) for n in names} == theirs
 
 
-def _cli(repo: Path, *args: str) -> str:
+def models_cli(repo: Path, *args: str) -> str:
     proc = subprocess.run(
         [GITTRACK, "models", *args], cwd=repo, capture_output=True, text=True, timeout=60
     )
@@ -220,41 +200,44 @@ def _cli(repo: Path, *args: str) -> str:
 
 
 def test_cli_lists_and_shows_names_exactly(repo: Path) -> None:
-    run_id = _log()
-    assert _cli(repo, "register", run_id, "Fraud Detector") == (
+    run_id = log_linear()
+    assert models_cli(repo, "register", run_id, "Fraud Detector") == (
         f"registered Fraud Detector version 1 (runs:/{run_id}/model)\n"
     )
-    _cli(repo, "register", run_id, "Modèle de prix")
-    _cli(repo, "register", run_id, "team@fraud")
-    _cli(repo, "register", run_id, "team@fraud")
-    assert _cli(repo, "alias", "Modèle de prix@champion", "1") == (
+    models_cli(repo, "register", run_id, "Modèle de prix")
+    models_cli(repo, "register", run_id, "team@fraud")
+    models_cli(repo, "register", run_id, "team@fraud")
+    assert models_cli(repo, "alias", "Modèle de prix@champion", "1") == (
         "Modèle de prix@champion -> version 1\n"
     )
-    assert _cli(repo, "alias", "team@fraud@prod", "2") == "team@fraud@prod -> version 2\n"
-    listed = json.loads(_cli(repo, "list", "--format", "json"))
+    assert models_cli(repo, "alias", "team@fraud@prod", "2") == "team@fraud@prod -> version 2\n"
+    listed = json.loads(models_cli(repo, "list", "--format", "json"))
     assert [(m["name"], m["versions"], m["aliases"]) for m in listed] == [
         ("Fraud Detector", [1], {}),
         ("Modèle de prix", [1], {"champion": 1}),
         ("team@fraud", [1, 2], {"prod": 2}),
     ]
-    table = _cli(repo, "list").splitlines()
+    table = models_cli(repo, "list").splitlines()
     assert [line.split("  ")[0] for line in table[2:]] == [
         "Fraud Detector",
         "Modèle de prix",
         "team@fraud",
     ]
-    one = json.loads(_cli(repo, "show", "Fraud Detector/1", "-f", "json"))
+    one = json.loads(models_cli(repo, "show", "Fraud Detector/1", "-f", "json"))
     assert [(r["version"], r["source"]) for r in one] == [(1, f"runs:/{run_id}/model")]
-    history = json.loads(_cli(repo, "show", "Modèle de prix@champion", "-f", "json"))
+    history = json.loads(models_cli(repo, "show", "Modèle de prix@champion", "-f", "json"))
     assert [h["version"] for h in history] == [1]
     # A bare name holding '@' reads as NAME@ALIAS (as in models:/ URIs); NAME/ is the model.
-    both = json.loads(_cli(repo, "show", "team@fraud/", "-f", "json"))
+    both = json.loads(models_cli(repo, "show", "team@fraud/", "-f", "json"))
     assert [(r["version"], r["aliases"]) for r in both] == [(1, ""), (2, "@prod")]
-    assert _cli(repo, "stage", "team@fraud/1", "Archived") == "team@fraud version 1 -> Archived\n"
-    assert _cli(repo, "rm", "team@fraud@prod") == "removed alias team@fraud@prod\n"
-    assert _cli(repo, "rm", "team@fraud/1") == "removed team@fraud version 1\n"
-    assert _cli(repo, "rm", "team@fraud/", "--yes").startswith("removed model team@fraud (")
-    assert [m["name"] for m in json.loads(_cli(repo, "list", "-f", "json"))] == [
+    assert (
+        models_cli(repo, "stage", "team@fraud/1", "Archived")
+        == "team@fraud version 1 -> Archived\n"
+    )
+    assert models_cli(repo, "rm", "team@fraud@prod") == "removed alias team@fraud@prod\n"
+    assert models_cli(repo, "rm", "team@fraud/1") == "removed team@fraud version 1\n"
+    assert models_cli(repo, "rm", "team@fraud/", "--yes").startswith("removed model team@fraud (")
+    assert [m["name"] for m in json.loads(models_cli(repo, "list", "-f", "json"))] == [
         "Fraud Detector",
         "Modèle de prix",
     ]
@@ -266,7 +249,7 @@ def test_export_to_an_mlflow_file_store_skips_names_it_cannot_hold(
 ) -> None:
     from gittrack.migrate.mlflow_export import export_mlflow
 
-    run_id = _log()
+    run_id = log_linear()
     runs = open_repository(create=False)
     for name in ("Modèle de prix", "100% sure", "a\x00b"):
         registry.register(runs, run_id, name)

@@ -247,7 +247,7 @@ def validate_alias(alias: str) -> str:
     if size > MAX_ALIAS_BYTES:
         raise ValidationError(
             f"alias {shown} is too long: {size} bytes in its git ref, at most "
-            f"{MAX_ALIAS_BYTES} (a character other than letters, digits and _- takes 6 to 12)"
+            f"{MAX_ALIAS_BYTES} (a character outside ASCII takes 6 to 12)"
         )
     return alias
 

@@ -293,5 +293,6 @@ class Run:
             tags=dict(row.get("tags", {})),
             typed_params=dict(params),
         )
-        inputs = RunInputs.from_entries((row.get("inputs") or {}).items())
+        recorded = row.get("inputs")  # most runs record none: a search builds many runs
+        inputs = RunInputs.from_entries(recorded.items()) if recorded else RunInputs()
         return cls(info=info, data=data, inputs=inputs)

@@ -138,12 +138,7 @@ def mlflow_dataset(name: str, entry: Mapping[str, Any]) -> tuple[dict[str, str],
 
     kept = entry.get("mlflow")
     if isinstance(kept, dict):
-        dataset = {
-            "name": name,
-            "digest": str(kept.get("digest", "")),
-            "source_type": str(kept.get("source_type", "")),
-            "source": str(kept.get("source", "")),
-        }
+        dataset = _dataset_fields(name, kept)
         for optional in ("schema", "profile"):
             if kept.get(optional) is not None:
                 dataset[optional] = str(kept[optional])
@@ -151,12 +146,7 @@ def mlflow_dataset(name: str, entry: Mapping[str, Any]) -> tuple[dict[str, str],
         return dataset, {str(k): str(v) for k, v in sent.items()} if isinstance(sent, dict) else {}
     tags: dict[str, str] = {}
     if entry.get("kind") == "dataset":  # as an MLflow client sent it
-        dataset = {
-            "name": name,
-            "digest": str(entry.get("digest", "")),
-            "source_type": str(entry.get("source_type", "")),
-            "source": str(entry.get("source", "")),
-        }
+        dataset = _dataset_fields(name, entry)
         for field_name, key in (("schema", "dataset_schema"), ("profile", "profile")):
             if entry.get(key):
                 dataset[field_name] = str(entry[key])
@@ -182,6 +172,11 @@ def mlflow_dataset(name: str, entry: Mapping[str, Any]) -> tuple[dict[str, str],
     if entry.get("context") is not None:
         tags[DATASET_CONTEXT_TAG] = str(entry["context"])
     return dataset, tags
+
+
+def _dataset_fields(name: str, sent: Mapping[str, Any]) -> dict[str, str]:
+    """MLflow's required dataset fields as an MLflow client or store gave them."""
+    return {"name": name, **{k: str(sent.get(k, "")) for k in ("digest", "source_type", "source")}}
 
 
 @dataclass(frozen=True)

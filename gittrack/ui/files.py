@@ -13,9 +13,8 @@ import html
 import importlib.util
 import io
 import mimetypes
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from gittrack.errors import ValidationError
 from gittrack.ui.api import Repository, on_error
@@ -75,9 +74,10 @@ def plotly_url() -> str:
     return f"{PLOTLY_PATH}?v={stat.st_size:x}-{stat.st_mtime_ns:x}"
 
 
-def _static(path: Path, *, cache: str) -> Response:
+def _static(path: Path, *, cache: str, before: bytes = b"") -> Response:
+    """The file at ``path``, after the bytes ``before``."""
     try:
-        data = path.read_bytes()
+        data = before + path.read_bytes()
     except OSError as e:
         raise HTTPError(404, f"no file {path.name}", "RESOURCE_DOES_NOT_EXIST") from e
     kind = _TYPES.get(path.suffix, "application/octet-stream")
@@ -87,8 +87,7 @@ def _static(path: Path, *, cache: str) -> Response:
 def _plotly(q: Request) -> Response:
     """Plotly.js, kept for good when asked for at its current address (:func:`plotly_url`)."""
     current = q.arg("v") is not None and f"{PLOTLY_PATH}?v={q.arg('v')}" == plotly_url()
-    served = _static(plotly_js(), cache=FOREVER if current else "no-cache")
-    return replace(served, body=EAGER_COMPILE + cast(bytes, served.body))
+    return _static(plotly_js(), cache=FOREVER if current else "no-cache", before=EAGER_COMPILE)
 
 
 def page(token: str) -> Response:

@@ -234,6 +234,21 @@ def differences(got: Any, want: Any, at: str = "") -> list[str]:
     return [] if got == want else [f"{at}: {got!r} != {want!r}"]
 
 
+def registry_as_compared(docs: tuple[Any, ...], *, aliases_as_text: bool = False) -> None:
+    """Make dumps of MLflow's stores compare where the stores only say things differently:
+    a version's ``""`` user or description is None, a version's aliases are left out (a
+    version search omits them; the model's own aliases name the versions), and with
+    ``aliases_as_text`` the model's aliases name versions as text."""
+    for doc in docs:
+        for model in doc["registry"]["registered"].values():
+            if aliases_as_text:
+                model["aliases"] = {k: str(v) for k, v in model["aliases"].items()}
+            for version in model["versions"].values():
+                version.pop("aliases")
+                for key in ("user_id", "description"):
+                    version[key] = version[key] or None
+
+
 def mlflow_accepts(validators: list[str], values: list[str]) -> dict[str, bool]:
     """``{value: accepted}`` by MLflow's own validators (names in ``mlflow.utils.validation``,
     each called on the value; accepted when none raises)."""

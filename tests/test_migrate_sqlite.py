@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 from cli_helpers import fails, ok
 from conftest import fsck, git
-from mlflow_peer import MAKE_REGISTRY, MLFLOW, READ_STORE, check_import, differences, run_mlflow
+from mlflow_peer import (
+    MAKE_REGISTRY,
+    MLFLOW,
+    READ_STORE,
+    check_import,
+    differences,
+    registry_as_compared,
+    run_mlflow,
+)
 
 from gittrack.artifacts.client_api import artifacts_of
 from gittrack.migrate.importer import import_mlflow
@@ -61,13 +69,7 @@ def test_import_from_sqlite_carries_every_field_and_exports_the_same(
     # file store has None for an unset user or description, and aliases name versions
     # as numbers (strings in the file store, whose version search leaves aliases out).
     reference = json.loads(json.dumps(reference))
-    for doc in (back, reference):
-        for model in doc["registry"]["registered"].values():
-            model["aliases"] = {k: str(v) for k, v in model["aliases"].items()}
-            for version in model["versions"].values():
-                version.pop("aliases")
-                for key in ("user_id", "description"):
-                    version[key] = version[key] or None
+    registry_as_compared((back, reference), aliases_as_text=True)
     wrong = differences(back, reference)
     assert not wrong, "\n".join(wrong)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import fsck, git
@@ -12,6 +13,7 @@ from test_sync import fresh_repo, make_runs
 
 from gittrack import sync
 from gittrack.client import Client
+from gittrack.store import GitStore, transport
 
 
 @pytest.fixture(params=["git", "dulwich"])
@@ -80,3 +82,81 @@ def test_a_run_the_remote_lost_is_pushed_again_without_a_pull(
     assert sorted(r.rsplit("/", 1)[1] for r in tracking.split()) == sorted(ids)
     assert kept.rsplit("/", 1)[1] in tracking
     fsck(bare_remote)
+
+
+# -- a remote on this machine: its refs are read from its files, as git lists them ----------
+def git_listing(remote: str, cwd: Path) -> dict[str, str]:
+    """``git ls-remote`` of the remote's ``refs/gittrack/*``: the judge."""
+    out = git(cwd, "ls-remote", remote, "refs/gittrack/*")
+    return {name: sha for sha, name in (line.split("\t") for line in out.splitlines())}
+
+
+def starts_of_git(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The argument lists of the git processes gittrack starts from now on."""
+    started: list[list[str]] = []
+    real = transport.run_git
+
+    def recorded(store: GitStore, args: list[str], **kwargs: Any) -> tuple[int, str, str]:
+        started.append(args)
+        return real(store, args, **kwargs)
+
+    monkeypatch.setattr(transport, "run_git", recorded)
+    return started
+
+
+def test_a_push_of_nothing_new_to_a_path_starts_no_git(
+    repo: Path, bare_remote: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The remote's refs are read from its files (packed and loose alike): a push with
+    nothing to send costs no git process at all."""
+    monkeypatch.setenv("GITTRACK_TRANSPORT", "git")
+    ids = make_runs(repo, 3)
+    sync.push(repo, str(bare_remote))
+    git(bare_remote, "pack-refs", "--all")  # the remote's runs packed, one loose again
+    loose, other = (f"refs/gittrack/runs/{i}" for i in ids[:2])
+    git(bare_remote, "update-ref", loose, other)
+    git(bare_remote, "update-ref", loose, git(repo, "rev-parse", loose).strip())
+    assert (bare_remote / loose).is_file()
+    started = starts_of_git(monkeypatch)
+    for remote in (str(bare_remote), f"file://{bare_remote}"):
+        again = sync.push(repo, remote)
+        assert (again.new, again.updated, again.up_to_date) == ((), (), 3)
+    assert started == []
+    with GitStore(repo) as store:
+        assert transport.ls_remote(store, transport.resolve_remote(store, str(bare_remote))) == (
+            git_listing(str(bare_remote), repo)
+        )
+
+
+def test_a_remote_read_from_its_files_lists_what_git_lists(
+    repo: Path, bare_remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refs hidden by the remote's configuration, URLs rewritten by ours, settings given to
+    git in the environment: git's own listing decides, and ours is the same."""
+    monkeypatch.setenv("GITTRACK_TRANSPORT", "git")
+    ids = make_runs(repo, 2)
+    sync.push(repo, str(bare_remote))
+    decoy = tmp_path / "decoy.git"  # an empty repository a rewrite leads to
+    git(tmp_path, "init", "-q", "--bare", str(decoy))
+    git(repo, "remote", "add", "origin", str(bare_remote))
+    hidden = f"refs/gittrack/runs/{ids[0]}"
+    cases = [
+        (bare_remote, "uploadpack.hideRefs", hidden),
+        (bare_remote, "transfer.hideRefs", hidden),
+        (repo, f"url.{decoy}.insteadOf", str(bare_remote)),
+    ]
+    for where, key, value in cases:
+        git(where, "config", key, value)
+        with GitStore(repo) as store:
+            started = starts_of_git(monkeypatch)
+            theirs = transport.ls_remote(store, transport.resolve_remote(store, None))
+        assert [args[-2] for args in started] == ["origin"]  # git was asked
+        assert theirs == git_listing("origin", repo)
+        assert hidden not in theirs and len(theirs) == (0 if "url." in key else 1)
+        git(where, "config", "--unset", key)
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", f"url.{decoy}.insteadOf")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", str(bare_remote))
+    with GitStore(repo) as store:
+        theirs = transport.ls_remote(store, transport.resolve_remote(store, str(bare_remote)))
+    assert theirs == git_listing(str(bare_remote), repo) == {}

@@ -535,9 +535,21 @@ class GitStore:
             return text[len("ref: refs/heads/") :]
         return None
 
-    def config_value(self, section: str, key: str) -> str | None:
-        """Read ``section.key`` from repository, then global, config (None if unset)."""
-        return _config_in(self._configs(), section, key)
+    def config_value(self, section: str, key: str, subsection: str | None = None) -> str | None:
+        """Read ``section.key`` (``section.subsection.key``) from repository, then global,
+        config (None if unset)."""
+        return _config_in(self._configs(), section, key, subsection)
+
+    def config_subsections(self, section: str) -> set[str]:
+        """The subsections of ``section`` in the repository and global config (``url``:
+        the bases of ``url.<base>.insteadOf`` rewrites)."""
+        want = section.lower().encode()
+        return {
+            bytes(name[1]).decode("utf-8", "replace")
+            for cfg in self._configs()
+            for name in cfg.sections()
+            if len(name) == 2 and bytes(name[0]).lower() == want
+        }
 
     def _configs(self) -> list[Any]:
         """Parsed config files, re-read only when one of them changed."""
@@ -704,11 +716,15 @@ class GitStore:
         return proc.stdout.decode("utf-8", "surrogateescape")
 
 
-def _config_in(configs: list[Any], section: str, key: str) -> str | None:
-    """``section.key`` from the first of the parsed ``configs`` that sets it."""
+def _config_in(
+    configs: list[Any], section: str, key: str, subsection: str | None = None
+) -> str | None:
+    """``section.key`` (``section.subsection.key``) from the first of the parsed ``configs``
+    that sets it."""
+    name = (section.encode(),) if subsection is None else (section.encode(), subsection.encode())
     for cfg in configs:
         try:
-            value = cfg.get((section.encode(),), key.encode())
+            value = cfg.get(name, key.encode())
         except KeyError:
             continue
         return bytes(value).decode("utf-8", "replace")

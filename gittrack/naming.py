@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import random
-import uuid
+# hashlib, random and uuid are imported where used: most commands never make an id, a name
+# or an experiment id, and hashlib alone (OpenSSL) is a few ms of every start-up.
 
 DEFAULT_EXPERIMENT = "Default"
 DEFAULT_EXPERIMENT_ID = "0"
@@ -119,10 +118,14 @@ _NOUNS = [
 
 
 def new_run_id() -> str:
+    import uuid
+
     return uuid.uuid4().hex
 
 
 def new_run_name() -> str:
+    import random
+
     rng = random.SystemRandom()
     return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randrange(1000):03d}"
 
@@ -133,5 +136,7 @@ def experiment_id_for(name: str) -> str:
     coordination (see docs/format.md)."""
     if name == DEFAULT_EXPERIMENT:
         return DEFAULT_EXPERIMENT_ID
+    import hashlib
+
     digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).digest()
     return str((int.from_bytes(digest[:8], "big") >> 4) or 1)

@@ -69,6 +69,10 @@ def kept_after(commit: str, status: str, earlier: tuple[str, ...]) -> tuple[str,
     return earlier if status == "RUNNING" else (commit,)
 
 
+def _fsync_setting(git: GitStore) -> bool:
+    return load_settings(git).fsync
+
+
 class RunStore:
     """The runs of one tracking repository."""
 
@@ -79,9 +83,10 @@ class RunStore:
         if found is None:
             raise RepositoryError(f"{root} is not inside a git repository")
         self.root: Path = found
-        self.git = GitStore(self.root)
-        self.settings: Settings = load_settings(self.git)
-        self.git.fsync = self.settings.fsync
+        # Settings are read from git config when first needed: a command that only reads
+        # runs never parses the config files.
+        self._settings: Settings | None = None
+        self.git = GitStore(self.root, fsync=_fsync_setting)
         self._identity: Identity | None = None
         # Set by the session: writes what this process buffered for a run (None: all runs)
         # before the run is read, so a process always reads its own writes.
@@ -96,6 +101,13 @@ class RunStore:
 
     def close(self) -> None:
         self.git.close()
+
+    @property
+    def settings(self) -> Settings:
+        """The repository's settings (``GITTRACK_*`` variables, ``gittrack.*`` config)."""
+        if self._settings is None:
+            self._settings = load_settings(self.git)
+        return self._settings
 
     # -- identity --------------------------------------------------------------------
     @property

@@ -55,6 +55,9 @@ class RunWriter:
         earlier: tuple[str, ...] = (),
     ) -> None:
         self.runs = runs
+        # Read (and checked) here: a malformed setting is refused by the call that starts
+        # writing, not later in the flush thread.
+        self.settings = runs.settings
         self.record = record
         self.code_entries = code_entries
         self.parent = parent
@@ -560,11 +563,11 @@ class Flusher:
     def _loop(self) -> None:
         while True:
             writers = [w for w in list(self._writers) if not w.ended]
-            shortest = min((w.runs.settings.flush_interval for w in writers), default=1.0)
+            shortest = min((w.settings.flush_interval for w in writers), default=1.0)
             self._wake.wait(min(shortest, 1.0))
             now = time.monotonic()
             for writer in writers:
-                settings = writer.runs.settings
+                settings = writer.settings
                 due = writer.dirty and now - writer.last_flush >= settings.flush_interval
                 beat = now - writer.last_heartbeat >= settings.heartbeat_interval
                 if writer.ended or not (due or beat):

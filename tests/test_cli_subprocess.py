@@ -133,9 +133,12 @@ def test_version_answers_before_typer_loads(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "unneeded"),
     [
-        (["show", "first"], ("pyarrow", "gittrack.query.filter", "gittrack.entities")),
-        (["diff", "first", "second"], ("pyarrow", "gittrack.lineage.hashing")),
-        (["metrics", "first"], ("yaml",)),
+        (
+            ["show", "first"],
+            ("pyarrow", "gittrack.query.filter", "gittrack.entities", "dulwich.config"),
+        ),
+        (["diff", "first", "second"], ("pyarrow", "gittrack.lineage.hashing", "dulwich.config")),
+        (["metrics", "first"], ("yaml", "dulwich.config", "random")),
     ],
     ids=["show", "diff", "metrics"],
 )
@@ -143,7 +146,8 @@ def test_one_run_commands_import_only_what_they_use(
     args: list[str], unneeded: tuple[str, ...], two_runs: list[str], repo: Path
 ) -> None:
     """Start-up dominates these commands: the search grammar, the entity classes, input
-    hashing, Parquet or PyYAML stay unloaded where the command has no use for them."""
+    hashing, Parquet, PyYAML or the git config parser (settings of writes) stay unloaded
+    where the command has no use for them."""
     code = (
         "import sys\nfrom gittrack.cli import main\n"
         f"main({args!r})\n"
@@ -185,3 +189,15 @@ def test_python_m_gittrack_is_the_command_without_the_venv_on_path(
     missing = run(sys.executable, "-m", "gittrack", "show", "nope", cwd=repo, env=env)
     assert missing.returncode == 1
     assert missing.stderr.startswith("gittrack: error:") and "Traceback" not in missing.stderr
+
+
+def test_a_bad_write_setting_stops_writes_but_not_reads(two_runs: list[str], repo: Path) -> None:
+    """Settings are read when a write needs them: a read-only command does not parse git
+    config, and a write still refuses a malformed value (one line, exit 1, nothing lost)."""
+    env = {**os.environ, "GITTRACK_FSYNC": "sometimes"}
+    shown = run("gittrack", "show", "first", cwd=repo, env=env)
+    assert shown.returncode == 0 and "first" in shown.stdout, shown.stderr
+    tagged = run("gittrack", "tag", "first", "k=v", cwd=repo, env=env)
+    assert tagged.returncode == 1
+    assert tagged.stderr == "gittrack: error: fsync must be true or false, got 'sometimes'\n"
+    assert "k" not in gittrack.Client(repo).get_run(two_runs[0]).data.tags

@@ -91,6 +91,12 @@ def git_listing(remote: str, cwd: Path) -> dict[str, str]:
     return {name: sha for sha, name in (line.split("\t") for line in out.splitlines())}
 
 
+def listed(repo: Path, remote: str | None) -> dict[str, str]:
+    """gittrack's listing of the remote's ``refs/gittrack/*`` (None: origin)."""
+    with GitStore(repo) as store:
+        return transport.listing(store, transport.resolve_remote(store, remote), "list")()
+
+
 def starts_of_git(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     """The argument lists of the git processes gittrack starts from now on."""
     started: list[list[str]] = []
@@ -122,10 +128,7 @@ def test_a_push_of_nothing_new_to_a_path_starts_no_git(
         again = sync.push(repo, remote)
         assert (again.new, again.updated, again.up_to_date) == ((), (), 3)
     assert started == []
-    with GitStore(repo) as store:
-        assert transport.ls_remote(store, transport.resolve_remote(store, str(bare_remote))) == (
-            git_listing(str(bare_remote), repo)
-        )
+    assert listed(repo, str(bare_remote)) == git_listing(str(bare_remote), repo)
 
 
 def test_a_remote_read_from_its_files_lists_what_git_lists(
@@ -147,9 +150,8 @@ def test_a_remote_read_from_its_files_lists_what_git_lists(
     ]
     for where, key, value in cases:
         git(where, "config", key, value)
-        with GitStore(repo) as store:
-            started = starts_of_git(monkeypatch)
-            theirs = transport.ls_remote(store, transport.resolve_remote(store, None))
+        started = starts_of_git(monkeypatch)
+        theirs = listed(repo, None)
         assert [args[-2] for args in started] == ["origin"]  # git was asked
         assert theirs == git_listing("origin", repo)
         assert hidden not in theirs and len(theirs) == (0 if "url." in key else 1)
@@ -157,6 +159,4 @@ def test_a_remote_read_from_its_files_lists_what_git_lists(
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", f"url.{decoy}.insteadOf")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", str(bare_remote))
-    with GitStore(repo) as store:
-        theirs = transport.ls_remote(store, transport.resolve_remote(store, str(bare_remote)))
-    assert theirs == git_listing(str(bare_remote), repo) == {}
+    assert listed(repo, str(bare_remote)) == git_listing(str(bare_remote), repo) == {}

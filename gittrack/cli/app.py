@@ -83,8 +83,17 @@ def app_for(args: list[str]) -> typer.Typer:
                 application.registered_commands = [
                     c for c in application.registered_commands if c.name in (None, args[0])
                 ]
+                application.registered_groups = [
+                    g for g in application.registered_groups if _group_name(g) == args[0]
+                ]
                 return application
     return build()
+
+
+def _group_name(group: Any) -> str | None:
+    """The command name of a sub-application (``add_typer``): given there, else its own."""
+    name = group.name if isinstance(group.name, str) else group.typer_instance.info.name
+    return name if isinstance(name, str) else None
 
 
 def __getattr__(name: str) -> Any:

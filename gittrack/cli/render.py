@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -78,6 +77,8 @@ def render(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
     if fmt == "json":
         return to_json([{c: r.get(c) for c in columns} for r in rows])
     if fmt == "csv":
+        import csv  # (here: only CSV output needs it)
+
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(columns)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import contextlib
-import hashlib
 import itertools
 import os
 import struct
@@ -80,9 +79,11 @@ class PackBuilder:
     def to_bytes(self) -> tuple[bytes, bytes, str]:
         """``(pack, idx, name)``; ``name`` is the pack's checksum in hex, as git names
         packs."""
+        from hashlib import sha1  # (here: importing the store must not load OpenSSL)
+
         n = len(self._rows)
         pack = b"".join([b"PACK", struct.pack(">II", 2, n), *self._chunks])
-        checksum = hashlib.sha1(pack).digest()
+        checksum = sha1(pack).digest()
         shas, crcs, offsets = zip(*self._rows, strict=True) if n else ((), (), ())
         fanout = itertools.accumulate(self._first_bytes)
         idx = b"".join(
@@ -96,7 +97,7 @@ class PackBuilder:
                 checksum,
             ]
         )
-        return pack + checksum, idx + hashlib.sha1(idx).digest(), checksum.hex()
+        return pack + checksum, idx + sha1(idx).digest(), checksum.hex()
 
 
 def _write_file(path: str, data: bytes, *, fsync: bool) -> None:

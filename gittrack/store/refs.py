@@ -16,7 +16,6 @@ import errno
 import logging
 import mmap
 import os
-import random
 import time
 from pathlib import Path
 
@@ -45,6 +44,13 @@ class RefConflict(Exception):
 # is only ever replaced by a rename, so a rewrite changes its inode, size or mtime. A
 # process that lists refs again and again (a serving UI) then parses 100,000 lines once.
 _PACKED: dict[tuple[Path, str], tuple[tuple[int, int, int], dict[str, str]]] = {}
+
+
+def _jitter() -> float:
+    """A random fraction for retry delays (random is imported only when a ref is contended)."""
+    import random
+
+    return random.random()
 
 
 def read_packed_refs(git_dir: Path, prefix: str = "") -> dict[str, str]:
@@ -215,7 +221,7 @@ def _acquire(lock: Path, timeout: float) -> int:
                 f"{lock} is held by another process; if no gittrack or git command is "
                 "running, remove it"
             )
-        time.sleep(delay * (1 + random.random()))
+        time.sleep(delay * (1 + _jitter()))
         delay = min(delay * 2, 0.05)
 
 
@@ -321,7 +327,7 @@ def create_packed_refs(
                     f"{lock} is held by another process; if no gittrack or git command is "
                     "running, remove it"
                 ) from None
-            time.sleep(0.01 * (1 + random.random()))
+            time.sleep(0.01 * (1 + _jitter()))
     try:
         try:
             data = path.read_bytes()

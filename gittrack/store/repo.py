@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import logging
 import os
 import subprocess
@@ -18,7 +17,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,13 +146,15 @@ class Identity:
 class GitStore:
     """One git repository: object writes, object reads, refs with compare-and-swap."""
 
-    def __init__(self, root: Path, *, fsync: bool = False) -> None:
+    def __init__(self, root: Path, *, fsync: bool | Callable[[GitStore], bool] = False) -> None:
+        """``fsync``: whether writes are synced to disk, or a function of this store that
+        tells, asked at the first write (a command that only reads never needs it)."""
         self.root = root
         self.git_dir, self.work_tree = _resolve_git_dir(root)
         self.common_dir = _common_dir(self.git_dir)
         self.objects_dir = self.common_dir / "objects"
         self._objects = os.fspath(self.objects_dir)
-        self.fsync = fsync
+        self._fsync = fsync
         self._repo: Repo | None = None
         self._reader: BaseObjectStore | None = None  # objects/ alone, until _repo opens
         self._known_dirs: set[str] = set()
@@ -171,6 +172,17 @@ class GitStore:
         self._cruft_checked = False  # see _keep_unreachable_packed
 
     # -- lifecycle -------------------------------------------------------------------
+    @property
+    def fsync(self) -> bool:
+        """Whether writes (objects, packs, refs) are synced to disk before they count."""
+        if not isinstance(self._fsync, bool):
+            self._fsync = bool(self._fsync(self))
+        return self._fsync
+
+    @fsync.setter
+    def fsync(self, value: bool) -> None:
+        self._fsync = value
+
     @property
     def dulwich(self) -> Repo:
         """The dulwich ``Repo`` (opened on first use) for what needs more than objects:
@@ -296,8 +308,10 @@ class GitStore:
             fresh[sha] = now
 
     def _write_raw(self, type_name: bytes, body: bytes) -> str:
+        from hashlib import sha1  # (here: a command that writes nothing never loads OpenSSL)
+
         header = type_name + b" " + str(len(body)).encode() + b"\0"
-        sha = hashlib.sha1(header)
+        sha = sha1(header)
         sha.update(body)
         hexsha = sha.hexdigest()
         # Written or freshened by this store a moment ago: present, and fresh for any prune.
@@ -337,13 +351,14 @@ class GitStore:
         compressor = zlib.compressobj(1)
         data = compressor.compress(header) + compressor.compress(body) + compressor.flush()
         tmp = os.path.join(directory, f"tmp_obj_{os.getpid()}_{os.urandom(4).hex()}")
+        fsync = self.fsync  # (a setting read now may fail: before any file exists)
         try:
             fd = _create_in(directory, tmp)
             try:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                if self.fsync:
+                if fsync:
                     os.fsync(fd)
             finally:
                 os.close(fd)

@@ -139,6 +139,7 @@ async function route() {
   status("");
   const {parts, params} = parseHash();
   const main = document.getElementById("main");
+  main.querySelectorAll(".chart").forEach(d => d.uplot?.destroy());  // their listeners go too
   main.replaceChildren();
   main.removeAttribute("data-ready");
   const nav = parts[0] === "models" ? "models" : "runs";

@@ -352,7 +352,8 @@ ALL_DRAWN = """(() => {
   if (!charts.length || charts.some(c => !window.__drawnAt[c.dataset.metric])) return null;
   const at = (cs) => Math.max(...cs.map(c => window.__drawnAt[c.dataset.metric]));
   const shown = charts.filter(c => c.getBoundingClientRect().top < innerHeight);
-  return [shown.length, at(shown), at(charts), charts.reduce((n, c) => n + c.data.length, 0)];
+  const lines = charts.reduce((n, c) => n + c.chart.lines.length, 0);
+  return [shown.length, at(shown), at(charts), lines];
 })()"""
 
 
@@ -440,13 +441,10 @@ SELECT_ALL_PAGES = """async () => {
 }"""
 
 
-def compare_from_runs_page(url: str, wait_for_library: bool) -> tuple[float, float, float, float]:
+def compare_from_runs_page(url: str) -> tuple[float, float, float]:
     """A user's way to compare in a new browser profile: the runs page, both pages of runs
-    selected, then Compare. With ``wait_for_library`` Compare is clicked once the runs
-    page has loaded the charting library in the background (a user who takes about a
-    second or more to choose); without, at once. Returns (s from the first selection
-    until the library was loaded, or 0; s from the click until the charts in view are
-    drawn; s until every chart is drawn; s of the page's main thread CPU since the
+    selected, then Compare at once. Returns (s from the click until the charts in view
+    are drawn; s until every chart is drawn; s of the page's main thread CPU since the
     click)."""
     import tempfile
 
@@ -463,11 +461,7 @@ def compare_from_runs_page(url: str, wait_for_library: bool) -> tuple[float, flo
             cdp = context.new_cdp_session(page)
             cdp.send("Performance.enable")
             page.goto(url + "/#/")
-            first = page.evaluate(SELECT_ALL_PAGES)
-            loaded = 0.0
-            if wait_for_library:
-                page.wait_for_function("window.Plotly !== undefined", timeout=60_000)
-                loaded = page.evaluate("performance.now()") - first
+            page.evaluate(SELECT_ALL_PAGES)
             assert page.inner_text("#compare") == "Compare (100)"
 
             def thread_time() -> float:
@@ -485,7 +479,7 @@ def compare_from_runs_page(url: str, wait_for_library: bool) -> tuple[float, flo
             page.close()
         finally:
             context.close()
-    return loaded / 1000, (shown - clicked) / 1000, (every - clicked) / 1000, cpu
+    return (shown - clicked) / 1000, (every - clicked) / 1000, cpu
 
 
 def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
@@ -500,13 +494,12 @@ def compare(runs: int, points: int, reps: int) -> dict[str, Any]:
     if Path(CHROMIUM).exists():
         # 0: a just started server (it reads every run's history) and a new browser
         # profile; 1: a new profile again, the server's lines kept; then visits of
-        # profile 1 again: the second (Plotly.js cached, its code compiled again and kept
-        # by the browser) and the later ones (the kept code used)
+        # profile 1 again: the second (uPlot cached, its code compiled again and kept by
+        # the browser) and the later ones (the kept code used)
         with gittrack_ui(path) as (url, _, _):
             visits = compare_visits(url, ids, [0, 1] + [1] * max(3, reps // 2))
             result.update(cold=visits[0], fresh=visits[1], second=visits[2], later=visits[3:])
-            result["from_runs"] = [compare_from_runs_page(url, True) for _ in range(3)]
-            result["from_runs_at_once"] = [compare_from_runs_page(url, False) for _ in range(3)]
+            result["from_runs"] = [compare_from_runs_page(url) for _ in range(3)]
     with gittrack_ui(path) as (url, _, pid):
         # what the page asks for: every metric (up to 12 a request), 100 points a line
         # (10,000 a chart over its 100 runs)
@@ -598,11 +591,11 @@ def main() -> None:
             for label, visit in (
                 ("first visit, server just started (reads 100 runs' histories)", c["cold"]),
                 ("first visit of a new browser profile", c["fresh"]),
-                ("second visit (Plotly.js cached, compiled again)", c["second"]),
+                ("second visit (uPlot cached, compiled again)", c["second"]),
             ):
                 lines.append(f"| {label} | {visit[1]:.2f} | {visit[2]:.2f} | {visit[4]:.2f} |")
             lines.append(
-                f"| later visits (compiled Plotly.js kept), p50 of {len(c['later'])} | "
+                f"| later visits (compiled uPlot kept), p50 of {len(c['later'])} | "
                 + " | ".join(
                     f"{statistics.median(v[i] for v in c['later']):.2f}" for i in (1, 2, 4)
                 )
@@ -615,17 +608,11 @@ def main() -> None:
                 "chart drawn (s) | main thread CPU (s) |",
                 "|---|---:|---:|---:|",
             ]
-            for label, visits in (
-                ("Compare clicked once the runs page loaded Plotly.js in the background "
-                 f"({statistics.median(v[0] for v in c['from_runs']):.2f} s after the first "
-                 "selection)", c["from_runs"]),
-                ("Compare clicked at once", c["from_runs_at_once"]),
-            ):  # fmt: skip
-                cells = (f"{statistics.median(v[i] for v in visits):.2f}" for i in (1, 2, 3))
-                lines.append(f"| {label} | {' | '.join(cells)} |")
+            cells = (f"{statistics.median(v[i] for v in c['from_runs']):.2f}" for i in (0, 1, 2))
+            lines.append(f"| Compare clicked at once after selecting | {' | '.join(cells)} |")
             notes.append(
                 f"- compare: {c['later'][0][0]} charts in view at 1400 x 900, "
-                f"{c['later'][0][3]} traces drawn"
+                f"{c['later'][0][3]} lines drawn"
             )
         notes.append(
             f"- compare, the lines of every chart: first request {c['lines_cold']:.2f} s (reads "

@@ -21,7 +21,7 @@ from conftest import git, user_tags
 
 import gittrack
 from gittrack.client import Client
-from gittrack.ui.files import plotly_js
+from gittrack.ui.files import LIBRARIES
 from gittrack.web.app import build_router
 from gittrack.web.serve import WebServer
 
@@ -529,26 +529,35 @@ def test_the_deleted_state_lists_deleted_runs_and_restore_brings_them_back(
     )
 
 
-def test_page_carries_the_token_and_plotly_is_served_locally(server: WebServer) -> None:
+def test_page_carries_the_token_and_the_charting_libraries_are_served_locally(
+    server: WebServer,
+) -> None:
     status, headers, body = call(server, "GET", "/")
     assert status == 200 and f'content="{TOKEN}"' in body.decode()
     assert "default-src 'self'" in headers["content-security-policy"]
     assert b"https://" not in body
-    # the page names Plotly.js by the installed file: the browser keeps it (and the code it
-    # compiled from it) for good; an address naming another file is not kept
-    found = re.search(r'<meta name="gittrack-plotly" content="([^"]+)">', body.decode())
-    assert found and found.group(1).startswith("/ui/vendor/plotly.min.js?v=")
-    status, headers, body = call(server, "GET", html.unescape(found.group(1)))
-    assert status == 200 and headers["content-type"].startswith("text/javascript")
-    assert len(body) > 1_000_000
-    # the installed file as is, after the line that has Chromium compile it off the page's
-    # main thread
-    hint, _, library = body.partition(b"\n")
-    assert hint == b"//# allFunctionsCalledOnLoad" and library == plotly_js().read_bytes()
-    assert headers["cache-control"] == "public, max-age=31536000, immutable"
-    for stale in ("/ui/vendor/plotly.min.js", "/ui/vendor/plotly.min.js?v=0-0"):
-        status, headers, again = call(server, "GET", stale)
-        assert status == 200 and again == body and headers["cache-control"] == "no-cache"
+    # the page names each library by the installed file: the browser keeps it (and the
+    # code it compiled from it) for good; an address naming another file is not kept
+    page = body.decode()
+    for name, installed, before in (
+        ("uPlot.iife.js", LIBRARIES["uPlot.iife.js"].path(), b""),
+        ("uPlot.min.css", LIBRARIES["uPlot.min.css"].path(), b""),
+        # after the line that has Chromium compile Plotly.js off the page's main thread
+        ("plotly.min.js", LIBRARIES["plotly.min.js"].path(), b"//# allFunctionsCalledOnLoad\n"),
+    ):
+        found = re.search(rf'"(/ui/vendor/{re.escape(name)}\?v=[^"]+)"', page)
+        assert found, name
+        status, headers, served = call(server, "GET", html.unescape(found.group(1)))
+        assert status == 200 and served == before + installed.read_bytes()
+        kind = "text/css" if name.endswith(".css") else "text/javascript"
+        assert headers["content-type"].startswith(kind)
+        assert headers["cache-control"] == "public, max-age=31536000, immutable"
+        for stale in (f"/ui/vendor/{name}", f"/ui/vendor/{name}?v=0-0"):
+            status, headers, again = call(server, "GET", stale)
+            assert status == 200 and again == served and headers["cache-control"] == "no-cache"
+    assert len(LIBRARIES["plotly.min.js"].path().read_bytes()) > 1_000_000
+    status, _, body = call(server, "GET", "/ui/vendor/d3.js")
+    assert status == 404 and json.loads(body)["message"] == "no library 'd3.js'"
     app = call(server, "GET", "/ui/static/app.js")[2]
     assert b"https://" not in app and b"http://" not in app  # nothing from the internet
     assert call(server, "GET", "/ui/static/..%2Fapi.py")[0] == 404

@@ -198,24 +198,22 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.fill("#filter", "")
         page.press("#filter", "Enter")
         page.wait_for_function("document.querySelectorAll('#runs-table tbody tr').length === 9")
-        # the runs table never loads the charting library for a user who only browses;
-        # once runs are selected it loads it in the background, so Compare draws at once
-        plotly_loaded = "window.Plotly !== undefined"
-        assert not page.evaluate(plotly_loaded)
+        # the runs table loads no charting library
         for rid in ids[:5]:
             page.check(f"input.select[data-run='{rid}']")
         assert page.inner_text("#compare") == "Compare (5)"
-        page.wait_for_function(plotly_loaded)
-        assert not page.evaluate("location.hash.startsWith('#/compare')")  # still the runs page
+        assert page.evaluate("window.uPlot === undefined && window.Plotly === undefined")
         page.click("#compare")
         _ready(page, "^#/compare")
         _charts_drawn(page, 3)
         assert _aligned(page, "#side-by-side")[0] == {"right"}
         charts = page.evaluate(
             "[...document.querySelectorAll('#charts .chart')]"
-            ".map(d => [d.dataset.metric, d.data.length])"
+            ".map(d => [d.dataset.metric, d.chart.lines.length, d.uplot.series.length])"
         )
-        assert charts == [["accuracy", 5], ["loss", 5], ["lr_now", 5]]
+        assert charts == [["accuracy", 5, 6], ["loss", 5, 6], ["lr_now", 5, 6]]
+        # Plotly.js (parallel coordinates, scatter) is loaded once they are scrolled to
+        assert page.evaluate("window.Plotly === undefined")
         page.locator("#parcoords").scroll_into_view_if_needed()
         page.wait_for_function(
             "document.querySelector('#parcoords').data?.[0].type === 'parcoords'"
@@ -223,21 +221,34 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.locator("#scatter").scroll_into_view_if_needed()
         page.wait_for_function("document.querySelector('#scatter').data?.[0].x.length === 5")
         _shot(page, images, "ui-compare.png", full=True)
-        # zooming asks the server for that window: every logged point of it, and one
-        # on either side so the lines reach the edges
-        page.evaluate(
-            "Plotly.relayout(document.querySelector('#charts .chart'), {'xaxis.range': [100, 120]})"
+        # dragging across a chart zooms: the server sends every logged point of that
+        # window, and one on either side so the lines reach the edges
+        first = "document.querySelector('#charts .chart')"
+        page.locator("#charts").scroll_into_view_if_needed()
+        left, right, y = page.evaluate(
+            f"(() => {{ const u = {first}.uplot, box = u.over.getBoundingClientRect();"
+            " return [box.left + u.valToPos(100.2, 'x'), box.left + u.valToPos(119.8, 'x'),"
+            " box.top + 40]; })()"
         )
-        page.wait_for_function("document.querySelector('#charts .chart').data[0].x.length === 23")
-        assert page.evaluate("[...document.querySelector('#charts .chart').data[0].x]") == list(
-            range(99, 122)
+        page.mouse.move(left, y)
+        page.mouse.down()
+        page.mouse.move(right, y, steps=4)
+        page.mouse.up()
+        page.wait_for_function(f"{first}.chart.window !== null")
+        lo, hi = page.evaluate(f"{first}.chart.window")
+        assert 99 < lo < 101 and 119 < hi < 121  # where the drag was, to a pixel
+        inside = [s for s in range(400) if lo <= s <= hi]
+        assert page.evaluate(f"[...{first}.chart.lines[0].x]") == list(
+            range(inside[0] - 1, inside[-1] + 2)
         )
+        # a double-click goes back to the whole line
+        page.mouse.dblclick(left, y)
+        page.wait_for_function(f"{first}.chart.window === null")
+        assert len(page.evaluate(f"[...{first}.chart.lines[0].x]")) == 400
         page.select_option("#x-axis", "relative")
         page.fill("#smoothing", "0.6")
         page.check("#log-y")
-        page.wait_for_function(
-            "document.querySelector('#charts .chart').layout.yaxis.type === 'log'"
-        )
+        page.wait_for_function(f"{first}.chart.logY && {first}.uplot.scales.y.distr === 3")
         page.click("#show-code-diff")
         page.wait_for_selector("#code-diff p, #code-diff pre")
 
@@ -354,20 +365,23 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         layouts = page.evaluate(
             "Object.fromEntries([...document.querySelectorAll('#charts .chart')].map(d => ["
             " d.dataset.metric,"
-            " [d.layout.title.text, (d.layout.annotations || []).map(a => a.text)]]))"
+            " [d.querySelector('.u-title').innerText,"
+            "  [...d.querySelectorAll('.chart-note')].map(n => n.innerText)]]))"
         )
         assert layouts == {
             "diverged": ["diverged (1 point)", ["no finite value to draw (NaN or infinite)"]],
             "loss": ["loss (3 points)", []],
             "tokens": ["tokens (1 point)", []],
         }
-        # every tick label is inside its chart, however long
-        assert page.evaluate(
-            "[...document.querySelectorAll('#charts .chart')].every(d => {"
-            " const box = d.getBoundingClientRect();"
-            " return [...d.querySelectorAll('.ytick text, .xtick text')].every(t =>"
-            "  t.getBoundingClientRect().left >= box.left); })"
+        # the y axis makes room for its widest tick label, however long
+        # (9,876,540,000,000: more than 100 px)
+        room = page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('#charts .chart')].map(d => ["
+            " d.dataset.metric,"
+            " [d.uplot.bbox.left / devicePixelRatio, d.uplot.axes[1].widest]]))"
         )
+        assert room["tokens"][1] > 100
+        assert all(left >= widest for left, widest in room.values())
         page.close()
     assert errors == []
 
@@ -406,42 +420,46 @@ def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
         assert page.evaluate(
             "document.querySelector('.chart[data-metric=m7]').getBoundingClientRect().top"
         ) > page.evaluate("innerHeight")
-        # the lines of one colour share a trace, a gap between two runs; hover names each run
-        traces = page.evaluate(
-            """[...document.querySelector('.chart[data-metric=m0]').data].map(t => ({
-              mode: t.mode, text: t.text, x: [...t.x], y: [...t.y], hover: t.hovertemplate}))"""
+        # a line per run, each with every point as logged (30 points: none dropped)
+        m0 = "document.querySelector('.chart[data-metric=m0]')"
+        lines = page.evaluate(
+            f"{m0}.chart.lines.map(l => [l.name, l.color, l.marker, [...l.x], [...l.y]])"
         )
-        assert len(traces) == 10
-        lines = {}
-        for t in traces:
-            assert t["mode"] == "lines" and "%{text}" in t["hover"]
-            for name, x, y in zip(t["text"], t["x"], t["y"], strict=True):
-                if name is not None:
-                    lines.setdefault(name, []).append((x, y))
-        assert sorted(lines) == [f"r{i:02d}" for i in range(12)]
-        for i in range(12):  # every point as logged (30 points: none dropped)
-            assert lines[f"r{i:02d}"] == [(s, i + s / 32) for s in range(30)]
-        first = traces[0]
-        gap = first["text"].index(None)
-        assert math.isnan(first["x"][gap]) and first["text"][:gap] == ["r00"] * 30  # a gap
+        assert [name for name, *_ in lines] == [f"r{i:02d}" for i in range(12)]
+        for i, (_, _, marker, xs, ys) in enumerate(lines):
+            assert not marker and list(zip(xs, ys, strict=True)) == [
+                (s, i + s / 32) for s in range(30)
+            ]
+        assert lines[0][1] == lines[10][1] != lines[1][1]  # 10 colours, then again
+        # the hover names the run of the point under the pointer, and brings it forward
+        page.locator(".chart[data-metric=m0]").scroll_into_view_if_needed()
+        x, y = page.evaluate(
+            f"(() => {{ const u = {m0}.uplot, box = u.over.getBoundingClientRect();"
+            " return [box.left + u.valToPos(15, 'x'), box.top + u.valToPos(5 + 15 / 32, 'y')];"
+            " })()"
+        )
+        page.mouse.move(x, y)
+        tip = page.locator(".chart[data-metric=m0] .chart-tip")
+        assert tip.inner_text().split("\n") == ["r05", "step 15: 5.46875"]
+        alphas = page.evaluate(f"{m0}.uplot.series.map(s => s.alpha)")
+        assert alphas == [1] + [0.3] * 5 + [1] + [0.3] * 6  # the x series, then r00-r11
+        page.mouse.move(x, y + 200)  # away from every line: no run named
+        assert tip.is_hidden()
         # a run with one point of a metric is a marker of its own
         m7 = page.evaluate(
-            "[...document.querySelector('.chart[data-metric=m7]').data]"
-            ".map(t => [t.mode, t.text.filter(Boolean)])"
+            "document.querySelector('.chart[data-metric=m7]').chart.lines"
+            ".map(l => [l.name, l.marker, l.x.length])"
         )
-        assert len(m7) == 11 and ["markers", ["r11"]] in m7
+        assert len(m7) == 12 and ["r11", True, 1] in m7
+        assert all(not marker for name, marker, _ in m7 if name != "r11")
         # by wall time: a date axis over the times the points were logged
         page.select_option("#x-axis", "time")
         page.wait_for_function(
-            "document.querySelector('.chart[data-metric=m0]').layout.xaxis.type === 'date'"
-        )
-        page.wait_for_function(
             "document.querySelectorAll('#charts .chart[data-drawn=\"1\"]').length === 8"
         )
-        stamps = page.evaluate(
-            "[...document.querySelector('.chart[data-metric=m0]').data[0].x].filter(v => v > 0)"
-        )
-        assert len(stamps) == 60 and all(1e12 < t < 1e14 for t in stamps)  # epoch ms
+        assert page.evaluate(f"{m0}.uplot.scales.x.time")
+        stamps = page.evaluate(f"[...{m0}.chart.lines[0].x]")
+        assert len(stamps) == 30 and all(1e12 < t < 1e14 for t in stamps)  # epoch ms
         page.close()
     assert errors == []
 

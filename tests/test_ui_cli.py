@@ -9,6 +9,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+from cli_helpers import fails
 from ui_server import GITTRACK, ui_process
 
 import gittrack
@@ -70,3 +72,20 @@ def test_cli_start_up_imports_nothing_of_the_ui() -> None:
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_without_the_ui_extra_one_line_error_naming_what_to_install(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An install without ``gittrack[ui]`` (here: uPlot's package missing) is told what to
+    install; nothing is started."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "uplot" else find_spec(name, *a),
+    )
+    err = fails(capsys, "ui", "--no-browser", "--port", "0")
+    assert err == "gittrack: error: gittrack ui needs uplot: pip install 'gittrack[ui]'\n"

@@ -57,12 +57,12 @@ def server_cmd(
 ) -> None:
     """Serve MLflow's REST API (MLFLOW_TRACKING_URI=http://HOST:PORT logs into git) and,
     when gittrack[ui] is installed, the web UI at /."""
-    import importlib.util
     import secrets
 
     from gittrack.config import find_tracking_root
     from gittrack.errors import GittrackError
     from gittrack.server.auth import load_credentials
+    from gittrack.ui import missing_requirements
     from gittrack.web.app import build_router
     from gittrack.web.serve import WebServer, is_loopback, serve
 
@@ -71,7 +71,7 @@ def server_cmd(
     credentials = load_credentials(token_file, basic_auth_file)
     root = find_tracking_root(create=True)
     token = secrets.token_urlsafe(24)
-    with_ui = all(importlib.util.find_spec(m) is not None for m in ("plotly", "numpy"))
+    with_ui = not missing_requirements()
     router = build_router(root, token, ui=with_ui, sync_writes=sync or workers > 1)
     try:
         server = WebServer(

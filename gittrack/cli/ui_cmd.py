@@ -26,13 +26,13 @@ def ui_cmd(
     ] = False,
 ) -> None:
     """Browse, chart and compare runs in a local web page (Ctrl-C stops it)."""
-    import importlib.util
     import secrets
     import sys
 
     from gittrack.session import open_index
+    from gittrack.ui import missing_requirements
 
-    missing = [m for m in ("plotly", "numpy") if importlib.util.find_spec(m) is None]
+    missing = missing_requirements()
     if missing:
         raise GittrackError(
             f"gittrack ui needs {' and '.join(missing)}: pip install 'gittrack[ui]'"

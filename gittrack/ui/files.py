@@ -1,5 +1,5 @@
-"""What the UI serves besides JSON: the page, its static files, the charting library, and
-run artifacts.
+"""What the UI serves besides JSON: the page, its static files, the charting libraries,
+and run artifacts.
 
 Artifacts are a run's data, not the UI's code: they are served with
 ``Content-Security-Policy: sandbox`` (a document opened from them gets an opaque origin
@@ -13,6 +13,7 @@ import html
 import importlib.util
 import io
 import mimetypes
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,41 +38,59 @@ _TYPES = {
 _TEXT_SUFFIXES = {".txt", ".log", ".json", ".yaml", ".yml", ".md", ".py", ".toml", ".cfg", ".ini"}
 
 
-def plotly_js() -> Path:
-    """Plotly.js as shipped inside the installed ``plotly`` package (the ``ui`` extra),
-    located without importing the Python package."""
-    spec = importlib.util.find_spec("plotly")
-    if spec is None or not spec.submodule_search_locations:
-        raise HTTPError(
-            404, "plotly is not installed (pip install 'gittrack[ui]')", "RESOURCE_DOES_NOT_EXIST"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "package_data" / "plotly.min.js"
-    if not path.is_file():
-        raise HTTPError(
-            404, f"{path} is missing from the plotly package", "RESOURCE_DOES_NOT_EXIST"
-        )
-    return path
+@dataclass(frozen=True)
+class Library:
+    """A browser library served by the UI from the Python package that ships it (the
+    ``ui`` extra), located without importing the package."""
+
+    package: str
+    file: str  # inside the package's directory
+    before: bytes = b""  # put before the file as served (the file itself is left as is)
+
+    def path(self) -> Path:
+        """The installed file; 404 with the reason when it is not there."""
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or not spec.submodule_search_locations:
+            raise HTTPError(
+                404,
+                f"{self.package} is not installed (pip install 'gittrack[ui]')",
+                "RESOURCE_DOES_NOT_EXIST",
+            )
+        path = Path(next(iter(spec.submodule_search_locations))) / self.file
+        if not path.is_file():
+            raise HTTPError(
+                404, f"{path} is missing from the {self.package} package", "RESOURCE_DOES_NOT_EXIST"
+            )
+        return path
 
 
-PLOTLY_PATH = "/ui/vendor/plotly.min.js"
-# Put before Plotly.js as served (the file itself is left as installed): Chromium (136
-# on) then compiles its functions on a background thread while the file arrives, instead
-# of on the page's main thread as each is first called, most of them while a chart page
-# opens (V8's explicit compile hints; other browsers read a comment).
+VENDOR = "/ui/vendor/"
+# Chromium (136 on) compiles the functions of a script that starts with this comment on a
+# background thread while the file arrives, instead of on the page's main thread as each
+# is first called, most of them while a chart page opens (V8's explicit compile hints;
+# other browsers read a comment).
 EAGER_COMPILE = b"//# allFunctionsCalledOnLoad\n"
+# by the name the page asks for: uPlot draws the metric lines, Plotly.js the parallel
+# coordinates and the scatter (loaded when they are scrolled to)
+LIBRARIES = {
+    "uPlot.iife.js": Library("uplot", "static/uPlot.iife.js"),
+    "uPlot.min.css": Library("uplot", "static/uPlot.min.css"),
+    "plotly.min.js": Library("plotly", "package_data/plotly.min.js", EAGER_COMPILE),
+}
 FOREVER = "public, max-age=31536000, immutable"
 
 
-def plotly_url() -> str:
-    """Where the page loads Plotly.js from: the address names the installed file (size and
-    modification time), so the browser keeps it for good and an upgrade changes the address.
-    Browsers keep the compiled code of a script only beside a cached copy, and compiling
-    Plotly.js costs more than anything else a chart page does: a later visit skips it."""
+def vendor_url(name: str) -> str:
+    """Where the page loads the library ``name`` from: the address names the installed file
+    (size and modification time), so the browser keeps it for good and an upgrade changes
+    the address. Browsers keep the compiled code of a script only beside a cached copy,
+    and compiling Plotly.js costs a chart page more than anything else: a later visit
+    skips it."""
     try:
-        stat = plotly_js().stat()
+        stat = LIBRARIES[name].path().stat()
     except (HTTPError, OSError):
-        return PLOTLY_PATH  # answered 404 with the reason, which the page shows
-    return f"{PLOTLY_PATH}?v={stat.st_size:x}-{stat.st_mtime_ns:x}"
+        return VENDOR + name  # answered 404 with the reason, which the page shows
+    return f"{VENDOR}{name}?v={stat.st_size:x}-{stat.st_mtime_ns:x}"
 
 
 def _static(path: Path, *, cache: str, before: bytes = b"") -> Response:
@@ -84,18 +103,23 @@ def _static(path: Path, *, cache: str, before: bytes = b"") -> Response:
     return Response(200, data, kind, {"Cache-Control": cache})
 
 
-def _plotly(q: Request) -> Response:
-    """Plotly.js, kept for good when asked for at its current address (:func:`plotly_url`)."""
-    current = q.arg("v") is not None and f"{PLOTLY_PATH}?v={q.arg('v')}" == plotly_url()
-    return _static(plotly_js(), cache=FOREVER if current else "no-cache", before=EAGER_COMPILE)
+def _vendor(q: Request) -> Response:
+    """A library, kept for good when asked for at its current address (:func:`vendor_url`)."""
+    name = q.params["name"]
+    library = LIBRARIES.get(name)
+    if library is None:
+        raise HTTPError(404, f"no library {name!r}", "RESOURCE_DOES_NOT_EXIST")
+    current = q.arg("v") is not None and f"{VENDOR}{name}?v={q.arg('v')}" == vendor_url(name)
+    return _static(library.path(), cache=FOREVER if current else "no-cache", before=library.before)
 
 
 def page(token: str) -> Response:
-    """index.html with the server's token (every write sends it back) and the address of
-    Plotly.js in meta tags."""
+    """index.html with the server's token (every write sends it back) and the addresses
+    of the charting libraries."""
     text = (STATIC / "index.html").read_text(encoding="utf-8")
     text = text.replace("{{TOKEN}}", html.escape(token, quote=True))
-    text = text.replace("{{PLOTLY}}", html.escape(plotly_url(), quote=True))
+    for name in LIBRARIES:
+        text = text.replace("{{" + name + "}}", html.escape(vendor_url(name), quote=True))
     headers = {"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"}
     return Response(200, text.encode("utf-8"), "text/html; charset=utf-8", headers)
 
@@ -165,7 +189,7 @@ def _cell(value: Any) -> Any:
 
 
 def build(repo: Repository, token: str) -> Router:
-    """Routes of the page, its static files, Plotly.js and artifacts."""
+    """Routes of the page, its static files, the charting libraries and artifacts."""
     r = Router()
     r.add("GET", "/", lambda q: page(token))
     r.add("GET", "/ui", lambda q: page(token))
@@ -177,7 +201,7 @@ def build(repo: Repository, token: str) -> Router:
             raise HTTPError(404, f"no static file {name!r}", "RESOURCE_DOES_NOT_EXIST")
         return _static(STATIC / name, cache="no-cache")
 
-    r.add("GET", PLOTLY_PATH, _plotly)
+    r.add("GET", VENDOR + "{name}", _vendor)
 
     @r.route("GET", "/ui/artifact/{run}/{path:path}")
     def artifact(q: Request) -> Response:

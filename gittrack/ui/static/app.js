@@ -3,7 +3,9 @@
 "use strict";
 
 const TOKEN = document.querySelector('meta[name="gittrack-token"]').content;
-const PLOTLY_URL = document.querySelector('meta[name="gittrack-plotly"]').content;  // cached for good
+// the charting libraries' addresses name the installed files: cached for good
+const UPLOT_URL = document.querySelector('meta[name="gittrack-uplot"]').content;
+const PLOTLY_URL = document.querySelector('meta[name="gittrack-plotly"]').content;
 const PAGE_SIZE = 50;
 const POLL_MS = 3000;
 const NOTE_TAG = "mlflow.note.content";
@@ -100,26 +102,23 @@ function store(key, value) {
   localStorage.setItem("gittrack." + key, JSON.stringify(value));
 }
 
-let plotlyPromise = null;
-function plotly() {
-  if (!plotlyPromise) {
-    plotlyPromise = new Promise((resolve, reject) => {
-      const s = h("script", {src: PLOTLY_URL});
-      s.onload = () => resolve(window.Plotly);
-      s.onerror = () => reject(new Error("the charting library could not be loaded (pip install 'gittrack[ui]')"));
+// The charting libraries, each loaded once, when a page first draws with it: uPlot (120 KB)
+// draws the metric lines, Plotly.js (4.8 MB, about a second to set up on a first visit)
+// the parallel coordinates and the scatter, further down the compare page.
+const loaded = {};
+function library(url, name) {
+  if (!loaded[url]) {
+    loaded[url] = new Promise((resolve, reject) => {
+      const s = h("script", {src: url});
+      s.onload = () => resolve(window[name]);
+      s.onerror = () => { delete loaded[url]; reject(new Error("the charting library could not be loaded (pip install 'gittrack[ui]')")); };
       document.head.append(s);
     });
   }
-  return plotlyPromise;
+  return loaded[url];
 }
-// Plotly.js takes a first visit about a second to compile and set up (4.8 MB). Once runs
-// are selected, the runs page loads it in the background while the user goes on
-// choosing, so Compare draws its charts at once; a user who never compares never pays.
-function preloadPlotly() {
-  if (plotlyPromise) return;
-  const load = () => { if (!plotlyPromise) plotly().catch(() => { plotlyPromise = null; }); };
-  if (window.requestIdleCallback) requestIdleCallback(load, {timeout: 1000}); else setTimeout(load, 0);
-}
+function uplot() { return library(UPLOT_URL, "uPlot"); }
+function plotly() { return library(PLOTLY_URL, "Plotly"); }
 const PLOT_CONFIG = {displaylogo: false, responsive: true};
 function baseLayout(title) {
   return {title: {text: title, font: {size: 14}}, margin: {l: 55, r: 15, t: 36, b: 40}, height: 300,
@@ -140,6 +139,7 @@ async function route() {
   status("");
   const {parts, params} = parseHash();
   const main = document.getElementById("main");
+  main.querySelectorAll(".chart").forEach(d => d.uplot?.destroy());  // their listeners go too
   main.replaceChildren();
   main.removeAttribute("data-ready");
   const nav = parts[0] === "models" ? "models" : "runs";
@@ -221,7 +221,6 @@ async function runsPage(main, params) {
   function saveSel() {
     store("selected", [...state.selected]);
     updateCompare();
-    if (state.selected.size) preloadPlotly();
   }
   function updateCompare() {
     compareBtn.textContent = `Compare (${state.selected.size})`;
@@ -350,7 +349,6 @@ async function runsPage(main, params) {
     table.replaceChildren(header(), body);
     const pageAll = document.getElementById("select-page");
     if (pageAll) pageAll.checked = rows.length > 0 && rows.every(r => state.selected.has(r.run_id));
-    if (state.selected.size) preloadPlotly();  // after the rows are drawn: they come first
   }
 
   function pageQuery(cols, defaults) {
@@ -556,15 +554,17 @@ function smooth(values, weight) {
 // -- metric charts: every one drawn, those in view first ----------------------------------
 // The page asks for the lines at once, LINE_KEYS metrics a request (those in view first),
 // each downsampled by the server to the chart's pixel width (extremes kept, every point
-// sent is a point as logged); zooming asks for that window. Every chart is drawn without
-// scrolling, those in view (or scrolled to) first, in slices that leave the page free to
-// take input and paint. Lines are SVG: a browser allows only a few WebGL contexts, and in
-// software rendering WebGL is the slower of the two. Many runs share a chart: each line
-// then gets fewer points (extremes still kept), so a chart holds about CHART_POINTS
-// points whatever the number of runs; zooming in brings the detail back.
+// sent is a point as logged); zooming (drag across a chart; double-click goes back) asks
+// for that window. Every chart is drawn without scrolling, those in view (or scrolled to)
+// first, in slices that leave the page free to take input and paint. uPlot draws the
+// axes, grid and ticks on a canvas and takes the drag; each run's line is its own path
+// over its own points (runs seldom share the steps of the points kept), so a chart holds
+// about CHART_POINTS points whatever the number of runs; zooming in brings the detail back.
 const CHART_POINTS = 10000;
 const LINE_KEYS = 12;
 const DRAW_SLICE_MS = 150;
+const CHART_HEIGHT = 300;
+const HOVER_PX = 24;  // how near the pointer a point must be for the hover to name its run
 
 function whenVisible(el, draw) {
   const seen = new IntersectionObserver((entries) => {
@@ -591,7 +591,69 @@ function unpackLines(answer, k) {
   });
 }
 
-function parseX(value, mode) { return mode === "time" ? new Date(String(value).replace(" ", "T")).getTime() : Number(value); }
+// A chart's lines as drawn: [{run_id, name, color, x, y, marker}] (a run with a single
+// point is a marker), kept on the chart's element as `chart` with its title and axes.
+function chartLines(lines, x, smoothing) {
+  return lines.map(([run, line]) => {
+    const xs = x === "step" ? line.step : x === "time" ? line.time : line.time.map(t => (t - run.start_time) / 1000);
+    return {run_id: run.run_id, name: run.name || run.run_id.slice(0, 8), color: run.color, x: xs,
+      y: smooth(line.value, smoothing), marker: line.value.length === 1};
+  });
+}
+function extent(arrays, lo, hi) {
+  let min = Infinity, max = -Infinity;
+  for (const [xs, ys] of arrays) {
+    for (let i = 0; i < ys.length; i++) {
+      const v = ys[i];
+      if (!Number.isFinite(v) || (xs && !(xs[i] >= lo && xs[i] <= hi))) continue;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+  }
+  return min <= max ? [min, max] : null;
+}
+// each line its own path over its own points, in canvas pixels; a gap where a value is
+// not finite; a marker for a single point
+function linePath(line) {
+  return (u) => {
+    const stroke = new Path2D(), r = 3 * devicePixelRatio;
+    let pen = false, fill = null;
+    for (let i = 0; i < line.y.length; i++) {
+      const x = line.x[i], y = line.y[i];
+      if (!Number.isFinite(x) || !Number.isFinite(y)) { pen = false; continue; }
+      const px = u.valToPos(x, "x", true), py = u.valToPos(y, "y", true);
+      if (line.marker) { fill = fill || new Path2D(); fill.moveTo(px + r, py); fill.arc(px, py, r, 0, 2 * Math.PI); continue; }
+      if (pen) stroke.lineTo(px, py); else { stroke.moveTo(px, py); pen = true; }
+    }
+    return {stroke, fill, clip: null, band: null, gaps: null, flags: 0};
+  };
+}
+// the widest tick label decides the y axis's room: long labels (9,876,540,000,000) stay inside
+function axisSize(u, values, axisIdx, cycleNum) {
+  const axis = u.axes[axisIdx];
+  if (cycleNum > 1) return axis._size;
+  axis.widest = 0;  // px of the widest label
+  if (values && values.length) {
+    u.ctx.font = axis.font[0];
+    axis.widest = Math.max(...values.map(v => u.ctx.measureText(String(v)).width)) / devicePixelRatio;
+  }
+  return Math.ceil(axis.widest + axis.ticks.size + axis.gap + 4);
+}
+// the run of the point nearest the pointer, within HOVER_PX: [line, i] or null
+function nearest(u, lines, left, top) {
+  let best = null, bestD = HOVER_PX * HOVER_PX;
+  for (const line of lines) {
+    for (let i = 0; i < line.y.length; i++) {
+      if (!Number.isFinite(line.x[i]) || !Number.isFinite(line.y[i])) continue;
+      const dx = u.valToPos(line.x[i], "x") - left;
+      if (dx * dx >= bestD) continue;
+      const dy = u.valToPos(line.y[i], "y") - top, d = dx * dx + dy * dy;
+      if (d < bestD) { bestD = d; best = [line, i]; }
+    }
+  }
+  return best;
+}
+function fmtX(v, x) { return x === "time" ? fmtTime(v) : x === "relative" ? fmtNum(v) + " s" : "step " + fmtNum(v); }
 
 // runs: [{run_id, name, start_time, color}]; controls() -> {x, smoothing, logY}
 function lineCharts(grid, runs, keys, controls) {
@@ -614,6 +676,14 @@ function lineCharts(grid, runs, keys, controls) {
     charts.set(k, div);
     observer.observe(div);
   }
+  // a chart's width follows its column
+  const resized = new ResizeObserver((entries) => {
+    if (seq !== viewSeq) { resized.disconnect(); return; }
+    for (const e of entries) {
+      const u = e.target.uplot, width = Math.floor(e.contentRect.width);
+      if (u && width > 0 && width !== u.width) u.setSize({width, height: CHART_HEIGHT});
+    }
+  });
   fetchLines();
   // LINE_KEYS metrics a request, one request at a time, those in view (or the first ones,
   // before the page is laid out) first: a server that has not kept these lines yet reads
@@ -650,8 +720,9 @@ function lineCharts(grid, runs, keys, controls) {
     const started = performance.now();
     drawing = true;
     try {
+      const uPlot = await uplot();
       for (let k = next(); k !== undefined && seq === viewSeq; k = next()) {
-        await draw(k);
+        draw(uPlot, k);
         if (performance.now() - started > DRAW_SLICE_MS) break;
       }
     } catch (e) {
@@ -662,74 +733,80 @@ function lineCharts(grid, runs, keys, controls) {
     }
     schedule();
   }
-  // The lines of one colour share a trace, a gap between two runs: with more runs than
-  // colours they cannot be told apart anyway, and a chart costs the browser far more per
-  // trace than per point. The hover names the run of each point.
-  function traces(k) {
-    const {x, smoothing} = controls();
-    const groups = new Map();
-    for (const [run, line] of zoomed[k] || data[k]) {
-      const single = line.value.length === 1;  // a lone point is drawn as a marker
-      const key = run.color + (single ? " marker" : "");
-      if (!groups.has(key)) groups.set(key, {color: run.color, single, lines: []});
-      groups.get(key).lines.push([run, line]);
-    }
-    return [...groups.values()].map(({color, single, lines}) => {
-      const size = lines.reduce((n, [, line]) => n + line.value.length + 1, -1);
-      const xs = new Float64Array(size).fill(NaN), ys = new Float64Array(size).fill(NaN), text = new Array(size);
-      let at = 0;
-      for (const [run, line] of lines) {
-        const name = run.name || run.run_id.slice(0, 8);
-        xs.set(x === "step" ? line.step : x === "time" ? line.time : line.time.map(t => (t - run.start_time) / 1000), at);
-        ys.set(smooth(line.value, smoothing), at);
-        text.fill(name, at, at + line.value.length);
-        at += line.value.length + 1;
-      }
-      const [run] = lines[0];
-      return {x: xs, y: ys, text, hovertemplate: "%{text}<br>%{x}, %{y}<extra></extra>", type: "scatter",
-        mode: single ? "markers" : "lines", name: lines.length === 1 ? run.name || run.run_id.slice(0, 8) : `${lines.length} runs`,
-        line: {color, width: 1.5}, marker: {color}};
-    });
-  }
-  async function draw(k) {
-    const div = charts.get(k), asOf = version;
-    if (!data[k] || seq !== viewSeq) return;
-    const Plotly = await plotly();
-    const {x, logY} = controls();
-    const xTitle = {step: "step", time: "wall time", relative: "seconds since start"}[x];
+  function draw(uPlot, k) {
+    const div = charts.get(k);
+    const {x, smoothing, logY} = controls();
+    const win = zoomed[k] ? zoomed[k].window : null, span = win || [-Infinity, Infinity];
+    const plain = chartLines(zoomed[k] ? zoomed[k].lines : data[k], x, smoothing);
+    // values not above zero have no place on a log axis
+    const lines = logY ? plain.map(l => Object.assign({}, l, {y: l.y.map(v => v > 0 ? v : NaN)})) : plain;
     const logged = data[k].reduce((n, [, line]) => n + line.count, 0);
-    const shown = traces(k);
     const title = runs.length === 1 ? `${k} (${logged.toLocaleString()} point${logged === 1 ? "" : "s"})` : k;
-    // uirevision: a zoom survives redraws until the axis kind changes
-    const layout = Object.assign(baseLayout(title), {uirevision: `${x}|${logY}`,
-      xaxis: {title: {text: xTitle}, type: x === "time" ? "date" : "linear", automargin: true},
-      yaxis: {type: logY ? "log" : "linear", automargin: true}});  // room for long tick labels
-    // NaN and infinities have no place on an axis: say so rather than show empty axes
-    if (!shown.some(t => t.y.some(Number.isFinite))) {
-      layout.annotations = [{text: "no finite value to draw (NaN or infinite)", showarrow: false,
-        xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: {color: "#6b7280"}}];
-    }
-    div.querySelector(".chart-title")?.remove();
-    await Plotly.react(div, shown, layout, PLOT_CONFIG);
-    if (!div.dataset.hooked) {
-      div.on("plotly_relayout", (ev) => zoom(k, ev));
-      div.dataset.hooked = "1";
-    }
-    if (asOf === version) div.dataset.drawn = String(version);
+    const xSpan = win || extent(lines.map(l => [null, l.x]));
+    const ySpan = extent(lines.map(l => [l.x, l.y]), ...span);
+    // NaN and infinities have no place on an axis either: say so rather than show empty axes
+    const note = ySpan ? "" : logY && extent(plain.map(l => [l.x, l.y]), ...span)
+      ? "no value above zero to draw on a log scale" : "no finite value to draw (NaN or infinite)";
+    const pad = (lo, hi) => lo < hi ? [lo, hi] : [lo - (Math.abs(lo) || 1) / 2, hi + (Math.abs(hi) || 1) / 2];
+    const [xLo, xHi] = xSpan ? pad(...xSpan) : [0, 1];
+    const [yLo, yHi] = ySpan ? pad(...ySpan) : [0, 1];
+    const width = Math.floor(div.clientWidth) || 600;
+    const tip = h("div", {class: "chart-tip", hidden: true});
+    const opts = {
+      title, width, height: CHART_HEIGHT, ms: 1, legend: {show: false},
+      cursor: {drag: {x: true, y: false, setScale: false}, points: {show: false}},
+      scales: {
+        x: {time: x === "time", range: () => [xLo, xHi]},
+        y: logY ? {distr: 3, range: () => uPlot.rangeLog(yLo, yHi, 10, false)} : {range: () => uPlot.rangeNum(yLo, yHi, 0.1, true)},
+      },
+      axes: [{label: {step: "step", time: "wall time", relative: "seconds since start"}[x]}, {size: axisSize}],
+      series: [{}, ...lines.map(l => ({label: l.name, stroke: l.color, fill: l.marker ? l.color : undefined, width: 1.5, paths: linePath(l), points: {show: false}}))],
+      hooks: {
+        setSelect: [(u) => {
+          if (u.select.width < 3) return;
+          const lo = u.posToVal(u.select.left, "x"), hi = u.posToVal(u.select.left + u.select.width, "x");
+          u.setSelect({left: 0, top: 0, width: 0, height: 0}, false);
+          zoom(k, lo, hi);
+        }],
+        setCursor: [(u) => {
+          const {left, top} = u.cursor, found = left >= 0 ? nearest(u, lines, left, top) : null;
+          tip.hidden = !found;
+          // the hovered run stands out, the others fade
+          const focused = found ? lines.indexOf(found[0]) + 1 : null;
+          if (focused !== u.focusedRun) { u.focusedRun = focused; u.setSeries(focused, {focus: focused !== null}); }
+          if (!found) return;
+          const [line, i] = found;
+          tip.replaceChildren(h("span", {class: "swatch", style: `background:${line.color}`}), h("b", {text: line.name}),
+            h("br"), `${fmtX(line.x[i], x)}: ${fmtNum(line.y[i])}`);
+          tip.style.left = Math.min(u.over.clientWidth - 150, left + 12) + "px";
+          tip.style.top = Math.max(0, top - 40) + "px";
+        }],
+      },
+    };
+    const data2 = [[xLo, xHi], ...lines.map(() => [null, null])];
+    div.uplot?.destroy();
+    div.replaceChildren();
+    const u = new uPlot(opts, data2, div);
+    div.uplot = u;
+    u.over.append(tip);
+    u.over.addEventListener("dblclick", () => { if (zoomed[k]) { delete zoomed[k]; redrawOne(k); } });
+    if (note) u.over.append(h("div", {class: "chart-note", text: note}));
+    div.chart = {title, x, logY, window: win, note, lines};
+    resized.observe(div);
+    div.dataset.drawn = String(version);
   }
-  async function zoom(k, ev) {
+  function redrawOne(k) { charts.get(k).dataset.drawn = ""; schedule(); }
+  async function zoom(k, lo, hi) {
     const {x} = controls();
-    if (ev["xaxis.autorange"] || ev["autosize"]) {
-      if (zoomed[k]) { delete zoomed[k]; await draw(k); }
-      return;
-    }
-    const lo = ev["xaxis.range[0]"] ?? (ev["xaxis.range"] || [])[0], hi = ev["xaxis.range[1]"] ?? (ev["xaxis.range"] || [])[1];
-    if (lo === undefined || hi === undefined) return;
     const points = linePoints(charts.get(k), ids.length);
-    const lines = await api("/ui/api/lines?" + qs({run: ids, key: k, points, x, lo: parseX(lo, x), hi: parseX(hi, x)}));
-    if (x !== controls().x) return;
-    zoomed[k] = unpackLines(lines, k).map(([id, line]) => [byId[id], line]);
-    await draw(k);
+    try {
+      const lines = await api("/ui/api/lines?" + qs({run: ids, key: k, points, x, lo, hi}));
+      if (x !== controls().x || seq !== viewSeq) return;
+      zoomed[k] = {window: [lo, hi], lines: unpackLines(lines, k).map(([id, line]) => [byId[id], line])};
+      redrawOne(k);
+    } catch (e) {
+      status(e.message, true);
+    }
   }
   return {
     // settings changed: every chart again, those in view first
@@ -747,7 +824,7 @@ async function runMetrics(body, run) {
   if (!keys.length) { body.append(h("p", {class: "muted", text: "This run logged no metrics."})); return; }
   const grid = h("div", {class: "charts", id: "charts"});
   body.append(grid);
-  plotly();  // start loading the charting library while the lines are fetched
+  uplot();  // start loading the charting library while the lines are fetched
   lineCharts(grid, [{run_id: run.run_id, name: run.name, start_time: run.start_time, color: PALETTE[0]}], keys,
     () => ({x: "step", smoothing: 0, logY: false}));
 }
@@ -852,7 +929,7 @@ function diffView(text) {
 // -- compare -----------------------------------------------------------------------------
 async function comparePage(main, ids) {
   if (ids.length < 1) { main.append(h("p", {text: "Select runs on the runs page to compare them."})); return; }
-  plotly();  // start loading the charting library at once
+  uplot();  // start loading the charting library at once
   const rows = await api("/ui/api/compare?" + qs({run: ids}));
   const color = (i) => PALETTE[i % PALETTE.length];
   const label = (r) => r.name || r.run_id.slice(0, 8);

@@ -201,3 +201,21 @@ def test_a_bad_write_setting_stops_writes_but_not_reads(two_runs: list[str], rep
     assert tagged.returncode == 1
     assert tagged.stderr == "gittrack: error: fsync must be true or false, got 'sometimes'\n"
     assert "k" not in gittrack.Client(repo).get_run(two_runs[0]).data.tags
+
+
+def test_the_program_leaves_its_objects_to_the_os_but_runs_its_exit_work(
+    two_runs: list[str], repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run as the program (its objects frozen for a quick exit), a write is complete when
+    the process ends; called in-process, the caller's collector is left as found."""
+    import gc
+
+    from gittrack.cli import main
+
+    tagged = run("gittrack", "tag", "second", "k=v", cwd=repo)
+    assert tagged.returncode == 0, tagged.stderr
+    assert gittrack.Client(repo).get_run(two_runs[1]).data.tags["k"] == "v"
+    frozen = gc.get_freeze_count()
+    main(["show", "first"])
+    assert "first" in capsys.readouterr().out
+    assert gc.isenabled() and gc.get_freeze_count() == frozen

@@ -294,3 +294,24 @@ def test_runs_end_when_the_config_cannot_be_written(
     for i, rid in enumerate(ids):
         run = gittrack.get_run(rid)
         assert run.info.status == "FINISHED" and run.data.typed_params["i"] == i
+
+
+def test_only_a_process_that_wrote_maintains_as_it_ends(repo: Path) -> None:
+    """As git runs `gc --auto` after commands that write: a command that only read (show,
+    diff, a push with nothing new) starts nothing at its end, even with packs piled up; one
+    that wrote starts the maintenance they call for."""
+    git(repo, "config", "gc.autoPackLimit", "8")  # half: from 5 packs on
+    shas = []
+    for i in range(5):  # the packs of five other processes
+        with GitStore(repo) as store, store.batched():
+            shas += [store.write_blob(b"other %d %d" % (i, k)) for k in range(3)]
+    with GitStore(repo) as reader:
+        assert reader.read_blob(shas[0]) == b"other 0 0" and reader.list_refs("refs/")
+        assert reader.maintain_at_exit() is None
+    assert _packs(repo) == 5
+    with GitStore(repo) as writer:
+        writer.write_blob(b"one more")
+        proc = writer.maintain_at_exit()
+    assert proc is not None and proc.wait(timeout=120) == 0
+    assert _packs(repo) <= 2
+    fsck(repo)

@@ -147,15 +147,18 @@ def test_a_remote_read_from_its_files_lists_what_git_lists(
         (bare_remote, "uploadpack.hideRefs", hidden),
         (bare_remote, "transfer.hideRefs", hidden),
         (repo, f"url.{decoy}.insteadOf", str(bare_remote)),
+        (None, f"url.{decoy}.insteadOf", str(bare_remote)),  # in the user's config
     ]
     for where, key, value in cases:
-        git(where, "config", key, value)
+        scope = ["--global"] if where is None else []
+        where = where or repo
+        git(where, "config", *scope, key, value)
         started = starts_of_git(monkeypatch)
         theirs = listed(repo, None)
         assert [args[-2] for args in started] == ["origin"]  # git was asked
         assert theirs == git_listing("origin", repo)
         assert hidden not in theirs and len(theirs) == (0 if "url." in key else 1)
-        git(where, "config", "--unset", key)
+        git(where, "config", *scope, "--unset", key)
     monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
     monkeypatch.setenv("GIT_CONFIG_KEY_0", f"url.{decoy}.insteadOf")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", str(bare_remote))

@@ -166,6 +166,7 @@ class GitStore:
         # vanished while another still reads it. Packs now come and go at every flush.
         self._read_lock = threading.RLock()
         self._new_loose_refs = 0  # loose refs this store created since it last maintained
+        self._wrote = False  # objects or refs written (or git run) here: see maintain_at_exit
         # The last pack written here: (its path without extension, its objects)
         self._open_pack: tuple[str, PackBuilder] | None = None
         self._config_cache: tuple[list[object], list[Any]] | None = None
@@ -308,6 +309,7 @@ class GitStore:
             fresh[sha] = now
 
     def _write_raw(self, type_name: bytes, body: bytes) -> str:
+        self._wrote = True
         from hashlib import sha1  # (here: a command that writes nothing never loads OpenSSL)
 
         header = type_name + b" " + str(len(body)).encode() + b"\0"
@@ -508,6 +510,7 @@ class GitStore:
 
     def update_ref(self, name: str, new: str, expected: str | None) -> None:
         """Compare-and-swap a ref; raises ``refs.RefConflict`` when it moved."""
+        self._wrote = True
         refs_mod.update_ref(self.common_dir, name, new, expected, fsync=self.fsync)
         if expected is None:
             self._new_loose_refs += 1
@@ -515,10 +518,12 @@ class GitStore:
     def create_refs(self, new: dict[str, str]) -> set[str]:
         """Create the refs of ``new`` that do not exist yet, in one ``packed-refs`` write;
         return the names created (see :func:`refs.create_packed_refs`)."""
+        self._wrote = True
         return refs_mod.create_packed_refs(self.common_dir, new, fsync=self.fsync)
 
     def delete_ref(self, name: str, expected: str) -> bool:
         """Delete a ref (loose and packed) if it still holds ``expected``."""
+        self._wrote = True
         from dulwich.file import FileLocked
 
         for _ in range(200):
@@ -555,27 +560,24 @@ class GitStore:
         config (None if unset)."""
         return _config_in(self._configs(), section, key, subsection)
 
-    def config_subsections(self, section: str) -> set[str]:
-        """The subsections of ``section`` in the repository and global config (``url``:
-        the bases of ``url.<base>.insteadOf`` rewrites)."""
-        want = section.lower().encode()
-        return {
-            bytes(name[1]).decode("utf-8", "replace")
-            for cfg in self._configs()
-            for name in cfg.sections()
-            if len(name) == 2 and bytes(name[0]).lower() == want
-        }
+    def config_mentions(self, *words: bytes) -> bool:
+        """Whether a config file git reads here (repository, global, system) holds one of
+        ``words`` (lowercase; the files are compared in lowercase): that a setting is
+        absent, known without parsing any file."""
+        for path in _config_files(self.common_dir):
+            try:
+                with open(path, "rb") as f:
+                    text = f.read().lower()
+            except OSError:
+                continue
+            if any(word in text for word in words):
+                return True
+        return False
 
     def _configs(self) -> list[Any]:
         """Parsed config files, re-read only when one of them changed."""
-        home = os.path.expanduser("~")
-        xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
-        files = [
-            str(self.common_dir / "config"),
-            os.path.join(home, ".gitconfig"),
-            os.path.join(xdg, "git", "config"),
-        ]
-        key: list[object] = [os.environ.get("GIT_CONFIG_GLOBAL"), os.environ.get("HOME")]
+        files = _config_files(self.common_dir)
+        key: list[object] = []
         for path in files:
             try:
                 st = os.stat(path)
@@ -687,7 +689,11 @@ class GitStore:
         """At the end of a process: what :meth:`auto_maintain` does, and also pack the refs
         once this process created :data:`maintain.EXIT_REFS_TO_PACK` of them since its
         last maintenance, so a sweep leaves its last runs packed too (what git's
-        ``gc --auto`` after a command would leave)."""
+        ``gc --auto`` after a command would leave). Nothing when the process wrote nothing
+        into this repository through this store (as git runs ``gc --auto`` after commands
+        that write): a read-only command reads no config at its end."""
+        if not self._wrote:
+            return None
         return self.auto_maintain(at_exit=True)
 
     def _loose_over(self, threshold: int) -> bool:
@@ -712,6 +718,7 @@ class GitStore:
 
     def run_git(self, *args: str, env: Mapping[str, str] | None = None) -> str:
         """Run C git in this repository (used only where C git is the right tool)."""
+        self._wrote = True  # (it may write: counted as a write for maintenance)
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
@@ -729,6 +736,24 @@ class GitStore:
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
             raise RepositoryError(f"git {args[0]} failed: {err[-1] if err else proc.returncode}")
         return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def _config_files(common_dir: Path) -> list[str]:
+    """The config files git reads in a repository, as dulwich finds the global and system
+    ones: the repository's, ``GIT_CONFIG_GLOBAL`` or ``~/.gitconfig`` and the XDG one, then
+    ``GIT_CONFIG_SYSTEM`` or ``/etc/gitconfig`` (none with ``GIT_CONFIG_NOSYSTEM``)."""
+    files = [str(common_dir / "config")]
+    if "GIT_CONFIG_GLOBAL" in os.environ:
+        files.append(os.environ["GIT_CONFIG_GLOBAL"])
+    else:
+        home = os.path.expanduser("~")
+        xdg = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+        files += [os.path.join(home, ".gitconfig"), os.path.join(xdg, "git", "config")]
+    if "GIT_CONFIG_SYSTEM" in os.environ:
+        files.append(os.environ["GIT_CONFIG_SYSTEM"])
+    elif "GIT_CONFIG_NOSYSTEM" not in os.environ:
+        files.append("/etc/gitconfig")
+    return files
 
 
 def _config_in(

@@ -379,7 +379,7 @@ def listing(
     ``git ls-remote`` lists; ``url``: ask that URL instead, as a push asks where it pushes).
     A remote on this machine is read at once; else git is asked in the background (one
     cheap round trip), so that the caller reads its own refs meanwhile."""
-    found = _read_local_refs(store, remote, url or remote.url)
+    found = _read_local_refs(store, url or remote.url)
     if found is not None:
         return lambda: found
     return in_background(_git_ls_remote, store, remote, what, url)
@@ -400,14 +400,14 @@ def _git_ls_remote(store: GitStore, remote: Remote, what: str, url: str | None) 
     return refs
 
 
-def _read_local_refs(store: GitStore, remote: Remote, url: str) -> dict[str, str] | None:
+def _read_local_refs(store: GitStore, url: str) -> dict[str, str] | None:
     """The ``refs/gittrack/*`` of a repository on this machine, read from its ref files as
     ``ls-remote`` lists them, without starting git and its ``upload-pack`` (~25 ms of CPU,
     most of a push or pull with nothing new). None when only git can tell: not a path, not
     a plain repository there (git's ``.git`` suffix search, errors), refs in a reftable,
     refs hidden or a program or URL rewritten by configuration."""
     path = local_path(url)
-    if path is None or not path.is_dir() or _configured_around(store, remote):
+    if path is None or not path.is_dir() or _configured_around(store):
         return None
     try:
         common = common_dir_of(path)
@@ -421,19 +421,13 @@ def _read_local_refs(store: GitStore, remote: Remote, url: str) -> dict[str, str
         return None
 
 
-def _configured_around(store: GitStore, remote: Remote) -> bool:
+def _configured_around(store: GitStore) -> bool:
     """Whether configuration may make git reach a remote other than by reading its files:
-    URL rewrites, hidden refs, another upload-pack, settings given on the command line."""
+    URL rewrites (``insteadOf``), hidden refs, upload-pack settings, included files, or
+    settings given on the command line; decided without parsing the config files."""
     if "GIT_CONFIG_PARAMETERS" in os.environ or "GIT_CONFIG_COUNT" in os.environ:
         return True
-    if store.config_subsections("url"):
-        return True
-    hidden = (("transfer", "hideRefs"), ("uploadpack", "hideRefs"), ("receive", "hideRefs"))
-    if any(store.config_value(section, key) is not None for section, key in hidden):
-        return True
-    return remote.name is not None and (
-        store.config_value("remote", "uploadpack", remote.name) is not None
-    )
+    return store.config_mentions(b"insteadof", b"hiderefs", b"uploadpack", b"[include")
 
 
 def _git_push(

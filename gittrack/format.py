@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import io
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -262,6 +261,8 @@ def _yaml_escape(char: str) -> str:
 
 def _json(value: Any) -> str:
     """``value`` as JSON that YAML reads back exactly (strings, lists, dicts)."""
+    import json  # (here and in _string_decoder: a command may use no JSON at all)
+
     text = json.dumps(value, ensure_ascii=False)
     if text.isascii() and "\x7f" not in text:
         return text
@@ -350,7 +351,6 @@ _WORDS = {"null": None, "true": True, "false": False, ".nan": math.nan}
 _WORDS.update({".inf": math.inf, "-.inf": -math.inf})
 # YAML reads these apart from JSON: line breaks and non-printables, surrogate escapes
 _NOT_JSON_SAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff]" + r"|\\u[dD][89a-fA-F]")
-_STRING = json.JSONDecoder()
 _BLOCK: Any = object()  # the value of a "key:" line: the block under it
 Line = tuple[int, bool, "str | None", Any]  # indent, dash, key (None: an item), value
 _lines: dict[str, Line] = {}  # most lines recur from run to run ("status: FINISHED")
@@ -442,12 +442,20 @@ def _mapping(lines: list[Line], i: int, indent: int) -> tuple[dict[str, Any], in
     return mapping, i
 
 
+@functools.cache
+def _string_decoder() -> Any:
+    """The JSON decoder of double-quoted scalars (their escapes are JSON's)."""
+    import json
+
+    return json.JSONDecoder()
+
+
 def _value(token: str) -> Any:
     """One scalar as dump_yaml writes it."""
     if token[0] == '"':
         if _NOT_JSON_SAFE.search(token):
             raise _NotWritten
-        value, end = _STRING.raw_decode(token)
+        value, end = _string_decoder().raw_decode(token)
         if end != len(token):
             raise _NotWritten
         return value

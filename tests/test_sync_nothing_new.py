@@ -4,6 +4,8 @@ about a remote (runs it lost) it forgets without a pull first."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -163,3 +165,22 @@ def test_a_remote_read_from_its_files_lists_what_git_lists(
     monkeypatch.setenv("GIT_CONFIG_KEY_0", f"url.{decoy}.insteadOf")
     monkeypatch.setenv("GIT_CONFIG_VALUE_0", str(bare_remote))
     assert listed(repo, str(bare_remote)) == git_listing(str(bare_remote), repo) == {}
+
+
+def test_a_push_of_nothing_new_loads_only_what_it_uses(repo: Path, bare_remote: Path) -> None:
+    """Start-up is most of such a push: no dulwich (git config is searched, not parsed;
+    the remote's refs are read as files), no OpenSSL hashing, no JSON."""
+    make_runs(repo, 2)
+    sync.push(repo, str(bare_remote))
+    code = (
+        "import sys\nfrom gittrack.cli import main\n"
+        f"main(['push', {str(bare_remote)!r}])\n"
+        "print(sorted(m for m in ('dulwich', 'hashlib', 'json', 'yaml', 'pyarrow')"
+        " if m in sys.modules))"
+    )
+    env = {**os.environ, "GITTRACK_TRANSPORT": "git"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [f"everything is up to date on {bare_remote}", "[]"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 import sys
 import time
@@ -37,6 +36,8 @@ def json_safe(value: Any) -> Any:
 
 def to_json(data: Any) -> str:
     """Stable, strict JSON (indented, NaN as strings)."""
+    import json  # (here: most commands print no JSON)
+
     return json.dumps(json_safe(data), indent=2, ensure_ascii=False, default=str)
 
 
@@ -44,6 +45,8 @@ def to_json_lines_array(items: list[Any]) -> str:
     """A JSON array with one compact object per line: strict JSON, fast for long listings."""
     if not items:
         return "[]"
+    import json
+
     parts = []
     for item in items:
         try:

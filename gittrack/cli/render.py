@@ -113,19 +113,54 @@ def table(body: list[list[Any]], headers: list[str]) -> str:
     return tabulate(text, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
-def simple_table(body: list[list[str]], headers: Sequence[str]) -> str:
+def number_table(body: list[list[Any]], headers: list[str]) -> str:
+    """A table in tabulate's "simple" format with its number parsing: a column of integers
+    (empty cells allowed) is aligned right. Laid out here when the cells are printable
+    ASCII, the numbers integers and no text reads as a number; else by tabulate."""
+    right: list[int] = []
+    own = True  # False: floats, or text tabulate would read as a number (its own rules)
+    for i in range(len(headers)):
+        column = [line[i] for line in body if line[i] not in ("", None)]
+        ints = [v for v in column if isinstance(v, int) and not isinstance(v, bool)]
+        if ints and len(ints) == len(column):
+            right.append(i)
+        elif any(not isinstance(v, str) or _reads_as_number(v) for v in column):
+            own = False
+    text = [["" if c is None else str(c) for c in line] for line in body]
+    if own and _plain_text(text, headers):
+        return simple_table(text, headers, right=right)
+    from tabulate import tabulate
+
+    return tabulate(body, headers=headers, tablefmt="simple")
+
+
+def _reads_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def simple_table(
+    body: list[list[str]], headers: Sequence[str], *, right: Sequence[int] = ()
+) -> str:
     """tabulate's "simple" format for printable ASCII cells, byte for byte, in linear time
-    (cells lose surrounding whitespace, as tabulate strips it)."""
+    (cells lose surrounding whitespace, as tabulate strips it); ``right``: the columns
+    aligned right, as tabulate aligns numbers."""
     body = [[t.strip() for t in line] for line in body]
     widths = [len(h) + 2 for h in headers]
     for line in body:
         for i, t in enumerate(line):
             if len(t) > widths[i]:
                 widths[i] = len(t)
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    just = [str.rjust if i in right else str.ljust for i in range(len(headers))]
+    lines = ["  ".join(j(h, w) for h, w, j in zip(headers, widths, just, strict=True)).rstrip()]
     lines.append("  ".join("-" * w for w in widths))
     for line in body:
-        lines.append("  ".join(t.ljust(w) for t, w in zip(line, widths, strict=True)).rstrip())
+        lines.append(
+            "  ".join(j(t, w) for t, w, j in zip(line, widths, just, strict=True)).rstrip()
+        )
     return "\n".join(lines)
 
 

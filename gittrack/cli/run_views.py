@@ -57,10 +57,8 @@ def show_text(
         parts.append(section("metrics", out.table(rows, ["key", "value", "step", "steps"])))
     parts.append(section("tags", out.kv_table(sorted(run_tags(r).items()))))
     if r.artifacts:
-        from tabulate import tabulate  # sizes are aligned as numbers
-
         rows = [[p, (e or {}).get("size", "")] for p, e in sorted(r.artifacts.items())]
-        parts.append(section("artifacts", tabulate(rows, headers=["path", "size"])))
+        parts.append(section("artifacts", out.number_table(rows, ["path", "size"])))
     if r.inputs:
         from gittrack.lineage.hashing import short
 

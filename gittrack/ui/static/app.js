@@ -721,8 +721,11 @@ function lineCharts(grid, runs, keys, controls) {
     drawing = true;
     try {
       const uPlot = await uplot();
+      // the charts of a grid are as wide as each other: read once, as reading a size
+      // after a chart was added lays the whole page out again
+      const width = Math.floor(grid.firstChild.clientWidth) || 600;
       for (let k = next(); k !== undefined && seq === viewSeq; k = next()) {
-        draw(uPlot, k);
+        draw(uPlot, k, width);
         if (performance.now() - started > DRAW_SLICE_MS) break;
       }
     } catch (e) {
@@ -733,7 +736,7 @@ function lineCharts(grid, runs, keys, controls) {
     }
     schedule();
   }
-  function draw(uPlot, k) {
+  function draw(uPlot, k, width) {
     const div = charts.get(k);
     const {x, smoothing, logY} = controls();
     const win = zoomed[k] ? zoomed[k].window : null, span = win || [-Infinity, Infinity];
@@ -750,7 +753,6 @@ function lineCharts(grid, runs, keys, controls) {
     const pad = (lo, hi) => lo < hi ? [lo, hi] : [lo - (Math.abs(lo) || 1) / 2, hi + (Math.abs(hi) || 1) / 2];
     const [xLo, xHi] = xSpan ? pad(...xSpan) : [0, 1];
     const [yLo, yHi] = ySpan ? pad(...ySpan) : [0, 1];
-    const width = Math.floor(div.clientWidth) || 600;
     const tip = h("div", {class: "chart-tip", hidden: true});
     const opts = {
       title, width, height: CHART_HEIGHT, ms: 1, legend: {show: false},

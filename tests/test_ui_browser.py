@@ -382,6 +382,17 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         )
         assert room["tokens"][1] > 100
         assert all(left >= widest for left, widest in room.values())
+        # by wall time, a single point sits in the middle of two seconds around it
+        page.goto(f"{url}/#/compare?runs={rid}")
+        _ready(page, "^#/compare")
+        _charts_drawn(page, 3)
+        page.select_option("#x-axis", "time")
+        page.wait_for_function(
+            "document.querySelectorAll('#charts .chart[data-drawn=\"1\"]').length === 3"
+        )
+        tokens = "document.querySelector('.chart[data-metric=tokens]')"
+        low, high = page.evaluate(f"[{tokens}.uplot.scales.x.min, {tokens}.uplot.scales.x.max]")
+        assert high - low == 2000 and page.evaluate(f"{tokens}.chart.lines[0].x[0]") == low + 1000
         page.close()
     assert errors == []
 

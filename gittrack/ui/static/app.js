@@ -750,9 +750,10 @@ function lineCharts(grid, runs, keys, controls) {
     // NaN and infinities have no place on an axis either: say so rather than show empty axes
     const note = ySpan ? "" : logY && extent(plain.map(l => [l.x, l.y]), ...span)
       ? "no value above zero to draw on a log scale" : "no finite value to draw (NaN or infinite)";
-    const pad = (lo, hi) => lo < hi ? [lo, hi] : [lo - (Math.abs(lo) || 1) / 2, hi + (Math.abs(hi) || 1) / 2];
-    const [xLo, xHi] = xSpan ? pad(...xSpan) : [0, 1];
-    const [yLo, yHi] = ySpan ? pad(...ySpan) : [0, 1];
+    // a single value gets room around it: half its size, a second around a single time
+    const pad = ([lo, hi], half) => lo < hi ? [lo, hi] : [lo - (half || Math.abs(lo) / 2 || 1), hi + (half || Math.abs(hi) / 2 || 1)];
+    const [xLo, xHi] = xSpan ? pad(xSpan, x === "time" ? 1000 : 0) : [0, 1];
+    const [yLo, yHi] = ySpan ? pad(ySpan, 0) : [0, 1];
     const tip = h("div", {class: "chart-tip", hidden: true});
     const opts = {
       title, width, height: CHART_HEIGHT, ms: 1, legend: {show: false},

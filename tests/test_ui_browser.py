@@ -382,6 +382,16 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         )
         assert room["tokens"][1] > 100
         assert all(left >= widest for left, widest in room.values())
+        # the hover gives the value as logged, every digit (the pointer just inside the
+        # plot, the point on its right edge)
+        loss = "document.querySelector('.chart[data-metric=loss]')"
+        x, y = page.evaluate(
+            f"(() => {{ const u = {loss}.uplot, box = u.over.getBoundingClientRect();"
+            " return [box.left + u.valToPos(2, 'x') - 3, box.top + u.valToPos(1 / 3, 'y')]; })()"
+        )
+        page.mouse.move(x, y)
+        tip = page.locator(".chart[data-metric=loss] .chart-tip")
+        assert tip.inner_text().split("\n") == ["values", "step 2: 0.3333333333333333"]
         # by wall time, a single point sits in the middle of two seconds around it
         page.goto(f"{url}/#/compare?runs={rid}")
         _ready(page, "^#/compare")

@@ -591,13 +591,14 @@ function unpackLines(answer, k) {
   });
 }
 
-// A chart's lines as drawn: [{run_id, name, color, x, y, marker}] (a run with a single
-// point is a marker), kept on the chart's element as `chart` with its title and axes.
+// A chart's lines as drawn: [{run_id, name, color, x, y, logged, marker}] (y smoothed,
+// logged as logged; a run with a single point is a marker), kept on the chart's element
+// as `chart` with its title and axes.
 function chartLines(lines, x, smoothing) {
   return lines.map(([run, line]) => {
     const xs = x === "step" ? line.step : x === "time" ? line.time : line.time.map(t => (t - run.start_time) / 1000);
     return {run_id: run.run_id, name: run.name || run.run_id.slice(0, 8), color: run.color, x: xs,
-      y: smooth(line.value, smoothing), marker: line.value.length === 1};
+      y: smooth(line.value, smoothing), logged: line.value, marker: line.value.length === 1};
   });
 }
 function extent(arrays, lo, hi) {
@@ -639,7 +640,8 @@ function axisSize(u, values, axisIdx, cycleNum) {
   }
   return Math.ceil(axis.widest + axis.ticks.size + axis.gap + 4);
 }
-// the run of the point nearest the pointer, within HOVER_PX: [line, i] or null
+// the run of the point nearest the pointer, within HOVER_PX: [line, i] or null (the hover
+// then shows the value as logged, every digit)
 function nearest(u, lines, left, top) {
   let best = null, bestD = HOVER_PX * HOVER_PX;
   for (const line of lines) {
@@ -780,7 +782,7 @@ function lineCharts(grid, runs, keys, controls) {
           if (!found) return;
           const [line, i] = found;
           tip.replaceChildren(h("span", {class: "swatch", style: `background:${line.color}`}), h("b", {text: line.name}),
-            h("br"), `${fmtX(line.x[i], x)}: ${fmtNum(line.y[i])}`);
+            h("br"), `${fmtX(line.x[i], x)}: ${smoothing ? fmtNum(line.y[i]) + " smoothed, " : ""}${line.logged[i]}`);
           tip.style.left = Math.min(u.over.clientWidth - 150, left + 12) + "px";
           tip.style.top = Math.max(0, top - 40) + "px";
         }],

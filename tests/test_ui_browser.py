@@ -382,6 +382,27 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         )
         assert room["tokens"][1] > 100
         assert all(left >= widest for left, widest in room.values())
+        # the hover gives the value as logged, every digit (the pointer just inside the
+        # plot, the point on its right edge)
+        loss = "document.querySelector('.chart[data-metric=loss]')"
+        x, y = page.evaluate(
+            f"(() => {{ const u = {loss}.uplot, box = u.over.getBoundingClientRect();"
+            " return [box.left + u.valToPos(2, 'x') - 3, box.top + u.valToPos(1 / 3, 'y')]; })()"
+        )
+        page.mouse.move(x, y)
+        tip = page.locator(".chart[data-metric=loss] .chart-tip")
+        assert tip.inner_text().split("\n") == ["values", "step 2: 0.3333333333333333"]
+        # by wall time, a single point sits in the middle of two seconds around it
+        page.goto(f"{url}/#/compare?runs={rid}")
+        _ready(page, "^#/compare")
+        _charts_drawn(page, 3)
+        page.select_option("#x-axis", "time")
+        page.wait_for_function(
+            "document.querySelectorAll('#charts .chart[data-drawn=\"1\"]').length === 3"
+        )
+        tokens = "document.querySelector('.chart[data-metric=tokens]')"
+        low, high = page.evaluate(f"[{tokens}.uplot.scales.x.min, {tokens}.uplot.scales.x.max]")
+        assert high - low == 2000 and page.evaluate(f"{tokens}.chart.lines[0].x[0]") == low + 1000
         page.close()
     assert errors == []
 
@@ -610,6 +631,16 @@ def test_every_page_fits_a_phone_wide_window(repo: Path, tmp_path: Path, browser
             page.goto(f"{url}/#/{view}")
             page.wait_for_selector(shown)
             assert page.evaluate(fits), view
+            if view.startswith("compare"):
+                # a wider window widens the charts with their column
+                chart = "document.querySelector('#charts .chart')"
+                narrow = page.evaluate(f"{chart}.uplot.width")
+                assert narrow <= 390
+                page.set_viewport_size({"width": 1400, "height": 844})
+                page.wait_for_function(f"{chart}.uplot.width > 1.5 * {narrow}")
+                assert page.evaluate(f"{chart}.uplot.width === Math.floor({chart}.clientWidth)")
+                page.set_viewport_size({"width": 390, "height": 844})
+                page.wait_for_function(f"{chart}.uplot.width === {narrow}")
         page.goto(f"{url}/#/run/{ids[0]}?tab=artifacts")
         page.click("[data-path='table.csv']")
         page.wait_for_selector(".artifact-table")

@@ -28,9 +28,10 @@ def ui_cmd(
     """Browse, chart and compare runs in a local web page (Ctrl-C stops it)."""
     import secrets
     import sys
+    import threading
 
     from gittrack.session import open_index
-    from gittrack.ui import missing_requirements
+    from gittrack.ui import missing_requirements, warm_up
 
     missing = missing_requirements()
     if missing:
@@ -62,6 +63,9 @@ def ui_cmd(
         server.allowed_hosts = {host.lower(), f"{host.lower()}:{server.server_address[1]}"}
 
     def ready(url: str) -> None:
+        # the first chart's request needs numpy and pyarrow (0.15-0.2 s to import): they
+        # are imported while the browser opens the page
+        threading.Thread(target=warm_up, name="gittrack-ui-warm-up", daemon=True).start()
         typer.echo(f"gittrack ui: {url}/  (repository {root}; Ctrl-C stops)")
         if not no_browser:
             import webbrowser

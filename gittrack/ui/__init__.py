@@ -25,6 +25,13 @@ def missing_requirements() -> list[str]:
     return [m for m in REQUIRES if importlib.util.find_spec(m) is None]
 
 
+def warm_up() -> None:
+    """Import what drawing metric lines needs (numpy, pyarrow's Parquet reader), so the
+    first chart request does not wait for it."""
+    import numpy  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+
 def router(root: Path, token: str) -> Router:
     """Every route of the UI for the tracking repository at ``root``."""
     from gittrack.ui import api, files

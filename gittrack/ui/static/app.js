@@ -591,13 +591,14 @@ function unpackLines(answer, k) {
   });
 }
 
-// A chart's lines as drawn: [{run_id, name, color, x, y, marker}] (a run with a single
-// point is a marker), kept on the chart's element as `chart` with its title and axes.
+// A chart's lines as drawn: [{run_id, name, color, x, y, logged, marker}] (y smoothed,
+// logged as logged; a run with a single point is a marker), kept on the chart's element
+// as `chart` with its title and axes.
 function chartLines(lines, x, smoothing) {
   return lines.map(([run, line]) => {
     const xs = x === "step" ? line.step : x === "time" ? line.time : line.time.map(t => (t - run.start_time) / 1000);
     return {run_id: run.run_id, name: run.name || run.run_id.slice(0, 8), color: run.color, x: xs,
-      y: smooth(line.value, smoothing), marker: line.value.length === 1};
+      y: smooth(line.value, smoothing), logged: line.value, marker: line.value.length === 1};
   });
 }
 function extent(arrays, lo, hi) {
@@ -639,7 +640,8 @@ function axisSize(u, values, axisIdx, cycleNum) {
   }
   return Math.ceil(axis.widest + axis.ticks.size + axis.gap + 4);
 }
-// the run of the point nearest the pointer, within HOVER_PX: [line, i] or null
+// the run of the point nearest the pointer, within HOVER_PX: [line, i] or null (the hover
+// then shows the value as logged, every digit)
 function nearest(u, lines, left, top) {
   let best = null, bestD = HOVER_PX * HOVER_PX;
   for (const line of lines) {
@@ -721,8 +723,11 @@ function lineCharts(grid, runs, keys, controls) {
     drawing = true;
     try {
       const uPlot = await uplot();
+      // the charts of a grid are as wide as each other: read once, as reading a size
+      // after a chart was added lays the whole page out again
+      const width = Math.floor(grid.firstChild.clientWidth) || 600;
       for (let k = next(); k !== undefined && seq === viewSeq; k = next()) {
-        draw(uPlot, k);
+        draw(uPlot, k, width);
         if (performance.now() - started > DRAW_SLICE_MS) break;
       }
     } catch (e) {
@@ -733,7 +738,7 @@ function lineCharts(grid, runs, keys, controls) {
     }
     schedule();
   }
-  function draw(uPlot, k) {
+  function draw(uPlot, k, width) {
     const div = charts.get(k);
     const {x, smoothing, logY} = controls();
     const win = zoomed[k] ? zoomed[k].window : null, span = win || [-Infinity, Infinity];
@@ -747,10 +752,10 @@ function lineCharts(grid, runs, keys, controls) {
     // NaN and infinities have no place on an axis either: say so rather than show empty axes
     const note = ySpan ? "" : logY && extent(plain.map(l => [l.x, l.y]), ...span)
       ? "no value above zero to draw on a log scale" : "no finite value to draw (NaN or infinite)";
-    const pad = (lo, hi) => lo < hi ? [lo, hi] : [lo - (Math.abs(lo) || 1) / 2, hi + (Math.abs(hi) || 1) / 2];
-    const [xLo, xHi] = xSpan ? pad(...xSpan) : [0, 1];
-    const [yLo, yHi] = ySpan ? pad(...ySpan) : [0, 1];
-    const width = Math.floor(div.clientWidth) || 600;
+    // a single value gets room around it: half its size, a second around a single time
+    const pad = ([lo, hi], half) => lo < hi ? [lo, hi] : [lo - (half || Math.abs(lo) / 2 || 1), hi + (half || Math.abs(hi) / 2 || 1)];
+    const [xLo, xHi] = xSpan ? pad(xSpan, x === "time" ? 1000 : 0) : [0, 1];
+    const [yLo, yHi] = ySpan ? pad(ySpan, 0) : [0, 1];
     const tip = h("div", {class: "chart-tip", hidden: true});
     const opts = {
       title, width, height: CHART_HEIGHT, ms: 1, legend: {show: false},
@@ -777,7 +782,7 @@ function lineCharts(grid, runs, keys, controls) {
           if (!found) return;
           const [line, i] = found;
           tip.replaceChildren(h("span", {class: "swatch", style: `background:${line.color}`}), h("b", {text: line.name}),
-            h("br"), `${fmtX(line.x[i], x)}: ${fmtNum(line.y[i])}`);
+            h("br"), `${fmtX(line.x[i], x)}: ${smoothing ? fmtNum(line.y[i]) + " smoothed, " : ""}${line.logged[i]}`);
           tip.style.left = Math.min(u.over.clientWidth - 150, left + 12) + "px";
           tip.style.top = Math.max(0, top - 40) + "px";
         }],

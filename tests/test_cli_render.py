@@ -134,6 +134,20 @@ def test_own_tables_match_tabulate_byte_for_byte(case: tuple[list[str], list[lis
     assert render.plain_table(body) == tabulate(body, tablefmt="plain", disable_numparse=True)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_ASCII_CELL, _ASCII_CELL | st.text(max_size=200)), max_size=5))
+def test_shortened_values_are_laid_out_as_tabulate_does(pairs: list[tuple[str, str]]) -> None:
+    """Values cut by ``cell`` end with "…": still laid out without tabulate, the same bytes."""
+    from tabulate import tabulate
+
+    body = [[k, render.cell(v, 20)] for k, v in pairs]
+    expected = tabulate(body, headers=["k", "v"], tablefmt="simple", disable_numparse=True)
+    assert render.table(body, ["k", "v"]) == expected
+    assert render.kv_table(pairs) == tabulate(
+        [[k, render.cell(v, 80)] for k, v in pairs], tablefmt="plain", disable_numparse=True
+    )
+
+
 _SIZE_CELL = st.one_of(st.integers(-(10**12), 10**12), st.just(""), st.none(), _ASCII_CELL)
 _PATH_CELL = st.one_of(_ASCII_CELL, _ANY_CELL, st.floats(allow_nan=False), st.integers(0, 99))
 
@@ -166,7 +180,7 @@ def test_printing_a_run_imports_no_tabulate(repo: Path) -> None:
     """tabulate reads its package metadata on import (~20 ms): plain ASCII tables skip it."""
     make = (
         "import gittrack; c = gittrack.Client(); rid = c.create_run(run_name='plain').info.run_id\n"
-        "c.log_params(rid, {'alpha': 0.5, 'name': 'cnn'})\n"
+        "c.log_params(rid, {'alpha': 0.5, 'name': 'cnn', 'long': 'x' * 100})\n"
         "c.log_metric(rid, 'loss', 0.25, step=3)\n"
         "c.set_tags(rid, {'team': 't1'}); open('model.bin', 'wb').write(b'x' * 1500)\n"
         "c.log_artifact(rid, 'model.bin'); c.set_terminated(rid); print(rid)\n"

@@ -92,10 +92,14 @@ def render(rows: list[dict[str, Any]], columns: list[str], fmt: str) -> str:
 
 
 def _plain_text(body: list[list[str]], headers: Sequence[str] = ()) -> bool:
-    """True when every cell is printable ASCII: a layout that needs no tabulate."""
-    return all(h.isascii() and h.isprintable() for h in headers) and all(
-        t.isascii() and t.isprintable() for line in body for t in line
-    )
+    """True when every cell is printable ASCII, or that and the "…" that :func:`cell` ends a
+    shortened value with (one column wide, as tabulate measures it): a layout that needs no
+    tabulate."""
+    return all(_plain(h) for h in headers) and all(_plain(t) for line in body for t in line)
+
+
+def _plain(text: str) -> bool:
+    return text.isprintable() and (text.isascii() or text.replace("…", "").isascii())
 
 
 def table(body: list[list[Any]], headers: list[str]) -> str:

@@ -47,13 +47,13 @@ def _main(args: list[str]) -> None:
         args.remove("--debug")
     from gittrack.gcpause import collector_paused
 
-    # Importing typer and building the command makes tens of thousands of objects and no
-    # garbage: the collector would walk them again and again (50 young passes).
-    with collector_paused(settle=True):
-        from gittrack.cli.app import app_for
-
-        application = app_for(args)
     try:
+        # Importing typer and building the command makes tens of thousands of objects and
+        # no garbage: the collector would walk them again and again (50 young passes).
+        with collector_paused(settle=True):
+            from gittrack.cli.app import app_for
+
+            application = app_for(args)
         code = application(args=args, prog_name="gittrack", standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)  # typer.Exit(n) comes back as a return value here

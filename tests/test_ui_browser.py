@@ -241,10 +241,20 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         assert page.evaluate(f"[...{first}.chart.lines[0].x]") == list(
             range(inside[0] - 1, inside[-1] + 2)
         )
-        # a double-click goes back to the whole line
+        # a double-click goes back to the whole line, and so does the button a zoomed
+        # chart shows
         page.mouse.dblclick(left, y)
         page.wait_for_function(f"{first}.chart.window === null")
         assert len(page.evaluate(f"[...{first}.chart.lines[0].x]")) == 400
+        assert page.locator("#charts .chart-unzoom").count() == 0
+        page.mouse.move(left, y)
+        page.mouse.down()
+        page.mouse.move(right, y, steps=4)
+        page.mouse.up()
+        page.wait_for_function(f"{first}.chart.window !== null")
+        page.click("#charts .chart .chart-unzoom")
+        page.wait_for_function(f"{first}.chart.window === null")
+        assert page.locator("#charts .chart-unzoom").count() == 0
         page.select_option("#x-axis", "relative")
         page.fill("#smoothing", "0.6")
         page.check("#log-y")

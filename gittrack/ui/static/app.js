@@ -794,7 +794,10 @@ function lineCharts(grid, runs, keys, controls) {
     const u = new uPlot(opts, data2, div);
     div.uplot = u;
     u.over.append(tip);
-    u.over.addEventListener("dblclick", () => { if (zoomed[k]) { delete zoomed[k]; redrawOne(k); } });
+    const unzoom = () => { if (zoomed[k]) { delete zoomed[k]; redrawOne(k); } };
+    u.over.addEventListener("dblclick", unzoom);
+    // zoomed: a button says so and goes back (as a double-click does)
+    if (win) div.append(h("button", {class: "chart-unzoom", type: "button", onclick: unzoom, text: "Show all"}));
     if (note) u.over.append(h("div", {class: "chart-note", text: note}));
     div.chart = {title, x, logY, window: win, note, lines};
     resized.observe(div);

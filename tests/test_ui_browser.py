@@ -402,6 +402,15 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         page.mouse.move(x, y)
         tip = page.locator(".chart[data-metric=loss] .chart-tip")
         assert tip.inner_text().split("\n") == ["values", "step 2: 0.3333333333333333"]
+        # PNG (shown on hover) saves the chart as drawn, its title above it
+        with page.expect_download() as download:
+            page.click(".chart[data-metric=loss] .chart-png")
+        assert download.value.suggested_filename == "loss.png"
+        png = Path(download.value.path()).read_bytes()
+        canvas = page.evaluate(f"[{loss}.uplot.ctx.canvas.width, {loss}.uplot.ctx.canvas.height]")
+        assert png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(png[16:20], "big") == canvas[0]
+        assert int.from_bytes(png[20:24], "big") == canvas[1] + 28
         # by wall time, a single point sits in the middle of two seconds around it
         page.goto(f"{url}/#/compare?runs={rid}")
         _ready(page, "^#/compare")

@@ -655,6 +655,26 @@ function nearest(u, lines, left, top) {
   }
   return best;
 }
+// the chart as drawn (its canvas) under its title, as a PNG file named after the metric
+function savePng(u, title, key) {
+  const src = u.ctx.canvas, ratio = devicePixelRatio, top = Math.round(28 * ratio);
+  const out = h("canvas", {width: src.width, height: src.height + top});
+  const ctx = out.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, out.width, out.height);
+  ctx.fillStyle = "#1d2330";
+  ctx.font = `600 ${Math.round(14 * ratio)}px system-ui, sans-serif`;
+  ctx.textAlign = "center";
+  ctx.fillText(title, out.width / 2, Math.round(20 * ratio));
+  ctx.drawImage(src, 0, top);
+  out.toBlob((blob) => {
+    const url = URL.createObjectURL(blob), a = h("a", {href: url, download: `${key.replace(/[\\/:*?"<>|]/g, "_")}.png`});
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }, "image/png");
+}
 function fmtX(v, x) { return x === "time" ? fmtTime(v) : x === "relative" ? fmtNum(v) + " s" : "step " + fmtNum(v); }
 
 // runs: [{run_id, name, start_time, color}]; controls() -> {x, smoothing, logY}
@@ -796,8 +816,10 @@ function lineCharts(grid, runs, keys, controls) {
     u.over.append(tip);
     const unzoom = () => { if (zoomed[k]) { delete zoomed[k]; redrawOne(k); } };
     u.over.addEventListener("dblclick", unzoom);
-    // zoomed: a button says so and goes back (as a double-click does)
-    if (win) div.append(h("button", {class: "chart-unzoom", type: "button", onclick: unzoom, text: "Show all"}));
+    // zoomed: a button says so and goes back (as a double-click does); PNG saves the chart
+    div.append(h("div", {class: "chart-tools"},
+      win ? h("button", {class: "chart-unzoom", type: "button", onclick: unzoom, text: "Show all"}) : null,
+      h("button", {class: "chart-png", type: "button", title: "Save as PNG", onclick: () => savePng(u, title, k), text: "PNG"})));
     if (note) u.over.append(h("div", {class: "chart-note", text: note}));
     div.chart = {title, x, logY, window: win, note, lines};
     resized.observe(div);

@@ -391,6 +391,30 @@ def test_lines_of_one_metric_and_of_a_zoomed_window(repo: Path) -> None:
         assert status == 400 and b"x must be step, time or relative" in body
 
 
+def test_lines_of_the_first_metrics_by_name_before_the_page_knows_them(repo: Path) -> None:
+    """``first=N``: the first N metric names of the chosen runs, in sorted order, as the
+    compare page asks for them beside the runs' rows."""
+    ids = []
+    for keys in (["zeta", "beta"], ["alpha", "beta"], []):
+        with gittrack.start_run() as run:
+            for step in range(3):
+                gittrack.log_metrics({k: float(step) for k in keys}, step=step)
+        ids.append(run.info.run_id)
+    with serving(repo) as srv:
+        answer = get_json(srv, "/ui/api/lines", run=ids, first=2, points=64)
+        assert [sorted(r["lines"]) for r in answer] == [["beta"], ["alpha", "beta"], []]
+        assert unpacked(answer[1]["lines"]["alpha"])["value"] == [0.0, 1.0, 2.0]
+        every = get_json(srv, "/ui/api/lines", run=ids, first=12, points=64)
+        assert [sorted(r["lines"]) for r in every] == [["beta", "zeta"], ["alpha", "beta"], []]
+        (none,) = get_json(srv, "/ui/api/lines", run=ids[2], first=3, points=64)
+        assert none["lines"] == {}
+        for query in ("first=2&key=beta", "first=-1"):
+            status, _, body = call(srv, "GET", f"/ui/api/lines?run={ids[0]}&{query}")
+            assert status == 400 and json.loads(body)["message"] == (
+                "first must be a positive number of metrics, without key"
+            )
+
+
 def test_keep_extremes_keeps_every_spike() -> None:
     import numpy as np
 

@@ -504,6 +504,42 @@ def test_compare_of_more_runs_than_colours_draws_every_chart_without_scrolling(
     assert errors == []
 
 
+def test_a_compare_of_many_runs_asks_for_its_lines_beside_their_rows(
+    repo: Path, browser: Any
+) -> None:
+    """With many runs a line's points do not depend on the chart's width: the page asks for
+    the first metrics' lines at once, beside the runs' rows, and needs no other request."""
+    ids = []
+    for i in range(40):
+        with gittrack.start_run(run_name=f"r{i:02d}") as run:
+            for step in range(5):
+                gittrack.log_metrics({"acc": i + step / 10, "loss": -i - step}, step=step)
+        ids.append(run.info.run_id)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/compare?runs={','.join(ids)}")
+        _charts_drawn(page, 2)
+        requests = page.evaluate(
+            "performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/ui/api/'))"
+            ".map(e => [new URL(e.name).pathname, new URL(e.name).search, e.startTime,"
+            " e.responseEnd])"
+        )
+        (compare,) = [r for r in requests if r[0] == "/ui/api/compare"]
+        (lines,) = [r for r in requests if r[0] == "/ui/api/lines"]
+        assert "first=12" in lines[1] and "points=250" in lines[1]
+        assert lines[2] < compare[3]  # asked before the rows came back
+        drawn = page.evaluate(
+            "[...document.querySelectorAll('#charts .chart')]"
+            ".map(d => [d.dataset.metric, d.chart.lines.length,"
+            " d.chart.lines.every(l => l.x.length === 5)])"
+        )
+        assert drawn == [["acc", 40, True], ["loss", 40, True]]
+        page.close()
+    assert errors == []
+
+
 def test_a_running_runs_page_follows_it_and_keeps_what_the_user_types(
     repo: Path, tmp_path: Path, browser: Any
 ) -> None:

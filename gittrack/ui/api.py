@@ -270,21 +270,30 @@ def build(repo: Repository) -> Router:
 
     @r.route("GET", "/ui/api/lines")
     def lines(q: Request) -> Response:
-        """Chart lines of the chosen runs: ``key`` (repeatable) limits the metrics sent;
-        ``lo`` and ``hi`` (with ``x``: step, time or relative) ask for a zoomed window."""
+        """Chart lines of the chosen runs: ``key`` (repeatable) limits the metrics sent, or
+        ``first=N`` sends the first N metric names of the runs in sorted order (what a page
+        draws first, asked for before it knows the names); ``lo`` and ``hi`` (with ``x``:
+        step, time or relative) ask for a zoomed window."""
         from gittrack.ui import series
 
         ids = [i for i in q.query.get("run", []) if i]
         wanted = [k for k in q.query.get("key", []) if k]
         points = _ints(q, "points", 1500)
+        first = _ints(q, "first", 0)
         if not ids or len(ids) > MAX_COMPARE:
             raise ValidationError(f"give between 1 and {MAX_COMPARE} runs")
+        if first < 0 or (first and wanted):
+            raise ValidationError("first must be a positive number of metrics, without key")
         window = _window(q)
         out = []
         with repo.index() as index:
             index.refresh()
             rids = index.resolve_many(ids)
             entries = {e.run_id: e for e in index.entries_of(rids)}
+            if first:
+                rows = index.rows_of(rids).values()
+                names = sorted({k for row in rows for k in row.get("metrics", {})})
+                wanted = names[:first] or [""]  # no metric: no line (an empty list is all)
         for rid in rids:
             entry = entries.get(rid)
             if entry is None or entry.corrupt:

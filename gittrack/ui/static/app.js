@@ -573,6 +573,16 @@ function whenVisible(el, draw) {
   seen.observe(el);
 }
 
+// With many runs a line's points do not depend on the chart's width (CHART_POINTS / runs
+// is below any chart's but a phone's): the first metrics' lines are then asked for at
+// once, beside the runs' rows, rather than after them. {points, answer} or null.
+const EARLY_POINTS = 300;
+function earlyLines(ids) {
+  const points = Math.max(64, Math.floor(CHART_POINTS / ids.length));
+  if (points > EARLY_POINTS) return null;
+  return {points, answer: api("/ui/api/lines?" + qs({run: ids, first: LINE_KEYS, points})).catch(() => null)};
+}
+
 function plotWidth(el) { return Math.max(200, Math.min(4000, Math.round((el.clientWidth || 600) - 70))); }
 function linePoints(el, lines) { return Math.max(64, Math.min(plotWidth(el), Math.floor(CHART_POINTS / lines))); }
 
@@ -677,8 +687,9 @@ function savePng(u, title, key) {
 }
 function fmtX(v, x) { return x === "time" ? fmtTime(v) : x === "relative" ? fmtNum(v) + " s" : "step " + fmtNum(v); }
 
-// runs: [{run_id, name, start_time, color}]; controls() -> {x, smoothing, logY}
-function lineCharts(grid, runs, keys, controls) {
+// runs: [{run_id, name, start_time, color}]; controls() -> {x, smoothing, logY}; early:
+// what earlyLines asked for, or null
+function lineCharts(grid, runs, keys, controls, early) {
   const data = {}, zoomed = {}, charts = new Map(), visible = new Set();
   let version = 0, zoomedX = controls().x, timer = null, drawing = false;
   const seq = viewSeq;
@@ -714,6 +725,13 @@ function lineCharts(grid, runs, keys, controls) {
     if (!keys.length) return;  // no chart to ask lines for
     const points = linePoints(grid.firstChild, ids.length);
     try {
+      if (early && early.points === points) {  // else asked at another width: not used
+        const answer = await early.answer;
+        if (seq !== viewSeq) return;
+        const sent = new Set((answer || []).flatMap(l => Object.keys(l.lines)));
+        for (const k of keys.filter(k => sent.has(k))) data[k] = unpackLines(answer, k).map(([id, line]) => [byId[id], line]);
+        schedule();
+      }
       for (;;) {
         const missing = keys.filter(k => !data[k]);
         const part = missing.filter(k => visible.has(k)).concat(missing.filter(k => !visible.has(k))).slice(0, LINE_KEYS);
@@ -856,7 +874,7 @@ async function runMetrics(body, run) {
   body.append(grid);
   uplot();  // start loading the charting library while the lines are fetched
   lineCharts(grid, [{run_id: run.run_id, name: run.name, start_time: run.start_time, color: PALETTE[0]}], keys,
-    () => ({x: "step", smoothing: 0, logY: false}));
+    () => ({x: "step", smoothing: 0, logY: false}), null);
 }
 
 function treeList(paths, onPick, sizes) {
@@ -960,6 +978,7 @@ function diffView(text) {
 async function comparePage(main, ids) {
   if (ids.length < 1) { main.append(h("p", {text: "Select runs on the runs page to compare them."})); return; }
   uplot();  // start loading the charting library at once
+  const early = earlyLines(ids);
   const rows = await api("/ui/api/compare?" + qs({run: ids}));
   const color = (i) => PALETTE[i % PALETTE.length];
   const label = (r) => r.name || r.run_id.slice(0, 8);
@@ -1001,7 +1020,7 @@ async function comparePage(main, ids) {
   const metricKeys = [...new Set(rows.flatMap(r => Object.keys(r.metrics)))].sort();
   if (!metricKeys.length) grid.append(h("p", {class: "muted", text: "These runs logged no metrics."}));
   const charts = lineCharts(grid, rows.map((r, i) => ({run_id: r.run_id, name: r.name, start_time: r.start_time, color: color(i)})), metricKeys,
-    () => ({x: xSel.value, smoothing: parseFloat(smoothIn.value), logY: logY.checked}));
+    () => ({x: xSel.value, smoothing: parseFloat(smoothIn.value), logY: logY.checked}), early);
   for (const el of [xSel, smoothIn, logY]) el.addEventListener("input", () => { smoothOut.textContent = smoothIn.value; charts.redraw(); });
   sideBySide();  // after the charts asked for their lines, so the server works meanwhile
 

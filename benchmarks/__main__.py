@@ -72,7 +72,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
         "--out",
         type=Path,
         help="markdown report (default docs/benchmarks.md; "
-        "with --quick benchmarks/.work/benchmarks-quick.md)",
+        "with --quick benchmarks/.work/suite/benchmarks-quick.md)",
     )
     p.add_argument(
         "--json",
@@ -82,7 +82,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
         default=None,
         help="also write raw results (default path benchmarks/results.json)",
     )
-    p.add_argument("--workdir", type=Path, default=HERE / ".work", help="scratch directory")
+    # its own directory: the suite empties it at start, and the UI and other benchmarks
+    # keep their built repositories beside it under .work/
+    p.add_argument(
+        "--workdir", type=Path, default=HERE / ".work" / "suite", help="scratch directory"
+    )
     p.add_argument(
         "--reuse-fixtures",
         action="store_true",

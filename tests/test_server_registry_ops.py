@@ -156,13 +156,20 @@ def test_renaming_an_experiment_keeps_its_id_and_its_runs(repo: Path, tmp_path: 
     fsck(repo)
 
 
-REGISTRY_SEARCH = r"""
+# An MLflow script's start: a run logging a model directory at artifact path "model"
+A_LOGGED_MODEL = r"""
 import json, os, mlflow
+from mlflow.exceptions import MlflowException
 client = mlflow.MlflowClient()
 with mlflow.start_run() as run:
     os.makedirs("model", exist_ok=True)
     open("model/MLmodel", "w").write("flavors: {}\n")
     mlflow.log_artifacts("model", "model")
+"""
+
+REGISTRY_SEARCH = (
+    A_LOGGED_MODEL
+    + r"""
 for name in ("churn", "fraud", "churn"):
     mlflow.register_model(f"runs:/{run.info.run_id}/model", name)
 client.set_model_version_tag("churn", "2", "stage", "prod")
@@ -172,7 +179,7 @@ client.delete_registered_model_alias("churn", "absent")
 client.set_registered_model_alias("churn", "prod", "2")
 try:
     client.get_model_version_by_alias("churn", "absent")
-except mlflow.exceptions.MlflowException as e:
+except MlflowException as e:
     missing_alias = e.error_code
 like = "name LIKE 'c%'"
 def versions(text):
@@ -198,6 +205,7 @@ files = os.listdir(mlflow.artifacts.download_artifacts("models:/churn-copy/1"))
 out["copied"] = [copied.version, copied.run_id == run.info.run_id, "MLmodel" in files]
 print(json.dumps(out))
 """
+)
 
 
 def test_registry_searches_take_the_filters_mlflows_client_sends(
@@ -225,14 +233,9 @@ def test_registry_searches_take_the_filters_mlflows_client_sends(
     }
 
 
-ALIASES = r"""
-import json, os, mlflow
-from mlflow.exceptions import MlflowException
-client = mlflow.MlflowClient()
-with mlflow.start_run() as run:
-    os.makedirs("model", exist_ok=True)
-    open("model/MLmodel", "w").write("flavors: {}\n")
-    mlflow.log_artifacts("model", "model")
+ALIASES = (
+    A_LOGGED_MODEL
+    + r"""
 for _ in range(2):
     mlflow.register_model(f"runs:/{run.info.run_id}/model", "churn")
 for alias in ("1st", "été", "_shadow", "a-b_c"):
@@ -258,6 +261,7 @@ print(json.dumps({
     "loaded": "MLmodel" in files,
 }))
 """
+)
 
 
 def test_aliases_mlflow_accepts_through_the_mlflow_client(repo: Path, tmp_path: Path) -> None:

@@ -587,6 +587,31 @@ def test_page_carries_the_token_and_the_charting_libraries_are_served_locally(
     assert call(server, "GET", "/ui/static/..%2Fapi.py")[0] == 404
 
 
+def test_a_library_not_installed_is_a_404_naming_what_to_install(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the package (or with a package lacking the file) the page still loads and
+    names the library's plain address, which answers 404 with the reason."""
+    from gittrack.ui import files
+
+    monkeypatch.setitem(
+        files.LIBRARIES, "uPlot.iife.js", files.Library("gittrack_no_such_pkg", "a.js")
+    )
+    monkeypatch.setitem(files.LIBRARIES, "uPlot.min.css", files.Library("gittrack", "no.css"))
+    with serving(repo) as srv:
+        status, _, page = call(srv, "GET", "/")
+        assert status == 200 and b'content="/ui/vendor/uPlot.iife.js"' in page
+        assert b'href="/ui/vendor/uPlot.min.css"' in page
+        status, _, body = call(srv, "GET", "/ui/vendor/uPlot.iife.js")
+        assert status == 404 and json.loads(body)["message"] == (
+            "gittrack_no_such_pkg is not installed (pip install 'gittrack[ui]')"
+        )
+        status, _, body = call(srv, "GET", "/ui/vendor/uPlot.min.css")
+        assert status == 404 and json.loads(body)["message"].endswith(
+            "no.css is missing from the gittrack package"
+        )
+
+
 def test_host_header_must_name_this_server(server: WebServer) -> None:
     status, _, body = call(server, "GET", "/ui/api/experiments", headers={"Host": "evil.example"})
     assert status == 403 and json.loads(body)["error_code"] == "FORBIDDEN_HOST"

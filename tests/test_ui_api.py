@@ -470,6 +470,64 @@ def test_history_grouped_per_key_in_step_order(keys: int, grouped: bool) -> None
         assert got == expected[name]
 
 
+@pytest.mark.parametrize(
+    "column",
+    [
+        [3, -(2**63), 2**63 - 1],
+        [0.1, -0.0, math.inf, 1e-300],
+        "sliced",
+        "chunked",
+        "with nulls",
+        "empty",
+        "uint8",
+        "float32",
+    ],
+)
+def test_arrow_columns_as_numpy_hold_every_value_exactly(column: object) -> None:
+    import pyarrow as pa
+
+    from gittrack.ui.series import as_numpy
+
+    arrays = {
+        "sliced": pa.array([1.5, 2.5, 3.5, 4.5]).slice(1, 2),
+        "chunked": pa.chunked_array([[1, 2], [], [3]], pa.int64()),
+        "with nulls": pa.array([1.0, None, 2.0]),
+        "empty": pa.chunked_array([], pa.int64()),
+        "uint8": pa.array([0, 255], pa.uint8()),
+        "float32": pa.array([0.5, 1.25], pa.float32()),
+    }
+    array = arrays[column] if isinstance(column, str) else pa.array(column)
+    expected = [math.nan if v is None else v for v in array.to_pylist()]
+    found = as_numpy(array)
+    assert list(map(repr, found.tolist())) == list(map(repr, expected))
+    assert str(found.dtype) == {"halffloat": "float16", "float": "float32"}.get(
+        str(array.type), str(array.type).replace("double", "float64")
+    )
+
+
+def test_drawing_lines_does_not_import_pandas() -> None:
+    """pyarrow's to_numpy imports pandas (about 0.16 s), which the first chart request
+    after ``gittrack ui`` starts would wait for."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    assert importlib.util.find_spec("pandas") is not None  # else this test shows nothing
+    script = (
+        "import sys\n"
+        "from gittrack.format import metrics_table, read_metrics, write_metrics\n"
+        "from gittrack.ui.series import downsample, window_lines\n"
+        "data = write_metrics(metrics_table([0, 0], ['m'], [0, 1], [5, 6], [1.0, 2.0]))\n"
+        "t = read_metrics(data, 'x')\n"
+        "assert downsample(t, 100)['m'][2].tolist() == [1.0, 2.0]\n"
+        "window_lines(t, ['m'], 100, x='step', lo=0, hi=1, start_time=5)\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
 def test_non_finite_points_are_left_out_of_lines(repo: Path) -> None:
     import pyarrow as pa
 

@@ -174,6 +174,44 @@ def test_run_page_data_code_and_diff(server: WebServer, runs: list[str], repo: P
     assert status == 404
 
 
+def test_parquet_artifacts_preview_their_first_rows_with_the_total(
+    server: WebServer, runs: list[str], tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from gittrack.ui.files import TABLE_ROWS
+
+    n = TABLE_ROWS * 2 + 34
+    table = pa.table(
+        {
+            "id": list(range(n)),
+            "label": [None if i % 7 == 0 else f"é{i}" for i in range(n)],
+            "score": [math.nan if i == 3 else i / 3 for i in range(n)],
+        }
+    )
+    pq.write_table(table, tmp_path / "big.parquet", row_group_size=100)  # many row groups
+    pq.write_table(table.slice(0, 0), tmp_path / "empty.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1" + b"x" * 64)
+    client = Client()
+    for name in ("big.parquet", "empty.parquet", "bad.parquet"):
+        client.log_artifact(runs[0], str(tmp_path / name))
+    client.flush()
+    found = get_json(server, f"/ui/api/table/{runs[0]}/big.parquet")
+    assert isinstance(found, dict) and found["total"] == n
+    assert found["columns"] == ["id", "label", "score"]
+    expected = [
+        [i, None if i % 7 == 0 else f"é{i}", "nan" if i == 3 else i / 3] for i in range(TABLE_ROWS)
+    ]
+    assert found["rows"] == expected
+    empty = get_json(server, f"/ui/api/table/{runs[0]}/empty.parquet")
+    assert empty == {"columns": ["id", "label", "score"], "rows": [], "total": 0}
+    status, _, body = call(server, "GET", f"/ui/api/table/{runs[0]}/bad.parquet")
+    assert status == 400 and json.loads(body)["message"].startswith(
+        "bad.parquet cannot be read as a table:"
+    )
+
+
 def test_uncommitted_edits_show_as_the_diff_against_the_parent(repo: Path) -> None:
     (repo / "train.py").write_text("print('edited')\n")
     with gittrack.start_run() as run:

@@ -166,18 +166,23 @@ def table_preview(name: str, data: bytes) -> dict[str, Any]:
         if name.lower().endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            table = pq.read_table(pa.BufferReader(data))
+            # the first rows only (a whole table, and pq.read_table's pyarrow.dataset and
+            # pandas imports, cost seconds for a large file); the row count is in the footer
+            parquet = pq.ParquetFile(pa.BufferReader(data))
+            total = parquet.metadata.num_rows
+            batch = next(parquet.iter_batches(batch_size=TABLE_ROWS), None)
+            head = parquet.schema_arrow.empty_table() if batch is None else batch
         else:
             import pyarrow.csv as pacsv
 
             table = pacsv.read_csv(pa.BufferReader(data))
+            total, head = table.num_rows, table.slice(0, TABLE_ROWS)
     except (pa.ArrowException, OSError) as e:
         raise ValidationError(f"{name} cannot be read as a table: {e}") from e
-    head = table.slice(0, TABLE_ROWS)
     columns = head.column_names
     values = [head.column(c).to_pylist() for c in columns]
     rows = [[_cell(col[i]) for col in values] for i in range(head.num_rows)]
-    return {"columns": columns, "rows": rows, "total": table.num_rows}
+    return {"columns": columns, "rows": rows, "total": total}
 
 
 def _cell(value: Any) -> Any:

@@ -369,6 +369,14 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         params = page.locator("section.card", has_text="Parameters").locator("table.kv")
         rows = params.evaluate("t => [...t.rows].map(r => [...r.cells].map(c => c.innerText))")
         assert rows == [["warmup", "1.0"], ["seed", "18446744073709551617"]]
+        # the latest value of each metric, every digit (a table cell rounds, this does not)
+        latest = page.locator("section.card", has_text="Metrics (latest)").locator("table.kv")
+        rows = latest.evaluate("t => [...t.rows].map(r => [...r.cells].map(c => c.innerText))")
+        assert sorted(rows) == [
+            ["diverged", "nan"],
+            ["loss", "0.3333333333333333"],
+            ["tokens", "9876540000000"],
+        ]
         page.click("[data-tab=metrics]")
         _ready(page, "tab=metrics")
         _charts_drawn(page, 3)
@@ -422,6 +430,29 @@ def test_run_page_shows_values_as_logged_and_says_when_nothing_is_drawable(
         tokens = "document.querySelector('.chart[data-metric=tokens]')"
         low, high = page.evaluate(f"[{tokens}.uplot.scales.x.min, {tokens}.uplot.scales.x.max]")
         assert high - low == 2000 and page.evaluate(f"{tokens}.chart.lines[0].x[0]") == low + 1000
+        page.close()
+    assert errors == []
+
+
+def test_compare_shows_every_digit_of_values_that_differ_only_past_those_shown(
+    repo: Path, browser: Any
+) -> None:
+    ids = []
+    for acc, loss in ((0.91234561, 0.5), (0.91234562, 0.123456789)):
+        with gittrack.start_run() as run:
+            gittrack.log_metrics({"acc": acc, "loss": loss})
+            ids.append(run.info.run_id)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/compare?runs={','.join(ids)}")
+        _ready(page, "^#/compare")
+        cells = page.evaluate(
+            "Object.fromEntries([...document.querySelectorAll('#side-by-side tbody tr.differs')]"
+            ".map(r => [r.cells[0].innerText, [...r.cells].slice(1).map(c => c.innerText)]))"
+        )
+        # rounded alike, so every digit; rounded apart, so rounded (every digit on hover)
+        assert cells == {"acc": ["0.91234561", "0.91234562"], "loss": ["0.5", "0.123457"]}
         page.close()
     assert errors == []
 

@@ -58,9 +58,10 @@ function qs(params) {
   return parts.join("&");
 }
 
+// digits 0: every digit (the shortest text that reads back as the same number)
 function fmtNum(v, digits) {
   if (typeof v !== "number") return v === null || v === undefined ? "" : String(v);
-  if (Number.isInteger(v)) return String(v);
+  if (Number.isInteger(v) || digits === 0) return String(v);
   const a = Math.abs(v), d = digits || 6;
   return a !== 0 && (a < 1e-4 || a >= 1e6) ? v.toExponential(d - 2) : String(+v.toPrecision(d));
 }
@@ -490,7 +491,7 @@ function kvTable(obj, opts) {
   const rows = Object.entries(obj || {});
   if (!rows.length) return h("p", {class: "muted", text: (opts && opts.empty) || "none"});
   return h("table", {class: "kv"}, h("tbody", {}, rows.map(([k, v]) => h("tr", {},
-    h("th", {text: k}), h("td", {"data-key": k, title: typeof v === "number" ? String(v) : null}, v !== null && typeof v === "object" ? JSON.stringify(v) : fmtNum(v)),
+    h("th", {text: k}), h("td", {"data-key": k}, v !== null && typeof v === "object" ? JSON.stringify(v) : fmtNum(v, 0)),
     opts && opts.extra ? h("td", {}, opts.extra(k)) : null))));
 }
 
@@ -1000,8 +1001,10 @@ async function comparePage(main, ids) {
       body.append(h("tr", {class: "group"}, h("th", {colspan: rows.length + 1, text: kind})));
       for (const k of shown) {
         const vals = rows.map(r => r[kind][k]);
-        const differs = new Set(vals.map(v => JSON.stringify(v))).size > 1;
-        body.append(h("tr", {class: differs ? "differs" : ""}, h("th", {text: k}), vals.map(v => h("td", {class: numClass(v), title: v === undefined ? null : String(v), text: fmtNum(v)}))));
+        const distinct = new Set(vals.map(v => JSON.stringify(v))).size, differs = distinct > 1;
+        // values that differ only past the digits shown are shown with every digit
+        const short = vals.map(v => fmtNum(v)), exact = new Set(short).size < distinct;
+        body.append(h("tr", {class: differs ? "differs" : ""}, h("th", {text: k}), vals.map((v, i) => h("td", {class: numClass(v), title: v === undefined ? null : String(v), text: exact ? fmtNum(v, 0) : short[i]}))));
       }
     }
     sbs.replaceChildren(h("table", {class: "grid compare"}, h("thead", {}, head), body));

@@ -166,8 +166,8 @@ def table_preview(name: str, data: bytes) -> dict[str, Any]:
         if name.lower().endswith(".parquet"):
             import pyarrow.parquet as pq
 
-            # the first rows only (a whole table, and pq.read_table's pyarrow.dataset and
-            # pandas imports, cost seconds for a large file); the row count is in the footer
+            # the first rows only (the whole table, through pq.read_table's pyarrow.dataset
+            # and pandas imports, took 0.3-0.4 s at 2,000,000 rows); the count is in the footer
             parquet = pq.ParquetFile(pa.BufferReader(data))
             total = parquet.metadata.num_rows
             batch = next(parquet.iter_batches(batch_size=TABLE_ROWS), None)

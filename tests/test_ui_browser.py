@@ -78,7 +78,7 @@ def _make_runs(repo: Path, tmp: Path) -> list[str]:
         "train.log": "".join(f"epoch {e}: loss={1 / (e + 1):.4f}\n" for e in range(40)),
         "config.json": '{"lr": 0.008, "layers": [64, 32], "name": "résumé"}',
         "predictions.csv": "id,label,score\n"
-        + "".join(f"{k},{k % 2},{k / 10}\n" for k in range(12)),
+        + "".join(f"{k},{k % 2},{k / 7}\n" for k in range(12)),
     }
     client = Client()
     for name, text in files.items():
@@ -275,6 +275,9 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.click("[data-path='predictions.csv']")
         page.wait_for_selector(".artifact-table")
         assert page.locator(".artifact-table tbody tr").count() == 12
+        # each value as in the file, every digit
+        scores = page.locator(".artifact-table tbody tr td:nth-child(3)").all_inner_texts()
+        assert scores == [str(k / 7) if k % 7 else str(k // 7) for k in range(12)]
         assert _aligned(page, ".artifact-table") == ({"right"}, 36)
         _shot(page, images, "ui-artifacts.png")
         page.click("[data-path='config.json']")

@@ -20,11 +20,12 @@ for alpha in (0.1, 0.5, 1.0):
         gittrack.set_tag("note", "grid search")
     print(f"{run.info.run_id[:12]} {run.info.run_name:10} {run.info.status} rmse={rmse:.4f}")
 
-# output_format="list": plain rows, no pandas needed (the default is MLflow's DataFrame)
+# output_format="list": Run objects, as MLflow's, no pandas needed (the default is
+# MLflow's DataFrame)
 best = gittrack.search_runs(
     filter_string="params.epochs = '20'",
     order_by=["metrics.rmse ASC"],
     max_results=1,
     output_format="list",
 )
-print("best run:", best[0]["run_id"][:12])
+print("best run:", best[0].info.run_id[:12], best[0].data.params["alpha"])

@@ -238,7 +238,7 @@ def test_a_sweep_that_ends_leaves_its_runs_packed(repo: Path) -> None:
     assert not [p for p in (repo / ".git" / "refs" / "gittrack").rglob("*") if p.is_file()]
     assert _loose(repo) == 0
     fsck(repo)
-    assert len(gittrack.search_runs(output_format="list")) == EXIT_REFS_TO_PACK
+    assert len(gittrack.search_runs(output_format="rows")) == EXIT_REFS_TO_PACK
 
 
 def _git_version() -> tuple[int, ...]:

@@ -18,7 +18,7 @@ def test_autolog_example_runs(repo: Path) -> None:
     assert "same predictions: True" in out
     assert "accuracy_score_X_test = " in out and "search best_cv_score = " in out
     assert "xgboost best_iteration = " in out and "system metrics: 8" in out
-    rows = gittrack.search_runs(output_format="list", repo=repo)
+    rows = gittrack.search_runs(output_format="rows", repo=repo)
     assert len(rows) == 1 + 1 + 3 + 1 + 1  # fit, search, its 3 candidates, xgboost, system
     fsck(repo)
 

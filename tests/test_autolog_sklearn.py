@@ -38,7 +38,7 @@ def data(n: int = 200, classes: int = 2) -> tuple[np.ndarray, np.ndarray]:
 
 
 def runs(repo: Path) -> list[gittrack.Run]:
-    rows = gittrack.search_runs(output_format="list", repo=repo)
+    rows = gittrack.search_runs(output_format="rows", repo=repo)
     return [gittrack.get_run(row["run_id"], repo=repo) for row in rows]
 
 

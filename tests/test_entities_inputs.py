@@ -99,11 +99,11 @@ def test_logged_inputs_read_back_as_mlflow_dataset_inputs_everywhere(repo: Path)
     assert (first.tags[0].key, first.tags[0].value) == (CONTEXT, "trainïng ☃")
 
     def listed() -> dict[str, object]:
-        rows = gittrack.search_runs(output_format="list")
+        rows = gittrack.search_runs(output_format="rows")
         return dict(rows[0]["inputs"]["ünï train"]["schema"])
 
     assert listed() == {"größe": "int64", "label": "string"}  # the list rows carry it too
-    gittrack.search_runs(output_format="list")[0]["inputs"]["ünï train"]["schema"].clear()
+    gittrack.search_runs(output_format="rows")[0]["inputs"]["ünï train"]["schema"].clear()
     assert listed() == {"größe": "int64", "label": "string"}  # a copy: the index's row intact
 
 

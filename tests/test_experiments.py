@@ -269,7 +269,7 @@ def test_runs_of_a_deleted_experiment_are_hidden_as_mlflow_hides_them(repo: Path
     gittrack.delete_experiment(gone_id)
 
     def found(**kwargs: object) -> set[str]:
-        rows = gittrack.search_runs(output_format="list", max_results=None, **kwargs)  # type: ignore[arg-type]
+        rows = gittrack.search_runs(output_format="rows", max_results=None, **kwargs)  # type: ignore[arg-type]
         return {r["run_id"] for r in rows}
 
     assert found(search_all_experiments=True) == {kept}

@@ -17,7 +17,7 @@ def test_built_runs_read_back_exactly(tmp_path: Path, monkeypatch: pytest.Monkey
     ids = fast_repo.build(repo, 12, experiments=2, distinct=5)
     fsck(repo)
     monkeypatch.chdir(repo)
-    rows = search_runs(output_format="list")
+    rows = search_runs(output_format="rows")
     assert sorted(r["run_id"] for r in rows) == sorted(ids)
     assert {r["experiment"] for r in rows} == {"bench-0", "bench-1"}
     run = Client().get_run(ids[7])

@@ -355,7 +355,7 @@ def test_corrupt_run_files(
     proc = cli_ok("list", "--format", "json") if sub else inproc(capsys, "list", "-f", "json")
     assert proc.returncode == 0, proc.stderr
     assert healthy in proc.stdout and "Traceback" not in proc.stderr
-    listed = [r["run_id"] for r in gittrack.search_runs(output_format="list")]
+    listed = [r["run_id"] for r in gittrack.search_runs(output_format="rows")]
     if case.startswith("artifacts"):  # listing never reads the manifest: the run stays
         assert sorted(listed) == sorted([healthy, bad])
     else:
@@ -540,7 +540,7 @@ def test_foreign_refs_under_the_run_namespace(
     cli_fails(capsys, "show", "not-a-run")
     assert inproc(capsys, "recover", "--dry-run").returncode == 0
     assert inproc(capsys, "experiments").returncode == 0
-    assert [r["run_id"] for r in gittrack.search_runs(output_format="list")] == [healthy]
+    assert [r["run_id"] for r in gittrack.search_runs(output_format="rows")] == [healthy]
 
 
 # -- 10. hostile project files, secrets, cache permissions --------------------------------

@@ -369,18 +369,18 @@ def test_decoded_row_snapshot_is_used_only_while_current(repo: Path) -> None:
     client = gittrack.Client()
     for name in ("a", "b"):
         client.set_terminated(client.create_run("snap", run_name=name).info.run_id)
-    assert len(gittrack.search_runs(output_format="list", search_all_experiments=True)) == 2
+    assert len(gittrack.search_runs(output_format="rows", search_all_experiments=True)) == 2
     snapshot = repo / ".git" / "gittrack" / "index.sqlite.rows"
     assert snapshot.exists()
     session.reset()  # as a new process: only the snapshot on disk remains
     snapshot.write_bytes(b"\x00garbage")  # damaged: ignored and rewritten
     assert {
-        r["name"] for r in gittrack.search_runs(output_format="list", search_all_experiments=True)
+        r["name"] for r in gittrack.search_runs(output_format="rows", search_all_experiments=True)
     } == {"a", "b"}
     client.set_terminated(client.create_run("snap", run_name="c").info.run_id)
     session.reset()  # a new process: only the (now stale) blob remains
     names = {
-        r["name"] for r in gittrack.search_runs(output_format="list", search_all_experiments=True)
+        r["name"] for r in gittrack.search_runs(output_format="rows", search_all_experiments=True)
     }
     assert names == {"a", "b", "c"}
 

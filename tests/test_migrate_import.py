@@ -87,7 +87,7 @@ def test_reimport_is_idempotent_and_brings_changes(
         (1700000000123, 7, 0.75)
     ]
     # Runs deleted in MLflow (or in its deleted experiment) came deleted: hidden by default.
-    assert len(client.search_runs(output_format="list")) == first["new"] - first["deleted"]
+    assert len(client.search_runs(output_format="rows")) == first["new"] - first["deleted"]
 
 
 def test_reimport_keeps_what_was_logged_in_gittrack_since(

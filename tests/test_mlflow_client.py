@@ -213,7 +213,7 @@ def test_system_tags_are_set_searchable_and_read_back_alike(repo: Path) -> None:
     assert "mlflow.parentRunId" not in gittrack.get_run(pid).data.tags
 
     def found(flt: str) -> list[str]:
-        return [r["run_id"] for r in gittrack.search_runs(filter_string=flt, output_format="list")]
+        return [r["run_id"] for r in gittrack.search_runs(filter_string=flt, output_format="rows")]
 
     assert found("tags.mlflow.runName = 'inner'") == [cid]
     assert found(f"tags.mlflow.parentRunId = '{pid}'") == [cid]

@@ -130,7 +130,7 @@ def test_delete_restore_and_parent_runs(repo: Path) -> None:
     assert gittrack.get_run(cid).info.lifecycle_stage == "deleted"
 
     def ids(**kw: object) -> set[str]:
-        return {r["run_id"] for r in gittrack.search_runs(output_format="list", **kw)}  # type: ignore[arg-type]
+        return {r["run_id"] for r in gittrack.search_runs(output_format="rows", **kw)}  # type: ignore[arg-type]
 
     assert ids() == {pid}
     assert ids(run_view_type=ViewType.DELETED_ONLY) == {cid}

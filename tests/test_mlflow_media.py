@@ -117,7 +117,7 @@ def test_datasets_feed_log_input_with_their_content_digest(repo: Path) -> None:
     )
     assert (second["name"], second["kind"], second["rows"]) == ("dataset", "table", 3)
     found = gittrack.search_runs(filter_string=f"datasets.digest = '{ds.digest}'",
-                                 output_format="list")  # fmt: skip
+                                 output_format="rows")  # fmt: skip
     assert [r["run_id"] for r in found] == [run.info.run_id]
 
 

@@ -76,7 +76,7 @@ def test_filter_order_experiment_and_max(runs: dict[str, str]) -> None:
 
 
 def test_list_output_is_the_row_dicts(runs: dict[str, str]) -> None:
-    rows = search_runs(filter_string="params.model = 'mlp'", output_format="list")
+    rows = search_runs(filter_string="params.model = 'mlp'", output_format="rows")
     assert isinstance(rows, list) and len(rows) == 1
     row = rows[0]
     assert row["run_id"] == runs["mlp-1"]
@@ -84,7 +84,7 @@ def test_list_output_is_the_row_dicts(runs: dict[str, str]) -> None:
     assert user_tags(row["tags"]) == {"team": "vis"}
     row["params"]["model"] = "changed by the caller"  # must not leak into the next search
     assert (
-        search_runs(filter_string="params.model = 'mlp'", output_format="list")[0]["params"][
+        search_runs(filter_string="params.model = 'mlp'", output_format="rows")[0]["params"][
             "model"
         ]
         == "mlp"
@@ -137,7 +137,7 @@ def test_without_pandas_the_default_says_what_to_do(
     monkeypatch.setitem(sys.modules, "pandas", None)  # as if pandas were not installed
     with pytest.raises(ValidationError, match=r"needs pandas .* output_format='pyarrow'"):
         search_runs()
-    assert len(search_runs(output_format="list")) == 4
+    assert len(search_runs(output_format="rows")) == 4
 
 
 def test_empty_repo_and_outside_any_repo(
@@ -151,8 +151,34 @@ def test_empty_repo_and_outside_any_repo(
     outside = tmp_path / "outside"
     outside.mkdir()
     monkeypatch.chdir(outside)
-    assert search_runs(output_format="list") == []
+    assert search_runs(output_format="rows") == []
     assert not (outside / ".gittrack-runs").exists()
+
+
+def test_list_output_is_mlflows_list_of_runs(runs: dict[str, str]) -> None:
+    """``output_format="list"`` gives ``Run`` objects, as MLflow's does (code written for
+    MLflow reads ``r.info.run_id``); gittrack's dict rows are ``"rows"``."""
+    from gittrack.entities import Run
+
+    found = gittrack.search_runs(
+        filter_string="params.model = 'cnn'",
+        order_by=["start_time"],
+        output_format="list",
+        search_all_experiments=True,
+    )
+    assert all(isinstance(r, Run) for r in found)
+    assert [r.info.run_id for r in found] == [runs["cnn-1"], runs["cnn-2"]]
+    assert [r.info.run_name for r in found] == ["cnn-1", "cnn-2"]
+    assert found[1].data.params == {"model": "cnn", "lr": "0.01"}  # MLflow's strings
+    assert found[1].data.metrics == {"acc": 0.95, "loss": 0.2}
+    client = gittrack.MlflowClient()
+    assert found == [client.get_run(r.info.run_id) for r in found]  # as a run reads back
+    rows = gittrack.search_runs(
+        filter_string="params.model = 'cnn'", output_format="rows", search_all_experiments=True
+    )
+    assert {r["run_id"] for r in rows} == {runs["cnn-1"], runs["cnn-2"]}
+    with pytest.raises(ValidationError, match="unknown output_format 'dicts'"):
+        gittrack.search_runs(output_format="dicts")
 
 
 def test_search_is_exported() -> None:
@@ -164,7 +190,7 @@ def test_fluent_search_is_scoped_to_the_active_experiment_as_in_mlflow(
     runs: dict[str, str],
 ) -> None:
     def names(**kw: Any) -> set[str]:
-        return {r["name"] for r in gittrack.search_runs(output_format="list", **kw)}
+        return {r["name"] for r in gittrack.search_runs(output_format="rows", **kw)}
 
     client = gittrack.Client()
     client.set_terminated(client.create_run("Default", run_name="plain").info.run_id)
@@ -177,7 +203,7 @@ def test_fluent_search_is_scoped_to_the_active_experiment_as_in_mlflow(
     text_id = gittrack.get_experiment_by_name("text").experiment_id
     assert names(experiment_ids=[text_id]) == {"nlp-1"}
     # the library's search (and the client's) keeps its explicit scope: every experiment
-    assert len(search_runs(output_format="list")) == 5
+    assert len(search_runs(output_format="rows")) == 5
 
 
 def test_warm_searches_see_changes_from_other_processes(runs: dict[str, str], repo: Path) -> None:

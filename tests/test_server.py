@@ -182,7 +182,7 @@ def test_host_header_and_cross_site_writes_are_refused(repo: Path) -> None:
             headers={"Content-Type": "text/plain"},
         )
         assert (status, answer["error_code"]) == (403, "PERMISSION_DENIED")
-    assert gittrack.Client(repo).search_runs(output_format="list") == []
+    assert gittrack.Client(repo).search_runs(output_format="rows") == []
 
 
 def test_basic_auth_guards_every_endpoint(repo: Path, tmp_path: Path) -> None:
@@ -415,7 +415,7 @@ def _load(repo: Path, tmp_path: Path, workers: int, points: int) -> None:
         batch = client.get_metric_history(rid, "batch")
         assert sorted(m.step for m in batch) == list(range(2 * points))
         assert [f.path for f in client.list_artifacts(rid, "out")] == [f"out/w{index}.txt"]
-    assert len(client.search_runs(output_format="list")) == 16
+    assert len(client.search_runs(output_format="rows")) == 16
     fsck(repo)
 
 

@@ -65,7 +65,7 @@ def test_reading_apis_outside_git_refuse_and_create_nothing(outside_git: Path) -
         gittrack.Client(create=False)
     with pytest.raises(RepositoryError, match="not inside a git repository"):
         session.open_repository(create=False)
-    assert gittrack.search_runs(output_format="list") == []  # nowhere to look: no runs
+    assert gittrack.search_runs(output_format="rows") == []  # nowhere to look: no runs
     assert list(outside_git.iterdir()) == []
 
 

@@ -42,7 +42,7 @@ def test_the_json_row_is_the_documented_schema_and_what_list_prints(repo: Path) 
     with gittrack.start_run(run_name="a", experiment="e") as run:
         gittrack.log_param("p", 1)
         gittrack.log_metric("m", 0.5)
-    (row,) = gittrack.search_runs(output_format="list", search_all_experiments=True)
+    (row,) = gittrack.search_runs(output_format="rows", search_all_experiments=True)
     obj = run_row_json(row)
     assert list(obj) == ROW_KEYS
     assert obj["start_time"] == iso_utc(row["start_time"]) and obj["start_time"].endswith("Z")

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from gittrack.index import RunIndex
     from gittrack.query.filter import SortKey
 
-OUTPUT_FORMATS = ("pyarrow", "pandas", "list")
+OUTPUT_FORMATS = ("pyarrow", "pandas", "list", "rows")
 ATTRIBUTE_COLUMNS = (
     "run_id",
     "experiment_id",
@@ -203,10 +203,11 @@ def search_runs(
     Returns, as MLflow does, a pandas DataFrame (``output_format="pandas"``, the default)
     with MLflow's columns: run_id, experiment_id, status, artifact_uri, start_time,
     end_time (UTC timestamps), ``metrics.<key>`` (float64), ``params.<key>`` (MLflow's
-    strings), ``tags.<key>`` (system tags included). gittrack's faster forms: a pyarrow
-    Table (``"pyarrow"``: run_id, experiment_id, run_name, experiment, status,
-    start_time, end_time, commit, params, metrics, tags) or a list of dict rows
-    (``"list"``), neither needing pandas. ``experiment_ids``/``experiment_names`` narrow
+    strings), ``tags.<key>`` (system tags included), or, as MLflow's ``"list"``, a list of
+    :class:`gittrack.entities.Run`. gittrack's faster forms: a pyarrow Table
+    (``"pyarrow"``: run_id, experiment_id, run_name, experiment, status, start_time,
+    end_time, commit, params, metrics, tags) or a list of dict rows (``"rows"``), neither
+    needing pandas. ``experiment_ids``/``experiment_names`` narrow
     the search (none: every active experiment; ``search_all_experiments`` is accepted for
     MLflow code and changes nothing); ``run_view_type`` (:class:`gittrack.entities.ViewType`)
     includes deleted runs, the runs of deleted experiments among them (as in MLflow);
@@ -233,7 +234,11 @@ def search_runs(
         experiment_ids=experiment_ids,
         view_type=run_view_type,
     )
-    if output_format == "list":  # copies: the index keeps its rows cached in memory
+    if output_format == "list":
+        from gittrack.entities import Run
+
+        return [Run.from_row(r) for r in rows]
+    if output_format == "rows":  # copies: the index keeps its rows cached in memory
         return [_copy_row(r) for r in rows]
     if output_format == "pyarrow":
         return rows_to_table(rows)
@@ -242,7 +247,7 @@ def search_runs(
     except ImportError as e:
         raise ValidationError(
             "output_format='pandas' (the default, as in MLflow) needs pandas "
-            "(pip install 'gittrack[pandas]'), or pass output_format='pyarrow' or 'list'"
+            "(pip install 'gittrack[pandas]'), or pass output_format='pyarrow', 'list' or 'rows'"
         ) from e
     return rows_to_mlflow_table(rows).to_pandas()
 

@@ -26,7 +26,7 @@ def iso_utc(ms: int | None) -> str | None:
 
 def run_row_json(row: dict[str, Any]) -> dict[str, Any]:
     """The documented JSON object of a run in listings (``gittrack list --format json``)
-    from a search row (``search_runs(output_format="list")``): run_id, commit, name,
+    from a search row (``search_runs(output_format="rows")``): run_id, commit, name,
     experiment, status, start_time, end_time (ISO UTC), params, metrics, tags, and inputs
     when the run recorded named inputs."""
     obj = {

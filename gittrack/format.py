@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import CorruptRunError
-from gittrack.naming import DEFAULT_EXPERIMENT, experiment_id_for
+from gittrack.naming import DEFAULT_EXPERIMENT, RUN_REF_PREFIX, experiment_id_for
 from gittrack.store.repo import MODE_EXEC, MODE_FILE, MODE_LINK
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 FORMAT_VERSION = 1
-REF_PREFIX = "refs/gittrack/runs/"
+REF_PREFIX = RUN_REF_PREFIX
 RUN_DIR = ".gittrack/run"
 # Git's file modes as artifacts.yaml and inputs.yaml write them (octal text).
 MODE_FILE_TEXT = f"{MODE_FILE:o}"

@@ -40,6 +40,7 @@ from gittrack.index_build import (
     unedited_runs,
     write_columns,
 )
+from gittrack.naming import RUN_REF_PREFIX
 
 if TYPE_CHECKING:
     from gittrack.format import RunRecord
@@ -52,7 +53,6 @@ SCHEMA_VERSION = "11"  # 4: metric_steps; 5: states; 6: experiment_id; 7: system
 # 10: deleted column, in runs_by_experiment (added in place to an index of schema 8 or 9);
 # 11: an input's schema and MLflow fields in the row (the runs with inputs read again)
 INDEX_PATH = "gittrack/index.sqlite"
-RUN_REF_PREFIX = "refs/gittrack/runs/"
 PARALLEL_THRESHOLD = 2000  # from this many, parse in helper processes on every core
 RACY_NS = 2_000_000_000  # a stat signature is trusted only this long after the change
 BATCH_THRESHOLD = 64  # from this many changed runs on, read them through git cat-file

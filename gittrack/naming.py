@@ -8,6 +8,7 @@ from __future__ import annotations
 DEFAULT_EXPERIMENT = "Default"
 DEFAULT_EXPERIMENT_ID = "0"
 EXPERIMENT_REF_ROOT = "refs/gittrack/experiments/"  # + experiment id: its state
+RUN_REF_PREFIX = "refs/gittrack/runs/"  # + run id: the run's latest commit
 
 _ADJECTIVES = [
     "able",

@@ -342,3 +342,33 @@ def test_a_run_given_where_the_remote_goes_is_named(
     )
     assert refs_of(bare_remote).strip() == ""
     assert run_main(["push", "origin", rid[:8]], capsys)[0] == 0
+
+
+def test_registry_refs_are_named_in_words_in_push_and_pull_messages(
+    repo: Path, bare_remote: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model's ref reads as the model, not as its encoded git name."""
+    from gittrack.models.registry import encode_name
+
+    make_runs(repo, 1)
+    git(repo, "remote", "add", "origin", str(bare_remote))
+    ref = f"refs/gittrack/models/{encode_name('churn ü')}/aliases/prod"
+    base = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "update-ref", ref, base)
+    assert run_main(["push"], capsys)[0] == 0
+    other = fresh_repo(tmp_path, "other")
+    git(other, "remote", "add", "origin", str(bare_remote))
+    os.chdir(other)
+    assert run_main(["pull"], capsys)[0] == 0
+    git(repo, "commit", "-q", "--allow-empty", "-m", "moved here")  # the alias moves on both
+    git(repo, "update-ref", ref, "HEAD")
+    os.chdir(repo)
+    assert run_main(["push"], capsys)[0] == 0
+    there = git(other, "commit-tree", "-m", "there", f"{base}^{{tree}}").strip()
+    git(other, "update-ref", ref, there)
+    os.chdir(other)
+    code, _, err = run_main(["push"], capsys)
+    assert code == 1
+    assert err.startswith("gittrack: error: model 'churn ü' alias 'prod' rejected by origin")
+    code, _, err = run_main(["pull"], capsys)
+    assert code == 1 and "conflict: model 'churn ü' alias 'prod' " in err

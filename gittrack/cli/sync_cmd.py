@@ -44,10 +44,19 @@ def _progress() -> Callable[[bytes], None] | None:
 
 
 def _name(ref: str) -> str:
-    """``refs/gittrack/runs/<id>`` -> ``run <id>``; other refs keep their name."""
-    from gittrack.format import REF_PREFIX
+    """A ref in words: ``run <id>``, ``model 'x' version 3``, ``logged model m-...``,
+    ``experiment <id>``; a ref gittrack did not write keeps its name."""
+    from gittrack.models import logged, registry
+    from gittrack.naming import EXPERIMENT_REF_ROOT, RUN_REF_PREFIX
 
-    return f"run {ref[len(REF_PREFIX) :]}" if ref.startswith(REF_PREFIX) else ref
+    for root, kind in (
+        (RUN_REF_PREFIX, "run"),
+        (logged.REF_ROOT, "logged model"),
+        (EXPERIMENT_REF_ROOT, "experiment"),
+    ):
+        if ref.startswith(root):
+            return f"{kind} {ref[len(root) :]}"
+    return registry.ref_label(ref) or ref
 
 
 def push_cmd(

@@ -223,6 +223,25 @@ def decode_alias(component: str) -> str | None:
         return None
 
 
+def ref_label(ref: str) -> str | None:
+    """A registry ref in words for messages (``model 'x' version 3``, ``model 'x' alias
+    'champion'``, ``model 'x' removed version 2``, ``model 'x'``); None for a ref this
+    registry did not write."""
+    if not ref.startswith(REF_ROOT):
+        return None
+    component, _, rest = ref[len(REF_ROOT) :].partition("/")
+    name = decode_name(component)
+    kind, _, part = rest.partition("/")
+    if name is None:
+        return None
+    if rest == "meta":
+        return f"model {name!r}"
+    if kind in ("versions", "removed") and part.isdigit():
+        return f"model {name!r} {'removed ' if kind == 'removed' else ''}version {part}"
+    alias = decode_alias(part) if kind == "aliases" else None
+    return None if alias is None else f"model {name!r} alias {alias!r}"
+
+
 def validate_alias(alias: str) -> str:
     """Accept the aliases MLflow accepts (``\\w`` and ``-``, at most 255 characters; not
     ``latest`` in any case, not a version such as ``v3``), refusing the others with MLflow's

@@ -272,6 +272,20 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         _charts_drawn(page, 3)
         page.click("[data-tab=artifacts]")
         _ready(page, "tab=artifacts")
+        # a line per folder, each file by its name below it
+        tree = page.evaluate(
+            "[...document.querySelectorAll('ul.tree li')].map(li => li.classList.contains('folder')"
+            " ? [li.innerText, li.style.paddingLeft] : [li.querySelector('a').innerText,"
+            " li.style.paddingLeft])"
+        )
+        assert tree == [
+            ["config.json", "0px"],
+            ["images/", "0px"],
+            ["sample.png", "12px"],
+            ["predictions.csv", "0px"],
+            ["report.html", "0px"],
+            ["train.log", "0px"],
+        ]
         page.click("[data-path='predictions.csv']")
         page.wait_for_selector(".artifact-table")
         assert page.locator(".artifact-table tbody tr").count() == 12
@@ -825,6 +839,43 @@ def test_a_csv_that_is_no_table_shows_as_text_and_an_empty_file_says_so(
         assert page.inner_text("#preview p.muted") == "Empty file."
         page.close()
     assert [e for e in errors if "status of 400" not in e] == []  # the table's refusal
+
+
+def test_artifact_tree_shows_each_folder_once_above_its_files(
+    repo: Path, tmp_path: Path, browser: Any
+) -> None:
+    paths = ["b.txt", "a/z.txt", "a/b/c.txt", "a/b/d/e.txt", "a/b.txt", "ü/ñ.txt"]
+    with gittrack.start_run() as run:
+        for path in paths:
+            folder, _, name = path.rpartition("/")
+            (tmp_path / name).write_text(path, encoding="utf-8")
+            gittrack.log_artifact(str(tmp_path / name), folder or None)
+    errors: list[str] = []
+    with ui_process(repo) as url:
+        page = _page(browser, errors)
+        page.goto(f"{url}/#/run/{run.info.run_id}?tab=artifacts")
+        _ready(page, "tab=artifacts")
+        tree = page.evaluate(
+            "[...document.querySelectorAll('ul.tree li')].map(li => [li.classList.contains("
+            "'folder') ? li.innerText : li.querySelector('a').innerText, li.style.paddingLeft])"
+        )
+        assert tree == [
+            ["a/", "0px"],
+            ["b.txt", "12px"],
+            ["b/", "12px"],
+            ["c.txt", "24px"],
+            ["d/", "24px"],
+            ["e.txt", "36px"],
+            ["z.txt", "12px"],
+            ["b.txt", "0px"],
+            ["ü/", "0px"],
+            ["ñ.txt", "12px"],
+        ]
+        page.click("[data-path='a/b/d/e.txt']")
+        page.wait_for_selector("pre.artifact-text")
+        assert page.inner_text("pre.artifact-text") == "a/b/d/e.txt"
+        page.close()
+    assert errors == []
 
 
 def test_parallel_coordinates_of_a_wide_sweep_show_its_metrics(repo: Path, browser: Any) -> None:

@@ -878,13 +878,21 @@ async function runMetrics(body, run) {
     () => ({x: "step", smoothing: 0, logY: false}), null);
 }
 
+// files in path order under a line per folder (each folder once), each file by its name
 function treeList(paths, onPick, sizes) {
   const ul = h("ul", {class: "tree"});
-  for (const p of paths) {
-    const depth = p.split("/").length - 1;
-    ul.append(h("li", {style: `padding-left:${depth * 12}px`}, h("a", {href: "#", "data-path": p, onclick: (ev) => {
+  let open = [];  // the folders of the previous file
+  for (const p of [...paths].sort()) {
+    const parts = p.split("/"), folders = parts.slice(0, -1);
+    let same = 0;
+    while (same < folders.length && folders[same] === open[same]) same++;
+    for (let d = same; d < folders.length; d++) {
+      ul.append(h("li", {class: "folder", "data-folder": folders.slice(0, d + 1).join("/"), style: `padding-left:${d * 12}px`, text: folders[d] + "/"}));
+    }
+    open = folders;
+    ul.append(h("li", {style: `padding-left:${folders.length * 12}px`}, h("a", {href: "#", "data-path": p, title: p, onclick: (ev) => {
       ev.preventDefault(); ul.querySelectorAll("a.active").forEach(a => a.classList.remove("active")); ev.target.classList.add("active"); onPick(p);
-    }, text: p}), sizes ? h("span", {class: "muted", text: " " + fmtSize(sizes[p])}) : ""));
+    }, text: parts[parts.length - 1]}), sizes ? h("span", {class: "muted", text: " " + fmtSize(sizes[p])}) : ""));
   }
   return ul;
 }

@@ -273,12 +273,7 @@ def test_browse_filter_sort_compare_and_preview(repo: Path, tmp_path: Path, brow
         page.click("[data-tab=artifacts]")
         _ready(page, "tab=artifacts")
         # a line per folder, each file by its name below it
-        tree = page.evaluate(
-            "[...document.querySelectorAll('ul.tree li')].map(li => li.classList.contains('folder')"
-            " ? [li.innerText, li.style.paddingLeft] : [li.querySelector('a').innerText,"
-            " li.style.paddingLeft])"
-        )
-        assert tree == [
+        assert _tree(page) == [
             ["config.json", "0px"],
             ["images/", "0px"],
             ["sample.png", "12px"],
@@ -811,6 +806,15 @@ def test_an_experiment_lacking_every_chosen_column_shows_its_own(repo: Path, bro
     assert errors == []
 
 
+def _tree(page: Any) -> list[list[str]]:
+    """The file tree shown: each line's text (a folder, or a file's name) and indent."""
+    lines: list[list[str]] = page.evaluate(
+        "[...document.querySelectorAll('ul.tree li')].map(li => [li.classList.contains("
+        "'folder') ? li.innerText : li.querySelector('a').innerText, li.style.paddingLeft])"
+    )
+    return lines
+
+
 def _run_with_files(tmp_path: Path, files: dict[str, str]) -> str:
     """A run whose artifacts are ``files`` (name: text); its id."""
     with gittrack.start_run() as run:
@@ -855,11 +859,7 @@ def test_artifact_tree_shows_each_folder_once_above_its_files(
         page = _page(browser, errors)
         page.goto(f"{url}/#/run/{run.info.run_id}?tab=artifacts")
         _ready(page, "tab=artifacts")
-        tree = page.evaluate(
-            "[...document.querySelectorAll('ul.tree li')].map(li => [li.classList.contains("
-            "'folder') ? li.innerText : li.querySelector('a').innerText, li.style.paddingLeft])"
-        )
-        assert tree == [
+        assert _tree(page) == [
             ["a/", "0px"],
             ["b.txt", "12px"],
             ["b/", "12px"],

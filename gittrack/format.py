@@ -680,6 +680,17 @@ def _buffer_array(arrow_type: Any, typecode: str, items: list[Any], n: int) -> A
     return pa.Array.from_buffers(arrow_type, n, [None, pa.py_buffer(data)])
 
 
+def value_bytes(array: pa.Array) -> memoryview:
+    """The bytes of a fixed-width Arrow array's values, its offset applied (no copy; nulls
+    are not marked: callers take arrays without them)."""
+    width = array.type.bit_width // 8
+    data = array.buffers()[1]
+    if data is None:  # an empty array may have no buffer
+        return memoryview(b"")
+    start = array.offset * width
+    return memoryview(data)[start : start + len(array) * width]
+
+
 # Steps and timestamps rise by small amounts: delta-encoded they take a few bits a row.
 # Against plain columns, 1,000,000 points of one key: 22% smaller, written 2-2.7x and
 # read 2.5-2.7x faster. Values stay plain: split into byte streams they compressed better

@@ -175,11 +175,11 @@ class DecodedMetrics:
             if np is not None:
                 codes = np.asarray(codes, dtype=np.int32)
         elif np is not None:
-            codes = np.frombuffer(_data(indices, 4), dtype=np.int32)
+            codes = np.frombuffer(fmt.value_bytes(indices), dtype=np.int32)
             if lut != list(range(len(lut))):
                 codes = np.asarray(lut, dtype=np.int32)[codes]
         else:
-            codes = _data(indices, 4).cast("i").tolist()
+            codes = fmt.value_bytes(indices).cast("i").tolist()
             if lut != list(range(len(lut))):
                 codes = [lut[c] for c in codes]
         sources = [
@@ -216,20 +216,14 @@ def _numpy() -> Any:
     return numpy
 
 
-def _data(array: Any, width: int) -> memoryview:
-    """The bytes of a fixed-width Arrow array's values (its offset applied)."""
-    start = array.offset * width
-    return memoryview(array.buffers()[1])[start : start + len(array) * width]
-
-
 def _source(np: Any, column: Any, typecode: Literal["q", "d"]) -> Any:
     """A decoded column to gather rows from: a numpy array over its buffer, a memoryview
     without numpy, or a list when it holds nulls."""
     if column.null_count:
         return column.to_pylist()
     if np is None:
-        return _data(column, 8).cast(typecode)
-    return np.frombuffer(_data(column, 8), dtype=np.float64 if typecode == "d" else np.int64)
+        return fmt.value_bytes(column).cast(typecode)
+    return np.frombuffer(fmt.value_bytes(column), dtype=np.float64 if typecode == "d" else np.int64)
 
 
 def _take(source: Any, rows: Any) -> Any:

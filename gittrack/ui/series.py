@@ -56,17 +56,15 @@ def as_numpy(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     import numpy as np
     import pyarrow as pa
 
+    from gittrack.format import value_bytes
+
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     tests = (pa.types.is_signed_integer, pa.types.is_unsigned_integer, pa.types.is_floating)
     code = next((c for c, test in zip("iuf", tests, strict=True) if test(array.type)), "")
     if array.null_count or not code:
         converted: np.ndarray = array.to_numpy(zero_copy_only=False)
         return converted
-    dtype = np.dtype(f"<{code}{array.type.bit_width // 8}")
-    data = array.buffers()[1]
-    if data is None or not len(array):
-        return np.empty(0, dtype)
-    return np.frombuffer(data, dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
+    return np.frombuffer(value_bytes(array), dtype=f"<{code}{array.type.bit_width // 8}")
 
 
 def group_history(table: pa.Table) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:

@@ -887,7 +887,7 @@ function treeList(paths, onPick, sizes) {
     let same = 0;
     while (same < folders.length && folders[same] === open[same]) same++;
     for (let d = same; d < folders.length; d++) {
-      ul.append(h("li", {class: "folder", "data-folder": folders.slice(0, d + 1).join("/"), style: `padding-left:${d * 12}px`, text: folders[d] + "/"}));
+      ul.append(h("li", {class: "folder", style: `padding-left:${d * 12}px`, text: folders[d] + "/"}));
     }
     open = folders;
     ul.append(h("li", {style: `padding-left:${folders.length * 12}px`}, h("a", {href: "#", "data-path": p, title: p, onclick: (ev) => {

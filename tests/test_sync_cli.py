@@ -372,3 +372,21 @@ def test_registry_refs_are_named_in_words_in_push_and_pull_messages(
     assert err.startswith("gittrack: error: model 'churn ü' alias 'prod' rejected by origin")
     code, _, err = run_main(["pull"], capsys)
     assert code == 1 and "conflict: model 'churn ü' alias 'prod' " in err
+
+
+def test_every_kind_of_registry_ref_has_its_words() -> None:
+    from gittrack.models.registry import encode_name, ref_label
+
+    root = f"refs/gittrack/models/{encode_name('churn ü')}/"
+    assert ref_label(root + "meta") == "model 'churn ü'"
+    assert ref_label(root + "versions/3") == "model 'churn ü' version 3"
+    assert ref_label(root + "removed/2") == "model 'churn ü' removed version 2"
+    assert ref_label(root + f"aliases/{encode_name('prod-1')}") == "model 'churn ü' alias 'prod-1'"
+    for other in (
+        root + "versions/v3",  # not written by the registry: its ref name stays
+        root + "aliases/%ZZ",
+        root + "other",
+        "refs/gittrack/models/%ZZ/meta",
+        "refs/gittrack/runs/abc",
+    ):
+        assert ref_label(other) is None

@@ -83,7 +83,11 @@ class Client(ArtifactsMixin):
         experiment_id: str | None = None,
         user: str | None = None,
     ) -> Run:
-        """Create a RUNNING run (visible at once) and return it.
+        """Create a RUNNING run and return it.
+
+        The run is written at its first flush: this process reads it at once, other
+        processes within ``flush_interval`` seconds (or after :meth:`flush`). A run that
+        ends sooner is written once, in its final state.
 
         ``experiment`` is a name, ``experiment_id`` an id (give at most one). ``user``
         defaults to the user running this process.
@@ -118,6 +122,9 @@ class Client(ArtifactsMixin):
         name = validate_name(run_name, "run") if run_name is not None else new_run_name()
         if parent_run_id is not None:
             parent_run_id = runs.resolve(parent_run_id)
+            parent = session.live_writer(runs.root, parent_run_id)
+            if parent is not None and parent.commit is None:
+                parent.flush()  # a written run never names an unwritten parent
         if code_from is not None:
             origin = runs.load_commit(code_from)
             code_entries, head = origin.code_entries, origin.parent
@@ -150,7 +157,6 @@ class Client(ArtifactsMixin):
         )
         writer = RunWriter(runs, record, code_entries=code_entries, parent=head, base_commit=None)
         writer.experiment_deleted = False  # checked above
-        writer.flush()
         session.add_writer(writer)
         return Run.from_record(writer.record, writer.commit)
 
@@ -510,6 +516,8 @@ class Client(ArtifactsMixin):
         writer = session.drop_writer(self.store.root, rid)
         if writer is not None:
             writer.ended = True
+            if writer.commit is None:
+                return  # never written: nothing to delete
         self.store.delete(rid)
 
     def search_runs(

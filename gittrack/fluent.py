@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from types import FrameType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from gittrack import experiments, system_metrics
+from gittrack import experiments, session, system_metrics
 from gittrack.client import Client
 from gittrack.entities import Run, RunData, RunInfo, RunInputs, ViewType
 from gittrack.errors import ExperimentError, RunNotActiveError, RunStateError, ValidationError
@@ -304,6 +304,15 @@ def current_client() -> Client:
         if _stack:
             return _stack[-1]._client
     return Client(create=False)
+
+
+def flush_async_logging() -> None:
+    """Write everything this process has buffered, for every run, now (MLflow's name).
+
+    Runs just started become visible to other processes, and every point, param and tag
+    logged so far is stored; without it that happens within ``flush_interval`` seconds.
+    """
+    session.flush_all(strict=True)
 
 
 def client_and_run_id(run_id: str | None = None) -> tuple[Client, str]:

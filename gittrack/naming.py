@@ -118,6 +118,9 @@ _NOUNS = [
 ]
 
 
+RUN_ID_LENGTH = 32  # hex characters of a run id
+
+
 def new_run_id() -> str:
     import uuid
 

@@ -28,6 +28,7 @@ from gittrack.errors import (
     RepositoryError,
     RunNotFoundError,
 )
+from gittrack.naming import RUN_ID_LENGTH
 from gittrack.store import GitStore, TreeBuilder, find_repository_root
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE, MODE_TREE, Identity
@@ -97,6 +98,9 @@ class RunStore:
         # Set by the session: ids of the runs (of a ``{run_id: commit}`` listing) with a
         # state whose hash starts with a prefix, through the local index.
         self.state_lookup: Callable[[str, dict[str, str]], set[str]] | None = None
+        # Set by the session: whether this process writes the run with this full id (it
+        # may not be written yet: see RunWriter)
+        self.live_lookup: Callable[[str], bool] | None = None
         self._metrics_blobs: dict[str, str | None] = {}  # commit -> its metrics.parquet
 
     def close(self) -> None:
@@ -411,8 +415,11 @@ class RunStore:
     def resolve(self, text: str) -> str:
         """Turn a run reference into a run id (the rule: :func:`resolve_run_ref`)."""
         ref = text.strip().lower()
-        if len(ref) == 32 and set(ref) <= _HEX and self.git.read_ref(fmt.ref_name(ref)):
-            return ref  # a full run id: no need to list every run
+        if _is_run_id(ref):
+            if (self.live_lookup is not None and self.live_lookup(ref)) or self.git.read_ref(
+                fmt.ref_name(ref)
+            ):
+                return ref  # a full run id: no need to list every run
         runs = self.list_runs()
         return resolve_run_ref(
             text,
@@ -503,10 +510,12 @@ def resolve_run_ref(
             rid for rid, name in known.items() if name == ref
         )
     if not matches:
-        raise RunNotFoundError(
-            f"no run matches {ref!r} (give a run id or commit prefix, or a run name; "
-            "see 'gittrack list')"
+        hint = (  # a full id: most likely a run another process has not flushed yet
+            "a run another process has just started is written at its first flush"
+            if _is_run_id(lower)
+            else "give a run id or commit prefix, or a run name"
         )
+        raise RunNotFoundError(f"no run matches {ref!r} ({hint}; see 'gittrack list')")
     if len(matches) > 1:
         known = names() if known is None else known
         shown = ", ".join(f"{rid[:8]} ({known.get(rid) or '?'})" for rid in matches[:5])
@@ -517,6 +526,11 @@ def resolve_run_ref(
             tuple(matches),
         )
     return matches[0]
+
+
+def _is_run_id(text: str) -> bool:
+    """Whether lowercase ``text`` has the form of a whole run id."""
+    return len(text) == RUN_ID_LENGTH and set(text) <= _HEX
 
 
 def _given(table: pa.Table | None) -> pa.Table | None:

@@ -55,6 +55,7 @@ def open_repository(repo: str | os.PathLike[str] | None = None, *, create: bool)
             store.before_read = functools.partial(flush_pending, root)
             store.name_lookup = functools.partial(_index_names, store)
             store.state_lookup = functools.partial(_index_states, store)
+            store.live_lookup = functools.partial(_is_live, root)
         return store
 
 
@@ -114,6 +115,10 @@ def writer_of(store: RunStore, run_id: str) -> RunWriter:
     return writer
 
 
+def _is_live(root: Path, run_id: str) -> bool:
+    return live_writer(root, run_id) is not None
+
+
 def live_writer(root: Path, run_id: str) -> RunWriter | None:
     """The writer of a run this process is writing and has not ended, if any."""
     with _lock:
@@ -152,16 +157,19 @@ def flush_pending(root: Path, run_id: str | None = None) -> None:
             writer.flush()
 
 
-def flush_all() -> None:
-    """Flush every writer of this process (called at interpreter exit)."""
+def flush_all(*, strict: bool = False) -> None:
+    """Flush every writer of this process: at interpreter exit (a failure is passed
+    over: exit must go on, what was flushed before stays), or when asked (``strict``:
+    a failure raises)."""
     with _lock:
         pending = list(_writers.values())
     for writer in pending:
         if not writer.ended:
             try:
                 writer.flush()
-            except Exception:  # exit must go on; the next run of the process recovers
-                pass
+            except Exception:
+                if strict:
+                    raise
 
 
 def _close_stores() -> None:

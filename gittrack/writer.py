@@ -73,7 +73,9 @@ class RunWriter:
         self._steps: list[int] = []
         self._stamps: list[int] = []
         self._values: list[float] = []
-        self._dirty = False
+        # A new run is unwritten: its first flush (within the flush interval, or sooner
+        # when anything reads it) creates its ref.
+        self._dirty = base_commit is None
         self._run_files: dict[str, tuple[int, str]] = dict(run_files or {})
         self._new_files: dict[str, tuple[int, str]] = {}  # added since the last flush
         self._table: pa.Table | None = None

@@ -24,11 +24,15 @@ def _loose(repo: Path) -> int:
     return _counts(repo)["count"]
 
 
-def _runs(n: int) -> list[str]:
+def _runs(n: int, *, flush_running: bool = False) -> list[str]:
+    """``n`` short runs; ``flush_running``: each writes its RUNNING state first (as a run
+    longer than the flush interval does), which its end replaces."""
     ids = []
     for i in range(n):
         with gittrack.start_run(run_name=f"r{i}") as run:
             gittrack.log_params({"i": i, "lr": 0.1})
+            if flush_running:
+                gittrack.flush_async_logging()
             gittrack.log_metric("loss", 1 / (i + 1), step=0)
         ids.append(run.info.run_id)
     return ids
@@ -249,7 +253,7 @@ def _git_version() -> tuple[int, ...]:
 def test_git_gc_keeps_the_replaced_states_of_runs_packed(repo: Path) -> None:
     """A user's `git gc` does not write each run's replaced state as loose files: runs set
     gc.cruftPacks (git's default from 2.40), so git >= 2.37 packs unreachable objects."""
-    ids = _runs(30)
+    ids = _runs(30, flush_running=True)
     assert git(repo, "config", "--get", "gc.cruftPacks").strip() == "true"
     unreachable = git(repo, "fsck", "--unreachable", "--no-reflogs").count("unreachable")
     assert unreachable >= 30  # a replaced RUNNING state per run, at least its commit

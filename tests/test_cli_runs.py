@@ -541,7 +541,10 @@ def test_rm_refuses_a_run_still_being_logged(
     assert f"run {live[:8]} is RUNNING" in err and "--force" in err
     client.log_metric(live, "loss", 0.4, step=1, synchronous=True)  # still logging
     assert client.get_run(live).data.metrics == {"loss": 0.4}
-    code = "import os, gittrack\ngittrack.Client().create_run('e', run_name='dead')\nos._exit(9)\n"
+    code = (  # a process that wrote its run, then died
+        "import os, gittrack\nc = gittrack.Client()\n"
+        "c.flush(c.create_run('e', run_name='dead').info.run_id)\nos._exit(9)\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True)
     assert proc.returncode == 9, proc.stderr
     assert "removed run" in ok("rm", "dead", "--yes")

@@ -13,6 +13,7 @@ import pytest
 from conftest import fsck, git, user_tags
 
 import gittrack
+from gittrack.errors import RunNotFoundError
 from gittrack.recovery import find_dead_runs, mark_killed
 
 WRITER = """
@@ -184,14 +185,24 @@ def test_interval_flush_makes_metrics_visible_without_ending(repo: Path) -> None
     assert child.stdout is not None and child.stdin is not None
     rid = child.stdout.readline().strip()
     client = gittrack.Client(repo)
-    deadline = time.monotonic() + 30  # poll (bounded) for the flusher's commit
-    while not client.get_run(rid).data.metrics and time.monotonic() < deadline:
+    # The run itself is written by that first flush too (a new run is not written at
+    # start_run): poll (bounded) for the flusher's commit.
+    deadline = time.monotonic() + 30
+    while not _metrics_written(client, rid) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert client.get_run(rid).data.metrics == {"m": 1.0}
+    assert client.get_run(rid).info.status == "RUNNING"
     child.stdin.close()
     child.wait(timeout=30)
     child.stdout.close()
     assert client.get_run(rid).info.status == "FINISHED"
+
+
+def _metrics_written(client: gittrack.Client, run_id: str) -> bool:
+    try:
+        return bool(client.get_run(run_id).data.metrics)
+    except RunNotFoundError:
+        return False
 
 
 def test_sigterm_marks_the_run_killed(repo: Path) -> None:

@@ -368,6 +368,7 @@ def test_a_warm_listing_reads_deleted_experiments_without_opening_the_repository
     kept = client.create_run("kept").info.run_id
     gone_id = gittrack.create_experiment("gone")
     gone = client.create_run("gone").info.run_id
+    client.flush()  # written now: the listing runs in another process
 
     def listing() -> tuple[set[str], str]:
         proc = subprocess.run(

@@ -236,6 +236,7 @@ def test_input_survives_a_concurrent_writer(repo: Path) -> None:
     (repo / "a.txt").write_text("a")
     client = gittrack.Client()
     run = client.create_run()
+    client.flush(run.info.run_id)  # written now: another process joins it
     proc = subprocess.run(
         [
             "python",

@@ -87,6 +87,7 @@ def test_mlflow_client_tracking_uri(repo: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "store"
     client = MlflowClient(elsewhere.as_uri())
     rid = client.create_run("0").info.run_id
+    client.set_terminated(rid)
     refs = git(elsewhere, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/")
     assert refs.split() == [f"refs/gittrack/runs/{rid}"]
     assert MlflowClient(str(elsewhere), registry_uri=str(elsewhere)).repo == client.repo

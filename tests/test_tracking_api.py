@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from cli_helpers import ok
-from conftest import user_tags
+from conftest import fsck, git, user_tags
 
 import gittrack
+from gittrack import session
 from gittrack.errors import (
     ParamConflictError,
     RunNotFoundError,
@@ -290,20 +291,105 @@ def test_client_logs_to_several_runs(repo: Path) -> None:
     assert rb.data.typed_params == {"k": "v"}
 
 
-def test_run_is_visible_as_running_from_its_start(repo: Path) -> None:
+def _other_process_status(repo: Path, run_id: str) -> str:
+    """The run's status as another process reads it (the error when it finds none)."""
+    code = (
+        "import gittrack\n"
+        "try:\n"
+        f"    print(gittrack.get_run('{run_id}').info.status)\n"
+        "except gittrack.errors.RunNotFoundError as e:\n"
+        "    print(e)\n"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True
+    )
+    return other.stdout.strip()
+
+
+def test_a_new_run_is_written_at_its_first_flush(repo: Path) -> None:
+    """A run is written at its first flush, not at start_run: this process reads it at
+    once, another process once it is flushed (flush_async_logging, here)."""
     with gittrack.start_run() as run:
-        other = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                f"import gittrack; r = gittrack.get_run('{run.info.run_id}'); print(r.info.status)",
-            ],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
+        rid = run.info.run_id
+        gittrack.log_param("lr", 0.1)
+        assert git(repo, "for-each-ref", "refs/gittrack/runs/") == ""
+        assert _other_process_status(repo, rid) == (
+            f"no run matches '{rid}' (a run another process has just started is written "
+            "at its first flush; see 'gittrack list')"
         )
-        assert other.stdout.strip() == "RUNNING"
+        gittrack.flush_async_logging()
+        assert _other_process_status(repo, rid) == "RUNNING"
+        assert gittrack.get_run(rid).data.params == {"lr": "0.1"}
+    assert _other_process_status(repo, rid) == "FINISHED"
+    fsck(repo)
+
+
+def test_flush_async_logging_says_why_a_write_failed(repo: Path) -> None:
+    run = gittrack.start_run()
+    gittrack.flush_async_logging()
+    git(repo, "update-ref", "-d", f"refs/gittrack/runs/{run.info.run_id}")  # removed elsewhere
+    gittrack.log_metric("loss", 0.5)
+    with pytest.raises(RunStateError, match="was deleted while it was being logged"):
+        gittrack.flush_async_logging()
+    with pytest.raises(RunStateError, match="was deleted while it was being logged"):
+        gittrack.end_run()
+    assert gittrack.active_run() is None
+
+
+def test_a_run_shorter_than_the_flush_interval_is_one_commit(repo: Path) -> None:
+    with gittrack.start_run(run_name="short") as run:
+        gittrack.log_params({"lr": 0.1, "name": "ünï"})
+        gittrack.log_metric("loss", 0.25, step=3)
+    ref = f"refs/gittrack/runs/{run.info.run_id}"
+    # no replaced (RUNNING) state was written: every commit stored is reachable
+    kinds = git(repo, "cat-file", "--batch-all-objects", "--batch-check=%(objecttype)")
+    assert kinds.split().count("commit") == int(git(repo, "rev-list", "--all", "--count"))
+    fsck(repo)
+    stored = gittrack.get_run(run.info.run_id)
+    assert (
+        stored.info.status == "FINISHED"
+        and stored.info.commit == git(repo, "rev-parse", ref).strip()
+    )
+    assert stored.data.typed_params == {"lr": 0.1, "name": "ünï"}
+    assert stored.data.metrics == {"loss": 0.25}
+
+
+def test_a_run_read_in_its_own_process_before_any_flush(repo: Path) -> None:
+    """Every read of this process sees a run not written yet (it is written first)."""
+    client = gittrack.Client()
+    rid = client.create_run("e", run_name="fresh").info.run_id
+    assert client.get_run(rid[:8]).info.run_name == "fresh"  # a prefix: resolved by listing
+    rid2 = client.create_run("e", run_name="fresh2").info.run_id
+    found = [
+        r.info.run_id for r in client.search_runs(experiment_names=["e"], output_format="list")
+    ]
+    assert found == [rid2, rid]
+    rid3 = client.create_run("e").info.run_id
+    client.log_metric(rid3, "m", 1.5)
+    assert [m.value for m in client.get_metric_history(rid3, "m")] == [1.5]
+
+
+def test_a_nested_run_never_names_an_unwritten_parent(repo: Path) -> None:
+    with gittrack.start_run(run_name="parent") as parent:
+        pid = parent.info.run_id
+        with gittrack.start_run(run_name="child", nested=True) as child:
+            # the parent was written when the child started; the child is not yet
+            assert git(repo, "for-each-ref", "--format=%(refname)", "refs/gittrack/runs/") == (
+                f"refs/gittrack/runs/{pid}\n"
+            )
+            assert _other_process_status(repo, pid) == "RUNNING"
+    assert gittrack.get_run(child.info.run_id).info.parent_run_id == pid
+
+
+def test_purging_a_run_not_yet_written_leaves_nothing(repo: Path) -> None:
+    client = gittrack.Client()
+    rid = client.create_run("e").info.run_id
+    client.purge_run(rid)
+    with pytest.raises(RunNotFoundError):
+        client.get_run(rid)
+    assert git(repo, "for-each-ref", "refs/gittrack/runs/") == ""
+    session.flush_all(strict=True)  # as at interpreter exit: the purged run stays gone
+    assert git(repo, "for-each-ref", "refs/gittrack/runs/") == ""
 
 
 def test_get_run_accepts_prefixes_and_names(repo: Path) -> None:

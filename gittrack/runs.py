@@ -510,8 +510,9 @@ def resolve_run_ref(
             rid for rid, name in known.items() if name == ref
         )
     if not matches:
-        hint = (  # a full id: most likely a run another process has not flushed yet
-            "a run another process has just started is written at its first flush"
+        hint = (  # a whole id: perhaps a run another process has not flushed yet
+            "no run has this id yet: a run another process has just started is written "
+            "at its first flush"
             if _is_run_id(lower)
             else "give a run id or commit prefix, or a run name"
         )

@@ -538,6 +538,60 @@ def test_bulk_paths_wildcard_push_and_fetch(
     fsck(bare_remote)
 
 
+def test_a_first_bulk_push_records_what_it_pushed_in_one_packed_refs_write(
+    repo: Path, bare_remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Git wrote one tracking ref file per pushed run (a first push of 1,000 runs spent as
+    long on them as on the push); they are now created together in packed-refs, and the
+    next push takes its leases from them."""
+    monkeypatch.setattr(sync.transport, "PUSH_CHUNK", 1)
+    ids = make_runs(repo, 3)
+    assert len(sync.push(repo, str(bare_remote)).new) == 3
+
+    def by_run(where: Path, prefix: str) -> dict[str, str]:
+        listed = git(where, "for-each-ref", "--format=%(refname) %(objectname)", prefix)
+        return {ref.rpartition("/")[2]: sha for ref, sha in map(str.split, listed.splitlines())}
+
+    assert by_run(repo, "refs/gittrack-remotes/") == by_run(bare_remote, "refs/gittrack/runs/")
+    assert sorted(by_run(repo, "refs/gittrack-remotes/")) == sorted(ids)
+    loose = repo / ".git" / "refs" / "gittrack-remotes"
+    assert [f for f in loose.rglob("*") if f.is_file()] == []
+    other = fresh_repo(tmp_path, "other")
+    sync.pull(other, str(bare_remote))
+    Client(other).set_tag(ids[0], "side", "other")
+    Client(other).flush()
+    assert sync.push(other, str(bare_remote)).updated == (f"refs/gittrack/runs/{ids[0]}",)
+    Client(repo).set_tag(ids[0], "side", "repo")
+    Client(repo).flush()
+    assert [r for r, _ in sync.push(repo, str(bare_remote)).rejected] == [
+        f"refs/gittrack/runs/{ids[0]}"
+    ]  # the lease recorded by the first push held: the other side's change is kept
+    fsck(repo)
+
+
+def test_a_first_bulk_push_never_overwrites_a_run_created_there_meanwhile(
+    repo: Path, bare_remote: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync.transport, "PUSH_CHUNK", 1)
+    ids = make_runs(repo, 3)
+    elsewhere = fresh_repo(tmp_path, "elsewhere")  # an unrelated commit under a run's ref
+    git(elsewhere, "commit", "-q", "--allow-empty", "-m", "not this run")
+    ref = f"refs/gittrack/runs/{ids[1]}"
+    git(elsewhere, "push", "-q", str(bare_remote), f"HEAD:{ref}")
+    theirs = git(bare_remote, "rev-parse", ref)
+    listing = sync.transport.listing
+
+    def before_it_arrived(*args: Any, **kwargs: Any) -> Any:
+        found = listing(*args, **kwargs)()
+        return lambda: {r: sha for r, sha in found.items() if r != ref}
+
+    monkeypatch.setattr(sync.transport, "listing", before_it_arrived)
+    result = sync.push(repo, str(bare_remote))
+    assert [r for r, _ in result.rejected] == [ref] and len(result.new) == 2
+    assert git(bare_remote, "rev-parse", ref) == theirs
+    assert ids[1] not in git(repo, "for-each-ref", "refs/gittrack-remotes/")
+
+
 def test_a_remote_that_lost_runs_takes_them_again(
     repo: Path, bare_remote: Path, tmp_path: Path, engine: str
 ) -> None:

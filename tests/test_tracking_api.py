@@ -314,8 +314,8 @@ def test_a_new_run_is_written_at_its_first_flush(repo: Path) -> None:
         gittrack.log_param("lr", 0.1)
         assert git(repo, "for-each-ref", "refs/gittrack/runs/") == ""
         assert _other_process_status(repo, rid) == (
-            f"no run matches '{rid}' (a run another process has just started is written "
-            "at its first flush; see 'gittrack list')"
+            f"no run matches '{rid}' (no run has this id yet: a run another process has "
+            "just started is written at its first flush; see 'gittrack list')"
         )
         gittrack.flush_async_logging()
         assert _other_process_status(repo, rid) == "RUNNING"

@@ -32,6 +32,7 @@ from gittrack.store.repo import GitStore, common_dir_of
 NAMESPACE = "refs/gittrack/"
 TRACKING_PREFIX = "refs/gittrack-remotes/"
 CONFLICT_PREFIX = "refs/gittrack-conflicts/"
+READ_EACH = 64  # up to this many tracking refs are read one by one, more in one listing
 PUSH_CHUNK = 500  # explicit refspecs per `git push` (C git matches them in O(n^2))
 _TMP_REMOTE = "gittrack-sync"
 
@@ -363,10 +364,11 @@ def _short(text: str, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _tracking_config(remote: Remote) -> tuple[list[str], str]:
-    """``-c`` options so git maintains our tracking refs, and the remote to name."""
+def _tracking_config(remote: Remote, *, track: bool = True) -> tuple[list[str], str]:
+    """``-c`` options so git maintains our tracking refs (``track``; else only names the
+    remote), and the remote to name."""
     target = remote.name if remote.name is not None else _TMP_REMOTE
-    opts = ["-c", f"remote.{target}.fetch=+{NAMESPACE}*:{remote.tracking_prefix}*"]
+    opts = ["-c", f"remote.{target}.fetch=+{NAMESPACE}*:{remote.tracking_prefix}*"] if track else []
     if remote.name is None:
         opts += ["-c", f"remote.{target}.url={remote.url}"]
     return opts, target
@@ -454,19 +456,38 @@ def _git_push(
     if refs is None and len(todo) > PUSH_CHUNK:
         # Many to move: one wildcard push (explicit refspecs are quadratic in C git); it
         # reports every ref.
-        return _run_push(store, remote, [f"{NAMESPACE}*:{NAMESPACE}*"], progress)
+        if any(r in theirs for r in todo):
+            return _run_push(store, remote, [f"{NAMESPACE}*:{NAMESPACE}*"], progress)
+        # All new there (a first push): no lease to hold, so git need not write a tracking
+        # ref file per run (as many file creations as runs, doubling the push's time);
+        # they are created here in one packed-refs write. A plain push still refuses to
+        # overwrite a ref someone else created meanwhile (not a fast-forward).
+        updates = _run_push(store, remote, [f"{NAMESPACE}*:{NAMESPACE}*"], progress, lease=False)
+        pushed = [u.ref for u in updates if u.status == "new"]
+        if any(r not in chosen for r in pushed):  # created here since the listing
+            chosen = {**store.list_refs(NAMESPACE), **chosen}
+        store.create_refs({remote.tracking_ref(r): chosen[r] for r in pushed if r in chosen})
+        return updates
     done = [RefUpdate(r, "uptodate") for r in sorted(chosen) if theirs.get(r) == chosen[r]]
     return done + _run_push(store, remote, [f"{r}:{r}" for r in todo], progress)
 
 
 def _run_push(
-    store: GitStore, remote: Remote, specs: list[str], progress: Progress | None
+    store: GitStore,
+    remote: Remote,
+    specs: list[str],
+    progress: Progress | None,
+    *,
+    lease: bool = True,
 ) -> list[RefUpdate]:
-    """``git push --force-with-lease`` of ``specs`` (in chunks); the per-ref outcomes."""
+    """``git push --force-with-lease`` of ``specs`` (in chunks; ``lease=False``: a plain
+    push, which maintains no tracking ref); the per-ref outcomes."""
     if not specs:
         return []
-    opts, target = _tracking_config(remote)
-    base = [*opts, "push", "--porcelain", "--force-with-lease", "--no-verify"]
+    opts, target = _tracking_config(remote, track=lease)
+    base = [*opts, "push", "--porcelain", "--no-verify"]
+    if lease:
+        base.append("--force-with-lease")
     if progress:  # (--quiet would also hide the per-ref --porcelain report)
         base.append("--progress")
     # No "+": a forced refspec would override the lease. With --force-with-lease alone,
@@ -542,12 +563,15 @@ def _git_fetch(
 
 def _tracked(store: GitStore, remote: Remote, refs: Iterable[str] | None = None) -> dict[str, str]:
     """What ``remote`` held at the last exchange, ``{ref under refs/gittrack/: sha}``: of
-    every ref, or of just ``refs`` (one read each, not a listing of all)."""
-    if refs is None:
-        prefix = remote.tracking_prefix
-        return {NAMESPACE + k[len(prefix) :]: v for k, v in store.list_refs(prefix).items()}
-    found = {ref: store.read_ref(remote.tracking_ref(ref)) for ref in refs}
-    return {ref: sha for ref, sha in found.items() if sha is not None}
+    every ref, or of just ``refs`` (a few: one read each, not a listing of all)."""
+    if refs is not None:
+        refs = list(refs)
+        if len(refs) <= READ_EACH:
+            found = {ref: store.read_ref(remote.tracking_ref(ref)) for ref in refs}
+            return {ref: sha for ref, sha in found.items() if sha is not None}
+    prefix = remote.tracking_prefix
+    listed = {NAMESPACE + k[len(prefix) :]: v for k, v in store.list_refs(prefix).items()}
+    return listed if refs is None else {ref: listed[ref] for ref in refs if ref in listed}
 
 
 def forget_gone(

@@ -130,8 +130,10 @@ def test_sigkill_at_random_moments_loses_nothing_completed(
             child.wait(timeout=delay)
         except subprocess.TimeoutExpired:
             pass
+        finally:  # the group is killed on every way out, the suite's own timeout included
+            if child.returncode is None:
+                os.killpg(child.pid, signal.SIGKILL)
         assert child.returncode is None, child.stderr.read() if child.stderr else ""
-        os.killpg(child.pid, signal.SIGKILL)
         child.wait(timeout=30)
         assert child.stderr is not None
         err = child.stderr.read().decode()

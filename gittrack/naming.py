@@ -118,7 +118,9 @@ _NOUNS = [
 ]
 
 
-RUN_ID_LENGTH = 32  # hex characters of a run id
+def is_run_id(text: str) -> bool:
+    """Whether ``text`` is a whole run id: 32 lowercase hex characters."""
+    return len(text) == 32 and not text.strip("0123456789abcdef")
 
 
 def new_run_id() -> str:

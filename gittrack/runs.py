@@ -28,7 +28,7 @@ from gittrack.errors import (
     RepositoryError,
     RunNotFoundError,
 )
-from gittrack.naming import RUN_ID_LENGTH
+from gittrack.naming import is_run_id
 from gittrack.store import GitStore, TreeBuilder, find_repository_root
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE, MODE_TREE, Identity
@@ -415,11 +415,11 @@ class RunStore:
     def resolve(self, text: str) -> str:
         """Turn a run reference into a run id (the rule: :func:`resolve_run_ref`)."""
         ref = text.strip().lower()
-        if _is_run_id(ref):
-            if (self.live_lookup is not None and self.live_lookup(ref)) or self.git.read_ref(
-                fmt.ref_name(ref)
-            ):
-                return ref  # a full run id: no need to list every run
+        live = self.live_lookup
+        if is_run_id(ref) and (
+            (live is not None and live(ref)) or self.git.read_ref(fmt.ref_name(ref))
+        ):
+            return ref  # a full run id: no need to list every run
         runs = self.list_runs()
         return resolve_run_ref(
             text,
@@ -513,7 +513,7 @@ def resolve_run_ref(
         hint = (  # a whole id: perhaps a run another process has not flushed yet
             "no run has this id yet: a run another process has just started is written "
             "at its first flush"
-            if _is_run_id(lower)
+            if is_run_id(lower)
             else "give a run id or commit prefix, or a run name"
         )
         raise RunNotFoundError(f"no run matches {ref!r} ({hint}; see 'gittrack list')")
@@ -527,11 +527,6 @@ def resolve_run_ref(
             tuple(matches),
         )
     return matches[0]
-
-
-def _is_run_id(text: str) -> bool:
-    """Whether lowercase ``text`` has the form of a whole run id."""
-    return len(text) == RUN_ID_LENGTH and set(text) <= _HEX
 
 
 def _given(table: pa.Table | None) -> pa.Table | None:

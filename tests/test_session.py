@@ -198,3 +198,12 @@ def test_the_rule_on_its_own() -> None:
         resolve_run_ref("x", runs, lambda: names)
     with pytest.raises(RunNotFoundError, match="empty"):
         resolve_run_ref("  ", runs, lambda: names)
+
+
+def test_a_whole_run_id_is_32_lowercase_hex_characters() -> None:
+    """The resolver's shortcut and the server's check of a run id use this one test."""
+    from gittrack.naming import is_run_id, new_run_id
+
+    assert is_run_id(new_run_id()) and is_run_id("0" * 32)
+    for text in ("f" * 31, "f" * 33, "F" * 32, "g" * 32, "f" * 31 + "\n", " " + "f" * 31, ""):
+        assert not is_run_id(text), repr(text)

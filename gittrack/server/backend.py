@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gittrack.client import Client
 from gittrack.experiments import as_reported
 from gittrack.index_build import row_from_record
+from gittrack.naming import is_run_id
 from gittrack.runs import RunStore
 from gittrack.server.protocol import mlflow_error
 from gittrack.session import flush_pending, open_index, open_repository
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from gittrack.index import RunIndex
 
 __all__ = ["Backend"]
-
-_RUN_ID = re.compile(r"[0-9a-f]{32}\Z")
 
 
 class Backend:
@@ -72,7 +70,7 @@ class Backend:
 
     def run_id(self, value: str | None) -> str:
         """An exact run id of this repository (MLflow clients never send prefixes)."""
-        if value is None or not _RUN_ID.match(value) or not self._exists(value):
+        if value is None or not is_run_id(value) or not self._exists(value):
             raise mlflow_error("RESOURCE_DOES_NOT_EXIST", f"Run '{value}' not found")
         return value
 

@@ -557,6 +557,15 @@ COMPARISONS: tuple[Comparison, ...] = (
         rate=True,
     ),
     Comparison(
+        "history",
+        "`gittrack metrics RUN`, every key, as a whole process (MLflow has no such command: "
+        "its in-process `get_metric_history` beside it)",
+        "history_cli",
+        (("mlflow-file", "history"),),
+        unit="us",
+        rate=True,
+    ),
+    Comparison(
         "list",
         "`search_runs` with a filter and a sort, warm in-process",
         "search_runs",

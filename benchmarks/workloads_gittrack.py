@@ -231,6 +231,14 @@ def history(ctx: Context, rec: Recorder) -> None:
             rows = sum(client.metric_history_table(run_id, key).num_rows for key in keys)
         if rows != points:
             rec.note(f"metric_history_table gave {rows:,} rows, expected {points:,}")
+    _cli_label(rec)
+    with rec.step("history_cli"):
+        rec.add(
+            "history_cli",
+            timed_run([*_cli(), "metrics", run_id]),
+            ops=points,
+            label=f"`gittrack metrics RUN` as a whole process: 10 keys, {points:,} points",
+        )
 
 
 def search(ctx: Context, rec: Recorder) -> None:

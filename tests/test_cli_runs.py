@@ -259,6 +259,21 @@ def test_metrics_table_json_csv_plot(
     assert "has no metric 'acc'" in err and "rmse" in err
 
 
+def test_metrics_summary_shows_the_first_and_last_points_by_step(repo: Path) -> None:
+    with gittrack.start_run(run_name="shuffled"):
+        for step in [*range(30, 60), *range(30)]:  # the later half logged first
+            gittrack.log_metric("loss", step / 10, step=step, timestamp=1_700_000_000_000 + step)
+    lines = ok("metrics", "shuffled", "loss").splitlines()
+    assert lines[0].startswith("loss  (60 points, last 5.9)")
+    assert lines[1] == "(50 points not shown; --all shows every point)"
+    rows = [line.split() for line in lines[4:]]
+    assert [r[0] for r in rows] == ["0", "1", "2", "3", "4", "…", "55", "56", "57", "58", "59"]
+    assert rows[0] == ["0", "0.0", "2023-11-14T22:13:20.000Z"]
+    assert rows[-1] == ["59", "5.9", "2023-11-14T22:13:20.059Z"]
+    every = ok("metrics", "shuffled", "loss", "--all").splitlines()[3:]
+    assert [int(line.split()[0]) for line in every] == list(range(60))
+
+
 def test_metrics_of_a_run_without_metrics(repo: Path) -> None:
     client = gittrack.Client()
     run = client.create_run("e", run_name="silent")

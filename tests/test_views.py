@@ -15,7 +15,7 @@ from gittrack.artifacts.client_api import artifacts_of
 from gittrack.errors import ArtifactNotFoundError, ReproduceError, ValidationError
 from gittrack.query.page import ExperimentSummary, experiment_summaries
 from gittrack.query.views import (
-    MetricPoint,
+    MetricSeries,
     iso_utc,
     metric_histories,
     run_json,
@@ -75,15 +75,22 @@ def test_metric_histories_group_and_order_points(repo: Path) -> None:
         gittrack.log_metric("b", 2.0, step=2, timestamp=20)
         gittrack.log_metric("a", 1.0, step=1, timestamp=10)
         gittrack.log_metric("b", 1.0, step=1, timestamp=30)
+        for value in (3.0, 1.0, 2.0):  # one step and time: logging order breaks the tie
+            gittrack.log_metric("c", value, step=5, timestamp=50)
     table = gittrack.Client().metrics_table(run.info.run_id)
     history = metric_histories(table)
     assert history == {
-        "a": [MetricPoint(1, 10, 1.0)],
-        "b": [MetricPoint(1, 30, 1.0), MetricPoint(2, 20, 2.0)],
+        "a": MetricSeries([1], [10], [1.0]),
+        "b": MetricSeries([1, 2], [30, 20], [1.0, 2.0]),
+        "c": MetricSeries([5, 5, 5], [50, 50, 50], [3.0, 1.0, 2.0]),
     }
+    assert history["b"].rows() == [
+        {"step": 1, "timestamp": 30, "value": 1.0},
+        {"step": 2, "timestamp": 20, "value": 2.0},
+    ]
     assert list(metric_histories(table, ["b"])) == ["b"]
-    with pytest.raises(ValidationError, match=r"has no metric 'c' \(it has: a, b\)"):
-        metric_histories(table, ["c"])
+    with pytest.raises(ValidationError, match=r"has no metric 'd' \(it has: a, b, c\)"):
+        metric_histories(table, ["d"])
     assert metric_histories(None) == {}
 
 

@@ -9,7 +9,7 @@ from gittrack.query.views import iso_utc
 
 if TYPE_CHECKING:
     from gittrack.query.diff import RunDiff
-    from gittrack.query.views import MetricPoint
+    from gittrack.query.views import MetricSeries
     from gittrack.runs import LoadedRun
 
 SUMMARY_HEAD = 5
@@ -130,16 +130,23 @@ def diff_text(a: LoadedRun, b: LoadedRun, d: RunDiff) -> str:
     return "\n".join(parts)
 
 
-def metric_text(key: str, pts: list[MetricPoint], plot: bool, everything: bool) -> str:
-    values = [p.value for p in pts]
-    head = f"{key}  ({len(pts)} points, last {out.cell(values[-1])})  {out.sparkline(values)}"
-    shown: list[list[Any]] = [[p.step, out.cell(p.value), iso_utc(p.timestamp)] for p in pts]
-    if not everything and len(shown) > 4 * SUMMARY_HEAD:
-        skipped = len(shown) - 2 * SUMMARY_HEAD
-        shown = [*shown[:SUMMARY_HEAD], ["…", "…", "…"], *shown[-SUMMARY_HEAD:]]
-        head += f"\n({skipped} points not shown; --all shows every point)"
-    table = out.table(shown, ["step", "value", "timestamp"])
-    text = head + "\n" + table
+def metric_text(key: str, series: MetricSeries, plot: bool, everything: bool) -> str:
+    """A metric's history as text: a sparkline, then its points (the first and last
+    ``SUMMARY_HEAD`` of a long history unless ``everything``); only shown points are
+    formatted."""
+    count, values = len(series), series.values
+    head = f"{key}  ({count} points, last {out.cell(values[-1])})  {out.sparkline(values)}"
+    rows: list[Any] = list(range(count))
+    if not everything and count > 4 * SUMMARY_HEAD:
+        rows = [*rows[:SUMMARY_HEAD], None, *rows[-SUMMARY_HEAD:]]
+        head += f"\n({count - 2 * SUMMARY_HEAD} points not shown; --all shows every point)"
+    shown = [
+        ["…", "…", "…"]
+        if i is None
+        else [series.steps[i], out.cell(values[i]), iso_utc(series.timestamps[i])]
+        for i in rows
+    ]
+    text = head + "\n" + out.table(shown, ["step", "value", "timestamp"])
     if plot:
-        text += "\n\n" + out.line_plot([p.step for p in pts], values)
+        text += "\n\n" + out.line_plot(series.steps, values)
     return text

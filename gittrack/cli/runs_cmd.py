@@ -271,8 +271,6 @@ def metrics_cmd(
     ] = False,
 ) -> None:
     """Show the history of a run's metrics: numbers, sparklines and plots."""
-    import dataclasses
-
     from gittrack.cli import run_views as views
     from gittrack.query.views import metric_histories
 
@@ -283,22 +281,16 @@ def metrics_cmd(
     table = None if decoded is None else decoded.table
     series = metric_histories(table, keys or None, what=f"run {run_id[:8]}")
     if fmt == "json":
-        typer.echo(
-            out.to_json(
-                {k: [dataclasses.asdict(p) for p in pts] for k, pts in series.items()}
-            )
-        )  # fmt: skip
+        typer.echo(out.to_json({k: s.rows() for k, s in series.items()}))
         return
     if fmt == "csv":
-        rows = [{"key": k, **dataclasses.asdict(p)} for k, pts in series.items() for p in pts]
+        rows = [{"key": k, **row} for k, s in series.items() for row in s.rows()]
         typer.echo(out.render(rows, ["key", "step", "timestamp", "value"], "csv"))
         return
     if not series:
         typer.echo(f"run {run_id[:8]} logged no metrics")
         return
-    typer.echo(
-        "\n\n".join(views.metric_text(k, pts, plot, all_points) for k, pts in series.items())
-    )
+    typer.echo("\n\n".join(views.metric_text(k, s, plot, all_points) for k, s in series.items()))
 
 
 # -- tag, rm, experiments, recover -------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from gittrack.errors import ValidationError
@@ -82,44 +83,51 @@ def run_json(loaded: LoadedRun, *, packages: bool = True) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class MetricPoint:
-    """One logged point of a metric."""
+class MetricSeries:
+    """One metric's points ordered by step, then timestamp, then logging order: three
+    parallel lists."""
 
-    step: int
-    timestamp: int
-    value: float
+    steps: list[int]
+    timestamps: list[int]
+    values: list[float]
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Each point as ``{"step", "timestamp", "value"}`` (the JSON and CSV shape)."""
+        return [
+            {"step": s, "timestamp": t, "value": v}
+            for s, t, v in zip(self.steps, self.timestamps, self.values, strict=True)
+        ]
 
 
-def _key_texts(table: pa.Table) -> list[Any]:
-    """The ``key`` column of a metrics table as text, from its dictionary codes."""
-    texts: list[Any] = []
-    for chunk in table["key"].chunks:
-        names = chunk.dictionary.to_pylist()
-        texts.extend(None if c is None else names[c] for c in chunk.indices.to_pylist())
-    return texts
+def _series(columns: pa.Table) -> MetricSeries:
+    """A key's columns (logging order) as a series ordered by step then timestamp; one
+    pass when they are in that order already, as a training loop logs them."""
+    steps, stamps, values = (column.to_pylist() for column in columns.columns)
+    pairs = list(zip(steps, stamps, strict=True))
+    if any(after < before for before, after in pairwise(pairs)):
+        order = sorted(range(len(pairs)), key=pairs.__getitem__)  # stable
+        steps, stamps, values = ([c[i] for i in order] for c in (steps, stamps, values))
+    return MetricSeries(steps, stamps, values)
 
 
 def metric_histories(
     table: pa.Table | None, keys: Iterable[str] | None = None, *, what: str = "the run"
-) -> dict[str, list[MetricPoint]]:
-    """``{key: points}`` of a metrics table (``RunStore.read_metrics``), each series
-    ordered by step then timestamp; ``keys`` picks metrics (an unknown one is a
-    ValidationError naming what the run has), None takes every metric by name."""
-    history: dict[str, list[MetricPoint]] = {}
-    if table is not None:
-        # Plain lists, not pyarrow.compute: comparing in compute imports pandas, and even
-        # a cast imports pyarrow.compute (~30 ms of the `gittrack metrics` process).
-        for k, s, t, v in zip(
-            _key_texts(table),
-            table["step"].to_pylist(),
-            table["timestamp"].to_pylist(),
-            table["value"].to_pylist(),
-            strict=True,
-        ):
-            history.setdefault(k, []).append(MetricPoint(s, t, v))
-    wanted = list(keys) if keys is not None else sorted(history)
-    missing = [k for k in wanted if k not in history]
+) -> dict[str, MetricSeries]:
+    """``{key: series}`` of a metrics table (``Client.metrics_table``); ``keys`` picks
+    metrics (an unknown one is a ValidationError naming what the run has), None takes
+    every metric by name. Only the picked keys become Python values."""
+    from gittrack.history import DecodedMetrics
+
+    decoded = None if table is None else DecodedMetrics(table)
+    names = [] if decoded is None else decoded.keys()
+    every = {} if decoded is None else {k: decoded.columns(k) for k in names}
+    logged = {k: columns for k, columns in every.items() if columns.num_rows}
+    wanted = list(logged) if keys is None else list(keys)
+    missing = [k for k in wanted if k not in logged]
     if missing:
-        known = ", ".join(sorted(history)) or "none"
+        known = ", ".join(logged) or "none"
         raise ValidationError(f"{what} has no metric {missing[0]!r} (it has: {known})")
-    return {k: sorted(history[k], key=lambda p: (p.step, p.timestamp)) for k in wanted}
+    return {k: _series(logged[k]) for k in wanted}

@@ -169,7 +169,7 @@ def test_run_page_data_code_and_diff(server: WebServer, runs: list[str], repo: P
     text = get_json(server, f"/ui/api/run/{runs[-1]}/code", path="train.py")
     assert text == {"text": "print('training')\n", "truncated": False, "size": 18}
     table = get_json(server, f"/ui/api/table/{runs[-1]}/t.csv")
-    assert table == {"columns": ["a", "b"], "rows": [[1, "x"], [2, "y"]], "total": 2}
+    assert table == {"columns": ["a", "b"], "rows": [["1", "x"], ["2", "y"]], "total": 2}
     status, _, _ = call(server, "GET", f"/ui/api/run/{runs[-1]}/code?path=nope.py")
     assert status == 404
 
@@ -210,6 +210,23 @@ def test_parquet_artifacts_preview_their_first_rows_with_the_total(
     assert status == 400 and json.loads(body)["message"].startswith(
         "bad.parquet cannot be read as a table:"
     )
+
+
+def test_csv_artifacts_preview_each_cell_as_the_text_in_the_file(
+    server: WebServer, runs: list[str], tmp_path: Path
+) -> None:
+    cells = [
+        ["0.0", "010", "1e-3", "", "2024-01-01", "NaN", "true", "1,5", "naïve 東京"],
+        ["-0", "1_000", "0x10", "null", "12:30", "inf", "False", " 7", "x"],
+    ]
+    header = [f"c{i}" for i in range(len(cells[0]))]
+    lines = [header, *cells]
+    text = "".join(",".join(f'"{c}"' if "," in c else c for c in row) + "\n" for row in lines)
+    (tmp_path / "exact.csv").write_text(text, encoding="utf-8")
+    Client().log_artifact(runs[0], str(tmp_path / "exact.csv"))
+    Client().flush()
+    found = get_json(server, f"/ui/api/table/{runs[0]}/exact.csv")
+    assert found == {"columns": header, "rows": cells, "total": 2}
 
 
 def test_uncommitted_edits_show_as_the_diff_against_the_parent(repo: Path) -> None:

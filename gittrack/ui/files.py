@@ -159,7 +159,8 @@ def read_artifact(repo: Repository, ref: str, path: str) -> tuple[str, bytes]:
 
 
 def table_preview(name: str, data: bytes) -> dict[str, Any]:
-    """The first rows of a CSV or Parquet file as ``{"columns", "rows", "total"}``."""
+    """The first rows of a CSV or Parquet file as ``{"columns", "rows", "total"}``: a CSV
+    file's cells as the text it holds, a Parquet file's as their values."""
     import pyarrow as pa
 
     try:
@@ -175,7 +176,11 @@ def table_preview(name: str, data: bytes) -> dict[str, Any]:
         else:
             import pyarrow.csv as pacsv
 
-            table = pacsv.read_csv(pa.BufferReader(data))
+            # every cell as the text in the file ("0.0", "010", "1e-3" and "" stay so):
+            # the header from the first block, then every column read as a string
+            names = pacsv.open_csv(pa.BufferReader(data)).schema.names
+            as_text = pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
+            table = pacsv.read_csv(pa.BufferReader(data), convert_options=as_text)
             total, head = table.num_rows, table.slice(0, TABLE_ROWS)
     except (pa.ArrowException, OSError) as e:
         raise ValidationError(f"{name} cannot be read as a table: {e}") from e

@@ -951,7 +951,7 @@ async function tablePreview(view, run, path) {
   }
   view.append(h("p", {class: "muted", text: `${t.total.toLocaleString()} rows` + (t.total > t.rows.length ? `, first ${t.rows.length} shown` : "")}),
     h("div", {class: "table-wrap"}, h("table", {class: "grid artifact-table"}, h("thead", {}, h("tr", {}, t.columns.map(c => h("th", {text: c})))),
-      h("tbody", {}, t.rows.map(r => h("tr", {}, r.map(v => h("td", {class: typeof v === "number" ? "num" : "", text: fmtNum(v, 0)}))))))));
+      h("tbody", {}, t.rows.map(r => h("tr", {}, r.map(v => h("td", {class: numClass(v), text: fmtNum(v, 0)}))))))));
   return true;
 }
 

@@ -103,7 +103,8 @@ class Report:
                     )
                 )
                 continue
-            ratio = mine.per_op / m.per_op if (mine and tool != "gittrack") else None
+            own = (tool, name) == ("gittrack", cmp.measure)  # a floor of gittrack's is a peer
+            ratio = mine.per_op / m.per_op if (mine and not own) else None
             rows.append(
                 Row(
                     tool,

@@ -431,6 +431,17 @@ def _within_git_and_python(what: str) -> tuple[Goal, ...]:
 
 
 ONE_RUN_GOAL = Goal("<= 100 ms", max_seconds=0.1)
+# The nearest goals where a floor measured beside the row takes most of the bar
+# (docs/benchmarks.md, "What bounds the rows not met"): 100 ms is 1.75x the 57 ms of
+# `python -c "import typer"` on this machine at its quiet hours.
+NEAR_ONE_RUN_GOAL = Goal(
+    "nearest: <= 1.75x of importing the CLI framework, timed alongside", "gittrack", 1.75
+)
+NEAR_METRICS_GOAL = Goal(
+    "nearest: <= 1.2x of importing the CLI framework and the Parquet reader, timed alongside",
+    "gittrack",
+    1.2,
+)
 
 COMPARISONS: tuple[Comparison, ...] = (
     Comparison(
@@ -608,25 +619,30 @@ COMPARISONS: tuple[Comparison, ...] = (
         "show",
         "Show one run, as a whole process",
         "show_process",
-        (("mlflow-file", "show_process"), ("git", "show_process")),
+        (("mlflow-file", "show_process"), ("git", "show_process"), ("gittrack", "floor_cli")),
         unit="ms",
-        goals=(ONE_RUN_GOAL,),
+        goals=(ONE_RUN_GOAL, NEAR_ONE_RUN_GOAL),
     ),
     Comparison(
         "show",
         "Diff two runs, as a whole process",
         "diff_process",
-        (("mlflow-file", "diff_process"), ("dvc", "diff_process"), ("git", "diff_process")),
+        (
+            ("mlflow-file", "diff_process"),
+            ("dvc", "diff_process"),
+            ("git", "diff_process"),
+            ("gittrack", "floor_cli"),
+        ),
         unit="ms",
-        goals=(ONE_RUN_GOAL,),
+        goals=(ONE_RUN_GOAL, NEAR_ONE_RUN_GOAL),
     ),
     Comparison(
         "show",
         "A run's metric histories (`gittrack metrics RUN`), as a whole process",
         "metrics_process",
-        (),
+        (("gittrack", "floor_parquet"),),
         unit="ms",
-        goals=(ONE_RUN_GOAL,),
+        goals=(ONE_RUN_GOAL, NEAR_METRICS_GOAL),
     ),
     Comparison(
         "sync",
@@ -651,6 +667,17 @@ COMPARISONS: tuple[Comparison, ...] = (
         (("git-same", "push_noop_interp"), ("git", "push_noop_interp")),
         unit="ms",
         goals=_within_git_and_python("no-op push"),
+    ),
+    Comparison(
+        "sync",
+        "Push again, nothing new, against C git plus the interpreter importing the CLI "
+        "framework (`python -c 'import typer'`)",
+        "push_noop",
+        (("git-same", "push_noop_cli"), ("git", "push_noop_cli")),
+        unit="ms",
+        goals=(
+            Goal("nearest: no-op push within 2x of (C git + importing typer)", "git-same", 2.0),
+        ),
     ),
     Comparison(
         "sync",
@@ -735,25 +762,25 @@ COMPARISONS: tuple[Comparison, ...] = (
         "one",
         "`gittrack show RUN`, as a whole process",
         "show_process",
-        (("git", "show_process"),),
+        (("git", "show_process"), ("gittrack", "floor_cli")),
         unit="ms",
-        goals=(ONE_RUN_GOAL,),
+        goals=(ONE_RUN_GOAL, NEAR_ONE_RUN_GOAL),
     ),
     Comparison(
         "one",
         "`gittrack metrics RUN`, as a whole process",
         "metrics_process",
-        (),
+        (("gittrack", "floor_parquet"),),
         unit="ms",
-        goals=(ONE_RUN_GOAL,),
+        goals=(ONE_RUN_GOAL, NEAR_METRICS_GOAL),
     ),
     Comparison(
         "one",
         "`gittrack diff A B`, as a whole process",
         "diff_process",
-        (),
+        (("gittrack", "floor_cli"),),
         unit="ms",
-        goals=(ONE_RUN_GOAL,),
+        goals=(ONE_RUN_GOAL, NEAR_ONE_RUN_GOAL),
     ),
     Comparison(
         "serve",

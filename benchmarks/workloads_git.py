@@ -214,14 +214,16 @@ def sync(ctx: Context, rec: Recorder) -> None:
     rec.add("pull_10", timed_run(fetch, cwd=clone, env=env), label="`git fetch` of 10 new refs")
     rec.add("pull_noop", timed_run(fetch, cwd=clone, env=env), label="`git fetch`, nothing new")
     check_refs(rec, clone, RUN_REFS, n + 10, "after the last fetch", env)
-    # the bar for a no-op: C git plus the start of the interpreter gittrack runs on
-    interpreter = statistics.median(timed_run([sys.executable, "-c", "pass"]) for _ in range(5))
-    for name, what in (("push_noop", "`git push`"), ("pull_noop", "`git fetch`")):
-        rec.add(
-            f"{name}_interp",
-            rec.measures[name]["seconds"] + interpreter,
-            label=f"{what}, nothing new, plus `python -c pass` ({interpreter * 1000:.0f} ms)",
-        )
+    # the bar for a no-op: C git plus the start of the interpreter gittrack runs
+    # on; and C git plus that interpreter importing the CLI framework (the nearest bar)
+    for suffix, code in (("interp", "pass"), ("cli", "import typer")):
+        floor = statistics.median(timed_run([sys.executable, "-c", code]) for _ in range(5))
+        for name, what in (("push_noop", "`git push`"), ("pull_noop", "`git fetch`")):
+            rec.add(
+                f"{name}_{suffix}",
+                rec.measures[name]["seconds"] + floor,
+                label=f"{what}, nothing new, plus `python -c {code!r}` ({floor * 1000:.0f} ms)",
+            )
 
 
 def startup(ctx: Context, rec: Recorder) -> None:

@@ -311,31 +311,8 @@ def show_diff(ctx: Context, rec: Recorder) -> None:
             for _ in range(times):
                 compare_runs(gittrack, a, b)
     _cli_label(rec)
-    with rec.step("show_process"):
-        run([*_cli(), "show", a])  # warm-up (index)
-        time_command(
-            rec,
-            "show_process",
-            [*_cli(), "show", a],
-            times=int(ctx.arg("times", 3)),
-            label="`gittrack show A`",
-        )
-    with rec.step("diff_process"):
-        time_command(
-            rec,
-            "diff_process",
-            [*_cli(), "diff", a, b],
-            times=int(ctx.arg("times", 3)),
-            label="`gittrack diff A B`",
-        )
-    with rec.step("metrics_process"):
-        time_command(
-            rec,
-            "metrics_process",
-            [*_cli(), "metrics", a],
-            times=int(ctx.arg("times", 3)),
-            label="`gittrack metrics A`",
-        )
+    run([*_cli(), "show", a])  # warm-up (index)
+    _time_with_floors(rec, _one_run_commands(a, b), times=int(ctx.arg("times", 3)))
 
 
 def big_repo(ctx: Context, rec: Recorder) -> None:
@@ -362,14 +339,46 @@ def one_run(ctx: Context, rec: Recorder) -> None:
     rec.note(f"{len(ids):,} runs, built through git fast-import (benchmarks/fast_repo.py)")
     _cli_label(rec)
     run([*_cli(), "list", "-n", "1"])  # warm-up: the copy's refs are listed again once
-    times = int(ctx.arg("times", 5))
-    for name, args in (
-        ("show_process", ["show", a]),
-        ("metrics_process", ["metrics", a]),
-        ("diff_process", ["diff", a, b]),
-    ):
-        with rec.step(name):
-            time_command(rec, name, [*_cli(), *args], times=times, label=f"`gittrack {args[0]}`")
+    _time_with_floors(rec, _one_run_commands(a, b), times=int(ctx.arg("times", 5)))
+
+
+def _one_run_commands(a: str, b: str) -> list[tuple[str, list[str], str]]:
+    return [
+        ("show_process", [*_cli(), "show", a], "`gittrack show A`"),
+        ("diff_process", [*_cli(), "diff", a, b], "`gittrack diff A B`"),
+        ("metrics_process", [*_cli(), "metrics", a], "`gittrack metrics A`"),
+    ]
+
+
+# What a command cannot start without, timed beside it: the interpreter importing the
+# CLI framework, and that plus the Parquet reader (`gittrack metrics` decodes Parquet).
+FLOORS = (
+    (
+        "floor_cli",
+        [sys.executable, "-c", "import typer"],
+        "`python -c 'import typer'`: the CLI framework's import, under every command",
+    ),
+    (
+        "floor_parquet",
+        [sys.executable, "-c", "import typer, pyarrow.parquet"],
+        "`python -c 'import typer, pyarrow.parquet'`: the imports `gittrack metrics` needs",
+    ),
+)
+
+
+def _time_with_floors(
+    rec: Recorder, commands: list[tuple[str, list[str], str]], *, times: int
+) -> None:
+    """Each command and each of :data:`FLOORS`, ``times`` times as whole processes, taking
+    turns, so a slow stretch of the machine falls on all of them alike."""
+    timed = [*commands, *FLOORS]
+    totals = dict.fromkeys((name for name, _, _ in timed), 0.0)
+    with rec.step(*totals):
+        for _ in range(times):
+            for name, argv, _ in timed:
+                totals[name] += timed_run(argv)
+        for name, _, label in timed:
+            rec.add(name, totals[name], ops=times, label=label)
 
 
 def sync(ctx: Context, rec: Recorder) -> None:

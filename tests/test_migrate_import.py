@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cli_helpers import fails, ok
 from conftest import SCRIPTS, fsck, git
 from mlflow_peer import MAKE_STORE, MLFLOW, check_import, run_mlflow
@@ -88,6 +89,26 @@ def test_reimport_is_idempotent_and_brings_changes(
     ]
     # Runs deleted in MLflow (or in its deleted experiment) came deleted: hidden by default.
     assert len(client.search_runs(output_format="rows")) == first["new"] - first["deleted"]
+
+
+def test_a_deleted_run_keeps_when_it_was_deleted_through_import_and_export(
+    repo: Path, tmp_path: Path, mlflow_store: tuple[Path, dict[str, Any]]
+) -> None:
+    """MLflow's ``gc --older-than`` counts from ``deleted_time``, and removes a deleted
+    run without one at once: the time crosses both ways."""
+    store = mlflow_store[0]
+    metas = [yaml.safe_load(p.read_text()) for p in store.rglob("meta.yaml")]
+    runs_deleted = [m for m in metas if "run_id" in m and m["lifecycle_stage"] == "deleted"]
+    when = {m["run_id"]: m["deleted_time"] for m in runs_deleted}
+    assert when and all(isinstance(t, int) for t in when.values())
+    _import(store)
+    runs = open_repository(create=False)
+    assert {rid: runs.load(rid).record.deleted_time for rid in when} == when
+    ok("export", "mlflow", str(tmp_path / "out"))
+    back = [yaml.safe_load(p.read_text()) for p in (tmp_path / "out").rglob("meta.yaml")]
+    assert {m["run_id"]: m.get("deleted_time") for m in back if m.get("run_id") in when} == when
+    active = [m for m in back if "run_id" in m and m["lifecycle_stage"] == "active"]
+    assert active and all("deleted_time" not in m for m in active)
 
 
 def test_reimport_keeps_what_was_logged_in_gittrack_since(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,17 @@ def test_import_from_sqlite_carries_every_field_and_exports_the_same(
     registry_as_compared((back, reference), aliases_as_text=True)
     wrong = differences(back, reference)
     assert not wrong, "\n".join(wrong)
+
+
+def test_a_run_deleted_in_the_database_keeps_its_deletion_time(
+    repo: Path, database: tuple[Path, dict[str, Any]]
+) -> None:
+    with closing(sqlite3.connect(database[0])) as db:
+        when = dict(db.execute("select run_uuid, deleted_time from runs where deleted_time > 0"))
+    assert when  # MLflow recorded the time of its delete_run
+    ok("import", "mlflow", f"sqlite:///{database[0]}")
+    runs = open_repository(create=False)
+    assert {rid: runs.load(rid).record.deleted_time for rid in when} == when
 
 
 def test_artifacts_elsewhere_are_reported_and_kept_and_hostile_locations_refuse_the_run(

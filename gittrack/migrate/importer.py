@@ -377,6 +377,7 @@ def _import_one(
         tags=dict(run.tags),
         inputs=list(run.inputs),
         lifecycle_stage="deleted" if run.lifecycle_stage == "deleted" else "active",
+        deleted_time=run.deleted_time if run.lifecycle_stage == "deleted" else None,
     )
     models = _place_models(runs, run)
     entries: list[ManifestEntry] = []

@@ -252,6 +252,8 @@ def _export_run(
         "tags": [],
         "user_id": record.user,
     }
+    if record.deleted_time is not None:  # MLflow's gc --older-than counts from it
+        meta["deleted_time"] = record.deleted_time
     for sub in ("metrics", "params", "tags", "artifacts"):  # MLflow finds runs by these
         (run_dir / sub).mkdir(parents=True, exist_ok=True)
     _write(run_dir / "meta.yaml", fmt.dump_yaml(meta))

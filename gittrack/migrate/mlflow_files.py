@@ -39,6 +39,7 @@ from gittrack.migrate.source import (
     SourceRun,
     SourceVersion,
     dataset_input,
+    epoch_ms,
 )
 from gittrack.validation import validate_key
 from gittrack.writer import MetricHistory
@@ -231,6 +232,7 @@ class FileStoreReader:
             end_time=end,
             user=str(meta.get("user_id") or ""),
             lifecycle_stage=str(meta.get("lifecycle_stage") or "active"),
+            deleted_time=epoch_ms(meta.get("deleted_time")),
             params=params,
             tags=tags,
             problems=problems,

@@ -44,6 +44,7 @@ from gittrack.migrate.source import (
     SourceRun,
     SourceVersion,
     dataset_input,
+    epoch_ms,
 )
 from gittrack.writer import MetricHistory
 
@@ -158,10 +159,12 @@ class SqliteReader:
 
     def run_items(self, experiment: SourceExperiment) -> list[sqlite3.Row]:
         """The rows of ``runs`` of an experiment, deleted ones included."""
-        name = "name" if "name" in self._columns("runs") else "null as name"
+        columns = self._columns("runs")
+        name = "name" if "name" in columns else "null as name"
+        deleted = "deleted_time" if "deleted_time" in columns else "null as deleted_time"
         return self._rows(
             f"select run_uuid, {name}, user_id, status, start_time, end_time, "
-            "lifecycle_stage, artifact_uri from runs where experiment_id = ? "
+            f"lifecycle_stage, {deleted}, artifact_uri from runs where experiment_id = ? "
             "order by start_time, run_uuid",
             int(experiment.experiment_id),
         )
@@ -199,6 +202,7 @@ class SqliteReader:
             end_time=end,
             user=str(item["user_id"] or ""),
             lifecycle_stage=str(item["lifecycle_stage"] or "active"),
+            deleted_time=epoch_ms(item["deleted_time"]),
             params=params,
             tags=tags,
             problems=problems,

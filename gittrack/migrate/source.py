@@ -102,6 +102,7 @@ class SourceRun:
     end_time: int | None
     user: str
     lifecycle_stage: str = "active"
+    deleted_time: int | None = None  # epoch ms of MLflow's delete_run, where it keeps one
     params: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     metrics: list[MetricHistory] = field(default_factory=list)
@@ -114,6 +115,12 @@ class SourceRun:
     @property
     def points(self) -> int:
         return sum(len(m.values) for m in self.metrics)
+
+
+def epoch_ms(value: Any) -> int | None:
+    """A time the source store recorded, in epoch milliseconds; None when it holds none
+    (or anything but a whole number)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def dataset_input(

@@ -74,11 +74,12 @@ class Report:
             if res is None:
                 continue  # not planned (--only, --scale, --no-peers): said in the header
             m = res.measures.get(name)
+            own = (tool, name) == ("gittrack", cmp.measure)  # a floor of gittrack's is a peer
             goals = [
                 g
                 for g in cmp.goals
                 if (g.against == tool and name == _peer_measure(cmp, g))
-                or (tool == "gittrack" and g.against is None)
+                or (own and g.against is None)
             ]
             goal_text, status = (
                 " / ".join(_status(g, mine, m)[0] for g in goals),
@@ -103,7 +104,6 @@ class Report:
                     )
                 )
                 continue
-            own = (tool, name) == ("gittrack", cmp.measure)  # a floor of gittrack's is a peer
             ratio = mine.per_op / m.per_op if (mine and not own) else None
             rows.append(
                 Row(

@@ -78,6 +78,8 @@ def test_a_rewritten_packed_refs_is_read_again(tmp_path: Path) -> None:
     name = f"refs/gittrack/runs/{3:032x}"
     before = list_refs(gd, "refs/gittrack/runs/")
     assert len(before) == 1000
+    first = read_ref(gd, name)  # looked up by bisection in the file mapped once
+    assert first == before[name] and read_ref(gd, f"refs/gittrack/runs/{6:032x}") is not None
     before.clear()  # what a caller does with its answer never reaches the next one
     assert len(list_refs(gd, "refs/gittrack/runs/")) == 1000
     git(repo, "commit", "-q", "--allow-empty", "-m", "d")
@@ -87,6 +89,10 @@ def test_a_rewritten_packed_refs_is_read_again(tmp_path: Path) -> None:
     git(repo, "pack-refs", "--all")  # same size: one sha for another, one line less
     after = list_refs(gd, "refs/gittrack/runs/")
     assert after[name] == head and len(after) == 999
+    assert first != head and read_ref(gd, name) == head  # the new file, mapped again
+    assert read_ref(gd, f"refs/gittrack/runs/{6:032x}") is None
+    (gd / "packed-refs").unlink()
+    assert read_ref(gd, name) is None
 
 
 def test_many_new_refs_are_created_in_one_packed_refs_write(tmp_path: Path) -> None:

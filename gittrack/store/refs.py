@@ -44,6 +44,11 @@ class RefConflict(Exception):
 # is only ever replaced by a rename, so a rewrite changes its inode, size or mtime. A
 # process that lists refs again and again (a serving UI) then parses 100,000 lines once.
 _PACKED: dict[tuple[Path, str], tuple[tuple[int, int, int], dict[str, str]]] = {}
+# The file mapped, per path, while it is the same one: a lookup then costs a stat and a
+# bisection over pages mapped already, not an open, a map and the page faults of a fresh
+# bisection (60-75 µs at 10,000 runs; a run created looks up its branch and its own ref).
+_MAPPED: dict[Path, tuple[tuple[int, int, int], mmap.mmap, bool]] = {}
+MAX_MAPPED = 8  # repositories one process looks refs up in; each map holds a descriptor
 
 
 def _jitter() -> float:
@@ -163,18 +168,40 @@ def read_ref(git_dir: Path, name: str) -> str | None:
     sha = _read_loose(os.path.join(git_dir, name))
     if sha is not None:
         return sha
+    mapped = _mapped_packed(git_dir / "packed-refs")
+    if mapped is None:
+        return None
+    data, is_sorted = mapped
+    if not is_sorted:
+        return read_packed_refs(git_dir, name).get(name)
+    found = _bisect_packed(data, name.encode("utf-8", "surrogateescape"))
+    return found.decode("ascii") if found is not None and len(found) == 40 else None
+
+
+def _mapped_packed(path: Path) -> tuple[mmap.mmap, bool] | None:
+    """``path`` (a packed-refs file) mapped, and whether git wrote it sorted; None when it
+    is missing or empty. Mapped, not read: a bisection touches a few pages of a file of
+    any size. Kept while the file is the same one (see :data:`_MAPPED`)."""
     try:
-        with open(git_dir / "packed-refs", "rb") as f:
-            if os.fstat(f.fileno()).st_size == 0:
-                return None
-            # Mapped, not read: a bisection touches a few pages of a file of any size.
-            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                if not _sorted(data):
-                    return read_packed_refs(git_dir, name).get(name)
-                found = _bisect_packed(data, name.encode("utf-8", "surrogateescape"))
+        st = os.stat(path)
     except FileNotFoundError:
         return None
-    return found.decode("ascii") if found is not None and len(found) == 40 else None
+    kept = _MAPPED.get(path)
+    if kept is not None and kept[0] == (st.st_ino, st.st_size, st.st_mtime_ns):
+        return kept[1], kept[2]
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())  # the file opened: it may be a newer one than stat saw
+            if st.st_size == 0:
+                return None
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except FileNotFoundError:
+        return None
+    for oldest in list(_MAPPED)[: len(_MAPPED) + 1 - MAX_MAPPED]:  # a reader keeps its map
+        _MAPPED.pop(oldest, None)
+    is_sorted = _sorted(data)
+    _MAPPED[path] = ((st.st_ino, st.st_size, st.st_mtime_ns), data, is_sorted)
+    return data, is_sorted
 
 
 def list_refs(git_dir: Path, prefix: str) -> dict[str, str]:

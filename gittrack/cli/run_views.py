@@ -8,6 +8,8 @@ from gittrack.cli import render as out
 from gittrack.query.views import iso_utc
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from gittrack.query.diff import RunDiff
     from gittrack.query.views import MetricSeries
     from gittrack.runs import LoadedRun
@@ -136,9 +138,9 @@ def metric_text(key: str, series: MetricSeries, plot: bool, everything: bool) ->
     formatted."""
     count, values = len(series), series.values
     head = f"{key}  ({count} points, last {out.cell(values[-1])})  {out.sparkline(values)}"
-    rows: list[Any] = list(range(count))
+    rows: Iterable[int | None] = range(count)
     if not everything and count > 4 * SUMMARY_HEAD:
-        rows = [*rows[:SUMMARY_HEAD], None, *rows[-SUMMARY_HEAD:]]
+        rows = [*range(SUMMARY_HEAD), None, *range(count - SUMMARY_HEAD, count)]
         head += f"\n({count - 2 * SUMMARY_HEAD} points not shown; --all shows every point)"
     shown = [
         ["…", "…", "…"]

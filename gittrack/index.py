@@ -40,7 +40,7 @@ from gittrack.index_build import (
     unedited_runs,
     write_columns,
 )
-from gittrack.naming import RUN_REF_PREFIX
+from gittrack.naming import HEX_DIGITS, RUN_REF_PREFIX
 
 if TYPE_CHECKING:
     from gittrack.format import RunRecord
@@ -59,7 +59,7 @@ BATCH_THRESHOLD = 64  # from this many changed runs on, read them through git ca
 NAMED_SKIPS = 3  # unreadable runs named one per line; past these, one line counts the rest
 _ROW_CACHE: dict[Path, tuple[str, list[dict[str, Any]]]] = {}
 _KNOWN: dict[Path, tuple[str, dict[str, str]]] = {}  # {run_id: commit} per index file
-_HEX = frozenset("0123456789abcdef")
+_HEX = frozenset(HEX_DIGITS)
 _SNAPSHOT_VERSION = 1
 # what every projected row holds: what experiment/stage narrowing and the default order read
 _BASE_FIELDS = ("run_id", "experiment", "experiment_id", "lifecycle_stage", "start_time")

@@ -118,9 +118,12 @@ _NOUNS = [
 ]
 
 
+HEX_DIGITS = "0123456789abcdef"  # of run ids, commit ids and their prefixes (lowercase)
+
+
 def is_run_id(text: str) -> bool:
     """Whether ``text`` is a whole run id: 32 lowercase hex characters."""
-    return len(text) == 32 and not text.strip("0123456789abcdef")
+    return len(text) == 32 and not text.strip(HEX_DIGITS)
 
 
 def new_run_id() -> str:

@@ -28,7 +28,7 @@ from gittrack.errors import (
     RepositoryError,
     RunNotFoundError,
 )
-from gittrack.naming import is_run_id
+from gittrack.naming import HEX_DIGITS, is_run_id
 from gittrack.store import GitStore, TreeBuilder, find_repository_root
 from gittrack.store.refs import RefConflict
 from gittrack.store.repo import MODE_FILE, MODE_TREE, Identity
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LoadedRun", "RefConflict", "RunStore", "kept_after", "resolve_run_ref"]
 
-_HEX = frozenset("0123456789abcdef")
+_HEX = frozenset(HEX_DIGITS)
 MIN_PREFIX = 4  # shortest hex prefix taken as an id or commit prefix
 BATCH_READS = 8  # from this many runs on, metrics are read through one git cat-file
 T = TypeVar("T")

@@ -14,6 +14,7 @@ from conftest import fsck, git
 import gittrack
 from gittrack import format as fmt
 from gittrack.migrate.mlflow_files import parse_metric_lines
+from gittrack.migrate.source import epoch_ms
 from gittrack.session import open_repository
 from gittrack.writer import MetricHistory, write_complete_run
 
@@ -30,6 +31,13 @@ def test_metric_lines_of_every_form() -> None:
         [1.5, 2.5, 3.5],
     )
     assert bad == 2
+
+
+def test_a_recorded_time_is_taken_only_as_whole_epoch_milliseconds() -> None:
+    """A deletion time another tool wrote wrongly leaves the run undated, never fails it."""
+    assert epoch_ms(1_796_084_570_035) == 1_796_084_570_035
+    for junk in (None, "1796084570035", 1.5e12, True, [1]):
+        assert epoch_ms(junk) is None, junk
 
 
 def test_complete_run_written_once_and_unchanged_rewrite_moves_nothing(repo: Path) -> None:

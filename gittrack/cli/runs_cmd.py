@@ -55,12 +55,13 @@ def _parent_id(index: RunIndex, ref: str) -> str:
     """The run ``--parent`` names; a full run id also when that run was removed, since its
     children still name it (as ``tags.mlflow.parentRunId = '<id>'`` finds them)."""
     from gittrack.errors import RunNotFoundError
+    from gittrack.naming import is_run_id
 
     try:
         return index.resolve(ref)
     except RunNotFoundError:
         text = ref.strip().lower()
-        if len(text) == 32 and all(c in "0123456789abcdef" for c in text):
+        if is_run_id(text):
             return text
         raise
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from gittrack import format as fmt
 from gittrack.errors import ModelError, ModelNotFoundError, ValidationError
+from gittrack.naming import HEX_DIGITS
 from gittrack.runs import RunStore
 from gittrack.store import TreeBuilder
 from gittrack.store.refs import RefConflict
@@ -51,7 +52,6 @@ FILES_DIR = "files"  # a model outside any run: its files, beside model.yaml
 FILE_MAX = 1024 * 1024  # such a file rides in git: larger ones belong in a run
 STATUSES = ("PENDING", "READY", "FAILED")
 _MAX_RETRIES = 100
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,7 @@ def _ref(model_id: str) -> str:
 
 def _check_id(model_id: object) -> str:
     text = str(model_id)
-    if not (
-        text.startswith("m-") and len(text) == 34 and all(c in "0123456789abcdef" for c in text[2:])
-    ):
+    if not (text.startswith("m-") and len(text) == 34 and not text[2:].strip(HEX_DIGITS)):
         raise ModelNotFoundError(f"no logged model with id {text!r}")
     return text
 

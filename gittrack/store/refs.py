@@ -51,6 +51,11 @@ _MAPPED: dict[Path, tuple[tuple[int, int, int], mmap.mmap, bool]] = {}
 MAX_MAPPED = 8  # repositories one process looks refs up in; each map holds a descriptor
 
 
+def _version(st: os.stat_result) -> tuple[int, int, int]:
+    """Which file ``packed-refs`` is (see :data:`_PACKED`): its inode, size and mtime."""
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _jitter() -> float:
     """A random fraction for retry delays (random is imported only when a ref is contended)."""
     import random
@@ -63,8 +68,7 @@ def read_packed_refs(git_dir: Path, prefix: str = "") -> dict[str, str]:
     path = git_dir / "packed-refs"
     try:
         with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            stamp = (st.st_ino, st.st_size, st.st_mtime_ns)
+            stamp = _version(os.fstat(f.fileno()))
             kept = _PACKED.get((path, prefix))
             if kept is not None and kept[0] == stamp:
                 return dict(kept[1])
@@ -187,7 +191,7 @@ def _mapped_packed(path: Path) -> tuple[mmap.mmap, bool] | None:
     except FileNotFoundError:
         return None
     kept = _MAPPED.get(path)
-    if kept is not None and kept[0] == (st.st_ino, st.st_size, st.st_mtime_ns):
+    if kept is not None and kept[0] == _version(st):
         return kept[1], kept[2]
     try:
         with open(path, "rb") as f:
@@ -200,7 +204,7 @@ def _mapped_packed(path: Path) -> tuple[mmap.mmap, bool] | None:
     for oldest in list(_MAPPED)[: len(_MAPPED) + 1 - MAX_MAPPED]:  # a reader keeps its map
         _MAPPED.pop(oldest, None)
     is_sorted = _sorted(data)
-    _MAPPED[path] = ((st.st_ino, st.st_size, st.st_mtime_ns), data, is_sorted)
+    _MAPPED[path] = (_version(st), data, is_sorted)
     return data, is_sorted
 
 
